@@ -1,0 +1,44 @@
+//! Entry points for fuzzing. The cargo-fuzz targets in `fuzz/` call these, and a normal test runs
+//! them over the committed seed corpus, so the targets cannot rot unnoticed.
+
+use crate::{ics, recur, Envelope, Limits, NodeKey};
+
+/// Decodes and verifies arbitrary bytes as an envelope; must never panic.
+pub fn envelope_decode(data: &[u8]) {
+    if let Ok(env) = Envelope::decode(data) {
+        let again = env.encode();
+        // Decoding is exact: whatever decodes re-encodes to the same bytes.
+        assert_eq!(again, data, "envelope re-encoding differs");
+        let _ = env.verify(i64::MAX / 2, &Limits::default());
+    }
+    let _ = crate::Relayed::decode(data);
+}
+
+/// Parses arbitrary bytes as iCalendar, then expands whatever was imported; must never panic
+/// and must terminate quickly whatever the RRULE says.
+pub fn ics_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let origin = NodeKey::from_bytes([
+        0x3b, 0x6a, 0x27, 0xbc, 0xce, 0xb6, 0xa4, 0x2d, 0x62, 0xa3, 0xa8, 0xd0, 0x2a, 0x6f, 0x0d,
+        0x73, 0x65, 0x32, 0x15, 0x77, 0x1d, 0xe2, 0x43, 0xa6, 0x3a, 0xc0, 0x48, 0xa1, 0x8b, 0x59,
+        0xda, 0x29,
+    ]);
+    let Ok(origin) = origin else {
+        return;
+    };
+    if let Ok(import) = ics::parse_calendar(text, &origin, &Limits::default()) {
+        for ev in import.events {
+            let from = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0)
+                .unwrap_or_default();
+            let to = from + chrono::Duration::days(400);
+            let limits = recur::ExpandLimits {
+                max_examined: 5_000,
+                max_returned: 1_000,
+            };
+            let _ = recur::expand(&ev.content, from, to, chrono_tz::Tz::UTC, limits);
+            let _ = recur::extent(&ev.content, limits);
+        }
+    }
+}

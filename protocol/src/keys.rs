@@ -1,0 +1,198 @@
+//! Node identity: one ed25519 key per node, used both to sign events and as the libp2p identity.
+//!
+//! The one textual form of a public key is the libp2p PeerId string of that key (`12D3KooW…`), so
+//! the string an operator copies from `discal id` is the same in config files, logs, URLs and
+//! multiaddrs. For an ed25519 key it is base58btc of the identity multihash of the protobuf-encoded
+//! public key: `00 24 08 01 12 20` followed by the 32 key bytes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bincode::{Decode, Encode};
+use ed25519_dalek::Signer;
+use rand::{CryptoRng, RngCore};
+
+/// Bytes that precede the 32 key bytes in the PeerId of an ed25519 key: identity multihash
+/// (code 0x00, length 36) of the protobuf `PublicKey { Type: Ed25519 (1), Data: 32 bytes }`.
+const PEER_ID_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
+
+/// Why a textual or binary public key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not base58btc at all.
+    #[error("node key {0:?} is not base58: expected a libp2p peer id like 12D3KooW…")]
+    NotBase58(String),
+    /// Base58, but not the PeerId of an ed25519 key.
+    #[error(
+        "node key {0:?} is not an ed25519 peer id (expected 38 bytes starting 00 24 08 01 12 20)"
+    )]
+    NotEd25519PeerId(String),
+    /// The 32 bytes are not a valid curve point.
+    #[error("node key {0:?} is not a valid ed25519 public key")]
+    InvalidPoint(String),
+    /// A secret key file of the wrong length.
+    #[error("secret key must be 32 bytes, got {0}")]
+    SecretLength(usize),
+}
+
+/// A node's public key: names the origin of events and the peer on the network.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct NodeKey([u8; 32]);
+
+impl NodeKey {
+    /// Builds a key from raw bytes, checking that they are a valid ed25519 point.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| KeyError::InvalidPoint(hex_short(&bytes)))?;
+        Ok(Self(bytes))
+    }
+
+    /// The raw 32 bytes (used in envelopes and store keys).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The full textual form (PeerId).
+    pub fn to_peer_id_string(&self) -> String {
+        let mut buf = Vec::with_capacity(38);
+        buf.extend_from_slice(&PEER_ID_PREFIX);
+        buf.extend_from_slice(&self.0);
+        bs58::encode(buf).into_string()
+    }
+
+    /// A short form for logs: the last 8 characters of the PeerId, which differ between keys
+    /// (the first characters are the same for every ed25519 key).
+    pub fn fmt_short(&self) -> String {
+        let s = self.to_peer_id_string();
+        s[s.len().saturating_sub(8)..].to_string()
+    }
+
+    pub(crate) fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
+        let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        // verify_strict refuses small-order keys and malleable signatures, so one event has
+        // exactly one valid signature per key.
+        vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
+            .is_ok()
+    }
+}
+
+fn hex_short(b: &[u8]) -> String {
+    b.iter()
+        .take(8)
+        .map(|x| format!("{x:02x}"))
+        .collect::<String>()
+        + "…"
+}
+
+impl fmt::Display for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_peer_id_string())
+    }
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeKey({})", self.fmt_short())
+    }
+}
+
+impl FromStr for NodeKey {
+    type Err = KeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = bs58::decode(s)
+            .into_vec()
+            .map_err(|_| KeyError::NotBase58(s.to_string()))?;
+        if bytes.len() != 38 || bytes[..6] != PEER_ID_PREFIX {
+            return Err(KeyError::NotEd25519PeerId(s.to_string()));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes[6..]);
+        ed25519_dalek::VerifyingKey::from_bytes(&key)
+            .map_err(|_| KeyError::InvalidPoint(s.to_string()))?;
+        Ok(Self(key))
+    }
+}
+
+/// A node's secret key. Never printed; dropped secret bytes are zeroed by ed25519-dalek.
+#[derive(Clone)]
+pub struct NodeSecret(ed25519_dalek::SigningKey);
+
+impl NodeSecret {
+    /// A fresh key from a cryptographic RNG (the caller owns the randomness: protocol does no I/O).
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        Self(ed25519_dalek::SigningKey::generate(rng))
+    }
+
+    /// From the 32-byte seed, as stored in the node's key file and as libp2p's
+    /// `Keypair::ed25519_from_bytes` takes it.
+    pub fn from_seed(seed: &[u8]) -> Result<Self, KeyError> {
+        let seed: [u8; 32] = seed
+            .try_into()
+            .map_err(|_| KeyError::SecretLength(seed.len()))?;
+        Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
+    }
+
+    /// The 32-byte seed, for writing the key file and handing to libp2p.
+    pub fn to_seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The matching public key.
+    pub fn public(&self) -> NodeKey {
+        NodeKey(self.0.verifying_key().to_bytes())
+    }
+
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.0.sign(msg).to_bytes()
+    }
+}
+
+impl fmt::Debug for NodeSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeSecret(..{})", self.public().fmt_short())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_round_trips_and_looks_like_a_peer_id() {
+        let k = NodeSecret::from_seed(&[7u8; 32]).unwrap().public();
+        let s = k.to_string();
+        assert!(s.starts_with("12D3KooW"), "{s}");
+        assert_eq!(s.parse::<NodeKey>().unwrap(), k);
+    }
+
+    #[test]
+    fn strict_parsing_names_the_problem() {
+        assert!(matches!(
+            "not a key!".parse::<NodeKey>(),
+            Err(KeyError::NotBase58(_))
+        ));
+        // A valid base58 string of the wrong shape (an RSA-style or sha256 peer id).
+        assert!(matches!(
+            "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N".parse::<NodeKey>(),
+            Err(KeyError::NotEd25519PeerId(_))
+        ));
+        let k = NodeSecret::from_seed(&[7u8; 32])
+            .unwrap()
+            .public()
+            .to_string();
+        // Trailing garbage, whitespace and case changes are all refused rather than repaired.
+        assert!(format!("{k}x").parse::<NodeKey>().is_err());
+        assert!(format!(" {k}").parse::<NodeKey>().is_err());
+        assert!(k.to_lowercase().parse::<NodeKey>().is_err());
+    }
+
+    #[test]
+    fn secret_debug_does_not_leak() {
+        let s = NodeSecret::from_seed(&[9u8; 32]).unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("09"), "{dbg}");
+    }
+}

@@ -1,0 +1,247 @@
+//! Time-zone names as real feeds write them, mapped to IANA zones.
+//!
+//! Google and Apple write IANA names; Outlook writes Windows names ("W. Europe Standard Time") or
+//! display names ("(UTC+01:00) Amsterdam, Berlin, …"); Thunderbird and some servers prefix IANA
+//! names with a vendor path ("/mozilla.org/20050126_1/Europe/Berlin"). Everything is resolved to
+//! an IANA name on import, so the stored model only ever holds IANA names.
+
+use chrono_tz::Tz;
+
+/// Windows zone name → IANA zone (CLDR windowsZones.xml, territory "001").
+const WINDOWS_ZONES: &[(&str, &str)] = &[
+    ("Dateline Standard Time", "Etc/GMT+12"),
+    ("UTC-11", "Etc/GMT+11"),
+    ("Aleutian Standard Time", "America/Adak"),
+    ("Hawaiian Standard Time", "Pacific/Honolulu"),
+    ("Marquesas Standard Time", "Pacific/Marquesas"),
+    ("Alaskan Standard Time", "America/Anchorage"),
+    ("UTC-09", "Etc/GMT+9"),
+    ("Pacific Standard Time (Mexico)", "America/Tijuana"),
+    ("UTC-08", "Etc/GMT+8"),
+    ("Pacific Standard Time", "America/Los_Angeles"),
+    ("US Mountain Standard Time", "America/Phoenix"),
+    ("Mountain Standard Time (Mexico)", "America/Mazatlan"),
+    ("Mountain Standard Time", "America/Denver"),
+    ("Yukon Standard Time", "America/Whitehorse"),
+    ("Central America Standard Time", "America/Guatemala"),
+    ("Central Standard Time", "America/Chicago"),
+    ("Easter Island Standard Time", "Pacific/Easter"),
+    ("Central Standard Time (Mexico)", "America/Mexico_City"),
+    ("Canada Central Standard Time", "America/Regina"),
+    ("SA Pacific Standard Time", "America/Bogota"),
+    ("Eastern Standard Time (Mexico)", "America/Cancun"),
+    ("Eastern Standard Time", "America/New_York"),
+    ("Haiti Standard Time", "America/Port-au-Prince"),
+    ("Cuba Standard Time", "America/Havana"),
+    ("US Eastern Standard Time", "America/Indiana/Indianapolis"),
+    ("Turks And Caicos Standard Time", "America/Grand_Turk"),
+    ("Paraguay Standard Time", "America/Asuncion"),
+    ("Atlantic Standard Time", "America/Halifax"),
+    ("Venezuela Standard Time", "America/Caracas"),
+    ("Central Brazilian Standard Time", "America/Cuiaba"),
+    ("SA Western Standard Time", "America/La_Paz"),
+    ("Pacific SA Standard Time", "America/Santiago"),
+    ("Newfoundland Standard Time", "America/St_Johns"),
+    ("Tocantins Standard Time", "America/Araguaina"),
+    ("E. South America Standard Time", "America/Sao_Paulo"),
+    ("SA Eastern Standard Time", "America/Cayenne"),
+    ("Argentina Standard Time", "America/Argentina/Buenos_Aires"),
+    ("Greenland Standard Time", "America/Nuuk"),
+    ("Montevideo Standard Time", "America/Montevideo"),
+    ("Magallanes Standard Time", "America/Punta_Arenas"),
+    ("Saint Pierre Standard Time", "America/Miquelon"),
+    ("Bahia Standard Time", "America/Bahia"),
+    ("UTC-02", "Etc/GMT+2"),
+    ("Azores Standard Time", "Atlantic/Azores"),
+    ("Cape Verde Standard Time", "Atlantic/Cape_Verde"),
+    ("UTC", "Etc/UTC"),
+    ("GMT Standard Time", "Europe/London"),
+    ("Greenwich Standard Time", "Atlantic/Reykjavik"),
+    ("Sao Tome Standard Time", "Africa/Sao_Tome"),
+    ("Morocco Standard Time", "Africa/Casablanca"),
+    ("W. Europe Standard Time", "Europe/Berlin"),
+    ("Central Europe Standard Time", "Europe/Budapest"),
+    ("Romance Standard Time", "Europe/Paris"),
+    ("Central European Standard Time", "Europe/Warsaw"),
+    ("W. Central Africa Standard Time", "Africa/Lagos"),
+    ("Jordan Standard Time", "Asia/Amman"),
+    ("GTB Standard Time", "Europe/Bucharest"),
+    ("Middle East Standard Time", "Asia/Beirut"),
+    ("Egypt Standard Time", "Africa/Cairo"),
+    ("E. Europe Standard Time", "Europe/Chisinau"),
+    ("Syria Standard Time", "Asia/Damascus"),
+    ("West Bank Standard Time", "Asia/Hebron"),
+    ("South Africa Standard Time", "Africa/Johannesburg"),
+    ("FLE Standard Time", "Europe/Kyiv"),
+    ("Israel Standard Time", "Asia/Jerusalem"),
+    ("South Sudan Standard Time", "Africa/Juba"),
+    ("Kaliningrad Standard Time", "Europe/Kaliningrad"),
+    ("Sudan Standard Time", "Africa/Khartoum"),
+    ("Libya Standard Time", "Africa/Tripoli"),
+    ("Namibia Standard Time", "Africa/Windhoek"),
+    ("Arabic Standard Time", "Asia/Baghdad"),
+    ("Turkey Standard Time", "Europe/Istanbul"),
+    ("Arab Standard Time", "Asia/Riyadh"),
+    ("Belarus Standard Time", "Europe/Minsk"),
+    ("Russian Standard Time", "Europe/Moscow"),
+    ("E. Africa Standard Time", "Africa/Nairobi"),
+    ("Volgograd Standard Time", "Europe/Volgograd"),
+    ("Iran Standard Time", "Asia/Tehran"),
+    ("Arabian Standard Time", "Asia/Dubai"),
+    ("Astrakhan Standard Time", "Europe/Astrakhan"),
+    ("Azerbaijan Standard Time", "Asia/Baku"),
+    ("Russia Time Zone 3", "Europe/Samara"),
+    ("Mauritius Standard Time", "Indian/Mauritius"),
+    ("Saratov Standard Time", "Europe/Saratov"),
+    ("Georgian Standard Time", "Asia/Tbilisi"),
+    ("Caucasus Standard Time", "Asia/Yerevan"),
+    ("Afghanistan Standard Time", "Asia/Kabul"),
+    ("West Asia Standard Time", "Asia/Tashkent"),
+    ("Ekaterinburg Standard Time", "Asia/Yekaterinburg"),
+    ("Pakistan Standard Time", "Asia/Karachi"),
+    ("Qyzylorda Standard Time", "Asia/Qyzylorda"),
+    ("India Standard Time", "Asia/Kolkata"),
+    ("Sri Lanka Standard Time", "Asia/Colombo"),
+    ("Nepal Standard Time", "Asia/Kathmandu"),
+    ("Central Asia Standard Time", "Asia/Almaty"),
+    ("Bangladesh Standard Time", "Asia/Dhaka"),
+    ("Omsk Standard Time", "Asia/Omsk"),
+    ("Myanmar Standard Time", "Asia/Yangon"),
+    ("SE Asia Standard Time", "Asia/Bangkok"),
+    ("Altai Standard Time", "Asia/Barnaul"),
+    ("W. Mongolia Standard Time", "Asia/Hovd"),
+    ("North Asia Standard Time", "Asia/Krasnoyarsk"),
+    ("N. Central Asia Standard Time", "Asia/Novosibirsk"),
+    ("Tomsk Standard Time", "Asia/Tomsk"),
+    ("China Standard Time", "Asia/Shanghai"),
+    ("North Asia East Standard Time", "Asia/Irkutsk"),
+    ("Singapore Standard Time", "Asia/Singapore"),
+    ("W. Australia Standard Time", "Australia/Perth"),
+    ("Taipei Standard Time", "Asia/Taipei"),
+    ("Ulaanbaatar Standard Time", "Asia/Ulaanbaatar"),
+    ("Aus Central W. Standard Time", "Australia/Eucla"),
+    ("Transbaikal Standard Time", "Asia/Chita"),
+    ("Tokyo Standard Time", "Asia/Tokyo"),
+    ("North Korea Standard Time", "Asia/Pyongyang"),
+    ("Korea Standard Time", "Asia/Seoul"),
+    ("Yakutsk Standard Time", "Asia/Yakutsk"),
+    ("Cen. Australia Standard Time", "Australia/Adelaide"),
+    ("AUS Central Standard Time", "Australia/Darwin"),
+    ("E. Australia Standard Time", "Australia/Brisbane"),
+    ("AUS Eastern Standard Time", "Australia/Sydney"),
+    ("West Pacific Standard Time", "Pacific/Port_Moresby"),
+    ("Tasmania Standard Time", "Australia/Hobart"),
+    ("Vladivostok Standard Time", "Asia/Vladivostok"),
+    ("Lord Howe Standard Time", "Australia/Lord_Howe"),
+    ("Bougainville Standard Time", "Pacific/Bougainville"),
+    ("Russia Time Zone 10", "Asia/Srednekolymsk"),
+    ("Magadan Standard Time", "Asia/Magadan"),
+    ("Norfolk Standard Time", "Pacific/Norfolk"),
+    ("Sakhalin Standard Time", "Asia/Sakhalin"),
+    ("Central Pacific Standard Time", "Pacific/Guadalcanal"),
+    ("Russia Time Zone 11", "Asia/Kamchatka"),
+    ("New Zealand Standard Time", "Pacific/Auckland"),
+    ("UTC+12", "Etc/GMT-12"),
+    ("Fiji Standard Time", "Pacific/Fiji"),
+    ("Chatham Islands Standard Time", "Pacific/Chatham"),
+    ("UTC+13", "Etc/GMT-13"),
+    ("Tonga Standard Time", "Pacific/Tongatapu"),
+    ("Samoa Standard Time", "Pacific/Apia"),
+    ("Line Islands Standard Time", "Pacific/Kiritimati"),
+];
+
+/// Parses an IANA name exactly as chrono-tz knows it (its database includes the backward links,
+/// so old names like `Asia/Calcutta` resolve too).
+pub fn iana(name: &str) -> Option<Tz> {
+    name.parse::<Tz>().ok()
+}
+
+/// Resolves a TZID as found in the wild to an IANA zone, or `None` if nothing matches.
+pub fn resolve_tzid(raw: &str) -> Option<Tz> {
+    let name = raw.trim().trim_matches('"').trim();
+    if name.is_empty() {
+        return None;
+    }
+    if let Some(tz) = iana(name) {
+        return Some(tz);
+    }
+    if let Some((_, tz)) = WINDOWS_ZONES
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(name))
+    {
+        return iana(tz);
+    }
+    // Vendor prefixes: try the last three, then the last two path segments.
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    for take in [3usize, 2] {
+        if parts.len() > take {
+            if let Some(tz) = iana(&parts[parts.len() - take..].join("/")) {
+                return Some(tz);
+            }
+        }
+    }
+    from_display_name(name)
+}
+
+/// Outlook sometimes writes the Windows *display* name: "(UTC+01:00) Amsterdam, Berlin, Bern, …".
+/// The cities listed are IANA city names often enough that the first one that names a zone wins.
+fn from_display_name(name: &str) -> Option<Tz> {
+    let rest = name
+        .strip_prefix("(UTC")
+        .or_else(|| name.strip_prefix("(GMT"))?;
+    let cities = &rest[rest.find(')')? + 1..];
+    for city in cities.split(',') {
+        let city = city.trim().replace(' ', "_");
+        if city.is_empty() {
+            continue;
+        }
+        if let Some(tz) = chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|tz| tz.name().rsplit('/').next() == Some(city.as_str()))
+        {
+            return Some(*tz);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_windows_mapping_names_a_real_zone() {
+        for (w, i) in WINDOWS_ZONES {
+            assert!(iana(i).is_some(), "{w} -> {i} is not in the tz database");
+        }
+    }
+
+    #[test]
+    fn resolves_what_real_exports_write() {
+        let cases = [
+            ("Europe/Berlin", "Europe/Berlin"),
+            ("W. Europe Standard Time", "Europe/Berlin"),
+            ("Eastern Standard Time", "America/New_York"),
+            ("\"Pacific Standard Time\"", "America/Los_Angeles"),
+            ("/mozilla.org/20050126_1/Europe/Berlin", "Europe/Berlin"),
+            (
+                "/citadel.org/20190103_1/America/Argentina/Buenos_Aires",
+                "America/Argentina/Buenos_Aires",
+            ),
+            (
+                "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
+                "Europe/Amsterdam",
+            ),
+            ("(UTC-05:00) Eastern Time (US & Canada)", ""),
+        ];
+        for (raw, want) in cases {
+            let got = resolve_tzid(raw).map(|t| t.name().to_string());
+            if want.is_empty() {
+                assert_eq!(got, None, "{raw}");
+            } else {
+                assert_eq!(got.as_deref(), Some(want), "{raw}");
+            }
+        }
+        assert_eq!(resolve_tzid("Mars/Olympus_Mons"), None);
+    }
+}
