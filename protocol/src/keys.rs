@@ -36,8 +36,20 @@ pub enum KeyError {
 }
 
 /// A node's public key: names the origin of events and the peer on the network.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode)]
 pub struct NodeKey([u8; 32]);
+
+// Decoding validates the point, so no `NodeKey` anywhere (payload origin, relay path) can hold
+// bytes that are not a public key.
+impl<Ctx> Decode<Ctx> for NodeKey {
+    fn decode<D: bincode::de::Decoder<Context = Ctx>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let bytes = <[u8; 32]>::decode(decoder)?;
+        Self::from_bytes(bytes).map_err(|e| bincode::error::DecodeError::OtherString(e.to_string()))
+    }
+}
+bincode::impl_borrow_decode!(NodeKey);
 
 impl NodeKey {
     /// Builds a key from raw bytes, checking that they are a valid ed25519 point.
