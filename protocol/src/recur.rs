@@ -94,7 +94,7 @@ pub fn resolve_local(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
             for h in 1..=48 {
                 let probe = local - ChronoDuration::hours(h);
                 if let Some(t) = tz.from_local_datetime(&probe).latest() {
-                    let offset = t.offset().clone();
+                    let offset = *t.offset();
                     let utc = local - offset_seconds(&offset);
                     return Utc.from_utc_datetime(&utc);
                 }

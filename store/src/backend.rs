@@ -1,0 +1,174 @@
+//! The two key-value backends behind [`crate::Store`]: sled on disk, and an ordered map in memory
+//! for tests and the simulator. Both offer the same three things: point reads, ordered range
+//! scans, and an atomic batch of writes.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use crate::StoreError;
+
+/// A set of writes applied all at once or not at all.
+#[derive(Default)]
+pub(crate) struct Batch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Batch {
+    pub(crate) fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.ops.push((k, Some(v)));
+    }
+
+    pub(crate) fn remove(&mut self, k: Vec<u8>) {
+        self.ops.push((k, None));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+pub(crate) type Entry = (Vec<u8>, Vec<u8>);
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sled(sled::Db),
+    Memory(Arc<RwLock<BTreeMap<Vec<u8>, Vec<u8>>>>),
+}
+
+/// sled settings an operator may want to change.
+#[derive(Clone, Debug)]
+pub struct SledOptions {
+    /// sled's page cache in bytes; the main knob for resident memory.
+    pub cache_bytes: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Backend {
+    pub(crate) fn open_sled(path: &Path, opts: &SledOptions) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(opts.cache_bytes)
+            .mode(sled::Mode::LowSpace)
+            // Durability comes from explicit flushes after each apply; the background flusher
+            // only bounds how much unacknowledged work a crash can lose.
+            .flush_every_ms(Some(1000))
+            .open()?;
+        Ok(Self::Sled(db))
+    }
+
+    pub(crate) fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    pub(crate) fn get(&self, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Sled(db) => Ok(db.get(k)?.map(|v| v.to_vec())),
+            Self::Memory(m) => Ok(m.read().map_err(|_| StoreError::Poisoned)?.get(k).cloned()),
+        }
+    }
+
+    /// Entries with keys in `[start, end)`, in key order, up to `limit`.
+    pub(crate) fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        match self {
+            Self::Sled(db) => db
+                .range(start..end)
+                .take(limit)
+                .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
+                .collect(),
+            Self::Memory(m) => Ok(m
+                .read()
+                .map_err(|_| StoreError::Poisoned)?
+                .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                .take(limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()),
+        }
+    }
+
+    /// Calls `f` on each entry under `prefix` until it returns false; avoids materialising large
+    /// scans (integrity checks, inventories).
+    pub(crate) fn for_each_prefix(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sled(db) => {
+                for r in db.scan_prefix(prefix) {
+                    let (k, v) = r?;
+                    if !f(&k, &v) {
+                        break;
+                    }
+                }
+            }
+            Self::Memory(m) => {
+                let m = m.read().map_err(|_| StoreError::Poisoned)?;
+                for (k, v) in m.range::<[u8], _>((Bound::Included(prefix), Bound::Unbounded)) {
+                    if !k.starts_with(prefix) || !f(k, v) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply(&self, batch: Batch) -> Result<(), StoreError> {
+        match self {
+            Self::Sled(db) => {
+                let mut b = sled::Batch::default();
+                for (k, v) in batch.ops {
+                    match v {
+                        Some(v) => b.insert(k, v),
+                        None => b.remove(k),
+                    }
+                }
+                db.apply_batch(b)?;
+            }
+            Self::Memory(m) => {
+                let mut m = m.write().map_err(|_| StoreError::Poisoned)?;
+                for (k, v) in batch.ops {
+                    match v {
+                        Some(v) => m.insert(k, v),
+                        None => m.remove(&k),
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes every applied batch durable (fsync). A no-op in memory.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        if let Self::Sled(db) = self {
+            db.flush()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn size_on_disk(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Sled(db) => Ok(db.size_on_disk()?),
+            Self::Memory(m) => Ok(m
+                .read()
+                .map_err(|_| StoreError::Poisoned)?
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum()),
+        }
+    }
+}

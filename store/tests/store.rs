@@ -1,0 +1,474 @@
+//! Store behaviour, run against both backends: merges, the change sequence, queries over the
+//! indexes (recurrence included), peers, persistence and the schema check.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::*;
+use discal_protocol::model::{Component, DateTimeValue, Duration, End, EventContent};
+use discal_protocol::{MergeOutcome, Tz};
+use discal_store::{BBox, PeerMeta, Query, SledOptions, Store, StoreError, Transit};
+use proptest::prelude::*;
+
+fn both(test: impl Fn(&Store)) {
+    test(&Store::memory());
+    let dir = tempfile::tempdir().unwrap();
+    test(&Store::open(dir.path(), &SledOptions::default()).unwrap());
+}
+
+fn window(
+    y: i32,
+    mo: u32,
+    d: u32,
+    days: i64,
+) -> Option<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)> {
+    let from = Utc.with_ymd_and_hms(y, mo, d, 0, 0, 0).unwrap();
+    Some((from, from + chrono::Duration::days(days)))
+}
+
+fn titles(store: &Store, q: &Query) -> Vec<String> {
+    store
+        .query(q)
+        .unwrap()
+        .hits
+        .iter()
+        .map(|h| h.event.content().master.summary.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn merges_sequence_and_tombstones() {
+    both(|store| {
+        let a = secret(1);
+        let r0 = signed(&a, "u1", 0, one_off(at(2026, 12, 1, 18), "first"));
+        let r1 = signed(&a, "u1", 1, one_off(at(2026, 12, 1, 19), "second"));
+        let r2 = signed(
+            &a,
+            "u1",
+            2,
+            cancelled(one_off(at(2026, 12, 1, 19), "second")),
+        );
+
+        let x = store.apply(&r0, Transit::local(), NOW).unwrap();
+        assert_eq!((x.outcome, x.seq), (MergeOutcome::Inserted, Some(1)));
+        let x = store.apply(&r1, Transit::local(), NOW).unwrap();
+        assert_eq!(
+            (x.outcome, x.seq),
+            (MergeOutcome::Replaced { previous: 0 }, Some(2))
+        );
+        assert_eq!(store.apply(&r1, Transit::local(), NOW).unwrap().seq, None);
+        assert_eq!(
+            store.apply(&r0, Transit::local(), NOW).unwrap().outcome,
+            MergeOutcome::Stale { held: 1 }
+        );
+        store.apply(&r2, Transit::local(), NOW).unwrap();
+        // The late older revision does not resurrect the cancelled event.
+        store.apply(&r1, Transit::local(), NOW).unwrap();
+        let held = store.get(&r2.key()).unwrap().unwrap();
+        assert!(held.content().is_cancelled());
+        assert_eq!(held.payload.revision, 2);
+        assert_eq!(store.len().unwrap(), 1);
+        assert_eq!(store.last_seq().unwrap(), 3);
+        // The change log lists the event once, at its latest change.
+        let ch = store.changes_since(0, 100).unwrap();
+        assert_eq!(ch.len(), 1);
+        assert_eq!((ch[0].seq, &ch[0].key), (3, &r2.key()));
+        assert!(store.changes_since(3, 100).unwrap().is_empty());
+
+        // Another key using the same UID is another event.
+        let b = secret(2);
+        store
+            .apply(
+                &signed(&b, "u1", 0, one_off(at(2026, 12, 2, 18), "imposter")),
+                Transit::local(),
+                NOW,
+            )
+            .unwrap();
+        assert_eq!(store.len().unwrap(), 2);
+        assert!(store
+            .get(&r2.key())
+            .unwrap()
+            .unwrap()
+            .content()
+            .is_cancelled());
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    });
+}
+
+#[test]
+fn a_shorter_route_lowers_the_hop_count() {
+    both(|store| {
+        let a = secret(1);
+        let e = signed(&a, "h", 0, one_off(at(2026, 12, 1, 18), "x"));
+        let far = Transit {
+            hop: 3,
+            path: vec![a.public(), secret(2).public(), secret(3).public()],
+        };
+        let near = Transit {
+            hop: 1,
+            path: vec![a.public()],
+        };
+        store.apply(&e, far, NOW).unwrap();
+        let x = store.apply(&e, near.clone(), NOW).unwrap();
+        assert_eq!(x.outcome, MergeOutcome::Duplicate);
+        assert_eq!(store.get(&e.key()).unwrap().unwrap().transit, near);
+        assert_eq!(
+            store.last_seq().unwrap(),
+            1,
+            "no new change number for a shorter route"
+        );
+    });
+}
+
+#[test]
+fn time_queries_understand_recurrence_and_duration() {
+    both(|store| {
+        let a = secret(1);
+        let berlin = |y, mo, d, h| DateTimeValue::Zoned {
+            local: at(y, mo, d, h),
+            tzid: "Europe/Berlin".into(),
+        };
+        // Weekly, no end, since 2020.
+        let mut weekly = Component::new(berlin(2020, 1, 6, 19));
+        weekly.rrule = Some("FREQ=WEEKLY;BYDAY=MO".into());
+        weekly.end = Some(End::Duration(Duration {
+            seconds: 7200,
+            ..Duration::default()
+        }));
+        weekly.summary = Some("weekly".into());
+        store
+            .apply(
+                &signed(&a, "weekly", 0, EventContent::new(weekly)),
+                Transit::local(),
+                NOW,
+            )
+            .unwrap();
+        // A two-week festival (long: goes in the extent list, not the start index).
+        let mut fest = Component::new(DateTimeValue::Date(at(2026, 7, 1, 0).date));
+        fest.end = Some(End::At(DateTimeValue::Date(at(2026, 7, 15, 0).date)));
+        fest.summary = Some("festival".into());
+        store
+            .apply(
+                &signed(&a, "fest", 0, EventContent::new(fest)),
+                Transit::local(),
+                NOW,
+            )
+            .unwrap();
+        for d in 1..=28u8 {
+            store
+                .apply(
+                    &signed(
+                        &a,
+                        &format!("d{d}"),
+                        0,
+                        one_off(at(2026, 2, d, 12), &format!("feb {d}")),
+                    ),
+                    Transit::local(),
+                    NOW,
+                )
+                .unwrap();
+        }
+
+        // Any week finds the weekly event, years on.
+        let q = Query {
+            window: window(2031, 7, 14, 7),
+            ..Query::default()
+        };
+        assert_eq!(titles(store, &q), vec!["weekly"]);
+        // A week inside the festival finds it though it started before the window.
+        let q = Query {
+            window: window(2026, 7, 8, 3),
+            ..Query::default()
+        };
+        assert_eq!(titles(store, &q), vec!["festival"]);
+        // The week of 9 February: Monday's weekly instance plus seven one-offs, by start time.
+        let q = Query {
+            window: window(2026, 2, 9, 7),
+            ..Query::default()
+        };
+        let res = store.query(&q).unwrap();
+        let t: Vec<_> = res
+            .hits
+            .iter()
+            .map(|h| h.event.content().master.summary.clone().unwrap())
+            .collect();
+        assert_eq!(
+            t,
+            vec!["feb 9", "weekly", "feb 10", "feb 11", "feb 12", "feb 13", "feb 14", "feb 15"]
+        );
+        assert_eq!(res.hits[1].occurrences.len(), 1);
+        // The limit says it cut.
+        let q = Query {
+            window: window(2026, 2, 1, 28),
+            limit: 5,
+            ..Query::default()
+        };
+        let res = store.query(&q).unwrap();
+        assert_eq!(res.hits.len(), 5);
+        assert!(res.truncated);
+        // An instant exactly at the window end is outside; one ending at the start is outside.
+        let q = Query {
+            window: Some((
+                Utc.with_ymd_and_hms(2026, 2, 3, 13, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 2, 4, 12, 0, 0).unwrap(),
+            )),
+            ..Query::default()
+        };
+        assert!(titles(store, &q).is_empty(), "{:?}", titles(store, &q));
+    });
+}
+
+#[test]
+fn filters_by_tag_origin_place_text_and_status() {
+    both(|store| {
+        let a = secret(1);
+        let b = secret(2);
+        let evs = [
+            signed(
+                &a,
+                "1",
+                0,
+                with_geo(
+                    with_tags(
+                        one_off(at(2026, 3, 2, 18), "Linux install party"),
+                        &["Linux", "install"],
+                    ),
+                    52.52,
+                    13.40,
+                ),
+            ),
+            signed(
+                &a,
+                "2",
+                0,
+                with_geo(
+                    with_tags(one_off(at(2026, 3, 3, 18), "Rust meetup"), &["rust"]),
+                    48.14,
+                    11.58,
+                ),
+            ),
+            signed(
+                &b,
+                "3",
+                0,
+                with_tags(
+                    one_off(at(2026, 3, 4, 18), "Linux talk"),
+                    &["linux", "talk"],
+                ),
+            ),
+            signed(
+                &b,
+                "4",
+                0,
+                cancelled(with_tags(
+                    one_off(at(2026, 3, 5, 18), "Cancelled linux thing"),
+                    &["linux"],
+                )),
+            ),
+        ];
+        for e in &evs {
+            store.apply(e, Transit::local(), NOW).unwrap();
+        }
+        let w = window(2026, 3, 1, 10);
+        let q = |f: &dyn Fn(&mut Query)| {
+            let mut q = Query {
+                window: w,
+                ..Query::default()
+            };
+            f(&mut q);
+            let mut t = titles(store, &q);
+            // The same filter without a window goes through the other code path.
+            q.window = None;
+            let mut t2 = titles(store, &q);
+            t.sort();
+            t2.sort();
+            assert_eq!(t, t2);
+            t
+        };
+        assert_eq!(
+            q(&|q| q.tags = vec!["LINUX".into()]),
+            vec!["Cancelled linux thing", "Linux install party", "Linux talk"]
+        );
+        assert_eq!(
+            q(&|q| {
+                q.tags = vec!["linux".into()];
+                q.include_cancelled = false;
+            }),
+            vec!["Linux install party", "Linux talk"]
+        );
+        assert_eq!(
+            q(&|q| {
+                q.tags = vec!["linux".into()];
+                q.exclude_tags = vec!["talk".into()];
+                q.include_cancelled = false;
+            }),
+            vec!["Linux install party"]
+        );
+        assert_eq!(
+            q(&|q| q.origin = Some(b.public())),
+            vec!["Cancelled linux thing", "Linux talk"]
+        );
+        assert_eq!(
+            q(&|q| q.bbox = Some(BBox {
+                south: 52.0,
+                west: 13.0,
+                north: 53.0,
+                east: 14.0
+            })),
+            vec!["Linux install party"]
+        );
+        assert_eq!(q(&|q| q.text = Some("MEETUP".into())), vec!["Rust meetup"]);
+    });
+}
+
+#[test]
+fn floating_events_follow_the_asked_zone() {
+    both(|store| {
+        let a = secret(1);
+        let mut c = Component::new(DateTimeValue::Floating(at(2026, 5, 1, 23)));
+        c.summary = Some("late".into());
+        store
+            .apply(
+                &signed(&a, "f", 0, EventContent::new(c)),
+                Transit::local(),
+                NOW,
+            )
+            .unwrap();
+        // 23:00 floating on 1 May is 2 May 06:00Z for a viewer in Los Angeles.
+        let q = Query {
+            window: window(2026, 5, 2, 1),
+            floating_tz: "America/Los_Angeles".parse::<Tz>().unwrap(),
+            ..Query::default()
+        };
+        assert_eq!(titles(store, &q), vec!["late"]);
+        let q = Query {
+            window: window(2026, 5, 2, 1),
+            ..Query::default()
+        };
+        assert!(titles(store, &q).is_empty());
+    });
+}
+
+#[test]
+fn peers_are_kept() {
+    both(|store| {
+        let k = secret(9).public();
+        assert_eq!(store.peer(&k).unwrap(), None);
+        let m = PeerMeta {
+            name: Some("c-base".into()),
+            last_seen_ms: Some(NOW),
+            events_received: 7,
+            ..PeerMeta::default()
+        };
+        store.put_peer(&k, &m).unwrap();
+        assert_eq!(store.peer(&k).unwrap(), Some(m.clone()));
+        assert_eq!(store.peers().unwrap(), vec![(k, m)]);
+    });
+}
+
+#[test]
+fn data_survives_reopen_and_the_schema_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = secret(1);
+    let e = signed(&a, "p", 0, one_off(at(2026, 12, 1, 18), "persist"));
+    {
+        let s = Store::open(dir.path(), &SledOptions::default()).unwrap();
+        s.apply(
+            &e,
+            Transit {
+                hop: 2,
+                path: vec![a.public(), secret(2).public()],
+            },
+            NOW,
+        )
+        .unwrap();
+    }
+    let s = Store::open(dir.path(), &SledOptions::default()).unwrap();
+    let got = s.get(&e.key()).unwrap().unwrap();
+    assert_eq!(got.envelope, *e.envelope());
+    assert_eq!(got.transit.hop, 2);
+    assert_eq!(s.last_seq().unwrap(), 1);
+    drop(s);
+
+    // A store from a future schema is refused with a clear error, and left untouched.
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"mschema", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    match Store::open(dir.path(), &SledOptions::default()) {
+        Err(
+            e @ StoreError::Schema {
+                found: 99,
+                expected: 1,
+            },
+        ) => {
+            assert!(e.to_string().contains("version 99"), "{e}");
+        }
+        Err(e) => panic!("unexpected {e}"),
+        Ok(_) => panic!("opened a store of another schema"),
+    }
+}
+
+#[test]
+fn inventory_lists_every_revision() {
+    both(|store| {
+        let a = secret(1);
+        let b = secret(2);
+        for (s, uid, rev) in [(&a, "x", 3), (&a, "y", 0), (&b, "z", 1)] {
+            store
+                .apply(
+                    &signed(s, uid, rev, one_off(at(2026, 1, 1, 1), uid)),
+                    Transit::local(),
+                    NOW,
+                )
+                .unwrap();
+        }
+        let all = store.inventory(None).unwrap();
+        assert_eq!(all.len(), 3);
+        let mine = store.inventory(Some(&a.public())).unwrap();
+        assert_eq!(
+            mine.iter()
+                .map(|i| (i.key.uid.as_str(), i.revision))
+                .collect::<Vec<_>>(),
+            vec![("x", 3), ("y", 0)]
+        );
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// Two stores fed the same revisions in different orders, in different batch splits, hold
+    /// the same revision of every event.
+    #[test]
+    fn stores_converge_whatever_the_order(
+        revs in prop::collection::vec((0u8..3, 0u32..4, any::<bool>(), 0u8..2), 1..20),
+        split in 0usize..20,
+    ) {
+        let a = secret(1);
+        let evs: Vec<_> = revs
+            .iter()
+            .map(|(uid, r, c, v)| {
+                let mut content = one_off(at(2026, 6, 1 + v, 10), &format!("v{v}"));
+                if *c { content = cancelled(content); }
+                signed(&a, &format!("uid{uid}"), *r, content)
+            })
+            .collect();
+        let s1 = Store::memory();
+        for e in &evs {
+            s1.apply(e, Transit::local(), NOW).unwrap();
+        }
+        let s2 = Store::memory();
+        let mut rev: Vec<_> = evs.iter().rev().collect();
+        let split = split.min(rev.len());
+        let tail = rev.split_off(split);
+        s2.apply_batch(tail.into_iter().map(|e| (e, Transit::local())), NOW).unwrap();
+        s2.apply_batch(rev.into_iter().map(|e| (e, Transit::local())), NOW).unwrap();
+        let inv1 = s1.inventory(None).unwrap();
+        let inv2 = s2.inventory(None).unwrap();
+        prop_assert_eq!(inv1, inv2);
+        prop_assert!(s1.check_integrity().unwrap().problems.is_empty());
+        prop_assert!(s2.check_integrity().unwrap().problems.is_empty());
+    }
+}
