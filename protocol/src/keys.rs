@@ -36,8 +36,45 @@ pub enum KeyError {
 }
 
 /// A node's public key: names the origin of events and the peer on the network.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode)]
-pub struct NodeKey([u8; 32]);
+///
+/// It holds the decompressed curve point next to the bytes: decompression is the costly part of
+/// checking a key, and doing it once when the key is parsed or decoded keeps it off the
+/// per-signature path.
+#[derive(Clone, Copy)]
+pub struct NodeKey {
+    bytes: [u8; 32],
+    point: ed25519_dalek::VerifyingKey,
+}
+
+impl PartialEq for NodeKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+impl Eq for NodeKey {}
+impl PartialOrd for NodeKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for NodeKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
+    }
+}
+impl std::hash::Hash for NodeKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
+impl Encode for NodeKey {
+    fn encode<E: bincode::enc::Encoder>(
+        &self,
+        encoder: &mut E,
+    ) -> Result<(), bincode::error::EncodeError> {
+        self.bytes.encode(encoder)
+    }
+}
 
 // Decoding validates the point, so no `NodeKey` anywhere (payload origin, relay path) can hold
 // bytes that are not a public key.
@@ -54,21 +91,21 @@ bincode::impl_borrow_decode!(NodeKey);
 impl NodeKey {
     /// Builds a key from raw bytes, checking that they are a valid ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        let point = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .map_err(|_| KeyError::InvalidPoint(hex_short(&bytes)))?;
-        Ok(Self(bytes))
+        Ok(Self { bytes, point })
     }
 
     /// The raw 32 bytes (used in envelopes and store keys).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// The full textual form (PeerId).
     pub fn to_peer_id_string(&self) -> String {
         let mut buf = Vec::with_capacity(38);
         buf.extend_from_slice(&PEER_ID_PREFIX);
-        buf.extend_from_slice(&self.0);
+        buf.extend_from_slice(&self.bytes);
         bs58::encode(buf).into_string()
     }
 
@@ -80,12 +117,10 @@ impl NodeKey {
     }
 
     pub(crate) fn verify(&self, msg: &[u8], sig: &[u8; 64]) -> bool {
-        let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(&self.0) else {
-            return false;
-        };
         // verify_strict refuses small-order keys and malleable signatures, so one event has
-        // exactly one valid signature per key.
-        vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
+        // exactly one valid signature per key, and every node agrees on which that is.
+        self.point
+            .verify_strict(msg, &ed25519_dalek::Signature::from_bytes(sig))
             .is_ok()
     }
 }
@@ -122,9 +157,7 @@ impl FromStr for NodeKey {
         }
         let mut key = [0u8; 32];
         key.copy_from_slice(&bytes[6..]);
-        ed25519_dalek::VerifyingKey::from_bytes(&key)
-            .map_err(|_| KeyError::InvalidPoint(s.to_string()))?;
-        Ok(Self(key))
+        Self::from_bytes(key).map_err(|_| KeyError::InvalidPoint(s.to_string()))
     }
 }
 
@@ -154,7 +187,11 @@ impl NodeSecret {
 
     /// The matching public key.
     pub fn public(&self) -> NodeKey {
-        NodeKey(self.0.verifying_key().to_bytes())
+        let point = self.0.verifying_key();
+        NodeKey {
+            bytes: point.to_bytes(),
+            point,
+        }
     }
 
     pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {

@@ -321,6 +321,28 @@ pub fn expand(
     let span = Span::of(master, floating)?;
     let all_day = master.start.is_date();
 
+    // Most events happen once: answer those without the machinery below.
+    if !master.is_recurring() && content.overrides.is_empty() {
+        let local = naive(master.start.local())?;
+        let start = frame.to_instant(local);
+        let end = span.end(local, frame).max(start);
+        let occurrences = if overlaps(start, end, from, to) {
+            vec![Occurrence {
+                start,
+                end,
+                recurrence_id: master.start.local(),
+                component: 0,
+                all_day,
+            }]
+        } else {
+            Vec::new()
+        };
+        return Ok(Expansion {
+            occurrences,
+            truncated: false,
+        });
+    }
+
     let mut exdates = HashSet::new();
     let mut exdays = HashSet::new();
     for x in &master.exdates {

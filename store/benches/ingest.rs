@@ -1,1 +1,328 @@
-fn main() {}
+//! Store benchmark: `cargo bench -p discal-store --bench ingest`.
+//!
+//! Prints, for 100,000 distinct ~1 KB events from 50 origins (5% weekly-recurring, starts
+//! spread over 2024–2028):
+//! - ingest rate: decode + verify + merge + durable (flushed) store, batches of 1,000, with
+//!   decoding and verification on two threads feeding one writer (the node's ingest shape);
+//! - month time-range query latency (p50/p99), and a 50-event tag-filtered page;
+//! - bytes on disk against the raw envelope bytes;
+//! - resident memory after ingest;
+//! - time to reopen.
+//!
+//! The events are generated and signed by a child process into a file, so the measuring
+//! process never holds them all and its RSS is the store's.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use discal_protocol::model::{
+    Component, DateTimeValue, Duration, End, EventContent, Geo, LocalDateTime,
+};
+use discal_protocol::{sign, Envelope, Limits, NodeSecret};
+use discal_store::{Query, SledOptions, Store, Transit};
+use rand::{Rng, SeedableRng};
+
+const N: usize = 100_000;
+const BATCH: usize = 1_000;
+const NOW: i64 = 1_790_000_000_000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--generate") {
+        generate(Path::new(&args[i + 1]));
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        // `cargo test --benches` asks bench binaries to list their tests; there are none.
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("events.bin");
+    let t = Instant::now();
+    let ok = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .arg("--generate")
+        .arg(&data)
+        .status()
+        .expect("generator")
+        .success();
+    assert!(ok, "generator failed");
+    println!(
+        "generated and signed {N} events in {:.1} s (not part of the figures)",
+        t.elapsed().as_secs_f64()
+    );
+
+    let dir = tmp.path().join("store");
+    let store = Store::open(&dir, &SledOptions::default()).expect("open");
+    let (raw_bytes, secs) = ingest(&store, &data);
+    println!(
+        "ingest: {N} events, {:.1} MB raw, {:.2} s → {:.0} events/s (target ≥ 20,000)",
+        raw_bytes as f64 / 1e6,
+        secs,
+        N as f64 / secs
+    );
+    assert_eq!(store.len().expect("len"), N as u64);
+
+    let month = Query {
+        window: Some((
+            Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 7, 1, 0, 0, 0).unwrap(),
+        )),
+        limit: usize::MAX,
+        ..Query::default()
+    };
+    let (hits, p50, p99) = time_query(&store, &month, 200);
+    println!(
+        "month query (June 2026, all {hits} events): p50 {p50:.2} ms, p99 {p99:.2} ms (target ≤ 5 ms)"
+    );
+    let page = Query {
+        tags: vec!["linux".into()],
+        limit: 50,
+        ..month.clone()
+    };
+    let (hits, p50, p99) = time_query(&store, &page, 200);
+    println!("month query, tag=linux, first {hits}: p50 {p50:.2} ms, p99 {p99:.2} ms");
+
+    let rss = rss_mb();
+    store.flush().expect("flush");
+    drop(store);
+    let disk = dir_size(&dir);
+    println!(
+        "disk: {:.1} MB for {:.1} MB raw envelopes = {:.2}× (target ≤ 2×)",
+        disk as f64 / 1e6,
+        raw_bytes as f64 / 1e6,
+        disk as f64 / raw_bytes as f64
+    );
+    println!("RSS after ingest: {rss:.0} MB (target ≤ 150 MB)");
+
+    let t = Instant::now();
+    let store = Store::open(&dir, &SledOptions::default()).expect("reopen");
+    let n = store.len().expect("len");
+    println!(
+        "reopen: {:.2} s for {n} events (target ≤ 2 s)",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Streams the data file through two verifier threads into the writer; returns raw bytes and
+/// seconds.
+fn ingest(store: &Store, data: &Path) -> (u64, f64) {
+    let mut reader = BufReader::new(File::open(data).expect("data"));
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<Vec<u8>>>(4);
+    let raw_rx = std::sync::Mutex::new(raw_rx);
+    let (ver_tx, ver_rx) = mpsc::sync_channel(4);
+    let t = Instant::now();
+    let mut raw_bytes = 0u64;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let ver_tx = ver_tx.clone();
+            let raw_rx = &raw_rx;
+            s.spawn(move || loop {
+                let Ok(chunk) = raw_rx.lock().expect("lock").recv() else {
+                    return;
+                };
+                let verified: Vec<_> = chunk
+                    .iter()
+                    .map(|b| {
+                        Envelope::decode(b)
+                            .expect("decode")
+                            .verify(NOW, &Limits::default())
+                            .expect("verify")
+                    })
+                    .collect();
+                if ver_tx.send(verified).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(ver_tx);
+        s.spawn(move || {
+            let mut chunk = Vec::with_capacity(BATCH);
+            let mut len = [0u8; 4];
+            while reader.read_exact(&mut len).is_ok() {
+                let mut b = vec![0u8; u32::from_le_bytes(len) as usize];
+                reader.read_exact(&mut b).expect("record");
+                chunk.push(b);
+                if chunk.len() == BATCH {
+                    raw_tx
+                        .send(std::mem::replace(&mut chunk, Vec::with_capacity(BATCH)))
+                        .expect("send");
+                }
+            }
+            if !chunk.is_empty() {
+                raw_tx.send(chunk).expect("send");
+            }
+        });
+        let mut writer_busy = 0.0;
+        for batch in ver_rx {
+            raw_bytes += batch
+                .iter()
+                .map(|e: &discal_protocol::VerifiedEvent| e.envelope().encode().len() as u64)
+                .sum::<u64>();
+            let w = Instant::now();
+            store
+                .apply_batch(batch.iter().map(|e| (e, Transit::local())), NOW)
+                .expect("apply");
+            writer_busy += w.elapsed().as_secs_f64();
+        }
+        println!("  (writer busy in apply_batch for {writer_busy:.2} s of the ingest)");
+    });
+    (raw_bytes, t.elapsed().as_secs_f64())
+}
+
+fn time_query(store: &Store, q: &Query, runs: usize) -> (usize, f64, f64) {
+    let mut times = Vec::with_capacity(runs);
+    let mut hits = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        hits = store.query(q).expect("query").hits.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    (hits, times[runs / 2], times[runs * 99 / 100])
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn dir_size(p: &Path) -> u64 {
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let m = e.metadata().expect("metadata");
+                    if m.is_dir() {
+                        dir_size(&e.path())
+                    } else {
+                        m.len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+const WORDS: &[&str] = &[
+    "linux",
+    "install",
+    "party",
+    "meetup",
+    "talk",
+    "workshop",
+    "hacking",
+    "free",
+    "software",
+    "community",
+    "rust",
+    "python",
+    "debian",
+    "privacy",
+    "open",
+    "data",
+    "maps",
+    "radio",
+    "repair",
+    "café",
+    "bring",
+    "laptop",
+    "everyone",
+    "welcome",
+    "beginners",
+    "advanced",
+    "evening",
+];
+
+fn words(rng: &mut impl Rng, n: usize) -> String {
+    (0..n)
+        .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn generate(path: &Path) {
+    let origins: Vec<NodeSecret> = (0..50u8)
+        .map(|i| NodeSecret::from_seed(&[i + 1; 32]).expect("seed"))
+        .collect();
+    let chunks: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let origins = &origins;
+                s.spawn(move || {
+                    let mut rng = rand::rngs::StdRng::seed_from_u64(t);
+                    (0..N / 2)
+                        .map(|i| {
+                            let n = t as usize * (N / 2) + i;
+                            let secret = &origins[n % origins.len()];
+                            let day = rng.gen_range(0..5 * 365);
+                            let d = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date")
+                                + chrono::Duration::days(day);
+                            let start = LocalDateTime::from_chrono(
+                                d.and_hms_opt(rng.gen_range(8..22), 0, 0).expect("time"),
+                            );
+                            let mut c = Component::new(DateTimeValue::Zoned {
+                                local: start,
+                                tzid: "Europe/Berlin".into(),
+                            });
+                            c.end = Some(End::Duration(Duration {
+                                seconds: 7200,
+                                ..Duration::default()
+                            }));
+                            c.summary = Some(words(&mut rng, 6));
+                            c.description = Some(words(&mut rng, 100));
+                            c.location = Some(format!("{}, Berlin", words(&mut rng, 3)));
+                            c.url = Some(format!("https://events.example.org/{n}"));
+                            c.categories = vec![
+                                WORDS[rng.gen_range(0..5)].to_string(),
+                                WORDS[rng.gen_range(5..WORDS.len())].to_string(),
+                            ];
+                            c.categories.dedup();
+                            c.geo = Some(Geo {
+                                lat: 52.0 + rng.gen_range(0.0..1.0),
+                                lon: 13.0 + rng.gen_range(0.0..1.0),
+                            });
+                            if n % 20 == 0 {
+                                c.rrule = Some("FREQ=WEEKLY;COUNT=52".into());
+                            }
+                            sign(
+                                secret,
+                                format!("ev-{n}@bench"),
+                                0,
+                                NOW,
+                                EventContent::new(c),
+                                &Limits::default(),
+                            )
+                            .expect("sign")
+                            .envelope()
+                            .encode()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
+    });
+    let mut w = BufWriter::new(File::create(path).expect("create"));
+    // Interleave the two halves so batches mix origins and dates as a live network would.
+    for i in 0..N / 2 {
+        for c in &chunks {
+            let b = &c[i];
+            w.write_all(&(b.len() as u32).to_le_bytes()).expect("write");
+            w.write_all(b).expect("write");
+        }
+    }
+    w.flush().expect("flush");
+}

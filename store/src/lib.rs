@@ -1,34 +1,35 @@
-//! DisCal's event store: the latest verified revision of every event a node knows, with the
-//! indexes that queries and sync need, kept durably in sled (or in memory for tests and the
-//! simulator).
+//! DisCal's event store: the latest verified revision of every event a node knows, kept durably
+//! in sled (or in memory for tests and the simulator), with the indexes that queries and sync
+//! need.
 //!
 //! Only a [`VerifiedEvent`] can be applied, so nothing unverified is ever stored. Each apply
-//! runs the protocol's merge rule against the held revision and writes the result, its index
-//! entries and the bumped change sequence as **one atomic batch**; a single writer lock makes
-//! the read-merge-write step race-free. A crash at any moment leaves either the old or the new
-//! state of a batch, never a mix.
+//! runs the protocol's merge rule against the held revision and writes the result as **one
+//! atomic sled batch**; a single writer lock makes the read-merge-write step race-free. A crash
+//! at any moment leaves either the old or the new state of a batch, never a mix.
 //!
 //! **Acknowledged** means: [`Store::apply`] or [`Store::apply_batch`] returned `Ok`. Both flush
-//! (fsync) before returning, so an acknowledged write survives SIGKILL and power loss. Batching is
-//! how callers pay one fsync for many events.
+//! (fsync) before returning, so an acknowledged write survives SIGKILL and power loss. Batching
+//! is how callers pay one fsync for many events.
 //!
 //! # Layout
-//! One ordered key space; the first byte names the table (all integers big-endian, signed ones
-//! with the sign bit flipped so they sort):
-//! - `e origin uid` → record (envelope, hop, path, change sequence, receive time)
-//! - `s start origin uid` → end: one-off events shorter than a week, by start time
-//! - `r origin uid` → start, end: recurring or long events (few), scanned on every time query
-//! - `t tag 00 origin uid`: tag index (tags lower-cased)
-//! - `g lat lon origin uid`: location index (micro-degrees)
-//! - `c seq` → origin uid: each event once, at the sequence number of its latest change
-//! - `m name` → value: schema version, last sequence number, event count
-//! - `p key` → peer metadata
+//! One sled tree; the first byte of a key names the table:
+//! - `c seq` → record: index info, envelope, hop and path, receive time. Each event has exactly
+//!   one record, under the sequence number of its latest change, so this key range is also the
+//!   change log (CalDAV sync tokens, catch-up). A new revision writes a new record at the end
+//!   and removes the old one in the same batch. Records are written in key order, which sled
+//!   handles fast and compactly.
+//! - `m schema` → the schema version, checked at open.
+//! - `p key` → peer metadata.
+//!
+//! The secondary indexes (event name, start time, recurring/long events, tags, location) are
+//! in memory ([`index`]), rebuilt at open from the records' small info headers.
 
 mod backend;
+mod index;
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use bincode::{Decode, Encode};
 use chrono::{DateTime, Utc};
@@ -42,25 +43,15 @@ use discal_protocol::{
 
 pub use backend::SledOptions;
 use backend::{Backend, Batch};
+use index::{Index, Info, Span};
 
 /// The on-disk layout this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-const T_EVENT: u8 = b'e';
-const T_START: u8 = b's';
-const T_SPAN: u8 = b'r';
-const T_TAG: u8 = b't';
-const T_GEO: u8 = b'g';
 const T_CHANGE: u8 = b'c';
 const T_PEER: u8 = b'p';
-
 const META_SCHEMA: &[u8] = b"mschema";
-const META_SEQ: &[u8] = b"mseq";
-const META_COUNT: &[u8] = b"mcount";
 
-/// One-off events up to this long go in the start-time index; longer ones are few and are
-/// checked on every time query instead, so the index scan needs only a bounded look-back.
-const SHORT_EVENT_SECS: i64 = 7 * 86_400;
 /// Floating and all-day times are indexed as UTC; viewers' zones are within ±14 h of it.
 const ZONE_SLACK_SECS: i64 = 86_400;
 
@@ -103,14 +94,6 @@ impl Transit {
     pub fn local() -> Self {
         Self::default()
     }
-}
-
-#[derive(Clone, Debug, Encode, Decode)]
-struct Record {
-    envelope: Envelope,
-    transit: Transit,
-    seq: u64,
-    received_at_ms: i64,
 }
 
 /// A stored event, decoded.
@@ -245,15 +228,6 @@ pub struct QueryResult {
     pub truncated: bool,
 }
 
-/// One entry of the change log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
-    /// Sequence number of the event's latest change.
-    pub seq: u64,
-    /// The event.
-    pub key: EventKey,
-}
-
 /// What this node knows about a peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct PeerMeta {
@@ -291,99 +265,79 @@ pub struct Integrity {
     pub problems: Vec<String>,
 }
 
-/// The event store. Cheap to share behind an `Arc`; reads run concurrently, writes one at a time.
-pub struct Store {
-    db: Backend,
-    writer: Mutex<()>,
-    expand: ExpandLimits,
+/// The record stored under `c seq`. `info` comes first so the open-time scan can stop decoding
+/// after it.
+#[derive(Clone, Debug, Encode, Decode)]
+struct Record {
+    info: Info,
+    envelope: Envelope,
+    transit: Transit,
+    received_at_ms: i64,
 }
 
-fn ev_key(origin: &NodeKey, uid: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(33 + uid.len());
-    k.push(T_EVENT);
-    k.extend_from_slice(origin.as_bytes());
-    k.extend_from_slice(uid.as_bytes());
+const MAX_RECORD_BYTES: usize = codec::MAX_ENVELOPE_BYTES + 64 * 1024;
+
+fn change_key(seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = T_CHANGE;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
-fn ord_i64(v: i64) -> [u8; 8] {
-    ((v as u64) ^ (1 << 63)).to_be_bytes()
+fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+    let b: [u8; 8] = key
+        .get(1..9)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| StoreError::Corrupt("record key".into()))?;
+    Ok(u64::from_be_bytes(b))
 }
 
-fn from_ord_i64(b: &[u8]) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    (u64::from_be_bytes(a) ^ (1 << 63)) as i64
+fn peer_key(key: &NodeKey) -> Vec<u8> {
+    let mut k = vec![T_PEER];
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
-fn micro(deg: f64) -> [u8; 4] {
-    // Validated ranges (±90, ±180) fit in i32 micro-degrees.
-    ord_i32((deg * 1e6).round() as i32)
-}
-
-fn ord_i32(v: i32) -> [u8; 4] {
-    ((v as u32) ^ (1 << 31)).to_be_bytes()
-}
-
-/// The `origin uid` suffix of an event key, as an [`EventKey`].
-fn parse_ident(b: &[u8]) -> Result<EventKey, StoreError> {
-    if b.len() < 32 {
-        return Err(StoreError::Corrupt("short event key".into()));
-    }
-    let mut o = [0u8; 32];
-    o.copy_from_slice(&b[..32]);
-    let origin =
-        NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(format!("event key: {e}")))?;
-    let uid = std::str::from_utf8(&b[32..])
-        .map_err(|_| StoreError::Corrupt("event key UID is not UTF-8".into()))?
-        .to_string();
-    Ok(EventKey { origin, uid })
-}
-
-fn decode_record(bytes: &[u8]) -> Result<(Record, SignedPayload), StoreError> {
-    let rec: Record = codec::decode(
-        "stored record",
+fn decode_info(bytes: &[u8]) -> Result<Info, StoreError> {
+    // The info header is a prefix of the record; decode just it.
+    let (info, _): (Info, usize) = bincode::decode_from_slice(
         bytes,
-        codec::MAX_ENVELOPE_BYTES + 64 * 1024,
-    )?;
+        bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
+    )
+    .map_err(|e| DecodeError::Malformed {
+        what: "record info",
+        reason: e.to_string(),
+    })?;
+    Ok(info)
+}
+
+fn decode_record(seq: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
+    let rec: Record = codec::decode("stored record", bytes, MAX_RECORD_BYTES)?;
+    // Stored bytes were verified when they were written; they are decoded, not re-verified.
     let payload: SignedPayload =
         codec::decode("stored payload", &rec.envelope.payload, usize::MAX)?;
-    Ok((rec, payload))
-}
-
-fn to_stored(rec: Record, payload: SignedPayload) -> StoredEvent {
-    let id = EventId::of_payload(&rec.envelope.payload);
-    StoredEvent {
+    Ok(StoredEvent {
         envelope: rec.envelope,
         payload,
         transit: rec.transit,
-        seq: rec.seq,
+        seq,
         received_at_ms: rec.received_at_ms,
-        id,
-    }
+        id: rec.info.id,
+    })
+}
+
+/// The event store. Share it behind an `Arc`: reads run concurrently, writes one at a time.
+pub struct Store {
+    db: Backend,
+    writer: Mutex<()>,
+    index: RwLock<Index>,
+    expand: ExpandLimits,
 }
 
 impl Store {
-    /// Opens (or creates) a store in `dir`, checking the schema version.
+    /// Opens (or creates) a store in `dir`, checks the schema version and rebuilds the indexes.
     pub fn open(dir: &Path, opts: &SledOptions) -> Result<Self, StoreError> {
-        Self::init(Backend::open_sled(dir, opts)?)
-    }
-
-    /// A store that lives in memory only, with the same behaviour minus durability.
-    pub fn memory() -> Self {
-        let db = Backend::memory();
-        let mut b = Batch::default();
-        b.insert(META_SCHEMA.to_vec(), SCHEMA_VERSION.to_be_bytes().to_vec());
-        // Writing to a map nobody else has seen cannot fail (the only error is a poisoned lock).
-        let _ = db.apply(b);
-        Self {
-            db,
-            writer: Mutex::new(()),
-            expand: ExpandLimits::default(),
-        }
-    }
-
-    fn init(db: Backend) -> Result<Self, StoreError> {
+        let db = Backend::open_sled(dir, opts)?;
         match db.get(META_SCHEMA)? {
             Some(v) => {
                 let found = v
@@ -405,37 +359,51 @@ impl Store {
                 db.flush()?;
             }
         }
-        Ok(Self {
-            db,
-            writer: Mutex::new(()),
-            expand: ExpandLimits::default(),
-        })
+        let (index, problems) = build_index(&db)?;
+        if let Some(p) = problems.first() {
+            return Err(StoreError::Corrupt(p.clone()));
+        }
+        Ok(Self::with(db, index))
     }
 
-    fn meta_u64(&self, k: &[u8]) -> Result<u64, StoreError> {
-        Ok(match self.db.get(k)? {
-            Some(v) => v
-                .as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| StoreError::Corrupt("meta counter".into()))?,
-            None => 0,
-        })
+    /// A store that lives in memory only, with the same behaviour minus durability.
+    pub fn memory() -> Self {
+        Self::with(Backend::memory(), Index::default())
+    }
+
+    fn with(db: Backend, index: Index) -> Self {
+        Self {
+            db,
+            writer: Mutex::new(()),
+            index: RwLock::new(index),
+            expand: ExpandLimits::default(),
+        }
+    }
+
+    fn read_index(&self) -> Result<std::sync::RwLockReadGuard<'_, Index>, StoreError> {
+        self.index.read().map_err(|_| StoreError::Poisoned)
     }
 
     /// The newest change sequence number (0 for an empty store).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        self.meta_u64(META_SEQ)
+        Ok(self.read_index()?.last_seq)
     }
 
     /// How many events (live and cancelled) are stored.
     pub fn len(&self) -> Result<u64, StoreError> {
-        self.meta_u64(META_COUNT)
+        Ok(self.read_index()?.by_ident.len() as u64)
     }
 
     /// True if no event is stored.
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
+    }
+
+    fn record(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.db
+            .get(&change_key(seq))?
+            .map(|v| decode_record(seq, &v))
+            .transpose()
     }
 
     /// Applies one event and flushes: when this returns `Ok`, the write is acknowledged.
@@ -457,332 +425,321 @@ impl Store {
         items: impl IntoIterator<Item = (&'a VerifiedEvent, Transit)>,
         now_ms: i64,
     ) -> Result<Vec<Applied>, StoreError> {
-        let _guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let mut seq = self.last_seq()?;
-        let mut count = self.len()?;
+        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        // Work on a view of the index that includes this batch's earlier items; the shared
+        // index is only changed once the batch is durable.
+        let mut added: Vec<(u64, Info)> = Vec::new();
+        let mut removed: BTreeSet<u64> = BTreeSet::new();
+        let mut overlay: std::collections::HashMap<index::Ident, (u64, Info, u8)> =
+            std::collections::HashMap::new();
+        let mut seq = self.read_index()?.last_seq;
         let mut batch = Batch::default();
-        // Records written earlier in this batch, by event key.
-        let mut pending: HashMap<Vec<u8>, (Record, MergeKey, Vec<Vec<u8>>)> = HashMap::new();
         let mut results = Vec::new();
 
         for (ev, transit) in items {
-            let p = ev.payload();
-            let key = ev_key(&p.origin, &p.uid);
-            let held: Option<(Record, MergeKey, Vec<Vec<u8>>)> = match pending.get(&key) {
-                Some(x) => Some(x.clone()),
-                None => match self.db.get(&key)? {
-                    Some(bytes) => {
-                        let (rec, payload) = decode_record(&bytes)?;
-                        let stored = to_stored(rec.clone(), payload);
-                        let idx = self
-                            .index_entries(&key[1..], &stored.payload.content)
-                            .into_iter()
-                            .map(|(k, _)| k)
-                            .collect();
-                        Some((rec, stored.merge_key(), idx))
-                    }
-                    None => None,
-                },
+            let info = Info::of(ev, self.expand);
+            let ident = info.ident();
+            let held: Option<(u64, Info, Option<u8>)> = match overlay.get(&ident) {
+                Some((s, i, hop)) => Some((*s, i.clone(), Some(*hop))),
+                None => {
+                    let idx = self.read_index()?;
+                    idx.by_ident
+                        .get(&ident)
+                        .and_then(|s| idx.entries.get(s).map(|i| (*s, i.clone(), None)))
+                }
             };
-            let incoming = ev.merge_key();
-            let outcome = merge(held.as_ref().map(|h| &h.1), &incoming);
+            let outcome = merge(
+                held.as_ref().map(|h| h.1.merge_key()).as_ref(),
+                &info.merge_key(),
+            );
             if !outcome.applies() {
                 // Same revision by a shorter route: keep the lower hop count (it converges to
-                // the true distance), without a new change number: the content is unchanged.
-                if let (MergeOutcome::Duplicate, Some((mut rec, mk, idx))) = (outcome, held) {
-                    if transit.hop < rec.transit.hop {
-                        rec.transit = transit;
-                        batch.insert(key.clone(), codec::encode(&rec));
-                        pending.insert(key, (rec, mk, idx));
+                // the true distance). The content is unchanged, so it keeps its change number.
+                if let (MergeOutcome::Duplicate, Some((hseq, hinfo, hop))) = (outcome, held) {
+                    let held_hop = match hop {
+                        Some(h) => Some(h),
+                        None => self.record(hseq)?.map(|r| r.transit.hop),
+                    };
+                    if held_hop.is_some_and(|h| transit.hop < h) {
+                        let hop = transit.hop;
+                        let rec = Record {
+                            info: hinfo.clone(),
+                            envelope: ev.envelope().clone(),
+                            transit,
+                            received_at_ms: now_ms,
+                        };
+                        batch.insert(change_key(hseq).to_vec(), codec::encode(&rec));
+                        overlay.insert(ident, (hseq, hinfo, hop));
                     }
                 }
                 results.push(Applied { outcome, seq: None });
                 continue;
             }
             seq += 1;
-            let new_idx = self.index_entries(&key[1..], &p.content);
-            match &held {
-                Some((old, _, old_idx)) => {
-                    batch.remove(change_key(old.seq));
-                    for k in old_idx {
-                        batch.remove(k.clone());
-                    }
-                }
-                None => count += 1,
+            if let Some((old, _, _)) = held {
+                batch.remove(change_key(old).to_vec());
+                removed.insert(old);
             }
+            let hop = transit.hop;
             let rec = Record {
+                info: info.clone(),
                 envelope: ev.envelope().clone(),
                 transit,
-                seq,
                 received_at_ms: now_ms,
             };
-            let new_keys = new_idx.iter().map(|(k, _)| k.clone()).collect();
-            for (k, v) in new_idx {
-                batch.insert(k, v);
-            }
-            batch.insert(change_key(seq), key[1..].to_vec());
-            batch.insert(key.clone(), codec::encode(&rec));
-            pending.insert(key, (rec, incoming, new_keys));
+            batch.insert(change_key(seq).to_vec(), codec::encode(&rec));
+            overlay.insert(ident, (seq, info.clone(), hop));
+            added.push((seq, info));
             results.push(Applied {
                 outcome,
                 seq: Some(seq),
             });
         }
         if !batch.is_empty() {
-            batch.insert(META_SEQ.to_vec(), seq.to_be_bytes().to_vec());
-            batch.insert(META_COUNT.to_vec(), count.to_be_bytes().to_vec());
             self.db.apply(batch)?;
             self.db.flush()?;
+            let mut idx = self.index.write().map_err(|_| StoreError::Poisoned)?;
+            for s in removed {
+                idx.remove(s);
+            }
+            for (s, info) in added {
+                // A record added and replaced within this batch was never written.
+                if overlay
+                    .get(&info.ident())
+                    .is_some_and(|(cur, _, _)| *cur == s)
+                {
+                    idx.insert(s, info);
+                }
+            }
+            idx.last_seq = idx.last_seq.max(seq);
         }
         Ok(results)
     }
 
-    /// Index entries for an event: exactly one time entry (`s` with the end time, or `r` with
-    /// the extent), then tags and location (empty values).
-    fn index_entries(&self, ident: &[u8], c: &EventContent) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let mut keys = Vec::new();
-        // Validation guarantees the extent computes; should it not, index the event as
-        // unbounded so queries still find it rather than losing it.
-        let ext = recur::extent(c, self.expand).ok();
-        let start = ext.map(|e| e.start.timestamp()).unwrap_or(i64::MIN);
-        let end = ext.and_then(|e| e.end).map(|e| e.timestamp());
-        match end {
-            Some(end) if !c.master.is_recurring() && end - start <= SHORT_EVENT_SECS => {
-                let mut k = vec![T_START];
-                k.extend_from_slice(&ord_i64(start));
-                k.extend_from_slice(ident);
-                keys.push((k, ord_i64(end).to_vec()));
-            }
-            _ => {
-                let mut k = vec![T_SPAN];
-                k.extend_from_slice(ident);
-                let mut v = ord_i64(start).to_vec();
-                v.extend_from_slice(&ord_i64(end.unwrap_or(i64::MAX)));
-                keys.push((k, v));
-            }
-        }
-        let mut tags: Vec<String> = c
-            .components()
-            .flat_map(|x| x.categories.iter())
-            .map(|t| t.to_lowercase())
-            .collect();
-        tags.sort();
-        tags.dedup();
-        for t in tags {
-            let mut k = vec![T_TAG];
-            k.extend_from_slice(t.as_bytes());
-            k.push(0);
-            k.extend_from_slice(ident);
-            keys.push((k, Vec::new()));
-        }
-        if let Some(g) = c.master.geo {
-            let mut k = vec![T_GEO];
-            k.extend_from_slice(&micro(g.lat));
-            k.extend_from_slice(&micro(g.lon));
-            k.extend_from_slice(ident);
-            keys.push((k, Vec::new()));
-        }
-        keys
-    }
-
     /// The held revision of an event.
     pub fn get(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        match self.db.get(&ev_key(&key.origin, &key.uid))? {
-            Some(b) => {
-                let (rec, p) = decode_record(&b)?;
-                Ok(Some(to_stored(rec, p)))
-            }
+        let seq = self
+            .read_index()?
+            .by_ident
+            .get(&(*key.origin.as_bytes(), key.uid.clone()))
+            .copied();
+        match seq {
+            Some(s) => self.record(s),
             None => Ok(None),
         }
     }
 
+    /// The merge key held for an event, without reading its record.
+    pub fn revision(&self, key: &EventKey) -> Result<Option<MergeKey>, StoreError> {
+        let idx = self.read_index()?;
+        Ok(idx
+            .by_ident
+            .get(&(*key.origin.as_bytes(), key.uid.clone()))
+            .and_then(|s| idx.entries.get(s))
+            .map(Info::merge_key))
+    }
+
     /// Events whose latest change has a sequence number above `after`, oldest first, at most
-    /// `limit`. Each event appears once, at its latest change (CalDAV sync tokens, catch-up).
-    pub fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
-        let start = change_key(after.saturating_add(1));
-        let end = [T_CHANGE + 1];
+    /// `limit`, with their records. Each event appears once, at its latest change (CalDAV sync
+    /// tokens, catch-up).
+    pub fn changes_since(&self, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.db
-            .range(&start, &end, limit)?
+            .range(&change_key(after.saturating_add(1)), &[T_CHANGE + 1], limit)?
             .into_iter()
-            .map(|(k, v)| {
-                let mut s = [0u8; 8];
-                s.copy_from_slice(
-                    k.get(1..9)
-                        .ok_or_else(|| StoreError::Corrupt("change key".into()))?,
-                );
-                Ok(Change {
-                    seq: u64::from_be_bytes(s),
-                    key: parse_ident(&v)?,
-                })
-            })
+            .map(|(k, v)| decode_record(seq_of(&k)?, &v))
             .collect()
     }
 
     /// (event, revision, id) for every stored event, optionally of one origin, in key order.
+    /// Answered from memory.
     pub fn inventory(&self, origin: Option<&NodeKey>) -> Result<Vec<InventoryItem>, StoreError> {
-        let mut prefix = vec![T_EVENT];
-        if let Some(o) = origin {
-            prefix.extend_from_slice(o.as_bytes());
-        }
+        let idx = self.read_index()?;
         let mut out = Vec::new();
-        let mut err = None;
-        self.db.for_each_prefix(&prefix, |k, v| {
-            match (parse_ident(&k[1..]), decode_record(v)) {
-                (Ok(key), Ok((rec, p))) => out.push(InventoryItem {
-                    key,
-                    revision: p.revision,
-                    id: EventId::of_payload(&rec.envelope.payload),
-                }),
-                (Err(e), _) | (_, Err(e)) => {
-                    err = Some(e);
-                    return false;
-                }
+        for ((o, _), seq) in &idx.by_ident {
+            if origin.is_some_and(|x| x.as_bytes() != o) {
+                continue;
             }
-            true
-        })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
+            let Some(info) = idx.entries.get(seq) else {
+                continue;
+            };
+            out.push(InventoryItem {
+                key: EventKey {
+                    origin: NodeKey::from_bytes(*o)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    uid: info.uid.clone(),
+                },
+                revision: info.revision,
+                id: info.id,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Answers a query. The indexes choose and filter candidates in memory; records are read
+    /// only for events that will be returned (and for recurring ones, to expand them).
+    pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
+        let filter = Filter::new(q);
+        match q.window {
+            Some((from, to)) => self.query_window(q, &filter, from, to),
+            None => self.query_all(q, &filter),
         }
     }
 
-    /// Answers a query. With a window, candidates come from the time index (bounded look-back)
-    /// plus the recurring/long events; otherwise from the origin or tag index, or a full scan.
-    pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
-        let mut result = QueryResult::default();
-        let tags: Vec<String> = q.tags.iter().map(|t| t.to_lowercase()).collect();
-        let excluded: Vec<String> = q.exclude_tags.iter().map(|t| t.to_lowercase()).collect();
-        let text = q.text.as_ref().map(|t| t.to_lowercase());
-        let keep = |e: &StoredEvent| -> bool {
-            let c = e.content();
-            if !q.include_cancelled && c.is_cancelled() {
-                return false;
-            }
-            if q.origin.is_some_and(|o| o != e.payload.origin) {
-                return false;
-            }
-            let has = |t: &str| {
-                c.components()
-                    .flat_map(|x| x.categories.iter())
-                    .any(|x| x.to_lowercase() == t)
-            };
-            if !tags.is_empty() && !tags.iter().any(|t| has(t)) {
-                return false;
-            }
-            if excluded.iter().any(|t| has(t)) {
-                return false;
-            }
-            if let Some(b) = q.bbox {
-                match c.master.geo {
-                    Some(g) if b.contains(g.lat, g.lon) => {}
-                    _ => return false,
-                }
-            }
-            if let Some(t) = &text {
-                let m = &c.master;
-                let found = [&m.summary, &m.description, &m.location]
-                    .into_iter()
-                    .flatten()
-                    .any(|s| s.to_lowercase().contains(t.as_str()));
-                if !found {
-                    return false;
-                }
-            }
-            true
-        };
-
-        if let Some((from, to)) = q.window {
-            let mut hits = Vec::new();
-            let lo = from.timestamp() - SHORT_EVENT_SECS - ZONE_SLACK_SECS;
-            let hi = to.timestamp() + ZONE_SLACK_SECS;
-            let mut candidates: Vec<Vec<u8>> = Vec::new();
-            // Recurring and long events: few, each checked by its extent.
-            self.db.for_each_prefix(&[T_SPAN], |k, v| {
-                if v.len() == 16 {
-                    let s = from_ord_i64(&v[..8]);
-                    let e = from_ord_i64(&v[8..]);
-                    if s < hi && e > lo {
-                        candidates.push(k[1..].to_vec());
+    fn query_window(
+        &self,
+        q: &Query,
+        filter: &Filter,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<QueryResult, StoreError> {
+        let (f, t) = (from.timestamp(), to.timestamp());
+        // (estimated start, seq) of one-off candidates, and seqs of recurring/long ones.
+        let mut short: Vec<(i64, u64)> = Vec::new();
+        let mut long: Vec<u64> = Vec::new();
+        {
+            let idx = self.read_index()?;
+            let lo = f - index::SHORT_EVENT_SECS - ZONE_SLACK_SECS;
+            for &(start, seq) in idx.by_start.range((lo, 0)..(t + ZONE_SLACK_SECS, 0)) {
+                if let Some(info) = idx.entries.get(&seq) {
+                    let Span::Short { end, .. } = info.span else {
+                        continue;
+                    };
+                    if end >= f - ZONE_SLACK_SECS && filter.keep(info) {
+                        short.push((start, seq));
                     }
                 }
-                true
-            })?;
-            let mut start = vec![T_START];
-            start.extend_from_slice(&ord_i64(lo));
-            let mut end = vec![T_START];
-            end.extend_from_slice(&ord_i64(hi));
-            for (k, v) in self.db.range(&start, &end, usize::MAX)? {
-                if v.len() == 8 && from_ord_i64(&v) > from.timestamp() - ZONE_SLACK_SECS {
-                    candidates.push(k[9..].to_vec());
-                }
             }
-            for ident in candidates {
-                let Some(bytes) = self.db.get(&[&[T_EVENT][..], &ident].concat())? else {
-                    continue;
-                };
-                let (rec, p) = decode_record(&bytes)?;
-                let ev = to_stored(rec, p);
-                if !keep(&ev) {
-                    continue;
-                }
-                let x = recur::expand(ev.content(), from, to, q.floating_tz, self.expand)
-                    .unwrap_or_default();
-                result.truncated |= x.truncated;
-                if !x.occurrences.is_empty() {
-                    hits.push(Hit {
-                        event: ev,
-                        occurrences: x.occurrences,
-                    });
-                }
-            }
-            hits.sort_by(|a, b| {
-                (a.occurrences[0].start, a.event.key())
-                    .cmp(&(b.occurrences[0].start, b.event.key()))
-            });
-            if hits.len() > q.limit {
-                hits.truncate(q.limit);
-                result.truncated = true;
-            }
-            result.hits = hits;
-            return Ok(result);
-        }
-
-        let mut prefix = vec![T_EVENT];
-        if let Some(o) = &q.origin {
-            prefix.extend_from_slice(o.as_bytes());
-        }
-        let mut err = None;
-        self.db.for_each_prefix(&prefix, |_, v| {
-            match decode_record(v) {
-                Ok((rec, p)) => {
-                    let ev = to_stored(rec, p);
-                    if keep(&ev) {
-                        if result.hits.len() >= q.limit {
-                            result.truncated = true;
-                            return false;
+            for seq in &idx.long {
+                if let Some(info) = idx.entries.get(seq) {
+                    if let Span::Long { start, end } = info.span {
+                        if start < t + ZONE_SLACK_SECS
+                            && end.is_none_or(|e| e >= f - ZONE_SLACK_SECS)
+                            && filter.keep(info)
+                        {
+                            long.push(*seq);
                         }
-                        result.hits.push(Hit {
-                            event: ev,
-                            occurrences: Vec::new(),
-                        });
                     }
                 }
-                Err(e) => {
-                    err = Some(e);
-                    return false;
+            }
+        }
+        let mut result = QueryResult::default();
+        let mut hits: Vec<Hit> = Vec::new();
+        let consider = |ev: StoredEvent, result: &mut QueryResult| {
+            if !filter.keep_text(&ev) {
+                return None;
+            }
+            let x = recur::expand(ev.content(), from, to, q.floating_tz, self.expand)
+                .unwrap_or_default();
+            result.truncated |= x.truncated;
+            (!x.occurrences.is_empty()).then_some(Hit {
+                event: ev,
+                occurrences: x.occurrences,
+            })
+        };
+        for seq in long {
+            if let Some(ev) = self.record(seq)? {
+                if let Some(h) = consider(ev, &mut result) {
+                    hits.push(h);
                 }
             }
-            true
-        })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(result),
         }
+        // One-offs in start order: once `limit` of them matched, only candidates within the
+        // zone slack of the last match can still sort before it.
+        let mut found_short = 0usize;
+        let mut cutoff: Option<i64> = None;
+        for (start, seq) in short {
+            if cutoff.is_some_and(|c| start > c) {
+                result.truncated = true;
+                break;
+            }
+            if let Some(ev) = self.record(seq)? {
+                if let Some(h) = consider(ev, &mut result) {
+                    hits.push(h);
+                    found_short += 1;
+                    if found_short == q.limit {
+                        cutoff = Some(start + 2 * ZONE_SLACK_SECS);
+                    }
+                }
+            }
+        }
+        hits.sort_by(|a, b| {
+            (a.occurrences[0].start, a.event.key()).cmp(&(b.occurrences[0].start, b.event.key()))
+        });
+        if hits.len() > q.limit {
+            hits.truncate(q.limit);
+            result.truncated = true;
+        }
+        result.hits = hits;
+        Ok(result)
+    }
+
+    fn query_all(&self, q: &Query, filter: &Filter) -> Result<QueryResult, StoreError> {
+        let seqs: Vec<u64> = {
+            let idx = self.read_index()?;
+            // The most selective index that applies picks the candidates; the filter checks
+            // the rest. Results come in event-name order whichever index was used.
+            let mut picked: Vec<(&index::Ident, u64)> = if !filter.tags.is_empty() {
+                let mut seqs: Vec<u64> = filter
+                    .tags
+                    .iter()
+                    .filter_map(|t| idx.tags.get(t))
+                    .flatten()
+                    .copied()
+                    .collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                seqs.iter()
+                    .filter_map(|s| idx.entries.get(s).map(|i| (i, *s)))
+                    .filter_map(|(i, s)| {
+                        idx.by_ident.get_key_value(&i.ident()).map(|(k, _)| (k, s))
+                    })
+                    .collect()
+            } else if let Some(b) = filter.bbox {
+                let lo = (index::micro(b.south), i32::MIN, 0);
+                let hi = (index::micro(b.north), i32::MAX, u64::MAX);
+                idx.geo
+                    .range(lo..=hi)
+                    .filter_map(|(_, _, s)| idx.entries.get(s).map(|i| (i, *s)))
+                    .filter_map(|(i, s)| {
+                        idx.by_ident.get_key_value(&i.ident()).map(|(k, _)| (k, s))
+                    })
+                    .collect()
+            } else {
+                idx.by_ident
+                    .iter()
+                    .filter(|((o, _), _)| filter.origin.is_none_or(|x| &x == o))
+                    .map(|(k, s)| (k, *s))
+                    .collect()
+            };
+            picked.sort_unstable();
+            picked
+                .into_iter()
+                .filter(|(_, s)| idx.entries.get(s).is_some_and(|i| filter.keep(i)))
+                .map(|(_, s)| s)
+                .collect()
+        };
+        let mut result = QueryResult::default();
+        for seq in seqs {
+            let Some(ev) = self.record(seq)? else {
+                continue;
+            };
+            if filter.keep_text(&ev) {
+                if result.hits.len() >= q.limit {
+                    result.truncated = true;
+                    break;
+                }
+                result.hits.push(Hit {
+                    event: ev,
+                    occurrences: Vec::new(),
+                });
+            }
+        }
+        Ok(result)
     }
 
     /// Stores metadata about a peer (flushed).
     pub fn put_peer(&self, key: &NodeKey, meta: &PeerMeta) -> Result<(), StoreError> {
-        let _guard = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut b = Batch::default();
         b.insert(peer_key(key), codec::encode(meta));
         self.db.apply(b)?;
@@ -803,7 +760,12 @@ impl Store {
             .range(&[T_PEER], &[T_PEER + 1], usize::MAX)?
             .into_iter()
             .map(|(k, v)| {
-                let key = parse_ident(&k[1..])?.origin;
+                let bytes: [u8; 32] = k
+                    .get(1..33)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("peer key".into()))?;
+                let key =
+                    NodeKey::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok((key, codec::decode("peer metadata", &v, 64 * 1024)?))
             })
             .collect()
@@ -819,77 +781,146 @@ impl Store {
         self.db.size_on_disk()
     }
 
-    /// Checks that every record matches its key, every index entry points at a record that
-    /// produces it, every record has all its index entries, and the counters agree.
+    /// Re-reads every record in full: each must decode, its info header must match what its
+    /// payload says, no event may have two records, and the in-memory indexes must equal ones
+    /// rebuilt from scratch.
     pub fn check_integrity(&self) -> Result<Integrity, StoreError> {
         let mut report = Integrity::default();
-        let mut expected: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-        let mut max_seq = 0u64;
-        self.db.for_each_prefix(&[T_EVENT], |k, v| {
+        let (fresh, problems) = build_index(&self.db)?;
+        report.problems.extend(problems);
+        self.db.for_each_prefix(&[T_CHANGE], |k, v| {
             report.events += 1;
-            match decode_record(v) {
-                Ok((rec, p)) => {
-                    if ev_key(&p.origin, &p.uid) != k {
-                        report
-                            .problems
-                            .push(format!("record under {:?} names another event", p.uid));
-                    }
-                    max_seq = max_seq.max(rec.seq);
-                    expected.extend(self.index_entries(&k[1..], &p.content));
-                    expected.insert(change_key(rec.seq), k[1..].to_vec());
+            let seq = match seq_of(k) {
+                Ok(s) => s,
+                Err(e) => {
+                    report.problems.push(e.to_string());
+                    return true;
                 }
-                Err(e) => report.problems.push(format!("unreadable record: {e}")),
+            };
+            match codec::decode::<Record>("stored record", v, MAX_RECORD_BYTES) {
+                Ok(rec) => match decode_record(seq, v) {
+                    Ok(ev) => {
+                        let want = Info {
+                            origin: *ev.payload.origin.as_bytes(),
+                            uid: ev.payload.uid.clone(),
+                            revision: ev.payload.revision,
+                            cancelled: ev.content().is_cancelled(),
+                            id: EventId::of_payload(&ev.envelope.payload),
+                            span: index::span_of(ev.content(), self.expand),
+                            tags: index::tags_of(ev.content()),
+                            geo: ev
+                                .content()
+                                .master
+                                .geo
+                                .map(|g| (index::micro(g.lat), index::micro(g.lon))),
+                        };
+                        if want != rec.info {
+                            report
+                                .problems
+                                .push(format!("record {seq}: info header disagrees with payload"));
+                        }
+                    }
+                    Err(e) => report.problems.push(format!("record {seq}: {e}")),
+                },
+                Err(e) => report.problems.push(format!("record {seq}: {e}")),
             }
             true
         })?;
-        for t in [T_START, T_SPAN, T_TAG, T_GEO, T_CHANGE] {
-            self.db.for_each_prefix(&[t], |k, v| {
-                report.index_entries += 1;
-                match expected.remove(k) {
-                    Some(want) if want == v => {}
-                    Some(_) => report.problems.push(format!(
-                        "index entry {:?} has a stale value",
-                        String::from_utf8_lossy(k)
-                    )),
-                    None => report.problems.push(format!(
-                        "orphan index entry {:?}",
-                        String::from_utf8_lossy(k)
-                    )),
-                }
-                true
-            })?;
-        }
-        for k in expected.keys() {
-            report.problems.push(format!(
-                "missing index entry {:?}",
-                String::from_utf8_lossy(k)
-            ));
-        }
-        if self.len()? != report.events {
-            report.problems.push(format!(
-                "event count says {}, found {}",
-                self.len()?,
-                report.events
-            ));
-        }
-        if self.last_seq()? < max_seq {
-            report.problems.push(format!(
-                "sequence counter {} is behind a record's {max_seq}",
-                self.last_seq()?
-            ));
+        let live = self.read_index()?;
+        report.index_entries =
+            (live.by_start.len() + live.long.len() + live.geo.len() + live.by_ident.len()) as u64;
+        if *live != fresh {
+            report
+                .problems
+                .push("in-memory indexes differ from the records".into());
         }
         Ok(report)
     }
 }
 
-fn change_key(seq: u64) -> Vec<u8> {
-    let mut k = vec![T_CHANGE];
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+/// Scans the records' info headers into a fresh index, noting any event with two records.
+fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
+    let mut index = Index::default();
+    let mut problems = Vec::new();
+    let mut err = None;
+    db.for_each_prefix(&[T_CHANGE], |k, v| {
+        match (seq_of(k), decode_info(v)) {
+            (Ok(seq), Ok(info)) => {
+                if let Some(other) = index.by_ident.get(&info.ident()) {
+                    problems.push(format!(
+                        "event {:?} has two records ({other} and {seq})",
+                        info.uid
+                    ));
+                }
+                index.insert(seq, info);
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                err = Some(e);
+                return false;
+            }
+        }
+        true
+    })?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok((index, problems)),
+    }
 }
 
-fn peer_key(key: &NodeKey) -> Vec<u8> {
-    let mut k = vec![T_PEER];
-    k.extend_from_slice(key.as_bytes());
-    k
+/// A query's conditions other than time, prepared once. Everything but `text` is answered from
+/// the index info.
+struct Filter {
+    tags: Vec<String>,
+    excluded: Vec<String>,
+    text: Option<String>,
+    origin: Option<[u8; 32]>,
+    bbox: Option<BBox>,
+    include_cancelled: bool,
+}
+
+impl Filter {
+    fn new(q: &Query) -> Self {
+        Self {
+            tags: q.tags.iter().map(|t| t.to_lowercase()).collect(),
+            excluded: q.exclude_tags.iter().map(|t| t.to_lowercase()).collect(),
+            text: q.text.as_ref().map(|t| t.to_lowercase()),
+            origin: q.origin.map(|o| *o.as_bytes()),
+            bbox: q.bbox,
+            include_cancelled: q.include_cancelled,
+        }
+    }
+
+    fn keep(&self, info: &Info) -> bool {
+        if !self.include_cancelled && info.cancelled {
+            return false;
+        }
+        if self.origin.is_some_and(|o| o != info.origin) {
+            return false;
+        }
+        let has = |t: &String| info.tags.binary_search(t).is_ok();
+        if !self.tags.is_empty() && !self.tags.iter().any(has) {
+            return false;
+        }
+        if self.excluded.iter().any(has) {
+            return false;
+        }
+        if let Some(b) = self.bbox {
+            match info.geo {
+                Some((lat, lon)) if b.contains(lat as f64 / 1e6, lon as f64 / 1e6) => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    fn keep_text(&self, e: &StoredEvent) -> bool {
+        let Some(t) = &self.text else {
+            return true;
+        };
+        let m = &e.content().master;
+        [&m.summary, &m.description, &m.location]
+            .into_iter()
+            .flatten()
+            .any(|s| s.to_lowercase().contains(t.as_str()))
+    }
 }

@@ -116,7 +116,7 @@ fn sigkill_at_random_points_never_loses_acknowledged_writes() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let kill_after = rng.gen_range(1..=12u32);
         let mut last_ack: Option<u32> = None;
-        while last_ack.map_or(true, |a| a + 1 < kill_after) {
+        while last_ack.is_none_or(|a| a + 1 < kill_after) {
             let line = lines.next().expect("child ended early").unwrap();
             if let Some(b) = line.strip_prefix("ACK ") {
                 last_ack = Some(b.parse().unwrap());

@@ -72,7 +72,7 @@ fn merges_sequence_and_tombstones() {
         // The change log lists the event once, at its latest change.
         let ch = store.changes_since(0, 100).unwrap();
         assert_eq!(ch.len(), 1);
-        assert_eq!((ch[0].seq, &ch[0].key), (3, &r2.key()));
+        assert_eq!((ch[0].seq, ch[0].key()), (3, r2.key()));
         assert!(store.changes_since(3, 100).unwrap().is_empty());
 
         // Another key using the same UID is another event.
