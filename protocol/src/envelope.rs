@@ -104,13 +104,13 @@ pub enum VerifyError {
     #[error("signature does not verify for origin {origin}")]
     BadSignature {
         /// The origin the payload claims.
-        origin: NodeKey,
+        origin: Box<NodeKey>,
     },
     /// Signed correctly, but what it says is not acceptable.
     #[error("event {uid:?} from {origin}: {source}")]
     Invalid {
         /// The claimed origin.
-        origin: NodeKey,
+        origin: Box<NodeKey>,
         /// The claimed UID.
         uid: String,
         /// The rule it broke.
@@ -142,12 +142,12 @@ impl Envelope {
         msg.extend_from_slice(&self.payload);
         if !payload.origin.verify(&msg, &self.signature) {
             return Err(VerifyError::BadSignature {
-                origin: payload.origin,
+                origin: Box::new(payload.origin),
             });
         }
         validate::validate_payload(&payload, now_ms, limits).map_err(|source| {
             VerifyError::Invalid {
-                origin: payload.origin,
+                origin: Box::new(payload.origin),
                 uid: payload.uid.clone(),
                 source,
             }

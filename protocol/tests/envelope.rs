@@ -165,7 +165,12 @@ fn forged_signature_is_rejected() {
     // Rewrite the origin inside the payload to the victim (the key is at bytes 1..33).
     good.payload[1..33].copy_from_slice(victim.as_bytes());
     let err = good.verify(NOW, &Limits::default()).unwrap_err();
-    assert_eq!(err, VerifyError::BadSignature { origin: victim });
+    assert_eq!(
+        err,
+        VerifyError::BadSignature {
+            origin: Box::new(victim)
+        }
+    );
     assert!(
         err.to_string().contains("signature does not verify"),
         "{err}"

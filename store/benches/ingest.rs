@@ -36,11 +36,17 @@ fn main() {
         generate(Path::new(&args[i + 1]));
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--reopen") {
+        reopen(Path::new(&args[i + 1]), &args[i + 2]);
+        return;
+    }
     if args.iter().any(|a| a == "--list") {
         // `cargo test --benches` asks bench binaries to list their tests; there are none.
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
+    // DISCAL_BENCH_KEEP=DIR keeps the store there for inspection.
+    let keep = std::env::var_os("DISCAL_BENCH_KEEP").map(std::path::PathBuf::from);
     let data = tmp.path().join("events.bin");
     let t = Instant::now();
     let ok = std::process::Command::new(std::env::current_exe().expect("exe"))
@@ -55,8 +61,10 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let dir = tmp.path().join("store");
+    let dir = keep.unwrap_or_else(|| tmp.path().join("store"));
+    let _ = std::fs::remove_dir_all(&dir);
     let store = Store::open(&dir, &SledOptions::default()).expect("open");
+    println!("  (RSS before ingest: {:.0} MB)", rss_mb());
     let (raw_bytes, secs) = ingest(&store, &data);
     println!(
         "ingest: {N} events, {:.1} MB raw, {:.2} s → {:.0} events/s (target ≥ 20,000)",
@@ -66,25 +74,26 @@ fn main() {
     );
     assert_eq!(store.len().expect("len"), N as u64);
 
-    let month = Query {
-        window: Some((
-            Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
-            Utc.with_ymd_and_hms(2026, 7, 1, 0, 0, 0).unwrap(),
-        )),
-        limit: usize::MAX,
-        ..Query::default()
-    };
-    let (hits, p50, p99) = time_query(&store, &month, 200);
+    let month = month_query();
+    let (n, p50, p99) = time(200, || store.select(&month).expect("select").items.len());
     println!(
-        "month query (June 2026, all {hits} events): p50 {p50:.2} ms, p99 {p99:.2} ms (target ≤ 5 ms)"
+        "month query (June 2026: which events, in order, from the indexes): {n} events, p50 {p50:.2} ms, p99 {p99:.2} ms (target ≤ 5 ms)"
     );
+    let first = Query {
+        limit: 50,
+        ..month.clone()
+    };
+    let (n, p50, p99) = time(200, || store.query(&first).expect("query").hits.len());
+    println!("month query, first {n} events read and expanded: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    let (n, p50, p99) = time(20, || store.query(&month).expect("query").hits.len());
+    println!("month query, all {n} events read and expanded: p50 {p50:.2} ms, p99 {p99:.2} ms");
     let page = Query {
         tags: vec!["linux".into()],
         limit: 50,
         ..month.clone()
     };
-    let (hits, p50, p99) = time_query(&store, &page, 200);
-    println!("month query, tag=linux, first {hits}: p50 {p50:.2} ms, p99 {p99:.2} ms");
+    let (hits, p50, p99) = time(200, || store.query(&page).expect("query").hits.len());
+    println!("month query, tag=linux, first {hits} read: p50 {p50:.2} ms, p99 {p99:.2} ms");
 
     let rss = rss_mb();
     store.flush().expect("flush");
@@ -98,12 +107,38 @@ fn main() {
     );
     println!("RSS after ingest: {rss:.0} MB (target ≤ 150 MB)");
 
+    // Reopen in a fresh process, as a restarted node would: after a clean close (index
+    // snapshot present), then as after a crash (no snapshot: the index is rebuilt from records).
+    for label in ["after a clean close", "after a crash (no index snapshot)"] {
+        let ok = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .arg("--reopen")
+            .arg(&dir)
+            .arg(label)
+            .status()
+            .expect("reopen")
+            .success();
+        assert!(ok, "reopen failed");
+        let _ = std::fs::remove_file(dir.join("index.snapshot"));
+    }
+    phases(&data);
+}
+
+fn reopen(dir: &Path, label: &str) {
     let t = Instant::now();
-    let store = Store::open(&dir, &SledOptions::default()).expect("reopen");
+    let store = Store::open(dir, &SledOptions::default()).expect("reopen");
     let n = store.len().expect("len");
     println!(
-        "reopen: {:.2} s for {n} events (target ≤ 2 s)",
-        t.elapsed().as_secs_f64()
+        "reopen {label}: {:.2} s for {n} events (target ≤ 2 s); RSS {:.0} MB",
+        t.elapsed().as_secs_f64(),
+        rss_mb()
+    );
+    let month = month_query();
+    let (n, p50, _) = time(50, || store.select(&month).expect("select").items.len());
+    let first = Query { limit: 50, ..month };
+    let (m, p50_first, _) = time(50, || store.query(&first).expect("query").hits.len());
+    println!(
+        "  after reopen: month query {n} events p50 {p50:.2} ms, first {m} read p50 {p50_first:.2} ms; RSS {:.0} MB",
+        rss_mb()
     );
 }
 
@@ -111,9 +146,9 @@ fn main() {
 /// seconds.
 fn ingest(store: &Store, data: &Path) -> (u64, f64) {
     let mut reader = BufReader::new(File::open(data).expect("data"));
-    let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<Vec<u8>>>(4);
+    let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<Vec<u8>>>(1);
     let raw_rx = std::sync::Mutex::new(raw_rx);
-    let (ver_tx, ver_rx) = mpsc::sync_channel(4);
+    let (ver_tx, ver_rx) = mpsc::sync_channel(1);
     let t = Instant::now();
     let mut raw_bytes = 0u64;
     std::thread::scope(|s| {
@@ -173,16 +208,65 @@ fn ingest(store: &Store, data: &Path) -> (u64, f64) {
     (raw_bytes, t.elapsed().as_secs_f64())
 }
 
-fn time_query(store: &Store, q: &Query, runs: usize) -> (usize, f64, f64) {
+fn month_query() -> Query {
+    Query {
+        window: Some((
+            Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 7, 1, 0, 0, 0).unwrap(),
+        )),
+        limit: usize::MAX,
+        ..Query::default()
+    }
+}
+
+/// Verification alone and the writer alone, single-threaded, for attributing ingest time.
+fn phases(data: &Path) {
+    let mut reader = BufReader::new(File::open(data).expect("data"));
+    let mut raw = Vec::new();
+    let mut len = [0u8; 4];
+    while reader.read_exact(&mut len).is_ok() {
+        let mut b = vec![0u8; u32::from_le_bytes(len) as usize];
+        reader.read_exact(&mut b).expect("record");
+        raw.push(b);
+    }
+    let t = Instant::now();
+    let verified: Vec<_> = raw
+        .iter()
+        .map(|b| {
+            Envelope::decode(b)
+                .expect("decode")
+                .verify(NOW, &Limits::default())
+                .expect("verify")
+        })
+        .collect();
+    let v = t.elapsed().as_secs_f64();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path(), &SledOptions::default()).expect("open");
+    let t = Instant::now();
+    for chunk in verified.chunks(BATCH) {
+        store
+            .apply_batch(chunk.iter().map(|e| (e, Transit::local())), NOW)
+            .expect("apply");
+    }
+    let w = t.elapsed().as_secs_f64();
+    println!(
+        "  (one thread: decode+verify {:.1} µs/event, merge+store {:.1} µs/event)",
+        v * 1e6 / raw.len() as f64,
+        w * 1e6 / raw.len() as f64
+    );
+}
+
+/// Runs `f` `runs` times; returns its last result and the p50 and p99 latency in ms.
+fn time(runs: usize, mut f: impl FnMut() -> usize) -> (usize, f64, f64) {
     let mut times = Vec::with_capacity(runs);
-    let mut hits = 0;
+    let mut n = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        hits = store.query(q).expect("query").hits.len();
+        n = f();
         times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    (hits, times[runs / 2], times[runs * 99 / 100])
+    (n, times[runs / 2], times[(runs * 99 / 100).min(runs - 1)])
 }
 
 fn rss_mb() -> f64 {

@@ -127,6 +127,55 @@ impl Backend {
         Ok(())
     }
 
+    /// Like [`Self::for_each_prefix`] over `[start, end)`.
+    pub(crate) fn for_each_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        match self {
+            Self::Sled(db) => {
+                for r in db.range(start..end) {
+                    let (k, v) = r?;
+                    if !f(&k, &v) {
+                        break;
+                    }
+                }
+            }
+            Self::Memory(m) => {
+                let m = m.read().map_err(|_| StoreError::Poisoned)?;
+                for (k, v) in m.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end))) {
+                    if !f(k, v) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The greatest key in `[start, end)`.
+    pub(crate) fn last_in_range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Self::Sled(db) => Ok(db
+                .range(start..end)
+                .next_back()
+                .transpose()?
+                .map(|(k, _)| k.to_vec())),
+            Self::Memory(m) => Ok(m
+                .read()
+                .map_err(|_| StoreError::Poisoned)?
+                .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+                .next_back()
+                .map(|(k, _)| k.clone())),
+        }
+    }
+
     pub(crate) fn apply(&self, batch: Batch) -> Result<(), StoreError> {
         match self {
             Self::Sled(db) => {

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bincode::{Decode, Encode};
 use discal_protocol::model::EventContent;
 use discal_protocol::recur::{self, ExpandLimits};
-use discal_protocol::{EventId, MergeKey, VerifiedEvent};
+use discal_protocol::{EventId, MergeKey, SignedPayload, VerifiedEvent};
 
 /// One-off events up to this long are indexed by start time; longer and recurring ones are
 /// few and are checked by their extent on every time query, so the start-time scan needs only a
@@ -41,21 +41,38 @@ pub(crate) struct Info {
     pub(crate) tags: Vec<String>,
     /// Micro-degrees.
     pub(crate) geo: Option<(i32, i32)>,
+    /// For recurring events: every instance (start, end), if the event is bounded, not
+    /// floating and not too large (see [`instances_of`]); such events are found through the
+    /// start-time index like one-offs.
+    pub(crate) instances: Option<Vec<(i64, i64)>>,
+    /// True if every start is UTC or zoned, so the index's times are exact for every viewer;
+    /// floating and all-day times depend on the viewer's zone and are only estimated here.
+    pub(crate) zone_free: bool,
 }
 
 impl Info {
     pub(crate) fn of(ev: &VerifiedEvent, limits: ExpandLimits) -> Self {
-        let p = ev.payload();
-        let mk = ev.merge_key();
+        Self::of_payload(ev.payload(), ev.id(), limits)
+    }
+
+    /// What the index holds for a payload; also how integrity checks recompute it.
+    pub(crate) fn of_payload(p: &SignedPayload, id: EventId, limits: ExpandLimits) -> Self {
+        let extent = recur::extent(&p.content, limits).ok();
+        let span = span_from(&p.content, extent);
         Self {
             origin: *p.origin.as_bytes(),
             uid: p.uid.clone(),
-            revision: mk.revision,
-            cancelled: mk.cancelled,
-            id: mk.id,
-            span: span_of(&p.content, limits),
+            revision: p.revision,
+            cancelled: p.content.is_cancelled(),
+            id,
+            span,
             tags: tags_of(&p.content),
             geo: p.content.master.geo.map(|g| (micro(g.lat), micro(g.lon))),
+            instances: match (span, extent) {
+                (Span::Long { .. }, Some(e)) => instances_of(&p.content, e, limits),
+                _ => None,
+            },
+            zone_free: zone_free(&p.content),
         }
     }
 
@@ -77,11 +94,11 @@ pub(crate) fn micro(deg: f64) -> i32 {
     (deg * 1e6).round() as i32
 }
 
-pub(crate) fn span_of(c: &EventContent, limits: ExpandLimits) -> Span {
+fn span_from(c: &EventContent, extent: Option<recur::Extent>) -> Span {
     // Validation guarantees the extent computes; should it not, index the event as unbounded
     // so queries still find it rather than losing it.
-    match recur::extent(c, limits) {
-        Ok(e) => {
+    match extent {
+        Some(e) => {
             let start = e.start.timestamp();
             match e.end.map(|x| x.timestamp()) {
                 Some(end) if !c.master.is_recurring() && end - start <= SHORT_EVENT_SECS => {
@@ -90,7 +107,7 @@ pub(crate) fn span_of(c: &EventContent, limits: ExpandLimits) -> Span {
                 end => Span::Long { start, end },
             }
         }
-        Err(_) => Span::Long {
+        None => Span::Long {
             start: i64::MIN,
             end: None,
         },
@@ -108,6 +125,49 @@ pub(crate) fn tags_of(c: &EventContent) -> Vec<String> {
     tags
 }
 
+/// Most instances of one recurring event the index holds; events with more are expanded at
+/// query time instead.
+const MAX_INDEXED_INSTANCES: usize = 1000;
+
+/// The instances (start, end in UTC seconds) of a bounded recurring event whose times do not
+/// depend on the viewer's zone, or `None` if it is unbounded, floating or all-day, or too large.
+fn zone_free(c: &EventContent) -> bool {
+    use discal_protocol::model::DateTimeValue;
+    c.components()
+        .all(|x| matches!(x.start, DateTimeValue::Utc(_) | DateTimeValue::Zoned { .. }))
+}
+
+fn instances_of(
+    c: &EventContent,
+    ext: recur::Extent,
+    limits: ExpandLimits,
+) -> Option<Vec<(i64, i64)>> {
+    if !zone_free(c) {
+        return None;
+    }
+    let end = ext.end?;
+    let x = recur::expand(
+        c,
+        ext.start,
+        end + chrono::Duration::seconds(1),
+        discal_protocol::Tz::UTC,
+        ExpandLimits {
+            max_examined: limits.max_examined,
+            max_returned: MAX_INDEXED_INSTANCES,
+        },
+    )
+    .ok()?;
+    if x.truncated {
+        return None;
+    }
+    Some(
+        x.occurrences
+            .iter()
+            .map(|o| (o.start.timestamp(), o.end.timestamp()))
+            .collect(),
+    )
+}
+
 /// (origin key bytes, UID).
 pub(crate) type Ident = ([u8; 32], String);
 
@@ -116,7 +176,9 @@ pub(crate) struct Index {
     /// Event name → sequence number of its record. Ordered, so listings come out by key.
     pub(crate) by_ident: BTreeMap<Ident, u64>,
     pub(crate) entries: HashMap<u64, Info>,
-    pub(crate) by_start: BTreeSet<(i64, u64)>,
+    /// (start, seq) → end, for one-off events and for each instance of indexed recurring ones.
+    pub(crate) by_start: BTreeMap<(i64, u64), i64>,
+    /// Recurring or long events expanded at query time.
     pub(crate) long: BTreeSet<u64>,
     pub(crate) tags: HashMap<String, BTreeSet<u64>>,
     pub(crate) geo: BTreeSet<(i32, i32, u64)>,
@@ -124,13 +186,19 @@ pub(crate) struct Index {
 }
 
 impl Index {
+    /// Adds a record's entries.
     pub(crate) fn insert(&mut self, seq: u64, info: Info) {
         self.last_seq = self.last_seq.max(seq);
-        match info.span {
-            Span::Short { start, .. } => {
-                self.by_start.insert((start, seq));
+        match (info.span, &info.instances) {
+            (Span::Short { start, end }, _) => {
+                self.by_start.insert((start, seq), end);
             }
-            Span::Long { .. } => {
+            (Span::Long { .. }, Some(inst)) => {
+                for (s, e) in inst {
+                    self.by_start.insert((*s, seq), *e);
+                }
+            }
+            (Span::Long { .. }, None) => {
                 self.long.insert(seq);
             }
         }
@@ -148,14 +216,13 @@ impl Index {
         let Some(info) = self.entries.remove(&seq) else {
             return;
         };
-        match info.span {
-            Span::Short { start, .. } => {
-                self.by_start.remove(&(start, seq));
-            }
-            Span::Long { .. } => {
-                self.long.remove(&seq);
-            }
+        if let Span::Short { start, .. } = info.span {
+            self.by_start.remove(&(start, seq));
         }
+        for (s, _) in info.instances.iter().flatten() {
+            self.by_start.remove(&(*s, seq));
+        }
+        self.long.remove(&seq);
         for t in &info.tags {
             if let Some(set) = self.tags.get_mut(t) {
                 set.remove(&seq);

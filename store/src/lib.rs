@@ -13,16 +13,24 @@
 //!
 //! # Layout
 //! One sled tree; the first byte of a key names the table:
-//! - `c seq` → record: index info, envelope, hop and path, receive time. Each event has exactly
-//!   one record, under the sequence number of its latest change, so this key range is also the
-//!   change log (CalDAV sync tokens, catch-up). A new revision writes a new record at the end
-//!   and removes the old one in the same batch. Records are written in key order, which sled
-//!   handles fast and compactly.
-//! - `m schema` → the schema version, checked at open.
+//! - `c seq` → record: index info (name, merge key, time span and the instances of bounded
+//!   recurring events, tags, location), then envelope, hop and path, receive time. Each event
+//!   has exactly one record, under the sequence number of its latest change, so this key range
+//!   is also the change log (CalDAV sync tokens, catch-up). A new revision writes a new record
+//!   at the end and removes the old one in the same batch: one sled insert per event, in key
+//!   order, which sled handles fast and compactly.
+//! - `m schema`, `m instance` → the schema version (checked at open) and a random id of this
+//!   store, which ties an index snapshot to it.
 //! - `p key` → peer metadata.
 //!
 //! The secondary indexes (event name, start time, recurring/long events, tags, location) are
-//! in memory ([`index`]), rebuilt at open from the records' small info headers.
+//! in memory (`index.rs`). [`Store::close`] saves them to `index.snapshot` next to the sled
+//! files; open loads and deletes that file, then replays any newer records. Without a snapshot
+//! (first open, or after a crash) open rebuilds them by reading every record's info header.
+//! The snapshot is only a cache: it is never written while the store is open for writing, so
+//! it can never describe a state the records do not have. Why not sled-side indexes: random-key
+//! index writes made sled four times slower and three times larger on disk; see
+//! docs/performance.md.
 
 mod backend;
 mod index;
@@ -51,6 +59,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 const T_CHANGE: u8 = b'c';
 const T_PEER: u8 = b'p';
 const META_SCHEMA: &[u8] = b"mschema";
+const META_INSTANCE: &[u8] = b"minstance";
+const SNAPSHOT_FILE: &str = "index.snapshot";
 
 /// Floating and all-day times are indexed as UTC; viewers' zones are within ±14 h of it.
 const ZONE_SLACK_SECS: i64 = 86_400;
@@ -75,6 +85,9 @@ pub enum StoreError {
     /// A stored record contradicts its key or its indexes.
     #[error("store is inconsistent: {0}")]
     Corrupt(String),
+    /// Reading or writing the index snapshot failed.
+    #[error("index snapshot: {0}")]
+    Io(#[from] std::io::Error),
     /// A thread panicked while holding the store's lock.
     #[error("store lock poisoned by a panicked thread")]
     Poisoned,
@@ -219,6 +232,24 @@ pub struct Hit {
     pub occurrences: Vec<Occurrence>,
 }
 
+/// One event [`Store::select`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selected {
+    /// Its record's sequence number.
+    pub seq: u64,
+    /// First start in the window (UTC seconds); estimated unless `certain`.
+    pub start: i64,
+    /// True if the event is known to match without reading it.
+    pub certain: bool,
+}
+
+/// What [`Store::select`] found, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// The matches.
+    pub items: Vec<Selected>,
+}
+
 /// A query's answer.
 #[derive(Clone, Debug, Default)]
 pub struct QueryResult {
@@ -265,13 +296,21 @@ pub struct Integrity {
     pub problems: Vec<String>,
 }
 
-/// The record stored under `c seq`. `info` comes first so the open-time scan can stop decoding
-/// after it.
+/// The record stored under `c seq`. `info` comes first so the open-time scan decodes only it.
 #[derive(Clone, Debug, Encode, Decode)]
 struct Record {
     info: Info,
     envelope: Envelope,
     transit: Transit,
+    received_at_ms: i64,
+}
+
+/// Encodes exactly like [`Record`], from borrowed parts, so writing does not copy the envelope.
+#[derive(Encode)]
+struct RecordRef<'a> {
+    info: &'a Info,
+    envelope: &'a Envelope,
+    transit: &'a Transit,
     received_at_ms: i64,
 }
 
@@ -298,8 +337,8 @@ fn peer_key(key: &NodeKey) -> Vec<u8> {
     k
 }
 
+/// Decodes just the info header at the front of a record.
 fn decode_info(bytes: &[u8]) -> Result<Info, StoreError> {
-    // The info header is a prefix of the record; decode just it.
     let (info, _): (Info, usize) = bincode::decode_from_slice(
         bytes,
         bincode::config::standard().with_limit::<MAX_RECORD_BYTES>(),
@@ -332,6 +371,16 @@ pub struct Store {
     writer: Mutex<()>,
     index: RwLock<Index>,
     expand: ExpandLimits,
+    /// Where to save the index snapshot on close (sled stores only), and the store's id.
+    snapshot: Option<(std::path::PathBuf, [u8; 16])>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(e) = self.save_snapshot() {
+            tracing::warn!(error = %e, "could not save the index snapshot; next open rebuilds it");
+        }
+    }
 }
 
 impl Store {
@@ -359,11 +408,77 @@ impl Store {
                 db.flush()?;
             }
         }
-        let (index, problems) = build_index(&db)?;
+        let instance: [u8; 16] = match db.get(META_INSTANCE)? {
+            Some(v) => v
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("store instance id".into()))?,
+            None => {
+                let id = new_instance_id();
+                let mut b = Batch::default();
+                b.insert(META_INSTANCE.to_vec(), id.to_vec());
+                db.apply(b)?;
+                db.flush()?;
+                id
+            }
+        };
+        let db_last_seq = match db.last_in_range(&[T_CHANGE], &[T_CHANGE + 1])? {
+            Some(k) => seq_of(&k)?,
+            None => 0,
+        };
+        let (index, problems) = match take_snapshot(&dir.join(SNAPSHOT_FILE), instance, db_last_seq)
+        {
+            Some(mut index) => {
+                let after = index.last_seq;
+                let problems = replay(&db, &mut index, after)?;
+                (index, problems)
+            }
+            None => build_index(&db)?,
+        };
         if let Some(p) = problems.first() {
             return Err(StoreError::Corrupt(p.clone()));
         }
-        Ok(Self::with(db, index))
+        let mut store = Self::with(db, index);
+        store.snapshot = Some((dir.join(SNAPSHOT_FILE), instance));
+        Ok(store)
+    }
+
+    /// Flushes and saves the in-memory indexes so the next open need not rebuild them. Called
+    /// on drop too; call it to see the error.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.save_snapshot()
+    }
+
+    fn save_snapshot(&mut self) -> Result<(), StoreError> {
+        let Some((path, instance)) = self.snapshot.take() else {
+            return Ok(());
+        };
+        self.db.flush()?;
+        let idx = self.read_index()?;
+        let mut entries: Vec<(u64, Info)> =
+            idx.entries.iter().map(|(s, i)| (*s, i.clone())).collect();
+        entries.sort_unstable_by_key(|(s, _)| *s);
+        let snap = Snapshot {
+            instance,
+            last_seq: idx.last_seq,
+            entries,
+        };
+        drop(idx);
+        let bytes = codec::encode(&snap);
+        // Write, sync, rename, sync the directory: the snapshot is whole or absent.
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(StoreError::Io)
     }
 
     /// A store that lives in memory only, with the same behaviour minus durability.
@@ -377,6 +492,7 @@ impl Store {
             writer: Mutex::new(()),
             index: RwLock::new(index),
             expand: ExpandLimits::default(),
+            snapshot: None,
         }
     }
 
@@ -430,7 +546,8 @@ impl Store {
         // index is only changed once the batch is durable.
         let mut added: Vec<(u64, Info)> = Vec::new();
         let mut removed: BTreeSet<u64> = BTreeSet::new();
-        let mut overlay: std::collections::HashMap<index::Ident, (u64, Info, u8)> =
+        // Per event name: (seq, merge key, hop) of the record this batch holds for it.
+        let mut overlay: std::collections::HashMap<index::Ident, (u64, MergeKey, u8)> =
             std::collections::HashMap::new();
         let mut seq = self.read_index()?.last_seq;
         let mut batch = Batch::default();
@@ -439,37 +556,34 @@ impl Store {
         for (ev, transit) in items {
             let info = Info::of(ev, self.expand);
             let ident = info.ident();
-            let held: Option<(u64, Info, Option<u8>)> = match overlay.get(&ident) {
-                Some((s, i, hop)) => Some((*s, i.clone(), Some(*hop))),
+            let held: Option<(u64, MergeKey, Option<u8>)> = match overlay.get(&ident) {
+                Some((s, mk, hop)) => Some((*s, *mk, Some(*hop))),
                 None => {
                     let idx = self.read_index()?;
                     idx.by_ident
                         .get(&ident)
-                        .and_then(|s| idx.entries.get(s).map(|i| (*s, i.clone(), None)))
+                        .and_then(|s| idx.entries.get(s).map(|i| (*s, i.merge_key(), None)))
                 }
             };
-            let outcome = merge(
-                held.as_ref().map(|h| h.1.merge_key()).as_ref(),
-                &info.merge_key(),
-            );
+            let outcome = merge(held.as_ref().map(|h| &h.1), &info.merge_key());
             if !outcome.applies() {
                 // Same revision by a shorter route: keep the lower hop count (it converges to
                 // the true distance). The content is unchanged, so it keeps its change number.
-                if let (MergeOutcome::Duplicate, Some((hseq, hinfo, hop))) = (outcome, held) {
+                if let (MergeOutcome::Duplicate, Some((hseq, hmk, hop))) = (outcome, held) {
+                    // A duplicate has the held payload, so the incoming info is the held one.
                     let held_hop = match hop {
                         Some(h) => Some(h),
                         None => self.record(hseq)?.map(|r| r.transit.hop),
                     };
                     if held_hop.is_some_and(|h| transit.hop < h) {
-                        let hop = transit.hop;
-                        let rec = Record {
-                            info: hinfo.clone(),
-                            envelope: ev.envelope().clone(),
-                            transit,
+                        let rec = RecordRef {
+                            info: &info,
+                            envelope: ev.envelope(),
+                            transit: &transit,
                             received_at_ms: now_ms,
                         };
                         batch.insert(change_key(hseq).to_vec(), codec::encode(&rec));
-                        overlay.insert(ident, (hseq, hinfo, hop));
+                        overlay.insert(ident, (hseq, hmk, transit.hop));
                     }
                 }
                 results.push(Applied { outcome, seq: None });
@@ -480,15 +594,14 @@ impl Store {
                 batch.remove(change_key(old).to_vec());
                 removed.insert(old);
             }
-            let hop = transit.hop;
-            let rec = Record {
-                info: info.clone(),
-                envelope: ev.envelope().clone(),
-                transit,
+            overlay.insert(ident, (seq, info.merge_key(), transit.hop));
+            let rec = RecordRef {
+                info: &info,
+                envelope: ev.envelope(),
+                transit: &transit,
                 received_at_ms: now_ms,
             };
             batch.insert(change_key(seq).to_vec(), codec::encode(&rec));
-            overlay.insert(ident, (seq, info.clone(), hop));
             added.push((seq, info));
             results.push(Applied {
                 outcome,
@@ -575,96 +688,38 @@ impl Store {
         Ok(out)
     }
 
-    /// Answers a query. The indexes choose and filter candidates in memory; records are read
-    /// only for events that will be returned (and for recurring ones, to expand them).
+    /// Answers a query: [`Store::select`], then reads the first `limit` matches.
     pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
-        let filter = Filter::new(q);
-        match q.window {
-            Some((from, to)) => self.query_window(q, &filter, from, to),
-            None => self.query_all(q, &filter),
-        }
-    }
-
-    fn query_window(
-        &self,
-        q: &Query,
-        filter: &Filter,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<QueryResult, StoreError> {
-        let (f, t) = (from.timestamp(), to.timestamp());
-        // (estimated start, seq) of one-off candidates, and seqs of recurring/long ones.
-        let mut short: Vec<(i64, u64)> = Vec::new();
-        let mut long: Vec<u64> = Vec::new();
-        {
-            let idx = self.read_index()?;
-            let lo = f - index::SHORT_EVENT_SECS - ZONE_SLACK_SECS;
-            for &(start, seq) in idx.by_start.range((lo, 0)..(t + ZONE_SLACK_SECS, 0)) {
-                if let Some(info) = idx.entries.get(&seq) {
-                    let Span::Short { end, .. } = info.span else {
-                        continue;
-                    };
-                    if end >= f - ZONE_SLACK_SECS && filter.keep(info) {
-                        short.push((start, seq));
-                    }
-                }
-            }
-            for seq in &idx.long {
-                if let Some(info) = idx.entries.get(seq) {
-                    if let Span::Long { start, end } = info.span {
-                        if start < t + ZONE_SLACK_SECS
-                            && end.is_none_or(|e| e >= f - ZONE_SLACK_SECS)
-                            && filter.keep(info)
-                        {
-                            long.push(*seq);
-                        }
-                    }
-                }
-            }
-        }
+        let sel = self.select(q)?;
         let mut result = QueryResult::default();
         let mut hits: Vec<Hit> = Vec::new();
-        let consider = |ev: StoredEvent, result: &mut QueryResult| {
-            if !filter.keep_text(&ev) {
-                return None;
-            }
-            let x = recur::expand(ev.content(), from, to, q.floating_tz, self.expand)
-                .unwrap_or_default();
-            result.truncated |= x.truncated;
-            (!x.occurrences.is_empty()).then_some(Hit {
-                event: ev,
-                occurrences: x.occurrences,
-            })
-        };
-        for seq in long {
-            if let Some(ev) = self.record(seq)? {
-                if let Some(h) = consider(ev, &mut result) {
-                    hits.push(h);
-                }
+        // Items whose place in the order is only estimated are read first (they are few:
+        // unbounded recurring and floating events); the rest have exact starts and are read in
+        // order until `limit` of them matched.
+        let (uncertain, certain): (Vec<&Selected>, Vec<&Selected>) =
+            sel.items.iter().partition(|s| !s.certain);
+        for s in uncertain {
+            if let Some(h) = self.load(s, q, &mut result.truncated)? {
+                hits.push(h);
             }
         }
-        // One-offs in start order: once `limit` of them matched, only candidates within the
-        // zone slack of the last match can still sort before it.
-        let mut found_short = 0usize;
-        let mut cutoff: Option<i64> = None;
-        for (start, seq) in short {
-            if cutoff.is_some_and(|c| start > c) {
+        let mut taken = 0usize;
+        for s in certain {
+            if taken == q.limit {
                 result.truncated = true;
                 break;
             }
-            if let Some(ev) = self.record(seq)? {
-                if let Some(h) = consider(ev, &mut result) {
-                    hits.push(h);
-                    found_short += 1;
-                    if found_short == q.limit {
-                        cutoff = Some(start + 2 * ZONE_SLACK_SECS);
-                    }
-                }
+            if let Some(h) = self.load(s, q, &mut result.truncated)? {
+                hits.push(h);
+                taken += 1;
             }
         }
-        hits.sort_by(|a, b| {
-            (a.occurrences[0].start, a.event.key()).cmp(&(b.occurrences[0].start, b.event.key()))
-        });
+        if q.window.is_some() {
+            hits.sort_by(|a, b| {
+                (a.occurrences[0].start, a.event.key())
+                    .cmp(&(b.occurrences[0].start, b.event.key()))
+            });
+        }
         if hits.len() > q.limit {
             hits.truncate(q.limit);
             result.truncated = true;
@@ -673,68 +728,130 @@ impl Store {
         Ok(result)
     }
 
-    fn query_all(&self, q: &Query, filter: &Filter) -> Result<QueryResult, StoreError> {
-        let seqs: Vec<u64> = {
-            let idx = self.read_index()?;
-            // The most selective index that applies picks the candidates; the filter checks
-            // the rest. Results come in event-name order whichever index was used.
-            let mut picked: Vec<(&index::Ident, u64)> = if !filter.tags.is_empty() {
-                let mut seqs: Vec<u64> = filter
-                    .tags
-                    .iter()
-                    .filter_map(|t| idx.tags.get(t))
-                    .flatten()
-                    .copied()
-                    .collect();
-                seqs.sort_unstable();
-                seqs.dedup();
-                seqs.iter()
-                    .filter_map(|s| idx.entries.get(s).map(|i| (i, *s)))
-                    .filter_map(|(i, s)| {
-                        idx.by_ident.get_key_value(&i.ident()).map(|(k, _)| (k, s))
-                    })
-                    .collect()
-            } else if let Some(b) = filter.bbox {
-                let lo = (index::micro(b.south), i32::MIN, 0);
-                let hi = (index::micro(b.north), i32::MAX, u64::MAX);
-                idx.geo
-                    .range(lo..=hi)
-                    .filter_map(|(_, _, s)| idx.entries.get(s).map(|i| (i, *s)))
-                    .filter_map(|(i, s)| {
-                        idx.by_ident.get_key_value(&i.ident()).map(|(k, _)| (k, s))
-                    })
-                    .collect()
-            } else {
-                idx.by_ident
-                    .iter()
-                    .filter(|((o, _), _)| filter.origin.is_none_or(|x| &x == o))
-                    .map(|(k, s)| (k, *s))
-                    .collect()
-            };
-            picked.sort_unstable();
-            picked
-                .into_iter()
-                .filter(|(_, s)| idx.entries.get(s).is_some_and(|i| filter.keep(i)))
-                .map(|(_, s)| s)
-                .collect()
+    /// Which events match, from the in-memory indexes alone: no record is read. Items come in
+    /// order of (estimated) first start within the window, or of event name without a window.
+    /// Items marked `certain` are known to match; the others ([`Query::text`], floating and
+    /// unbounded recurring events) are settled by [`Store::load`]. This is what pagination and
+    /// "N more" counts are built on.
+    pub fn select(&self, q: &Query) -> Result<Selection, StoreError> {
+        let filter = Filter::new(q);
+        let idx = self.read_index()?;
+        let text_pending = filter.text.is_some();
+        let mut items: Vec<(i64, &index::Ident, Selected)> = Vec::new();
+        let mut push = |info: &Info, seq: u64, start: i64, certain: bool| {
+            if let Some((ident, _)) = idx.by_ident.get_key_value(&info.ident()) {
+                items.push((
+                    start,
+                    ident,
+                    Selected {
+                        seq,
+                        start,
+                        certain: certain && !text_pending,
+                    },
+                ));
+            }
         };
-        let mut result = QueryResult::default();
-        for seq in seqs {
-            let Some(ev) = self.record(seq)? else {
-                continue;
-            };
-            if filter.keep_text(&ev) {
-                if result.hits.len() >= q.limit {
-                    result.truncated = true;
-                    break;
+        match q.window {
+            Some((from, to)) => {
+                let (f, t) = (from.timestamp(), to.timestamp());
+                let lo = f - index::SHORT_EVENT_SECS - ZONE_SLACK_SECS;
+                let mut seen = std::collections::HashSet::new();
+                for (&(start, seq), &end) in idx.by_start.range((lo, 0)..(t + ZONE_SLACK_SECS, 0)) {
+                    let Some(info) = idx.entries.get(&seq) else {
+                        continue;
+                    };
+                    let hit = if info.zone_free {
+                        // Exact: an instant event counts if it starts in the window.
+                        start < t && (end > f || (end == start && start >= f))
+                    } else {
+                        end >= f - ZONE_SLACK_SECS
+                    };
+                    if hit && !seen.contains(&seq) && filter.keep(info) {
+                        seen.insert(seq);
+                        push(info, seq, start, info.zone_free);
+                    }
                 }
-                result.hits.push(Hit {
-                    event: ev,
-                    occurrences: Vec::new(),
-                });
+                for seq in &idx.long {
+                    let Some(info) = idx.entries.get(seq) else {
+                        continue;
+                    };
+                    if let Span::Long { start, end } = info.span {
+                        if start < t + ZONE_SLACK_SECS
+                            && end.is_none_or(|e| e >= f - ZONE_SLACK_SECS)
+                            && filter.keep(info)
+                        {
+                            push(info, *seq, start.max(f), false);
+                        }
+                    }
+                }
+            }
+            None => {
+                // The most selective index that applies picks the candidates; the filter
+                // checks the rest.
+                let seqs: Vec<u64> = if !filter.tags.is_empty() {
+                    let mut v: Vec<u64> = filter
+                        .tags
+                        .iter()
+                        .filter_map(|t| idx.tags.get(t))
+                        .flatten()
+                        .copied()
+                        .collect();
+                    v.sort_unstable();
+                    v.dedup();
+                    v
+                } else if let Some(b) = filter.bbox {
+                    let lo = (index::micro(b.south), i32::MIN, 0);
+                    let hi = (index::micro(b.north), i32::MAX, u64::MAX);
+                    idx.geo.range(lo..=hi).map(|(_, _, s)| *s).collect()
+                } else {
+                    idx.by_ident
+                        .iter()
+                        .filter(|((o, _), _)| filter.origin.is_none_or(|x| &x == o))
+                        .map(|(_, s)| *s)
+                        .collect()
+                };
+                for seq in seqs {
+                    if let Some(info) = idx.entries.get(&seq) {
+                        if filter.keep(info) {
+                            push(info, seq, 0, true);
+                        }
+                    }
+                }
             }
         }
-        Ok(result)
+        items.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        Ok(Selection {
+            items: items.into_iter().map(|(_, _, s)| s).collect(),
+        })
+    }
+
+    /// Reads a selected event and, with a window, expands it; `None` if the record is gone
+    /// (replaced since `select`) or it turned out not to match.
+    pub fn load(
+        &self,
+        s: &Selected,
+        q: &Query,
+        truncated: &mut bool,
+    ) -> Result<Option<Hit>, StoreError> {
+        let Some(ev) = self.record(s.seq)? else {
+            return Ok(None);
+        };
+        if !Filter::new(q).keep_text(&ev) {
+            return Ok(None);
+        }
+        let Some((from, to)) = q.window else {
+            return Ok(Some(Hit {
+                event: ev,
+                occurrences: Vec::new(),
+            }));
+        };
+        let x =
+            recur::expand(ev.content(), from, to, q.floating_tz, self.expand).unwrap_or_default();
+        *truncated |= x.truncated;
+        Ok((!x.occurrences.is_empty()).then_some(Hit {
+            event: ev,
+            occurrences: x.occurrences,
+        }))
     }
 
     /// Stores metadata about a peer (flushed).
@@ -781,13 +898,14 @@ impl Store {
         self.db.size_on_disk()
     }
 
-    /// Re-reads every record in full: each must decode, its info header must match what its
-    /// payload says, no event may have two records, and the in-memory indexes must equal ones
-    /// rebuilt from scratch.
+    /// Re-reads every record in full: each must decode and have an info entry that matches
+    /// what its payload says, every info entry must have its record, no event may have two
+    /// records, and the in-memory indexes must equal ones rebuilt from scratch.
     pub fn check_integrity(&self) -> Result<Integrity, StoreError> {
         let mut report = Integrity::default();
         let (fresh, problems) = build_index(&self.db)?;
         report.problems.extend(problems);
+        let mut unmatched: BTreeSet<u64> = fresh.entries.keys().copied().collect();
         self.db.for_each_prefix(&[T_CHANGE], |k, v| {
             report.events += 1;
             let seq = match seq_of(k) {
@@ -797,35 +915,38 @@ impl Store {
                     return true;
                 }
             };
-            match codec::decode::<Record>("stored record", v, MAX_RECORD_BYTES) {
-                Ok(rec) => match decode_record(seq, v) {
-                    Ok(ev) => {
-                        let want = Info {
-                            origin: *ev.payload.origin.as_bytes(),
-                            uid: ev.payload.uid.clone(),
-                            revision: ev.payload.revision,
-                            cancelled: ev.content().is_cancelled(),
-                            id: EventId::of_payload(&ev.envelope.payload),
-                            span: index::span_of(ev.content(), self.expand),
-                            tags: index::tags_of(ev.content()),
-                            geo: ev
-                                .content()
-                                .master
-                                .geo
-                                .map(|g| (index::micro(g.lat), index::micro(g.lon))),
-                        };
-                        if want != rec.info {
-                            report
-                                .problems
-                                .push(format!("record {seq}: info header disagrees with payload"));
-                        }
+            unmatched.remove(&seq);
+            match decode_record(seq, v) {
+                Ok(ev) => {
+                    let want = Info::of_payload(
+                        &ev.payload,
+                        EventId::of_payload(&ev.envelope.payload),
+                        self.expand,
+                    );
+                    if ev.id != want.id {
+                        report
+                            .problems
+                            .push(format!("record {seq}: id does not match payload"));
                     }
-                    Err(e) => report.problems.push(format!("record {seq}: {e}")),
-                },
+                    match fresh.entries.get(&seq) {
+                        Some(info) if *info == want => {}
+                        Some(_) => report
+                            .problems
+                            .push(format!("record {seq}: info entry disagrees with payload")),
+                        None => report
+                            .problems
+                            .push(format!("record {seq} has no info entry")),
+                    }
+                }
                 Err(e) => report.problems.push(format!("record {seq}: {e}")),
             }
             true
         })?;
+        for seq in unmatched {
+            report
+                .problems
+                .push(format!("info entry {seq} has no record"));
+        }
         let live = self.read_index()?;
         report.index_entries =
             (live.by_start.len() + live.long.len() + live.geo.len() + live.by_ident.len()) as u64;
@@ -838,19 +959,25 @@ impl Store {
     }
 }
 
-/// Scans the records' info headers into a fresh index, noting any event with two records.
-fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
-    let mut index = Index::default();
+/// Adds the records with sequence numbers above `after` to `index`, a newer record of an event
+/// replacing the older one; notes any event found with two records.
+fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let mut err = None;
-    db.for_each_prefix(&[T_CHANGE], |k, v| {
+    let start = change_key(after.saturating_add(1));
+    db.for_each_range(&start, &[T_CHANGE + 1], |k, v| {
         match (seq_of(k), decode_info(v)) {
             (Ok(seq), Ok(info)) => {
-                if let Some(other) = index.by_ident.get(&info.ident()) {
-                    problems.push(format!(
-                        "event {:?} has two records ({other} and {seq})",
-                        info.uid
-                    ));
+                if let Some(&other) = index.by_ident.get(&info.ident()) {
+                    if other > after {
+                        // Both records are newer than the snapshot (or there is no snapshot):
+                        // one batch should have removed the older one.
+                        problems.push(format!(
+                            "event {:?} has two records ({other} and {seq})",
+                            info.uid
+                        ));
+                    }
+                    index.remove(other);
                 }
                 index.insert(seq, info);
             }
@@ -863,8 +990,68 @@ fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
     })?;
     match err {
         Some(e) => Err(e),
-        None => Ok((index, problems)),
+        None => Ok(problems),
     }
+}
+
+/// Scans every record's info header into a fresh index.
+fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
+    let mut index = Index::default();
+    let problems = replay(db, &mut index, 0)?;
+    Ok((index, problems))
+}
+
+/// The in-memory indexes as saved by [`Store::close`].
+#[derive(Encode, Decode)]
+struct Snapshot {
+    instance: [u8; 16],
+    last_seq: u64,
+    entries: Vec<(u64, Info)>,
+}
+
+fn new_instance_id() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS's randomness; two hashes give 128 random bits.
+    let mut out = [0u8; 16];
+    for half in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        half.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+/// Loads and deletes the snapshot; `None` if there is none or it does not belong to this store
+/// in this state.
+fn take_snapshot(path: &Path, instance: [u8; 16], db_last_seq: u64) -> Option<Index> {
+    let bytes = std::fs::read(path).ok()?;
+    // Consumed on open: once the store is written to, the snapshot would be stale.
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(error = %e, "could not remove the index snapshot; rebuilding the index");
+        return None;
+    }
+    let snap: Snapshot = match bincode::decode_from_slice(&bytes, bincode::config::standard()) {
+        Ok((s, _)) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "index snapshot unreadable; rebuilding the index");
+            return None;
+        }
+    };
+    if snap.instance != instance || snap.last_seq > db_last_seq {
+        tracing::warn!("index snapshot belongs to another store state; rebuilding the index");
+        return None;
+    }
+    let mut index = Index::default();
+    for (seq, info) in snap.entries {
+        index.insert(seq, info);
+    }
+    index.last_seq = snap.last_seq;
+    Some(index)
 }
 
 /// A query's conditions other than time, prepared once. Everything but `text` is answered from
