@@ -35,6 +35,13 @@ pub enum DecodeError {
         /// The decoder's message.
         reason: String,
     },
+    /// Decoded, but not in the one canonical encoding (a non-minimal integer, for one): a value
+    /// from the network has exactly one byte form.
+    #[error("{what} is not canonically encoded")]
+    NonCanonical {
+        /// What was being decoded.
+        what: &'static str,
+    },
     /// Decoded, but bytes were left over: refused so one value has one encoding.
     #[error("{what} has {extra} trailing bytes")]
     TrailingBytes {
@@ -50,6 +57,20 @@ pub enum DecodeError {
 pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
     // Encoding has no size limit of its own; the Limit in the config only bounds decoding.
     bincode::encode_to_vec(value, config::standard()).unwrap_or_default()
+}
+
+/// Decodes a value from the network: as [`decode`], and the bytes must be exactly what
+/// encoding the value gives (bincode's decoder also accepts non-minimal integers).
+pub fn decode_canonical<T: Decode<()> + Encode>(
+    what: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, DecodeError> {
+    let value: T = decode(what, bytes, max)?;
+    if encode(&value) != bytes {
+        return Err(DecodeError::NonCanonical { what });
+    }
+    Ok(value)
 }
 
 /// Decodes exactly one value from `bytes`, which must be at most `max` bytes long.

@@ -121,7 +121,7 @@ pub enum VerifyError {
 impl Envelope {
     /// Decodes envelope bytes, refusing anything over [`MAX_ENVELOPE_BYTES`] before decoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode("envelope", bytes, MAX_ENVELOPE_BYTES)
+        codec::decode_canonical("envelope", bytes, MAX_ENVELOPE_BYTES)
     }
 
     /// The wire bytes.
@@ -133,7 +133,7 @@ impl Envelope {
     /// in the future `issued_at_ms` may lie; time is a parameter so callers and tests own the clock.
     pub fn verify(self, now_ms: i64, limits: &Limits) -> Result<VerifiedEvent, VerifyError> {
         let payload: SignedPayload =
-            codec::decode("payload", &self.payload, limits.max_payload_bytes)?;
+            codec::decode_canonical("payload", &self.payload, limits.max_payload_bytes)?;
         if payload.version != ENVELOPE_VERSION {
             return Err(VerifyError::Version(payload.version));
         }
@@ -252,7 +252,7 @@ pub fn sign(
 impl Relayed {
     /// Decodes a relayed envelope (size-capped before decoding).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let r: Self = codec::decode(
+        let r: Self = codec::decode_canonical(
             "relayed envelope",
             bytes,
             MAX_ENVELOPE_BYTES + 40 * MAX_PATH_LEN,

@@ -346,3 +346,26 @@ fn relay_wrapper_round_trips_and_keeps_the_envelope_intact() {
         "{err}"
     );
 }
+
+#[test]
+fn non_minimal_integers_are_refused() {
+    // Found by cargo fuzz: `fd` + eight zero bytes is a non-minimal encoding of length 0.
+    let mut bytes = vec![0xfd];
+    bytes.extend_from_slice(&[0u8; 8]);
+    bytes.extend_from_slice(&[0u8; 64]);
+    let err = Envelope::decode(&bytes).unwrap_err();
+    assert!(matches!(err, DecodeError::NonCanonical { .. }), "{err}");
+    // The same inside a signed payload: the revision 1 written as `fb 01 00`.
+    let env = signed();
+    let pos = 1 + 32 + 1 + 4; // version, origin, uid length, "e1@x"
+    assert_eq!(env.payload[pos], 0);
+    let mut p = env.payload.clone();
+    p.splice(pos..pos + 1, [0xfb, 0x00, 0x00]);
+    let err = Envelope {
+        payload: p,
+        signature: env.signature,
+    }
+    .verify(NOW, &Limits::default())
+    .unwrap_err();
+    assert!(err.to_string().contains("not canonically encoded"), "{err}");
+}
