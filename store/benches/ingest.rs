@@ -1,16 +1,19 @@
 //! Store benchmark: `cargo bench -p discal-store --bench ingest`.
 //!
-//! Prints, for 100,000 distinct ~1 KB events from 50 origins (5% weekly-recurring, starts
-//! spread over 2024–2028):
+//! Prints, for 100,000 distinct ~1 KB events from 50 origins (5% weekly-recurring with 52
+//! instances, starts spread over 2024–2028):
 //! - ingest rate: decode + verify + merge + durable (flushed) store, batches of 1,000, with
 //!   decoding and verification on two threads feeding one writer (the node's ingest shape);
-//! - month time-range query latency (p50/p99), and a 50-event tag-filtered page;
+//! - month time-range query latency (p50/p99): which events, from the indexes; the first 50
+//!   read and expanded; all of them read; a tag-filtered page;
 //! - bytes on disk against the raw envelope bytes;
 //! - resident memory after ingest;
-//! - time to reopen.
+//! - time to reopen in a fresh process, with and without the index snapshot, and its RSS;
+//! - last, each half of ingest alone on one thread (decode+verify, merge+store).
 //!
 //! The events are generated and signed by a child process into a file, so the measuring
-//! process never holds them all and its RSS is the store's.
+//! process never holds them all. Knobs for investigation: `DISCAL_BENCH_N` (events),
+//! `DISCAL_BENCH_CACHE_MB` (sled cache), `DISCAL_BENCH_KEEP=DIR` (keep the store).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -26,7 +29,13 @@ use discal_protocol::{sign, Envelope, Limits, NodeSecret};
 use discal_store::{Query, SledOptions, Store, Transit};
 use rand::{Rng, SeedableRng};
 
-const N: usize = 100_000;
+/// Events in the run; `DISCAL_BENCH_N` scales it down for profiling.
+fn n() -> usize {
+    std::env::var("DISCAL_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 const BATCH: usize = 1_000;
 const NOW: i64 = 1_790_000_000_000;
 
@@ -57,22 +66,25 @@ fn main() {
         .success();
     assert!(ok, "generator failed");
     println!(
-        "generated and signed {N} events in {:.1} s (not part of the figures)",
+        "generated and signed {} events in {:.1} s (not part of the figures)",
+        n(),
         t.elapsed().as_secs_f64()
     );
 
     let dir = keep.unwrap_or_else(|| tmp.path().join("store"));
     let _ = std::fs::remove_dir_all(&dir);
-    let store = Store::open(&dir, &SledOptions::default()).expect("open");
+    let store = Store::open(&dir, &sled_options()).expect("open");
     println!("  (RSS before ingest: {:.0} MB)", rss_mb());
     let (raw_bytes, secs) = ingest(&store, &data);
     println!(
-        "ingest: {N} events, {:.1} MB raw, {:.2} s → {:.0} events/s (target ≥ 20,000)",
+        "ingest: {} events, {:.1} MB raw, {:.2} s → {:.0} events/s (target ≥ 20,000)",
+        n(),
         raw_bytes as f64 / 1e6,
         secs,
-        N as f64 / secs
+        n() as f64 / secs
     );
-    assert_eq!(store.len().expect("len"), N as u64);
+    assert_eq!(store.len().expect("len"), n() as u64);
+    let rss_ingest = rss_mb();
 
     let month = month_query();
     let (n, p50, p99) = time(200, || store.select(&month).expect("select").items.len());
@@ -96,8 +108,7 @@ fn main() {
     println!("month query, tag=linux, first {hits} read: p50 {p50:.2} ms, p99 {p99:.2} ms");
 
     let rss = rss_mb();
-    store.flush().expect("flush");
-    drop(store);
+    store.close().expect("close");
     let disk = dir_size(&dir);
     println!(
         "disk: {:.1} MB for {:.1} MB raw envelopes = {:.2}× (target ≤ 2×)",
@@ -105,7 +116,7 @@ fn main() {
         raw_bytes as f64 / 1e6,
         disk as f64 / raw_bytes as f64
     );
-    println!("RSS after ingest: {rss:.0} MB (target ≤ 150 MB)");
+    println!("RSS after ingest: {rss_ingest:.0} MB (target ≤ 150 MB); after the queries above: {rss:.0} MB");
 
     // Reopen in a fresh process, as a restarted node would: after a clean close (index
     // snapshot present), then as after a crash (no snapshot: the index is rebuilt from records).
@@ -206,6 +217,18 @@ fn ingest(store: &Store, data: &Path) -> (u64, f64) {
         println!("  (writer busy in apply_batch for {writer_busy:.2} s of the ingest)");
     });
     (raw_bytes, t.elapsed().as_secs_f64())
+}
+
+/// `DISCAL_BENCH_CACHE_MB` sets sled's cache, to see what memory depends on it.
+fn sled_options() -> SledOptions {
+    let mut o = SledOptions::default();
+    if let Some(mb) = std::env::var("DISCAL_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        o.cache_bytes = mb << 20;
+    }
+    o
 }
 
 fn month_query() -> Query {
@@ -344,9 +367,9 @@ fn generate(path: &Path) {
                 let origins = &origins;
                 s.spawn(move || {
                     let mut rng = rand::rngs::StdRng::seed_from_u64(t);
-                    (0..N / 2)
+                    (0..n() / 2)
                         .map(|i| {
-                            let n = t as usize * (N / 2) + i;
+                            let n = t as usize * (n() / 2) + i;
                             let secret = &origins[n % origins.len()];
                             let day = rng.gen_range(0..5 * 365);
                             let d = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("date")
@@ -401,7 +424,7 @@ fn generate(path: &Path) {
     });
     let mut w = BufWriter::new(File::create(path).expect("create"));
     // Interleave the two halves so batches mix origins and dates as a live network would.
-    for i in 0..N / 2 {
+    for i in 0..n() / 2 {
         for c in &chunks {
             let b = &c[i];
             w.write_all(&(b.len() as u32).to_le_bytes()).expect("write");

@@ -715,10 +715,7 @@ impl Store {
             }
         }
         if q.window.is_some() {
-            hits.sort_by(|a, b| {
-                (a.occurrences[0].start, a.event.key())
-                    .cmp(&(b.occurrences[0].start, b.event.key()))
-            });
+            hits.sort_by_key(|h| (h.occurrences[0].start, h.event.seq));
         }
         if hits.len() > q.limit {
             hits.truncate(q.limit);
@@ -729,7 +726,8 @@ impl Store {
     }
 
     /// Which events match, from the in-memory indexes alone: no record is read. Items come in
-    /// order of (estimated) first start within the window, or of event name without a window.
+    /// order of (estimated) first start within the window, ties by change sequence; without a
+    /// window, in change order (oldest change first).
     /// Items marked `certain` are known to match; the others ([`Query::text`], floating and
     /// unbounded recurring events) are settled by [`Store::load`]. This is what pagination and
     /// "N more" counts are built on.
@@ -737,19 +735,13 @@ impl Store {
         let filter = Filter::new(q);
         let idx = self.read_index()?;
         let text_pending = filter.text.is_some();
-        let mut items: Vec<(i64, &index::Ident, Selected)> = Vec::new();
-        let mut push = |info: &Info, seq: u64, start: i64, certain: bool| {
-            if let Some((ident, _)) = idx.by_ident.get_key_value(&info.ident()) {
-                items.push((
-                    start,
-                    ident,
-                    Selected {
-                        seq,
-                        start,
-                        certain: certain && !text_pending,
-                    },
-                ));
-            }
+        let mut items: Vec<Selected> = Vec::new();
+        let mut push = |_: &Info, seq: u64, start: i64, certain: bool| {
+            items.push(Selected {
+                seq,
+                start,
+                certain: certain && !text_pending,
+            });
         };
         match q.window {
             Some((from, to)) => {
@@ -819,10 +811,8 @@ impl Store {
                 }
             }
         }
-        items.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        Ok(Selection {
-            items: items.into_iter().map(|(_, _, s)| s).collect(),
-        })
+        items.sort_unstable_by_key(|s| (s.start, s.seq));
+        Ok(Selection { items })
     }
 
     /// Reads a selected event and, with a window, expands it; `None` if the record is gone
