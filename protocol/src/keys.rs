@@ -16,6 +16,14 @@ use rand::{CryptoRng, RngCore};
 /// (code 0x00, length 36) of the protobuf `PublicKey { Type: Ed25519 (1), Data: 32 bytes }`.
 const PEER_ID_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
 
+/// Decompressed points kept per thread (see [`NodeKey::from_bytes`]); cleared when full.
+const POINT_MEMO_SIZE: usize = 4096;
+
+thread_local! {
+    static POINTS: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_dalek::VerifyingKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// Why a textual or binary public key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -91,8 +99,21 @@ bincode::impl_borrow_decode!(NodeKey);
 impl NodeKey {
     /// Builds a key from raw bytes, checking that they are a valid ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+        // A node sees the same few hundred origin keys over and over; decompressing a point
+        // costs about as much as a quarter of a signature check, so valid points are memoised
+        // per thread. The memo only ever returns what decompression would.
+        if let Some(point) = POINTS.with(|m| m.borrow().get(&bytes).copied()) {
+            return Ok(Self { bytes, point });
+        }
         let point = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
             .map_err(|_| KeyError::InvalidPoint(hex_short(&bytes)))?;
+        POINTS.with(|m| {
+            let mut m = m.borrow_mut();
+            if m.len() >= POINT_MEMO_SIZE {
+                m.clear();
+            }
+            m.insert(bytes, point);
+        });
         Ok(Self { bytes, point })
     }
 
