@@ -7,6 +7,7 @@
 //! records after a crash.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 use discal_protocol::model::EventContent;
@@ -82,10 +83,6 @@ impl Info {
             cancelled: self.cancelled,
             id: self.id,
         }
-    }
-
-    pub(crate) fn ident(&self) -> Ident {
-        (self.origin, self.uid.clone())
     }
 }
 
@@ -168,27 +165,171 @@ fn instances_of(
     )
 }
 
-/// (origin key bytes, UID).
-pub(crate) type Ident = ([u8; 32], String);
+/// `origin || uid` bytes: how the index names an event, shared by the name map and the entry.
+pub(crate) fn ident_bytes(origin: &[u8; 32], uid: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + uid.len());
+    v.extend_from_slice(origin);
+    v.extend_from_slice(uid.as_bytes());
+    v
+}
 
-#[derive(Default, Debug, PartialEq, Eq)]
+/// What the index keeps per record. Apart from the shared name and the rare instance list it
+/// owns no heap memory: tag sets are interned. Long-lived small allocations, one per field per
+/// event, were what kept the process large after an ingest (docs/performance.md).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) ident: Arc<[u8]>,
+    pub(crate) revision: u32,
+    pub(crate) cancelled: bool,
+    pub(crate) id: EventId,
+    pub(crate) span: Span,
+    tag_set: u32,
+    pub(crate) geo: Option<(i32, i32)>,
+    instances: Option<Box<[(i64, i64)]>>,
+    pub(crate) zone_free: bool,
+}
+
+impl Entry {
+    pub(crate) fn origin(&self) -> &[u8] {
+        &self.ident[..32]
+    }
+
+    pub(crate) fn merge_key(&self) -> MergeKey {
+        MergeKey {
+            revision: self.revision,
+            cancelled: self.cancelled,
+            id: self.id,
+        }
+    }
+}
+
+#[derive(Default, Debug)]
 pub(crate) struct Index {
-    /// Event name → sequence number of its record. Ordered, so listings come out by key.
-    pub(crate) by_ident: BTreeMap<Ident, u64>,
-    pub(crate) entries: HashMap<u64, Info>,
+    by_ident: HashMap<Arc<[u8]>, u64>,
+    entries: HashMap<u64, Entry>,
     /// (start, seq) → end, for one-off events and for each instance of indexed recurring ones.
     pub(crate) by_start: BTreeMap<(i64, u64), i64>,
     /// Recurring or long events expanded at query time.
     pub(crate) long: BTreeSet<u64>,
-    pub(crate) tags: HashMap<String, BTreeSet<u64>>,
+    /// tag id → records.
+    tags: HashMap<u32, BTreeSet<u64>>,
     pub(crate) geo: BTreeSet<(i32, i32, u64)>,
     pub(crate) last_seq: u64,
+    tag_names: Vec<String>,
+    tag_ids: HashMap<String, u32>,
+    tag_sets: Vec<Box<[u32]>>,
+    tag_set_ids: HashMap<Box<[u32]>, u32>,
 }
 
 impl Index {
-    /// Adds a record's entries.
+    fn intern_tag(&mut self, t: &str) -> u32 {
+        if let Some(id) = self.tag_ids.get(t) {
+            return *id;
+        }
+        let id = self.tag_names.len() as u32;
+        self.tag_names.push(t.to_string());
+        self.tag_ids.insert(t.to_string(), id);
+        id
+    }
+
+    fn intern_set(&mut self, tags: &[String]) -> u32 {
+        // Look up with a stack buffer: most events have a handful of tags, and an allocation
+        // per event here was a measurable share of ingest time and of heap fragmentation.
+        let mut buf = [0u32; 8];
+        let mut heap = Vec::new();
+        let ids: &[u32] = if tags.len() <= buf.len() {
+            for (slot, t) in buf.iter_mut().zip(tags) {
+                *slot = self.intern_tag(t);
+            }
+            &buf[..tags.len()]
+        } else {
+            heap.extend(tags.iter().map(|t| self.intern_tag(t)));
+            &heap
+        };
+        if let Some(id) = self.tag_set_ids.get(ids) {
+            return *id;
+        }
+        let id = self.tag_sets.len() as u32;
+        self.tag_sets.push(ids.into());
+        self.tag_set_ids.insert(ids.into(), id);
+        id
+    }
+
+    /// The id of a (lower-case) tag, if any record ever had it.
+    pub(crate) fn tag_id(&self, t: &str) -> Option<u32> {
+        self.tag_ids.get(t).copied()
+    }
+
+    pub(crate) fn tag_ids_of(&self, e: &Entry) -> &[u32] {
+        self.tag_sets.get(e.tag_set as usize).map_or(&[], |s| s)
+    }
+
+    pub(crate) fn with_tag(&self, tag: u32) -> impl Iterator<Item = u64> + '_ {
+        self.tags.get(&tag).into_iter().flatten().copied()
+    }
+
+    pub(crate) fn entry(&self, seq: u64) -> Option<&Entry> {
+        self.entries.get(&seq)
+    }
+
+    pub(crate) fn seq_of(&self, ident: &[u8]) -> Option<u64> {
+        self.by_ident.get(ident).copied()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_ident.len()
+    }
+
+    /// (ident, seq) of every event, in no particular order.
+    pub(crate) fn idents(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.by_ident.iter().map(|(k, v)| (&k[..], *v))
+    }
+
+    /// An entry as the persisted info it came from.
+    pub(crate) fn info(&self, seq: u64) -> Option<Info> {
+        let e = self.entries.get(&seq)?;
+        let mut origin = [0u8; 32];
+        origin.copy_from_slice(e.origin());
+        Some(Info {
+            origin,
+            uid: String::from_utf8_lossy(&e.ident[32..]).into_owned(),
+            revision: e.revision,
+            cancelled: e.cancelled,
+            id: e.id,
+            span: e.span,
+            tags: self
+                .tag_ids_of(e)
+                .iter()
+                .filter_map(|t| self.tag_names.get(*t as usize).cloned())
+                .collect(),
+            geo: e.geo,
+            instances: e.instances.as_ref().map(|i| i.to_vec()),
+            zone_free: e.zone_free,
+        })
+    }
+
+    /// Every entry as persisted info, by sequence number: for snapshots and for comparing two
+    /// indexes independently of interning order.
+    pub(crate) fn infos(&self) -> Vec<(u64, Info)> {
+        let mut seqs: Vec<u64> = self.entries.keys().copied().collect();
+        seqs.sort_unstable();
+        seqs.into_iter()
+            .filter_map(|s| self.info(s).map(|i| (s, i)))
+            .collect()
+    }
+
+    /// Adds a record's entries; a record of the same event already held is removed first.
     pub(crate) fn insert(&mut self, seq: u64, info: Info) {
         self.last_seq = self.last_seq.max(seq);
+        let ident: Arc<[u8]> = info
+            .origin
+            .iter()
+            .chain(info.uid.as_bytes())
+            .copied()
+            .collect();
+        if let Some(old) = self.by_ident.get(&ident).copied() {
+            self.remove(old);
+        }
         match (info.span, &info.instances) {
             (Span::Short { start, end }, _) => {
                 self.by_start.insert((start, seq), end);
@@ -202,28 +343,43 @@ impl Index {
                 self.long.insert(seq);
             }
         }
-        for t in &info.tags {
-            self.tags.entry(t.clone()).or_default().insert(seq);
+        let tag_set = self.intern_set(&info.tags);
+        for i in 0..self.tag_sets[tag_set as usize].len() {
+            let t = self.tag_sets[tag_set as usize][i];
+            self.tags.entry(t).or_default().insert(seq);
         }
         if let Some((lat, lon)) = info.geo {
             self.geo.insert((lat, lon, seq));
         }
-        self.by_ident.insert(info.ident(), seq);
-        self.entries.insert(seq, info);
+        self.by_ident.insert(ident.clone(), seq);
+        self.entries.insert(
+            seq,
+            Entry {
+                ident,
+                revision: info.revision,
+                cancelled: info.cancelled,
+                id: info.id,
+                span: info.span,
+                tag_set,
+                geo: info.geo,
+                instances: info.instances.map(Vec::into_boxed_slice),
+                zone_free: info.zone_free,
+            },
+        );
     }
 
     pub(crate) fn remove(&mut self, seq: u64) {
-        let Some(info) = self.entries.remove(&seq) else {
+        let Some(e) = self.entries.remove(&seq) else {
             return;
         };
-        if let Span::Short { start, .. } = info.span {
+        if let Span::Short { start, .. } = e.span {
             self.by_start.remove(&(start, seq));
         }
-        for (s, _) in info.instances.iter().flatten() {
+        for (s, _) in e.instances.iter().flat_map(|i| i.iter()) {
             self.by_start.remove(&(*s, seq));
         }
         self.long.remove(&seq);
-        for t in &info.tags {
+        for t in self.tag_sets[e.tag_set as usize].iter() {
             if let Some(set) = self.tags.get_mut(t) {
                 set.remove(&seq);
                 if set.is_empty() {
@@ -231,11 +387,11 @@ impl Index {
                 }
             }
         }
-        if let Some((lat, lon)) = info.geo {
+        if let Some((lat, lon)) = e.geo {
             self.geo.remove(&(lat, lon, seq));
         }
-        if self.by_ident.get(&info.ident()) == Some(&seq) {
-            self.by_ident.remove(&info.ident());
+        if self.by_ident.get(&e.ident) == Some(&seq) {
+            self.by_ident.remove(&e.ident);
         }
     }
 }

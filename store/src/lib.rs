@@ -455,13 +455,10 @@ impl Store {
         };
         self.db.flush()?;
         let idx = self.read_index()?;
-        let mut entries: Vec<(u64, Info)> =
-            idx.entries.iter().map(|(s, i)| (*s, i.clone())).collect();
-        entries.sort_unstable_by_key(|(s, _)| *s);
         let snap = Snapshot {
             instance,
             last_seq: idx.last_seq,
-            entries,
+            entries: idx.infos(),
         };
         drop(idx);
         let bytes = codec::encode(&snap);
@@ -507,7 +504,7 @@ impl Store {
 
     /// How many events (live and cancelled) are stored.
     pub fn len(&self) -> Result<u64, StoreError> {
-        Ok(self.read_index()?.by_ident.len() as u64)
+        Ok(self.read_index()?.len() as u64)
     }
 
     /// True if no event is stored.
@@ -547,7 +544,7 @@ impl Store {
         let mut added: Vec<(u64, Info)> = Vec::new();
         let mut removed: BTreeSet<u64> = BTreeSet::new();
         // Per event name: (seq, merge key, hop) of the record this batch holds for it.
-        let mut overlay: std::collections::HashMap<index::Ident, (u64, MergeKey, u8)> =
+        let mut overlay: std::collections::HashMap<Vec<u8>, (u64, MergeKey, u8)> =
             std::collections::HashMap::new();
         let mut seq = self.read_index()?.last_seq;
         let mut batch = Batch::default();
@@ -555,14 +552,13 @@ impl Store {
 
         for (ev, transit) in items {
             let info = Info::of(ev, self.expand);
-            let ident = info.ident();
+            let ident = index::ident_bytes(&info.origin, &info.uid);
             let held: Option<(u64, MergeKey, Option<u8>)> = match overlay.get(&ident) {
                 Some((s, mk, hop)) => Some((*s, *mk, Some(*hop))),
                 None => {
                     let idx = self.read_index()?;
-                    idx.by_ident
-                        .get(&ident)
-                        .and_then(|s| idx.entries.get(s).map(|i| (*s, i.merge_key(), None)))
+                    idx.seq_of(&ident)
+                        .and_then(|s| idx.entry(s).map(|e| (s, e.merge_key(), None)))
                 }
             };
             let outcome = merge(held.as_ref().map(|h| &h.1), &info.merge_key());
@@ -615,12 +611,10 @@ impl Store {
             for s in removed {
                 idx.remove(s);
             }
+            // A record added and replaced within this batch was never written.
+            let written: std::collections::HashSet<u64> = overlay.values().map(|v| v.0).collect();
             for (s, info) in added {
-                // A record added and replaced within this batch was never written.
-                if overlay
-                    .get(&info.ident())
-                    .is_some_and(|(cur, _, _)| *cur == s)
-                {
+                if written.contains(&s) {
                     idx.insert(s, info);
                 }
             }
@@ -633,9 +627,7 @@ impl Store {
     pub fn get(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
         let seq = self
             .read_index()?
-            .by_ident
-            .get(&(*key.origin.as_bytes(), key.uid.clone()))
-            .copied();
+            .seq_of(&index::ident_bytes(key.origin.as_bytes(), &key.uid));
         match seq {
             Some(s) => self.record(s),
             None => Ok(None),
@@ -646,10 +638,9 @@ impl Store {
     pub fn revision(&self, key: &EventKey) -> Result<Option<MergeKey>, StoreError> {
         let idx = self.read_index()?;
         Ok(idx
-            .by_ident
-            .get(&(*key.origin.as_bytes(), key.uid.clone()))
-            .and_then(|s| idx.entries.get(s))
-            .map(Info::merge_key))
+            .seq_of(&index::ident_bytes(key.origin.as_bytes(), &key.uid))
+            .and_then(|s| idx.entry(s))
+            .map(index::Entry::merge_key))
     }
 
     /// Events whose latest change has a sequence number above `after`, oldest first, at most
@@ -667,22 +658,26 @@ impl Store {
     /// Answered from memory.
     pub fn inventory(&self, origin: Option<&NodeKey>) -> Result<Vec<InventoryItem>, StoreError> {
         let idx = self.read_index()?;
-        let mut out = Vec::new();
-        for ((o, _), seq) in &idx.by_ident {
-            if origin.is_some_and(|x| x.as_bytes() != o) {
-                continue;
-            }
-            let Some(info) = idx.entries.get(seq) else {
+        let mut picked: Vec<(&[u8], u64)> = idx
+            .idents()
+            .filter(|(ident, _)| origin.is_none_or(|o| &ident[..32] == o.as_bytes()))
+            .collect();
+        picked.sort_unstable();
+        let mut out = Vec::with_capacity(picked.len());
+        for (ident, seq) in picked {
+            let Some(e) = idx.entry(seq) else {
                 continue;
             };
+            let mut o = [0u8; 32];
+            o.copy_from_slice(&ident[..32]);
             out.push(InventoryItem {
                 key: EventKey {
-                    origin: NodeKey::from_bytes(*o)
+                    origin: NodeKey::from_bytes(o)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    uid: info.uid.clone(),
+                    uid: String::from_utf8_lossy(&ident[32..]).into_owned(),
                 },
-                revision: info.revision,
-                id: info.id,
+                revision: e.revision,
+                id: e.id,
             });
         }
         Ok(out)
@@ -732,11 +727,11 @@ impl Store {
     /// unbounded recurring events) are settled by [`Store::load`]. This is what pagination and
     /// "N more" counts are built on.
     pub fn select(&self, q: &Query) -> Result<Selection, StoreError> {
-        let filter = Filter::new(q);
         let idx = self.read_index()?;
-        let text_pending = filter.text.is_some();
+        let filter = Filter::new(q, &idx);
+        let text_pending = q.text.is_some();
         let mut items: Vec<Selected> = Vec::new();
-        let mut push = |_: &Info, seq: u64, start: i64, certain: bool| {
+        let mut push = |seq: u64, start: i64, certain: bool| {
             items.push(Selected {
                 seq,
                 start,
@@ -749,7 +744,7 @@ impl Store {
                 let lo = f - index::SHORT_EVENT_SECS - ZONE_SLACK_SECS;
                 let mut seen = std::collections::HashSet::new();
                 for (&(start, seq), &end) in idx.by_start.range((lo, 0)..(t + ZONE_SLACK_SECS, 0)) {
-                    let Some(info) = idx.entries.get(&seq) else {
+                    let Some(info) = idx.entry(seq) else {
                         continue;
                     };
                     let hit = if info.zone_free {
@@ -758,21 +753,21 @@ impl Store {
                     } else {
                         end >= f - ZONE_SLACK_SECS
                     };
-                    if hit && !seen.contains(&seq) && filter.keep(info) {
+                    if hit && !seen.contains(&seq) && filter.keep(&idx, info) {
                         seen.insert(seq);
-                        push(info, seq, start, info.zone_free);
+                        push(seq, start, info.zone_free);
                     }
                 }
                 for seq in &idx.long {
-                    let Some(info) = idx.entries.get(seq) else {
+                    let Some(info) = idx.entry(*seq) else {
                         continue;
                     };
                     if let Span::Long { start, end } = info.span {
                         if start < t + ZONE_SLACK_SECS
                             && end.is_none_or(|e| e >= f - ZONE_SLACK_SECS)
-                            && filter.keep(info)
+                            && filter.keep(&idx, info)
                         {
-                            push(info, *seq, start.max(f), false);
+                            push(*seq, start.max(f), false);
                         }
                     }
                 }
@@ -780,14 +775,9 @@ impl Store {
             None => {
                 // The most selective index that applies picks the candidates; the filter
                 // checks the rest.
-                let seqs: Vec<u64> = if !filter.tags.is_empty() {
-                    let mut v: Vec<u64> = filter
-                        .tags
-                        .iter()
-                        .filter_map(|t| idx.tags.get(t))
-                        .flatten()
-                        .copied()
-                        .collect();
+                let seqs: Vec<u64> = if filter.tags_requested {
+                    let mut v: Vec<u64> =
+                        filter.tags.iter().flat_map(|t| idx.with_tag(*t)).collect();
                     v.sort_unstable();
                     v.dedup();
                     v
@@ -796,16 +786,12 @@ impl Store {
                     let hi = (index::micro(b.north), i32::MAX, u64::MAX);
                     idx.geo.range(lo..=hi).map(|(_, _, s)| *s).collect()
                 } else {
-                    idx.by_ident
-                        .iter()
-                        .filter(|((o, _), _)| filter.origin.is_none_or(|x| &x == o))
-                        .map(|(_, s)| *s)
-                        .collect()
+                    idx.idents().map(|(_, s)| s).collect()
                 };
                 for seq in seqs {
-                    if let Some(info) = idx.entries.get(&seq) {
-                        if filter.keep(info) {
-                            push(info, seq, 0, true);
+                    if let Some(info) = idx.entry(seq) {
+                        if filter.keep(&idx, info) {
+                            push(seq, 0, true);
                         }
                     }
                 }
@@ -826,7 +812,7 @@ impl Store {
         let Some(ev) = self.record(s.seq)? else {
             return Ok(None);
         };
-        if !Filter::new(q).keep_text(&ev) {
+        if !keep_text(q, &ev) {
             return Ok(None);
         }
         let Some((from, to)) = q.window else {
@@ -895,7 +881,8 @@ impl Store {
         let mut report = Integrity::default();
         let (fresh, problems) = build_index(&self.db)?;
         report.problems.extend(problems);
-        let mut unmatched: BTreeSet<u64> = fresh.entries.keys().copied().collect();
+        let fresh_infos: std::collections::HashMap<u64, Info> = fresh.infos().into_iter().collect();
+        let mut unmatched: BTreeSet<u64> = fresh_infos.keys().copied().collect();
         self.db.for_each_prefix(&[T_CHANGE], |k, v| {
             report.events += 1;
             let seq = match seq_of(k) {
@@ -918,7 +905,7 @@ impl Store {
                             .problems
                             .push(format!("record {seq}: id does not match payload"));
                     }
-                    match fresh.entries.get(&seq) {
+                    match fresh_infos.get(&seq) {
                         Some(info) if *info == want => {}
                         Some(_) => report
                             .problems
@@ -939,8 +926,11 @@ impl Store {
         }
         let live = self.read_index()?;
         report.index_entries =
-            (live.by_start.len() + live.long.len() + live.geo.len() + live.by_ident.len()) as u64;
-        if *live != fresh {
+            (live.by_start.len() + live.long.len() + live.geo.len() + live.len()) as u64;
+        if live.infos() != fresh.infos()
+            || live.by_start != fresh.by_start
+            || live.long != fresh.long
+        {
             report
                 .problems
                 .push("in-memory indexes differ from the records".into());
@@ -958,7 +948,7 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
     db.for_each_range(&start, &[T_CHANGE + 1], |k, v| {
         match (seq_of(k), decode_info(v)) {
             (Ok(seq), Ok(info)) => {
-                if let Some(&other) = index.by_ident.get(&info.ident()) {
+                if let Some(other) = index.seq_of(&index::ident_bytes(&info.origin, &info.uid)) {
                     if other > after {
                         // Both records are newer than the snapshot (or there is no snapshot):
                         // one batch should have removed the older one.
@@ -1044,60 +1034,70 @@ fn take_snapshot(path: &Path, instance: [u8; 16], db_last_seq: u64) -> Option<In
     Some(index)
 }
 
-/// A query's conditions other than time, prepared once. Everything but `text` is answered from
-/// the index info.
+/// A query's conditions other than time and text, prepared once against the index (tags as
+/// the index's tag ids).
 struct Filter {
-    tags: Vec<String>,
-    excluded: Vec<String>,
-    text: Option<String>,
+    /// True if the query asked for tags: then an event needs one of `tags` (none of which may
+    /// be known to the index, and then nothing matches).
+    tags_requested: bool,
+    tags: Vec<u32>,
+    excluded: Vec<u32>,
     origin: Option<[u8; 32]>,
     bbox: Option<BBox>,
     include_cancelled: bool,
 }
 
 impl Filter {
-    fn new(q: &Query) -> Self {
+    fn new(q: &Query, idx: &Index) -> Self {
+        let ids = |tags: &[String]| -> Vec<u32> {
+            tags.iter()
+                .filter_map(|t| idx.tag_id(&t.to_lowercase()))
+                .collect()
+        };
         Self {
-            tags: q.tags.iter().map(|t| t.to_lowercase()).collect(),
-            excluded: q.exclude_tags.iter().map(|t| t.to_lowercase()).collect(),
-            text: q.text.as_ref().map(|t| t.to_lowercase()),
+            tags_requested: !q.tags.is_empty(),
+            tags: ids(&q.tags),
+            excluded: ids(&q.exclude_tags),
             origin: q.origin.map(|o| *o.as_bytes()),
             bbox: q.bbox,
             include_cancelled: q.include_cancelled,
         }
     }
 
-    fn keep(&self, info: &Info) -> bool {
-        if !self.include_cancelled && info.cancelled {
+    fn keep(&self, idx: &Index, e: &index::Entry) -> bool {
+        if !self.include_cancelled && e.cancelled {
             return false;
         }
-        if self.origin.is_some_and(|o| o != info.origin) {
+        if self.origin.is_some_and(|o| o[..] != *e.origin()) {
             return false;
         }
-        let has = |t: &String| info.tags.binary_search(t).is_ok();
-        if !self.tags.is_empty() && !self.tags.iter().any(has) {
+        let has = idx.tag_ids_of(e);
+        if self.tags_requested && !self.tags.iter().any(|t| has.contains(t)) {
             return false;
         }
-        if self.excluded.iter().any(has) {
+        if self.excluded.iter().any(|t| has.contains(t)) {
             return false;
         }
         if let Some(b) = self.bbox {
-            match info.geo {
+            match e.geo {
                 Some((lat, lon)) if b.contains(lat as f64 / 1e6, lon as f64 / 1e6) => {}
                 _ => return false,
             }
         }
         true
     }
+}
 
-    fn keep_text(&self, e: &StoredEvent) -> bool {
-        let Some(t) = &self.text else {
-            return true;
-        };
-        let m = &e.content().master;
-        [&m.summary, &m.description, &m.location]
-            .into_iter()
-            .flatten()
-            .any(|s| s.to_lowercase().contains(t.as_str()))
-    }
+/// The one condition the index cannot answer: a case-insensitive substring of SUMMARY,
+/// DESCRIPTION or LOCATION.
+fn keep_text(q: &Query, e: &StoredEvent) -> bool {
+    let Some(t) = &q.text else {
+        return true;
+    };
+    let t = t.to_lowercase();
+    let m = &e.content().master;
+    [&m.summary, &m.description, &m.location]
+        .into_iter()
+        .flatten()
+        .any(|s| s.to_lowercase().contains(t.as_str()))
 }
