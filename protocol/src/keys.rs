@@ -201,6 +201,11 @@ impl NodeSecret {
         Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
+    /// From a 32-byte seed held as an array (cannot fail).
+    pub fn from_seed_array(seed: [u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
     /// The 32-byte seed, for writing the key file and handing to libp2p.
     pub fn to_seed(&self) -> [u8; 32] {
         self.0.to_bytes()

@@ -15,6 +15,7 @@
 //! - [`ics`]: iCalendar import (with UID repair) and export.
 //! - [`tz`]: TZID resolution (IANA, vendor prefixes, Windows names).
 //! - [`recur`]: bounded, DST-correct recurrence expansion.
+//! - [`vector`]: the specification's test vector.
 //! - [`fuzzing`]: entry points shared by the cargo-fuzz targets and their seed-corpus test.
 //!
 //! The wire format and the rules are specified in `docs/protocol.md`.
@@ -31,6 +32,7 @@ pub mod model;
 pub mod recur;
 pub mod tz;
 pub mod validate;
+pub mod vector;
 
 pub use envelope::{
     sign, Envelope, EventId, EventKey, Relayed, SignedPayload, VerifiedEvent, VerifyError,

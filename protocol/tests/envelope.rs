@@ -3,9 +3,7 @@
 
 use discal_protocol::codec::{DecodeError, MAX_ENVELOPE_BYTES};
 use discal_protocol::envelope::{SignedPayload, ENVELOPE_VERSION};
-use discal_protocol::model::{
-    Component, Date, DateTimeValue, Duration, End, EventContent, LocalDateTime,
-};
+use discal_protocol::model::EventContent;
 use discal_protocol::validate::ValidationError;
 use discal_protocol::{sign, Envelope, Limits, NodeKey, NodeSecret, Relayed, VerifyError};
 
@@ -16,33 +14,11 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn vector_content() -> EventContent {
-    let mut master = Component::new(DateTimeValue::Zoned {
-        local: LocalDateTime {
-            date: Date {
-                year: 2026,
-                month: 12,
-                day: 3,
-            },
-            hour: 18,
-            minute: 30,
-            second: 0,
-        },
-        tzid: "Europe/Berlin".into(),
-    });
-    master.end = Some(End::Duration(Duration {
-        negative: false,
-        weeks: 0,
-        days: 0,
-        seconds: 7200,
-    }));
-    master.summary = Some("Open Source Night".into());
-    master.categories = vec!["linux".into()];
-    EventContent::new(master)
+    discal_protocol::vector::content()
 }
 
 fn vector_secret() -> NodeSecret {
-    let seed: Vec<u8> = (0u8..32).collect();
-    NodeSecret::from_seed(&seed).unwrap()
+    discal_protocol::vector::secret()
 }
 
 /// The values in docs/protocol.md, section "Test vector". If this test fails, either the code or
@@ -50,6 +26,7 @@ fn vector_secret() -> NodeSecret {
 #[test]
 fn test_vector_matches_the_spec() {
     let secret = vector_secret();
+    assert_eq!(secret.to_seed().to_vec(), (0u8..32).collect::<Vec<_>>());
     assert_eq!(
         secret.public().to_string(),
         "12D3KooWA4Xop1JaT3MHxwYMkCepYsv4iPVopMXwCz5iHYdBfeSB"
@@ -58,15 +35,7 @@ fn test_vector_matches_the_spec() {
         hex(secret.public().as_bytes()),
         "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
     );
-    let ev = sign(
-        &secret,
-        "vector-1@discal.example".into(),
-        1,
-        NOW,
-        vector_content(),
-        &Limits::default(),
-    )
-    .unwrap();
+    let ev = discal_protocol::vector::signed().unwrap();
     let payload = concat!(
         "01",
         "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8",

@@ -156,7 +156,6 @@ fn reopen(dir: &Path, label: &str) {
 /// Streams the data file through two verifier threads into the writer; returns raw bytes and
 /// seconds.
 fn ingest(store: &Store, data: &Path) -> (u64, f64) {
-    let mut reader = BufReader::new(File::open(data).expect("data"));
     let (raw_tx, raw_rx) = mpsc::sync_channel::<Vec<Vec<u8>>>(1);
     let raw_rx = std::sync::Mutex::new(raw_rx);
     let (ver_tx, ver_rx) = mpsc::sync_channel(1);
@@ -170,16 +169,7 @@ fn ingest(store: &Store, data: &Path) -> (u64, f64) {
                 let Ok(chunk) = raw_rx.lock().expect("lock").recv() else {
                     return;
                 };
-                let verified: Vec<_> = chunk
-                    .iter()
-                    .map(|b| {
-                        Envelope::decode(b)
-                            .expect("decode")
-                            .verify(NOW, &Limits::default())
-                            .expect("verify")
-                    })
-                    .collect();
-                if ver_tx.send(verified).is_err() {
+                if ver_tx.send(verify_all(&chunk)).is_err() {
                     return;
                 }
             });
@@ -187,10 +177,7 @@ fn ingest(store: &Store, data: &Path) -> (u64, f64) {
         drop(ver_tx);
         s.spawn(move || {
             let mut chunk = Vec::with_capacity(BATCH);
-            let mut len = [0u8; 4];
-            while reader.read_exact(&mut len).is_ok() {
-                let mut b = vec![0u8; u32::from_le_bytes(len) as usize];
-                reader.read_exact(&mut b).expect("record");
+            for b in read_envelopes(data) {
                 chunk.push(b);
                 if chunk.len() == BATCH {
                     raw_tx
@@ -242,26 +229,34 @@ fn month_query() -> Query {
     }
 }
 
-/// Verification alone and the writer alone, single-threaded, for attributing ingest time.
-fn phases(data: &Path) {
-    let mut reader = BufReader::new(File::open(data).expect("data"));
-    let mut raw = Vec::new();
-    let mut len = [0u8; 4];
-    while reader.read_exact(&mut len).is_ok() {
+/// The length-prefixed envelopes the generator wrote, streamed.
+fn read_envelopes(path: &Path) -> impl Iterator<Item = Vec<u8>> {
+    let mut reader = BufReader::new(File::open(path).expect("data"));
+    std::iter::from_fn(move || {
+        let mut len = [0u8; 4];
+        reader.read_exact(&mut len).ok()?;
         let mut b = vec![0u8; u32::from_le_bytes(len) as usize];
         reader.read_exact(&mut b).expect("record");
-        raw.push(b);
-    }
-    let t = Instant::now();
-    let verified: Vec<_> = raw
-        .iter()
+        Some(b)
+    })
+}
+
+fn verify_all(raw: &[Vec<u8>]) -> Vec<discal_protocol::VerifiedEvent> {
+    raw.iter()
         .map(|b| {
             Envelope::decode(b)
                 .expect("decode")
                 .verify(NOW, &Limits::default())
                 .expect("verify")
         })
-        .collect();
+        .collect()
+}
+
+/// Verification alone and the writer alone, single-threaded, for attributing ingest time.
+fn phases(data: &Path) {
+    let raw: Vec<Vec<u8>> = read_envelopes(data).collect();
+    let t = Instant::now();
+    let verified = verify_all(&raw);
     let v = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &SledOptions::default()).expect("open");

@@ -542,21 +542,20 @@ fn index_snapshot_is_used_and_a_stale_one_is_harmless() {
     let snap = dir.path().join("index.snapshot");
     let a = secret(1);
     let opts = SledOptions::default();
+    let add_v0 = |s: &Store, days: std::ops::Range<u8>| {
+        for i in days {
+            let e = signed(
+                &a,
+                &format!("u{i}"),
+                0,
+                one_off(at(2026, 3, 1 + i, 10), "v0"),
+            );
+            s.apply(&e, Transit::local(), NOW).unwrap();
+        }
+    };
     {
         let s = Store::open(dir.path(), &opts).unwrap();
-        for i in 0..20u8 {
-            s.apply(
-                &signed(
-                    &a,
-                    &format!("u{i}"),
-                    0,
-                    one_off(at(2026, 3, 1 + i, 10), "v0"),
-                ),
-                Transit::local(),
-                NOW,
-            )
-            .unwrap();
-        }
+        add_v0(&s, 0..20);
         s.close().unwrap();
     }
     assert!(snap.exists(), "close saves the index");
@@ -567,31 +566,15 @@ fn index_snapshot_is_used_and_a_stale_one_is_harmless() {
         assert_eq!(s.len().unwrap(), 20);
         // Replace half the events (new records, old ones removed) and add some.
         for i in 0..10u8 {
+            let moved = with_tags(one_off(at(2026, 4, 1 + i, 10), "v1"), &["moved"]);
             s.apply(
-                &signed(
-                    &a,
-                    &format!("u{i}"),
-                    1,
-                    with_tags(one_off(at(2026, 4, 1 + i, 10), "v1"), &["moved"]),
-                ),
+                &signed(&a, &format!("u{i}"), 1, moved),
                 Transit::local(),
                 NOW,
             )
             .unwrap();
         }
-        for i in 20..25u8 {
-            s.apply(
-                &signed(
-                    &a,
-                    &format!("u{i}"),
-                    0,
-                    one_off(at(2026, 3, 1 + i, 10), "v0"),
-                ),
-                Transit::local(),
-                NOW,
-            )
-            .unwrap();
-        }
+        add_v0(&s, 20..25);
     }
     // Put the stale snapshot back over the fresh one that drop saved: open must still end with
     // the records' truth.
