@@ -101,11 +101,11 @@ fn test_vector_matches_the_spec() {
     assert_eq!(v.payload().content, vector_content());
 }
 
-fn signed() -> Envelope {
+fn signed_by(secret: &NodeSecret, revision: u32) -> Envelope {
     sign(
-        &vector_secret(),
+        secret,
         "e1@x".into(),
-        0,
+        revision,
         NOW,
         vector_content(),
         &Limits::default(),
@@ -115,22 +115,16 @@ fn signed() -> Envelope {
     .clone()
 }
 
+fn signed() -> Envelope {
+    signed_by(&vector_secret(), 0)
+}
+
 #[test]
 fn forged_signature_is_rejected() {
     // A well-formed payload that claims to come from the vector key, signed by another key.
     let victim = vector_secret().public();
     let forger = NodeSecret::from_seed(&[5u8; 32]).unwrap();
-    let mut good = sign(
-        &forger,
-        "e1@x".into(),
-        9,
-        NOW,
-        vector_content(),
-        &Limits::default(),
-    )
-    .unwrap()
-    .envelope()
-    .clone();
+    let mut good = signed_by(&forger, 9);
     // Rewrite the origin inside the payload to the victim (the key is at bytes 1..33).
     good.payload[1..33].copy_from_slice(victim.as_bytes());
     let err = good.verify(NOW, &Limits::default()).unwrap_err();

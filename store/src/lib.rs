@@ -314,6 +314,16 @@ struct RecordRef<'a> {
     received_at_ms: i64,
 }
 
+/// The bytes of the record for `ev`.
+fn record_bytes(info: &Info, ev: &VerifiedEvent, transit: &Transit, now_ms: i64) -> Vec<u8> {
+    codec::encode(&RecordRef {
+        info,
+        envelope: ev.envelope(),
+        transit,
+        received_at_ms: now_ms,
+    })
+}
+
 const MAX_RECORD_BYTES: usize = codec::MAX_ENVELOPE_BYTES + 64 * 1024;
 
 fn change_key(seq: u64) -> [u8; 9] {
@@ -572,13 +582,10 @@ impl Store {
                         None => self.record(hseq)?.map(|r| r.transit.hop),
                     };
                     if held_hop.is_some_and(|h| transit.hop < h) {
-                        let rec = RecordRef {
-                            info: &info,
-                            envelope: ev.envelope(),
-                            transit: &transit,
-                            received_at_ms: now_ms,
-                        };
-                        batch.insert(change_key(hseq).to_vec(), codec::encode(&rec));
+                        batch.insert(
+                            change_key(hseq).to_vec(),
+                            record_bytes(&info, ev, &transit, now_ms),
+                        );
                         overlay.insert(ident, (hseq, hmk, transit.hop));
                     }
                 }
@@ -591,13 +598,10 @@ impl Store {
                 removed.insert(old);
             }
             overlay.insert(ident, (seq, info.merge_key(), transit.hop));
-            let rec = RecordRef {
-                info: &info,
-                envelope: ev.envelope(),
-                transit: &transit,
-                received_at_ms: now_ms,
-            };
-            batch.insert(change_key(seq).to_vec(), codec::encode(&rec));
+            batch.insert(
+                change_key(seq).to_vec(),
+                record_bytes(&info, ev, &transit, now_ms),
+            );
             added.push((seq, info));
             results.push(Applied {
                 outcome,
