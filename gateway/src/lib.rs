@@ -1,5 +1,324 @@
-//! DisCal's HTTP gateway (axum): ICS, JSCalendar and Atom feeds, CalDAV read access and
-//! embeddable HTML views, all read from `discal-store` and never from the node's internals.
+//! DisCal's HTTP gateway (axum): feeds, the local write API, status and metrics, all read from
+//! `discal-store`. It never imports the node: writes go through the [`NodeApi`] trait the node
+//! hands it, so the gateway can be tested and reused (simulations) without a libp2p swarm.
 //!
-//! Not built yet: this crate is a placeholder in the workspace layout until the gateway issues
-//! land. It depends on the store only, which is the direction the architecture requires.
+//! The ICS/JSCalendar/Atom feeds, personal views, HTML embeds and CalDAV are the gateway issues;
+//! today `/feed.ics` lists every stored event so the node's quick start can be followed.
+
+pub mod draft;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use discal_protocol::ics::{write_calendar, IcsEvent};
+use discal_protocol::model::LocalDateTime;
+use discal_store::{Query, Store, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+pub use draft::{Draft, DraftError};
+
+/// A boxed future, so [`NodeApi`] stays object-safe without an extra crate.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A local write, authenticated by the admin token.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    /// A new event from fields; the node gives it a UID.
+    Create(Draft),
+    /// An iCalendar document: each event is created, or updated if this node already
+    /// published its UID.
+    Import(String),
+    /// Changes the named fields of one of this node's events.
+    Update {
+        /// The UID.
+        uid: String,
+        /// The fields to change.
+        patch: Draft,
+    },
+    /// Replaces one of this node's events with the single event in an iCalendar document.
+    Replace {
+        /// The UID.
+        uid: String,
+        /// The document.
+        ics: String,
+    },
+    /// Cancels one of this node's events (a new revision with STATUS:CANCELLED).
+    Cancel {
+        /// The UID.
+        uid: String,
+    },
+}
+
+/// One event a write produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// Its UID.
+    pub uid: String,
+    /// The revision now held.
+    pub revision: u32,
+    /// False if the write changed nothing (the same content was already published).
+    pub changed: bool,
+}
+
+/// Why a write failed; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The body or a field is wrong (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The event belongs to another origin (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such event (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The node is shutting down or overloaded (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WriteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// What the gateway needs from the node it serves.
+pub trait NodeApi: Send + Sync + 'static {
+    /// Signs and publishes a local write.
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>>;
+    /// `GET /status` body.
+    fn status(&self) -> BoxFuture<'_, serde_json::Value>;
+    /// `GET /metrics` body (Prometheus text format).
+    fn metrics(&self) -> String;
+}
+
+/// Everything a request handler reads.
+#[derive(Clone)]
+pub struct Gateway {
+    /// The node's store (read side).
+    pub store: Arc<Store>,
+    /// The node (write side, status).
+    pub node: Arc<dyn NodeApi>,
+    /// Bearer token for the write API.
+    pub admin_token: Arc<str>,
+    /// Feed title.
+    pub name: Arc<str>,
+}
+
+/// Largest request body the write API reads.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The gateway's routes.
+pub fn router(gw: Gateway) -> Router {
+    Router::new()
+        .route("/feed.ics", get(feed_ics))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/api/events", axum::routing::post(post_events))
+        .route("/api/events/{uid}", put(put_event).delete(delete_event))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gw)
+}
+
+/// Serves the gateway on a bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    gw: Gateway,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(gw))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds the HTTP address (port 0 picks one).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+fn text(status: StatusCode, msg: impl Into<String>) -> Response {
+    let mut m = msg.into();
+    m.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m,
+    )
+        .into_response()
+}
+
+/// The issue time of a revision as an iCalendar UTC timestamp.
+pub fn issued_local(ms: i64) -> LocalDateTime {
+    let dt = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    LocalDateTime::from_chrono(dt.naive_utc())
+}
+
+/// The iCalendar view of a stored event.
+pub fn ics_event(e: &StoredEvent) -> IcsEvent<'_> {
+    IcsEvent {
+        uid: &e.payload.uid,
+        content: &e.payload.content,
+        revision: e.payload.revision,
+        hop: e.transit.hop.into(),
+        issued: issued_local(e.payload.issued_at_ms),
+    }
+}
+
+async fn feed_ics(State(gw): State<Gateway>) -> Response {
+    let store = gw.store.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        store.query(&Query {
+            limit: 100_000,
+            ..Query::default()
+        })
+    })
+    .await;
+    match result {
+        Ok(Ok(res)) => {
+            let name = format!(
+                "X-WR-CALNAME:{}\r\n",
+                discal_protocol::ics::escape_text(&gw.name)
+            );
+            let body = write_calendar(res.hits.iter().map(|h| ics_event(&h.event)), &[name]);
+            (
+                [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+                body,
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}")),
+    }
+}
+
+async fn status(State(gw): State<Gateway>) -> Response {
+    axum::Json(gw.node.status().await).into_response()
+}
+
+async fn metrics(State(gw): State<Gateway>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gw.node.metrics(),
+    )
+        .into_response()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn token_matches(given: &[u8], want: &[u8]) -> bool {
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+}
+
+fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if token_matches(t.trim().as_bytes(), gw.admin_token.as_bytes()) => Ok(()),
+        Some(_) => Err(text(StatusCode::UNAUTHORIZED, "invalid bearer token")),
+        None => Err(text(
+            StatusCode::UNAUTHORIZED,
+            "missing Authorization: Bearer <token> (the token is in the node's data dir)",
+        )),
+    }
+}
+
+enum Body {
+    Ics(String),
+    Json(Draft),
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, Response> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let text_body = std::str::from_utf8(body)
+        .map_err(|_| text(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+    let looks_ics = text_body.trim_start().starts_with("BEGIN:VCALENDAR");
+    if ctype.starts_with("text/calendar") || (ctype.is_empty() && looks_ics) {
+        return Ok(Body::Ics(text_body.to_owned()));
+    }
+    if ctype.starts_with("application/json") || ctype.is_empty() {
+        return serde_json::from_str::<Draft>(text_body)
+            .map(Body::Json)
+            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("JSON body: {e}")));
+    }
+    Err(text(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("content type {ctype:?}: send text/calendar or application/json"),
+    ))
+}
+
+async fn run_write(gw: &Gateway, op: WriteOp, created: bool) -> Response {
+    match gw.node.write(op).await {
+        Ok(written) => {
+            let status = if created && written.iter().any(|w| w.changed) {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, axum::Json(written)).into_response()
+        }
+        Err(e) => text(e.status(), e.to_string()),
+    }
+}
+
+async fn post_events(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(r) = authorize(&gw, &headers) {
+        return r;
+    }
+    let op = match parse_body(&headers, &body) {
+        Ok(Body::Ics(t)) => WriteOp::Import(t),
+        Ok(Body::Json(d)) => WriteOp::Create(d),
+        Err(r) => return r,
+    };
+    run_write(&gw, op, true).await
+}
+
+async fn put_event(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authorize(&gw, &headers) {
+        return r;
+    }
+    let op = match parse_body(&headers, &body) {
+        Ok(Body::Ics(ics)) => WriteOp::Replace { uid, ics },
+        Ok(Body::Json(patch)) => WriteOp::Update { uid, patch },
+        Err(r) => return r,
+    };
+    run_write(&gw, op, false).await
+}
+
+async fn delete_event(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorize(&gw, &headers) {
+        return r;
+    }
+    run_write(&gw, WriteOp::Cancel { uid }, false).await
+}

@@ -8,10 +8,18 @@ use bincode::{Decode, Encode};
 /// The largest envelope (payload + signature + framing) a node accepts from anyone.
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 
+/// The largest value of any kind (a sync frame carrying many envelopes) a node decodes.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
 type Cfg = Configuration<LittleEndian, Varint, Limit<MAX_ENVELOPE_BYTES>>;
+type FrameCfg = Configuration<LittleEndian, Varint, Limit<MAX_FRAME_BYTES>>;
 
 const fn cfg() -> Cfg {
     config::standard().with_limit::<MAX_ENVELOPE_BYTES>()
+}
+
+const fn frame_cfg() -> FrameCfg {
+    config::standard().with_limit::<MAX_FRAME_BYTES>()
 }
 
 /// Why bytes could not be decoded.
@@ -73,12 +81,14 @@ pub fn decode_canonical<T: Decode<()> + Encode>(
     Ok(value)
 }
 
-/// Decodes exactly one value from `bytes`, which must be at most `max` bytes long.
+/// Decodes exactly one value from `bytes`, which must be at most `max` bytes long (and at most
+/// [`MAX_FRAME_BYTES`]).
 pub fn decode<T: Decode<()>>(
     what: &'static str,
     bytes: &[u8],
     max: usize,
 ) -> Result<T, DecodeError> {
+    let max = max.min(MAX_FRAME_BYTES);
     if bytes.len() > max {
         return Err(DecodeError::TooLarge {
             what,
@@ -86,11 +96,17 @@ pub fn decode<T: Decode<()>>(
             max,
         });
     }
-    let (value, used) =
-        bincode::decode_from_slice(bytes, cfg()).map_err(|e| DecodeError::Malformed {
-            what,
-            reason: e.to_string(),
-        })?;
+    // The decoder's allocation limit follows the caller's cap: envelope-sized values get the
+    // tight one, so a lying length prefix inside a small value cannot claim megabytes.
+    let decoded = if max <= MAX_ENVELOPE_BYTES {
+        bincode::decode_from_slice(bytes, cfg())
+    } else {
+        bincode::decode_from_slice(bytes, frame_cfg())
+    };
+    let (value, used) = decoded.map_err(|e| DecodeError::Malformed {
+        what,
+        reason: e.to_string(),
+    })?;
     if used != bytes.len() {
         return Err(DecodeError::TrailingBytes {
             what,

@@ -98,7 +98,8 @@ pub enum StoreError {
 pub struct Transit {
     /// Links crossed (0 at the origin).
     pub hop: u8,
-    /// Relaying nodes, origin first.
+    /// Nodes it passed through after its origin, the last being the peer it came from
+    /// (empty at the origin and at the origin's direct peers).
     pub path: Vec<NodeKey>,
 }
 
@@ -157,6 +158,9 @@ pub struct Applied {
     pub outcome: MergeOutcome,
     /// The change sequence number given to the write, if anything was written.
     pub seq: Option<u64>,
+    /// A duplicate that arrived by a shorter route: the held hop count and path were lowered
+    /// (the relay decision depends on the hop count, so the node may now forward it).
+    pub hop_lowered: bool,
 }
 
 /// A latitude/longitude box (degrees); `west > east` crosses the antimeridian.
@@ -575,6 +579,7 @@ impl Store {
             if !outcome.applies() {
                 // Same revision by a shorter route: keep the lower hop count (it converges to
                 // the true distance). The content is unchanged, so it keeps its change number.
+                let mut hop_lowered = false;
                 if let (MergeOutcome::Duplicate, Some((hseq, hmk, hop))) = (outcome, held) {
                     // A duplicate has the held payload, so the incoming info is the held one.
                     let held_hop = match hop {
@@ -587,9 +592,14 @@ impl Store {
                             record_bytes(&info, ev, &transit, now_ms),
                         );
                         overlay.insert(ident, (hseq, hmk, transit.hop));
+                        hop_lowered = true;
                     }
                 }
-                results.push(Applied { outcome, seq: None });
+                results.push(Applied {
+                    outcome,
+                    seq: None,
+                    hop_lowered,
+                });
                 continue;
             }
             seq += 1;
@@ -606,6 +616,7 @@ impl Store {
             results.push(Applied {
                 outcome,
                 seq: Some(seq),
+                hop_lowered: false,
             });
         }
         if !batch.is_empty() {
@@ -684,6 +695,21 @@ impl Store {
                 id: e.id,
             });
         }
+        Ok(out)
+    }
+
+    /// The origins that published an event with this UID (a scan of the in-memory index).
+    pub fn origins_of(&self, uid: &str) -> Result<Vec<NodeKey>, StoreError> {
+        let idx = self.read_index()?;
+        let mut out = Vec::new();
+        for (ident, _) in idx.idents() {
+            if &ident[32..] == uid.as_bytes() {
+                let mut o = [0u8; 32];
+                o.copy_from_slice(&ident[..32]);
+                out.push(NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+        }
+        out.sort();
         Ok(out)
     }
 

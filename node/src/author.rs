@@ -1,0 +1,244 @@
+//! Local authoring and the admin filters: turning a write (fields, iCalendar text, a
+//! cancellation) into a signed revision of one of this node's events, and deciding whether an
+//! arriving event is admitted by the operator's filters.
+
+use discal_gateway::{WriteError, WriteOp, Written};
+use discal_protocol::ics::{parse_calendar, write_calendar, ImportedEvent};
+use discal_protocol::model::{EventContent, LocalDateTime, Status};
+use discal_protocol::{sign, EventKey, NodeSecret, VerifiedEvent};
+use discal_store::StoredEvent;
+
+use crate::Shared;
+
+/// The outcome of authoring one event.
+pub enum Authored {
+    /// A new revision to store and relay.
+    Signed(VerifiedEvent),
+    /// The content equals what is published; nothing to do.
+    Unchanged(Written),
+}
+
+fn bad(e: impl std::fmt::Display) -> WriteError {
+    WriteError::BadRequest(e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> WriteError {
+    WriteError::Internal(e.to_string())
+}
+
+/// A fresh UID: 128 random bits, then this node's short name so people can tell origins apart.
+pub fn new_uid(shared: &Shared) -> String {
+    format!("{:032x}@{}", rand::random::<u128>(), shared.me.fmt_short())
+}
+
+/// Percent-encodes a UID for a URL path segment.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// This node's event `uid`: `NotFound` if nobody has it, `Forbidden` if another origin does.
+fn own(shared: &Shared, uid: &str) -> Result<StoredEvent, WriteError> {
+    let key = EventKey {
+        origin: shared.me,
+        uid: uid.to_owned(),
+    };
+    if let Some(e) = shared.store.get(&key).map_err(internal)? {
+        return Ok(e);
+    }
+    match shared.store.origins_of(uid).map_err(internal)?.first() {
+        Some(o) => Err(WriteError::Forbidden(format!(
+            "event {uid} was published by {o}; only its origin can change it (propose changes at its X-REVISE-URL)"
+        ))),
+        None => Err(WriteError::NotFound(format!("no event with UID {uid}"))),
+    }
+}
+
+fn own_opt(shared: &Shared, uid: &str) -> Result<Option<StoredEvent>, WriteError> {
+    match own(shared, uid) {
+        Ok(e) => Ok(Some(e)),
+        Err(WriteError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_events(shared: &Shared, ics: &str) -> Result<Vec<ImportedEvent>, WriteError> {
+    let import = parse_calendar(ics, &shared.me, &shared.limits).map_err(bad)?;
+    if let Some(e) = import.errors.first() {
+        return Err(bad(format!("iCalendar: {e}")));
+    }
+    if import.events.is_empty() {
+        return Err(bad("iCalendar: no VEVENT found"));
+    }
+    Ok(import.events)
+}
+
+fn parse_one(shared: &Shared, ics: &str) -> Result<ImportedEvent, WriteError> {
+    let mut evs = parse_events(shared, ics)?;
+    if evs.len() != 1 {
+        return Err(bad(format!(
+            "iCalendar: expected one event, found {}",
+            evs.len()
+        )));
+    }
+    Ok(evs.remove(0))
+}
+
+/// The held event as iCalendar text (the base a patch edits).
+fn held_ics(e: &StoredEvent) -> String {
+    write_calendar([discal_gateway::ics_event(e)], &[])
+}
+
+fn draft_error(e: discal_gateway::DraftError) -> WriteError {
+    bad(e)
+}
+
+/// Performs a write: returns the revisions to store, in order.
+pub fn author(
+    shared: &Shared,
+    secret: &NodeSecret,
+    op: WriteOp,
+) -> Result<Vec<Authored>, WriteError> {
+    match op {
+        WriteOp::Create(draft) => {
+            let uid = new_uid(shared);
+            let ev = parse_one(shared, &draft.to_ics(&uid).map_err(draft_error)?)?;
+            Ok(vec![publish(shared, secret, uid, ev.content, None)?])
+        }
+        WriteOp::Import(text) => {
+            let evs = parse_events(shared, &text)?;
+            // Check ownership of every UID first, so a refused import writes nothing.
+            let held = evs
+                .iter()
+                .map(|e| own_opt(shared, &e.uid))
+                .collect::<Result<Vec<_>, _>>()?;
+            evs.into_iter()
+                .zip(held)
+                .map(|(e, h)| publish(shared, secret, e.uid, e.content, h))
+                .collect()
+        }
+        WriteOp::Update { uid, patch } => {
+            let held = own(shared, &uid)?;
+            let ics = patch.patch_ics(&held_ics(&held)).map_err(draft_error)?;
+            let ev = parse_one(shared, &ics)?;
+            Ok(vec![publish(shared, secret, uid, ev.content, Some(held))?])
+        }
+        WriteOp::Replace { uid, ics } => {
+            let held = own_opt(shared, &uid)?;
+            let ev = parse_one(shared, &ics)?;
+            if !ev.uid_generated && ev.uid != uid {
+                return Err(bad(format!(
+                    "the document's UID {} is not the UID in the URL ({uid})",
+                    ev.uid
+                )));
+            }
+            Ok(vec![publish(shared, secret, uid, ev.content, held)?])
+        }
+        WriteOp::Cancel { uid } => {
+            let held = own(shared, &uid)?;
+            let mut content = held.payload.content.clone();
+            content.master.status = Some(Status::Cancelled);
+            Ok(vec![publish(shared, secret, uid, content, Some(held))?])
+        }
+    }
+}
+
+/// Signs `content` as the next revision of `uid`: X-REVISION + 1, SEQUENCE + 1, DTSTAMP now,
+/// X-REVISE-URL at this node.
+fn publish(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
+    mut content: EventContent,
+    held: Option<StoredEvent>,
+) -> Result<Authored, WriteError> {
+    let now = shared.now();
+    let revise_url = format!("{}/api/events/{}", shared.public_url, path_segment(&uid));
+    if let Some(h) = &held {
+        let old = &h.payload.content;
+        // Bookkeeping fields do not make a change.
+        let mut probe = content.clone();
+        probe.master.sequence = old.master.sequence;
+        probe.master.dtstamp = old.master.dtstamp;
+        probe.master.revise_url = old.master.revise_url.clone();
+        if probe == *old {
+            return Ok(Authored::Unchanged(Written {
+                uid,
+                revision: h.payload.revision,
+                changed: false,
+            }));
+        }
+        content.master.sequence = content.master.sequence.max(old.master.sequence + 1);
+    }
+    let stamp = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
+    content.master.dtstamp = Some(LocalDateTime::from_chrono(stamp.naive_utc()));
+    content.master.revise_url = Some(revise_url);
+    let revision = held.as_ref().map_or(0, |h| h.payload.revision + 1);
+    let ev = sign(secret, uid, revision, now, content, &shared.limits).map_err(bad)?;
+    Ok(Authored::Signed(ev))
+}
+
+/// Great-circle distance in kilometres.
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
+/// The operator's filters for an arriving event. `Err` names the rule that dropped it.
+pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {
+    let cfg = shared.config.read().map_err(|_| "config lock poisoned")?;
+    let f = &cfg.filters;
+    if let Some(max) = f.max_hop {
+        if hop > max {
+            return Err(format!("hop {hop} above filters.max_hop {max}"));
+        }
+    }
+    let master = &ev.payload().content.master;
+    if let (Some([lat, lon]), Some(r)) = (f.near, f.radius_km) {
+        match master.geo {
+            Some(g) => {
+                let d = distance_km((lat, lon), (g.lat, g.lon));
+                if d > r {
+                    return Err(format!("{d:.0} km away, filters.radius_km is {r}"));
+                }
+            }
+            None if f.require_geo => return Err("no GEO and filters.require_geo is set".into()),
+            None => {}
+        }
+    }
+    let has = |t: &String| master.categories.iter().any(|c| c.eq_ignore_ascii_case(t));
+    if !f.require_tags.is_empty() && !f.require_tags.iter().any(has) {
+        return Err("none of filters.require_tags".into());
+    }
+    if let Some(t) = f.drop_tags.iter().find(|t| has(t)) {
+        return Err(format!("tag {t:?} is in filters.drop_tags"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        let berlin = (52.52, 13.405);
+        let paris = (48.8566, 2.3522);
+        let d = distance_km(berlin, paris);
+        assert!((870.0..890.0).contains(&d), "{d}");
+        assert_eq!(path_segment("a b/c@d"), "a%20b%2Fc@d");
+    }
+}

@@ -1,0 +1,410 @@
+//! The node's configuration: one TOML file, one type, handed to every part (nothing reads the
+//! environment or files behind its back). Every key is documented in docs/operators.md.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use discal_protocol::NodeKey;
+use serde::{Deserialize, Serialize};
+
+/// Default HTTP gateway address.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// Default peer-to-peer listen address.
+pub const DEFAULT_LISTEN: &str = "/ip4/0.0.0.0/tcp/4710";
+/// Default hop limit.
+pub const DEFAULT_MAX_HOPS: u8 = 8;
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or writing the file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Whether unknown keys may connect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Only keys in `[[peers]]` may connect (refused at the connection level).
+    #[default]
+    Closed,
+    /// Any node may connect; `[[peers]]` are still dialled.
+    Open,
+}
+
+/// One allowed peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// Its public key (the `12D3KooW…` form).
+    pub key: String,
+    /// A multiaddr to dial, e.g. `/ip4/192.0.2.7/tcp/4710`; without one the node waits for
+    /// the peer to dial in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// A name for logs and status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl PeerEntry {
+    /// The key, parsed.
+    pub fn node_key(&self) -> Result<NodeKey, ConfigError> {
+        self.key
+            .parse::<NodeKey>()
+            .map_err(|e| ConfigError::Invalid(format!("peer key {:?}: {e}", self.key)))
+    }
+}
+
+/// The seed's admin filters: events failing them are dropped on arrival (and counted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filters {
+    /// Drop events that arrive with a hop count above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hop: Option<u8>,
+    /// Keep only events with GEO within `radius_km` of this `[lat, lon]`
+    /// (events without GEO are kept unless `require_geo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub near: Option<[f64; 2]>,
+    /// Radius for `near`, in kilometres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_km: Option<f64>,
+    /// With `near`: drop events without GEO too.
+    #[serde(default)]
+    pub require_geo: bool,
+    /// Keep only events with at least one of these tags (empty: no such rule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require_tags: Vec<String>,
+    /// Drop events with any of these tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_tags: Vec<String>,
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Peer-to-peer listen multiaddrs.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// HTTP gateway address.
+    #[serde(default = "default_http")]
+    pub http: String,
+    /// The URL the gateway is reachable at from outside (X-REVISE-URL); defaults to
+    /// `http://<http>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// The node forwards an event only while its hop count is below this.
+    #[serde(default = "default_max_hops")]
+    pub max_hops: u8,
+    /// `closed` (default) or `open`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Seconds between periodic catch-up syncs with each connected peer.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Longest wait between attempts to dial a disconnected peer, in seconds.
+    #[serde(default = "default_redial")]
+    pub redial_max_secs: u64,
+    /// Name shown in feeds and status.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Admin filters.
+    #[serde(default)]
+    pub filters: Filters,
+    /// The allowlist.
+    #[serde(default)]
+    pub peers: Vec<PeerEntry>,
+}
+
+fn default_listen() -> Vec<String> {
+    vec![DEFAULT_LISTEN.to_owned()]
+}
+fn default_http() -> String {
+    DEFAULT_HTTP.to_owned()
+}
+fn default_max_hops() -> u8 {
+    DEFAULT_MAX_HOPS
+}
+fn default_sync_interval() -> u64 {
+    300
+}
+fn default_redial() -> u64 {
+    60
+}
+fn default_name() -> String {
+    "DisCal".to_owned()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            http: default_http(),
+            public_url: None,
+            max_hops: default_max_hops(),
+            mode: Mode::default(),
+            sync_interval_secs: default_sync_interval(),
+            redial_max_secs: default_redial(),
+            name: default_name(),
+            filters: Filters::default(),
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// The commented file `discal init` writes.
+pub const DEFAULT_CONFIG_TOML: &str = r#"# DisCal node configuration. Every key is optional; docs/operators.md explains each one.
+
+# Peer-to-peer listen addresses (libp2p multiaddrs, TCP).
+listen = ["/ip4/0.0.0.0/tcp/4710"]
+
+# HTTP gateway (feeds, write API, /status, /metrics).
+http = "127.0.0.1:8080"
+
+# The URL people reach the gateway at; used in X-REVISE-URL. Defaults to http://<http>.
+# public_url = "https://calendar.example.org"
+
+# Forward an event only while its hop count is below this.
+max_hops = 8
+
+# "closed": only the keys below may connect. "open": anyone may.
+mode = "closed"
+
+# Seconds between catch-up syncs with each connected peer (also run on every connect).
+sync_interval_secs = 300
+
+# Longest wait between attempts to reach a disconnected peer.
+redial_max_secs = 60
+
+# Name shown in feeds and /status.
+name = "DisCal"
+
+# Drop arriving events by hop count, place or tags.
+[filters]
+# max_hop = 4
+# near = [52.52, 13.40]
+# radius_km = 100
+# require_geo = false
+# require_tags = ["free-software"]
+# drop_tags = ["spam"]
+
+# Peers, added with `discal peer add KEY ADDRESS --name NAME`:
+# [[peers]]
+# key = "12D3KooW..."
+# address = "/ip4/192.0.2.7/tcp/4710"
+# name = "sister-site"
+"#;
+
+impl Config {
+    /// Reads a file; a missing file is the defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Io {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses TOML text and checks it.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let c: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks values the types cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.http_addr()?;
+        for l in &self.listen {
+            l.parse::<libp2p::Multiaddr>()
+                .map_err(|e| ConfigError::Invalid(format!("listen address {l:?}: {e}")))?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.peers {
+            p.node_key()?;
+            if let Some(a) = &p.address {
+                a.parse::<libp2p::Multiaddr>().map_err(|e| {
+                    ConfigError::Invalid(format!("peer {} address {a:?}: {e}", p.key))
+                })?;
+            }
+            if !seen.insert(&p.key) {
+                return Err(ConfigError::Invalid(format!(
+                    "peer {} is listed twice",
+                    p.key
+                )));
+            }
+        }
+        if let (Some(_), None) | (None, Some(_)) = (self.filters.near, self.filters.radius_km) {
+            return Err(ConfigError::Invalid(
+                "filters.near and filters.radius_km go together".into(),
+            ));
+        }
+        if self.sync_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "sync_interval_secs must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The HTTP address, parsed.
+    pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.http
+            .parse()
+            .map_err(|e| ConfigError::Invalid(format!("http address {:?}: {e}", self.http)))
+    }
+
+    /// The public URL, defaulted from the HTTP address.
+    pub fn public_url(&self, bound: Option<SocketAddr>) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!(
+                "http://{}",
+                bound.map_or(self.http.clone(), |a| a.to_string())
+            ),
+        }
+    }
+}
+
+/// Edits the `[[peers]]` list of a config file in place, keeping its comments and layout.
+pub fn edit_peers(
+    path: &Path,
+    edit: impl FnOnce(&mut Vec<PeerEntry>) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_CONFIG_TOML.to_owned(),
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let current = Config::parse(&text, path)?;
+    let mut peers = current.peers.clone();
+    edit(&mut peers)?;
+    // Rewrite: the text without its [[peers]] tables, then the new tables. Comments inside old
+    // [[peers]] tables are lost; everything above them stays.
+    let mut kept = String::new();
+    let mut in_peers = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t == "[[peers]]" {
+            in_peers = true;
+            continue;
+        }
+        if in_peers && t.starts_with('[') {
+            in_peers = false;
+        }
+        if !in_peers {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    let mut out = kept.trim_end().to_owned();
+    out.push('\n');
+    for p in &peers {
+        out.push_str("\n[[peers]]\n");
+        out.push_str(&toml::to_string(p).map_err(|e| ConfigError::Invalid(e.to_string()))?);
+    }
+    let check = Config::parse(&out, path)?;
+    debug_assert_eq!(check.peers, peers);
+    write_atomic(path, out.as_bytes())
+}
+
+/// Writes a file so a reader (the running node) never sees half of it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Where data lives without `--data-dir`: `$XDG_DATA_HOME/discal`, else
+/// `~/.local/share/discal`, else `./discal-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("discal");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h).join(".local/share/discal");
+    }
+    PathBuf::from("discal-data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let c = Config::parse(DEFAULT_CONFIG_TOML, Path::new("x")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Config::parse("mxa_hops = 3", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("mxa_hops"), "{e}");
+        let e = Config::parse("http = \"nowhere\"", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("nowhere"), "{e}");
+        let e = Config::parse("[[peers]]\nkey = \"abc\"", Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("abc"), "{e}");
+    }
+
+    #[test]
+    fn peer_edit_keeps_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, DEFAULT_CONFIG_TOML).unwrap();
+        let key = discal_protocol::vector::secret().public().to_string();
+        edit_peers(&p, |peers| {
+            peers.push(PeerEntry {
+                key: key.clone(),
+                address: Some("/ip4/127.0.0.1/tcp/1".into()),
+                name: Some("a".into()),
+            });
+            Ok(())
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("# Forward an event only"));
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.peers.len(), 1);
+        edit_peers(&p, |peers| {
+            peers.clear();
+            Ok(())
+        })
+        .unwrap();
+        assert!(Config::load(&p).unwrap().peers.is_empty());
+    }
+}

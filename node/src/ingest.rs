@@ -1,0 +1,335 @@
+//! The one ingest path. Gossip, sync and local writes all end here: decode, check the relay
+//! path against the authenticated sender, verify the origin's signature, apply the admin
+//! filters, merge into the store in one atomic batch, then decide whether to relay.
+//!
+//! The worker takes jobs in batches (as many as are queued, up to [`BATCH`]) so one fsync
+//! covers many events; a duplicate already held is recognised before its signature is checked,
+//! because every mesh neighbour sends a copy and verifying is the expensive step.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use discal_gateway::{WriteError, WriteOp, Written};
+use discal_protocol::codec::decode_canonical;
+use discal_protocol::codec::MAX_ENVELOPE_BYTES;
+use discal_protocol::{
+    merge, EventId, EventKey, MergeKey, NodeKey, NodeSecret, Relayed, SignedPayload, VerifiedEvent,
+};
+use discal_store::Transit;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Reject;
+use crate::{author, net, wire, Shared};
+
+/// Jobs queued before the net loop starts dropping gossip (sync repairs what it drops).
+pub const QUEUE: usize = 8192;
+/// Most jobs handled per store batch.
+pub const BATCH: usize = 512;
+
+/// Work for the ingest worker.
+pub enum Job {
+    /// An encoded [`Relayed`] from a peer.
+    Remote {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// The connection-authenticated sender.
+        from: NodeKey,
+        /// For gossip: the message to report a verdict on.
+        gossip: Option<(MessageId, PeerId)>,
+    },
+    /// A local write.
+    Write {
+        /// What to do.
+        op: WriteOp,
+        /// Where the result goes.
+        reply: oneshot::Sender<Result<Vec<Written>, WriteError>>,
+    },
+}
+
+/// Queues a local write and waits for its result.
+pub async fn submit_write(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Job::Write { op, reply })
+        .await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
+    rx.await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?
+}
+
+/// The worker loop; returns when every sender is gone.
+pub fn run(
+    shared: Arc<Shared>,
+    secret: NodeSecret,
+    mut rx: mpsc::Receiver<Job>,
+    net: mpsc::Sender<net::Command>,
+) {
+    let w = Worker {
+        shared,
+        secret,
+        net,
+    };
+    while let Some(first) = rx.blocking_recv() {
+        let mut remote = Vec::new();
+        let handle = |job: Job, remote: &mut Vec<Remote>| match job {
+            Job::Remote {
+                bytes,
+                from,
+                gossip,
+            } => remote.push(Remote {
+                bytes,
+                from,
+                gossip,
+            }),
+            Job::Write { op, reply } => {
+                // Earlier remote jobs go first, so a write sees what arrived before it.
+                w.ingest(std::mem::take(remote));
+                let _ = reply.send(w.write(op));
+            }
+        };
+        handle(first, &mut remote);
+        while remote.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => handle(job, &mut remote),
+                Err(_) => break,
+            }
+        }
+        w.ingest(remote);
+    }
+}
+
+/// One queued remote envelope.
+pub struct Remote {
+    bytes: Vec<u8>,
+    from: NodeKey,
+    gossip: Option<(MessageId, PeerId)>,
+}
+
+struct Candidate {
+    ev: VerifiedEvent,
+    transit: Transit,
+    from: NodeKey,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    secret: NodeSecret,
+    net: mpsc::Sender<net::Command>,
+}
+
+impl Worker {
+    fn report(&self, r: &Remote, acceptance: MessageAcceptance) {
+        if let Some((id, peer)) = &r.gossip {
+            let _ = self.net.blocking_send(net::Command::Report {
+                id: id.clone(),
+                peer: *peer,
+                acceptance,
+            });
+        }
+    }
+
+    fn reject(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display) {
+        tracing::warn!(peer = %r.from, reason = why.label(), "rejected envelope: {detail}");
+        self.shared.metrics.reject(why);
+        self.shared.peer_stat(&r.from, |s| s.rejected += 1);
+        // Policy drops are the operator's choice, not the peer's fault.
+        let acceptance = if why == Reject::Policy {
+            MessageAcceptance::Ignore
+        } else {
+            MessageAcceptance::Reject
+        };
+        self.report(r, acceptance);
+    }
+
+    /// Checks one remote envelope up to (and including) its signature. `None`: rejected or a
+    /// duplicate, already counted.
+    fn check(
+        &self,
+        r: &Remote,
+        now: i64,
+        in_batch: &mut HashMap<EventId, u8>,
+    ) -> Option<Candidate> {
+        let m = &self.shared.metrics;
+        m.received.fetch_add(1, Relaxed);
+        self.shared.peer_stat(&r.from, |s| s.received += 1);
+        let relayed = match Relayed::decode(&r.bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                self.reject(r, Reject::Decode, &e);
+                return None;
+            }
+        };
+        let payload: SignedPayload =
+            match decode_canonical("payload", &relayed.envelope.payload, MAX_ENVELOPE_BYTES) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.reject(r, Reject::Decode, &e);
+                    return None;
+                }
+            };
+        if let Err(e) = wire::check_path(&relayed, &payload.origin, &r.from) {
+            {
+                self.reject(r, Reject::Path, &e);
+                return None;
+            };
+        }
+        let id = EventId::of_payload(&relayed.envelope.payload);
+        let incoming = MergeKey {
+            revision: payload.revision,
+            cancelled: payload.content.is_cancelled(),
+            id,
+        };
+        // Copies of one event from several neighbours: only the shortest route is worth a
+        // signature check.
+        if let Some(h) = in_batch.get(&id) {
+            if *h <= relayed.hop {
+                return self.duplicate(r);
+            }
+        }
+        let key = EventKey {
+            origin: payload.origin,
+            uid: payload.uid.clone(),
+        };
+        if let Ok(Some(held)) = self.shared.store.revision(&key) {
+            let outcome = merge(Some(&held), &incoming);
+            let same = held.id == id;
+            if !outcome.applies() && !same {
+                return self.duplicate(r);
+            }
+            if same {
+                let held_hop = self
+                    .shared
+                    .store
+                    .get(&key)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |e| e.transit.hop);
+                if relayed.hop >= held_hop {
+                    return self.duplicate(r);
+                }
+            }
+        }
+        let ev = match relayed.envelope.verify(now, &self.shared.limits) {
+            Ok(ev) => ev,
+            Err(e) => {
+                self.reject(r, Reject::Verify, &e);
+                return None;
+            }
+        };
+        if let Err(why) = author::admit(&self.shared, &ev, relayed.hop) {
+            {
+                self.reject(r, Reject::Policy, &why);
+                return None;
+            };
+        }
+        in_batch.insert(id, relayed.hop);
+        Some(Candidate {
+            ev,
+            transit: Transit {
+                hop: relayed.hop,
+                path: relayed.path,
+            },
+            from: r.from,
+        })
+    }
+
+    fn duplicate(&self, r: &Remote) -> Option<Candidate> {
+        self.shared.metrics.duplicates.fetch_add(1, Relaxed);
+        self.report(r, MessageAcceptance::Ignore);
+        None
+    }
+
+    /// Checks, stores and relays a batch of remote envelopes.
+    fn ingest(&self, batch: Vec<Remote>) {
+        if batch.is_empty() {
+            return;
+        }
+        let now = self.shared.now();
+        let mut in_batch = HashMap::new();
+        let mut candidates = Vec::with_capacity(batch.len());
+        for r in &batch {
+            if let Some(c) = self.check(r, now, &mut in_batch) {
+                // Valid: gossipsub must not forward it natively (this node relays with hop + 1).
+                self.report(r, MessageAcceptance::Ignore);
+                candidates.push(c);
+            }
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let applied = match self
+            .shared
+            .store
+            .apply_batch(candidates.iter().map(|c| (&c.ev, c.transit.clone())), now)
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(
+                    "store write failed, {} events not stored: {e}",
+                    candidates.len()
+                );
+                return;
+            }
+        };
+        let max_hops = self.shared.max_hops();
+        for (c, a) in candidates.iter().zip(applied) {
+            if a.outcome.applies() {
+                self.shared.metrics.accepted.fetch_add(1, Relaxed);
+                tracing::debug!(uid = %c.ev.payload().uid, hop = c.transit.hop, from = %c.from, "stored");
+            } else {
+                self.shared.metrics.duplicates.fetch_add(1, Relaxed);
+            }
+            if (a.outcome.applies() || a.hop_lowered) && c.transit.hop < max_hops {
+                self.relay(&c.ev, &c.transit);
+            }
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        let seq = self.shared.store.last_seq().unwrap_or(0);
+        self.shared.changed.send_replace(seq);
+    }
+
+    fn relay(&self, ev: &VerifiedEvent, transit: &Transit) {
+        let (hop, path) = wire::next_transit(transit.hop, &transit.path, &self.shared.me);
+        let bytes = Relayed {
+            hop,
+            path,
+            envelope: ev.envelope().clone(),
+        }
+        .encode();
+        self.shared.metrics.relayed.fetch_add(1, Relaxed);
+        let _ = self.net.blocking_send(net::Command::Publish(bytes));
+    }
+
+    fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+        let signed = author::author(&self.shared, &self.secret, op)?;
+        let now = self.shared.now();
+        let mut out = Vec::new();
+        for s in signed {
+            match s {
+                author::Authored::Unchanged(w) => out.push(w),
+                author::Authored::Signed(ev) => {
+                    self.shared
+                        .store
+                        .apply(&ev, Transit::local(), now)
+                        .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
+                    self.shared.metrics.published.fetch_add(1, Relaxed);
+                    if self.shared.max_hops() > 0 {
+                        self.relay(&ev, &Transit::local());
+                    }
+                    out.push(Written {
+                        uid: ev.payload().uid.clone(),
+                        revision: ev.payload().revision,
+                        changed: true,
+                    });
+                }
+            }
+        }
+        self.notify();
+        Ok(out)
+    }
+}

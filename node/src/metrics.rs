@@ -1,0 +1,178 @@
+//! Counters for `GET /metrics` (Prometheus text format). Plain atomics: the hot paths only add.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Why an incoming envelope was not stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reject {
+    /// Bytes that do not decode.
+    Decode,
+    /// Hop count or path inconsistent with the link it came over.
+    Path,
+    /// Signature or validation failed (forged or malformed).
+    Verify,
+    /// An admin filter dropped it.
+    Policy,
+    /// The ingest queue was full.
+    Overload,
+}
+
+impl Reject {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Decode => "decode",
+            Self::Path => "path",
+            Self::Verify => "signature_or_validation",
+            Self::Policy => "policy",
+            Self::Overload => "overload",
+        }
+    }
+}
+
+/// The node's counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Envelopes that arrived from peers (gossip and sync).
+    pub received: AtomicU64,
+    /// Stored as new or newer.
+    pub accepted: AtomicU64,
+    /// Already held (same or older revision).
+    pub duplicates: AtomicU64,
+    /// Events published by this node (local writes).
+    pub published: AtomicU64,
+    /// Relay messages this node sent into gossip.
+    pub relayed: AtomicU64,
+    /// Gossip payload bytes received / sent.
+    pub gossip_bytes_in: AtomicU64,
+    /// Gossip payload bytes sent.
+    pub gossip_bytes_out: AtomicU64,
+    /// Sync protocol bytes received (frames, including length prefixes).
+    pub sync_bytes_in: AtomicU64,
+    /// Sync protocol bytes sent.
+    pub sync_bytes_out: AtomicU64,
+    /// Completed sync sessions this node initiated.
+    pub syncs: AtomicU64,
+    /// Connections refused by the allowlist.
+    pub connections_denied: AtomicU64,
+    /// Connected peers now.
+    pub peers_connected: AtomicU64,
+    rejected: Mutex<BTreeMap<Reject, u64>>,
+}
+
+impl Metrics {
+    /// Counts a rejection.
+    pub fn reject(&self, why: Reject) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry(why).or_default() += 1;
+        }
+    }
+
+    /// Rejections for one reason.
+    pub fn rejected(&self, why: Reject) -> u64 {
+        self.rejected
+            .lock()
+            .map(|m| m.get(&why).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, events_stored: u64) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP discal_{name} {help}");
+            let _ = writeln!(out, "# TYPE discal_{name} counter");
+            let _ = writeln!(out, "discal_{name} {v}");
+        };
+        counter(
+            "events_received_total",
+            "Envelopes received from peers.",
+            self.received.load(Relaxed),
+        );
+        counter(
+            "events_accepted_total",
+            "Envelopes stored as new or newer revisions.",
+            self.accepted.load(Relaxed),
+        );
+        counter(
+            "events_duplicate_total",
+            "Envelopes already held.",
+            self.duplicates.load(Relaxed),
+        );
+        counter(
+            "events_published_total",
+            "Local writes signed by this node.",
+            self.published.load(Relaxed),
+        );
+        counter(
+            "relays_sent_total",
+            "Relay messages sent into gossip.",
+            self.relayed.load(Relaxed),
+        );
+        counter(
+            "gossip_bytes_received_total",
+            "Gossip payload bytes received.",
+            self.gossip_bytes_in.load(Relaxed),
+        );
+        counter(
+            "gossip_bytes_sent_total",
+            "Gossip payload bytes sent.",
+            self.gossip_bytes_out.load(Relaxed),
+        );
+        counter(
+            "sync_bytes_received_total",
+            "Catch-up sync bytes received.",
+            self.sync_bytes_in.load(Relaxed),
+        );
+        counter(
+            "sync_bytes_sent_total",
+            "Catch-up sync bytes sent.",
+            self.sync_bytes_out.load(Relaxed),
+        );
+        counter(
+            "syncs_total",
+            "Catch-up sessions completed as initiator.",
+            self.syncs.load(Relaxed),
+        );
+        counter(
+            "connections_denied_total",
+            "Connections refused by the allowlist.",
+            self.connections_denied.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP discal_events_rejected_total Envelopes not stored, by reason."
+        );
+        let _ = writeln!(out, "# TYPE discal_events_rejected_total counter");
+        for why in [
+            Reject::Decode,
+            Reject::Path,
+            Reject::Verify,
+            Reject::Policy,
+            Reject::Overload,
+        ] {
+            let _ = writeln!(
+                out,
+                "discal_events_rejected_total{{reason=\"{}\"}} {}",
+                why.label(),
+                self.rejected(why)
+            );
+        }
+        for (name, help, v) in [
+            (
+                "peers_connected",
+                "Peers connected now.",
+                self.peers_connected.load(Relaxed),
+            ),
+            ("events_stored", "Events in the store.", events_stored),
+        ] {
+            let _ = writeln!(out, "# HELP discal_{name} {help}");
+            let _ = writeln!(out, "# TYPE discal_{name} gauge");
+            let _ = writeln!(out, "discal_{name} {v}");
+        }
+        out
+    }
+}

@@ -1,0 +1,366 @@
+//! Catch-up (anti-entropy): range-based set reconciliation (negentropy) over the sync item ids
+//! of the held revisions, then a transfer of only what one side lacks. The initiator learns
+//! both differences; it fetches what it needs and pushes what the responder needs, so one
+//! session repairs both directions. Transferred envelopes go through the ingest path like
+//! gossip, with the same path, signature, policy and hop rules.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use discal_protocol::{EventKey, NodeKey, Relayed};
+use libp2p::request_response::ResponseChannel;
+use libp2p::PeerId;
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ingest::Job;
+use crate::net::Command;
+use crate::wire::{self, SyncRequest, SyncResponse, BATCH_BYTES, SHORT_ID};
+use crate::{identity, Shared};
+
+/// Sync requests queued for the responder before new ones are refused.
+pub const RESPONDER_QUEUE: usize = 64;
+/// Largest negentropy frame (bytes); bigger differences take more rounds.
+pub const FRAME_LIMIT: u64 = 500_000;
+/// Ids per fetch request.
+pub const FETCH_IDS: usize = 4096;
+/// A responder forgets a session idle this long.
+const SESSION_IDLE: Duration = Duration::from_secs(120);
+
+/// A request from a peer, as the net loop hands it over.
+pub struct Inbound {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its key.
+    pub key: NodeKey,
+    /// What it asks.
+    pub request: SyncRequest,
+    /// Where the answer goes.
+    pub channel: ResponseChannel<SyncResponse>,
+}
+
+/// What one session moved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SyncStats {
+    /// Negentropy rounds.
+    pub rounds: usize,
+    /// Envelopes fetched from the peer.
+    pub fetched: usize,
+    /// Envelopes pushed to the peer.
+    pub pushed: usize,
+}
+
+/// The held revisions as sync items.
+struct ItemSet {
+    storage: NegentropyStorageVector,
+    by_id: HashMap<[u8; 32], EventKey>,
+    /// Name prefix → held (revision, event id prefix).
+    held: HashMap<[u8; 24], (u32, [u8; 4])>,
+}
+
+fn item_set(shared: &Shared) -> Result<ItemSet, String> {
+    let inv = shared.store.inventory(None).map_err(|e| e.to_string())?;
+    let mut storage = NegentropyStorageVector::with_capacity(inv.len());
+    let mut by_id = HashMap::with_capacity(inv.len());
+    let mut held = HashMap::with_capacity(inv.len());
+    for it in inv {
+        let id = wire::item_id(&it.key.origin, &it.key.uid, it.revision, &it.id.0);
+        // Timestamps are not used: every item sorts by id alone, which both sides agree on.
+        storage
+            .insert(0, Id::from_byte_array(id))
+            .map_err(|e| format!("negentropy: {e:?}"))?;
+        let mut name = [0u8; 24];
+        name.copy_from_slice(&id[..24]);
+        let mut tail = [0u8; 4];
+        tail.copy_from_slice(&id[28..]);
+        held.insert(name, (it.revision, tail));
+        by_id.insert(id, it.key);
+    }
+    storage.seal().map_err(|e| format!("negentropy: {e:?}"))?;
+    Ok(ItemSet {
+        storage,
+        by_id,
+        held,
+    })
+}
+
+impl ItemSet {
+    /// True if this node holds the revision `id` names, or a newer one of the same event.
+    fn covers(&self, id: &[u8; 32]) -> bool {
+        let mut name = [0u8; 24];
+        name.copy_from_slice(&id[..24]);
+        let rev = u32::from_be_bytes([id[24], id[25], id[26], id[27]]);
+        match self.held.get(&name) {
+            Some((r, tail)) => *r > rev || (*r == rev && tail[..] == id[28..]),
+            None => false,
+        }
+    }
+}
+
+fn short(id: &[u8; 32]) -> [u8; SHORT_ID] {
+    let mut s = [0u8; SHORT_ID];
+    s.copy_from_slice(&id[..SHORT_ID]);
+    s
+}
+
+/// The relayed form this node sends of a held event, or `None` if its hop count has reached
+/// the hop limit (it is not forwarded, by gossip or by sync).
+fn outgoing(shared: &Shared, key: &EventKey) -> Option<Vec<u8>> {
+    let ev = shared.store.get(key).ok().flatten()?;
+    if ev.transit.hop >= shared.max_hops() {
+        return None;
+    }
+    let (hop, path) = wire::next_transit(ev.transit.hop, &ev.transit.path, &shared.me);
+    Some(
+        Relayed {
+            hop,
+            path,
+            envelope: ev.envelope,
+        }
+        .encode(),
+    )
+}
+
+struct Session {
+    id: u64,
+    neg: Negentropy<'static, NegentropyStorageVector>,
+    by_short: HashMap<[u8; SHORT_ID], EventKey>,
+    touched: Instant,
+}
+
+/// The responder thread: answers reconcile, fetch and push requests until the queue closes.
+pub fn run_responder(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<Inbound>,
+    net: mpsc::Sender<Command>,
+    ingest: mpsc::Sender<Job>,
+) {
+    let mut sessions: HashMap<PeerId, Session> = HashMap::new();
+    while let Some(inb) = rx.blocking_recv() {
+        sessions.retain(|_, s| s.touched.elapsed() < SESSION_IDLE);
+        let response = respond(&shared, &mut sessions, &inb, &ingest)
+            .unwrap_or_else(|message| SyncResponse::Error { message });
+        if net
+            .blocking_send(Command::Respond {
+                channel: inb.channel,
+                response,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+}
+
+fn respond(
+    shared: &Shared,
+    sessions: &mut HashMap<PeerId, Session>,
+    inb: &Inbound,
+    ingest: &mpsc::Sender<Job>,
+) -> Result<SyncResponse, String> {
+    match &inb.request {
+        SyncRequest::Reconcile { session, msg } => {
+            if sessions.get(&inb.peer).is_none_or(|s| s.id != *session) {
+                let set = item_set(shared)?;
+                let by_short = set
+                    .by_id
+                    .into_iter()
+                    .map(|(id, k)| (short(&id), k))
+                    .collect();
+                let neg = Negentropy::owned(set.storage, FRAME_LIMIT)
+                    .map_err(|e| format!("negentropy: {e:?}"))?;
+                sessions.insert(
+                    inb.peer,
+                    Session {
+                        id: *session,
+                        neg,
+                        by_short,
+                        touched: Instant::now(),
+                    },
+                );
+            }
+            let s = sessions.get_mut(&inb.peer).ok_or("no session")?;
+            s.touched = Instant::now();
+            let out = s
+                .neg
+                .reconcile(msg)
+                .map_err(|e| format!("negentropy: {e:?}"))?;
+            Ok(SyncResponse::Reconcile { msg: out })
+        }
+        SyncRequest::Fetch { session, ids } => {
+            let s = sessions
+                .get_mut(&inb.peer)
+                .filter(|s| s.id == *session)
+                .ok_or("unknown sync session")?;
+            s.touched = Instant::now();
+            let mut events = Vec::new();
+            let mut bytes = 0;
+            let mut served = 0u32;
+            for id in ids {
+                if bytes >= BATCH_BYTES {
+                    break;
+                }
+                served += 1;
+                if let Some(b) = s.by_short.get(id).and_then(|k| outgoing(shared, k)) {
+                    bytes += b.len();
+                    events.push(b);
+                }
+            }
+            Ok(SyncResponse::Events { served, events })
+        }
+        SyncRequest::Push { events } => {
+            for bytes in events {
+                let job = Job::Remote {
+                    bytes: bytes.clone(),
+                    from: inb.key,
+                    gossip: None,
+                };
+                if ingest.blocking_send(job).is_err() {
+                    return Err("node is shutting down".into());
+                }
+            }
+            Ok(SyncResponse::Ack)
+        }
+    }
+}
+
+async fn request(
+    net: &mpsc::Sender<Command>,
+    peer: PeerId,
+    request: SyncRequest,
+) -> Result<SyncResponse, String> {
+    let (reply, rx) = oneshot::channel();
+    net.send(Command::Request {
+        peer,
+        request,
+        reply,
+    })
+    .await
+    .map_err(|_| "node is shutting down")?;
+    match rx.await.map_err(|_| "node is shutting down")?? {
+        SyncResponse::Error { message } => Err(format!("peer: {message}")),
+        r => Ok(r),
+    }
+}
+
+/// Runs one session with `peer`: reconcile, fetch what this node lacks, push what the peer
+/// lacks.
+pub async fn run_initiator(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    net: &mpsc::Sender<Command>,
+    ingest: &mpsc::Sender<Job>,
+) -> Result<SyncStats, String> {
+    let key = identity::node_key(&peer).ok_or("peer id is not an ed25519 key")?;
+    let s2 = shared.clone();
+    let set = tokio::task::spawn_blocking(move || item_set(&s2))
+        .await
+        .map_err(|e| e.to_string())??;
+    let ItemSet {
+        storage,
+        by_id,
+        held,
+    } = set;
+    let lookup = ItemSet {
+        storage: NegentropyStorageVector::new(),
+        by_id,
+        held,
+    };
+    let mut neg =
+        Negentropy::owned(storage, FRAME_LIMIT).map_err(|e| format!("negentropy: {e:?}"))?;
+    let session: u64 = rand::random();
+    let mut msg = neg.initiate().map_err(|e| format!("negentropy: {e:?}"))?;
+    let (mut have, mut need) = (Vec::new(), Vec::new());
+    let mut stats = SyncStats::default();
+    loop {
+        stats.rounds += 1;
+        match request(net, peer, SyncRequest::Reconcile { session, msg }).await? {
+            SyncResponse::Reconcile { msg: m } => {
+                match neg
+                    .reconcile_with_ids(&m, &mut have, &mut need)
+                    .map_err(|e| format!("negentropy: {e:?}"))?
+                {
+                    Some(next) => msg = next,
+                    None => break,
+                }
+            }
+            other => return Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    let wanted: Vec<[u8; SHORT_ID]> = need
+        .iter()
+        .map(|id| *id.as_bytes())
+        .filter(|id| !lookup.covers(id))
+        .map(|id| short(&id))
+        .collect();
+    let mut pos = 0;
+    while pos < wanted.len() {
+        let end = (pos + FETCH_IDS).min(wanted.len());
+        let ids = wanted[pos..end].to_vec();
+        match request(net, peer, SyncRequest::Fetch { session, ids }).await? {
+            SyncResponse::Events { served, events } => {
+                stats.fetched += events.len();
+                for bytes in events {
+                    ingest
+                        .send(Job::Remote {
+                            bytes,
+                            from: key,
+                            gossip: None,
+                        })
+                        .await
+                        .map_err(|_| "node is shutting down")?;
+                }
+                if served == 0 {
+                    return Err("peer served nothing".into());
+                }
+                pos += served as usize;
+            }
+            other => return Err(format!("unexpected answer {other:?}")),
+        }
+    }
+
+    let keys: Vec<EventKey> = have
+        .iter()
+        .filter_map(|id| lookup.by_id.get(id.as_bytes()).cloned())
+        .collect();
+    let mut start = 0;
+    while start < keys.len() {
+        let (s2, chunk) = (shared.clone(), keys[start..].to_vec());
+        let (events, used) = tokio::task::spawn_blocking(move || {
+            let mut events = Vec::new();
+            let mut bytes = 0;
+            let mut used = 0;
+            for k in &chunk {
+                if bytes >= BATCH_BYTES {
+                    break;
+                }
+                used += 1;
+                if let Some(b) = outgoing(&s2, k) {
+                    bytes += b.len();
+                    events.push(b);
+                }
+            }
+            (events, used)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        start += used;
+        if events.is_empty() {
+            continue;
+        }
+        stats.pushed += events.len();
+        match request(net, peer, SyncRequest::Push { events }).await? {
+            SyncResponse::Ack => {}
+            other => return Err(format!("unexpected answer {other:?}")),
+        }
+    }
+    shared.metrics.syncs.fetch_add(1, Relaxed);
+    let now = shared.now();
+    shared.peer_stat(&key, |s| s.last_sync_ms = Some(now));
+    // Waiters (tests, status) learn of a finished sync even when it moved nothing.
+    shared.changed.send_modify(|_| {});
+    Ok(stats)
+}

@@ -1,0 +1,299 @@
+//! What nodes send each other besides gossip: the catch-up sync protocol
+//! (`/discal/sync/1`, libp2p request-response) and the relay rules for gossip messages.
+//! docs/protocol.md §11 specifies both.
+
+use std::io;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bincode::{Decode, Encode};
+use discal_protocol::{codec, NodeKey, Relayed};
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use sha2::{Digest, Sha256};
+
+use crate::metrics::Metrics;
+
+/// The gossipsub topic every DisCal node joins.
+pub const TOPIC: &str = "discal/events/1";
+/// The sync protocol name.
+pub const SYNC_PROTOCOL: &str = "/discal/sync/1";
+/// Largest sync frame either side reads.
+pub const MAX_FRAME: usize = 8 << 20;
+/// Events per fetch or push response are cut at about this many bytes.
+pub const BATCH_BYTES: usize = 1 << 20;
+/// Bytes of a sync item id used to name it in a fetch.
+pub const SHORT_ID: usize = 8;
+
+/// A sync request.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SyncRequest {
+    /// A negentropy message of session `session`.
+    Reconcile {
+        /// Chosen by the initiator; a new value starts a new session.
+        session: u64,
+        /// The negentropy frame.
+        msg: Vec<u8>,
+    },
+    /// Asks for events by the first [`SHORT_ID`] bytes of their sync ids.
+    Fetch {
+        /// The session whose item set the ids come from.
+        session: u64,
+        /// Short ids.
+        ids: Vec<[u8; SHORT_ID]>,
+    },
+    /// Events the responder lacks (relayed form, hop and path already advanced).
+    Push {
+        /// Encoded [`Relayed`] values.
+        events: Vec<Vec<u8>>,
+    },
+}
+
+/// A sync response.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SyncResponse {
+    /// The responder's negentropy frame.
+    Reconcile {
+        /// The frame.
+        msg: Vec<u8>,
+    },
+    /// Events for a fetch; `served` ids of the request were handled (sent, or not
+    /// forwardable); the initiator asks again for the rest.
+    Events {
+        /// How many of the requested ids this answers, from the front.
+        served: u32,
+        /// Encoded [`Relayed`] values.
+        events: Vec<Vec<u8>>,
+    },
+    /// A push was queued.
+    Ack,
+    /// The request could not be served.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// The 32-byte sync item id of one held revision:
+/// `sha256(origin || uid)[..24] || revision (u32 BE) || event id[..4]`.
+/// The revision is readable, so a node can tell from an id alone that it already holds a newer
+/// revision and skip the fetch.
+pub fn item_id(origin: &NodeKey, uid: &str, revision: u32, event_id: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(origin.as_bytes());
+    h.update(uid.as_bytes());
+    let name = h.finalize();
+    let mut out = [0u8; 32];
+    out[..24].copy_from_slice(&name[..24]);
+    out[24..28].copy_from_slice(&revision.to_be_bytes());
+    out[28..].copy_from_slice(&event_id[..4]);
+    out
+}
+
+/// Length-prefixed bincode frames, counted in the node's metrics.
+#[derive(Clone)]
+pub struct SyncCodec {
+    metrics: Arc<Metrics>,
+}
+
+impl SyncCodec {
+    /// A codec counting into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+
+    async fn read_frame<T: AsyncRead + Unpin + Send, M: Decode<()> + Encode>(
+        &self,
+        io: &mut T,
+    ) -> io::Result<M> {
+        let mut len = [0u8; 4];
+        io.read_exact(&mut len).await?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("sync frame of {n} bytes exceeds {MAX_FRAME}"),
+            ));
+        }
+        let mut buf = vec![0u8; n];
+        io.read_exact(&mut buf).await?;
+        self.metrics.sync_bytes_in.fetch_add(4 + n as u64, Relaxed);
+        codec::decode_canonical("sync frame", &buf, MAX_FRAME)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    }
+
+    async fn write_frame<T: AsyncWrite + Unpin + Send, M: Encode>(
+        &self,
+        io: &mut T,
+        m: &M,
+    ) -> io::Result<()> {
+        let bytes = codec::encode(m);
+        let n = u32::try_from(bytes.len())
+            .ok()
+            .filter(|n| *n as usize <= MAX_FRAME)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "sync frame too large"))?;
+        io.write_all(&n.to_be_bytes()).await?;
+        io.write_all(&bytes).await?;
+        io.close().await?;
+        self.metrics
+            .sync_bytes_out
+            .fetch_add(4 + bytes.len() as u64, Relaxed);
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl libp2p::request_response::Codec for SyncCodec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = SyncRequest;
+    type Response = SyncResponse;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<SyncRequest>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read_frame(io).await
+    }
+
+    async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<SyncResponse>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read_frame(io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        req: SyncRequest,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write_frame(io, &req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        res: SyncResponse,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write_frame(io, &res).await
+    }
+}
+
+/// Why a relayed envelope's hop and path cannot be right for the link it came over.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    /// `hop` must be `path.len() + 1`.
+    #[error("hop {hop} does not match a path of {len} nodes")]
+    HopMismatch {
+        /// Claimed hop.
+        hop: u8,
+        /// Path length.
+        len: usize,
+    },
+    /// The last relayer (or, with an empty path, the origin) must be the peer that sent it.
+    #[error("relay path does not end at the sending peer")]
+    NotFromSender,
+    /// A node appears twice, or the origin appears in the path: a loop.
+    #[error("relay path has a loop")]
+    Loop,
+}
+
+/// Checks the unsigned part of a relayed envelope against the authenticated sender. The path
+/// lists the nodes after the origin, so a direct copy from the origin has hop 1 and no path.
+pub fn check_path(r: &Relayed, origin: &NodeKey, sender: &NodeKey) -> Result<(), PathError> {
+    if usize::from(r.hop) != r.path.len() + 1 {
+        return Err(PathError::HopMismatch {
+            hop: r.hop,
+            len: r.path.len(),
+        });
+    }
+    if r.path.last().unwrap_or(origin) != sender {
+        return Err(PathError::NotFromSender);
+    }
+    let mut seen: Vec<&NodeKey> = Vec::with_capacity(r.path.len() + 1);
+    seen.push(origin);
+    for k in &r.path {
+        if seen.contains(&k) {
+            return Err(PathError::Loop);
+        }
+        seen.push(k);
+    }
+    Ok(())
+}
+
+/// The transit a node sends onwards: one more hop, and itself on the path unless it is the
+/// origin.
+pub fn next_transit(hop: u8, path: &[NodeKey], me: &NodeKey) -> (u8, Vec<NodeKey>) {
+    let mut p = path.to_vec();
+    if hop > 0 {
+        p.push(*me);
+    }
+    (hop.saturating_add(1), p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use discal_protocol::vector;
+
+    fn key(seed: u8) -> NodeKey {
+        discal_protocol::NodeSecret::from_seed_array([seed; 32]).public()
+    }
+
+    #[test]
+    fn paths_are_checked_against_the_sender() {
+        let origin = vector::secret().public();
+        let (a, b) = (key(1), key(2));
+        let env = vector::signed().envelope().clone();
+        let direct = Relayed {
+            hop: 1,
+            path: vec![],
+            envelope: env.clone(),
+        };
+        assert_eq!(check_path(&direct, &origin, &origin), Ok(()));
+        assert_eq!(
+            check_path(&direct, &origin, &a),
+            Err(PathError::NotFromSender)
+        );
+        let two = Relayed {
+            hop: 2,
+            path: vec![a],
+            envelope: env.clone(),
+        };
+        assert_eq!(check_path(&two, &origin, &a), Ok(()));
+        let lie = Relayed {
+            hop: 1,
+            ..two.clone()
+        };
+        assert!(matches!(
+            check_path(&lie, &origin, &a),
+            Err(PathError::HopMismatch { .. })
+        ));
+        let looped = Relayed {
+            hop: 3,
+            path: vec![a, a],
+            envelope: env,
+        };
+        assert_eq!(check_path(&looped, &origin, &a), Err(PathError::Loop));
+        let (h, p) = next_transit(0, &[], &origin);
+        assert_eq!((h, p.len()), (1, 0));
+        let (h, p) = next_transit(2, &[a], &b);
+        assert_eq!((h, p), (3, vec![a, b]));
+    }
+
+    #[test]
+    fn item_ids_carry_the_revision() {
+        let o = key(3);
+        let a = item_id(&o, "x", 7, &[9; 32]);
+        let b = item_id(&o, "x", 8, &[9; 32]);
+        assert_eq!(a[..24], b[..24]);
+        assert_eq!(u32::from_be_bytes(b[24..28].try_into().unwrap()), 8);
+    }
+}
