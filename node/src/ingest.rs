@@ -257,6 +257,8 @@ impl Worker {
             }
         }
         if candidates.is_empty() {
+            // Rejections and duplicates change counters that waiters may watch.
+            self.notify();
             return;
         }
         let applied = match self

@@ -432,6 +432,7 @@ impl NetLoop {
                     .metrics
                     .peers_connected
                     .store(self.connected.len() as u64, Relaxed);
+                self.shared.changed.send_modify(|_| {});
                 if let Some(st) = self.allow.get_mut(&peer_id) {
                     st.backoff = Duration::from_millis(500);
                 }
@@ -457,10 +458,12 @@ impl NetLoop {
                     .metrics
                     .peers_connected
                     .store(self.connected.len() as u64, Relaxed);
+                self.shared.changed.send_modify(|_| {});
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 if let libp2p::swarm::ListenError::Denied { cause } = &error {
                     self.shared.metrics.connections_denied.fetch_add(1, Relaxed);
+                    self.shared.changed.send_modify(|_| {});
                     tracing::info!("refused a connection: {cause}");
                 } else {
                     tracing::debug!("incoming connection failed: {error}");

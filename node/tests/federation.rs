@@ -81,3 +81,296 @@ async fn reqwest_get(addr: std::net::SocketAddr, path: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// Waits until node `i` finished a sync session it started with node `j`.
+async fn sync_and_wait(net: &TestNet, i: usize, j: usize) {
+    let h = net.node(i);
+    let before = h.metrics().syncs.load(std::sync::atomic::Ordering::Relaxed);
+    h.sync_now(net.nodes[j].key).await.unwrap();
+    assert!(
+        h.wait_until(WAIT, |_| h
+            .metrics()
+            .syncs
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > before)
+            .await,
+        "sync {i}->{j} finished"
+    );
+}
+
+/// Must-show 2: six nodes in a line with max_hops 3: nodes 1 to 3 get the event, 4 and 5 never
+/// do, neither by gossip nor by catch-up sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hop_limit_on_a_line_of_six() {
+    let net = TestNet::new(6, 3).await;
+    net.link(&[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]).await;
+    for i in 0..6 {
+        net.wait_gossip(i, if i == 0 || i == 5 { 1 } else { 2 })
+            .await;
+    }
+    let key = add(net.node(0), "Hop-limited meetup").await;
+    for i in 1..=3 {
+        assert!(wait_rev(net.node(i), &key, 0).await, "node {i} got it");
+        assert_eq!(held(net.node(i), &key).unwrap().transit.hop, i as u8);
+    }
+    // Anything still in flight would come over these links; sync them explicitly too.
+    sync_and_wait(&net, 4, 3).await;
+    sync_and_wait(&net, 3, 4).await;
+    sync_and_wait(&net, 5, 4).await;
+    for i in 4..6 {
+        assert!(
+            held(net.node(i), &key).is_none(),
+            "node {i} must not get it"
+        );
+        assert!(net.node(i).store().is_empty().unwrap());
+    }
+    // Node 3 received it but did not pass it on.
+    assert_eq!(
+        net.node(3)
+            .metrics()
+            .relayed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    net.shutdown().await;
+}
+
+/// Must-show 3: a node whose key is on no allowlist cannot connect and receives nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsider_is_refused() {
+    let net = TestNet::new(3, 8).await;
+    // 0 and 1 peer with each other; 2 lists 0 but 0 does not list 2.
+    net.set_peers(0, &[1]).await;
+    net.set_peers(1, &[0]).await;
+    net.set_peers(2, &[0]).await;
+    net.wait_gossip(0, 1).await;
+    let a = net.node(0);
+    assert!(
+        a.wait_until(WAIT, |_| a
+            .metrics()
+            .connections_denied
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0)
+            .await,
+        "node 0 refused the outsider"
+    );
+    let key = add(a, "Members only").await;
+    assert!(wait_rev(net.node(1), &key, 0).await);
+    let c = net.node(2).connections().await.unwrap();
+    assert!(c.connected.is_empty(), "outsider has no connection");
+    assert!(
+        net.node(2).store().is_empty().unwrap(),
+        "outsider got nothing"
+    );
+    let ca = a.connections().await.unwrap();
+    assert_eq!(ca.connected, vec![net.nodes[1].key]);
+    net.shutdown().await;
+}
+
+/// Must-show 4: a forged event (well-formed, signed by the wrong key) injected by a peer is
+/// rejected by every node that receives it, counted in the metrics, and stored nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_event_is_rejected_everywhere() {
+    use discal_protocol::codec;
+    use discal_protocol::{Envelope, Limits, Relayed, SignedPayload};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    // A–B–C, and the misbehaving M peered with A and B.
+    let net = TestNet::new(4, 8).await;
+    net.link(&[(0, 1), (1, 2), (3, 0), (3, 1)]).await;
+    net.wait_gossip(3, 2).await;
+    net.wait_gossip(1, 3).await;
+    let m = net.node(3);
+    let m_secret = discal_node::identity::load_or_create(&net.nodes[3].dir.path().join("data"))
+        .unwrap()
+        .secret;
+    // M signs an event, then claims A as its origin and poses as a relayer of A's event.
+    let real = discal_protocol::sign(
+        &m_secret,
+        "forged@example".into(),
+        0,
+        chrono::Utc::now().timestamp_millis(),
+        discal_protocol::vector::content(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let mut payload: SignedPayload = real.payload().clone();
+    payload.origin = net.nodes[0].key;
+    let forged = Relayed {
+        hop: 2,
+        path: vec![net.nodes[3].key],
+        envelope: Envelope {
+            payload: codec::encode(&payload),
+            signature: real.envelope().signature,
+        },
+    };
+    m.gossip_raw(forged.encode()).await.unwrap();
+    for i in [0, 1] {
+        let h = net.node(i);
+        assert!(
+            h.wait_until(WAIT, |_| h.metrics().rejected(discal_node::Reject::Verify)
+                > 0)
+                .await,
+            "node {i} counted the forgery"
+        );
+        let body = h.metrics().render(0);
+        assert!(
+            body.contains("discal_events_rejected_total{reason=\"signature_or_validation\"} 1"),
+            "{body}"
+        );
+    }
+    // A valid event from M after the forgery reaches C, so the forgery had its chance too.
+    let ok = add(m, "Honest event").await;
+    assert!(wait_rev(net.node(2), &ok, 0).await);
+    let forged_key = discal_protocol::EventKey {
+        origin: net.nodes[0].key,
+        uid: "forged@example".into(),
+    };
+    for i in 0..4 {
+        assert!(
+            held(net.node(i), &forged_key).is_none(),
+            "node {i} stored it"
+        );
+    }
+    assert_eq!(
+        net.node(2).metrics().rejected(discal_node::Reject::Verify),
+        0
+    );
+    let status = net.node(1).status().await;
+    let m_row = status["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == net.nodes[3].key.to_string())
+        .unwrap()
+        .clone();
+    assert!(m_row["events_rejected"].as_u64().unwrap() >= 1, "{m_row}");
+    let _ = net.node(0).metrics().received.load(Relaxed);
+    net.shutdown().await;
+}
+
+/// Must-show 5: a node stopped while 1,000 events are published catches up after restart,
+/// exchanging about the bytes of what it missed and no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_catches_up_cheaply() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut net = TestNet::new(2, 8).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    // Something both hold before the outage, so reconciliation has a common part.
+    let before = add(net.node(0), "Before the outage").await;
+    assert!(wait_rev(net.node(1), &before, 0).await);
+    net.stop(1).await;
+
+    let a = net.node(0);
+    let mut missing_bytes = 0usize;
+    let mut keys = Vec::new();
+    for i in 0..1000 {
+        keys.push(add(a, &format!("Event {i} while B is away")).await);
+    }
+    for k in &keys {
+        missing_bytes += held(a, k).unwrap().envelope.encode().len();
+    }
+
+    net.restart(1).await;
+    let b = net.node(1);
+    assert!(
+        b.wait_until(WAIT, |s| s.len().unwrap() == 1001).await,
+        "B caught up: {} events",
+        b.store().len().unwrap()
+    );
+    assert!(
+        b.wait_until(WAIT, |_| b.metrics().syncs.load(Relaxed) >= 1)
+            .await,
+        "B's sync session finished"
+    );
+    let exchanged = (b.metrics().sync_bytes_in.load(Relaxed)
+        + b.metrics().sync_bytes_out.load(Relaxed)) as usize;
+    let bound = missing_bytes * 12 / 10 + 16 * 1024;
+    eprintln!(
+        "catch-up: {exchanged} bytes exchanged for {missing_bytes} bytes of missing events ({:.3}x)",
+        exchanged as f64 / missing_bytes as f64
+    );
+    assert!(exchanged <= bound, "{exchanged} > {bound}");
+    for k in keys.iter().step_by(97) {
+        assert_eq!(held(b, k).unwrap().transit.hop, 1);
+    }
+    net.shutdown().await;
+}
+
+/// Must-show 6: a five-node mesh is cut in two, both halves publish, the cut heals, and every
+/// node ends with the same set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_heals_to_one_set() {
+    let net = TestNet::new(5, 8).await;
+    let all: Vec<(usize, usize)> = (0..5)
+        .flat_map(|a| ((a + 1)..5).map(move |b| (a, b)))
+        .collect();
+    net.link(&all).await;
+    for i in 0..5 {
+        net.wait_gossip(i, 4).await;
+    }
+    let early = add(net.node(2), "Before the cut").await;
+    for i in 0..5 {
+        assert!(wait_rev(net.node(i), &early, 0).await);
+    }
+
+    let left = [0usize, 1];
+    let right = [2usize, 3, 4];
+    let within = |half: &[usize]| -> Vec<(usize, usize)> {
+        half.iter()
+            .flat_map(|&a| half.iter().filter(move |&&b| b > a).map(move |&b| (a, b)))
+            .collect()
+    };
+    let mut cut = within(&left);
+    cut.extend(within(&right));
+    net.link(&cut).await;
+    for &i in left.iter().chain(&right) {
+        let want = if left.contains(&i) { 1 } else { 2 };
+        let h = net.node(i);
+        assert!(
+            h.wait_until(WAIT, |_| {
+                h.metrics()
+                    .peers_connected
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    == want
+            })
+            .await,
+            "node {i} is cut off"
+        );
+    }
+
+    let mut keys = vec![early];
+    for n in 0..5 {
+        keys.push(add(net.node(0), &format!("Left {n}")).await);
+        keys.push(add(net.node(3), &format!("Right {n}")).await);
+    }
+    // Each half sees its own events and not the other's.
+    let k_left = keys[1].clone();
+    let k_right = keys[2].clone();
+    assert!(wait_rev(net.node(1), &k_left, 0).await);
+    assert!(wait_rev(net.node(4), &k_right, 0).await);
+    assert!(held(net.node(1), &k_right).is_none());
+    assert!(held(net.node(4), &k_left).is_none());
+
+    net.link(&all).await;
+    for i in 0..5 {
+        let h = net.node(i);
+        assert!(
+            h.wait_until(WAIT, |s| keys.iter().all(|k| s.get(k).unwrap().is_some()))
+                .await,
+            "node {i} has every event after healing ({} of {})",
+            h.store().len().unwrap(),
+            keys.len()
+        );
+    }
+    let inv0 = net.node(0).store().inventory(None).unwrap();
+    for i in 1..5 {
+        assert_eq!(
+            net.node(i).store().inventory(None).unwrap(),
+            inv0,
+            "node {i}"
+        );
+    }
+    net.shutdown().await;
+}
