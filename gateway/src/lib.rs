@@ -132,7 +132,7 @@ pub fn router(gw: Gateway) -> Router {
         .route("/feed.ics", get(feed_ics))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .route("/api/events", axum::routing::post(post_events))
+        .route("/api/events", get(list_events).post(post_events))
         .route("/api/events/{uid}", put(put_event).delete(delete_event))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(gw)
@@ -204,6 +204,64 @@ async fn feed_ics(State(gw): State<Gateway>) -> Response {
             )
                 .into_response()
         }
+        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}")),
+    }
+}
+
+/// One line of `GET /api/events` and `discal event list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// Origin key.
+    pub origin: String,
+    /// UID.
+    pub uid: String,
+    /// X-REVISION.
+    pub revision: u32,
+    /// X-HOP here.
+    pub hop: u8,
+    /// SUMMARY.
+    pub title: String,
+    /// DTSTART as iCalendar text.
+    pub start: String,
+    /// True if cancelled.
+    pub cancelled: bool,
+}
+
+impl EventSummary {
+    /// The summary of a stored event.
+    pub fn of(e: &StoredEvent) -> Self {
+        let m = &e.payload.content.master;
+        let mut start = String::new();
+        let ics = write_calendar([ics_event(e)], &[]);
+        if let Some(l) = ics.lines().find(|l| l.starts_with("DTSTART")) {
+            start = l.trim_end().to_owned();
+        }
+        Self {
+            origin: e.payload.origin.to_string(),
+            uid: e.payload.uid.clone(),
+            revision: e.payload.revision,
+            hop: e.transit.hop,
+            title: m.summary.clone().unwrap_or_default(),
+            start,
+            cancelled: e.payload.content.is_cancelled(),
+        }
+    }
+}
+
+/// Every stored event, summarised (most recent change last).
+pub fn summaries(store: &Store) -> Result<Vec<EventSummary>, discal_store::StoreError> {
+    Ok(store
+        .changes_since(0, usize::MAX)?
+        .iter()
+        .map(EventSummary::of)
+        .collect())
+}
+
+async fn list_events(State(gw): State<Gateway>) -> Response {
+    let store = gw.store.clone();
+    match tokio::task::spawn_blocking(move || summaries(&store)).await {
+        Ok(Ok(list)) => axum::Json(list).into_response(),
         Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}")),
     }

@@ -1,0 +1,198 @@
+//! The local write API over real HTTP: auth, errors, ownership, ICS and JSON bodies.
+
+mod common;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    ctype: &str,
+    body: &str,
+) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_api_statuses() {
+    let net = TestNet::new(2, 8).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let json = r#"{"title":"Repair café","start":"2026-12-05T14:00","tz":"Europe/Berlin","duration":"3h","tags":["repair"]}"#;
+
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        None,
+        "application/json",
+        json,
+    )
+    .await;
+    assert_eq!(s, 401, "{body}");
+    let (s, _) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        Some("wrong"),
+        "application/json",
+        json,
+    )
+    .await;
+    assert_eq!(s, 401);
+    let tok = Some(a.admin_token());
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "application/json",
+        r#"{"title":"x","start":"soon"}"#,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(body.contains("start"), "{body}");
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "application/json",
+        r#"{"titel":"x"}"#,
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(body.contains("titel"), "{body}");
+
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "application/json",
+        json,
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let written: Vec<discal_gateway::Written> = serde_json::from_str(&body).unwrap();
+    let uid = written[0].uid.clone();
+    assert_eq!(written[0].revision, 0);
+    let key = discal_protocol::EventKey {
+        origin: a.key(),
+        uid: uid.clone(),
+    };
+    let e = held(a, &key).unwrap();
+    assert_eq!(e.transit.hop, 0);
+    assert_eq!(
+        e.content().master.revise_url.as_deref(),
+        Some(format!("http://{}/api/events/{uid}", a.http_addr()).as_str())
+    );
+    assert!(wait_rev(b, &key, 0).await);
+
+    // B may not change A's event.
+    let (s, body) = http(
+        b.http_addr(),
+        "PUT",
+        &format!("/api/events/{uid}"),
+        Some(b.admin_token()),
+        "application/json",
+        r#"{"title":"hijacked"}"#,
+    )
+    .await;
+    assert_eq!(s, 403, "{body}");
+    let (s, _) = http(
+        b.http_addr(),
+        "DELETE",
+        &format!("/api/events/{uid}"),
+        Some(b.admin_token()),
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _) = http(
+        a.http_addr(),
+        "DELETE",
+        "/api/events/nothing-here",
+        tok,
+        "",
+        "",
+    )
+    .await;
+    assert_eq!(s, 404);
+
+    // An update bumps X-REVISION and SEQUENCE; the same body again changes nothing.
+    let (s, body) = http(
+        a.http_addr(),
+        "PUT",
+        &format!("/api/events/{uid}"),
+        tok,
+        "application/json",
+        r#"{"location":"Kiezladen"}"#,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, body2) = http(
+        a.http_addr(),
+        "PUT",
+        &format!("/api/events/{uid}"),
+        tok,
+        "application/json",
+        r#"{"location":"Kiezladen"}"#,
+    )
+    .await;
+    let w: Vec<discal_gateway::Written> = serde_json::from_str(&body2).unwrap();
+    assert_eq!((w[0].revision, w[0].changed), (1, false), "{body}");
+    let e = held(a, &key).unwrap();
+    assert_eq!(e.content().master.sequence, 1);
+    assert_eq!(e.content().master.summary.as_deref(), Some("Repair café"));
+
+    // An ICS body imports; its UID is kept.
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:imported-1@example.org\r\nDTSTAMP:20261101T000000Z\r\nDTSTART:20261210T180000Z\r\nSUMMARY:<script>alert(1)</script>\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "text/calendar",
+        ics,
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert!(body.contains("imported-1@example.org"));
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "text/calendar",
+        "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+
+    let (s, body) = http(a.http_addr(), "GET", "/metrics", None, "", "").await;
+    assert_eq!(s, 200);
+    assert!(body.contains("discal_events_published_total 3"), "{body}");
+    let (s, body) = http(b.http_addr(), "GET", "/status", None, "", "").await;
+    assert_eq!(s, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["key"], b.key().to_string());
+    assert_eq!(v["peers"][0]["connected"], true);
+    net.shutdown().await;
+}
