@@ -284,44 +284,51 @@ fn token_matches(given: &[u8], want: &[u8]) -> bool {
     given.len() == want.len() && given.iter().zip(want).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
 }
 
-fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), Refusal> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
         Some(t) if token_matches(t.trim().as_bytes(), gw.admin_token.as_bytes()) => Ok(()),
-        Some(_) => Err(text(StatusCode::UNAUTHORIZED, "invalid bearer token")),
-        None => Err(text(
+        Some(_) => Err((StatusCode::UNAUTHORIZED, "invalid bearer token".into())),
+        None => Err((
             StatusCode::UNAUTHORIZED,
-            "missing Authorization: Bearer <token> (the token is in the node's data dir)",
+            "missing Authorization: Bearer <token> (the token is in the node's data dir)".into(),
         )),
     }
 }
 
-enum Body {
-    Ics(String),
-    Json(Draft),
+/// A request refused before it reached the node: status and message.
+type Refusal = (StatusCode, String);
+
+fn refuse((status, msg): Refusal) -> Response {
+    text(status, msg)
 }
 
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, Response> {
+enum Body {
+    Ics(String),
+    Json(Box<Draft>),
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, Refusal> {
     let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
     let text_body = std::str::from_utf8(body)
-        .map_err(|_| text(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+        .map_err(|_| (StatusCode::BAD_REQUEST, "body is not UTF-8".to_owned()))?;
     let looks_ics = text_body.trim_start().starts_with("BEGIN:VCALENDAR");
     if ctype.starts_with("text/calendar") || (ctype.is_empty() && looks_ics) {
         return Ok(Body::Ics(text_body.to_owned()));
     }
     if ctype.starts_with("application/json") || ctype.is_empty() {
         return serde_json::from_str::<Draft>(text_body)
-            .map(Body::Json)
-            .map_err(|e| text(StatusCode::BAD_REQUEST, format!("JSON body: {e}")));
+            .map(|d| Body::Json(Box::new(d)))
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("JSON body: {e}")));
     }
-    Err(text(
+    Err((
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         format!("content type {ctype:?}: send text/calendar or application/json"),
     ))
@@ -343,12 +350,12 @@ async fn run_write(gw: &Gateway, op: WriteOp, created: bool) -> Response {
 
 async fn post_events(State(gw): State<Gateway>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(r) = authorize(&gw, &headers) {
-        return r;
+        return refuse(r);
     }
     let op = match parse_body(&headers, &body) {
         Ok(Body::Ics(t)) => WriteOp::Import(t),
-        Ok(Body::Json(d)) => WriteOp::Create(d),
-        Err(r) => return r,
+        Ok(Body::Json(d)) => WriteOp::Create(*d),
+        Err(r) => return refuse(r),
     };
     run_write(&gw, op, true).await
 }
@@ -360,12 +367,12 @@ async fn put_event(
     body: Bytes,
 ) -> Response {
     if let Err(r) = authorize(&gw, &headers) {
-        return r;
+        return refuse(r);
     }
     let op = match parse_body(&headers, &body) {
         Ok(Body::Ics(ics)) => WriteOp::Replace { uid, ics },
-        Ok(Body::Json(patch)) => WriteOp::Update { uid, patch },
-        Err(r) => return r,
+        Ok(Body::Json(patch)) => WriteOp::Update { uid, patch: *patch },
+        Err(r) => return refuse(r),
     };
     run_write(&gw, op, false).await
 }
@@ -376,7 +383,7 @@ async fn delete_event(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorize(&gw, &headers) {
-        return r;
+        return refuse(r);
     }
     run_write(&gw, WriteOp::Cancel { uid }, false).await
 }

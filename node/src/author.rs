@@ -13,7 +13,7 @@ use crate::Shared;
 /// The outcome of authoring one event.
 pub enum Authored {
     /// A new revision to store and relay.
-    Signed(VerifiedEvent),
+    Signed(Box<VerifiedEvent>),
     /// The content equals what is published; nothing to do.
     Unchanged(Written),
 }
@@ -181,7 +181,7 @@ fn publish(
     content.master.revise_url = Some(revise_url);
     let revision = held.as_ref().map_or(0, |h| h.payload.revision + 1);
     let ev = sign(secret, uid, revision, now, content, &shared.limits).map_err(bad)?;
-    Ok(Authored::Signed(ev))
+    Ok(Authored::Signed(Box::new(ev)))
 }
 
 /// Great-circle distance in kilometres.

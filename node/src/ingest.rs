@@ -308,20 +308,29 @@ impl Worker {
     }
 
     fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
-        let signed = author::author(&self.shared, &self.secret, op)?;
+        let authored = author::author(&self.shared, &self.secret, op)?;
         let now = self.shared.now();
+        // One batch, one fsync, for an import of many events.
+        let signed: Vec<&VerifiedEvent> = authored
+            .iter()
+            .filter_map(|a| match a {
+                author::Authored::Signed(ev) => Some(&**ev),
+                author::Authored::Unchanged(_) => None,
+            })
+            .collect();
+        self.shared
+            .store
+            .apply_batch(signed.iter().map(|ev| (*ev, Transit::local())), now)
+            .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
+        let relay = self.shared.max_hops() > 0;
         let mut out = Vec::new();
-        for s in signed {
-            match s {
-                author::Authored::Unchanged(w) => out.push(w),
+        for a in &authored {
+            match a {
+                author::Authored::Unchanged(w) => out.push(w.clone()),
                 author::Authored::Signed(ev) => {
-                    self.shared
-                        .store
-                        .apply(&ev, Transit::local(), now)
-                        .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
                     self.shared.metrics.published.fetch_add(1, Relaxed);
-                    if self.shared.max_hops() > 0 {
-                        self.relay(&ev, &Transit::local());
+                    if relay {
+                        self.relay(ev, &Transit::local());
                     }
                     out.push(Written {
                         uid: ev.payload().uid.clone(),

@@ -62,6 +62,7 @@ impl Common {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Cmd {
     /// Run the node: peer-to-peer on TCP, HTTP gateway, until Ctrl-C.
     #[command(
@@ -206,6 +207,7 @@ impl Fields {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum EventCmd {
     /// Publish a new event; prints its UID.
     #[command(

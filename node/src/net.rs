@@ -477,10 +477,8 @@ impl NetLoop {
                     tracing::debug!(peer = ?peer_id, "dial failed: {error}");
                 }
             }
-            SwarmEvent::NewListenAddr { address, .. } => {
-                if !self.listen.contains(&address) {
-                    self.listen.push(address);
-                }
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen.contains(&address) => {
+                self.listen.push(address);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(g)) => self.on_gossip(g),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(s)) => self.on_sync(s),

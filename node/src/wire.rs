@@ -251,7 +251,7 @@ mod tests {
     fn paths_are_checked_against_the_sender() {
         let origin = vector::secret().public();
         let (a, b) = (key(1), key(2));
-        let env = vector::signed().envelope().clone();
+        let env = vector::signed().unwrap().envelope().clone();
         let direct = Relayed {
             hop: 1,
             path: vec![],

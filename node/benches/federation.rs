@@ -1,0 +1,217 @@
+//! End-to-end figures for the node (run with `cargo bench -p discal-node`):
+//!
+//! 1. events/s through a three-node line A–B–C over loopback TCP: A publishes imports of many
+//!    events, the clock stops when C holds them all (target ≥ 5,000/s);
+//! 2. catch-up of a node 10,000 events behind on a 100,000-event store: time until it holds
+//!    them all, and sync bytes against the bytes of the missing envelopes (targets: < 10 s,
+//!    ≤ 1.1×).
+//!
+//! Sizes: DISCAL_BENCH_E2E (default 20000), DISCAL_BENCH_STORE (100000),
+//! DISCAL_BENCH_BEHIND (10000).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use discal_gateway::WriteOp;
+use discal_node::config::{Config, PeerEntry};
+use discal_node::{identity, Node, NodeHandle, NodeOptions};
+use discal_protocol::ics::{write_calendar, IcsEvent};
+use discal_protocol::{Limits, NodeSecret};
+use discal_store::{SledOptions, Store, Transit};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn config() -> Config {
+    Config {
+        listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+        http: "127.0.0.1:0".into(),
+        sync_interval_secs: 3600,
+        redial_max_secs: 1,
+        ..Config::default()
+    }
+}
+
+fn entry(h: &NodeHandle) -> PeerEntry {
+    PeerEntry {
+        key: h.key().to_string(),
+        address: Some(h.listen_addrs()[0].to_string()),
+        name: None,
+    }
+}
+
+/// A realistic event: title, description, place, tags, URL.
+fn content(i: usize) -> discal_protocol::EventContent {
+    let mut c = discal_protocol::vector::content();
+    c.master.summary = Some(format!("Free software meetup #{i}"));
+    c.master.description = Some(format!(
+        "Talks, an install-party corner and time to hack together. Meetup number {i}; \
+         everyone is welcome, no registration needed. Bring a laptop if you like."
+    ));
+    c.master.location = Some("Kiezladen, Beispielstraße 12, 10999 Berlin".into());
+    c.master.url = Some(format!("https://example.org/meetups/{i}"));
+    c.master.categories = vec!["free-software".into(), "meetup".into(), "berlin".into()];
+    c
+}
+
+async fn wait_len(h: &NodeHandle, n: u64) {
+    assert!(
+        h.wait_until(Duration::from_secs(600), |s| s.len().unwrap() >= n)
+            .await,
+        "timed out at {} of {n}",
+        h.store().len().unwrap()
+    );
+}
+
+async fn end_to_end(n: usize) {
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for d in &dirs {
+        nodes.push(
+            Node::spawn(NodeOptions::new(config(), Some(d.path().to_owned())))
+                .await
+                .unwrap(),
+        );
+    }
+    let peers = |i: usize| -> Vec<PeerEntry> {
+        match i {
+            0 => vec![entry(&nodes[1])],
+            1 => vec![entry(&nodes[0]), entry(&nodes[2])],
+            _ => vec![entry(&nodes[1])],
+        }
+    };
+    for (i, h) in nodes.iter().enumerate() {
+        h.set_peers(peers(i)).await.unwrap();
+    }
+    for (i, want) in [(0, 1), (1, 2), (2, 1)] {
+        let h = &nodes[i];
+        while h.connections().await.unwrap().gossip.len() < want {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // The documents are prepared before the clock starts.
+    let batch = 500;
+    let docs: Vec<String> = (0..n.div_ceil(batch))
+        .map(|b| {
+            let range = b * batch..((b + 1) * batch).min(n);
+            let contents: Vec<_> = range.clone().map(content).collect();
+            let uids: Vec<String> = range.map(|i| format!("e2e-{i}@bench")).collect();
+            write_calendar(
+                contents.iter().zip(&uids).map(|(c, u)| IcsEvent {
+                    uid: u,
+                    content: c,
+                    revision: 0,
+                    hop: 0,
+                    issued: discal_gateway::issued_local(0),
+                }),
+                &[],
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    for d in docs {
+        nodes[0].write(WriteOp::Import(d)).await.unwrap();
+    }
+    let published = t.elapsed();
+    wait_len(&nodes[2], n as u64).await;
+    let total = t.elapsed();
+    println!(
+        "e2e line A-B-C: {n} events in {:.2} s = {:.0} events/s end to end (A signed and stored them in {:.2} s; overload drops at B: {}, at C: {})",
+        total.as_secs_f64(),
+        n as f64 / total.as_secs_f64(),
+        published.as_secs_f64(),
+        nodes[1].metrics().rejected(discal_node::Reject::Overload),
+        nodes[2].metrics().rejected(discal_node::Reject::Overload),
+    );
+    for h in nodes {
+        h.shutdown().await;
+    }
+}
+
+async fn catch_up(total: usize, behind: usize) {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let secret: NodeSecret = identity::load_or_create(da.path()).unwrap().secret;
+    let now = chrono::Utc::now().timestamp_millis();
+    let t = Instant::now();
+    let evs: Vec<_> = (0..total)
+        .map(|i| {
+            discal_protocol::sign(
+                &secret,
+                format!("cu-{i}@bench"),
+                0,
+                now,
+                content(i),
+                &Limits::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let missing_bytes: usize = evs[total - behind..]
+        .iter()
+        .map(|e| e.envelope().encode().len())
+        .sum();
+    {
+        let a = Store::open(&da.path().join("store"), &SledOptions::default()).unwrap();
+        let b = Store::open(&db.path().join("store"), &SledOptions::default()).unwrap();
+        for chunk in evs.chunks(5000) {
+            a.apply_batch(chunk.iter().map(|e| (e, Transit::local())), now)
+                .unwrap();
+        }
+        let direct = Transit {
+            hop: 1,
+            path: vec![],
+        };
+        for chunk in evs[..total - behind].chunks(5000) {
+            b.apply_batch(chunk.iter().map(|e| (e, direct.clone())), now)
+                .unwrap();
+        }
+        a.close().unwrap();
+        b.close().unwrap();
+    }
+    eprintln!(
+        "prepared stores of {total} and {} events in {:.1} s",
+        total - behind,
+        t.elapsed().as_secs_f64()
+    );
+    let a = Node::spawn(NodeOptions::new(config(), Some(da.path().to_owned())))
+        .await
+        .unwrap();
+    let mut cb = config();
+    cb.peers = vec![entry(&a)];
+    let t = Instant::now();
+    let b = Node::spawn(NodeOptions::new(cb, Some(db.path().to_owned())))
+        .await
+        .unwrap();
+    wait_len(&b, total as u64).await;
+    let took = t.elapsed();
+    while b.metrics().syncs.load(Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let bytes = b.metrics().sync_bytes_in.load(Relaxed) + b.metrics().sync_bytes_out.load(Relaxed);
+    println!(
+        "catch-up: {behind} missing of {total}: {:.2} s (node start to last event stored), {bytes} sync bytes for {missing_bytes} bytes of missing envelopes = {:.3}x",
+        took.as_secs_f64(),
+        bytes as f64 / missing_bytes as f64
+    );
+    b.shutdown().await;
+    a.shutdown().await;
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        end_to_end(env("DISCAL_BENCH_E2E", 20_000)).await;
+        catch_up(
+            env("DISCAL_BENCH_STORE", 100_000),
+            env("DISCAL_BENCH_BEHIND", 10_000),
+        )
+        .await;
+    });
+}
