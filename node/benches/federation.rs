@@ -177,7 +177,15 @@ async fn catch_up(total: usize, behind: usize) {
         total - behind,
         t.elapsed().as_secs_f64()
     );
-    let a = Node::spawn(NodeOptions::new(config(), Some(da.path().to_owned())))
+    // Closed mode: A must list B too.
+    let b_key = identity::load_or_create(db.path()).unwrap().key();
+    let mut ca = config();
+    ca.peers = vec![PeerEntry {
+        key: b_key.to_string(),
+        address: None,
+        name: None,
+    }];
+    let a = Node::spawn(NodeOptions::new(ca, Some(da.path().to_owned())))
         .await
         .unwrap();
     let mut cb = config();
@@ -207,7 +215,10 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        end_to_end(env("DISCAL_BENCH_E2E", 20_000)).await;
+        let e2e = env("DISCAL_BENCH_E2E", 20_000);
+        if e2e > 0 {
+            end_to_end(e2e).await;
+        }
         catch_up(
             env("DISCAL_BENCH_STORE", 100_000),
             env("DISCAL_BENCH_BEHIND", 10_000),
