@@ -32,7 +32,7 @@ pub fn new_uid(shared: &Shared) -> String {
 }
 
 /// Percent-encodes a UID for a URL path segment.
-fn path_segment(s: &str) -> String {
+pub fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {

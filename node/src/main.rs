@@ -561,19 +561,19 @@ fn write(common: &Common, op: WriteOp) -> Result<Vec<Written>> {
         WriteOp::Import(t) => ("POST", "/api/events".to_owned(), "text/calendar", t.clone()),
         WriteOp::Update { uid, patch } => (
             "PUT",
-            format!("/api/events/{}", path_escape(uid)),
+            format!("/api/events/{}", discal_node::author::path_segment(uid)),
             "application/json",
             serde_json::to_string(patch)?,
         ),
         WriteOp::Replace { uid, ics } => (
             "PUT",
-            format!("/api/events/{}", path_escape(uid)),
+            format!("/api/events/{}", discal_node::author::path_segment(uid)),
             "text/calendar",
             ics.clone(),
         ),
         WriteOp::Cancel { uid } => (
             "DELETE",
-            format!("/api/events/{}", path_escape(uid)),
+            format!("/api/events/{}", discal_node::author::path_segment(uid)),
             "application/json",
             String::new(),
         ),
@@ -587,17 +587,6 @@ fn write(common: &Common, op: WriteOp) -> Result<Vec<Written>> {
         }
         Err(ApiError::Other(e)) => Err(e),
     }
-}
-
-fn path_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 enum ApiError {
