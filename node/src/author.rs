@@ -113,10 +113,19 @@ pub fn author(
         }
         WriteOp::Import(text) => {
             let evs = parse_events(shared, &text)?;
-            // Check ownership of every UID first, so a refused import writes nothing.
+            // An import names events by (this node, UID): another origin's event with the same
+            // UID is a different event, so only this node's own copy is looked up (no scan).
             let held = evs
                 .iter()
-                .map(|e| own_opt(shared, &e.uid))
+                .map(|e| {
+                    shared
+                        .store
+                        .get(&EventKey {
+                            origin: shared.me,
+                            uid: e.uid.clone(),
+                        })
+                        .map_err(internal)
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             evs.into_iter()
                 .zip(held)

@@ -377,12 +377,7 @@ impl NetLoop {
                 id,
                 peer,
                 acceptance,
-            } => {
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .report_message_validation_result(&id, &peer, acceptance);
-            }
+            } => self.report(&id, &peer, acceptance),
             Command::Respond { channel, response } => {
                 let _ = self
                     .swarm
@@ -484,6 +479,13 @@ impl NetLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(s)) => self.on_sync(s),
             _ => {}
         }
+    }
+
+    fn report(&mut self, id: &MessageId, peer: &PeerId, acceptance: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, peer, acceptance);
     }
 
     fn on_gossip(&mut self, ev: gossipsub::Event) {
