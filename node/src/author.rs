@@ -193,18 +193,7 @@ fn publish(
     Ok(Authored::Signed(Box::new(ev)))
 }
 
-/// Great-circle distance in kilometres.
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (
-        a.0.to_radians(),
-        a.1.to_radians(),
-        b.0.to_radians(),
-        b.1.to_radians(),
-    );
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().asin()
-}
+pub use discal_protocol::view::distance_km;
 
 /// The operator's filters for an arriving event. `Err` names the rule that dropped it.
 pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {

@@ -33,6 +33,8 @@ pub mod recur;
 pub mod tz;
 pub mod validate;
 pub mod vector;
+pub mod view;
+pub mod vtimezone;
 
 pub use envelope::{
     sign, Envelope, EventId, EventKey, Relayed, SignedPayload, VerifiedEvent, VerifyError,
