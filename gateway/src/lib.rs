@@ -1,11 +1,18 @@
-//! DisCal's HTTP gateway (axum): feeds, the local write API, status and metrics, all read from
-//! `discal-store`. It never imports the node: writes go through the [`NodeApi`] trait the node
-//! hands it, so the gateway can be tested and reused (simulations) without a libp2p swarm.
-//!
-//! The ICS/JSCalendar/Atom feeds, personal views, HTML embeds and CalDAV are the gateway issues;
-//! today `/feed.ics` lists every stored event so the node's quick start can be followed.
+//! DisCal's HTTP gateway (axum): how people read the network. iCalendar, JSCalendar and Atom
+//! feeds, personal views by URL, embeddable HTML views, event pages, plus the local write API,
+//! status and metrics. Reads come from `discal-store` only; everything in it came from
+//! strangers and is escaped for the format it is written into. The gateway never imports the
+//! node: writes go through the [`NodeApi`] trait the node hands it, so the gateway can be
+//! tested and reused (simulations) without a libp2p swarm. Routes are listed in
+//! docs/gateway.md.
 
 pub mod draft;
+pub mod feeds;
+pub mod html;
+pub mod i18n;
+pub mod jscal;
+pub mod read;
+pub mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +27,7 @@ use axum::routing::{get, put};
 use axum::Router;
 use discal_protocol::ics::{write_calendar, IcsEvent};
 use discal_protocol::model::LocalDateTime;
-use discal_store::{Query, Store, StoredEvent};
+use discal_store::{Store, StoredEvent};
 use serde::{Deserialize, Serialize};
 
 pub use draft::{Draft, DraftError};
@@ -121,6 +128,39 @@ pub struct Gateway {
     pub admin_token: Arc<str>,
     /// Feed title.
     pub name: Arc<str>,
+    /// The URL this gateway is reached at (absolute links in feeds).
+    pub public_url: Arc<str>,
+    /// Milliseconds since the epoch ("today" for relative views).
+    pub clock: Clock,
+    /// Renderings by URL and store state.
+    pub cache: Arc<read::Cache>,
+}
+
+/// Milliseconds since the epoch; replaceable so tests control "today".
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Bytes of rendered answers kept (uncompressed; the compressed forms add about a third).
+pub const CACHE_BYTES: usize = 64 << 20;
+
+impl Gateway {
+    /// A gateway on the system clock.
+    pub fn new(
+        store: Arc<Store>,
+        node: Arc<dyn NodeApi>,
+        admin_token: &str,
+        name: &str,
+        public_url: &str,
+    ) -> Self {
+        Self {
+            store,
+            node,
+            admin_token: admin_token.into(),
+            name: name.into(),
+            public_url: public_url.trim_end_matches('/').into(),
+            clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
+            cache: Arc::new(read::Cache::new(CACHE_BYTES)),
+        }
+    }
 }
 
 /// Largest request body the write API reads.
@@ -129,7 +169,18 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The gateway's routes.
 pub fn router(gw: Gateway) -> Router {
     Router::new()
-        .route("/feed.ics", get(feed_ics))
+        .route("/", get(routes::index))
+        .route("/feed.ics", get(routes::feed_ics))
+        .route("/feed.json", get(routes::feed_json))
+        .route("/feed.atom", get(routes::feed_atom))
+        .route("/origins/{key}/{file}", get(routes::origin_feed))
+        .route("/events/{origin}/{uid}", get(routes::event_page))
+        .route("/events/{origin}/{uid}/{file}", get(routes::event_file))
+        .route("/embed", get(routes::embed))
+        .route("/embed.js", get(routes::embed_js))
+        .route("/views", get(routes::views))
+        .route("/static/embed.css", get(routes::stylesheet))
+        .route("/static/resize.js", get(routes::resize_js))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/api/events", get(list_events).post(post_events))
@@ -154,7 +205,7 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     tokio::net::TcpListener::bind(addr).await
 }
 
-fn text(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(crate) fn text(status: StatusCode, msg: impl Into<String>) -> Response {
     let mut m = msg.into();
     m.push('\n');
     (
@@ -179,33 +230,6 @@ pub fn ics_event(e: &StoredEvent) -> IcsEvent<'_> {
         revision: e.payload.revision,
         hop: e.transit.hop.into(),
         issued: issued_local(e.payload.issued_at_ms),
-    }
-}
-
-async fn feed_ics(State(gw): State<Gateway>) -> Response {
-    let store = gw.store.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        store.query(&Query {
-            limit: 100_000,
-            ..Query::default()
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(res)) => {
-            let name = format!(
-                "X-WR-CALNAME:{}\r\n",
-                discal_protocol::ics::escape_text(&gw.name)
-            );
-            let body = write_calendar(res.hits.iter().map(|h| ics_event(&h.event)), &[name]);
-            (
-                [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
-                body,
-            )
-                .into_response()
-        }
-        Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}")),
     }
 }
 

@@ -244,12 +244,14 @@ impl Node {
             ingest: ingest_tx.clone(),
             net: net_tx.clone(),
         });
-        let gw = discal_gateway::Gateway {
-            store: store.clone(),
-            node: api,
-            admin_token: admin_token.clone().into(),
-            name: opts.config.name.clone().into(),
-        };
+        let mut gw = discal_gateway::Gateway::new(
+            store.clone(),
+            api,
+            &admin_token,
+            &opts.config.name,
+            &shared.public_url,
+        );
+        gw.clock = opts.clock.clone();
         let http_task = tokio::spawn(async move {
             let stop = async move {
                 let _ = http_stopped.await;

@@ -63,6 +63,9 @@ pub enum Bound {
     Instant(DateTime<Utc>),
 }
 
+/// Query pairs a format handles itself, in the order given.
+pub type Params<'a> = Vec<(&'a str, &'a str)>;
+
 /// A parsed personal view.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ViewFilter {
@@ -165,7 +168,7 @@ impl ViewFilter {
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
         extra: &[&str],
-    ) -> Result<(Self, Vec<(&'a str, &'a str)>), ViewError> {
+    ) -> Result<(Self, Params<'a>), ViewError> {
         let mut f = Self::default();
         let mut seen: Vec<&str> = Vec::new();
         let mut rest = Vec::new();

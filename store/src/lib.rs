@@ -91,6 +91,14 @@ pub enum StoreError {
     /// A thread panicked while holding the store's lock.
     #[error("store lock poisoned by a panicked thread")]
     Poisoned,
+    /// An envelope over the wire format's size limit; nothing of its batch was written.
+    #[error("event envelope is {bytes} bytes, over the {max}-byte limit; batch not written")]
+    TooLarge {
+        /// Payload bytes.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// How an event reached this node: X-HOP and the relay path, which travel outside the signature.
@@ -552,6 +560,18 @@ impl Store {
         items: impl IntoIterator<Item = (&'a VerifiedEvent, Transit)>,
         now_ms: i64,
     ) -> Result<Vec<Applied>, StoreError> {
+        let items: Vec<(&VerifiedEvent, Transit)> = items.into_iter().collect();
+        // An envelope larger than the wire allows (signed under looser limits than this
+        // build's) could be written but never read back: refuse the batch before writing.
+        if let Some((ev, _)) = items
+            .iter()
+            .find(|(ev, _)| ev.envelope().payload.len() > codec::MAX_ENVELOPE_BYTES)
+        {
+            return Err(StoreError::TooLarge {
+                bytes: ev.envelope().payload.len(),
+                max: codec::MAX_ENVELOPE_BYTES,
+            });
+        }
         let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         // Work on a view of the index that includes this batch's earlier items; the shared
         // index is only changed once the batch is durable.

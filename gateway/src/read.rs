@@ -1,0 +1,461 @@
+//! The read path shared by every format: a [`ViewFilter`] from the query string, a store query
+//! over the time index, and one cached rendering per (format, URL, store change sequence).
+//!
+//! The ETag is derived from the URL and the store's change sequence (plus today's date for
+//! views relative to today), so a revalidation (`If-None-Match`) is answered 304 without a
+//! query or a render. A rendering is kept with its compressed forms, each made once, so a feed
+//! asked for by many subscribers costs one render and one compression per store change.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use discal_protocol::view::ViewFilter;
+use discal_store::{BBox, Hit, Query, Store, StoreError};
+
+use crate::Gateway;
+
+/// One rendered answer, shared by every request that asks for the same thing.
+pub struct Rendered {
+    /// Status (200, or 404 for a missing event page: those are cached too).
+    pub status: StatusCode,
+    /// Content-Type.
+    pub content_type: &'static str,
+    /// The body, uncompressed.
+    pub body: Bytes,
+    /// Newest arrival among the events shown (ms since the epoch).
+    pub last_modified_ms: Option<i64>,
+    /// Further headers (Link rel=next, CSP, CORS...).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    gzip: OnceLock<Bytes>,
+    br: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    /// A 200 answer.
+    pub fn new(content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self {
+            status: StatusCode::OK,
+            content_type,
+            body: body.into(),
+            last_modified_ms: None,
+            headers: Vec::new(),
+            gzip: OnceLock::new(),
+            br: OnceLock::new(),
+        }
+    }
+
+    /// Adds a header; values that are not valid header text are dropped (they come from our
+    /// own formatting, never from event content).
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.push((name, v));
+        }
+        self
+    }
+
+    fn encoded(&self, enc: Encoding) -> Bytes {
+        match enc {
+            Encoding::Identity => self.body.clone(),
+            Encoding::Gzip => self
+                .gzip
+                .get_or_init(|| {
+                    let mut e = flate2::write::GzEncoder::new(
+                        Vec::with_capacity(self.body.len() / 4),
+                        flate2::Compression::new(6),
+                    );
+                    let _ = e.write_all(&self.body);
+                    e.finish().map(Bytes::from).unwrap_or_default()
+                })
+                .clone(),
+            Encoding::Br => self
+                .br
+                .get_or_init(|| {
+                    let mut out = Vec::with_capacity(self.body.len() / 4);
+                    let params = brotli::enc::BrotliEncoderParams {
+                        quality: 5,
+                        lgwin: 22,
+                        ..Default::default()
+                    };
+                    let _ = brotli::BrotliCompress(&mut &self.body[..], &mut out, &params);
+                    Bytes::from(out)
+                })
+                .clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Br,
+}
+
+/// Bodies smaller than this are sent as they are: compressing them saves less than it costs.
+const COMPRESS_MIN: usize = 1024;
+
+fn pick_encoding(headers: &HeaderMap, len: usize) -> Encoding {
+    if len < COMPRESS_MIN {
+        return Encoding::Identity;
+    }
+    let accept = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let offered = |name: &str| {
+        accept.split(',').any(|part| {
+            let mut it = part.split(';');
+            let coding = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            coding.eq_ignore_ascii_case(name) && !q_zero
+        })
+    };
+    if offered("br") {
+        Encoding::Br
+    } else if offered("gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+/// The renderings kept, bounded by their total size; oldest first out. Keys carry the change
+/// sequence, so entries of an older store state are never served, only aged out.
+pub struct Cache {
+    inner: Mutex<CacheInner>,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<String, Arc<Rendered>>,
+    order: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Cache {
+    /// A cache holding at most `max_bytes` of uncompressed bodies.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            inner: Mutex::new(CacheInner::default()),
+            max_bytes,
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<Rendered>> {
+        self.inner.lock().ok()?.map.get(key).cloned()
+    }
+
+    fn put(&self, key: String, r: Arc<Rendered>) {
+        let size = r.body.len();
+        if size > self.max_bytes / 2 {
+            return;
+        }
+        let Ok(mut c) = self.inner.lock() else {
+            return;
+        };
+        while c.bytes + size > self.max_bytes {
+            let Some(old) = c.order.pop_front() else {
+                break;
+            };
+            if let Some(o) = c.map.remove(&old) {
+                c.bytes -= o.body.len();
+            }
+        }
+        if c.map.insert(key.clone(), r).is_none() {
+            c.order.push_back(key);
+            c.bytes += size;
+        }
+    }
+}
+
+/// A request the gateway refuses: status and message.
+pub type Refusal = (StatusCode, String);
+
+/// Answers 400 for a bad view parameter.
+pub fn bad_param(e: impl std::fmt::Display) -> Refusal {
+    (StatusCode::BAD_REQUEST, e.to_string())
+}
+
+/// What a query found, one page of it.
+pub struct Page {
+    /// The events (with their instances in the window, if there is one).
+    pub hits: Vec<Hit>,
+    /// More matched than `limit` from `offset`.
+    pub truncated: bool,
+}
+
+/// Runs a view against the store: index query, the exact `near` circle, then the page.
+pub fn fetch(
+    store: &Store,
+    f: &ViewFilter,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    limit: usize,
+    include_cancelled: bool,
+) -> Result<Page, StoreError> {
+    let want = f.offset.saturating_add(limit).saturating_add(1);
+    let mut ask = want;
+    loop {
+        let q = Query {
+            window,
+            tags: f.tags.clone(),
+            exclude_tags: f.exclude_tags.clone(),
+            origin: f.origin,
+            bbox: f.near_box().map(|(south, west, north, east)| BBox {
+                south,
+                west,
+                north,
+                east,
+            }),
+            text: f.q.clone(),
+            floating_tz: f.zone(),
+            include_cancelled,
+            limit: ask,
+        };
+        let res = store.query(&q)?;
+        let store_cut = res.hits.len() >= ask;
+        let mut hits: Vec<Hit> = res
+            .hits
+            .into_iter()
+            .filter(|h| f.within(h.event.content().master.geo.map(|g| (g.lat, g.lon))))
+            .collect();
+        // The circle is narrower than the box the index used: if it removed events and the
+        // store cut its answer, ask again for more rather than return a short page.
+        if hits.len() < want && store_cut && ask < usize::MAX / 4 {
+            ask *= 4;
+            continue;
+        }
+        let truncated = hits.len() > f.offset + limit || (res.truncated && !store_cut);
+        let end = hits.len().min(f.offset + limit);
+        let start = f.offset.min(end);
+        hits.truncate(end);
+        hits.drain(..start);
+        return Ok(Page { hits, truncated });
+    }
+}
+
+/// Newest arrival among `hits`.
+pub fn last_modified(hits: &[Hit]) -> Option<i64> {
+    hits.iter().map(|h| h.event.received_at_ms).max()
+}
+
+/// Today's date in the view's zone.
+pub fn today(gw: &Gateway, f: &ViewFilter) -> NaiveDate {
+    now(gw).with_timezone(&f.zone()).date_naive()
+}
+
+/// The gateway's clock.
+pub fn now(gw: &Gateway) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis((gw.clock)()).unwrap_or_default()
+}
+
+fn http_date(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    let Some(inm) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    // Weak comparison (RFC 9110 §13.1.2): the W/ prefix does not count.
+    let bare = etag.trim_start_matches("W/");
+    inm.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == bare)
+}
+
+/// Everything [`serve`] needs besides the renderer.
+pub struct ReadKey {
+    /// Identifies the answer apart from the store state: format, path and query string.
+    pub url: String,
+    /// The view depends on today's date.
+    pub relative_to: Option<NaiveDate>,
+    /// Cache-Control max-age in seconds.
+    pub max_age: u32,
+}
+
+/// Answers a read: 304 if the client's ETag is current, else the cached or a fresh rendering,
+/// compressed as the client accepts.
+pub async fn serve<F>(gw: &Gateway, headers: &HeaderMap, key: ReadKey, render: F) -> Response
+where
+    F: FnOnce(&Gateway) -> Result<Rendered, Refusal> + Send + 'static,
+{
+    let seq = match gw.store.last_seq() {
+        Ok(s) => s,
+        Err(e) => return crate::text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
+    };
+    let full_key = match key.relative_to {
+        Some(d) => format!("{}|{seq}|{d}", key.url),
+        None => format!("{}|{seq}", key.url),
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    full_key.hash(&mut h);
+    let etag = format!("W/\"{seq:x}-{:016x}\"", h.finish());
+    let cache_control = format!("public, max-age={}", key.max_age);
+    if etag_matches(headers, &etag) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache_control),
+                (header::VARY, "Accept-Encoding".to_owned()),
+            ],
+        )
+            .into_response();
+    }
+    let rendered = match gw.cache.get(&full_key) {
+        Some(r) => r,
+        None => {
+            let g = gw.clone();
+            match tokio::task::spawn_blocking(move || render(&g)).await {
+                Ok(Ok(r)) => {
+                    let r = Arc::new(r);
+                    gw.cache.put(full_key, r.clone());
+                    r
+                }
+                Ok(Err((status, msg))) => return crate::text(status, msg),
+                Err(e) => {
+                    return crate::text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}"))
+                }
+            }
+        }
+    };
+    if let (Some(ms), None) = (
+        rendered.last_modified_ms,
+        headers.get(header::IF_NONE_MATCH),
+    ) {
+        let since = headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok());
+        if since.is_some_and(|s| ms / 1000 <= s.timestamp()) {
+            return (
+                StatusCode::NOT_MODIFIED,
+                [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+            )
+                .into_response();
+        }
+    }
+    let enc = pick_encoding(headers, rendered.body.len());
+    let body = if enc == Encoding::Identity {
+        rendered.body.clone()
+    } else {
+        let r = rendered.clone();
+        tokio::task::spawn_blocking(move || r.encoded(enc))
+            .await
+            .unwrap_or_default()
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = rendered.status;
+    let hm = resp.headers_mut();
+    hm.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(rendered.content_type),
+    );
+    let put = |hm: &mut HeaderMap, name: HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            hm.insert(name, v);
+        }
+    };
+    put(hm, header::ETAG, &etag);
+    put(hm, header::CACHE_CONTROL, &cache_control);
+    put(hm, header::VARY, "Accept-Encoding");
+    hm.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(ms) = rendered.last_modified_ms {
+        put(hm, header::LAST_MODIFIED, &http_date(ms));
+    }
+    match enc {
+        Encoding::Gzip => put(hm, header::CONTENT_ENCODING, "gzip"),
+        Encoding::Br => put(hm, header::CONTENT_ENCODING, "br"),
+        Encoding::Identity => {}
+    }
+    for (n, v) in &rendered.headers {
+        hm.insert(n.clone(), v.clone());
+    }
+    resp
+}
+
+/// Percent-encodes a path segment (a UID can contain `/`, spaces, anything).
+pub fn path_segment(s: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'@');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+}
+
+/// Encodes query pairs back into a query string.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b',');
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                percent_encoding::utf8_percent_encode(k, VALUE),
+                percent_encoding::utf8_percent_encode(v, VALUE)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_follow_accept_encoding() {
+        let mut h = HeaderMap::new();
+        assert!(pick_encoding(&h, 10_000) == Encoding::Identity);
+        h.insert(
+            header::ACCEPT_ENCODING,
+            "gzip, deflate, br".parse().unwrap(),
+        );
+        assert!(pick_encoding(&h, 10_000) == Encoding::Br);
+        assert!(pick_encoding(&h, 10) == Encoding::Identity);
+        h.insert(header::ACCEPT_ENCODING, "br;q=0, gzip".parse().unwrap());
+        assert!(pick_encoding(&h, 10_000) == Encoding::Gzip);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_size() {
+        let c = Cache::new(1000);
+        for i in 0..10 {
+            c.put(
+                format!("k{i}"),
+                Arc::new(Rendered::new("text/plain", vec![0u8; 300])),
+            );
+        }
+        let inner = c.inner.lock().unwrap();
+        assert!(inner.bytes <= 1000);
+        assert!(inner.map.contains_key("k9") && !inner.map.contains_key("k0"));
+    }
+}

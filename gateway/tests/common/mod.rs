@@ -1,0 +1,200 @@
+//! The data set the gateway's tests, interop checks, browser test and benchmark share: a
+//! handful of real-world shaped events (a weekly Europe/Berlin meetup across the March DST
+//! change with an exception and a moved instance, a monthly New York event, all-day, floating,
+//! cancelled) and hostile ones (markup in titles, line breaks in text, `javascript:` URLs,
+//! texts at the protocol's size limit, right-to-left text and emoji), from two origins.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use discal_gateway::{BoxFuture, Gateway, NodeApi, WriteError, WriteOp, Written};
+use discal_protocol::ics::parse_calendar;
+use discal_protocol::{sign, Limits, NodeSecret, VerifiedEvent};
+use discal_store::{Store, Transit};
+
+/// When the fixture's revisions were issued (2026-06-01T00:00:00Z).
+pub const ISSUED: i64 = 1_780_272_000_000;
+/// The gateway's "now" in tests (2026-11-21T12:00:00Z).
+pub const NOW: i64 = 1_795_262_400_000;
+
+pub fn secret(n: u8) -> NodeSecret {
+    NodeSecret::from_seed(&[n; 32]).unwrap()
+}
+
+/// Limits large enough for a 1 MB description (a peer with other limits could sign one).
+pub fn generous() -> Limits {
+    Limits {
+        max_payload_bytes: 4 << 20,
+        max_text_bytes: 2 << 20,
+        ..Limits::default()
+    }
+}
+
+pub const SAMPLE_ICS: &str = "BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//test//EN\r
+BEGIN:VEVENT\r
+UID:berlin-weekly@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=Europe/Berlin:20260106T190000\r
+DTEND;TZID=Europe/Berlin:20260106T210000\r
+RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20261229T180000Z\r
+EXDATE;TZID=Europe/Berlin:20260217T190000\r
+SUMMARY:Linux User Group Berlin\r
+DESCRIPTION:Weekly meeting.\\nBring your laptop.\r
+LOCATION:c-base\\, Rungestraße 20\\, Berlin\r
+GEO:52.5130;13.4200\r
+CATEGORIES:linux,meetup\r
+URL:https://lug.example.org/\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:berlin-weekly@example.org\r
+DTSTAMP:20260101T000000Z\r
+RECURRENCE-ID;TZID=Europe/Berlin:20260331T190000\r
+DTSTART;TZID=Europe/Berlin:20260331T200000\r
+DTEND;TZID=Europe/Berlin:20260331T220000\r
+SUMMARY:Linux User Group Berlin (moved)\r
+CATEGORIES:linux,meetup\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:ny-monthly@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;TZID=America/New_York:20260130T183000\r
+DURATION:PT2H\r
+RRULE:FREQ=MONTHLY;BYDAY=-1FR;UNTIL=20270630T000000Z\r
+SUMMARY:NYC Rust Meetup\r
+LOCATION:New York\r
+GEO:40.7128;-74.0060\r
+CATEGORIES:rust,meetup\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:hamburg-oneoff@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20261203T170000Z\r
+DTEND:20261203T190000Z\r
+SUMMARY:FSFE Hamburg: Free Software Evening\r
+LOCATION:Hamburg\r
+GEO:53.5511;9.9937\r
+CATEGORIES:fsfe\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:allday@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART;VALUE=DATE:20261205\r
+DTEND;VALUE=DATE:20261207\r
+SUMMARY:Hackathon weekend\r
+CATEGORIES:hackathon\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:floating@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20261210T100000\r
+DTEND:20261210T120000\r
+SUMMARY:Install party (local time)\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:cancelled@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20261201T180000Z\r
+DURATION:PT1H\r
+SUMMARY:Cancelled talk\r
+STATUS:CANCELLED\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:hostile@example.org\r
+DTSTAMP:20260101T000000Z\r
+DTSTART:20261204T180000Z\r
+DURATION:PT1H\r
+SUMMARY:<img src=x onerror=alert(1)><script>alert(2)</script>\\; a\\,b\r
+DESCRIPTION:first line\\nATTENDEE:mailto:x@y\r
+URL:javascript:alert(1)\r
+LOCATION:مقهى القاهرة ☕ 🎉 café\r
+CATEGORIES:hostile\r
+END:VEVENT\r
+END:VCALENDAR\r
+";
+
+/// The UIDs of the recurring fixture events.
+pub const RECURRING: &[&str] = &["berlin-weekly@example.org", "ny-monthly@example.org"];
+
+fn apply(store: &Store, evs: &[VerifiedEvent]) {
+    let batch: Vec<(&VerifiedEvent, Transit)> = evs.iter().map(|e| (e, Transit::local())).collect();
+    store.apply_batch(batch, ISSUED).unwrap();
+}
+
+/// Origin A's sample events, the 1 MB description, and `bulk` generated events from origin B.
+pub fn fill(store: &Store, bulk: usize) {
+    let a = secret(1);
+    let limits = generous();
+    let import = parse_calendar(SAMPLE_ICS, &a.public(), &limits).unwrap();
+    assert!(import.errors.is_empty(), "{:?}", import.errors);
+    let mut evs: Vec<VerifiedEvent> = import
+        .events
+        .into_iter()
+        .map(|e| sign(&a, e.uid, 0, ISSUED, e.content, &limits).unwrap())
+        .collect();
+    // As large as the protocol lets any text be: the views must cut it, not choke on it.
+    let mut big = evs[3].payload().content.clone();
+    big.master.summary = Some(format!("Huge {}", "t".repeat(20_000)));
+    big.master.description = Some("x".repeat(30_000));
+    evs.push(
+        sign(
+            &a,
+            "huge@example.org".into(),
+            0,
+            ISSUED,
+            big,
+            &Limits::default(),
+        )
+        .unwrap(),
+    );
+    apply(store, &evs);
+
+    let b = secret(2);
+    let mut gen = Vec::new();
+    for i in 0..bulk {
+        let day = 1 + (i % 28);
+        let month = 1 + (i / 28) % 12;
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:bulk-{i}@b.example\r\nDTSTART:2027{month:02}{day:02}T{:02}0000Z\r\nDURATION:PT1H\r\nSUMMARY:Bulk event {i}\\, part \"{}\"\r\nCATEGORIES:bulk\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            8 + i % 12,
+            i % 7
+        );
+        let mut imp = parse_calendar(&ics, &b.public(), &limits).unwrap();
+        let e = imp.events.remove(0);
+        gen.push(sign(&b, e.uid, 0, ISSUED, e.content, &limits).unwrap());
+        if gen.len() == 500 {
+            apply(store, &gen);
+            gen.clear();
+        }
+    }
+    apply(store, &gen);
+}
+
+/// A node that refuses writes: these tests are about the read side.
+pub struct ReadOnly;
+
+impl NodeApi for ReadOnly {
+    fn write(&self, _op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>> {
+        Box::pin(async { Err(WriteError::Unavailable("read-only test gateway".into())) })
+    }
+    fn status(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(async { serde_json::json!({}) })
+    }
+    fn metrics(&self) -> String {
+        String::new()
+    }
+}
+
+/// A gateway over `store` whose clock says [`NOW`].
+pub fn gateway(store: Store, public_url: &str) -> Gateway {
+    let mut gw = Gateway::new(
+        Arc::new(store),
+        Arc::new(ReadOnly),
+        "token",
+        "Test calendar",
+        public_url,
+    );
+    gw.clock = Arc::new(|| NOW);
+    gw
+}

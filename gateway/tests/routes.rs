@@ -1,0 +1,724 @@
+//! Every read route in-process (tower `oneshot`): status codes, parameter errors, filters,
+//! caching and compression, and hostile content in every format.
+
+mod common;
+
+use std::io::Read as _;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use common::*;
+use discal_store::Store;
+use tower::ServiceExt as _;
+
+const BASE: &str = "https://cal.example.org";
+
+fn app_with(bulk: usize) -> (Router, discal_gateway::Gateway) {
+    let store = Store::memory();
+    fill(&store, bulk);
+    let gw = gateway(store, BASE);
+    (discal_gateway::router(gw.clone()), gw)
+}
+
+fn app() -> Router {
+    app_with(30).0
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+    raw: Vec<u8>,
+}
+
+async fn call(app: &Router, method: Method, uri: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = to_bytes(resp.into_body(), 64 << 20).await.unwrap().to_vec();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+        raw,
+    }
+}
+
+async fn get(app: &Router, uri: &str) -> Resp {
+    call(app, Method::GET, uri, &[]).await
+}
+
+fn header(r: &Resp, name: header::HeaderName) -> &str {
+    r.headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn a_key() -> String {
+    secret(1).public().to_string()
+}
+fn b_key() -> String {
+    secret(2).public().to_string()
+}
+
+#[tokio::test]
+async fn ics_feed_is_valid_rfc5545() {
+    let app = app();
+    let r = get(&app, "/feed.ics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        header(&r, header::CONTENT_TYPE),
+        "text/calendar; charset=utf-8"
+    );
+    let b = &r.body;
+    // CRLF only, every physical line at most 75 octets.
+    assert!(!b.replace("\r\n", "").contains('\n') && !b.replace("\r\n", "").contains('\r'));
+    assert!(b.split("\r\n").all(|l| l.len() <= 75));
+    let u = b.replace("\r\n ", "");
+    for want in [
+        "BEGIN:VCALENDAR",
+        "X-WR-CALNAME:Test calendar",
+        "BEGIN:VTIMEZONE\r\nTZID:America/New_York",
+        "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin",
+        "DTSTART;TZID=Europe/Berlin:20260106T190000",
+        "RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20261229T180000Z",
+        "EXDATE;TZID=Europe/Berlin:20260217T190000",
+        "RECURRENCE-ID;TZID=Europe/Berlin:20260331T190000",
+        "DTSTART;VALUE=DATE:20261205",
+        "DTSTART:20261210T100000\r\n",
+        "STATUS:CANCELLED",
+        "X-REVISION:0",
+        "X-HOP:0",
+        "SEQUENCE:0",
+        "END:VCALENDAR\r\n",
+    ] {
+        assert!(u.contains(want), "missing {want:?}");
+    }
+    // Exactly one VTIMEZONE per zone used.
+    assert_eq!(u.matches("BEGIN:VTIMEZONE").count(), 2);
+    // 8 fixture events (the Berlin one with its moved instance: 2 VEVENTs) and 30 bulk ones.
+    assert_eq!(u.matches("BEGIN:VEVENT").count(), 9 + 30);
+    assert!(r.headers.get(header::ETAG).is_some());
+    assert!(r.headers.get(header::LAST_MODIFIED).is_some());
+    assert!(header(&r, header::CACHE_CONTROL).contains("max-age"));
+}
+
+#[tokio::test]
+async fn revalidation_head_and_compression() {
+    let (app, gw) = app_with(10);
+    let first = get(&app, "/feed.ics").await;
+    let etag = header(&first, header::ETAG).to_owned();
+    assert!(etag.starts_with("W/\""));
+    let again = call(&app, Method::GET, "/feed.ics", &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.raw.is_empty());
+    let lm = header(&first, header::LAST_MODIFIED).to_owned();
+    let ims = call(
+        &app,
+        Method::GET,
+        "/feed.ics",
+        &[("if-modified-since", &lm)],
+    )
+    .await;
+    assert_eq!(ims.status, StatusCode::NOT_MODIFIED);
+
+    let head = call(&app, Method::HEAD, "/feed.ics", &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.raw.is_empty());
+    assert_eq!(header(&head, header::ETAG), etag);
+
+    let gz = call(
+        &app,
+        Method::GET,
+        "/feed.ics",
+        &[("accept-encoding", "gzip")],
+    )
+    .await;
+    assert_eq!(header(&gz, header::CONTENT_ENCODING), "gzip");
+    let mut out = String::new();
+    flate2::read::GzDecoder::new(&gz.raw[..])
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(out, first.body);
+    let br = call(
+        &app,
+        Method::GET,
+        "/feed.ics",
+        &[("accept-encoding", "gzip, br")],
+    )
+    .await;
+    assert_eq!(header(&br, header::CONTENT_ENCODING), "br");
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &br.raw[..], &mut out).unwrap();
+    assert_eq!(out, first.raw);
+    assert!(header(&br, header::VARY).contains("Accept-Encoding"));
+
+    // A store change makes a new ETag: the old one no longer gets a 304.
+    let s = secret(3);
+    let ev = discal_protocol::sign(
+        &s,
+        "new@example".into(),
+        0,
+        ISSUED,
+        discal_protocol::ics::parse_calendar(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:new@example\r\nDTSTART:20261224T180000Z\r\nSUMMARY:New\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            &s.public(),
+            &generous(),
+        )
+        .unwrap()
+        .events
+        .remove(0)
+        .content,
+        &generous(),
+    )
+    .unwrap();
+    gw.store
+        .apply(&ev, discal_store::Transit::local(), ISSUED + 1)
+        .unwrap();
+    let changed = call(&app, Method::GET, "/feed.ics", &[("if-none-match", &etag)]).await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_ne!(header(&changed, header::ETAG), etag);
+    assert!(changed.body.contains("SUMMARY:New"));
+}
+
+#[tokio::test]
+async fn every_route_names_a_bad_parameter() {
+    let app = app();
+    let a = a_key();
+    let cases: Vec<(String, StatusCode, &str)> = vec![
+        ("/feed.ics?tag=x".into(), StatusCode::BAD_REQUEST, "\"tag\""),
+        (
+            "/feed.json?near=100,0".into(),
+            StatusCode::BAD_REQUEST,
+            "\"near\"",
+        ),
+        (
+            "/feed.atom?days=abc".into(),
+            StatusCode::BAD_REQUEST,
+            "\"days\"",
+        ),
+        (
+            "/feed.ics?from=2026-02-01&to=2026-01-01".into(),
+            StatusCode::BAD_REQUEST,
+            "\"to\"",
+        ),
+        (
+            "/feed.ics?tz=Nowhere/City".into(),
+            StatusCode::BAD_REQUEST,
+            "\"tz\"",
+        ),
+        (
+            "/feed.ics?lang=xx".into(),
+            StatusCode::BAD_REQUEST,
+            "\"lang\"",
+        ),
+        (
+            "/feed.ics?origin=abc".into(),
+            StatusCode::BAD_REQUEST,
+            "\"origin\"",
+        ),
+        (
+            "/feed.ics?limit=50001".into(),
+            StatusCode::BAD_REQUEST,
+            "\"limit\"",
+        ),
+        (
+            "/feed.atom?limit=1001".into(),
+            StatusCode::BAD_REQUEST,
+            "\"limit\"",
+        ),
+        (
+            "/feed.ics?radius_km=3".into(),
+            StatusCode::BAD_REQUEST,
+            "\"radius_km\"",
+        ),
+        ("/feed.ics?q=a&q=b".into(), StatusCode::BAD_REQUEST, "\"q\""),
+        (
+            "/feed.ics?view=list".into(),
+            StatusCode::BAD_REQUEST,
+            "\"view\"",
+        ),
+        (
+            "/embed?view=year".into(),
+            StatusCode::BAD_REQUEST,
+            "\"view\"",
+        ),
+        (
+            "/embed?theme=pink".into(),
+            StatusCode::BAD_REQUEST,
+            "\"theme\"",
+        ),
+        (
+            "/embed?accent=red".into(),
+            StatusCode::BAD_REQUEST,
+            "\"accent\"",
+        ),
+        (
+            "/embed?month=2026-13".into(),
+            StatusCode::BAD_REQUEST,
+            "\"month\"",
+        ),
+        (
+            "/embed?limit=5000".into(),
+            StatusCode::BAD_REQUEST,
+            "\"limit\"",
+        ),
+        (
+            "/embed?colour=1".into(),
+            StatusCode::BAD_REQUEST,
+            "\"colour\"",
+        ),
+        (
+            format!("/origins/{a}/feed.xml"),
+            StatusCode::NOT_FOUND,
+            "feed.ics",
+        ),
+        (
+            "/origins/notakey/feed.ics".into(),
+            StatusCode::BAD_REQUEST,
+            "origin key",
+        ),
+        (
+            format!("/origins/{a}/feed.ics?origin={}", b_key()),
+            StatusCode::BAD_REQUEST,
+            "\"origin\"",
+        ),
+        (
+            format!("/origins/{a}/feed.json?foo=1"),
+            StatusCode::BAD_REQUEST,
+            "\"foo\"",
+        ),
+        (
+            format!("/events/{a}/missing@x"),
+            StatusCode::NOT_FOUND,
+            "no event",
+        ),
+        (
+            format!("/events/{a}/missing@x/event.ics"),
+            StatusCode::NOT_FOUND,
+            "no event",
+        ),
+        (
+            format!("/events/{a}/allday@example.org/event.pdf"),
+            StatusCode::NOT_FOUND,
+            "event.ics",
+        ),
+        (
+            format!("/events/{a}/allday@example.org?tz=Moon"),
+            StatusCode::BAD_REQUEST,
+            "\"tz\"",
+        ),
+        (
+            "/events/xyz/allday@example.org".into(),
+            StatusCode::BAD_REQUEST,
+            "origin key",
+        ),
+        (
+            "/static/embed.css?accent=zzzzzz".into(),
+            StatusCode::BAD_REQUEST,
+            "\"accent\"",
+        ),
+        (
+            "/static/embed.css?x=1".into(),
+            StatusCode::BAD_REQUEST,
+            "\"x\"",
+        ),
+        ("/views?days=-1".into(), StatusCode::BAD_REQUEST, "\"days\""),
+        ("/nowhere".into(), StatusCode::NOT_FOUND, ""),
+    ];
+    for (uri, status, needle) in cases {
+        let r = get(&app, &uri).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        assert!(
+            r.body.contains(needle),
+            "{uri}: {:?} lacks {needle:?}",
+            r.body
+        );
+    }
+}
+
+fn uids_in_ics(body: &str) -> Vec<String> {
+    let mut v: Vec<String> = body
+        .replace("\r\n ", "")
+        .lines()
+        .filter_map(|l| l.strip_prefix("UID:").map(str::to_owned))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[tokio::test]
+async fn filters_select_the_right_events() {
+    let app = app();
+    let uids = |q: &str| {
+        let app = app.clone();
+        let q = q.to_owned();
+        async move {
+            let r = get(&app, &format!("/feed.ics?{q}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{q}: {}", r.body);
+            uids_in_ics(&r.body)
+        }
+    };
+    assert_eq!(uids("tags=rust").await, ["ny-monthly@example.org"]);
+    assert_eq!(
+        uids("tags=meetup&exclude_tags=rust").await,
+        ["berlin-weekly@example.org"]
+    );
+    // 30 km around Alexanderplatz: Berlin only (Hamburg is 250 km away).
+    assert_eq!(
+        uids("near=52.52,13.40&radius_km=30").await,
+        ["berlin-weekly@example.org"]
+    );
+    assert_eq!(
+        uids("near=52.52,13.40&radius_km=300").await,
+        ["berlin-weekly@example.org", "hamburg-oneoff@example.org"]
+    );
+    assert_eq!(uids("q=HACKATHON").await, ["allday@example.org"]);
+    assert_eq!(uids(&format!("origin={}&limit=5", b_key())).await.len(), 5);
+    // December 2026 in Berlin: recurring instances and the one-offs of that month.
+    let dec = uids("from=2026-12-03&to=2026-12-04&tz=Europe/Berlin").await;
+    assert_eq!(dec, ["hamburg-oneoff@example.org"]);
+    // days= is relative to the gateway's clock (2026-11-21): 14 days end before 5 December,
+    // 15 include it.
+    let soon = uids("days=14&exclude_tags=meetup").await;
+    assert!(!soon.contains(&"allday@example.org".to_owned()), "{soon:?}");
+    let soon = uids("days=15&exclude_tags=meetup").await;
+    assert!(soon.contains(&"allday@example.org".to_owned()), "{soon:?}");
+    assert!(
+        !soon.contains(&"floating@example.org".to_owned()),
+        "{soon:?}"
+    );
+    assert!(soon.contains(&"hamburg-oneoff@example.org".to_owned()));
+}
+
+#[tokio::test]
+async fn long_answers_say_they_were_cut_and_link_on() {
+    let app = app();
+    let b = b_key();
+    let r = get(&app, &format!("/feed.ics?origin={b}&limit=10")).await;
+    assert_eq!(uids_in_ics(&r.body).len(), 10);
+    assert_eq!(header(&r, "x-discal-truncated".parse().unwrap()), "true");
+    let link = header(&r, header::LINK).to_owned();
+    assert!(
+        link.contains("offset=10") && link.contains("rel=\"next\""),
+        "{link}"
+    );
+    assert!(r.body.contains("X-DISCAL-TRUNCATED:"));
+    // Pages do not overlap and together cover everything.
+    let mut all = Vec::new();
+    for off in [0, 10, 20] {
+        let r = get(&app, &format!("/feed.ics?origin={b}&limit=10&offset={off}")).await;
+        all.extend(uids_in_ics(&r.body));
+    }
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 30);
+    let last = get(&app, &format!("/feed.ics?origin={b}&limit=10&offset=20")).await;
+    assert!(last.headers.get(header::LINK).is_none());
+    let j = get(&app, &format!("/feed.json?origin={b}&limit=10")).await;
+    let v: serde_json::Value = serde_json::from_str(&j.body).unwrap();
+    assert_eq!(v["discal.org:truncated"], true);
+    assert!(v["discal.org:next"].as_str().unwrap().starts_with(BASE));
+}
+
+#[tokio::test]
+async fn jscalendar_feed() {
+    let app = app();
+    let r = get(&app, &format!("/origins/{}/feed.json", a_key())).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(header(&r, header::ACCESS_CONTROL_ALLOW_ORIGIN), "*");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["@type"], "Group");
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 8);
+    let berlin = entries
+        .iter()
+        .find(|e| e["uid"] == "berlin-weekly@example.org")
+        .unwrap();
+    assert_eq!(berlin["@type"], "Event");
+    assert_eq!(berlin["start"], "2026-01-06T19:00:00");
+    assert_eq!(berlin["timeZone"], "Europe/Berlin");
+    assert_eq!(berlin["duration"], "PT2H");
+    assert_eq!(berlin["recurrenceRules"][0]["frequency"], "weekly");
+    assert_eq!(berlin["recurrenceRules"][0]["byDay"][0]["day"], "tu");
+    assert_eq!(berlin["recurrenceRules"][0]["until"], "2026-12-29T19:00:00");
+    let ov = &berlin["recurrenceOverrides"];
+    assert_eq!(ov["2026-02-17T19:00:00"]["excluded"], true);
+    assert_eq!(ov["2026-03-31T19:00:00"]["start"], "2026-03-31T20:00:00");
+    assert_eq!(berlin["keywords"]["linux"], true);
+    assert_eq!(berlin["discal.org:revision"], 0);
+    let allday = entries
+        .iter()
+        .find(|e| e["uid"] == "allday@example.org")
+        .unwrap();
+    assert_eq!(allday["showWithoutTime"], true);
+    assert_eq!(allday["duration"], "P2D");
+    let c = entries
+        .iter()
+        .find(|e| e["uid"] == "cancelled@example.org")
+        .unwrap();
+    assert_eq!(c["status"], "cancelled");
+}
+
+#[tokio::test]
+async fn atom_feed_is_well_formed_with_date_place_and_link() {
+    let app = app();
+    let r = get(&app, "/feed.atom?tags=meetup,fsfe&lang=de&tz=Europe/Berlin").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        header(&r, header::CONTENT_TYPE),
+        "application/atom+xml; charset=utf-8"
+    );
+    let mut reader = quick_xml::Reader::from_str(&r.body);
+    let mut entries = 0;
+    loop {
+        match reader.read_event().unwrap() {
+            quick_xml::events::Event::Start(e) if e.name().as_ref() == b"entry" => entries += 1,
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(entries, 3);
+    assert!(r.body.contains("xml:lang=\"de\""));
+    assert!(
+        r.body
+            .contains("Donnerstag, 3. Dezember 2026, 18:00–20:00 (Europe/Berlin) · Hamburg"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(&format!("href=\"{BASE}/events/")));
+}
+
+#[tokio::test]
+async fn embeds_render_for_iframes() {
+    let app = app();
+    let r = get(
+        &app,
+        "/embed?view=list&from=2026-12-01&to=2026-12-08&tz=Europe/Berlin",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(header(&r, header::CONTENT_TYPE), "text/html; charset=utf-8");
+    let csp = header(&r, header::CONTENT_SECURITY_POLICY);
+    assert!(csp.contains("frame-ancestors *") && csp.contains("script-src 'self'"));
+    assert!(r.headers.get(header::X_FRAME_OPTIONS).is_none());
+    let b = &r.body;
+    assert!(b.contains("FSFE Hamburg: Free Software Evening"));
+    assert!(b.contains("Linux User Group Berlin"));
+    assert!(b.contains("<del>Cancelled talk</del>"), "{b}");
+    assert!(b.contains("Times in Europe/Berlin"));
+    assert!(b.contains("Hackathon weekend"));
+    // Recurring events are expanded: Tuesdays 1 and 8 Dec... the window ends on the 8th.
+    assert_eq!(b.matches(">Linux User Group Berlin<").count(), 1);
+    assert!(
+        b.len() < 100_000,
+        "titles at the size limit are cut for display"
+    );
+
+    let ag = get(
+        &app,
+        "/embed?view=agenda&from=2026-12-01&to=2026-12-08&lang=de",
+    )
+    .await;
+    assert!(
+        ag.body.contains("<h2>Donnerstag, 3. Dezember 2026</h2>"),
+        "{}",
+        ag.body
+    );
+    assert!(ag.body.contains("abgesagt"));
+
+    // March 2026: every Tuesday but none skipped by EXDATE; the 31st moved to 20:00.
+    let m = get(
+        &app,
+        "/embed?view=month&month=2026-03&tags=linux&theme=dark&accent=ff8800",
+    )
+    .await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert_eq!(
+        m.body.matches("Linux User Group Berlin").count(),
+        5,
+        "{}",
+        m.body
+    );
+    assert!(m.body.contains("(moved)"));
+    assert!(m.body.contains("20:00"));
+    assert!(m
+        .body
+        .contains("/static/embed.css?theme=dark&amp;accent=ff8800"));
+    assert!(m.body.contains("month=2026-04") && m.body.contains("month=2026-02"));
+    let feb = get(&app, "/embed?view=month&month=2026-02&tags=linux").await;
+    // 3, 10, 24 February: the 17th is an EXDATE.
+    assert_eq!(feb.body.matches("Linux User Group Berlin").count(), 3);
+    // Without a window the list shows what is coming from the gateway's today.
+    let up = get(&app, "/embed").await;
+    assert!(up.body.contains("FSFE Hamburg"));
+    assert!(
+        up.body.contains("Bulk event 0,"),
+        "1 January 2027 is within 60 days"
+    );
+    assert!(
+        !up.body.contains("Bulk event 28,"),
+        "1 February 2027 is not"
+    );
+}
+
+#[tokio::test]
+async fn event_resources_and_pages() {
+    let app = app();
+    let a = a_key();
+    let page = get(&app, &format!("/events/{a}/berlin-weekly%40example.org")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Linux User Group Berlin"));
+    assert!(page.body.contains("c-base, Rungestraße 20, Berlin"));
+    assert!(page.body.contains("href=\"https://lug.example.org/\""));
+    assert!(page.body.contains("berlin-weekly@example.org/event.ics"));
+    let ics = get(
+        &app,
+        &format!("/events/{a}/berlin-weekly@example.org/event.ics"),
+    )
+    .await;
+    assert_eq!(ics.status, StatusCode::OK);
+    assert_eq!(ics.body.matches("BEGIN:VEVENT").count(), 2);
+    assert!(ics.body.contains("TZID:Europe/Berlin"));
+    let js = get(&app, &format!("/events/{a}/allday@example.org/event.json")).await;
+    let v: serde_json::Value = serde_json::from_str(&js.body).unwrap();
+    assert_eq!(v["title"], "Hackathon weekend");
+    let huge = get(&app, &format!("/events/{a}/huge@example.org")).await;
+    assert_eq!(huge.status, StatusCode::OK);
+    assert!(
+        huge.body.len() < 20_000,
+        "title and description are cut for display"
+    );
+    assert!(huge.body.contains("…"));
+}
+
+#[tokio::test]
+async fn hostile_content_stays_text_in_every_format() {
+    let app = app();
+    let a = a_key();
+    let bodies = [
+        get(&app, "/feed.ics?tags=hostile").await.body,
+        get(&app, "/feed.json?tags=hostile").await.body,
+        get(&app, "/feed.atom?tags=hostile").await.body,
+        get(&app, "/embed?tags=hostile&from=2026-12-01&to=2026-12-31")
+            .await
+            .body,
+        get(&app, "/embed?view=month&month=2026-12&tags=hostile")
+            .await
+            .body,
+        get(&app, &format!("/events/{a}/hostile@example.org"))
+            .await
+            .body,
+    ];
+    for (i, b) in bodies.iter().enumerate() {
+        assert!(b.contains("alert(1)"), "format {i} lost the title: {b}");
+        // ICS (0) and JSON (1) carry the title as text, markup included; they are not HTML.
+        if i >= 2 {
+            assert!(!b.contains("<img"), "format {i} has live markup");
+            assert!(!b.contains("<script>alert"), "format {i} has a live script");
+        }
+        assert!(
+            !b.contains("href=\"javascript:"),
+            "format {i} links javascript:"
+        );
+        assert!(
+            b.contains("مقهى القاهرة ☕ 🎉") || i == 4,
+            "format {i} lost RTL/emoji"
+        );
+    }
+    // ICS: the line break stays inside DESCRIPTION; no ATTENDEE property appears, and ; , are
+    // escaped so they cannot start parameters or values.
+    let ics = bodies[0].replace("\r\n ", "");
+    assert!(ics.contains("DESCRIPTION:first line\\nATTENDEE:mailto:x@y"));
+    assert!(!ics.split("\r\n").any(|l| l.starts_with("ATTENDEE")));
+    assert!(ics.contains("alert(2)</script>\\; a\\,b"));
+    // HTML escapes it.
+    assert!(bodies[3].contains("&lt;img src=x onerror=alert(1)&gt;"));
+    // JSON keeps it as a string value.
+    let v: serde_json::Value = serde_json::from_str(&bodies[1]).unwrap();
+    assert!(v["entries"][0]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("<img"));
+    assert!(v["entries"][0]["links"].get("url").is_none());
+    // Atom escapes it.
+    assert!(bodies[2].contains("&lt;img"));
+    // A carriage return in text never gets signed, so it never reaches a feed.
+    let s = secret(9);
+    let mut c = discal_protocol::ics::parse_calendar(
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20261224T180000Z\r\nSUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        &s.public(),
+        &generous(),
+    )
+    .unwrap()
+    .events
+    .remove(0)
+    .content;
+    c.master.description = Some("a\r\nATTENDEE:mailto:x@y".into());
+    assert!(discal_protocol::sign(&s, "x".into(), 0, ISSUED, c.clone(), &generous()).is_err());
+    // A 1 MB description is refused by this build's limits, and a store handed one signed
+    // under looser limits refuses it whole, so no feed ever has to carry it.
+    c.master.description = Some("x".repeat(1 << 20));
+    let e = discal_protocol::sign(
+        &s,
+        "x".into(),
+        0,
+        ISSUED,
+        c.clone(),
+        &discal_protocol::Limits::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("bytes"), "{e}");
+    let loose = discal_protocol::sign(&s, "x".into(), 0, ISSUED, c, &generous()).unwrap();
+    let store = Store::memory();
+    let before = store.last_seq().unwrap();
+    let err = store
+        .apply(&loose, discal_store::Transit::local(), ISSUED)
+        .unwrap_err();
+    assert!(err.to_string().contains("over the"), "{err}");
+    assert_eq!(store.last_seq().unwrap(), before);
+    assert!(store.is_empty().unwrap());
+}
+
+#[tokio::test]
+async fn views_page_front_page_and_assets() {
+    let app = app();
+    let v = get(
+        &app,
+        "/views?tags=linux&near=52.52,13.40&radius_km=20&view=month&lang=de&days=",
+    )
+    .await;
+    assert_eq!(v.status, StatusCode::OK, "{}", v.body);
+    assert!(v.body.contains("webcal://cal.example.org/feed.ics?tags=linux&amp;near=52.52,13.40&amp;radius_km=20&amp;lang=de"), "{}", v.body);
+    assert!(v.body.contains("https://cal.example.org/embed?tags=linux"));
+    assert!(v.body.contains("view=month"));
+    assert!(v.body.contains("Eigene Kalenderansicht"));
+    assert!(v.body.contains("data-discal="));
+    let bad = get(&app, "/views?accent=nothex").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("role=\"alert\""));
+    let idx = get(&app, "/").await;
+    assert!(idx.body.contains("Test calendar"));
+    let css = get(&app, "/static/embed.css?theme=dark&accent=00aa00").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.body.contains("--accent:#00aa00") && css.body.contains("--bg:#16181d"));
+    for js in ["/embed.js", "/static/resize.js"] {
+        let r = get(&app, js).await;
+        assert_eq!(
+            header(&r, header::CONTENT_TYPE),
+            "text/javascript; charset=utf-8"
+        );
+        assert!(r.body.contains("postMessage") || r.body.contains("message"));
+    }
+}
