@@ -45,14 +45,20 @@ pub struct Look {
     pub month: Option<NaiveDate>,
 }
 
+impl Default for Look {
+    fn default() -> Self {
+        Self {
+            kind: ViewKind::List,
+            dark: false,
+            accent: None,
+            month: None,
+        }
+    }
+}
+
 /// Parses the embed-only parameters (`view`, `theme`, `accent`, `month`).
 pub fn parse_look(rest: &[(&str, &str)]) -> Result<Look, String> {
-    let mut look = Look {
-        kind: ViewKind::List,
-        dark: false,
-        accent: None,
-        month: None,
-    };
+    let mut look = Look::default();
     for (k, v) in rest {
         match *k {
             "view" => {
@@ -351,9 +357,19 @@ pub fn month_view(
         }
         d += Duration::days(1);
     }
+    // An instance shows on every day it touches (a weekend hackathon on both days).
     let on = |day: NaiveDate| -> Vec<&Item<'_>> {
         its.iter()
-            .filter(|it| it.occ.start.with_timezone(&it.zone).date_naive() == day)
+            .filter(|it| {
+                let first = it.occ.start.with_timezone(&it.zone).date_naive();
+                let end = if it.occ.end > it.occ.start {
+                    it.occ.end - Duration::seconds(1)
+                } else {
+                    it.occ.end
+                };
+                let last = end.with_timezone(&it.zone).date_naive();
+                first <= day && day <= last
+            })
             .collect()
     };
     let body = html! {
@@ -409,12 +425,7 @@ pub fn event_page(
     };
     let first = shown_instance(&h, zone, now);
     let ics = format!("{}/event.ics", event_path(e));
-    let look = Look {
-        kind: ViewKind::List,
-        dark: false,
-        accent: None,
-        month: None,
-    };
+    let look = Look::default();
     let body = html! {
         main.discal.event-page {
             h1 {
@@ -535,12 +546,7 @@ pub fn views_page(
             }
         }
     };
-    let look = Look {
-        kind: ViewKind::List,
-        dark: false,
-        accent: None,
-        month: None,
-    };
+    let look = Look::default();
     let body = html! {
         main.discal.views {
             h1 { (s.build_view) }
@@ -584,12 +590,7 @@ pub fn views_page(
 
 /// The front page: what this node is and where its feeds are.
 pub fn index_page(name: &str, base: &str, events: u64) -> String {
-    let look = Look {
-        kind: ViewKind::List,
-        dark: false,
-        accent: None,
-        month: None,
-    };
+    let look = Look::default();
     let body = html! {
         main.discal.index {
             h1 { (name) }

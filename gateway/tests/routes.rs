@@ -557,6 +557,9 @@ async fn embeds_render_for_iframes() {
         .body
         .contains("/static/embed.css?theme=dark&amp;accent=ff8800"));
     assert!(m.body.contains("month=2026-04") && m.body.contains("month=2026-02"));
+    // A two-day event shows on both days.
+    let dec = get(&app, "/embed?view=month&month=2026-12&tags=hackathon").await;
+    assert_eq!(dec.body.matches("Hackathon weekend").count(), 2);
     let feb = get(&app, "/embed?view=month&month=2026-02&tags=linux").await;
     // 3, 10, 24 February: the 17th is an EXDATE.
     assert_eq!(feb.body.matches("Linux User Group Berlin").count(), 3);

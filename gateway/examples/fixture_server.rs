@@ -1,0 +1,87 @@
+//! Serves the gateway over the test data set (gateway/tests/common) on 127.0.0.1, for the
+//! interop checks with third-party parsers and the browser test that `.ci/run` drives.
+//!
+//! `fixture_server EXPECTED.json [BULK]`: writes what the store says (every event's title and
+//! start, and each recurring event's instances over 2026) to EXPECTED.json, prints the base URL
+//! on stdout, and serves until stdin closes.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Read as _;
+
+use chrono::{TimeZone, Utc};
+use discal_store::{Query, Store};
+use serde_json::{json, Map, Value};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let out = args
+        .next()
+        .ok_or("usage: fixture_server EXPECTED.json [BULK]")?;
+    let bulk: usize = args.next().map_or(Ok(1000), |s| s.parse())?;
+    let store = Store::memory();
+    common::fill(&store, bulk);
+
+    let mut events = Map::new();
+    for e in store.changes_since(0, usize::MAX)? {
+        let m = &e.content().master;
+        events.insert(
+            e.payload.uid.clone(),
+            json!({
+                "summary": m.summary,
+                "origin": e.payload.origin.to_string(),
+                "cancelled": e.content().is_cancelled(),
+            }),
+        );
+    }
+    let (from, to) = (
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+    );
+    let mut recurring = Map::new();
+    for h in store
+        .query(&Query {
+            window: Some((from, to)),
+            limit: 100_000,
+            ..Query::default()
+        })?
+        .hits
+    {
+        if common::RECURRING.contains(&h.event.payload.uid.as_str()) {
+            let starts: Vec<Value> = h
+                .occurrences
+                .iter()
+                .map(|o| Value::String(o.start.format("%Y-%m-%dT%H:%M:%SZ").to_string()))
+                .collect();
+            recurring.insert(h.event.payload.uid.clone(), starts.into());
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let gw = common::gateway(store, &url);
+    let expected = json!({
+        "base": url,
+        "origin_a": common::secret(1).public().to_string(),
+        "origin_b": common::secret(2).public().to_string(),
+        "window": [from.to_rfc3339(), to.to_rfc3339()],
+        "events": events,
+        "recurring": recurring,
+    });
+    std::fs::write(&out, serde_json::to_vec_pretty(&expected)?)?;
+    println!("{url}");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+        let _ = stop_tx.send(());
+    });
+    discal_gateway::serve(listener, gw, async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    Ok(())
+}

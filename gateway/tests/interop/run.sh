@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
+# python icalendar + recurring-ical-events (in the repo's .venv), ical.js and playwright-core
+# (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
+# They run against target/debug/examples/fixture_server, which serves the test data set.
+# Screenshots go to target/screenshots/ (docs/img/ holds the committed copies).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+cd "$root"
+
+.venv/bin/python -c "import icalendar, recurring_ical_events" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    "icalendar==7.3.0" "recurring-ical-events==3.8.2"
+if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+cargo build --quiet --locked -p discal-gateway --example fixture_server
+work="$(mktemp -d)"
+fifo="$work/stdin"
+mkfifo "$fifo"
+# The server stops when its stdin closes: hold the fifo open and close it on exit.
+target/debug/examples/fixture_server "$work/expected.json" <"$fifo" >"$work/url" &
+server=$!
+exec 3>"$fifo"
+trap 'exec 3>&-; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$work/url" ] && break
+  sleep 0.1
+done
+[ -s "$work/url" ] || { echo "fixture_server did not start"; exit 1; }
+
+.venv/bin/python "$here/check_feeds.py" "$work/expected.json"
+node "$here/check_feeds.mjs" "$work/expected.json"
+CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
