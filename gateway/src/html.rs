@@ -14,7 +14,7 @@ use crate::feeds::{
     cut, display_zone, event_path, safe_link, shown_instance, when_text, DESCRIPTION_MAX, TITLE_MAX,
 };
 use crate::i18n::{self, strings};
-use crate::read::query_string;
+use crate::read::{path_segment, query_string};
 
 /// The Content-Security-Policy of every HTML page: any site may frame it, nothing but its own
 /// stylesheet and resizer script may load, and forms only go back to the gateway.
@@ -153,17 +153,41 @@ fn page(lang: Lang, title: &str, look: &Look, body: Markup) -> String {
 struct Item<'a> {
     occ: &'a Occurrence,
     hit: &'a Hit,
-    zone: Tz,
+    /// The event's page (one string per event: encoding the origin key is not free).
+    href: std::rc::Rc<str>,
+    /// Start in the display zone.
+    local: DateTime<Tz>,
+    /// Last day the instance touches, in the display zone.
+    last_day: NaiveDate,
 }
 
 fn items<'a>(f: &ViewFilter, hits: &'a [Hit], cap: usize) -> (Vec<Item<'a>>, bool) {
+    // Most events come from a few origins; their key's text form is made once per origin.
+    let mut origins: std::collections::HashMap<discal_protocol::NodeKey, String> =
+        Default::default();
     let mut v: Vec<Item<'a>> = hits
         .iter()
         .flat_map(|h| {
             let zone = display_zone(f, &h.event.content().master);
-            h.occurrences
-                .iter()
-                .map(move |occ| Item { occ, hit: h, zone })
+            let key = origins
+                .entry(h.event.payload.origin)
+                .or_insert_with(|| h.event.payload.origin.to_string());
+            let href: std::rc::Rc<str> =
+                format!("/events/{key}/{}", path_segment(&h.event.payload.uid)).into();
+            h.occurrences.iter().map(move |occ| {
+                let end = if occ.end > occ.start {
+                    occ.end - Duration::seconds(1)
+                } else {
+                    occ.end
+                };
+                Item {
+                    occ,
+                    hit: h,
+                    href: href.clone(),
+                    local: occ.start.with_timezone(&zone),
+                    last_day: end.with_timezone(&zone).date_naive(),
+                }
+            })
         })
         .collect();
     v.sort_by_key(|i| (i.occ.start, i.hit.event.seq));
@@ -181,13 +205,14 @@ fn component_of<'a>(h: &'a Hit, o: &Occurrence) -> &'a discal_protocol::Componen
     }
 }
 
-fn event_title(lang: Lang, h: &Hit, o: &Occurrence) -> Markup {
+fn event_title(lang: Lang, it: &Item<'_>) -> Markup {
+    let (h, o) = (it.hit, it.occ);
     let c = component_of(h, o);
     let title = cut(c.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX);
     let cancelled = h.event.content().is_cancelled()
         || c.status == Some(discal_protocol::model::Status::Cancelled);
     html! {
-        a.title href=(event_path(&h.event)) target="_blank" rel="noopener" {
+        a.title href=(&*it.href) target="_blank" rel="noopener" {
             @if cancelled { del { (title) } " " span.badge { (strings(lang).cancelled) } }
             @else { (title) }
         }
@@ -198,7 +223,7 @@ fn time_of(lang: Lang, it: &Item<'_>) -> String {
     if it.occ.all_day {
         strings(lang).all_day.to_owned()
     } else {
-        i18n::time(&it.occ.start.with_timezone(&it.zone))
+        i18n::time(&it.local)
     }
 }
 
@@ -237,7 +262,7 @@ pub fn list_view(
             @if look.kind == ViewKind::Agenda {
                 @let mut days: Vec<(NaiveDate, Vec<&Item<'_>>)> = Vec::new();
                 @for it in &its {
-                    @let d = it.occ.start.with_timezone(&it.zone).date_naive();
+                    @let d = it.local.date_naive();
                     @if days.last().map(|x| x.0) != Some(d) { (days_push(&mut days, d)) }
                     (days_add(&mut days, it))
                 }
@@ -270,7 +295,7 @@ fn days_add<'a, 'b>(days: &mut [(NaiveDate, Vec<&'b Item<'a>>)], it: &'b Item<'a
 }
 
 fn row(lang: Lang, it: &Item<'_>, with_date: bool) -> Markup {
-    let local = it.occ.start.with_timezone(&it.zone);
+    let local = it.local;
     html! {
         li.event {
             @if with_date {
@@ -281,7 +306,7 @@ fn row(lang: Lang, it: &Item<'_>, with_date: bool) -> Markup {
             } @else {
                 time.time datetime=(it.occ.start.to_rfc3339()) { (time_of(lang, it)) }
             }
-            " " (event_title(lang, it.hit, it.occ))
+            " " (event_title(lang, it))
             @if let Some(l) = location_line(it.hit, it.occ) { " " span.where { (l) } }
         }
     }
@@ -357,21 +382,17 @@ pub fn month_view(
         }
         d += Duration::days(1);
     }
-    // An instance shows on every day it touches (a weekend hackathon on both days).
-    let on = |day: NaiveDate| -> Vec<&Item<'_>> {
-        its.iter()
-            .filter(|it| {
-                let first = it.occ.start.with_timezone(&it.zone).date_naive();
-                let end = if it.occ.end > it.occ.start {
-                    it.occ.end - Duration::seconds(1)
-                } else {
-                    it.occ.end
-                };
-                let last = end.with_timezone(&it.zone).date_naive();
-                first <= day && day <= last
-            })
-            .collect()
-    };
+    // An instance shows on every day of the grid it touches (a weekend hackathon on both).
+    let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<&Item<'_>>> = Default::default();
+    let grid_end = grid_start + Duration::days(7 * weeks.len() as i64);
+    for it in &its {
+        let mut d = it.local.date_naive().max(grid_start);
+        while d <= it.last_day && d < grid_end {
+            by_day.entry(d).or_default().push(it);
+            d += Duration::days(1);
+        }
+    }
+    let on = |day: NaiveDate| by_day.get(&day).map(Vec::as_slice).unwrap_or(&[]);
     let body = html! {
         main.discal.month {
             nav.months {
@@ -390,7 +411,7 @@ pub fn month_view(
                                     @for it in on(*day) {
                                         div.event {
                                             @if !it.occ.all_day { span.time { (time_of(lang, it)) } " " }
-                                            (event_title(lang, it.hit, it.occ))
+                                            (event_title(lang, it))
                                         }
                                     }
                                 }

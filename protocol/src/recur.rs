@@ -246,6 +246,19 @@ pub fn parse_rrule(
     }
     let frame = Frame::of(start, floating)?;
     let dtstart = naive(start.local())?;
+    parse_rrule_at(rule, dtstart, frame)
+}
+
+/// [`parse_rrule`] with the rule anchored at `dtstart` (wall clock in `frame`).
+fn parse_rrule_at(
+    rule: &str,
+    dtstart: NaiveDateTime,
+    frame: Frame,
+) -> Result<rrule::RRuleSet, RecurError> {
+    let bad = |reason: String| RecurError::BadRule {
+        rule: rule.to_string(),
+        reason,
+    };
     // UNTIL is compared with wall-clock starts, so a UTC UNTIL is moved into DTSTART's frame, and
     // a DATE UNTIL covers its whole day.
     let mut parts = Vec::new();
@@ -284,12 +297,67 @@ fn parse_until(v: &str, frame: Frame) -> Option<NaiveDateTime> {
     d.and_hms_opt(23, 59, 59)
 }
 
-fn starts(content: &EventContent, floating: Tz) -> Result<Starts, RecurError> {
+/// A later anchor for `rule` that generates the same instances from `not_after` on: the rrule
+/// crate iterates from DTSTART, so a weekly meeting started years ago would otherwise cost
+/// hundreds of generated instances per query. Only rules whose instances repeat with a fixed
+/// period and do not count from the start qualify: DAILY and WEEKLY (shifted by whole
+/// periods, which keeps weekday and week phase), and MONTHLY with BYDAY or BYMONTHDAY (shifted
+/// by whole periods to the 1st, as DTSTART's day then plays no part). Anything else, and any
+/// rule with COUNT, keeps DTSTART. An instance the rrule crate might make of the new anchor
+/// itself lies before the window, so it is never returned.
+fn fast_forward(rule: &str, dtstart: NaiveDateTime, not_after: NaiveDateTime) -> NaiveDateTime {
+    if dtstart >= not_after {
+        return dtstart;
+    }
+    let (mut freq, mut interval, mut by_day_or_monthday) = ("", 1i64, false);
+    for part in rule.split(';') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        match k.to_ascii_uppercase().as_str() {
+            "COUNT" => return dtstart,
+            "FREQ" => freq = v,
+            "INTERVAL" => interval = v.parse().unwrap_or(0),
+            "BYDAY" | "BYMONTHDAY" => by_day_or_monthday = true,
+            _ => {}
+        }
+    }
+    if interval < 1 {
+        return dtstart;
+    }
+    let period_days = if freq.eq_ignore_ascii_case("DAILY") {
+        interval
+    } else if freq.eq_ignore_ascii_case("WEEKLY") {
+        7 * interval
+    } else if freq.eq_ignore_ascii_case("MONTHLY") && by_day_or_monthday {
+        let months = |d: NaiveDateTime| {
+            i64::from(chrono::Datelike::year(&d)) * 12 + i64::from(chrono::Datelike::month0(&d))
+        };
+        let k = (months(not_after) - months(dtstart) - 1).div_euclid(interval);
+        if k <= 0 {
+            return dtstart;
+        }
+        let m = months(dtstart) + k * interval;
+        return NaiveDate::from_ymd_opt((m / 12) as i32, (m % 12) as u32 + 1, 1)
+            .map_or(dtstart, |d| d.and_time(dtstart.time()));
+    } else {
+        return dtstart;
+    };
+    let k = (not_after - dtstart).num_days().div_euclid(period_days);
+    dtstart + ChronoDuration::days(k * period_days)
+}
+
+fn starts(
+    content: &EventContent,
+    floating: Tz,
+    not_before: Option<NaiveDateTime>,
+) -> Result<Starts, RecurError> {
     let m = &content.master;
     let frame = Frame::of(&m.start, floating)?;
     let dtstart = naive(m.start.local())?;
     let inner = match &m.rrule {
-        Some(rule) => Some(parse_rrule(rule, &m.start, floating)?.limit().into_iter()),
+        Some(rule) => {
+            let anchor = not_before.map_or(dtstart, |t| fast_forward(rule, dtstart, t));
+            Some(parse_rrule_at(rule, anchor, frame)?.limit().into_iter())
+        }
         None => None,
     };
     // DTSTART always counts as the first instance (RFC 5545 §3.8.5.3), whether or not the rule
@@ -315,6 +383,17 @@ pub fn expand(
     to: DateTime<Utc>,
     floating: Tz,
     limits: ExpandLimits,
+) -> Result<Expansion, RecurError> {
+    expand_with(content, from, to, floating, limits, true)
+}
+
+fn expand_with(
+    content: &EventContent,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    floating: Tz,
+    limits: ExpandLimits,
+    fast: bool,
 ) -> Result<Expansion, RecurError> {
     let master = &content.master;
     let frame = Frame::of(&master.start, floating)?;
@@ -368,7 +447,13 @@ pub fn expand(
     // Wall-clock and UTC differ by at most 26 hours; a start later than this cannot overlap.
     let stop_after = to.naive_utc() + ChronoDuration::hours(27);
     let mut examined = 0usize;
-    for local in starts(content, floating)? {
+    // Instances starting before this (wall clock) end before the window: the rule may be
+    // anchored there instead of at DTSTART.
+    let not_before = from.naive_utc()
+        - ChronoDuration::hours(27)
+        - ChronoDuration::days(span.days.abs())
+        - ChronoDuration::seconds(span.secs.abs());
+    for local in starts(content, floating, fast.then_some(not_before))? {
         examined += 1;
         if examined > limits.max_examined {
             truncated = true;
@@ -472,7 +557,7 @@ pub fn extent(content: &EventContent, limits: ExpandLimits) -> Result<Extent, Re
         } else {
             let mut last = None;
             let mut n = 0usize;
-            for local in starts(content, utc)? {
+            for local in starts(content, utc, None)? {
                 n += 1;
                 if n > limits.max_examined {
                     last = None;
@@ -500,4 +585,55 @@ pub fn extent(content: &EventContent, limits: ExpandLimits) -> Result<Extent, Re
         }
     }
     Ok(Extent { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Component, Duration as Dur, End};
+    use proptest::prelude::*;
+
+    fn event(rule: &str, start: NaiveDateTime, tz: &str) -> EventContent {
+        let mut c = Component::new(DateTimeValue::Zoned {
+            local: LocalDateTime::from_chrono(start),
+            tzid: tz.into(),
+        });
+        c.end = Some(End::Duration(Dur {
+            seconds: 5400,
+            ..Dur::default()
+        }));
+        c.rrule = Some(rule.into());
+        EventContent::new(c)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Anchoring the rule near the window never changes which instances are found.
+        #[test]
+        fn fast_forward_finds_the_same_instances(
+            freq in prop::sample::select(vec!["DAILY", "WEEKLY", "MONTHLY"]),
+            interval in 1u32..5,
+            byday in prop::sample::select(vec!["", ";BYDAY=TU", ";BYDAY=MO,TH", ";BYDAY=-1FR", ";BYDAY=2SA", ";BYMONTHDAY=31", ";BYMONTHDAY=1,15"]),
+            until in prop::sample::select(vec!["", ";UNTIL=20290301T000000Z"]),
+            wkst in prop::sample::select(vec!["", ";WKST=SU"]),
+            start_day in 0i64..900,
+            hour in 0u32..24,
+            from_day in 0i64..1500,
+            len_days in 1i64..60,
+            tz in prop::sample::select(vec!["Europe/Berlin", "America/New_York", "Australia/Sydney"]),
+        ) {
+            // Week-numbered BYDAY (2SA, -1FR) only makes sense for MONTHLY.
+            prop_assume!(freq == "MONTHLY" || !byday.contains(|c: char| c.is_ascii_digit()) || byday.contains("MONTHDAY"));
+            prop_assume!(!(freq == "WEEKLY" && byday.contains("MONTHDAY")));
+            let rule = format!("FREQ={freq};INTERVAL={interval}{byday}{until}{wkst}");
+            let base = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(hour, 30, 0).unwrap();
+            let ev = event(&rule, base + ChronoDuration::days(start_day), tz);
+            let from = Utc.from_utc_datetime(&(base + ChronoDuration::days(from_day)));
+            let to = from + ChronoDuration::days(len_days);
+            let lim = ExpandLimits::default();
+            let fast = expand_with(&ev, from, to, Tz::UTC, lim, true).unwrap();
+            let slow = expand_with(&ev, from, to, Tz::UTC, lim, false).unwrap();
+            prop_assert_eq!(fast.occurrences, slow.occurrences, "{}", rule);
+        }
+    }
 }

@@ -1,0 +1,255 @@
+//! Gateway read benchmark (release): 10,000 events of which 500 recurring, served over real
+//! loopback HTTP/1.1 keep-alive connections by the real router. Prints:
+//! - full `/feed.ics` requests/s (target ≥ 200), and the first (uncached) render time;
+//! - 304 revalidations/s with If-None-Match (target ≥ 20,000);
+//! - a filtered month embed's p50/p99 latency, uncached (each request a distinct URL, so every
+//!   one queries, expands and renders; target p99 ≤ 10 ms) and cached.
+//!
+//! `cargo bench -p discal-gateway --bench feeds`. DISCAL_BENCH_SECS sets seconds per
+//! throughput run (default 3).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use discal_protocol::ics::parse_calendar;
+use discal_protocol::{sign, Limits, VerifiedEvent};
+use discal_store::{Store, Transit};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const EVENTS: usize = 10_000;
+const RECURRING: usize = 500;
+const TAGS: [&str; 10] = [
+    "linux",
+    "rust",
+    "python",
+    "meetup",
+    "workshop",
+    "talk",
+    "hackathon",
+    "fsfe",
+    "privacy",
+    "web",
+];
+
+fn data(store: &Store) {
+    let s = common::secret(7);
+    let limits = Limits::default();
+    let mut batch: Vec<VerifiedEvent> = Vec::new();
+    for i in 0..EVENTS {
+        let tag = TAGS[i % TAGS.len()];
+        let tag2 = TAGS[(i / 7) % TAGS.len()];
+        let (lat, lon) = (47.0 + (i % 80) as f64 * 0.1, 6.0 + (i % 90) as f64 * 0.1);
+        let body = if i < RECURRING {
+            format!(
+                "DTSTART;TZID=Europe/Berlin:2026{:02}{:02}T{:02}0000\r\nDURATION:PT2H\r\nRRULE:FREQ=WEEKLY;INTERVAL={};BYDAY={}\r\n",
+                1 + i % 12,
+                1 + i % 28,
+                17 + i % 4,
+                1 + i % 3,
+                ["MO", "TU", "WE", "TH", "FR"][i % 5]
+            )
+        } else {
+            format!(
+                "DTSTART:2027{:02}{:02}T{:02}{:02}00Z\r\nDURATION:PT90M\r\n",
+                1 + (i / 28) % 12,
+                1 + i % 28,
+                8 + i % 12,
+                (i % 4) * 15
+            )
+        };
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:ev-{i}@bench\r\n{body}SUMMARY:Event number {i}: {tag} evening\r\nDESCRIPTION:A description of event {i}\\, long enough to be realistic: bring a laptop\\, questions and friends.\r\nLOCATION:Venue {i}\\, Some Street {}\r\nGEO:{lat:.4};{lon:.4}\r\nCATEGORIES:{tag},{tag2}\r\nURL:https://group.example/events/{i}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            i % 200
+        );
+        let e = parse_calendar(&ics, &s.public(), &limits)
+            .unwrap()
+            .events
+            .remove(0);
+        batch.push(sign(&s, e.uid, 0, common::ISSUED, e.content, &limits).unwrap());
+        if batch.len() == 1000 {
+            store
+                .apply_batch(batch.iter().map(|e| (e, Transit::local())), common::ISSUED)
+                .unwrap();
+            batch.clear();
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 keep-alive client: enough to read Content-Length bodies.
+struct Conn {
+    r: BufReader<TcpStream>,
+}
+
+impl Conn {
+    async fn open(addr: std::net::SocketAddr) -> Self {
+        let s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        Self {
+            r: BufReader::new(s),
+        }
+    }
+
+    /// Returns (status, etag, body length).
+    async fn get(&mut self, path: &str, extra: &str) -> (u16, String, usize) {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n");
+        self.r.get_mut().write_all(req.as_bytes()).await.unwrap();
+        let mut line = String::new();
+        self.r.read_line(&mut line).await.unwrap();
+        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let (mut len, mut etag) = (0usize, String::new());
+        loop {
+            line.clear();
+            self.r.read_line(&mut line).await.unwrap();
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap(),
+                "etag" => etag = v.trim().to_owned(),
+                _ => {}
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.r.read_exact(&mut body).await.unwrap();
+        (status, etag, len)
+    }
+}
+
+/// Requests/s over `conns` connections for `secs`, each asking for `path` with `extra` headers.
+async fn throughput(
+    addr: std::net::SocketAddr,
+    conns: usize,
+    secs: f64,
+    path: &str,
+    extra: &str,
+    want: u16,
+) -> f64 {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (path, extra) = (path.to_owned(), extra.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut c = Conn::open(addr).await;
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let (status, _, _) = c.get(&path, &extra).await;
+                assert_eq!(status, want, "{path}");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1]
+}
+
+fn main() {
+    let secs: f64 = std::env::var("DISCAL_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let store = Store::memory();
+        let t = Instant::now();
+        data(&store);
+        println!(
+            "data set: {} events ({RECURRING} recurring), loaded in {:.1} s",
+            store.len().unwrap(),
+            t.elapsed().as_secs_f64()
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gw = common::gateway(store, &format!("http://{addr}"));
+        // The store's share of an uncached month embed: select, read, expand.
+        let (f, _) = discal_protocol::view::ViewFilter::parse(
+            [("tags", "linux,rust"), ("tz", "Europe/Berlin")],
+            &[],
+        )
+        .unwrap();
+        let first = chrono::NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
+        let window = discal_gateway::html::month_window(&f, first);
+        let mut q = Vec::new();
+        let mut n = 0;
+        for _ in 0..200 {
+            let t = Instant::now();
+            let page =
+                discal_gateway::read::fetch(&gw.store, &f, Some(window), 1000, true).unwrap();
+            q.push(t.elapsed().as_secs_f64() * 1e3);
+            n = page.hits.iter().map(|h| h.occurrences.len()).sum::<usize>();
+        }
+        println!(
+            "month query alone (select, read, expand; {n} instances): p50 {:.2} ms, p99 {:.2} ms",
+            pct(&mut q, 0.5),
+            pct(&mut q, 0.99)
+        );
+        tokio::spawn(discal_gateway::serve(listener, gw, std::future::pending()));
+
+        let mut c = Conn::open(addr).await;
+        let t = Instant::now();
+        let (status, etag, len) = c.get("/feed.ics", "").await;
+        assert_eq!(status, 200);
+        let first_ms = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "/feed.ics: {:.1} MB, first (uncached) request {first_ms:.0} ms",
+            len as f64 / 1e6
+        );
+        let full = throughput(addr, 2, secs, "/feed.ics", "", 200).await;
+        println!("full /feed.ics: {full:.0} requests/s (target >= 200)");
+        let gz = throughput(addr, 2, secs, "/feed.ics", "Accept-Encoding: gzip\r\n", 200).await;
+        println!("full /feed.ics gzip: {gz:.0} requests/s");
+        let inm = format!("If-None-Match: {etag}\r\n");
+        let revalidate = throughput(addr, 2, secs, "/feed.ics", &inm, 304).await;
+        println!("304 revalidations: {revalidate:.0} requests/s (target >= 20000)");
+
+        // Uncached month embeds: a distinct URL each time (limit varies), so each request
+        // selects, expands the recurring events of the month and renders.
+        let mut cold = Vec::new();
+        for i in 0..600 {
+            let path = format!(
+                "/embed?view=month&month=2027-03&tags=linux,rust&tz=Europe/Berlin&limit={}",
+                200 + i
+            );
+            let t = Instant::now();
+            let (status, _, len) = c.get(&path, "").await;
+            assert_eq!(status, 200);
+            assert!(len > 10_000, "the month view has events");
+            cold.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let mut warm = Vec::new();
+        let path = "/embed?view=month&month=2027-03&tags=linux,rust&tz=Europe/Berlin";
+        for _ in 0..2000 {
+            let t = Instant::now();
+            c.get(path, "").await;
+            warm.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "filtered month embed, uncached: p50 {:.2} ms, p99 {:.2} ms (target p99 <= 10 ms)",
+            pct(&mut cold, 0.5),
+            pct(&mut cold, 0.99)
+        );
+        println!(
+            "filtered month embed, cached:   p50 {:.3} ms, p99 {:.3} ms",
+            pct(&mut warm, 0.5),
+            pct(&mut warm, 0.99)
+        );
+    });
+}
