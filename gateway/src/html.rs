@@ -307,6 +307,7 @@ fn row(lang: Lang, it: &Item<'_>, with_date: bool) -> Markup {
                 time.time datetime=(it.occ.start.to_rfc3339()) { (time_of(lang, it)) }
             }
             " " (event_title(lang, it))
+            " " a.ics href=(format!("{}/event.ics", it.href)) title=(strings(lang).add_to_calendar) { ".ics" }
             @if let Some(l) = location_line(it.hit, it.occ) { " " span.where { (l) } }
         }
     }

@@ -519,6 +519,10 @@ async fn embeds_render_for_iframes() {
     assert!(b.contains("<del>Cancelled talk</del>"), "{b}");
     assert!(b.contains("Times in Europe/Berlin"));
     assert!(b.contains("Hackathon weekend"));
+    // Each instance links to its event's page and .ics resource.
+    let page = format!("/events/{}/hamburg-oneoff@example.org", a_key());
+    assert!(b.contains(&format!("href=\"{page}\"")));
+    assert!(b.contains(&format!("href=\"{page}/event.ics\"")));
     // Recurring events are expanded: Tuesdays 1 and 8 Dec... the window ends on the 8th.
     assert_eq!(b.matches(">Linux User Group Berlin<").count(), 1);
     assert!(
