@@ -6,6 +6,7 @@
 //! tested and reused (simulations) without a libp2p swarm. Routes are listed in
 //! docs/gateway.md.
 
+pub mod dav;
 pub mod draft;
 pub mod feeds;
 pub mod html;
@@ -23,7 +24,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{any, get, put};
 use axum::Router;
 use discal_protocol::ics::{write_calendar, IcsEvent};
 use discal_protocol::model::LocalDateTime;
@@ -181,6 +182,10 @@ pub fn router(gw: Gateway) -> Router {
         .route("/views", get(routes::views))
         .route("/static/embed.css", get(routes::stylesheet))
         .route("/static/resize.js", get(routes::resize_js))
+        .route("/.well-known/caldav", any(dav::well_known))
+        .route("/dav", any(dav::handle))
+        .route("/dav/", any(dav::handle))
+        .route("/dav/{*rest}", any(dav::handle))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/api/events", get(list_events).post(post_events))

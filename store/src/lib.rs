@@ -733,6 +733,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Every origin with at least one stored event, with its event count (a scan of the
+    /// in-memory index, sorted by key).
+    pub fn origins(&self) -> Result<Vec<(NodeKey, u64)>, StoreError> {
+        let idx = self.read_index()?;
+        let mut counts: std::collections::BTreeMap<[u8; 32], u64> = Default::default();
+        for (ident, _) in idx.idents() {
+            let mut o = [0u8; 32];
+            o.copy_from_slice(&ident[..32]);
+            *counts.entry(o).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(o, n)| {
+                NodeKey::from_bytes(o)
+                    .map(|k| (k, n))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
     /// Answers a query: [`Store::select`], then reads the first `limit` matches.
     pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
         let sel = self.select(q)?;

@@ -1,0 +1,1020 @@
+//! CalDAV read access (RFC 4791, sync by RFC 6578, WebDAV by RFC 4918), anonymous and
+//! read-only, so calendar apps can add a node as an account and stay in sync cheaply.
+//!
+//! URL space (every collection also answers without its trailing slash):
+//! - `/.well-known/caldav` → redirect to `/dav/`;
+//! - `/dav/` root, `/dav/principal/` (the one anonymous principal), `/dav/calendars/` (its
+//!   calendar home, listing `all/` and one `origin-{key}/` per origin node);
+//! - `/dav/views/{view}/`: any personal view of docs/feeds.md as a collection, `{view}` being
+//!   its query string percent-encoded as one path segment (e.g. `tags%3Dlinux%26days%3D30`);
+//! - items `{collection}/{origin}~{uid}.ics`, the UID percent-encoded.
+//!
+//! Sync tokens and CTags are the store's change sequence: a delta is the changes after the
+//! token that concern the collection. Events are never deleted (a cancellation is a revision),
+//! so removals happen only in views, when a changed event no longer matches.
+//! Client workarounds live in [`quirks`], one named function per behaviour.
+
+// Errors here are finished HTTP responses, made at most once per request: boxing them
+// would only add an allocation on the error path.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+pub mod quirks;
+pub mod xml;
+
+use std::fmt::Write as _;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use discal_protocol::model::{DateTimeValue, End, EventContent, LocalDateTime};
+use discal_protocol::view::ViewFilter;
+use discal_protocol::{EventKey, NodeKey};
+use discal_store::{Hit, StoredEvent};
+
+use crate::read::{fetch, path_segment};
+use crate::{feeds, Gateway};
+use xml::{esc, El, CALDAV, CS, DAV, ICAL};
+
+/// Where the DAV tree starts.
+pub const ROOT: &str = "/dav/";
+const PRINCIPAL: &str = "/dav/principal/";
+const HOME: &str = "/dav/calendars/";
+/// Most items a collection lists or a report returns.
+const MAX_ITEMS: usize = 50_000;
+
+/// A calendar collection.
+#[derive(Clone, Debug)]
+pub enum Coll {
+    /// Every event.
+    All,
+    /// One origin node's events.
+    Origin(NodeKey),
+    /// A personal view: its query string and parsed filter.
+    View(String, Box<ViewFilter>),
+}
+
+impl Coll {
+    fn href(&self) -> String {
+        match self {
+            Self::All => format!("{HOME}all/"),
+            Self::Origin(k) => format!("{HOME}origin-{k}/"),
+            Self::View(q, _) => format!("{ROOT}views/{}/", path_segment(q)),
+        }
+    }
+
+    fn filter(&self) -> ViewFilter {
+        match self {
+            Self::All => ViewFilter::default(),
+            Self::Origin(k) => ViewFilter {
+                origin: Some(*k),
+                ..ViewFilter::default()
+            },
+            Self::View(_, f) => (**f).clone(),
+        }
+    }
+
+    fn item_href(&self, e: &StoredEvent) -> String {
+        format!(
+            "{}{}",
+            self.href(),
+            item_name(&e.payload.origin, &e.payload.uid)
+        )
+    }
+}
+
+/// The file name of an event in any collection.
+pub fn item_name(origin: &NodeKey, uid: &str) -> String {
+    format!("{}.ics", path_segment(&format!("{origin}~{uid}")))
+}
+
+/// What a path names.
+#[derive(Clone, Debug)]
+pub enum Res {
+    /// `/dav/`.
+    Root,
+    /// `/dav/principal/`.
+    Principal,
+    /// `/dav/calendars/`.
+    Home,
+    /// A calendar.
+    Coll(Coll),
+    /// An event in a calendar.
+    Item(Coll, EventKey),
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Resolves a request path (still percent-encoded) to a resource.
+pub fn resolve(path: &str) -> Result<Res, (StatusCode, String)> {
+    let not_found = || (StatusCode::NOT_FOUND, format!("no DAV resource at {path}"));
+    let rest = path
+        .strip_prefix("/dav")
+        .ok_or_else(not_found)?
+        .trim_start_matches('/');
+    let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let coll = |segs: &[&str]| -> Result<Option<Coll>, (StatusCode, String)> {
+        Ok(match segs {
+            ["calendars", "all"] => Some(Coll::All),
+            ["calendars", o] if o.starts_with("origin-") => {
+                let key = o["origin-".len()..]
+                    .parse()
+                    .map_err(|e| (StatusCode::NOT_FOUND, format!("no calendar {o:?}: {e}")))?;
+                Some(Coll::Origin(key))
+            }
+            ["views", v] => {
+                let q = decode(v);
+                let pairs: Vec<(String, String)> = form_pairs(&q);
+                let refs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
+                let (f, _) = ViewFilter::parse(refs, &[])
+                    .map_err(|e| (StatusCode::BAD_REQUEST, format!("view {q:?}: {e}")))?;
+                Some(Coll::View(q, Box::new(f)))
+            }
+            _ => None,
+        })
+    };
+    match segs.as_slice() {
+        [] => Ok(Res::Root),
+        ["principal"] => Ok(Res::Principal),
+        ["calendars"] => Ok(Res::Home),
+        [a, b] => coll(&[a, b])?.map(Res::Coll).ok_or_else(not_found),
+        [a, b, item] => {
+            let c = coll(&[a, b])?.ok_or_else(not_found)?;
+            let name = decode(item);
+            let name = name.strip_suffix(".ics").ok_or_else(not_found)?;
+            let (o, uid) = name.split_once('~').ok_or_else(not_found)?;
+            let origin: NodeKey = o.parse().map_err(|_| not_found())?;
+            Ok(Res::Item(
+                c,
+                EventKey {
+                    origin,
+                    uid: uid.to_owned(),
+                },
+            ))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+/// `a=b&c=d` into pairs, percent- and plus-decoded.
+pub fn form_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let d = |s: &str| decode(&s.replace('+', " "));
+            (d(k), d(v))
+        })
+        .collect()
+}
+
+/// The sync token for a change sequence number.
+pub fn sync_token(seq: u64) -> String {
+    format!("http://discal.org/ns/sync/{seq}")
+}
+
+fn parse_token(t: &str) -> Option<u64> {
+    t.trim()
+        .strip_prefix("http://discal.org/ns/sync/")?
+        .parse()
+        .ok()
+}
+
+/// An item's ETag: revision and a prefix of the revision's hash.
+pub fn item_etag(e: &StoredEvent) -> String {
+    let id = e.id.0;
+    format!(
+        "\"{}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}\"",
+        e.payload.revision, id[0], id[1], id[2], id[3], id[4], id[5]
+    )
+}
+
+const ITEM_TYPE: &str = "text/calendar; charset=utf-8; component=vevent";
+
+fn dav_error(status: StatusCode, condition: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\" xmlns:C=\"{CALDAV}\">{condition}</D:error>\n"
+        ),
+    )
+        .into_response()
+}
+
+/// Every write method is refused here, in one place, with a DAV error body.
+fn read_only(path: &str) -> Response {
+    dav_error(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "<D:need-privileges><D:resource><D:href>{}</D:href><D:privilege><D:write/></D:privilege></D:resource></D:need-privileges>",
+            esc(path)
+        ),
+    )
+}
+
+const ALLOW: &str = "OPTIONS, GET, HEAD, PROPFIND, REPORT";
+
+/// `/.well-known/caldav` (RFC 6764): to the DAV root.
+pub async fn well_known() -> Response {
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::LOCATION, ROOT)],
+        "see /dav/\n",
+    )
+        .into_response()
+}
+
+/// Every method on `/dav` and below.
+pub async fn handle(
+    State(gw): State<Gateway>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    match method.as_str() {
+        "OPTIONS" => (
+            StatusCode::OK,
+            [
+                (header::ALLOW, ALLOW),
+                (
+                    header::HeaderName::from_static("dav"),
+                    "1, 3, calendar-access",
+                ),
+            ],
+        )
+            .into_response(),
+        "PUT" | "DELETE" | "MKCALENDAR" | "MKCOL" | "PROPPATCH" | "MOVE" | "COPY" | "POST"
+        | "LOCK" | "UNLOCK" | "ACL" => read_only(&path),
+        "GET" | "HEAD" | "PROPFIND" | "REPORT" => {
+            let res = match resolve(&path) {
+                Ok(r) => r,
+                Err((s, m)) => return crate::text(s, m),
+            };
+            let m = method.clone();
+            let result = tokio::task::spawn_blocking(move || match m.as_str() {
+                "PROPFIND" => propfind(&gw, &res, &headers, &body),
+                "REPORT" => report(&gw, &res, &headers, &body),
+                _ => get(&gw, &res, &headers),
+            })
+            .await;
+            match result {
+                Ok(r) => r,
+                Err(e) => crate::text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}")),
+            }
+        }
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, ALLOW)],
+            format!("{method} is not supported here\n"),
+        )
+            .into_response(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    crate::text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn get(gw: &Gateway, res: &Res, headers: &HeaderMap) -> Response {
+    match res {
+        Res::Item(c, key) => match load_item(gw, c, key) {
+            Ok(Some(ev)) => {
+                let etag = item_etag(&ev);
+                if quirks::etag_matches(headers, &etag) {
+                    return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+                }
+                let mut r = (
+                    [(header::CONTENT_TYPE, ITEM_TYPE)],
+                    feeds::ics_calendar(&gw.name, [&ev], None),
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&etag) {
+                    r.headers_mut().insert(header::ETAG, v);
+                }
+                r
+            }
+            Ok(None) => crate::text(StatusCode::NOT_FOUND, "no such event in this calendar"),
+            Err(r) => r,
+        },
+        Res::Coll(c) => match members(gw, c) {
+            // A calendar collection read as a whole is its iCalendar feed.
+            Ok(hits) => (
+                [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+                feeds::ics_calendar(&gw.name, hits.iter().map(|h| &h.event), None),
+            )
+                .into_response(),
+            Err(r) => r,
+        },
+        _ => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "DisCal CalDAV: add this server as a CalDAV account; calendars are under /dav/calendars/\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The event an item path names, if it belongs to the collection.
+fn load_item(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<StoredEvent>, Response> {
+    let Some(ev) = gw.store.get(key).map_err(internal)? else {
+        return Ok(None);
+    };
+    let member = match c {
+        Coll::All => true,
+        Coll::Origin(k) => *k == key.origin,
+        Coll::View(..) => members(gw, c)?.iter().any(|h| h.event.key() == *key),
+    };
+    Ok(member.then_some(ev))
+}
+
+/// Every event of a collection (views: those matching now).
+fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, Response> {
+    let f = c.filter();
+    let window = f.window(crate::read::today(gw, &f), None);
+    Ok(fetch(&gw.store, &f, window, MAX_ITEMS, true)
+        .map_err(internal)?
+        .hits)
+}
+
+/// A property asked for: namespace and local name.
+type PropName = (String, String);
+
+fn wanted(root: Option<&El>) -> Option<Vec<PropName>> {
+    let prop = root?.child(DAV, "prop")?;
+    Some(
+        prop.children
+            .iter()
+            .map(|c| (c.ns.clone(), c.name.clone()))
+            .collect(),
+    )
+}
+
+/// Multistatus writer.
+struct Ms {
+    out: String,
+}
+
+impl Ms {
+    fn new() -> Self {
+        let mut out = String::with_capacity(4096);
+        let _ = write!(
+            out,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" xmlns:C=\"{CALDAV}\" xmlns:CS=\"{CS}\" xmlns:I=\"{ICAL}\">\n"
+        );
+        Self { out }
+    }
+
+    /// One response: found properties with their XML, and the names of the missing ones.
+    fn response(&mut self, href: &str, found: &[(PropName, String)], missing: &[PropName]) {
+        let _ = write!(self.out, "<D:response><D:href>{}</D:href>", esc(href));
+        if !found.is_empty() {
+            self.out.push_str("<D:propstat><D:prop>");
+            for ((ns, name), value) in found {
+                let p = prefix(ns);
+                if value.is_empty() {
+                    let _ = write!(self.out, "<{p}:{name}/>");
+                } else {
+                    let _ = write!(self.out, "<{p}:{name}>{value}</{p}:{name}>");
+                }
+            }
+            self.out
+                .push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
+        }
+        if !missing.is_empty() {
+            self.out.push_str("<D:propstat><D:prop>");
+            for (ns, name) in missing {
+                match known_prefix(ns) {
+                    Some(p) => {
+                        let _ = write!(self.out, "<{p}:{}/>", esc(name));
+                    }
+                    None => {
+                        let _ = write!(self.out, "<X:{} xmlns:X=\"{}\"/>", esc(name), esc(ns));
+                    }
+                }
+            }
+            self.out
+                .push_str("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>");
+        }
+        self.out.push_str("</D:response>\n");
+    }
+
+    fn status(&mut self, href: &str, status: &str) {
+        let _ = writeln!(
+            self.out,
+            "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 {status}</D:status></D:response>",
+            esc(href)
+        );
+    }
+
+    fn finish(mut self, token: Option<u64>) -> Response {
+        if let Some(t) = token {
+            let _ = writeln!(self.out, "<D:sync-token>{}</D:sync-token>", sync_token(t));
+        }
+        self.out.push_str("</D:multistatus>\n");
+        (
+            StatusCode::MULTI_STATUS,
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            self.out,
+        )
+            .into_response()
+    }
+}
+
+fn known_prefix(ns: &str) -> Option<&'static str> {
+    match ns {
+        DAV => Some("D"),
+        CALDAV => Some("C"),
+        CS => Some("CS"),
+        ICAL => Some("I"),
+        _ => None,
+    }
+}
+
+fn prefix(ns: &str) -> &'static str {
+    known_prefix(ns).unwrap_or("D")
+}
+
+fn p(ns: &str, name: &str) -> PropName {
+    (ns.to_owned(), name.to_owned())
+}
+
+/// The properties `allprop` returns for each kind of resource.
+fn all_props(res: &Res) -> Vec<PropName> {
+    let mut v = vec![p(DAV, "resourcetype"), p(DAV, "displayname")];
+    match res {
+        Res::Coll(_) => v.extend([
+            p(DAV, "sync-token"),
+            p(CS, "getctag"),
+            p(CALDAV, "supported-calendar-component-set"),
+        ]),
+        Res::Item(..) => v.extend([p(DAV, "getetag"), p(DAV, "getcontenttype")]),
+        _ => {}
+    }
+    v
+}
+
+fn href_xml(h: &str) -> String {
+    format!("<D:href>{}</D:href>", esc(h))
+}
+
+/// The value of one property of a resource, or `None` if it has none.
+fn prop_value(
+    gw: &Gateway,
+    res: &Res,
+    ev: Option<&StoredEvent>,
+    seq: u64,
+    (ns, name): &PropName,
+) -> Option<String> {
+    let is_coll = matches!(res, Res::Coll(_));
+    Some(match (ns.as_str(), name.as_str()) {
+        (DAV, "resourcetype") => match res {
+            Res::Coll(_) => "<D:collection/><C:calendar/>".into(),
+            Res::Principal => "<D:collection/><D:principal/>".into(),
+            Res::Root | Res::Home => "<D:collection/>".into(),
+            Res::Item(..) => String::new(),
+        },
+        (DAV, "displayname") => esc(&display_name(gw, res, ev)).into_owned(),
+        (DAV, "current-user-principal") | (DAV, "principal-URL") | (DAV, "owner") => {
+            href_xml(PRINCIPAL)
+        }
+        (CALDAV, "calendar-home-set") => href_xml(HOME),
+        (DAV, "principal-collection-set") => href_xml(PRINCIPAL),
+        (DAV, "current-user-privilege-set") => {
+            "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>".into()
+        }
+        (DAV, "supported-report-set") if is_coll => [
+            "<D:supported-report><D:report><C:calendar-query/></D:report></D:supported-report>",
+            "<D:supported-report><D:report><C:calendar-multiget/></D:report></D:supported-report>",
+            "<D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report>",
+        ]
+        .concat(),
+        (CALDAV, "supported-calendar-component-set") if is_coll => {
+            "<C:comp name=\"VEVENT\"/>".into()
+        }
+        (CALDAV, "supported-calendar-data") if is_coll => {
+            "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into()
+        }
+        (CALDAV, "calendar-description") if is_coll => {
+            esc(&format!("DisCal: {}", display_name(gw, res, ev))).into_owned()
+        }
+        (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
+        (CS, "getctag") if is_coll => seq.to_string(),
+        (DAV, "sync-token") if is_coll => sync_token(seq),
+        (DAV, "getetag") => item_etag(ev?),
+        (DAV, "getcontenttype") => {
+            ev?;
+            ITEM_TYPE.into()
+        }
+        (DAV, "getlastmodified") => DateTime::from_timestamp_millis(ev?.received_at_ms)?
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+        _ => return None,
+    })
+}
+
+fn display_name(gw: &Gateway, res: &Res, ev: Option<&StoredEvent>) -> String {
+    match res {
+        Res::Coll(Coll::All) => gw.name.to_string(),
+        Res::Coll(Coll::Origin(k)) => {
+            let name = gw.store.peer(k).ok().flatten().and_then(|m| m.name);
+            match name {
+                Some(n) => format!("{n} ({})", short_key(k)),
+                None => format!("{} ({})", gw.name, short_key(k)),
+            }
+        }
+        Res::Coll(Coll::View(q, _)) => format!("{}: {q}", gw.name),
+        Res::Item(..) => ev
+            .and_then(|e| e.content().master.summary.clone())
+            .unwrap_or_default(),
+        Res::Principal => "anonymous".into(),
+        Res::Root | Res::Home => gw.name.to_string(),
+    }
+}
+
+fn short_key(k: &NodeKey) -> String {
+    let s = k.to_string();
+    format!("…{}", &s[s.len().saturating_sub(8)..])
+}
+
+fn props_of(
+    gw: &Gateway,
+    res: &Res,
+    ev: Option<&StoredEvent>,
+    seq: u64,
+    names: &[PropName],
+) -> (Vec<(PropName, String)>, Vec<PropName>) {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for n in names {
+        match prop_value(gw, res, ev, seq, n) {
+            Some(v) => found.push((n.clone(), v)),
+            None => missing.push(n.clone()),
+        }
+    }
+    (found, missing)
+}
+
+fn parse_body(body: &[u8]) -> Result<Option<El>, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    xml::parse(body)
+        .map(Some)
+        .map_err(|e| crate::text(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn propfind(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response {
+    let depth = match quirks::propfind_depth(headers) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let root = match parse_body(body) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if let Some(r) = &root {
+        if !r.is(DAV, "propfind") {
+            return crate::text(
+                StatusCode::BAD_REQUEST,
+                "PROPFIND body must be DAV:propfind",
+            );
+        }
+    }
+    let explicit = wanted(root.as_ref());
+    let names_for = |res: &Res| explicit.clone().unwrap_or_else(|| all_props(res));
+    let seq = match gw.store.last_seq() {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let mut ms = Ms::new();
+    let self_href = match res {
+        Res::Root => ROOT.to_owned(),
+        Res::Principal => PRINCIPAL.to_owned(),
+        Res::Home => HOME.to_owned(),
+        Res::Coll(c) => c.href(),
+        Res::Item(c, k) => format!("{}{}", c.href(), item_name(&k.origin, &k.uid)),
+    };
+    let item = match res {
+        Res::Item(c, k) => match load_item(gw, c, k) {
+            Ok(Some(ev)) => Some(ev),
+            Ok(None) => {
+                return crate::text(StatusCode::NOT_FOUND, "no such event in this calendar")
+            }
+            Err(r) => return r,
+        },
+        _ => None,
+    };
+    let (found, missing) = props_of(gw, res, item.as_ref(), seq, &names_for(res));
+    ms.response(&self_href, &found, &missing);
+    if depth == 1 {
+        match res {
+            Res::Root => {
+                for r in [Res::Principal, Res::Home] {
+                    let href = if matches!(r, Res::Principal) {
+                        PRINCIPAL
+                    } else {
+                        HOME
+                    };
+                    let (f, m) = props_of(gw, &r, None, seq, &names_for(&r));
+                    ms.response(href, &f, &m);
+                }
+            }
+            Res::Home => {
+                let mut colls = vec![Coll::All];
+                match gw.store.origins() {
+                    Ok(o) => colls.extend(o.into_iter().map(|(k, _)| Coll::Origin(k))),
+                    Err(e) => return internal(e),
+                }
+                for c in colls {
+                    let r = Res::Coll(c.clone());
+                    let (f, m) = props_of(gw, &r, None, seq, &names_for(&r));
+                    ms.response(&c.href(), &f, &m);
+                }
+            }
+            Res::Coll(c) => {
+                let hits = match members(gw, c) {
+                    Ok(h) => h,
+                    Err(r) => return r,
+                };
+                for h in &hits {
+                    let r = Res::Item(c.clone(), h.event.key());
+                    let (f, m) = props_of(gw, &r, Some(&h.event), seq, &names_for(&r));
+                    ms.response(&c.item_href(&h.event), &f, &m);
+                }
+            }
+            _ => {}
+        }
+    }
+    ms.finish(None)
+}
+
+/// What `calendar-data` asks for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum DataMode {
+    /// The event as stored.
+    Full,
+    /// One VEVENT per instance in `[from, to)`, in UTC, without recurrence rules.
+    Expand(DateTime<Utc>, DateTime<Utc>),
+}
+
+fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(s.trim(), "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| Utc.from_utc_datetime(&t))
+}
+
+fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, Response> {
+    let Some(cd) = prop.and_then(|p| p.child(CALDAV, "calendar-data")) else {
+        return Ok(None);
+    };
+    if let Some(x) = cd.child(CALDAV, "expand") {
+        let (Some(a), Some(b)) = (
+            x.attr("start").and_then(parse_utc),
+            x.attr("end").and_then(parse_utc),
+        ) else {
+            return Err(crate::text(
+                StatusCode::BAD_REQUEST,
+                "C:expand needs start and end as UTC date-times (YYYYMMDDTHHMMSSZ)",
+            ));
+        };
+        return Ok(Some(DataMode::Expand(a, b)));
+    }
+    // limit-recurrence-set lets a server send more than asked: the whole event is sent.
+    Ok(Some(DataMode::Full))
+}
+
+fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> String {
+    let body = match mode {
+        DataMode::Full => feeds::ics_calendar(&gw.name, [ev], None),
+        DataMode::Expand(from, to) => expanded(gw, ev, from, to),
+    };
+    esc(&body).into_owned()
+}
+
+/// The instances of an event in a window as separate VEVENTs with UTC times and a
+/// RECURRENCE-ID each (RFC 4791 §9.6.5).
+fn expanded(gw: &Gateway, ev: &StoredEvent, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let c = ev.content();
+    let x = discal_protocol::recur::expand(
+        c,
+        from,
+        to,
+        chrono_tz::UTC,
+        discal_protocol::recur::ExpandLimits::default(),
+    )
+    .unwrap_or_default();
+    let utc = |t: DateTime<Utc>| DateTimeValue::Utc(LocalDateTime::from_chrono(t.naive_utc()));
+    let mut comps = Vec::new();
+    for o in &x.occurrences {
+        let mut comp = match o.component {
+            0 => c.master.clone(),
+            i => c
+                .overrides
+                .get(i - 1)
+                .cloned()
+                .unwrap_or_else(|| c.master.clone()),
+        };
+        let rid_local = DateTimeValue::Zoned {
+            local: o.recurrence_id,
+            tzid: c.master.start.tzid().unwrap_or("UTC").to_owned(),
+        };
+        let rid = match &c.master.start {
+            DateTimeValue::Zoned { .. } => {
+                discal_protocol::recur::instant(&rid_local, chrono_tz::UTC)
+                    .map(utc)
+                    .unwrap_or_else(|_| utc(o.start))
+            }
+            DateTimeValue::Date(_) => DateTimeValue::Date(o.recurrence_id.date),
+            DateTimeValue::Utc(_) => DateTimeValue::Utc(o.recurrence_id),
+            DateTimeValue::Floating(_) => DateTimeValue::Floating(o.recurrence_id),
+        };
+        if o.all_day {
+            let d = |t: DateTime<Utc>| {
+                DateTimeValue::Date(discal_protocol::model::Date::from_chrono(t.date_naive()))
+            };
+            comp.start = d(o.start);
+            comp.end = Some(End::At(d(o.end)));
+        } else {
+            comp.start = utc(o.start);
+            comp.end = Some(End::At(utc(o.end)));
+        }
+        comp.rrule = None;
+        comp.rdates.clear();
+        comp.exdates.clear();
+        if x.occurrences.len() > 1 || c.master.is_recurring() {
+            comp.recurrence_id = Some(rid);
+        }
+        comps.push(comp);
+    }
+    let Some((first, rest)) = comps.split_first() else {
+        return feeds::ics_calendar(&gw.name, std::iter::empty(), None);
+    };
+    let mut content = EventContent::new(first.clone());
+    content.overrides = rest.to_vec();
+    let ics = discal_protocol::ics::IcsEvent {
+        uid: &ev.payload.uid,
+        content: &content,
+        revision: ev.payload.revision,
+        hop: ev.transit.hop.into(),
+        issued: crate::issued_local(ev.payload.issued_at_ms),
+    };
+    discal_protocol::ics::write_calendar([ics], &[])
+}
+
+fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response {
+    let root = match parse_body(body) {
+        Ok(Some(r)) => r,
+        Ok(None) => return crate::text(StatusCode::BAD_REQUEST, "REPORT needs a body"),
+        Err(r) => return r,
+    };
+    let coll = match res {
+        Res::Coll(c) => c.clone(),
+        // A report on an item is a report on its collection, limited to that item.
+        Res::Item(c, _) => c.clone(),
+        _ => return dav_error(StatusCode::FORBIDDEN, "<D:supported-report/>"),
+    };
+    let seq = match gw.store.last_seq() {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let prop = root.child(DAV, "prop");
+    let names: Vec<PropName> = prop
+        .map(|p| {
+            p.children
+                .iter()
+                .map(|c| (c.ns.clone(), c.name.clone()))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![p(DAV, "getetag")]);
+    let mode = match data_mode(prop) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut ms = Ms::new();
+    let emit = |ms: &mut Ms, ev: &StoredEvent| {
+        let r = Res::Item(coll.clone(), ev.key());
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        for n in &names {
+            if n.0 == CALDAV && n.1 == "calendar-data" {
+                found.push((
+                    n.clone(),
+                    calendar_data(gw, ev, mode.unwrap_or(DataMode::Full)),
+                ));
+            } else {
+                match prop_value(gw, &r, Some(ev), seq, n) {
+                    Some(v) => found.push((n.clone(), v)),
+                    None => missing.push(n.clone()),
+                }
+            }
+        }
+        ms.response(&coll.item_href(ev), &found, &missing);
+    };
+    if root.is(CALDAV, "calendar-multiget") {
+        quirks::multiget_depth(headers);
+        for h in root.children_named(DAV, "href") {
+            let path = quirks::normalize_href(&h.text);
+            match resolve(&path) {
+                Ok(Res::Item(c, k)) => match load_item(gw, &c, &k) {
+                    Ok(Some(ev)) => emit(&mut ms, &ev),
+                    Ok(None) => ms.status(&h.text, "404 Not Found"),
+                    Err(r) => return r,
+                },
+                _ => ms.status(&h.text, "404 Not Found"),
+            }
+        }
+        return ms.finish(None);
+    }
+    if root.is(CALDAV, "calendar-query") {
+        let q = match CalQuery::parse(root.child(CALDAV, "filter")) {
+            Ok(q) => q,
+            Err(r) => return r,
+        };
+        if !q.vevent {
+            return ms.finish(None);
+        }
+        let mut f = coll.filter();
+        let window = match (q.start, q.end) {
+            (None, None) => f.window(crate::read::today(gw, &f), None),
+            (a, b) => {
+                let lo = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).single();
+                let hi = Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single();
+                match (a.or(lo), b.or(hi)) {
+                    (Some(a), Some(b)) if a < b => Some((a, b)),
+                    _ => {
+                        return crate::text(
+                            StatusCode::BAD_REQUEST,
+                            "time-range end must be after start",
+                        )
+                    }
+                }
+            }
+        };
+        f.offset = 0;
+        let hits = match fetch(&gw.store, &f, window, MAX_ITEMS, true) {
+            Ok(p) => p.hits,
+            Err(e) => return internal(e),
+        };
+        let only = match res {
+            Res::Item(_, k) => Some(k.clone()),
+            _ => None,
+        };
+        for h in &hits {
+            if only.as_ref().is_some_and(|k| *k != h.event.key()) || !q.matches(&h.event) {
+                continue;
+            }
+            emit(&mut ms, &h.event);
+        }
+        return ms.finish(None);
+    }
+    if root.is(DAV, "sync-collection") {
+        quirks::sync_collection_depth(headers);
+        let token = root
+            .child(DAV, "sync-token")
+            .map(|t| t.text.trim())
+            .unwrap_or("");
+        let since = if token.is_empty() {
+            None
+        } else {
+            match parse_token(token) {
+                Some(s) if s <= seq => Some(s),
+                _ => return dav_error(StatusCode::FORBIDDEN, "<D:valid-sync-token/>"),
+            }
+        };
+        let current = match members(gw, &coll) {
+            Ok(h) => h,
+            Err(r) => return r,
+        };
+        match since {
+            None => {
+                for h in &current {
+                    emit(&mut ms, &h.event);
+                }
+            }
+            Some(s) => {
+                let changed = match gw.store.changes_since(s, usize::MAX) {
+                    Ok(c) => c,
+                    Err(e) => return internal(e),
+                };
+                let now: std::collections::HashSet<(NodeKey, String)> = current
+                    .iter()
+                    .map(|h| (h.event.payload.origin, h.event.payload.uid.clone()))
+                    .collect();
+                for ev in &changed {
+                    if now.contains(&(ev.payload.origin, ev.payload.uid.clone())) {
+                        emit(&mut ms, ev);
+                    } else if matches!(coll, Coll::View(..)) {
+                        // It changed and no longer matches the view: gone from it.
+                        ms.status(&coll.item_href(ev), "404 Not Found");
+                    }
+                }
+            }
+        }
+        return ms.finish(Some(seq));
+    }
+    dav_error(StatusCode::FORBIDDEN, "<D:supported-report/>")
+}
+
+/// The parts of a calendar-query filter this server evaluates.
+struct CalQuery {
+    /// The filter asks for VEVENTs (a VTODO query matches nothing here).
+    vevent: bool,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    /// (property, text, negate) from prop-filter/text-match.
+    text: Vec<(String, String, bool)>,
+}
+
+impl CalQuery {
+    fn parse(filter: Option<&El>) -> Result<Self, Response> {
+        let mut q = Self {
+            vevent: true,
+            start: None,
+            end: None,
+            text: Vec::new(),
+        };
+        let Some(filter) = filter else {
+            return Ok(q);
+        };
+        let unsupported = |what: &str| {
+            dav_error(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "<C:supported-filter><C:{}/></C:supported-filter>",
+                    esc(what)
+                ),
+            )
+        };
+        let Some(cal) = filter.child(CALDAV, "comp-filter") else {
+            return Ok(q);
+        };
+        if !cal
+            .attr("name")
+            .is_some_and(|n| n.eq_ignore_ascii_case("VCALENDAR"))
+        {
+            return Err(unsupported("comp-filter"));
+        }
+        let Some(inner) = cal.child(CALDAV, "comp-filter") else {
+            return Ok(q);
+        };
+        q.vevent = inner
+            .attr("name")
+            .is_some_and(|n| n.eq_ignore_ascii_case("VEVENT"));
+        for c in &inner.children {
+            if c.is(CALDAV, "time-range") {
+                let bad = || {
+                    crate::text(
+                        StatusCode::BAD_REQUEST,
+                        "time-range start/end must be UTC date-times (YYYYMMDDTHHMMSSZ)",
+                    )
+                };
+                q.start = match c.attr("start") {
+                    Some(s) => Some(parse_utc(s).ok_or_else(bad)?),
+                    None => None,
+                };
+                q.end = match c.attr("end") {
+                    Some(s) => Some(parse_utc(s).ok_or_else(bad)?),
+                    None => None,
+                };
+            } else if c.is(CALDAV, "prop-filter") {
+                let name = c.attr("name").unwrap_or("").to_ascii_uppercase();
+                let Some(tm) = c.child(CALDAV, "text-match") else {
+                    return Err(unsupported("prop-filter"));
+                };
+                let negate = tm.attr("negate-condition") == Some("yes");
+                q.text.push((name, tm.text.to_lowercase(), negate));
+            } else if c.is(CALDAV, "is-not-defined") {
+                q.vevent = false;
+            } else {
+                return Err(unsupported(&c.name));
+            }
+        }
+        Ok(q)
+    }
+
+    fn matches(&self, e: &StoredEvent) -> bool {
+        let m = &e.content().master;
+        self.text.iter().all(|(prop, text, negate)| {
+            let v = match prop.as_str() {
+                "SUMMARY" => m.summary.clone(),
+                "DESCRIPTION" => m.description.clone(),
+                "LOCATION" => m.location.clone(),
+                "UID" => Some(e.payload.uid.clone()),
+                "CATEGORIES" => Some(m.categories.join(",")),
+                _ => None,
+            };
+            let hit = v.is_some_and(|v| v.to_lowercase().contains(text.as_str()));
+            hit != *negate
+        })
+    }
+}

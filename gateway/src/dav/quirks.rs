@@ -1,0 +1,101 @@
+//! Where real clients and the RFCs disagree, one named function per behaviour, each saying
+//! which clients it serves. The server is lenient in what it accepts here and strict in what
+//! it sends.
+
+// Errors here are finished HTTP responses, made at most once per request: boxing them
+// would only add an allocation on the error path.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+
+/// Depth of a PROPFIND. RFC 4918 reads a missing Depth as infinity, which this server refuses
+/// as the RFC allows (403 with `propfind-finite-depth`); some clients (GNOME's evolution-data-
+/// server on principal lookups, curl-based scripts) send no Depth for what is meant as a
+/// lookup of one resource, so a missing Depth is answered as Depth 0.
+pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, Response> {
+    match headers
+        .get("depth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        None => Ok(0),
+        Some("0") => Ok(0),
+        Some("1") => Ok(1),
+        Some(d) if d.eq_ignore_ascii_case("infinity") => Err(super::dav_error(
+            StatusCode::FORBIDDEN,
+            "<D:propfind-finite-depth/>",
+        )),
+        Some(d) => Err(crate::text(
+            StatusCode::BAD_REQUEST,
+            format!("Depth {d:?}: use 0 or 1"),
+        )),
+    }
+}
+
+/// calendar-multiget: RFC 4791 wants Depth 0 or 1 with hrefs that name the items; Thunderbird
+/// and Apple Calendar send Depth 1, python caldav and some tsdav versions send none. The hrefs
+/// alone decide what is returned, so Depth is not checked.
+pub fn multiget_depth(_headers: &HeaderMap) {}
+
+/// sync-collection: RFC 6578 says Depth 0 (the sync-level element carries the depth), but
+/// DAVx5 and Thunderbird send Depth 1 and vdirsyncer none. Any Depth is accepted.
+pub fn sync_collection_depth(_headers: &HeaderMap) {}
+
+/// An href from a request body, as a path this server can resolve:
+/// - absolute URLs (Apple Calendar and tsdav send `https://host/dav/...`) lose scheme and host;
+/// - UIDs arrive percent-encoded in different ways (`@` as `%40` from DAVx5, raw from
+///   Thunderbird, `%7E` for `~`); the path is decoded here and re-encoded by `resolve`'s
+///   callers through [`super::item_name`], so every spelling names the same item.
+pub fn normalize_href(href: &str) -> String {
+    let h = href.trim();
+    let path = match h.find("://") {
+        Some(i) => {
+            let after = &h[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => h,
+    };
+    // Decode once to a canonical text form, then encode the item segment the way this
+    // server spells it, so `resolve` sees one spelling.
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned();
+    match decoded.rsplit_once('/') {
+        Some((dir, name)) if name.ends_with(".ics") => {
+            format!("{dir}/{}", crate::read::path_segment(name))
+        }
+        _ => decoded,
+    }
+}
+
+/// Weak comparison of If-None-Match against an item's ETag (GNOME Calendar and Apple send
+/// weak forms of strong tags after a proxy added `W/`).
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|inm| {
+            inm.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hrefs_in_every_spelling_name_one_item() {
+        let want = "/dav/calendars/all/K~a%40b%20c.ics";
+        for h in [
+            "/dav/calendars/all/K~a%40b%20c.ics",
+            "/dav/calendars/all/K~a@b%20c.ics",
+            "/dav/calendars/all/K%7Ea@b%20c.ics",
+            "https://cal.example:8443/dav/calendars/all/K~a@b%20c.ics",
+        ] {
+            assert_eq!(normalize_href(h), want.replace("%40", "@"), "{h}");
+        }
+    }
+}

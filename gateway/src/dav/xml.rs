@@ -1,0 +1,228 @@
+//! WebDAV request bodies read into a small element tree, with limits, and the escaping the
+//! responses use. Parsing is namespace-aware (clients pick their own prefixes) and refuses a
+//! DOCTYPE outright, so no entity of any kind (external or "billion laughs") is ever expanded.
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// The DAV: namespace.
+pub const DAV: &str = "DAV:";
+/// CalDAV's namespace.
+pub const CALDAV: &str = "urn:ietf:params:xml:ns:caldav";
+/// CalendarServer's namespace (getctag).
+pub const CS: &str = "http://calendarserver.org/ns/";
+/// Apple iCal's namespace (calendar-color).
+pub const ICAL: &str = "http://apple.com/ns/ical/";
+
+/// Deepest element nesting accepted in a request body.
+pub const MAX_DEPTH: usize = 32;
+/// Most elements accepted in a request body (a multiget of a few thousand hrefs fits).
+pub const MAX_ELEMENTS: usize = 20_000;
+
+/// One element: namespace, local name, attributes (unprefixed), children, text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct El {
+    /// Namespace URI ("" when none).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// Attributes by local name.
+    pub attrs: Vec<(String, String)>,
+    /// Child elements in order.
+    pub children: Vec<El>,
+    /// Text content (concatenated, unescaped).
+    pub text: String,
+}
+
+impl El {
+    /// True if this is `{ns}name`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns == ns && self.name == name
+    }
+
+    /// The first child `{ns}name`.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&El> {
+        self.children.iter().find(|c| c.is(ns, name))
+    }
+
+    /// Every child `{ns}name`.
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a El> + 'a {
+        self.children.iter().filter(move |c| c.is(ns, name))
+    }
+
+    /// An attribute's value.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a body was refused (400, with this message).
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    /// Not well-formed.
+    #[error("request body is not well-formed XML: {0}")]
+    Malformed(String),
+    /// A DOCTYPE (entities are not accepted).
+    #[error("request body has a DOCTYPE; DTDs and entities are not accepted")]
+    Doctype,
+    /// Too deep or too many elements.
+    #[error("request body is too large or too deeply nested (limits: depth {MAX_DEPTH}, {MAX_ELEMENTS} elements)")]
+    TooBig,
+    /// No root element.
+    #[error("request body has no root element")]
+    Empty,
+}
+
+fn ns_of(r: ResolveResult<'_>) -> String {
+    match r {
+        ResolveResult::Bound(ns) => String::from_utf8_lossy(ns.as_ref()).into_owned(),
+        _ => String::new(),
+    }
+}
+
+fn element(ns: ResolveResult<'_>, e: &quick_xml::events::BytesStart<'_>) -> Result<El, XmlError> {
+    let mut el = El {
+        ns: ns_of(ns),
+        name: String::from_utf8_lossy(e.local_name().as_ref()).into_owned(),
+        ..El::default()
+    };
+    for a in e.attributes() {
+        let a = a.map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let v = a
+            .unescape_value()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        el.attrs.push((
+            String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
+            v.into_owned(),
+        ));
+    }
+    Ok(el)
+}
+
+/// Parses a request body into its root element.
+pub fn parse(body: &[u8]) -> Result<El, XmlError> {
+    let text = std::str::from_utf8(body).map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let mut r = NsReader::from_str(text);
+    r.config_mut().trim_text(true);
+    let mut stack: Vec<El> = Vec::new();
+    let mut root: Option<El> = None;
+    let mut count = 0usize;
+    loop {
+        let (ns, ev) = r
+            .read_resolved_event()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        match ev {
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
+                return Err(XmlError::Malformed("more than one root element".into()))
+            }
+            Event::Start(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooBig);
+                }
+                stack.push(element(ns, &e)?);
+            }
+            Event::Empty(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooBig);
+                }
+                let el = element(ns, &e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or(XmlError::Empty)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    let s = t.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
+                    let s = quick_xml::escape::unescape(&s)
+                        .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                    top.text.push_str(&s);
+                }
+            }
+            // quick-xml reports `&amp;` and `&#38;` as events of their own. Only the five
+            // predefined entities and character references exist here (no DTD).
+            Event::GeneralRef(e) => {
+                let c = if e.is_char_ref() {
+                    e.resolve_char_ref()
+                        .map_err(|e| XmlError::Malformed(e.to_string()))?
+                } else {
+                    match e.as_ref() {
+                        b"amp" => Some('&'),
+                        b"lt" => Some('<'),
+                        b"gt" => Some('>'),
+                        b"quot" => Some('"'),
+                        b"apos" => Some('\''),
+                        _ => None,
+                    }
+                };
+                let c = c.ok_or_else(|| {
+                    XmlError::Malformed(format!(
+                        "unknown entity &{};",
+                        String::from_utf8_lossy(e.as_ref())
+                    ))
+                })?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push(c);
+                }
+            }
+            Event::CData(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed("unclosed element".into()));
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+/// Escapes text and attribute values.
+pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_limits_and_entities() {
+        let el = parse(br#"<?xml version="1.0"?><x:propfind xmlns:x="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><x:prop><c:calendar-data/><x:getetag/></x:prop></x:propfind>"#).unwrap();
+        assert!(el.is(DAV, "propfind"));
+        let prop = el.child(DAV, "prop").unwrap();
+        assert!(prop.child(CALDAV, "calendar-data").is_some());
+        assert!(prop.child(DAV, "getetag").is_some());
+        let bomb = br#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><D:propfind xmlns:D="DAV:">&lol2;</D:propfind>"#;
+        assert!(matches!(parse(bomb), Err(XmlError::Doctype)));
+        let ext = br#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><D:href xmlns:D="DAV:">&e;</D:href>"#;
+        assert!(matches!(parse(ext), Err(XmlError::Doctype)));
+        let deep = format!("{}{}", "<a>".repeat(40), "</a>".repeat(40));
+        assert!(matches!(parse(deep.as_bytes()), Err(XmlError::TooBig)));
+        assert!(parse(b"<a><b></a>").is_err());
+        assert!(parse(b"").is_err());
+        let t = parse(br#"<D:href xmlns:D="DAV:">/a%20b&amp;c</D:href>"#).unwrap();
+        assert_eq!(t.text, "/a%20b&c");
+    }
+}

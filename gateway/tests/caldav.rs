@@ -1,0 +1,492 @@
+//! CalDAV in-process: requests shaped like those Thunderbird, DAVx5, Apple Calendar, tsdav and
+//! vdirsyncer send (bodies, headers, Depth, href spellings), with the answers checked.
+
+mod common;
+
+use axum::body::{to_bytes, Body};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use common::*;
+use discal_store::{Store, Transit};
+use tower::ServiceExt as _;
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn dav(app: &Router, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut req = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = to_bytes(resp.into_body(), 64 << 20).await.unwrap();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+    }
+}
+
+fn setup() -> (Router, discal_gateway::Gateway) {
+    let store = Store::memory();
+    fill(&store, 20);
+    let gw = gateway(store, "https://cal.example.org");
+    (discal_gateway::router(gw.clone()), gw)
+}
+
+fn a_key() -> String {
+    secret(1).public().to_string()
+}
+
+/// The hrefs of the `<D:response>`s with a 200 propstat or status.
+fn hrefs(body: &str) -> Vec<String> {
+    body.split("<D:response>")
+        .skip(1)
+        .filter_map(|r| {
+            let h = r.split("<D:href>").nth(1)?.split("</D:href>").next()?;
+            Some(h.replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+fn item_href(coll: &str, uid: &str) -> String {
+    format!(
+        "{coll}{}",
+        discal_gateway::dav::item_name(&secret(1).public(), uid)
+    )
+}
+
+const CTAG_PROPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/" xmlns:C="urn:ietf:params:xml:ns:caldav">
+  <D:prop>
+    <D:resourcetype/>
+    <D:owner/>
+    <D:current-user-principal/>
+    <D:current-user-privilege-set/>
+    <D:supported-report-set/>
+    <C:supported-calendar-component-set/>
+    <CS:getctag/>
+  </D:prop>
+</D:propfind>"#;
+
+#[tokio::test]
+async fn discovery_as_davx5_and_tsdav_do_it() {
+    let (app, _) = setup();
+    // Well-known redirects to the DAV root (DAVx5 and tsdav start here).
+    let r = dav(
+        &app,
+        "PROPFIND",
+        "/.well-known/caldav",
+        &[("depth", "0")],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(r.headers["location"], "/dav/");
+    // current-user-principal, with an href although nobody logged in.
+    let body =
+        r#"<d:propfind xmlns:d="DAV:"><d:prop><d:current-user-principal/></d:prop></d:propfind>"#;
+    let r = dav(
+        &app,
+        "PROPFIND",
+        "/dav/",
+        &[("depth", "0"), ("content-type", "application/xml")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    assert!(
+        r.body.contains(
+            "<D:current-user-principal><D:href>/dav/principal/</D:href></D:current-user-principal>"
+        ),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("unauthenticated"));
+    // The principal's calendar home (tsdav asks with its own prefixes).
+    let body = r#"<propfind xmlns="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><prop><c:calendar-home-set/><displayname/><principal-URL/></prop></propfind>"#;
+    let r = dav(&app, "PROPFIND", "/dav/principal/", &[("depth", "0")], body).await;
+    assert!(r
+        .body
+        .contains("<C:calendar-home-set><D:href>/dav/calendars/</D:href></C:calendar-home-set>"));
+    assert!(r
+        .body
+        .contains("<D:principal-URL><D:href>/dav/principal/</D:href></D:principal-URL>"));
+    // DAVx5 lists the home with Depth 1.
+    let body = r#"<?xml version='1.0' encoding='UTF-8' ?><propfind xmlns="DAV:" xmlns:CAL="urn:ietf:params:xml:ns:caldav" xmlns:CARD="urn:ietf:params:xml:ns:carddav" xmlns:IC="http://apple.com/ns/ical/"><prop><current-user-privilege-set /><resourcetype /><displayname /><IC:calendar-color /><CAL:calendar-description /><CAL:calendar-timezone /><CAL:supported-calendar-component-set /><CARD:addressbook-description /></prop></propfind>"#;
+    let r = dav(&app, "PROPFIND", "/dav/calendars/", &[("depth", "1")], body).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    let hs = hrefs(&r.body);
+    assert!(hs.contains(&"/dav/calendars/all/".to_owned()), "{hs:?}");
+    assert!(hs.contains(&format!("/dav/calendars/origin-{}/", a_key())));
+    assert_eq!(hs.len(), 4, "home, all, two origins: {hs:?}");
+    assert!(r.body.contains("<D:collection/><C:calendar/>"));
+    assert!(r
+        .body
+        .contains("<I:calendar-color>#2457C5FF</I:calendar-color>"));
+    assert!(r.body.contains("<C:comp name=\"VEVENT\"/>"));
+    assert!(r.body.contains("<D:privilege><D:read/></D:privilege>"));
+    assert!(!r.body.contains("<D:write"));
+    // Properties the server does not have are listed under 404 in their own namespace.
+    assert!(r
+        .body
+        .contains("<X:addressbook-description xmlns:X=\"urn:ietf:params:xml:ns:carddav\"/>"));
+    assert!(r.body.contains("HTTP/1.1 404 Not Found"));
+}
+
+#[tokio::test]
+async fn thunderbird_checks_ctag_then_lists_etags_and_multigets() {
+    let (app, _) = setup();
+    let coll = format!("/dav/calendars/origin-{}/", a_key());
+    let r = dav(&app, "PROPFIND", &coll, &[("depth", "0")], CTAG_PROPS).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    assert!(r.body.contains("<CS:getctag>"));
+    assert!(r.body.contains("<C:calendar-multiget/>") && r.body.contains("<D:sync-collection/>"));
+    // Trailing slash or not: the same collection.
+    let r2 = dav(
+        &app,
+        "PROPFIND",
+        coll.trim_end_matches('/'),
+        &[("depth", "0")],
+        CTAG_PROPS,
+    )
+    .await;
+    assert_eq!(r2.status, StatusCode::MULTI_STATUS);
+    assert!(r2.body.contains("<CS:getctag>"));
+    // Depth 1 etag listing.
+    let body = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getcontenttype/><D:resourcetype/><D:getetag/></D:prop></D:propfind>"#;
+    let r = dav(&app, "PROPFIND", &coll, &[("depth", "1")], body).await;
+    let hs = hrefs(&r.body);
+    assert_eq!(hs.len(), 1 + 8, "collection + 8 events of origin A: {hs:?}");
+    assert!(r.body.contains("<D:getetag>\"0-"));
+    assert!(r.body.contains("component=vevent"));
+    // Multiget with Depth 1 and hrefs as Thunderbird spells them (raw '@').
+    let h1 = item_href(&coll, "berlin-weekly@example.org");
+    let h2 = item_href(&coll, "allday@example.org");
+    let body = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{h1}</D:href><D:href>{h2}</D:href><D:href>{coll}missing.ics</D:href></C:calendar-multiget>"#
+    );
+    let r = dav(&app, "REPORT", &coll, &[("depth", "1")], &body).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    assert!(r.body.contains("UID:berlin-weekly@example.org"));
+    assert!(r
+        .body
+        .contains("RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20261229T180000Z"));
+    assert!(r.body.contains("BEGIN:VTIMEZONE"));
+    assert!(r.body.contains("UID:allday@example.org"));
+    assert!(r.body.contains("HTTP/1.1 404 Not Found"));
+}
+
+#[tokio::test]
+async fn items_get_head_etag_and_encodings() {
+    let (app, _) = setup();
+    let coll = "/dav/calendars/all/";
+    let href = item_href(coll, "hamburg-oneoff@example.org");
+    let r = dav(&app, "GET", &href, &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/calendar"));
+    let etag = r.headers["etag"].to_str().unwrap().to_owned();
+    assert!(r
+        .body
+        .contains("SUMMARY:FSFE Hamburg: Free Software Evening"));
+    let r = dav(&app, "GET", &href, &[("if-none-match", &etag)], "").await;
+    assert_eq!(r.status, StatusCode::NOT_MODIFIED);
+    let r = dav(&app, "HEAD", &href, &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.is_empty());
+    // DAVx5 encodes '@' as %40; both spellings name the item.
+    let enc = href.replace('@', "%40");
+    assert_eq!(dav(&app, "GET", &enc, &[], "").await.status, StatusCode::OK);
+    let r = dav(&app, "GET", &format!("{coll}nobody~x.ics"), &[], "").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // An event of origin A is not in origin B's calendar.
+    let b = secret(2).public().to_string();
+    let other = item_href(
+        &format!("/dav/calendars/origin-{b}/"),
+        "hamburg-oneoff@example.org",
+    );
+    assert_eq!(
+        dav(&app, "GET", &other, &[], "").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn apple_style_time_range_query_matches_instances() {
+    let (app, _) = setup();
+    let coll = "/dav/calendars/all/";
+    // April 2026: the Berlin weekly (instances) matches, the December one-offs do not.
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<B:calendar-query xmlns:B="urn:ietf:params:xml:ns:caldav"><A:prop xmlns:A="DAV:"><A:getetag/><A:getcontenttype/></A:prop><B:filter><B:comp-filter name="VCALENDAR"><B:comp-filter name="VEVENT"><B:time-range start="20260401T000000Z" end="20260501T000000Z"/></B:comp-filter></B:comp-filter></B:filter></B:calendar-query>"#;
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], body).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    let hs = hrefs(&r.body);
+    assert_eq!(hs.len(), 2, "{hs:?}");
+    assert!(hs.iter().any(|h| h.contains("berlin-weekly")));
+    assert!(hs.iter().any(|h| h.contains("ny-monthly")));
+    // February 17 is an EXDATE: a range covering only that evening finds nothing.
+    let body = body
+        .replace("20260401T000000Z", "20260217T170000Z")
+        .replace("20260501T000000Z", "20260217T200000Z");
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], &body).await;
+    assert!(hrefs(&r.body).is_empty(), "{}", r.body);
+    // A VTODO query matches nothing; an unknown filter element is refused with a DAV error.
+    let todo = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VTODO"/></C:comp-filter></C:filter></C:calendar-query>"#;
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], todo).await;
+    assert!(hrefs(&r.body).is_empty());
+    let odd = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:comp-filter name="VALARM"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#;
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], odd).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("supported-filter"));
+    // A text-match on SUMMARY (GNOME Calendar's search).
+    let tm = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-match collation="i;unicode-casemap">hackathon</C:text-match></C:prop-filter></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#;
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], tm).await;
+    let hs = hrefs(&r.body);
+    assert_eq!(hs.len(), 1);
+    assert!(hs[0].contains("allday"));
+}
+
+#[tokio::test]
+async fn expand_returns_utc_instances_with_recurrence_ids() {
+    let (app, _) = setup();
+    let body = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data><C:expand start="20260320T000000Z" end="20260410T000000Z"/></C:calendar-data></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20260320T000000Z" end="20260410T000000Z"/><C:prop-filter name="UID"><C:text-match>berlin</C:text-match></C:prop-filter></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#;
+    let r = dav(
+        &app,
+        "REPORT",
+        "/dav/calendars/all/",
+        &[("depth", "1")],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    let ics = r.body.replace("&#13;", "\r").replace("\r\n ", "");
+    // 24 March 19:00 CET = 18:00Z; 31 March moved to 20:00 CEST = 18:00Z; 7 April 19:00 CEST = 17:00Z.
+    for want in [
+        "RECURRENCE-ID:20260324T180000Z",
+        "DTSTART:20260324T180000Z",
+        "RECURRENCE-ID:20260331T170000Z",
+        "DTSTART:20260331T180000Z",
+        "SUMMARY:Linux User Group Berlin (moved)",
+        "DTSTART:20260407T170000Z",
+    ] {
+        assert!(ics.contains(want), "missing {want}: {ics}");
+    }
+    assert!(!ics.contains("RRULE"));
+    assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3);
+}
+
+#[tokio::test]
+async fn sync_collection_initial_delta_and_bad_token() {
+    let (app, gw) = setup();
+    let coll = "/dav/calendars/all/";
+    let initial = r#"<?xml version="1.0" encoding="utf-8" ?><D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#;
+    // DAVx5 sends Depth 1 here (RFC 6578 says 0), vdirsyncer none: both work.
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], initial).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    assert_eq!(hrefs(&r.body).len(), 8 + 20);
+    let token = r
+        .body
+        .split("<D:sync-token>")
+        .nth(1)
+        .unwrap()
+        .split("</D:sync-token>")
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = dav(&app, "REPORT", coll, &[], initial).await;
+    assert_eq!(hrefs(&r.body).len(), 8 + 20);
+
+    // Nothing changed: an empty delta with the same token.
+    let delta = initial.replace(
+        "<D:sync-token/>",
+        &format!("<D:sync-token>{token}</D:sync-token>"),
+    );
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], &delta).await;
+    assert!(hrefs(&r.body).is_empty(), "{}", r.body);
+
+    // A new revision at the origin: exactly that item in the delta, with its new ETag.
+    let a = secret(1);
+    let held = gw
+        .store
+        .get(&discal_protocol::EventKey {
+            origin: a.public(),
+            uid: "hamburg-oneoff@example.org".into(),
+        })
+        .unwrap()
+        .unwrap();
+    let mut c = held.payload.content.clone();
+    c.master.summary = Some("FSFE Hamburg (new room)".into());
+    c.master.sequence += 1;
+    let ev = discal_protocol::sign(
+        &a,
+        "hamburg-oneoff@example.org".into(),
+        1,
+        ISSUED + 1,
+        c,
+        &discal_protocol::Limits::default(),
+    )
+    .unwrap();
+    gw.store.apply(&ev, Transit::local(), ISSUED + 2).unwrap();
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], &delta).await;
+    let hs = hrefs(&r.body);
+    assert_eq!(hs, vec![item_href(coll, "hamburg-oneoff@example.org")]);
+    assert!(r.body.contains("<D:getetag>\"1-"));
+    let new_token = r
+        .body
+        .split("<D:sync-token>")
+        .nth(1)
+        .unwrap()
+        .split("</D:sync-token>")
+        .next()
+        .unwrap();
+    assert_ne!(new_token, token);
+
+    // In a view the changed event left (it no longer matches q=fsfe evening), it is reported removed.
+    let view = "/dav/views/q%3Devening/";
+    let r = dav(&app, "REPORT", view, &[("depth", "1")], &delta).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    assert!(
+        r.body
+            .contains("<D:status>HTTP/1.1 404 Not Found</D:status>"),
+        "{}",
+        r.body
+    );
+
+    // Unknown tokens get the RFC's precondition error.
+    for bad in [
+        "http://discal.org/ns/sync/99999999",
+        "garbage",
+        "http://other/sync/1",
+    ] {
+        let body = initial.replace(
+            "<D:sync-token/>",
+            &format!("<D:sync-token>{bad}</D:sync-token>"),
+        );
+        let r = dav(&app, "REPORT", coll, &[("depth", "1")], &body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{bad}");
+        assert!(r.body.contains("<D:valid-sync-token/>"));
+    }
+}
+
+#[tokio::test]
+async fn views_as_collections() {
+    let (app, _) = setup();
+    let view = "/dav/views/tags%3Dmeetup%26tz%3DEurope%2FBerlin/";
+    let r = dav(&app, "PROPFIND", view, &[("depth", "1")], "").await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    let hs = hrefs(&r.body);
+    assert_eq!(hs.len(), 3, "collection + berlin + ny: {hs:?}");
+    assert!(r.body.contains("<D:collection/><C:calendar/>"));
+    let bad = dav(
+        &app,
+        "PROPFIND",
+        "/dav/views/tagz%3Dx/",
+        &[("depth", "0")],
+        "",
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("\"tagz\""));
+}
+
+#[tokio::test]
+async fn writes_are_refused_in_one_place_and_limits_hold() {
+    let (app, _) = setup();
+    let coll = "/dav/calendars/all/";
+    for m in [
+        "PUT",
+        "DELETE",
+        "MKCALENDAR",
+        "PROPPATCH",
+        "MOVE",
+        "COPY",
+        "MKCOL",
+        "POST",
+    ] {
+        let r = dav(
+            &app,
+            m,
+            &format!("{coll}x.ics"),
+            &[("content-type", "text/calendar")],
+            "BEGIN:VCALENDAR",
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{m}");
+        assert!(
+            r.body.contains("<D:need-privileges>") && r.body.contains("<D:write/>"),
+            "{m}"
+        );
+    }
+    let r = dav(&app, "OPTIONS", coll, &[], "").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["dav"], "1, 3, calendar-access");
+    assert!(r.headers["allow"].to_str().unwrap().contains("REPORT"));
+    // Depth infinity is refused as RFC 4918 allows.
+    let r = dav(&app, "PROPFIND", coll, &[("depth", "infinity")], "").await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("propfind-finite-depth"));
+    // Entities, malformed and over-deep bodies: 400 with a reason.
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><D:propfind xmlns:D="DAV:">&a;</D:propfind>"#;
+    let r = dav(&app, "PROPFIND", coll, &[("depth", "0")], bomb).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("DOCTYPE"));
+    let r = dav(
+        &app,
+        "REPORT",
+        coll,
+        &[],
+        "<D:sync-collection xmlns:D=\"DAV:\">",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let deep = format!(
+        "<D:propfind xmlns:D=\"DAV:\">{}{}</D:propfind>",
+        "<D:x>".repeat(50),
+        "</D:x>".repeat(50)
+    );
+    let r = dav(&app, "PROPFIND", coll, &[("depth", "0")], &deep).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // An unknown report.
+    let r = dav(
+        &app,
+        "REPORT",
+        coll,
+        &[],
+        r#"<D:expand-property xmlns:D="DAV:"/>"#,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("supported-report"));
+    // Paths that name nothing.
+    assert_eq!(
+        dav(&app, "PROPFIND", "/dav/nothing/", &[("depth", "0")], "")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn vdirsyncer_lists_with_a_calendar_query_without_time_range() {
+    let (app, _) = setup();
+    let coll = format!("/dav/calendars/origin-{}/", a_key());
+    let body = r#"<?xml version="1.0" encoding="utf-8" ?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getcontenttype/><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>"#;
+    let r = dav(&app, "REPORT", &coll, &[("depth", "1")], body).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS);
+    assert_eq!(hrefs(&r.body).len(), 8, "{}", r.body);
+}
