@@ -3,12 +3,12 @@
 //!
 //! `fixture_server EXPECTED.json [BULK]`: writes what the store says (every event's title and
 //! start, and each recurring event's instances over 2026) to EXPECTED.json, prints the base URL
-//! on stdout, and serves until stdin closes.
+//! on stdout, and serves until stdin closes. A line `retitle UID TITLE` on stdin publishes a new
+//! revision of origin A's event UID with that title, as the origin node would (for the CalDAV
+//! sync checks); `ok` is printed on stdout when it is stored.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-
-use std::io::Read as _;
 
 use chrono::{TimeZone, Utc};
 use discal_store::{Query, Store};
@@ -74,14 +74,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{url}");
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let store = gw.store.clone();
     std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            let mut parts = line.splitn(3, ' ');
+            if let (Some("retitle"), Some(uid), Some(title)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                match retitle(&store, uid, title) {
+                    Ok(()) => println!("ok"),
+                    Err(e) => println!("error: {e}"),
+                }
+            }
+        }
         let _ = stop_tx.send(());
     });
     discal_gateway::serve(listener, gw, async {
         let _ = stop_rx.await;
     })
     .await?;
+    Ok(())
+}
+
+/// A new revision of one of origin A's events with another title.
+fn retitle(store: &Store, uid: &str, title: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let a = common::secret(1);
+    let held = store
+        .get(&discal_protocol::EventKey {
+            origin: a.public(),
+            uid: uid.to_owned(),
+        })?
+        .ok_or("no such event")?;
+    let mut content = held.payload.content.clone();
+    content.master.summary = Some(title.to_owned());
+    content.master.sequence += 1;
+    let now = chrono::Utc::now().timestamp_millis();
+    let ev = discal_protocol::sign(
+        &a,
+        uid.to_owned(),
+        held.payload.revision + 1,
+        now,
+        content,
+        &discal_protocol::Limits::default(),
+    )?;
+    store.apply(&ev, discal_store::Transit::local(), now)?;
     Ok(())
 }

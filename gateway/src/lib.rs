@@ -170,7 +170,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The gateway's routes.
 pub fn router(gw: Gateway) -> Router {
     Router::new()
-        .route("/", get(routes::index))
+        // Clients given only the host PROPFIND "/" (python caldav, GNOME Online Accounts).
+        .route("/", get(routes::index).fallback(dav::handle))
         .route("/feed.ics", get(routes::feed_ics))
         .route("/feed.json", get(routes::feed_json))
         .route("/feed.atom", get(routes::feed_atom))

@@ -113,6 +113,9 @@ fn decode(s: &str) -> String {
 /// Resolves a request path (still percent-encoded) to a resource.
 pub fn resolve(path: &str) -> Result<Res, (StatusCode, String)> {
     let not_found = || (StatusCode::NOT_FOUND, format!("no DAV resource at {path}"));
+    if quirks::bare_host_is_dav_root(path) {
+        return Ok(Res::Root);
+    }
     let rest = path
         .strip_prefix("/dav")
         .ok_or_else(not_found)?

@@ -33,6 +33,13 @@ pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, Response> {
     }
 }
 
+/// Clients given only a host name (python caldav with `url=https://host/`, GNOME Online
+/// Accounts, Apple when RFC 6764 lookups fail) PROPFIND `/` for `current-user-principal`; the
+/// site root answers those methods as the DAV root (GET still serves the front page).
+pub fn bare_host_is_dav_root(path: &str) -> bool {
+    path == "/"
+}
+
 /// calendar-multiget: RFC 4791 wants Depth 0 or 1 with hrefs that name the items; Thunderbird
 /// and Apple Calendar send Depth 1, python caldav and some tsdav versions send none. The hrefs
 /// alone decide what is returned, so Depth is not checked.

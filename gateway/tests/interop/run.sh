@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
-# python icalendar + recurring-ical-events (in the repo's .venv), ical.js and playwright-core
+# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal (in the
+# repo's .venv), ical.js and playwright-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set.
 # Screenshots go to target/screenshots/ (docs/img/ holds the committed copies).
@@ -9,9 +10,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 cd "$root"
 
-.venv/bin/python -c "import icalendar, recurring_ical_events" 2>/dev/null ||
+.venv/bin/python -c "import icalendar, recurring_ical_events, caldav, vdirsyncer, khal" 2>/dev/null ||
   .venv/bin/pip install --quiet --disable-pip-version-check \
-    "icalendar==7.3.0" "recurring-ical-events==3.8.2"
+    "icalendar==7.3.0" "recurring-ical-events==3.8.2" "caldav==3.6.0" "vdirsyncer==0.21.0" "khal==0.14.1"
 if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
@@ -42,3 +43,5 @@ done
 .venv/bin/python "$here/check_feeds.py" "$work/expected.json"
 node "$here/check_feeds.mjs" "$work/expected.json"
 CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
+# Last: it changes an event at the node.
+.venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
