@@ -11,72 +11,14 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::{Duration, Instant};
-
-use discal_protocol::ics::parse_calendar;
-use discal_protocol::{sign, Limits, VerifiedEvent};
-use discal_store::{Store, Transit};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-
 const EVENTS: usize = 10_000;
 const RECURRING: usize = 500;
-const TAGS: [&str; 10] = [
-    "linux",
-    "rust",
-    "python",
-    "meetup",
-    "workshop",
-    "talk",
-    "hackathon",
-    "fsfe",
-    "privacy",
-    "web",
-];
 
-fn data(store: &Store) {
-    let s = common::secret(7);
-    let limits = Limits::default();
-    let mut batch: Vec<VerifiedEvent> = Vec::new();
-    for i in 0..EVENTS {
-        let tag = TAGS[i % TAGS.len()];
-        let tag2 = TAGS[(i / 7) % TAGS.len()];
-        let (lat, lon) = (47.0 + (i % 80) as f64 * 0.1, 6.0 + (i % 90) as f64 * 0.1);
-        let body = if i < RECURRING {
-            format!(
-                "DTSTART;TZID=Europe/Berlin:2026{:02}{:02}T{:02}0000\r\nDURATION:PT2H\r\nRRULE:FREQ=WEEKLY;INTERVAL={};BYDAY={}\r\n",
-                1 + i % 12,
-                1 + i % 28,
-                17 + i % 4,
-                1 + i % 3,
-                ["MO", "TU", "WE", "TH", "FR"][i % 5]
-            )
-        } else {
-            format!(
-                "DTSTART:2027{:02}{:02}T{:02}{:02}00Z\r\nDURATION:PT90M\r\n",
-                1 + (i / 28) % 12,
-                1 + i % 28,
-                8 + i % 12,
-                (i % 4) * 15
-            )
-        };
-        let ics = format!(
-            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:ev-{i}@bench\r\n{body}SUMMARY:Event number {i}: {tag} evening\r\nDESCRIPTION:A description of event {i}\\, long enough to be realistic: bring a laptop\\, questions and friends.\r\nLOCATION:Venue {i}\\, Some Street {}\r\nGEO:{lat:.4};{lon:.4}\r\nCATEGORIES:{tag},{tag2}\r\nURL:https://group.example/events/{i}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-            i % 200
-        );
-        let e = parse_calendar(&ics, &s.public(), &limits)
-            .unwrap()
-            .events
-            .remove(0);
-        batch.push(sign(&s, e.uid, 0, common::ISSUED, e.content, &limits).unwrap());
-        if batch.len() == 1000 {
-            store
-                .apply_batch(batch.iter().map(|e| (e, Transit::local())), common::ISSUED)
-                .unwrap();
-            batch.clear();
-        }
-    }
-}
+use std::time::{Duration, Instant};
+
+use discal_store::Store;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 /// A minimal HTTP/1.1 keep-alive client: enough to read Content-Length bodies.
 struct Conn {
@@ -170,7 +112,7 @@ fn main() {
     rt.block_on(async move {
         let store = Store::memory();
         let t = Instant::now();
-        data(&store);
+        common::bench_data(&store, EVENTS, RECURRING);
         println!(
             "data set: {} events ({RECURRING} recurring), loaded in {:.1} s",
             store.len().unwrap(),

@@ -571,6 +571,12 @@ fn raw_value(v: &str) -> String {
 /// Folds a content line at 75 octets without splitting a UTF-8 character (RFC 5545 §3.1) and
 /// ends it with CRLF.
 pub fn fold_line(out: &mut String, line: &str) {
+    // Most lines fit: copy them whole.
+    if line.len() <= 75 {
+        out.push_str(line);
+        out.push_str("\r\n");
+        return;
+    }
     let mut width = 0usize;
     for c in line.chars() {
         let n = c.len_utf8();

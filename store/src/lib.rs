@@ -699,16 +699,27 @@ impl Store {
             .collect();
         picked.sort_unstable();
         let mut out = Vec::with_capacity(picked.len());
+        // Parsing a key checks its curve point (tens of µs); there are few origins and many
+        // events, so each origin is parsed once.
+        let mut keys: std::collections::HashMap<[u8; 32], NodeKey> = Default::default();
         for (ident, seq) in picked {
             let Some(e) = idx.entry(seq) else {
                 continue;
             };
             let mut o = [0u8; 32];
             o.copy_from_slice(&ident[..32]);
+            let origin = match keys.get(&o) {
+                Some(k) => *k,
+                None => {
+                    let k =
+                        NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    keys.insert(o, k);
+                    k
+                }
+            };
             out.push(InventoryItem {
                 key: EventKey {
-                    origin: NodeKey::from_bytes(o)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    origin,
                     uid: String::from_utf8_lossy(&ident[32..]).into_owned(),
                 },
                 revision: e.revision,

@@ -21,6 +21,7 @@
 pub mod quirks;
 pub mod xml;
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use axum::body::Bytes;
@@ -80,6 +81,19 @@ impl Coll {
             "{}{}",
             self.href(),
             item_name(&e.payload.origin, &e.payload.uid)
+        )
+    }
+
+    /// [`Coll::item_href`] with the origins' text forms kept in `names`: base58-encoding a
+    /// key costs microseconds, and a report lists thousands of items of few origins.
+    fn item_href_memo(&self, e: &StoredEvent, names: &mut HashMap<NodeKey, String>) -> String {
+        let o = names
+            .entry(e.payload.origin)
+            .or_insert_with(|| e.payload.origin.to_string());
+        format!(
+            "{}{}.ics",
+            self.href(),
+            path_segment(&format!("{o}~{}", e.payload.uid))
         )
     }
 }
@@ -193,11 +207,63 @@ fn parse_token(t: &str) -> Option<u64> {
 
 /// An item's ETag: revision and a prefix of the revision's hash.
 pub fn item_etag(e: &StoredEvent) -> String {
-    let id = e.id.0;
+    etag_of(e.payload.revision, &e.id)
+}
+
+fn etag_of(revision: u32, id: &discal_protocol::EventId) -> String {
+    let id = id.0;
     format!(
-        "\"{}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}\"",
-        e.payload.revision, id[0], id[1], id[2], id[3], id[4], id[5]
+        "\"{revision}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}\"",
+        id[0], id[1], id[2], id[3], id[4], id[5]
     )
+}
+
+/// True if every property asked for can be answered from the store's index, without reading
+/// a record: what clients ask when they list a calendar to see what changed.
+fn index_only(names: &[PropName]) -> bool {
+    names.iter().all(|(ns, n)| {
+        ns == DAV && matches!(n.as_str(), "getetag" | "getcontenttype" | "resourcetype")
+    })
+}
+
+/// (href, ETag) of every item of an aggregate or origin calendar, from the index alone;
+/// `None` for views, whose membership needs the events themselves.
+fn index_listing(gw: &Gateway, c: &Coll) -> Option<Result<Vec<(String, String)>, Response>> {
+    let origin = match c {
+        Coll::All => None,
+        Coll::Origin(k) => Some(*k),
+        Coll::View(..) => return None,
+    };
+    let inv = match gw.store.inventory(origin.as_ref()) {
+        Ok(i) => i,
+        Err(e) => return Some(Err(internal(e))),
+    };
+    let base = c.href();
+    let mut names: std::collections::HashMap<NodeKey, String> = Default::default();
+    Some(Ok(inv
+        .iter()
+        .map(|it| {
+            let o = names
+                .entry(it.key.origin)
+                .or_insert_with(|| it.key.origin.to_string());
+            let href = format!("{base}{}.ics", path_segment(&format!("{o}~{}", it.key.uid)));
+            (href, etag_of(it.revision, &it.id))
+        })
+        .collect()))
+}
+
+fn index_props(names: &[PropName], etag: &str) -> Vec<(PropName, String)> {
+    names
+        .iter()
+        .map(|n| {
+            let v = match n.1.as_str() {
+                "getetag" => etag.to_owned(),
+                "getcontenttype" => ITEM_TYPE.to_owned(),
+                _ => String::new(),
+            };
+            (n.clone(), v)
+        })
+        .collect()
 }
 
 const ITEM_TYPE: &str = "text/calendar; charset=utf-8; component=vevent";
@@ -362,6 +428,14 @@ fn wanted(root: Option<&El>) -> Option<Vec<PropName>> {
     )
 }
 
+/// A report's answer for one href, rendered later (in parallel when large).
+enum Pending {
+    /// An event with its properties.
+    Ev(StoredEvent),
+    /// An href that is gone or unknown (404).
+    Gone(String),
+}
+
 /// Multistatus writer.
 struct Ms {
     out: String,
@@ -409,6 +483,43 @@ impl Ms {
                 .push_str("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>");
         }
         self.out.push_str("</D:response>\n");
+    }
+
+    /// A writer for a run of responses that will be appended to a multistatus.
+    fn chunk() -> Self {
+        Self { out: String::new() }
+    }
+
+    /// Renders `pending` in order; large answers on two threads (this machine class has two
+    /// cores, and a month query's calendar data is the bulk of its time).
+    fn render<F>(&mut self, pending: &[Pending], item: F)
+    where
+        F: Fn(&mut Ms, &StoredEvent, &mut HashMap<NodeKey, String>) + Sync,
+    {
+        let run = |part: &[Pending]| {
+            let mut ms = Ms::chunk();
+            let mut memo = HashMap::new();
+            for p in part {
+                match p {
+                    Pending::Ev(ev) => item(&mut ms, ev, &mut memo),
+                    Pending::Gone(href) => ms.status(href, "404 Not Found"),
+                }
+            }
+            ms.out
+        };
+        if pending.len() < 200 {
+            let out = run(pending);
+            self.out.push_str(&out);
+            return;
+        }
+        let (a, b) = pending.split_at(pending.len() / 2);
+        let (x, y) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| run(b));
+            let x = run(a);
+            (x, h.join().unwrap_or_default())
+        });
+        self.out.push_str(&x);
+        self.out.push_str(&y);
     }
 
     fn status(&mut self, href: &str, status: &str) {
@@ -644,6 +755,30 @@ fn propfind(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Respon
                     ms.response(&c.href(), &f, &m);
                 }
             }
+            Res::Coll(c) if explicit.as_deref().is_some_and(index_only) => {
+                let names = explicit.clone().unwrap_or_default();
+                match index_listing(gw, c) {
+                    Some(Ok(items)) => {
+                        for (href, etag) in &items {
+                            ms.response(href, &index_props(&names, etag), &[]);
+                        }
+                        return ms.finish(None);
+                    }
+                    Some(Err(r)) => return r,
+                    None => {}
+                }
+                let hits = match members(gw, c) {
+                    Ok(h) => h,
+                    Err(r) => return r,
+                };
+                for h in &hits {
+                    ms.response(
+                        &c.item_href(&h.event),
+                        &index_props(&names, &item_etag(&h.event)),
+                        &[],
+                    );
+                }
+            }
             Res::Coll(c) => {
                 let hits = match members(gw, c) {
                     Ok(h) => h,
@@ -698,10 +833,24 @@ fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, Response> {
 
 fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> String {
     let body = match mode {
-        DataMode::Full => feeds::ics_calendar(&gw.name, [ev], None),
+        DataMode::Full => item_ics(ev),
         DataMode::Expand(from, to) => expanded(gw, ev, from, to),
     };
-    esc(&body).into_owned()
+    // Text content needs only `<`, `&` and `>` escaped; iCalendar text rarely has any.
+    quick_xml::escape::partial_escape(&body).into_owned()
+}
+
+/// One event as a calendar object resource: its VTIMEZONEs and VEVENTs, nothing else.
+fn item_ics(ev: &StoredEvent) -> String {
+    let mut zones = std::collections::BTreeSet::new();
+    feeds::tzids(ev, &mut zones);
+    let mut header = String::new();
+    for z in &zones {
+        if let Some(v) = feeds::vtimezone(z) {
+            header.push_str(&v);
+        }
+    }
+    discal_protocol::ics::write_calendar([crate::ics_event(ev)], &[header])
 }
 
 /// The instances of an event in a window as separate VEVENTs with UTC times and a
@@ -804,7 +953,8 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
         Err(r) => return r,
     };
     let mut ms = Ms::new();
-    let emit = |ms: &mut Ms, ev: &StoredEvent| {
+    let mut pending: Vec<Pending> = Vec::new();
+    let emit = |ms: &mut Ms, ev: &StoredEvent, memo: &mut HashMap<NodeKey, String>| {
         let r = Res::Item(coll.clone(), ev.key());
         let mut found = Vec::new();
         let mut missing = Vec::new();
@@ -821,7 +971,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 }
             }
         }
-        ms.response(&coll.item_href(ev), &found, &missing);
+        ms.response(&coll.item_href_memo(ev, memo), &found, &missing);
     };
     if root.is(CALDAV, "calendar-multiget") {
         quirks::multiget_depth(headers);
@@ -829,13 +979,14 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
             let path = quirks::normalize_href(&h.text);
             match resolve(&path) {
                 Ok(Res::Item(c, k)) => match load_item(gw, &c, &k) {
-                    Ok(Some(ev)) => emit(&mut ms, &ev),
-                    Ok(None) => ms.status(&h.text, "404 Not Found"),
+                    Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
+                    Ok(None) => pending.push(Pending::Gone(h.text.clone())),
                     Err(r) => return r,
                 },
-                _ => ms.status(&h.text, "404 Not Found"),
+                _ => pending.push(Pending::Gone(h.text.clone())),
             }
         }
+        ms.render(&pending, emit);
         return ms.finish(None);
     }
     if root.is(CALDAV, "calendar-query") {
@@ -872,12 +1023,13 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
             Res::Item(_, k) => Some(k.clone()),
             _ => None,
         };
-        for h in &hits {
+        for h in hits {
             if only.as_ref().is_some_and(|k| *k != h.event.key()) || !q.matches(&h.event) {
                 continue;
             }
-            emit(&mut ms, &h.event);
+            pending.push(Pending::Ev(h.event));
         }
+        ms.render(&pending, emit);
         return ms.finish(None);
     }
     if root.is(DAV, "sync-collection") {
@@ -894,35 +1046,63 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 _ => return dav_error(StatusCode::FORBIDDEN, "<D:valid-sync-token/>"),
             }
         };
-        let current = match members(gw, &coll) {
-            Ok(h) => h,
-            Err(r) => return r,
-        };
         match since {
             None => {
-                for h in &current {
-                    emit(&mut ms, &h.event);
+                if index_only(&names) {
+                    if let Some(listing) = index_listing(gw, &coll) {
+                        match listing {
+                            Ok(items) => {
+                                for (href, etag) in &items {
+                                    ms.response(href, &index_props(&names, etag), &[]);
+                                }
+                                return ms.finish(Some(seq));
+                            }
+                            Err(r) => return r,
+                        }
+                    }
                 }
+                let current = match members(gw, &coll) {
+                    Ok(h) => h,
+                    Err(r) => return r,
+                };
+                pending.extend(current.into_iter().map(|h| Pending::Ev(h.event)));
             }
             Some(s) => {
                 let changed = match gw.store.changes_since(s, usize::MAX) {
                     Ok(c) => c,
                     Err(e) => return internal(e),
                 };
-                let now: std::collections::HashSet<(NodeKey, String)> = current
-                    .iter()
-                    .map(|h| (h.event.payload.origin, h.event.payload.uid.clone()))
-                    .collect();
-                for ev in &changed {
-                    if now.contains(&(ev.payload.origin, ev.payload.uid.clone())) {
-                        emit(&mut ms, ev);
+                // Aggregate and origin calendars never lose events (a cancellation is a
+                // revision); only a view needs its current members to tell removals.
+                let now: Option<std::collections::HashSet<(NodeKey, String)>> = match &coll {
+                    Coll::View(..) => match members(gw, &coll) {
+                        Ok(h) => Some(
+                            h.iter()
+                                .map(|h| (h.event.payload.origin, h.event.payload.uid.clone()))
+                                .collect(),
+                        ),
+                        Err(r) => return r,
+                    },
+                    _ => None,
+                };
+                for ev in changed {
+                    let member = match (&coll, &now) {
+                        (Coll::Origin(k), _) => ev.payload.origin == *k,
+                        (_, Some(now)) => {
+                            now.contains(&(ev.payload.origin, ev.payload.uid.clone()))
+                        }
+                        _ => true,
+                    };
+                    if member {
+                        pending.push(Pending::Ev(ev));
                     } else if matches!(coll, Coll::View(..)) {
                         // It changed and no longer matches the view: gone from it.
-                        ms.status(&coll.item_href(ev), "404 Not Found");
+                        pending.push(Pending::Gone(coll.item_href(&ev)));
                     }
                 }
             }
         }
+        ms.render(&pending, emit);
         return ms.finish(Some(seq));
     }
     dav_error(StatusCode::FORBIDDEN, "<D:supported-report/>")

@@ -198,3 +198,65 @@ pub fn gateway(store: Store, public_url: &str) -> Gateway {
     gw.clock = Arc::new(|| NOW);
     gw
 }
+
+pub const TAGS: [&str; 10] = [
+    "linux",
+    "rust",
+    "python",
+    "meetup",
+    "workshop",
+    "talk",
+    "hackathon",
+    "fsfe",
+    "privacy",
+    "web",
+];
+
+/// The benchmarks' data set: `events` realistic events, the first `recurring` of them weekly
+/// Europe/Berlin rules started in 2026, the rest one-offs spread over 2027 (origin: secret 7).
+pub fn bench_data(store: &Store, events: usize, recurring: usize) {
+    let s = secret(7);
+    let limits = Limits::default();
+    let mut batch: Vec<VerifiedEvent> = Vec::new();
+    for i in 0..events {
+        let tag = TAGS[i % TAGS.len()];
+        let tag2 = TAGS[(i / 7) % TAGS.len()];
+        let (lat, lon) = (47.0 + (i % 80) as f64 * 0.1, 6.0 + (i % 90) as f64 * 0.1);
+        let body = if i < recurring {
+            format!(
+                "DTSTART;TZID=Europe/Berlin:2026{:02}{:02}T{:02}0000\r\nDURATION:PT2H\r\nRRULE:FREQ=WEEKLY;INTERVAL={};BYDAY={}\r\n",
+                1 + i % 12,
+                1 + i % 28,
+                17 + i % 4,
+                1 + i % 3,
+                ["MO", "TU", "WE", "TH", "FR"][i % 5]
+            )
+        } else {
+            format!(
+                "DTSTART:2027{:02}{:02}T{:02}{:02}00Z\r\nDURATION:PT90M\r\n",
+                1 + (i / 28) % 12,
+                1 + i % 28,
+                8 + i % 12,
+                (i % 4) * 15
+            )
+        };
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:ev-{i}@bench\r\n{body}SUMMARY:Event number {i}: {tag} evening\r\nDESCRIPTION:A description of event {i}\\, long enough to be realistic: bring a laptop\\, questions and friends.\r\nLOCATION:Venue {i}\\, Some Street {}\r\nGEO:{lat:.4};{lon:.4}\r\nCATEGORIES:{tag},{tag2}\r\nURL:https://group.example/events/{i}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            i % 200
+        );
+        let e = parse_calendar(&ics, &s.public(), &limits)
+            .unwrap()
+            .events
+            .remove(0);
+        batch.push(sign(&s, e.uid, 0, ISSUED, e.content, &limits).unwrap());
+        if batch.len() == 1000 {
+            store
+                .apply_batch(batch.iter().map(|e| (e, Transit::local())), ISSUED)
+                .unwrap();
+            batch.clear();
+        }
+    }
+    store
+        .apply_batch(batch.iter().map(|e| (e, Transit::local())), ISSUED)
+        .unwrap();
+}

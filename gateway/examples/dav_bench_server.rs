@@ -1,0 +1,93 @@
+//! The gateway over the benchmark data set (10,000 events, 500 recurring), for the side-by-side
+//! CalDAV benchmark against Radicale (gateway/benches/caldav_vs_radicale.py).
+//!
+//! `dav_bench_server [EXPORT_DIR]`: with EXPORT_DIR, first writes every event as one .ics file
+//! there (exactly what this gateway serves for it) plus Radicale's collection properties, so
+//! both servers hold the same data. Prints the base URL on stdout and serves until stdin
+//! closes. A line `change N` publishes a new revision (new title) of the first N events;
+//! `ok` is printed when they are stored.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use discal_store::{Query, Store, Transit};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let export = std::env::args().nth(1);
+    let store = Store::memory();
+    common::bench_data(&store, 10_000, 500);
+    if let Some(dir) = &export {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            format!("{dir}/.Radicale.props"),
+            r#"{"C:supported-calendar-component-set": "VEVENT", "D:displayname": "bench", "tag": "VCALENDAR"}"#,
+        )?;
+        for h in store
+            .query(&Query {
+                limit: 100_000,
+                ..Query::default()
+            })?
+            .hits
+        {
+            let name = h.event.payload.uid.replace('@', "_");
+            let ics = discal_gateway::feeds::ics_calendar("bench", [&h.event], None);
+            std::fs::write(format!("{dir}/{name}.ics"), ics)?;
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let gw = common::gateway(store, &url);
+    println!("{url}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let store = gw.store.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if let Some(n) = line
+                .strip_prefix("change ")
+                .and_then(|n| n.trim().parse().ok())
+            {
+                match change(&store, n) {
+                    Ok(()) => println!("ok"),
+                    Err(e) => println!("error: {e}"),
+                }
+            }
+        }
+        let _ = stop_tx.send(());
+    });
+    discal_gateway::serve(listener, gw, async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// A new revision of each of the first `n` events, retitled.
+fn change(store: &Store, n: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let s = common::secret(7);
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut evs = Vec::new();
+    for i in 0..n {
+        let uid = format!("ev-{i}@bench");
+        let held = store
+            .get(&discal_protocol::EventKey {
+                origin: s.public(),
+                uid: uid.clone(),
+            })?
+            .ok_or("no such event")?;
+        let mut c = held.payload.content.clone();
+        c.master.summary = Some(format!("Changed at {now}: event {i}"));
+        c.master.sequence += 1;
+        evs.push(discal_protocol::sign(
+            &s,
+            uid,
+            held.payload.revision + 1,
+            now,
+            c,
+            &discal_protocol::Limits::default(),
+        )?);
+    }
+    store.apply_batch(evs.iter().map(|e| (e, Transit::local())), now)?;
+    Ok(())
+}
