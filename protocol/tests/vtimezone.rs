@@ -113,3 +113,25 @@ fn vtimezones_agree_with_the_iana_database() {
         }
     }
 }
+
+/// Every zone of the database: the scan finds the same offset as the database every 9 days
+/// and on both sides of each transition it found (a missed pair of transitions would show as a
+/// wrong offset between them).
+#[test]
+fn every_iana_zone_is_scanned_without_missing_a_change() {
+    let end = Utc.with_ymd_and_hms(2037, 12, 1, 0, 0, 0).unwrap();
+    for tz in chrono_tz::TZ_VARIANTS {
+        let name = tz.name();
+        let on = onsets(&vtimezone(name, tz));
+        let real = |t: DateTime<Utc>| {
+            tz.offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc()
+        };
+        let mut t = Utc.with_ymd_and_hms(1970, 1, 3, 0, 0, 0).unwrap();
+        while t < end {
+            assert_eq!(offset_from_vtimezone(&on, t), real(t), "{name} at {t}");
+            t += Duration::hours(9 * 24 + 5);
+        }
+    }
+}
