@@ -39,25 +39,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = format!("http://{}", listener.local_addr()?);
     let gw = common::gateway(store, &url);
     println!("{url}");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let store = gw.store.clone();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line
-                .strip_prefix("change ")
-                .and_then(|n| n.trim().parse().ok())
-            {
-                match change(&store, n) {
-                    Ok(()) => println!("ok"),
-                    Err(e) => println!("error: {e}"),
-                }
-            }
+    common::serve_until_stdin_closes(listener, gw, |store, line| {
+        match line.strip_prefix("change ").and_then(|n| n.trim().parse().ok()) {
+            Some(n) => change(store, n),
+            None => Err(format!("unknown command {line:?}").into()),
         }
-        let _ = stop_tx.send(());
-    });
-    discal_gateway::serve(listener, gw, async {
-        let _ = stop_rx.await;
     })
     .await?;
     Ok(())

@@ -73,25 +73,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&out, serde_json::to_vec_pretty(&expected)?)?;
     println!("{url}");
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let store = gw.store.clone();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lines() {
-            let Ok(line) = line else { break };
-            let mut parts = line.splitn(3, ' ');
-            if let (Some("retitle"), Some(uid), Some(title)) =
-                (parts.next(), parts.next(), parts.next())
-            {
-                match retitle(&store, uid, title) {
-                    Ok(()) => println!("ok"),
-                    Err(e) => println!("error: {e}"),
-                }
-            }
+    common::serve_until_stdin_closes(listener, gw, |store, line| {
+        let mut parts = line.splitn(3, ' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some("retitle"), Some(uid), Some(title)) => retitle(store, uid, title),
+            _ => Err(format!("unknown command {line:?}").into()),
         }
-        let _ = stop_tx.send(());
-    });
-    discal_gateway::serve(listener, gw, async {
-        let _ = stop_rx.await;
     })
     .await?;
     Ok(())

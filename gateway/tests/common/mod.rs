@@ -260,3 +260,29 @@ pub fn bench_data(store: &Store, events: usize, recurring: usize) {
         .apply_batch(batch.iter().map(|e| (e, Transit::local())), ISSUED)
         .unwrap();
 }
+
+/// Serves `gw` until stdin closes; each stdin line goes to `command` on a thread of its own,
+/// and its answer (`ok` or `error: …`) is printed on stdout. The example servers that the
+/// interop checks and the CalDAV benchmark drive are built on this.
+pub async fn serve_until_stdin_closes(
+    listener: tokio::net::TcpListener,
+    gw: Gateway,
+    command: impl Fn(&Store, &str) -> Result<(), Box<dyn std::error::Error>> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let store = gw.store.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            match command(&store, &line) {
+                Ok(()) => println!("ok"),
+                Err(e) => println!("error: {e}"),
+            }
+        }
+        let _ = stop_tx.send(());
+    });
+    discal_gateway::serve(listener, gw, async {
+        let _ = stop_rx.await;
+    })
+    .await
+}
