@@ -40,7 +40,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gw = common::gateway(store, &url);
     println!("{url}");
     common::serve_until_stdin_closes(listener, gw, |store, line| {
-        match line.strip_prefix("change ").and_then(|n| n.trim().parse().ok()) {
+        match line
+            .strip_prefix("change ")
+            .and_then(|n| n.trim().parse().ok())
+        {
             Some(n) => change(store, n),
             None => Err(format!("unknown command {line:?}").into()),
         }
