@@ -336,6 +336,9 @@ fn record_bytes(info: &Info, ev: &VerifiedEvent, transit: &Transit, now_ms: i64)
     })
 }
 
+/// From this many records to read and expand, a query uses two threads.
+const PARALLEL_LOADS: usize = 32;
+
 const MAX_RECORD_BYTES: usize = codec::MAX_ENVELOPE_BYTES + 64 * 1024;
 
 fn change_key(seq: u64) -> [u8; 9] {
@@ -774,10 +777,31 @@ impl Store {
         // order until `limit` of them matched.
         let (uncertain, certain): (Vec<&Selected>, Vec<&Selected>) =
             sel.items.iter().partition(|s| !s.certain);
-        for s in uncertain {
-            if let Some(h) = self.load(s, q, &mut result.truncated)? {
-                hits.push(h);
+        // Their expansion is most of a query's work; many of them are split over two threads.
+        let load_all = |part: &[&Selected]| -> Result<(Vec<Hit>, bool), StoreError> {
+            let mut cut = false;
+            let mut out = Vec::new();
+            for s in part {
+                if let Some(h) = self.load(s, q, &mut cut)? {
+                    out.push(h);
+                }
             }
+            Ok((out, cut))
+        };
+        let (first, second) = if uncertain.len() >= PARALLEL_LOADS {
+            let (a, b) = uncertain.split_at(uncertain.len() / 2);
+            std::thread::scope(|sc| {
+                let h = sc.spawn(|| load_all(b));
+                let first = load_all(a);
+                let second = h.join().unwrap_or(Err(StoreError::Poisoned));
+                (first, second)
+            })
+        } else {
+            (load_all(&uncertain), Ok((Vec::new(), false)))
+        };
+        for part in [first?, second?] {
+            result.truncated |= part.1;
+            hits.extend(part.0);
         }
         let mut taken = 0usize;
         for s in certain {

@@ -504,6 +504,14 @@ fn select_agrees_with_query() {
                 .apply(&signed(&a, &format!("s{d}"), 0, c), Transit::local(), NOW)
                 .unwrap();
         }
+        // Enough recurring events that query() reads them on two threads.
+        for i in 0..40u8 {
+            let mut c = one_off(at(2026, 3, 1 + i % 28, i % 24), &format!("weekly {i}"));
+            c.master.rrule = Some(format!("FREQ=WEEKLY;INTERVAL={}", 1 + i % 3));
+            store
+                .apply(&signed(&a, &format!("r{i}"), 0, c), Transit::local(), NOW)
+                .unwrap();
+        }
         for (d, days) in [(1, 1), (10, 3), (14, 7), (29, 5), (1, 30)] {
             let q = Query {
                 window: window(2026, 4, d, days),
