@@ -135,6 +135,8 @@ pub struct Gateway {
     pub clock: Clock,
     /// Renderings by URL and store state.
     pub cache: Arc<read::Cache>,
+    /// CalDAV calendar objects by revision.
+    pub dav_objects: Arc<dav::ObjectCache>,
 }
 
 /// Milliseconds since the epoch; replaceable so tests control "today".
@@ -142,6 +144,8 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// Bytes of rendered answers kept (uncompressed; the compressed forms add about a third).
 pub const CACHE_BYTES: usize = 64 << 20;
+/// Bytes of CalDAV calendar objects kept (about 1–2 KB each).
+pub const DAV_OBJECT_BYTES: usize = 48 << 20;
 
 impl Gateway {
     /// A gateway on the system clock.
@@ -160,6 +164,7 @@ impl Gateway {
             public_url: public_url.trim_end_matches('/').into(),
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             cache: Arc::new(read::Cache::new(CACHE_BYTES)),
+            dav_objects: Arc::new(dav::ObjectCache::new(DAV_OBJECT_BYTES)),
         }
     }
 }

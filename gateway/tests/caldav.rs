@@ -293,6 +293,8 @@ async fn expand_returns_utc_instances_with_recurrence_ids() {
 #[tokio::test]
 async fn sync_collection_initial_delta_and_bad_token() {
     let (app, gw) = setup();
+    // Calendar objects cached at start are per revision, so a change is never served stale.
+    assert_eq!(gw.dav_objects.warm(&gw.store).unwrap(), 8 + 20);
     let coll = "/dav/calendars/all/";
     let initial = r#"<?xml version="1.0" encoding="utf-8" ?><D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#;
     // DAVx5 sends Depth 1 here (RFC 6578 says 0), vdirsyncer none: both work.
@@ -346,6 +348,17 @@ async fn sync_collection_initial_delta_and_bad_token() {
     let hs = hrefs(&r.body);
     assert_eq!(hs, vec![item_href(coll, "hamburg-oneoff@example.org")]);
     assert!(r.body.contains("<D:getetag>\"1-"));
+    let mg = format!(
+        r#"<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop><D:href>{}</D:href></C:calendar-multiget>"#,
+        item_href(coll, "hamburg-oneoff@example.org")
+    );
+    let r2 = dav(&app, "REPORT", coll, &[], &mg).await;
+    assert!(
+        r2.body.contains("SUMMARY:FSFE Hamburg (new room)"),
+        "{}",
+        r2.body
+    );
+    assert!(r2.body.contains("X-REVISION:1"));
     let new_token = r
         .body
         .split("<D:sync-token>")

@@ -252,6 +252,15 @@ impl Node {
             &shared.public_url,
         );
         gw.clock = opts.clock.clone();
+        // Calendar objects for CalDAV are made in the background, so the first sync after a
+        // start costs what later ones do; requests meanwhile make what they need themselves.
+        {
+            let (objects, store) = (gw.dav_objects.clone(), store.clone());
+            std::thread::spawn(move || match objects.warm(&store) {
+                Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
+                Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
+            });
+        }
         let http_task = tokio::spawn(async move {
             let stop = async move {
                 let _ = http_stopped.await;

@@ -23,6 +23,7 @@ pub mod xml;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -452,11 +453,17 @@ impl Ms {
     }
 
     /// One response: found properties with their XML, and the names of the missing ones.
-    fn response(&mut self, href: &str, found: &[(PropName, String)], missing: &[PropName]) {
+    fn response<V: AsRef<str>>(
+        &mut self,
+        href: &str,
+        found: &[(PropName, V)],
+        missing: &[PropName],
+    ) {
         let _ = write!(self.out, "<D:response><D:href>{}</D:href>", esc(href));
         if !found.is_empty() {
             self.out.push_str("<D:propstat><D:prop>");
             for ((ns, name), value) in found {
+                let value = value.as_ref();
                 let p = prefix(ns);
                 if value.is_empty() {
                     let _ = write!(self.out, "<{p}:{name}/>");
@@ -831,13 +838,100 @@ fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, Response> {
     Ok(Some(DataMode::Full))
 }
 
-fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> String {
-    let body = match mode {
-        DataMode::Full => item_ics(ev),
-        DataMode::Expand(from, to) => expanded(gw, ev, from, to),
-    };
-    // Text content needs only `<`, `&` and `>` escaped; iCalendar text rarely has any.
-    quick_xml::escape::partial_escape(&body).into_owned()
+fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> Arc<str> {
+    match mode {
+        DataMode::Full => gw.dav_objects.get_or_make(ev),
+        DataMode::Expand(from, to) => xml_text(&expanded(gw, ev, from, to)),
+    }
+}
+
+/// Text content needs only `<`, `&` and `>` escaped; iCalendar text rarely has any.
+fn xml_text(ics: &str) -> Arc<str> {
+    quick_xml::escape::partial_escape(ics).into()
+}
+
+/// Each event revision's calendar object, escaped for a multistatus, kept once made: a
+/// revision never changes, so entries are never stale, only aged out (oldest first) when the
+/// cache is full. [`ObjectCache::warm`] fills it at start, so the first reports after a start
+/// cost what later ones do.
+pub struct ObjectCache {
+    inner: Mutex<ObjectsInner>,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct ObjectsInner {
+    map: HashMap<discal_protocol::EventId, Arc<str>>,
+    order: std::collections::VecDeque<discal_protocol::EventId>,
+    bytes: usize,
+}
+
+impl ObjectCache {
+    /// A cache of at most `max_bytes` of calendar objects.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            inner: Mutex::new(ObjectsInner::default()),
+            max_bytes,
+        }
+    }
+
+    fn get_or_make(&self, ev: &StoredEvent) -> Arc<str> {
+        if let Some(v) = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|c| c.map.get(&ev.id).cloned())
+        {
+            return v;
+        }
+        let v = xml_text(&item_ics(ev));
+        self.put(ev.id, v.clone());
+        v
+    }
+
+    /// Stores `v`, evicting the oldest entries if needed; false if it did not fit without
+    /// evicting (warming stops there rather than evict what it just made).
+    fn put(&self, id: discal_protocol::EventId, v: Arc<str>) -> bool {
+        let Ok(mut c) = self.inner.lock() else {
+            return false;
+        };
+        if c.map.contains_key(&id) {
+            return true;
+        }
+        let full = c.bytes + v.len() > self.max_bytes;
+        while c.bytes + v.len() > self.max_bytes {
+            let Some(old) = c.order.pop_front() else {
+                return false;
+            };
+            if let Some(o) = c.map.remove(&old) {
+                c.bytes -= o.len();
+            }
+        }
+        c.bytes += v.len();
+        c.order.push_back(id);
+        c.map.insert(id, v);
+        !full
+    }
+
+    /// Renders the newest events' calendar objects until the cache is full (and so also makes
+    /// the VTIMEZONEs of the zones in use). Meant for a background thread at start.
+    pub fn warm(&self, store: &discal_store::Store) -> Result<usize, discal_store::StoreError> {
+        let mut n = 0;
+        let mut after = 0;
+        loop {
+            let batch = store.changes_since(after, 1000)?;
+            let Some(last) = batch.last() else {
+                return Ok(n);
+            };
+            after = last.seq;
+            for ev in &batch {
+                if !self.put(ev.id, xml_text(&item_ics(ev))) {
+                    return Ok(n);
+                }
+                n += 1;
+            }
+        }
+    }
 }
 
 /// One event as a calendar object resource: its VTIMEZONEs and VEVENTs, nothing else.
@@ -966,7 +1060,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 ));
             } else {
                 match prop_value(gw, &r, Some(ev), seq, n) {
-                    Some(v) => found.push((n.clone(), v)),
+                    Some(v) => found.push((n.clone(), v.into())),
                     None => missing.push(n.clone()),
                 }
             }
