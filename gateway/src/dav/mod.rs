@@ -169,7 +169,7 @@ pub fn resolve(path: &str) -> Result<Res, (StatusCode, String)> {
             let name = decode(item);
             let name = name.strip_suffix(".ics").ok_or_else(not_found)?;
             let (o, uid) = name.split_once('~').ok_or_else(not_found)?;
-            let origin: NodeKey = o.parse().map_err(|_| not_found())?;
+            let origin = parse_key_cached(o).ok_or_else(not_found)?;
             Ok(Res::Item(
                 c,
                 EventKey {
@@ -180,6 +180,26 @@ pub fn resolve(path: &str) -> Result<Res, (StatusCode, String)> {
         }
         _ => Err(not_found()),
     }
+}
+
+/// Parses an origin key from an href. Parsing checks the curve point (microseconds), and a
+/// multiget names hundreds of items of a few origins, so parsed keys are kept per thread.
+fn parse_key_cached(text: &str) -> Option<NodeKey> {
+    thread_local! {
+        static KEYS: std::cell::RefCell<HashMap<String, NodeKey>> = Default::default();
+    }
+    KEYS.with(|k| {
+        let mut k = k.borrow_mut();
+        if let Some(key) = k.get(text) {
+            return Some(*key);
+        }
+        let key: NodeKey = text.parse().ok()?;
+        if k.len() >= 1024 {
+            k.clear();
+        }
+        k.insert(text.to_owned(), key);
+        Some(key)
+    })
 }
 
 /// `a=b&c=d` into pairs, percent- and plus-decoded.
