@@ -199,6 +199,12 @@ pub use discal_protocol::view::distance_km;
 pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {
     let cfg = shared.config.read().map_err(|_| "config lock poisoned")?;
     let f = &cfg.filters;
+    // Honest peers with this node's limit never send a copy further than it; one that arrives
+    // came from a misbehaving peer or one configured for a wider reach (docs/protocol.md §11.2).
+    let limit = cfg.max_hops.max(1);
+    if hop > limit {
+        return Err(format!("hop {hop} beyond max_hops {limit}"));
+    }
     if let Some(max) = f.max_hop {
         if hop > max {
             return Err(format!("hop {hop} above filters.max_hop {max}"));

@@ -280,6 +280,17 @@ impl Worker {
             if a.outcome.applies() {
                 self.shared.metrics.accepted.fetch_add(1, Relaxed);
                 tracing::debug!(uid = %c.ev.payload().uid, hop = c.transit.hop, from = %c.from, "stored");
+                if let Some(observe) = &self.shared.observer {
+                    let p = c.ev.payload();
+                    observe(&crate::Stored {
+                        key: EventKey {
+                            origin: p.origin,
+                            uid: p.uid.clone(),
+                        },
+                        revision: p.revision,
+                        hop: c.transit.hop,
+                    });
+                }
             } else {
                 self.shared.metrics.duplicates.fetch_add(1, Relaxed);
             }

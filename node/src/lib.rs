@@ -62,6 +62,55 @@ pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
 
+/// Builds the swarm's transport from the node's key: authenticated and multiplexed, like the
+/// TCP + noise + yamux stack it replaces. Simulations pass an in-memory transport with a link
+/// model here; the node's own code runs unchanged above it.
+pub type TransportFactory = Arc<
+    dyn Fn(
+            &libp2p::identity::Keypair,
+        ) -> Result<
+            libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>,
+            Box<dyn std::error::Error + Send + Sync>,
+        > + Send
+        + Sync,
+>;
+
+/// An event revision this node has just stored from a peer (not its own writes).
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The event.
+    pub key: discal_protocol::EventKey,
+    /// Its revision.
+    pub revision: u32,
+    /// The hop count it arrived with.
+    pub hop: u8,
+}
+
+/// Called by the ingest worker for every revision it stores from a peer: how simulations time
+/// delivery without polling a thousand stores. Keep it cheap; it runs on the ingest path.
+pub type Observer = Arc<dyn Fn(&Stored) + Send + Sync>;
+
+/// Protocol timers and knobs that operators have no reason to touch but simulations vary.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Gossipsub heartbeat (mesh maintenance, lazy gossip).
+    pub heartbeat: Duration,
+    /// How long gossipsub remembers message ids it has seen.
+    pub duplicate_cache: Duration,
+    /// Peers that get IHAVE gossip per heartbeat besides the mesh (0 turns lazy gossip off).
+    pub gossip_lazy: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(1),
+            duplicate_cache: Duration::from_secs(60),
+            gossip_lazy: 6,
+        }
+    }
+}
+
 /// How to start a node.
 #[derive(Clone)]
 pub struct NodeOptions {
@@ -75,6 +124,16 @@ pub struct NodeOptions {
     pub secret: Option<[u8; 32]>,
     /// The clock.
     pub clock: Clock,
+    /// The swarm's transport; `None` is TCP with noise and yamux.
+    pub transport: Option<TransportFactory>,
+    /// Use this store instead of opening one (a simulated node that restarts keeps its events).
+    pub store: Option<Arc<Store>>,
+    /// Serve the HTTP gateway (simulations run a thousand nodes without one).
+    pub gateway: bool,
+    /// Protocol timers.
+    pub tuning: Tuning,
+    /// Told of every revision stored from a peer.
+    pub observer: Option<Observer>,
 }
 
 impl NodeOptions {
@@ -86,6 +145,11 @@ impl NodeOptions {
             data_dir,
             secret: None,
             clock: system_clock(),
+            transport: None,
+            store: None,
+            gateway: true,
+            tuning: Tuning::default(),
+            observer: None,
         }
     }
 }
@@ -121,6 +185,8 @@ pub struct Shared {
     pub changed: watch::Sender<u64>,
     /// Per-peer figures.
     pub peer_stats: Mutex<HashMap<NodeKey, PeerStats>>,
+    /// Told of revisions stored from peers.
+    pub observer: Option<Observer>,
 }
 
 impl Shared {
@@ -177,34 +243,44 @@ impl Node {
             Some(dir) => identity::admin_token(dir)?,
             None => format!("{:032x}", rand::random::<u128>()),
         };
-        let store = match &opts.data_dir {
-            Some(dir) => {
+        let store = match (&opts.store, &opts.data_dir) {
+            (Some(s), _) => s.clone(),
+            (None, Some(dir)) => Arc::new({
                 let d = dir.join("store");
                 tokio::task::spawn_blocking(move || Store::open(&d, &SledOptions::default()))
                     .await
                     .map_err(|e| NodeError::Io(e.to_string()))??
-            }
-            None => Store::memory(),
+            }),
+            (None, None) => Arc::new(Store::memory()),
         };
-        let store = Arc::new(store);
-        let http_listener = discal_gateway::bind(opts.config.http_addr()?)
-            .await
-            .map_err(|e| NodeError::Io(format!("http {}: {e}", opts.config.http)))?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|e| NodeError::Io(e.to_string()))?;
+        let http_listener = if opts.gateway {
+            Some(
+                discal_gateway::bind(opts.config.http_addr()?)
+                    .await
+                    .map_err(|e| NodeError::Io(format!("http {}: {e}", opts.config.http)))?,
+            )
+        } else {
+            None
+        };
+        let http_addr = match &http_listener {
+            Some(l) => l.local_addr().map_err(|e| NodeError::Io(e.to_string()))?,
+            None => SocketAddr::from(([0, 0, 0, 0], 0)),
+        };
         let metrics = Arc::new(Metrics::default());
         let (changed, _) = watch::channel(store.last_seq()?);
         let shared = Arc::new(Shared {
             store: store.clone(),
             me: ident.key(),
-            public_url: opts.config.public_url(Some(http_addr)),
+            public_url: opts
+                .config
+                .public_url(http_listener.is_some().then_some(http_addr)),
             config: RwLock::new(opts.config.clone()),
             metrics: metrics.clone(),
             limits: Limits::default(),
             clock: opts.clock.clone(),
             changed,
             peer_stats: Mutex::new(HashMap::new()),
+            observer: opts.observer.clone(),
         });
 
         let (net_tx, net_rx) = mpsc::channel(net::COMMAND_QUEUE);
@@ -229,6 +305,7 @@ impl Node {
 
         let (net_loop, listen) = net::NetLoop::start(
             &ident,
+            &opts,
             shared.clone(),
             net_rx,
             net_tx.clone(),
@@ -238,37 +315,18 @@ impl Node {
         .await?;
         let net_task = tokio::spawn(net_loop.run());
 
-        let (http_stop, http_stopped) = oneshot::channel::<()>();
-        let api = Arc::new(Api {
-            shared: shared.clone(),
-            ingest: ingest_tx.clone(),
-            net: net_tx.clone(),
-        });
-        let mut gw = discal_gateway::Gateway::new(
-            store.clone(),
-            api,
-            &admin_token,
-            &opts.config.name,
-            &shared.public_url,
-        );
-        gw.clock = opts.clock.clone();
-        // Calendar objects for CalDAV are made in the background, so the first sync after a
-        // start costs what later ones do; requests meanwhile make what they need themselves.
-        {
-            let (objects, store) = (gw.dav_objects.clone(), store.clone());
-            std::thread::spawn(move || match objects.warm(&store) {
-                Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
-                Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
-            });
-        }
-        let http_task = tokio::spawn(async move {
-            let stop = async move {
-                let _ = http_stopped.await;
-            };
-            if let Err(e) = discal_gateway::serve(http_listener, gw, stop).await {
-                tracing::error!("http gateway stopped: {e}");
+        let (http_stop, http_task) = match http_listener {
+            Some(listener) => {
+                let api = Arc::new(Api {
+                    shared: shared.clone(),
+                    ingest: ingest_tx.clone(),
+                    net: net_tx.clone(),
+                });
+                let (stop, task) = start_gateway(listener, api, &shared, &admin_token, &opts);
+                (Some(stop), Some(task))
             }
-        });
+            None => (None, None),
+        };
 
         let watch_task = opts.config_path.clone().map(|path| {
             let net_tx = net_tx.clone();
@@ -285,14 +343,52 @@ impl Node {
             listen,
             admin_token,
             config_path: opts.config_path,
-            http_stop: Some(http_stop),
-            http_task: Some(http_task),
+            http_stop,
+            http_task,
             net_task: Some(net_task),
             watch_task,
             ingest_thread: Some(ingest_thread),
             responder_thread: Some(responder_thread),
         })
     }
+}
+
+/// Starts the HTTP gateway over the node's store and API.
+fn start_gateway(
+    listener: tokio::net::TcpListener,
+    api: Arc<Api>,
+    shared: &Arc<Shared>,
+    admin_token: &str,
+    opts: &NodeOptions,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (http_stop, http_stopped) = oneshot::channel::<()>();
+    let store = shared.store.clone();
+    let mut gw = discal_gateway::Gateway::new(
+        store.clone(),
+        api,
+        admin_token,
+        &opts.config.name,
+        &shared.public_url,
+    );
+    gw.clock = opts.clock.clone();
+    // Calendar objects for CalDAV are made in the background, so the first sync after a
+    // start costs what later ones do; requests meanwhile make what they need themselves.
+    {
+        let objects = gw.dav_objects.clone();
+        std::thread::spawn(move || match objects.warm(&store) {
+            Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
+            Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
+        });
+    }
+    let task = tokio::spawn(async move {
+        let stop = async move {
+            let _ = http_stopped.await;
+        };
+        if let Err(e) = discal_gateway::serve(listener, gw, stop).await {
+            tracing::error!("http gateway stopped: {e}");
+        }
+    });
+    (http_stop, task)
 }
 
 /// Re-reads the config file when it changes (checked every second: cheaper than a watcher
@@ -344,7 +440,7 @@ impl NodeHandle {
         identity::peer_id(&self.shared.me)
     }
 
-    /// The HTTP gateway's bound address.
+    /// The HTTP gateway's bound address (0.0.0.0:0 when it runs without one).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
     }
@@ -616,5 +712,6 @@ fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, 
         clock: system_clock(),
         changed,
         peer_stats: Mutex::new(HashMap::new()),
+        observer: None,
     })
 }

@@ -28,7 +28,7 @@ use crate::config::{Mode, PeerEntry};
 use crate::identity::{self, Identity};
 use crate::metrics::Reject;
 use crate::wire::{SyncCodec, SyncRequest, SyncResponse, SYNC_PROTOCOL, TOPIC};
-use crate::{ingest, sync, NodeError, Shared};
+use crate::{ingest, sync, NodeError, NodeOptions, Shared, Tuning};
 
 /// Commands queued for the net loop.
 pub const COMMAND_QUEUE: usize = 4096;
@@ -117,8 +117,11 @@ pub struct NetLoop {
     listen: Vec<Multiaddr>,
 }
 
-fn build_gossipsub() -> Result<gossipsub::Behaviour, NodeError> {
+fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
     let cfg = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(tuning.heartbeat)
+        .duplicate_cache_time(tuning.duplicate_cache)
+        .gossip_lazy(tuning.gossip_lazy)
         // Every message is judged by the ingest worker before gossipsub may forward it, and the
         // worker always answers Ignore or Reject: relaying happens by publishing a new message
         // with hop + 1 (docs/protocol.md §11).
@@ -140,6 +143,7 @@ impl NetLoop {
     /// Builds the swarm and starts listening; returns once every listen address is bound.
     pub async fn start(
         ident: &Identity,
+        opts: &NodeOptions,
         shared: Arc<Shared>,
         commands: mpsc::Receiver<Command>,
         self_tx: mpsc::Sender<Command>,
@@ -151,38 +155,53 @@ impl NetLoop {
             (c.mode, c.listen.clone())
         };
         let metrics = shared.metrics.clone();
+        let tuning = &opts.tuning;
         let net = |e: &dyn std::fmt::Display| NodeError::Net(e.to_string());
-        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(ident.keypair.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| net(&e))?
-            .with_behaviour(|key| {
-                let allow = (mode == Mode::Closed)
-                    .then(allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default);
-                Ok(Behaviour {
-                    allow: Toggle::from(allow),
-                    gossipsub: build_gossipsub()
-                        .map_err(|e| Box::new(std::io::Error::other(e.to_string())))?,
-                    identify: identify::Behaviour::new(identify::Config::new(
-                        "/discal/1".into(),
-                        key.public(),
-                    )),
-                    sync: request_response::Behaviour::with_codec(
-                        SyncCodec::new(metrics),
-                        [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
-                        request_response::Config::default()
-                            .with_request_timeout(Duration::from_secs(60))
-                            .with_max_concurrent_streams(16),
-                    ),
-                })
+        type BoxError = Box<dyn std::error::Error + Send + Sync>;
+        let behaviour = |key: &libp2p::identity::Keypair| -> Result<Behaviour, BoxError> {
+            let allow = (mode == Mode::Closed)
+                .then(allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default);
+            Ok(Behaviour {
+                allow: Toggle::from(allow),
+                gossipsub: build_gossipsub(tuning)?,
+                identify: identify::Behaviour::new(identify::Config::new(
+                    "/discal/1".into(),
+                    key.public(),
+                )),
+                sync: request_response::Behaviour::with_codec(
+                    SyncCodec::new(metrics.clone()),
+                    [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(60))
+                        .with_max_concurrent_streams(16),
+                ),
             })
-            .map_err(|e| net(&e))?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
-            .build();
+        };
+        let swarm_config =
+            |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(3600));
+        let builder =
+            libp2p::SwarmBuilder::with_existing_identity(ident.keypair.clone()).with_tokio();
+        // The two arms build different builder types, so each finishes its own swarm.
+        let mut swarm = match opts.transport.clone() {
+            None => builder
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(|e| net(&e))?
+                .with_behaviour(behaviour)
+                .map_err(|e| net(&e))?
+                .with_swarm_config(swarm_config)
+                .build(),
+            Some(make) => builder
+                .with_other_transport(|key| make(key))
+                .map_err(|e| net(&e))?
+                .with_behaviour(behaviour)
+                .map_err(|e| net(&e))?
+                .with_swarm_config(swarm_config)
+                .build(),
+        };
         let topic = IdentTopic::new(TOPIC);
         swarm
             .behaviour_mut()

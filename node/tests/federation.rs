@@ -249,6 +249,63 @@ async fn forged_event_is_rejected_everywhere() {
     net.shutdown().await;
 }
 
+/// A copy that claims more hops than the receiver's `max_hops` is dropped as policy and stored
+/// nowhere; one at exactly `max_hops` is kept. (Honest peers with the same limit never send
+/// the first kind; the simulator's hostile nodes do.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_beyond_max_hops_are_dropped() {
+    use discal_protocol::{Limits, NodeSecret, Relayed};
+
+    let net = TestNet::new(2, 3).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(1, 1).await;
+    // An event from an origin far away, relayed by node 1 with a made-up path.
+    let far = NodeSecret::from_seed_array([42; 32]);
+    let relay = |uid: &str, hop: u8| {
+        let ev = discal_protocol::sign(
+            &far,
+            uid.into(),
+            0,
+            chrono::Utc::now().timestamp_millis(),
+            discal_protocol::vector::content(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let mut path: Vec<_> = (0..hop - 2)
+            .map(|i| NodeSecret::from_seed_array([100 + i; 32]).public())
+            .collect();
+        path.push(net.nodes[1].key);
+        Relayed {
+            hop,
+            path,
+            envelope: ev.envelope().clone(),
+        }
+        .encode()
+    };
+    let m = net.node(1);
+    m.gossip_raw(relay("too-far@example", 4)).await.unwrap();
+    m.gossip_raw(relay("just-in-reach@example", 3))
+        .await
+        .unwrap();
+    let a = net.node(0);
+    let key = |uid: &str| discal_protocol::EventKey {
+        origin: far.public(),
+        uid: uid.into(),
+    };
+    assert!(wait_rev(a, &key("just-in-reach@example"), 0).await);
+    assert!(
+        a.wait_until(WAIT, |_| a.metrics().rejected(discal_node::Reject::Policy)
+            == 1)
+            .await
+    );
+    assert!(held(a, &key("too-far@example")).is_none());
+    assert_eq!(
+        held(a, &key("just-in-reach@example")).unwrap().transit.hop,
+        3
+    );
+    net.shutdown().await;
+}
+
 /// Must-show 5: a node stopped while 1,000 events are published catches up after restart,
 /// exchanging about the bytes of what it missed and no more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
