@@ -1,0 +1,95 @@
+//! A small scenario with every disturbance at once (partition, churn, hostile nodes, updates
+//! and cancellations), run on the real node code in a debug build; the named checks must hold
+//! and the figures must say what happened.
+
+use discal_simulations::{run, RunOptions, Scenario};
+
+fn smoke() -> Scenario {
+    let text = include_str!("../scenarios/smoke.toml");
+    let sc: Scenario = toml::from_str(text).expect("smoke scenario parses");
+    sc.check().expect("smoke scenario is valid");
+    sc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_network_with_every_disturbance_passes_the_named_checks() {
+    let sc = smoke();
+    let r = run(&sc, &RunOptions::default())
+        .await
+        .expect("the run completes");
+    for c in &r.checks {
+        assert!(c.passed, "check {} failed: {}", c.name, c.detail);
+    }
+    let names: Vec<&str> = r.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "honest_nodes_converge",
+            "no_forgery_accepted",
+            "no_event_beyond_max_hops",
+            "memory_bounded_under_flood"
+        ]
+    );
+    assert_eq!(r.delivery_ratio, 1.0);
+    // 20 creations, 20 % updated and 10 % cancelled.
+    assert_eq!((r.events, r.revisions), (20, 26));
+    assert!(r.latency_ms.count > 0 && r.latency_ms.p50 > 0.0);
+    assert!(r.partition_converge_secs.is_some());
+    let churn = r.churn.as_ref().expect("churn figures");
+    assert_eq!(churn.nodes, 3);
+    assert!(
+        churn.catch_up_bytes > 0,
+        "returning nodes caught up by sync"
+    );
+    let hostile = r.hostile.as_ref().expect("hostile figures");
+    assert!(hostile.forgeries_sent > 0 && hostile.floods_sent > 0 && hostile.oversized_sent > 0);
+    assert_eq!(hostile.forgeries_accepted, 0);
+    // Every kind of junk was seen and refused by honest nodes.
+    assert!(r.rejected["decode"] > 0, "{:?}", r.rejected);
+    assert!(
+        r.rejected["signature_or_validation"] > 0,
+        "{:?}",
+        r.rejected
+    );
+    // Files a researcher reads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    r.write(dir.path()).expect("report written");
+    for f in [
+        "report.json",
+        "deliveries.csv",
+        "nodes.csv",
+        "latency_cdf.svg",
+        "delivery.svg",
+        "bytes_per_node.svg",
+    ] {
+        let len = std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len());
+        assert!(len > 100, "{f} is missing or empty");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_that_cannot_converge_fails_its_check() {
+    // A line of 8 with max_hops 2: every node has nodes more than two links away, which can
+    // never receive its events, so the run must say the network did not converge.
+    let mut sc = Scenario {
+        name: "line".into(),
+        nodes: 8,
+        max_hops: 2,
+        converge_timeout_secs: 3.0,
+        topology: discal_simulations::topology::Topology::Line,
+        ..Scenario::default()
+    };
+    sc.workload.events = 2;
+    sc.workload.rate_per_sec = 50.0;
+    sc.timers.sync_interval_secs = 1;
+    sc.link.latency_ms = 5.0;
+    let r = run(&sc, &RunOptions::default())
+        .await
+        .expect("the run completes");
+    let converge = &r.checks[0];
+    assert_eq!(converge.name, "honest_nodes_converge");
+    assert!(!converge.passed, "{}", converge.detail);
+    assert!(!r.passed());
+    assert!(r.delivery_ratio < 1.0);
+    assert!(r.hops.keys().all(|h| *h <= 2), "{:?}", r.hops);
+}
