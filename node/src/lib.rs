@@ -99,6 +99,15 @@ pub struct Tuning {
     pub duplicate_cache: Duration,
     /// Peers that get IHAVE gossip per heartbeat besides the mesh (0 turns lazy gossip off).
     pub gossip_lazy: usize,
+    /// Gossipsub's target mesh degree (its D; D_low = D − 1, D_high = 2·D).
+    pub mesh_n: usize,
+    /// Publish (and so relay) to every subscribed peer rather than to the mesh only.
+    pub flood_publish: bool,
+    /// Gossipsub's per-connection queue: half for publishes (relays), half for control
+    /// messages. The control half is allocated in full for every connection, which is what a
+    /// thousand simulated nodes notice; a publish that finds its half full is dropped for that
+    /// peer and left to catch-up sync.
+    pub queue_len: usize,
 }
 
 impl Default for Tuning {
@@ -107,6 +116,9 @@ impl Default for Tuning {
             heartbeat: Duration::from_secs(1),
             duplicate_cache: Duration::from_secs(60),
             gossip_lazy: 6,
+            mesh_n: 6,
+            flood_publish: true,
+            queue_len: 5000,
         }
     }
 }

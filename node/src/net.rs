@@ -122,6 +122,12 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         .heartbeat_interval(tuning.heartbeat)
         .duplicate_cache_time(tuning.duplicate_cache)
         .gossip_lazy(tuning.gossip_lazy)
+        .mesh_n(tuning.mesh_n.max(1))
+        .mesh_n_low(tuning.mesh_n.saturating_sub(1).max(1))
+        .mesh_n_high(tuning.mesh_n.max(1) * 2)
+        .mesh_outbound_min((tuning.mesh_n / 2).clamp(0, 2))
+        .flood_publish(tuning.flood_publish)
+        .connection_handler_queue_len(tuning.queue_len.max(2))
         // Every message is judged by the ingest worker before gossipsub may forward it, and the
         // worker always answers Ignore or Reject: relaying happens by publishing a new message
         // with hop + 1 (docs/protocol.md §11).

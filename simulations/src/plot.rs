@@ -45,7 +45,7 @@ fn line_chart(
 
 /// latency_cdf.svg, delivery.svg, bytes_per_node.svg and memory.svg.
 pub fn all(r: &Report, dir: &Path) -> std::io::Result<()> {
-    let name = &r.scenario.name;
+    let name = format!("{}, {} nodes", r.scenario.name, r.scenario.nodes);
     line_chart(
         &dir.join("latency_cdf.svg"),
         &format!("{name}: propagation latency CDF"),

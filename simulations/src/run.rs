@@ -153,7 +153,10 @@ impl Sim {
         o.tuning = Tuning {
             heartbeat: Duration::from_millis(sc.timers.heartbeat_ms.max(10)),
             duplicate_cache: Duration::from_secs(sc.timers.duplicate_cache_secs.max(1)),
-            gossip_lazy: sc.timers.gossip_lazy,
+            gossip_lazy: sc.gossip.lazy,
+            mesh_n: sc.gossip.mesh_n,
+            flood_publish: sc.gossip.flood_publish,
+            queue_len: sc.gossip.queue_len,
         };
         let rec = self.rec.clone();
         o.observer = Some(Arc::new(move |s: &Stored| {
