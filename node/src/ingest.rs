@@ -111,6 +111,8 @@ struct Candidate {
     ev: VerifiedEvent,
     transit: Transit,
     from: NodeKey,
+    /// Its index in the batch (native forwarding reports the verdict after the merge).
+    src: usize,
 }
 
 struct Worker {
@@ -169,7 +171,14 @@ impl Worker {
                     return None;
                 }
             };
-        if let Err(e) = wire::check_path(&relayed, &payload.origin, &r.from) {
+        // Natively forwarded messages keep the origin's hop and path, so the sender is any
+        // node on the way: there is nothing to check them against.
+        let path = if self.shared.native_forwarding {
+            Ok(())
+        } else {
+            wire::check_path(&relayed, &payload.origin, &r.from)
+        };
+        if let Err(e) = path {
             {
                 self.reject(r, Reject::Path, &e);
                 return None;
@@ -232,6 +241,7 @@ impl Worker {
                 path: relayed.path,
             },
             from: r.from,
+            src: 0,
         })
     }
 
@@ -249,10 +259,14 @@ impl Worker {
         let now = self.shared.now();
         let mut in_batch = HashMap::new();
         let mut candidates = Vec::with_capacity(batch.len());
-        for r in &batch {
-            if let Some(c) = self.check(r, now, &mut in_batch) {
+        let native = self.shared.native_forwarding;
+        for (i, r) in batch.iter().enumerate() {
+            if let Some(mut c) = self.check(r, now, &mut in_batch) {
                 // Valid: gossipsub must not forward it natively (this node relays with hop + 1).
-                self.report(r, MessageAcceptance::Ignore);
+                if !native {
+                    self.report(r, MessageAcceptance::Ignore);
+                }
+                c.src = i;
                 candidates.push(c);
             }
         }
@@ -272,6 +286,11 @@ impl Worker {
                     "store write failed, {} events not stored: {e}",
                     candidates.len()
                 );
+                if native {
+                    for c in &candidates {
+                        self.report(&batch[c.src], MessageAcceptance::Ignore);
+                    }
+                }
                 return;
             }
         };
@@ -294,7 +313,14 @@ impl Worker {
             } else {
                 self.shared.metrics.duplicates.fetch_add(1, Relaxed);
             }
-            if (a.outcome.applies() || a.hop_lowered) && c.transit.hop < max_hops {
+            if native {
+                let verdict = if a.outcome.applies() {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Ignore
+                };
+                self.report(&batch[c.src], verdict);
+            } else if (a.outcome.applies() || a.hop_lowered) && c.transit.hop < max_hops {
                 self.relay(&c.ev, &c.transit);
             }
         }

@@ -103,6 +103,11 @@ pub struct Tuning {
     pub mesh_n: usize,
     /// Publish (and so relay) to every subscribed peer rather than to the mesh only.
     pub flood_publish: bool,
+    /// Measurement mode: gossipsub forwards valid messages itself (Accept) instead of this node
+    /// re-publishing them with hop + 1. Hop counts and paths stop meaning anything (every copy
+    /// keeps the origin's hop 1) and paths are not checked; it exists so simulations can put a
+    /// figure on what hop counting costs. Never for real nodes.
+    pub native_forwarding: bool,
     /// Gossipsub's per-connection queue: half for publishes (relays), half for control
     /// messages. The control half is allocated in full for every connection, which is what a
     /// thousand simulated nodes notice; a publish that finds its half full is dropped for that
@@ -119,6 +124,7 @@ impl Default for Tuning {
             mesh_n: 6,
             flood_publish: true,
             queue_len: 5000,
+            native_forwarding: false,
         }
     }
 }
@@ -199,6 +205,8 @@ pub struct Shared {
     pub peer_stats: Mutex<HashMap<NodeKey, PeerStats>>,
     /// Told of revisions stored from peers.
     pub observer: Option<Observer>,
+    /// Gossipsub forwards valid messages natively (see [`Tuning::native_forwarding`]).
+    pub native_forwarding: bool,
 }
 
 impl Shared {
@@ -293,6 +301,7 @@ impl Node {
             changed,
             peer_stats: Mutex::new(HashMap::new()),
             observer: opts.observer.clone(),
+            native_forwarding: opts.tuning.native_forwarding,
         });
 
         let (net_tx, net_rx) = mpsc::channel(net::COMMAND_QUEUE);
@@ -725,5 +734,6 @@ fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, 
         changed,
         peer_stats: Mutex::new(HashMap::new()),
         observer: None,
+        native_forwarding: false,
     })
 }

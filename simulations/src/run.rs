@@ -157,6 +157,7 @@ impl Sim {
             mesh_n: sc.gossip.mesh_n,
             flood_publish: sc.gossip.flood_publish,
             queue_len: sc.gossip.queue_len,
+            native_forwarding: sc.gossip.native_forwarding,
         };
         let rec = self.rec.clone();
         o.observer = Some(Arc::new(move |s: &Stored| {

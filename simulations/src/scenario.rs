@@ -92,6 +92,9 @@ pub struct Gossip {
     pub flood_publish: bool,
     /// Peers given IHAVE gossip per heartbeat outside the mesh (0: none; sync repairs).
     pub lazy: usize,
+    /// Let gossipsub forward messages natively instead of hop-counting relays (a measurement
+    /// of what hop counting costs; hop limits do not apply in this mode).
+    pub native_forwarding: bool,
     /// Gossipsub's per-connection queue length (the node's default is 5,000; its preallocated
     /// half costs about 0.5 MB per connection end, 6 GB for 1,000 nodes of degree 6).
     pub queue_len: usize,
@@ -105,6 +108,7 @@ impl Default for Gossip {
             flood_publish: t.flood_publish,
             lazy: t.gossip_lazy,
             queue_len: 1000,
+            native_forwarding: false,
         }
     }
 }

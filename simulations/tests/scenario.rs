@@ -93,3 +93,24 @@ async fn a_network_that_cannot_converge_fails_its_check() {
     assert!(r.delivery_ratio < 1.0);
     assert!(r.hops.keys().all(|h| *h <= 2), "{:?}", r.hops);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_forwarding_delivers_without_counting_hops() {
+    // The measurement mode: gossipsub forwards messages itself, so every node keeps the
+    // origin's hop 1 and no copy reaches ingest twice, yet everyone gets everything.
+    let mut sc = Scenario {
+        name: "native".into(),
+        nodes: 12,
+        converge_timeout_secs: 30.0,
+        topology: discal_simulations::topology::Topology::RandomRegular { degree: 4 },
+        ..Scenario::default()
+    };
+    sc.gossip.native_forwarding = true;
+    sc.workload.events = 5;
+    sc.workload.rate_per_sec = 20.0;
+    sc.link.latency_ms = 5.0;
+    let r = run(&sc, &RunOptions::default()).await.expect("the run completes");
+    assert!(r.passed(), "{}", r.summary());
+    assert_eq!(r.delivery_ratio, 1.0);
+    assert_eq!(r.hops.keys().copied().collect::<Vec<u8>>(), [1], "{:?}", r.hops);
+}
