@@ -109,8 +109,15 @@ async fn native_forwarding_delivers_without_counting_hops() {
     sc.workload.events = 5;
     sc.workload.rate_per_sec = 20.0;
     sc.link.latency_ms = 5.0;
-    let r = run(&sc, &RunOptions::default()).await.expect("the run completes");
+    let r = run(&sc, &RunOptions::default())
+        .await
+        .expect("the run completes");
     assert!(r.passed(), "{}", r.summary());
     assert_eq!(r.delivery_ratio, 1.0);
-    assert_eq!(r.hops.keys().copied().collect::<Vec<u8>>(), [1], "{:?}", r.hops);
+    assert_eq!(
+        r.hops.keys().copied().collect::<Vec<u8>>(),
+        [1],
+        "{:?}",
+        r.hops
+    );
 }
