@@ -40,6 +40,9 @@ pub enum Job {
         /// For gossip: the message to report a verdict on.
         gossip: Option<(MessageId, PeerId)>,
     },
+    /// Answers once every job queued before it has been handled (a sync session uses it to
+    /// know its fetched events are stored).
+    Barrier(oneshot::Sender<()>),
     /// A local write.
     Write {
         /// What to do.
@@ -87,6 +90,10 @@ pub fn run(
                 // Earlier remote jobs go first, so a write sees what arrived before it.
                 w.ingest(std::mem::take(remote));
                 let _ = reply.send(w.write(op));
+            }
+            Job::Barrier(done) => {
+                w.ingest(std::mem::take(remote));
+                let _ = done.send(());
             }
         };
         handle(first, &mut remote);

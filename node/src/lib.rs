@@ -207,6 +207,11 @@ pub struct Shared {
     pub observer: Option<Observer>,
     /// Gossipsub forwards valid messages natively (see [`Tuning::native_forwarding`]).
     pub native_forwarding: bool,
+    /// Sync item ids some session is fetching now, so concurrent sessions (a node back from
+    /// an outage syncs with every peer at once) fetch each missing event once.
+    pub fetching: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Signalled when a session releases its ids.
+    pub fetched: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -302,6 +307,8 @@ impl Node {
             peer_stats: Mutex::new(HashMap::new()),
             observer: opts.observer.clone(),
             native_forwarding: opts.tuning.native_forwarding,
+            fetching: Mutex::default(),
+            fetched: tokio::sync::Notify::new(),
         });
 
         let (net_tx, net_rx) = mpsc::channel(net::COMMAND_QUEUE);
@@ -735,5 +742,7 @@ fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, 
         peer_stats: Mutex::new(HashMap::new()),
         observer: None,
         native_forwarding: false,
+        fetching: Mutex::default(),
+        fetched: tokio::sync::Notify::new(),
     })
 }

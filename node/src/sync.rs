@@ -245,6 +245,82 @@ async fn request(
     }
 }
 
+/// Takes the ids no other session is fetching: (taken, left to others).
+fn claim(shared: &Shared, ids: Vec<[u8; 32]>) -> (Vec<[u8; 32]>, Vec<[u8; 32]>) {
+    let Ok(mut f) = shared.fetching.lock() else {
+        return (ids, Vec::new());
+    };
+    ids.into_iter().partition(|id| f.insert(*id))
+}
+
+/// Ids a session fetches; released (and waiters woken) when dropped, on success or failure.
+struct Claimed {
+    shared: Arc<Shared>,
+    ids: Vec<[u8; 32]>,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        if let Ok(mut f) = self.shared.fetching.lock() {
+            for id in &self.ids {
+                f.remove(id);
+            }
+        }
+        self.shared.fetched.notify_waiters();
+    }
+}
+
+/// Fetches `ids` from the peer and waits until the ingest worker has handled them, so a
+/// session waiting on these ids finds them stored when they are released.
+async fn fetch(
+    net: &mpsc::Sender<Command>,
+    ingest: &mpsc::Sender<Job>,
+    peer: PeerId,
+    key: NodeKey,
+    session: u64,
+    ids: &[[u8; 32]],
+    stats: &mut SyncStats,
+) -> Result<(), String> {
+    let wanted: Vec<[u8; SHORT_ID]> = ids.iter().map(short).collect();
+    let mut pos = 0;
+    while pos < wanted.len() {
+        let end = (pos + FETCH_IDS).min(wanted.len());
+        let ids = wanted[pos..end].to_vec();
+        match request(net, peer, SyncRequest::Fetch { session, ids }).await? {
+            SyncResponse::Events { served, events } => {
+                stats.fetched += events.len();
+                for bytes in events {
+                    ingest
+                        .send(Job::Remote {
+                            bytes,
+                            from: key,
+                            gossip: None,
+                        })
+                        .await
+                        .map_err(|_| "node is shutting down")?;
+                }
+                if served == 0 {
+                    return Err("peer served nothing".into());
+                }
+                pos += served as usize;
+            }
+            other => return Err(format!("unexpected answer {other:?}")),
+        }
+    }
+    if !wanted.is_empty() {
+        let (done, stored) = oneshot::channel();
+        ingest
+            .send(Job::Barrier(done))
+            .await
+            .map_err(|_| "node is shutting down")?;
+        let _ = stored.await;
+    }
+    Ok(())
+}
+
 /// Runs one session with `peer`: reconcile, fetch what this node lacks, push what the peer
 /// lacks.
 pub async fn run_initiator(
@@ -290,36 +366,44 @@ pub async fn run_initiator(
         }
     }
 
-    let wanted: Vec<[u8; SHORT_ID]> = need
+    let wanted: Vec<[u8; 32]> = need
         .iter()
         .map(|id| *id.as_bytes())
         .filter(|id| !lookup.covers(id))
-        .map(|id| short(&id))
         .collect();
-    let mut pos = 0;
-    while pos < wanted.len() {
-        let end = (pos + FETCH_IDS).min(wanted.len());
-        let ids = wanted[pos..end].to_vec();
-        match request(net, peer, SyncRequest::Fetch { session, ids }).await? {
-            SyncResponse::Events { served, events } => {
-                stats.fetched += events.len();
-                for bytes in events {
-                    ingest
-                        .send(Job::Remote {
-                            bytes,
-                            from: key,
-                            gossip: None,
-                        })
-                        .await
-                        .map_err(|_| "node is shutting down")?;
-                }
-                if served == 0 {
-                    return Err("peer served nothing".into());
-                }
-                pos += served as usize;
+    // Ids another session is already fetching are left to it; if it fails or they are still
+    // missing when it is done, this session fetches them after all.
+    let (mine, theirs) = claim(shared, wanted);
+    let claimed = Claimed {
+        shared: shared.clone(),
+        ids: mine,
+    };
+    fetch(net, ingest, peer, key, session, &claimed.ids, &mut stats).await?;
+    drop(claimed);
+    if !theirs.is_empty() {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let busy = shared
+                .fetching
+                .lock()
+                .map(|f| theirs.iter().any(|id| f.contains(id)))
+                .unwrap_or(false);
+            if !busy || Instant::now() > deadline {
+                break;
             }
-            other => return Err(format!("unexpected answer {other:?}")),
+            let _ = tokio::time::timeout(Duration::from_secs(1), shared.fetched.notified()).await;
         }
+        let s2 = shared.clone();
+        let now = tokio::task::spawn_blocking(move || item_set(&s2))
+            .await
+            .map_err(|e| e.to_string())??;
+        let rest: Vec<[u8; 32]> = theirs.into_iter().filter(|id| !now.covers(id)).collect();
+        let (mine, _) = claim(shared, rest);
+        let claimed = Claimed {
+            shared: shared.clone(),
+            ids: mine,
+        };
+        fetch(net, ingest, peer, key, session, &claimed.ids, &mut stats).await?;
     }
 
     let keys: Vec<EventKey> = have

@@ -355,6 +355,47 @@ async fn restarted_node_catches_up_cheaply() {
     net.shutdown().await;
 }
 
+/// A node back from an outage syncs with all its peers at once; each missing event is fetched
+/// from one of them, not from each (the simulator's churn runs found 4× before this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_from_several_peers_fetches_each_event_once() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut net = TestNet::new(3, 8).await;
+    net.link(&[(0, 1), (0, 2), (1, 2)]).await;
+    net.wait_gossip(2, 2).await;
+    net.stop(2).await;
+    let a = net.node(0);
+    let mut keys = Vec::new();
+    for i in 0..300 {
+        keys.push(add(a, &format!("Event {i} while C is away")).await);
+    }
+    let b = net.node(1);
+    assert!(b.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
+    let missing: usize = keys
+        .iter()
+        .map(|k| held(a, k).unwrap().envelope.encode().len())
+        .sum();
+    // C comes back on a new port: A and B cannot reach it, so C starts both sessions.
+    net.restart(2).await;
+    let c = net.node(2);
+    assert!(c.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
+    assert!(
+        c.wait_until(WAIT, |_| c.metrics().syncs.load(Relaxed) >= 2)
+            .await,
+        "C synced with both peers"
+    );
+    let fetched = c.metrics().sync_bytes_in.load(Relaxed) as usize;
+    eprintln!(
+        "catch-up from two peers: {fetched} bytes in for {missing} bytes missed ({:.2}x)",
+        fetched as f64 / missing as f64
+    );
+    assert!(
+        fetched <= missing * 13 / 10 + 32 * 1024,
+        "{fetched} bytes in for {missing} missed"
+    );
+    net.shutdown().await;
+}
+
 /// Must-show 6: a five-node mesh is cut in two, both halves publish, the cut heals, and every
 /// node ends with the same set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
