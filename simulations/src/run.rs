@@ -313,13 +313,16 @@ async fn misbehave(
             *c += r * tick;
         }
         // Honest events this node holds serve as material for forgeries.
-        let honest: Vec<_> = node
-            .store()
-            .inventory(None)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|i| i.key.origin != me_key)
-            .collect();
+        let honest: Vec<_> = if credit[0] >= 1.0 {
+            node.store()
+                .inventory(None)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|i| i.key.origin != me_key)
+                .collect()
+        } else {
+            Vec::new()
+        };
         while credit[0] >= 1.0 {
             credit[0] -= 1.0;
             let Some(item) = honest.choose(&mut rng) else {
