@@ -214,7 +214,7 @@ impl Sim {
         let want: Vec<usize> = (0..self.nodes.len())
             .map(|i| self.adj[i].iter().filter(|&&j| up[j]).count())
             .collect();
-        let total: usize = want.iter().filter(|_| true).sum();
+        let total: usize = want.iter().sum();
         self.bar.set_message(what.to_string());
         loop {
             let mut have = 0;
