@@ -7,7 +7,8 @@
 //!    ≤ 1.1×).
 //!
 //! Sizes: DISCAL_BENCH_E2E (default 20000), DISCAL_BENCH_STORE (100000),
-//! DISCAL_BENCH_BEHIND (10000).
+//! DISCAL_BENCH_BEHIND (10000); DISCAL_BENCH_SPREAD=1 spreads the missing events over the
+//! whole history instead of making them the latest.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -44,17 +45,42 @@ fn entry(h: &NodeHandle) -> PeerEntry {
     }
 }
 
-/// A realistic event: title, description, place, tags, URL.
+/// Words of the protocol spec: the bench's event text is drawn from them at random.
+fn vocabulary() -> &'static [&'static str] {
+    static WORDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        let mut w: Vec<&str> = include_str!("../../docs/protocol.md")
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| w.len() > 2)
+            .collect();
+        w.sort_unstable();
+        w.dedup();
+        w
+    })
+}
+
+/// A realistic event: title, description, place, tags, URL, all different per event. The
+/// text is words drawn uniformly from a vocabulary of ~1,500, which compresses worse than
+/// prose (prose repeats its common words), so deflate's share of the sync figures is not
+/// flattered by repetitive test data.
 fn content(i: usize) -> discal_protocol::EventContent {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+    let words = vocabulary();
+    let mut text = |n: std::ops::Range<usize>| {
+        let k = rng.gen_range(n);
+        (0..k)
+            .map(|_| words[rng.gen_range(0..words.len())])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let mut c = discal_protocol::vector::content();
-    c.master.summary = Some(format!("Free software meetup #{i}"));
-    c.master.description = Some(format!(
-        "Talks, an install-party corner and time to hack together. Meetup number {i}; \
-         everyone is welcome, no registration needed. Bring a laptop if you like."
-    ));
-    c.master.location = Some("Kiezladen, Beispielstraße 12, 10999 Berlin".into());
+    c.master.summary = Some(text(3..7));
+    c.master.description = Some(text(20..35));
+    c.master.location = Some(format!("{} {}, Berlin", text(2..3), i % 200));
+    let tags: Vec<String> = text(3..4).split(' ').map(str::to_lowercase).collect();
     c.master.url = Some(format!("https://example.org/meetups/{i}"));
-    c.master.categories = vec!["free-software".into(), "meetup".into(), "berlin".into()];
+    c.master.categories = tags;
     c
 }
 
@@ -143,16 +169,31 @@ async fn catch_up(total: usize, behind: usize) {
                 &secret,
                 format!("cu-{i}@bench"),
                 0,
-                now,
+                // One event a second, oldest first: the node missed the latest `behind`.
+                now - 1000 * (total - i) as i64,
                 content(i),
                 &Limits::default(),
             )
             .unwrap()
         })
         .collect();
-    let missing_bytes: usize = evs[total - behind..]
+    // By default B missed the latest `behind` events (it was away while they were published).
+    // DISCAL_BENCH_SPREAD=1 spreads its gaps evenly over the whole history instead (lost
+    // messages rather than an outage), the worst case for range-based reconciliation.
+    let spread = env("DISCAL_BENCH_SPREAD", 0) == 1;
+    let every = total / behind.max(1);
+    let missing = |i: usize| {
+        if spread {
+            i % every == 0 && i / every < behind
+        } else {
+            i >= total - behind
+        }
+    };
+    let missing_bytes: usize = evs
         .iter()
-        .map(|e| e.envelope().encode().len())
+        .enumerate()
+        .filter(|(i, _)| missing(*i))
+        .map(|(_, e)| e.envelope().encode().len())
         .sum();
     {
         let a = Store::open(&da.path().join("store"), &SledOptions::default()).unwrap();
@@ -165,8 +206,14 @@ async fn catch_up(total: usize, behind: usize) {
             hop: 1,
             path: vec![],
         };
-        for chunk in evs[..total - behind].chunks(5000) {
-            b.apply_batch(chunk.iter().map(|e| (e, direct.clone())), now)
+        let held: Vec<_> = evs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !missing(*i))
+            .map(|(_, e)| e)
+            .collect();
+        for chunk in held.chunks(5000) {
+            b.apply_batch(chunk.iter().map(|e| (*e, direct.clone())), now)
                 .unwrap();
         }
         a.close().unwrap();
@@ -200,10 +247,12 @@ async fn catch_up(total: usize, behind: usize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let bytes = b.metrics().sync_bytes_in.load(Relaxed) + b.metrics().sync_bytes_out.load(Relaxed);
+    let raw = bytes + b.metrics().sync_bytes_deflated.load(Relaxed);
     println!(
-        "catch-up: {behind} missing of {total}: {:.2} s (node start to last event stored), {bytes} sync bytes for {missing_bytes} bytes of missing envelopes = {:.3}x",
+        "catch-up: {behind} missing of {total}: {:.2} s (node start to last event stored), {bytes} sync bytes on the wire for {missing_bytes} bytes of missing envelopes = {:.3}x (uncompressed frames: {raw} bytes = {:.3}x)",
         took.as_secs_f64(),
-        bytes as f64 / missing_bytes as f64
+        bytes as f64 / missing_bytes as f64,
+        raw as f64 / missing_bytes as f64,
     );
     b.shutdown().await;
     a.shutdown().await;

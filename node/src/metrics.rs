@@ -54,6 +54,9 @@ pub struct Metrics {
     pub sync_bytes_in: AtomicU64,
     /// Sync protocol bytes sent.
     pub sync_bytes_out: AtomicU64,
+    /// Bytes deflate saved on sync frames this node sent or received (uncompressed size minus
+    /// wire size), so the protocol's own overhead stays measurable.
+    pub sync_bytes_deflated: AtomicU64,
     /// Completed sync sessions this node initiated.
     pub syncs: AtomicU64,
     /// Connections refused by the allowlist.
@@ -131,6 +134,11 @@ impl Metrics {
             "sync_bytes_sent_total",
             "Catch-up sync bytes sent.",
             self.sync_bytes_out.load(Relaxed),
+        );
+        counter(
+            "sync_bytes_deflate_saved_total",
+            "Catch-up sync bytes saved by compression, both directions.",
+            self.sync_bytes_deflated.load(Relaxed),
         );
         counter(
             "syncs_total",

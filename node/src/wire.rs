@@ -1,5 +1,5 @@
 //! What nodes send each other besides gossip: the catch-up sync protocol
-//! (`/discal/sync/1`, libp2p request-response) and the relay rules for gossip messages.
+//! (`/discal/sync/2`, libp2p request-response) and the relay rules for gossip messages.
 //! docs/protocol.md §11 specifies both.
 
 use std::io;
@@ -16,9 +16,14 @@ use crate::metrics::Metrics;
 /// The gossipsub topic every DisCal node joins.
 pub const TOPIC: &str = "discal/events/1";
 /// The sync protocol name.
-pub const SYNC_PROTOCOL: &str = "/discal/sync/1";
-/// Largest sync frame either side reads.
+pub const SYNC_PROTOCOL: &str = "/discal/sync/2";
+/// Largest sync message either side reads, before and after decompression.
 pub const MAX_FRAME: usize = 8 << 20;
+/// Frame body encodings: the byte after a frame's length.
+const BODY_RAW: u8 = 0;
+const BODY_DEFLATE: u8 = 1;
+/// Messages carrying events are deflated from this size on.
+const DEFLATE_FROM: usize = 2048;
 /// Events per fetch or push response are cut at about this many bytes.
 pub const BATCH_BYTES: usize = 1 << 20;
 /// Bytes of a sync item id used to name it in a fetch.
@@ -108,36 +113,94 @@ impl SyncCodec {
         let mut len = [0u8; 4];
         io.read_exact(&mut len).await?;
         let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("sync frame of {n} bytes exceeds {MAX_FRAME}"),
-            ));
+        if n == 0 || n > MAX_FRAME + 1 {
+            return Err(invalid(format!(
+                "sync frame of {n} bytes is empty or exceeds {MAX_FRAME}"
+            )));
         }
         let mut buf = vec![0u8; n];
         io.read_exact(&mut buf).await?;
         self.metrics.sync_bytes_in.fetch_add(4 + n as u64, Relaxed);
-        codec::decode_canonical("sync frame", &buf, MAX_FRAME)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        let body = unpack(buf[0], &buf[1..])?;
+        self.metrics
+            .sync_bytes_deflated
+            .fetch_add((body.len() + 1).saturating_sub(n) as u64, Relaxed);
+        codec::decode_canonical("sync frame", &body, MAX_FRAME).map_err(|e| invalid(e.to_string()))
     }
 
     async fn write_frame<T: AsyncWrite + Unpin + Send, M: Encode>(
         &self,
         io: &mut T,
         m: &M,
+        carries_events: bool,
     ) -> io::Result<()> {
-        let bytes = codec::encode(m);
-        let n = u32::try_from(bytes.len())
-            .ok()
-            .filter(|n| *n as usize <= MAX_FRAME)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "sync frame too large"))?;
+        let body = codec::encode(m);
+        if body.len() > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "sync frame too large",
+            ));
+        }
+        let raw = body.len();
+        let (flag, body) = pack(body, carries_events)?;
+        self.metrics
+            .sync_bytes_deflated
+            .fetch_add(raw.saturating_sub(body.len()) as u64, Relaxed);
+        let n = (body.len() + 1) as u32;
         io.write_all(&n.to_be_bytes()).await?;
-        io.write_all(&bytes).await?;
+        io.write_all(&[flag]).await?;
+        io.write_all(&body).await?;
         io.close().await?;
         self.metrics
             .sync_bytes_out
-            .fetch_add(4 + bytes.len() as u64, Relaxed);
+            .fetch_add(5 + body.len() as u64, Relaxed);
         Ok(())
+    }
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Envelopes are text plus repeated keys and structure, and deflate to well under their size;
+/// negentropy frames and fetch ids are random bytes and are sent as they are.
+fn pack(body: Vec<u8>, carries_events: bool) -> io::Result<(u8, Vec<u8>)> {
+    use std::io::Write;
+    if !carries_events || body.len() < DEFLATE_FROM {
+        return Ok((BODY_RAW, body));
+    }
+    let mut z = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(body.len() / 2),
+        flate2::Compression::fast(),
+    );
+    z.write_all(&body)?;
+    let z = z.finish()?;
+    Ok(if z.len() < body.len() {
+        (BODY_DEFLATE, z)
+    } else {
+        (BODY_RAW, body)
+    })
+}
+
+/// The bincode body of a frame; inflating stops past [`MAX_FRAME`] bytes, so a small frame
+/// cannot expand into an unbounded allocation.
+fn unpack(flag: u8, body: &[u8]) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    match flag {
+        BODY_RAW => Ok(body.to_vec()),
+        BODY_DEFLATE => {
+            let mut out = Vec::with_capacity(body.len() * 3);
+            flate2::read::DeflateDecoder::new(body)
+                .take(MAX_FRAME as u64 + 1)
+                .read_to_end(&mut out)?;
+            if out.len() > MAX_FRAME {
+                return Err(invalid(format!(
+                    "sync frame inflates beyond {MAX_FRAME} bytes"
+                )));
+            }
+            Ok(out)
+        }
+        other => Err(invalid(format!("unknown sync frame encoding {other}"))),
     }
 }
 
@@ -170,7 +233,8 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &req).await
+        let events = matches!(req, SyncRequest::Push { .. });
+        self.write_frame(io, &req, events).await
     }
 
     async fn write_response<T>(
@@ -182,7 +246,8 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        self.write_frame(io, &res).await
+        let events = matches!(res, SyncResponse::Events { .. });
+        self.write_frame(io, &res, events).await
     }
 }
 
@@ -295,5 +360,34 @@ mod tests {
         let b = item_id(&o, "x", 8, &[9; 32]);
         assert_eq!(a[..24], b[..24]);
         assert_eq!(u32::from_be_bytes(b[24..28].try_into().unwrap()), 8);
+    }
+
+    #[test]
+    fn event_frames_deflate_and_bombs_are_refused() {
+        let env = vector::signed().unwrap().envelope().encode();
+        let msg = SyncResponse::Events {
+            served: 40,
+            events: vec![env; 40],
+        };
+        let body = codec::encode(&msg);
+        let (flag, packed) = pack(body.clone(), true).unwrap();
+        assert_eq!(flag, BODY_DEFLATE);
+        assert!(
+            packed.len() < body.len() / 2,
+            "{} of {}",
+            packed.len(),
+            body.len()
+        );
+        assert_eq!(unpack(flag, &packed).unwrap(), body);
+        // Negentropy frames and small messages go as they are.
+        assert_eq!(pack(body.clone(), false).unwrap(), (BODY_RAW, body.clone()));
+        assert_eq!(pack(vec![7; 100], true).unwrap(), (BODY_RAW, vec![7; 100]));
+
+        let (_, bomb) = pack(vec![0; MAX_FRAME + 10], true).unwrap();
+        assert!(bomb.len() < 100_000);
+        let err = unpack(BODY_DEFLATE, &bomb).unwrap_err();
+        assert!(err.to_string().contains("inflates beyond"), "{err}");
+        assert!(unpack(9, &[1, 2]).is_err());
+        assert!(unpack(BODY_DEFLATE, &[0xff; 20]).is_err());
     }
 }

@@ -49,6 +49,8 @@ pub(crate) struct Info {
     /// True if every start is UTC or zoned, so the index's times are exact for every viewer;
     /// floating and all-day times depend on the viewer's zone and are only estimated here.
     pub(crate) zone_free: bool,
+    /// The revision's signed `issued_at_ms`: catch-up sorts its items by it (protocol.md §11.3).
+    pub(crate) issued_at_ms: i64,
 }
 
 impl Info {
@@ -74,6 +76,7 @@ impl Info {
                 _ => None,
             },
             zone_free: zone_free(&p.content),
+            issued_at_ms: p.issued_at_ms,
         }
     }
 
@@ -187,6 +190,7 @@ pub(crate) struct Entry {
     pub(crate) geo: Option<(i32, i32)>,
     instances: Option<Box<[(i64, i64)]>>,
     pub(crate) zone_free: bool,
+    pub(crate) issued_at_ms: i64,
 }
 
 impl Entry {
@@ -305,6 +309,7 @@ impl Index {
             geo: e.geo,
             instances: e.instances.as_ref().map(|i| i.to_vec()),
             zone_free: e.zone_free,
+            issued_at_ms: e.issued_at_ms,
         })
     }
 
@@ -364,6 +369,7 @@ impl Index {
                 geo: info.geo,
                 instances: info.instances.map(Vec::into_boxed_slice),
                 zone_free: info.zone_free,
+                issued_at_ms: info.issued_at_ms,
             },
         );
     }

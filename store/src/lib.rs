@@ -53,13 +53,15 @@ pub use backend::SledOptions;
 use backend::{Backend, Batch};
 use index::{Index, Info, Span};
 
-/// The on-disk layout this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The on-disk layout this code reads and writes. Version 1 stores are migrated at open.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const T_CHANGE: u8 = b'c';
 const T_PEER: u8 = b'p';
 const META_SCHEMA: &[u8] = b"mschema";
 const META_INSTANCE: &[u8] = b"minstance";
+/// While a schema migration runs: the sequence number of the next record to rewrite.
+const META_MIGRATING: &[u8] = b"mmigrating";
 const SNAPSHOT_FILE: &str = "index.snapshot";
 
 /// Floating and all-day times are indexed as UTC; viewers' zones are within ±14 h of it.
@@ -295,6 +297,8 @@ pub struct InventoryItem {
     pub revision: u32,
     /// Hash of the revision.
     pub id: EventId,
+    /// When the origin signed the revision (its `issued_at_ms`).
+    pub issued_at_ms: i64,
 }
 
 /// What [`Store::check_integrity`] found.
@@ -419,7 +423,15 @@ impl Store {
                     .try_into()
                     .map(u32::from_be_bytes)
                     .map_err(|_| StoreError::Corrupt("schema version".into()))?;
-                if found != SCHEMA_VERSION {
+                if found == 1 {
+                    // The snapshot holds schema 1 headers; the migrated records rebuild it.
+                    match std::fs::remove_file(dir.join(SNAPSHOT_FILE)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    migrate_v1(&db)?;
+                } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema {
                         found,
                         expected: SCHEMA_VERSION,
@@ -727,6 +739,7 @@ impl Store {
                 },
                 revision: e.revision,
                 id: e.id,
+                issued_at_ms: e.issued_at_ms,
             });
         }
         Ok(out)
@@ -1058,6 +1071,98 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
     }
 }
 
+/// Schema 1, whose record headers lacked `issued_at_ms`.
+mod v1 {
+    use bincode::{Decode, Encode};
+    use discal_protocol::{Envelope, EventId};
+
+    use crate::index::Span;
+    use crate::Transit;
+
+    #[derive(Encode, Decode)]
+    pub(crate) struct Info {
+        pub(crate) origin: [u8; 32],
+        pub(crate) uid: String,
+        pub(crate) revision: u32,
+        pub(crate) cancelled: bool,
+        pub(crate) id: EventId,
+        pub(crate) span: Span,
+        pub(crate) tags: Vec<String>,
+        pub(crate) geo: Option<(i32, i32)>,
+        pub(crate) instances: Option<Vec<(i64, i64)>>,
+        pub(crate) zone_free: bool,
+    }
+
+    #[derive(Encode, Decode)]
+    pub(crate) struct Record {
+        pub(crate) info: Info,
+        pub(crate) envelope: Envelope,
+        pub(crate) transit: Transit,
+        pub(crate) received_at_ms: i64,
+    }
+}
+
+/// Rewrites schema 1 records with `issued_at_ms` in their headers. Each chunk is one atomic
+/// batch together with the progress marker, so a migration cut short by a crash resumes where
+/// it stopped instead of reading rewritten records as old ones.
+fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
+    const CHUNK: usize = 1000;
+    let mut next = match db.get(META_MIGRATING)? {
+        Some(v) => v
+            .as_slice()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("migration marker".into()))?,
+        None => 1,
+    };
+    tracing::info!(from = next, "migrating the store from schema 1 to 2");
+    let mut moved = 0u64;
+    loop {
+        let chunk = db.range(&change_key(next), &[T_CHANGE + 1], CHUNK)?;
+        let Some((last, _)) = chunk.last() else {
+            break;
+        };
+        next = seq_of(last)?.saturating_add(1);
+        let mut b = Batch::default();
+        for (k, v) in chunk {
+            let old: v1::Record = codec::decode("schema 1 record", &v, MAX_RECORD_BYTES)?;
+            let payload: SignedPayload =
+                codec::decode("stored payload", &old.envelope.payload, usize::MAX)?;
+            let i = old.info;
+            let info = Info {
+                origin: i.origin,
+                uid: i.uid,
+                revision: i.revision,
+                cancelled: i.cancelled,
+                id: i.id,
+                span: i.span,
+                tags: i.tags,
+                geo: i.geo,
+                instances: i.instances,
+                zone_free: i.zone_free,
+                issued_at_ms: payload.issued_at_ms,
+            };
+            let rec = RecordRef {
+                info: &info,
+                envelope: &old.envelope,
+                transit: &old.transit,
+                received_at_ms: old.received_at_ms,
+            };
+            b.insert(k, codec::encode(&rec));
+            moved += 1;
+        }
+        b.insert(META_MIGRATING.to_vec(), next.to_be_bytes().to_vec());
+        db.apply(b)?;
+    }
+    let mut b = Batch::default();
+    b.insert(META_SCHEMA.to_vec(), SCHEMA_VERSION.to_be_bytes().to_vec());
+    b.remove(META_MIGRATING.to_vec());
+    db.apply(b)?;
+    db.flush()?;
+    tracing::info!(records = moved, "store migrated to schema 2");
+    Ok(())
+}
+
 /// Scans every record's info header into a fresh index.
 fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
     let mut index = Index::default();
@@ -1234,5 +1339,108 @@ mod tests {
             report.problems
         );
         assert!(report.problems.iter().any(|p| p.contains("indexes differ")));
+    }
+
+    fn event(secret: &NodeSecret, uid: &str, issued_at_ms: i64) -> VerifiedEvent {
+        let start = DateTimeValue::Utc(LocalDateTime {
+            date: Date {
+                year: 2026,
+                month: 5,
+                day: 1,
+            },
+            hour: 10,
+            minute: 0,
+            second: 0,
+        });
+        let mut content = EventContent::new(Component::new(start));
+        content.master.summary = Some(format!("event {uid}"));
+        sign(
+            secret,
+            uid.into(),
+            0,
+            issued_at_ms,
+            content,
+            &Limits::default(),
+        )
+        .unwrap()
+    }
+
+    /// Rewrites every record of `store` in the schema 1 layout from `from_seq` on, and marks
+    /// the store as schema 1.
+    fn downgrade(store: &Store, from_seq: u64) {
+        let mut b = Batch::default();
+        for (k, v) in store
+            .db
+            .range(&change_key(from_seq), &[T_CHANGE + 1], usize::MAX)
+            .unwrap()
+        {
+            let rec: Record = codec::decode("record", &v, MAX_RECORD_BYTES).unwrap();
+            let i = rec.info;
+            let old = v1::Record {
+                info: v1::Info {
+                    origin: i.origin,
+                    uid: i.uid,
+                    revision: i.revision,
+                    cancelled: i.cancelled,
+                    id: i.id,
+                    span: i.span,
+                    tags: i.tags,
+                    geo: i.geo,
+                    instances: i.instances,
+                    zone_free: i.zone_free,
+                },
+                envelope: rec.envelope,
+                transit: rec.transit,
+                received_at_ms: rec.received_at_ms,
+            };
+            b.insert(k, codec::encode(&old));
+        }
+        b.insert(META_SCHEMA.to_vec(), 1u32.to_be_bytes().to_vec());
+        store.db.apply(b).unwrap();
+    }
+
+    #[test]
+    fn schema_1_stores_are_migrated_even_after_an_interrupted_migration() {
+        let secret = NodeSecret::from_seed_array([4; 32]);
+        let evs: Vec<_> = (0..2500)
+            .map(|i| event(&secret, &format!("e{i}@m"), 1_000_000 + i))
+            .collect();
+        for interrupted_at in [None, Some(1200u64)] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+                store
+                    .apply_batch(evs.iter().map(|e| (e, Transit::local())), 5)
+                    .unwrap();
+                match interrupted_at {
+                    // A crash in the middle: records before the marker are already rewritten.
+                    Some(seq) => {
+                        downgrade(&store, seq);
+                        let mut b = Batch::default();
+                        b.insert(META_MIGRATING.to_vec(), seq.to_be_bytes().to_vec());
+                        store.db.apply(b).unwrap();
+                    }
+                    None => downgrade(&store, 0),
+                }
+                // A snapshot of the old layout is left behind; it must not be trusted.
+                store.close().unwrap();
+                assert!(dir.path().join(SNAPSHOT_FILE).exists());
+            }
+            let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+            assert_eq!(
+                store.db.get(META_SCHEMA).unwrap().unwrap(),
+                SCHEMA_VERSION.to_be_bytes().to_vec()
+            );
+            assert_eq!(store.db.get(META_MIGRATING).unwrap(), None);
+            let inv = store.inventory(None).unwrap();
+            assert_eq!(inv.len(), evs.len());
+            for it in &inv {
+                let n: i64 = it.key.uid[1..it.key.uid.len() - 2].parse().unwrap();
+                assert_eq!(it.issued_at_ms, 1_000_000 + n, "{}", it.key.uid);
+            }
+            let got = store.get(&evs[1700].key()).unwrap().unwrap();
+            assert_eq!(got.envelope, *evs[1700].envelope());
+            assert!(store.check_integrity().unwrap().problems.is_empty());
+        }
     }
 }

@@ -400,7 +400,7 @@ fn data_survives_reopen_and_the_schema_is_checked() {
         Err(
             e @ StoreError::Schema {
                 found: 99,
-                expected: 1,
+                expected: discal_store::SCHEMA_VERSION,
             },
         ) => {
             assert!(e.to_string().contains("version 99"), "{e}");
