@@ -59,6 +59,10 @@ pub struct Metrics {
     pub sync_bytes_deflated: AtomicU64,
     /// Completed sync sessions this node initiated.
     pub syncs: AtomicU64,
+    /// Gossip messages to peers that gossipsub dropped (full queue or publish timeout).
+    pub gossip_lost: AtomicU64,
+    /// Catch-up sessions started early to repair lost gossip.
+    pub repair_syncs: AtomicU64,
     /// Connections refused by the allowlist.
     pub connections_denied: AtomicU64,
     /// Connected peers now.
@@ -144,6 +148,16 @@ impl Metrics {
             "syncs_total",
             "Catch-up sessions completed as initiator.",
             self.syncs.load(Relaxed),
+        );
+        counter(
+            "gossip_lost_total",
+            "Gossip messages dropped on the way to a slow peer (repaired by catch-up).",
+            self.gossip_lost.load(Relaxed),
+        );
+        counter(
+            "repair_syncs_total",
+            "Catch-up sessions started early to repair lost gossip.",
+            self.repair_syncs.load(Relaxed),
         );
         counter(
             "connections_denied_total",

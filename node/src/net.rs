@@ -32,6 +32,9 @@ use crate::{ingest, sync, NodeError, NodeOptions, Shared, Tuning};
 
 /// Commands queued for the net loop.
 pub const COMMAND_QUEUE: usize = 4096;
+/// How long after a gossip loss is reported the repairing catch-up session starts: losses come
+/// in bursts, and one session repairs a whole burst.
+const REPAIR_DELAY: Duration = Duration::from_secs(1);
 
 /// What the rest of the node asks of the swarm.
 pub enum Command {
@@ -114,6 +117,9 @@ pub struct NetLoop {
     connected: HashMap<PeerId, u32>,
     gossip_peers: HashSet<PeerId>,
     syncing: HashSet<PeerId>,
+    /// Peers that lost gossip messages (ours to them, or theirs to us) or that nobody has
+    /// started a catch-up session with yet: when a session is due, and whether for a loss.
+    repair: HashMap<PeerId, (Instant, bool)>,
     listen: Vec<Multiaddr>,
 }
 
@@ -249,6 +255,7 @@ impl NetLoop {
             connected: HashMap::new(),
             gossip_peers: HashSet::new(),
             syncing: HashSet::new(),
+            repair: HashMap::new(),
             listen: bound.clone(),
         };
         let peers = me
@@ -322,6 +329,39 @@ impl NetLoop {
         }
     }
 
+    /// Gossip is best effort: a message dropped on an overloaded link (a full queue, a publish
+    /// that timed out, a full ingest queue here) would otherwise wait for the periodic sync.
+    /// A catch-up session with that peer soon after repairs it; losses while one is running
+    /// wait for the next, since its reconciliation may predate them.
+    fn schedule_repair(&mut self, peer: PeerId, loss: bool) {
+        let e = self
+            .repair
+            .entry(peer)
+            .or_insert((Instant::now() + REPAIR_DELAY, loss));
+        e.1 |= loss;
+    }
+
+    fn repair_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .repair
+            .iter()
+            .filter(|(p, (t, _))| *t <= now && !self.syncing.contains(*p))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            let Some((_, loss)) = self.repair.remove(&p) else {
+                continue;
+            };
+            if self.connected.contains_key(&p) {
+                if loss {
+                    self.shared.metrics.repair_syncs.fetch_add(1, Relaxed);
+                }
+                self.start_sync(p);
+            }
+        }
+    }
+
     fn start_sync(&mut self, peer: PeerId) {
         if !self.syncing.insert(peer) {
             return;
@@ -365,7 +405,10 @@ impl NetLoop {
                     Some(c) => self.on_command(c),
                     None => break,
                 },
-                _ = redial.tick() => self.dial_due(),
+                _ = redial.tick() => {
+                    self.dial_due();
+                    self.repair_due();
+                }
                 _ = periodic.tick() => {
                     // One side per pair starts the periodic sync (the lower key); a session
                     // reconciles both directions.
@@ -457,9 +500,16 @@ impl NetLoop {
                     st.backoff = Duration::from_millis(500);
                 }
                 tracing::info!(peer = %peer_id, "connected");
-                // The dialer starts catch-up, so a reconnecting pair runs one session.
-                if num_established.get() == 1 && endpoint.is_dialer() {
-                    self.start_sync(peer_id);
+                // The dialer starts catch-up, so a reconnecting pair runs one session. When
+                // both dial at once, each may see the other's connection first and neither is
+                // the dialer of it: the listening side then starts a session itself unless the
+                // peer's first reconcile message arrives within the repair delay.
+                if num_established.get() == 1 {
+                    if endpoint.is_dialer() {
+                        self.start_sync(peer_id);
+                    } else {
+                        self.schedule_repair(peer_id, false);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -540,8 +590,9 @@ impl NetLoop {
                     gossip: Some((message_id.clone(), propagation_source)),
                 };
                 if self.ingest.try_send(job).is_err() {
-                    // Overloaded: drop it here (not forwarded either); sync fetches it later.
+                    // Overloaded: drop it here (not forwarded either); sync fetches it soon.
                     m.reject(Reject::Overload);
+                    self.schedule_repair(propagation_source, true);
                     self.swarm
                         .behaviour_mut()
                         .gossipsub
@@ -560,6 +611,17 @@ impl NetLoop {
             gossipsub::Event::Unsubscribed { peer_id, .. } => {
                 self.gossip_peers.remove(&peer_id);
             }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages: f,
+            } => {
+                let lost = (f.publish + f.forward + f.timeout) as u64;
+                if lost > 0 {
+                    self.shared.metrics.gossip_lost.fetch_add(lost, Relaxed);
+                    tracing::info!(peer = %peer_id, lost, "gossip dropped messages to a slow peer; catch-up will repair");
+                    self.schedule_repair(peer_id, true);
+                }
+            }
             _ => {}
         }
     }
@@ -573,6 +635,10 @@ impl NetLoop {
                     let Some(key) = identity::node_key(&peer) else {
                         return;
                     };
+                    // The peer reconciles now: its session repairs what was lost before.
+                    if matches!(request, SyncRequest::Reconcile { .. }) {
+                        self.repair.remove(&peer);
+                    }
                     if self
                         .responder
                         .try_send(sync::Inbound {

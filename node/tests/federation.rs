@@ -472,3 +472,61 @@ async fn partition_heals_to_one_set() {
     }
     net.shutdown().await;
 }
+
+/// Gossip that an overloaded link drops is repaired by a catch-up session started soon after
+/// the loss, not left to the periodic sync (an hour in these tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_gossip_is_repaired_soon() {
+    use discal_node::config::PeerEntry;
+    use discal_node::{Node, NodeHandle, NodeOptions};
+    use std::sync::atomic::Ordering::Relaxed;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut oa = NodeOptions::new(config(8), Some(da.path().join("data")));
+    // One publish slot per connection: a burst of relays overflows it.
+    oa.tuning.queue_len = 2;
+    let a = Node::spawn(oa).await.unwrap();
+    let b = start(&db, config(8)).await;
+    let entry = |h: &NodeHandle| PeerEntry {
+        key: h.key().to_string(),
+        address: Some(h.listen_addrs()[0].to_string()),
+        name: None,
+    };
+    a.set_peers(vec![entry(&b)]).await.unwrap();
+    b.set_peers(vec![entry(&a)]).await.unwrap();
+    for h in [&a, &b] {
+        assert!(
+            h.wait_until(WAIT, |_| h.metrics().peers_connected.load(Relaxed) >= 1)
+                .await
+        );
+    }
+    // The session the connection started is over before the burst.
+    let t = std::time::Instant::now();
+    while a.metrics().syncs.load(Relaxed) + b.metrics().syncs.load(Relaxed) == 0 {
+        assert!(t.elapsed() < WAIT, "no catch-up session after connecting");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let n = 400;
+    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n");
+    for i in 0..n {
+        ics.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:burst-{i}@test\r\nDTSTAMP:20260101T000000Z\r\n\
+             DTSTART:20270101T100000Z\r\nSUMMARY:Burst event {i}\r\nEND:VEVENT\r\n"
+        ));
+    }
+    ics.push_str("END:VCALENDAR\r\n");
+    a.write(WriteOp::Import(ics)).await.unwrap();
+    assert!(
+        b.wait_until(WAIT, |s| s.len().unwrap() == n).await,
+        "B holds {} of {n}",
+        b.store().len().unwrap()
+    );
+    let lost = a.metrics().gossip_lost.load(Relaxed);
+    eprintln!(
+        "lost on the way: {lost}, repair sessions: {}",
+        a.metrics().repair_syncs.load(Relaxed)
+    );
+    assert!(lost > 0, "the burst overflowed A's queue to B");
+    assert!(a.metrics().repair_syncs.load(Relaxed) >= 1);
+    a.shutdown().await;
+    b.shutdown().await;
+}
