@@ -73,6 +73,7 @@ pub fn run(
         shared,
         secret,
         net,
+        out: std::cell::RefCell::new(Vec::new()),
     };
     while let Some(first) = rx.blocking_recv() {
         let mut remote = Vec::new();
@@ -126,16 +127,26 @@ struct Worker {
     shared: Arc<Shared>,
     secret: NodeSecret,
     net: mpsc::Sender<net::Command>,
+    /// Verdicts and relays of the batch in hand, sent to the net loop as one command: one
+    /// wake-up of the net loop per batch rather than two per message.
+    out: std::cell::RefCell<Vec<net::Command>>,
 }
 
 impl Worker {
     fn report(&self, r: &Remote, acceptance: MessageAcceptance) {
         if let Some((id, peer)) = &r.gossip {
-            let _ = self.net.blocking_send(net::Command::Report {
+            self.out.borrow_mut().push(net::Command::Report {
                 id: id.clone(),
                 peer: *peer,
                 acceptance,
             });
+        }
+    }
+
+    fn flush(&self) {
+        let cmds = std::mem::take(&mut *self.out.borrow_mut());
+        if !cmds.is_empty() {
+            let _ = self.net.blocking_send(net::Command::Batch(cmds));
         }
     }
 
@@ -208,23 +219,14 @@ impl Worker {
             origin: payload.origin,
             uid: payload.uid.clone(),
         };
-        if let Ok(Some(held)) = self.shared.store.revision(&key) {
+        if let Ok(Some((held, held_hop))) = self.shared.store.revision_hop(&key) {
             let outcome = merge(Some(&held), &incoming);
             let same = held.id == id;
             if !outcome.applies() && !same {
                 return self.duplicate(r);
             }
-            if same {
-                let held_hop = self
-                    .shared
-                    .store
-                    .get(&key)
-                    .ok()
-                    .flatten()
-                    .map_or(0, |e| e.transit.hop);
-                if relayed.hop >= held_hop {
-                    return self.duplicate(r);
-                }
+            if same && relayed.hop >= held_hop {
+                return self.duplicate(r);
             }
         }
         let ev = match relayed.envelope.verify(now, &self.shared.limits) {
@@ -260,6 +262,11 @@ impl Worker {
 
     /// Checks, stores and relays a batch of remote envelopes.
     fn ingest(&self, batch: Vec<Remote>) {
+        self.ingest_batch(batch);
+        self.flush();
+    }
+
+    fn ingest_batch(&self, batch: Vec<Remote>) {
         if batch.is_empty() {
             return;
         }
@@ -348,10 +355,16 @@ impl Worker {
         }
         .encode();
         self.shared.metrics.relayed.fetch_add(1, Relaxed);
-        let _ = self.net.blocking_send(net::Command::Publish(bytes));
+        self.out.borrow_mut().push(net::Command::Publish(bytes));
     }
 
     fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+        let r = self.write_op(op);
+        self.flush();
+        r
+    }
+
+    fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         let authored = author::author(&self.shared, &self.secret, op)?;
         let now = self.shared.now();
         // One batch, one fsync, for an import of many events.

@@ -49,6 +49,8 @@ pub enum Command {
         /// The verdict.
         acceptance: MessageAcceptance,
     },
+    /// Several commands in order (the ingest worker's verdicts and relays for one batch).
+    Batch(Vec<Command>),
     /// Answer a sync request.
     Respond {
         /// The request's channel.
@@ -425,6 +427,11 @@ impl NetLoop {
 
     fn on_command(&mut self, c: Command) {
         match c {
+            Command::Batch(cmds) => {
+                for c in cmds {
+                    self.on_command(c);
+                }
+            }
             Command::Publish(bytes) => {
                 let n = bytes.len() as u64;
                 match self

@@ -49,17 +49,25 @@ pub(crate) struct Info {
     /// True if every start is UTC or zoned, so the index's times are exact for every viewer;
     /// floating and all-day times depend on the viewer's zone and are only estimated here.
     pub(crate) zone_free: bool,
-    /// The revision's signed `issued_at_ms`: catch-up sorts its items by it (protocol.md §11.3).
+    /// The revision's signed `issued_at_ms`: catch-up sorts its items by it (protocol.md §11.4).
     pub(crate) issued_at_ms: i64,
+    /// The record's hop count, so a copy arriving by a longer route is recognised without
+    /// reading the record.
+    pub(crate) hop: u8,
 }
 
 impl Info {
-    pub(crate) fn of(ev: &VerifiedEvent, limits: ExpandLimits) -> Self {
-        Self::of_payload(ev.payload(), ev.id(), limits)
+    pub(crate) fn of(ev: &VerifiedEvent, hop: u8, limits: ExpandLimits) -> Self {
+        Self::of_payload(ev.payload(), ev.id(), hop, limits)
     }
 
     /// What the index holds for a payload; also how integrity checks recompute it.
-    pub(crate) fn of_payload(p: &SignedPayload, id: EventId, limits: ExpandLimits) -> Self {
+    pub(crate) fn of_payload(
+        p: &SignedPayload,
+        id: EventId,
+        hop: u8,
+        limits: ExpandLimits,
+    ) -> Self {
         let extent = recur::extent(&p.content, limits).ok();
         let span = span_from(&p.content, extent);
         Self {
@@ -77,6 +85,7 @@ impl Info {
             },
             zone_free: zone_free(&p.content),
             issued_at_ms: p.issued_at_ms,
+            hop,
         }
     }
 
@@ -191,6 +200,7 @@ pub(crate) struct Entry {
     instances: Option<Box<[(i64, i64)]>>,
     pub(crate) zone_free: bool,
     pub(crate) issued_at_ms: i64,
+    pub(crate) hop: u8,
 }
 
 impl Entry {
@@ -310,6 +320,7 @@ impl Index {
             instances: e.instances.as_ref().map(|i| i.to_vec()),
             zone_free: e.zone_free,
             issued_at_ms: e.issued_at_ms,
+            hop: e.hop,
         })
     }
 
@@ -370,8 +381,16 @@ impl Index {
                 instances: info.instances.map(Vec::into_boxed_slice),
                 zone_free: info.zone_free,
                 issued_at_ms: info.issued_at_ms,
+                hop: info.hop,
             },
         );
+    }
+
+    /// A held revision's record was rewritten with a lower hop count.
+    pub(crate) fn set_hop(&mut self, seq: u64, hop: u8) {
+        if let Some(e) = self.entries.get_mut(&seq) {
+            e.hop = hop;
+        }
     }
 
     pub(crate) fn remove(&mut self, seq: u64) {

@@ -592,6 +592,8 @@ impl Store {
         // index is only changed once the batch is durable.
         let mut added: Vec<(u64, Info)> = Vec::new();
         let mut removed: BTreeSet<u64> = BTreeSet::new();
+        // Held records rewritten with a lower hop count.
+        let mut rehop: Vec<(u64, u8)> = Vec::new();
         // Per event name: (seq, merge key, hop) of the record this batch holds for it.
         let mut overlay: std::collections::HashMap<Vec<u8>, (u64, MergeKey, u8)> =
             std::collections::HashMap::new();
@@ -600,14 +602,14 @@ impl Store {
         let mut results = Vec::new();
 
         for (ev, transit) in items {
-            let info = Info::of(ev, self.expand);
+            let info = Info::of(ev, transit.hop, self.expand);
             let ident = index::ident_bytes(&info.origin, &info.uid);
-            let held: Option<(u64, MergeKey, Option<u8>)> = match overlay.get(&ident) {
-                Some((s, mk, hop)) => Some((*s, *mk, Some(*hop))),
+            let held: Option<(u64, MergeKey, u8)> = match overlay.get(&ident) {
+                Some(h) => Some(*h),
                 None => {
                     let idx = self.read_index()?;
                     idx.seq_of(&ident)
-                        .and_then(|s| idx.entry(s).map(|e| (s, e.merge_key(), None)))
+                        .and_then(|s| idx.entry(s).map(|e| (s, e.merge_key(), e.hop)))
                 }
             };
             let outcome = merge(held.as_ref().map(|h| &h.1), &info.merge_key());
@@ -615,18 +617,16 @@ impl Store {
                 // Same revision by a shorter route: keep the lower hop count (it converges to
                 // the true distance). The content is unchanged, so it keeps its change number.
                 let mut hop_lowered = false;
-                if let (MergeOutcome::Duplicate, Some((hseq, hmk, hop))) = (outcome, held) {
-                    // A duplicate has the held payload, so the incoming info is the held one.
-                    let held_hop = match hop {
-                        Some(h) => Some(h),
-                        None => self.record(hseq)?.map(|r| r.transit.hop),
-                    };
-                    if held_hop.is_some_and(|h| transit.hop < h) {
+                if let (MergeOutcome::Duplicate, Some((hseq, hmk, held_hop))) = (outcome, held) {
+                    // A duplicate has the held payload, so the incoming info is the held one
+                    // but for the hop.
+                    if transit.hop < held_hop {
                         batch.insert(
                             change_key(hseq).to_vec(),
                             record_bytes(&info, ev, &transit, now_ms),
                         );
                         overlay.insert(ident, (hseq, hmk, transit.hop));
+                        rehop.push((hseq, transit.hop));
                         hop_lowered = true;
                     }
                 }
@@ -661,6 +661,9 @@ impl Store {
             for s in removed {
                 idx.remove(s);
             }
+            for (s, hop) in rehop {
+                idx.set_hop(s, hop);
+            }
             // A record added and replaced within this batch was never written.
             let written: std::collections::HashSet<u64> = overlay.values().map(|v| v.0).collect();
             for (s, info) in added {
@@ -686,11 +689,17 @@ impl Store {
 
     /// The merge key held for an event, without reading its record.
     pub fn revision(&self, key: &EventKey) -> Result<Option<MergeKey>, StoreError> {
+        Ok(self.revision_hop(key)?.map(|(mk, _)| mk))
+    }
+
+    /// The merge key and hop count held for an event, without reading its record (how ingest
+    /// recognises copies arriving by longer routes).
+    pub fn revision_hop(&self, key: &EventKey) -> Result<Option<(MergeKey, u8)>, StoreError> {
         let idx = self.read_index()?;
         Ok(idx
             .seq_of(&index::ident_bytes(key.origin.as_bytes(), &key.uid))
             .and_then(|s| idx.entry(s))
-            .map(index::Entry::merge_key))
+            .map(|e| (e.merge_key(), e.hop)))
     }
 
     /// Events whose latest change has a sequence number above `after`, oldest first, at most
@@ -1007,6 +1016,7 @@ impl Store {
                 let want = Info::of_payload(
                     &ev.payload,
                     EventId::of_payload(&ev.envelope.payload),
+                    ev.transit.hop,
                     self.expand,
                 );
                 if want != header {
@@ -1071,7 +1081,7 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
     }
 }
 
-/// Schema 1, whose record headers lacked `issued_at_ms`.
+/// Schema 1, whose record headers lacked `issued_at_ms` and `hop`.
 mod v1 {
     use bincode::{Decode, Encode};
     use discal_protocol::{Envelope, EventId};
@@ -1102,7 +1112,7 @@ mod v1 {
     }
 }
 
-/// Rewrites schema 1 records with `issued_at_ms` in their headers. Each chunk is one atomic
+/// Rewrites schema 1 records with `issued_at_ms` and `hop` in their headers. Each chunk is one atomic
 /// batch together with the progress marker, so a migration cut short by a crash resumes where
 /// it stopped instead of reading rewritten records as old ones.
 fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
@@ -1141,6 +1151,7 @@ fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
                 instances: i.instances,
                 zone_free: i.zone_free,
                 issued_at_ms: payload.issued_at_ms,
+                hop: old.transit.hop,
             };
             let rec = RecordRef {
                 info: &info,
@@ -1318,7 +1329,7 @@ mod tests {
         assert!(store.check_integrity().unwrap().problems.is_empty());
 
         // Rewrite the record with a header claiming another revision, behind the store's back.
-        let mut info = Info::of(&ev, ExpandLimits::default());
+        let mut info = Info::of(&ev, 0, ExpandLimits::default());
         info.revision = 7;
         let rec = RecordRef {
             info: &info,
@@ -1409,8 +1420,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             {
                 let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+                let relayed = Transit {
+                    hop: 1,
+                    path: vec![],
+                };
                 store
-                    .apply_batch(evs.iter().map(|e| (e, Transit::local())), 5)
+                    .apply_batch(evs.iter().map(|e| (e, relayed.clone())), 5)
                     .unwrap();
                 match interrupted_at {
                     // A crash in the middle: records before the marker are already rewritten.
@@ -1438,6 +1453,7 @@ mod tests {
                 let n: i64 = it.key.uid[1..it.key.uid.len() - 2].parse().unwrap();
                 assert_eq!(it.issued_at_ms, 1_000_000 + n, "{}", it.key.uid);
             }
+            assert_eq!(store.revision_hop(&evs[3].key()).unwrap().unwrap().1, 1);
             let got = store.get(&evs[1700].key()).unwrap().unwrap();
             assert_eq!(got.envelope, *evs[1700].envelope());
             assert!(store.check_integrity().unwrap().problems.is_empty());

@@ -108,10 +108,18 @@ fn a_shorter_route_lowers_the_hop_count() {
             hop: 1,
             path: vec![a.public()],
         };
-        store.apply(&e, far, NOW).unwrap();
+        store.apply(&e, far.clone(), NOW).unwrap();
+        assert_eq!(store.revision_hop(&e.key()).unwrap().unwrap().1, 3);
         let x = store.apply(&e, near.clone(), NOW).unwrap();
         assert_eq!(x.outcome, MergeOutcome::Duplicate);
+        assert!(x.hop_lowered);
         assert_eq!(store.get(&e.key()).unwrap().unwrap().transit, near);
+        assert_eq!(store.revision_hop(&e.key()).unwrap().unwrap().1, 1);
+        // A longer route again changes nothing.
+        let y = store.apply(&e, far, NOW).unwrap();
+        assert!(!y.hop_lowered);
+        assert_eq!(store.get(&e.key()).unwrap().unwrap().transit, near);
+        assert!(store.check_integrity().unwrap().problems.is_empty());
         assert_eq!(
             store.last_seq().unwrap(),
             1,
