@@ -37,7 +37,7 @@ mod index;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bincode::{Decode, Encode};
 use chrono::{DateTime, Utc};
@@ -400,8 +400,57 @@ pub struct Store {
     writer: Mutex<()>,
     index: RwLock<Index>,
     expand: ExpandLimits,
+    /// Recent expansions of recurring events, shared by every query.
+    expansions: ExpansionCache,
     /// Where to save the index snapshot on close (sled stores only), and the store's id.
     snapshot: Option<(std::path::PathBuf, [u8; 16])>,
+}
+
+/// Expansions of recurring events by (revision, window, zone for floating times). Views of the
+/// same month with different filters, formats or pages expand the same rules; expanding is most
+/// of a query's cost (docs/performance.md). A revision's content never changes, so entries are
+/// never stale. Two generations bound it: when the young one is full it becomes the old one,
+/// and what is still used is carried over on its next hit, which approximates LRU without
+/// per-entry bookkeeping.
+struct ExpansionCache {
+    gens: Mutex<(ExpansionMap, ExpansionMap)>,
+}
+
+type ExpansionKey = (EventId, i64, i64, Tz);
+type ExpansionMap = std::collections::HashMap<ExpansionKey, Arc<recur::Expansion>>;
+
+/// Entries per generation: a month of every recurring event of a large store, a few times over.
+const EXPANSIONS_PER_GEN: usize = 8192;
+
+impl ExpansionCache {
+    fn new() -> Self {
+        Self {
+            gens: Mutex::new(Default::default()),
+        }
+    }
+
+    fn get(&self, key: &ExpansionKey) -> Option<Arc<recur::Expansion>> {
+        let mut g = self.gens.lock().ok()?;
+        if let Some(x) = g.0.get(key) {
+            return Some(x.clone());
+        }
+        let x = g.1.remove(key)?;
+        Self::insert(&mut g, *key, x.clone());
+        Some(x)
+    }
+
+    fn put(&self, key: ExpansionKey, x: Arc<recur::Expansion>) {
+        if let Ok(mut g) = self.gens.lock() {
+            Self::insert(&mut g, key, x);
+        }
+    }
+
+    fn insert(g: &mut (ExpansionMap, ExpansionMap), key: ExpansionKey, x: Arc<recur::Expansion>) {
+        if g.0.len() >= EXPANSIONS_PER_GEN {
+            g.1 = std::mem::take(&mut g.0);
+        }
+        g.0.insert(key, x);
+    }
 }
 
 impl Drop for Store {
@@ -526,6 +575,7 @@ impl Store {
             writer: Mutex::new(()),
             index: RwLock::new(index),
             expand: ExpandLimits::default(),
+            expansions: ExpansionCache::new(),
             snapshot: None,
         }
     }
@@ -948,13 +998,34 @@ impl Store {
                 occurrences: Vec::new(),
             }));
         };
-        let x =
-            recur::expand(ev.content(), from, to, q.floating_tz, self.expand).unwrap_or_default();
+        let x = self.expansion(&ev, from, to, q.floating_tz);
         *truncated |= x.truncated;
-        Ok((!x.occurrences.is_empty()).then_some(Hit {
+        Ok((!x.occurrences.is_empty()).then(|| Hit {
             event: ev,
-            occurrences: x.occurrences,
+            occurrences: x.occurrences.clone(),
         }))
+    }
+
+    /// The instances of `ev` overlapping `[from, to)`; recurring events' through the cache.
+    fn expansion(
+        &self,
+        ev: &StoredEvent,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: Tz,
+    ) -> Arc<recur::Expansion> {
+        let expand =
+            || Arc::new(recur::expand(ev.content(), from, to, tz, self.expand).unwrap_or_default());
+        if !ev.content().master.is_recurring() {
+            return expand();
+        }
+        let key = (ev.id, from.timestamp(), to.timestamp(), tz);
+        if let Some(x) = self.expansions.get(&key) {
+            return x;
+        }
+        let x = expand();
+        self.expansions.put(key, x.clone());
+        x
     }
 
     /// Stores metadata about a peer (flushed).
@@ -1458,5 +1529,28 @@ mod tests {
             assert_eq!(got.envelope, *evs[1700].envelope());
             assert!(store.check_integrity().unwrap().problems.is_empty());
         }
+    }
+
+    #[test]
+    fn the_expansion_cache_is_bounded_and_keeps_what_is_used() {
+        let c = ExpansionCache::new();
+        let key = |i: u64| {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            (EventId(id), 0, 1, Tz::UTC)
+        };
+        let x = Arc::new(recur::Expansion::default());
+        c.put(key(0), x.clone());
+        for i in 1..(EXPANSIONS_PER_GEN as u64 * 5) {
+            c.put(key(i), x.clone());
+            // Entry 0 is used all along, so it survives every generation change.
+            if i % 1000 == 0 {
+                assert!(c.get(&key(0)).is_some(), "lost at {i}");
+            }
+        }
+        let g = c.gens.lock().unwrap();
+        assert!(g.0.len() + g.1.len() <= 2 * EXPANSIONS_PER_GEN);
+        drop(g);
+        assert!(c.get(&key(1)).is_none(), "an old unused entry was dropped");
     }
 }
