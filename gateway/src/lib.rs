@@ -200,6 +200,64 @@ pub fn router(gw: Gateway) -> Router {
         .with_state(gw)
 }
 
+/// Runs one small request of each CalDAV report kind (and a PROPFIND) through the router, so
+/// the code paths, lazily built tables and allocator pools that the first report after a start
+/// would set up are ready before a client comes: a CalDAV client's first sync then costs what
+/// later ones do. The store is only read; the statuses are returned (all 207 when it worked).
+pub async fn warm_up(gw: &Gateway) -> Vec<StatusCode> {
+    use tower::ServiceExt;
+    let newest = gw.store.changes_since(0, 2).unwrap_or_default();
+    let hrefs: String = newest
+        .iter()
+        .map(|e| {
+            format!(
+                "<D:href>/dav/calendars/all/{}</D:href>",
+                dav::item_name(&e.payload.origin, &e.payload.uid)
+            )
+        })
+        .collect();
+    let prop = "<D:prop><D:getetag/><C:calendar-data/></D:prop>";
+    let ns = r#"xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav""#;
+    let requests = [
+        (
+            "PROPFIND",
+            "0",
+            format!(r#"<D:propfind {ns}><D:allprop/></D:propfind>"#),
+        ),
+        (
+            "REPORT",
+            "1",
+            format!("<C:calendar-multiget {ns}>{prop}{hrefs}</C:calendar-multiget>"),
+        ),
+        (
+            "REPORT",
+            "1",
+            format!(
+                r#"<C:calendar-query {ns}>{prop}<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20000101T000000Z" end="20000102T000000Z"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#
+            ),
+        ),
+    ];
+    let mut statuses = Vec::new();
+    for (method, depth, body) in requests {
+        let Ok(method) = axum::http::Method::from_bytes(method.as_bytes()) else {
+            continue;
+        };
+        let Ok(req) = axum::http::Request::builder()
+            .method(method)
+            .uri("/dav/calendars/all/")
+            .header("Depth", depth)
+            .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
+            .body(axum::body::Body::from(body))
+        else {
+            continue;
+        };
+        let Ok(resp) = router(gw.clone()).oneshot(req).await;
+        statuses.push(resp.status());
+        let _ = axum::body::to_bytes(resp.into_body(), usize::MAX).await;
+    }
+    statuses
+}
+
 /// Serves the gateway on a bound listener until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,

@@ -503,3 +503,15 @@ async fn vdirsyncer_lists_with_a_calendar_query_without_time_range() {
     assert_eq!(r.status, StatusCode::MULTI_STATUS);
     assert_eq!(hrefs(&r.body).len(), 8, "{}", r.body);
 }
+
+/// The start-up warm-up runs real reports (all answered 207, so it exercised the report
+/// paths rather than an error page) and changes nothing.
+#[tokio::test]
+async fn warm_up_runs_each_report_and_leaves_the_store_alone() {
+    let (_, gw) = setup();
+    let before = gw.store.last_seq().unwrap();
+    let statuses = discal_gateway::warm_up(&gw).await;
+    assert_eq!(statuses.len(), 3);
+    assert!(statuses.iter().all(|s| s.as_u16() == 207), "{statuses:?}");
+    assert_eq!(gw.store.last_seq().unwrap(), before);
+}

@@ -407,6 +407,11 @@ fn start_gateway(
             Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
             Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
         });
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let statuses = discal_gateway::warm_up(&gw).await;
+            tracing::debug!(?statuses, "gateway warm-up done");
+        });
     }
     let task = tokio::spawn(async move {
         let stop = async move {
