@@ -11,10 +11,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use discal_gateway::{WriteError, WriteOp, Written};
-use discal_protocol::codec::decode_canonical;
-use discal_protocol::codec::MAX_ENVELOPE_BYTES;
 use discal_protocol::{
-    merge, EventId, EventKey, MergeKey, NodeKey, NodeSecret, Relayed, SignedPayload, VerifiedEvent,
+    merge, EventId, EventKey, MergeKey, NodeKey, NodeSecret, PayloadHead, Relayed, VerifiedEvent,
 };
 use discal_store::Transit;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
@@ -181,33 +179,25 @@ impl Worker {
                 return None;
             }
         };
-        let payload: SignedPayload =
-            match decode_canonical("payload", &relayed.envelope.payload, MAX_ENVELOPE_BYTES) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.reject(r, Reject::Decode, &e);
-                    return None;
-                }
-            };
+        // Every neighbour relays every event, so most of what arrives is a copy of a revision
+        // already held. The payload's head (origin bytes, UID) is enough to recognise one:
+        // no content decoding and no curve-point check of the origin key.
+        let Some(head) = PayloadHead::peek(&relayed.envelope.payload) else {
+            self.reject(r, Reject::Decode, &"payload does not start like one");
+            return None;
+        };
         // Natively forwarded messages keep the origin's hop and path, so the sender is any
         // node on the way: there is nothing to check them against.
         let path = if self.shared.native_forwarding {
             Ok(())
         } else {
-            wire::check_path(&relayed, &payload.origin, &r.from)
+            wire::check_path_raw(&relayed, &head.origin, &r.from)
         };
         if let Err(e) = path {
-            {
-                self.reject(r, Reject::Path, &e);
-                return None;
-            };
+            self.reject(r, Reject::Path, &e);
+            return None;
         }
         let id = EventId::of_payload(&relayed.envelope.payload);
-        let incoming = MergeKey {
-            revision: payload.revision,
-            cancelled: payload.content.is_cancelled(),
-            id,
-        };
         // Copies of one event from several neighbours: only the shortest route is worth a
         // signature check.
         if let Some(h) = in_batch.get(&id) {
@@ -215,21 +205,37 @@ impl Worker {
                 return self.duplicate(r);
             }
         }
-        let key = EventKey {
-            origin: payload.origin,
-            uid: payload.uid.clone(),
-        };
-        if let Ok(Some((held, held_hop))) = self.shared.store.revision_hop(&key) {
-            let outcome = merge(Some(&held), &incoming);
-            let same = held.id == id;
-            if !outcome.applies() && !same {
-                return self.duplicate(r);
-            }
-            if same && relayed.hop >= held_hop {
+        let held = self
+            .shared
+            .store
+            .revision_hop_raw(&head.origin, &head.uid)
+            .ok()
+            .flatten();
+        if let Some((held, held_hop)) = held {
+            // The same bytes as a held, verified revision: valid, and no news unless shorter.
+            if held.id == id && relayed.hop >= held_hop {
                 return self.duplicate(r);
             }
         }
-        let ev = match relayed.envelope.verify(now, &self.shared.limits) {
+        let opened = match relayed.envelope.open(&self.shared.limits) {
+            Ok(o) => o,
+            Err(e) => {
+                self.reject(r, Reject::Decode, &e);
+                return None;
+            }
+        };
+        if let Some((held, _)) = held {
+            let p = opened.payload();
+            let incoming = MergeKey {
+                revision: p.revision,
+                cancelled: p.content.is_cancelled(),
+                id,
+            };
+            if held.id != id && !merge(Some(&held), &incoming).applies() {
+                return self.duplicate(r);
+            }
+        }
+        let ev = match opened.verify(now, &self.shared.limits) {
             Ok(ev) => ev,
             Err(e) => {
                 self.reject(r, Reject::Verify, &e);

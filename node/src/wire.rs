@@ -273,22 +273,28 @@ pub enum PathError {
 /// Checks the unsigned part of a relayed envelope against the authenticated sender. The path
 /// lists the nodes after the origin, so a direct copy from the origin has hop 1 and no path.
 pub fn check_path(r: &Relayed, origin: &NodeKey, sender: &NodeKey) -> Result<(), PathError> {
+    check_path_raw(r, origin.as_bytes(), sender)
+}
+
+/// [`check_path`] with the origin as key bytes (from a payload head, not yet parsed as a key).
+pub fn check_path_raw(r: &Relayed, origin: &[u8; 32], sender: &NodeKey) -> Result<(), PathError> {
     if usize::from(r.hop) != r.path.len() + 1 {
         return Err(PathError::HopMismatch {
             hop: r.hop,
             len: r.path.len(),
         });
     }
-    if r.path.last().unwrap_or(origin) != sender {
+    let last = r.path.last().map_or(origin, NodeKey::as_bytes);
+    if last != sender.as_bytes() {
         return Err(PathError::NotFromSender);
     }
-    let mut seen: Vec<&NodeKey> = Vec::with_capacity(r.path.len() + 1);
+    let mut seen: Vec<&[u8; 32]> = Vec::with_capacity(r.path.len() + 1);
     seen.push(origin);
     for k in &r.path {
-        if seen.contains(&k) {
+        if seen.contains(&k.as_bytes()) {
             return Err(PathError::Loop);
         }
-        seen.push(k);
+        seen.push(k.as_bytes());
     }
     Ok(())
 }

@@ -129,18 +129,76 @@ impl Envelope {
         codec::encode(self)
     }
 
-    /// Checks the signature first, then decodes and validates the payload. `now_ms` bounds how far
-    /// in the future `issued_at_ms` may lie; time is a parameter so callers and tests own the clock.
+    /// Decodes and validates the payload and checks the signature. `now_ms` bounds how far in
+    /// the future `issued_at_ms` may lie; time is a parameter so callers and tests own the clock.
     pub fn verify(self, now_ms: i64, limits: &Limits) -> Result<VerifiedEvent, VerifyError> {
+        self.open(limits)?.verify(now_ms, limits)
+    }
+
+    /// Decodes the payload (canonically) without checking the signature, so a receiver can
+    /// look at what it claims before paying for verification, and decodes it only once.
+    pub fn open(self, limits: &Limits) -> Result<Opened, VerifyError> {
         let payload: SignedPayload =
             codec::decode_canonical("payload", &self.payload, limits.max_payload_bytes)?;
+        Ok(Opened {
+            envelope: self,
+            payload,
+        })
+    }
+}
+
+/// The leading fields of a payload, read without decoding the content and without checking
+/// the origin key's curve point: enough to recognise a copy of a revision already held, which
+/// is most of what a node receives (every neighbour relays every event).
+#[derive(Clone, Debug, PartialEq, Eq, Decode)]
+pub struct PayloadHead {
+    /// The envelope version.
+    pub version: u8,
+    /// The origin's key bytes (unchecked).
+    pub origin: [u8; 32],
+    /// The UID.
+    pub uid: String,
+    /// X-REVISION.
+    pub revision: u32,
+}
+
+impl PayloadHead {
+    /// The head of `payload`, or `None` if it does not even start like a payload.
+    pub fn peek(payload: &[u8]) -> Option<Self> {
+        let cfg = bincode::config::standard().with_limit::<{ codec::MAX_ENVELOPE_BYTES }>();
+        bincode::decode_from_slice(payload, cfg)
+            .ok()
+            .map(|(h, _)| h)
+    }
+}
+
+/// An envelope whose payload decoded, signature not yet checked. Only [`Envelope::open`] makes
+/// one, so its payload is always the decoding of its envelope's bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opened {
+    envelope: Envelope,
+    payload: SignedPayload,
+}
+
+impl Opened {
+    /// What the payload claims (unverified).
+    pub fn payload(&self) -> &SignedPayload {
+        &self.payload
+    }
+
+    /// Checks the version, the signature and the content.
+    pub fn verify(self, now_ms: i64, limits: &Limits) -> Result<VerifiedEvent, VerifyError> {
+        let Opened {
+            envelope: env,
+            payload,
+        } = self;
         if payload.version != ENVELOPE_VERSION {
             return Err(VerifyError::Version(payload.version));
         }
-        let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + self.payload.len());
+        let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + env.payload.len());
         msg.extend_from_slice(SIGNING_CONTEXT);
-        msg.extend_from_slice(&self.payload);
-        if !payload.origin.verify(&msg, &self.signature) {
+        msg.extend_from_slice(&env.payload);
+        if !payload.origin.verify(&msg, &env.signature) {
             return Err(VerifyError::BadSignature {
                 origin: Box::new(payload.origin),
             });
@@ -152,9 +210,9 @@ impl Envelope {
                 source,
             }
         })?;
-        let id = EventId::of_payload(&self.payload);
+        let id = EventId::of_payload(&env.payload);
         Ok(VerifiedEvent {
-            envelope: self,
+            envelope: env,
             payload,
             id,
         })
@@ -162,7 +220,7 @@ impl Envelope {
 }
 
 /// An envelope whose signature verified and whose content passed validation. Only
-/// [`Envelope::verify`] and [`sign`] make one, so anything holding it holds a checked event.
+/// [`Opened::verify`] (through [`Envelope::verify`]) and [`sign`] make one, so anything holding it holds a checked event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifiedEvent {
     envelope: Envelope,

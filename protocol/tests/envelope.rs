@@ -332,3 +332,24 @@ fn non_minimal_integers_are_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("not canonically encoded"), "{err}");
 }
+
+/// A payload's head reads the same fields the full decode does, without the content; opening
+/// decodes once and verifying the opened envelope is the same as verifying it directly.
+#[test]
+fn payload_head_and_opened_agree_with_the_full_decode() {
+    let env = signed_by(&vector_secret(), 3);
+    let head = discal_protocol::PayloadHead::peek(&env.payload).unwrap();
+    let full: SignedPayload =
+        discal_protocol::codec::decode("payload", &env.payload, MAX_ENVELOPE_BYTES).unwrap();
+    assert_eq!(head.version, full.version);
+    assert_eq!(&head.origin, full.origin.as_bytes());
+    assert_eq!(head.uid, full.uid);
+    assert_eq!(head.revision, 3);
+    assert!(discal_protocol::PayloadHead::peek(&env.payload[..20]).is_none());
+
+    let opened = env.clone().open(&Limits::default()).unwrap();
+    assert_eq!(opened.payload(), &full);
+    let a = opened.verify(i64::MAX / 2, &Limits::default()).unwrap();
+    let b = env.verify(i64::MAX / 2, &Limits::default()).unwrap();
+    assert_eq!(a, b);
+}

@@ -745,9 +745,19 @@ impl Store {
     /// The merge key and hop count held for an event, without reading its record (how ingest
     /// recognises copies arriving by longer routes).
     pub fn revision_hop(&self, key: &EventKey) -> Result<Option<(MergeKey, u8)>, StoreError> {
+        self.revision_hop_raw(key.origin.as_bytes(), &key.uid)
+    }
+
+    /// [`Store::revision_hop`] by the origin's key bytes, which need not be a checked key: a
+    /// receiver asks before it has parsed the envelope.
+    pub fn revision_hop_raw(
+        &self,
+        origin: &[u8; 32],
+        uid: &str,
+    ) -> Result<Option<(MergeKey, u8)>, StoreError> {
         let idx = self.read_index()?;
         Ok(idx
-            .seq_of(&index::ident_bytes(key.origin.as_bytes(), &key.uid))
+            .seq_of(&index::ident_bytes(origin, uid))
             .and_then(|s| idx.entry(s))
             .map(|e| (e.merge_key(), e.hop)))
     }
