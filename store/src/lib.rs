@@ -1010,9 +1010,15 @@ impl Store {
         };
         let x = self.expansion(&ev, from, to, q.floating_tz);
         *truncated |= x.truncated;
-        Ok((!x.occurrences.is_empty()).then(|| Hit {
+        if x.occurrences.is_empty() {
+            return Ok(None);
+        }
+        // Uncached (one-off) expansions are owned here and moved, not copied.
+        let occurrences =
+            Arc::try_unwrap(x).map_or_else(|shared| shared.occurrences.clone(), |x| x.occurrences);
+        Ok(Some(Hit {
             event: ev,
-            occurrences: x.occurrences.clone(),
+            occurrences,
         }))
     }
 
@@ -1184,6 +1190,43 @@ mod v1 {
         pub(crate) zone_free: bool,
     }
 
+    impl Info {
+        /// The schema 2 header: these fields plus the two schema 1 lacked.
+        pub(crate) fn upgrade(self, issued_at_ms: i64, hop: u8) -> crate::index::Info {
+            crate::index::Info {
+                origin: self.origin,
+                uid: self.uid,
+                revision: self.revision,
+                cancelled: self.cancelled,
+                id: self.id,
+                span: self.span,
+                tags: self.tags,
+                geo: self.geo,
+                instances: self.instances,
+                zone_free: self.zone_free,
+                issued_at_ms,
+                hop,
+            }
+        }
+
+        /// The schema 1 header of a schema 2 one (tests write old stores with it).
+        #[cfg(test)]
+        pub(crate) fn downgrade(i: crate::index::Info) -> Self {
+            Self {
+                origin: i.origin,
+                uid: i.uid,
+                revision: i.revision,
+                cancelled: i.cancelled,
+                id: i.id,
+                span: i.span,
+                tags: i.tags,
+                geo: i.geo,
+                instances: i.instances,
+                zone_free: i.zone_free,
+            }
+        }
+    }
+
     #[derive(Encode, Decode)]
     pub(crate) struct Record {
         pub(crate) info: Info,
@@ -1219,21 +1262,7 @@ fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
             let old: v1::Record = codec::decode("schema 1 record", &v, MAX_RECORD_BYTES)?;
             let payload: SignedPayload =
                 codec::decode("stored payload", &old.envelope.payload, usize::MAX)?;
-            let i = old.info;
-            let info = Info {
-                origin: i.origin,
-                uid: i.uid,
-                revision: i.revision,
-                cancelled: i.cancelled,
-                id: i.id,
-                span: i.span,
-                tags: i.tags,
-                geo: i.geo,
-                instances: i.instances,
-                zone_free: i.zone_free,
-                issued_at_ms: payload.issued_at_ms,
-                hop: old.transit.hop,
-            };
+            let info = old.info.upgrade(payload.issued_at_ms, old.transit.hop);
             let rec = RecordRef {
                 info: &info,
                 envelope: &old.envelope,
@@ -1467,20 +1496,8 @@ mod tests {
             .unwrap()
         {
             let rec: Record = codec::decode("record", &v, MAX_RECORD_BYTES).unwrap();
-            let i = rec.info;
             let old = v1::Record {
-                info: v1::Info {
-                    origin: i.origin,
-                    uid: i.uid,
-                    revision: i.revision,
-                    cancelled: i.cancelled,
-                    id: i.id,
-                    span: i.span,
-                    tags: i.tags,
-                    geo: i.geo,
-                    instances: i.instances,
-                    zone_free: i.zone_free,
-                },
+                info: v1::Info::downgrade(rec.info),
                 envelope: rec.envelope,
                 transit: rec.transit,
                 received_at_ms: rec.received_at_ms,
