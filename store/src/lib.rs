@@ -33,6 +33,7 @@
 //! docs/performance.md.
 
 mod backend;
+mod heap;
 mod index;
 
 use std::collections::BTreeSet;
@@ -404,6 +405,8 @@ pub struct Store {
     expansions: ExpansionCache,
     /// Where to save the index snapshot on close (sled stores only), and the store's id.
     snapshot: Option<(std::path::PathBuf, [u8; 16])>,
+    /// Gives the heap freed by large ingests back to the kernel (sled stores only).
+    trimmer: Option<heap::Trimmer>,
 }
 
 /// Expansions of recurring events by (revision, window, zone for floating times). Views of the
@@ -571,12 +574,15 @@ impl Store {
 
     fn with(db: Backend, index: Index) -> Self {
         Self {
-            db,
             writer: Mutex::new(()),
             index: RwLock::new(index),
             expand: ExpandLimits::default(),
             expansions: ExpansionCache::new(),
             snapshot: None,
+            // Not for memory stores: the simulator runs hundreds in one process, and a trim
+            // walks the whole heap.
+            trimmer: matches!(db, Backend::Sled(_)).then(heap::Trimmer::default),
+            db,
         }
     }
 
@@ -637,7 +643,7 @@ impl Store {
                 max: codec::MAX_ENVELOPE_BYTES,
             });
         }
-        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         // Work on a view of the index that includes this batch's earlier items; the shared
         // index is only changed once the batch is durable.
         let mut added: Vec<(u64, Info)> = Vec::new();
@@ -650,6 +656,7 @@ impl Store {
         let mut seq = self.read_index()?.last_seq;
         let mut batch = Batch::default();
         let mut results = Vec::new();
+        let mut bytes_written = 0u64;
 
         for (ev, transit) in items {
             let info = Info::of(ev, transit.hop, self.expand);
@@ -693,10 +700,9 @@ impl Store {
                 removed.insert(old);
             }
             overlay.insert(ident, (seq, info.merge_key(), transit.hop));
-            batch.insert(
-                change_key(seq).to_vec(),
-                record_bytes(&info, ev, &transit, now_ms),
-            );
+            let record = record_bytes(&info, ev, &transit, now_ms);
+            bytes_written += record.len() as u64;
+            batch.insert(change_key(seq).to_vec(), record);
             added.push((seq, info));
             results.push(Applied {
                 outcome,
@@ -722,6 +728,10 @@ impl Store {
                 }
             }
             idx.last_seq = idx.last_seq.max(seq);
+        }
+        drop(writer);
+        if let Some(t) = &self.trimmer {
+            t.wrote(bytes_written);
         }
         Ok(results)
     }
