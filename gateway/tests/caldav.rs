@@ -504,14 +504,103 @@ async fn vdirsyncer_lists_with_a_calendar_query_without_time_range() {
     assert_eq!(hrefs(&r.body).len(), 8, "{}", r.body);
 }
 
-/// The start-up warm-up runs real reports (all answered 207, so it exercised the report
-/// paths rather than an error page) and changes nothing.
+/// The start-up warm-up runs real reports and listings (all answered 207, so it exercised the
+/// report paths rather than an error page) and changes nothing.
 #[tokio::test]
 async fn warm_up_runs_each_report_and_leaves_the_store_alone() {
     let (_, gw) = setup();
     let before = gw.store.last_seq().unwrap();
     let statuses = discal_gateway::warm_up(&gw).await;
-    assert_eq!(statuses.len(), 3);
+    assert_eq!(statuses.len(), 4);
     assert!(statuses.iter().all(|s| s.as_u16() == 207), "{statuses:?}");
     assert_eq!(gw.store.last_seq().unwrap(), before);
+}
+
+#[tokio::test]
+async fn multiget_from_the_object_cache_answers_as_from_the_records() {
+    let (app, gw) = setup();
+    let a = secret(1);
+    let b_key = secret(2).public();
+    let all = "/dav/calendars/all/";
+    let origin = format!("/dav/calendars/origin-{}/", a_key());
+    let b_href = |coll: &str| {
+        format!(
+            "{coll}{}",
+            discal_gateway::dav::item_name(&b_key, "bulk-3@b.example")
+        )
+    };
+    let multiget = |coll: &str, props: &str| {
+        format!(
+            r#"<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>{props}</D:prop><D:href>{}</D:href><D:href>{}</D:href><D:href>{}</D:href><D:href>{coll}nobody~x.ics</D:href></C:calendar-multiget>"#,
+            item_href(coll, "berlin-weekly@example.org").replace('@', "%40"),
+            item_href(coll, "hamburg-oneoff@example.org"),
+            b_href(coll),
+        )
+    };
+    let cases = [
+        (all, "<D:getetag/><C:calendar-data/>"),
+        (
+            all,
+            "<C:calendar-data/><D:getcontenttype/><D:resourcetype/><D:getetag/>",
+        ),
+        // An origin's calendar does not hold another origin's event.
+        (origin.as_str(), "<D:getetag/><C:calendar-data/>"),
+        // A property the index does not have: the records are read.
+        (all, "<D:getetag/><D:getlastmodified/><C:calendar-data/>"),
+    ];
+    for (coll, props) in cases {
+        let body = multiget(coll, props);
+        // First with no calendar object made (records read), then with all of them cached.
+        gw.dav_objects.clear();
+        let cold = dav(&app, "REPORT", coll, &[("depth", "1")], &body).await;
+        assert_eq!(cold.status, StatusCode::MULTI_STATUS, "{}", cold.body);
+        gw.dav_objects.warm(&gw.store).unwrap();
+        let cached = dav(&app, "REPORT", coll, &[("depth", "1")], &body).await;
+        assert_eq!(cached.body, cold.body, "{coll} {props}");
+        let found = hrefs(&cached.body);
+        assert_eq!(found.len(), 4, "{}", cached.body);
+        assert!(cached
+            .body
+            .contains("SUMMARY:FSFE Hamburg: Free Software Evening"));
+        let gone = cached.body.matches("HTTP/1.1 404 Not Found").count();
+        assert_eq!(gone, if coll == all { 1 } else { 2 }, "{}", cached.body);
+    }
+
+    // A new revision is served at once: the index names a revision the cache has not made.
+    let held = gw
+        .store
+        .get(&discal_protocol::EventKey {
+            origin: a.public(),
+            uid: "hamburg-oneoff@example.org".into(),
+        })
+        .unwrap()
+        .unwrap();
+    let mut c = held.payload.content.clone();
+    c.master.summary = Some("FSFE Hamburg (new room)".into());
+    c.master.sequence += 1;
+    let ev = discal_protocol::sign(
+        &a,
+        "hamburg-oneoff@example.org".into(),
+        1,
+        ISSUED + 1,
+        c,
+        &discal_protocol::Limits::default(),
+    )
+    .unwrap();
+    gw.store.apply(&ev, Transit::local(), ISSUED + 2).unwrap();
+    let r = dav(
+        &app,
+        "REPORT",
+        all,
+        &[("depth", "1")],
+        &multiget(all, "<D:getetag/><C:calendar-data/>"),
+    )
+    .await;
+    assert!(
+        r.body.contains("SUMMARY:FSFE Hamburg (new room)"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("Free Software Evening"));
+    assert!(r.body.contains("<D:getetag>\"1-"));
 }

@@ -427,6 +427,49 @@ fn load_item(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<StoredEven
     Ok(member.then_some(ev))
 }
 
+/// An item of an aggregate or origin calendar answered from the index and the object cache
+/// (`names` are index-only properties and calendar data); `None` when that is not possible
+/// (a view, whose membership needs the event; an unknown event; an object not cached), and
+/// the caller reads the record.
+fn known(
+    gw: &Gateway,
+    c: &Coll,
+    key: &EventKey,
+    names: &[PropName],
+    origins: &mut HashMap<NodeKey, String>,
+) -> Result<Option<Pending>, Response> {
+    if matches!(c, Coll::View(..)) || matches!(c, Coll::Origin(o) if *o != key.origin) {
+        return Ok(None);
+    }
+    let Some(mk) = gw.store.revision(key).map_err(internal)? else {
+        return Ok(None);
+    };
+    let Some(data) = gw.dav_objects.cached(&mk.id) else {
+        return Ok(None);
+    };
+    let etag = etag_of(mk.revision, &mk.id);
+    let found = index_props(names, &etag)
+        .into_iter()
+        .map(|(n, v)| {
+            let v: Arc<str> = if n.0 == CALDAV && n.1 == "calendar-data" {
+                data.clone()
+            } else {
+                v.into()
+            };
+            (n, v)
+        })
+        .collect();
+    let o = origins
+        .entry(key.origin)
+        .or_insert_with(|| key.origin.to_string());
+    let href = format!(
+        "{}{}.ics",
+        c.href(),
+        path_segment(&format!("{o}~{}", key.uid))
+    );
+    Ok(Some(Pending::Known(href, found)))
+}
+
 /// Every event of a collection (views: those matching now).
 fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, Response> {
     let f = c.filter();
@@ -453,6 +496,9 @@ fn wanted(root: Option<&El>) -> Option<Vec<PropName>> {
 enum Pending {
     /// An event with its properties.
     Ev(StoredEvent),
+    /// An event whose every asked-for property came from the store's index and the calendar
+    /// object cache, so its record was not read: its href and properties.
+    Known(String, Vec<(PropName, Arc<str>)>),
     /// An href that is gone or unknown (404).
     Gone(String),
 }
@@ -529,6 +575,7 @@ impl Ms {
             for p in part {
                 match p {
                     Pending::Ev(ev) => item(&mut ms, ev, &mut memo),
+                    Pending::Known(href, found) => ms.response(href, found, &[]),
                     Pending::Gone(href) => ms.status(href, "404 Not Found"),
                 }
             }
@@ -895,6 +942,18 @@ impl ObjectCache {
         }
     }
 
+    /// Drops every object made so far: they are made again when next asked for.
+    pub fn clear(&self) {
+        if let Ok(mut c) = self.inner.lock() {
+            *c = ObjectsInner::default();
+        }
+    }
+
+    /// The calendar object of a revision, if made already.
+    fn cached(&self, id: &discal_protocol::EventId) -> Option<Arc<str>> {
+        self.inner.lock().ok().and_then(|c| c.map.get(id).cloned())
+    }
+
     fn get_or_make(&self, ev: &StoredEvent) -> Arc<str> {
         if let Some(v) = self
             .inner
@@ -1089,15 +1148,33 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
     };
     if root.is(CALDAV, "calendar-multiget") {
         quirks::multiget_depth(headers);
+        // Most clients ask for the ETag and the calendar data: both can come from the index
+        // and the object cache, without reading and decoding the record.
+        let from_index = matches!(mode, None | Some(DataMode::Full))
+            && names.iter().all(|n| {
+                index_only(std::slice::from_ref(n)) || (n.0 == CALDAV && n.1 == "calendar-data")
+            });
+        let mut origins = HashMap::new();
         for h in root.children_named(DAV, "href") {
             let path = quirks::normalize_href(&h.text);
-            match resolve(&path) {
-                Ok(Res::Item(c, k)) => match load_item(gw, &c, &k) {
-                    Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
-                    Ok(None) => pending.push(Pending::Gone(h.text.clone())),
+            let Ok(Res::Item(c, k)) = resolve(&path) else {
+                pending.push(Pending::Gone(h.text.clone()));
+                continue;
+            };
+            if from_index {
+                match known(gw, &c, &k, &names, &mut origins) {
+                    Ok(Some(p)) => {
+                        pending.push(p);
+                        continue;
+                    }
+                    Ok(None) => {}
                     Err(r) => return r,
-                },
-                _ => pending.push(Pending::Gone(h.text.clone())),
+                }
+            }
+            match load_item(gw, &c, &k) {
+                Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
+                Ok(None) => pending.push(Pending::Gone(h.text.clone())),
+                Err(r) => return r,
             }
         }
         ms.render(&pending, emit);
