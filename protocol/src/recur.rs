@@ -277,12 +277,35 @@ fn parse_rrule_at(
             parts.push(part.to_string());
         }
     }
-    let text = format!(
-        "DTSTART:{}Z\nRRULE:{}",
-        dtstart.format("%Y%m%dT%H%M%S"),
-        parts.join(";")
-    );
-    rrule::RRuleSet::from_str(&text).map_err(|e| bad(e.to_string()))
+    let rule = parsed_rule(&parts.join(";")).map_err(bad)?;
+    // Wall-clock times are carried as UTC, so the rrule crate never applies a zone.
+    rrule::RRule::build(rule, rrule::Tz::UTC.from_utc_datetime(&dtstart))
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// Rules parsed so far, shared by all threads (queries split their work over short-lived
+/// threads): the same rule is expanded again for every window it is asked for (each anchored
+/// anew), and parsing was more than half of an expansion's cost (docs/performance.md). The key
+/// is the rule text as given to the rrule crate, UNTIL already moved into DTSTART's frame, so
+/// an entry depends on nothing else. Cleared when full, which bounds it against hostile input.
+const PARSED_RULES_MAX: usize = 4096;
+
+type RuleCache = std::sync::Mutex<HashMap<String, rrule::RRule<rrule::Unvalidated>>>;
+
+static PARSED_RULES: std::sync::LazyLock<RuleCache> = std::sync::LazyLock::new(Default::default);
+
+fn parsed_rule(text: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
+    if let Some(r) = PARSED_RULES.lock().ok().and_then(|c| c.get(text).cloned()) {
+        return Ok(r);
+    }
+    let r = rrule::RRule::<rrule::Unvalidated>::from_str(text).map_err(|e| e.to_string())?;
+    if let Ok(mut c) = PARSED_RULES.lock() {
+        if c.len() >= PARSED_RULES_MAX {
+            c.clear();
+        }
+        c.insert(text.to_owned(), r.clone());
+    }
+    Ok(r)
 }
 
 fn parse_until(v: &str, frame: Frame) -> Option<NaiveDateTime> {
