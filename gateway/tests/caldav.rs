@@ -67,6 +67,32 @@ fn item_href(coll: &str, uid: &str) -> String {
     )
 }
 
+/// Publishes revision 1 of origin A's event `uid` with a new title.
+fn retitle(gw: &discal_gateway::Gateway, uid: &str, title: &str) {
+    let a = secret(1);
+    let held = gw
+        .store
+        .get(&discal_protocol::EventKey {
+            origin: a.public(),
+            uid: uid.into(),
+        })
+        .unwrap()
+        .unwrap();
+    let mut c = held.payload.content.clone();
+    c.master.summary = Some(title.into());
+    c.master.sequence += 1;
+    let ev = discal_protocol::sign(
+        &a,
+        uid.into(),
+        1,
+        ISSUED + 1,
+        c,
+        &discal_protocol::Limits::default(),
+    )
+    .unwrap();
+    gw.store.apply(&ev, Transit::local(), ISSUED + 2).unwrap();
+}
+
 const CTAG_PROPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/" xmlns:C="urn:ietf:params:xml:ns:caldav">
   <D:prop>
@@ -322,28 +348,7 @@ async fn sync_collection_initial_delta_and_bad_token() {
     assert!(hrefs(&r.body).is_empty(), "{}", r.body);
 
     // A new revision at the origin: exactly that item in the delta, with its new ETag.
-    let a = secret(1);
-    let held = gw
-        .store
-        .get(&discal_protocol::EventKey {
-            origin: a.public(),
-            uid: "hamburg-oneoff@example.org".into(),
-        })
-        .unwrap()
-        .unwrap();
-    let mut c = held.payload.content.clone();
-    c.master.summary = Some("FSFE Hamburg (new room)".into());
-    c.master.sequence += 1;
-    let ev = discal_protocol::sign(
-        &a,
-        "hamburg-oneoff@example.org".into(),
-        1,
-        ISSUED + 1,
-        c,
-        &discal_protocol::Limits::default(),
-    )
-    .unwrap();
-    gw.store.apply(&ev, Transit::local(), ISSUED + 2).unwrap();
+    retitle(&gw, "hamburg-oneoff@example.org", "FSFE Hamburg (new room)");
     let r = dav(&app, "REPORT", coll, &[("depth", "1")], &delta).await;
     let hs = hrefs(&r.body);
     assert_eq!(hs, vec![item_href(coll, "hamburg-oneoff@example.org")]);
@@ -519,7 +524,6 @@ async fn warm_up_runs_each_report_and_leaves_the_store_alone() {
 #[tokio::test]
 async fn multiget_from_the_object_cache_answers_as_from_the_records() {
     let (app, gw) = setup();
-    let a = secret(1);
     let b_key = secret(2).public();
     let all = "/dav/calendars/all/";
     let origin = format!("/dav/calendars/origin-{}/", a_key());
@@ -567,27 +571,7 @@ async fn multiget_from_the_object_cache_answers_as_from_the_records() {
     }
 
     // A new revision is served at once: the index names a revision the cache has not made.
-    let held = gw
-        .store
-        .get(&discal_protocol::EventKey {
-            origin: a.public(),
-            uid: "hamburg-oneoff@example.org".into(),
-        })
-        .unwrap()
-        .unwrap();
-    let mut c = held.payload.content.clone();
-    c.master.summary = Some("FSFE Hamburg (new room)".into());
-    c.master.sequence += 1;
-    let ev = discal_protocol::sign(
-        &a,
-        "hamburg-oneoff@example.org".into(),
-        1,
-        ISSUED + 1,
-        c,
-        &discal_protocol::Limits::default(),
-    )
-    .unwrap();
-    gw.store.apply(&ev, Transit::local(), ISSUED + 2).unwrap();
+    retitle(&gw, "hamburg-oneoff@example.org", "FSFE Hamburg (new room)");
     let r = dav(
         &app,
         "REPORT",
