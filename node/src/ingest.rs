@@ -72,6 +72,7 @@ pub fn run(
         secret,
         net,
         out: std::cell::RefCell::new(Vec::new()),
+        verdicts: std::cell::RefCell::new(HashMap::new()),
     };
     while let Some(first) = rx.blocking_recv() {
         let mut remote = Vec::new();
@@ -128,21 +129,45 @@ struct Worker {
     /// Verdicts and relays of the batch in hand, sent to the net loop as one command: one
     /// wake-up of the net loop per batch rather than two per message.
     out: std::cell::RefCell<Vec<net::Command>>,
+    /// Verdicts per gossip message of the batch in hand. A message bundles several relay
+    /// values and gets one verdict: the worst of its values' (Reject over Ignore over Accept).
+    verdicts: std::cell::RefCell<HashMap<MessageId, (PeerId, MessageAcceptance)>>,
+}
+
+fn severity(a: &MessageAcceptance) -> u8 {
+    match a {
+        MessageAcceptance::Accept => 0,
+        MessageAcceptance::Ignore => 1,
+        MessageAcceptance::Reject => 2,
+    }
 }
 
 impl Worker {
     fn report(&self, r: &Remote, acceptance: MessageAcceptance) {
         if let Some((id, peer)) = &r.gossip {
-            self.out.borrow_mut().push(net::Command::Report {
-                id: id.clone(),
-                peer: *peer,
-                acceptance,
-            });
+            let mut v = self.verdicts.borrow_mut();
+            match v.get_mut(id) {
+                Some(held) if severity(&held.1) >= severity(&acceptance) => {}
+                Some(held) => *held = (*peer, acceptance),
+                None => {
+                    v.insert(id.clone(), (*peer, acceptance));
+                }
+            }
         }
     }
 
     fn flush(&self) {
-        let cmds = std::mem::take(&mut *self.out.borrow_mut());
+        let verdicts = std::mem::take(&mut *self.verdicts.borrow_mut());
+        let mut cmds = std::mem::take(&mut *self.out.borrow_mut());
+        cmds.extend(
+            verdicts
+                .into_iter()
+                .map(|(id, (peer, acceptance))| net::Command::Report {
+                    id,
+                    peer,
+                    acceptance,
+                }),
+        );
         if !cmds.is_empty() {
             let _ = self.net.blocking_send(net::Command::Batch(cmds));
         }

@@ -113,6 +113,8 @@ pub struct Tuning {
     /// thousand simulated nodes notice; a publish that finds its half full is dropped for that
     /// peer and left to catch-up sync.
     pub queue_len: usize,
+    /// Relay values per gossip message are cut at this many bytes; 0 sends one per message.
+    pub gossip_bundle_bytes: usize,
 }
 
 impl Default for Tuning {
@@ -125,6 +127,7 @@ impl Default for Tuning {
             flood_publish: true,
             queue_len: 5000,
             native_forwarding: false,
+            gossip_bundle_bytes: wire::BUNDLE_BYTES,
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub gossip_bytes_in: AtomicU64,
     /// Gossip payload bytes sent.
     pub gossip_bytes_out: AtomicU64,
+    /// Gossip messages sent (each bundles one or more relay values).
+    pub gossip_messages_out: AtomicU64,
     /// Sync protocol bytes received (frames, including length prefixes).
     pub sync_bytes_in: AtomicU64,
     /// Sync protocol bytes sent.
@@ -73,8 +75,13 @@ pub struct Metrics {
 impl Metrics {
     /// Counts a rejection.
     pub fn reject(&self, why: Reject) {
+        self.reject_n(why, 1);
+    }
+
+    /// Counts `n` rejections for one reason.
+    pub fn reject_n(&self, why: Reject, n: u64) {
         if let Ok(mut m) = self.rejected.lock() {
-            *m.entry(why).or_default() += 1;
+            *m.entry(why).or_default() += n;
         }
     }
 
@@ -128,6 +135,11 @@ impl Metrics {
             "gossip_bytes_sent_total",
             "Gossip payload bytes sent.",
             self.gossip_bytes_out.load(Relaxed),
+        );
+        counter(
+            "gossip_messages_sent_total",
+            "Gossip messages sent (each bundles one or more relay values).",
+            self.gossip_messages_out.load(Relaxed),
         );
         counter(
             "sync_bytes_received_total",

@@ -8,8 +8,6 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use discal_protocol::codec::MAX_ENVELOPE_BYTES;
-use discal_protocol::envelope::MAX_PATH_LEN;
 use discal_protocol::NodeKey;
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageAuthenticity, MessageId};
@@ -27,7 +25,7 @@ use tokio::time::Instant;
 use crate::config::{Mode, PeerEntry};
 use crate::identity::{self, Identity};
 use crate::metrics::Reject;
-use crate::wire::{SyncCodec, SyncRequest, SyncResponse, SYNC_PROTOCOL, TOPIC};
+use crate::wire::{self, SyncCodec, SyncRequest, SyncResponse, SYNC_PROTOCOL, TOPIC};
 use crate::{ingest, sync, NodeError, NodeOptions, Shared, Tuning};
 
 /// Commands queued for the net loop.
@@ -123,6 +121,8 @@ pub struct NetLoop {
     /// started a catch-up session with yet: when a session is due, and whether for a loss.
     repair: HashMap<PeerId, (Instant, bool)>,
     listen: Vec<Multiaddr>,
+    /// Relay values per gossip message are cut at this many bytes (0: one per message).
+    bundle_bytes: usize,
 }
 
 fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
@@ -146,7 +146,7 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         .message_id_fn(|m: &gossipsub::Message| {
             MessageId::from(Sha256::digest(&m.data)[..16].to_vec())
         })
-        .max_transmit_size(MAX_ENVELOPE_BYTES + 33 * MAX_PATH_LEN + 1024)
+        .max_transmit_size(wire::MAX_GOSSIP)
         .build()
         .map_err(|e| NodeError::Net(e.to_string()))?;
     gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)
@@ -259,6 +259,12 @@ impl NetLoop {
             syncing: HashSet::new(),
             repair: HashMap::new(),
             listen: bound.clone(),
+            // Natively forwarded messages are judged whole, so each carries one event.
+            bundle_bytes: if opts.tuning.native_forwarding {
+                0
+            } else {
+                opts.tuning.gossip_bundle_bytes
+            },
         };
         let peers = me
             .shared
@@ -428,26 +434,19 @@ impl NetLoop {
     fn on_command(&mut self, c: Command) {
         match c {
             Command::Batch(cmds) => {
+                // A batch's relays travel in as few gossip messages as fit (§11.2 rule 1):
+                // per-message costs (framing, encryption, wake-ups) were most of the network's
+                // share of a burst.
+                let mut relays = Vec::new();
                 for c in cmds {
-                    self.on_command(c);
-                }
-            }
-            Command::Publish(bytes) => {
-                let n = bytes.len() as u64;
-                match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(self.topic.clone(), bytes)
-                {
-                    Ok(_) => {
-                        self.shared.metrics.gossip_bytes_out.fetch_add(n, Relaxed);
+                    match c {
+                        Command::Publish(bytes) => relays.push(bytes),
+                        c => self.on_command(c),
                     }
-                    // Alone, or peers not yet subscribed: catch-up sync delivers it later.
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
-                    Err(e) => tracing::debug!("publish: {e}"),
                 }
+                self.publish(relays);
             }
+            Command::Publish(bytes) => self.publish(vec![bytes]),
             Command::Report {
                 id,
                 peer,
@@ -563,6 +562,29 @@ impl NetLoop {
         }
     }
 
+    /// Publishes relay values, bundled up to the configured size.
+    fn publish(&mut self, relays: Vec<Vec<u8>>) {
+        for items in wire::bundles(relays, self.bundle_bytes) {
+            let data = wire::bundle(items);
+            let n = data.len() as u64;
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(self.topic.clone(), data)
+            {
+                Ok(_) => {
+                    let m = &self.shared.metrics;
+                    m.gossip_bytes_out.fetch_add(n, Relaxed);
+                    m.gossip_messages_out.fetch_add(1, Relaxed);
+                }
+                // Alone, or peers not yet subscribed: catch-up sync delivers it later.
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                Err(e) => tracing::debug!("publish: {e}"),
+            }
+        }
+    }
+
     fn report(&mut self, id: &MessageId, peer: &PeerId, acceptance: MessageAcceptance) {
         self.swarm
             .behaviour_mut()
@@ -591,23 +613,31 @@ impl NetLoop {
                         );
                     return;
                 };
-                let job = ingest::Job::Remote {
-                    bytes: message.data,
-                    from,
-                    gossip: Some((message_id.clone(), propagation_source)),
+                let items = match wire::unbundle(&message.data) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::warn!(peer = %from, "rejected gossip message: {e}");
+                        m.reject(Reject::Decode);
+                        self.shared.peer_stat(&from, |s| s.rejected += 1);
+                        self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
+                        return;
+                    }
                 };
-                if self.ingest.try_send(job).is_err() {
-                    // Overloaded: drop it here (not forwarded either); sync fetches it soon.
-                    m.reject(Reject::Overload);
-                    self.schedule_repair(propagation_source, true);
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Ignore,
-                        );
+                let mut items = items.into_iter();
+                for bytes in items.by_ref() {
+                    let job = ingest::Job::Remote {
+                        bytes,
+                        from,
+                        gossip: Some((message_id.clone(), propagation_source)),
+                    };
+                    if self.ingest.try_send(job).is_err() {
+                        // Overloaded: drop the rest here (not forwarded either); sync fetches
+                        // them soon.
+                        m.reject_n(Reject::Overload, 1 + items.len() as u64);
+                        self.schedule_repair(propagation_source, true);
+                        self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                        break;
+                    }
                 }
             }
             gossipsub::Event::Subscribed { peer_id, .. } => {

@@ -7,14 +7,22 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bincode::{Decode, Encode};
+use discal_protocol::envelope::MAX_PATH_LEN;
 use discal_protocol::{codec, NodeKey, Relayed};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use sha2::{Digest, Sha256};
 
 use crate::metrics::Metrics;
 
-/// The gossipsub topic every DisCal node joins.
-pub const TOPIC: &str = "discal/events/1";
+/// The gossipsub topic every DisCal node joins. Version 2: a message carries a bundle of relay
+/// values (version 1 carried exactly one).
+pub const TOPIC: &str = "discal/events/2";
+/// Largest gossip message data: one relay value of the largest envelope with the longest path,
+/// or a bundle of smaller ones.
+pub const MAX_GOSSIP: usize = codec::MAX_ENVELOPE_BYTES + 33 * MAX_PATH_LEN + 1024;
+/// A bundle is closed before its relay values pass this many bytes (a single larger value
+/// travels alone).
+pub const BUNDLE_BYTES: usize = 60 * 1024;
 /// The sync protocol name.
 pub const SYNC_PROTOCOL: &str = "/discal/sync/2";
 /// Largest sync message either side reads, before and after decompression.
@@ -270,6 +278,43 @@ pub enum PathError {
     Loop,
 }
 
+/// A gossip message's data (docs/protocol.md §11.2 rule 1): the encoded relay values, in order,
+/// as a bincode sequence of byte strings.
+pub fn bundle(items: Vec<Vec<u8>>) -> Vec<u8> {
+    codec::encode(&items)
+}
+
+/// The relay values of a gossip message: at least one, canonically encoded, at most
+/// [`MAX_GOSSIP`] bytes in all.
+pub fn unbundle(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let items: Vec<Vec<u8>> =
+        codec::decode_canonical("gossip bundle", data, MAX_GOSSIP).map_err(|e| e.to_string())?;
+    if items.is_empty() {
+        return Err("empty gossip bundle".into());
+    }
+    Ok(items)
+}
+
+/// Cuts relay values into bundles of at most [`BUNDLE_BYTES`] (`limit` 0: one value each),
+/// keeping their order.
+pub fn bundles(items: Vec<Vec<u8>>, limit: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut size = 0;
+    for it in items {
+        match out.last_mut() {
+            Some(b) if limit > 0 && size + it.len() <= limit => {
+                size += it.len();
+                b.push(it);
+            }
+            _ => {
+                size = it.len();
+                out.push(vec![it]);
+            }
+        }
+    }
+    out
+}
+
 /// Checks the unsigned part of a relayed envelope against the authenticated sender. The path
 /// lists the nodes after the origin, so a direct copy from the origin has hop 1 and no path.
 pub fn check_path(r: &Relayed, origin: &NodeKey, sender: &NodeKey) -> Result<(), PathError> {
@@ -316,6 +361,34 @@ mod tests {
 
     fn key(seed: u8) -> NodeKey {
         discal_protocol::NodeSecret::from_seed_array([seed; 32]).public()
+    }
+
+    #[test]
+    fn bundles_round_trip_keep_order_and_respect_the_limit() {
+        let items: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 100 * (i as usize + 1)]).collect();
+        let cut = bundles(items.clone(), 1000);
+        assert!(cut.len() > 1);
+        for b in &cut {
+            let size: usize = b.iter().map(Vec::len).sum();
+            assert!(size <= 1000 || b.len() == 1, "{size} in {} items", b.len());
+        }
+        assert_eq!(cut.concat(), items, "order kept, nothing lost");
+        assert_eq!(bundles(items.clone(), 0).len(), items.len());
+        let one = bundles(vec![vec![9; 5000]], 1000);
+        assert_eq!(
+            one,
+            vec![vec![vec![9; 5000]]],
+            "a large value travels alone"
+        );
+
+        let data = bundle(cut[0].clone());
+        assert_eq!(unbundle(&data).unwrap(), cut[0]);
+        assert!(unbundle(&bundle(Vec::new())).is_err(), "empty");
+        assert!(unbundle(&data[..data.len() - 1]).is_err(), "truncated");
+        let mut long = data.clone();
+        long.push(0);
+        assert!(unbundle(&long).is_err(), "trailing bytes");
+        assert!(unbundle(&vec![0u8; MAX_GOSSIP + 1]).is_err(), "too large");
     }
 
     #[test]

@@ -10,11 +10,7 @@ use discal_protocol::model::Status;
 /// X-HOP 2 (path [B]); an update replaces it everywhere; a cancellation arrives everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn line_of_three_add_update_cancel() {
-    let net = TestNet::new(3, 8).await;
-    net.link(&[(0, 1), (1, 2)]).await;
-    net.wait_gossip(0, 1).await;
-    net.wait_gossip(1, 2).await;
-    net.wait_gossip(2, 1).await;
+    let net = line_of_three().await;
 
     let a = net.node(0);
     let key = add(a, "Linux install party").await;
@@ -487,8 +483,9 @@ async fn lost_gossip_is_repaired_soon() {
     use std::sync::atomic::Ordering::Relaxed;
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut oa = NodeOptions::new(config(8), Some(da.path().join("data")));
-    // One publish slot per connection: a burst of relays overflows it.
+    // One publish slot per connection, and one relay per message: a burst overflows it.
     oa.tuning.queue_len = 2;
+    oa.tuning.gossip_bundle_bytes = 0;
     let a = Node::spawn(oa).await.unwrap();
     let b = start(&db, config(8)).await;
     let entry = |h: &NodeHandle| PeerEntry {
@@ -512,15 +509,7 @@ async fn lost_gossip_is_repaired_soon() {
     };
     assert!(synced, "no catch-up session after connecting");
     let n = 400;
-    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n");
-    for i in 0..n {
-        ics.push_str(&format!(
-            "BEGIN:VEVENT\r\nUID:burst-{i}@test\r\nDTSTAMP:20260101T000000Z\r\n\
-             DTSTART:20270101T100000Z\r\nSUMMARY:Burst event {i}\r\nEND:VEVENT\r\n"
-        ));
-    }
-    ics.push_str("END:VCALENDAR\r\n");
-    a.write(WriteOp::Import(ics)).await.unwrap();
+    a.write(WriteOp::Import(burst(n as usize))).await.unwrap();
     assert!(
         b.wait_until(WAIT, |s| s.len().unwrap() == n).await,
         "B holds {} of {n}",
@@ -535,4 +524,67 @@ async fn lost_gossip_is_repaired_soon() {
     assert!(a.metrics().repair_syncs.load(Relaxed) >= 1);
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// One document of `n` small events, `burst-{i}@test`.
+fn burst(n: usize) -> String {
+    let mut ics = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n");
+    for i in 0..n {
+        ics.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:burst-{i}@test\r\nDTSTAMP:20260101T000000Z\r\n\
+             DTSTART:20270101T100000Z\r\nSUMMARY:Burst event {i}\r\nEND:VEVENT\r\n"
+        ));
+    }
+    ics.push_str("END:VCALENDAR\r\n");
+    ics
+}
+
+/// An import's relays travel bundled, many to a gossip message (protocol.md §11.2 rule 1),
+/// and each event still arrives with its own hop count and path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imports_relays_travel_bundled() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let net = line_of_three().await;
+    let n = 300;
+    net.node(0).write(WriteOp::Import(burst(n))).await.unwrap();
+    let c = net.node(2);
+    assert!(
+        c.wait_until(WAIT, |s| s.len().unwrap() == n as u64).await,
+        "C holds {} of {n}",
+        c.store().len().unwrap()
+    );
+    for i in [0, n / 2, n - 1] {
+        let key = discal_protocol::EventKey {
+            origin: net.nodes[0].key,
+            uid: format!("burst-{i}@test"),
+        };
+        let e = held(c, &key).unwrap();
+        assert_eq!(e.transit.hop, 2, "X-HOP of {i} at C");
+        assert_eq!(e.transit.path, vec![net.nodes[1].key], "path of {i} at C");
+    }
+    let (a, b) = (net.node(0).metrics(), net.node(1).metrics());
+    assert_eq!(
+        b.relayed.load(Relaxed),
+        n as u64,
+        "B relayed each event once"
+    );
+    let (ma, mb) = (
+        a.gossip_messages_out.load(Relaxed),
+        b.gossip_messages_out.load(Relaxed),
+    );
+    assert!(
+        ma >= 1 && mb >= 1 && ma * 4 <= n as u64 && mb * 4 <= n as u64,
+        "A sent {ma} gossip messages and B {mb} for {n} events"
+    );
+    net.shutdown().await;
+}
+
+/// A–B–C, each allowing only its neighbours, with the gossip mesh up.
+async fn line_of_three() -> TestNet {
+    let net = TestNet::new(3, 8).await;
+    net.link(&[(0, 1), (1, 2)]).await;
+    net.wait_gossip(0, 1).await;
+    net.wait_gossip(1, 2).await;
+    net.wait_gossip(2, 1).await;
+    net
 }

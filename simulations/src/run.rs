@@ -158,6 +158,7 @@ impl Sim {
             flood_publish: sc.gossip.flood_publish,
             queue_len: sc.gossip.queue_len,
             native_forwarding: sc.gossip.native_forwarding,
+            ..Tuning::default()
         };
         let rec = self.rec.clone();
         o.observer = Some(Arc::new(move |s: &Stored| {
