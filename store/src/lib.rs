@@ -717,15 +717,17 @@ impl Store {
             for s in removed {
                 idx.remove(s);
             }
-            for (s, hop) in rehop {
-                idx.set_hop(s, hop);
-            }
             // A record added and replaced within this batch was never written.
             let written: std::collections::HashSet<u64> = overlay.values().map(|v| v.0).collect();
             for (s, info) in added {
                 if written.contains(&s) {
                     idx.insert(s, info);
                 }
+            }
+            // After the inserts: a copy by a shorter route in the same batch as the first copy
+            // lowers the hop of a record this batch added.
+            for (s, hop) in rehop {
+                idx.set_hop(s, hop);
             }
             idx.last_seq = idx.last_seq.max(seq);
         }

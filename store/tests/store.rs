@@ -128,6 +128,38 @@ fn a_shorter_route_lowers_the_hop_count() {
     });
 }
 
+/// Two copies of a new revision in one batch, the longer route first (as when both
+/// neighbours' relays arrive together): the index must say what the record says, or a later
+/// copy by a middling route would pass for an improvement and be relayed with a looping path.
+#[test]
+fn a_shorter_route_in_the_same_batch_lowers_the_hop_count() {
+    both(|store| {
+        let a = secret(1);
+        let e = signed(&a, "h", 0, one_off(at(2026, 12, 1, 18), "x"));
+        let far = Transit {
+            hop: 3,
+            path: vec![secret(2).public(), secret(3).public()],
+        };
+        let near = Transit {
+            hop: 1,
+            path: vec![],
+        };
+        let r = store
+            .apply_batch([(&e, far.clone()), (&e, near.clone())], NOW)
+            .unwrap();
+        assert!(r[0].outcome.applies());
+        assert!(r[1].hop_lowered);
+        assert_eq!(store.get(&e.key()).unwrap().unwrap().transit, near);
+        assert_eq!(store.revision_hop(&e.key()).unwrap().unwrap().1, 1);
+        let middle = Transit {
+            hop: 2,
+            path: vec![secret(2).public()],
+        };
+        assert!(!store.apply(&e, middle, NOW).unwrap().hop_lowered);
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    });
+}
+
 #[test]
 fn time_queries_understand_recurrence_and_duration() {
     both(|store| {
