@@ -88,14 +88,18 @@ impl Coll {
     /// [`Coll::item_href`] with the origins' text forms kept in `names`: base58-encoding a
     /// key costs microseconds, and a report lists thousands of items of few origins.
     fn item_href_memo(&self, e: &StoredEvent, names: &mut HashMap<NodeKey, String>) -> String {
-        let o = names
-            .entry(e.payload.origin)
-            .or_insert_with(|| e.payload.origin.to_string());
-        format!(
-            "{}{}.ics",
-            self.href(),
-            path_segment(&format!("{o}~{}", e.payload.uid))
-        )
+        self.key_href_memo(&e.payload.origin, &e.payload.uid, names)
+    }
+
+    /// [`Coll::item_href_memo`] by the event's identity.
+    fn key_href_memo(
+        &self,
+        origin: &NodeKey,
+        uid: &str,
+        names: &mut HashMap<NodeKey, String>,
+    ) -> String {
+        let o = names.entry(*origin).or_insert_with(|| origin.to_string());
+        format!("{}{}.ics", self.href(), path_segment(&format!("{o}~{uid}")))
     }
 }
 
@@ -459,14 +463,7 @@ fn known(
             (n, v)
         })
         .collect();
-    let o = origins
-        .entry(key.origin)
-        .or_insert_with(|| key.origin.to_string());
-    let href = format!(
-        "{}{}.ics",
-        c.href(),
-        path_segment(&format!("{o}~{}", key.uid))
-    );
+    let href = c.key_href_memo(&key.origin, &key.uid, origins);
     Ok(Some(Pending::Known(href, found)))
 }
 
