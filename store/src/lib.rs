@@ -1435,18 +1435,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
         let secret = NodeSecret::from_seed_array([3; 32]);
-        let start = DateTimeValue::Utc(LocalDateTime {
-            date: Date {
-                year: 2026,
-                month: 5,
-                day: 1,
-            },
-            hour: 10,
-            minute: 0,
-            second: 0,
-        });
-        let content = EventContent::new(Component::new(start));
-        let ev = sign(&secret, "x@y".into(), 0, 0, content, &Limits::default()).unwrap();
+        let ev = event(&secret, "x@y", 0);
         let seq = store.apply(&ev, Transit::local(), 0).unwrap().seq.unwrap();
         assert!(store.check_integrity().unwrap().problems.is_empty());
 
