@@ -533,8 +533,15 @@ impl NodeHandle {
     /// Publishes raw bytes on the gossip topic as if they were a relay message: fault
     /// injection for tests and simulations (a misbehaving peer).
     pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
+        self.gossip_raw_bundle(vec![bytes]).await
+    }
+
+    /// [`NodeHandle::gossip_raw`] for several relay values, bundled as one batch's relays are.
+    pub async fn gossip_raw_bundle(&self, values: Vec<Vec<u8>>) -> Result<(), NodeError> {
         self.net
-            .send(net::Command::Publish(bytes))
+            .send(net::Command::Batch(
+                values.into_iter().map(net::Command::Publish).collect(),
+            ))
             .await
             .map_err(|_| NodeError::Stopped)
     }

@@ -200,7 +200,41 @@ async fn forged_event_is_rejected_everywhere() {
             signature: real.envelope().signature,
         },
     };
-    m.gossip_raw(forged.encode()).await.unwrap();
+    // The forgery travels in the middle of a bundle of M's honest events, so it meets them in
+    // one batch signature check: the check must single it out and pass the rest.
+    let honest: Vec<discal_protocol::VerifiedEvent> = (0..30)
+        .map(|n| {
+            discal_protocol::sign(
+                &m_secret,
+                format!("bundled-{n}@example"),
+                0,
+                chrono::Utc::now().timestamp_millis(),
+                discal_protocol::vector::content(),
+                &Limits::default(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let mut values: Vec<Vec<u8>> = honest
+        .iter()
+        .map(|ev| {
+            Relayed {
+                hop: 1,
+                path: vec![],
+                envelope: ev.envelope().clone(),
+            }
+            .encode()
+        })
+        .collect();
+    values.insert(15, forged.encode());
+    m.gossip_raw_bundle(values).await.unwrap();
+    for ev in &honest {
+        assert!(
+            wait_rev(net.node(2), &ev.key(), 0).await,
+            "C got {}",
+            ev.payload().uid
+        );
+    }
     for i in [0, 1] {
         let h = net.node(i);
         assert!(

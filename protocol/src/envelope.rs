@@ -8,7 +8,7 @@ use bincode::{Decode, Encode};
 use sha2::{Digest, Sha256};
 
 use crate::codec::{self, DecodeError, MAX_ENVELOPE_BYTES};
-use crate::keys::{NodeKey, NodeSecret};
+use crate::keys::{self, NodeKey, NodeSecret};
 use crate::merge::MergeKey;
 use crate::model::EventContent;
 use crate::validate::{self, Limits, ValidationError};
@@ -188,17 +188,40 @@ impl Opened {
 
     /// Checks the version, the signature and the content.
     pub fn verify(self, now_ms: i64, limits: &Limits) -> Result<VerifiedEvent, VerifyError> {
+        self.check_version()?;
+        let signed = self
+            .payload
+            .origin
+            .verify(&self.signing_message(), &self.envelope.signature);
+        self.finish(signed, now_ms, limits)
+    }
+
+    fn check_version(&self) -> Result<(), VerifyError> {
+        match self.payload.version {
+            ENVELOPE_VERSION => Ok(()),
+            v => Err(VerifyError::Version(v)),
+        }
+    }
+
+    fn signing_message(&self) -> Vec<u8> {
+        let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + self.envelope.payload.len());
+        msg.extend_from_slice(SIGNING_CONTEXT);
+        msg.extend_from_slice(&self.envelope.payload);
+        msg
+    }
+
+    /// The rest of [`Opened::verify`], once the signature's verdict is known.
+    fn finish(
+        self,
+        signed: bool,
+        now_ms: i64,
+        limits: &Limits,
+    ) -> Result<VerifiedEvent, VerifyError> {
         let Opened {
             envelope: env,
             payload,
         } = self;
-        if payload.version != ENVELOPE_VERSION {
-            return Err(VerifyError::Version(payload.version));
-        }
-        let mut msg = Vec::with_capacity(SIGNING_CONTEXT.len() + env.payload.len());
-        msg.extend_from_slice(SIGNING_CONTEXT);
-        msg.extend_from_slice(&env.payload);
-        if !payload.origin.verify(&msg, &env.signature) {
+        if !signed {
             return Err(VerifyError::BadSignature {
                 origin: Box::new(payload.origin),
             });
@@ -217,6 +240,44 @@ impl Opened {
             id,
         })
     }
+}
+
+/// [`Opened::verify`] for many envelopes at once, with the same verdicts in the same order.
+///
+/// The signatures are checked as one batch (see `keys::verify_many`): about a third of the
+/// CPU of checking them one by one. `rng` draws the batch's random coefficients; it changes
+/// no verdict.
+pub fn verify_batch<R: rand::RngCore + rand::CryptoRng>(
+    opened: Vec<Opened>,
+    now_ms: i64,
+    limits: &Limits,
+    rng: &mut R,
+) -> Vec<Result<VerifiedEvent, VerifyError>> {
+    let versions: Vec<Result<(), VerifyError>> = opened.iter().map(Opened::check_version).collect();
+    let messages: Vec<Vec<u8>> = opened
+        .iter()
+        .zip(&versions)
+        .filter(|(_, v)| v.is_ok())
+        .map(|(o, _)| o.signing_message())
+        .collect();
+    let items: Vec<keys::SignedItem<'_>> = opened
+        .iter()
+        .zip(&versions)
+        .filter(|(_, v)| v.is_ok())
+        .zip(&messages)
+        .map(|((o, _), m)| (&o.payload.origin, &o.envelope.signature, m.as_slice()))
+        .collect();
+    let mut verdicts = keys::verify_many(&items, rng).into_iter();
+    drop(items);
+    opened
+        .into_iter()
+        .zip(versions)
+        .map(|(o, v)| {
+            v?;
+            let signed = verdicts.next().unwrap_or(false);
+            o.finish(signed, now_ms, limits)
+        })
+        .collect()
 }
 
 /// An envelope whose signature verified and whose content passed validation. Only

@@ -37,8 +37,8 @@ pub mod view;
 pub mod vtimezone;
 
 pub use envelope::{
-    sign, Envelope, EventId, EventKey, Opened, PayloadHead, Relayed, SignedPayload, VerifiedEvent,
-    VerifyError,
+    sign, verify_batch, Envelope, EventId, EventKey, Opened, PayloadHead, Relayed, SignedPayload,
+    VerifiedEvent, VerifyError,
 };
 pub use keys::{KeyError, NodeKey, NodeSecret};
 pub use merge::{merge, MergeKey, MergeOutcome};

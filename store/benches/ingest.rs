@@ -241,14 +241,20 @@ fn read_envelopes(path: &Path) -> impl Iterator<Item = Vec<u8>> {
     })
 }
 
+/// Decodes and verifies one batch as the node does: signatures checked together.
 fn verify_all(raw: &[Vec<u8>]) -> Vec<discal_protocol::VerifiedEvent> {
-    raw.iter()
+    let opened = raw
+        .iter()
         .map(|b| {
             Envelope::decode(b)
                 .expect("decode")
-                .verify(NOW, &Limits::default())
-                .expect("verify")
+                .open(&Limits::default())
+                .expect("open")
         })
+        .collect();
+    discal_protocol::verify_batch(opened, NOW, &Limits::default(), &mut rand::thread_rng())
+        .into_iter()
+        .map(|r| r.expect("verify"))
         .collect()
 }
 
@@ -256,7 +262,7 @@ fn verify_all(raw: &[Vec<u8>]) -> Vec<discal_protocol::VerifiedEvent> {
 fn phases(data: &Path) {
     let raw: Vec<Vec<u8>> = read_envelopes(data).collect();
     let t = Instant::now();
-    let verified = verify_all(&raw);
+    let verified: Vec<_> = raw.chunks(BATCH).flat_map(verify_all).collect();
     let v = t.elapsed().as_secs_f64();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &SledOptions::default()).expect("open");
