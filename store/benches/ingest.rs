@@ -9,7 +9,8 @@
 //! - bytes on disk against the raw envelope bytes;
 //! - resident memory after ingest;
 //! - time to reopen in a fresh process, with and without the index snapshot, and its RSS;
-//! - last, each half of ingest alone on one thread (decode+verify, merge+store).
+//! - last, each half of ingest alone (decode+verify on one thread, merge+store as the writer
+//!   runs it).
 //!
 //! The events are generated and signed by a child process into a file, so the measuring
 //! process never holds them all. Knobs for investigation: `DISCAL_BENCH_N` (events),
@@ -274,7 +275,7 @@ fn phases(data: &Path) {
     }
     let w = t.elapsed().as_secs_f64();
     println!(
-        "  (one thread: decode+verify {:.1} µs/event, merge+store {:.1} µs/event)",
+        "  (alone: decode+verify on one thread {:.1} µs/event; merge+store {:.1} µs/event, its records made on two threads)",
         v * 1e6 / raw.len() as f64,
         w * 1e6 / raw.len() as f64
     );

@@ -14,7 +14,8 @@
 //! # Layout
 //! One sled tree; the first byte of a key names the table:
 //! - `c seq` → record: index info (name, merge key, time span and the instances of bounded
-//!   recurring events, tags, location), then envelope, hop and path, receive time. Each event
+//!   recurring events, tags, location), then envelope (its payload lz4-compressed), hop and
+//!   path, receive time. Each event
 //!   has exactly one record, under the sequence number of its latest change, so this key range
 //!   is also the change log (CalDAV sync tokens, catch-up). A new revision writes a new record
 //!   at the end and removes the old one in the same batch: one sled insert per event, in key
@@ -54,8 +55,8 @@ pub use backend::SledOptions;
 use backend::{Backend, Batch};
 use index::{Index, Info, Span};
 
-/// The on-disk layout this code reads and writes. Version 1 stores are migrated at open.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The on-disk layout this code reads and writes. Version 1 and 2 stores are migrated at open.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const T_CHANGE: u8 = b'c';
 const T_PEER: u8 = b'p';
@@ -317,32 +318,78 @@ pub struct Integrity {
 #[derive(Clone, Debug, Encode, Decode)]
 struct Record {
     info: Info,
-    envelope: Envelope,
+    envelope: Packed,
     transit: Transit,
     received_at_ms: i64,
 }
 
-/// Encodes exactly like [`Record`], from borrowed parts, so writing does not copy the envelope.
+/// Encodes exactly like [`Record`], from borrowed parts.
 #[derive(Encode)]
 struct RecordRef<'a> {
     info: &'a Info,
-    envelope: &'a Envelope,
+    envelope: Packed,
     transit: &'a Transit,
     received_at_ms: i64,
 }
 
-/// The bytes of the record for `ev`.
-fn record_bytes(info: &Info, ev: &VerifiedEvent, transit: &Transit, now_ms: i64) -> Vec<u8> {
+/// An envelope as stored: the payload lz4-compressed, its length in front. sled keeps up to
+/// twice its live data on disk (it cleans a segment once half of it is garbage); payloads of
+/// iCalendar text shrink to about two thirds, which keeps the store within 2× the envelopes'
+/// own bytes. The signature does not compress and is kept as is.
+#[derive(Clone, Debug, Encode, Decode)]
+struct Packed {
+    payload: Vec<u8>,
+    signature: [u8; 64],
+}
+
+impl Packed {
+    fn pack(env: &Envelope) -> Self {
+        Self {
+            payload: lz4_flex::compress_prepend_size(&env.payload),
+            signature: env.signature,
+        }
+    }
+
+    fn unpack(self) -> Result<Envelope, StoreError> {
+        let corrupt = |e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("stored payload does not decompress: {e}"))
+        };
+        // The length comes from disk: bound it before it sizes an allocation.
+        let (len, body) =
+            lz4_flex::block::uncompressed_size(&self.payload).map_err(|e| corrupt(&e))?;
+        if len > codec::MAX_ENVELOPE_BYTES {
+            return Err(corrupt(&format_args!("claims {len} bytes")));
+        }
+        let payload = lz4_flex::block::decompress(body, len).map_err(|e| corrupt(&e))?;
+        Ok(Envelope {
+            payload,
+            signature: self.signature,
+        })
+    }
+}
+
+/// The bytes of a record.
+fn encode_record(info: &Info, env: &Envelope, transit: &Transit, received_at_ms: i64) -> Vec<u8> {
     codec::encode(&RecordRef {
         info,
-        envelope: ev.envelope(),
+        envelope: Packed::pack(env),
         transit,
-        received_at_ms: now_ms,
+        received_at_ms,
     })
+}
+
+/// The bytes of the record for `ev`.
+fn record_bytes(info: &Info, ev: &VerifiedEvent, transit: &Transit, now_ms: i64) -> Vec<u8> {
+    encode_record(info, ev.envelope(), transit, now_ms)
 }
 
 /// From this many records to read and expand, a query uses two threads.
 const PARALLEL_LOADS: usize = 32;
+
+/// From this many events, a batch's records (index info, compressed envelope) are made on two
+/// threads: that is most of the writer's CPU, and the merge and the sled write after it are
+/// serial.
+const PARALLEL_RECORDS: usize = 64;
 
 const MAX_RECORD_BYTES: usize = codec::MAX_ENVELOPE_BYTES + 64 * 1024;
 
@@ -382,11 +429,11 @@ fn decode_info(bytes: &[u8]) -> Result<Info, StoreError> {
 
 fn decode_record(seq: u64, bytes: &[u8]) -> Result<StoredEvent, StoreError> {
     let rec: Record = codec::decode("stored record", bytes, MAX_RECORD_BYTES)?;
+    let envelope = rec.envelope.unpack()?;
     // Stored bytes were verified when they were written; they are decoded, not re-verified.
-    let payload: SignedPayload =
-        codec::decode("stored payload", &rec.envelope.payload, usize::MAX)?;
+    let payload: SignedPayload = codec::decode("stored payload", &envelope.payload, usize::MAX)?;
     Ok(StoredEvent {
-        envelope: rec.envelope,
+        envelope,
         payload,
         transit: rec.transit,
         seq,
@@ -475,14 +522,15 @@ impl Store {
                     .try_into()
                     .map(u32::from_be_bytes)
                     .map_err(|_| StoreError::Corrupt("schema version".into()))?;
-                if found == 1 {
-                    // The snapshot holds schema 1 headers; the migrated records rebuild it.
+                if found == 1 || found == 2 {
+                    // A snapshot of the old layout is not trusted; the migrated records
+                    // rebuild it.
                     match std::fs::remove_file(dir.join(SNAPSHOT_FILE)) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(e.into()),
                     }
-                    migrate_v1(&db)?;
+                    migrate(&db, found)?;
                 } else if found != SCHEMA_VERSION {
                     return Err(StoreError::Schema {
                         found,
@@ -643,6 +691,26 @@ impl Store {
                 max: codec::MAX_ENVELOPE_BYTES,
             });
         }
+        let make = |part: &[(&VerifiedEvent, Transit)]| -> Vec<(Info, Vec<u8>)> {
+            part.iter()
+                .map(|(ev, transit)| {
+                    let info = Info::of(ev, transit.hop, self.expand);
+                    let record = record_bytes(&info, ev, transit, now_ms);
+                    (info, record)
+                })
+                .collect()
+        };
+        let made = if items.len() >= PARALLEL_RECORDS {
+            let (a, b) = items.split_at(items.len() / 2);
+            std::thread::scope(|sc| {
+                let second = sc.spawn(|| make(b));
+                let mut made = make(a);
+                made.extend(second.join().map_err(|_| StoreError::Poisoned)?);
+                Ok::<_, StoreError>(made)
+            })?
+        } else {
+            make(&items)
+        };
         let writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         // Work on a view of the index that includes this batch's earlier items; the shared
         // index is only changed once the batch is durable.
@@ -658,8 +726,7 @@ impl Store {
         let mut results = Vec::new();
         let mut bytes_written = 0u64;
 
-        for (ev, transit) in items {
-            let info = Info::of(ev, transit.hop, self.expand);
+        for ((_, transit), (info, record)) in items.into_iter().zip(made) {
             let ident = index::ident_bytes(&info.origin, &info.uid);
             let held: Option<(u64, MergeKey, u8)> = match overlay.get(&ident) {
                 Some(h) => Some(*h),
@@ -678,10 +745,7 @@ impl Store {
                     // A duplicate has the held payload, so the incoming info is the held one
                     // but for the hop.
                     if transit.hop < held_hop {
-                        batch.insert(
-                            change_key(hseq).to_vec(),
-                            record_bytes(&info, ev, &transit, now_ms),
-                        );
+                        batch.insert(change_key(hseq).to_vec(), record);
                         overlay.insert(ident, (hseq, hmk, transit.hop));
                         rehop.push((hseq, transit.hop));
                         hop_lowered = true;
@@ -700,7 +764,6 @@ impl Store {
                 removed.insert(old);
             }
             overlay.insert(ident, (seq, info.merge_key(), transit.hop));
-            let record = record_bytes(&info, ev, &transit, now_ms);
             bytes_written += record.len() as u64;
             batch.insert(change_key(seq).to_vec(), record);
             added.push((seq, info));
@@ -1248,10 +1311,24 @@ mod v1 {
     }
 }
 
-/// Rewrites schema 1 records with `issued_at_ms` and `hop` in their headers. Each chunk is one atomic
+/// Schema 2: today's header, the envelope uncompressed.
+mod v2 {
+    use super::*;
+
+    #[derive(Encode, Decode)]
+    pub(crate) struct Record {
+        pub(crate) info: Info,
+        pub(crate) envelope: Envelope,
+        pub(crate) transit: Transit,
+        pub(crate) received_at_ms: i64,
+    }
+}
+
+/// Rewrites the records of a schema 1 or 2 store in today's layout (schema 1 headers lack
+/// `issued_at_ms` and `hop`; schema 2 envelopes are uncompressed). Each chunk is one atomic
 /// batch together with the progress marker, so a migration cut short by a crash resumes where
 /// it stopped instead of reading rewritten records as old ones.
-fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
+fn migrate(db: &Backend, from: u32) -> Result<(), StoreError> {
     const CHUNK: usize = 1000;
     let mut next = match db.get(META_MIGRATING)? {
         Some(v) => v
@@ -1261,7 +1338,10 @@ fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
             .map_err(|_| StoreError::Corrupt("migration marker".into()))?,
         None => 1,
     };
-    tracing::info!(from = next, "migrating the store from schema 1 to 2");
+    tracing::info!(
+        from_seq = next,
+        "migrating the store from schema {from} to {SCHEMA_VERSION}"
+    );
     let mut moved = 0u64;
     loop {
         let chunk = db.range(&change_key(next), &[T_CHANGE + 1], CHUNK)?;
@@ -1271,17 +1351,17 @@ fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
         next = seq_of(last)?.saturating_add(1);
         let mut b = Batch::default();
         for (k, v) in chunk {
-            let old: v1::Record = codec::decode("schema 1 record", &v, MAX_RECORD_BYTES)?;
-            let payload: SignedPayload =
-                codec::decode("stored payload", &old.envelope.payload, usize::MAX)?;
-            let info = old.info.upgrade(payload.issued_at_ms, old.transit.hop);
-            let rec = RecordRef {
-                info: &info,
-                envelope: &old.envelope,
-                transit: &old.transit,
-                received_at_ms: old.received_at_ms,
+            let (info, envelope, transit, received_at_ms) = if from == 1 {
+                let old: v1::Record = codec::decode("schema 1 record", &v, MAX_RECORD_BYTES)?;
+                let payload: SignedPayload =
+                    codec::decode("stored payload", &old.envelope.payload, usize::MAX)?;
+                let info = old.info.upgrade(payload.issued_at_ms, old.transit.hop);
+                (info, old.envelope, old.transit, old.received_at_ms)
+            } else {
+                let old: v2::Record = codec::decode("schema 2 record", &v, MAX_RECORD_BYTES)?;
+                (old.info, old.envelope, old.transit, old.received_at_ms)
             };
-            b.insert(k, codec::encode(&rec));
+            b.insert(k, encode_record(&info, &envelope, &transit, received_at_ms));
             moved += 1;
         }
         b.insert(META_MIGRATING.to_vec(), next.to_be_bytes().to_vec());
@@ -1292,7 +1372,7 @@ fn migrate_v1(db: &Backend) -> Result<(), StoreError> {
     b.remove(META_MIGRATING.to_vec());
     db.apply(b)?;
     db.flush()?;
-    tracing::info!(records = moved, "store migrated to schema 2");
+    tracing::info!(records = moved, "store migrated to schema {SCHEMA_VERSION}");
     Ok(())
 }
 
@@ -1442,14 +1522,11 @@ mod tests {
         // Rewrite the record with a header claiming another revision, behind the store's back.
         let mut info = Info::of(&ev, 0, ExpandLimits::default());
         info.revision = 7;
-        let rec = RecordRef {
-            info: &info,
-            envelope: ev.envelope(),
-            transit: &Transit::local(),
-            received_at_ms: 0,
-        };
         let mut b = Batch::default();
-        b.insert(change_key(seq).to_vec(), codec::encode(&rec));
+        b.insert(
+            change_key(seq).to_vec(),
+            encode_record(&info, ev.envelope(), &Transit::local(), 0),
+        );
         store.db.apply(b).unwrap();
         let report = store.check_integrity().unwrap();
         assert!(
@@ -1487,9 +1564,9 @@ mod tests {
         .unwrap()
     }
 
-    /// Rewrites every record of `store` in the schema 1 layout from `from_seq` on, and marks
-    /// the store as schema 1.
-    fn downgrade(store: &Store, from_seq: u64) {
+    /// Rewrites every record of `store` in the layout of schema `to` (1 or 2) from `from_seq`
+    /// on, and marks the store as that schema.
+    fn downgrade(store: &Store, to: u32, from_seq: u64) {
         let mut b = Batch::default();
         for (k, v) in store
             .db
@@ -1497,25 +1574,51 @@ mod tests {
             .unwrap()
         {
             let rec: Record = codec::decode("record", &v, MAX_RECORD_BYTES).unwrap();
-            let old = v1::Record {
-                info: v1::Info::downgrade(rec.info),
-                envelope: rec.envelope,
-                transit: rec.transit,
-                received_at_ms: rec.received_at_ms,
+            let envelope = rec.envelope.unpack().unwrap();
+            let old = if to == 1 {
+                codec::encode(&v1::Record {
+                    info: v1::Info::downgrade(rec.info),
+                    envelope,
+                    transit: rec.transit,
+                    received_at_ms: rec.received_at_ms,
+                })
+            } else {
+                codec::encode(&v2::Record {
+                    info: rec.info,
+                    envelope,
+                    transit: rec.transit,
+                    received_at_ms: rec.received_at_ms,
+                })
             };
-            b.insert(k, codec::encode(&old));
+            b.insert(k, old);
         }
-        b.insert(META_SCHEMA.to_vec(), 1u32.to_be_bytes().to_vec());
+        b.insert(META_SCHEMA.to_vec(), to.to_be_bytes().to_vec());
         store.db.apply(b).unwrap();
     }
 
     #[test]
-    fn schema_1_stores_are_migrated_even_after_an_interrupted_migration() {
+    fn stored_payloads_round_trip_and_bad_ones_are_refused_before_allocating() {
+        let ev = event(&NodeSecret::from_seed_array([6; 32]), "p@q", 0);
+        let packed = Packed::pack(ev.envelope());
+        assert_eq!(packed.clone().unpack().unwrap(), *ev.envelope());
+        // A length field from a damaged disk claiming 2 GB.
+        let mut huge = packed.clone();
+        huge.payload[..4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        let err = huge.unpack().unwrap_err();
+        assert!(err.to_string().contains("claims 2147483647 bytes"), "{err}");
+        // Damaged compressed bytes.
+        let mut bad = packed;
+        bad.payload.truncate(bad.payload.len() / 2);
+        assert!(matches!(bad.unpack(), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn old_stores_are_migrated_even_after_an_interrupted_migration() {
         let secret = NodeSecret::from_seed_array([4; 32]);
         let evs: Vec<_> = (0..2500)
             .map(|i| event(&secret, &format!("e{i}@m"), 1_000_000 + i))
             .collect();
-        for interrupted_at in [None, Some(1200u64)] {
+        for (schema, interrupted_at) in [(1, None), (1, Some(1200u64)), (2, None), (2, Some(700))] {
             let dir = tempfile::tempdir().unwrap();
             {
                 let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
@@ -1529,12 +1632,12 @@ mod tests {
                 match interrupted_at {
                     // A crash in the middle: records before the marker are already rewritten.
                     Some(seq) => {
-                        downgrade(&store, seq);
+                        downgrade(&store, schema, seq);
                         let mut b = Batch::default();
                         b.insert(META_MIGRATING.to_vec(), seq.to_be_bytes().to_vec());
                         store.db.apply(b).unwrap();
                     }
-                    None => downgrade(&store, 0),
+                    None => downgrade(&store, schema, 0),
                 }
                 // A snapshot of the old layout is left behind; it must not be trusted.
                 store.close().unwrap();
