@@ -1246,10 +1246,9 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
 /// Schema 1, whose record headers lacked `issued_at_ms` and `hop`.
 mod v1 {
     use bincode::{Decode, Encode};
-    use discal_protocol::{Envelope, EventId};
+    use discal_protocol::EventId;
 
     use crate::index::Span;
-    use crate::Transit;
 
     #[derive(Encode, Decode)]
     pub(crate) struct Info {
@@ -1302,26 +1301,21 @@ mod v1 {
         }
     }
 
-    #[derive(Encode, Decode)]
-    pub(crate) struct Record {
-        pub(crate) info: Info,
-        pub(crate) envelope: Envelope,
-        pub(crate) transit: Transit,
-        pub(crate) received_at_ms: i64,
-    }
+    pub(crate) type Record = super::PlainRecord<Info>;
 }
 
 /// Schema 2: today's header, the envelope uncompressed.
 mod v2 {
-    use super::*;
+    pub(crate) type Record = super::PlainRecord<crate::index::Info>;
+}
 
-    #[derive(Encode, Decode)]
-    pub(crate) struct Record {
-        pub(crate) info: Info,
-        pub(crate) envelope: Envelope,
-        pub(crate) transit: Transit,
-        pub(crate) received_at_ms: i64,
-    }
+/// A record of schema 1 or 2 (they differ in the header): the envelope uncompressed.
+#[derive(Encode, Decode)]
+struct PlainRecord<I> {
+    info: I,
+    envelope: Envelope,
+    transit: Transit,
+    received_at_ms: i64,
 }
 
 /// Rewrites the records of a schema 1 or 2 store in today's layout (schema 1 headers lack
