@@ -309,6 +309,35 @@ mod tests {
         assert_eq!(s.parse::<NodeKey>().unwrap(), k);
     }
 
+    /// The edge-case vector of docs/protocol.md §4: R has a component of order 8, so strict
+    /// RFC 8032 verifiers refuse it and ZIP-215 (DisCal) accepts it.
+    #[test]
+    fn the_zip215_vector_verifies_here_and_not_strictly() {
+        let key = NodeSecret::from_seed_array([1; 32]).public();
+        assert_eq!(
+            hex::encode(key.as_bytes()),
+            "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+        );
+        let sig: [u8; 64] = hex::decode(
+            "8b0d739f34483e1d3fe574c232ff52bd9e27edbe12bfb9741e33ae8b2bd312d0\
+             77b3d6eddd8c5cc747a70d288ae6b52fe6e0ed2b838faa335b0e1e8b8d86410d",
+        )
+        .unwrap()
+        .try_into()
+        .unwrap();
+        let msg = [crate::envelope::SIGNING_CONTEXT, b"zip215 vector"].concat();
+        assert!(key.verify(&msg, &sig));
+        let items = vec![(&key, &sig, msg.as_slice()); 9];
+        assert_eq!(verify_many(&items, &mut rand::rngs::OsRng), vec![true; 9]);
+        let strict = ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes())
+            .unwrap()
+            .verify_strict(&msg, &ed25519_dalek::Signature::from_bytes(&sig));
+        assert!(strict.is_err());
+        let mut other = msg.clone();
+        other.push(b'!');
+        assert!(!key.verify(&other, &sig));
+    }
+
     #[test]
     fn strict_parsing_names_the_problem() {
         assert!(matches!(
