@@ -41,6 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // As the node does at start (there on a background thread; here before the URL is
     // announced, so the benchmark's cold requests do not race it).
     gw.dav_objects.warm(&gw.store)?;
+    discal_gateway::prepare_recurrences(&gw.store, (gw.clock)())?;
     if std::env::var_os("DISCAL_NO_WARM_UP").is_none() {
         discal_gateway::warm_up(&gw).await;
     }

@@ -200,6 +200,21 @@ pub fn router(gw: Gateway) -> Router {
         .with_state(gw)
 }
 
+/// Expands every recurring event over this year and the next (floating times in UTC, as CalDAV
+/// reads them; see `Store::prepare_year`), so that the first calendar query or view of any
+/// window in them after a start cuts its instances from those instead of expanding every rule.
+/// Meant for a background thread at start; returns the expansions made.
+pub fn prepare_recurrences(
+    store: &discal_store::Store,
+    now_ms: i64,
+) -> Result<usize, discal_store::StoreError> {
+    let year = chrono::Datelike::year(
+        &chrono::DateTime::from_timestamp_millis(now_ms).unwrap_or_default(),
+    );
+    Ok(store.prepare_year(year, chrono_tz::Tz::UTC)?
+        + store.prepare_year(year.saturating_add(1), chrono_tz::Tz::UTC)?)
+}
+
 /// Events named in [`warm_up`]'s multiget: more than a client's usual batch, enough that the
 /// answer is rendered on two threads as large ones are.
 pub const WARM_UP_ITEMS: usize = 250;

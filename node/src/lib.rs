@@ -406,9 +406,16 @@ fn start_gateway(
     // start costs what later ones do; requests meanwhile make what they need themselves.
     {
         let objects = gw.dav_objects.clone();
-        std::thread::spawn(move || match objects.warm(&store) {
-            Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
-            Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
+        let now = (gw.clock)();
+        std::thread::spawn(move || {
+            match objects.warm(&store) {
+                Ok(n) => tracing::debug!("CalDAV object cache warmed with {n} events"),
+                Err(e) => tracing::warn!("CalDAV object cache warm-up: {e}"),
+            }
+            match discal_gateway::prepare_recurrences(&store, now) {
+                Ok(n) => tracing::debug!("{n} recurring events expanded for this year and next"),
+                Err(e) => tracing::warn!("recurrence warm-up: {e}"),
+            }
         });
         let gw = gw.clone();
         tokio::spawn(async move {

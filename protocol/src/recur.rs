@@ -72,6 +72,14 @@ pub struct Occurrence {
     pub all_day: bool,
 }
 
+impl Occurrence {
+    /// Whether this instance belongs in an expansion of `[from, to)`, by the rule
+    /// [`expand`] applies: so a wider expansion can be cut down to a window.
+    pub fn overlaps(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+        overlaps(self.start, self.end, from, to)
+    }
+}
+
 /// The result of an expansion.
 #[derive(Clone, Debug, Default)]
 pub struct Expansion {
