@@ -267,6 +267,15 @@ pub async fn warm_up(gw: &Gateway) -> Vec<StatusCode> {
             "1",
             format!("<C:calendar-multiget {ns}>{prop}{hrefs}</C:calendar-multiget>"),
         ),
+        // The initial sync-collection, which clients that speak RFC 6578 start with instead of
+        // the listing above: measured, its first answer after a start took twice as long.
+        (
+            "REPORT",
+            "1",
+            format!(
+                r#"<D:sync-collection {ns}><D:sync-token></D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#
+            ),
+        ),
         (
             "REPORT",
             "1",

@@ -516,7 +516,7 @@ async fn warm_up_runs_each_report_and_leaves_the_store_alone() {
     let (_, gw) = setup();
     let before = gw.store.last_seq().unwrap();
     let statuses = discal_gateway::warm_up(&gw).await;
-    assert_eq!(statuses.len(), 4);
+    assert_eq!(statuses.len(), 5);
     assert!(statuses.iter().all(|s| s.as_u16() == 207), "{statuses:?}");
     assert_eq!(gw.store.last_seq().unwrap(), before);
 }
