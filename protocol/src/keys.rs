@@ -16,13 +16,15 @@ use rand::{CryptoRng, RngCore};
 /// (code 0x00, length 36) of the protobuf `PublicKey { Type: Ed25519 (1), Data: 32 bytes }`.
 const PEER_ID_PREFIX: [u8; 6] = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20];
 
-/// Decompressed points kept per thread (see [`NodeKey::from_bytes`]); cleared when full.
+/// Checked keys kept (see [`NodeKey::from_bytes`]); cleared when full.
 const POINT_MEMO_SIZE: usize = 4096;
 
-thread_local! {
-    static POINTS: std::cell::RefCell<std::collections::HashMap<[u8; 32], ed25519_consensus::VerificationKey>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
+type PointMemo = std::collections::HashMap<[u8; 32], ed25519_consensus::VerificationKey>;
+
+/// One memo for the process: readers and queries split work over threads spawned per
+/// request, and a memo per thread started empty on each of them.
+static POINTS: std::sync::LazyLock<std::sync::RwLock<PointMemo>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// Why a textual or binary public key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,10 +109,10 @@ impl NodeKey {
     /// Builds a key from raw bytes, checking that they are the canonical encoding of an ed25519
     /// point that is not of small order.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        // A node sees the same few hundred origin keys over and over; decompressing a point
-        // costs about as much as a quarter of a signature check, so valid points are memoised
-        // per thread. The memo only ever returns what decompression would.
-        if let Some(point) = POINTS.with(|m| m.borrow().get(&bytes).copied()) {
+        // A node sees the same few hundred origin keys over and over; checking one costs about
+        // half a signature check (two decompressions and a compression), so valid keys are
+        // memoised. The memo only ever returns what the checks would.
+        if let Some(point) = POINTS.read().ok().and_then(|m| m.get(&bytes).copied()) {
             return Ok(Self { bytes, point });
         }
         let strict = ed25519_dalek::VerifyingKey::from_bytes(&bytes)
@@ -125,13 +127,12 @@ impl NodeKey {
         }
         let point = ed25519_consensus::VerificationKey::try_from(bytes)
             .map_err(|_| KeyError::InvalidPoint(hex_short(&bytes)))?;
-        POINTS.with(|m| {
-            let mut m = m.borrow_mut();
+        if let Ok(mut m) = POINTS.write() {
             if m.len() >= POINT_MEMO_SIZE {
                 m.clear();
             }
             m.insert(bytes, point);
-        });
+        }
         Ok(Self { bytes, point })
     }
 
