@@ -253,28 +253,19 @@ pub fn verify_batch<R: rand::RngCore + rand::CryptoRng>(
     limits: &Limits,
     rng: &mut R,
 ) -> Vec<Result<VerifiedEvent, VerifyError>> {
-    let versions: Vec<Result<(), VerifyError>> = opened.iter().map(Opened::check_version).collect();
-    let messages: Vec<Vec<u8>> = opened
-        .iter()
-        .zip(&versions)
-        .filter(|(_, v)| v.is_ok())
-        .map(|(o, _)| o.signing_message())
-        .collect();
+    let messages: Vec<Vec<u8>> = opened.iter().map(Opened::signing_message).collect();
     let items: Vec<keys::SignedItem<'_>> = opened
         .iter()
-        .zip(&versions)
-        .filter(|(_, v)| v.is_ok())
         .zip(&messages)
-        .map(|((o, _), m)| (&o.payload.origin, &o.envelope.signature, m.as_slice()))
+        .map(|(o, m)| (&o.payload.origin, &o.envelope.signature, m.as_slice()))
         .collect();
-    let mut verdicts = keys::verify_many(&items, rng).into_iter();
+    let verdicts = keys::verify_many(&items, rng);
     drop(items);
     opened
         .into_iter()
-        .zip(versions)
-        .map(|(o, v)| {
-            v?;
-            let signed = verdicts.next().unwrap_or(false);
+        .zip(verdicts)
+        .map(|(o, signed)| {
+            o.check_version()?;
             o.finish(signed, now_ms, limits)
         })
         .collect()

@@ -242,3 +242,22 @@ fn keys_must_be_canonical_and_not_of_small_order() {
         assert_eq!(NodeKey::from_bytes(*s.public().as_bytes()), Ok(s.public()));
     }
 }
+
+#[test]
+fn a_batch_reports_an_unknown_version_as_such() {
+    let origin = secret(0);
+    let mut envs: Vec<Envelope> = (0..8).map(|n| envelope(&origin, n)).collect();
+    let mut p: discal_protocol::SignedPayload =
+        bincode::decode_from_slice(&envs[4].payload, bincode::config::standard())
+            .unwrap()
+            .0;
+    p.version += 1;
+    envs[4].payload = bincode::encode_to_vec(&p, bincode::config::standard()).unwrap();
+    let verdicts = batch(&envs, 2);
+    assert_eq!(verdicts[4], Err(VerifyError::Version(p.version)));
+    assert_eq!(verdicts[4], single(&envs[4]));
+    assert!(verdicts
+        .iter()
+        .enumerate()
+        .all(|(i, v)| i == 4 || v.is_ok()));
+}
