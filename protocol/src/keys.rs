@@ -177,7 +177,7 @@ pub(crate) type SignedItem<'a> = (&'a NodeKey, &'a [u8; 64], &'a [u8]);
 /// exactly the signatures single checks accept (cofactored equations in both; a batch with a
 /// bad signature passes only with probability 2⁻¹²⁸, as its coefficients come from `rng`). A
 /// failed batch is split in halves until the bad signatures are found, so one forgery in a
-/// thousand costs about two batches, not a thousand single checks.
+/// thousand costs about three batches' worth, not a thousand single checks.
 pub(crate) fn verify_many<R: RngCore + CryptoRng>(
     items: &[SignedItem<'_>],
     rng: &mut R,
