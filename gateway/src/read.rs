@@ -207,22 +207,7 @@ pub fn fetch(
     let want = f.offset.saturating_add(limit).saturating_add(1);
     let mut ask = want;
     loop {
-        let q = Query {
-            window,
-            tags: f.tags.clone(),
-            exclude_tags: f.exclude_tags.clone(),
-            origin: f.origin,
-            bbox: f.near_box().map(|(south, west, north, east)| BBox {
-                south,
-                west,
-                north,
-                east,
-            }),
-            text: f.q.clone(),
-            floating_tz: f.zone(),
-            include_cancelled,
-            limit: ask,
-        };
+        let q = store_query(f, window, ask, include_cancelled);
         let res = store.query(&q)?;
         let store_cut = res.hits.len() >= ask;
         let mut hits: Vec<Hit> = res
@@ -242,6 +227,32 @@ pub fn fetch(
         hits.truncate(end);
         hits.drain(..start);
         return Ok(Page { hits, truncated });
+    }
+}
+
+/// The store query for a view: its index-level conditions (the `near` circle is narrowed to
+/// its bounding box; [`ViewFilter::within`] finishes it).
+pub fn store_query(
+    f: &ViewFilter,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    limit: usize,
+    include_cancelled: bool,
+) -> Query {
+    Query {
+        window,
+        tags: f.tags.clone(),
+        exclude_tags: f.exclude_tags.clone(),
+        origin: f.origin,
+        bbox: f.near_box().map(|(south, west, north, east)| BBox {
+            south,
+            west,
+            north,
+            east,
+        }),
+        text: f.q.clone(),
+        floating_tz: f.zone(),
+        include_cancelled,
+        limit,
     }
 }
 

@@ -588,3 +588,90 @@ async fn multiget_from_the_object_cache_answers_as_from_the_records() {
     assert!(!r.body.contains("Free Software Evening"));
     assert!(r.body.contains("<D:getetag>\"1-"));
 }
+
+#[tokio::test]
+async fn time_range_query_from_the_indexes_answers_as_from_the_records() {
+    let (app, gw) = setup();
+    let origin = format!("/dav/calendars/origin-{}/", a_key());
+    let query = |start: &str, end: &str, props: &str, extra: &str| {
+        format!(
+            r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop>{props}</D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="{start}" end="{end}"/>{extra}</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#
+        )
+    };
+    let data = "<D:getetag/><C:calendar-data/>";
+    let berlin = item_href("/dav/calendars/all/", "berlin-weekly@example.org");
+    // (collection, body, responses expected)
+    let cases = [
+        // Spring 2026: recurring events (one across the March DST change) and one-offs.
+        (
+            "/dav/calendars/all/".to_owned(),
+            query("20260301T000000Z", "20260601T000000Z", data, ""),
+            None,
+        ),
+        (
+            "/dav/calendars/all/".to_owned(),
+            query("20260401T000000Z", "20260501T000000Z", data, ""),
+            Some(2),
+        ),
+        // Across New Year: cut from two years' expansions.
+        (
+            "/dav/calendars/all/".to_owned(),
+            query("20261215T000000Z", "20270115T000000Z", data, ""),
+            None,
+        ),
+        (
+            origin.clone(),
+            query("20260101T000000Z", "20270101T000000Z", data, ""),
+            None,
+        ),
+        (
+            "/dav/views/tags%3Dmeetup%26tz%3DEurope%2FBerlin/".to_owned(),
+            query("20260301T000000Z", "20260601T000000Z", data, ""),
+            None,
+        ),
+        // A query on one item.
+        (
+            berlin.clone(),
+            query("20260401T000000Z", "20260501T000000Z", data, ""),
+            Some(1),
+        ),
+        // Text matches and properties the index lacks need the records.
+        (
+            "/dav/calendars/all/".to_owned(),
+            query(
+                "20260101T000000Z",
+                "20270101T000000Z",
+                data,
+                r#"<C:prop-filter name="SUMMARY"><C:text-match>hackathon</C:text-match></C:prop-filter>"#,
+            ),
+            Some(1),
+        ),
+        (
+            "/dav/calendars/all/".to_owned(),
+            query(
+                "20260301T000000Z",
+                "20260601T000000Z",
+                "<D:getetag/><D:getlastmodified/><C:calendar-data/>",
+                "",
+            ),
+            None,
+        ),
+    ];
+    for (coll, body, expected) in &cases {
+        // First on a new gateway with nothing expanded or made (every answer from the
+        // records), then on one after the start-up preparation (from the indexes, cached
+        // expansions and cached objects).
+        let (cold_app, _) = setup();
+        let cold = dav(&cold_app, "REPORT", coll, &[("depth", "1")], body).await;
+        assert_eq!(cold.status, StatusCode::MULTI_STATUS, "{}", cold.body);
+        gw.dav_objects.warm(&gw.store).unwrap();
+        discal_gateway::prepare_recurrences(&gw.store, ISSUED).unwrap();
+        let warm = dav(&app, "REPORT", coll, &[("depth", "1")], body).await;
+        assert_eq!(warm.body, cold.body, "{coll} {body}");
+        let n = hrefs(&warm.body).len();
+        assert!(n > 0, "{coll}: {}", warm.body);
+        if let Some(e) = expected {
+            assert_eq!(n, *e, "{coll}: {}", warm.body);
+        }
+    }
+}

@@ -248,6 +248,31 @@ pub struct Hit {
     pub occurrences: Vec<Occurrence>,
 }
 
+/// One match of [`Store::query_keys`]: what the indexes know of it, and the event itself only
+/// when it had to be read to settle the match.
+#[derive(Clone, Debug)]
+pub struct KeyHit {
+    /// Its record's sequence number.
+    pub seq: u64,
+    /// (origin, UID).
+    pub key: EventKey,
+    /// The stored revision.
+    pub merge: MergeKey,
+    /// Start of its first instance in the window (UTC seconds; 0 without a window).
+    pub start: i64,
+    /// The event, if it was read.
+    pub event: Option<StoredEvent>,
+}
+
+/// [`Store::query_keys`]'s answer.
+#[derive(Clone, Debug, Default)]
+pub struct KeyResult {
+    /// Matches, ordered like [`QueryResult::hits`].
+    pub hits: Vec<KeyHit>,
+    /// True if `limit` or an expansion bound cut the answer short.
+    pub truncated: bool,
+}
+
 /// One event [`Store::select`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Selected {
@@ -518,6 +543,41 @@ impl ExpansionCache {
     }
 }
 
+/// A window's instances cut from the expansions of the (at most two) calendar years it lies
+/// in, which `year` gives; `None` if the window spans more than two years or `year` gave none
+/// for one of them (not at hand, or cut short by a limit, when the window alone may not be).
+fn cut_from_years(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    year: impl Fn(i32) -> Option<Arc<recur::Expansion>>,
+) -> Option<Arc<recur::Expansion>> {
+    let first = from.year();
+    let last = (to - chrono::Duration::nanoseconds(1)).year();
+    if to <= from || last - first > 1 {
+        return None;
+    }
+    if first == last && year_window(first) == Some((from, to)) {
+        return year(first);
+    }
+    let mut occurrences = Vec::new();
+    for y in first..=last {
+        let x = year(y)?;
+        occurrences.extend(
+            x.occurrences
+                .iter()
+                .filter(|o| o.overlaps(from, to))
+                .cloned(),
+        );
+    }
+    // An instance across New Year is in both years' expansions.
+    occurrences.sort_by_key(|o| (o.start, o.component));
+    occurrences.dedup_by_key(|o| (o.start, o.component));
+    Some(Arc::new(recur::Expansion {
+        occurrences,
+        truncated: false,
+    }))
+}
+
 /// `[Jan 1, Jan 1 of the next year)` in UTC.
 fn year_window(year: i32) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     Some((
@@ -682,6 +742,11 @@ impl Store {
             .get(&change_key(seq))?
             .map(|v| decode_record(seq, &v))
             .transpose()
+    }
+
+    /// The event stored under change sequence `seq`, if that is still its latest revision.
+    pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        self.record(seq)
     }
 
     /// Applies one event and flushes: when this returns `Ok`, the write is acknowledged.
@@ -958,32 +1023,9 @@ impl Store {
         // order until `limit` of them matched.
         let (uncertain, certain): (Vec<&Selected>, Vec<&Selected>) =
             sel.items.iter().partition(|s| !s.certain);
-        // Their expansion is most of a query's work; many of them are split over two threads.
-        let load_all = |part: &[&Selected]| -> Result<(Vec<Hit>, bool), StoreError> {
-            let mut cut = false;
-            let mut out = Vec::new();
-            for s in part {
-                if let Some(h) = self.load(s, q, &mut cut)? {
-                    out.push(h);
-                }
-            }
-            Ok((out, cut))
-        };
-        let (first, second) = if uncertain.len() >= PARALLEL_LOADS {
-            let (a, b) = uncertain.split_at(uncertain.len() / 2);
-            std::thread::scope(|sc| {
-                let h = sc.spawn(|| load_all(b));
-                let first = load_all(a);
-                let second = h.join().unwrap_or(Err(StoreError::Poisoned));
-                (first, second)
-            })
-        } else {
-            (load_all(&uncertain), Ok((Vec::new(), false)))
-        };
-        for part in [first?, second?] {
-            result.truncated |= part.1;
-            hits.extend(part.0);
-        }
+        let (loaded, cut) = self.load_many(&uncertain, q)?;
+        result.truncated |= cut;
+        hits.extend(loaded);
         let mut taken = 0usize;
         for s in certain {
             if taken == q.limit {
@@ -1004,6 +1046,128 @@ impl Store {
         }
         result.hits = hits;
         Ok(result)
+    }
+
+    /// The same matches as [`Store::query`], in the same order, reading only the records that
+    /// the indexes and cached expansions cannot settle. Reading and decoding records was most
+    /// of a month query's cost (docs/performance.md); callers that need only keys and
+    /// revisions (CalDAV with cached calendar objects) skip it. Recurring events are settled
+    /// from cached expansions, which [`Store::prepare_year`] fills at start.
+    pub fn query_keys(&self, q: &Query) -> Result<KeyResult, StoreError> {
+        let sel = self.select(q)?;
+        let mut out = KeyResult::default();
+        let mut unsettled: Vec<&Selected> = Vec::new();
+        let mut found: Vec<(u64, i64)> = Vec::new();
+        {
+            let idx = self.read_index()?;
+            for s in &sel.items {
+                let Some(e) = idx.entry(s.seq) else {
+                    continue;
+                };
+                if s.certain {
+                    found.push((s.seq, s.start));
+                    continue;
+                }
+                let cached = match (q.window, &q.text) {
+                    (Some((from, to)), None) => {
+                        self.cached_expansion(e.id, from, to, q.floating_tz)
+                    }
+                    _ => None,
+                };
+                match cached {
+                    Some(x) => {
+                        out.truncated |= x.truncated;
+                        if let Some(o) = x.occurrences.first() {
+                            found.push((s.seq, o.start.timestamp()));
+                        }
+                    }
+                    None => unsettled.push(s),
+                }
+            }
+        }
+        let (read, cut) = self.load_many(&unsettled, q)?;
+        out.truncated |= cut;
+        let mut hits: Vec<KeyHit> = read
+            .into_iter()
+            .map(|h| KeyHit {
+                seq: h.event.seq,
+                key: h.event.key(),
+                merge: h.event.merge_key(),
+                start: h.occurrences.first().map_or(0, |o| o.start.timestamp()),
+                event: Some(h.event),
+            })
+            .collect();
+        if q.window.is_some() {
+            found.sort_unstable();
+        }
+        let idx = self.read_index()?;
+        let mut keys: std::collections::HashMap<&[u8], NodeKey> = Default::default();
+        for (seq, start) in found {
+            // Replaced since the first look: the reader sees the index as it is now.
+            let Some(e) = idx.entry(seq) else {
+                continue;
+            };
+            let origin = match keys.get(e.origin()) {
+                Some(k) => *k,
+                None => {
+                    let mut o = [0u8; 32];
+                    o.copy_from_slice(e.origin());
+                    let k =
+                        NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    keys.insert(e.origin(), k);
+                    k
+                }
+            };
+            hits.push(KeyHit {
+                seq,
+                key: EventKey {
+                    origin,
+                    uid: String::from_utf8_lossy(&e.ident[32..]).into_owned(),
+                },
+                merge: e.merge_key(),
+                start,
+                event: None,
+            });
+        }
+        drop(keys);
+        drop(idx);
+        if q.window.is_some() {
+            hits.sort_by_key(|h| (h.start, h.seq));
+        }
+        if hits.len() > q.limit {
+            hits.truncate(q.limit);
+            out.truncated = true;
+        }
+        out.hits = hits;
+        Ok(out)
+    }
+
+    /// Reads and settles `items`, many of them on two threads (their expansion is most of the
+    /// work); true in the second place if an expansion bound cut an answer.
+    fn load_many(&self, items: &[&Selected], q: &Query) -> Result<(Vec<Hit>, bool), StoreError> {
+        let load_all = |part: &[&Selected]| -> Result<(Vec<Hit>, bool), StoreError> {
+            let mut cut = false;
+            let mut out = Vec::new();
+            for s in part {
+                if let Some(h) = self.load(s, q, &mut cut)? {
+                    out.push(h);
+                }
+            }
+            Ok((out, cut))
+        };
+        if items.len() < PARALLEL_LOADS {
+            return load_all(items);
+        }
+        let (a, b) = items.split_at(items.len() / 2);
+        let (first, second) = std::thread::scope(|sc| {
+            let h = sc.spawn(|| load_all(b));
+            let first = load_all(a);
+            (first, h.join().unwrap_or(Err(StoreError::Poisoned)))
+        });
+        let (mut hits, cut_a) = first?;
+        let (more, cut_b) = second?;
+        hits.extend(more);
+        Ok((hits, cut_a || cut_b))
     }
 
     /// Which events match, from the in-memory indexes alone: no record is read. Items come in
@@ -1141,45 +1305,34 @@ impl Store {
         if let Some(x) = self.expansions.get(&key) {
             return x;
         }
-        let x = self.cut_from_years(ev, from, to, tz).unwrap_or_else(expand);
+        let x = cut_from_years(from, to, |year| self.year_expansion(ev, year, tz))
+            .unwrap_or_else(expand);
         self.expansions.put(key, x.clone());
         x
     }
 
-    /// `None` if the window spans more than two years or a year's expansion hit a limit (then
-    /// the window alone may not).
-    fn cut_from_years(
+    /// A recurring event's instances in `[from, to)` if the cache holds them or the years to
+    /// cut them from; `None` otherwise (then the event must be read and expanded).
+    fn cached_expansion(
         &self,
-        ev: &StoredEvent,
+        id: EventId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         tz: Tz,
     ) -> Option<Arc<recur::Expansion>> {
-        let first = from.year();
-        let last = (to - chrono::Duration::nanoseconds(1)).year();
-        if to <= from || last - first > 1 {
-            return None;
+        let key = (id, from.timestamp(), to.timestamp(), tz);
+        if let Some(x) = self.expansions.get(&key) {
+            return Some(x);
         }
-        if first == last && year_window(first) == Some((from, to)) {
-            return self.year_expansion(ev, first, tz);
-        }
-        let mut occurrences = Vec::new();
-        for year in first..=last {
-            let x = self.year_expansion(ev, year, tz)?;
-            occurrences.extend(
-                x.occurrences
-                    .iter()
-                    .filter(|o| o.overlaps(from, to))
-                    .cloned(),
-            );
-        }
-        // An instance across New Year is in both years' expansions.
-        occurrences.sort_by_key(|o| (o.start, o.component));
-        occurrences.dedup_by_key(|o| (o.start, o.component));
-        Some(Arc::new(recur::Expansion {
-            occurrences,
-            truncated: false,
-        }))
+        let x = cut_from_years(from, to, |year| {
+            let (a, b) = year_window(year)?;
+            let x = self
+                .expansions
+                .get(&(id, a.timestamp(), b.timestamp(), tz))?;
+            (!x.truncated).then_some(x)
+        })?;
+        self.expansions.put(key, x.clone());
+        Some(x)
     }
 
     fn year_expansion(&self, ev: &StoredEvent, year: i32, tz: Tz) -> Option<Arc<recur::Expansion>> {

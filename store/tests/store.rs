@@ -513,45 +513,51 @@ proptest! {
     }
 }
 
+/// One-offs in UTC, zoned and floating time (the index estimates floating ones) and recurring
+/// events, bounded and not: enough recurring ones that queries read them on two threads.
+fn mixed_events(store: &Store) {
+    let a = secret(1);
+    let berlin = |d, h| DateTimeValue::Zoned {
+        local: at(2026, 4, d, h),
+        tzid: "Europe/Berlin".into(),
+    };
+    for d in 1..=30u8 {
+        // One-offs in UTC, zoned, and floating (estimated by the index), plus recurring ones.
+        let mut c = one_off(at(2026, 4, d, d % 24), &format!("utc {d}"));
+        if d % 3 == 0 {
+            c.master.start = berlin(d, 23);
+        }
+        if d % 5 == 0 {
+            c.master.start = DateTimeValue::Floating(at(2026, 4, d, 23));
+        }
+        if d % 7 == 0 {
+            c.master.rrule = Some(
+                if d % 2 == 0 {
+                    "FREQ=DAILY;COUNT=3"
+                } else {
+                    "FREQ=WEEKLY"
+                }
+                .into(),
+            );
+        }
+        store
+            .apply(&signed(&a, &format!("s{d}"), 0, c), Transit::local(), NOW)
+            .unwrap();
+    }
+    // Enough recurring events that query() reads them on two threads.
+    for i in 0..40u8 {
+        let mut c = one_off(at(2026, 3, 1 + i % 28, i % 24), &format!("weekly {i}"));
+        c.master.rrule = Some(format!("FREQ=WEEKLY;INTERVAL={}", 1 + i % 3));
+        store
+            .apply(&signed(&a, &format!("r{i}"), 0, c), Transit::local(), NOW)
+            .unwrap();
+    }
+}
+
 #[test]
 fn select_agrees_with_query() {
     both(|store| {
-        let a = secret(1);
-        let berlin = |d, h| DateTimeValue::Zoned {
-            local: at(2026, 4, d, h),
-            tzid: "Europe/Berlin".into(),
-        };
-        for d in 1..=30u8 {
-            // One-offs in UTC, zoned, and floating (estimated by the index), plus recurring ones.
-            let mut c = one_off(at(2026, 4, d, d % 24), &format!("utc {d}"));
-            if d % 3 == 0 {
-                c.master.start = berlin(d, 23);
-            }
-            if d % 5 == 0 {
-                c.master.start = DateTimeValue::Floating(at(2026, 4, d, 23));
-            }
-            if d % 7 == 0 {
-                c.master.rrule = Some(
-                    if d % 2 == 0 {
-                        "FREQ=DAILY;COUNT=3"
-                    } else {
-                        "FREQ=WEEKLY"
-                    }
-                    .into(),
-                );
-            }
-            store
-                .apply(&signed(&a, &format!("s{d}"), 0, c), Transit::local(), NOW)
-                .unwrap();
-        }
-        // Enough recurring events that query() reads them on two threads.
-        for i in 0..40u8 {
-            let mut c = one_off(at(2026, 3, 1 + i % 28, i % 24), &format!("weekly {i}"));
-            c.master.rrule = Some(format!("FREQ=WEEKLY;INTERVAL={}", 1 + i % 3));
-            store
-                .apply(&signed(&a, &format!("r{i}"), 0, c), Transit::local(), NOW)
-                .unwrap();
-        }
+        mixed_events(store);
         for (d, days) in [(1, 1), (10, 3), (14, 7), (29, 5), (1, 30)] {
             let q = Query {
                 window: window(2026, 4, d, days),
@@ -581,6 +587,88 @@ fn select_agrees_with_query() {
             loaded.sort();
             assert_eq!(from_query, loaded, "window {d}+{days}");
         }
+    });
+}
+
+#[test]
+fn query_keys_agrees_with_query_and_reads_only_what_it_must() {
+    both(|store| {
+        mixed_events(store);
+        let summary = |seq| {
+            let ev = store.event_at(seq).unwrap().unwrap();
+            ev.content().master.summary.clone().unwrap_or_default()
+        };
+        let compare = |q: &Query| {
+            // query_keys first: query would fill the expansion cache it reads from.
+            let keys = store.query_keys(q).unwrap();
+            let full = store.query(q).unwrap();
+            let expected: Vec<_> = full
+                .hits
+                .iter()
+                .map(|h| {
+                    (
+                        h.event.seq,
+                        h.event.key(),
+                        h.event.merge_key(),
+                        h.occurrences.first().map_or(0, |o| o.start.timestamp()),
+                    )
+                })
+                .collect();
+            let got: Vec<_> = keys
+                .hits
+                .iter()
+                .map(|h| (h.seq, h.key.clone(), h.merge, h.start))
+                .collect();
+            assert_eq!(got, expected, "{q:?}");
+            assert_eq!(keys.truncated, full.truncated, "{q:?}");
+            for h in &keys.hits {
+                if let Some(ev) = &h.event {
+                    assert_eq!(ev.seq, h.seq);
+                }
+            }
+            keys.hits
+                .iter()
+                .filter(|h| h.event.is_some())
+                .map(|h| summary(h.seq))
+                .collect::<Vec<_>>()
+        };
+        let month = |limit, tz, text: Option<&str>| Query {
+            window: window(2026, 4, 1, 30),
+            limit,
+            floating_tz: tz,
+            text: text.map(str::to_owned),
+            ..Query::default()
+        };
+        // Nothing expanded yet: every recurring event is read.
+        let read = compare(&month(usize::MAX, Tz::UTC, None));
+        assert!(read.iter().any(|t| t.starts_with("weekly")), "{read:?}");
+        store.prepare_year(2026, Tz::UTC).unwrap();
+        for (d, days) in [(1, 1), (10, 3), (14, 7), (29, 5), (1, 30)] {
+            let q = Query {
+                window: window(2026, 4, d, days),
+                limit: usize::MAX,
+                ..Query::default()
+            };
+            let read = compare(&q);
+            // Recurring events are settled from the year's expansions; only floating
+            // one-offs, whose place depends on the zone, are read.
+            assert!(
+                read.iter().all(|t| t.starts_with("utc")),
+                "window {d}+{days} read {read:?}"
+            );
+        }
+        let read = compare(&month(usize::MAX, Tz::UTC, None));
+        assert!(read.len() < 10, "{read:?}");
+        // A cut answer, another zone (its years are not prepared), a text condition.
+        compare(&month(7, Tz::UTC, None));
+        compare(&month(usize::MAX, Tz::Europe__Berlin, None));
+        let read = compare(&month(usize::MAX, Tz::UTC, Some("weekly 1")));
+        assert!(!read.is_empty() && read.iter().all(|t| t.starts_with("weekly 1")));
+        // Without a window: change order.
+        compare(&Query {
+            limit: usize::MAX,
+            ..Query::default()
+        });
     });
 }
 

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use discal_protocol::model::{DateTimeValue, End, EventContent, LocalDateTime};
 use discal_protocol::view::ViewFilter;
-use discal_protocol::{EventKey, NodeKey};
+use discal_protocol::{EventKey, MergeKey, NodeKey};
 use discal_store::{Hit, StoredEvent};
 
 use crate::read::{fetch, path_segment};
@@ -448,9 +448,20 @@ fn known(
     let Some(mk) = gw.store.revision(key).map_err(internal)? else {
         return Ok(None);
     };
-    let Some(data) = gw.dav_objects.cached(&mk.id) else {
-        return Ok(None);
-    };
+    Ok(cached_item(gw, c, key, &mk, names, origins))
+}
+
+/// A member item answered from the object cache: `names` are index-only properties and
+/// calendar data, `mk` the revision the index holds; `None` if its object is not cached.
+fn cached_item(
+    gw: &Gateway,
+    c: &Coll,
+    key: &EventKey,
+    mk: &MergeKey,
+    names: &[PropName],
+    origins: &mut HashMap<NodeKey, String>,
+) -> Option<Pending> {
+    let data = gw.dav_objects.cached(&mk.id)?;
     let etag = etag_of(mk.revision, &mk.id);
     let found = index_props(names, &etag)
         .into_iter()
@@ -464,7 +475,7 @@ fn known(
         })
         .collect();
     let href = c.key_href_memo(&key.origin, &key.uid, origins);
-    Ok(Some(Pending::Known(href, found)))
+    Some(Pending::Known(href, found))
 }
 
 /// Every event of a collection (views: those matching now).
@@ -1122,6 +1133,12 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
         Ok(m) => m,
         Err(r) => return r,
     };
+    // Most clients ask for the ETag and the calendar data: both can come from the index and
+    // the object cache, without reading and decoding the record.
+    let from_index = matches!(mode, None | Some(DataMode::Full))
+        && names.iter().all(|n| {
+            index_only(std::slice::from_ref(n)) || (n.0 == CALDAV && n.1 == "calendar-data")
+        });
     let mut ms = Ms::new();
     let mut pending: Vec<Pending> = Vec::new();
     let emit = |ms: &mut Ms, ev: &StoredEvent, memo: &mut HashMap<NodeKey, String>| {
@@ -1145,12 +1162,6 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
     };
     if root.is(CALDAV, "calendar-multiget") {
         quirks::multiget_depth(headers);
-        // Most clients ask for the ETag and the calendar data: both can come from the index
-        // and the object cache, without reading and decoding the record.
-        let from_index = matches!(mode, None | Some(DataMode::Full))
-            && names.iter().all(|n| {
-                index_only(std::slice::from_ref(n)) || (n.0 == CALDAV && n.1 == "calendar-data")
-            });
         let mut origins = HashMap::new();
         for h in root.children_named(DAV, "href") {
             let path = quirks::normalize_href(&h.text);
@@ -1203,13 +1214,43 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
             }
         };
         f.offset = 0;
-        let hits = match fetch(&gw.store, &f, window, MAX_ITEMS, true) {
-            Ok(p) => p.hits,
-            Err(e) => return internal(e),
-        };
         let only = match res {
             Res::Item(_, k) => Some(k.clone()),
             _ => None,
+        };
+        // The circle of a `near` view and text matches need the events themselves.
+        if from_index && q.text.is_empty() && f.near.is_none() {
+            let query = crate::read::store_query(&f, window, MAX_ITEMS, true);
+            let found = match gw.store.query_keys(&query) {
+                Ok(r) => r.hits,
+                Err(e) => return internal(e),
+            };
+            let mut origins = HashMap::new();
+            for h in found {
+                if only.as_ref().is_some_and(|k| *k != h.key) {
+                    continue;
+                }
+                if let Some(ev) = h.event {
+                    pending.push(Pending::Ev(ev));
+                } else if let Some(p) =
+                    cached_item(gw, &coll, &h.key, &h.merge, &names, &mut origins)
+                {
+                    pending.push(p);
+                } else {
+                    match gw.store.event_at(h.seq) {
+                        Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
+                        // Replaced since the query: it is in the next sync.
+                        Ok(None) => {}
+                        Err(e) => return internal(e),
+                    }
+                }
+            }
+            ms.render(&pending, emit);
+            return ms.finish(None);
+        }
+        let hits = match fetch(&gw.store, &f, window, MAX_ITEMS, true) {
+            Ok(p) => p.hits,
+            Err(e) => return internal(e),
         };
         for h in hits {
             if only.as_ref().is_some_and(|k| *k != h.event.key()) || !q.matches(&h.event) {
