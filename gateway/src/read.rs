@@ -408,13 +408,20 @@ where
 
 /// Percent-encodes a path segment (a UID can contain `/`, spaces, anything).
 pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_path_segment(&mut out, s);
+    out
+}
+
+/// Appends `s` encoded as [`path_segment`] does.
+pub fn push_path_segment(out: &mut String, s: &str) {
     const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')
         .remove(b'_')
         .remove(b'.')
         .remove(b'~')
         .remove(b'@');
-    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+    out.extend(percent_encoding::utf8_percent_encode(s, SEGMENT));
 }
 
 /// Encodes query pairs back into a query string.

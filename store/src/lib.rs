@@ -260,8 +260,8 @@ pub struct KeyHit {
     pub merge: MergeKey,
     /// Start of its first instance in the window (UTC seconds; 0 without a window).
     pub start: i64,
-    /// The event, if it was read.
-    pub event: Option<StoredEvent>,
+    /// The event, if it was read (boxed: hits are sorted, and events are large).
+    pub event: Option<Box<StoredEvent>>,
 }
 
 /// [`Store::query_keys`]'s answer.
@@ -1094,7 +1094,7 @@ impl Store {
                 key: h.event.key(),
                 merge: h.event.merge_key(),
                 start: h.occurrences.first().map_or(0, |o| o.start.timestamp()),
-                event: Some(h.event),
+                event: Some(Box::new(h.event)),
             })
             .collect();
         if q.window.is_some() {

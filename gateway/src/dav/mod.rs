@@ -35,7 +35,7 @@ use discal_protocol::view::ViewFilter;
 use discal_protocol::{EventKey, MergeKey, NodeKey};
 use discal_store::{Hit, StoredEvent};
 
-use crate::read::{fetch, path_segment};
+use crate::read::{fetch, path_segment, push_path_segment};
 use crate::{feeds, Gateway};
 use xml::{esc, El, CALDAV, CS, DAV, ICAL};
 
@@ -84,22 +84,35 @@ impl Coll {
             item_name(&e.payload.origin, &e.payload.uid)
         )
     }
+}
 
-    /// [`Coll::item_href`] with the origins' text forms kept in `names`: base58-encoding a
-    /// key costs microseconds, and a report lists thousands of items of few origins.
-    fn item_href_memo(&self, e: &StoredEvent, names: &mut HashMap<NodeKey, String>) -> String {
-        self.key_href_memo(&e.payload.origin, &e.payload.uid, names)
+/// Item hrefs of one collection, each origin's part made once: base58-encoding a key costs
+/// microseconds, and a report lists thousands of items of a few origins.
+struct Hrefs {
+    base: String,
+    origins: HashMap<NodeKey, String>,
+}
+
+impl Hrefs {
+    fn new(c: &Coll) -> Self {
+        Self {
+            base: c.href(),
+            origins: HashMap::new(),
+        }
     }
 
-    /// [`Coll::item_href_memo`] by the event's identity.
-    fn key_href_memo(
-        &self,
-        origin: &NodeKey,
-        uid: &str,
-        names: &mut HashMap<NodeKey, String>,
-    ) -> String {
-        let o = names.entry(*origin).or_insert_with(|| origin.to_string());
-        format!("{}{}.ics", self.href(), path_segment(&format!("{o}~{uid}")))
+    /// [`Coll::item_href`] by the event's identity.
+    fn of(&mut self, origin: &NodeKey, uid: &str) -> String {
+        let base = &self.base;
+        let prefix = self
+            .origins
+            .entry(*origin)
+            .or_insert_with(|| format!("{base}{}~", path_segment(&origin.to_string())));
+        let mut href = String::with_capacity(prefix.len() + uid.len() + 8);
+        href.push_str(prefix);
+        push_path_segment(&mut href, uid);
+        href.push_str(".ics");
+        href
     }
 }
 
@@ -432,50 +445,34 @@ fn load_item(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<StoredEven
 }
 
 /// An item of an aggregate or origin calendar answered from the index and the object cache
-/// (`names` are index-only properties and calendar data); `None` when that is not possible
-/// (a view, whose membership needs the event; an unknown event; an object not cached), and
-/// the caller reads the record.
-fn known(
-    gw: &Gateway,
-    c: &Coll,
-    key: &EventKey,
-    names: &[PropName],
-    origins: &mut HashMap<NodeKey, String>,
-) -> Result<Option<Pending>, Response> {
+/// (the caller checked that the properties asked for allow it); `None` when that is not
+/// possible (a view, whose membership needs the event; an unknown event; an object not
+/// cached), and the caller reads the record.
+fn known(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<Pending>, Response> {
     if matches!(c, Coll::View(..)) || matches!(c, Coll::Origin(o) if *o != key.origin) {
         return Ok(None);
     }
     let Some(mk) = gw.store.revision(key).map_err(internal)? else {
         return Ok(None);
     };
-    Ok(cached_item(gw, c, key, &mk, names, origins))
+    Ok(cached_item(gw, key, mk))
 }
 
-/// A member item answered from the object cache: `names` are index-only properties and
-/// calendar data, `mk` the revision the index holds; `None` if its object is not cached.
-fn cached_item(
-    gw: &Gateway,
-    c: &Coll,
-    key: &EventKey,
-    mk: &MergeKey,
-    names: &[PropName],
-    origins: &mut HashMap<NodeKey, String>,
-) -> Option<Pending> {
+/// A member item answered from the object cache, `mk` being the revision the index holds;
+/// `None` if its object is not cached.
+fn cached_item(gw: &Gateway, key: &EventKey, mk: MergeKey) -> Option<Pending> {
     let data = gw.dav_objects.cached(&mk.id)?;
-    let etag = etag_of(mk.revision, &mk.id);
-    let found = index_props(names, &etag)
-        .into_iter()
-        .map(|(n, v)| {
-            let v: Arc<str> = if n.0 == CALDAV && n.1 == "calendar-data" {
-                data.clone()
-            } else {
-                v.into()
-            };
-            (n, v)
-        })
-        .collect();
-    let href = c.key_href_memo(&key.origin, &key.uid, origins);
-    Some(Pending::Known(href, found))
+    Some(Pending::Cached(key.clone(), mk, data))
+}
+
+/// True if `a` and `b` are the same calendar (so their items have the same hrefs).
+fn same_collection(a: &Coll, b: &Coll) -> bool {
+    match (a, b) {
+        (Coll::All, Coll::All) => true,
+        (Coll::Origin(x), Coll::Origin(y)) => x == y,
+        (Coll::View(x, _), Coll::View(y, _)) => x == y,
+        _ => false,
+    }
 }
 
 /// Every event of a collection (views: those matching now).
@@ -502,11 +499,11 @@ fn wanted(root: Option<&El>) -> Option<Vec<PropName>> {
 
 /// A report's answer for one href, rendered later (in parallel when large).
 enum Pending {
-    /// An event with its properties.
-    Ev(StoredEvent),
-    /// An event whose every asked-for property came from the store's index and the calendar
-    /// object cache, so its record was not read: its href and properties.
-    Known(String, Vec<(PropName, Arc<str>)>),
+    /// An event with its properties (boxed: answers are sorted and moved, events are large).
+    Ev(Box<StoredEvent>),
+    /// An event whose every asked-for property comes from the store's index and the calendar
+    /// object cache, so its record was not read: its identity, revision and calendar object.
+    Cached(EventKey, MergeKey, Arc<str>),
     /// An href that is gone or unknown (404).
     Gone(String),
 }
@@ -537,13 +534,7 @@ impl Ms {
         if !found.is_empty() {
             self.out.push_str("<D:propstat><D:prop>");
             for ((ns, name), value) in found {
-                let value = value.as_ref();
-                let p = prefix(ns);
-                if value.is_empty() {
-                    let _ = write!(self.out, "<{p}:{name}/>");
-                } else {
-                    let _ = write!(self.out, "<{p}:{name}>{value}</{p}:{name}>");
-                }
+                self.prop(ns, name, value.as_ref());
             }
             self.out
                 .push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
@@ -566,24 +557,59 @@ impl Ms {
         self.out.push_str("</D:response>\n");
     }
 
+    /// One found property with its XML value.
+    fn prop(&mut self, ns: &str, name: &str, value: &str) {
+        let p = prefix(ns);
+        if value.is_empty() {
+            let _ = write!(self.out, "<{p}:{name}/>");
+        } else {
+            let _ = write!(self.out, "<{p}:{name}>{value}</{p}:{name}>");
+        }
+    }
+
+    /// A [`Pending::Cached`] item's response: `names` are index-only properties and calendar
+    /// data, as [`Ms::response`] would write them from the record.
+    fn cached(&mut self, href: &str, names: &[PropName], etag: &str, data: &str) {
+        let _ = write!(
+            self.out,
+            "<D:response><D:href>{}</D:href><D:propstat><D:prop>",
+            esc(href)
+        );
+        for (ns, name) in names {
+            let value = match name.as_str() {
+                "getetag" => etag,
+                "getcontenttype" => ITEM_TYPE,
+                "calendar-data" => data,
+                _ => "",
+            };
+            self.prop(ns, name, value);
+        }
+        self.out
+            .push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n");
+    }
+
     /// A writer for a run of responses that will be appended to a multistatus.
     fn chunk() -> Self {
         Self { out: String::new() }
     }
 
-    /// Renders `pending` in order; large answers on two threads (this machine class has two
-    /// cores, and a month query's calendar data is the bulk of its time).
-    fn render<F>(&mut self, pending: &[Pending], item: F)
+    /// Renders `pending` in order, as items of `coll` with the properties `names`; large
+    /// answers on two threads (this machine class has two cores, and a month query's calendar
+    /// data is the bulk of its time).
+    fn render<F>(&mut self, coll: &Coll, names: &[PropName], pending: &[Pending], item: F)
     where
-        F: Fn(&mut Ms, &StoredEvent, &mut HashMap<NodeKey, String>) + Sync,
+        F: Fn(&mut Ms, &StoredEvent, &mut Hrefs) + Sync,
     {
         let run = |part: &[Pending]| {
             let mut ms = Ms::chunk();
-            let mut memo = HashMap::new();
+            let mut hrefs = Hrefs::new(coll);
             for p in part {
                 match p {
-                    Pending::Ev(ev) => item(&mut ms, ev, &mut memo),
-                    Pending::Known(href, found) => ms.response(href, found, &[]),
+                    Pending::Ev(ev) => item(&mut ms, ev, &mut hrefs),
+                    Pending::Cached(key, mk, data) => {
+                        let href = hrefs.of(&key.origin, &key.uid);
+                        ms.cached(&href, names, &etag_of(mk.revision, &mk.id), data);
+                    }
                     Pending::Gone(href) => ms.status(href, "404 Not Found"),
                 }
             }
@@ -1141,7 +1167,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
         });
     let mut ms = Ms::new();
     let mut pending: Vec<Pending> = Vec::new();
-    let emit = |ms: &mut Ms, ev: &StoredEvent, memo: &mut HashMap<NodeKey, String>| {
+    let emit = |ms: &mut Ms, ev: &StoredEvent, hrefs: &mut Hrefs| {
         let r = Res::Item(coll.clone(), ev.key());
         let mut found = Vec::new();
         let mut missing = Vec::new();
@@ -1158,19 +1184,23 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 }
             }
         }
-        ms.response(&coll.item_href_memo(ev, memo), &found, &missing);
+        ms.response(
+            &hrefs.of(&ev.payload.origin, &ev.payload.uid),
+            &found,
+            &missing,
+        );
     };
     if root.is(CALDAV, "calendar-multiget") {
         quirks::multiget_depth(headers);
-        let mut origins = HashMap::new();
         for h in root.children_named(DAV, "href") {
             let path = quirks::normalize_href(&h.text);
             let Ok(Res::Item(c, k)) = resolve(&path) else {
                 pending.push(Pending::Gone(h.text.clone()));
                 continue;
             };
-            if from_index {
-                match known(gw, &c, &k, &names, &mut origins) {
+            // Answers are rendered as items of the collection the report was sent to.
+            if from_index && same_collection(&c, &coll) {
+                match known(gw, &c, &k) {
                     Ok(Some(p)) => {
                         pending.push(p);
                         continue;
@@ -1180,12 +1210,12 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 }
             }
             match load_item(gw, &c, &k) {
-                Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
+                Ok(Some(ev)) => pending.push(Pending::Ev(Box::new(ev))),
                 Ok(None) => pending.push(Pending::Gone(h.text.clone())),
                 Err(r) => return r,
             }
         }
-        ms.render(&pending, emit);
+        ms.render(&coll, &names, &pending, emit);
         return ms.finish(None);
     }
     if root.is(CALDAV, "calendar-query") {
@@ -1225,27 +1255,24 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 Ok(r) => r.hits,
                 Err(e) => return internal(e),
             };
-            let mut origins = HashMap::new();
             for h in found {
                 if only.as_ref().is_some_and(|k| *k != h.key) {
                     continue;
                 }
                 if let Some(ev) = h.event {
                     pending.push(Pending::Ev(ev));
-                } else if let Some(p) =
-                    cached_item(gw, &coll, &h.key, &h.merge, &names, &mut origins)
-                {
+                } else if let Some(p) = cached_item(gw, &h.key, h.merge) {
                     pending.push(p);
                 } else {
                     match gw.store.event_at(h.seq) {
-                        Ok(Some(ev)) => pending.push(Pending::Ev(ev)),
+                        Ok(Some(ev)) => pending.push(Pending::Ev(Box::new(ev))),
                         // Replaced since the query: it is in the next sync.
                         Ok(None) => {}
                         Err(e) => return internal(e),
                     }
                 }
             }
-            ms.render(&pending, emit);
+            ms.render(&coll, &names, &pending, emit);
             return ms.finish(None);
         }
         let hits = match fetch(&gw.store, &f, window, MAX_ITEMS, true) {
@@ -1256,9 +1283,9 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
             if only.as_ref().is_some_and(|k| *k != h.event.key()) || !q.matches(&h.event) {
                 continue;
             }
-            pending.push(Pending::Ev(h.event));
+            pending.push(Pending::Ev(Box::new(h.event)));
         }
-        ms.render(&pending, emit);
+        ms.render(&coll, &names, &pending, emit);
         return ms.finish(None);
     }
     if root.is(DAV, "sync-collection") {
@@ -1294,7 +1321,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                     Ok(h) => h,
                     Err(r) => return r,
                 };
-                pending.extend(current.into_iter().map(|h| Pending::Ev(h.event)));
+                pending.extend(current.into_iter().map(|h| Pending::Ev(Box::new(h.event))));
             }
             Some(s) => {
                 let changed = match gw.store.changes_since(s, usize::MAX) {
@@ -1323,7 +1350,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                         _ => true,
                     };
                     if member {
-                        pending.push(Pending::Ev(ev));
+                        pending.push(Pending::Ev(Box::new(ev)));
                     } else if matches!(coll, Coll::View(..)) {
                         // It changed and no longer matches the view: gone from it.
                         pending.push(Pending::Gone(coll.item_href(&ev)));
@@ -1331,7 +1358,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                 }
             }
         }
-        ms.render(&pending, emit);
+        ms.render(&coll, &names, &pending, emit);
         return ms.finish(Some(seq));
     }
     dav_error(StatusCode::FORBIDDEN, "<D:supported-report/>")
@@ -1428,5 +1455,35 @@ impl CalQuery {
             let hit = v.is_some_and(|v| v.to_lowercase().contains(text.as_str()));
             hit != *negate
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memoised_hrefs_equal_item_hrefs() {
+        let k = discal_protocol::NodeSecret::from_seed(&[7; 32])
+            .unwrap()
+            .public();
+        let colls = [
+            "/dav/calendars/all/".to_owned(),
+            format!("/dav/calendars/origin-{k}/"),
+            "/dav/views/tags%3Dmeetup%26tz%3DEurope%2FBerlin/".to_owned(),
+        ];
+        for path in colls {
+            let Ok(Res::Coll(c)) = resolve(&path) else {
+                panic!("{path} is not a collection");
+            };
+            let mut hrefs = Hrefs::new(&c);
+            for uid in ["plain@example.org", "a b/c?d#e%f~g", "café&<x>", ""] {
+                let expected = format!("{}{}", c.href(), item_name(&k, uid));
+                assert_eq!(hrefs.of(&k, uid), expected);
+                // The second time from the memo.
+                assert_eq!(hrefs.of(&k, uid), expected);
+                assert!(matches!(resolve(&expected), Ok(Res::Item(_, key)) if key.uid == uid));
+            }
+        }
     }
 }
