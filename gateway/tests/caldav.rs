@@ -675,3 +675,53 @@ async fn time_range_query_from_the_indexes_answers_as_from_the_records() {
         }
     }
 }
+
+#[tokio::test]
+async fn large_answers_arrive_whole_and_well_formed() {
+    let store = Store::memory();
+    fill(&store, 600);
+    let total = store.len().unwrap() as usize;
+    let gw = gateway(store, "https://cal.example.org");
+    gw.dav_objects.warm(&gw.store).unwrap();
+    let app = discal_gateway::router(gw);
+    let coll = "/dav/calendars/all/";
+    let sync = r#"<D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/><C:calendar-data/></D:prop></D:sync-collection>"#;
+    let listing = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:displayname/></D:prop></D:propfind>"#;
+    for (method, body, responses) in [
+        ("REPORT", sync, total),
+        ("PROPFIND", listing, total + 1),
+    ] {
+        let r = dav(&app, method, coll, &[("depth", "1")], body).await;
+        assert_eq!(r.status, StatusCode::MULTI_STATUS);
+        // Several parts of 64 KiB: the length announced is the length sent.
+        assert!(r.body.len() > 2 << 16, "{}", r.body.len());
+        let announced: usize = r.headers[axum::http::header::CONTENT_LENGTH]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(announced, r.body.len());
+        // Well-formed from the first byte to the last, each response once.
+        let mut reader = quick_xml::Reader::from_str(&r.body);
+        let (mut seen, mut depth) = (0, 0i32);
+        loop {
+            match reader.read_event().unwrap() {
+                quick_xml::events::Event::Start(e) => {
+                    depth += 1;
+                    if e.name().as_ref() == b"D:response" {
+                        seen += 1;
+                    }
+                }
+                quick_xml::events::Event::End(_) => depth -= 1,
+                quick_xml::events::Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0);
+        assert_eq!(seen, responses, "{method}");
+        let mut hs = hrefs(&r.body);
+        hs.sort();
+        hs.dedup();
+        assert_eq!(hs.len(), responses);
+    }
+}

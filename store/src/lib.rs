@@ -1070,15 +1070,15 @@ impl Store {
                 }
                 let cached = match (q.window, &q.text) {
                     (Some((from, to)), None) => {
-                        self.cached_expansion(e.id, from, to, q.floating_tz)
+                        self.cached_first_start(e.id, from, to, q.floating_tz)
                     }
                     _ => None,
                 };
                 match cached {
-                    Some(x) => {
-                        out.truncated |= x.truncated;
-                        if let Some(o) = x.occurrences.first() {
-                            found.push((s.seq, o.start.timestamp()));
+                    Some((start, cut)) => {
+                        out.truncated |= cut;
+                        if let Some(start) = start {
+                            found.push((s.seq, start));
                         }
                     }
                     None => unsettled.push(s),
@@ -1132,7 +1132,9 @@ impl Store {
         drop(keys);
         drop(idx);
         if q.window.is_some() {
-            hits.sort_by_key(|h| (h.start, h.seq));
+            // Sequence numbers are unique, so an unstable sort gives the one order, and needs
+            // no buffer.
+            hits.sort_unstable_by_key(|h| (h.start, h.seq));
         }
         if hits.len() > q.limit {
             hits.truncate(q.limit);
@@ -1311,28 +1313,54 @@ impl Store {
         x
     }
 
-    /// A recurring event's instances in `[from, to)` if the cache holds them or the years to
-    /// cut them from; `None` otherwise (then the event must be read and expanded).
-    fn cached_expansion(
+    /// The first start (UTC seconds) of a recurring event's instances in `[from, to)`, `None`
+    /// inside if it has none, and whether an expansion bound cut the answer; from the cache
+    /// alone, or `None` if the cache cannot tell (then the event must be read and expanded).
+    /// Unlike [`Store::expansion`] it makes no cut of the window: the first query of a window
+    /// after a start would otherwise copy every recurring event's instances in it.
+    fn cached_first_start(
         &self,
         id: EventId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         tz: Tz,
-    ) -> Option<Arc<recur::Expansion>> {
-        let key = (id, from.timestamp(), to.timestamp(), tz);
-        if let Some(x) = self.expansions.get(&key) {
-            return Some(x);
+    ) -> Option<(Option<i64>, bool)> {
+        if let Some(x) = self
+            .expansions
+            .get(&(id, from.timestamp(), to.timestamp(), tz))
+        {
+            return Some((
+                x.occurrences.first().map(|o| o.start.timestamp()),
+                x.truncated,
+            ));
         }
-        let x = cut_from_years(from, to, |year| {
+        let first = from.year();
+        let last = (to - chrono::Duration::nanoseconds(1)).year();
+        if to <= from || last - first > 1 {
+            return None;
+        }
+        let mut start: Option<i64> = None;
+        for year in first..=last {
             let (a, b) = year_window(year)?;
             let x = self
                 .expansions
                 .get(&(id, a.timestamp(), b.timestamp(), tz))?;
-            (!x.truncated).then_some(x)
-        })?;
-        self.expansions.put(key, x.clone());
-        Some(x)
+            if x.truncated {
+                return None;
+            }
+            // Instances come by start, and none starting at or after `to` overlaps.
+            let hit = x
+                .occurrences
+                .iter()
+                .take_while(|o| o.start < to)
+                .find(|o| o.overlaps(from, to))
+                .map(|o| o.start.timestamp());
+            start = match (start, hit) {
+                (Some(s), Some(h)) => Some(s.min(h)),
+                (s, h) => s.or(h),
+            };
+        }
+        Some((start, false))
     }
 
     fn year_expansion(&self, ev: &StoredEvent, year: i32, tz: Tz) -> Option<Arc<recur::Expansion>> {

@@ -669,6 +669,54 @@ fn query_keys_agrees_with_query_and_reads_only_what_it_must() {
             limit: usize::MAX,
             ..Query::default()
         });
+
+        // Across New Year: a nightly event whose instance of Dec 31 ends in the next year, so
+        // it is in both years' expansions, and a weekly one.
+        let a = secret(1);
+        for (uid, rule, hour) in [
+            ("nightly", "FREQ=DAILY", 23),
+            ("weekly-ny", "FREQ=WEEKLY", 12),
+        ] {
+            let mut c = one_off(at(2026, 12, 1, hour), uid);
+            c.master.end = Some(End::Duration(Duration {
+                seconds: 2 * 3600,
+                ..Duration::default()
+            }));
+            c.master.rrule = Some(rule.into());
+            store
+                .apply(&signed(&a, uid, 0, c), Transit::local(), NOW)
+                .unwrap();
+        }
+        store.prepare_year(2026, Tz::UTC).unwrap();
+        store.prepare_year(2027, Tz::UTC).unwrap();
+        let span = |from: (i32, u32, u32, u32), to: (i32, u32, u32, u32)| Query {
+            window: Some((
+                Utc.with_ymd_and_hms(from.0, from.1, from.2, from.3, 0, 0)
+                    .unwrap(),
+                Utc.with_ymd_and_hms(to.0, to.1, to.2, to.3, 0, 0).unwrap(),
+            )),
+            limit: usize::MAX,
+            ..Query::default()
+        };
+        for q in [
+            span((2027, 1, 1, 0), (2027, 1, 1, 1)),
+            span((2026, 12, 31, 12), (2027, 1, 1, 1)),
+            span((2026, 12, 15, 0), (2027, 1, 15, 0)),
+            span((2026, 12, 31, 0), (2027, 1, 1, 0)),
+        ] {
+            let read = compare(&q);
+            assert!(read.is_empty(), "{q:?} read {read:?}");
+        }
+        let first = store
+            .query_keys(&span((2027, 1, 1, 0), (2027, 1, 1, 1)))
+            .unwrap();
+        assert_eq!(first.hits.len(), 1);
+        assert_eq!(
+            first.hits[0].start,
+            Utc.with_ymd_and_hms(2026, 12, 31, 23, 0, 0)
+                .unwrap()
+                .timestamp()
+        );
     });
 }
 

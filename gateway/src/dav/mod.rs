@@ -508,10 +508,17 @@ enum Pending {
     Gone(String),
 }
 
-/// Multistatus writer.
+/// Multistatus writer. A large answer is kept as parts of about [`PART`] bytes rather than one
+/// string: growing and joining megabyte strings cost copies and, for each fresh block the
+/// allocator maps, page faults (a third of a first month query's time after a start), while
+/// parts this size are reused from the allocator's heap request after request.
 struct Ms {
     out: String,
+    parts: Vec<Bytes>,
 }
+
+/// Size at which [`Ms`] starts a new part: under glibc's initial 128 KiB mmap threshold.
+const PART: usize = 64 << 10;
 
 impl Ms {
     fn new() -> Self {
@@ -520,7 +527,18 @@ impl Ms {
             out,
             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\" xmlns:C=\"{CALDAV}\" xmlns:CS=\"{CS}\" xmlns:I=\"{ICAL}\">\n"
         );
-        Self { out }
+        Self {
+            out,
+            parts: Vec::new(),
+        }
+    }
+
+    /// Ends the current part if it is full; called after each response.
+    fn spill(&mut self) {
+        if self.out.len() >= PART {
+            let full = std::mem::replace(&mut self.out, String::with_capacity(PART + PART / 4));
+            self.parts.push(Bytes::from(full));
+        }
     }
 
     /// One response: found properties with their XML, and the names of the missing ones.
@@ -555,6 +573,7 @@ impl Ms {
                 .push_str("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>");
         }
         self.out.push_str("</D:response>\n");
+        self.spill();
     }
 
     /// One found property with its XML value.
@@ -586,11 +605,25 @@ impl Ms {
         }
         self.out
             .push_str("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n");
+        self.spill();
     }
 
     /// A writer for a run of responses that will be appended to a multistatus.
     fn chunk() -> Self {
-        Self { out: String::new() }
+        Self {
+            out: String::with_capacity(PART + PART / 4),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Appends another writer's responses.
+    fn append(&mut self, other: Ms) {
+        if !self.out.is_empty() {
+            let mine = std::mem::take(&mut self.out);
+            self.parts.push(Bytes::from(mine));
+        }
+        self.parts.extend(other.parts);
+        self.out = other.out;
     }
 
     /// Renders `pending` in order, as items of `coll` with the properties `names`; large
@@ -613,21 +646,21 @@ impl Ms {
                     Pending::Gone(href) => ms.status(href, "404 Not Found"),
                 }
             }
-            ms.out
+            ms
         };
         if pending.len() < 200 {
-            let out = run(pending);
-            self.out.push_str(&out);
+            let ms = run(pending);
+            self.append(ms);
             return;
         }
         let (a, b) = pending.split_at(pending.len() / 2);
         let (x, y) = std::thread::scope(|sc| {
             let h = sc.spawn(|| run(b));
             let x = run(a);
-            (x, h.join().unwrap_or_default())
+            (x, h.join().unwrap_or_else(|_| Ms::chunk()))
         });
-        self.out.push_str(&x);
-        self.out.push_str(&y);
+        self.append(x);
+        self.append(y);
     }
 
     fn status(&mut self, href: &str, status: &str) {
@@ -636,6 +669,7 @@ impl Ms {
             "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 {status}</D:status></D:response>",
             esc(href)
         );
+        self.spill();
     }
 
     fn finish(mut self, token: Option<u64>) -> Response {
@@ -643,10 +677,21 @@ impl Ms {
             let _ = writeln!(self.out, "<D:sync-token>{}</D:sync-token>", sync_token(t));
         }
         self.out.push_str("</D:multistatus>\n");
+        let xml = [(header::CONTENT_TYPE, "application/xml; charset=utf-8")];
+        if self.parts.is_empty() {
+            return (StatusCode::MULTI_STATUS, xml, self.out).into_response();
+        }
+        self.parts.push(Bytes::from(self.out));
+        let length = self.parts.iter().map(Bytes::len).sum::<usize>();
+        let parts = self
+            .parts
+            .into_iter()
+            .map(Ok::<_, std::convert::Infallible>);
         (
             StatusCode::MULTI_STATUS,
-            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-            self.out,
+            xml,
+            [(header::CONTENT_LENGTH, length.to_string())],
+            axum::body::Body::from_stream(futures::stream::iter(parts)),
         )
             .into_response()
     }
