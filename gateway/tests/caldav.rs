@@ -686,11 +686,9 @@ async fn large_answers_arrive_whole_and_well_formed() {
     let app = discal_gateway::router(gw);
     let coll = "/dav/calendars/all/";
     let sync = r#"<D:sync-collection xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/><C:calendar-data/></D:prop></D:sync-collection>"#;
-    let listing = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:displayname/></D:prop></D:propfind>"#;
-    for (method, body, responses) in [
-        ("REPORT", sync, total),
-        ("PROPFIND", listing, total + 1),
-    ] {
+    let listing =
+        r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:displayname/></D:prop></D:propfind>"#;
+    for (method, body, responses) in [("REPORT", sync, total), ("PROPFIND", listing, total + 1)] {
         let r = dav(&app, method, coll, &[("depth", "1")], body).await;
         assert_eq!(r.status, StatusCode::MULTI_STATUS);
         // Several parts of 64 KiB: the length announced is the length sent.

@@ -249,11 +249,17 @@ pub fn item_etag(e: &StoredEvent) -> String {
 }
 
 fn etag_of(revision: u32, id: &discal_protocol::EventId) -> String {
-    let id = id.0;
-    format!(
-        "\"{revision}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}\"",
-        id[0], id[1], id[2], id[3], id[4], id[5]
-    )
+    // Listings write one per item: pushing digits beats six `{:02x}` formats.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut etag = String::with_capacity(24);
+    etag.push('"');
+    let _ = write!(etag, "{revision}-");
+    for b in &id.0[..6] {
+        etag.push(HEX[usize::from(b >> 4)] as char);
+        etag.push(HEX[usize::from(b & 15)] as char);
+    }
+    etag.push('"');
+    etag
 }
 
 /// True if every property asked for can be answered from the store's index, without reading
@@ -276,16 +282,14 @@ fn index_listing(gw: &Gateway, c: &Coll) -> Option<Result<Vec<(String, String)>,
         Ok(i) => i,
         Err(e) => return Some(Err(internal(e))),
     };
-    let base = c.href();
-    let mut names: std::collections::HashMap<NodeKey, String> = Default::default();
+    let mut hrefs = Hrefs::new(c);
     Some(Ok(inv
         .iter()
         .map(|it| {
-            let o = names
-                .entry(it.key.origin)
-                .or_insert_with(|| it.key.origin.to_string());
-            let href = format!("{base}{}.ics", path_segment(&format!("{o}~{}", it.key.uid)));
-            (href, etag_of(it.revision, &it.id))
+            (
+                hrefs.of(&it.key.origin, &it.key.uid),
+                etag_of(it.revision, &it.id),
+            )
         })
         .collect()))
 }
@@ -586,9 +590,13 @@ impl Ms {
         }
     }
 
-    /// A [`Pending::Cached`] item's response: `names` are index-only properties and calendar
-    /// data, as [`Ms::response`] would write them from the record.
+    /// An item's response from the index (and the object cache): `names` are index-only
+    /// properties and calendar data, written as [`Ms::response`] would write them from the
+    /// record.
     fn cached(&mut self, href: &str, names: &[PropName], etag: &str, data: &str) {
+        if names.is_empty() {
+            return self.response::<&str>(href, &[], &[]);
+        }
         let _ = write!(
             self.out,
             "<D:response><D:href>{}</D:href><D:propstat><D:prop>",
@@ -913,7 +921,7 @@ fn propfind(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Respon
                 match index_listing(gw, c) {
                     Some(Ok(items)) => {
                         for (href, etag) in &items {
-                            ms.response(href, &index_props(&names, etag), &[]);
+                            ms.cached(href, &names, etag, "");
                         }
                         return ms.finish(None);
                     }
@@ -1354,7 +1362,7 @@ fn report(gw: &Gateway, res: &Res, headers: &HeaderMap, body: &[u8]) -> Response
                         match listing {
                             Ok(items) => {
                                 for (href, etag) in &items {
-                                    ms.response(href, &index_props(&names, etag), &[]);
+                                    ms.cached(href, &names, etag, "");
                                 }
                                 return ms.finish(Some(seq));
                             }
@@ -1506,6 +1514,14 @@ impl CalQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn etags_are_revision_and_hash_prefix() {
+        let mut id = discal_protocol::EventId([0; 32]);
+        id.0[..7].copy_from_slice(&[0x00, 0x0f, 0xa5, 0xff, 0x10, 0x7e, 0x99]);
+        assert_eq!(etag_of(0, &id), "\"0-000fa5ff107e\"");
+        assert_eq!(etag_of(u32::MAX, &id), "\"4294967295-000fa5ff107e\"");
+    }
 
     #[test]
     fn memoised_hrefs_equal_item_hrefs() {
