@@ -578,6 +578,22 @@ fn cut_from_years(
     }))
 }
 
+/// An origin key from an index entry, parsed once per origin: parsing checks a curve point
+/// (tens of µs), and answers list many events of few origins.
+fn origin_key(
+    keys: &mut std::collections::HashMap<[u8; 32], NodeKey>,
+    bytes: &[u8],
+) -> Result<NodeKey, StoreError> {
+    let mut o = [0u8; 32];
+    o.copy_from_slice(bytes);
+    if let Some(k) = keys.get(&o) {
+        return Ok(*k);
+    }
+    let k = NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    keys.insert(o, k);
+    Ok(k)
+}
+
 /// `[Jan 1, Jan 1 of the next year)` in UTC.
 fn year_window(year: i32) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     Some((
@@ -947,27 +963,14 @@ impl Store {
             .collect();
         picked.sort_unstable();
         let mut out = Vec::with_capacity(picked.len());
-        // Parsing a key checks its curve point (tens of µs); there are few origins and many
-        // events, so each origin is parsed once.
-        let mut keys: std::collections::HashMap<[u8; 32], NodeKey> = Default::default();
+        let mut keys = Default::default();
         for (ident, seq) in picked {
             let Some(e) = idx.entry(seq) else {
                 continue;
             };
-            let mut o = [0u8; 32];
-            o.copy_from_slice(&ident[..32]);
-            let origin = match keys.get(&o) {
-                Some(k) => *k,
-                None => {
-                    let k =
-                        NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    keys.insert(o, k);
-                    k
-                }
-            };
             out.push(InventoryItem {
                 key: EventKey {
-                    origin,
+                    origin: origin_key(&mut keys, &ident[..32])?,
                     uid: String::from_utf8_lossy(&ident[32..]).into_owned(),
                 },
                 revision: e.revision,
@@ -1057,80 +1060,52 @@ impl Store {
         let sel = self.select(q)?;
         let mut out = KeyResult::default();
         let mut unsettled: Vec<&Selected> = Vec::new();
-        let mut found: Vec<(u64, i64)> = Vec::new();
+        let mut hits: Vec<KeyHit> = Vec::new();
         {
             let idx = self.read_index()?;
+            let mut keys = Default::default();
             for s in &sel.items {
                 let Some(e) = idx.entry(s.seq) else {
                     continue;
                 };
-                if s.certain {
-                    found.push((s.seq, s.start));
-                    continue;
-                }
-                let cached = match (q.window, &q.text) {
-                    (Some((from, to)), None) => {
-                        self.cached_first_start(e.id, from, to, q.floating_tz)
-                    }
-                    _ => None,
-                };
-                match cached {
-                    Some((start, cut)) => {
-                        out.truncated |= cut;
-                        if let Some(start) = start {
-                            found.push((s.seq, start));
+                let settled = if s.certain {
+                    Some((Some(s.start), false))
+                } else {
+                    match (q.window, &q.text) {
+                        (Some((from, to)), None) => {
+                            self.cached_first_start(e.id, from, to, q.floating_tz)
                         }
+                        _ => None,
                     }
-                    None => unsettled.push(s),
+                };
+                let Some((start, cut)) = settled else {
+                    unsettled.push(s);
+                    continue;
+                };
+                out.truncated |= cut;
+                if let Some(start) = start {
+                    hits.push(KeyHit {
+                        seq: s.seq,
+                        key: EventKey {
+                            origin: origin_key(&mut keys, e.origin())?,
+                            uid: String::from_utf8_lossy(&e.ident[32..]).into_owned(),
+                        },
+                        merge: e.merge_key(),
+                        start,
+                        event: None,
+                    });
                 }
             }
         }
         let (read, cut) = self.load_many(&unsettled, q)?;
         out.truncated |= cut;
-        let mut hits: Vec<KeyHit> = read
-            .into_iter()
-            .map(|h| KeyHit {
-                seq: h.event.seq,
-                key: h.event.key(),
-                merge: h.event.merge_key(),
-                start: h.occurrences.first().map_or(0, |o| o.start.timestamp()),
-                event: Some(Box::new(h.event)),
-            })
-            .collect();
-        if q.window.is_some() {
-            found.sort_unstable();
-        }
-        let idx = self.read_index()?;
-        let mut keys: std::collections::HashMap<&[u8], NodeKey> = Default::default();
-        for (seq, start) in found {
-            // Replaced since the first look: the reader sees the index as it is now.
-            let Some(e) = idx.entry(seq) else {
-                continue;
-            };
-            let origin = match keys.get(e.origin()) {
-                Some(k) => *k,
-                None => {
-                    let mut o = [0u8; 32];
-                    o.copy_from_slice(e.origin());
-                    let k =
-                        NodeKey::from_bytes(o).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    keys.insert(e.origin(), k);
-                    k
-                }
-            };
-            hits.push(KeyHit {
-                seq,
-                key: EventKey {
-                    origin,
-                    uid: String::from_utf8_lossy(&e.ident[32..]).into_owned(),
-                },
-                merge: e.merge_key(),
-                start,
-                event: None,
-            });
-        }
-        drop(keys);
-        drop(idx);
+        hits.extend(read.into_iter().map(|h| KeyHit {
+            seq: h.event.seq,
+            key: h.event.key(),
+            merge: h.event.merge_key(),
+            start: h.occurrences.first().map_or(0, |o| o.start.timestamp()),
+            event: Some(Box::new(h.event)),
+        }));
         if q.window.is_some() {
             // Sequence numbers are unique, so an unstable sort gives the one order, and needs
             // no buffer.

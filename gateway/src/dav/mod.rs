@@ -249,17 +249,7 @@ pub fn item_etag(e: &StoredEvent) -> String {
 }
 
 fn etag_of(revision: u32, id: &discal_protocol::EventId) -> String {
-    // Listings write one per item: pushing digits beats six `{:02x}` formats.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut etag = String::with_capacity(24);
-    etag.push('"');
-    let _ = write!(etag, "{revision}-");
-    for b in &id.0[..6] {
-        etag.push(HEX[usize::from(b >> 4)] as char);
-        etag.push(HEX[usize::from(b & 15)] as char);
-    }
-    etag.push('"');
-    etag
+    format!("\"{revision}-{}\"", hex::encode(&id.0[..6]))
 }
 
 /// True if every property asked for can be answered from the store's index, without reading
