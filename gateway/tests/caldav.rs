@@ -723,3 +723,60 @@ async fn large_answers_arrive_whole_and_well_formed() {
         assert_eq!(hs.len(), responses);
     }
 }
+
+#[tokio::test]
+async fn multigets_of_view_items_answer_members_only() {
+    let (app, _) = setup();
+    let view = "/dav/views/tags%3Dmeetup%26tz%3DEurope%2FBerlin/";
+    let all = "/dav/calendars/all/";
+    let members = ["berlin-weekly@example.org", "ny-monthly@example.org"];
+    let outsider = "hamburg-oneoff@example.org";
+    let mg = |hrefs: &[String]| {
+        let hs: String = hrefs
+            .iter()
+            .map(|h| format!("<D:href>{h}</D:href>"))
+            .collect();
+        format!(
+            r#"<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>{hs}</C:calendar-multiget>"#
+        )
+    };
+    let of_view: Vec<String> = members
+        .iter()
+        .chain([&outsider])
+        .map(|u| item_href(view, u))
+        .collect();
+    // Sent to the view itself and, naming the same view items, to the aggregate calendar
+    // (answered as items of the collection the report went to).
+    for (coll, hrefs) in [(view, of_view.clone()), (all, of_view.clone())] {
+        let r = dav(&app, "REPORT", coll, &[], &mg(&hrefs)).await;
+        assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+        for (uid, href) in members.iter().zip(&hrefs) {
+            let part = r
+                .body
+                .split("<D:response>")
+                .find(|p| p.contains(&format!("~{uid}.ics</D:href>")))
+                .unwrap_or_else(|| panic!("{coll}: no response for {href}: {}", r.body));
+            assert!(
+                part.contains("200 OK") && part.contains(&format!("UID:{uid}")),
+                "{part}"
+            );
+        }
+        let outside = r
+            .body
+            .split("<D:response>")
+            .find(|p| p.contains("hamburg-oneoff"))
+            .unwrap();
+        assert!(outside.contains("404 Not Found"), "{outside}");
+        assert!(!r.body.contains("UID:hamburg-oneoff"), "{}", r.body);
+    }
+    // The same items by GET: members found, the outsider not.
+    for (i, href) in of_view.iter().enumerate() {
+        let r = dav(&app, "GET", href, &[], "").await;
+        let want = if i < members.len() {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(r.status, want, "{href}");
+    }
+}

@@ -49,31 +49,45 @@ pub fn multiget_depth(_headers: &HeaderMap) {}
 /// DAVx5 and Thunderbird send Depth 1 and vdirsyncer none. Any Depth is accepted.
 pub fn sync_collection_depth(_headers: &HeaderMap) {}
 
+/// An href's path: absolute URLs (Apple Calendar and tsdav send them) lose scheme and host.
+fn path_of(href: &str) -> &str {
+    let h = href.trim();
+    match h.find("://") {
+        Some(i) => {
+            let after = &h[i + 3..];
+            after.find('/').map_or("/", |j| &after[j..])
+        }
+        None => h,
+    }
+}
+
 /// An href from a request body, as a path this server can resolve:
 /// - absolute URLs (Apple Calendar and tsdav send `https://host/dav/...`) lose scheme and host;
 /// - UIDs arrive percent-encoded in different ways (`@` as `%40` from DAVx5, raw from
 ///   Thunderbird, `%7E` for `~`); the path is decoded here and re-encoded by `resolve`'s
 ///   callers through [`super::item_name`], so every spelling names the same item.
 pub fn normalize_href(href: &str) -> String {
-    let h = href.trim();
-    let path = match h.find("://") {
-        Some(i) => {
-            let after = &h[i + 3..];
-            after.find('/').map_or("/", |j| &after[j..])
-        }
-        None => h,
-    };
-    // Decode once to a canonical text form, then encode the item segment the way this
-    // server spells it, so `resolve` sees one spelling.
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8_lossy()
-        .into_owned();
-    match decoded.rsplit_once('/') {
+    let path = path_of(href);
+    // The item segment is decoded to a canonical text form and encoded the way this server
+    // spells it, so `resolve` sees one spelling. The collection part is left as sent: a
+    // view's segment may hold an encoded `/` (`tz=Europe%2FBerlin`), and `resolve` decodes it.
+    match path.rsplit_once('/') {
         Some((dir, name)) if name.ends_with(".ics") => {
-            format!("{dir}/{}", crate::read::path_segment(name))
+            let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+            format!("{dir}/{}", crate::read::path_segment(&name))
         }
-        _ => decoded,
+        _ => path.to_owned(),
     }
+}
+
+/// Whether an href, as sent, names an item directly in the collection at `coll` (a path
+/// ending in `/`), as an absolute URL or a path, without decoding it. Cheap and conservative:
+/// an href spelled otherwise (an encoded collection path, `//`) gets `false`, and `resolve`
+/// still decides what it names.
+pub fn href_is_item_of(href: &str, coll: &str) -> bool {
+    path_of(href)
+        .strip_prefix(coll)
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'))
 }
 
 /// Weak comparison of If-None-Match against an item's ETag (GNOME Calendar and Apple send
@@ -104,5 +118,8 @@ mod tests {
         ] {
             assert_eq!(normalize_href(h), want.replace("%40", "@"), "{h}");
         }
+        // A view's query keeps its encoded `/`, or the path would gain a segment.
+        let view = "/dav/views/tags%3Dx%26tz%3DEurope%2FBerlin/K~a@b%20c.ics";
+        assert_eq!(normalize_href(view), view);
     }
 }
