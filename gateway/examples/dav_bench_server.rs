@@ -4,8 +4,9 @@
 //! `dav_bench_server [EXPORT_DIR]`: with EXPORT_DIR, first writes every event as one .ics file
 //! there (exactly what this gateway serves for it) plus Radicale's collection properties, so
 //! both servers hold the same data. Prints the base URL on stdout and serves until stdin
-//! closes. CalDAV's object cache is warmed before the URL is printed. A line `change N` publishes a new revision (new title) of the first N events;
-//! `ok` is printed when they are stored.
+//! closes. CalDAV's object cache is warmed before the URL is printed. A line `change N` publishes
+//! a new revision (new title) of the first N events; `ok` is printed when they are stored.
+//! Every answer carries a `Server-Timing` header with the handler's own time.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -46,7 +47,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         discal_gateway::warm_up(&gw).await;
     }
     println!("{url}");
-    common::serve_until_stdin_closes(listener, gw, |store, line| {
+    let store = gw.store.clone();
+    let router = discal_gateway::router(gw).layer(axum::middleware::from_fn(server_timing));
+    common::serve_until_stdin_closes(listener, store, router, |store, line| {
         match line
             .strip_prefix("change ")
             .and_then(|n| n.trim().parse().ok())
@@ -57,6 +60,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     Ok(())
+}
+
+/// Adds `Server-Timing: handler;dur=<ms>`: the time from the request reaching the router to
+/// its answer being built (the body is then only sent). The benchmark prints it next to what
+/// the client measured, to tell the server's own time apart from the machine's wake-ups and
+/// the loopback transfer.
+async fn server_timing(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let t = std::time::Instant::now();
+    let mut r = next.run(req).await;
+    let dur = format!("handler;dur={:.3}", t.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&dur) {
+        r.headers_mut().insert("server-timing", v);
+    }
+    r
 }
 
 /// A new revision of each of the first `n` events, retitled.

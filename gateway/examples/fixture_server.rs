@@ -73,7 +73,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&out, serde_json::to_vec_pretty(&expected)?)?;
     println!("{url}");
 
-    common::serve_until_stdin_closes(listener, gw, |store, line| {
+    let store = gw.store.clone();
+    let router = discal_gateway::router(gw);
+    common::serve_until_stdin_closes(listener, store, router, |store, line| {
         let mut parts = line.splitn(3, ' ');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("retitle"), Some(uid), Some(title)) => retitle(store, uid, title),

@@ -261,16 +261,17 @@ pub fn bench_data(store: &Store, events: usize, recurring: usize) {
         .unwrap();
 }
 
-/// Serves `gw` until stdin closes; each stdin line goes to `command` on a thread of its own,
-/// and its answer (`ok` or `error: …`) is printed on stdout. The example servers that the
-/// interop checks and the CalDAV benchmark drive are built on this.
+/// Serves `router` (the gateway's, perhaps with a layer around it) until stdin closes; each
+/// stdin line goes to `command` on a thread of its own, and its answer (`ok` or `error: …`) is
+/// printed on stdout. The example servers that the interop checks and the CalDAV benchmark
+/// drive are built on this.
 pub async fn serve_until_stdin_closes(
     listener: tokio::net::TcpListener,
-    gw: Gateway,
+    store: Arc<Store>,
+    router: axum::Router,
     command: impl Fn(&Store, &str) -> Result<(), Box<dyn std::error::Error>> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let store = gw.store.clone();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines() {
             let Ok(line) = line else { break };
@@ -281,8 +282,14 @@ pub async fn serve_until_stdin_closes(
         }
         let _ = stop_tx.send(());
     });
-    discal_gateway::serve(listener, gw, async {
-        let _ = stop_rx.await;
-    })
-    .await
+    // On a worker, as the node runs it: served from `block_on`, every accepted connection
+    // would be one more hand-off between threads.
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    serving.await.map_err(std::io::Error::other)?
 }
