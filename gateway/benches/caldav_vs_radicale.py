@@ -39,7 +39,7 @@ import time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--repeats", type=int, default=5, help="Radicale's back-to-back repeats")
-ap.add_argument("--cold-starts", type=int, default=5)
+ap.add_argument("--cold-starts", type=int, default=9)
 ap.add_argument("--pause", type=float, default=0.3)
 ap.add_argument("--server", default="target/release/examples/dav_bench_server")
 args = ap.parse_args()

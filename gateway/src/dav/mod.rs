@@ -413,6 +413,7 @@ const INLINE_MULTIGET_HREFS: usize = 100;
 /// request's work (0.7 ms for 100 items rendered, usually far less). Anything that may touch
 /// the whole calendar (listings, queries, syncs) still goes to the pool, so the network's
 /// tasks on the workers are never held up by it.
+///
 /// A view's membership is a query over the calendar, so nothing on a view runs inline, and a
 /// multiget runs inline only if it names items of the collection it was sent to (as clients
 /// do; anything else might name a view's items).

@@ -64,8 +64,8 @@ fn path_of(href: &str) -> &str {
 /// An href from a request body, as a path this server can resolve:
 /// - absolute URLs (Apple Calendar and tsdav send `https://host/dav/...`) lose scheme and host;
 /// - UIDs arrive percent-encoded in different ways (`@` as `%40` from DAVx5, raw from
-///   Thunderbird, `%7E` for `~`); the path is decoded here and re-encoded by `resolve`'s
-///   callers through [`super::item_name`], so every spelling names the same item.
+///   Thunderbird, `%7E` for `~`); the item name is decoded here and re-encoded the way
+///   [`super::item_name`] spells it, so every spelling names the same item.
 pub fn normalize_href(href: &str) -> String {
     let path = path_of(href);
     // The item segment is decoded to a canonical text form and encoded the way this server
