@@ -231,8 +231,8 @@ pub const WARM_UP_ITEMS: usize = 250;
 /// - A multiget of 100 events runs on the worker thread that serves it (see
 ///   `dav::runs_inline`), and a thread's first one costs more (its allocator arena grows, its
 ///   parsed keys are empty). So the requests run once per runtime worker, side by side, each
-///   worker being likely to take one pass: measured, a first multiget after a start took 1.25
-///   to 1.3 times the handler time of later ones with one pass, 1.01 to 1.04 with a pass per
+///   worker being likely to take one pass: measured, a first multiget after a start took 1.19
+///   to 1.31 times the handler time of later ones with one pass, 0.97 to 1.04 with a pass per
 ///   worker.
 pub async fn warm_up(gw: &Gateway) -> Vec<StatusCode> {
     let requests = std::sync::Arc::new(warm_up_requests(gw));
