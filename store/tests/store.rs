@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use common::*;
 use discal_protocol::model::{Component, DateTimeValue, Duration, End, EventContent};
 use discal_protocol::{MergeOutcome, Tz};
-use discal_store::{BBox, PeerMeta, Query, SledOptions, Store, StoreError, Transit};
+use discal_store::{BBox, Query, SledOptions, Store, StoreError, Transit};
 use proptest::prelude::*;
 
 fn both(test: impl Fn(&Store)) {
@@ -386,23 +386,6 @@ fn floating_events_follow_the_asked_zone() {
             ..Query::default()
         };
         assert!(titles(store, &q).is_empty());
-    });
-}
-
-#[test]
-fn peers_are_kept() {
-    both(|store| {
-        let k = secret(9).public();
-        assert_eq!(store.peer(&k).unwrap(), None);
-        let m = PeerMeta {
-            name: Some("c-base".into()),
-            last_seen_ms: Some(NOW),
-            events_received: 7,
-            ..PeerMeta::default()
-        };
-        store.put_peer(&k, &m).unwrap();
-        assert_eq!(store.peer(&k).unwrap(), Some(m.clone()));
-        assert_eq!(store.peers().unwrap(), vec![(k, m)]);
     });
 }
 

@@ -2,18 +2,15 @@
 //! which clients it serves. The server is lenient in what it accepts here and strict in what
 //! it sends.
 
-// Errors here are finished HTTP responses, made at most once per request: boxing them
-// would only add an allocation on the error path.
-#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+use axum::http::{header, HeaderMap};
 
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
+use super::error::DavError;
 
 /// Depth of a PROPFIND. RFC 4918 reads a missing Depth as infinity, which this server refuses
 /// as the RFC allows (403 with `propfind-finite-depth`); some clients (GNOME's evolution-data-
 /// server on principal lookups, curl-based scripts) send no Depth for what is meant as a
 /// lookup of one resource, so a missing Depth is answered as Depth 0.
-pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, Response> {
+pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, DavError> {
     match headers
         .get("depth")
         .and_then(|v| v.to_str().ok())
@@ -22,14 +19,10 @@ pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, Response> {
         None => Ok(0),
         Some("0") => Ok(0),
         Some("1") => Ok(1),
-        Some(d) if d.eq_ignore_ascii_case("infinity") => Err(super::dav_error(
-            StatusCode::FORBIDDEN,
-            "<D:propfind-finite-depth/>",
-        )),
-        Some(d) => Err(crate::text(
-            StatusCode::BAD_REQUEST,
-            format!("Depth {d:?}: use 0 or 1"),
-        )),
+        Some(d) if d.eq_ignore_ascii_case("infinity") => {
+            Err(DavError::Precondition("<D:propfind-finite-depth/>".into()))
+        }
+        Some(d) => Err(DavError::BadRequest(format!("Depth {d:?}: use 0 or 1"))),
     }
 }
 
@@ -39,15 +32,6 @@ pub fn propfind_depth(headers: &HeaderMap) -> Result<u8, Response> {
 pub fn bare_host_is_dav_root(path: &str) -> bool {
     path == "/"
 }
-
-/// calendar-multiget: RFC 4791 wants Depth 0 or 1 with hrefs that name the items; Thunderbird
-/// and Apple Calendar send Depth 1, python caldav and some tsdav versions send none. The hrefs
-/// alone decide what is returned, so Depth is not checked.
-pub fn multiget_depth(_headers: &HeaderMap) {}
-
-/// sync-collection: RFC 6578 says Depth 0 (the sync-level element carries the depth), but
-/// DAVx5 and Thunderbird send Depth 1 and vdirsyncer none. Any Depth is accepted.
-pub fn sync_collection_depth(_headers: &HeaderMap) {}
 
 /// An href's path: absolute URLs (Apple Calendar and tsdav send them) lose scheme and host.
 fn path_of(href: &str) -> &str {

@@ -1,0 +1,122 @@
+//! How a CalDAV request fails. Each variant is one kind of answer a client understands; the
+//! store's own errors are logged with their details and answered with a generic 500, so no
+//! internal message reaches a response body.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::xml::{esc, CALDAV};
+
+/// A failed CalDAV request.
+#[derive(Debug, thiserror::Error)]
+pub enum DavError {
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is malformed (400), with a message for the person reading it.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A precondition of RFC 4918 §16 / RFC 4791 / RFC 6578 failed (403): the XML of the
+    /// condition element, answered inside a `DAV:error` body.
+    #[error("precondition failed: {0}")]
+    Precondition(String),
+    /// A write method on this read-only server (403, `need-privileges` on the path).
+    #[error("{0} is read-only")]
+    ReadOnly(String),
+    /// The method is not one this server answers (405).
+    #[error("{0} is not supported here")]
+    Method(String),
+    /// Reading the store failed (500; the cause goes to the log only).
+    #[error("store: {0}")]
+    Store(#[from] discal_store::StoreError),
+    /// The blocking task answering the request died (500; the cause goes to the log only).
+    #[error("task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl DavError {
+    /// `<C:supported-filter>` naming the part of a filter this server does not evaluate.
+    pub fn unsupported_filter(what: &str) -> Self {
+        Self::Precondition(format!(
+            "<C:supported-filter><C:{}/></C:supported-filter>",
+            esc(what)
+        ))
+    }
+
+    /// `<D:supported-report/>`: a report this server does not run, or not on this resource.
+    pub fn unsupported_report() -> Self {
+        Self::Precondition("<D:supported-report/>".into())
+    }
+}
+
+/// Methods answered under `/dav`.
+pub(super) const ALLOW: &str = "OPTIONS, GET, HEAD, PROPFIND, REPORT";
+
+fn dav_error(status: StatusCode, condition: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"DAV:\" xmlns:C=\"{CALDAV}\">{condition}</D:error>\n"
+        ),
+    )
+        .into_response()
+}
+
+impl IntoResponse for DavError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound(m) => crate::text(StatusCode::NOT_FOUND, m),
+            Self::BadRequest(m) => crate::text(StatusCode::BAD_REQUEST, m),
+            Self::Precondition(condition) => dav_error(StatusCode::FORBIDDEN, &condition),
+            Self::ReadOnly(path) => dav_error(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "<D:need-privileges><D:resource><D:href>{}</D:href><D:privilege><D:write/></D:privilege></D:resource></D:need-privileges>",
+                    esc(&path)
+                ),
+            ),
+            Self::Method(m) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, ALLOW)],
+                format!("{m} is not supported here\n"),
+            )
+                .into_response(),
+            Self::Store(_) | Self::Task(_) => {
+                tracing::error!(error = %self, "CalDAV request failed");
+                crate::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the node's log has the details",
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn internal_errors_keep_their_details_out_of_the_body() {
+        let e = DavError::Store(discal_store::StoreError::Corrupt("secret detail".into()));
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("secret"), "{body}");
+        assert!(!body.contains("store"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn preconditions_are_dav_error_bodies() {
+        let r = DavError::unsupported_report().into_response();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("<D:error") && body.contains("<D:supported-report/>"),
+            "{body}"
+        );
+    }
+}

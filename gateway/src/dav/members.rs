@@ -1,0 +1,111 @@
+//! Which events a collection holds, and loading the ones a request names.
+
+use std::collections::HashMap;
+
+use discal_protocol::{EventKey, MergeKey};
+use discal_store::{Hit, StoredEvent};
+
+use super::error::DavError;
+use super::multistatus::Pending;
+use super::path::{etag_of, Coll, Hrefs};
+use crate::read::fetch;
+use crate::Gateway;
+
+/// Most items a collection lists or a report returns.
+pub(super) const MAX_ITEMS: usize = 50_000;
+
+/// Every event of a collection (views: those matching now).
+pub(super) fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, DavError> {
+    let f = c.filter();
+    let window = f.window(crate::read::today(gw, &f), None);
+    Ok(fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits)
+}
+
+/// The event an item path names, if it belongs to the collection.
+pub(super) fn load_item(
+    gw: &Gateway,
+    c: &Coll,
+    key: &EventKey,
+) -> Result<Option<StoredEvent>, DavError> {
+    let Some(ev) = gw.store.get(key)? else {
+        return Ok(None);
+    };
+    let member = match c {
+        Coll::All => true,
+        Coll::Origin(k) => *k == key.origin,
+        Coll::View(..) => members(gw, c)?.iter().any(|h| h.event.key() == *key),
+    };
+    Ok(member.then_some(ev))
+}
+
+/// The members of the views a multiget names, by view query string: each view is listed once
+/// per report, not once per item.
+pub(super) type ViewMembers = HashMap<String, HashMap<EventKey, StoredEvent>>;
+
+/// A multiget's item read from its record; `None` if it is not a member of `c`.
+pub(super) fn load_member(
+    gw: &Gateway,
+    c: &Coll,
+    key: &EventKey,
+    views: &mut ViewMembers,
+) -> Result<Option<Box<StoredEvent>>, DavError> {
+    let Coll::View(q, _) = c else {
+        return Ok(load_item(gw, c, key)?.map(Box::new));
+    };
+    if !views.contains_key(q) {
+        let listed = members(gw, c)?
+            .into_iter()
+            .map(|h| (h.event.key(), h.event))
+            .collect();
+        views.insert(q.clone(), listed);
+    }
+    Ok(views[q].get(key).cloned().map(Box::new))
+}
+
+/// An item of an aggregate or origin calendar answered from the index and the object cache
+/// (the caller checked that the properties asked for allow it); `None` when that is not
+/// possible (a view, whose membership needs the event; an unknown event; an object not
+/// cached), and the caller reads the record.
+pub(super) fn known(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<Pending>, DavError> {
+    if matches!(c, Coll::View(..)) || matches!(c, Coll::Origin(o) if *o != key.origin) {
+        return Ok(None);
+    }
+    let Some(mk) = gw.store.revision(key)? else {
+        return Ok(None);
+    };
+    Ok(cached_item(gw, key, mk))
+}
+
+/// A member item answered from the object cache, `mk` being the revision the index holds;
+/// `None` if its object is not cached.
+pub(super) fn cached_item(gw: &Gateway, key: &EventKey, mk: MergeKey) -> Option<Pending> {
+    let data = gw.dav_objects.cached(&mk.id)?;
+    Some(Pending::Cached(key.clone(), mk, data))
+}
+
+/// (href, ETag) of every item of an aggregate or origin calendar, from the index alone;
+/// `None` for views, whose membership needs the events themselves.
+pub(super) fn index_listing(
+    gw: &Gateway,
+    c: &Coll,
+) -> Option<Result<Vec<(String, String)>, DavError>> {
+    let origin = match c {
+        Coll::All => None,
+        Coll::Origin(k) => Some(*k),
+        Coll::View(..) => return None,
+    };
+    let inv = match gw.store.inventory(origin.as_ref()) {
+        Ok(i) => i,
+        Err(e) => return Some(Err(e.into())),
+    };
+    let mut hrefs = Hrefs::new(c);
+    Some(Ok(inv
+        .iter()
+        .map(|it| {
+            (
+                hrefs.of(&it.key.origin, &it.key.uid),
+                etag_of(it.revision, &it.id),
+            )
+        })
+        .collect()))
+}

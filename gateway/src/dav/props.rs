@@ -1,0 +1,160 @@
+//! WebDAV and CalDAV properties: which ones a request asks for and their values per resource.
+
+use chrono::DateTime;
+use discal_protocol::NodeKey;
+use discal_store::StoredEvent;
+
+use super::path::{item_etag, sync_token, Coll, Res, HOME, PRINCIPAL};
+use super::xml::{esc, El, CALDAV, CS, DAV, ICAL};
+use crate::Gateway;
+
+/// A property asked for: namespace and local name.
+pub(super) type PropName = (String, String);
+
+pub(super) const ITEM_TYPE: &str = "text/calendar; charset=utf-8; component=vevent";
+
+pub(super) fn p(ns: &str, name: &str) -> PropName {
+    (ns.to_owned(), name.to_owned())
+}
+
+pub(super) fn wanted(root: Option<&El>) -> Option<Vec<PropName>> {
+    let prop = root?.child(DAV, "prop")?;
+    Some(
+        prop.children
+            .iter()
+            .map(|c| (c.ns.clone(), c.name.clone()))
+            .collect(),
+    )
+}
+
+/// True if every property asked for can be answered from the store's index, without reading
+/// a record: what clients ask when they list a calendar to see what changed.
+pub(super) fn index_only(names: &[PropName]) -> bool {
+    names.iter().all(|(ns, n)| {
+        ns == DAV && matches!(n.as_str(), "getetag" | "getcontenttype" | "resourcetype")
+    })
+}
+
+pub(super) fn index_props(names: &[PropName], etag: &str) -> Vec<(PropName, String)> {
+    names
+        .iter()
+        .map(|n| {
+            let v = match n.1.as_str() {
+                "getetag" => etag.to_owned(),
+                "getcontenttype" => ITEM_TYPE.to_owned(),
+                _ => String::new(),
+            };
+            (n.clone(), v)
+        })
+        .collect()
+}
+
+/// The properties `allprop` returns for each kind of resource.
+pub(super) fn all_props(res: &Res) -> Vec<PropName> {
+    let mut v = vec![p(DAV, "resourcetype"), p(DAV, "displayname")];
+    match res {
+        Res::Coll(_) => v.extend([
+            p(DAV, "sync-token"),
+            p(CS, "getctag"),
+            p(CALDAV, "supported-calendar-component-set"),
+        ]),
+        Res::Item(..) => v.extend([p(DAV, "getetag"), p(DAV, "getcontenttype")]),
+        _ => {}
+    }
+    v
+}
+
+pub(super) fn href_xml(h: &str) -> String {
+    format!("<D:href>{}</D:href>", esc(h))
+}
+
+/// The value of one property of a resource, or `None` if it has none.
+pub(super) fn prop_value(
+    gw: &Gateway,
+    res: &Res,
+    ev: Option<&StoredEvent>,
+    seq: u64,
+    (ns, name): &PropName,
+) -> Option<String> {
+    let is_coll = matches!(res, Res::Coll(_));
+    Some(match (ns.as_str(), name.as_str()) {
+        (DAV, "resourcetype") => match res {
+            Res::Coll(_) => "<D:collection/><C:calendar/>".into(),
+            Res::Principal => "<D:collection/><D:principal/>".into(),
+            Res::Root | Res::Home => "<D:collection/>".into(),
+            Res::Item(..) => String::new(),
+        },
+        (DAV, "displayname") => esc(&display_name(gw, res, ev)).into_owned(),
+        (DAV, "current-user-principal") | (DAV, "principal-URL") | (DAV, "owner") => {
+            href_xml(PRINCIPAL)
+        }
+        (CALDAV, "calendar-home-set") => href_xml(HOME),
+        (DAV, "principal-collection-set") => href_xml(PRINCIPAL),
+        (DAV, "current-user-privilege-set") => {
+            "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>".into()
+        }
+        (DAV, "supported-report-set") if is_coll => [
+            "<D:supported-report><D:report><C:calendar-query/></D:report></D:supported-report>",
+            "<D:supported-report><D:report><C:calendar-multiget/></D:report></D:supported-report>",
+            "<D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report>",
+        ]
+        .concat(),
+        (CALDAV, "supported-calendar-component-set") if is_coll => {
+            "<C:comp name=\"VEVENT\"/>".into()
+        }
+        (CALDAV, "supported-calendar-data") if is_coll => {
+            "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into()
+        }
+        (CALDAV, "calendar-description") if is_coll => {
+            esc(&format!("DisCal: {}", display_name(gw, res, ev))).into_owned()
+        }
+        (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
+        (CS, "getctag") if is_coll => seq.to_string(),
+        (DAV, "sync-token") if is_coll => sync_token(seq),
+        (DAV, "getetag") => item_etag(ev?),
+        (DAV, "getcontenttype") => {
+            ev?;
+            ITEM_TYPE.into()
+        }
+        (DAV, "getlastmodified") => DateTime::from_timestamp_millis(ev?.received_at_ms)?
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+        _ => return None,
+    })
+}
+
+pub(super) fn display_name(gw: &Gateway, res: &Res, ev: Option<&StoredEvent>) -> String {
+    match res {
+        Res::Coll(Coll::All) => gw.name.to_string(),
+        Res::Coll(Coll::Origin(k)) => format!("{} ({})", gw.name, short_key(k)),
+        Res::Coll(Coll::View(q, _)) => format!("{}: {q}", gw.name),
+        Res::Item(..) => ev
+            .and_then(|e| e.content().master.summary.clone())
+            .unwrap_or_default(),
+        Res::Principal => "anonymous".into(),
+        Res::Root | Res::Home => gw.name.to_string(),
+    }
+}
+
+pub(super) fn short_key(k: &NodeKey) -> String {
+    let s = k.to_string();
+    format!("…{}", &s[s.len().saturating_sub(8)..])
+}
+
+pub(super) fn props_of(
+    gw: &Gateway,
+    res: &Res,
+    ev: Option<&StoredEvent>,
+    seq: u64,
+    names: &[PropName],
+) -> (Vec<(PropName, String)>, Vec<PropName>) {
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for n in names {
+        match prop_value(gw, res, ev, seq, n) {
+            Some(v) => found.push((n.clone(), v)),
+            None => missing.push(n.clone()),
+        }
+    }
+    (found, missing)
+}

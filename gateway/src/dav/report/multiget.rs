@@ -1,0 +1,39 @@
+//! calendar-multiget (RFC 4791 §7.9): the items named by href.
+//!
+//! RFC 4791 wants Depth 0 or 1 with hrefs that name the items; Thunderbird and Apple Calendar
+//! send Depth 1, python caldav and some tsdav versions send none. The hrefs alone decide what
+//! is returned, so Depth is not checked.
+
+use axum::response::Response;
+
+use super::Report;
+use crate::dav::error::DavError;
+use crate::dav::members::{known, load_member, ViewMembers};
+use crate::dav::multistatus::Pending;
+use crate::dav::path::{resolve, same_collection, Res};
+use crate::dav::quirks;
+use crate::dav::xml::{El, DAV};
+
+pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
+    let mut views = ViewMembers::new();
+    let mut pending = Vec::new();
+    for h in root.children_named(DAV, "href") {
+        let path = quirks::normalize_href(&h.text);
+        let Ok(Res::Item(c, k)) = resolve(&path) else {
+            pending.push(Pending::Gone(h.text.clone()));
+            continue;
+        };
+        // Answers are rendered as items of the collection the report was sent to.
+        if r.from_index && same_collection(&c, &r.coll) {
+            if let Some(p) = known(r.gw, &c, &k)? {
+                pending.push(p);
+                continue;
+            }
+        }
+        match load_member(r.gw, &c, &k, &mut views)? {
+            Some(ev) => pending.push(Pending::Ev(ev)),
+            None => pending.push(Pending::Gone(h.text.clone())),
+        }
+    }
+    Ok(r.answer(&pending, None))
+}

@@ -1,0 +1,168 @@
+//! Tests of the store's internals: record bytes, migrations, the expansion cache. The public
+//! behaviour is tested in `tests/`.
+
+use discal_protocol::codec;
+use discal_protocol::model::EventContent;
+use discal_protocol::recur::ExpandLimits;
+use discal_protocol::VerifiedEvent;
+
+use crate::backend::Batch;
+use crate::index::Info;
+use crate::migrate::{v1, v2};
+use crate::open::{META_MIGRATING, META_SCHEMA, SNAPSHOT_FILE};
+use crate::record::{change_key, encode_record, Packed, Record, MAX_RECORD_BYTES, T_CHANGE};
+use crate::{SledOptions, Store, StoreError, Transit, SCHEMA_VERSION};
+use discal_protocol::model::{Component, Date, DateTimeValue, LocalDateTime};
+use discal_protocol::{sign, Limits, NodeSecret};
+
+#[test]
+fn integrity_check_finds_a_record_whose_header_lies() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+    let secret = NodeSecret::from_seed_array([3; 32]);
+    let ev = event(&secret, "x@y", 0);
+    let seq = store.apply(&ev, Transit::local(), 0).unwrap().seq.unwrap();
+    assert!(store.check_integrity().unwrap().problems.is_empty());
+
+    // Rewrite the record with a header claiming another revision, behind the store's back.
+    let mut info = Info::of(&ev, 0, ExpandLimits::default());
+    info.revision = 7;
+    let mut b = Batch::default();
+    b.insert(
+        change_key(seq).to_vec(),
+        encode_record(&info, ev.envelope(), &Transit::local(), 0),
+    );
+    store.db.apply(b).unwrap();
+    let report = store.check_integrity().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("disagrees with its payload")),
+        "{:?}",
+        report.problems
+    );
+    assert!(report.problems.iter().any(|p| p.contains("indexes differ")));
+}
+
+fn event(secret: &NodeSecret, uid: &str, issued_at_ms: i64) -> VerifiedEvent {
+    let start = DateTimeValue::Utc(LocalDateTime {
+        date: Date {
+            year: 2026,
+            month: 5,
+            day: 1,
+        },
+        hour: 10,
+        minute: 0,
+        second: 0,
+    });
+    let mut content = EventContent::new(Component::new(start));
+    content.master.summary = Some(format!("event {uid}"));
+    sign(
+        secret,
+        uid.into(),
+        0,
+        issued_at_ms,
+        content,
+        &Limits::default(),
+    )
+    .unwrap()
+}
+
+/// Rewrites every record of `store` in the layout of schema `to` (1 or 2) from `from_seq`
+/// on, and marks the store as that schema.
+fn downgrade(store: &Store, to: u32, from_seq: u64) {
+    let mut b = Batch::default();
+    for (k, v) in store
+        .db
+        .range(&change_key(from_seq), &[T_CHANGE + 1], usize::MAX)
+        .unwrap()
+    {
+        let rec: Record = codec::decode("record", &v, MAX_RECORD_BYTES).unwrap();
+        let envelope = rec.envelope.unpack().unwrap();
+        let old = if to == 1 {
+            codec::encode(&v1::Record {
+                info: v1::Info::downgrade(rec.info),
+                envelope,
+                transit: rec.transit,
+                received_at_ms: rec.received_at_ms,
+            })
+        } else {
+            codec::encode(&v2::Record {
+                info: rec.info,
+                envelope,
+                transit: rec.transit,
+                received_at_ms: rec.received_at_ms,
+            })
+        };
+        b.insert(k, old);
+    }
+    b.insert(META_SCHEMA.to_vec(), to.to_be_bytes().to_vec());
+    store.db.apply(b).unwrap();
+}
+
+#[test]
+fn stored_payloads_round_trip_and_bad_ones_are_refused_before_allocating() {
+    let ev = event(&NodeSecret::from_seed_array([6; 32]), "p@q", 0);
+    let packed = Packed::pack(ev.envelope());
+    assert_eq!(packed.clone().unpack().unwrap(), *ev.envelope());
+    // A length field from a damaged disk claiming 2 GB.
+    let mut huge = packed.clone();
+    huge.payload[..4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    let err = huge.unpack().unwrap_err();
+    assert!(err.to_string().contains("claims 2147483647 bytes"), "{err}");
+    // Damaged compressed bytes.
+    let mut bad = packed;
+    bad.payload.truncate(bad.payload.len() / 2);
+    assert!(matches!(bad.unpack(), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn old_stores_are_migrated_even_after_an_interrupted_migration() {
+    let secret = NodeSecret::from_seed_array([4; 32]);
+    let evs: Vec<_> = (0..2500)
+        .map(|i| event(&secret, &format!("e{i}@m"), 1_000_000 + i))
+        .collect();
+    for (schema, interrupted_at) in [(1, None), (1, Some(1200u64)), (2, None), (2, Some(700))] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+            let relayed = Transit {
+                hop: 1,
+                path: vec![],
+            };
+            store
+                .apply_batch(evs.iter().map(|e| (e, relayed.clone())), 5)
+                .unwrap();
+            match interrupted_at {
+                // A crash in the middle: records before the marker are already rewritten.
+                Some(seq) => {
+                    downgrade(&store, schema, seq);
+                    let mut b = Batch::default();
+                    b.insert(META_MIGRATING.to_vec(), seq.to_be_bytes().to_vec());
+                    store.db.apply(b).unwrap();
+                }
+                None => downgrade(&store, schema, 0),
+            }
+            // A snapshot of the old layout is left behind; it must not be trusted.
+            store.close().unwrap();
+            assert!(dir.path().join(SNAPSHOT_FILE).exists());
+        }
+        let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+        assert_eq!(
+            store.db.get(META_SCHEMA).unwrap().unwrap(),
+            SCHEMA_VERSION.to_be_bytes().to_vec()
+        );
+        assert_eq!(store.db.get(META_MIGRATING).unwrap(), None);
+        let inv = store.inventory(None).unwrap();
+        assert_eq!(inv.len(), evs.len());
+        for it in &inv {
+            let n: i64 = it.key.uid[1..it.key.uid.len() - 2].parse().unwrap();
+            assert_eq!(it.issued_at_ms, 1_000_000 + n, "{}", it.key.uid);
+        }
+        assert_eq!(store.revision_hop(&evs[3].key()).unwrap().unwrap().1, 1);
+        let got = store.get(&evs[1700].key()).unwrap().unwrap();
+        assert_eq!(got.envelope, *evs[1700].envelope());
+        assert!(store.check_integrity().unwrap().problems.is_empty());
+    }
+}
