@@ -130,7 +130,7 @@ fn main() {
         )
         .unwrap();
         let first = chrono::NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
-        let window = discal_gateway::html::month_window(&f, first);
+        let window = discal_gateway::embeds::month_window(&f, first);
         let mut q = Vec::new();
         let mut n = 0;
         for _ in 0..200 {

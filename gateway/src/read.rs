@@ -16,9 +16,10 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use discal_protocol::view::ViewFilter;
+use discal_protocol::NodeKey;
 use discal_store::{BBox, Hit, Query, Store, StoreError};
 
-use crate::Gateway;
+use crate::{AppError, Gateway};
 
 /// One rendered answer, shared by every request that asks for the same thing.
 pub struct Rendered {
@@ -180,12 +181,41 @@ impl Cache {
     }
 }
 
-/// A request the gateway refuses: status and message.
-pub type Refusal = (StatusCode, String);
+/// A query string as pairs, in order (repeated keys kept).
+pub type Pairs = axum::extract::Query<Vec<(String, String)>>;
 
-/// Answers 400 for a bad view parameter.
-pub fn bad_param(e: impl std::fmt::Display) -> Refusal {
-    (StatusCode::BAD_REQUEST, e.to_string())
+/// Borrowed pairs, as [`ViewFilter::parse`] takes them.
+pub fn refs(p: &[(String, String)]) -> Vec<(&str, &str)> {
+    p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The `limit` a view asks for, checked against a route's (default, maximum).
+pub fn limit_of(f: &ViewFilter, (default, max): (usize, usize)) -> Result<usize, AppError> {
+    match f.limit {
+        Some(n) if n > max => Err(AppError::BadRequest(format!(
+            "parameter \"limit\": at most {max} here (use offset= to page)"
+        ))),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+/// The same URL with `offset` moved one page on.
+pub fn next_url(path: &str, pairs: &[(&str, &str)], offset: usize, limit: usize) -> String {
+    let off = (offset + limit).to_string();
+    let mut p: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "offset")
+        .collect();
+    p.push(("offset", &off));
+    format!("{path}?{}", query_string(p))
+}
+
+/// An origin key from a path segment.
+pub fn parse_origin(s: &str) -> Result<NodeKey, AppError> {
+    s.parse()
+        .map_err(|e| AppError::BadRequest(format!("origin key in path: {e}")))
 }
 
 /// What a query found, one page of it.
@@ -272,20 +302,20 @@ pub fn now(gw: &Gateway) -> DateTime<Utc> {
 }
 
 fn http_date(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string()
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    httpdate::fmt_http_date(t)
 }
 
-fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+/// Weak comparison of `If-None-Match` against an ETag (RFC 9110 §13.1.2): the `W/` prefix
+/// does not count on either side (GNOME Calendar and Apple send weak forms of strong tags after
+/// a proxy added `W/`), and `*` matches anything.
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
     let Some(inm) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     else {
         return false;
     };
-    // Weak comparison (RFC 9110 §13.1.2): the W/ prefix does not count.
     let bare = etag.trim_start_matches("W/");
     inm.split(',')
         .map(str::trim)
@@ -306,11 +336,11 @@ pub struct ReadKey {
 /// compressed as the client accepts.
 pub async fn serve<F>(gw: &Gateway, headers: &HeaderMap, key: ReadKey, render: F) -> Response
 where
-    F: FnOnce(&Gateway) -> Result<Rendered, Refusal> + Send + 'static,
+    F: FnOnce(&Gateway) -> Result<Rendered, AppError> + Send + 'static,
 {
     let seq = match gw.store.last_seq() {
         Ok(s) => s,
-        Err(e) => return crate::text(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")),
+        Err(e) => return AppError::from(e).into_response(),
     };
     let full_key = match key.relative_to {
         Some(d) => format!("{}|{seq}|{d}", key.url),
@@ -341,10 +371,8 @@ where
                     gw.cache.put(full_key, r.clone());
                     r
                 }
-                Ok(Err((status, msg))) => return crate::text(status, msg),
-                Err(e) => {
-                    return crate::text(StatusCode::INTERNAL_SERVER_ERROR, format!("task: {e}"))
-                }
+                Ok(Err(e)) => return e.into_response(),
+                Err(e) => return AppError::from(e).into_response(),
             }
         }
     };
@@ -355,8 +383,9 @@ where
         let since = headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| DateTime::parse_from_rfc2822(v).ok());
-        if since.is_some_and(|s| ms / 1000 <= s.timestamp()) {
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        if since.is_some_and(|s| ms / 1000 <= s.as_secs() as i64) {
             return (
                 StatusCode::NOT_MODIFIED,
                 [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],

@@ -7,7 +7,7 @@ use super::error::DavError;
 use super::members::{load_item, members};
 use super::path::{item_etag, Res};
 use super::props::ITEM_TYPE;
-use super::quirks;
+use crate::read::etag_matches;
 use crate::{feeds, Gateway};
 
 pub(super) fn get(gw: &Gateway, res: &Res, headers: &HeaderMap) -> Result<Response, DavError> {
@@ -16,7 +16,7 @@ pub(super) fn get(gw: &Gateway, res: &Res, headers: &HeaderMap) -> Result<Respon
             let ev = load_item(gw, c, key)?
                 .ok_or_else(|| DavError::NotFound("no such event in this calendar".into()))?;
             let etag = item_etag(&ev);
-            if quirks::etag_matches(headers, &etag) {
+            if etag_matches(headers, &etag) {
                 return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
             }
             let mut r = (

@@ -174,19 +174,19 @@ impl Ms {
             }
             ms
         };
-        if pending.len() < 200 {
-            let ms = run(pending);
-            self.append(ms);
-            return;
-        }
-        let (a, b) = pending.split_at(pending.len() / 2);
-        let (x, y) = std::thread::scope(|sc| {
-            let h = sc.spawn(|| run(b));
-            let x = run(a);
-            (x, h.join().unwrap_or_else(|_| Ms::chunk()))
-        });
-        self.append(x);
-        self.append(y);
+        // A panic while rendering leaves that half out rather than the server's thread.
+        let ms = discal_store::parallel::on_two_threads(
+            pending,
+            200,
+            (),
+            |part| Ok(run(part)),
+            |mut a, b| {
+                a.append(b);
+                a
+            },
+        )
+        .unwrap_or_else(|()| Ms::chunk());
+        self.append(ms);
     }
 
     pub(super) fn status(&mut self, href: &str, status: &str) {

@@ -191,14 +191,7 @@ pub(super) fn parse_key_cached(text: &str) -> Option<NodeKey> {
 
 /// `a=b&c=d` into pairs, percent- and plus-decoded.
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let d = |s: &str| decode(&s.replace('+', " "));
-            (d(k), d(v))
-        })
-        .collect()
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// The sync token for a change sequence number.

@@ -2,7 +2,7 @@
 //! which clients it serves. The server is lenient in what it accepts here and strict in what
 //! it sends.
 
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 
 use super::error::DavError;
 
@@ -72,19 +72,6 @@ pub fn href_is_item_of(href: &str, coll: &str) -> bool {
     path_of(href)
         .strip_prefix(coll)
         .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-}
-
-/// Weak comparison of If-None-Match against an item's ETag (GNOME Calendar and Apple send
-/// weak forms of strong tags after a proxy added `W/`).
-pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|inm| {
-            inm.split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || t.trim_start_matches("W/") == etag)
-        })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use discal_protocol::recur;
 use discal_store::{Hit, StoredEvent};
 use serde_json::{json, Map, Value};
 
-use crate::feeds::{event_path, safe_link};
+use crate::display::{event_path, safe_link};
 
 fn local(l: &LocalDateTime) -> String {
     format!(

@@ -1,0 +1,261 @@
+//! The node's own HTTP API: local writes (authorised by the admin token), the list of stored
+//! events, `/status` and `/metrics`. The gateway does not write itself: it hands each write to
+//! the node through [`NodeApi`].
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use discal_protocol::ics::write_calendar;
+use discal_store::{Store, StoredEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::{ics_event, AppError, Draft, Gateway};
+
+/// A boxed future, so [`NodeApi`] stays object-safe without an extra crate.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A local write, authenticated by the admin token.
+#[derive(Clone, Debug)]
+pub enum WriteOp {
+    /// A new event from fields; the node gives it a UID.
+    Create(Draft),
+    /// An iCalendar document: each event is created, or updated if this node already
+    /// published its UID.
+    Import(String),
+    /// Changes the named fields of one of this node's events.
+    Update {
+        /// The UID.
+        uid: String,
+        /// The fields to change.
+        patch: Draft,
+    },
+    /// Replaces one of this node's events with the single event in an iCalendar document.
+    Replace {
+        /// The UID.
+        uid: String,
+        /// The document.
+        ics: String,
+    },
+    /// Cancels one of this node's events (a new revision with STATUS:CANCELLED).
+    Cancel {
+        /// The UID.
+        uid: String,
+    },
+}
+
+/// One event a write produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// Its UID.
+    pub uid: String,
+    /// The revision now held.
+    pub revision: u32,
+    /// False if the write changed nothing (the same content was already published).
+    pub changed: bool,
+}
+
+/// Why a write failed; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The body or a field is wrong (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The event belongs to another origin (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such event (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The node is shutting down or overloaded (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WriteError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// What the gateway needs from the node it serves.
+pub trait NodeApi: Send + Sync + 'static {
+    /// Signs and publishes a local write.
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>>;
+    /// `GET /status` body.
+    fn status(&self) -> BoxFuture<'_, serde_json::Value>;
+    /// `GET /metrics` body (Prometheus text format).
+    fn metrics(&self) -> String;
+}
+
+/// One line of `GET /api/events` and `discal event list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventSummary {
+    /// Origin key.
+    pub origin: String,
+    /// UID.
+    pub uid: String,
+    /// X-REVISION.
+    pub revision: u32,
+    /// X-HOP here.
+    pub hop: u8,
+    /// SUMMARY.
+    pub title: String,
+    /// DTSTART as iCalendar text.
+    pub start: String,
+    /// True if cancelled.
+    pub cancelled: bool,
+}
+
+impl EventSummary {
+    /// The summary of a stored event.
+    pub fn of(e: &StoredEvent) -> Self {
+        let m = &e.payload.content.master;
+        let mut start = String::new();
+        let ics = write_calendar([ics_event(e)], &[]);
+        if let Some(l) = ics.lines().find(|l| l.starts_with("DTSTART")) {
+            start = l.trim_end().to_owned();
+        }
+        Self {
+            origin: e.payload.origin.to_string(),
+            uid: e.payload.uid.clone(),
+            revision: e.payload.revision,
+            hop: e.transit.hop,
+            title: m.summary.clone().unwrap_or_default(),
+            start,
+            cancelled: e.payload.content.is_cancelled(),
+        }
+    }
+}
+
+/// Every stored event, summarised (most recent change last).
+pub fn summaries(store: &Store) -> Result<Vec<EventSummary>, discal_store::StoreError> {
+    Ok(store
+        .changes_since(0, usize::MAX)?
+        .iter()
+        .map(EventSummary::of)
+        .collect())
+}
+
+pub(crate) async fn list_events(State(gw): State<Gateway>) -> Result<Response, AppError> {
+    let store = gw.store.clone();
+    let list = tokio::task::spawn_blocking(move || summaries(&store)).await??;
+    Ok(axum::Json(list).into_response())
+}
+
+pub(crate) async fn status(State(gw): State<Gateway>) -> Response {
+    axum::Json(gw.node.status().await).into_response()
+}
+
+pub(crate) async fn metrics(State(gw): State<Gateway>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        gw.node.metrics(),
+    )
+        .into_response()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
+fn token_matches(given: &[u8], want: &[u8]) -> bool {
+    given.len() == want.len() && given.iter().zip(want).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
+}
+
+fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), AppError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if token_matches(t.trim().as_bytes(), gw.admin_token.as_bytes()) => Ok(()),
+        Some(_) => Err(AppError::Unauthorized("invalid bearer token".into())),
+        None => Err(AppError::Unauthorized(
+            "missing Authorization: Bearer <token> (the token is in the node's data dir)".into(),
+        )),
+    }
+}
+
+enum Body {
+    Ics(String),
+    Json(Box<Draft>),
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, AppError> {
+    let ctype = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let text_body =
+        std::str::from_utf8(body).map_err(|_| AppError::BadRequest("body is not UTF-8".into()))?;
+    let looks_ics = text_body.trim_start().starts_with("BEGIN:VCALENDAR");
+    if ctype.starts_with("text/calendar") || (ctype.is_empty() && looks_ics) {
+        return Ok(Body::Ics(text_body.to_owned()));
+    }
+    if ctype.starts_with("application/json") || ctype.is_empty() {
+        return serde_json::from_str::<Draft>(text_body)
+            .map(|d| Body::Json(Box::new(d)))
+            .map_err(|e| AppError::BadRequest(format!("JSON body: {e}")));
+    }
+    Err(AppError::UnsupportedMediaType(format!(
+        "content type {ctype:?}: send text/calendar or application/json"
+    )))
+}
+
+async fn run_write(gw: &Gateway, op: WriteOp, created: bool) -> Result<Response, AppError> {
+    let written = gw.node.write(op).await?;
+    let status = if created && written.iter().any(|w| w.changed) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(written)).into_response())
+}
+
+pub(crate) async fn post_events(
+    State(gw): State<Gateway>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    authorize(&gw, &headers)?;
+    let op = match parse_body(&headers, &body)? {
+        Body::Ics(t) => WriteOp::Import(t),
+        Body::Json(d) => WriteOp::Create(*d),
+    };
+    run_write(&gw, op, true).await
+}
+
+pub(crate) async fn put_event(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    authorize(&gw, &headers)?;
+    let op = match parse_body(&headers, &body)? {
+        Body::Ics(ics) => WriteOp::Replace { uid, ics },
+        Body::Json(patch) => WriteOp::Update { uid, patch: *patch },
+    };
+    run_write(&gw, op, false).await
+}
+
+pub(crate) async fn delete_event(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize(&gw, &headers)?;
+    run_write(&gw, WriteOp::Cancel { uid }, false).await
+}

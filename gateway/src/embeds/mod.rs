@@ -1,0 +1,148 @@
+//! What group websites put in an iframe: `/embed` (list, agenda or month of a view), its
+//! stylesheet and the two small scripts (the resizer inside, the helper outside).
+
+mod views;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use discal_protocol::view::{Bound, ViewFilter};
+
+pub use views::{list_view, month_start, month_view, month_window};
+
+use crate::html::{self, Look, ViewKind};
+use crate::read::{self, limit_of, next_url, refs, Pairs, ReadKey, Rendered};
+use crate::{AppError, Gateway};
+
+/// Default and maximum events in an embed.
+const EMBED_LIMITS: (usize, usize) = (200, 1_000);
+/// Days an embed list shows when the view names no window.
+pub const EMBED_DAYS: u32 = 60;
+
+/// `GET /embed`: the list, agenda or month view for an iframe.
+pub async fn embed(
+    State(gw): State<Gateway>,
+    uri: Uri,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, AppError> {
+    let pairs = pairs.0;
+    let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
+    let look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
+    let limit = limit_of(&f, EMBED_LIMITS)?;
+    let today = read::today(&gw, &f);
+    let relative = match look.kind {
+        ViewKind::Month => look.month.is_none() && f.from.is_none(),
+        _ => f.is_relative(Some(EMBED_DAYS)),
+    };
+    let key = ReadKey {
+        url: format!("{uri}"),
+        relative_to: relative.then_some(today),
+        max_age: 300,
+    };
+    let mut resp = read::serve(&gw, &headers, key, move |gw| {
+        render(gw, &f, &look, limit, &pairs, today)
+    })
+    .await;
+    // Another site frames this page on purpose; say so rather than leave it to defaults.
+    resp.headers_mut().remove(header::X_FRAME_OPTIONS);
+    Ok(resp)
+}
+
+fn render(
+    gw: &Gateway,
+    f: &ViewFilter,
+    look: &Look,
+    limit: usize,
+    pairs: &[(String, String)],
+    today: NaiveDate,
+) -> Result<Rendered, AppError> {
+    let p = refs(pairs);
+    let first = (look.kind == ViewKind::Month).then(|| first_month(f, look, today));
+    let window = match first {
+        Some(first) => Some(month_window(f, first)),
+        None => f.window(today, Some(EMBED_DAYS)),
+    };
+    let page = read::fetch(&gw.store, f, window, limit, true)?;
+    let body = match first {
+        Some(first) => month_view(f, look, &page.hits, page.truncated, first, &p, &gw.name),
+        None => {
+            let next = page
+                .truncated
+                .then(|| next_url("/embed", &p, f.offset, limit));
+            list_view(
+                f,
+                look,
+                &page.hits,
+                page.truncated,
+                next.as_deref(),
+                &gw.name,
+            )
+        }
+    };
+    let mut r = Rendered::new("text/html; charset=utf-8", body)
+        .with_header(header::CONTENT_SECURITY_POLICY, html::CSP);
+    r.last_modified_ms = read::last_modified(&page.hits);
+    Ok(r)
+}
+
+/// The first day of the month a month view shows: the one asked for, else the view's start,
+/// else this month.
+fn first_month(f: &ViewFilter, look: &Look, today: NaiveDate) -> NaiveDate {
+    let first = match (look.month, f.from) {
+        (Some(m), _) => m,
+        (None, Some(Bound::Date(d))) => d,
+        (None, Some(Bound::Instant(t))) => t.with_timezone(&f.zone()).date_naive(),
+        (None, None) => today,
+    };
+    let first = month_start(
+        &Look {
+            month: Some(first),
+            ..look.clone()
+        },
+        today,
+    );
+    chrono::Datelike::with_day(&first, 1).unwrap_or(first)
+}
+
+/// `GET /static/embed.css?theme=&accent=`.
+pub async fn stylesheet(pairs: Pairs) -> Result<Response, AppError> {
+    let p = refs(&pairs.0);
+    if let Some((k, _)) = p.iter().find(|(k, _)| *k != "theme" && *k != "accent") {
+        return Err(AppError::BadRequest(format!(
+            "unknown parameter {k:?} (known: theme, accent)"
+        )));
+    }
+    let l = html::parse_look(&p).map_err(AppError::BadRequest)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        html::stylesheet(l.dark, l.accent.as_deref()),
+    )
+        .into_response())
+}
+
+fn script(body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /static/resize.js`: loaded by the embeds.
+pub async fn resize_js() -> Response {
+    script(include_str!("../../assets/resize.js"))
+}
+
+/// `GET /embed.js`: the optional helper a host page loads.
+pub async fn embed_js() -> Response {
+    script(include_str!("../../assets/embed.js"))
+}

@@ -1,0 +1,72 @@
+//! A view as an iCalendar feed (RFC 5545), with the VTIMEZONEs its events name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use discal_protocol::ics::{escape_text, fold_line, write_calendar};
+use discal_protocol::model::{DateTimeValue, End};
+use discal_store::StoredEvent;
+
+use crate::ics_event;
+
+/// Every TZID an event's values name.
+pub fn tzids(ev: &StoredEvent, out: &mut BTreeSet<String>) {
+    for c in ev.content().components() {
+        let mut add = |v: &DateTimeValue| {
+            if let Some(t) = v.tzid() {
+                out.insert(t.to_owned());
+            }
+        };
+        add(&c.start);
+        if let Some(End::At(e)) = &c.end {
+            add(e);
+        }
+        if let Some(r) = &c.recurrence_id {
+            add(r);
+        }
+        c.rdates.iter().for_each(&mut add);
+        c.exdates.iter().for_each(&mut add);
+    }
+}
+
+/// The VTIMEZONE of a zone, generated once per process (a scan of 68 years of transitions).
+pub fn vtimezone(tzid: &str) -> Option<Arc<str>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<str>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().ok()?.get(tzid) {
+        return Some(v.clone());
+    }
+    let tz = discal_protocol::tz::iana(tzid)?;
+    let v: Arc<str> = discal_protocol::vtimezone::vtimezone(tzid, tz).into();
+    cache.lock().ok()?.insert(tzid.to_owned(), v.clone());
+    Some(v)
+}
+
+/// A complete VCALENDAR for `events`: a VTIMEZONE for each TZID used, calendar name, refresh
+/// hints, and `note` (an X-property saying the answer was cut short, with where to go on).
+pub fn ics_calendar<'a>(
+    name: &str,
+    events: impl IntoIterator<Item = &'a StoredEvent> + Clone,
+    note: Option<&str>,
+) -> String {
+    let mut zones = BTreeSet::new();
+    for e in events.clone() {
+        tzids(e, &mut zones);
+    }
+    let mut header = String::new();
+    fold_line(&mut header, &format!("X-WR-CALNAME:{}", escape_text(name)));
+    fold_line(&mut header, "REFRESH-INTERVAL;VALUE=DURATION:PT1H");
+    fold_line(&mut header, "X-PUBLISHED-TTL:PT1H");
+    if let Some(n) = note {
+        fold_line(
+            &mut header,
+            &format!("X-DISCAL-TRUNCATED:{}", escape_text(n)),
+        );
+    }
+    for z in &zones {
+        if let Some(v) = vtimezone(z) {
+            header.push_str(&v);
+        }
+    }
+    write_calendar(events.into_iter().map(ics_event), &[header])
+}

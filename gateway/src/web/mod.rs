@@ -1,0 +1,172 @@
+//! The pages people open in a browser: the front page, an event's page (and the event as a
+//! file), and the `/views` URL builder. Room for the pages that come with accounts.
+
+mod pages;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::Duration;
+use discal_protocol::recur::{self, ExpandLimits};
+use discal_protocol::view::ViewFilter;
+use discal_protocol::{EventKey, NodeKey};
+use discal_store::StoredEvent;
+
+pub use pages::{event_page as render_event_page, index_page, views_page};
+
+use crate::feeds::{ics_calendar, jscal};
+use crate::html;
+use crate::read::{self, parse_origin, refs, Pairs, ReadKey, Rendered};
+use crate::{AppError, Gateway};
+
+/// `GET /events/{origin}/{uid}`: an event's page.
+pub async fn event_page(
+    gw: State<Gateway>,
+    path: Path<(String, String)>,
+    uri: Uri,
+    h: HeaderMap,
+    q: Pairs,
+) -> Result<Response, AppError> {
+    event_resource(gw.0, path.0 .0, path.0 .1, Kind::Page, uri, h, q.0).await
+}
+
+/// `GET /events/{origin}/{uid}/event.ics|event.json`: one event as a resource.
+pub async fn event_file(
+    State(gw): State<Gateway>,
+    Path((origin, uid, file)): Path<(String, String, String)>,
+    uri: Uri,
+    h: HeaderMap,
+    q: Pairs,
+) -> Result<Response, AppError> {
+    let kind = match file.as_str() {
+        "event.ics" => Kind::Ics,
+        "event.json" => Kind::Json,
+        _ => {
+            return Err(AppError::NotFound(format!(
+                "no {file:?} here: event.ics or event.json"
+            )))
+        }
+    };
+    event_resource(gw, origin, uid, kind, uri, h, q.0).await
+}
+
+/// How an event is answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Page,
+    Ics,
+    Json,
+}
+
+async fn event_resource(
+    gw: Gateway,
+    origin: String,
+    uid: String,
+    kind: Kind,
+    uri: Uri,
+    headers: HeaderMap,
+    pairs: Vec<(String, String)>,
+) -> Result<Response, AppError> {
+    let origin = parse_origin(&origin)?;
+    let (f, _) = ViewFilter::parse(refs(&pairs), &[]).map_err(AppError::bad)?;
+    let today = read::today(&gw, &f);
+    let key = ReadKey {
+        url: format!("{uri}"),
+        relative_to: (kind == Kind::Page).then_some(today),
+        max_age: 300,
+    };
+    Ok(read::serve(&gw, &headers, key, move |gw| {
+        let ev = load(gw, origin, &uid)?;
+        let base = gw.public_url.trim_end_matches('/');
+        let mut r = match kind {
+            Kind::Ics => Rendered::new(
+                "text/calendar; charset=utf-8",
+                ics_calendar(&gw.name, [&ev], None),
+            ),
+            Kind::Json => Rendered::new(
+                "application/json; charset=utf-8",
+                jscal::event(&ev, base).to_string(),
+            )
+            .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            Kind::Page => page_of(gw, &f, &ev),
+        };
+        r.last_modified_ms = Some(ev.received_at_ms);
+        Ok(r)
+    })
+    .await)
+}
+
+fn load(gw: &Gateway, origin: NodeKey, uid: &str) -> Result<StoredEvent, AppError> {
+    gw.store
+        .get(&EventKey {
+            origin,
+            uid: uid.to_owned(),
+        })?
+        .ok_or_else(|| AppError::NotFound(format!("no event {uid:?} from origin {origin} here")))
+}
+
+/// An event's page, with its next instances in the reader's zone.
+fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
+    let now = read::now(gw);
+    let zone = crate::display::display_zone(f, &ev.content().master);
+    let upcoming = recur::expand(
+        ev.content(),
+        now,
+        now + Duration::days(366),
+        zone,
+        ExpandLimits {
+            max_examined: 5_000,
+            max_returned: 20,
+        },
+    )
+    .map(|x| x.occurrences)
+    .unwrap_or_default();
+    Rendered::new(
+        "text/html; charset=utf-8",
+        render_event_page(f, ev, &upcoming, now),
+    )
+    .with_header(header::CONTENT_SECURITY_POLICY, html::CSP)
+}
+
+/// `GET /views`: the URL builder.
+pub async fn views(State(gw): State<Gateway>, pairs: Pairs) -> Response {
+    let p = refs(&pairs.0);
+    // An empty form field arrives as `name=`; it means "not set".
+    let set: Vec<(&str, &str)> = p.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
+    let base = gw.public_url.trim_end_matches('/').to_owned();
+    let (f, err) = match ViewFilter::parse(set.iter().copied(), html::LOOK_PARAMS) {
+        Ok((f, rest)) => match html::parse_look(&rest) {
+            Ok(_) => (f, None),
+            Err(e) => (f, Some(e)),
+        },
+        Err(e) => (ViewFilter::default(), Some(e.to_string())),
+    };
+    let status = if err.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, html::CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        views_page(&base, &f, &set, err.as_deref()),
+    )
+        .into_response()
+}
+
+/// `GET /`: the front page.
+pub async fn index(State(gw): State<Gateway>) -> Response {
+    let n = gw.store.len().unwrap_or(0);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, html::CSP),
+        ],
+        index_page(&gw.name, gw.public_url.trim_end_matches('/'), n),
+    )
+        .into_response()
+}
