@@ -2,6 +2,7 @@
 //! cancellation) into a signed revision of one of this node's events, and deciding whether an
 //! arriving event is admitted by the operator's filters.
 
+use discal_gateway::read::path_segment;
 use discal_gateway::{WriteError, WriteOp, Written};
 use discal_protocol::ics::{parse_calendar, write_calendar, ImportedEvent};
 use discal_protocol::model::{EventContent, LocalDateTime, Status};
@@ -29,18 +30,6 @@ fn internal(e: impl std::fmt::Display) -> WriteError {
 /// A fresh UID: 128 random bits, then this node's short name so people can tell origins apart.
 pub fn new_uid(shared: &Shared) -> String {
     format!("{:032x}@{}", rand::random::<u128>(), shared.me.fmt_short())
-}
-
-/// Percent-encodes a UID for a URL path segment.
-pub fn path_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// This node's event `uid`: `NotFound` if nobody has it, `Forbidden` if another origin does.

@@ -56,11 +56,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Loads the key from the data dir, creating it on first use.
 pub fn load_or_create(dir: &Path) -> Result<Identity, NodeError> {
     let path = dir.join(KEY_FILE);
-    let io = |e: std::io::Error| NodeError::Io(format!("{}: {e}", path.display()));
+    let io = |e| NodeError::io(path.display().to_string())(e);
     match std::fs::read(&path) {
         Ok(bytes) => {
-            let secret = NodeSecret::from_seed(&bytes)
-                .map_err(|e| NodeError::Io(format!("{}: {e}", path.display())))?;
+            let secret = NodeSecret::from_seed(&bytes).map_err(|source| NodeError::Key {
+                path: path.clone(),
+                source,
+            })?;
             Ok(Identity::from_secret(secret))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -76,7 +78,7 @@ pub fn load_or_create(dir: &Path) -> Result<Identity, NodeError> {
 /// Loads the admin token, creating a random one on first use.
 pub fn admin_token(dir: &Path) -> Result<String, NodeError> {
     let path = dir.join(TOKEN_FILE);
-    let io = |e: std::io::Error| NodeError::Io(format!("{}: {e}", path.display()));
+    let io = |e| NodeError::io(path.display().to_string())(e);
     match std::fs::read_to_string(&path) {
         Ok(t) => Ok(t.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

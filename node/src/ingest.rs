@@ -18,55 +18,23 @@ use discal_protocol::{
 use discal_store::Transit;
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::metrics::Reject;
-use crate::{author, net, wire, Shared};
+use crate::msg::{Command, Job};
+use crate::{author, wire, Shared};
 
 /// Jobs queued before the net loop starts dropping gossip (sync repairs what it drops).
 pub const QUEUE: usize = 8192;
 /// Most jobs handled per store batch.
 pub const BATCH: usize = 512;
 
-/// Work for the ingest worker.
-pub enum Job {
-    /// An encoded [`Relayed`] from a peer.
-    Remote {
-        /// The bytes.
-        bytes: Vec<u8>,
-        /// The connection-authenticated sender.
-        from: NodeKey,
-        /// For gossip: the message to report a verdict on.
-        gossip: Option<(MessageId, PeerId)>,
-    },
-    /// Answers once every job queued before it has been handled (a sync session uses it to
-    /// know its fetched events are stored).
-    Barrier(oneshot::Sender<()>),
-    /// A local write.
-    Write {
-        /// What to do.
-        op: WriteOp,
-        /// Where the result goes.
-        reply: oneshot::Sender<Result<Vec<Written>, WriteError>>,
-    },
-}
-
-/// Queues a local write and waits for its result.
-pub async fn submit_write(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<Vec<Written>, WriteError> {
-    let (reply, rx) = oneshot::channel();
-    tx.send(Job::Write { op, reply })
-        .await
-        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
-    rx.await
-        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?
-}
-
 /// The worker loop; returns when every sender is gone.
 pub fn run(
     shared: Arc<Shared>,
     secret: NodeSecret,
     mut rx: mpsc::Receiver<Job>,
-    net: mpsc::Sender<net::Command>,
+    net: mpsc::Sender<Command>,
 ) {
     let w = Worker {
         shared,
@@ -149,10 +117,10 @@ struct Candidate {
 struct Worker {
     shared: Arc<Shared>,
     secret: NodeSecret,
-    net: mpsc::Sender<net::Command>,
+    net: mpsc::Sender<Command>,
     /// Verdicts and relays of the batch in hand, sent to the net loop as one command: one
     /// wake-up of the net loop per batch rather than two per message.
-    out: std::cell::RefCell<Vec<net::Command>>,
+    out: std::cell::RefCell<Vec<Command>>,
     /// Verdicts per gossip message of the batch in hand. A message bundles several relay
     /// values and gets one verdict: the worst of its values' (Reject over Ignore over Accept).
     verdicts: std::cell::RefCell<HashMap<MessageId, (PeerId, MessageAcceptance)>>,
@@ -186,14 +154,14 @@ impl Worker {
         cmds.extend(
             verdicts
                 .into_iter()
-                .map(|(id, (peer, acceptance))| net::Command::Report {
+                .map(|(id, (peer, acceptance))| Command::Report {
                     id,
                     peer,
                     acceptance,
                 }),
         );
         if !cmds.is_empty() {
-            let _ = self.net.blocking_send(net::Command::Batch(cmds));
+            let _ = self.net.blocking_send(Command::Batch(cmds));
         }
     }
 
@@ -445,7 +413,7 @@ impl Worker {
         }
         .encode();
         self.shared.metrics.relayed.fetch_add(1, Relaxed);
-        self.out.borrow_mut().push(net::Command::Publish(bytes));
+        self.out.borrow_mut().push(Command::Publish(bytes));
     }
 
     fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {

@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use discal_protocol::{EventKey, NodeKey, Relayed};
-use libp2p::request_response::ResponseChannel;
 use libp2p::PeerId;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ingest::Job;
-use crate::net::Command;
+use crate::msg::{Command, Inbound, Job, NetClient};
 use crate::wire::{self, SyncRequest, SyncResponse, BATCH_BYTES, SHORT_ID};
 use crate::{identity, Shared};
 
@@ -28,18 +26,6 @@ pub const FRAME_LIMIT: u64 = 500_000;
 pub const FETCH_IDS: usize = 4096;
 /// A responder forgets a session idle this long.
 const SESSION_IDLE: Duration = Duration::from_secs(120);
-
-/// A request from a peer, as the net loop hands it over.
-pub struct Inbound {
-    /// The peer.
-    pub peer: PeerId,
-    /// Its key.
-    pub key: NodeKey,
-    /// What it asks.
-    pub request: SyncRequest,
-    /// Where the answer goes.
-    pub channel: ResponseChannel<SyncResponse>,
-}
 
 /// What one session moved.
 #[derive(Clone, Copy, Debug, Default)]
@@ -234,19 +220,15 @@ fn respond(
 }
 
 async fn request(
-    net: &mpsc::Sender<Command>,
+    net: &NetClient,
     peer: PeerId,
     request: SyncRequest,
 ) -> Result<SyncResponse, String> {
-    let (reply, rx) = oneshot::channel();
-    net.send(Command::Request {
-        peer,
-        request,
-        reply,
-    })
-    .await
-    .map_err(|_| "node is shutting down")?;
-    match rx.await.map_err(|_| "node is shutting down")?? {
+    let answer = net
+        .request(peer, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    match answer? {
         SyncResponse::Error { message } => Err(format!("peer: {message}")),
         r => Ok(r),
     }
@@ -283,7 +265,7 @@ impl Drop for Claimed {
 /// Fetches `ids` from the peer and waits until the ingest worker has handled them, so a
 /// session waiting on these ids finds them stored when they are released.
 async fn fetch(
-    net: &mpsc::Sender<Command>,
+    net: &NetClient,
     ingest: &mpsc::Sender<Job>,
     peer: PeerId,
     key: NodeKey,
@@ -337,7 +319,7 @@ async fn fetch(
 pub async fn run_initiator(
     shared: &Arc<Shared>,
     peer: PeerId,
-    net: &mpsc::Sender<Command>,
+    net: &NetClient,
     ingest: &mpsc::Sender<Job>,
 ) -> Result<SyncStats, String> {
     let key = identity::node_key(&peer).ok_or("peer id is not an ed25519 key")?;

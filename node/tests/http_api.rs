@@ -3,8 +3,9 @@
 mod common;
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use discal_node::client::NodeClient;
 
+/// One request to the node's gateway through the project's HTTP client.
 async fn http(
     addr: std::net::SocketAddr,
     method: &str,
@@ -13,18 +14,12 @@ async fn http(
     ctype: &str,
     body: &str,
 ) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = out.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
+    let client = NodeClient::new(addr, token.map(str::to_owned));
+    let a = client
+        .send(method, path, Some((ctype, body.to_owned())))
+        .await
+        .unwrap();
+    (a.status, a.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,82 @@
+//! What the gateway sees of the node ([`NodeApi`]): local writes, `/status`, `/metrics`.
+
+use std::sync::Arc;
+
+use discal_gateway::{BoxFuture, NodeApi, WriteError, WriteOp, Written};
+use discal_protocol::NodeKey;
+use tokio::sync::mpsc;
+
+use crate::msg::{submit_write, Job, NetClient};
+use crate::Shared;
+
+/// `/status` as JSON: this node, its store and every configured or connected peer.
+pub(crate) async fn status_json(shared: &Shared, net: &NetClient) -> serde_json::Value {
+    let conns = net.connections().await.unwrap_or_default();
+    let stats = shared
+        .peer_stats
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    let configured = shared
+        .config
+        .read()
+        .map(|c| c.peers.clone())
+        .unwrap_or_default();
+    let mut peers = Vec::new();
+    let mut keys: Vec<NodeKey> = conns.connected.clone();
+    for p in &configured {
+        if let Ok(k) = p.node_key() {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    for k in keys {
+        let s = stats.get(&k).cloned().unwrap_or_default();
+        let name = configured
+            .iter()
+            .find(|p| p.node_key().ok() == Some(k))
+            .and_then(|p| p.name.clone());
+        peers.push(serde_json::json!({
+            "key": k.to_string(),
+            "name": name,
+            "connected": conns.connected.contains(&k),
+            "gossip": conns.gossip.contains(&k),
+            "last_sync_ms": s.last_sync_ms,
+            "events_received": s.received,
+            "events_rejected": s.rejected,
+        }));
+    }
+    serde_json::json!({
+        "key": shared.me.to_string(),
+        "public_url": shared.public_url,
+        "listen": conns.listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "events_stored": shared.store.len().unwrap_or(0),
+        "last_seq": shared.store.last_seq().unwrap_or(0),
+        "peers_connected": conns.connected.len(),
+        "peers": peers,
+    })
+}
+
+/// The gateway's view of the node.
+pub(crate) struct Api {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ingest: mpsc::Sender<Job>,
+    pub(crate) net: NetClient,
+}
+
+impl NodeApi for Api {
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>> {
+        Box::pin(submit_write(&self.ingest, op))
+    }
+
+    fn status(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(status_json(&self.shared, &self.net))
+    }
+
+    fn metrics(&self) -> String {
+        self.shared
+            .metrics
+            .render(self.shared.store.len().unwrap_or(0))
+    }
+}

@@ -1,0 +1,235 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use discal_gateway::Draft;
+use discal_node::config::{self, Config};
+
+pub const EXAMPLES: &str = "Examples:
+  discal run                                   # defaults: ./ or XDG data dir, HTTP on 127.0.0.1:8080
+  discal init --data-dir ./node-b
+  discal peer add 12D3KooW... /ip4/192.0.2.7/tcp/4710 --name sister-site
+  discal event add --title 'Install party' --start 2026-12-03T19:00 --tz Europe/Berlin --duration 3h
+  discal import meetups.ics";
+
+/// DisCal: a peer-to-peer federation of public event calendars.
+#[derive(Parser)]
+#[command(name = "discal", version, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Data directory (store, key, admin token, config.toml). Default: $XDG_DATA_HOME/discal,
+    /// else ~/.local/share/discal, else ./discal-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file. Default: config.toml in the data directory.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl Common {
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(config::default_data_dir)
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("config.toml"))
+    }
+    pub fn load(&self) -> Result<Config> {
+        Ok(Config::load(&self.config_path())?)
+    }
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum Cmd {
+    /// Run the node: peer-to-peer on TCP, HTTP gateway, until Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  discal run\n  discal run --data-dir ./b --http 127.0.0.1:8081 --listen /ip4/127.0.0.1/tcp/4711"
+    )]
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP gateway address (overrides the config).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Peer-to-peer listen multiaddr (overrides the config; repeatable).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+    },
+    /// Create the identity and a commented default config.toml.
+    #[command(
+        after_help = "Examples:\n  discal init --data-dir ./node-a\n  discal init --data-dir ./node-b --http 127.0.0.1:8081 --listen /ip4/127.0.0.1/tcp/4711"
+    )]
+    Init {
+        #[command(flatten)]
+        common: Common,
+        /// HTTP gateway address to write into the config.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Peer-to-peer listen multiaddr to write into the config (repeatable).
+        #[arg(long, value_name = "MULTIADDR")]
+        listen: Vec<String>,
+    },
+    /// Print the node's public key (first line), then addresses peers can dial.
+    #[command(after_help = "Example:\n  KEY=$(discal id | head -1)")]
+    Id {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Edit the peer allowlist (a running node applies it within a second).
+    #[command(subcommand)]
+    Peer(PeerCmd),
+    /// Add, change, cancel or list this node's events.
+    #[command(subcommand)]
+    Event(EventCmd),
+    /// Import the events of an iCalendar file as this node's events.
+    #[command(after_help = "Example:\n  discal import group-calendar.ics")]
+    Import {
+        #[command(flatten)]
+        common: Common,
+        /// The .ics file.
+        file: PathBuf,
+    },
+    /// Show the running node's status (or the stored state if it is stopped).
+    Status {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PeerCmd {
+    /// Allow a peer and dial it at ADDR.
+    #[command(
+        after_help = "Example:\n  discal peer add 12D3KooW... /ip4/127.0.0.1/tcp/4711 --name b"
+    )]
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// Its public key (`discal id` on that node prints it).
+        key: String,
+        /// A multiaddr to dial, e.g. /ip4/192.0.2.7/tcp/4710.
+        addr: String,
+        /// A name for logs and status.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Remove a peer (its connections close).
+    #[command(after_help = "Example:\n  discal peer remove 12D3KooW...")]
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// Its public key.
+        key: String,
+    },
+    /// List the allowlist.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+pub struct Fields {
+    /// Title (SUMMARY).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Start: 2026-12-03T19:00 (in --tz, or floating), 2026-12-03T18:00Z, or 2026-12-03 (all day).
+    #[arg(long)]
+    pub start: Option<String>,
+    /// End, same forms as --start.
+    #[arg(long, conflicts_with = "duration")]
+    pub end: Option<String>,
+    /// Duration: PT2H, 90m, 2h, 1d.
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// IANA time zone of --start/--end, e.g. Europe/Berlin.
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Recurrence rule, e.g. FREQ=MONTHLY;BYDAY=1TU.
+    #[arg(long)]
+    pub rrule: Option<String>,
+    /// LOCATION.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// GEO as LAT,LON.
+    #[arg(long, value_name = "LAT,LON")]
+    pub geo: Option<String>,
+    /// Tags, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Option<Vec<String>>,
+    /// URL.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// DESCRIPTION.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+impl Fields {
+    pub fn draft(self) -> Draft {
+        Draft {
+            title: self.title,
+            start: self.start,
+            end: self.end,
+            duration: self.duration,
+            tz: self.tz,
+            rrule: self.rrule,
+            location: self.location,
+            geo: self.geo,
+            tags: self.tags,
+            url: self.url,
+            description: self.description,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum EventCmd {
+    /// Publish a new event; prints its UID.
+    #[command(
+        after_help = "Example:\n  discal event add --title 'Rust meetup' --start 2026-12-03T19:00 --tz Europe/Berlin --duration 2h --tags rust,meetup"
+    )]
+    Add {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// Change fields of one of this node's events (a new revision).
+    #[command(
+        after_help = "Example:\n  discal event update 3f2a...@12D3KooW... --title 'Rust meetup (moved)'"
+    )]
+    Update {
+        #[command(flatten)]
+        common: Common,
+        /// The UID `event add` printed.
+        uid: String,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// Cancel one of this node's events (a new revision with STATUS:CANCELLED).
+    #[command(after_help = "Example:\n  discal event cancel 3f2a...@12D3KooW...")]
+    Cancel {
+        #[command(flatten)]
+        common: Common,
+        /// The UID.
+        uid: String,
+    },
+    /// List stored events (all origins).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}

@@ -1,0 +1,73 @@
+//! `discal`: the node binary. A thin CLI over `discal_node`; see `discal --help`.
+//!
+//! - `args.rs`: the command line (clap).
+//! - `run.rs`: `discal run`, until a signal stops it.
+//! - `setup.rs`: `init`, `id`, `peer`: the data dir, the key and the allowlist.
+//! - `events.rs`: `event add|update|cancel|list`, `import`.
+//! - `remote.rs`: talking to the running node over its HTTP API (or to the store directly
+//!   when it is stopped), and `status`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use discal_gateway::WriteOp;
+
+/// `println!` that stops quietly when the reader has gone (`discal id | head -1`).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+mod args;
+mod events;
+mod remote;
+mod run;
+mod setup;
+
+use args::{Cli, Cmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,libp2p=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Run {
+            common,
+            http,
+            listen,
+        } => run::cmd_run(common, http, listen),
+        Cmd::Init {
+            common,
+            http,
+            listen,
+        } => setup::cmd_init(&common, http, listen),
+        Cmd::Id { common } => setup::cmd_id(&common),
+        Cmd::Peer(p) => setup::cmd_peer(p),
+        Cmd::Event(e) => events::cmd_event(e),
+        Cmd::Import { common, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            events::print_written(&remote::write(&common, WriteOp::Import(text))?);
+            Ok(())
+        }
+        Cmd::Status { common } => remote::cmd_status(&common),
+    }
+}

@@ -1,0 +1,182 @@
+//! The messages the node's workers send each other, in one module below them all: the net
+//! loop, the ingest worker and the sync code depend on it and not on each other. [`NetClient`]
+//! is how everything else asks things of the net loop.
+
+use discal_gateway::{WriteError, WriteOp, Written};
+use discal_protocol::NodeKey;
+use libp2p::gossipsub::{MessageAcceptance, MessageId};
+use libp2p::request_response::ResponseChannel;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::PeerEntry;
+use crate::wire::{SyncRequest, SyncResponse};
+use crate::NodeError;
+
+/// What the rest of the node asks of the swarm.
+pub enum Command {
+    /// Publish a relay message on the topic.
+    Publish(Vec<u8>),
+    /// Tell gossipsub what the ingest worker decided about a message.
+    Report {
+        /// The message.
+        id: MessageId,
+        /// Who sent it.
+        peer: PeerId,
+        /// The verdict.
+        acceptance: MessageAcceptance,
+    },
+    /// Several commands in order (the ingest worker's verdicts and relays for one batch).
+    Batch(Vec<Command>),
+    /// Answer a sync request.
+    Respond {
+        /// The request's channel.
+        channel: ResponseChannel<SyncResponse>,
+        /// The answer.
+        response: SyncResponse,
+    },
+    /// Send a sync request; the answer (or failure) goes to `reply`.
+    Request {
+        /// To whom.
+        peer: PeerId,
+        /// What.
+        request: SyncRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<SyncResponse, String>>,
+    },
+    /// A sync session this node started has ended.
+    SyncDone(PeerId),
+    /// Start a sync with this peer now.
+    SyncNow(PeerId),
+    /// Replace the allowlist.
+    SetPeers(Vec<PeerEntry>),
+    /// Report connections.
+    Connections(oneshot::Sender<Connections>),
+    /// Stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Connected peers.
+#[derive(Clone, Debug, Default)]
+pub struct Connections {
+    /// With at least one open connection.
+    pub connected: Vec<NodeKey>,
+    /// Of those, the ones subscribed to the event topic.
+    pub gossip: Vec<NodeKey>,
+    /// This node's listen addresses.
+    pub listen: Vec<Multiaddr>,
+}
+
+/// Work for the ingest worker.
+pub enum Job {
+    /// An encoded [`Relayed`] from a peer.
+    Remote {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// The connection-authenticated sender.
+        from: NodeKey,
+        /// For gossip: the message to report a verdict on.
+        gossip: Option<(MessageId, PeerId)>,
+    },
+    /// Answers once every job queued before it has been handled (a sync session uses it to
+    /// know its fetched events are stored).
+    Barrier(oneshot::Sender<()>),
+    /// A local write.
+    Write {
+        /// What to do.
+        op: WriteOp,
+        /// Where the result goes.
+        reply: oneshot::Sender<Result<Vec<Written>, WriteError>>,
+    },
+}
+
+/// A request from a peer, as the net loop hands it over.
+pub struct Inbound {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its key.
+    pub key: NodeKey,
+    /// What it asks.
+    pub request: SyncRequest,
+    /// Where the answer goes.
+    pub channel: ResponseChannel<SyncResponse>,
+}
+
+/// A cloneable handle on the net loop's command queue: each call is one command, and every
+/// failure means the same thing, that the loop has stopped.
+#[derive(Clone)]
+pub struct NetClient {
+    tx: mpsc::Sender<Command>,
+}
+
+impl NetClient {
+    /// A client of the loop that reads `tx`'s receiver.
+    pub fn new(tx: mpsc::Sender<Command>) -> Self {
+        Self { tx }
+    }
+
+    /// The raw sender, for workers that queue commands without waiting (`try_send`,
+    /// `blocking_send`).
+    pub fn sender(&self) -> &mpsc::Sender<Command> {
+        &self.tx
+    }
+
+    /// Queues a command, waiting for room.
+    pub async fn send(&self, c: Command) -> Result<(), NodeError> {
+        self.tx.send(c).await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Sends a command that carries a reply channel and waits for the reply.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx)).await?;
+        rx.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Replaces the allowlist.
+    pub async fn set_peers(&self, peers: Vec<PeerEntry>) -> Result<(), NodeError> {
+        self.send(Command::SetPeers(peers)).await
+    }
+
+    /// Starts a catch-up sync with a connected peer now.
+    pub async fn sync_now(&self, peer: PeerId) -> Result<(), NodeError> {
+        self.send(Command::SyncNow(peer)).await
+    }
+
+    /// Peers connected now, and the subset that joined the gossip topic.
+    pub async fn connections(&self) -> Result<Connections, NodeError> {
+        self.ask(Command::Connections).await
+    }
+
+    /// Sends a sync request and waits for the peer's answer.
+    pub async fn request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<Result<SyncResponse, String>, NodeError> {
+        self.ask(|reply| Command::Request {
+            peer,
+            request,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops the loop and waits until it has.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.ask(Command::Shutdown).await
+    }
+}
+
+/// Queues a local write for the ingest worker and waits for its result.
+pub async fn submit_write(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Job::Write { op, reply })
+        .await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
+    rx.await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?
+}

@@ -1,0 +1,241 @@
+//! What the swarm reports: connections coming and going, gossip messages (handed to the ingest
+//! worker), sync requests (handed to the responder) and answers (to the session waiting).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+use libp2p::request_response;
+use libp2p::swarm::SwarmEvent;
+use libp2p::PeerId;
+
+use super::swarm::BehaviourEvent;
+use super::NetLoop;
+use crate::identity;
+use crate::metrics::Reject;
+use crate::msg::{Inbound, Job};
+use crate::wire::{self, SyncRequest, SyncResponse};
+
+impl NetLoop {
+    pub(super) fn on_swarm(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                self.connected.insert(peer_id, num_established.get());
+                self.shared
+                    .metrics
+                    .peers_connected
+                    .store(self.connected.len() as u64, Relaxed);
+                self.shared.changed.send_modify(|_| {});
+                if let Some(st) = self.allow.get_mut(&peer_id) {
+                    st.backoff = Duration::from_millis(500);
+                }
+                tracing::info!(peer = %peer_id, "connected");
+                // The dialer starts catch-up, so a reconnecting pair runs one session. When
+                // both dial at once, each may see the other's connection first and neither is
+                // the dialer of it: the listening side then starts a session itself unless the
+                // peer's first reconcile message arrives within the repair delay.
+                if num_established.get() == 1 {
+                    if endpoint.is_dialer() {
+                        self.start_sync(peer_id);
+                    } else {
+                        self.schedule_repair(peer_id, false);
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.connected.remove(&peer_id);
+                    self.gossip_peers.remove(&peer_id);
+                    tracing::info!(peer = %peer_id, "disconnected");
+                } else {
+                    self.connected.insert(peer_id, num_established);
+                }
+                self.shared
+                    .metrics
+                    .peers_connected
+                    .store(self.connected.len() as u64, Relaxed);
+                self.shared.changed.send_modify(|_| {});
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                if let libp2p::swarm::ListenError::Denied { cause } = &error {
+                    self.shared.metrics.connections_denied.fetch_add(1, Relaxed);
+                    self.shared.changed.send_modify(|_| {});
+                    tracing::info!("refused a connection: {cause}");
+                } else {
+                    tracing::debug!("incoming connection failed: {error}");
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                if let libp2p::swarm::DialError::Denied { cause } = &error {
+                    self.shared.metrics.connections_denied.fetch_add(1, Relaxed);
+                    tracing::info!(peer = ?peer_id, "refused a connection: {cause}");
+                } else {
+                    tracing::debug!(peer = ?peer_id, "dial failed: {error}");
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } if !self.listen.contains(&address) => {
+                self.listen.push(address);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(g)) => self.on_gossip(g),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(s)) => self.on_sync(s),
+            _ => {}
+        }
+    }
+
+    /// Publishes relay values, bundled up to the configured size.
+    pub(super) fn publish(&mut self, relays: Vec<Vec<u8>>) {
+        for items in wire::bundles(relays, self.bundle_bytes) {
+            let data = wire::bundle(items);
+            let n = data.len() as u64;
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(self.topic.clone(), data)
+            {
+                Ok(_) => {
+                    let m = &self.shared.metrics;
+                    m.gossip_bytes_out.fetch_add(n, Relaxed);
+                    m.gossip_messages_out.fetch_add(1, Relaxed);
+                }
+                // Alone, or peers not yet subscribed: catch-up sync delivers it later.
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+                Err(e) => tracing::debug!("publish: {e}"),
+            }
+        }
+    }
+
+    pub(super) fn report(&mut self, id: &MessageId, peer: &PeerId, acceptance: MessageAcceptance) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, peer, acceptance);
+    }
+
+    fn on_gossip(&mut self, ev: gossipsub::Event) {
+        match ev {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                let m = &self.shared.metrics;
+                m.gossip_bytes_in
+                    .fetch_add(message.data.len() as u64, Relaxed);
+                let Some(from) = identity::node_key(&propagation_source) else {
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Reject,
+                        );
+                    return;
+                };
+                let items = match wire::unbundle(&message.data) {
+                    Ok(items) => items,
+                    Err(e) => {
+                        tracing::warn!(peer = %from, "rejected gossip message: {e}");
+                        m.reject(Reject::Decode);
+                        self.shared.peer_stat(&from, |s| s.rejected += 1);
+                        self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
+                        return;
+                    }
+                };
+                let mut items = items.into_iter();
+                for bytes in items.by_ref() {
+                    let job = Job::Remote {
+                        bytes,
+                        from,
+                        gossip: Some((message_id.clone(), propagation_source)),
+                    };
+                    if self.ingest.try_send(job).is_err() {
+                        // Overloaded: drop the rest here (not forwarded either); sync fetches
+                        // them soon.
+                        m.reject_n(Reject::Overload, 1 + items.len() as u64);
+                        self.schedule_repair(propagation_source, true);
+                        self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                        break;
+                    }
+                }
+            }
+            gossipsub::Event::Subscribed { peer_id, .. } => {
+                self.gossip_peers.insert(peer_id);
+                // Wakes waiters that watch the network rather than the store.
+                self.shared.changed.send_modify(|_| {});
+            }
+            gossipsub::Event::Unsubscribed { peer_id, .. } => {
+                self.gossip_peers.remove(&peer_id);
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages: f,
+            } => {
+                let lost = (f.publish + f.forward + f.timeout) as u64;
+                if lost > 0 {
+                    self.shared.metrics.gossip_lost.fetch_add(lost, Relaxed);
+                    tracing::info!(peer = %peer_id, lost, "gossip dropped messages to a slow peer; catch-up will repair");
+                    self.schedule_repair(peer_id, true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_sync(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let Some(key) = identity::node_key(&peer) else {
+                        return;
+                    };
+                    // The peer reconciles now: its session repairs what was lost before.
+                    if matches!(request, SyncRequest::Reconcile { .. }) {
+                        self.repair.remove(&peer);
+                    }
+                    if self
+                        .responder
+                        .try_send(Inbound {
+                            peer,
+                            key,
+                            request,
+                            channel,
+                        })
+                        .is_err()
+                    {
+                        // Dropping the channel fails the peer's request; it retries later.
+                        tracing::debug!(%peer, "sync responder busy");
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(tx) = self.pending.remove(&request_id) {
+                        let _ = tx.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(tx) = self.pending.remove(&request_id) {
+                    let _ = tx.send(Err(error.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! The net loop: the only owner of the libp2p `Swarm`. It turns swarm events into jobs for the
+//! ingest worker and the sync responder (never waiting on them) and carries out commands from
+//! the rest of the node: publish a relay message, report a gossip verdict, answer or send a
+//! sync request, change the allowlist.
+//!
+//! `swarm.rs` builds the swarm and its listeners; `events.rs` handles what the swarm reports;
+//! this file holds the loop, the commands, dialling and the scheduling of catch-up sessions.
+
+mod events;
+mod swarm;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::IdentTopic;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::config::PeerEntry;
+use crate::identity::{self, Identity};
+use crate::msg::{Command, Connections, Inbound, Job, NetClient};
+use crate::wire::{SyncResponse, TOPIC};
+use crate::{sync, NodeError, NodeOptions, Shared};
+use swarm::Behaviour;
+
+/// Commands queued for the net loop.
+pub const COMMAND_QUEUE: usize = 4096;
+/// How long after a gossip loss is reported the repairing catch-up session starts: losses come
+/// in bursts, and one session repairs a whole burst.
+const REPAIR_DELAY: Duration = Duration::from_secs(1);
+
+struct PeerState {
+    address: Option<Multiaddr>,
+    next_dial: Instant,
+    backoff: Duration,
+}
+
+/// The loop's state.
+pub struct NetLoop {
+    swarm: Swarm<Behaviour>,
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Command>,
+    self_tx: NetClient,
+    ingest: mpsc::Sender<Job>,
+    responder: mpsc::Sender<Inbound>,
+    topic: IdentTopic,
+    pending: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>>,
+    allow: HashMap<PeerId, PeerState>,
+    connected: HashMap<PeerId, u32>,
+    gossip_peers: HashSet<PeerId>,
+    syncing: HashSet<PeerId>,
+    /// Peers that lost gossip messages (ours to them, or theirs to us) or that nobody has
+    /// started a catch-up session with yet: when a session is due, and whether for a loss.
+    repair: HashMap<PeerId, (Instant, bool)>,
+    listen: Vec<Multiaddr>,
+    /// Relay values per gossip message are cut at this many bytes (0: one per message).
+    bundle_bytes: usize,
+}
+
+impl NetLoop {
+    /// Builds the swarm and starts listening; returns once every listen address is bound.
+    pub async fn start(
+        ident: &Identity,
+        opts: &NodeOptions,
+        shared: Arc<Shared>,
+        commands: mpsc::Receiver<Command>,
+        self_tx: NetClient,
+        ingest: mpsc::Sender<Job>,
+        responder: mpsc::Sender<Inbound>,
+    ) -> Result<(Self, Vec<Multiaddr>), NodeError> {
+        let (mode, listen) = {
+            let c = shared.config.read().map_err(|_| NodeError::Stopped)?;
+            (c.mode, c.listen.clone())
+        };
+        let mut swarm = swarm::build(ident, opts, mode, shared.metrics.clone())?;
+        let topic = IdentTopic::new(TOPIC);
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .map_err(|e| NodeError::Net(e.to_string()))?;
+        let bound = swarm::listen(&mut swarm, &listen).await?;
+        let mut me = Self {
+            swarm,
+            shared,
+            commands,
+            self_tx,
+            ingest,
+            responder,
+            topic,
+            pending: HashMap::new(),
+            allow: HashMap::new(),
+            connected: HashMap::new(),
+            gossip_peers: HashSet::new(),
+            syncing: HashSet::new(),
+            repair: HashMap::new(),
+            listen: bound.clone(),
+            // Natively forwarded messages are judged whole, so each carries one event.
+            bundle_bytes: if opts.tuning.native_forwarding() {
+                0
+            } else {
+                opts.tuning.gossip_bundle_bytes
+            },
+        };
+        let peers = me
+            .shared
+            .config
+            .read()
+            .map(|c| c.peers.clone())
+            .unwrap_or_default();
+        me.set_peers(peers);
+        Ok((me, bound))
+    }
+
+    fn set_peers(&mut self, peers: Vec<PeerEntry>) {
+        let mut next: HashMap<PeerId, PeerState> = HashMap::new();
+        for p in peers {
+            let Ok(key) = p.node_key() else { continue };
+            let id = identity::peer_id(&key);
+            next.insert(
+                id,
+                PeerState {
+                    address: p.address.as_deref().and_then(|a| a.parse().ok()),
+                    next_dial: Instant::now(),
+                    backoff: Duration::from_millis(500),
+                },
+            );
+        }
+        let removed: Vec<PeerId> = self
+            .allow
+            .keys()
+            .filter(|k| !next.contains_key(k))
+            .copied()
+            .collect();
+        let b = self.swarm.behaviour_mut();
+        if let Some(allow) = b.allow.as_mut() {
+            for id in &removed {
+                // Closes its connections too.
+                allow.disallow_peer(*id);
+            }
+            for id in next.keys() {
+                allow.allow_peer(*id);
+            }
+        }
+        self.allow = next;
+        self.dial_due();
+    }
+
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        let cap = Duration::from_secs(
+            self.shared
+                .config
+                .read()
+                .map(|c| c.redial_max_secs)
+                .unwrap_or(60)
+                .max(1),
+        );
+        for (id, st) in self.allow.iter_mut() {
+            let Some(addr) = &st.address else { continue };
+            if self.connected.contains_key(id) || st.next_dial > now {
+                continue;
+            }
+            let opts = DialOpts::peer_id(*id)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(peer = %id, "dial: {e}");
+            }
+            st.next_dial = now + st.backoff;
+            st.backoff = (st.backoff * 2).min(cap);
+        }
+    }
+
+    /// Gossip is best effort: a message dropped on an overloaded link (a full queue, a publish
+    /// that timed out, a full ingest queue here) would otherwise wait for the periodic sync.
+    /// A catch-up session with that peer soon after repairs it; losses while one is running
+    /// wait for the next, since its reconciliation may predate them.
+    fn schedule_repair(&mut self, peer: PeerId, loss: bool) {
+        let e = self
+            .repair
+            .entry(peer)
+            .or_insert((Instant::now() + REPAIR_DELAY, loss));
+        e.1 |= loss;
+    }
+
+    fn repair_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .repair
+            .iter()
+            .filter(|(p, (t, _))| *t <= now && !self.syncing.contains(*p))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            let Some((_, loss)) = self.repair.remove(&p) else {
+                continue;
+            };
+            if self.connected.contains_key(&p) {
+                if loss {
+                    self.shared.metrics.repair_syncs.fetch_add(1, Relaxed);
+                }
+                self.start_sync(p);
+            }
+        }
+    }
+
+    fn start_sync(&mut self, peer: PeerId) {
+        if !self.syncing.insert(peer) {
+            return;
+        }
+        let (shared, net, ingest) = (
+            self.shared.clone(),
+            self.self_tx.clone(),
+            self.ingest.clone(),
+        );
+        self.shared.tasks.spawn(async move {
+            let started = std::time::Instant::now();
+            match sync::run_initiator(&shared, peer, &net, &ingest).await {
+                Ok(s) => {
+                    tracing::debug!(%peer, fetched = s.fetched, pushed = s.pushed, ms = started.elapsed().as_millis() as u64, "sync done")
+                }
+                Err(e) => tracing::info!(%peer, "sync failed: {e}"),
+            }
+            let _ = net.send(Command::SyncDone(peer)).await;
+        });
+    }
+
+    /// Runs until [`Command::Shutdown`].
+    pub async fn run(mut self) {
+        let mut redial = tokio::time::interval(Duration::from_millis(500));
+        let sync_every = Duration::from_secs(
+            self.shared
+                .config
+                .read()
+                .map(|c| c.sync_interval_secs)
+                .unwrap_or(300),
+        );
+        let mut periodic = tokio::time::interval_at(Instant::now() + sync_every, sync_every);
+        loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                cmd = self.commands.recv() => match cmd {
+                    Some(Command::Shutdown(done)) => {
+                        let _ = done.send(());
+                        break;
+                    }
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                _ = redial.tick() => {
+                    self.dial_due();
+                    self.repair_due();
+                }
+                _ = periodic.tick() => {
+                    // One side per pair starts the periodic sync (the lower key); a session
+                    // reconciles both directions.
+                    let mine = identity::peer_id(&self.shared.me);
+                    let due: Vec<PeerId> = self.connected.keys().filter(|p| mine < **p).copied().collect();
+                    for p in due {
+                        self.start_sync(p);
+                    }
+                }
+            }
+        }
+        tracing::debug!("net loop stopped");
+    }
+
+    fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Batch(cmds) => {
+                // A batch's relays travel in as few gossip messages as fit (§11.2 rule 1):
+                // per-message costs (framing, encryption, wake-ups) were most of the network's
+                // share of a burst.
+                let mut relays = Vec::new();
+                for c in cmds {
+                    match c {
+                        Command::Publish(bytes) => relays.push(bytes),
+                        c => self.on_command(c),
+                    }
+                }
+                self.publish(relays);
+            }
+            Command::Publish(bytes) => self.publish(vec![bytes]),
+            Command::Report {
+                id,
+                peer,
+                acceptance,
+            } => self.report(&id, &peer, acceptance),
+            Command::Respond { channel, response } => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending.insert(id, reply);
+            }
+            Command::SyncDone(peer) => {
+                self.syncing.remove(&peer);
+            }
+            Command::SyncNow(peer) => {
+                if self.connected.contains_key(&peer) {
+                    self.start_sync(peer);
+                }
+            }
+            Command::SetPeers(peers) => self.set_peers(peers),
+            Command::Connections(reply) => {
+                let key = |p: &PeerId| identity::node_key(p);
+                let _ = reply.send(Connections {
+                    connected: self.connected.keys().filter_map(key).collect(),
+                    gossip: self.gossip_peers.iter().filter_map(key).collect(),
+                    listen: self.listen.clone(),
+                });
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+}

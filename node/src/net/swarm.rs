@@ -1,0 +1,144 @@
+//! Building the swarm: its protocols (allowlist, gossipsub, identify, sync), the transport
+//! (TCP with noise and yamux, or one the caller gives) and the listeners.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAuthenticity, MessageId};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{allow_block_list, identify, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use sha2::{Digest, Sha256};
+
+use crate::config::Mode;
+use crate::identity::Identity;
+use crate::metrics::Metrics;
+use crate::wire::{self, SyncCodec, SYNC_PROTOCOL};
+use crate::{NodeError, NodeOptions, Tuning};
+
+/// The swarm's protocols.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(super) allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
+    pub(super) gossipsub: gossipsub::Behaviour,
+    pub(super) identify: identify::Behaviour,
+    pub(super) sync: request_response::Behaviour<SyncCodec>,
+}
+
+fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
+    let cfg = gossipsub::ConfigBuilder::default()
+        .heartbeat_interval(tuning.heartbeat)
+        .duplicate_cache_time(tuning.duplicate_cache)
+        .gossip_lazy(tuning.gossip_lazy)
+        .mesh_n(tuning.mesh_n.max(1))
+        .mesh_n_low(tuning.mesh_n.saturating_sub(1).max(1))
+        .mesh_n_high(tuning.mesh_n.max(1) * 2)
+        .mesh_outbound_min((tuning.mesh_n / 2).clamp(0, 2))
+        .flood_publish(tuning.flood_publish)
+        .connection_handler_queue_len(tuning.queue_len.max(2))
+        // Every message is judged by the ingest worker before gossipsub may forward it, and the
+        // worker always answers Ignore or Reject: relaying happens by publishing a new message
+        // with hop + 1 (docs/protocol.md §11).
+        .validate_messages()
+        // Anonymous messages: the connection (noise) already authenticates the sender and the
+        // envelope carries the origin's signature, so a second signature per hop buys nothing.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(Sha256::digest(&m.data)[..16].to_vec())
+        })
+        .max_transmit_size(wire::MAX_GOSSIP)
+        .build()
+        .map_err(|e| NodeError::Net(e.to_string()))?;
+    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)
+        .map_err(|e| NodeError::Net(e.to_string()))
+}
+
+fn net(e: &dyn std::fmt::Display) -> NodeError {
+    NodeError::Net(e.to_string())
+}
+
+/// The swarm with its protocols over the options' transport (TCP, noise, yamux by default).
+pub(super) fn build(
+    ident: &Identity,
+    opts: &NodeOptions,
+    mode: Mode,
+    metrics: std::sync::Arc<Metrics>,
+) -> Result<Swarm<Behaviour>, NodeError> {
+    let tuning = &opts.tuning;
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+    let behaviour = |key: &libp2p::identity::Keypair| -> Result<Behaviour, BoxError> {
+        let allow = (mode == Mode::Closed)
+            .then(allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default);
+        Ok(Behaviour {
+            allow: Toggle::from(allow),
+            gossipsub: build_gossipsub(tuning)?,
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/discal/1".into(),
+                key.public(),
+            )),
+            sync: request_response::Behaviour::with_codec(
+                SyncCodec::new(metrics.clone()),
+                [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(60))
+                    .with_max_concurrent_streams(16),
+            ),
+        })
+    };
+    let swarm_config =
+        |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(3600));
+    let builder = libp2p::SwarmBuilder::with_existing_identity(ident.keypair.clone()).with_tokio();
+    // The two arms build different builder types, so each finishes its own swarm.
+    Ok(match opts.transport.clone() {
+        None => builder
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| net(&e))?
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(swarm_config)
+            .build(),
+        Some(make) => builder
+            .with_other_transport(|key| make(key))
+            .map_err(|e| net(&e))?
+            .with_behaviour(behaviour)
+            .map_err(|e| net(&e))?
+            .with_swarm_config(swarm_config)
+            .build(),
+    })
+}
+
+/// Starts listening on `listen` and waits until every address is bound; returns them.
+pub(super) async fn listen(
+    swarm: &mut Swarm<Behaviour>,
+    listen: &[String],
+) -> Result<Vec<Multiaddr>, NodeError> {
+    let mut ids = HashSet::new();
+    for l in listen {
+        let addr: Multiaddr = l.parse().map_err(|e| net(&e))?;
+        ids.insert(swarm.listen_on(addr).map_err(|e| net(&e))?);
+    }
+    let mut bound = Vec::new();
+    while !ids.is_empty() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                ids.remove(&listener_id);
+                bound.push(address);
+            }
+            SwarmEvent::ListenerClosed { reason, .. } => {
+                return Err(NodeError::Net(format!("listen: {reason:?}")))
+            }
+            SwarmEvent::ListenerError { error, .. } => return Err(net(&error)),
+            _ => {}
+        }
+    }
+    Ok(bound)
+}

@@ -1,0 +1,73 @@
+//! Writes and reads with the node stopped (the CLI when no node runs on the data dir): the
+//! same authoring code on the store opened directly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use discal_gateway::{WriteError, WriteOp, Written};
+use discal_protocol::{Limits, NodeKey};
+use discal_store::{SledOptions, Store};
+use tokio::sync::watch;
+
+use crate::{author, identity, system_clock, Config, Metrics, NodeError, Shared, Tasks};
+
+/// Performs a local write with the node stopped: opens the store in `data_dir`, signs with the
+/// node's key and stores the revision. The node spreads it through catch-up sync when it next
+/// connects to its peers.
+pub fn offline_write(
+    data_dir: &std::path::Path,
+    config: &Config,
+    op: WriteOp,
+) -> Result<Vec<Written>, WriteError> {
+    let ident =
+        identity::load_or_create(data_dir).map_err(|e| WriteError::Internal(e.to_string()))?;
+    let store = Store::open(&data_dir.join("store"), &SledOptions::default())
+        .map_err(|e| WriteError::Unavailable(format!("store: {e}")))?;
+    let shared = offline_shared(store, ident.key(), config)?;
+    let mut out = Vec::new();
+    for a in author::author(&shared, &ident.secret, op)? {
+        match a {
+            author::Authored::Unchanged(w) => out.push(w),
+            author::Authored::Signed(ev) => {
+                shared
+                    .store
+                    .apply(&ev, discal_store::Transit::local(), shared.now())
+                    .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
+                out.push(Written {
+                    uid: ev.payload().uid.clone(),
+                    revision: ev.payload().revision,
+                    changed: true,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the store of a stopped node read-only-in-spirit (for `event list`, `status`).
+pub fn offline_store(data_dir: &std::path::Path) -> Result<Store, NodeError> {
+    Ok(Store::open(
+        &data_dir.join("store"),
+        &SledOptions::default(),
+    )?)
+}
+
+fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, WriteError> {
+    let (changed, _) = watch::channel(0);
+    Ok(Shared {
+        store: Arc::new(store),
+        me,
+        public_url: config.public_url(None),
+        config: RwLock::new(config.clone()),
+        metrics: Arc::new(Metrics::default()),
+        limits: Limits::default(),
+        clock: system_clock(),
+        changed,
+        peer_stats: Mutex::new(HashMap::new()),
+        observer: None,
+        native_forwarding: false,
+        tasks: Tasks::default(),
+        fetching: Mutex::default(),
+        fetched: tokio::sync::Notify::new(),
+    })
+}

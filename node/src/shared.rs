@@ -1,0 +1,72 @@
+//! What every worker of one node shares.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use discal_protocol::{Limits, NodeKey};
+use discal_store::Store;
+use tokio::sync::watch;
+
+use crate::{Clock, Config, Metrics, Observer, Tasks};
+
+/// Per-peer figures for `/status`.
+#[derive(Clone, Debug, Default)]
+pub struct PeerStats {
+    /// Envelopes received from it.
+    pub received: u64,
+    /// Envelopes from it that were rejected.
+    pub rejected: u64,
+    /// Last completed sync (ms since the epoch).
+    pub last_sync_ms: Option<i64>,
+}
+
+/// What every worker of one node shares.
+pub struct Shared {
+    /// The store.
+    pub store: Arc<Store>,
+    /// This node's key.
+    pub me: NodeKey,
+    /// The live configuration (peers change on reload).
+    pub config: RwLock<Config>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Validation limits.
+    pub limits: Limits,
+    /// The clock.
+    pub clock: Clock,
+    /// The gateway's public URL (X-REVISE-URL).
+    pub public_url: String,
+    /// Bumped after every store write, so waiters need no polling.
+    pub changed: watch::Sender<u64>,
+    /// Per-peer figures.
+    pub peer_stats: Mutex<HashMap<NodeKey, PeerStats>>,
+    /// Told of revisions stored from peers.
+    pub observer: Option<Observer>,
+    /// Gossipsub forwards valid messages natively (see [`Tuning::native_forwarding`]).
+    pub native_forwarding: bool,
+    /// Sync item ids some session is fetching now, so concurrent sessions (a node back from
+    /// an outage syncs with every peer at once) fetch each missing event once.
+    pub fetching: Mutex<std::collections::HashSet<[u8; 32]>>,
+    /// Signalled when a session releases its ids.
+    pub fetched: tokio::sync::Notify,
+    /// Every task the node starts besides its fixed workers.
+    pub tasks: Tasks,
+}
+
+impl Shared {
+    /// Now, by the node's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    /// The current hop limit.
+    pub fn max_hops(&self) -> u8 {
+        self.config.read().map(|c| c.max_hops).unwrap_or(0)
+    }
+
+    pub(crate) fn peer_stat(&self, key: &NodeKey, f: impl FnOnce(&mut PeerStats)) {
+        if let Ok(mut m) = self.peer_stats.lock() {
+            f(m.entry(*key).or_default());
+        }
+    }
+}
