@@ -295,14 +295,7 @@ fn time(runs: usize, mut f: impl FnMut() -> usize) -> (usize, f64, f64) {
 }
 
 fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+    discal_store::heap::rss_bytes() as f64 / (1024.0 * 1024.0)
 }
 
 fn dir_size(p: &Path) -> u64 {

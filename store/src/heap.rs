@@ -1,4 +1,5 @@
-//! Giving freed heap back to the kernel after large writes.
+//! Process memory: giving freed heap back to the kernel after large writes, and reading the
+//! resident size (benches and the simulator report it).
 //!
 //! glibc's malloc returns memory to the kernel only from the top of each arena. sled's write
 //! path and the decoding of incoming payloads allocate and free hundreds of MB during a large
@@ -76,4 +77,17 @@ mod tests {
         t.wrote(3 * TRIM_AFTER_BYTES);
         assert_eq!(t.trims.load(Ordering::Relaxed), 2);
     }
+}
+
+/// Resident memory of this process in bytes (Linux; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }

@@ -54,7 +54,7 @@ mod apply;
 mod backend;
 mod error;
 mod expand;
-mod heap;
+pub mod heap;
 mod index;
 mod integrity;
 mod migrate;

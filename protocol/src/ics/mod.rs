@@ -1,0 +1,300 @@
+//! iCalendar (RFC 5545) ↔ event model.
+//!
+//! Parsing uses the icalendar crate's parser and then maps each VEVENT by hand, grouping
+//! RECURRENCE-ID overrides with their master by UID. Writing is done here rather than through the
+//! crate's builder because the output is where hostile text meets clients: every value goes
+//! through one escaping function, every line through one folding function, and nothing is
+//! added behind our back (the crate's writer inserts a DTSTAMP from the system clock).
+//!
+//! `mod.rs` reads a document into events (grouping, validation, UIDs), `vevent.rs` maps one
+//! VEVENT's properties, `values.rs` parses date-time, date and duration values, and
+//! `write.rs` writes events back out.
+
+mod values;
+mod vevent;
+mod write;
+
+use std::collections::{BTreeMap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use crate::codec;
+use crate::keys::NodeKey;
+use crate::model::{Component, EventContent};
+use crate::validate::{self, Limits, ValidationError};
+
+pub use values::parse_duration;
+pub use write::{escape_text, fmt_duration, fold_line, write_calendar, write_event, IcsEvent};
+
+use vevent::map_vevent;
+
+/// The largest iCalendar document accepted for import.
+pub const MAX_ICS_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why (part of) an iCalendar document could not be imported.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum IcsError {
+    /// Larger than [`MAX_ICS_BYTES`].
+    #[error("iCalendar document is {0} bytes, over the {MAX_ICS_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// Not iCalendar syntax.
+    #[error("not valid iCalendar: {0}")]
+    Syntax(String),
+    /// No VEVENT in it.
+    #[error("the document holds no VEVENT")]
+    NoEvents,
+    /// One property of one VEVENT is wrong.
+    #[error("VEVENT {uid}: {property}: {reason}")]
+    Property {
+        /// The VEVENT's UID (or its position).
+        uid: String,
+        /// The property name.
+        property: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A required property is missing.
+    #[error("VEVENT {uid}: missing {property}")]
+    Missing {
+        /// The VEVENT's UID (or its position).
+        uid: String,
+        /// The property name.
+        property: &'static str,
+    },
+    /// RECURRENCE-ID overrides with no master VEVENT.
+    #[error("VEVENT {0}: overrides (RECURRENCE-ID) without the recurring master event")]
+    OrphanOverride(String),
+    /// The mapped event breaks a validation rule.
+    #[error("VEVENT {uid}: {source}")]
+    Invalid {
+        /// The UID.
+        uid: String,
+        /// The rule.
+        source: ValidationError,
+    },
+}
+
+/// One event read from an iCalendar document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedEvent {
+    /// The UID (generated if the document had none or an unusable one).
+    pub uid: String,
+    /// True if `uid` was generated.
+    pub uid_generated: bool,
+    /// The VEVENT(s).
+    pub content: EventContent,
+    /// X-HOP, if the document carried one.
+    pub hop: Option<u32>,
+    /// X-REVISION, if the document carried one.
+    pub revision: Option<u32>,
+}
+
+/// What an import produced: the events that mapped, and an error for each that did not.
+#[derive(Clone, Debug, Default)]
+pub struct Import {
+    /// Events ready to sign.
+    pub events: Vec<ImportedEvent>,
+    /// One entry per VEVENT (or UID group) that was skipped.
+    pub errors: Vec<IcsError>,
+}
+
+/// Parses an iCalendar document. `origin` is the importing node: a missing or non-conforming UID
+/// is replaced by `<hash>@<origin>` (the seed's rule), with the hash taken over the event's
+/// content so importing the same file twice yields the same UIDs.
+pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<Import, IcsError> {
+    if text.len() > MAX_ICS_BYTES {
+        return Err(IcsError::TooLarge(text.len()));
+    }
+    // Normalise bare CR line ends (old Mac exports) before unfolding.
+    let normalised;
+    let text = if text.contains('\r') && !text.contains("\r\n") {
+        normalised = text.replace('\r', "\r\n");
+        &normalised
+    } else {
+        text
+    };
+    let unfolded = icalendar::parser::unfold(text);
+    let cal = icalendar::parser::read_calendar(&unfolded).map_err(|e| {
+        let first: String = e.lines().take(6).collect::<Vec<_>>().join(" | ");
+        IcsError::Syntax(first.chars().take(400).collect())
+    })?;
+    let mut zones: HashMap<String, String> = HashMap::new();
+    for c in &cal.components {
+        if c.name.as_str().eq_ignore_ascii_case("VTIMEZONE") {
+            collect_zone(c, &mut zones);
+        }
+    }
+    let mut import = Import::default();
+    let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;
+    for (_, group) in groups {
+        match finish(group, origin, limits) {
+            Ok(ev) => import.events.push(ev),
+            Err(e) => import.errors.push(e),
+        }
+    }
+    Ok(import)
+}
+
+/// The VEVENTs of one UID: its key (the UID, or a placeholder for a VEVENT without a usable
+/// one), master, overrides, and the master's DisCal properties.
+struct Group {
+    key: String,
+    master: Option<Component>,
+    overrides: Vec<Component>,
+    meta: Meta,
+}
+
+/// Maps every VEVENT and groups overrides with their master by UID, in document order; a
+/// VEVENT that does not map is an error in `errors`, not a failure of the document.
+fn group_vevents(
+    components: &[icalendar::parser::Component<'_>],
+    zones: &HashMap<String, String>,
+    errors: &mut Vec<IcsError>,
+) -> Result<BTreeMap<usize, Group>, IcsError> {
+    let mut groups: BTreeMap<usize, Group> = BTreeMap::new();
+    let mut by_uid: HashMap<String, usize> = HashMap::new();
+    let mut seen_any = false;
+    let vevents = components
+        .iter()
+        .filter(|c| c.name.as_str().eq_ignore_ascii_case("VEVENT"));
+    for (index, c) in vevents.enumerate() {
+        seen_any = true;
+        let (uid, comp, meta) = match map_vevent(c, zones, &format!("#{}", index + 1)) {
+            Ok(x) => x,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        // A VEVENT without a usable UID cannot be grouped; it is an event of its own.
+        let key = match &uid {
+            Some(u) if validate::check_uid(u).is_ok() => u.clone(),
+            _ => format!("\u{0}{index}"),
+        };
+        let slot = *by_uid.entry(key.clone()).or_insert(index);
+        let g = groups.entry(slot).or_insert_with(|| Group {
+            key,
+            master: None,
+            overrides: Vec::new(),
+            meta: Meta::default(),
+        });
+        if comp.recurrence_id.is_some() {
+            g.overrides.push(comp);
+        } else if g.master.is_none() {
+            g.master = Some(comp);
+            g.meta = meta;
+        } else {
+            errors.push(IcsError::Property {
+                uid: g.key.clone(),
+                property: "UID".into(),
+                reason: "two VEVENTs share this UID without RECURRENCE-ID".into(),
+            });
+        }
+    }
+    if !seen_any {
+        return Err(IcsError::NoEvents);
+    }
+    Ok(groups)
+}
+
+/// One group as an event: validated, its UID generated if it had none.
+fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, IcsError> {
+    let no_uid = g.key.starts_with('\u{0}');
+    let label = if no_uid {
+        "(no UID)".to_string()
+    } else {
+        g.key.clone()
+    };
+    let Some(master) = g.master else {
+        return Err(IcsError::OrphanOverride(label));
+    };
+    let content = EventContent {
+        master,
+        overrides: g.overrides,
+    };
+    if let Err(source) = validate::validate_content(&content, limits) {
+        return Err(IcsError::Invalid { uid: label, source });
+    }
+    let (uid, uid_generated) = if no_uid {
+        (generated_uid(&content, origin), true)
+    } else {
+        (g.key, false)
+    };
+    Ok(ImportedEvent {
+        uid,
+        uid_generated,
+        content,
+        hop: g.meta.hop,
+        revision: g.meta.revision,
+    })
+}
+
+/// `<first 16 bytes of sha256(content) in hex>@<origin key>`.
+pub fn generated_uid(content: &EventContent, origin: &NodeKey) -> String {
+    let digest = Sha256::digest(codec::encode(content));
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}@{origin}")
+}
+
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Meta {
+    pub(crate) hop: Option<u32>,
+    pub(crate) revision: Option<u32>,
+}
+
+fn collect_zone(c: &icalendar::parser::Component<'_>, zones: &mut HashMap<String, String>) {
+    let Some(tzid) = c.find_prop("TZID").map(|p| p.val.as_str().to_string()) else {
+        return;
+    };
+    // Lightning and others name the IANA zone in X-LIC-LOCATION when TZID is vendor-specific.
+    let iana = crate::tz::resolve_tzid(&tzid).or_else(|| {
+        c.find_prop("X-LIC-LOCATION")
+            .and_then(|p| crate::tz::resolve_tzid(p.val.as_str()))
+    });
+    if let Some(tz) = iana {
+        zones.insert(tzid, tz.name().to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write::*;
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        for (s, want) in [
+            ("PT1H30M", "PT1H30M"),
+            ("P1D", "P1D"),
+            ("P2W", "P2W"),
+            ("P1DT2H", "P1DT2H"),
+            ("PT0S", "PT0S"),
+            ("-PT15M", "-PT15M"),
+        ] {
+            assert_eq!(fmt_duration(&parse_duration(s).unwrap()), want, "{s}");
+        }
+        for bad in ["", "P", "PT", "1H", "P1H", "PT1D", "P99999999999D", "PTXH"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn folding_respects_octets_and_characters() {
+        let mut out = String::new();
+        let line = format!("SUMMARY:{}", "é".repeat(100));
+        fold_line(&mut out, &line);
+        for l in out.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(l.len() <= 75, "{} octets: {l}", l.len());
+        }
+        let unfolded = out.replace("\r\n ", "");
+        assert_eq!(unfolded.trim_end(), line);
+    }
+
+    #[test]
+    fn text_cannot_break_out_of_its_property() {
+        let e = escape_text("a\r\nATTENDEE:mailto:x@y;b,c\\");
+        assert!(!e.contains('\r') && !e.contains('\n'));
+        assert_eq!(e, "a\\nATTENDEE:mailto:x@y\\;b\\,c\\\\");
+        assert_eq!(param_value("x\"y:z"), "\"xy:z\"");
+    }
+}

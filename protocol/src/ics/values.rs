@@ -1,0 +1,143 @@
+//! Property values: date-times (with the document's zones), dates, durations, text lists.
+
+use std::collections::HashMap;
+
+use crate::model::{Date, DateTimeValue, Duration, LocalDateTime};
+
+pub(super) fn parse_dt_prop(
+    p: &icalendar::parser::Property<'_>,
+    zones: &HashMap<String, String>,
+) -> Result<DateTimeValue, String> {
+    parse_dt(p.val.as_str().trim(), p, zones)
+}
+
+pub(super) fn parse_dt(
+    v: &str,
+    p: &icalendar::parser::Property<'_>,
+    zones: &HashMap<String, String>,
+) -> Result<DateTimeValue, String> {
+    let is_date = param(p, "VALUE").is_some_and(|x| x.eq_ignore_ascii_case("DATE")) || v.len() == 8;
+    if is_date {
+        return parse_date(v).map(DateTimeValue::Date);
+    }
+    let (body, utc) = match v.strip_suffix('Z').or_else(|| v.strip_suffix('z')) {
+        Some(b) => (b, true),
+        None => (v, false),
+    };
+    let local = parse_local(body)?;
+    if utc {
+        return Ok(DateTimeValue::Utc(local));
+    }
+    match param(p, "TZID") {
+        Some(tzid) => {
+            let iana = zones
+                .get(tzid)
+                .cloned()
+                .or_else(|| crate::tz::resolve_tzid(tzid).map(|t| t.name().to_string()))
+                .ok_or_else(|| format!("unknown time zone {tzid:?}"))?;
+            Ok(DateTimeValue::Zoned { local, tzid: iana })
+        }
+        None => Ok(DateTimeValue::Floating(local)),
+    }
+}
+
+fn parse_date(v: &str) -> Result<Date, String> {
+    let bad = || format!("{v:?} is not a DATE (YYYYMMDD)");
+    if v.len() != 8 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let d = Date {
+        year: v[0..4].parse().map_err(|_| bad())?,
+        month: v[4..6].parse().map_err(|_| bad())?,
+        day: v[6..8].parse().map_err(|_| bad())?,
+    };
+    d.to_chrono().ok_or_else(bad)?;
+    Ok(d)
+}
+
+fn parse_local(v: &str) -> Result<LocalDateTime, String> {
+    let bad = || format!("{v:?} is not a DATE-TIME (YYYYMMDDTHHMMSS)");
+    let (d, t) = v.split_once(['T', 't']).ok_or_else(bad)?;
+    if t.len() != 6 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let l = LocalDateTime {
+        date: parse_date(d).map_err(|_| bad())?,
+        hour: t[0..2].parse().map_err(|_| bad())?,
+        minute: t[2..4].parse().map_err(|_| bad())?,
+        second: t[4..6].parse().map_err(|_| bad())?,
+    };
+    l.to_chrono().ok_or_else(bad)?;
+    Ok(l)
+}
+
+/// Parses an RFC 5545 §3.3.6 DURATION such as `PT1H30M`, `P1D`, `-P2W`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    let bad = || format!("{v:?} is not a DURATION");
+    let s = v.trim();
+    let (negative, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let s = s.strip_prefix(['P', 'p']).ok_or_else(bad)?;
+    let mut d = Duration {
+        negative,
+        ..Duration::default()
+    };
+    let mut num = String::new();
+    let mut in_time = false;
+    let mut any = false;
+    for ch in s.chars() {
+        match ch.to_ascii_uppercase() {
+            '0'..='9' => num.push(ch),
+            'T' if num.is_empty() => in_time = true,
+            unit => {
+                let n: u32 = num.parse().map_err(|_| bad())?;
+                num.clear();
+                any = true;
+                let add = |acc: u32, mul: u32| n.checked_mul(mul).and_then(|x| acc.checked_add(x));
+                match (unit, in_time) {
+                    ('W', false) => d.weeks = add(d.weeks, 1).ok_or_else(bad)?,
+                    ('D', false) => d.days = add(d.days, 1).ok_or_else(bad)?,
+                    ('H', true) => d.seconds = add(d.seconds, 3600).ok_or_else(bad)?,
+                    ('M', true) => d.seconds = add(d.seconds, 60).ok_or_else(bad)?,
+                    ('S', true) => d.seconds = add(d.seconds, 1).ok_or_else(bad)?,
+                    _ => return Err(bad()),
+                }
+            }
+        }
+    }
+    if !num.is_empty() || !any {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+/// Splits a raw text list on unescaped commas and unescapes each item.
+pub(super) fn split_text_list(raw: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') | Some('N') => cur.push('\n'),
+                Some(o) => cur.push(o),
+                None => cur.push('\\'),
+            },
+            ',' => items.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    items.push(cur);
+    items
+}
+
+pub(super) fn param<'a>(p: &'a icalendar::parser::Property<'_>, name: &str) -> Option<&'a str> {
+    p.params
+        .iter()
+        .find(|x| x.key.as_str().eq_ignore_ascii_case(name))
+        .and_then(|x| x.val.as_ref())
+        .map(|v| v.as_str())
+}

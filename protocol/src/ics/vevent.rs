@@ -1,0 +1,191 @@
+//! One VEVENT's properties onto the event model.
+
+use std::collections::HashMap;
+
+use super::values::{param, parse_dt, parse_dt_prop, parse_duration, split_text_list};
+use super::write::escape_text;
+use super::{IcsError, Meta};
+use crate::model::{Component, DateTimeValue, End, Geo, Organizer, Param, Property, Status};
+
+fn prop_err(uid: &str, property: &str, reason: impl Into<String>) -> IcsError {
+    IcsError::Property {
+        uid: uid.to_string(),
+        property: property.to_string(),
+        reason: reason.into(),
+    }
+}
+
+pub(super) fn map_vevent(
+    c: &icalendar::parser::Component<'_>,
+    zones: &HashMap<String, String>,
+    fallback_label: &str,
+) -> Result<(Option<String>, Component, Meta), IcsError> {
+    let uid = c
+        .find_prop("UID")
+        .map(|p| p.val.as_str().trim().to_string());
+    let label = uid.clone().unwrap_or_else(|| fallback_label.to_string());
+    let label = label.as_str();
+    let start_prop = c.find_prop("DTSTART").ok_or(IcsError::Missing {
+        uid: label.to_string(),
+        property: "DTSTART",
+    })?;
+    let start = parse_dt_prop(start_prop, zones).map_err(|r| prop_err(label, "DTSTART", r))?;
+    let mut comp = Component::new(start);
+    let mut meta = Meta::default();
+
+    for p in &c.properties {
+        apply_property(&mut comp, &mut meta, p, zones, label)?;
+    }
+    Ok((uid, comp, meta))
+}
+
+/// Maps one property of a VEVENT onto `comp` (or `meta` for DisCal's own properties).
+fn apply_property(
+    comp: &mut Component,
+    meta: &mut Meta,
+    p: &icalendar::parser::Property<'_>,
+    zones: &HashMap<String, String>,
+    label: &str,
+) -> Result<(), IcsError> {
+    let name = p.name.as_str().to_ascii_uppercase();
+    let val = p.val.as_str();
+    let err = |r: String| prop_err(label, &name, r);
+    match name.as_str() {
+        "UID" | "DTSTART" => {}
+        "SUMMARY" => comp.summary = Some(val.to_string()),
+        "DESCRIPTION" => comp.description = Some(val.to_string()),
+        "LOCATION" => comp.location = Some(val.to_string()),
+        "URL" => comp.url = Some(val.trim().to_string()),
+        "X-REVISE-URL" => comp.revise_url = Some(val.trim().to_string()),
+        "DTEND" => comp.end = Some(End::At(parse_dt_prop(p, zones).map_err(err)?)),
+        "DURATION" if !matches!(comp.end, Some(End::At(_))) => {
+            comp.end = Some(End::Duration(parse_duration(val).map_err(err)?));
+        }
+        "RECURRENCE-ID" => comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?),
+        "RRULE" => {
+            if comp.rrule.is_some() {
+                return Err(err("more than one RRULE is not supported".into()));
+            }
+            comp.rrule = Some(val.trim().to_string());
+        }
+        "RDATE" | "EXDATE" => {
+            if param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
+                return Err(err("PERIOD values are not supported".into()));
+            }
+            for item in val.split(',').filter(|s| !s.trim().is_empty()) {
+                let v = parse_dt(item.trim(), p, zones).map_err(err)?;
+                if name == "RDATE" {
+                    comp.rdates.push(v);
+                } else {
+                    comp.exdates.push(v);
+                }
+            }
+        }
+        "GEO" => {
+            let (lat, lon) = val
+                .split_once(';')
+                .or_else(|| val.split_once(','))
+                .ok_or_else(|| err(format!("{val:?} is not LAT;LON")))?;
+            let lat = lat.trim().parse::<f64>();
+            let lon = lon.trim().parse::<f64>();
+            match (lat, lon) {
+                (Ok(lat), Ok(lon)) => comp.geo = Some(Geo { lat, lon }),
+                _ => return Err(err(format!("{val:?} is not LAT;LON"))),
+            }
+        }
+        "CATEGORIES" => {
+            for cat in split_text_list(val) {
+                let cat = cat.trim().to_string();
+                if !cat.is_empty() && !comp.categories.contains(&cat) {
+                    comp.categories.push(cat);
+                }
+            }
+        }
+        "STATUS" => match val.trim().to_ascii_uppercase().as_str() {
+            "TENTATIVE" => comp.status = Some(Status::Tentative),
+            "CONFIRMED" => comp.status = Some(Status::Confirmed),
+            "CANCELLED" => comp.status = Some(Status::Cancelled),
+            other => return Err(err(format!("{other:?} is not a VEVENT status"))),
+        },
+        "ORGANIZER" => {
+            comp.organizer = Some(Organizer {
+                address: val.trim().to_string(),
+                common_name: param(p, "CN").map(str::to_string),
+            });
+        }
+        "SEQUENCE" => {
+            comp.sequence = val
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("{val:?} is not a non-negative integer")))?;
+        }
+        "DTSTAMP" => match parse_dt_prop(p, zones).map_err(err)? {
+            DateTimeValue::Utc(t) => comp.dtstamp = Some(t),
+            // DTSTAMP must be UTC; a local one is kept as UTC rather than dropping the event.
+            other => comp.dtstamp = Some(other.local()),
+        },
+        "X-HOP" => {
+            meta.hop = Some(
+                val.trim()
+                    .parse()
+                    .map_err(|_| err(format!("{val:?} is not a hop count")))?,
+            )
+        }
+        "X-REVISION" => {
+            meta.revision = Some(
+                val.trim()
+                    .parse()
+                    .map_err(|_| err(format!("{val:?} is not a revision number")))?,
+            )
+        }
+        _ => comp.extra.push(Property {
+            value: wire_value(p, &name),
+            name,
+            params: p
+                .params
+                .iter()
+                .map(|x| Param {
+                    name: x.key.as_str().to_ascii_uppercase(),
+                    value: x
+                        .val
+                        .as_ref()
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        }),
+    }
+    Ok(())
+}
+
+/// The icalendar parser unescapes TEXT values of the properties it knows (and of every X-
+/// property); unknown properties are kept in their escaped wire form, so undo that here.
+fn wire_value(p: &icalendar::parser::Property<'_>, upper_name: &str) -> String {
+    let raw_name = p.name.as_str();
+    let val = p.val.as_str();
+    let by_param = param(p, "VALUE").map(|v| v.eq_ignore_ascii_case("TEXT"));
+    let by_name = raw_name == upper_name
+        && (upper_name.starts_with("X-")
+            || matches!(
+                upper_name,
+                "CALSCALE"
+                    | "METHOD"
+                    | "PRODID"
+                    | "VERSION"
+                    | "CLASS"
+                    | "COMMENT"
+                    | "TRANSP"
+                    | "TZID"
+                    | "TZNAME"
+                    | "CONTACT"
+                    | "RELATED-TO"
+                    | "ACTION"
+                    | "REQUEST-STATUS"
+            ));
+    let unescaped_by_parser = !matches!(upper_name, "RESOURCES") && by_param.unwrap_or(by_name);
+    if unescaped_by_parser {
+        escape_text(val)
+    } else {
+        val.to_string()
+    }
+}

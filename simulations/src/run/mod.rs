@@ -1,0 +1,344 @@
+//! Runs a scenario: starts the nodes, drives the phases, measures, checks.
+//!
+//! `sim.rs` holds the simulated network and its nodes, `workload.rs` what honest nodes
+//! publish, `hostile.rs` what hostile ones inject, `measure.rs` what is read off at the end;
+//! [`run`] here puts the phases in order.
+
+mod hostile;
+mod measure;
+mod sim;
+mod workload;
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use discal_protocol::{EventKey, NodeKey, NodeSecret};
+use discal_store::heap::rss_bytes;
+use discal_store::Store;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+pub(crate) use hostile::Injected;
+
+use crate::link::SimNet;
+use crate::report::{self, Report};
+use crate::scenario::Scenario;
+use crate::topology;
+use sim::{Recorder, Sim};
+
+/// Why a run could not be carried out (a failed check is not an error: it is in the report).
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The scenario.
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario::ScenarioError),
+    /// The topology.
+    #[error(transparent)]
+    Topology(#[from] topology::TopologyError),
+    /// A node failed to start.
+    #[error("node {0}: {1}")]
+    Node(usize, discal_node::NodeError),
+    /// A local write failed.
+    #[error("publishing at node {0}: {1}")]
+    Write(usize, discal_gateway::WriteError),
+    /// The network never formed.
+    #[error("the network did not form: {0}")]
+    Formation(String),
+    /// A store read.
+    #[error("store: {0}")]
+    Store(#[from] discal_store::StoreError),
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+/// One delivery as the observers saw it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Delivery {
+    pub node: u32,
+    pub key: u64,
+    pub revision: u32,
+    pub hop: u8,
+    /// Seconds since the run started.
+    pub at: f64,
+}
+
+/// A revision the workload published.
+#[derive(Clone, Debug)]
+pub(crate) struct Published {
+    pub origin: usize,
+    pub key: EventKey,
+    pub hash: u64,
+    pub revision: u32,
+    pub at: f64,
+}
+
+pub(crate) fn key_hash(k: &EventKey) -> u64 {
+    // SipHash with fixed keys: the same on every run, unlike the std map's RandomState.
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    k.origin.as_bytes().hash(&mut h);
+    k.uid.hash(&mut h);
+    h.finish()
+}
+
+/// Which nodes play which part: hostile and churned nodes are disjoint; the partition is
+/// drawn separately.
+struct Roles {
+    hostile: Vec<usize>,
+    churned: Vec<usize>,
+    is_hostile: Vec<bool>,
+    was_away: Vec<bool>,
+    /// The partition's side of each node, if the scenario has one.
+    groups: Option<Vec<u8>>,
+}
+
+impl Roles {
+    fn draw(sc: &Scenario, rng: &mut StdRng) -> Self {
+        let n = sc.nodes;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(rng);
+        let n_hostile = sc
+            .hostile
+            .as_ref()
+            .map_or(0, |h| ((n as f64 * h.fraction).round() as usize).max(1));
+        let hostile: Vec<usize> = order[..n_hostile].to_vec();
+        let n_churn = sc
+            .churn
+            .as_ref()
+            .map_or(0, |c| ((n as f64 * c.fraction).round() as usize).max(1));
+        let churned: Vec<usize> = order[n_hostile..n_hostile + n_churn].to_vec();
+        let groups = sc.partition.as_ref().map(|p| {
+            let mut o: Vec<usize> = (0..n).collect();
+            o.shuffle(rng);
+            let cut = ((n as f64 * p.fraction).round() as usize).clamp(1, n - 1);
+            let mut g = vec![1u8; n];
+            for &i in &o[..cut] {
+                g[i] = 0;
+            }
+            g
+        });
+        Self {
+            is_hostile: (0..n).map(|i| hostile.contains(&i)).collect(),
+            was_away: (0..n).map(|i| churned.contains(&i)).collect(),
+            hostile,
+            churned,
+            groups,
+        }
+    }
+}
+
+fn progress_bar(show: bool, n: usize) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    indicatif::ProgressBar::new(n as u64).with_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+/// Samples this process's memory every 250 ms until aborted.
+fn sample_rss(rec: Arc<Recorder>, log: Arc<Mutex<Vec<(f64, u64)>>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut t = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            t.tick().await;
+            if let Ok(mut l) = log.lock() {
+                l.push((rec.start.elapsed().as_secs_f64(), rss_bytes()));
+            }
+        }
+    })
+}
+
+/// Starts each hostile node's injections; they stop when `stop` fires.
+fn start_hostile(
+    sim: &Sim,
+    sc: &Scenario,
+    roles: &Roles,
+    injected: &Arc<Injected>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    roles
+        .hostile
+        .iter()
+        .filter_map(|&i| {
+            let h = sim.nodes[i].clone()?;
+            Some(tokio::spawn(hostile::misbehave(
+                i,
+                h,
+                sim.secrets[i],
+                sc.clone(),
+                sc.seed ^ (i as u64 + 1) << 32,
+                injected.clone(),
+                stop.clone(),
+            )))
+        })
+        .collect()
+}
+
+/// Ends the partition and brings churned nodes back, each when the scenario says; returns
+/// when each happened.
+async fn end_disturbances(
+    sim: &mut Sim,
+    sc: &Scenario,
+    churned: &[usize],
+    t_split: f64,
+    t_leave: f64,
+) -> Result<(Option<f64>, Option<f64>), SimError> {
+    let start = sim.rec.start;
+    let mut t_heal = None;
+    if let Some(p) = &sc.partition {
+        sim.bar.set_message("partitioned");
+        tokio::time::sleep_until(start + Duration::from_secs_f64(t_split + p.duration_secs)).await;
+        sim.net.heal();
+        t_heal = Some(sim.secs());
+    }
+    let mut t_return = None;
+    if let Some(c) = &sc.churn {
+        sim.bar.set_message("nodes away");
+        tokio::time::sleep_until(start + Duration::from_secs_f64(t_leave + c.away_secs)).await;
+        for &i in churned {
+            sim.start(i).await?;
+        }
+        t_return = Some(sim.secs());
+    }
+    Ok((t_heal, t_return))
+}
+
+/// Runs `sc` and returns its report (the named checks are in it).
+pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
+    sc.check()?;
+    let n = sc.nodes;
+    let mut rng = StdRng::seed_from_u64(sc.seed);
+    let edges = sc.topology.build(n, &mut rng)?;
+    let adj = topology::adjacency(n, &edges);
+    let secrets: Vec<[u8; 32]> = (0..n).map(|_| rng.gen()).collect();
+    let keys: Vec<NodeKey> = secrets
+        .iter()
+        .map(|s| NodeSecret::from_seed_array(*s).public())
+        .collect();
+    let roles = Roles::draw(sc, &mut rng);
+    let rec = Arc::new(Recorder {
+        start: Instant::now(),
+        log: Mutex::new(Vec::new()),
+    });
+    let mut sim = Sim {
+        net: SimNet::new(n, sc.link.clone(), sc.seed),
+        sc: sc.clone(),
+        secrets,
+        keys,
+        adj,
+        stores: (0..n).map(|_| Arc::new(Store::memory())).collect(),
+        nodes: (0..n).map(|_| None).collect(),
+        rec: rec.clone(),
+        bar: progress_bar(opts.progress, n),
+    };
+    let rss_log: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
+    let sampler = sample_rss(rec.clone(), rss_log.clone());
+
+    sim.bar.set_message("starting nodes");
+    for i in 0..n {
+        sim.start(i).await?;
+        sim.bar.set_position(i as u64 + 1);
+    }
+    let rss_idle = rss_bytes();
+    let form_secs = sim
+        .await_links(Duration::from_secs(60 + n as u64 / 10), "linking")
+        .await?;
+    let t_ready = sim.secs();
+
+    // Disturbances start just before the workload.
+    if let Some(g) = &roles.groups {
+        sim.net.partition(g.clone());
+    }
+    let t_split = sim.secs();
+    sim.stop(&roles.churned).await;
+    let t_leave = sim.secs();
+    let sent_before = sim.bytes_sent();
+    let before = sim.counters();
+
+    let injected = Arc::new(Injected::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let hostile_tasks = start_hostile(&sim, sc, &roles, &injected, &stop_rx);
+
+    let t_work = sim.secs();
+    let publishers: Vec<usize> = (0..n)
+        .filter(|&i| !roles.is_hostile[i] && !roles.was_away[i])
+        .collect();
+    let published = workload::publish(&sim, sc, &mut rng, &publishers).await?;
+    let t_work_end = sim.secs();
+    let (t_heal, t_return) =
+        end_disturbances(&mut sim, sc, &roles.churned, t_split, t_leave).await?;
+    let t_last_action = sim.secs();
+
+    let expected = measure::expected_state(&sim, &published)?;
+    let honest: Vec<usize> = (0..n).filter(|&i| !roles.is_hostile[i]).collect();
+    let (done_at, pending) = measure::converge(&sim, sc, &honest, &expected).await;
+    let t_converged = (pending == 0).then(|| sim.secs());
+    let after = sim.counters();
+    let sent_after = sim.bytes_sent();
+    let flood_window = measure::flood_window(&sim, sc, &honest).await;
+    let _ = stop_tx.send(true);
+    for t in hostile_tasks {
+        let _ = t.await;
+    }
+    sampler.abort();
+    sim.bar.set_message("measuring");
+
+    let held = measure::holdings(&sim, sc, &honest, &expected, &published)?;
+    let deliveries = rec.log.lock().map(|l| l.clone()).unwrap_or_default();
+    let rss = rss_log.lock().map(|l| l.clone()).unwrap_or_default();
+    let input = report::Input {
+        sc,
+        edges: &edges,
+        honest: &honest,
+        is_hostile: &roles.is_hostile,
+        was_away: &roles.was_away,
+        groups: roles.groups.as_deref(),
+        published: &published,
+        deliveries: &deliveries,
+        envelope_bytes: &measure::envelope_bytes(&sim, &published),
+        expected_len: expected.len(),
+        done_at: &done_at,
+        pending,
+        digests: &held.digests,
+        expected_digest: report::digest(expected.iter().map(|(k, (r, id))| (k, *r, *id))),
+        foreign: held.foreign,
+        over_hop: held.over_hop,
+        held_final: held.held_final,
+        hops_stored: held.hops_stored,
+        rejected: measure::rejected(&sim, &honest),
+        counters_before: &before,
+        counters_after: &after,
+        sent_before: &sent_before,
+        sent_after: &sent_after,
+        injected: &injected,
+        flood_window,
+        rss: &rss,
+        rss_idle,
+        times: report::Times {
+            form_secs,
+            ready: t_ready,
+            work: t_work,
+            work_end: t_work_end,
+            heal: t_heal,
+            returned: t_return,
+            last_action: t_last_action,
+            converged: t_converged,
+        },
+    };
+    let report = report::build(input);
+    sim.bar.set_message("stopping");
+    let all: Vec<usize> = (0..n).collect();
+    sim.stop(&all).await;
+    sim.bar.finish_and_clear();
+    Ok(report)
+}
