@@ -69,30 +69,13 @@ fn apply_property(
             comp.rrule = Some(val.trim().to_string());
         }
         "RDATE" | "EXDATE" => {
-            if param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
-                return Err(err("PERIOD values are not supported".into()));
-            }
-            for item in val.split(',').filter(|s| !s.trim().is_empty()) {
-                let v = parse_dt(item.trim(), p, zones).map_err(err)?;
-                if name == "RDATE" {
-                    comp.rdates.push(v);
-                } else {
-                    comp.exdates.push(v);
-                }
+            let dates = date_list(p, zones).map_err(err)?;
+            match name.as_str() {
+                "RDATE" => comp.rdates.extend(dates),
+                _ => comp.exdates.extend(dates),
             }
         }
-        "GEO" => {
-            let (lat, lon) = val
-                .split_once(';')
-                .or_else(|| val.split_once(','))
-                .ok_or_else(|| err(format!("{val:?} is not LAT;LON")))?;
-            let lat = lat.trim().parse::<f64>();
-            let lon = lon.trim().parse::<f64>();
-            match (lat, lon) {
-                (Ok(lat), Ok(lon)) => comp.geo = Some(Geo { lat, lon }),
-                _ => return Err(err(format!("{val:?} is not LAT;LON"))),
-            }
-        }
+        "GEO" => comp.geo = Some(parse_geo(val).map_err(err)?),
         "CATEGORIES" => {
             for cat in split_text_list(val) {
                 let cat = cat.trim().to_string();
@@ -101,61 +84,89 @@ fn apply_property(
                 }
             }
         }
-        "STATUS" => match val.trim().to_ascii_uppercase().as_str() {
-            "TENTATIVE" => comp.status = Some(Status::Tentative),
-            "CONFIRMED" => comp.status = Some(Status::Confirmed),
-            "CANCELLED" => comp.status = Some(Status::Cancelled),
-            other => return Err(err(format!("{other:?} is not a VEVENT status"))),
-        },
+        "STATUS" => comp.status = Some(parse_status(val).map_err(err)?),
         "ORGANIZER" => {
             comp.organizer = Some(Organizer {
                 address: val.trim().to_string(),
                 common_name: param(p, "CN").map(str::to_string),
             });
         }
-        "SEQUENCE" => {
-            comp.sequence = val
-                .trim()
-                .parse()
-                .map_err(|_| err(format!("{val:?} is not a non-negative integer")))?;
-        }
+        "SEQUENCE" => comp.sequence = number(val, "a non-negative integer").map_err(err)?,
         "DTSTAMP" => match parse_dt_prop(p, zones).map_err(err)? {
             DateTimeValue::Utc(t) => comp.dtstamp = Some(t),
             // DTSTAMP must be UTC; a local one is kept as UTC rather than dropping the event.
             other => comp.dtstamp = Some(other.local()),
         },
-        "X-HOP" => {
-            meta.hop = Some(
-                val.trim()
-                    .parse()
-                    .map_err(|_| err(format!("{val:?} is not a hop count")))?,
-            )
-        }
-        "X-REVISION" => {
-            meta.revision = Some(
-                val.trim()
-                    .parse()
-                    .map_err(|_| err(format!("{val:?} is not a revision number")))?,
-            )
-        }
-        _ => comp.extra.push(Property {
-            value: wire_value(p, &name),
-            name,
-            params: p
-                .params
-                .iter()
-                .map(|x| Param {
-                    name: x.key.as_str().to_ascii_uppercase(),
-                    value: x
-                        .val
-                        .as_ref()
-                        .map(|v| v.as_str().to_string())
-                        .unwrap_or_default(),
-                })
-                .collect(),
-        }),
+        "X-HOP" => meta.hop = Some(number(val, "a hop count").map_err(err)?),
+        "X-REVISION" => meta.revision = Some(number(val, "a revision number").map_err(err)?),
+        _ => comp.extra.push(extra_property(p, name)),
     }
     Ok(())
+}
+
+/// The dates of an RDATE or EXDATE (a comma-separated list).
+fn date_list(
+    p: &icalendar::parser::Property<'_>,
+    zones: &HashMap<String, String>,
+) -> Result<Vec<DateTimeValue>, String> {
+    if param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
+        return Err("PERIOD values are not supported".into());
+    }
+    p.val
+        .as_str()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| parse_dt(item.trim(), p, zones))
+        .collect()
+}
+
+/// `LAT;LON` (or, as some writers have it, `LAT,LON`).
+fn parse_geo(val: &str) -> Result<Geo, String> {
+    let bad = || format!("{val:?} is not LAT;LON");
+    let (lat, lon) = val
+        .split_once(';')
+        .or_else(|| val.split_once(','))
+        .ok_or_else(bad)?;
+    match (lat.trim().parse::<f64>(), lon.trim().parse::<f64>()) {
+        (Ok(lat), Ok(lon)) => Ok(Geo { lat, lon }),
+        _ => Err(bad()),
+    }
+}
+
+fn parse_status(val: &str) -> Result<Status, String> {
+    match val.trim().to_ascii_uppercase().as_str() {
+        "TENTATIVE" => Ok(Status::Tentative),
+        "CONFIRMED" => Ok(Status::Confirmed),
+        "CANCELLED" => Ok(Status::Cancelled),
+        other => Err(format!("{other:?} is not a VEVENT status")),
+    }
+}
+
+/// A non-negative integer value; `what` names it in the error.
+fn number<T: std::str::FromStr>(val: &str, what: &str) -> Result<T, String> {
+    val.trim()
+        .parse()
+        .map_err(|_| format!("{val:?} is not {what}"))
+}
+
+/// A property DisCal does not know, kept as it came (name upper-cased).
+fn extra_property(p: &icalendar::parser::Property<'_>, name: String) -> Property {
+    Property {
+        value: wire_value(p, &name),
+        name,
+        params: p
+            .params
+            .iter()
+            .map(|x| Param {
+                name: x.key.as_str().to_ascii_uppercase(),
+                value: x
+                    .val
+                    .as_ref()
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    }
 }
 
 /// The icalendar parser unescapes TEXT values of the properties it knows (and of every X-
