@@ -208,60 +208,15 @@ pub fn validate_content(c: &EventContent, limits: &Limits) -> Result<(), Validat
 /// Checks one component; returns how many properties it holds.
 fn check_component(c: &Component, limits: &Limits) -> Result<usize, ValidationError> {
     let mut n = 1; // DTSTART
-    for (field, value) in [
-        ("SUMMARY", &c.summary),
-        ("DESCRIPTION", &c.description),
-        ("LOCATION", &c.location),
-        ("URL", &c.url),
-        ("X-REVISE-URL", &c.revise_url),
-        ("RRULE", &c.rrule),
-    ] {
-        if let Some(v) = value {
-            n += 1;
-            check_len(field, v, limits)?;
-            // Multi-line text is legal in SUMMARY/DESCRIPTION/LOCATION (it is escaped as \n on
-            // output); URLs and rules must be one line.
-            let multiline_ok = matches!(field, "SUMMARY" | "DESCRIPTION" | "LOCATION");
-            if v.chars()
-                .any(|ch| ch.is_control() && !(multiline_ok && (ch == '\n' || ch == '\t')))
-            {
-                return Err(ValidationError::ControlCharacters(field.into()));
-            }
-        }
-    }
+    n += check_texts(c, limits)?;
     check_date("DTSTART", &c.start, limits)?;
     if let Some(rid) = &c.recurrence_id {
         n += 1;
         check_date("RECURRENCE-ID", rid, limits)?;
     }
-    match &c.end {
-        Some(End::At(e)) => {
-            n += 1;
-            check_date("DTEND", e, limits)?;
-            if e.is_date() != c.start.is_date() {
-                return Err(ValidationError::BadEnd(
-                    "DTSTART and DTEND must both be DATE or both DATE-TIME".into(),
-                ));
-            }
-            let s = recur::instant(&c.start, chrono_tz::Tz::UTC)?;
-            let e = recur::instant(e, chrono_tz::Tz::UTC)?;
-            if e < s {
-                return Err(ValidationError::BadEnd("DTEND is before DTSTART".into()));
-            }
-        }
-        Some(End::Duration(d)) => {
-            n += 1;
-            if d.negative {
-                return Err(ValidationError::BadEnd("DURATION is negative".into()));
-            }
-            // Years-long "events" are data errors in public calendars, and would make every
-            // time-range query touch them.
-            let days = u64::from(d.weeks) * 7 + u64::from(d.days) + u64::from(d.seconds) / 86_400;
-            if days > 3660 {
-                return Err(ValidationError::BadEnd("DURATION exceeds ten years".into()));
-            }
-        }
-        None => {}
+    if let Some(end) = &c.end {
+        n += 1;
+        check_end(&c.start, end, limits)?;
     }
     for (what, dates) in [("RDATE", &c.rdates), ("EXDATE", &c.exdates)] {
         if dates.len() > limits.max_properties {
@@ -289,20 +244,7 @@ fn check_component(c: &Component, limits: &Limits) -> Result<usize, ValidationEr
             });
         }
     }
-    if c.categories.len() > limits.max_categories {
-        return Err(ValidationError::TooMany {
-            what: "CATEGORIES",
-            count: c.categories.len(),
-            max: limits.max_categories,
-        });
-    }
-    for cat in &c.categories {
-        n += 1;
-        check_len("CATEGORIES", cat, limits)?;
-        if cat.is_empty() || cat.chars().any(char::is_control) {
-            return Err(ValidationError::ControlCharacters("CATEGORIES".into()));
-        }
-    }
+    n += check_categories(&c.categories, limits)?;
     if let Some(o) = &c.organizer {
         n += 1;
         check_line("ORGANIZER", &o.address, limits)?;
@@ -322,6 +264,83 @@ fn check_component(c: &Component, limits: &Limits) -> Result<usize, ValidationEr
         check_property(p, limits)?;
     }
     Ok(n)
+}
+
+/// The text and URL properties; returns how many are set.
+fn check_texts(c: &Component, limits: &Limits) -> Result<usize, ValidationError> {
+    let mut n = 0;
+    for (field, value) in [
+        ("SUMMARY", &c.summary),
+        ("DESCRIPTION", &c.description),
+        ("LOCATION", &c.location),
+        ("URL", &c.url),
+        ("X-REVISE-URL", &c.revise_url),
+        ("RRULE", &c.rrule),
+    ] {
+        if let Some(v) = value {
+            n += 1;
+            check_len(field, v, limits)?;
+            // Multi-line text is legal in SUMMARY/DESCRIPTION/LOCATION (it is escaped as \n on
+            // output); URLs and rules must be one line.
+            let multiline_ok = matches!(field, "SUMMARY" | "DESCRIPTION" | "LOCATION");
+            if v.chars()
+                .any(|ch| ch.is_control() && !(multiline_ok && (ch == '\n' || ch == '\t')))
+            {
+                return Err(ValidationError::ControlCharacters(field.into()));
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// DTEND after DTSTART and of the same kind, or a DURATION that is neither negative nor
+/// longer than ten years.
+fn check_end(start: &DateTimeValue, end: &End, limits: &Limits) -> Result<(), ValidationError> {
+    match end {
+        End::At(e) => {
+            check_date("DTEND", e, limits)?;
+            if e.is_date() != start.is_date() {
+                return Err(ValidationError::BadEnd(
+                    "DTSTART and DTEND must both be DATE or both DATE-TIME".into(),
+                ));
+            }
+            let s = recur::instant(start, chrono_tz::Tz::UTC)?;
+            let e = recur::instant(e, chrono_tz::Tz::UTC)?;
+            if e < s {
+                return Err(ValidationError::BadEnd("DTEND is before DTSTART".into()));
+            }
+        }
+        End::Duration(d) => {
+            if d.negative {
+                return Err(ValidationError::BadEnd("DURATION is negative".into()));
+            }
+            // Years-long "events" are data errors in public calendars, and would make every
+            // time-range query touch them.
+            let days = u64::from(d.weeks) * 7 + u64::from(d.days) + u64::from(d.seconds) / 86_400;
+            if days > 3660 {
+                return Err(ValidationError::BadEnd("DURATION exceeds ten years".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CATEGORIES: how many, how long, no control characters; returns how many.
+fn check_categories(categories: &[String], limits: &Limits) -> Result<usize, ValidationError> {
+    if categories.len() > limits.max_categories {
+        return Err(ValidationError::TooMany {
+            what: "CATEGORIES",
+            count: categories.len(),
+            max: limits.max_categories,
+        });
+    }
+    for cat in categories {
+        check_len("CATEGORIES", cat, limits)?;
+        if cat.is_empty() || cat.chars().any(char::is_control) {
+            return Err(ValidationError::ControlCharacters("CATEGORIES".into()));
+        }
+    }
+    Ok(categories.len())
 }
 
 fn check_property(p: &Property, limits: &Limits) -> Result<(), ValidationError> {

@@ -172,7 +172,7 @@ impl ViewFilter {
         let mut f = Self::default();
         let mut seen: Vec<&str> = Vec::new();
         let mut rest = Vec::new();
-        let (mut near, mut radius) = (None, None);
+        let mut geo = (None, None);
         for (k, v) in pairs {
             if seen.contains(&k) {
                 return Err(ViewError::Repeated(k.to_owned()));
@@ -180,80 +180,101 @@ impl ViewFilter {
             if v.chars().count() > 1000 {
                 return Err(invalid(k, "value is too long"));
             }
-            match k {
-                "tags" => f.tags = list(k, v)?,
-                "exclude_tags" => f.exclude_tags = list(k, v)?,
-                "near" => {
-                    near = Some(parse_point(v).ok_or_else(|| {
-                        invalid(k, "expected LAT,LON in degrees, e.g. 52.52,13.40")
-                    })?)
-                }
-                "radius_km" => {
-                    let r: f64 = number(k, v)?;
-                    if !(r > 0.0 && r <= 20_000.0) {
-                        return Err(invalid(k, "must be between 0 and 20000"));
-                    }
-                    radius = Some(r);
-                }
-                "from" => f.from = Some(bound(k, v)?),
-                "to" => f.to = Some(bound(k, v)?),
-                "days" => {
-                    let d: u32 = number(k, v)?;
-                    if d == 0 || i64::from(d) > MAX_DAYS {
-                        return Err(invalid(k, format!("must be 1 to {MAX_DAYS}")));
-                    }
-                    f.days = Some(d);
-                }
-                "origin" => {
-                    f.origin = Some(v.parse().map_err(|e| invalid(k, format!("{e}")))?);
-                }
-                "q" => {
-                    let t = v.trim();
-                    if t.chars().count() > MAX_TEXT {
-                        return Err(invalid(k, format!("at most {MAX_TEXT} characters")));
-                    }
-                    f.q = (!t.is_empty()).then(|| t.to_owned());
-                }
-                "tz" => {
-                    f.tz =
-                        Some(crate::tz::resolve_tzid(v).ok_or_else(|| {
-                            invalid(k, format!("{v:?} is not an IANA time zone"))
-                        })?);
-                }
-                "lang" => {
-                    f.lang = match v {
-                        "en" => Lang::En,
-                        "de" => Lang::De,
-                        _ => return Err(invalid(k, "supported: en, de")),
-                    }
-                }
-                "limit" => {
-                    let n: usize = number(k, v)?;
-                    if n == 0 {
-                        return Err(invalid(k, "must be at least 1"));
-                    }
-                    f.limit = Some(n);
-                }
-                "offset" => f.offset = number(k, v)?,
-                _ if extra.contains(&k) => rest.push((k, v)),
-                _ => {
+            if !f.apply(k, v, &mut geo)? {
+                if !extra.contains(&k) {
                     let mut known: Vec<&str> = COMMON_PARAMS.to_vec();
                     known.extend_from_slice(extra);
                     return Err(ViewError::Unknown(k.to_owned(), known.join(", ")));
                 }
+                rest.push((k, v));
             }
             seen.push(k);
         }
-        match (near, radius) {
-            (Some(c), r) => f.near = Some((c, r.unwrap_or(DEFAULT_RADIUS_KM))),
+        f.check_combined(geo)?;
+        Ok((f, rest))
+    }
+
+    /// Sets one common parameter; false if `k` is not one. `geo` collects `near` and
+    /// `radius_km`, which only make sense together.
+    fn apply(
+        &mut self,
+        k: &str,
+        v: &str,
+        geo: &mut (Option<(f64, f64)>, Option<f64>),
+    ) -> Result<bool, ViewError> {
+        match k {
+        "tags" => self.tags = list(k, v)?,
+        "exclude_tags" => self.exclude_tags = list(k, v)?,
+        "near" => {
+            geo.0 = Some(parse_point(v).ok_or_else(|| {
+                invalid(k, "expected LAT,LON in degrees, e.g. 52.52,13.40")
+            })?)
+        }
+        "radius_km" => {
+            let r: f64 = number(k, v)?;
+            if !(r > 0.0 && r <= 20_000.0) {
+                return Err(invalid(k, "must be between 0 and 20000"));
+            }
+            geo.1 = Some(r);
+        }
+        "from" => self.from = Some(bound(k, v)?),
+        "to" => self.to = Some(bound(k, v)?),
+        "days" => {
+            let d: u32 = number(k, v)?;
+            if d == 0 || i64::from(d) > MAX_DAYS {
+                return Err(invalid(k, format!("must be 1 to {MAX_DAYS}")));
+            }
+            self.days = Some(d);
+        }
+        "origin" => {
+            self.origin = Some(v.parse().map_err(|e| invalid(k, format!("{e}")))?);
+        }
+        "q" => {
+            let t = v.trim();
+            if t.chars().count() > MAX_TEXT {
+                return Err(invalid(k, format!("at most {MAX_TEXT} characters")));
+            }
+            self.q = (!t.is_empty()).then(|| t.to_owned());
+        }
+        "tz" => {
+            self.tz =
+                Some(crate::tz::resolve_tzid(v).ok_or_else(|| {
+                    invalid(k, format!("{v:?} is not an IANA time zone"))
+                })?);
+        }
+        "lang" => {
+            self.lang = match v {
+                "en" => Lang::En,
+                "de" => Lang::De,
+                _ => return Err(invalid(k, "supported: en, de")),
+            }
+        }
+        "limit" => {
+            let n: usize = number(k, v)?;
+            if n == 0 {
+                return Err(invalid(k, "must be at least 1"));
+            }
+            self.limit = Some(n);
+        }
+        "offset" => self.offset = number(k, v)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The checks across parameters: `radius_km` needs `near`, `days` and `to` exclude each
+    /// other, and a window runs forward and is at most [`MAX_DAYS`] long.
+    fn check_combined(&mut self, geo: (Option<(f64, f64)>, Option<f64>)) -> Result<(), ViewError> {
+        match geo {
+            (Some(c), r) => self.near = Some((c, r.unwrap_or(DEFAULT_RADIUS_KM))),
             (None, Some(_)) => return Err(invalid("radius_km", "needs near=LAT,LON")),
             (None, None) => {}
         }
-        if f.days.is_some() && f.to.is_some() {
+        if self.days.is_some() && self.to.is_some() {
             return Err(invalid("days", "give either days= or to=, not both"));
         }
-        if let (Some(a), Some(b)) = (f.from, f.to) {
-            let (a, b) = (f.instant(a), f.instant(b));
+        if let (Some(a), Some(b)) = (self.from, self.to) {
+            let (a, b) = (self.instant(a), self.instant(b));
             if b <= a {
                 return Err(invalid("to", "must be after from"));
             }
@@ -264,7 +285,7 @@ impl ViewFilter {
                 ));
             }
         }
-        Ok((f, rest))
+        Ok(())
     }
 
     /// The zone dates are read in (UTC when none was asked for).
