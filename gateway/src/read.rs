@@ -376,23 +376,40 @@ where
             }
         }
     };
-    if let (Some(ms), None) = (
-        rendered.last_modified_ms,
-        headers.get(header::IF_NONE_MATCH),
-    ) {
-        let since = headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-        if since.is_some_and(|s| ms / 1000 <= s.as_secs() as i64) {
-            return (
-                StatusCode::NOT_MODIFIED,
-                [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
-            )
-                .into_response();
-        }
+    if unmodified_since(headers, rendered.last_modified_ms) {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+        )
+            .into_response();
     }
+    respond(headers, rendered, &etag, &cache_control).await
+}
+
+/// True if the request has no `If-None-Match` and an `If-Modified-Since` at or after `ms`.
+fn unmodified_since(headers: &HeaderMap, ms: Option<i64>) -> bool {
+    let Some(ms) = ms else {
+        return false;
+    };
+    if headers.get(header::IF_NONE_MATCH).is_some() {
+        return false;
+    }
+    headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .is_some_and(|s| ms / 1000 <= s.as_secs() as i64)
+}
+
+/// A rendering as a response: compressed as the client accepts (off the async workers), with
+/// its validators, caching and content headers.
+async fn respond(
+    headers: &HeaderMap,
+    rendered: Arc<Rendered>,
+    etag: &str,
+    cache_control: &str,
+) -> Response {
     let enc = pick_encoding(headers, rendered.body.len());
     let body = if enc == Encoding::Identity {
         rendered.body.clone()
@@ -414,8 +431,8 @@ where
             hm.insert(name, v);
         }
     };
-    put(hm, header::ETAG, &etag);
-    put(hm, header::CACHE_CONTROL, &cache_control);
+    put(hm, header::ETAG, etag);
+    put(hm, header::CACHE_CONTROL, cache_control);
     put(hm, header::VARY, "Accept-Encoding");
     hm.insert(
         header::X_CONTENT_TYPE_OPTIONS,

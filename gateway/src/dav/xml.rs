@@ -107,95 +107,106 @@ fn element(ns: ResolveResult<'_>, e: &quick_xml::events::BytesStart<'_>) -> Resu
     Ok(el)
 }
 
+/// The tree being built, with the limits checked as elements arrive.
+#[derive(Default)]
+struct Tree {
+    stack: Vec<El>,
+    root: Option<El>,
+    count: usize,
+}
+
+impl Tree {
+    /// Counts one more element and checks the limits before it is kept.
+    fn admit(&mut self) -> Result<(), XmlError> {
+        if self.root.is_some() {
+            return Err(XmlError::Malformed("more than one root element".into()));
+        }
+        self.count += 1;
+        if self.count > MAX_ELEMENTS || self.stack.len() >= MAX_DEPTH {
+            return Err(XmlError::TooBig);
+        }
+        Ok(())
+    }
+
+    /// A finished element goes to its parent, or becomes the root.
+    fn attach(&mut self, el: El) {
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(el),
+            None => self.root = Some(el),
+        }
+    }
+
+    /// Text goes to the open element (text outside the root is ignored).
+    fn text(&mut self, s: &str) {
+        if let Some(top) = self.stack.last_mut() {
+            top.text.push_str(s);
+        }
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> XmlError {
+    XmlError::Malformed(e.to_string())
+}
+
+/// quick-xml reports `&amp;` and `&#38;` as events of their own. Only the five predefined
+/// entities and character references exist here (no DTD).
+fn entity(e: &quick_xml::events::BytesRef<'_>) -> Result<char, XmlError> {
+    let c = if e.is_char_ref() {
+        e.resolve_char_ref().map_err(malformed)?
+    } else {
+        match e.as_ref() {
+            b"amp" => Some('&'),
+            b"lt" => Some('<'),
+            b"gt" => Some('>'),
+            b"quot" => Some('"'),
+            b"apos" => Some('\''),
+            _ => None,
+        }
+    };
+    c.ok_or_else(|| {
+        XmlError::Malformed(format!(
+            "unknown entity &{};",
+            String::from_utf8_lossy(e.as_ref())
+        ))
+    })
+}
+
 /// Parses a request body into its root element.
 pub fn parse(body: &[u8]) -> Result<El, XmlError> {
-    let text = std::str::from_utf8(body).map_err(|e| XmlError::Malformed(e.to_string()))?;
+    let text = std::str::from_utf8(body).map_err(malformed)?;
     let mut r = NsReader::from_str(text);
     r.config_mut().trim_text(true);
-    let mut stack: Vec<El> = Vec::new();
-    let mut root: Option<El> = None;
-    let mut count = 0usize;
+    let mut tree = Tree::default();
     loop {
-        let (ns, ev) = r
-            .read_resolved_event()
-            .map_err(|e| XmlError::Malformed(e.to_string()))?;
+        let (ns, ev) = r.read_resolved_event().map_err(malformed)?;
         match ev {
             Event::DocType(_) => return Err(XmlError::Doctype),
-            Event::Start(_) | Event::Empty(_) if root.is_some() => {
-                return Err(XmlError::Malformed("more than one root element".into()))
-            }
             Event::Start(e) => {
-                count += 1;
-                if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooBig);
-                }
-                stack.push(element(ns, &e)?);
+                tree.admit()?;
+                tree.stack.push(element(ns, &e)?);
             }
             Event::Empty(e) => {
-                count += 1;
-                if count > MAX_ELEMENTS || stack.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooBig);
-                }
-                let el = element(ns, &e)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
+                tree.admit()?;
+                tree.attach(element(ns, &e)?);
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or(XmlError::Empty)?;
-                match stack.last_mut() {
-                    Some(parent) => parent.children.push(el),
-                    None => root = Some(el),
-                }
+                let el = tree.stack.pop().ok_or(XmlError::Empty)?;
+                tree.attach(el);
             }
             Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    let s = t.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
-                    let s = quick_xml::escape::unescape(&s)
-                        .map_err(|e| XmlError::Malformed(e.to_string()))?;
-                    top.text.push_str(&s);
-                }
+                let s = t.decode().map_err(malformed)?;
+                tree.text(&quick_xml::escape::unescape(&s).map_err(malformed)?);
             }
-            // quick-xml reports `&amp;` and `&#38;` as events of their own. Only the five
-            // predefined entities and character references exist here (no DTD).
-            Event::GeneralRef(e) => {
-                let c = if e.is_char_ref() {
-                    e.resolve_char_ref()
-                        .map_err(|e| XmlError::Malformed(e.to_string()))?
-                } else {
-                    match e.as_ref() {
-                        b"amp" => Some('&'),
-                        b"lt" => Some('<'),
-                        b"gt" => Some('>'),
-                        b"quot" => Some('"'),
-                        b"apos" => Some('\''),
-                        _ => None,
-                    }
-                };
-                let c = c.ok_or_else(|| {
-                    XmlError::Malformed(format!(
-                        "unknown entity &{};",
-                        String::from_utf8_lossy(e.as_ref())
-                    ))
-                })?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.push(c);
-                }
-            }
-            Event::CData(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
-                }
-            }
+            Event::GeneralRef(e) => tree.text(entity(&e)?.encode_utf8(&mut [0; 4])),
+            Event::CData(t) => tree.text(&String::from_utf8_lossy(&t)),
             Event::Eof => break,
             _ => {}
         }
     }
-    if !stack.is_empty() {
+    if !tree.stack.is_empty() {
         return Err(XmlError::Malformed("unclosed element".into()));
     }
-    root.ok_or(XmlError::Empty)
+    tree.root.ok_or(XmlError::Empty)
 }
 
 /// Escapes text and attribute values.

@@ -5,12 +5,12 @@ use discal_protocol::recur::Occurrence;
 use discal_protocol::view::Lang;
 use discal_protocol::view::ViewFilter;
 use discal_store::{Hit, StoredEvent};
-use maud::html;
+use maud::{html, Markup};
 
 use crate::display::{
     cut, display_zone, event_path, safe_link, shown_instance, when_text, DESCRIPTION_MAX, TITLE_MAX,
 };
-use crate::html::{page, Look};
+use crate::html::{page, Look, LOOK_PARAMS};
 use crate::i18n::strings;
 use crate::read::query_string;
 
@@ -90,15 +90,52 @@ pub fn event_page(
     page(lang, &title, &look, body)
 }
 
-/// The `/views` page: a form that builds a personal view's URLs, and a preview.
-pub fn views_page(
-    base: &str,
-    f: &ViewFilter,
-    pairs: &[(&str, &str)],
-    error: Option<&str>,
-) -> String {
-    let lang = f.lang;
-    let s = strings(lang);
+/// The URLs a view gives: feeds to subscribe to, the embed and its two snippets.
+struct ViewUrls {
+    ics: String,
+    webcal: String,
+    json: String,
+    atom: String,
+    embed: String,
+    snippet: String,
+    iframe: String,
+}
+
+impl ViewUrls {
+    fn of(base: &str, pairs: &[(&str, &str)]) -> Self {
+        // The feed URLs carry the filter only; the embed URL also its look.
+        let set = pairs.iter().copied().filter(|(_, v)| !v.is_empty());
+        let fq = query_string(set.clone().filter(|(k, _)| !LOOK_PARAMS.contains(k)));
+        let sep = |q: &str| {
+            if q.is_empty() {
+                String::new()
+            } else {
+                format!("?{q}")
+            }
+        };
+        let ics = format!("{base}/feed.ics{}", sep(&fq));
+        let webcal = ics
+            .replacen("https://", "webcal://", 1)
+            .replacen("http://", "webcal://", 1);
+        let embed = format!("{base}/embed{}", sep(&query_string(set)));
+        Self {
+            snippet: format!(
+                "<div data-discal=\"{embed}\"></div>\n<script src=\"{base}/embed.js\" async></script>"
+            ),
+            iframe: format!(
+                "<iframe src=\"{embed}\" title=\"Calendar\" style=\"width:100%;height:600px;border:0\" loading=\"lazy\"></iframe>"
+            ),
+            json: format!("{base}/feed.json{}", sep(&fq)),
+            atom: format!("{base}/feed.atom{}", sep(&fq)),
+            ics,
+            webcal,
+            embed,
+        }
+    }
+}
+
+/// The `/views` form, filled with what was asked.
+fn view_form(label: &str, pairs: &[(&str, &str)]) -> Markup {
     let get = |k: &str| {
         pairs
             .iter()
@@ -106,42 +143,9 @@ pub fn views_page(
             .map(|(_, v)| *v)
             .unwrap_or("")
     };
-    // The feed URLs carry the filter only; the embed URL also its look.
-    let filter_pairs: Vec<(&str, &str)> = pairs
-        .iter()
-        .copied()
-        .filter(|(k, v)| !v.is_empty() && !crate::html::LOOK_PARAMS.contains(k))
-        .collect();
-    let all_pairs: Vec<(&str, &str)> = pairs
-        .iter()
-        .copied()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    let fq = query_string(filter_pairs.iter().copied());
-    let sep = |q: &str| {
-        if q.is_empty() {
-            String::new()
-        } else {
-            format!("?{q}")
-        }
-    };
-    let ics = format!("{base}/feed.ics{}", sep(&fq));
-    let webcal = ics
-        .replacen("https://", "webcal://", 1)
-        .replacen("http://", "webcal://", 1);
-    let embed = format!(
-        "{base}/embed{}",
-        sep(&query_string(all_pairs.iter().copied()))
-    );
-    let snippet = format!(
-        "<div data-discal=\"{embed}\"></div>\n<script src=\"{base}/embed.js\" async></script>"
-    );
-    let iframe = format!(
-        "<iframe src=\"{embed}\" title=\"Calendar\" style=\"width:100%;height:600px;border:0\" loading=\"lazy\"></iframe>"
-    );
-    let field = |name: &'static str, label: &'static str, hint: &'static str| {
+    let field = |name: &'static str, hint: &'static str| {
         html! {
-            label { span { (label) } input type="text" name=(name) value=(get(name)) placeholder=(hint); }
+            label { span { (name) } input type="text" name=(name) value=(get(name)) placeholder=(hint); }
         }
     };
     let select = |name: &'static str, options: &[&'static str]| {
@@ -154,46 +158,60 @@ pub fn views_page(
             }
         }
     };
-    let look = Look::default();
+    html! {
+        form method="get" action="/views" {
+            (field("tags", "linux,meetup"))
+            (field("exclude_tags", "online"))
+            (field("near", "52.52,13.40"))
+            (field("radius_km", "25"))
+            (field("from", "2026-01-01"))
+            (field("to", "2026-12-31"))
+            (field("days", "30"))
+            (field("origin", "node key"))
+            (field("q", "text"))
+            (field("tz", "Europe/Berlin"))
+            (select("lang", &["en", "de"]))
+            (select("view", &["list", "agenda", "month"]))
+            (select("theme", &["light", "dark"]))
+            (field("accent", "2457c5"))
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// The `/views` page: a form that builds a personal view's URLs, and a preview.
+pub fn views_page(
+    base: &str,
+    f: &ViewFilter,
+    pairs: &[(&str, &str)],
+    error: Option<&str>,
+) -> String {
+    let lang = f.lang;
+    let s = strings(lang);
+    let u = ViewUrls::of(base, pairs);
     let body = html! {
         main.discal.views {
             h1 { (s.build_view) }
             p { (s.view_intro) }
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            form method="get" action="/views" {
-                (field("tags", "tags", "linux,meetup"))
-                (field("exclude_tags", "exclude_tags", "online"))
-                (field("near", "near", "52.52,13.40"))
-                (field("radius_km", "radius_km", "25"))
-                (field("from", "from", "2026-01-01"))
-                (field("to", "to", "2026-12-31"))
-                (field("days", "days", "30"))
-                (field("origin", "origin", "node key"))
-                (field("q", "q", "text"))
-                (field("tz", "tz", "Europe/Berlin"))
-                (select("lang", &["en", "de"]))
-                (select("view", &["list", "agenda", "month"]))
-                (select("theme", &["light", "dark"]))
-                (field("accent", "accent", "2457c5"))
-                button type="submit" { (s.show) }
-            }
+            (view_form(s.show, pairs))
             @if error.is_none() {
                 h2 { (s.subscribe) }
                 dl.urls {
-                    dt { "webcal" } dd { a href=(webcal) { code { (webcal) } } }
-                    dt { "ICS" } dd { a href=(ics) { code { (ics) } } }
-                    dt { "JSCalendar" } dd { code { (format!("{base}/feed.json{}", sep(&fq))) } }
-                    dt { "Atom" } dd { code { (format!("{base}/feed.atom{}", sep(&fq))) } }
+                    dt { "webcal" } dd { a href=(u.webcal) { code { (u.webcal) } } }
+                    dt { "ICS" } dd { a href=(u.ics) { code { (u.ics) } } }
+                    dt { "JSCalendar" } dd { code { (u.json) } }
+                    dt { "Atom" } dd { code { (u.atom) } }
                 }
                 h2 { (s.embed) }
-                pre { code { (snippet) } }
-                pre { code { (iframe) } }
+                pre { code { (u.snippet) } }
+                pre { code { (u.iframe) } }
                 h2 { (s.preview) }
-                p { a href=(embed) { (embed) } }
+                p { a href=(u.embed) { (u.embed) } }
             }
         }
     };
-    page(lang, s.build_view, &look, body)
+    page(lang, s.build_view, &Look::default(), body)
 }
 
 /// The front page: what this node is and where its feeds are.
