@@ -294,7 +294,19 @@ impl Worker {
             return;
         }
         let now = self.shared.now();
-        let native = self.shared.native_forwarding;
+        let candidates = self.judge(&batch, now);
+        if candidates.is_empty() {
+            // Rejections and duplicates change counters that waiters may watch.
+            self.notify();
+            return;
+        }
+        self.store_and_relay(&batch, &candidates, now);
+        self.notify();
+    }
+
+    /// Screens, verifies and admits a batch; returns what is to be stored. Every envelope that
+    /// is refused or a copy gets its verdict here.
+    fn judge(&self, batch: &[Remote], now: i64) -> Vec<Candidate> {
         let mut in_batch = HashMap::new();
         let mut fresh = Vec::new();
         let screened: Vec<Screened> = batch
@@ -322,7 +334,7 @@ impl Worker {
                     Ok(()) => {
                         // Valid: gossipsub must not forward it natively (this node relays
                         // with hop + 1).
-                        if !native {
+                        if !self.shared.native_forwarding {
                             self.report(r, MessageAcceptance::Ignore);
                         }
                         candidates.push(Candidate {
@@ -342,11 +354,13 @@ impl Worker {
             }
             verdicts.insert(i, verdict);
         }
-        if candidates.is_empty() {
-            // Rejections and duplicates change counters that waiters may watch.
-            self.notify();
-            return;
-        }
+        candidates
+    }
+
+    /// Stores the admitted events as one batch, then relays what was new (or came by a
+    /// shorter route) within the hop limit.
+    fn store_and_relay(&self, batch: &[Remote], candidates: &[Candidate], now: i64) {
+        let native = self.shared.native_forwarding;
         let applied = match self
             .shared
             .store
@@ -359,7 +373,7 @@ impl Worker {
                     candidates.len()
                 );
                 if native {
-                    for c in &candidates {
+                    for c in candidates {
                         self.report(&batch[c.src], MessageAcceptance::Ignore);
                     }
                 }
@@ -369,19 +383,7 @@ impl Worker {
         let max_hops = self.shared.max_hops();
         for (c, a) in candidates.iter().zip(applied) {
             if a.outcome.applies() {
-                self.shared.metrics.accepted.fetch_add(1, Relaxed);
-                tracing::debug!(uid = %c.ev.payload().uid, hop = c.transit.hop, from = %c.from, "stored");
-                if let Some(observe) = &self.shared.observer {
-                    let p = c.ev.payload();
-                    observe(&crate::Stored {
-                        key: EventKey {
-                            origin: p.origin,
-                            uid: p.uid.clone(),
-                        },
-                        revision: p.revision,
-                        hop: c.transit.hop,
-                    });
-                }
+                self.stored(c);
             } else {
                 self.shared.metrics.duplicates.fetch_add(1, Relaxed);
             }
@@ -396,7 +398,23 @@ impl Worker {
                 self.relay(&c.ev, &c.transit);
             }
         }
-        self.notify();
+    }
+
+    /// Counts a newly stored revision and tells the observer.
+    fn stored(&self, c: &Candidate) {
+        self.shared.metrics.accepted.fetch_add(1, Relaxed);
+        tracing::debug!(uid = %c.ev.payload().uid, hop = c.transit.hop, from = %c.from, "stored");
+        if let Some(observe) = &self.shared.observer {
+            let p = c.ev.payload();
+            observe(&crate::Stored {
+                key: EventKey {
+                    origin: p.origin,
+                    uid: p.uid.clone(),
+                },
+                revision: p.revision,
+                hop: c.transit.hop,
+            });
+        }
     }
 
     fn notify(&self) {

@@ -322,58 +322,115 @@ pub async fn run_initiator(
     net: &NetClient,
     ingest: &mpsc::Sender<Job>,
 ) -> Result<SyncStats, String> {
-    let key = identity::node_key(&peer).ok_or("peer id is not an ed25519 key")?;
-    let s2 = shared.clone();
-    let set = tokio::task::spawn_blocking(move || item_set(&s2))
-        .await
-        .map_err(|e| e.to_string())??;
+    let s = Initiator {
+        shared,
+        net,
+        ingest,
+        peer,
+        key: identity::node_key(&peer).ok_or("peer id is not an ed25519 key")?,
+        session: rand::random(),
+    };
     let ItemSet {
         storage,
         by_id,
         held,
-    } = set;
+    } = s.item_set().await?;
     let lookup = ItemSet {
         storage: NegentropyStorageVector::new(),
         by_id,
         held,
     };
-    let mut neg =
-        Negentropy::owned(storage, FRAME_LIMIT).map_err(|e| format!("negentropy: {e:?}"))?;
-    let session: u64 = rand::random();
-    let mut msg = neg.initiate().map_err(|e| format!("negentropy: {e:?}"))?;
-    let (mut have, mut need) = (Vec::new(), Vec::new());
     let mut stats = SyncStats::default();
-    loop {
-        stats.rounds += 1;
-        match request(net, peer, SyncRequest::Reconcile { session, msg }).await? {
-            SyncResponse::Reconcile { msg: m } => {
-                match neg
-                    .reconcile_with_ids(&m, &mut have, &mut need)
-                    .map_err(|e| format!("negentropy: {e:?}"))?
-                {
-                    Some(next) => msg = next,
-                    None => break,
-                }
-            }
-            other => return Err(format!("unexpected answer {other:?}")),
-        }
-    }
-
+    let (have, need) = s.reconcile(storage, &mut stats).await?;
     let wanted: Vec<[u8; 32]> = need
         .iter()
         .map(|id| *id.as_bytes())
         .filter(|id| !lookup.covers(id))
         .collect();
-    // Ids another session is already fetching are left to it; if it fails or they are still
-    // missing when it is done, this session fetches them after all.
-    let (mine, theirs) = claim(shared, wanted);
-    let claimed = Claimed {
-        shared: shared.clone(),
-        ids: mine,
-    };
-    fetch(net, ingest, peer, key, session, &claimed.ids, &mut stats).await?;
-    drop(claimed);
-    if !theirs.is_empty() {
+    s.fetch_wanted(wanted, &mut stats).await?;
+    let keys: Vec<EventKey> = have
+        .iter()
+        .filter_map(|id| lookup.by_id.get(id.as_bytes()).cloned())
+        .collect();
+    s.push(&keys, &mut stats).await?;
+    shared.metrics.syncs.fetch_add(1, Relaxed);
+    let now = shared.now();
+    shared.peer_stat(&s.key, |st| st.last_sync_ms = Some(now));
+    // Waiters (tests, status) learn of a finished sync even when it moved nothing.
+    shared.changed.send_modify(|_| {});
+    Ok(stats)
+}
+
+/// One session this node started.
+struct Initiator<'a> {
+    shared: &'a Arc<Shared>,
+    net: &'a NetClient,
+    ingest: &'a mpsc::Sender<Job>,
+    peer: PeerId,
+    key: NodeKey,
+    session: u64,
+}
+
+impl Initiator<'_> {
+    /// The held revisions as sync items, built off the async workers.
+    async fn item_set(&self) -> Result<ItemSet, String> {
+        let s2 = self.shared.clone();
+        tokio::task::spawn_blocking(move || item_set(&s2))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    /// Negentropy rounds until the two sets' differences are known: (ids this node has and
+    /// the peer lacks, ids the peer has and this node lacks).
+    async fn reconcile(
+        &self,
+        storage: NegentropyStorageVector,
+        stats: &mut SyncStats,
+    ) -> Result<(Vec<Id>, Vec<Id>), String> {
+        let mut neg =
+            Negentropy::owned(storage, FRAME_LIMIT).map_err(|e| format!("negentropy: {e:?}"))?;
+        let mut msg = neg.initiate().map_err(|e| format!("negentropy: {e:?}"))?;
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        loop {
+            stats.rounds += 1;
+            let session = self.session;
+            match request(self.net, self.peer, SyncRequest::Reconcile { session, msg }).await? {
+                SyncResponse::Reconcile { msg: m } => {
+                    match neg
+                        .reconcile_with_ids(&m, &mut have, &mut need)
+                        .map_err(|e| format!("negentropy: {e:?}"))?
+                    {
+                        Some(next) => msg = next,
+                        None => break,
+                    }
+                }
+                other => return Err(format!("unexpected answer {other:?}")),
+            }
+        }
+        Ok((have, need))
+    }
+
+    /// Fetches `ids` from the peer (stored once this returns).
+    async fn fetch(&self, ids: &[[u8; 32]], stats: &mut SyncStats) -> Result<(), String> {
+        let (net, ingest, peer, key) = (self.net, self.ingest, self.peer, self.key);
+        fetch(net, ingest, peer, key, self.session, ids, stats).await
+    }
+
+    /// Fetches what this node lacks. Ids another session is already fetching are left to it;
+    /// if it fails or they are still missing when it is done, this session fetches them after
+    /// all.
+    async fn fetch_wanted(&self, wanted: Vec<[u8; 32]>, stats: &mut SyncStats) -> Result<(), String> {
+        let shared = self.shared;
+        let (mine, theirs) = claim(shared, wanted);
+        let claimed = Claimed {
+            shared: shared.clone(),
+            ids: mine,
+        };
+        self.fetch(&claimed.ids, stats).await?;
+        drop(claimed);
+        if theirs.is_empty() {
+            return Ok(());
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let busy = shared
@@ -386,58 +443,49 @@ pub async fn run_initiator(
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), shared.fetched.notified()).await;
         }
-        let s2 = shared.clone();
-        let now = tokio::task::spawn_blocking(move || item_set(&s2))
-            .await
-            .map_err(|e| e.to_string())??;
+        let now = self.item_set().await?;
         let rest: Vec<[u8; 32]> = theirs.into_iter().filter(|id| !now.covers(id)).collect();
         let (mine, _) = claim(shared, rest);
         let claimed = Claimed {
             shared: shared.clone(),
             ids: mine,
         };
-        fetch(net, ingest, peer, key, session, &claimed.ids, &mut stats).await?;
+        self.fetch(&claimed.ids, stats).await
     }
 
-    let keys: Vec<EventKey> = have
-        .iter()
-        .filter_map(|id| lookup.by_id.get(id.as_bytes()).cloned())
-        .collect();
-    let mut start = 0;
-    while start < keys.len() {
-        let (s2, chunk) = (shared.clone(), keys[start..].to_vec());
-        let (events, used) = tokio::task::spawn_blocking(move || {
-            let mut events = Vec::new();
-            let mut bytes = 0;
-            let mut used = 0;
-            for k in &chunk {
-                if bytes >= BATCH_BYTES {
-                    break;
+    /// Pushes the events the peer lacks, in requests of about [`BATCH_BYTES`].
+    async fn push(&self, keys: &[EventKey], stats: &mut SyncStats) -> Result<(), String> {
+        let mut start = 0;
+        while start < keys.len() {
+            let (s2, chunk) = (self.shared.clone(), keys[start..].to_vec());
+            let (events, used) = tokio::task::spawn_blocking(move || {
+                let mut events = Vec::new();
+                let mut bytes = 0;
+                let mut used = 0;
+                for k in &chunk {
+                    if bytes >= BATCH_BYTES {
+                        break;
+                    }
+                    used += 1;
+                    if let Some(b) = outgoing(&s2, k) {
+                        bytes += b.len();
+                        events.push(b);
+                    }
                 }
-                used += 1;
-                if let Some(b) = outgoing(&s2, k) {
-                    bytes += b.len();
-                    events.push(b);
-                }
+                (events, used)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            start += used;
+            if events.is_empty() {
+                continue;
             }
-            (events, used)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        start += used;
-        if events.is_empty() {
-            continue;
+            stats.pushed += events.len();
+            match request(self.net, self.peer, SyncRequest::Push { events }).await? {
+                SyncResponse::Ack => {}
+                other => return Err(format!("unexpected answer {other:?}")),
+            }
         }
-        stats.pushed += events.len();
-        match request(net, peer, SyncRequest::Push { events }).await? {
-            SyncResponse::Ack => {}
-            other => return Err(format!("unexpected answer {other:?}")),
-        }
+        Ok(())
     }
-    shared.metrics.syncs.fetch_add(1, Relaxed);
-    let now = shared.now();
-    shared.peer_stat(&key, |s| s.last_sync_ms = Some(now));
-    // Waiters (tests, status) learn of a finished sync even when it moved nothing.
-    shared.changed.send_modify(|_| {});
-    Ok(stats)
 }
