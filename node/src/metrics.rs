@@ -96,21 +96,81 @@ impl Metrics {
     /// (name, help, value) of every counter but the rejections.
     fn counters(&self) -> [(&'static str, &'static str, u64); 15] {
         [
-            ("events_received_total", "Envelopes received from peers.", self.received.load(Relaxed)),
-            ("events_accepted_total", "Envelopes stored as new or newer revisions.", self.accepted.load(Relaxed)),
-            ("events_duplicate_total", "Envelopes already held.", self.duplicates.load(Relaxed)),
-            ("events_published_total", "Local writes signed by this node.", self.published.load(Relaxed)),
-            ("relays_sent_total", "Relay messages sent into gossip.", self.relayed.load(Relaxed)),
-            ("gossip_bytes_received_total", "Gossip payload bytes received.", self.gossip_bytes_in.load(Relaxed)),
-            ("gossip_bytes_sent_total", "Gossip payload bytes sent.", self.gossip_bytes_out.load(Relaxed)),
-            ("gossip_messages_sent_total", "Gossip messages sent (each bundles one or more relay values).", self.gossip_messages_out.load(Relaxed)),
-            ("sync_bytes_received_total", "Catch-up sync bytes received.", self.sync_bytes_in.load(Relaxed)),
-            ("sync_bytes_sent_total", "Catch-up sync bytes sent.", self.sync_bytes_out.load(Relaxed)),
-            ("sync_bytes_deflate_saved_total", "Catch-up sync bytes saved by compression, both directions.", self.sync_bytes_deflated.load(Relaxed)),
-            ("syncs_total", "Catch-up sessions completed as initiator.", self.syncs.load(Relaxed)),
-            ("gossip_lost_total", "Gossip messages dropped on the way to a slow peer (repaired by catch-up).", self.gossip_lost.load(Relaxed)),
-            ("repair_syncs_total", "Catch-up sessions started early to repair lost gossip.", self.repair_syncs.load(Relaxed)),
-            ("connections_denied_total", "Connections refused by the allowlist.", self.connections_denied.load(Relaxed)),
+            (
+                "events_received_total",
+                "Envelopes received from peers.",
+                self.received.load(Relaxed),
+            ),
+            (
+                "events_accepted_total",
+                "Envelopes stored as new or newer revisions.",
+                self.accepted.load(Relaxed),
+            ),
+            (
+                "events_duplicate_total",
+                "Envelopes already held.",
+                self.duplicates.load(Relaxed),
+            ),
+            (
+                "events_published_total",
+                "Local writes signed by this node.",
+                self.published.load(Relaxed),
+            ),
+            (
+                "relays_sent_total",
+                "Relay messages sent into gossip.",
+                self.relayed.load(Relaxed),
+            ),
+            (
+                "gossip_bytes_received_total",
+                "Gossip payload bytes received.",
+                self.gossip_bytes_in.load(Relaxed),
+            ),
+            (
+                "gossip_bytes_sent_total",
+                "Gossip payload bytes sent.",
+                self.gossip_bytes_out.load(Relaxed),
+            ),
+            (
+                "gossip_messages_sent_total",
+                "Gossip messages sent (each bundles one or more relay values).",
+                self.gossip_messages_out.load(Relaxed),
+            ),
+            (
+                "sync_bytes_received_total",
+                "Catch-up sync bytes received.",
+                self.sync_bytes_in.load(Relaxed),
+            ),
+            (
+                "sync_bytes_sent_total",
+                "Catch-up sync bytes sent.",
+                self.sync_bytes_out.load(Relaxed),
+            ),
+            (
+                "sync_bytes_deflate_saved_total",
+                "Catch-up sync bytes saved by compression, both directions.",
+                self.sync_bytes_deflated.load(Relaxed),
+            ),
+            (
+                "syncs_total",
+                "Catch-up sessions completed as initiator.",
+                self.syncs.load(Relaxed),
+            ),
+            (
+                "gossip_lost_total",
+                "Gossip messages dropped on the way to a slow peer (repaired by catch-up).",
+                self.gossip_lost.load(Relaxed),
+            ),
+            (
+                "repair_syncs_total",
+                "Catch-up sessions started early to repair lost gossip.",
+                self.repair_syncs.load(Relaxed),
+            ),
+            (
+                "connections_denied_total",
+                "Connections refused by the allowlist.",
+                self.connections_denied.load(Relaxed),
+            ),
         ]
     }
 

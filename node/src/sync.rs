@@ -419,7 +419,11 @@ impl Initiator<'_> {
     /// Fetches what this node lacks. Ids another session is already fetching are left to it;
     /// if it fails or they are still missing when it is done, this session fetches them after
     /// all.
-    async fn fetch_wanted(&self, wanted: Vec<[u8; 32]>, stats: &mut SyncStats) -> Result<(), String> {
+    async fn fetch_wanted(
+        &self,
+        wanted: Vec<[u8; 32]>,
+        stats: &mut SyncStats,
+    ) -> Result<(), String> {
         let shared = self.shared;
         let (mine, theirs) = claim(shared, wanted);
         let claimed = Claimed {

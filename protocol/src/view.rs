@@ -203,60 +203,61 @@ impl ViewFilter {
         geo: &mut (Option<(f64, f64)>, Option<f64>),
     ) -> Result<bool, ViewError> {
         match k {
-        "tags" => self.tags = list(k, v)?,
-        "exclude_tags" => self.exclude_tags = list(k, v)?,
-        "near" => {
-            geo.0 = Some(parse_point(v).ok_or_else(|| {
-                invalid(k, "expected LAT,LON in degrees, e.g. 52.52,13.40")
-            })?)
-        }
-        "radius_km" => {
-            let r: f64 = number(k, v)?;
-            if !(r > 0.0 && r <= 20_000.0) {
-                return Err(invalid(k, "must be between 0 and 20000"));
+            "tags" => self.tags = list(k, v)?,
+            "exclude_tags" => self.exclude_tags = list(k, v)?,
+            "near" => {
+                geo.0 =
+                    Some(parse_point(v).ok_or_else(|| {
+                        invalid(k, "expected LAT,LON in degrees, e.g. 52.52,13.40")
+                    })?)
             }
-            geo.1 = Some(r);
-        }
-        "from" => self.from = Some(bound(k, v)?),
-        "to" => self.to = Some(bound(k, v)?),
-        "days" => {
-            let d: u32 = number(k, v)?;
-            if d == 0 || i64::from(d) > MAX_DAYS {
-                return Err(invalid(k, format!("must be 1 to {MAX_DAYS}")));
+            "radius_km" => {
+                let r: f64 = number(k, v)?;
+                if !(r > 0.0 && r <= 20_000.0) {
+                    return Err(invalid(k, "must be between 0 and 20000"));
+                }
+                geo.1 = Some(r);
             }
-            self.days = Some(d);
-        }
-        "origin" => {
-            self.origin = Some(v.parse().map_err(|e| invalid(k, format!("{e}")))?);
-        }
-        "q" => {
-            let t = v.trim();
-            if t.chars().count() > MAX_TEXT {
-                return Err(invalid(k, format!("at most {MAX_TEXT} characters")));
+            "from" => self.from = Some(bound(k, v)?),
+            "to" => self.to = Some(bound(k, v)?),
+            "days" => {
+                let d: u32 = number(k, v)?;
+                if d == 0 || i64::from(d) > MAX_DAYS {
+                    return Err(invalid(k, format!("must be 1 to {MAX_DAYS}")));
+                }
+                self.days = Some(d);
             }
-            self.q = (!t.is_empty()).then(|| t.to_owned());
-        }
-        "tz" => {
-            self.tz =
-                Some(crate::tz::resolve_tzid(v).ok_or_else(|| {
-                    invalid(k, format!("{v:?} is not an IANA time zone"))
-                })?);
-        }
-        "lang" => {
-            self.lang = match v {
-                "en" => Lang::En,
-                "de" => Lang::De,
-                _ => return Err(invalid(k, "supported: en, de")),
+            "origin" => {
+                self.origin = Some(v.parse().map_err(|e| invalid(k, format!("{e}")))?);
             }
-        }
-        "limit" => {
-            let n: usize = number(k, v)?;
-            if n == 0 {
-                return Err(invalid(k, "must be at least 1"));
+            "q" => {
+                let t = v.trim();
+                if t.chars().count() > MAX_TEXT {
+                    return Err(invalid(k, format!("at most {MAX_TEXT} characters")));
+                }
+                self.q = (!t.is_empty()).then(|| t.to_owned());
             }
-            self.limit = Some(n);
-        }
-        "offset" => self.offset = number(k, v)?,
+            "tz" => {
+                self.tz = Some(
+                    crate::tz::resolve_tzid(v)
+                        .ok_or_else(|| invalid(k, format!("{v:?} is not an IANA time zone")))?,
+                );
+            }
+            "lang" => {
+                self.lang = match v {
+                    "en" => Lang::En,
+                    "de" => Lang::De,
+                    _ => return Err(invalid(k, "supported: en, de")),
+                }
+            }
+            "limit" => {
+                let n: usize = number(k, v)?;
+                if n == 0 {
+                    return Err(invalid(k, "must be at least 1"));
+                }
+                self.limit = Some(n);
+            }
+            "offset" => self.offset = number(k, v)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -64,11 +64,6 @@ impl Topology {
     pub fn build(&self, n: usize, rng: &mut StdRng) -> Result<Edges, TopologyError> {
         let bad = |m: String| Err(TopologyError::Invalid(m));
         let mut edges: HashSet<(usize, usize)> = HashSet::new();
-        let add = |a: usize, b: usize, e: &mut HashSet<(usize, usize)>| {
-            if a != b {
-                e.insert((a.min(b), a.max(b)));
-            }
-        };
         match self {
             Topology::RandomRegular { degree } => {
                 let d = *degree;
@@ -80,26 +75,10 @@ impl Topology {
                 edges = random_regular(n, d, rng)?;
             }
             Topology::SmallWorld { degree, rewire } => {
-                let k = degree / 2;
-                if k == 0 || *degree >= n {
+                if degree / 2 == 0 || *degree >= n {
                     return bad(format!("small_world degree {degree} on {n} nodes"));
                 }
-                for i in 0..n {
-                    for j in 1..=k {
-                        let mut b = (i + j) % n;
-                        if rng.gen_bool(rewire.clamp(0.0, 1.0)) {
-                            // Rewire to a random node that is neither i nor already linked.
-                            for _ in 0..32 {
-                                let c = rng.gen_range(0..n);
-                                if c != i && !edges.contains(&(i.min(c), i.max(c))) {
-                                    b = c;
-                                    break;
-                                }
-                            }
-                        }
-                        add(i, b, &mut edges);
-                    }
-                }
+                edges = small_world(n, degree / 2, *rewire, rng);
             }
             Topology::Line => {
                 for i in 1..n {
@@ -116,60 +95,102 @@ impl Topology {
                 if m >= n {
                     return bad(format!("scale_free links {m} on {n} nodes"));
                 }
-                // Endpoint list: a node appears once per edge it has (preferential attachment).
-                let mut ends: Vec<usize> = Vec::new();
-                for i in 0..=m {
-                    for j in 0..i {
-                        add(i, j, &mut edges);
-                        ends.extend([i, j]);
-                    }
-                }
-                for i in m + 1..n {
-                    let mut picked = std::collections::BTreeSet::new();
-                    while picked.len() < m {
-                        picked.insert(ends[rng.gen_range(0..ends.len())]);
-                    }
-                    for j in picked {
-                        add(i, j, &mut edges);
-                        ends.extend([i, j]);
-                    }
-                }
+                edges = scale_free(n, m, rng);
             }
-            Topology::File { path } => {
-                let err = |msg: String| TopologyError::File {
-                    path: path.display().to_string(),
-                    msg,
-                };
-                let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-                for (no, line) in text.lines().enumerate() {
-                    let line = line.split('#').next().unwrap_or("").trim();
-                    if line.is_empty() {
-                        continue;
-                    }
-                    let parts: Vec<&str> = line.split_whitespace().collect();
-                    let parse = |s: &str| -> Result<usize, TopologyError> {
-                        let v: usize = s.parse().map_err(|_| {
-                            err(format!("line {}: {s:?} is not a node index", no + 1))
-                        })?;
-                        if v >= n {
-                            return Err(err(format!(
-                                "line {}: node {v} does not exist (nodes = {n})",
-                                no + 1
-                            )));
-                        }
-                        Ok(v)
-                    };
-                    match parts.as_slice() {
-                        [a, b] => add(parse(a)?, parse(b)?, &mut edges),
-                        _ => return Err(err(format!("line {}: expected `a b`", no + 1))),
-                    }
-                }
-            }
+            Topology::File { path } => edges = from_file(path, n)?,
         }
         let mut out: Edges = edges.into_iter().collect();
         out.sort_unstable();
         Ok(out)
     }
+}
+
+/// Adds the undirected edge a–b (no loops).
+fn add(a: usize, b: usize, e: &mut HashSet<(usize, usize)>) {
+    if a != b {
+        e.insert((a.min(b), a.max(b)));
+    }
+}
+
+/// Watts–Strogatz: a ring where each node links to its `k` next neighbours, each link rewired
+/// to a random node with probability `rewire`.
+fn small_world(n: usize, k: usize, rewire: f64, rng: &mut StdRng) -> HashSet<(usize, usize)> {
+    let mut edges = HashSet::new();
+    for i in 0..n {
+        for j in 1..=k {
+            let mut b = (i + j) % n;
+            if rng.gen_bool(rewire.clamp(0.0, 1.0)) {
+                // Rewire to a random node that is neither i nor already linked.
+                for _ in 0..32 {
+                    let c = rng.gen_range(0..n);
+                    if c != i && !edges.contains(&(i.min(c), i.max(c))) {
+                        b = c;
+                        break;
+                    }
+                }
+            }
+            add(i, b, &mut edges);
+        }
+    }
+    edges
+}
+
+/// Barabási–Albert: a clique of `m + 1` nodes, then each new node links to `m` nodes picked
+/// by preferential attachment.
+fn scale_free(n: usize, m: usize, rng: &mut StdRng) -> HashSet<(usize, usize)> {
+    let mut edges = HashSet::new();
+    // Endpoint list: a node appears once per edge it has (preferential attachment).
+    let mut ends: Vec<usize> = Vec::new();
+    for i in 0..=m {
+        for j in 0..i {
+            add(i, j, &mut edges);
+            ends.extend([i, j]);
+        }
+    }
+    for i in m + 1..n {
+        let mut picked = std::collections::BTreeSet::new();
+        while picked.len() < m {
+            picked.insert(ends[rng.gen_range(0..ends.len())]);
+        }
+        for j in picked {
+            add(i, j, &mut edges);
+            ends.extend([i, j]);
+        }
+    }
+    edges
+}
+
+/// An edge list: one `a b` pair of node indexes per line, `#` starting a comment.
+fn from_file(path: &std::path::Path, n: usize) -> Result<HashSet<(usize, usize)>, TopologyError> {
+    let err = |msg: String| TopologyError::File {
+        path: path.display().to_string(),
+        msg,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let mut edges = HashSet::new();
+    for (no, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let parse = |s: &str| -> Result<usize, TopologyError> {
+            let v: usize = s
+                .parse()
+                .map_err(|_| err(format!("line {}: {s:?} is not a node index", no + 1)))?;
+            if v >= n {
+                return Err(err(format!(
+                    "line {}: node {v} does not exist (nodes = {n})",
+                    no + 1
+                )));
+            }
+            Ok(v)
+        };
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [a, b] => add(parse(a)?, parse(b)?, &mut edges),
+            _ => return Err(err(format!("line {}: expected `a b`", no + 1))),
+        }
+    }
+    Ok(edges)
 }
 
 /// Pairing model with restarts; for the sizes simulated (d ≤ 20) a few attempts suffice.

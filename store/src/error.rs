@@ -22,8 +22,8 @@ pub enum StoreError {
     /// A stored record contradicts its key or its indexes.
     #[error("store is inconsistent: {0}")]
     Corrupt(String),
-    /// Reading or writing the index snapshot failed.
-    #[error("index snapshot: {0}")]
+    /// Reading or writing the index snapshot, or the OS's randomness, failed.
+    #[error("store files: {0}")]
     Io(#[from] std::io::Error),
     /// A thread panicked while holding the store's lock.
     #[error("store lock poisoned by a panicked thread")]

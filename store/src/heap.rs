@@ -4,10 +4,9 @@
 //! glibc's malloc returns memory to the kernel only from the top of each arena. sled's write
 //! path and the decoding of incoming payloads allocate and free hundreds of MB during a large
 //! ingest, interleaved with long-lived allocations (the index, sled's cached pages), so the
-//! freed pages sit between live ones and the process stays at its high-water mark: measured,
-//! 100,000 × 1 KB written to sled alone leave 94 MB resident of which `malloc_trim` returns 46
-//! (docs/performance.md). `malloc_trim(0)` walks every arena and releases whole free pages with
-//! `madvise`.
+//! freed pages sit between live ones and the process stays at its high-water mark (the figures
+//! are in docs/performance.md). `malloc_trim(0)` walks every arena and releases whole free
+//! pages with `madvise`.
 //!
 //! This is the one place in the workspace with `unsafe`: a call into glibc with no
 //! preconditions. Other allocators and platforms do not keep pages this way, so elsewhere it

@@ -68,7 +68,7 @@ impl Store {
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("store instance id".into()))?,
             None => {
-                let id = new_instance_id();
+                let id = new_instance_id()?;
                 let mut b = Batch::default();
                 b.insert(META_INSTANCE.to_vec(), id.to_vec());
                 db.apply(b)?;
@@ -202,21 +202,10 @@ struct Snapshot {
     entries: Vec<(u64, Info)>,
 }
 
-fn new_instance_id() -> [u8; 16] {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded from the OS's randomness; two hashes give 128 random bits.
+fn new_instance_id() -> Result<[u8; 16], StoreError> {
     let mut out = [0u8; 16];
-    for half in out.chunks_mut(8) {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        half.copy_from_slice(&h.finish().to_le_bytes());
-    }
-    out
+    getrandom::getrandom(&mut out).map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+    Ok(out)
 }
 
 /// Loads and deletes the snapshot; `None` if there is none or it does not belong to this store

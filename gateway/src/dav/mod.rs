@@ -150,8 +150,8 @@ const INLINE_MULTIGET_HREFS: usize = 100;
 /// Whether a request is small enough to answer on the connection's worker thread instead of
 /// the blocking pool: one item (GET, HEAD), or a multiget of at most 100 items, which is how
 /// clients fetch what a sync reported changed. The hand-off to a pool thread and back costs
-/// two thread wake-ups, about 0.3 ms on a 2-core VM after idle, which is more than such a
-/// request's work (0.7 ms for 100 items rendered, usually far less). Anything that may touch
+/// two thread wake-ups, which is more than such a request's work (docs/performance.md has the
+/// figures). Anything that may touch
 /// the whole calendar (listings, queries, syncs) still goes to the pool, so the network's
 /// tasks on the workers are never held up by it.
 ///

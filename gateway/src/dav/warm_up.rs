@@ -16,15 +16,14 @@ pub const WARM_UP_ITEMS: usize = 250;
 /// later ones do. The store is only read; the statuses are returned (all 207 when it worked).
 ///
 /// - The large multiget names up to [`WARM_UP_ITEMS`] events, as a client's first multiget
-///   does: measured, a first report of 100 items otherwise took 1.0 ms instead of 0.5, most of
-///   it in page faults, as the allocator grew its heap (and moved its mmap threshold) for the
-///   first large answer.
+///   does: without it a first large report pays the page faults of the allocator growing its
+///   heap (and moving its mmap threshold) for the first large answer.
 /// - A multiget of 100 events runs on the worker thread that serves it (see
 ///   `runs_inline`), and a thread's first one costs more (its allocator arena grows, its
 ///   parsed keys are empty). So the requests run once per runtime worker, side by side, each
-///   worker being likely to take one pass: measured, a first multiget after a start took 1.19
-///   to 1.31 times the handler time of later ones with one pass, 0.97 to 1.04 with a pass per
-///   worker.
+///   worker being likely to take one pass.
+///
+/// The figures behind both are in docs/performance.md (CalDAV, cold against warm).
 pub async fn warm_up(gw: &Gateway) -> Vec<StatusCode> {
     let requests = std::sync::Arc::new(warm_up_requests(gw));
     let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -84,7 +83,7 @@ fn warm_up_requests(gw: &Gateway) -> Vec<(&'static str, &'static str, String)> {
         ("REPORT", "1", multiget(&hrefs)),
         ("REPORT", "1", multiget(&hrefs[..hrefs.len().min(100)])),
         // The initial sync-collection, which clients that speak RFC 6578 start with instead of
-        // the listing above: measured, its first answer after a start took twice as long.
+        // the listing above: its first answer after a start is otherwise slow too.
         (
             "REPORT",
             "1",

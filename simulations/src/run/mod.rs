@@ -213,6 +213,22 @@ async fn end_disturbances(
     Ok((t_heal, t_return))
 }
 
+/// What the phases before the measurement left behind.
+struct Ran {
+    edges: Vec<(usize, usize)>,
+    roles: Roles,
+    published: Vec<Published>,
+    rss_idle: u64,
+    rss_log: Arc<Mutex<Vec<(f64, u64)>>>,
+    sampler: tokio::task::JoinHandle<()>,
+    sent_before: Vec<u64>,
+    before: Vec<[u64; 6]>,
+    injected: Arc<Injected>,
+    stop_hostile: tokio::sync::watch::Sender<bool>,
+    hostile_tasks: Vec<tokio::task::JoinHandle<()>>,
+    times: report::Times,
+}
+
 /// Runs `sc` and returns its report (the named checks are in it).
 pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     sc.check()?;
@@ -241,9 +257,27 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
         rec: rec.clone(),
         bar: progress_bar(opts.progress, n),
     };
-    let rss_log: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
-    let sampler = sample_rss(rec.clone(), rss_log.clone());
+    let ran = drive(&mut sim, sc, &mut rng, edges, roles).await?;
+    let report = conclude(&sim, sc, ran).await?;
+    sim.bar.set_message("stopping");
+    let all: Vec<usize> = (0..n).collect();
+    sim.stop(&all).await;
+    sim.bar.finish_and_clear();
+    Ok(report)
+}
 
+/// Starts the nodes, forms the network, starts the disturbances and hostile nodes, runs the
+/// workload and ends the disturbances.
+async fn drive(
+    sim: &mut Sim,
+    sc: &Scenario,
+    rng: &mut StdRng,
+    edges: Vec<(usize, usize)>,
+    roles: Roles,
+) -> Result<Ran, SimError> {
+    let n = sc.nodes;
+    let rss_log: Arc<Mutex<Vec<(f64, u64)>>> = Arc::default();
+    let sampler = sample_rss(sim.rec.clone(), rss_log.clone());
     sim.bar.set_message("starting nodes");
     for i in 0..n {
         sim.start(i).await?;
@@ -254,7 +288,6 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
         .await_links(Duration::from_secs(60 + n as u64 / 10), "linking")
         .await?;
     let t_ready = sim.secs();
-
     // Disturbances start just before the workload.
     if let Some(g) = &roles.groups {
         sim.net.partition(g.clone());
@@ -264,48 +297,71 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     let t_leave = sim.secs();
     let sent_before = sim.bytes_sent();
     let before = sim.counters();
-
     let injected = Arc::new(Injected::default());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let hostile_tasks = start_hostile(&sim, sc, &roles, &injected, &stop_rx);
-
+    let (stop_hostile, stop_rx) = tokio::sync::watch::channel(false);
+    let hostile_tasks = start_hostile(sim, sc, &roles, &injected, &stop_rx);
     let t_work = sim.secs();
     let publishers: Vec<usize> = (0..n)
         .filter(|&i| !roles.is_hostile[i] && !roles.was_away[i])
         .collect();
-    let published = workload::publish(&sim, sc, &mut rng, &publishers).await?;
+    let published = workload::publish(sim, sc, rng, &publishers).await?;
     let t_work_end = sim.secs();
-    let (t_heal, t_return) =
-        end_disturbances(&mut sim, sc, &roles.churned, t_split, t_leave).await?;
-    let t_last_action = sim.secs();
+    let (heal, returned) = end_disturbances(sim, sc, &roles.churned, t_split, t_leave).await?;
+    Ok(Ran {
+        edges,
+        roles,
+        published,
+        rss_idle,
+        rss_log,
+        sampler,
+        sent_before,
+        before,
+        injected,
+        stop_hostile,
+        hostile_tasks,
+        times: report::Times {
+            form_secs,
+            ready: t_ready,
+            work: t_work,
+            work_end: t_work_end,
+            heal,
+            returned,
+            last_action: sim.secs(),
+            converged: None,
+        },
+    })
+}
 
-    let expected = measure::expected_state(&sim, &published)?;
-    let honest: Vec<usize> = (0..n).filter(|&i| !roles.is_hostile[i]).collect();
-    let (done_at, pending) = measure::converge(&sim, sc, &honest, &expected).await;
-    let t_converged = (pending == 0).then(|| sim.secs());
+/// Waits for convergence, measures the flood window, stops the hostile nodes and builds the
+/// report from what the stores hold.
+async fn conclude(sim: &Sim, sc: &Scenario, mut ran: Ran) -> Result<Report, SimError> {
+    let n = sc.nodes;
+    let expected = measure::expected_state(sim, &ran.published)?;
+    let honest: Vec<usize> = (0..n).filter(|&i| !ran.roles.is_hostile[i]).collect();
+    let (done_at, pending) = measure::converge(sim, sc, &honest, &expected).await;
+    ran.times.converged = (pending == 0).then(|| sim.secs());
     let after = sim.counters();
     let sent_after = sim.bytes_sent();
-    let flood_window = measure::flood_window(&sim, sc, &honest).await;
-    let _ = stop_tx.send(true);
-    for t in hostile_tasks {
+    let flood_window = measure::flood_window(sim, sc, &honest).await;
+    let _ = ran.stop_hostile.send(true);
+    for t in ran.hostile_tasks.drain(..) {
         let _ = t.await;
     }
-    sampler.abort();
+    ran.sampler.abort();
     sim.bar.set_message("measuring");
-
-    let held = measure::holdings(&sim, sc, &honest, &expected, &published)?;
-    let deliveries = rec.log.lock().map(|l| l.clone()).unwrap_or_default();
-    let rss = rss_log.lock().map(|l| l.clone()).unwrap_or_default();
-    let input = report::Input {
+    let held = measure::holdings(sim, sc, &honest, &expected, &ran.published)?;
+    let deliveries = sim.rec.log.lock().map(|l| l.clone()).unwrap_or_default();
+    let rss = ran.rss_log.lock().map(|l| l.clone()).unwrap_or_default();
+    Ok(report::build(report::Input {
         sc,
-        edges: &edges,
+        edges: &ran.edges,
         honest: &honest,
-        is_hostile: &roles.is_hostile,
-        was_away: &roles.was_away,
-        groups: roles.groups.as_deref(),
-        published: &published,
+        is_hostile: &ran.roles.is_hostile,
+        was_away: &ran.roles.was_away,
+        groups: ran.roles.groups.as_deref(),
+        published: &ran.published,
         deliveries: &deliveries,
-        envelope_bytes: &measure::envelope_bytes(&sim, &published),
+        envelope_bytes: &measure::envelope_bytes(sim, &ran.published),
         expected_len: expected.len(),
         done_at: &done_at,
         pending,
@@ -315,30 +371,15 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
         over_hop: held.over_hop,
         held_final: held.held_final,
         hops_stored: held.hops_stored,
-        rejected: measure::rejected(&sim, &honest),
-        counters_before: &before,
+        rejected: measure::rejected(sim, &honest),
+        counters_before: &ran.before,
         counters_after: &after,
-        sent_before: &sent_before,
+        sent_before: &ran.sent_before,
         sent_after: &sent_after,
-        injected: &injected,
+        injected: &ran.injected,
         flood_window,
         rss: &rss,
-        rss_idle,
-        times: report::Times {
-            form_secs,
-            ready: t_ready,
-            work: t_work,
-            work_end: t_work_end,
-            heal: t_heal,
-            returned: t_return,
-            last_action: t_last_action,
-            converged: t_converged,
-        },
-    };
-    let report = report::build(input);
-    sim.bar.set_message("stopping");
-    let all: Vec<usize> = (0..n).collect();
-    sim.stop(&all).await;
-    sim.bar.finish_and_clear();
-    Ok(report)
+        rss_idle: ran.rss_idle,
+        times: ran.times.clone(),
+    }))
 }

@@ -1,9 +1,14 @@
-//! Figures from a run, the named checks, and the files they are written to.
+//! Figures from a run, the named checks, and the files they are written to. `build.rs` computes
+//! them from what the runner hands over.
+
+mod build;
+
+pub(crate) use build::build;
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
 
 use discal_protocol::{EventId, EventKey};
 use serde::Serialize;
@@ -291,29 +296,7 @@ impl Report {
         );
         let hops: Vec<String> = self.hops.iter().map(|(h, c)| format!("{h}:{c}")).collect();
         let _ = writeln!(s, "hops {}", hops.join(" "));
-        if let Some(c) = self.converge_secs {
-            let _ = writeln!(s, "converged {c:.2} s after the last action");
-        }
-        if let Some(c) = self.partition_converge_secs {
-            let _ = writeln!(s, "partition: converged {c:.2} s after healing");
-        }
-        if let Some(c) = &self.churn {
-            let _ = writeln!(
-                s,
-                "churn: {} nodes caught up in {} s with {:.0} sync bytes each (missed {:.0} bytes of events each)",
-                c.nodes,
-                c.catch_up_secs.map_or("—".into(), |x| format!("{x:.2}")),
-                c.catch_up_bytes_per_node,
-                c.missed_bytes_per_node
-            );
-        }
-        if let Some(h) = &self.hostile {
-            let _ = writeln!(
-                s,
-                "hostile: {} nodes sent {} forgeries, {} junk, {} oversized, {} over-hop; {} accepted",
-                h.nodes, h.forgeries_sent, h.floods_sent, h.oversized_sent, h.over_hop_sent, h.forgeries_accepted
-            );
-        }
+        self.disturbances(&mut s);
         let rej: Vec<String> = self
             .rejected
             .iter()
@@ -338,6 +321,33 @@ impl Report {
             );
         }
         s
+    }
+
+    /// The summary's lines on convergence, partition, churn and hostile nodes.
+    fn disturbances(&self, s: &mut String) {
+        if let Some(c) = self.converge_secs {
+            let _ = writeln!(s, "converged {c:.2} s after the last action");
+        }
+        if let Some(c) = self.partition_converge_secs {
+            let _ = writeln!(s, "partition: converged {c:.2} s after healing");
+        }
+        if let Some(c) = &self.churn {
+            let _ = writeln!(
+                s,
+                "churn: {} nodes caught up in {} s with {:.0} sync bytes each (missed {:.0} bytes of events each)",
+                c.nodes,
+                c.catch_up_secs.map_or("—".into(), |x| format!("{x:.2}")),
+                c.catch_up_bytes_per_node,
+                c.missed_bytes_per_node
+            );
+        }
+        if let Some(h) = &self.hostile {
+            let _ = writeln!(
+                s,
+                "hostile: {} nodes sent {} forgeries, {} junk, {} oversized, {} over-hop; {} accepted",
+                h.nodes, h.forgeries_sent, h.floods_sent, h.oversized_sent, h.over_hop_sent, h.forgeries_accepted
+            );
+        }
     }
 
     /// Writes report.json, the CSV files and the plots into `dir`.
@@ -376,243 +386,5 @@ impl Report {
         )?;
         series("rss.csv", "seconds,mib", &self.rss_over_time)?;
         crate::plot::all(self, dir)
-    }
-}
-
-use std::fmt::Write as _;
-
-pub(crate) fn build(x: Input<'_>) -> Report {
-    let sc = x.sc;
-    let n = sc.nodes;
-    let honest_n = x.honest.len();
-    let revisions = x.published.len();
-    let events = x.published.iter().filter(|p| p.revision == 0).count();
-    let pubs: HashMap<(u64, u32), &Published> = x
-        .published
-        .iter()
-        .map(|p| ((p.hash, p.revision), p))
-        .collect();
-
-    // Latency: honest nodes that stayed up, first arrival of each published revision.
-    let mut first: HashMap<(u32, u64, u32), &Delivery> = HashMap::new();
-    for d in x.deliveries {
-        first.entry((d.node, d.key, d.revision)).or_insert(d);
-    }
-    let mut rows: Vec<(u32, u64, u32, u8, f64)> = Vec::new();
-    let mut lat: Vec<f64> = Vec::new();
-    for d in first.values() {
-        let Some(p) = pubs.get(&(d.key, d.revision)) else {
-            continue;
-        };
-        let ms = (d.at - p.at) * 1000.0;
-        rows.push((d.node, d.key, d.revision, d.hop, ms));
-        let i = d.node as usize;
-        if !x.is_hostile[i] && !x.was_away[i] {
-            lat.push(ms.max(0.0));
-        }
-    }
-    rows.sort_by(|a, b| a.4.total_cmp(&b.4));
-    lat.sort_by(f64::total_cmp);
-    let latency_ms = percentiles(&lat);
-    let latency_cdf: Vec<(f64, f64)> = (0..=200)
-        .filter_map(|q| {
-            let share = q as f64 / 200.0;
-            (!lat.is_empty()).then(|| {
-                let i = ((lat.len() as f64 * share).ceil() as usize).clamp(1, lat.len()) - 1;
-                (lat[i], share)
-            })
-        })
-        .collect();
-
-    // Deliveries of new events over time, against every honest node but the origin.
-    let want: f64 = x
-        .published
-        .iter()
-        .filter(|p| p.revision == 0)
-        .map(|p| (honest_n - usize::from(!x.is_hostile[p.origin])) as f64)
-        .sum();
-    let mut firsts: Vec<f64> = first
-        .values()
-        .filter(|d| {
-            d.revision == 0 && !x.is_hostile[d.node as usize] && pubs.contains_key(&(d.key, 0))
-        })
-        .map(|d| d.at - x.times.work)
-        .collect();
-    firsts.sort_by(f64::total_cmp);
-    let mut delivery_over_time = vec![(0.0, 0.0)];
-    let step = (firsts.len() / 400).max(1);
-    for (i, t) in firsts.iter().enumerate() {
-        if i % step == 0 || i + 1 == firsts.len() {
-            delivery_over_time.push((*t, (i + 1) as f64 / want.max(1.0)));
-        }
-    }
-    let by_last_action = firsts
-        .iter()
-        .filter(|t| **t + x.times.work <= x.times.last_action)
-        .count() as f64
-        / want.max(1.0);
-
-    let diff = |i: usize, k: usize| x.counters_after[i][k].saturating_sub(x.counters_before[i][k]);
-    let dups: u64 = x.honest.iter().map(|&i| diff(i, 0)).sum();
-    let total_sent: u64 = x
-        .honest
-        .iter()
-        .map(|&i| x.sent_after[i].saturating_sub(x.sent_before[i]))
-        .sum();
-    let sync_sent: u64 = x.honest.iter().map(|&i| diff(i, 1)).sum();
-    let env_total: usize = x
-        .published
-        .iter()
-        .filter_map(|p| x.envelope_bytes.get(&(p.hash, p.revision)))
-        .sum();
-    let event_bytes = env_total as f64 / revisions.max(1) as f64;
-    let denom = (honest_n * revisions).max(1) as f64;
-    let bytes = Bytes {
-        event_bytes,
-        total_sent,
-        sync_sent,
-        per_node_per_event: total_sent as f64 / denom,
-        ratio_to_ideal: total_sent as f64 / (event_bytes * denom).max(1.0),
-    };
-    let bytes_per_node: Vec<f64> = (0..n)
-        .map(|i| x.sent_after[i].saturating_sub(x.sent_before[i]) as f64 / revisions.max(1) as f64)
-        .collect();
-
-    let churn = sc.churn.as_ref().map(|_| {
-        let away: Vec<usize> = (0..n).filter(|&i| x.was_away[i]).collect();
-        let bytes: u64 = away.iter().map(|&i| diff(i, 1) + diff(i, 5)).sum();
-        let caught = away
-            .iter()
-            .map(|i| x.done_at.get(i).copied())
-            .collect::<Option<Vec<f64>>>();
-        ChurnFigures {
-            nodes: away.len(),
-            catch_up_secs: caught.and_then(|v| {
-                let last = v.into_iter().fold(0.0, f64::max);
-                x.times.returned.map(|r| (last - r).max(0.0))
-            }),
-            catch_up_bytes: bytes,
-            catch_up_bytes_per_node: bytes as f64 / away.len().max(1) as f64,
-            // Everything was published while they were away.
-            missed_bytes_per_node: x.expected_len as f64 * event_bytes,
-        }
-    });
-
-    let hostile = sc.hostile.as_ref().map(|_| HostileFigures {
-        nodes: n - honest_n,
-        forgeries_sent: x.injected.forgeries.load(Relaxed),
-        floods_sent: x.injected.floods.load(Relaxed),
-        flood_bytes_sent: x.injected.flood_bytes.load(Relaxed),
-        oversized_sent: x.injected.oversized.load(Relaxed),
-        over_hop_sent: x.injected.over_hop.load(Relaxed),
-        forgeries_accepted: x.foreign,
-        flood_window: x.flood_window.clone(),
-    });
-
-    let mut checks = Vec::new();
-    let same = x.digests.iter().all(|d| *d == x.expected_digest);
-    checks.push(Check {
-        name: "honest_nodes_converge".into(),
-        passed: x.pending == 0 && same,
-        detail: format!(
-            "{} of {} honest nodes hold exactly the published final state",
-            x.digests
-                .iter()
-                .filter(|d| **d == x.expected_digest)
-                .count(),
-            honest_n
-        ),
-    });
-    checks.push(Check {
-        name: "no_forgery_accepted".into(),
-        passed: x.foreign == 0,
-        detail: format!("{} stored events that no origin published", x.foreign),
-    });
-    let over_seen = x.deliveries.iter().filter(|d| d.hop > sc.max_hops).count() as u64;
-    checks.push(Check {
-        name: "no_event_beyond_max_hops".into(),
-        passed: x.over_hop == 0 && over_seen == 0,
-        detail: format!(
-            "{} stored and {} delivered with hop > {}",
-            x.over_hop, over_seen, sc.max_hops
-        ),
-    });
-    if let Some(w) = &x.flood_window {
-        // Keeping flood messages would grow memory by at least their size; caches bounded by
-        // time or count grow by ids only. Allow a quarter of the bytes, and allocator slack.
-        let grew = w.rss_end.saturating_sub(w.rss_start);
-        let allowed = (w.bytes_received / 4).max(32 << 20);
-        checks.push(Check {
-            name: "memory_bounded_under_flood".into(),
-            passed: grew <= allowed,
-            detail: format!(
-                "RSS grew {:.1} MiB in {:.0} s of flood carrying {:.1} MiB to honest nodes (allowed {:.1} MiB)",
-                grew as f64 / 1048576.0,
-                w.secs,
-                w.bytes_received as f64 / 1048576.0,
-                allowed as f64 / 1048576.0
-            ),
-        });
-    }
-
-    let role = |i: usize| {
-        if x.is_hostile[i] {
-            "hostile"
-        } else if x.was_away[i] {
-            "churned"
-        } else {
-            match x.groups {
-                Some(g) if g[i] == 0 => "side0",
-                Some(_) => "side1",
-                None => "honest",
-            }
-        }
-    };
-    let per_node = (0..n)
-        .map(|i| {
-            (
-                role(i).to_string(),
-                x.sent_after[i].saturating_sub(x.sent_before[i]),
-                diff(i, 0),
-                diff(i, 3),
-                diff(i, 1),
-                x.done_at.get(&i).copied(),
-            )
-        })
-        .collect();
-    let peak = x.rss.iter().map(|r| r.1).max().unwrap_or(0);
-    Report {
-        scenario: sc.clone(),
-        edges: x.edges.len(),
-        diameter: crate::topology::diameter(n, &x.edges.to_vec()),
-        honest_nodes: honest_n,
-        events,
-        revisions,
-        delivery_ratio: x.held_final as f64 / (honest_n * x.expected_len).max(1) as f64,
-        delivery_ratio_by_last_action: by_last_action,
-        latency_ms,
-        duplicates_per_node_per_event: dups as f64 / denom,
-        bytes,
-        hops: x.hops_stored,
-        converge_secs: x.times.converged.map(|c| c - x.times.last_action),
-        partition_converge_secs: x.times.heal.and_then(|h| x.times.converged.map(|c| c - h)),
-        times: x.times,
-        churn,
-        hostile,
-        rejected: x.rejected,
-        rss_idle_mb: x.rss_idle as f64 / 1048576.0,
-        rss_peak_mb: peak as f64 / 1048576.0,
-        rss_per_node_kb: peak as f64 / 1024.0 / n as f64,
-        checks,
-        latency_cdf,
-        delivery_over_time,
-        bytes_per_node,
-        rss_over_time: x
-            .rss
-            .iter()
-            .map(|(t, b)| (*t, *b as f64 / 1048576.0))
-            .collect(),
-        deliveries: rows,
-        per_node,
     }
 }
