@@ -19,47 +19,43 @@ const RECURRING: usize = 500;
 use std::time::{Duration, Instant};
 
 use discal_store::Store;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
-/// A minimal HTTP/1.1 keep-alive client: enough to read Content-Length bodies.
+/// One keep-alive connection through the project's HTTP client (reqwest, as the CLI and the
+/// node's tests use): a client whose pool keeps one connection to the server.
 struct Conn {
-    r: BufReader<TcpStream>,
+    http: reqwest::Client,
+    base: String,
 }
 
 impl Conn {
     async fn open(addr: std::net::SocketAddr) -> Self {
-        let s = TcpStream::connect(addr).await.unwrap();
-        s.set_nodelay(true).unwrap();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .tcp_nodelay(true)
+            .build()
+            .unwrap();
         Self {
-            r: BufReader::new(s),
+            http,
+            base: format!("http://{addr}"),
         }
     }
 
-    /// Returns (status, etag, body length).
+    /// Returns (status, etag, body length); `extra` holds header lines (`Name: value\r\n`).
     async fn get(&mut self, path: &str, extra: &str) -> (u16, String, usize) {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n");
-        self.r.get_mut().write_all(req.as_bytes()).await.unwrap();
-        let mut line = String::new();
-        self.r.read_line(&mut line).await.unwrap();
-        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let (mut len, mut etag) = (0usize, String::new());
-        loop {
-            line.clear();
-            self.r.read_line(&mut line).await.unwrap();
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            let (k, v) = l.split_once(':').unwrap();
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap(),
-                "etag" => etag = v.trim().to_owned(),
-                _ => {}
-            }
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        for line in extra.split("\r\n").filter(|l| !l.is_empty()) {
+            let (k, v) = line.split_once(':').unwrap();
+            req = req.header(k.trim(), v.trim());
         }
-        let mut body = vec![0u8; len];
-        self.r.read_exact(&mut body).await.unwrap();
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let etag = resp
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let len = resp.bytes().await.unwrap().len();
         (status, etag, len)
     }
 }

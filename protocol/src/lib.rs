@@ -16,7 +16,10 @@
 //! - [`tz`]: TZID resolution (IANA, vendor prefixes, Windows names).
 //! - [`recur`]: bounded, DST-correct recurrence expansion.
 //! - [`vector`]: the specification's test vector.
-//! - [`fuzzing`]: entry points shared by the cargo-fuzz targets and their seed-corpus test.
+//! - `fuzzing` (with the `test-utils` feature): entry points shared by the cargo-fuzz targets
+//!   and their seed-corpus test.
+//! - [`view`]: personal views (the URL parameters every read format shares).
+//! - [`vtimezone`]: VTIMEZONE components for the zones a feed names.
 //!
 //! The wire format and the rules are specified in `docs/protocol.md`.
 #![deny(missing_docs)]
@@ -24,6 +27,7 @@
 
 pub mod codec;
 pub mod envelope;
+#[cfg(feature = "test-utils")]
 pub mod fuzzing;
 pub mod ics;
 pub mod keys;

@@ -4,6 +4,17 @@
 //! jitter, loss and bandwidth ([`link`]). A [`scenario::Scenario`] says what happens (topology,
 //! workload, partition, churn, hostile nodes, timers); [`run::run`] carries it out and returns a
 //! [`report::Report`] with the figures and the named checks. `discal-sim` is the command line.
+//!
+//! # Layout
+//! - [`scenario`]: what a run does, as a TOML file.
+//! - [`topology`]: who peers with whom (graph generators).
+//! - [`link`]: the in-memory transport and its per-link model.
+//! - [`run`]: carrying a scenario out: `run/mod.rs` orders the phases; `sim.rs` (the nodes),
+//!   `workload.rs` (what honest nodes publish), `hostile.rs` (what hostile ones inject),
+//!   `measure.rs` (what is read off at the end).
+//! - [`report`]: the figures and checks (`report/build.rs` computes them) and their files.
+//! - [`plot`]: SVG plots of a report.
+//! - `main.rs`: the `discal-sim` command line.
 
 pub mod link;
 pub mod plot;
