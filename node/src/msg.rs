@@ -69,7 +69,7 @@ pub struct Connections {
 
 /// Work for the ingest worker.
 pub enum Job {
-    /// An encoded [`Relayed`] from a peer.
+    /// An encoded [`discal_protocol::Relayed`] from a peer.
     Remote {
         /// The bytes.
         bytes: Vec<u8>,

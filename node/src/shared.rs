@@ -42,7 +42,7 @@ pub struct Shared {
     pub peer_stats: Mutex<HashMap<NodeKey, PeerStats>>,
     /// Told of revisions stored from peers.
     pub observer: Option<Observer>,
-    /// Gossipsub forwards valid messages natively (see [`Tuning::native_forwarding`]).
+    /// Gossipsub forwards valid messages natively (see [`crate::Tuning::native_forwarding()`]).
     pub native_forwarding: bool,
     /// Sync item ids some session is fetching now, so concurrent sessions (a node back from
     /// an outage syncs with every peer at once) fetch each missing event once.

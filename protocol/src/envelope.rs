@@ -304,7 +304,7 @@ impl VerifiedEvent {
         self.id
     }
 
-    /// What [`crate::merge`] orders revisions by.
+    /// What [`crate::merge()`] orders revisions by.
     pub fn merge_key(&self) -> MergeKey {
         MergeKey {
             revision: self.payload.revision,

@@ -144,7 +144,7 @@ impl Store {
     /// The first start (UTC seconds) of a recurring event's instances in `[from, to)`, `None`
     /// inside if it has none, and whether an expansion bound cut the answer; from the cache
     /// alone, or `None` if the cache cannot tell (then the event must be read and expanded).
-    /// Unlike [`Store::expansion`] it makes no cut of the window: the first query of a window
+    /// Unlike [`crate::Store::expansion`] it makes no cut of the window: the first query of a window
     /// after a start would otherwise copy every recurring event's instances in it.
     pub(crate) fn cached_first_start(
         &self,

@@ -194,7 +194,7 @@ pub(crate) fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreErr
     Ok((index, problems))
 }
 
-/// The in-memory indexes as saved by [`Store::close`].
+/// The in-memory indexes as saved by [`crate::Store::close`].
 #[derive(Encode, Decode)]
 struct Snapshot {
     instance: [u8; 16],

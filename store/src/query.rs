@@ -1,4 +1,4 @@
-//! Filtered, windowed queries: [`Store::select`] from the indexes, then reading and expanding
+//! Filtered, windowed queries: [`crate::Store::select`] from the indexes, then reading and expanding
 //! what the indexes cannot settle.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ const ZONE_SLACK_SECS: i64 = 86_400;
 const PARALLEL_LOADS: usize = 32;
 
 impl Store {
-    /// Answers a query: [`Store::select`], then reads the first `limit` matches.
+    /// Answers a query: [`crate::Store::select`], then reads the first `limit` matches.
     pub fn query(&self, q: &Query) -> Result<QueryResult, StoreError> {
         let sel = self.select(q)?;
         let mut result = QueryResult::default();
@@ -54,11 +54,11 @@ impl Store {
         Ok(result)
     }
 
-    /// The same matches as [`Store::query`], in the same order, reading only the records that
+    /// The same matches as [`crate::Store::query`], in the same order, reading only the records that
     /// the indexes and cached expansions cannot settle. Reading and decoding records was most
     /// of a month query's cost (docs/performance.md); callers that need only keys and
     /// revisions (CalDAV with cached calendar objects) skip it. Recurring events are settled
-    /// from cached expansions, which [`Store::prepare_year`] fills at start.
+    /// from cached expansions, which [`crate::Store::prepare_year`] fills at start.
     pub fn query_keys(&self, q: &Query) -> Result<KeyResult, StoreError> {
         let sel = self.select(q)?;
         let mut out = KeyResult::default();
@@ -151,7 +151,7 @@ impl Store {
     /// order of (estimated) first start within the window, ties by change sequence; without a
     /// window, in change order (oldest change first).
     /// Items marked `certain` are known to match; the others ([`Query::text`], floating and
-    /// unbounded recurring events) are settled by [`Store::load`]. This is what pagination and
+    /// unbounded recurring events) are settled by [`crate::Store::load`]. This is what pagination and
     /// "N more" counts are built on.
     pub fn select(&self, q: &Query) -> Result<Selection, StoreError> {
         let idx = self.read_index()?;

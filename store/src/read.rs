@@ -46,7 +46,7 @@ impl Store {
         self.revision_hop_raw(key.origin.as_bytes(), &key.uid)
     }
 
-    /// [`Store::revision_hop`] by the origin's key bytes, which need not be a checked key: a
+    /// [`crate::Store::revision_hop`] by the origin's key bytes, which need not be a checked key: a
     /// receiver asks before it has parsed the envelope.
     pub fn revision_hop_raw(
         &self,

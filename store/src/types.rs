@@ -150,7 +150,7 @@ pub struct Hit {
     pub occurrences: Vec<Occurrence>,
 }
 
-/// One match of [`Store::query_keys`]: what the indexes know of it, and the event itself only
+/// One match of [`crate::Store::query_keys`]: what the indexes know of it, and the event itself only
 /// when it had to be read to settle the match.
 #[derive(Clone, Debug)]
 pub struct KeyHit {
@@ -166,7 +166,7 @@ pub struct KeyHit {
     pub event: Option<Box<StoredEvent>>,
 }
 
-/// [`Store::query_keys`]'s answer.
+/// [`crate::Store::query_keys`]'s answer.
 #[derive(Clone, Debug, Default)]
 pub struct KeyResult {
     /// Matches, ordered like [`QueryResult::hits`].
@@ -175,7 +175,7 @@ pub struct KeyResult {
     pub truncated: bool,
 }
 
-/// One event [`Store::select`] found.
+/// One event [`crate::Store::select`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Selected {
     /// Its record's sequence number.
@@ -186,7 +186,7 @@ pub struct Selected {
     pub certain: bool,
 }
 
-/// What [`Store::select`] found, in order.
+/// What [`crate::Store::select`] found, in order.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
     /// The matches.
@@ -215,7 +215,7 @@ pub struct InventoryItem {
     pub issued_at_ms: i64,
 }
 
-/// What [`Store::check_integrity`] found.
+/// What [`crate::Store::check_integrity`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Integrity {
     /// Events stored.

@@ -15,6 +15,9 @@ use super::props::{PropName, ITEM_TYPE};
 use super::xml::{esc, CALDAV, CS, DAV, ICAL};
 
 /// A report's answer for one href, rendered later (in parallel when large).
+// One per request or per href, short-lived and moved rarely: boxing the large variant
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Pending {
     /// An event with its properties (boxed: answers are sorted and moved, events are large).
     Ev(Box<StoredEvent>),

@@ -93,6 +93,9 @@ pub fn item_name(origin: &NodeKey, uid: &str) -> String {
 
 /// What a path names.
 #[derive(Clone, Debug)]
+// One per request or per href, short-lived and moved rarely: boxing the large variant
+// would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Res {
     /// `/dav/`.
     Root,

@@ -40,8 +40,17 @@ for _ in $(seq 1 100); do
 done
 [ -s "$work/url" ] || { echo "fixture_server did not start"; exit 1; }
 
-.venv/bin/python "$here/check_feeds.py" "$work/expected.json"
-node "$here/check_feeds.mjs" "$work/expected.json"
-CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
+# Each check is one test in .ci/run's count: "check NAME: ok" once it has passed (a failure
+# stops the script).
+check() {
+  local name="$1"
+  shift
+  "$@"
+  echo "check $name: ok"
+}
+check check_feeds.py .venv/bin/python "$here/check_feeds.py" "$work/expected.json"
+check check_feeds.mjs node "$here/check_feeds.mjs" "$work/expected.json"
+check browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
 # Last: it changes an event at the node.
-.venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
+check check_caldav.py .venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
