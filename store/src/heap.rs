@@ -90,4 +90,3 @@ mod tests {
         assert_eq!(t.trims.load(Ordering::Relaxed), 2);
     }
 }
-

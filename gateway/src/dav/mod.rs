@@ -118,7 +118,7 @@ async fn read(
     let res = resolve(path)?;
     // A REPORT body of ordinary size is parsed here, to see whether it is small work.
     let root = if method == "REPORT" && body.len() <= INLINE_PARSE_BYTES {
-        Some(parse_body(&body)?.ok_or_else(|| DavError::BadRequest("REPORT needs a body".into()))?)
+        Some(report_body(&body)?)
     } else {
         None
     };
@@ -131,11 +131,7 @@ async fn read(
     tokio::task::spawn_blocking(move || match (method.as_str(), root) {
         ("PROPFIND", _) => propfind::propfind(&gw, &res, &headers, &body),
         ("REPORT", Some(r)) => report::report(&gw, &res, &r),
-        ("REPORT", None) => {
-            let r = parse_body(&body)?
-                .ok_or_else(|| DavError::BadRequest("REPORT needs a body".into()))?;
-            report::report(&gw, &res, &r)
-        }
+        ("REPORT", None) => report::report(&gw, &res, &report_body(&body)?),
         _ => get::get(&gw, &res, &headers),
     })
     .await?
@@ -178,6 +174,11 @@ fn runs_inline(method: &Method, res: &Res, report: Option<&El>) -> bool {
         }
         _ => false,
     }
+}
+
+/// A REPORT's body, which it must have.
+fn report_body(body: &[u8]) -> Result<El, DavError> {
+    parse_body(body)?.ok_or_else(|| DavError::BadRequest("REPORT needs a body".into()))
 }
 
 /// A request body as an element tree; `None` for an empty body.
