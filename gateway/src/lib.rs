@@ -75,7 +75,13 @@ pub struct Gateway {
     pub cache: Arc<read::Cache>,
     /// CalDAV calendar objects by revision.
     pub dav_objects: Arc<dav::ObjectCache>,
+    /// Turns for expensive requests (CalDAV listings, queries, syncs, expansions).
+    pub heavy: Arc<tokio::sync::Semaphore>,
 }
+
+/// Expensive requests served at once; the rest wait their turn (see `dav::HEAVY_WAIT_SECS`).
+/// Two per core of the machine class the node is made for.
+pub const HEAVY_REQUESTS: usize = 4;
 
 /// Milliseconds since the epoch; replaceable so tests control "today".
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -103,6 +109,7 @@ impl Gateway {
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             cache: Arc::new(read::Cache::new(CACHE_BYTES)),
             dav_objects: Arc::new(dav::ObjectCache::new(DAV_OBJECT_BYTES)),
+            heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY_REQUESTS)),
         }
     }
 }

@@ -3,40 +3,10 @@
 
 mod common;
 
-use axum::body::{to_bytes, Body};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
 use common::*;
 use discal_store::{Store, Transit};
-use tower::ServiceExt as _;
-
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-async fn dav(app: &Router, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut req = Request::builder()
-        .method(Method::from_bytes(method.as_bytes()).unwrap())
-        .uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let raw = to_bytes(resp.into_body(), 64 << 20).await.unwrap();
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&raw).into_owned(),
-    }
-}
 
 fn setup() -> (Router, discal_gateway::Gateway) {
     let store = Store::memory();

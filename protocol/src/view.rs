@@ -4,7 +4,7 @@
 //!
 //! Pure: "today" for `days=` and the default windows is a parameter.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::keys::NodeKey;
@@ -28,6 +28,41 @@ pub const COMMON_PARAMS: &[&str] = &[
 
 /// Longest window a view may ask for, in days (expansion work grows with it).
 pub const MAX_DAYS: i64 = 3660;
+/// The first year any window may reach (dates before it are refused, windows clamped to it).
+pub const FIRST_YEAR: i32 = 1900;
+/// The year no window reaches (a window ends at its first instant at the latest).
+pub const END_YEAR: i32 = 2200;
+
+/// `[1900-01-01, 2200-01-01)` in UTC: every window, of every format and CalDAV, lies within.
+/// Bounded years also keep every date computation far from chrono's limits.
+pub fn limits() -> (DateTime<Utc>, DateTime<Utc>) {
+    let at = |y| {
+        Utc.with_ymd_and_hms(y, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default()
+    };
+    (at(FIRST_YEAR), at(END_YEAR))
+}
+
+/// The one rule for windows with open ends, shared by the views and CalDAV time ranges: a
+/// missing end lies [`MAX_DAYS`] from the given one, a window is at most [`MAX_DAYS`] long
+/// (cut at its end), and it lies within [`limits`]. `None` when no end is given or nothing is
+/// left.
+pub fn bounded_window(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let span = Duration::days(MAX_DAYS);
+    let (lo, hi) = limits();
+    let (from, to) = match (from, to) {
+        (None, None) => return None,
+        (Some(f), None) => (f, f.checked_add_signed(span).unwrap_or(hi)),
+        (None, Some(t)) => (t.checked_sub_signed(span).unwrap_or(lo), t),
+        (Some(f), Some(t)) => (f, t.min(f.checked_add_signed(span).unwrap_or(hi))),
+    };
+    let (from, to) = (from.clamp(lo, hi), to.clamp(lo, hi));
+    (from < to).then_some((from, to))
+}
 /// Radius used when `near=` comes without `radius_km=`.
 pub const DEFAULT_RADIUS_KM: f64 = 25.0;
 /// Tags per list and characters per text value.
@@ -140,12 +175,23 @@ fn list(name: &str, v: &str) -> Result<Vec<String>, ViewError> {
 }
 
 fn bound(name: &str, v: &str) -> Result<Bound, ViewError> {
-    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Ok(Bound::Date(d));
+    let b = match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        Ok(d) => Bound::Date(d),
+        Err(_) => DateTime::parse_from_rfc3339(v)
+            .map(|t| Bound::Instant(t.with_timezone(&Utc)))
+            .map_err(|_| invalid(name, "expected YYYY-MM-DD or an RFC 3339 time"))?,
+    };
+    let year = match b {
+        Bound::Date(d) => d.year(),
+        Bound::Instant(t) => t.year(),
+    };
+    if !(FIRST_YEAR..END_YEAR).contains(&year) {
+        return Err(invalid(
+            name,
+            format!("dates from {FIRST_YEAR} to {} only", END_YEAR - 1),
+        ));
     }
-    DateTime::parse_from_rfc3339(v)
-        .map(|t| Bound::Instant(t.with_timezone(&Utc)))
-        .map_err(|_| invalid(name, "expected YYYY-MM-DD or an RFC 3339 time"))
+    Ok(b)
 }
 
 fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ViewError> {
@@ -336,11 +382,8 @@ impl ViewFilter {
             (None, Some(f), None) => Some(f + Duration::days(MAX_DAYS)),
             (None, None, _) => None,
         };
-        match (from, to) {
-            (Some(f), Some(t)) => Some((f, t)),
-            (None, Some(t)) => Some((Utc.timestamp_opt(0, 0).single().unwrap_or_default(), t)),
-            _ => None,
-        }
+        // A view with `to=` alone reaches back MAX_DAYS, not to the start of time.
+        bounded_window(from, to)
     }
 
     /// True if a point lies within the `near` circle (always true without one).
@@ -400,6 +443,45 @@ mod tests {
 
     fn parse(q: &[(&str, &str)]) -> Result<ViewFilter, ViewError> {
         ViewFilter::parse(q.iter().copied(), &[]).map(|(f, _)| f)
+    }
+
+    /// The hardening review's open-ended window: `to=2200-01-01` alone started the window in
+    /// 1970. Every window is now at most MAX_DAYS long and within 1900..2200, and dates at
+    /// the ends of chrono's calendar are refused, not computed with.
+    #[test]
+    fn open_windows_are_bounded_and_far_dates_refused() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        let f = parse(&[("to", "2199-12-31")]).unwrap();
+        let (a, b) = f.window(today, None).unwrap();
+        assert_eq!(b - a, Duration::days(MAX_DAYS));
+        assert!(a.year() >= 2189, "{a}");
+        for bad in [
+            "2200-01-01",
+            "9999-12-31",
+            "1899-12-31",
+            "+10000-01-01",
+            "-0001-01-01",
+        ] {
+            assert!(parse(&[("to", bad)]).is_err(), "{bad}");
+            assert!(parse(&[("from", bad)]).is_err(), "{bad}");
+        }
+        assert!(parse(&[("from", "9999-12-31T23:59:59Z")]).is_err());
+        // A window running past 2200 stops there.
+        let f = parse(&[("from", "2199-06-01"), ("days", "3000")]).unwrap();
+        let (_, b) = f.window(today, None).unwrap();
+        assert_eq!(b, limits().1);
+        // CalDAV's open ends follow the same rule.
+        let (lo, hi) = limits();
+        assert_eq!(
+            bounded_window(None, Some(hi)).unwrap().0,
+            hi - Duration::days(MAX_DAYS)
+        );
+        assert_eq!(
+            bounded_window(Some(lo), Some(hi)).unwrap().1,
+            lo + Duration::days(MAX_DAYS)
+        );
+        assert_eq!(bounded_window(Some(hi), None), None);
+        assert_eq!(bounded_window(None, None), None);
     }
 
     #[test]

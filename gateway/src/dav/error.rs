@@ -23,6 +23,13 @@ pub enum DavError {
     /// A write method on this read-only server (403, `need-privileges` on the path).
     #[error("{0} is read-only")]
     ReadOnly(String),
+    /// The answer would be larger than a report may make (507 with
+    /// `DAV:number-of-matches-within-limits`, as RFC 5323 and RFC 6578 use it).
+    #[error("the answer is larger than this server makes for one report; ask for less")]
+    TooLarge,
+    /// Too many expensive requests are running; try again shortly (503 with Retry-After).
+    #[error("the server is busy with other large requests; try again shortly")]
+    Busy,
     /// The method is not one this server answers (405).
     #[error("{0} is not supported here")]
     Method(String),
@@ -76,6 +83,16 @@ impl IntoResponse for DavError {
                     esc(&path)
                 ),
             ),
+            Self::TooLarge => dav_error(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "<D:number-of-matches-within-limits/>",
+            ),
+            Self::Busy => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "5")],
+                "the server is busy with other large requests; try again shortly\n",
+            )
+                .into_response(),
             Self::Method(m) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 [(header::ALLOW, ALLOW)],

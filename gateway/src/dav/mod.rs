@@ -122,12 +122,22 @@ async fn read(
     } else {
         None
     };
+    if let (Res::Coll(c), "GET" | "HEAD") = (&res, method.as_str()) {
+        return Ok(get::collection(&gw, c, path, &headers).await);
+    }
     if runs_inline(&method, &res, root.as_ref()) {
         return match root {
             Some(r) => report::report(&gw, &res, &r),
             None => get::get(&gw, &res, &headers),
         };
     }
+    // Listings, queries, syncs and expansions may touch the whole calendar: a few at a time,
+    // so that many of them cannot take every core (and the memory of every answer) at once.
+    let wait = std::time::Duration::from_secs(HEAVY_WAIT_SECS);
+    let _permit = match tokio::time::timeout(wait, gw.heavy.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => return Err(DavError::Busy),
+    };
     tokio::task::spawn_blocking(move || match (method.as_str(), root) {
         ("PROPFIND", _) => propfind::propfind(&gw, &res, &headers, &body),
         ("REPORT", Some(r)) => report::report(&gw, &res, &r),
@@ -136,6 +146,9 @@ async fn read(
     })
     .await?
 }
+
+/// How long an expensive request waits for its turn before it is answered 503.
+const HEAVY_WAIT_SECS: u64 = 10;
 
 /// REPORT bodies up to this size are parsed on the connection's worker thread (a multiget of
 /// 100 hrefs is about 12 KiB; parsing it takes tens of microseconds).
@@ -166,7 +179,12 @@ fn runs_inline(method: &Method, res: &Res, report: Option<&El>) -> bool {
         ("GET" | "HEAD", _) => matches!(res, Res::Item(..)),
         ("REPORT", Some(root)) => {
             let own = coll.href();
-            root.is(CALDAV, "calendar-multiget")
+            let expands = root
+                .child(DAV, "prop")
+                .and_then(|p| p.child(CALDAV, "calendar-data"))
+                .is_some_and(|cd| cd.child(CALDAV, "expand").is_some());
+            !expands
+                && root.is(CALDAV, "calendar-multiget")
                 && root.children_named(DAV, "href").count() <= INLINE_MULTIGET_HREFS
                 && root
                     .children_named(DAV, "href")

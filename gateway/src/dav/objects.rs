@@ -27,6 +27,11 @@ pub(super) fn parse_utc(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| Utc.from_utc_datetime(&t))
 }
 
+/// The longest window `C:expand` may ask for: each instance becomes a VEVENT of its own, so the
+/// answer grows with the window (a year of a daily event is 365 components). Longer windows
+/// are refused (403, `C:max-date-time`); clients ask for weeks or months.
+pub const MAX_EXPAND_DAYS: i64 = 366;
+
 pub(super) fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, DavError> {
     let Some(cd) = prop.and_then(|p| p.child(CALDAV, "calendar-data")) else {
         return Ok(None);
@@ -40,16 +45,27 @@ pub(super) fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, DavError>
                 "C:expand needs start and end as UTC date-times (YYYYMMDDTHHMMSSZ)".into(),
             ));
         };
+        if b <= a {
+            return Err(DavError::BadRequest(
+                "C:expand end must be after start".into(),
+            ));
+        }
+        let (lo, hi) = discal_protocol::view::limits();
+        if b - a > chrono::Duration::days(MAX_EXPAND_DAYS) || a < lo || b > hi {
+            return Err(DavError::Precondition("<C:max-date-time/>".into()));
+        }
         return Ok(Some(DataMode::Expand(a, b)));
     }
     // limit-recurrence-set lets a server send more than asked: the whole event is sent.
     Ok(Some(DataMode::Full))
 }
 
-pub(super) fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> Arc<str> {
+/// The calendar data of `ev` as `mode` asks; `None` when its expansion was cut short by the
+/// expansion limits (the answer would be wrong, so the report is refused instead).
+pub(super) fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> Option<Arc<str>> {
     match mode {
-        DataMode::Full => gw.dav_objects.get_or_make(ev),
-        DataMode::Expand(from, to) => xml_text(&expanded(gw, ev, from, to)),
+        DataMode::Full => Some(gw.dav_objects.get_or_make(ev)),
+        DataMode::Expand(from, to) => expanded(gw, ev, from, to).map(|s| xml_text(&s)),
     }
 }
 
@@ -174,7 +190,7 @@ pub(super) fn expanded(
     ev: &StoredEvent,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> String {
+) -> Option<String> {
     let c = ev.content();
     let x = discal_protocol::recur::expand(
         c,
@@ -184,6 +200,9 @@ pub(super) fn expanded(
         discal_protocol::recur::ExpandLimits::default(),
     )
     .unwrap_or_default();
+    if x.truncated {
+        return None;
+    }
     let utc = |t: DateTime<Utc>| DateTimeValue::Utc(LocalDateTime::from_chrono(t.naive_utc()));
     let mut comps = Vec::new();
     for o in &x.occurrences {
@@ -228,7 +247,7 @@ pub(super) fn expanded(
         comps.push(comp);
     }
     let Some((first, rest)) = comps.split_first() else {
-        return feeds::ics_calendar(&gw.name, std::iter::empty(), None);
+        return Some(feeds::ics_calendar(&gw.name, std::iter::empty(), None));
     };
     let mut content = EventContent::new(first.clone());
     content.overrides = rest.to_vec();
@@ -239,5 +258,5 @@ pub(super) fn expanded(
         hop: ev.transit.hop.into(),
         issued: crate::issued_local(ev.payload.issued_at_ms),
     };
-    discal_protocol::ics::write_calendar([ics], &[])
+    Some(discal_protocol::ics::write_calendar([ics], &[]))
 }

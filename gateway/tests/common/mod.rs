@@ -12,6 +12,11 @@ use discal_protocol::ics::parse_calendar;
 use discal_protocol::{sign, Limits, NodeSecret, VerifiedEvent};
 use discal_store::{Store, Transit};
 
+use axum::body::{to_bytes, Body};
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use tower::ServiceExt as _;
+
 /// When the fixture's revisions were issued (2026-06-01T00:00:00Z).
 pub const ISSUED: i64 = 1_780_272_000_000;
 /// The gateway's "now" in tests (2026-11-21T12:00:00Z).
@@ -292,4 +297,40 @@ pub async fn serve_until_stdin_closes(
             .await
     });
     serving.await.map_err(std::io::Error::other)?
+}
+
+/// A response read whole.
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// One request through the router (any method), the answer read whole.
+pub async fn dav(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let mut req = Request::builder()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let raw = to_bytes(resp.into_body(), 64 << 20).await.unwrap();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+    }
 }

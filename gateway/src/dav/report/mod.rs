@@ -6,6 +6,8 @@ mod multiget;
 mod query;
 mod sync;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
 use axum::response::Response;
 use discal_store::StoredEvent;
 
@@ -31,7 +33,16 @@ pub(super) struct Report<'a> {
     /// Every property asked for can come from the index and the object cache, without
     /// reading the record: what most clients ask (ETag and calendar data).
     from_index: bool,
+    /// Bytes of property values made for this answer so far (expanded calendar data above
+    /// all), and whether they passed [`MAX_MADE_BYTES`].
+    made: AtomicUsize,
+    over: AtomicBool,
 }
+
+/// The most bytes of property values one report may make (cached calendar objects are not
+/// counted: they exist already). A report that would make more is answered 507 with
+/// `DAV:number-of-matches-within-limits` instead, having stopped making them there.
+pub const MAX_MADE_BYTES: usize = 64 << 20;
 
 /// Answers a REPORT whose body was parsed into `root`.
 pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, DavError> {
@@ -61,6 +72,8 @@ pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, Dav
         names,
         mode,
         from_index,
+        made: AtomicUsize::new(0),
+        over: AtomicBool::new(false),
     };
     if root.is(CALDAV, "calendar-multiget") {
         multiget::run(&r, root)
@@ -76,19 +89,32 @@ pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, Dav
 impl Report<'_> {
     /// One event's response with the properties asked for.
     fn item(&self, ms: &mut Ms, ev: &StoredEvent, hrefs: &mut Hrefs) {
+        if self.over.load(Relaxed) {
+            return;
+        }
         let r = Res::Item(self.coll.clone(), ev.key());
         let mut found = Vec::new();
         let mut missing = Vec::new();
         for n in &self.names {
             if n.0 == CALDAV && n.1 == "calendar-data" {
                 let mode = self.mode.unwrap_or(DataMode::Full);
-                found.push((n.clone(), calendar_data(self.gw, ev, mode)));
+                let Some(data) = calendar_data(self.gw, ev, mode) else {
+                    // More instances than an expansion may make: refuse rather than cut.
+                    self.over.store(true, Relaxed);
+                    return;
+                };
+                found.push((n.clone(), data));
             } else {
                 match prop_value(self.gw, &r, Some(ev), self.seq, n) {
                     Some(v) => found.push((n.clone(), v.into())),
                     None => missing.push(n.clone()),
                 }
             }
+        }
+        let bytes: usize = found.iter().map(|(_, v)| v.len()).sum();
+        if self.made.fetch_add(bytes, Relaxed) + bytes > MAX_MADE_BYTES {
+            self.over.store(true, Relaxed);
+            return;
         }
         ms.response(
             &hrefs.of(&ev.payload.origin, &ev.payload.uid),
@@ -98,11 +124,14 @@ impl Report<'_> {
     }
 
     /// The multistatus of `pending`, with a sync token when one is given.
-    fn answer(&self, pending: &[Pending], token: Option<u64>) -> Response {
+    fn answer(&self, pending: &[Pending], token: Option<u64>) -> Result<Response, DavError> {
         let mut ms = Ms::new();
         ms.render(&self.coll, &self.names, pending, |ms, ev, hrefs| {
             self.item(ms, ev, hrefs)
         });
-        ms.finish(token)
+        if self.over.load(Relaxed) {
+            return Err(DavError::TooLarge);
+        }
+        Ok(ms.finish(token))
     }
 }

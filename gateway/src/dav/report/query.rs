@@ -1,7 +1,8 @@
 //! calendar-query (RFC 4791 §7.8): the items matching a filter, most often a time range.
 
 use axum::response::Response;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+use discal_protocol::view::bounded_window;
 use discal_protocol::EventKey;
 use discal_store::StoredEvent;
 
@@ -17,23 +18,21 @@ use crate::read::{fetch, store_query, today};
 pub(super) fn run(r: &Report<'_>, res: &Res, root: &El) -> Result<Response, DavError> {
     let q = CalQuery::parse(root.child(CALDAV, "filter"))?;
     if !q.vevent {
-        return Ok(r.answer(&[], None));
+        return r.answer(&[], None);
     }
     let mut f = r.coll.filter();
     let window = match (q.start, q.end) {
         (None, None) => f.window(today(r.gw, &f), None),
-        (a, b) => {
-            let lo = Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0).single();
-            let hi = Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).single();
-            match (a.or(lo), b.or(hi)) {
-                (Some(a), Some(b)) if a < b => Some((a, b)),
-                _ => {
-                    return Err(DavError::BadRequest(
-                        "time-range end must be after start".into(),
-                    ))
-                }
-            }
+        (Some(a), Some(b)) if b <= a => {
+            return Err(DavError::BadRequest(
+                "time-range end must be after start".into(),
+            ))
         }
+        // An open end lies MAX_DAYS from the other, as in every view (docs/caldav.md).
+        (a, b) => Some(
+            bounded_window(a, b)
+                .ok_or_else(|| DavError::BadRequest("time-range lies outside 1900–2199".into()))?,
+        ),
     };
     f.offset = 0;
     let only = match res {
@@ -51,7 +50,7 @@ pub(super) fn run(r: &Report<'_>, res: &Res, root: &El) -> Result<Response, DavE
             .map(|h| Pending::Ev(Box::new(h.event)))
             .collect()
     };
-    Ok(r.answer(&pending, None))
+    r.answer(&pending, None)
 }
 
 /// The matches from the store's indexes, each answered from the object cache where it can be

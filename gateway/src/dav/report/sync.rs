@@ -54,7 +54,7 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             pending.push(Pending::Gone(r.coll.item_href(&ev)));
         }
     }
-    Ok(r.answer(&pending, Some(r.seq)))
+    r.answer(&pending, Some(r.seq))
 }
 
 /// The first sync: every member, from the index alone when only index properties are asked.
@@ -72,5 +72,5 @@ fn initial(r: &Report<'_>) -> Result<Response, DavError> {
         .into_iter()
         .map(|h| Pending::Ev(Box::new(h.event)))
         .collect();
-    Ok(r.answer(&pending, Some(r.seq)))
+    r.answer(&pending, Some(r.seq))
 }
