@@ -21,6 +21,7 @@
 //! - `read.rs`: the read path (query parameters, store query, cached renderings, ETag/304,
 //!   compression).
 //! - `error.rs`: [`AppError`], each failure as one status.
+//! - `serve.rs`: the server loop: connection caps, header and request timeouts, shutdown.
 //! - `html.rs`: what every HTML page shares (policy, look, frame); `display.rs`: how an
 //!   event reads to a person; `i18n.rs`: German and English strings.
 //! - `draft.rs`: an event's fields as the write API takes them.
@@ -37,6 +38,7 @@ pub mod feeds;
 pub mod html;
 pub mod i18n;
 pub mod read;
+mod serve;
 pub mod web;
 
 use std::future::Future;
@@ -55,6 +57,7 @@ pub use api::{summaries, BoxFuture, EventSummary, NodeApi, WriteError, WriteOp, 
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
 pub use error::AppError;
+pub use serve::{serve_with, ServerLimits};
 
 /// Everything a request handler reads.
 #[derive(Clone)]
@@ -163,15 +166,14 @@ pub fn prepare_recurrences(
         + store.prepare_year(year.saturating_add(1), chrono_tz::Tz::UTC)?)
 }
 
-/// Serves the gateway on a bound listener until `shutdown` completes.
+/// Serves the gateway on a bound listener until `shutdown` completes, with the default
+/// [`ServerLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     gw: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(gw))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve::serve_with(listener, gw, ServerLimits::default(), shutdown).await
 }
 
 /// Binds the HTTP address (port 0 picks one).
