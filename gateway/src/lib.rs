@@ -57,7 +57,7 @@ pub use api::{summaries, BoxFuture, EventSummary, NodeApi, WriteError, WriteOp, 
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
 pub use error::AppError;
-pub use serve::{serve_with, ServerLimits};
+pub use serve::{serve_router, serve_with, ServerLimits};
 
 /// Everything a request handler reads.
 #[derive(Clone)]

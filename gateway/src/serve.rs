@@ -108,8 +108,19 @@ pub async fn serve_with(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_router(listener, router(gw), limits, shutdown).await
+}
+
+/// [`serve_with`] for the gateway's router with layers of the caller's around it (the bench
+/// servers add a timing header).
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let timeout = limits.request_timeout;
-    let app = router(gw).layer(axum::middleware::from_fn(move |req, next| {
+    let app = app.layer(axum::middleware::from_fn(move |req, next| {
         request_timeout(timeout, req, next)
     }));
     let slots = Arc::new(Semaphore::new(limits.max_connections));

@@ -98,6 +98,10 @@ pub struct Filters {
     pub drop_tags: Vec<String>,
 }
 
+/// The highest `max_hops` accepted: past a few dozen links an event has crossed any real
+/// federation, and a larger limit only extends what a relay can reach.
+pub const MAX_HOPS_LIMIT: u8 = 64;
+
 /// The whole configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,10 +268,50 @@ impl Config {
                 "filters.near and filters.radius_km go together".into(),
             ));
         }
-        if self.sync_interval_secs == 0 {
-            return Err(ConfigError::Invalid(
-                "sync_interval_secs must be > 0".into(),
-            ));
+        self.check_numbers()
+    }
+
+    /// Every numeric key within its range, with a message naming the key and the range (a
+    /// NaN radius used to switch the geo filter off without a word).
+    fn check_numbers(&self) -> Result<(), ConfigError> {
+        let out_of_range = |key: &str, value: &dyn std::fmt::Display, range: &str| {
+            Err(ConfigError::Invalid(format!(
+                "{key} = {value}: must be {range}"
+            )))
+        };
+        if self.max_hops > MAX_HOPS_LIMIT {
+            return out_of_range("max_hops", &self.max_hops, "from 0 to 64");
+        }
+        if !(1..=604_800).contains(&self.sync_interval_secs) {
+            return out_of_range(
+                "sync_interval_secs",
+                &self.sync_interval_secs,
+                "from 1 to 604800 (a week)",
+            );
+        }
+        if !(1..=86_400).contains(&self.redial_max_secs) {
+            return out_of_range(
+                "redial_max_secs",
+                &self.redial_max_secs,
+                "from 1 to 86400 (a day)",
+            );
+        }
+        if let Some(r) = self.filters.radius_km {
+            if !(r.is_finite() && r > 0.0 && r <= 20_000.0) {
+                return out_of_range(
+                    "filters.radius_km",
+                    &r,
+                    "a number above 0 and up to 20000 (km)",
+                );
+            }
+        }
+        if let Some([lat, lon]) = self.filters.near {
+            if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+                return out_of_range("filters.near latitude", &lat, "from -90 to 90");
+            }
+            if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+                return out_of_range("filters.near longitude", &lon, "from -180 to 180");
+            }
         }
         Ok(())
     }
@@ -344,9 +388,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
         path: path.to_owned(),
         source,
     };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    crate::identity::write_durably(path, bytes, 0o644).map_err(io)
 }
 
 /// Where data lives without `--data-dir`: `$XDG_DATA_HOME/discal`, else
@@ -364,6 +406,38 @@ pub fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17, item 12: `filters.radius_km = nan` silently disabled the geo filter and `near`
+    /// was not range-checked. Each numeric key is checked, the message naming key and range.
+    #[test]
+    fn numeric_keys_are_checked_with_their_range() {
+        for (toml, key) in [
+            (
+                "[filters]\nnear = [52.5, 13.4]\nradius_km = nan\n",
+                "filters.radius_km",
+            ),
+            (
+                "[filters]\nnear = [52.5, 13.4]\nradius_km = -1.0\n",
+                "filters.radius_km",
+            ),
+            (
+                "[filters]\nnear = [152.5, 13.4]\nradius_km = 10.0\n",
+                "filters.near latitude",
+            ),
+            (
+                "[filters]\nnear = [52.5, inf]\nradius_km = 10.0\n",
+                "filters.near longitude",
+            ),
+            ("sync_interval_secs = 0\n", "sync_interval_secs"),
+            ("redial_max_secs = 0\n", "redial_max_secs"),
+            ("max_hops = 200\n", "max_hops"),
+        ] {
+            let e = Config::parse(toml, Path::new("x")).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("must be"), "{toml}: {e}");
+        }
+        let ok = "[filters]\nnear = [52.5, 13.4]\nradius_km = 30.0\n";
+        Config::parse(ok, Path::new("x")).unwrap();
+    }
 
     #[test]
     fn default_file_parses_to_defaults() {

@@ -27,6 +27,17 @@ pub enum NodeError {
         #[source]
         source: discal_protocol::KeyError,
     },
+    /// A secret file others may read.
+    #[error("{path} is readable by others (mode {mode:o}); make it private: chmod 600 {path}")]
+    Exposed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The store is locked by another process (a running node), which did not answer.
+    #[error("the store in {0} is in use by another process (a running node?); stop it, or ask it over its HTTP API")]
+    StoreInUse(std::path::PathBuf),
     /// libp2p setup.
     #[error("network: {0}")]
     Net(String),

@@ -14,6 +14,18 @@ use crate::NodeError;
 pub const KEY_FILE: &str = "identity.key";
 /// File holding the bearer token of the local write API.
 pub const TOKEN_FILE: &str = "admin.token";
+/// File a running node writes its bound HTTP address into (removed on shutdown), so the CLI
+/// finds a node started with `--http` or port 0.
+pub const HTTP_ADDR_FILE: &str = "http.addr";
+
+/// The HTTP address a node running on `dir` wrote, if one did.
+pub fn running_http_addr(dir: &Path) -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string(dir.join(HTTP_ADDR_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
 
 /// The node's secret in both forms.
 pub struct Identity {
@@ -42,15 +54,52 @@ impl Identity {
     }
 }
 
-/// Writes a file only the owner can read, refusing to overwrite.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` so that a crash at any moment leaves either no file or the whole
+/// one: into a temporary file (mode `mode`), synced, renamed over `path`, and the directory
+/// synced so the rename itself is on disk. A crash between creating and writing the file
+/// once left an empty admin token behind.
+pub fn write_durably(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path)?;
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(&tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Writes a file only the owner can read.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_durably(path, bytes, 0o600)
+}
+
+/// Refuses a secret file that others may read: the key signs as this node, the token writes
+/// as its operator.
+fn check_private(path: &Path) -> Result<(), NodeError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(NodeError::io(path.display().to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(NodeError::Exposed {
+                path: path.to_owned(),
+                mode: mode & 0o777,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Loads the key from the data dir, creating it on first use.
@@ -59,6 +108,7 @@ pub fn load_or_create(dir: &Path) -> Result<Identity, NodeError> {
     let io = |e| NodeError::io(path.display().to_string())(e);
     match std::fs::read(&path) {
         Ok(bytes) => {
+            check_private(&path)?;
             let secret = NodeSecret::from_seed(&bytes).map_err(|source| NodeError::Key {
                 path: path.clone(),
                 source,
@@ -80,17 +130,30 @@ pub fn admin_token(dir: &Path) -> Result<String, NodeError> {
     let path = dir.join(TOKEN_FILE);
     let io = |e| NodeError::io(path.display().to_string())(e);
     match std::fs::read_to_string(&path) {
-        Ok(t) => Ok(t.trim().to_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(io)?;
-            let mut raw = [0u8; 24];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
-            let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(&path, format!("{token}\n").as_bytes()).map_err(io)?;
-            Ok(token)
+        Ok(t) if !t.trim().is_empty() => {
+            check_private(&path)?;
+            Ok(t.trim().to_owned())
         }
+        // An empty token (left by a crash in older versions) would let an empty bearer
+        // token through: make a new one.
+        Ok(_) => {
+            tracing::warn!("{} is empty; writing a new admin token", path.display());
+            new_token(dir, &path)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => new_token(dir, &path),
         Err(e) => Err(io(e)),
     }
+}
+
+/// A new random admin token, written (privately, durably) to `path`.
+fn new_token(dir: &Path, path: &Path) -> Result<String, NodeError> {
+    let io = |e| NodeError::io(path.display().to_string())(e);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut raw = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(path, format!("{token}\n").as_bytes()).map_err(io)?;
+    Ok(token)
 }
 
 /// The libp2p peer id of a node key.
@@ -113,6 +176,31 @@ pub fn node_key(peer: &PeerId) -> Option<NodeKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 17, item 11: an empty admin.token (a crash between create and write) gave an
+    /// empty bearer token; a key file others can read was used as it was.
+    #[test]
+    fn empty_tokens_are_replaced_and_exposed_secrets_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TOKEN_FILE), "\n").unwrap();
+        let token = admin_token(dir.path()).unwrap();
+        assert_eq!(token.len(), 48);
+        assert_eq!(admin_token(dir.path()).unwrap(), token);
+        load_or_create(dir.path()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let key = dir.path().join(KEY_FILE);
+            assert_eq!(
+                std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_or_create(dir.path()).err().unwrap();
+            assert!(matches!(e, NodeError::Exposed { mode: 0o644, .. }), "{e}");
+            assert!(e.to_string().contains("chmod 600"), "{e}");
+        }
+    }
 
     #[test]
     fn peer_id_and_node_key_agree() {

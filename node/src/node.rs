@@ -29,6 +29,8 @@ pub struct NodeHandle {
     listen: Vec<Multiaddr>,
     admin_token: String,
     config_path: Option<PathBuf>,
+    /// The file this node's HTTP address is recorded in, removed at shutdown.
+    addr_file: Option<PathBuf>,
     http_stop: Option<oneshot::Sender<()>>,
     http_task: Option<tokio::task::JoinHandle<()>>,
     net_task: Option<tokio::task::JoinHandle<()>>,
@@ -111,6 +113,7 @@ impl Node {
             shared.tasks.spawn(watch_config(path, shared2, net2));
         }
 
+        let addr_file = record_http_addr(&opts, http_addr)?;
         tracing::info!(key = %shared.me, http = %http_addr, listen = ?listen, "node started");
         Ok(NodeHandle {
             shared,
@@ -120,6 +123,7 @@ impl Node {
             listen,
             admin_token,
             config_path: opts.config_path,
+            addr_file,
             http_stop,
             http_task,
             net_task: Some(net_task),
@@ -127,6 +131,18 @@ impl Node {
             responder_thread: Some(workers.responder),
         })
     }
+}
+
+/// Writes the bound HTTP address into the data dir, for the CLI (see
+/// [`identity::HTTP_ADDR_FILE`]); returns the file, to be removed at shutdown.
+fn record_http_addr(opts: &NodeOptions, addr: SocketAddr) -> Result<Option<PathBuf>, NodeError> {
+    let (Some(dir), true) = (&opts.data_dir, opts.gateway) else {
+        return Ok(None);
+    };
+    let f = dir.join(identity::HTTP_ADDR_FILE);
+    identity::write_durably(&f, format!("{addr}\n").as_bytes(), 0o644)
+        .map_err(NodeError::io(f.display().to_string()))?;
+    Ok(Some(f))
 }
 
 /// The node's key: given, from the data dir, or new for a node kept in memory.
@@ -377,6 +393,9 @@ impl NodeHandle {
     /// node's tasks (sessions, watcher, warm-ups: cancelled and awaited), the swarm, then the
     /// workers once their queues' last senders are gone; flushes the store last.
     pub async fn shutdown(mut self) {
+        if let Some(f) = self.addr_file.take() {
+            let _ = std::fs::remove_file(f);
+        }
         if let Some(stop) = self.http_stop.take() {
             let _ = stop.send(());
         }

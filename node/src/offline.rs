@@ -21,8 +21,7 @@ pub fn offline_write(
 ) -> Result<Vec<Written>, WriteError> {
     let ident =
         identity::load_or_create(data_dir).map_err(|e| WriteError::Internal(e.to_string()))?;
-    let store = Store::open(&data_dir.join("store"), &SledOptions::default())
-        .map_err(|e| WriteError::Unavailable(format!("store: {e}")))?;
+    let store = offline_store(data_dir).map_err(|e| WriteError::Unavailable(e.to_string()))?;
     let shared = offline_shared(store, ident.key(), config)?;
     let mut out = Vec::new();
     for a in author::author(&shared, &ident.secret, op)? {
@@ -46,10 +45,10 @@ pub fn offline_write(
 
 /// Opens the store of a stopped node read-only-in-spirit (for `event list`, `status`).
 pub fn offline_store(data_dir: &std::path::Path) -> Result<Store, NodeError> {
-    Ok(Store::open(
-        &data_dir.join("store"),
-        &SledOptions::default(),
-    )?)
+    Store::open(&data_dir.join("store"), &SledOptions::default()).map_err(|e| match e {
+        discal_store::StoreError::Locked(_) => NodeError::StoreInUse(data_dir.to_owned()),
+        other => other.into(),
+    })
 }
 
 fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, WriteError> {

@@ -61,7 +61,18 @@ impl Backend {
             // Durability comes from explicit flushes after each apply; the background flusher
             // only bounds how much unacknowledged work a crash can lose.
             .flush_every_ms(Some(1000))
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                // sled takes an exclusive lock on its files and reports another holder as an
+                // I/O error with this text (tests/store.rs pins it).
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(path.to_owned())
+                }
+                other => other.into(),
+            })?;
         Ok(Self::Sled(db))
     }
 

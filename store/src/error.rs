@@ -25,6 +25,9 @@ pub enum StoreError {
     /// Reading or writing the index snapshot, or the OS's randomness, failed.
     #[error("store files: {0}")]
     Io(#[from] std::io::Error),
+    /// Another process (a running node) has the store open.
+    #[error("the store in {0} is in use by another process")]
+    Locked(std::path::PathBuf),
     /// A thread panicked while holding the store's lock.
     #[error("store lock poisoned by a panicked thread")]
     Poisoned,

@@ -389,6 +389,19 @@ fn floating_events_follow_the_asked_zone() {
     });
 }
 
+/// A store another holder has open is reported as locked, not as sled's raw I/O error (the
+/// CLI tells the operator that a node is running on the data dir).
+#[test]
+fn a_store_in_use_is_reported_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = Store::open(dir.path(), &SledOptions::default()).unwrap();
+    match Store::open(dir.path(), &SledOptions::default()) {
+        Err(StoreError::Locked(p)) => assert_eq!(p, dir.path()),
+        Err(e) => panic!("not reported as locked: {e}"),
+        Ok(_) => panic!("opened twice"),
+    }
+}
+
 #[test]
 fn data_survives_reopen_and_the_schema_is_checked() {
     let dir = tempfile::tempdir().unwrap();

@@ -290,11 +290,16 @@ pub async fn serve_until_stdin_closes(
     // On a worker, as the node runs it: served from `block_on`, every accepted connection
     // would be one more hand-off between threads.
     let serving = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        discal_gateway::serve_router(
+            listener,
+            router,
+            discal_gateway::ServerLimits::default(),
+            stop,
+        )
+        .await
     });
     serving.await.map_err(std::io::Error::other)?
 }

@@ -8,8 +8,9 @@
 //!
 //! `mod.rs` reads a document into events (grouping, validation, UIDs), `vevent.rs` maps one
 //! VEVENT's properties, `values.rs` parses date-time, date and duration values, and
-//! `write.rs` writes events back out.
+//! `write.rs` writes events back out, `split.rs` cuts a large document into standalone parts.
 
+mod split;
 mod values;
 mod vevent;
 mod write;
@@ -23,6 +24,7 @@ use crate::keys::NodeKey;
 use crate::model::{Component, EventContent};
 use crate::validate::{self, Limits, ValidationError};
 
+pub use split::split_calendar;
 pub use values::parse_duration;
 pub use write::{escape_text, fmt_duration, fold_line, write_calendar, write_event, IcsEvent};
 

@@ -3,7 +3,8 @@
 //! - `args.rs`: the command line (clap).
 //! - `run.rs`: `discal run`, until a signal stops it.
 //! - `setup.rs`: `init`, `id`, `peer`: the data dir, the key and the allowlist.
-//! - `events.rs`: `event add|update|cancel|list`, `import`.
+//! - `events.rs`: `event add|update|cancel|list`.
+//! - `import.rs`: `import`, in parts, with a progress bar and a summary.
 //! - `remote.rs`: talking to the running node over its HTTP API (or to the store directly
 //!   when it is stopped), and `status`.
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
@@ -11,9 +12,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use discal_gateway::WriteOp;
 
 /// `println!` that stops quietly when the reader has gone (`discal id | head -1`).
 macro_rules! say {
@@ -24,6 +24,7 @@ macro_rules! say {
 
 mod args;
 mod events;
+mod import;
 mod remote;
 mod run;
 mod setup;
@@ -64,12 +65,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Id { common } => setup::cmd_id(&common),
         Cmd::Peer(p) => setup::cmd_peer(p),
         Cmd::Event(e) => events::cmd_event(e),
-        Cmd::Import { common, file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            events::print_written(&remote::write(&common, WriteOp::Import(text))?);
-            Ok(())
-        }
+        Cmd::Import { common, file } => import::cmd_import(&common, &file),
         Cmd::Status { common } => remote::cmd_status(&common),
     }
 }

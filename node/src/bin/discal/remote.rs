@@ -30,7 +30,12 @@ fn api(
     body: Option<(&str, String)>,
 ) -> Result<Answer, ApiError> {
     let other = |e: anyhow::Error| ApiError::Other(e);
-    let addr = cfg.http_addr().map_err(|e| other(e.into()))?;
+    // The address a running node recorded wins over the config's: it was started with
+    // `--http`, or on port 0.
+    let addr = match identity::running_http_addr(data_dir) {
+        Some(a) => a,
+        None => cfg.http_addr().map_err(|e| other(e.into()))?,
+    };
     let token = identity::admin_token(data_dir).map_err(|e| other(e.into()))?;
     let client = NodeClient::new(addr, Some(token));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -99,8 +104,25 @@ fn request_of(op: &WriteOp) -> Result<(&'static str, String, &'static str, Strin
     })
 }
 
+/// What became of a write.
+pub enum Sent {
+    /// Done: the events it wrote.
+    Written(Vec<Written>),
+    /// The node refused it (a 4xx): its status and message.
+    Refused(u16, String),
+}
+
 /// A write through the running node's API, or straight into the store when it is stopped.
 pub fn write(common: &Common, op: WriteOp) -> Result<Vec<Written>> {
+    match send(common, op)? {
+        Sent::Written(w) => Ok(w),
+        Sent::Refused(status, message) => bail!("node answered {status}: {message}"),
+    }
+}
+
+/// [`write`], with a refusal as an answer rather than an error (an import goes on with its
+/// other parts).
+pub fn send(common: &Common, op: WriteOp) -> Result<Sent> {
     let cfg = common.load()?;
     let dir = common.data_dir();
     let (method, path, ctype, body) = request_of(&op)?;
@@ -108,11 +130,20 @@ pub fn write(common: &Common, op: WriteOp) -> Result<Vec<Written>> {
         Ok(Answer {
             status: 200 | 201,
             body,
-        }) => Ok(serde_json::from_str(&body)?),
+        }) => Ok(Sent::Written(serde_json::from_str(&body)?)),
+        Ok(Answer { status, body }) if (400..500).contains(&status) => {
+            Ok(Sent::Refused(status, body.trim().to_owned()))
+        }
         Ok(Answer { status, body }) => bail!("node answered {status}: {}", body.trim()),
         Err(ApiError::NotRunning) => {
             tracing::info!("node not running; writing to the store directly");
-            discal_node::offline_write(&dir, &cfg, op).map_err(|e| anyhow!("{e}"))
+            match discal_node::offline_write(&dir, &cfg, op) {
+                Ok(w) => Ok(Sent::Written(w)),
+                Err(e @ discal_gateway::WriteError::BadRequest(_)) => {
+                    Ok(Sent::Refused(400, e.to_string()))
+                }
+                Err(e) => Err(anyhow!("{e}")),
+            }
         }
         Err(ApiError::Other(e)) => Err(e),
     }
