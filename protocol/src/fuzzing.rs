@@ -42,3 +42,27 @@ pub fn ics_parse(data: &[u8]) {
         }
     }
 }
+
+/// Parses arbitrary bytes as a view's query string, then computes its window at both ends of
+/// the calendar it allows; must never panic (dates near the limits once could overflow).
+pub fn view_query(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let pairs: Vec<(&str, &str)> = text
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    let extra = ["view", "theme", "accent", "month"];
+    if let Ok((f, _)) = crate::view::ViewFilter::parse(pairs, &extra) {
+        for today in [(1900, 1, 1), (2026, 12, 4), (2199, 12, 31)] {
+            if let Some(d) = chrono::NaiveDate::from_ymd_opt(today.0, today.1, today.2) {
+                let _ = f.window(d, Some(60));
+                let _ = f.window(d, None);
+            }
+        }
+        let _ = f.near_box();
+        let _ = f.within(Some((0.0, 0.0)));
+    }
+}

@@ -35,3 +35,11 @@ fn ics_parse_seeds() {
         discal_protocol::fuzzing::ics_parse(&data);
     }
 }
+
+#[test]
+fn view_query_seeds() {
+    for (name, data) in seeds("view_query") {
+        eprintln!("{name}");
+        discal_protocol::fuzzing::view_query(&data);
+    }
+}

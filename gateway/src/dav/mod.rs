@@ -27,8 +27,11 @@
 //! - `report/`: REPORT, one file per report (`multiget`, `query`, `sync`).
 //! - `warm_up.rs`: one pass of each request kind at start.
 //! - `quirks.rs`: client workarounds, one named function per behaviour.
+//! - `fuzzing.rs` (with the `test-utils` feature): the request-body fuzzing entry point.
 
 mod error;
+#[cfg(feature = "test-utils")]
+pub mod fuzzing;
 mod get;
 mod members;
 mod multistatus;
