@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .hits
         {
             let name = h.event.payload.uid.replace('@', "_");
-            let ics = discal_gateway::feeds::ics_calendar("bench", [&h.event], None);
+            let ics = discal_gateway::feeds::ics_calendar(&store, "bench", [&h.event], None);
             std::fs::write(format!("{dir}/{name}.ics"), ics)?;
         }
     }

@@ -198,10 +198,28 @@ pub fn issued_local(ms: i64) -> LocalDateTime {
     LocalDateTime::from_chrono(dt.naive_utc())
 }
 
-/// The iCalendar view of a stored event.
+/// The iCalendar view of a stored event, under its own UID (for the origin's own use: in
+/// anything a subscriber reads, use [`ics_event_as`] with [`public_uid`]).
 pub fn ics_event(e: &StoredEvent) -> IcsEvent<'_> {
+    ics_event_as(e, &e.payload.uid)
+}
+
+/// The UID an event is published under in feeds and CalDAV: its own, unless another origin
+/// holds an event with the same UID; then each of them is written as `{origin}~{uid}`. A
+/// calendar app merges components by UID, so without this a hostile origin could put its
+/// event in the place of another's in every subscriber's calendar (docs/protocol.md §6).
+pub fn public_uid<'a>(store: &Store, e: &'a StoredEvent) -> std::borrow::Cow<'a, str> {
+    if store.uid_is_shared(&e.payload.uid).unwrap_or(true) {
+        format!("{}~{}", e.payload.origin, e.payload.uid).into()
+    } else {
+        e.payload.uid.as_str().into()
+    }
+}
+
+/// The iCalendar view of a stored event under `uid`.
+pub fn ics_event_as<'a>(e: &'a StoredEvent, uid: &'a str) -> IcsEvent<'a> {
     IcsEvent {
-        uid: &e.payload.uid,
+        uid,
         content: &e.payload.content,
         revision: e.payload.revision,
         hop: e.transit.hop.into(),

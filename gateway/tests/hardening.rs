@@ -224,3 +224,69 @@ async fn expensive_requests_wait_their_turn_then_get_503() {
     .await;
     assert_eq!(r.status, StatusCode::MULTI_STATUS);
 }
+
+/// Item 9: two origins with one UID gave two VEVENTs with that UID in `/feed.ics`, and a
+/// calendar app merges components by UID, so a hostile origin could shadow another's event.
+/// Now no feed or collection carries one UID twice: while two origins share a UID, each is
+/// written as `{origin}~{uid}` (and its CalDAV ETag changes with it).
+#[tokio::test]
+async fn no_origin_shadows_another_by_uid() {
+    let store = Store::memory();
+    fill(&store, 0);
+    let gw = gateway(store, "https://cal.example.org");
+    let app = discal_gateway::router(gw.clone());
+    // The UID of each event (its first component: overrides repeat it), lines unfolded.
+    let uids = |ics: &str| -> Vec<String> {
+        let mut out: Vec<String> = ics
+            .replace("\r\n ", "")
+            .lines()
+            .filter_map(|l| l.strip_prefix("UID:"))
+            .map(|u| u.trim().to_owned())
+            .collect();
+        out.dedup();
+        out
+    };
+    let before = dav(&app, "GET", "/feed.ics", &[], "").await.body;
+    assert!(uids(&before).contains(&"hamburg-oneoff@example.org".to_owned()));
+    let victim = href("hamburg-oneoff@example.org");
+    let etag_before = dav(&app, "GET", &victim, &[], "").await.headers["etag"].clone();
+
+    // Origin B publishes an event under A's UID.
+    let b = secret(2);
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\n\
+               UID:hamburg-oneoff@example.org\r\nDTSTART:20261203T170000Z\r\nDURATION:PT1H\r\n\
+               SUMMARY:Cancelled! Go home.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let import = parse_calendar(ics, &b.public(), &generous()).unwrap();
+    let ev = &import.events[0];
+    let forged = sign(
+        &b,
+        ev.uid.clone(),
+        9,
+        ISSUED,
+        ev.content.clone(),
+        &generous(),
+    )
+    .unwrap();
+    gw.store.apply(&forged, Transit::local(), ISSUED).unwrap();
+
+    let after = dav(&app, "GET", "/feed.ics", &[], "").await.body;
+    let all = uids(&after);
+    let mut unique = all.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(all.len(), unique.len(), "a UID twice: {all:?}");
+    assert!(!all.contains(&"hamburg-oneoff@example.org".to_owned()));
+    for origin in [secret(1).public(), b.public()] {
+        assert!(all.contains(&format!("{origin}~hamburg-oneoff@example.org")));
+    }
+    // The same in CalDAV: the item's data and ETag change with its UID.
+    let item = dav(&app, "GET", &victim, &[], "").await;
+    assert!(
+        item.body.contains(&format!("UID:{}~", secret(1).public())),
+        "{}",
+        item.body
+    );
+    assert_ne!(item.headers["etag"], etag_before);
+    let json = dav(&app, "GET", "/feed.json", &[], "").await.body;
+    assert!(!json.contains("\"uid\":\"hamburg-oneoff@example.org\""));
+}

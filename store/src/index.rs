@@ -233,6 +233,8 @@ pub(crate) struct Index {
     tag_ids: HashMap<String, u32>,
     tag_sets: Vec<Box<[u32]>>,
     tag_set_ids: HashMap<Box<[u32]>, u32>,
+    /// UID → how many origins hold an event with it: feeds must not carry one UID twice.
+    uid_origins: HashMap<Box<str>, u32>,
 }
 
 impl Index {
@@ -368,6 +370,10 @@ impl Index {
             self.geo.insert((lat, lon, seq));
         }
         self.by_ident.insert(ident.clone(), seq);
+        *self
+            .uid_origins
+            .entry(info.uid.as_str().into())
+            .or_default() += 1;
         self.entries.insert(
             seq,
             Entry {
@@ -418,5 +424,17 @@ impl Index {
         if self.by_ident.get(&e.ident) == Some(&seq) {
             self.by_ident.remove(&e.ident);
         }
+        let uid = String::from_utf8_lossy(&e.ident[32..]);
+        if let Some(n) = self.uid_origins.get_mut(uid.as_ref()) {
+            *n -= 1;
+            if *n == 0 {
+                self.uid_origins.remove(uid.as_ref());
+            }
+        }
+    }
+
+    /// True if more than one origin holds an event with this UID.
+    pub(crate) fn uid_is_shared(&self, uid: &str) -> bool {
+        self.uid_origins.get(uid).is_some_and(|n| *n > 1)
     }
 }

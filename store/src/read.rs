@@ -99,6 +99,13 @@ impl Store {
         Ok(out)
     }
 
+    /// True if more than one origin holds an event with this UID (from memory, O(1)). Feeds and
+    /// CalDAV then write each of them under a UID qualified by its origin, so that no origin's
+    /// event can take another's place in a subscriber's calendar.
+    pub fn uid_is_shared(&self, uid: &str) -> Result<bool, StoreError> {
+        Ok(self.read_index()?.uid_is_shared(uid))
+    }
+
     /// The origins that published an event with this UID (a scan of the in-memory index).
     pub fn origins_of(&self, uid: &str) -> Result<Vec<NodeKey>, StoreError> {
         let idx = self.read_index()?;

@@ -15,13 +15,13 @@ pub(super) fn get(gw: &Gateway, res: &Res, headers: &HeaderMap) -> Result<Respon
         Res::Item(c, key) => {
             let ev = load_item(gw, c, key)?
                 .ok_or_else(|| DavError::NotFound("no such event in this calendar".into()))?;
-            let etag = item_etag(&ev);
+            let etag = item_etag(&gw.store, &ev);
             if etag_matches(headers, &etag) {
                 return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
             }
             let mut r = (
                 [(header::CONTENT_TYPE, ITEM_TYPE)],
-                feeds::ics_calendar(&gw.name, [&ev], None),
+                feeds::ics_calendar(&gw.store, &gw.name, [&ev], None),
             )
                 .into_response();
             if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -68,6 +68,7 @@ pub(super) async fn collection(
 fn collection_ics(gw: &Gateway, c: &Coll) -> Result<String, DavError> {
     let hits = members(gw, c)?;
     Ok(feeds::ics_calendar(
+        &gw.store,
         &gw.name,
         hits.iter().map(|h| &h.event),
         None,

@@ -79,6 +79,10 @@ pub(super) fn known(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<Pen
 /// A member item answered from the object cache, `mk` being the revision the index holds;
 /// `None` if its object is not cached.
 pub(super) fn cached_item(gw: &Gateway, key: &EventKey, mk: MergeKey) -> Option<Pending> {
+    // A UID another origin shares is written qualified, which the cache does not hold.
+    if gw.store.uid_is_shared(&key.uid).unwrap_or(true) {
+        return None;
+    }
     let data = gw.dav_objects.cached(&mk.id)?;
     Some(Pending::Cached(key.clone(), mk, data))
 }
@@ -104,7 +108,11 @@ pub(super) fn index_listing(
         .map(|it| {
             (
                 hrefs.of(&it.key.origin, &it.key.uid),
-                etag_of(it.revision, &it.id),
+                etag_of(
+                    it.revision,
+                    &it.id,
+                    gw.store.uid_is_shared(&it.key.uid).unwrap_or(true),
+                ),
             )
         })
         .collect()))

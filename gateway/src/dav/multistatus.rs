@@ -170,7 +170,8 @@ impl Ms {
                     Pending::Ev(ev) => item(&mut ms, ev, &mut hrefs),
                     Pending::Cached(key, mk, data) => {
                         let href = hrefs.of(&key.origin, &key.uid);
-                        ms.cached(&href, names, &etag_of(mk.revision, &mk.id), data);
+                        // Only items whose UID no other origin shares are answered from the cache.
+                        ms.cached(&href, names, &etag_of(mk.revision, &mk.id, false), data);
                     }
                     Pending::Gone(href) => ms.status(href, "404 Not Found"),
                 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use discal_protocol::model::{DateTimeValue, End, EventContent, LocalDateTime};
-use discal_store::StoredEvent;
+use discal_store::{Store, StoredEvent};
 
 use super::error::DavError;
 use super::xml::{El, CALDAV};
@@ -64,7 +64,7 @@ pub(super) fn data_mode(prop: Option<&El>) -> Result<Option<DataMode>, DavError>
 /// expansion limits (the answer would be wrong, so the report is refused instead).
 pub(super) fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> Option<Arc<str>> {
     match mode {
-        DataMode::Full => Some(gw.dav_objects.get_or_make(ev)),
+        DataMode::Full => Some(gw.dav_objects.get_or_make(&gw.store, ev)),
         DataMode::Expand(from, to) => expanded(gw, ev, from, to).map(|s| xml_text(&s)),
     }
 }
@@ -111,7 +111,13 @@ impl ObjectCache {
         self.inner.lock().ok().and_then(|c| c.map.get(id).cloned())
     }
 
-    pub(super) fn get_or_make(&self, ev: &StoredEvent) -> Arc<str> {
+    /// The calendar object of `ev`, from the cache or made (and cached); an event whose UID
+    /// another origin shares is written under its qualified UID and not cached (it is rare,
+    /// and whether it is shared changes with the store).
+    pub(super) fn get_or_make(&self, store: &Store, ev: &StoredEvent) -> Arc<str> {
+        if store.uid_is_shared(&ev.payload.uid).unwrap_or(true) {
+            return xml_text(&item_ics(ev, &crate::public_uid(store, ev)));
+        }
         if let Some(v) = self
             .inner
             .lock()
@@ -120,7 +126,7 @@ impl ObjectCache {
         {
             return v;
         }
-        let v = xml_text(&item_ics(ev));
+        let v = xml_text(&item_ics(ev, &ev.payload.uid));
         self.put(ev.id, v.clone());
         v
     }
@@ -161,7 +167,10 @@ impl ObjectCache {
             };
             after = last.seq;
             for ev in &batch {
-                if !self.put(ev.id, xml_text(&item_ics(ev))) {
+                if store.uid_is_shared(&ev.payload.uid)? {
+                    continue;
+                }
+                if !self.put(ev.id, xml_text(&item_ics(ev, &ev.payload.uid))) {
                     return Ok(n);
                 }
                 n += 1;
@@ -171,7 +180,7 @@ impl ObjectCache {
 }
 
 /// One event as a calendar object resource: its VTIMEZONEs and VEVENTs, nothing else.
-pub(super) fn item_ics(ev: &StoredEvent) -> String {
+pub(super) fn item_ics(ev: &StoredEvent, uid: &str) -> String {
     let mut zones = std::collections::BTreeSet::new();
     feeds::tzids(ev, &mut zones);
     let mut header = String::new();
@@ -180,7 +189,7 @@ pub(super) fn item_ics(ev: &StoredEvent) -> String {
             header.push_str(&v);
         }
     }
-    discal_protocol::ics::write_calendar([crate::ics_event(ev)], &[header])
+    discal_protocol::ics::write_calendar([crate::ics_event_as(ev, uid)], &[header])
 }
 
 /// The instances of an event in a window as separate VEVENTs with UTC times and a
@@ -247,12 +256,18 @@ pub(super) fn expanded(
         comps.push(comp);
     }
     let Some((first, rest)) = comps.split_first() else {
-        return Some(feeds::ics_calendar(&gw.name, std::iter::empty(), None));
+        return Some(feeds::ics_calendar(
+            &gw.store,
+            &gw.name,
+            std::iter::empty(),
+            None,
+        ));
     };
     let mut content = EventContent::new(first.clone());
     content.overrides = rest.to_vec();
+    let uid = crate::public_uid(&gw.store, ev);
     let ics = discal_protocol::ics::IcsEvent {
-        uid: &ev.payload.uid,
+        uid: &uid,
         content: &content,
         revision: ev.payload.revision,
         hop: ev.transit.hop.into(),

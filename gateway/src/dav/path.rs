@@ -210,12 +210,16 @@ pub(super) fn parse_token(t: &str) -> Option<u64> {
 }
 
 /// An item's ETag: revision and a prefix of the revision's hash.
-pub fn item_etag(e: &StoredEvent) -> String {
-    etag_of(e.payload.revision, &e.id)
+pub fn item_etag(store: &discal_store::Store, e: &StoredEvent) -> String {
+    let qualified = store.uid_is_shared(&e.payload.uid).unwrap_or(true);
+    etag_of(e.payload.revision, &e.id, qualified)
 }
 
-pub(super) fn etag_of(revision: u32, id: &discal_protocol::EventId) -> String {
-    format!("\"{revision}-{}\"", hex::encode(&id.0[..6]))
+/// An item's ETag: revision and a prefix of the revision's hash, and `-q` while its UID is
+/// written qualified (the calendar data differs then, so the ETag must too).
+pub(super) fn etag_of(revision: u32, id: &discal_protocol::EventId, qualified: bool) -> String {
+    let q = if qualified { "-q" } else { "" };
+    format!("\"{revision}-{}{q}\"", hex::encode(&id.0[..6]))
 }
 
 /// True if `a` and `b` are the same calendar (so their items have the same hrefs).
@@ -236,8 +240,9 @@ mod tests {
     fn etags_are_revision_and_hash_prefix() {
         let mut id = discal_protocol::EventId([0; 32]);
         id.0[..7].copy_from_slice(&[0x00, 0x0f, 0xa5, 0xff, 0x10, 0x7e, 0x99]);
-        assert_eq!(etag_of(0, &id), "\"0-000fa5ff107e\"");
-        assert_eq!(etag_of(u32::MAX, &id), "\"4294967295-000fa5ff107e\"");
+        assert_eq!(etag_of(0, &id, false), "\"0-000fa5ff107e\"");
+        assert_eq!(etag_of(u32::MAX, &id, false), "\"4294967295-000fa5ff107e\"");
+        assert_eq!(etag_of(0, &id, true), "\"0-000fa5ff107e-q\"");
     }
 
     #[test]

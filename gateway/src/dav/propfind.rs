@@ -122,7 +122,7 @@ fn items_from_index(
     for h in &members(gw, c)? {
         ms.response(
             &c.item_href(&h.event),
-            &index_props(names, &item_etag(&h.event)),
+            &index_props(names, &item_etag(&gw.store, &h.event)),
             &[],
         );
     }

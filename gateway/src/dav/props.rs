@@ -111,7 +111,7 @@ pub(super) fn prop_value(
         (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
         (CS, "getctag") if is_coll => seq.to_string(),
         (DAV, "sync-token") if is_coll => sync_token(seq),
-        (DAV, "getetag") => item_etag(ev?),
+        (DAV, "getetag") => item_etag(&gw.store, ev?),
         (DAV, "getcontenttype") => {
             ev?;
             ITEM_TYPE.into()

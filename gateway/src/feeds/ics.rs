@@ -7,7 +7,9 @@ use discal_protocol::ics::{escape_text, fold_line, write_calendar};
 use discal_protocol::model::{DateTimeValue, End};
 use discal_store::StoredEvent;
 
-use crate::ics_event;
+use discal_store::Store;
+
+use crate::{ics_event_as, public_uid};
 
 /// Every TZID an event's values name.
 pub fn tzids(ev: &StoredEvent, out: &mut BTreeSet<String>) {
@@ -45,6 +47,7 @@ pub fn vtimezone(tzid: &str) -> Option<Arc<str>> {
 /// A complete VCALENDAR for `events`: a VTIMEZONE for each TZID used, calendar name, refresh
 /// hints, and `note` (an X-property saying the answer was cut short, with where to go on).
 pub fn ics_calendar<'a>(
+    store: &Store,
     name: &str,
     events: impl IntoIterator<Item = &'a StoredEvent> + Clone,
     note: Option<&str>,
@@ -68,5 +71,9 @@ pub fn ics_calendar<'a>(
             header.push_str(&v);
         }
     }
-    write_calendar(events.into_iter().map(ics_event), &[header])
+    let uids: Vec<(&StoredEvent, std::borrow::Cow<'_, str>)> = events
+        .into_iter()
+        .map(|e| (e, public_uid(store, e)))
+        .collect();
+    write_calendar(uids.iter().map(|(e, uid)| ics_event_as(e, uid)), &[header])
 }

@@ -6,7 +6,7 @@
 use chrono::{NaiveDateTime, TimeZone};
 use discal_protocol::model::{Component, DateTimeValue, End, LocalDateTime, Status};
 use discal_protocol::recur;
-use discal_store::{Hit, StoredEvent};
+use discal_store::{Hit, Store, StoredEvent};
 use serde_json::{json, Map, Value};
 
 use crate::display::{event_path, safe_link};
@@ -228,12 +228,15 @@ fn locations(c: &Component) -> Value {
 }
 
 /// One event as a JSCalendar Event.
-pub fn event(e: &StoredEvent, base: &str) -> Value {
+pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
     let c = e.content();
     let m = &c.master;
     let mut o = Map::new();
     o.insert("@type".into(), "Event".into());
-    o.insert("uid".into(), e.payload.uid.clone().into());
+    o.insert(
+        "uid".into(),
+        crate::public_uid(store, e).into_owned().into(),
+    );
     let updated = chrono::DateTime::from_timestamp_millis(e.payload.issued_at_ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -308,8 +311,15 @@ pub fn event(e: &StoredEvent, base: &str) -> Value {
 }
 
 /// A view as a JSCalendar Group.
-pub fn group(name: &str, hits: &[Hit], base: &str, truncated: bool, next: Option<&str>) -> Value {
-    let entries: Vec<Value> = hits.iter().map(|h| event(&h.event, base)).collect();
+pub fn group(
+    store: &Store,
+    name: &str,
+    hits: &[Hit],
+    base: &str,
+    truncated: bool,
+    next: Option<&str>,
+) -> Value {
+    let entries: Vec<Value> = hits.iter().map(|h| event(store, &h.event, base)).collect();
     let mut g = json!({
         "@type": "Group",
         "title": name,

@@ -156,14 +156,26 @@ fn render(gw: &Gateway, req: &FeedRequest, today: chrono::NaiveDate) -> Result<R
             let note = next
                 .as_ref()
                 .map(|n| format!("more events match than this feed carries; next page: {base}{n}"));
-            let body = ics_calendar(&name, page.hits.iter().map(|h| &h.event), note.as_deref());
+            let body = ics_calendar(
+                &gw.store,
+                &name,
+                page.hits.iter().map(|h| &h.event),
+                note.as_deref(),
+            );
             Rendered::new("text/calendar; charset=utf-8", body).with_header(
                 header::CONTENT_DISPOSITION,
                 "inline; filename=\"calendar.ics\"",
             )
         }
         Format::Json => {
-            let g = jscal::group(&name, &page.hits, base, page.truncated, next.as_deref());
+            let g = jscal::group(
+                &gw.store,
+                &name,
+                &page.hits,
+                base,
+                page.truncated,
+                next.as_deref(),
+            );
             Rendered::new("application/json; charset=utf-8", g.to_string())
                 .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         }

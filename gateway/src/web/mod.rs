@@ -81,11 +81,11 @@ async fn event_resource(
         let mut r = match kind {
             Kind::Ics => Rendered::new(
                 "text/calendar; charset=utf-8",
-                ics_calendar(&gw.name, [&ev], None),
+                ics_calendar(&gw.store, &gw.name, [&ev], None),
             ),
             Kind::Json => Rendered::new(
                 "application/json; charset=utf-8",
-                jscal::event(&ev, base).to_string(),
+                jscal::event(&gw.store, &ev, base).to_string(),
             )
             .with_header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             Kind::Page => page_of(gw, &f, &ev),
