@@ -67,7 +67,10 @@ pub(crate) struct Api {
 
 impl NodeApi for Api {
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>> {
-        Box::pin(submit_write(&self.ingest, op))
+        Box::pin(async move {
+            self.shared.writes_ready().await;
+            submit_write(&self.ingest, op).await
+        })
     }
 
     fn status(&self) -> BoxFuture<'_, serde_json::Value> {

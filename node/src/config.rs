@@ -128,6 +128,11 @@ pub struct Config {
     /// Longest wait between attempts to dial a disconnected peer, in seconds.
     #[serde(default = "default_redial")]
     pub redial_max_secs: u64,
+    /// After a start with peers configured, local writes wait (at most this many seconds) for
+    /// a first catch-up with a peer, so that a node restored from an old copy of its data
+    /// learns its own newer revisions before it publishes more (0: do not wait).
+    #[serde(default = "default_write_wait")]
+    pub write_wait_secs: u64,
     /// Name shown in feeds and status.
     #[serde(default = "default_name")]
     pub name: String,
@@ -154,6 +159,9 @@ fn default_sync_interval() -> u64 {
 fn default_redial() -> u64 {
     60
 }
+fn default_write_wait() -> u64 {
+    30
+}
 fn default_name() -> String {
     "DisCal".to_owned()
 }
@@ -168,6 +176,7 @@ impl Default for Config {
             mode: Mode::default(),
             sync_interval_secs: default_sync_interval(),
             redial_max_secs: default_redial(),
+            write_wait_secs: default_write_wait(),
             name: default_name(),
             filters: Filters::default(),
             peers: Vec::new(),
@@ -294,6 +303,13 @@ impl Config {
                 "redial_max_secs",
                 &self.redial_max_secs,
                 "from 1 to 86400 (a day)",
+            );
+        }
+        if self.write_wait_secs > 3600 {
+            return out_of_range(
+                "write_wait_secs",
+                &self.write_wait_secs,
+                "from 0 to 3600 (an hour)",
             );
         }
         if let Some(r) = self.filters.radius_km {

@@ -108,6 +108,7 @@ impl Node {
             }
             None => (None, None),
         };
+        limit_write_wait(&shared, opts.config.write_wait_secs);
         if let Some(path) = opts.config_path.clone() {
             let (shared2, net2) = (shared.clone(), net_client.clone());
             shared.tasks.spawn(watch_config(path, shared2, net2));
@@ -143,6 +144,21 @@ fn record_http_addr(opts: &NodeOptions, addr: SocketAddr) -> Result<Option<PathB
     identity::write_durably(&f, format!("{addr}\n").as_bytes(), 0o644)
         .map_err(NodeError::io(f.display().to_string()))?;
     Ok(Some(f))
+}
+
+/// Lets local writes go ahead after `wait` seconds even if no peer was caught up with (all
+/// offline): the operator is not locked out, and the log says what it risks.
+fn limit_write_wait(shared: &Arc<Shared>, wait: u64) {
+    if *shared.writes_ready.borrow() {
+        return;
+    }
+    let shared2 = shared.clone();
+    shared.tasks.spawn(async move {
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        shared2.caught_up(&format!(
+            "no catch-up with a peer within {wait} s (write_wait_secs); a store restored from an old copy may republish revision numbers"
+        ));
+    });
 }
 
 /// The node's key: given, from the data dir, or new for a node kept in memory.
@@ -193,6 +209,10 @@ fn shared_state(
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
         tasks: Tasks::default(),
+        writes_ready: watch::channel(
+            opts.config.peers.is_empty() || opts.config.write_wait_secs == 0,
+        )
+        .0,
     })
 }
 
@@ -319,6 +339,7 @@ impl NodeHandle {
 
     /// A local, authenticated write (what the HTTP API and the CLI do).
     pub async fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+        self.shared.writes_ready().await;
         msg::submit_write(&self.ingest, op).await
     }
 

@@ -66,6 +66,7 @@ fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, 
         observer: None,
         native_forwarding: false,
         tasks: Tasks::default(),
+        writes_ready: watch::channel(true).0,
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
     })

@@ -51,6 +51,9 @@ pub struct Shared {
     pub fetched: tokio::sync::Notify,
     /// Every task the node starts besides its fixed workers.
     pub tasks: Tasks,
+    /// True once local writes may go ahead: at once without peers, else after a first
+    /// catch-up with a peer or `write_wait_secs` (docs/protocol.md §11.4, restored stores).
+    pub writes_ready: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -62,6 +65,19 @@ impl Shared {
     /// The current hop limit.
     pub fn max_hops(&self) -> u8 {
         self.config.read().map(|c| c.max_hops).unwrap_or(0)
+    }
+
+    /// Waits until local writes may go ahead (see [`Shared::writes_ready`]).
+    pub async fn writes_ready(&self) {
+        let mut rx = self.writes_ready.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Marks this node as caught up: writes go ahead from now on.
+    pub fn caught_up(&self, how: &str) {
+        if !self.writes_ready.send_replace(true) {
+            tracing::info!("accepting local writes: {how}");
+        }
     }
 
     pub(crate) fn peer_stat(&self, key: &NodeKey, f: impl FnOnce(&mut PeerStats)) {

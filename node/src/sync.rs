@@ -354,6 +354,7 @@ pub async fn run_initiator(
         .collect();
     s.push(&keys, &mut stats).await?;
     shared.metrics.syncs.fetch_add(1, Relaxed);
+    shared.caught_up("caught up with a peer");
     let now = shared.now();
     shared.peer_stat(&s.key, |st| st.last_sync_ms = Some(now));
     // Waiters (tests, status) learn of a finished sync even when it moved nothing.

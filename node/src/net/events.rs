@@ -40,7 +40,8 @@ impl NetLoop {
                 // the dialer of it: the listening side then starts a session itself unless the
                 // peer's first reconcile message arrives within the repair delay.
                 if num_established.get() == 1 {
-                    if endpoint.is_dialer() {
+                    // Until this node has caught up once, every new peer is a chance to.
+                    if endpoint.is_dialer() || !*self.shared.writes_ready.borrow() {
                         self.start_sync(peer_id);
                     } else {
                         self.schedule_repair(peer_id, false);
