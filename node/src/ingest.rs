@@ -50,10 +50,12 @@ pub fn run(
                 bytes,
                 from,
                 gossip,
+                ticket,
             } => remote.push(Remote {
                 bytes,
                 from,
                 gossip,
+                _ticket: ticket,
             }),
             Job::Write { op, reply } => {
                 // Earlier remote jobs go first, so a write sees what arrived before it.
@@ -81,6 +83,8 @@ pub struct Remote {
     bytes: Vec<u8>,
     from: NodeKey,
     gossip: Option<(MessageId, PeerId)>,
+    /// Held until the job is done (the sender's share of the queue).
+    _ticket: Option<crate::msg::Ticket>,
 }
 
 /// The outcome of [`Worker::screen`].
@@ -166,7 +170,10 @@ impl Worker {
     }
 
     fn reject(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display) {
-        tracing::warn!(peer = %r.from, reason = why.label(), "rejected envelope: {detail}");
+        let from = r.from;
+        self.shared
+            .metrics
+            .log_reject(why, &format_args!("envelope from {from}: {detail}"));
         self.shared.metrics.reject(why);
         self.shared.peer_stat(&r.from, |s| s.rejected += 1);
         // Policy drops are the operator's choice, not the peer's fault.

@@ -70,9 +70,57 @@ pub struct Metrics {
     /// Connected peers now.
     pub peers_connected: AtomicU64,
     rejected: Mutex<BTreeMap<Reject, u64>>,
+    /// Rejections logged in the current window, per reason, and how many were not.
+    logged: Mutex<BTreeMap<Reject, LogWindow>>,
+}
+
+/// Rejection log lines per reason per window: a peer sending junk made one WARN line per
+/// envelope (699k for one crafted frame). Past this, lines are counted, and the count is
+/// logged when the next window opens.
+const LOG_LINES_PER_WINDOW: u32 = 20;
+/// The window, in seconds.
+const LOG_WINDOW_SECS: u64 = 60;
+
+#[derive(Debug, Default)]
+struct LogWindow {
+    started: Option<std::time::Instant>,
+    lines: u32,
+    suppressed: u64,
 }
 
 impl Metrics {
+    /// Logs a rejection as a warning, at most [`LOG_LINES_PER_WINDOW`] per reason per minute;
+    /// returns whether it was logged. (Every rejection is counted by [`Metrics::reject`].)
+    pub fn log_reject(&self, why: Reject, detail: &dyn std::fmt::Display) -> bool {
+        let Ok(mut logged) = self.logged.lock() else {
+            return false;
+        };
+        let w = logged.entry(why).or_default();
+        let now = std::time::Instant::now();
+        if w.started
+            .is_none_or(|s| now.duration_since(s).as_secs() >= LOG_WINDOW_SECS)
+        {
+            if w.suppressed > 0 {
+                tracing::warn!(
+                    reason = why.label(),
+                    "{} more rejections in the last minute were not logged",
+                    w.suppressed
+                );
+            }
+            *w = LogWindow {
+                started: Some(now),
+                ..LogWindow::default()
+            };
+        }
+        if w.lines >= LOG_LINES_PER_WINDOW {
+            w.suppressed += 1;
+            return false;
+        }
+        w.lines += 1;
+        tracing::warn!(reason = why.label(), "rejected: {detail}");
+        true
+    }
+
     /// Counts a rejection.
     pub fn reject(&self, why: Reject) {
         self.reject_n(why, 1);

@@ -77,6 +77,8 @@ pub enum Job {
         from: NodeKey,
         /// For gossip: the message to report a verdict on.
         gossip: Option<(MessageId, PeerId)>,
+        /// The sender's place in the ingest queue, given back once the job is done.
+        ticket: Option<Ticket>,
     },
     /// Answers once every job queued before it has been handled (a sync session uses it to
     /// know its fetched events are stored).
@@ -179,4 +181,57 @@ pub async fn submit_write(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<Vec<Wri
         .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
     rx.await
         .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?
+}
+
+/// Jobs one peer has in the ingest queue. The net loop takes a ticket per gossip value it
+/// queues and refuses a peer's values past its share of the queue, so one peer sending junk
+/// cannot fill the queue and have honest peers' gossip dropped as overload.
+#[derive(Clone, Debug, Default)]
+pub struct Queued(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Queued {
+    /// Jobs queued now.
+    pub fn len(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True if none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A ticket for one more job, or `None` if the peer has `share` queued already.
+    pub fn take(&self, share: usize) -> Option<Ticket> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.0
+            .fetch_update(Relaxed, Relaxed, |n| (n < share).then_some(n + 1))
+            .ok()
+            .map(|_| Ticket(self.0.clone()))
+    }
+}
+
+/// One queued job of a peer's; dropped when the ingest worker is done with it.
+#[derive(Debug)]
+pub struct Ticket(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_gets_its_share_and_it_comes_back() {
+        let q = Queued::default();
+        let tickets: Vec<Ticket> = (0..3).filter_map(|_| q.take(3)).collect();
+        assert_eq!(tickets.len(), 3);
+        assert!(q.take(3).is_none(), "over its share");
+        drop(tickets);
+        assert!(q.is_empty());
+        assert!(q.take(3).is_some());
+    }
 }

@@ -18,12 +18,17 @@ use crate::msg::{Command, Inbound, Job, NetClient};
 use crate::wire::{self, SyncRequest, SyncResponse, BATCH_BYTES, SHORT_ID};
 use crate::{identity, Shared};
 
+/// Negentropy rounds one session may take before the initiator gives up on the peer.
+const MAX_ROUNDS: usize = 256;
+/// The longest a session this node started may take, all steps together.
+const SESSION_LIMIT: Duration = Duration::from_secs(600);
+
 /// Sync requests queued for the responder before new ones are refused.
 pub const RESPONDER_QUEUE: usize = 64;
 /// Largest negentropy frame (bytes); bigger differences take more rounds.
 pub const FRAME_LIMIT: u64 = 500_000;
 /// Ids per fetch request.
-pub const FETCH_IDS: usize = 4096;
+pub const FETCH_IDS: usize = crate::wire::MAX_SYNC_ITEMS;
 /// A responder forgets a session idle this long.
 const SESSION_IDLE: Duration = Duration::from_secs(120);
 
@@ -209,6 +214,7 @@ fn respond(
                     bytes: bytes.clone(),
                     from: inb.key,
                     gossip: None,
+                    ticket: None,
                 };
                 if ingest.blocking_send(job).is_err() {
                     return Err("node is shutting down".into());
@@ -281,8 +287,17 @@ async fn fetch(
     while pos < wanted.len() {
         let end = (pos + per_request).min(wanted.len());
         let ids = wanted[pos..end].to_vec();
+        let asked = ids.len();
         match request(net, peer, SyncRequest::Fetch { session, ids }).await? {
             SyncResponse::Events { served, events } => {
+                // A responder answers at most what was asked: more is junk to make this node
+                // work (initiator budget, §11.4).
+                if events.len() > asked || served as usize > asked {
+                    return Err(format!(
+                        "peer answered {} events for {asked} ids",
+                        events.len()
+                    ));
+                }
                 stats.fetched += events.len();
                 for bytes in events {
                     ingest
@@ -290,6 +305,7 @@ async fn fetch(
                             bytes,
                             from: key,
                             gossip: None,
+                            ticket: None,
                         })
                         .await
                         .map_err(|_| "node is shutting down")?;
@@ -317,6 +333,17 @@ async fn fetch(
 /// Runs one session with `peer`: reconcile, fetch what this node lacks, push what the peer
 /// lacks.
 pub async fn run_initiator(
+    shared: &Arc<Shared>,
+    peer: PeerId,
+    net: &NetClient,
+    ingest: &mpsc::Sender<Job>,
+) -> Result<SyncStats, String> {
+    tokio::time::timeout(SESSION_LIMIT, session(shared, peer, net, ingest))
+        .await
+        .map_err(|_| format!("session took longer than {} s", SESSION_LIMIT.as_secs()))?
+}
+
+async fn session(
     shared: &Arc<Shared>,
     peer: PeerId,
     net: &NetClient,
@@ -394,6 +421,11 @@ impl Initiator<'_> {
         let (mut have, mut need) = (Vec::new(), Vec::new());
         loop {
             stats.rounds += 1;
+            // Honest sets converge in a few rounds (log of the difference); a responder that
+            // never lets a session end is cut off.
+            if stats.rounds > MAX_ROUNDS {
+                return Err(format!("no agreement after {MAX_ROUNDS} rounds"));
+            }
             let session = self.session;
             match request(self.net, self.peer, SyncRequest::Reconcile { session, msg }).await? {
                 SyncResponse::Reconcile { msg: m } => {

@@ -37,6 +37,14 @@ pub const BATCH_BYTES: usize = 1 << 20;
 /// Bytes of a sync item id used to name it in a fetch.
 pub const SHORT_ID: usize = 8;
 
+/// Fewest bytes an encoded [`discal_protocol::Relayed`] can have (its signature alone is 64): a
+/// shorter value is junk, refused before it costs an ingest job.
+pub const MIN_RELAYED_BYTES: usize = 64;
+/// Most relay values in one gossip bundle (an honest 60 KiB bundle holds a few hundred).
+pub const MAX_BUNDLE_VALUES: usize = 1024;
+/// Most events in one sync Push, and ids in one Fetch (docs/protocol.md §11.4).
+pub const MAX_SYNC_ITEMS: usize = 4096;
+
 /// A sync request.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum SyncRequest {
@@ -222,7 +230,14 @@ impl libp2p::request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        self.read_frame(io).await
+        let req: SyncRequest = self.read_frame(io).await?;
+        if let Err(e) = req.check() {
+            // Refused before any work: the stream fails, the peer's request with it.
+            self.metrics.reject(crate::metrics::Reject::Decode);
+            self.metrics.log_reject(crate::metrics::Reject::Decode, &e);
+            return Err(invalid(e));
+        }
+        Ok(req)
     }
 
     async fn read_response<T>(&mut self, _: &Self::Protocol, io: &mut T) -> io::Result<SyncResponse>
@@ -284,15 +299,46 @@ pub fn bundle(items: Vec<Vec<u8>>) -> Vec<u8> {
     codec::encode(&items)
 }
 
-/// The relay values of a gossip message: at least one, canonically encoded, at most
-/// [`MAX_GOSSIP`] bytes in all.
+/// The relay values of a gossip message: at least one and at most [`MAX_BUNDLE_VALUES`], each
+/// at least [`MIN_RELAYED_BYTES`], canonically encoded, at most [`MAX_GOSSIP`] bytes in all.
+/// A bundle of 74,970 empty values once filled the ingest queue by itself.
 pub fn unbundle(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let items: Vec<Vec<u8>> =
         codec::decode_canonical("gossip bundle", data, MAX_GOSSIP).map_err(|e| e.to_string())?;
     if items.is_empty() {
         return Err("empty gossip bundle".into());
     }
+    check_items("gossip bundle", items.len(), MAX_BUNDLE_VALUES, &items)?;
     Ok(items)
+}
+
+/// At most `max` values, none shorter than a relay value can be.
+fn check_items(what: &str, n: usize, max: usize, values: &[Vec<u8>]) -> Result<(), String> {
+    if n > max {
+        return Err(format!("{what} holds {n} values, more than {max}"));
+    }
+    if values.iter().any(|v| v.len() < MIN_RELAYED_BYTES) {
+        return Err(format!(
+            "{what} holds a value shorter than {MIN_RELAYED_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+impl SyncRequest {
+    /// The bounds a request must meet before any work is done for it: a 706-byte Push frame
+    /// once inflated to 699,050 empty events, and a Fetch could ask for a million copies.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Reconcile { .. } => Ok(()),
+            Self::Fetch { ids, .. } if ids.len() > MAX_SYNC_ITEMS => Err(format!(
+                "fetch of {} ids, more than {MAX_SYNC_ITEMS}",
+                ids.len()
+            )),
+            Self::Fetch { .. } => Ok(()),
+            Self::Push { events } => check_items("push", events.len(), MAX_SYNC_ITEMS, events),
+        }
+    }
 }
 
 /// Cuts relay values into bundles of at most [`BUNDLE_BYTES`] (`limit` 0: one value each),
@@ -358,6 +404,8 @@ pub fn next_transit(hop: u8, path: &[NodeKey], me: &NodeKey) -> (u8, Vec<NodeKey
 mod tests {
     use super::*;
     use discal_protocol::vector;
+    use libp2p::request_response::Codec as _;
+    use libp2p::StreamProtocol;
 
     fn key(seed: u8) -> NodeKey {
         discal_protocol::NodeSecret::from_seed_array([seed; 32]).public()
@@ -468,5 +516,49 @@ mod tests {
         assert!(err.to_string().contains("inflates beyond"), "{err}");
         assert!(unpack(9, &[1, 2]).is_err());
         assert!(unpack(BODY_DEFLATE, &[0xff; 20]).is_err());
+    }
+
+    /// Issue 17, item 5: a 706-byte deflated Push frame inflated to 699,050 empty events (one
+    /// ingest job and one log line each); one gossip bundle of 74,970 empty values filled the
+    /// ingest queue; a Fetch could name a million ids. Each is refused before any work.
+    #[test]
+    fn floods_are_refused_before_any_work() {
+        let push = SyncRequest::Push {
+            events: vec![Vec::new(); 699_050],
+        };
+        let body = codec::encode(&push);
+        let (flag, packed) = pack(body.clone(), true).unwrap();
+        assert_eq!(flag, BODY_DEFLATE);
+        assert!(packed.len() < 4096, "a small frame: {}", packed.len());
+        let mut frame = ((packed.len() + 1) as u32).to_be_bytes().to_vec();
+        frame.push(flag);
+        frame.extend(&packed);
+        let metrics = Arc::new(Metrics::default());
+        let mut codec = SyncCodec::new(metrics.clone());
+        let mut io = futures::io::Cursor::new(frame);
+        let proto = StreamProtocol::new(SYNC_PROTOCOL);
+        let read = futures::executor::block_on(codec.read_request(&proto, &mut io));
+        assert!(read.is_err(), "the Push flood is refused");
+        assert_eq!(metrics.rejected(crate::metrics::Reject::Decode), 1);
+
+        let ok = vector::signed().unwrap().envelope().encode();
+        let relayed = |n| SyncRequest::Push {
+            events: vec![ok.clone(); n],
+        };
+        assert!(relayed(MAX_SYNC_ITEMS).check().is_ok());
+        assert!(relayed(MAX_SYNC_ITEMS + 1).check().is_err());
+        let fetch = |n| SyncRequest::Fetch {
+            session: 1,
+            ids: vec![[0; SHORT_ID]; n],
+        };
+        assert!(fetch(MAX_SYNC_ITEMS).check().is_ok());
+        assert!(fetch(1_000_000).check().is_err());
+
+        let junk = bundle(vec![Vec::new(); 74_970]);
+        assert!(junk.len() <= MAX_GOSSIP);
+        assert!(unbundle(&junk).is_err());
+        assert!(unbundle(&bundle(vec![ok.clone(); MAX_BUNDLE_VALUES + 1])).is_err());
+        assert!(unbundle(&bundle(vec![vec![1; 10]])).is_err());
+        assert_eq!(unbundle(&bundle(vec![ok.clone(); 3])).unwrap().len(), 3);
     }
 }

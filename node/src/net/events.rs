@@ -55,6 +55,7 @@ impl NetLoop {
             } => {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
+                    self.queued.remove(&peer_id);
                     self.gossip_peers.remove(&peer_id);
                     tracing::info!(peer = %peer_id, "disconnected");
                 } else {
@@ -146,7 +147,7 @@ impl NetLoop {
                 let items = match wire::unbundle(&message.data) {
                     Ok(items) => items,
                     Err(e) => {
-                        tracing::warn!(peer = %from, "rejected gossip message: {e}");
+                        m.log_reject(Reject::Decode, &format_args!("gossip from {from}: {e}"));
                         m.reject(Reject::Decode);
                         self.shared.peer_stat(&from, |s| s.rejected += 1);
                         self.report(&message_id, &propagation_source, MessageAcceptance::Reject);
@@ -154,13 +155,20 @@ impl NetLoop {
                     }
                 };
                 let mut items = items.into_iter();
+                let share = self.queue_share();
+                let queued = self.queued.entry(propagation_source).or_default().clone();
                 for bytes in items.by_ref() {
+                    let ticket = queued.take(share);
                     let job = Job::Remote {
                         bytes,
                         from,
                         gossip: Some((message_id.clone(), propagation_source)),
+                        ticket,
                     };
-                    if self.ingest.try_send(job).is_err() {
+                    // Over its share of the queue, or the queue full: drop the rest.
+                    if matches!(&job, Job::Remote { ticket: None, .. })
+                        || self.ingest.try_send(job).is_err()
+                    {
                         // Overloaded: drop the rest here (not forwarded either); sync fetches
                         // them soon.
                         m.reject_n(Reject::Overload, 1 + items.len() as u64);

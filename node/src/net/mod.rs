@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::config::PeerEntry;
 use crate::identity::{self, Identity};
-use crate::msg::{Command, Connections, Inbound, Job, NetClient};
+use crate::msg::{Command, Connections, Inbound, Job, NetClient, Queued};
 use crate::wire::{SyncResponse, TOPIC};
 use crate::{sync, NodeError, NodeOptions, Shared};
 use swarm::Behaviour;
@@ -61,6 +61,8 @@ pub struct NetLoop {
     listen: Vec<Multiaddr>,
     /// Relay values per gossip message are cut at this many bytes (0: one per message).
     bundle_bytes: usize,
+    /// Each peer's jobs in the ingest queue.
+    queued: HashMap<PeerId, Queued>,
 }
 
 impl NetLoop {
@@ -100,6 +102,7 @@ impl NetLoop {
             gossip_peers: HashSet::new(),
             syncing: HashSet::new(),
             repair: HashMap::new(),
+            queued: HashMap::new(),
             listen: bound.clone(),
             // Natively forwarded messages are judged whole, so each carries one event.
             bundle_bytes: if opts.tuning.native_forwarding() {
@@ -116,6 +119,12 @@ impl NetLoop {
             .unwrap_or_default();
         me.set_peers(peers);
         Ok((me, bound))
+    }
+
+    /// A peer's share of the ingest queue: an equal part among the connected peers, and at
+    /// least a quarter of it (with few peers, one burst may use much of the queue).
+    fn queue_share(&self) -> usize {
+        (crate::ingest::QUEUE / self.connected.len().max(1)).max(crate::ingest::QUEUE / 4)
     }
 
     fn set_peers(&mut self, peers: Vec<PeerEntry>) {
