@@ -83,8 +83,9 @@ pub struct Gateway {
 }
 
 /// Expensive requests served at once; the rest wait their turn (see `dav::HEAVY_WAIT_SECS`).
-/// Two per core of the machine class the node is made for.
-pub const HEAVY_REQUESTS: usize = 4;
+/// One per core of the machine class the node is made for: each may hold its answer (up to
+/// `dav::report::MAX_MADE_BYTES`, a few times over while it is written) in memory.
+pub const HEAVY_REQUESTS: usize = 2;
 
 /// Milliseconds since the epoch; replaceable so tests control "today".
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;

@@ -42,7 +42,7 @@ pub(super) struct Report<'a> {
 /// The most bytes of property values one report may make (cached calendar objects are not
 /// counted: they exist already). A report that would make more is answered 507 with
 /// `DAV:number-of-matches-within-limits` instead, having stopped making them there.
-pub const MAX_MADE_BYTES: usize = 64 << 20;
+pub const MAX_MADE_BYTES: usize = 48 << 20;
 
 /// Answers a REPORT whose body was parsed into `root`.
 pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, DavError> {
