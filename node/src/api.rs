@@ -45,6 +45,7 @@ pub(crate) async fn status_json(shared: &Shared, net: &NetClient) -> serde_json:
             "last_sync_ms": s.last_sync_ms,
             "events_received": s.received,
             "events_rejected": s.rejected,
+            "score": conns.scores.iter().find(|(p, _)| *p == k).map(|(_, v)| *v),
         }));
     }
     serde_json::json!({

@@ -133,6 +133,10 @@ pub struct Config {
     /// learns its own newer revisions before it publishes more (0: do not wait).
     #[serde(default = "default_write_wait")]
     pub write_wait_secs: u64,
+    /// Peers that may be connected inbound at once (open mode's bound; the allowlist bounds
+    /// closed mode too).
+    #[serde(default = "default_max_inbound")]
+    pub max_inbound_peers: u32,
     /// Name shown in feeds and status.
     #[serde(default = "default_name")]
     pub name: String,
@@ -162,6 +166,9 @@ fn default_redial() -> u64 {
 fn default_write_wait() -> u64 {
     30
 }
+fn default_max_inbound() -> u32 {
+    128
+}
 fn default_name() -> String {
     "DisCal".to_owned()
 }
@@ -177,6 +184,7 @@ impl Default for Config {
             sync_interval_secs: default_sync_interval(),
             redial_max_secs: default_redial(),
             write_wait_secs: default_write_wait(),
+            max_inbound_peers: default_max_inbound(),
             name: default_name(),
             filters: Filters::default(),
             peers: Vec::new(),
@@ -303,6 +311,13 @@ impl Config {
                 "redial_max_secs",
                 &self.redial_max_secs,
                 "from 1 to 86400 (a day)",
+            );
+        }
+        if !(1..=4096).contains(&self.max_inbound_peers) {
+            return out_of_range(
+                "max_inbound_peers",
+                &self.max_inbound_peers,
+                "from 1 to 4096",
             );
         }
         if self.write_wait_secs > 3600 {

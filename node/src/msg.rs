@@ -65,6 +65,8 @@ pub struct Connections {
     pub gossip: Vec<NodeKey>,
     /// This node's listen addresses.
     pub listen: Vec<Multiaddr>,
+    /// Gossipsub's score of each connected peer (below `-80` its messages are dropped).
+    pub scores: Vec<(NodeKey, f64)>,
 }
 
 /// Work for the ingest worker.

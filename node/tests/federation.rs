@@ -680,3 +680,180 @@ async fn a_node_restored_from_an_old_copy_keeps_its_edits() {
     }
     net.shutdown().await;
 }
+
+/// Issue 17, item 8, as docs/protocol.md §11.2 states it: hop and path are outside the
+/// signature, so a dishonest relay can restart the count (pass on a far event as the origin's
+/// direct peer would), and the receiver stores the lower X-HOP. What it cannot do: claim to
+/// be the origin, or change what the origin signed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dishonest_relay_can_restart_the_hop_count() {
+    use discal_protocol::{Limits, NodeSecret, Relayed};
+
+    let net = TestNet::new(2, 3).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(1, 1).await;
+    let far = NodeSecret::from_seed_array([43; 32]);
+    let signed = |uid: &str| {
+        discal_protocol::sign(
+            &far,
+            uid.into(),
+            0,
+            chrono::Utc::now().timestamp_millis(),
+            discal_protocol::vector::content(),
+            &Limits::default(),
+        )
+        .unwrap()
+    };
+    let liar = net.node(1);
+    // Came from ten links away; passed on as if from the origin's direct peer.
+    let restarted = Relayed {
+        hop: 2,
+        path: vec![net.nodes[1].key],
+        envelope: signed("restarted@example").envelope().clone(),
+    };
+    liar.gossip_raw(restarted.encode()).await.unwrap();
+    // Claiming to be the origin (hop 1, empty path) is refused: the sender is not the origin.
+    let as_origin = Relayed {
+        hop: 1,
+        path: vec![],
+        envelope: signed("as-origin@example").envelope().clone(),
+    };
+    liar.gossip_raw(as_origin.encode()).await.unwrap();
+    // Changing the content under the origin's signature is refused.
+    let mut altered = signed("altered@example").envelope().clone();
+    let last = altered.payload.len() - 1;
+    altered.payload[last] ^= 1;
+    let altered = Relayed {
+        hop: 2,
+        path: vec![net.nodes[1].key],
+        envelope: altered,
+    };
+    liar.gossip_raw(altered.encode()).await.unwrap();
+
+    let a = net.node(0);
+    let key = |uid: &str| discal_protocol::EventKey {
+        origin: far.public(),
+        uid: uid.into(),
+    };
+    assert!(wait_rev(a, &key("restarted@example"), 0).await);
+    assert_eq!(held(a, &key("restarted@example")).unwrap().transit.hop, 2);
+    assert!(
+        a.wait_until(WAIT, |_| {
+            let m = a.metrics();
+            m.rejected(discal_node::Reject::Path)
+                + m.rejected(discal_node::Reject::Verify)
+                + m.rejected(discal_node::Reject::Decode)
+                >= 2
+        })
+        .await
+    );
+    assert!(held(a, &key("as-origin@example")).is_none());
+    assert!(held(a, &key("altered@example")).is_none());
+    net.shutdown().await;
+}
+
+/// Issue 17, item 6: a peer that keeps sending what this node rejects has its gossipsub score
+/// pushed under the graylist threshold, after which its messages are dropped unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_sending_junk_are_graylisted() {
+    use discal_protocol::{Limits, NodeSecret, Relayed};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    let net = TestNet::new(2, 8).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    net.wait_gossip(1, 1).await;
+    let (a, m) = (net.node(0), net.node(1));
+    for i in 0..20u8 {
+        m.gossip_raw(vec![i; 200]).await.unwrap();
+    }
+    let m_key = net.nodes[1].key;
+    let score = || async {
+        let c = a.connections().await.unwrap();
+        c.scores.iter().find(|(k, _)| *k == m_key).map(|(_, s)| *s)
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if score().await.is_some_and(|s| s <= -80.0) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "score {:?}",
+            score().await
+        );
+        let mut rx = a.shared().changed.subscribe();
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+    }
+    // A valid event from the graylisted peer is not read.
+    let far = NodeSecret::from_seed_array([44; 32]);
+    let ev = discal_protocol::sign(
+        &far,
+        "after@example".into(),
+        0,
+        chrono::Utc::now().timestamp_millis(),
+        discal_protocol::vector::content(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let relay = Relayed {
+        hop: 2,
+        path: vec![m_key],
+        envelope: ev.envelope().clone(),
+    };
+    let before = a.metrics().received.load(Relaxed);
+    m.gossip_raw(relay.encode()).await.unwrap();
+    let key = discal_protocol::EventKey {
+        origin: far.public(),
+        uid: "after@example".into(),
+    };
+    // A negative: nothing can be awaited, so it is checked for a while.
+    assert!(!wait_rev_within(a, &key, Duration::from_secs(2)).await);
+    assert_eq!(a.metrics().received.load(Relaxed), before);
+    net.shutdown().await;
+}
+
+async fn wait_rev_within(
+    h: &discal_node::NodeHandle,
+    key: &discal_protocol::EventKey,
+    within: std::time::Duration,
+) -> bool {
+    h.wait_until(within, |s| s.get(key).ok().flatten().is_some())
+        .await
+}
+
+/// Issue 17, item 6: inbound connections are capped (`max_inbound_peers`); one over the cap
+/// is refused during connection setup and counted, the ones inside stay up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_connections_are_capped() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let dir_a = tempfile::tempdir().unwrap();
+    let mut cfg = config(8);
+    cfg.mode = discal_node::Mode::Open;
+    cfg.max_inbound_peers = 1;
+    let a = start(&dir_a, cfg).await;
+    let entry = discal_node::PeerEntry {
+        key: a.key().to_string(),
+        address: Some(a.listen_addrs()[0].to_string()),
+        name: None,
+    };
+    let mut dialers = Vec::new();
+    for _ in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(8);
+        cfg.peers = vec![entry.clone()];
+        let h = start(&dir, cfg).await;
+        dialers.push((h, dir));
+    }
+    assert!(
+        a.wait_until(WAIT, |_| a.metrics().connections_denied.load(Relaxed) >= 1)
+            .await
+    );
+    assert_eq!(a.connections().await.unwrap().connected.len(), 1);
+    for (h, _) in dialers {
+        h.shutdown().await;
+    }
+    a.shutdown().await;
+}

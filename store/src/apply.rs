@@ -114,6 +114,8 @@ impl Store {
             idx.set_hop(s, hop);
         }
         idx.last_seq = idx.last_seq.max(plan.seq);
+        self.shared_uids
+            .store(idx.shared_uids(), std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }

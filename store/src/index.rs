@@ -235,6 +235,8 @@ pub(crate) struct Index {
     tag_set_ids: HashMap<Box<[u32]>, u32>,
     /// UID → how many origins hold an event with it: feeds must not carry one UID twice.
     uid_origins: HashMap<Box<str>, u32>,
+    /// How many UIDs more than one origin holds (almost always none).
+    shared_uids: usize,
 }
 
 impl Index {
@@ -370,10 +372,14 @@ impl Index {
             self.geo.insert((lat, lon, seq));
         }
         self.by_ident.insert(ident.clone(), seq);
-        *self
+        let n = self
             .uid_origins
             .entry(info.uid.as_str().into())
-            .or_default() += 1;
+            .or_default();
+        *n += 1;
+        if *n == 2 {
+            self.shared_uids += 1;
+        }
         self.entries.insert(
             seq,
             Entry {
@@ -427,10 +433,18 @@ impl Index {
         let uid = String::from_utf8_lossy(&e.ident[32..]);
         if let Some(n) = self.uid_origins.get_mut(uid.as_ref()) {
             *n -= 1;
+            if *n == 1 {
+                self.shared_uids -= 1;
+            }
             if *n == 0 {
                 self.uid_origins.remove(uid.as_ref());
             }
         }
+    }
+
+    /// How many UIDs more than one origin holds.
+    pub(crate) fn shared_uids(&self) -> usize {
+        self.shared_uids
     }
 
     /// True if more than one origin holds an event with this UID.

@@ -98,6 +98,9 @@ pub struct Store {
     snapshot: Option<(std::path::PathBuf, [u8; 16])>,
     /// Gives the heap freed by large ingests back to the kernel (sled stores only).
     trimmer: Option<heap::Trimmer>,
+    /// The index's count of UIDs several origins hold, readable without its lock: while it is
+    /// zero (nearly always), [`Store::uid_is_shared`] answers at once.
+    shared_uids: std::sync::atomic::AtomicUsize,
 }
 
 impl Store {

@@ -138,6 +138,7 @@ impl Store {
     }
 
     fn with(db: Backend, index: Index) -> Self {
+        let shared_uids = index.shared_uids().into();
         Self {
             writer: Mutex::new(()),
             index: RwLock::new(index),
@@ -147,6 +148,7 @@ impl Store {
             // Not for memory stores: the simulator runs hundreds in one process, and a trim
             // walks the whole heap.
             trimmer: matches!(db, Backend::Sled(_)).then(heap::Trimmer::default),
+            shared_uids,
             db,
         }
     }

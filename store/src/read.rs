@@ -103,6 +103,9 @@ impl Store {
     /// CalDAV then write each of them under a UID qualified by its origin, so that no origin's
     /// event can take another's place in a subscriber's calendar.
     pub fn uid_is_shared(&self, uid: &str) -> Result<bool, StoreError> {
+        if self.shared_uids.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return Ok(false);
+        }
         Ok(self.read_index()?.uid_is_shared(uid))
     }
 

@@ -329,10 +329,17 @@ impl NetLoop {
             Command::SetPeers(peers) => self.set_peers(peers),
             Command::Connections(reply) => {
                 let key = |p: &PeerId| identity::node_key(p);
+                let gossipsub = &self.swarm.behaviour().gossipsub;
+                let scores = self
+                    .connected
+                    .keys()
+                    .filter_map(|p| Some((key(p)?, gossipsub.peer_score(p)?)))
+                    .collect();
                 let _ = reply.send(Connections {
                     connected: self.connected.keys().filter_map(key).collect(),
                     gossip: self.gossip_peers.iter().filter_map(key).collect(),
                     listen: self.listen.clone(),
+                    scores,
                 });
             }
             Command::Shutdown(_) => {}

@@ -9,18 +9,22 @@ use libp2p::gossipsub::{self, MessageAuthenticity, MessageId};
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{allow_block_list, identify, noise, tcp, yamux, Multiaddr, StreamProtocol, Swarm};
+use libp2p::{
+    allow_block_list, connection_limits, identify, noise, tcp, yamux, Multiaddr, StreamProtocol,
+    Swarm,
+};
 use sha2::{Digest, Sha256};
 
 use crate::config::Mode;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::wire::{self, SyncCodec, SYNC_PROTOCOL};
+use crate::wire::{self, SyncCodec, SYNC_PROTOCOL, TOPIC};
 use crate::{NodeError, NodeOptions, Tuning};
 
 /// The swarm's protocols.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub(super) limits: connection_limits::Behaviour,
     pub(super) allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     pub(super) gossipsub: gossipsub::Behaviour,
     pub(super) identify: identify::Behaviour,
@@ -51,27 +55,83 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         .max_transmit_size(wire::MAX_GOSSIP)
         .build()
         .map_err(|e| NodeError::Net(e.to_string()))?;
-    gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)
-        .map_err(|e| NodeError::Net(e.to_string()))
+    let mut g = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)
+        .map_err(|e| NodeError::Net(e.to_string()))?;
+    let (params, thresholds) = scoring();
+    g.with_peer_score(params, thresholds)
+        .map_err(|e| NodeError::Net(e.to_string()))?;
+    Ok(g)
 }
+
+/// Gossipsub peer scoring that counts one thing only: messages this node rejected (bad
+/// signature, inconsistent path, undecodable). Each rejected message raises the sender's
+/// count (decaying by a tenth a second); the score is minus its square, and at -80 the peer is
+/// graylisted (its messages are dropped unread), so a peer that keeps sending junk, about one
+/// message a second or more, is cut off. Everything else gossipsub can score is off: every
+/// message here is answered Ignore or Reject, never Accept (§11.2), so delivery credits would
+/// never be earned, and nodes of simulations and tests share one address.
+fn scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -1.0,
+        invalid_message_deliveries_decay: 0.9,
+        ..Default::default()
+    };
+    let mut params = gossipsub::PeerScoreParams {
+        app_specific_weight: 0.0,
+        ip_colocation_factor_weight: 0.0,
+        behaviour_penalty_weight: 0.0,
+        slow_peer_weight: 0.0,
+        ..Default::default()
+    };
+    params
+        .topics
+        .insert(gossipsub::IdentTopic::new(TOPIC).hash(), topic);
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: GRAYLIST,
+        ..Default::default()
+    };
+    (params, thresholds)
+}
+
+/// The score at and below which a peer's messages are dropped unread.
+pub(crate) const GRAYLIST: f64 = -80.0;
 
 fn net(e: &dyn std::fmt::Display) -> NodeError {
     NodeError::Net(e.to_string())
 }
 
 /// The swarm with its protocols over the options' transport (TCP, noise, yamux by default).
+/// Connections still in their handshake at once; more are refused (open mode's first line).
+const MAX_PENDING_INCOMING: u32 = 64;
+/// Connections to one peer at once (one each way when both dial).
+const MAX_PER_PEER: u32 = 2;
+
 pub(super) fn build(
     ident: &Identity,
     opts: &NodeOptions,
     mode: Mode,
     metrics: std::sync::Arc<Metrics>,
 ) -> Result<Swarm<Behaviour>, NodeError> {
+    let max_inbound = opts.config.max_inbound_peers;
     let tuning = &opts.tuning;
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
     let behaviour = |key: &libp2p::identity::Keypair| -> Result<Behaviour, BoxError> {
         let allow = (mode == Mode::Closed)
             .then(allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default);
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                    .with_max_established_incoming(Some(max_inbound))
+                    .with_max_established_per_peer(Some(MAX_PER_PEER)),
+            ),
             allow: Toggle::from(allow),
             gossipsub: build_gossipsub(tuning)?,
             identify: identify::Behaviour::new(identify::Config::new(
