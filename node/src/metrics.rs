@@ -89,7 +89,7 @@ struct LogWindow {
 }
 
 impl Metrics {
-    /// Logs a rejection as a warning, at most [`LOG_LINES_PER_WINDOW`] per reason per minute;
+    /// Logs a rejection as a warning, at most 20 per reason per minute;
     /// returns whether it was logged. (Every rejection is counted by [`Metrics::reject`].)
     pub fn log_reject(&self, why: Reject, detail: &dyn std::fmt::Display) -> bool {
         let Ok(mut logged) = self.logged.lock() else {

@@ -120,7 +120,7 @@ pub fn write(common: &Common, op: WriteOp) -> Result<Vec<Written>> {
     }
 }
 
-/// [`write`], with a refusal as an answer rather than an error (an import goes on with its
+/// [`write()`], with a refusal as an answer rather than an error (an import goes on with its
 /// other parts).
 pub fn send(common: &Common, op: WriteOp) -> Result<Sent> {
     let cfg = common.load()?;
