@@ -9,7 +9,7 @@ use discal_protocol::model::{EventContent, LocalDateTime, Status};
 use discal_protocol::{sign, EventKey, NodeSecret, VerifiedEvent};
 use discal_store::StoredEvent;
 
-use crate::Shared;
+use crate::{Reject, Shared};
 
 /// The outcome of authoring one event.
 pub enum Authored {
@@ -184,9 +184,46 @@ fn publish(
 
 pub use discal_protocol::view::distance_km;
 
-/// The operator's filters for an arriving event. `Err` names the rule that dropped it.
-pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {
-    let cfg = shared.config.read().map_err(|_| "config lock poisoned")?;
+/// Whether an arriving event is stored: the filters, `[origins]`, then the quotas. `Err` names
+/// the reason and the rule.
+pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), (Reject, String)> {
+    let cfg = shared
+        .config
+        .read()
+        .map_err(|_| (Reject::Policy, "config lock poisoned".to_string()))?;
+    filters(&cfg, ev, hop).map_err(|why| (Reject::Policy, why))?;
+    let origin = ev.payload().origin;
+    if let Some(why) = cfg.origins.refuses(&origin) {
+        return Err((Reject::Origin, why.into()));
+    }
+    quota(shared, &cfg.origins, ev).map_err(|why| (Reject::Quota, why))
+}
+
+/// `[origins]` quotas: checked last, so only revisions that would be stored are counted.
+fn quota(shared: &Shared, o: &crate::config::Origins, ev: &VerifiedEvent) -> Result<(), String> {
+    let key = &ev.key();
+    let held = shared
+        .store
+        .origin_events(&key.origin)
+        .map_err(|e| e.to_string())?;
+    // At the cap only new revisions of events already held get in: a new event would add one.
+    if held >= o.max_events && shared.store.get(key).map_err(|e| e.to_string())?.is_none() {
+        return Err(format!(
+            "origin {} already has {held} events here, origins.max_events is {}",
+            key.origin, o.max_events
+        ));
+    }
+    if !shared.count_revision(key.origin, o.max_revisions_per_day) {
+        return Err(format!(
+            "origin {} is over origins.max_revisions_per_day ({})",
+            key.origin, o.max_revisions_per_day
+        ));
+    }
+    Ok(())
+}
+
+/// The operator's `[filters]` and the hop limit.
+fn filters(cfg: &crate::config::Config, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {
     let f = &cfg.filters;
     // Honest peers with this node's limit never send a copy further than it; one that arrives
     // came from a misbehaving peer or one configured for a wider reach (docs/protocol.md §11.2).

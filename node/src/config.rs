@@ -73,6 +73,103 @@ impl PeerEntry {
     }
 }
 
+/// Whose events this node stores, and how many: the allowlist limits who connects, this limits
+/// whose events are kept, whatever peer relays them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origins {
+    /// `"any"`, or the keys of the origins whose events are stored.
+    #[serde(default)]
+    pub accept: Accept,
+    /// Origins whose events are never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<String>,
+    /// Revisions one origin may have stored here per UTC day (new events and changes).
+    #[serde(default = "default_revisions_per_day")]
+    pub max_revisions_per_day: u32,
+    /// Events (tombstones included) one origin may have stored here; with the envelope size
+    /// limit this bounds the bytes an origin can make a node keep.
+    #[serde(default = "default_events_per_origin")]
+    pub max_events: u32,
+}
+
+fn default_revisions_per_day() -> u32 {
+    10_000
+}
+fn default_events_per_origin() -> u32 {
+    100_000
+}
+
+impl Default for Origins {
+    fn default() -> Self {
+        Self {
+            accept: Accept::default(),
+            blocked: Vec::new(),
+            max_revisions_per_day: default_revisions_per_day(),
+            max_events: default_events_per_origin(),
+        }
+    }
+}
+
+/// `origins.accept`: every origin, or a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Accept {
+    /// `"any"`.
+    Any(String),
+    /// These keys only.
+    Keys(Vec<String>),
+}
+
+impl Default for Accept {
+    fn default() -> Self {
+        Self::Any("any".into())
+    }
+}
+
+impl Origins {
+    /// Why an origin's events are not stored here, if they are not.
+    pub fn refuses(&self, origin: &NodeKey) -> Option<&'static str> {
+        let named = |keys: &[String]| {
+            keys.iter()
+                .any(|k| k.parse::<NodeKey>().ok() == Some(*origin))
+        };
+        if named(&self.blocked) {
+            return Some("the origin is in origins.blocked");
+        }
+        match &self.accept {
+            Accept::Keys(keys) if !named(keys) => Some("the origin is not in origins.accept"),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let keys = |what: &str, keys: &[String]| -> Result<(), ConfigError> {
+            for k in keys {
+                k.parse::<NodeKey>()
+                    .map_err(|e| ConfigError::Invalid(format!("{what} key {k:?}: {e}")))?;
+            }
+            Ok(())
+        };
+        match &self.accept {
+            Accept::Any(s) if s == "any" => {}
+            Accept::Any(s) => {
+                return Err(ConfigError::Invalid(format!(
+                    "origins.accept = {s:?}: must be \"any\" or a list of keys"
+                )))
+            }
+            Accept::Keys(k) => keys("origins.accept", k)?,
+        }
+        keys("origins.blocked", &self.blocked)?;
+        if self.max_revisions_per_day == 0 || self.max_events == 0 {
+            return Err(ConfigError::Invalid(
+                "origins.max_revisions_per_day and origins.max_events must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The seed's admin filters: events failing them are dropped on arrival (and counted).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +240,9 @@ pub struct Config {
     /// Admin filters.
     #[serde(default)]
     pub filters: Filters,
+    /// Whose events are stored, and how many.
+    #[serde(default)]
+    pub origins: Origins,
     /// The allowlist.
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
@@ -187,6 +287,7 @@ impl Default for Config {
             max_inbound_peers: default_max_inbound(),
             name: default_name(),
             filters: Filters::default(),
+            origins: Origins::default(),
             peers: Vec::new(),
         }
     }
@@ -227,6 +328,13 @@ name = "DisCal"
 # require_geo = false
 # require_tags = ["free-software"]
 # drop_tags = ["spam"]
+
+# Whose events are stored, and how many per origin (a relaying peer cannot widen this).
+[origins]
+# accept = "any"            # or a list of origin keys: ["12D3KooW..."]
+# blocked = ["12D3KooW..."]
+max_revisions_per_day = 10000
+max_events = 100000
 
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]
@@ -285,6 +393,7 @@ impl Config {
                 "filters.near and filters.radius_km go together".into(),
             ));
         }
+        self.origins.check()?;
         self.check_numbers()
     }
 
@@ -437,6 +546,7 @@ pub fn default_data_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use discal_protocol::NodeSecret;
 
     /// Issue 17, item 12: `filters.radius_km = nan` silently disabled the geo filter and `near`
     /// was not range-checked. Each numeric key is checked, the message naming key and range.
@@ -474,6 +584,30 @@ mod tests {
     fn default_file_parses_to_defaults() {
         let c = Config::parse(DEFAULT_CONFIG_TOML, Path::new("x")).unwrap();
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn origins_are_checked() {
+        let key = NodeSecret::from_seed_array([7; 32]).public();
+        let other = NodeSecret::from_seed_array([8; 32]).public();
+        let c = Config::parse(
+            &format!("[origins]\naccept = [\"{key}\"]\nblocked = [\"{other}\"]"),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.origins.refuses(&key), None);
+        assert!(c.origins.refuses(&other).unwrap().contains("blocked"));
+        let third = NodeSecret::from_seed_array([9; 32]).public();
+        assert!(c.origins.refuses(&third).unwrap().contains("accept"));
+        assert_eq!(Config::default().origins.refuses(&third), None);
+        for (bad, named) in [
+            ("[origins]\naccept = \"some\"", "origins.accept"),
+            ("[origins]\nblocked = [\"nope\"]", "origins.blocked"),
+            ("[origins]\nmax_events = 0", "max_events"),
+        ] {
+            let e = Config::parse(bad, Path::new("c.toml")).unwrap_err();
+            assert!(e.to_string().contains(named), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -176,8 +176,8 @@ impl Worker {
             .log_reject(why, &format_args!("envelope from {from}: {detail}"));
         self.shared.metrics.reject(why);
         self.shared.peer_stat(&r.from, |s| s.rejected += 1);
-        // Policy drops are the operator's choice, not the peer's fault.
-        let acceptance = if why == Reject::Policy {
+        // Policy, origin and quota drops are the operator's choice, not the peer's fault.
+        let acceptance = if matches!(why, Reject::Policy | Reject::Origin | Reject::Quota) {
             MessageAcceptance::Ignore
         } else {
             MessageAcceptance::Reject
@@ -352,7 +352,7 @@ impl Worker {
                         });
                         Verdict::Admitted
                     }
-                    Err(why) => Verdict::Refused(Reject::Policy, why.to_string()),
+                    Err((reason, why)) => Verdict::Refused(reason, why),
                 },
                 Err(e) => Verdict::Refused(Reject::Verify, e.to_string()),
             };

@@ -18,6 +18,23 @@ pub enum Reject {
     Policy,
     /// The ingest queue was full.
     Overload,
+    /// Its origin is blocked or not accepted (`[origins]`).
+    Origin,
+    /// Its origin is over a quota (`[origins] max_revisions_per_day`, `max_events`).
+    Quota,
+}
+
+impl Reject {
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [Reject; 7] = [
+        Reject::Decode,
+        Reject::Path,
+        Reject::Verify,
+        Reject::Policy,
+        Reject::Overload,
+        Reject::Origin,
+        Reject::Quota,
+    ];
 }
 
 impl Reject {
@@ -29,6 +46,8 @@ impl Reject {
             Self::Verify => "signature_or_validation",
             Self::Policy => "policy",
             Self::Overload => "overload",
+            Self::Origin => "origin",
+            Self::Quota => "quota",
         }
     }
 }
@@ -235,13 +254,7 @@ impl Metrics {
             "# HELP discal_events_rejected_total Envelopes not stored, by reason."
         );
         let _ = writeln!(out, "# TYPE discal_events_rejected_total counter");
-        for why in [
-            Reject::Decode,
-            Reject::Path,
-            Reject::Verify,
-            Reject::Policy,
-            Reject::Overload,
-        ] {
+        for why in Reject::ALL {
             let _ = writeln!(
                 out,
                 "discal_events_rejected_total{{reason=\"{}\"}} {}",

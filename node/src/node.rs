@@ -213,6 +213,7 @@ fn shared_state(
             opts.config.peers.is_empty() || opts.config.write_wait_secs == 0,
         )
         .0,
+        origin_days: Mutex::default(),
     })
 }
 

@@ -67,6 +67,7 @@ fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, 
         native_forwarding: false,
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
+        origin_days: Mutex::default(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
     })

@@ -34,10 +34,11 @@ pub(crate) async fn apply_config_file(
     let c = Config::load(path)?;
     let peers = c.peers.clone();
     if let Ok(mut cur) = shared.config.write() {
-        // Listen and HTTP addresses need a restart; peers, hops and filters apply now.
+        // Listen and HTTP addresses need a restart; peers, hops, filters and origins apply now.
         cur.peers = c.peers;
         cur.max_hops = c.max_hops;
         cur.filters = c.filters;
+        cur.origins = c.origins;
         cur.sync_interval_secs = c.sync_interval_secs;
     }
     tracing::info!(peers = peers.len(), "configuration reloaded");

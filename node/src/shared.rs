@@ -54,6 +54,9 @@ pub struct Shared {
     /// True once local writes may go ahead: at once without peers, else after a first
     /// catch-up with a peer or `write_wait_secs` (docs/protocol.md §11.4, restored stores).
     pub writes_ready: watch::Sender<bool>,
+    /// Revisions admitted today per origin (UTC day number, count), for
+    /// `origins.max_revisions_per_day`.
+    pub origin_days: Mutex<HashMap<NodeKey, (i64, u32)>>,
 }
 
 impl Shared {
@@ -71,6 +74,28 @@ impl Shared {
     pub async fn writes_ready(&self) {
         let mut rx = self.writes_ready.subscribe();
         let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Counts one more revision of `origin` for today; false (and not counted) if it already
+    /// has `max` today.
+    pub fn count_revision(&self, origin: NodeKey, max: u32) -> bool {
+        let day = self.now().div_euclid(86_400_000);
+        let Ok(mut days) = self.origin_days.lock() else {
+            return true;
+        };
+        // Yesterday's counts are of no use: drop them rather than let the map grow.
+        if days.len() > 100_000 {
+            days.retain(|_, (d, _)| *d == day);
+        }
+        let e = days.entry(origin).or_insert((day, 0));
+        if e.0 != day {
+            *e = (day, 0);
+        }
+        if e.1 >= max {
+            return false;
+        }
+        e.1 += 1;
+        true
     }
 
     /// Marks this node as caught up: writes go ahead from now on.

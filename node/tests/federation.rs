@@ -334,6 +334,78 @@ async fn copies_beyond_max_hops_are_dropped() {
     net.shutdown().await;
 }
 
+/// `[origins]`: a node stores at most `max_revisions_per_day` revisions and `max_events` events
+/// of one origin, and nothing of a blocked one; the rest is dropped, counted, and not relayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_quotas_and_blocks() {
+    use discal_node::Reject;
+    let net = TestNet::new(2, 3).await;
+    net.link(&[(0, 1)]).await;
+    net.configure(1, &[0], |c| c.origins.max_revisions_per_day = 3)
+        .await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        keys.push(add(a, &format!("Meetup {i}")).await);
+    }
+    let rejected = |why| b.metrics().rejected(why);
+    assert!(b.wait_until(WAIT, |_| rejected(Reject::Quota) >= 2).await);
+    assert!(b.wait_until(WAIT, |s| s.len().unwrap() == 3).await);
+    assert_eq!(b.store().origin_events(&a.key()).unwrap(), 3);
+
+    // Tomorrow's budget, but only three events per origin: changes to held events get in,
+    // new events do not.
+    net.configure(1, &[0], |c| {
+        c.origins.max_revisions_per_day = 100;
+        c.origins.max_events = 3;
+    })
+    .await;
+    let first_held = keys.iter().find(|k| held(b, k).is_some()).unwrap().clone();
+    a.write(WriteOp::Cancel {
+        uid: first_held.uid.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        wait_rev(b, &first_held, 1).await,
+        "a change to a held event"
+    );
+    assert_eq!(b.store().origin_events(&a.key()).unwrap(), 3);
+    let quota_before = rejected(Reject::Quota);
+    let sixth = add(a, "Meetup 5").await;
+    assert!(
+        b.wait_until(WAIT, |_| rejected(Reject::Quota) > quota_before)
+            .await
+    );
+    assert!(held(b, &sixth).is_none());
+
+    // A blocked origin: nothing more of it is stored, whatever the quotas.
+    net.configure(1, &[0], |c| {
+        c.origins.blocked = vec![a.key().to_string()];
+    })
+    .await;
+    let other = keys
+        .iter()
+        .filter(|k| **k != first_held)
+        .find(|k| held(b, k).is_some())
+        .unwrap()
+        .clone();
+    a.write(WriteOp::Cancel {
+        uid: other.uid.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(b.wait_until(WAIT, |_| rejected(Reject::Origin) >= 1).await);
+    assert_eq!(held(b, &other).unwrap().payload.revision, 0);
+    let metrics = reqwest_get(b.http_addr(), "/metrics").await;
+    assert!(
+        metrics.contains("discal_events_rejected_total{reason=\"origin\"}"),
+        "{metrics}"
+    );
+    net.shutdown().await;
+}
+
 /// Must-show 5: a node stopped while 1,000 events are published catches up after restart,
 /// exchanging about the bytes of what it missed and no more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,6 +237,8 @@ pub(crate) struct Index {
     uid_origins: HashMap<Box<str>, u32>,
     /// How many UIDs more than one origin holds (almost always none).
     shared_uids: usize,
+    /// Events held per origin (for per-origin quotas).
+    origin_events: HashMap<[u8; 32], u32>,
 }
 
 impl Index {
@@ -380,6 +382,7 @@ impl Index {
         if *n == 2 {
             self.shared_uids += 1;
         }
+        *self.origin_events.entry(info.origin).or_default() += 1;
         self.entries.insert(
             seq,
             Entry {
@@ -430,6 +433,14 @@ impl Index {
         if self.by_ident.get(&e.ident) == Some(&seq) {
             self.by_ident.remove(&e.ident);
         }
+        let mut origin = [0u8; 32];
+        origin.copy_from_slice(&e.ident[..32]);
+        if let Some(n) = self.origin_events.get_mut(&origin) {
+            *n -= 1;
+            if *n == 0 {
+                self.origin_events.remove(&origin);
+            }
+        }
         let uid = String::from_utf8_lossy(&e.ident[32..]);
         if let Some(n) = self.uid_origins.get_mut(uid.as_ref()) {
             *n -= 1;
@@ -445,6 +456,11 @@ impl Index {
     /// How many UIDs more than one origin holds.
     pub(crate) fn shared_uids(&self) -> usize {
         self.shared_uids
+    }
+
+    /// Events (tombstones included) held from this origin.
+    pub(crate) fn origin_events(&self, origin: &[u8; 32]) -> u32 {
+        self.origin_events.get(origin).copied().unwrap_or(0)
     }
 
     /// True if more than one origin holds an event with this UID.

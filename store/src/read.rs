@@ -109,6 +109,12 @@ impl Store {
         Ok(self.read_index()?.uid_is_shared(uid))
     }
 
+    /// Events (tombstones included) this store holds from `origin`: what
+    /// per-origin quotas count.
+    pub fn origin_events(&self, origin: &NodeKey) -> Result<u32, StoreError> {
+        Ok(self.read_index()?.origin_events(origin.as_bytes()))
+    }
+
     /// The origins that published an event with this UID (a scan of the in-memory index).
     pub fn origins_of(&self, uid: &str) -> Result<Vec<NodeKey>, StoreError> {
         let idx = self.read_index()?;

@@ -83,8 +83,14 @@ impl TestNet {
 
     /// Writes node `i`'s allowlist to its config file and reloads it.
     pub async fn set_peers(&self, i: usize, peers: &[usize]) {
+        self.configure(i, peers, |_| {}).await;
+    }
+
+    /// Writes node `i`'s config (allowlist `peers`, then `edit`) and reloads it.
+    pub async fn configure(&self, i: usize, peers: &[usize], edit: impl FnOnce(&mut Config)) {
         let mut cfg = config(self.nodes[i].max_hops);
         cfg.peers = peers.iter().map(|p| self.entry(*p)).collect();
+        edit(&mut cfg);
         write_atomic(
             &config_path(&self.nodes[i].dir),
             toml::to_string(&cfg).unwrap().as_bytes(),

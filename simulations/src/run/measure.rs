@@ -145,23 +145,17 @@ pub(super) fn holdings(
 
 /// Rejections counted by the honest nodes, by reason.
 pub(super) fn rejected(sim: &Sim, honest: &[usize]) -> BTreeMap<String, u64> {
-    [
-        Reject::Decode,
-        Reject::Path,
-        Reject::Verify,
-        Reject::Policy,
-        Reject::Overload,
-    ]
-    .into_iter()
-    .map(|r| {
-        let v = honest
-            .iter()
-            .filter_map(|&i| sim.nodes[i].as_ref())
-            .map(|h| h.metrics().rejected(r))
-            .sum();
-        (r.label().to_string(), v)
-    })
-    .collect()
+    Reject::ALL
+        .into_iter()
+        .map(|r| {
+            let v = honest
+                .iter()
+                .filter_map(|&i| sim.nodes[i].as_ref())
+                .map(|h| h.metrics().rejected(r))
+                .sum();
+            (r.label().to_string(), v)
+        })
+        .collect()
 }
 
 /// The encoded size of each published revision, by (event hash, revision).
