@@ -202,16 +202,31 @@ pub fn admit(shared: &Shared, ev: &VerifiedEvent, hop: u8) -> Result<(), (Reject
 /// `[origins]` quotas: checked last, so only revisions that would be stored are counted.
 fn quota(shared: &Shared, o: &crate::config::Origins, ev: &VerifiedEvent) -> Result<(), String> {
     let key = &ev.key();
-    let held = shared
+    let (events, bytes) = shared
         .store
-        .origin_events(&key.origin)
+        .origin_holdings(&key.origin)
         .map_err(|e| e.to_string())?;
-    // At the cap only new revisions of events already held get in: a new event would add one.
-    if held >= o.max_events && shared.store.get(key).map_err(|e| e.to_string())?.is_none() {
-        return Err(format!(
-            "origin {} already has {held} events here, origins.max_events is {}",
-            key.origin, o.max_events
-        ));
+    let size = ev.envelope().payload.len() as u64;
+    let max_bytes = u64::from(o.max_mib) << 20;
+    if events >= o.max_events || bytes + size > max_bytes {
+        // At a cap, a change to an event already held still gets in if the holdings stay
+        // within the byte cap, and a cancellation always does: an origin can always withdraw
+        // what a node keeps of it.
+        let held = shared.store.get(key).map_err(|e| e.to_string())?;
+        let fits = held.is_some_and(|h| {
+            ev.payload().content.is_cancelled()
+                || bytes.saturating_sub(h.envelope.payload.len() as u64) + size <= max_bytes
+        });
+        if !fits {
+            return Err(format!(
+                "origin {} has {events} events, {} KiB here; origins.max_events is {}, \
+                 origins.max_mib {}",
+                key.origin,
+                bytes >> 10,
+                o.max_events,
+                o.max_mib
+            ));
+        }
     }
     if !shared.count_revision(key.origin, o.max_revisions_per_day) {
         return Err(format!(

@@ -91,6 +91,9 @@ pub struct Origins {
     /// limit this bounds the bytes an origin can make a node keep.
     #[serde(default = "default_events_per_origin")]
     pub max_events: u32,
+    /// MiB of records one origin's events may take here.
+    #[serde(default = "default_mib_per_origin")]
+    pub max_mib: u32,
 }
 
 fn default_revisions_per_day() -> u32 {
@@ -98,6 +101,9 @@ fn default_revisions_per_day() -> u32 {
 }
 fn default_events_per_origin() -> u32 {
     100_000
+}
+fn default_mib_per_origin() -> u32 {
+    256
 }
 
 impl Default for Origins {
@@ -107,6 +113,7 @@ impl Default for Origins {
             blocked: Vec::new(),
             max_revisions_per_day: default_revisions_per_day(),
             max_events: default_events_per_origin(),
+            max_mib: default_mib_per_origin(),
         }
     }
 }
@@ -165,6 +172,12 @@ impl Origins {
             return Err(ConfigError::Invalid(
                 "origins.max_revisions_per_day and origins.max_events must be at least 1".into(),
             ));
+        }
+        if !(1..=1 << 20).contains(&self.max_mib) {
+            return Err(ConfigError::Invalid(format!(
+                "origins.max_mib = {}: must be 1 to 1048576",
+                self.max_mib
+            )));
         }
         Ok(())
     }
@@ -335,6 +348,7 @@ name = "DisCal"
 # blocked = ["12D3KooW..."]
 max_revisions_per_day = 10000
 max_events = 100000
+max_mib = 256
 
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]
@@ -604,6 +618,7 @@ mod tests {
             ("[origins]\naccept = \"some\"", "origins.accept"),
             ("[origins]\nblocked = [\"nope\"]", "origins.blocked"),
             ("[origins]\nmax_events = 0", "max_events"),
+            ("[origins]\nmax_mib = 0", "max_mib"),
         ] {
             let e = Config::parse(bad, Path::new("c.toml")).unwrap_err();
             assert!(e.to_string().contains(named), "{bad}: {e}");

@@ -352,7 +352,9 @@ async fn origin_quotas_and_blocks() {
     let rejected = |why| b.metrics().rejected(why);
     assert!(b.wait_until(WAIT, |_| rejected(Reject::Quota) >= 2).await);
     assert!(b.wait_until(WAIT, |s| s.len().unwrap() == 3).await);
-    assert_eq!(b.store().origin_events(&a.key()).unwrap(), 3);
+    let (events, bytes) = b.store().origin_holdings(&a.key()).unwrap();
+    assert_eq!(events, 3);
+    assert!(bytes > 3 * 200, "{bytes} bytes for three records");
 
     // Tomorrow's budget, but only three events per origin: changes to held events get in,
     // new events do not.
@@ -371,7 +373,7 @@ async fn origin_quotas_and_blocks() {
         wait_rev(b, &first_held, 1).await,
         "a change to a held event"
     );
-    assert_eq!(b.store().origin_events(&a.key()).unwrap(), 3);
+    assert_eq!(b.store().origin_holdings(&a.key()).unwrap().0, 3);
     let quota_before = rejected(Reject::Quota);
     let sixth = add(a, "Meetup 5").await;
     assert!(
@@ -403,6 +405,57 @@ async fn origin_quotas_and_blocks() {
         metrics.contains("discal_events_rejected_total{reason=\"origin\"}"),
         "{metrics}"
     );
+    net.shutdown().await;
+}
+
+/// `[origins] max_mib`: an origin sending large events fills its share of a node and no more;
+/// it can still cancel what is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_byte_quota() {
+    use discal_node::Reject;
+    let net = TestNet::new(2, 3).await;
+    net.link(&[(0, 1)]).await;
+    net.configure(1, &[0], |c| c.origins.max_mib = 1).await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let mut keys = Vec::new();
+    for i in 0..40 {
+        let mut d = draft(&format!("Long talk {i}"));
+        // Text that does not compress: the store keeps payloads lz4-compressed.
+        let mut x = 0x9e37_79b9_u64 + i;
+        let words: Vec<String> = (0..3_000)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                format!("{:08x}", x >> 32)
+            })
+            .collect();
+        d.description = Some(words.join(" "));
+        let w = a.write(WriteOp::Create(d)).await.unwrap();
+        keys.push(discal_protocol::EventKey {
+            origin: a.key(),
+            uid: w[0].uid.clone(),
+        });
+    }
+    // The last one is either held or refused; wait for every one to be decided.
+    assert!(
+        b.wait_until(WAIT, |s| {
+            s.len().unwrap() + b.metrics().rejected(Reject::Quota) >= 40
+        })
+        .await
+    );
+    let (events, bytes) = b.store().origin_holdings(&a.key()).unwrap();
+    assert!(
+        (20..40).contains(&events),
+        "{events} events held, {bytes} bytes"
+    );
+    assert!(bytes <= 1 << 20, "{bytes} bytes held");
+    let kept = keys.iter().find(|k| held(b, k).is_some()).unwrap();
+    a.write(WriteOp::Cancel {
+        uid: kept.uid.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(wait_rev(b, kept, 1).await, "a cancellation at the cap");
     net.shutdown().await;
 }
 

@@ -103,15 +103,15 @@ impl Store {
         }
         // A record added and replaced within this batch was never written.
         let written: HashSet<u64> = plan.overlay.values().map(|v| v.0).collect();
-        for (s, info) in plan.added {
+        for (s, info, bytes) in plan.added {
             if written.contains(&s) {
-                idx.insert(s, info);
+                idx.insert(s, info, bytes);
             }
         }
         // After the inserts: a copy by a shorter route in the same batch as the first copy
         // lowers the hop of a record this batch added.
-        for (s, hop) in plan.rehop {
-            idx.set_hop(s, hop);
+        for (s, hop, bytes) in plan.rehop {
+            idx.set_hop(s, hop, bytes);
         }
         idx.last_seq = idx.last_seq.max(plan.seq);
         self.shared_uids
@@ -127,10 +127,10 @@ type Held = (u64, MergeKey, u8);
 /// earlier items.
 struct Plan {
     batch: Batch,
-    added: Vec<(u64, Info)>,
+    added: Vec<(u64, Info, u32)>,
     removed: BTreeSet<u64>,
     /// Held records rewritten with a lower hop count.
-    rehop: Vec<(u64, u8)>,
+    rehop: Vec<(u64, u8, u32)>,
     /// Per event name: the record this batch holds for it.
     overlay: HashMap<Vec<u8>, Held>,
     /// The last sequence number given out.
@@ -169,9 +169,9 @@ impl Plan {
                 // A duplicate has the held payload, so the incoming info is the held one
                 // but for the hop.
                 if hop < held_hop {
+                    self.rehop.push((hseq, hop, record.len() as u32));
                     self.batch.insert(change_key(hseq).to_vec(), record);
                     self.overlay.insert(ident, (hseq, hmk, hop));
-                    self.rehop.push((hseq, hop));
                     hop_lowered = true;
                 }
             }
@@ -189,8 +189,9 @@ impl Plan {
         self.overlay
             .insert(ident, (self.seq, info.merge_key(), hop));
         self.bytes_written += record.len() as u64;
+        let len = record.len() as u32;
         self.batch.insert(change_key(self.seq).to_vec(), record);
-        self.added.push((self.seq, info));
+        self.added.push((self.seq, info, len));
         Applied {
             outcome,
             seq: Some(self.seq),

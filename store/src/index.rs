@@ -201,6 +201,8 @@ pub(crate) struct Entry {
     pub(crate) zone_free: bool,
     pub(crate) issued_at_ms: i64,
     pub(crate) hop: u8,
+    /// The record's length, for per-origin byte counts.
+    bytes: u32,
 }
 
 impl Entry {
@@ -237,8 +239,8 @@ pub(crate) struct Index {
     uid_origins: HashMap<Box<str>, u32>,
     /// How many UIDs more than one origin holds (almost always none).
     shared_uids: usize,
-    /// Events held per origin (for per-origin quotas).
-    origin_events: HashMap<[u8; 32], u32>,
+    /// Events and record bytes held per origin (for per-origin quotas).
+    origin_events: HashMap<[u8; 32], (u32, u64)>,
 }
 
 impl Index {
@@ -330,18 +332,19 @@ impl Index {
         })
     }
 
-    /// Every entry as persisted info, by sequence number: for snapshots and for comparing two
-    /// indexes independently of interning order.
-    pub(crate) fn infos(&self) -> Vec<(u64, Info)> {
+    /// Every entry as persisted info and record length, by sequence number: for snapshots and
+    /// for comparing two indexes independently of interning order.
+    pub(crate) fn infos(&self) -> Vec<(u64, Info, u32)> {
         let mut seqs: Vec<u64> = self.entries.keys().copied().collect();
         seqs.sort_unstable();
         seqs.into_iter()
-            .filter_map(|s| self.info(s).map(|i| (s, i)))
+            .filter_map(|s| Some((s, self.info(s)?, self.entries.get(&s)?.bytes)))
             .collect()
     }
 
-    /// Adds a record's entries; a record of the same event already held is removed first.
-    pub(crate) fn insert(&mut self, seq: u64, info: Info) {
+    /// Adds a record (of `bytes` bytes)'s entries; a record of the same event already held is
+    /// removed first.
+    pub(crate) fn insert(&mut self, seq: u64, info: Info, bytes: u32) {
         self.last_seq = self.last_seq.max(seq);
         let ident: Arc<[u8]> = info
             .origin
@@ -382,7 +385,9 @@ impl Index {
         if *n == 2 {
             self.shared_uids += 1;
         }
-        *self.origin_events.entry(info.origin).or_default() += 1;
+        let held = self.origin_events.entry(info.origin).or_default();
+        held.0 += 1;
+        held.1 += u64::from(bytes);
         self.entries.insert(
             seq,
             Entry {
@@ -397,15 +402,23 @@ impl Index {
                 zone_free: info.zone_free,
                 issued_at_ms: info.issued_at_ms,
                 hop: info.hop,
+                bytes,
             },
         );
     }
 
-    /// A held revision's record was rewritten with a lower hop count.
-    pub(crate) fn set_hop(&mut self, seq: u64, hop: u8) {
-        if let Some(e) = self.entries.get_mut(&seq) {
-            e.hop = hop;
+    /// A held revision's record was rewritten (`bytes` long) with a lower hop count.
+    pub(crate) fn set_hop(&mut self, seq: u64, hop: u8, bytes: u32) {
+        let Some(e) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        e.hop = hop;
+        let mut origin = [0u8; 32];
+        origin.copy_from_slice(e.origin());
+        if let Some(held) = self.origin_events.get_mut(&origin) {
+            held.1 = held.1 - u64::from(e.bytes) + u64::from(bytes);
         }
+        e.bytes = bytes;
     }
 
     pub(crate) fn remove(&mut self, seq: u64) {
@@ -435,9 +448,10 @@ impl Index {
         }
         let mut origin = [0u8; 32];
         origin.copy_from_slice(&e.ident[..32]);
-        if let Some(n) = self.origin_events.get_mut(&origin) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(held) = self.origin_events.get_mut(&origin) {
+            held.0 -= 1;
+            held.1 -= u64::from(e.bytes);
+            if held.0 == 0 {
                 self.origin_events.remove(&origin);
             }
         }
@@ -458,9 +472,9 @@ impl Index {
         self.shared_uids
     }
 
-    /// Events (tombstones included) held from this origin.
-    pub(crate) fn origin_events(&self, origin: &[u8; 32]) -> u32 {
-        self.origin_events.get(origin).copied().unwrap_or(0)
+    /// Events (tombstones included) and record bytes held from this origin.
+    pub(crate) fn origin_holdings(&self, origin: &[u8; 32]) -> (u32, u64) {
+        self.origin_events.get(origin).copied().unwrap_or_default()
     }
 
     /// True if more than one origin holds an event with this UID.

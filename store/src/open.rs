@@ -174,7 +174,7 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
                     }
                     index.remove(other);
                 }
-                index.insert(seq, info);
+                index.insert(seq, info, v.len() as u32);
             }
             (Err(e), _) | (_, Err(e)) => {
                 err = Some(e);
@@ -201,7 +201,7 @@ pub(crate) fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreErr
 struct Snapshot {
     instance: [u8; 16],
     last_seq: u64,
-    entries: Vec<(u64, Info)>,
+    entries: Vec<(u64, Info, u32)>,
 }
 
 fn new_instance_id() -> Result<[u8; 16], StoreError> {
@@ -231,8 +231,8 @@ fn take_snapshot(path: &Path, instance: [u8; 16], db_last_seq: u64) -> Option<In
         return None;
     }
     let mut index = Index::default();
-    for (seq, info) in snap.entries {
-        index.insert(seq, info);
+    for (seq, info, bytes) in snap.entries {
+        index.insert(seq, info, bytes);
     }
     index.last_seq = snap.last_seq;
     Some(index)

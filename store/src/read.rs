@@ -109,10 +109,10 @@ impl Store {
         Ok(self.read_index()?.uid_is_shared(uid))
     }
 
-    /// Events (tombstones included) this store holds from `origin`: what
-    /// per-origin quotas count.
-    pub fn origin_events(&self, origin: &NodeKey) -> Result<u32, StoreError> {
-        Ok(self.read_index()?.origin_events(origin.as_bytes()))
+    /// Events (tombstones included) this store holds from `origin`, and the bytes of their
+    /// records: what per-origin quotas count.
+    pub fn origin_holdings(&self, origin: &NodeKey) -> Result<(u32, u64), StoreError> {
+        Ok(self.read_index()?.origin_holdings(origin.as_bytes()))
     }
 
     /// The origins that published an event with this UID (a scan of the in-memory index).
