@@ -86,6 +86,8 @@ pub struct Metrics {
     pub repair_syncs: AtomicU64,
     /// Connections refused by the allowlist.
     pub connections_denied: AtomicU64,
+    /// Peers disconnected for a score at or below the graylist threshold.
+    pub peers_cut: AtomicU64,
     /// Connected peers now.
     pub peers_connected: AtomicU64,
     rejected: Mutex<BTreeMap<Reject, u64>>,
@@ -106,6 +108,89 @@ struct LogWindow {
     lines: u32,
     suppressed: u64,
 }
+
+/// Reads one counter of [`Metrics`].
+type Counter = fn(&Metrics) -> &AtomicU64;
+
+/// (name, help, counter) of every counter but the rejections, in `/metrics` order.
+const COUNTERS: [(&str, &str, Counter); 16] = [
+    (
+        "events_received_total",
+        "Envelopes received from peers.",
+        |m| &m.received,
+    ),
+    (
+        "events_accepted_total",
+        "Envelopes stored as new or newer revisions.",
+        |m| &m.accepted,
+    ),
+    ("events_duplicate_total", "Envelopes already held.", |m| {
+        &m.duplicates
+    }),
+    (
+        "events_published_total",
+        "Local writes signed by this node.",
+        |m| &m.published,
+    ),
+    (
+        "relays_sent_total",
+        "Relay messages sent into gossip.",
+        |m| &m.relayed,
+    ),
+    (
+        "gossip_bytes_received_total",
+        "Gossip payload bytes received.",
+        |m| &m.gossip_bytes_in,
+    ),
+    (
+        "gossip_bytes_sent_total",
+        "Gossip payload bytes sent.",
+        |m| &m.gossip_bytes_out,
+    ),
+    (
+        "gossip_messages_sent_total",
+        "Gossip messages sent (each bundles one or more relay values).",
+        |m| &m.gossip_messages_out,
+    ),
+    (
+        "sync_bytes_received_total",
+        "Catch-up sync bytes received.",
+        |m| &m.sync_bytes_in,
+    ),
+    ("sync_bytes_sent_total", "Catch-up sync bytes sent.", |m| {
+        &m.sync_bytes_out
+    }),
+    (
+        "sync_bytes_deflate_saved_total",
+        "Catch-up sync bytes saved by compression, both directions.",
+        |m| &m.sync_bytes_deflated,
+    ),
+    (
+        "syncs_total",
+        "Catch-up sessions completed as initiator.",
+        |m| &m.syncs,
+    ),
+    (
+        "gossip_lost_total",
+        "Gossip messages dropped on the way to a slow peer (repaired by catch-up).",
+        |m| &m.gossip_lost,
+    ),
+    (
+        "repair_syncs_total",
+        "Catch-up sessions started early to repair lost gossip.",
+        |m| &m.repair_syncs,
+    ),
+    (
+        "connections_denied_total",
+        "Connections refused by the allowlist.",
+        |m| &m.connections_denied,
+    ),
+    (
+        "peers_cut_total",
+        "Peers disconnected for sending rejected messages (graylisted).",
+        |m| &m.peers_cut,
+    ),
+];
 
 impl Metrics {
     /// Logs a rejection as a warning, at most 20 per reason per minute;
@@ -160,91 +245,11 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    /// (name, help, value) of every counter but the rejections.
-    fn counters(&self) -> [(&'static str, &'static str, u64); 15] {
-        [
-            (
-                "events_received_total",
-                "Envelopes received from peers.",
-                self.received.load(Relaxed),
-            ),
-            (
-                "events_accepted_total",
-                "Envelopes stored as new or newer revisions.",
-                self.accepted.load(Relaxed),
-            ),
-            (
-                "events_duplicate_total",
-                "Envelopes already held.",
-                self.duplicates.load(Relaxed),
-            ),
-            (
-                "events_published_total",
-                "Local writes signed by this node.",
-                self.published.load(Relaxed),
-            ),
-            (
-                "relays_sent_total",
-                "Relay messages sent into gossip.",
-                self.relayed.load(Relaxed),
-            ),
-            (
-                "gossip_bytes_received_total",
-                "Gossip payload bytes received.",
-                self.gossip_bytes_in.load(Relaxed),
-            ),
-            (
-                "gossip_bytes_sent_total",
-                "Gossip payload bytes sent.",
-                self.gossip_bytes_out.load(Relaxed),
-            ),
-            (
-                "gossip_messages_sent_total",
-                "Gossip messages sent (each bundles one or more relay values).",
-                self.gossip_messages_out.load(Relaxed),
-            ),
-            (
-                "sync_bytes_received_total",
-                "Catch-up sync bytes received.",
-                self.sync_bytes_in.load(Relaxed),
-            ),
-            (
-                "sync_bytes_sent_total",
-                "Catch-up sync bytes sent.",
-                self.sync_bytes_out.load(Relaxed),
-            ),
-            (
-                "sync_bytes_deflate_saved_total",
-                "Catch-up sync bytes saved by compression, both directions.",
-                self.sync_bytes_deflated.load(Relaxed),
-            ),
-            (
-                "syncs_total",
-                "Catch-up sessions completed as initiator.",
-                self.syncs.load(Relaxed),
-            ),
-            (
-                "gossip_lost_total",
-                "Gossip messages dropped on the way to a slow peer (repaired by catch-up).",
-                self.gossip_lost.load(Relaxed),
-            ),
-            (
-                "repair_syncs_total",
-                "Catch-up sessions started early to repair lost gossip.",
-                self.repair_syncs.load(Relaxed),
-            ),
-            (
-                "connections_denied_total",
-                "Connections refused by the allowlist.",
-                self.connections_denied.load(Relaxed),
-            ),
-        ]
-    }
-
     /// The Prometheus text exposition.
     pub fn render(&self, events_stored: u64) -> String {
         let mut out = String::new();
-        for (name, help, v) in self.counters() {
+        for (name, help, counter) in COUNTERS {
+            let v = counter(self).load(Relaxed);
             let _ = writeln!(out, "# HELP discal_{name} {help}");
             let _ = writeln!(out, "# TYPE discal_{name} counter");
             let _ = writeln!(out, "discal_{name} {v}");

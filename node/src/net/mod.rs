@@ -161,16 +161,48 @@ impl NetLoop {
         self.dial_due();
     }
 
-    fn dial_due(&mut self) {
-        let now = Instant::now();
-        let cap = Duration::from_secs(
+    /// Graylisting only stops reading a peer; a peer that stays graylisted would keep its
+    /// connection slot and its share of the ingest queue, so it is disconnected, and an
+    /// allowlisted one is redialled only after the longest backoff. Gossipsub keeps a peer's
+    /// score across a reconnect (its `retain_score`), so one that reconnects still graylisted
+    /// is cut again at once; one whose rejections have decayed is read again.
+    fn cut_graylisted(&mut self) {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let cut: Vec<(PeerId, f64)> = self
+            .connected
+            .keys()
+            .filter_map(|p| Some((*p, gossipsub.peer_score(p)?)))
+            .filter(|(_, s)| *s <= swarm::GRAYLIST)
+            .collect();
+        if cut.is_empty() {
+            return;
+        }
+        let cap = self.redial_cap();
+        for (p, score) in cut {
+            tracing::warn!(peer = %p, score, "disconnecting a graylisted peer");
+            self.shared.metrics.peers_cut.fetch_add(1, Relaxed);
+            let _ = self.swarm.disconnect_peer_id(p);
+            if let Some(st) = self.allow.get_mut(&p) {
+                st.next_dial = Instant::now() + cap;
+                st.backoff = cap;
+            }
+        }
+    }
+
+    fn redial_cap(&self) -> Duration {
+        Duration::from_secs(
             self.shared
                 .config
                 .read()
                 .map(|c| c.redial_max_secs)
                 .unwrap_or(60)
                 .max(1),
-        );
+        )
+    }
+
+    fn dial_due(&mut self) {
+        let now = Instant::now();
+        let cap = self.redial_cap();
         for (id, st) in self.allow.iter_mut() {
             let Some(addr) = &st.address else { continue };
             if self.connected.contains_key(id) || st.next_dial > now {
@@ -265,6 +297,7 @@ impl NetLoop {
                     None => break,
                 },
                 _ = redial.tick() => {
+                    self.cut_graylisted();
                     self.dial_due();
                     self.repair_due();
                 }
