@@ -54,6 +54,22 @@ impl Default for SledOptions {
 
 impl Backend {
     pub(crate) fn open_sled(path: &Path, opts: &SledOptions) -> Result<Self, StoreError> {
+        // A database just closed in this process is released by sled's flusher thread a moment
+        // later, so a reopen right after a close can find it still locked: wait a little
+        // before saying the store is in use.
+        let mut tries = 0;
+        loop {
+            match Self::try_open_sled(path, opts) {
+                Err(StoreError::Locked(_)) if tries < 40 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open_sled(path: &Path, opts: &SledOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(opts.cache_bytes)
