@@ -88,6 +88,8 @@ pub struct Metrics {
     pub connections_denied: AtomicU64,
     /// Peers disconnected for a score at or below the graylist threshold.
     pub peers_cut: AtomicU64,
+    /// Item sets the sync responder built (one per store version that a session started on).
+    pub sync_inventories: AtomicU64,
     /// Connected peers now.
     pub peers_connected: AtomicU64,
     rejected: Mutex<BTreeMap<Reject, u64>>,
@@ -113,7 +115,7 @@ struct LogWindow {
 type Counter = fn(&Metrics) -> &AtomicU64;
 
 /// (name, help, counter) of every counter but the rejections, in `/metrics` order.
-const COUNTERS: [(&str, &str, Counter); 16] = [
+const COUNTERS: [(&str, &str, Counter); 17] = [
     (
         "events_received_total",
         "Envelopes received from peers.",
@@ -189,6 +191,11 @@ const COUNTERS: [(&str, &str, Counter); 16] = [
         "peers_cut_total",
         "Peers disconnected for sending rejected messages (graylisted).",
         |m| &m.peers_cut,
+    ),
+    (
+        "sync_inventories_total",
+        "Item sets the sync responder built (sessions on an unchanged store share one).",
+        |m| &m.sync_inventories,
     ),
 ];
 

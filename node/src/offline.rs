@@ -51,7 +51,11 @@ pub fn offline_store(data_dir: &std::path::Path) -> Result<Store, NodeError> {
     })
 }
 
-fn offline_shared(store: Store, me: NodeKey, config: &Config) -> Result<Shared, WriteError> {
+pub(crate) fn offline_shared(
+    store: Store,
+    me: NodeKey,
+    config: &Config,
+) -> Result<Shared, WriteError> {
     let (changed, _) = watch::channel(0);
     Ok(Shared {
         store: Arc::new(store),

@@ -124,8 +124,27 @@ fn outgoing(shared: &Shared, key: &EventKey) -> Option<Vec<u8>> {
 struct Session {
     id: u64,
     neg: Negentropy<'static, NegentropyStorageVector>,
-    by_short: HashMap<[u8; SHORT_ID], EventKey>,
+    by_short: Arc<HashMap<[u8; SHORT_ID], EventKey>>,
     touched: Instant,
+}
+
+/// The item set for one store version, shared by every session that starts while the store
+/// is unchanged: building it hashes every held revision, and peers that connect together (or
+/// one that reconnects in a loop) would otherwise each pay that on the responder's thread.
+struct Inventory {
+    /// The store's last change number when the set was read.
+    version: u64,
+    /// Sealed; each session reconciles over its own copy (a copy of a sorted array).
+    storage: NegentropyStorageVector,
+    by_short: Arc<HashMap<[u8; SHORT_ID], EventKey>>,
+}
+
+/// The responder's state: open sessions and the current inventory.
+struct Responder {
+    shared: Arc<Shared>,
+    ingest: mpsc::Sender<Job>,
+    sessions: HashMap<PeerId, Session>,
+    inventory: Option<Inventory>,
 }
 
 /// The responder thread: answers reconcile, fetch and push requests until the queue closes.
@@ -135,10 +154,15 @@ pub fn run_responder(
     net: mpsc::Sender<Command>,
     ingest: mpsc::Sender<Job>,
 ) {
-    let mut sessions: HashMap<PeerId, Session> = HashMap::new();
+    let mut r = Responder {
+        shared,
+        ingest,
+        sessions: HashMap::new(),
+        inventory: None,
+    };
     while let Some(inb) = rx.blocking_recv() {
-        sessions.retain(|_, s| s.touched.elapsed() < SESSION_IDLE);
-        let response = respond(&shared, &mut sessions, &inb, &ingest)
+        let response = r
+            .answer(inb.peer, inb.key, &inb.request)
             .unwrap_or_else(|message| SyncResponse::Error { message });
         if net
             .blocking_send(Command::Respond {
@@ -152,25 +176,56 @@ pub fn run_responder(
     }
 }
 
+impl Responder {
+    /// The inventory of the store as it is now, built only if the store changed since.
+    fn inventory(&mut self) -> Result<&Inventory, String> {
+        // Read before the set: a change landing in between makes the next session rebuild.
+        let version = self.shared.store.last_seq().map_err(|e| e.to_string())?;
+        if self.inventory.as_ref().is_none_or(|i| i.version != version) {
+            let set = item_set(&self.shared)?;
+            self.shared.metrics.sync_inventories.fetch_add(1, Relaxed);
+            let by_short = set
+                .by_id
+                .into_iter()
+                .map(|(id, k)| (short(&id), k))
+                .collect();
+            self.inventory = Some(Inventory {
+                version,
+                storage: set.storage,
+                by_short: Arc::new(by_short),
+            });
+        }
+        self.inventory.as_ref().ok_or_else(|| "no inventory".into())
+    }
+
+    fn answer(
+        &mut self,
+        peer: PeerId,
+        key: NodeKey,
+        request: &SyncRequest,
+    ) -> Result<SyncResponse, String> {
+        self.sessions
+            .retain(|_, s| s.touched.elapsed() < SESSION_IDLE);
+        respond(self, peer, key, request)
+    }
+}
+
 fn respond(
-    shared: &Shared,
-    sessions: &mut HashMap<PeerId, Session>,
-    inb: &Inbound,
-    ingest: &mpsc::Sender<Job>,
+    r: &mut Responder,
+    peer: PeerId,
+    from: NodeKey,
+    request: &SyncRequest,
 ) -> Result<SyncResponse, String> {
-    match &inb.request {
+    let shared = &r.shared;
+    match request {
         SyncRequest::Reconcile { session, msg } => {
-            if sessions.get(&inb.peer).is_none_or(|s| s.id != *session) {
-                let set = item_set(shared)?;
-                let by_short = set
-                    .by_id
-                    .into_iter()
-                    .map(|(id, k)| (short(&id), k))
-                    .collect();
-                let neg = Negentropy::owned(set.storage, FRAME_LIMIT)
+            if r.sessions.get(&peer).is_none_or(|s| s.id != *session) {
+                let inv = r.inventory()?;
+                let by_short = inv.by_short.clone();
+                let neg = Negentropy::owned(inv.storage.clone(), FRAME_LIMIT)
                     .map_err(|e| format!("negentropy: {e:?}"))?;
-                sessions.insert(
-                    inb.peer,
+                r.sessions.insert(
+                    peer,
                     Session {
                         id: *session,
                         neg,
@@ -179,7 +234,7 @@ fn respond(
                     },
                 );
             }
-            let s = sessions.get_mut(&inb.peer).ok_or("no session")?;
+            let s = r.sessions.get_mut(&peer).ok_or("no session")?;
             s.touched = Instant::now();
             let out = s
                 .neg
@@ -188,8 +243,9 @@ fn respond(
             Ok(SyncResponse::Reconcile { msg: out })
         }
         SyncRequest::Fetch { session, ids } => {
-            let s = sessions
-                .get_mut(&inb.peer)
+            let s = r
+                .sessions
+                .get_mut(&peer)
                 .filter(|s| s.id == *session)
                 .ok_or("unknown sync session")?;
             s.touched = Instant::now();
@@ -212,11 +268,11 @@ fn respond(
             for bytes in events {
                 let job = Job::Remote {
                     bytes: bytes.clone(),
-                    from: inb.key,
+                    from,
                     gossip: None,
                     ticket: None,
                 };
-                if ingest.blocking_send(job).is_err() {
+                if r.ingest.blocking_send(job).is_err() {
                     return Err("node is shutting down".into());
                 }
             }
@@ -524,5 +580,84 @@ impl Initiator<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use discal_protocol::{Limits, NodeSecret};
+    use discal_store::{SledOptions, Store, Transit};
+
+    /// An initiator holding nothing.
+    fn empty_initiator() -> Negentropy<'static, NegentropyStorageVector> {
+        let mut empty = NegentropyStorageVector::new();
+        empty.seal().unwrap();
+        Negentropy::owned(empty, FRAME_LIMIT).unwrap()
+    }
+
+    /// A new session from an empty peer: how many items it learns it needs.
+    fn reconcile(r: &mut Responder, me: NodeKey, session: u64) -> usize {
+        let mut neg = empty_initiator();
+        let request = SyncRequest::Reconcile {
+            session,
+            msg: neg.initiate().unwrap(),
+        };
+        let SyncResponse::Reconcile { msg } = r.answer(PeerId::random(), me, &request).unwrap()
+        else {
+            panic!("not a reconcile answer");
+        };
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        assert!(neg
+            .reconcile_with_ids(&msg, &mut have, &mut need)
+            .unwrap()
+            .is_none());
+        need.len()
+    }
+
+    /// Item 5 of the hardening issue: sessions that start while the store is unchanged share
+    /// one inventory; a change makes the next session build a new one.
+    #[test]
+    fn sessions_on_an_unchanged_store_share_one_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store"), &SledOptions::default()).unwrap();
+        let secret = NodeSecret::from_seed_array([3; 32]);
+        let me = secret.public();
+        let config = crate::Config::default();
+        let shared = Arc::new(crate::offline::offline_shared(store, me, &config).unwrap());
+        let add = |uid: &str| {
+            let ev = discal_protocol::sign(
+                &secret,
+                uid.into(),
+                0,
+                1_700_000_000_000,
+                discal_protocol::vector::content(),
+                &Limits::default(),
+            )
+            .unwrap();
+            shared.store.apply(&ev, Transit::local(), 0).unwrap();
+        };
+        add("first@example");
+        let (ingest, _rx) = mpsc::channel(1);
+        let mut r = Responder {
+            shared: shared.clone(),
+            ingest,
+            sessions: HashMap::new(),
+            inventory: None,
+        };
+        let builds = || shared.metrics.sync_inventories.load(Relaxed);
+        for s in 0..5 {
+            assert_eq!(reconcile(&mut r, me, s), 1);
+        }
+        assert_eq!(r.sessions.len(), 5);
+        assert_eq!(builds(), 1);
+        add("second@example");
+        assert_eq!(
+            reconcile(&mut r, me, 5),
+            2,
+            "the new session sees the change"
+        );
+        assert_eq!(reconcile(&mut r, me, 6), 2);
+        assert_eq!(builds(), 2);
     }
 }
