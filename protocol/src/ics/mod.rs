@@ -8,8 +8,10 @@
 //!
 //! `mod.rs` reads a document into events (grouping, validation, UIDs), `vevent.rs` maps one
 //! VEVENT's properties, `values.rs` parses date-time, date and duration values, and
-//! `write.rs` writes events back out, `split.rs` cuts a large document into standalone parts.
+//! `write.rs` writes events back out, `split.rs` cuts a large document into standalone parts,
+//! `lenient.rs` repairs the syntax slips of real exporters before the strict parser runs.
 
+mod lenient;
 mod split;
 mod values;
 mod vevent;
@@ -98,6 +100,8 @@ pub struct Import {
     pub events: Vec<ImportedEvent>,
     /// One entry per VEVENT (or UID group) that was skipped.
     pub errors: Vec<IcsError>,
+    /// Syntax slips in the document that were repaired to read it.
+    pub adjusted: Vec<String>,
 }
 
 /// Parses an iCalendar document. `origin` is the importing node: a missing or non-conforming UID
@@ -116,7 +120,8 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         text
     };
     let unfolded = icalendar::parser::unfold(text);
-    let cal = icalendar::parser::read_calendar(&unfolded).map_err(|e| {
+    let (tidied, adjusted) = lenient::tidy(&unfolded);
+    let cal = icalendar::parser::read_calendar(&tidied).map_err(|e| {
         let first: String = e.lines().take(6).collect::<Vec<_>>().join(" | ");
         IcsError::Syntax(first.chars().take(400).collect())
     })?;
@@ -126,7 +131,10 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
             collect_zone(c, &mut zones);
         }
     }
-    let mut import = Import::default();
+    let mut import = Import {
+        adjusted,
+        ..Import::default()
+    };
     let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;
     for (_, group) in groups {
         match finish(group, origin, limits) {

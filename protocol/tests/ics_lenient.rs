@@ -1,0 +1,94 @@
+//! The lenient reader: files with the syntax slips of real exporters are read whole, each
+//! repair named, and the values come through unchanged.
+
+use std::path::PathBuf;
+
+use discal_protocol::ics;
+use discal_protocol::model::DateTimeValue;
+use discal_protocol::{Limits, NodeSecret};
+
+fn read(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/lenient")
+        .join(name);
+    String::from_utf8(std::fs::read(&p).unwrap()).unwrap()
+}
+
+#[test]
+fn slips_are_repaired_and_the_event_is_taken() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    // file, UID, SUMMARY, LOCATION, words the adjustments must name ("" for none)
+    let cases = [
+        (
+            "bom.ics",
+            "bom-1@example.org",
+            "Linux install party",
+            Some("Stadtbibliothek"),
+            "byte order mark",
+        ),
+        (
+            "spaces.ics",
+            "spaces-1@example.org",
+            "Repair-Café",
+            Some("Haus der Nachbarschaft, Raum 2"),
+            "blanks",
+        ),
+        (
+            "apple-radius.ics",
+            "4B1E5C2A-8D1F-4C9B-9E0A-1F2B3C4D5E6F",
+            "Hackspace open evening",
+            Some("Hackspace\nKastanienallee 12\n10435 Berlin"),
+            "X-APPLE-RADIUS",
+        ),
+        (
+            "blank-lines.ics",
+            "blank-lines-1@example.org",
+            "Spring bike repair day",
+            None,
+            "",
+        ),
+        (
+            "trailing-html.ics",
+            "trailing-1@example.org",
+            "Open data meetup",
+            None,
+            "",
+        ),
+        (
+            "misspelt-end.ics",
+            "misspelt-1@example.org",
+            "Summer barbecue",
+            None,
+            "",
+        ),
+    ];
+    for (file, uid, summary, location, named) in cases {
+        let imp = ics::parse_calendar(&read(file), &key, &Limits::default())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(imp.errors.is_empty(), "{file}: {:?}", imp.errors);
+        assert_eq!(imp.events.len(), 1, "{file}");
+        let ev = &imp.events[0];
+        assert_eq!(ev.uid, uid, "{file}");
+        let m = &ev.content.master;
+        assert_eq!(m.summary.as_deref(), Some(summary), "{file}");
+        assert_eq!(m.location.as_deref(), location, "{file}");
+        if !named.is_empty() {
+            assert!(
+                imp.adjusted.iter().any(|a| a.contains(named)),
+                "{file}: {:?}",
+                imp.adjusted
+            );
+        }
+    }
+}
+
+/// The zone of a start given as `DTSTART ; TZID = Europe/Berlin : …` is kept.
+#[test]
+fn a_respaced_zone_is_kept() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let imp = ics::parse_calendar(&read("spaces.ics"), &key, &Limits::default()).unwrap();
+    match &imp.events[0].content.master.start {
+        DateTimeValue::Zoned { tzid, .. } => assert_eq!(tzid, "Europe/Berlin"),
+        other => panic!("{other:?}"),
+    }
+}
