@@ -174,7 +174,7 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
     // Vendor prefixes: try the last three, then the last two path segments.
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
     for take in [3usize, 2] {
-        if parts.len() > take {
+        if parts.len() >= take {
             if let Some(tz) = iana(&parts[parts.len() - take..].join("/")) {
                 return Some(tz);
             }
@@ -183,6 +183,20 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
     from_display_name(name)
 }
 
+/// Windows display names whose places are not IANA city names, by a phrase they contain.
+const DISPLAY_PHRASES: &[(&str, &str)] = &[
+    ("Eastern Time (US & Canada)", "America/New_York"),
+    ("Central Time (US & Canada)", "America/Chicago"),
+    ("Mountain Time (US & Canada)", "America/Denver"),
+    ("Pacific Time (US & Canada)", "America/Los_Angeles"),
+    ("Atlantic Time (Canada)", "America/Halifax"),
+    ("Brasilia", "America/Sao_Paulo"),
+    ("Brasília", "America/Sao_Paulo"),
+    ("Coordinated Universal Time", "Etc/UTC"),
+    ("New Delhi", "Asia/Kolkata"),
+    ("Beijing", "Asia/Shanghai"),
+];
+
 /// Outlook sometimes writes the Windows *display* name: "(UTC+01:00) Amsterdam, Berlin, Bern, …".
 /// The cities listed are IANA city names often enough that the first one that names a zone wins.
 fn from_display_name(name: &str) -> Option<Tz> {
@@ -190,6 +204,9 @@ fn from_display_name(name: &str) -> Option<Tz> {
         .strip_prefix("(UTC")
         .or_else(|| name.strip_prefix("(GMT"))?;
     let cities = &rest[rest.find(')')? + 1..];
+    if let Some((_, tz)) = DISPLAY_PHRASES.iter().find(|(p, _)| cities.contains(p)) {
+        return iana(tz);
+    }
     for city in cities.split(',') {
         let city = city.trim().replace(' ', "_");
         if city.is_empty() {
@@ -203,6 +220,97 @@ fn from_display_name(name: &str) -> Option<Tz> {
         }
     }
     None
+}
+
+/// Zones with a fixed offset that is not a whole number of hours, for offset names.
+const FRACTIONAL: &[(i32, &str)] = &[
+    (-9 * 60 - 30, "Pacific/Marquesas"),
+    (3 * 60 + 30, "Asia/Tehran"),
+    (4 * 60 + 30, "Asia/Kabul"),
+    (5 * 60 + 30, "Asia/Kolkata"),
+    (5 * 60 + 45, "Asia/Kathmandu"),
+    (6 * 60 + 30, "Asia/Yangon"),
+    (8 * 60 + 45, "Australia/Eucla"),
+    (9 * 60 + 30, "Australia/Darwin"),
+];
+
+/// A TZID that is nothing but a UTC offset (`UTC+11`, `GMT-03:00`, `GMT +0100`, `+05:30`) as
+/// the fixed-offset zone it names. A name with two offsets (standard and daylight) or with
+/// anything else in it says no zone reliably and gives `None`.
+pub fn offset_zone(raw: &str) -> Option<Tz> {
+    let name = raw.trim().trim_matches('"').trim();
+    let upper = name.to_ascii_uppercase();
+    let rest = upper
+        .strip_prefix("(UTC")
+        .or_else(|| upper.strip_prefix("(GMT"))
+        .and_then(|r| r.strip_suffix(')'))
+        .or_else(|| upper.strip_prefix("UTC"))
+        .or_else(|| upper.strip_prefix("GMT"))
+        .unwrap_or(&upper)
+        .trim();
+    let (sign, digits) = match rest.as_bytes().first()? {
+        b'+' => (1, rest[1..].trim()),
+        b'-' => (-1, rest[1..].trim()),
+        _ => return None,
+    };
+    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        3 => (
+            digits[..1].parse::<i32>().ok()?,
+            digits[1..].parse::<i32>().ok()?,
+        ),
+        _ => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
+    };
+    if h > 14 || m >= 60 {
+        return None;
+    }
+    let minutes = sign * (h * 60 + m);
+    if m == 0 {
+        // Etc/GMT's signs are POSIX's: Etc/GMT-11 is eleven hours east of Greenwich.
+        return match h {
+            0 => iana("Etc/UTC"),
+            _ => iana(&format!("Etc/GMT{:+}", -sign * h)),
+        };
+    }
+    FRACTIONAL
+        .iter()
+        .find(|(m, _)| *m == minutes)
+        .and_then(|(_, z)| iana(z))
+}
+
+/// Well-known zones, tried first when a zone's rules are compared with the database: many IANA
+/// zones share each set of rules, and the one people know is the one to pick.
+const PREFERRED: &[&str] = &[
+    "Europe/Berlin",
+    "Europe/London",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Australia/Sydney",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Europe/Moscow",
+    "Etc/UTC",
+];
+
+/// Every IANA zone, well-known ones first ([`PREFERRED`], then the Windows mapping's zones,
+/// which CLDR chose as each region's representative), then the rest of the database.
+pub fn candidates() -> impl Iterator<Item = Tz> {
+    PREFERRED
+        .iter()
+        .copied()
+        .chain(WINDOWS_ZONES.iter().map(|(_, z)| *z))
+        .filter_map(iana)
+        .chain(chrono_tz::TZ_VARIANTS.iter().copied())
 }
 
 #[cfg(test)]
@@ -232,7 +340,10 @@ mod tests {
                 "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
                 "Europe/Amsterdam",
             ),
-            ("(UTC-05:00) Eastern Time (US & Canada)", ""),
+            ("(UTC-05:00) Eastern Time (US & Canada)", "America/New_York"),
+            ("(UTC-03:00) Brasília", "America/Sao_Paulo"),
+            ("(UTC+02:00) Nowhere Town", ""),
+            ("/Europe/Stockholm", "Europe/Stockholm"),
         ];
         for (raw, want) in cases {
             let got = resolve_tzid(raw).map(|t| t.name().to_string());
@@ -243,5 +354,23 @@ mod tests {
             }
         }
         assert_eq!(resolve_tzid("Mars/Olympus_Mons"), None);
+    }
+
+    #[test]
+    fn offset_names_are_fixed_zones() {
+        for (raw, want) in [
+            ("UTC+11", Some("Etc/GMT-11")),
+            ("GMT-3", Some("Etc/GMT+3")),
+            ("GMT +0100", Some("Etc/GMT-1")),
+            ("(UTC-03:00)", Some("Etc/GMT+3")),
+            ("UTC+05:30", Some("Asia/Kolkata")),
+            ("+0000", Some("Etc/UTC")),
+            ("GMT +0100 (Standard) / GMT +0200 (Daylight)", None),
+            ("UTC+25", None),
+            ("Mars", None),
+            ("UTC+02:17", None),
+        ] {
+            assert_eq!(offset_zone(raw).map(|t| t.name()), want, "{raw}");
+        }
     }
 }

@@ -10,6 +10,78 @@ use std::borrow::Cow;
 /// Lines named one by one in the adjustments; past this they are only counted.
 const NAMED: usize = 5;
 
+/// Lines repaired, by kind, to name them in the adjustments.
+#[derive(Default)]
+struct Repairs<'a> {
+    dropped: Vec<&'a str>,
+    respaced: Vec<&'a str>,
+    outside: Vec<&'a str>,
+    lowercase: Vec<&'a str>,
+    quoted: Vec<&'a str>,
+    merged: usize,
+}
+
+/// Properties whose value is a date-time list, where a TZID with a colon in it (unquoted, as
+/// some Outlook exports write `tzone://Microsoft/Custom`) can be told from the value.
+const DATE_TIME_PROPERTIES: &[&str] = &[
+    "DTSTART",
+    "DTEND",
+    "DUE",
+    "RECURRENCE-ID",
+    "EXDATE",
+    "RDATE",
+];
+
+impl<'a> Repairs<'a> {
+    /// One content line's name-and-parameters and value, repaired; `None` to drop the line.
+    fn line(&mut self, body: &'a str) -> Option<(String, Cow<'a, str>)> {
+        let Some((head, value)) = split_at_value(body) else {
+            self.dropped.push(body);
+            return None;
+        };
+        let mut tight = tighten(head).into_owned();
+        if tight != head || head.ends_with(char::is_whitespace) {
+            self.respaced.push(body);
+        }
+        // A blank between the colon and the value came with the blank before it.
+        let mut value = if head.ends_with([' ', '\t']) {
+            Cow::Borrowed(value.trim_start_matches([' ', '\t']))
+        } else {
+            Cow::Borrowed(value)
+        };
+        // Names are case-insensitive (RFC 5545 §2), but the parser matches BEGIN and END
+        // exactly, and so do component names.
+        let name_len = tight.find(';').unwrap_or(tight.len());
+        let name = tight[..name_len].to_ascii_uppercase();
+        let begin_end = name == "BEGIN" || name == "END";
+        let value_lower = begin_end && value.bytes().any(|b| b.is_ascii_lowercase());
+        if name != tight[..name_len] || value_lower {
+            self.lowercase.push(body);
+            tight.replace_range(..name_len, &name);
+            if value_lower {
+                value = Cow::Owned(value.to_ascii_uppercase());
+            }
+        }
+        if DATE_TIME_PROPERTIES.contains(&name.as_str()) && value.contains(':') {
+            if let Some(at) = tight.to_ascii_uppercase().find(";TZID=") {
+                let colon = value.rfind(':').unwrap_or(0);
+                let rest = &tight[at + 6..];
+                let end = rest.find(';').map_or(tight.len(), |e| at + 6 + e);
+                let tzid = format!("{}:{}", &tight[at + 6..end], &value[..colon]);
+                tight = format!(
+                    "{};TZID=\"{}\"{}",
+                    &tight[..at],
+                    tzid.trim_matches('"'),
+                    &tight[end..]
+                );
+                value = Cow::Owned(value[colon + 1..].to_string());
+                self.quoted.push(body);
+            }
+        }
+        Some((tight, value))
+    }
+}
+
 /// Repairs an unfolded document. Returns the text to parse and what was adjusted.
 pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
     let mut adjusted = Vec::new();
@@ -18,62 +90,100 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
         adjusted.push("removed a byte order mark".to_string());
     }
     let mut out = String::with_capacity(text.len() + 2);
-    let (mut dropped, mut respaced, mut outside) = (Vec::new(), Vec::new(), Vec::new());
-    let mut inside = false;
+    let mut r = Repairs::default();
+    let (mut inside, mut calendars, mut depth) = (false, 0usize, 0usize);
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         // Empty lines: the parser stops at one.
         if body.trim().is_empty() {
             continue;
         }
-        let Some((head, value)) = split_at_value(body) else {
-            dropped.push(body);
+        let Some((head, value)) = r.line(body) else {
             continue;
-        };
-        let tight = tighten(head);
-        if tight != head || head.ends_with(char::is_whitespace) {
-            respaced.push(body);
-        }
-        // A blank between the colon and the value came with the blank before it.
-        let value = if head.ends_with([' ', '\t']) {
-            value.trim_start_matches([' ', '\t'])
-        } else {
-            value
         };
         let calendar = value
             .get(..9)
             .is_some_and(|v| v.eq_ignore_ascii_case("VCALENDAR"));
         if !inside {
-            if !(calendar && tight.eq_ignore_ascii_case("BEGIN")) {
-                outside.push(body);
+            if !(calendar && head == "BEGIN") {
+                r.outside.push(body);
                 continue;
             }
             inside = true;
-        } else if calendar && tight.eq_ignore_ascii_case("END") {
+            calendars += 1;
+            if calendars > 1 {
+                // Several calendars in one file: read them as one, dropping the END written
+                // for the one before.
+                out.truncate(out.len() - END.len());
+                r.merged += 1;
+                continue;
+            }
+        } else if calendar && head == "END" {
             inside = false;
             if value.len() != 9 {
                 adjusted.push(format!("read {body:?} as END:VCALENDAR"));
-                out.push_str("END:VCALENDAR\r\n");
-                continue;
             }
+            out.push_str(END);
+            continue;
+        } else if head == "BEGIN" {
+            depth += 1;
+        } else if head == "END" {
+            depth = depth.saturating_sub(1);
+        } else if calendars > 1 && depth == 0 {
+            // The merged calendar's own VERSION and PRODID would follow components.
+            continue;
         }
-        out.push_str(&tight);
+        out.push_str(&head);
         out.push(':');
-        out.push_str(value);
+        out.push_str(&value);
         out.push_str("\r\n");
     }
     if inside {
         adjusted.push("added the missing END:VCALENDAR".to_string());
-        out.push_str("END:VCALENDAR\r\n");
+        out.push_str(END);
     }
-    note(&mut adjusted, "dropped lines without a value:", &dropped);
+    if r.merged > 0 {
+        adjusted.push(format!("read {} VCALENDARs as one", r.merged + 1));
+    }
+    note(&mut adjusted, "dropped lines without a value:", &r.dropped);
     note(
         &mut adjusted,
         "removed blanks around ';', '=' or ':' in",
-        &respaced,
+        &r.respaced,
     );
-    note(&mut adjusted, "dropped text outside VCALENDAR:", &outside);
+    note(&mut adjusted, "dropped text outside VCALENDAR:", &r.outside);
+    note(
+        &mut adjusted,
+        "upper-cased lowercase names in",
+        &r.lowercase,
+    );
+    note(&mut adjusted, "quoted a TZID holding ':' in", &r.quoted);
     (out, adjusted)
+}
+
+const END: &str = "END:VCALENDAR\r\n";
+
+/// A document's bytes as text: UTF-8 when they are (a BOM is left to [`tidy`]), otherwise
+/// Windows-1252, the usual mislabelled Latin-1 of older exporters (every byte is a character,
+/// so nothing is lost). The flag is true when the fallback was used.
+pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return (Cow::Borrowed(s), false);
+    }
+    // 0x80–0x9F in Windows-1252; the five undefined bytes stay as their C1 code points.
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    let text = bytes
+        .iter()
+        .map(|&b| match b {
+            0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+            _ => char::from(b),
+        })
+        .collect();
+    (Cow::Owned(text), true)
 }
 
 fn note(adjusted: &mut Vec<String>, what: &str, lines: &[&str]) {
@@ -156,9 +266,31 @@ mod tests {
     }
 
     #[test]
+    fn latin1_is_read_as_windows_1252() {
+        let (t, fallback) = decode(b"SUMMARY:Caf\xe9 \x80 5\r\n");
+        assert!(fallback);
+        assert_eq!(t, "SUMMARY:Café € 5\r\n");
+        let (t, fallback) = decode("SUMMARY:Café".as_bytes());
+        assert!(!fallback);
+        assert_eq!(t, "SUMMARY:Café");
+    }
+
+    #[test]
+    fn lowercase_names_are_upper_cased() {
+        let (text, adjusted) =
+            tidy("begin:vcalendar\r\nsummary;language=de:klein\r\nend:vcalendar\r\n");
+        assert_eq!(
+            text,
+            "BEGIN:VCALENDAR\r\nSUMMARY;language=de:klein\r\nEND:VCALENDAR\r\n"
+        );
+        assert_eq!(adjusted.len(), 1, "{adjusted:?}");
+    }
+
+    #[test]
     fn a_clean_document_is_unchanged() {
-        let doc = "BEGIN:VCALENDAR\r\nSUMMARY:a ; b = c\r\nEND:VCALENDAR\r\n\
-                   BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+        let doc =
+            "BEGIN:VCALENDAR\r\nSUMMARY:a ; b = c\r\nDTSTART;TZID=\"a:b\":20270101T000000\r\n\
+                   END:VCALENDAR\r\n";
         let (text, adjusted) = tidy(doc);
         assert_eq!(text, doc);
         assert!(adjusted.is_empty(), "{adjusted:?}");

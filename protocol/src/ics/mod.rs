@@ -16,6 +16,7 @@ mod split;
 mod values;
 mod vevent;
 mod write;
+mod zones;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,9 +24,10 @@ use sha2::{Digest, Sha256};
 
 use crate::codec;
 use crate::keys::NodeKey;
-use crate::model::{Component, EventContent};
+use crate::model::{Component, DateTimeValue, End, EventContent};
 use crate::validate::{self, Limits, ValidationError};
 
+pub use lenient::decode as decode_text;
 pub use split::split_calendar;
 pub use values::parse_duration;
 pub use write::{escape_text, fmt_duration, fold_line, write_calendar, write_event, IcsEvent};
@@ -91,6 +93,9 @@ pub struct ImportedEvent {
     pub hop: Option<u32>,
     /// X-REVISION, if the document carried one.
     pub revision: Option<u32>,
+    /// What was adjusted to take it (a time zone mapped, a period made an override); empty
+    /// when it was taken as written.
+    pub warnings: Vec<String>,
 }
 
 /// What an import produced: the events that mapped, and an error for each that did not.
@@ -125,12 +130,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         let first: String = e.lines().take(6).collect::<Vec<_>>().join(" | ");
         IcsError::Syntax(first.chars().take(400).collect())
     })?;
-    let mut zones: HashMap<String, String> = HashMap::new();
-    for c in &cal.components {
-        if c.name.as_str().eq_ignore_ascii_case("VTIMEZONE") {
-            collect_zone(c, &mut zones);
-        }
-    }
+    let zones = zones::Zones::of(&cal.components);
     let mut import = Import {
         adjusted,
         ..Import::default()
@@ -152,13 +152,14 @@ struct Group {
     master: Option<Component>,
     overrides: Vec<Component>,
     meta: Meta,
+    warnings: Vec<String>,
 }
 
 /// Maps every VEVENT and groups overrides with their master by UID, in document order; a
 /// VEVENT that does not map is an error in `errors`, not a failure of the document.
 fn group_vevents(
     components: &[icalendar::parser::Component<'_>],
-    zones: &HashMap<String, String>,
+    zones: &zones::Zones,
     errors: &mut Vec<IcsError>,
 ) -> Result<BTreeMap<usize, Group>, IcsError> {
     let mut groups: BTreeMap<usize, Group> = BTreeMap::new();
@@ -187,7 +188,13 @@ fn group_vevents(
             master: None,
             overrides: Vec::new(),
             meta: Meta::default(),
+            warnings: Vec::new(),
         });
+        for w in &meta.warnings {
+            if !g.warnings.contains(w) {
+                g.warnings.push(w.clone());
+            }
+        }
         if comp.recurrence_id.is_some() {
             g.overrides.push(comp);
         } else if g.master.is_none() {
@@ -218,10 +225,15 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     let Some(master) = g.master else {
         return Err(IcsError::OrphanOverride(label));
     };
-    let content = EventContent {
-        master,
-        overrides: g.overrides,
-    };
+    let mut warnings = g.warnings;
+    let mut overrides = g.overrides;
+    let made = period_overrides(&master, &g.meta.periods, &mut overrides);
+    if made > 0 {
+        warnings.push(format!(
+            "{made} RDATE period(s) with their own length kept as overrides of those instances"
+        ));
+    }
+    let content = EventContent { master, overrides };
     if let Err(source) = validate::validate_content(&content, limits) {
         return Err(IcsError::Invalid { uid: label, source });
     }
@@ -236,7 +248,52 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         content,
         hop: g.meta.hop,
         revision: g.meta.revision,
+        warnings,
     })
+}
+
+/// RDATE periods (RFC 5545 §3.8.5.2) whose length differs from the event's become overrides
+/// of their instance with that end, unless the document overrides the instance itself.
+/// Returns how many were made.
+fn period_overrides(
+    master: &Component,
+    periods: &[(DateTimeValue, End)],
+    overrides: &mut Vec<Component>,
+) -> usize {
+    let mut made = 0;
+    for (start, end) in periods {
+        if master.end.as_ref() == Some(end)
+            || length(&master.start, master.end.as_ref()) == length(start, Some(end))
+            || overrides
+                .iter()
+                .any(|o| o.recurrence_id.as_ref() == Some(start))
+        {
+            continue;
+        }
+        let mut o = master.clone();
+        o.rrule = None;
+        o.rdates.clear();
+        o.exdates.clear();
+        o.recurrence_id = Some(start.clone());
+        o.start = start.clone();
+        o.end = Some(end.clone());
+        overrides.push(o);
+        made += 1;
+    }
+    made
+}
+
+/// A length in seconds of wall-clock time, where it can be told without a zone.
+fn length(start: &DateTimeValue, end: Option<&End>) -> Option<i64> {
+    let naive = |v: &DateTimeValue| v.local().to_chrono();
+    match end? {
+        End::Duration(d) => {
+            let s =
+                i64::from(d.weeks) * 7 * 86_400 + i64::from(d.days) * 86_400 + i64::from(d.seconds);
+            Some(if d.negative { -s } else { s })
+        }
+        End::At(e) => Some((naive(e)? - naive(start)?).num_seconds()),
+    }
 }
 
 /// `<first 16 bytes of sha256(content) in hex>@<origin key>`.
@@ -246,24 +303,14 @@ pub fn generated_uid(content: &EventContent, origin: &NodeKey) -> String {
     format!("{hex}@{origin}")
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone)]
 pub(crate) struct Meta {
     pub(crate) hop: Option<u32>,
     pub(crate) revision: Option<u32>,
-}
-
-fn collect_zone(c: &icalendar::parser::Component<'_>, zones: &mut HashMap<String, String>) {
-    let Some(tzid) = c.find_prop("TZID").map(|p| p.val.as_str().to_string()) else {
-        return;
-    };
-    // Lightning and others name the IANA zone in X-LIC-LOCATION when TZID is vendor-specific.
-    let iana = crate::tz::resolve_tzid(&tzid).or_else(|| {
-        c.find_prop("X-LIC-LOCATION")
-            .and_then(|p| crate::tz::resolve_tzid(p.val.as_str()))
-    });
-    if let Some(tz) = iana {
-        zones.insert(tzid, tz.name().to_string());
-    }
+    /// `RDATE;VALUE=PERIOD` instances: each start with its own end.
+    pub(crate) periods: Vec<(DateTimeValue, End)>,
+    /// What was adjusted to map the VEVENT.
+    pub(crate) warnings: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! Property values: date-times (with the document's zones), dates, durations, text lists.
 
-use std::collections::HashMap;
-
+use super::zones::Zones;
 use crate::model::{Date, DateTimeValue, Duration, LocalDateTime};
 
 pub(super) fn parse_dt_prop(
     p: &icalendar::parser::Property<'_>,
-    zones: &HashMap<String, String>,
+    zones: &Zones,
 ) -> Result<DateTimeValue, String> {
     parse_dt(p.val.as_str().trim(), p, zones)
 }
@@ -14,7 +13,7 @@ pub(super) fn parse_dt_prop(
 pub(super) fn parse_dt(
     v: &str,
     p: &icalendar::parser::Property<'_>,
-    zones: &HashMap<String, String>,
+    zones: &Zones,
 ) -> Result<DateTimeValue, String> {
     let is_date = param(p, "VALUE").is_some_and(|x| x.eq_ignore_ascii_case("DATE")) || v.len() == 8;
     if is_date {
@@ -29,14 +28,7 @@ pub(super) fn parse_dt(
         return Ok(DateTimeValue::Utc(local));
     }
     match param(p, "TZID") {
-        Some(tzid) => {
-            let iana = zones
-                .get(tzid)
-                .cloned()
-                .or_else(|| crate::tz::resolve_tzid(tzid).map(|t| t.name().to_string()))
-                .ok_or_else(|| format!("unknown time zone {tzid:?}"))?;
-            Ok(DateTimeValue::Zoned { local, tzid: iana })
-        }
+        Some(tzid) => zones.value(tzid.trim(), local),
         None => Ok(DateTimeValue::Floating(local)),
     }
 }

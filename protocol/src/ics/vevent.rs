@@ -1,9 +1,8 @@
 //! One VEVENT's properties onto the event model.
 
-use std::collections::HashMap;
-
 use super::values::{param, parse_dt, parse_dt_prop, parse_duration, split_text_list};
 use super::write::escape_text;
+use super::zones::Zones;
 use super::{IcsError, Meta};
 use crate::model::{Component, DateTimeValue, End, Geo, Organizer, Param, Property, Status};
 
@@ -17,7 +16,7 @@ fn prop_err(uid: &str, property: &str, reason: impl Into<String>) -> IcsError {
 
 pub(super) fn map_vevent(
     c: &icalendar::parser::Component<'_>,
-    zones: &HashMap<String, String>,
+    zones: &Zones,
     fallback_label: &str,
 ) -> Result<(Option<String>, Component, Meta), IcsError> {
     let uid = c
@@ -25,6 +24,7 @@ pub(super) fn map_vevent(
         .map(|p| p.val.as_str().trim().to_string());
     let label = uid.clone().unwrap_or_else(|| fallback_label.to_string());
     let label = label.as_str();
+    zones.begin_event(c.find_prop("RRULE").is_some() || c.find_prop("RDATE").is_some());
     let start_prop = c.find_prop("DTSTART").ok_or(IcsError::Missing {
         uid: label.to_string(),
         property: "DTSTART",
@@ -36,6 +36,7 @@ pub(super) fn map_vevent(
     for p in &c.properties {
         apply_property(&mut comp, &mut meta, p, zones, label)?;
     }
+    meta.warnings = zones.take_notes();
     Ok((uid, comp, meta))
 }
 
@@ -44,7 +45,7 @@ fn apply_property(
     comp: &mut Component,
     meta: &mut Meta,
     p: &icalendar::parser::Property<'_>,
-    zones: &HashMap<String, String>,
+    zones: &Zones,
     label: &str,
 ) -> Result<(), IcsError> {
     let name = p.name.as_str().to_ascii_uppercase();
@@ -66,7 +67,18 @@ fn apply_property(
             if comp.rrule.is_some() {
                 return Err(err("more than one RRULE is not supported".into()));
             }
+            if val.to_ascii_uppercase().contains("RSCALE") {
+                return Err(err(
+                    "RSCALE (RFC 7529, non-Gregorian recurrence) is not supported".into(),
+                ));
+            }
             comp.rrule = Some(val.trim().to_string());
+        }
+        "RDATE" if is_period(p) => {
+            for (start, end) in periods(p, zones).map_err(err)? {
+                comp.rdates.push(start.clone());
+                meta.periods.push((start, end));
+            }
         }
         "RDATE" | "EXDATE" => {
             let dates = date_list(p, zones).map_err(err)?;
@@ -104,14 +116,41 @@ fn apply_property(
     Ok(())
 }
 
+fn is_period(p: &icalendar::parser::Property<'_>) -> bool {
+    param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"))
+}
+
+/// The periods of an `RDATE;VALUE=PERIOD` (RFC 5545 §3.3.9): `start/end` or `start/duration`.
+fn periods(
+    p: &icalendar::parser::Property<'_>,
+    zones: &Zones,
+) -> Result<Vec<(DateTimeValue, End)>, String> {
+    p.val
+        .as_str()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (a, b) = item
+                .trim()
+                .split_once('/')
+                .ok_or_else(|| format!("{item:?} is not a PERIOD (start/end or start/duration)"))?;
+            let start = parse_dt(a.trim(), p, zones)?;
+            let b = b.trim();
+            let end = if b.starts_with(['P', 'p', '+', '-']) {
+                End::Duration(parse_duration(b)?)
+            } else {
+                End::At(parse_dt(b, p, zones)?)
+            };
+            Ok((start, end))
+        })
+        .collect()
+}
+
 /// The dates of an RDATE or EXDATE (a comma-separated list).
 fn date_list(
     p: &icalendar::parser::Property<'_>,
-    zones: &HashMap<String, String>,
+    zones: &Zones,
 ) -> Result<Vec<DateTimeValue>, String> {
-    if param(p, "VALUE").is_some_and(|v| v.eq_ignore_ascii_case("PERIOD")) {
-        return Err("PERIOD values are not supported".into());
-    }
     p.val
         .as_str()
         .split(',')

@@ -1,0 +1,471 @@
+//! The time zones of one document: TZIDs resolved to IANA zones, by name where the name says
+//! which zone it is, and by the rules of the document's own VTIMEZONE where it does not.
+//!
+//! Outlook, Lotus Notes and hand-made files name zones `MyTimezone`, `CUSTOM_tzid` or
+//! `GMT +0100 (Standard) / GMT +0200 (Daylight)` and define them in a VTIMEZONE. Such a zone's
+//! transitions are computed over the years the event spans and compared with every IANA zone
+//! (well-known zones first, so rules equal to Berlin's give `Europe/Berlin` and not one of the
+//! dozen zones that share them); the first that agrees at every transition and once a month in
+//! between is used, so the event keeps following DST as the database does. A zone that
+//! matches none keeps the file's own offsets: its values are turned into UTC by the file's
+//! rules (exact for one-off events; a recurring event then repeats in UTC, which the event's
+//! warnings say when the file's zone changes offset).
+//!
+//! The cost is bounded per document: at most [`MAX_MATCHED`] distinct zone comparisons, and at
+//! most [`MAX_ONSETS`] transitions generated per observance.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
+
+use crate::model::{DateTimeValue, LocalDateTime};
+use crate::tz;
+
+/// Years after its first one over which a recurring event's zone must agree with an IANA zone.
+const RECURRING_SPAN_YEARS: i32 = 5;
+/// Zone comparisons with the IANA database per document; past it a zone keeps its own rules.
+pub(super) const MAX_MATCHED: usize = 32;
+/// Transitions generated per observance (a yearly rule from 1601 to 2037 is 437).
+const MAX_ONSETS: usize = 1024;
+/// Observances read per VTIMEZONE (real ones have two per rule change, a few dozen at most).
+const MAX_OBSERVANCES: usize = 64;
+/// (zone, years) pairs resolved per document; past it a file zone's values are refused.
+const MAX_RESOLVED: usize = 256;
+/// The last year a file zone's rules are generated for.
+const LAST_YEAR: i32 = 2100;
+
+/// One STANDARD or DAYLIGHT sub-component.
+#[derive(Debug)]
+struct Observance {
+    /// Local onset (in the offset before it).
+    start: NaiveDateTime,
+    from: i32,
+    to: i32,
+    rule: Option<String>,
+    rdates: Vec<NaiveDateTime>,
+}
+
+/// A VTIMEZONE as the document defines it.
+#[derive(Debug)]
+pub(super) struct FileZone {
+    observances: Vec<Observance>,
+    /// An IANA zone the component names (X-LIC-LOCATION), if any.
+    hint: Option<Tz>,
+}
+
+/// A change of offset: the UTC instant, the offset before and after (seconds east of UTC).
+type Onset = (NaiveDateTime, i32, i32);
+
+impl FileZone {
+    /// Reads a VTIMEZONE; `None` if it has no usable observance.
+    pub(super) fn parse(c: &icalendar::parser::Component<'_>) -> Option<Self> {
+        let mut observances = Vec::new();
+        for sub in &c.components {
+            let name = sub.name.as_str();
+            if !name.eq_ignore_ascii_case("STANDARD") && !name.eq_ignore_ascii_case("DAYLIGHT") {
+                continue;
+            }
+            let prop = |n: &str| sub.find_prop(n).map(|p| p.val.as_str().trim());
+            let (Some(start), Some(to)) = (prop("DTSTART").and_then(local), prop("TZOFFSETTO"))
+            else {
+                continue;
+            };
+            let Some(to) = offset_seconds(to) else {
+                continue;
+            };
+            let from = prop("TZOFFSETFROM").and_then(offset_seconds).unwrap_or(to);
+            let rdates = sub
+                .properties
+                .iter()
+                .filter(|p| p.name.as_str().eq_ignore_ascii_case("RDATE"))
+                .flat_map(|p| p.val.as_str().split(','))
+                .filter_map(|v| local(v.trim()))
+                .take(MAX_ONSETS)
+                .collect();
+            if observances.len() == MAX_OBSERVANCES {
+                break;
+            }
+            observances.push(Observance {
+                start,
+                from,
+                to,
+                rule: prop("RRULE").map(str::to_string),
+                rdates,
+            });
+        }
+        let hint = c
+            .find_prop("X-LIC-LOCATION")
+            .and_then(|p| tz::resolve_tzid(p.val.as_str()));
+        (!observances.is_empty()).then_some(Self { observances, hint })
+    }
+
+    /// Every change of offset up to the end of `last_year`, in order.
+    fn onsets(&self, first_year: i32, last_year: i32) -> Vec<Onset> {
+        let end = ymd(last_year + 1, 1, 1);
+        let mut out = Vec::new();
+        for o in &self.observances {
+            let mut locals = vec![o.start];
+            locals.extend(o.rdates.iter().copied());
+            if let Some(rule) = &o.rule {
+                locals.extend(expand_yearly(rule, o.start, first_year, end));
+            }
+            for l in locals {
+                let utc = l - Duration::seconds(i64::from(o.from));
+                if utc < end {
+                    out.push((utc, o.from, o.to));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The offset at a UTC instant, given the onsets.
+    fn offset_at(&self, onsets: &[Onset], utc: NaiveDateTime) -> i32 {
+        match onsets.partition_point(|o| o.0 <= utc) {
+            0 => onsets
+                .first()
+                .map(|o| o.1)
+                .unwrap_or_else(|| self.observances[0].to),
+            i => onsets[i - 1].2,
+        }
+    }
+
+    /// The offset in force at a wall-clock time: the offset after the last onset whose local
+    /// time (in the offset after it) is not later than `local`.
+    fn offset_of_local(&self, onsets: &[Onset], local: NaiveDateTime) -> i32 {
+        let at = |o: &Onset| o.0 + Duration::seconds(i64::from(o.2));
+        match onsets.partition_point(|o| at(o) <= local) {
+            0 => onsets
+                .first()
+                .map(|o| o.1)
+                .unwrap_or_else(|| self.observances[0].to),
+            i => onsets[i - 1].2,
+        }
+    }
+
+    /// The first IANA zone that agrees with this zone over `[first_year, last_year]`.
+    fn matching_iana(&self, first_year: i32, last_year: i32) -> Option<Tz> {
+        let onsets = self.onsets(first_year, last_year);
+        let (from, to) = (ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1));
+        let in_span: Vec<&Onset> = onsets.iter().filter(|o| o.0 >= from && o.0 < to).collect();
+        // A fixed whole-hour offset is Etc/GMT±h: no zone's later DST can creep in.
+        let fixed = self.offset_at(&onsets, from);
+        if in_span.is_empty() && fixed % 3600 == 0 {
+            let h = -fixed / 3600;
+            let name = match h {
+                0 => "Etc/UTC".to_string(),
+                h => format!("Etc/GMT{h:+}"),
+            };
+            if let Some(tz) = tz::iana(&name) {
+                return Some(tz);
+            }
+        }
+        let mut probes: Vec<(NaiveDateTime, i32)> = Vec::new();
+        let mut t = from;
+        while t < to {
+            probes.push((t, self.offset_at(&onsets, t)));
+            t += Duration::days(30);
+        }
+        for o in in_span {
+            probes.push((o.0 - Duration::seconds(1), o.1));
+            probes.push((o.0, o.2));
+        }
+        let agrees = |zone: Tz| {
+            probes
+                .iter()
+                .all(|(t, want)| zone.offset_from_utc_datetime(t).fix().local_minus_utc() == *want)
+        };
+        tz::candidates().find(|z| agrees(*z))
+    }
+}
+
+/// How a document's TZID is read.
+#[derive(Clone, Debug)]
+enum Mapped {
+    Iana(String),
+    /// No IANA zone agrees (or none was compared, past [`MAX_MATCHED`]): values become UTC by
+    /// the file's rules, these onsets.
+    Own {
+        onsets: Rc<Vec<Onset>>,
+        compared: bool,
+    },
+}
+
+/// The TZIDs of one document and what became of each, with notes for the event being mapped.
+#[derive(Default)]
+pub(super) struct Zones {
+    defined: HashMap<String, FileZone>,
+    cache: RefCell<HashMap<(String, i32, i32), Mapped>>,
+    compared: Cell<usize>,
+    recurring: Cell<bool>,
+    notes: RefCell<Vec<String>>,
+}
+
+impl Zones {
+    /// Collects the document's VTIMEZONEs.
+    pub(super) fn of(components: &[icalendar::parser::Component<'_>]) -> Self {
+        let mut zones = Self::default();
+        for c in components {
+            if !c.name.as_str().eq_ignore_ascii_case("VTIMEZONE") {
+                continue;
+            }
+            let Some(tzid) = c
+                .find_prop("TZID")
+                .map(|p| p.val.as_str().trim().to_string())
+            else {
+                continue;
+            };
+            if let Some(z) = FileZone::parse(c) {
+                zones.defined.insert(tzid, z);
+            }
+        }
+        zones
+    }
+
+    /// Starts an event: whether it recurs decides the years its zones are compared over.
+    pub(super) fn begin_event(&self, recurring: bool) {
+        self.recurring.set(recurring);
+        self.notes.borrow_mut().clear();
+    }
+
+    /// What was adjusted in the event's time values since [`Zones::begin_event`].
+    pub(super) fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+
+    fn note(&self, n: String) {
+        let mut notes = self.notes.borrow_mut();
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+    }
+
+    /// A local date-time with a TZID as a value of the model.
+    pub(super) fn value(&self, tzid: &str, local: LocalDateTime) -> Result<DateTimeValue, String> {
+        let naive = local.to_chrono().ok_or("not a valid date-time")?;
+        let year = naive.year();
+        let last = if self.recurring.get() {
+            (year + RECURRING_SPAN_YEARS).min(LAST_YEAR)
+        } else {
+            year
+        };
+        let Some(zone) = self.defined.get(tzid) else {
+            if let Some(t) = tz::resolve_tzid(tzid) {
+                return Ok(zoned(local, t));
+            }
+            if let Some(t) = tz::offset_zone(tzid) {
+                self.note(format!("TZID {tzid:?} read as {}", t.name()));
+                return Ok(zoned(local, t));
+            }
+            return Err(format!(
+                "unknown time zone {tzid:?} (not an IANA, Windows or offset name, and no VTIMEZONE defines it)"
+            ));
+        };
+        if let Some(t) = tz::resolve_tzid(tzid).or(zone.hint) {
+            return Ok(zoned(local, t));
+        }
+        match self.mapped(tzid, zone, year, last)? {
+            Mapped::Iana(name) => {
+                self.note(format!(
+                    "TZID {tzid:?} mapped to {name}, whose rules match the file's VTIMEZONE"
+                ));
+                Ok(DateTimeValue::Zoned { local, tzid: name })
+            }
+            Mapped::Own { onsets, compared } => {
+                let offset = zone.offset_of_local(&onsets, naive);
+                let utc = naive - Duration::seconds(i64::from(offset));
+                let why = if compared {
+                    "matches no IANA zone"
+                } else {
+                    "was not compared with the IANA zones (too many zones in the document)"
+                };
+                let mut n =
+                    format!("TZID {tzid:?} {why}: times converted to UTC by the file's VTIMEZONE");
+                if self.recurring.get() && onsets.iter().any(|o| o.1 != o.2) {
+                    n.push_str(" (its offset changes, which the repeats in UTC do not follow)");
+                }
+                self.note(n);
+                Ok(DateTimeValue::Utc(LocalDateTime::from_chrono(utc)))
+            }
+        }
+    }
+
+    fn mapped(&self, tzid: &str, zone: &FileZone, first: i32, last: i32) -> Result<Mapped, String> {
+        let key = (tzid.to_string(), first, last);
+        if let Some(m) = self.cache.borrow().get(&key) {
+            return Ok(m.clone());
+        }
+        if self.cache.borrow().len() >= MAX_RESOLVED {
+            return Err(format!(
+                "TZID {tzid:?}: over {MAX_RESOLVED} distinct time zones and years in one document"
+            ));
+        }
+        let compared = self.compared.get() < MAX_MATCHED;
+        let iana = if compared {
+            self.compared.set(self.compared.get() + 1);
+            zone.matching_iana(first, last)
+        } else {
+            None
+        };
+        let m = match iana {
+            Some(t) => Mapped::Iana(t.name().to_string()),
+            None => Mapped::Own {
+                onsets: Rc::new(zone.onsets(first, last)),
+                compared,
+            },
+        };
+        self.cache.borrow_mut().insert(key, m.clone());
+        Ok(m)
+    }
+}
+
+fn zoned(local: LocalDateTime, t: Tz) -> DateTimeValue {
+    DateTimeValue::Zoned {
+        local,
+        tzid: t.name().to_string(),
+    }
+}
+
+fn ymd(y: i32, m: u32, d: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(y, m, d)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+/// `YYYYMMDDTHHMMSS` (a trailing `Z` is ignored: VTIMEZONE onsets are local).
+fn local(v: &str) -> Option<NaiveDateTime> {
+    let v = v.trim_end_matches(['Z', 'z']);
+    NaiveDateTime::parse_from_str(v, "%Y%m%dT%H%M%S").ok()
+}
+
+/// `±HHMM` or `±HHMMSS` as seconds east of UTC.
+fn offset_seconds(v: &str) -> Option<i32> {
+    let (sign, digits) = match v.as_bytes().first()? {
+        b'+' => (1, &v[1..]),
+        b'-' => (-1, &v[1..]),
+        _ => (1, v),
+    };
+    if !(digits.len() == 4 || digits.len() == 6) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| digits.get(r).and_then(|s| s.parse::<i32>().ok());
+    let secs = n(0..2)? * 3600 + n(2..4)? * 60 + n(4..6).unwrap_or(0);
+    (secs < 24 * 3600).then_some(sign * secs)
+}
+
+/// The onsets of an observance's RRULE from `first_year - 2` (older ones only matter for the
+/// offset in force at the start, which the latest of them gives) until `end`.
+fn expand_yearly(
+    rule: &str,
+    start: NaiveDateTime,
+    first_year: i32,
+    end: NaiveDateTime,
+) -> Vec<NaiveDateTime> {
+    let mut parts = Vec::new();
+    let (mut yearly, mut counted) = (false, false);
+    for part in rule.split(';') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let k = k.trim().to_ascii_uppercase();
+        match k.as_str() {
+            // UNTIL is UTC in a VTIMEZONE; at a rule's yearly step its hours never matter.
+            "UNTIL" => {
+                let v = v.trim().trim_end_matches(['Z', 'z']);
+                let until = local(v).or_else(|| {
+                    NaiveDate::parse_from_str(v, "%Y%m%d")
+                        .ok()
+                        .and_then(|d| d.and_hms_opt(23, 59, 59))
+                });
+                match until {
+                    Some(u) => parts.push(format!("UNTIL={}Z", u.format("%Y%m%dT%H%M%S"))),
+                    None => return Vec::new(),
+                }
+            }
+            _ => {
+                yearly |= k == "FREQ" && v.trim().eq_ignore_ascii_case("YEARLY");
+                counted |= k == "COUNT";
+                parts.push(part.trim().to_string());
+            }
+        }
+    }
+    // A yearly rule without COUNT repeats the same way from any year: start near the span.
+    // Two years back, so the onset before the span's first one is generated too.
+    let anchor = if yearly && !counted && start.year() < first_year - 2 {
+        start
+            .with_year(first_year - 2)
+            .or_else(|| (start - Duration::days(1)).with_year(first_year - 2))
+            .unwrap_or(start)
+    } else {
+        start
+    };
+    let Ok(r) = rrule::RRule::<rrule::Unvalidated>::from_str(&parts.join(";")) else {
+        return Vec::new();
+    };
+    let Ok(set) = r.build(rrule::Tz::UTC.from_utc_datetime(&anchor)) else {
+        return Vec::new();
+    };
+    set.into_iter()
+        .map(|t| t.naive_utc())
+        .take_while(|t| *t < end)
+        .take(MAX_ONSETS)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zone(text: &str) -> FileZone {
+        let doc = format!("BEGIN:VCALENDAR\r\n{text}END:VCALENDAR\r\n");
+        let cal = icalendar::parser::read_calendar(&doc).unwrap();
+        FileZone::parse(&cal.components[0]).unwrap()
+    }
+
+    const BERLIN_LIKE: &str = "BEGIN:VTIMEZONE\r\nTZID:MyTimezone\r\n\
+        BEGIN:STANDARD\r\nDTSTART:16011028T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\n\
+        TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\n\
+        BEGIN:DAYLIGHT\r\nDTSTART:16010325T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\n\
+        TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n";
+
+    #[test]
+    fn rules_like_berlins_are_berlin() {
+        let z = zone(BERLIN_LIKE);
+        assert_eq!(z.matching_iana(2027, 2032), Some(chrono_tz::Europe::Berlin));
+        let onsets = z.onsets(2027, 2027);
+        let march = onsets
+            .iter()
+            .find(|o| o.0.year() == 2027 && o.0.month() == 3);
+        assert_eq!(
+            march,
+            Some(&(ymd(2027, 3, 28) + Duration::hours(1), 3600, 7200))
+        );
+    }
+
+    #[test]
+    fn odd_rules_match_nothing_and_fixed_offsets_are_etc() {
+        // DST on the first Sunday of May: no zone does that.
+        let odd = BERLIN_LIKE.replace("BYDAY=-1SU;BYMONTH=3", "BYDAY=1SU;BYMONTH=5");
+        assert_eq!(zone(&odd).matching_iana(2027, 2027), None);
+        let fixed = "BEGIN:VTIMEZONE\r\nTZID:CUSTOM_tzid\r\nBEGIN:STANDARD\r\n\
+            DTSTART:19700101T000000\r\nTZOFFSETFROM:+1100\r\nTZOFFSETTO:+1100\r\nEND:STANDARD\r\n\
+            END:VTIMEZONE\r\n";
+        assert_eq!(
+            zone(fixed).matching_iana(2027, 2027).map(|t| t.name()),
+            Some("Etc/GMT-11")
+        );
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(offset_seconds("+0100"), Some(3600));
+        assert_eq!(offset_seconds("-0330"), Some(-12600));
+        assert_eq!(offset_seconds("+013015"), Some(5415));
+        assert_eq!(offset_seconds("+2500"), None);
+        assert_eq!(offset_seconds("0100x"), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! Real-world-shaped iCalendar files (tests/data/wild): each file's per-event outcome is what
+//! tests/data/wild/EXPECTED says, what was taken is written back strictly (no slip survives
+//! the writer), and the time-zone, RDATE-period and RSCALE cases give the right instants and
+//! reasons.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, TimeZone, Utc};
+use discal_protocol::ics::{self, IcsEvent, Import, ImportedEvent};
+use discal_protocol::model::{DateTimeValue, LocalDateTime};
+use discal_protocol::recur::{expand, ExpandLimits};
+use discal_protocol::{Limits, NodeKey, NodeSecret};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/wild")
+}
+
+fn key() -> NodeKey {
+    NodeSecret::from_seed(&[7u8; 32]).unwrap().public()
+}
+
+/// Reads a file the way the importer does: bytes, decoded, then parsed.
+fn import_file(name: &str) -> (Result<Import, ics::IcsError>, bool) {
+    let bytes = std::fs::read(dir().join(name)).unwrap();
+    let (text, fallback) = ics::decode_text(&bytes);
+    (
+        ics::parse_calendar(&text, &key(), &Limits::default()),
+        fallback,
+    )
+}
+
+fn taken(name: &str) -> Vec<ImportedEvent> {
+    let (imp, _) = import_file(name);
+    imp.unwrap_or_else(|e| panic!("{name}: {e}")).events
+}
+
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+fn starts(ev: &ImportedEvent, year: i32) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    expand(
+        &ev.content,
+        utc(year, 1, 1, 0, 0),
+        utc(year + 1, 1, 1, 0, 0),
+        chrono_tz::UTC,
+        ExpandLimits::default(),
+    )
+    .unwrap()
+    .occurrences
+    .iter()
+    .map(|o| (o.start, o.end))
+    .collect()
+}
+
+#[test]
+fn every_file_gives_its_expected_outcome() {
+    let expected = std::fs::read_to_string(dir().join("EXPECTED")).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".ics"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "only {} files", files.len());
+    let mut wrong = Vec::new();
+    let mut listed = 0;
+    for line in expected
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let name = cols[0];
+        listed += 1;
+        assert!(
+            files.iter().any(|f| f == name),
+            "{name} is listed but missing"
+        );
+        let (imp, fallback) = import_file(name);
+        let got = match imp {
+            Err(e) => {
+                if cols[1] != "error" {
+                    wrong.push(format!("{name}: refused whole: {e}"));
+                }
+                continue;
+            }
+            Ok(imp) => imp,
+        };
+        let warned = got.events.iter().filter(|e| !e.warnings.is_empty()).count();
+        let repaired = if fallback || !got.adjusted.is_empty() {
+            "y"
+        } else {
+            "n"
+        };
+        let have = format!(
+            "{} {} {} {}",
+            got.events.len(),
+            warned,
+            got.errors.len(),
+            repaired
+        );
+        let want = cols[1..].join(" ");
+        if have != want {
+            wrong.push(format!(
+                "{name}: want {want}, have {have}; errors {:?}; warnings {:?}; adjusted {:?}",
+                got.errors,
+                got.events.iter().map(|e| &e.warnings).collect::<Vec<_>>(),
+                got.adjusted
+            ));
+        }
+        // Strict writer: what was taken is written without any slip, and reads back the same.
+        let issued = LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc());
+        let written = ics::write_calendar(
+            got.events.iter().map(|e| IcsEvent {
+                uid: &e.uid,
+                content: &e.content,
+                revision: 0,
+                hop: 0,
+                issued,
+            }),
+            &[],
+        );
+        if !got.events.is_empty() {
+            let again = ics::parse_calendar(&written, &key(), &Limits::default()).unwrap();
+            assert!(again.adjusted.is_empty(), "{name}: {:?}", again.adjusted);
+            assert!(again.errors.is_empty(), "{name}: {:?}", again.errors);
+            assert_eq!(again.events.len(), got.events.len(), "{name}");
+            for (a, b) in got.events.iter().zip(&again.events) {
+                assert!(b.warnings.is_empty(), "{name}: {:?}", b.warnings);
+                assert_eq!(a.content.master.start, b.content.master.start, "{name}");
+                assert_eq!(
+                    a.content.overrides.len(),
+                    b.content.overrides.len(),
+                    "{name}"
+                );
+            }
+        }
+    }
+    assert_eq!(listed, files.len(), "every file has an expected outcome");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
+    let evs = taken("tz-mytimezone-berlin-rules.ics");
+    let ev = &evs[0];
+    assert_eq!(ev.content.master.start.tzid(), Some("Europe/Berlin"));
+    assert!(ev.warnings[0].contains("MyTimezone"), "{:?}", ev.warnings);
+    let s = starts(ev, 2027);
+    // Wednesdays 19:00 local: UTC+1 until 28 March, UTC+2 until 31 October, UTC+1 again.
+    for want in [
+        utc(2027, 3, 24, 18, 0),
+        utc(2027, 3, 31, 17, 0),
+        utc(2027, 10, 27, 17, 0),
+        utc(2027, 11, 3, 18, 0),
+    ] {
+        assert!(s.iter().any(|(a, _)| *a == want), "{want} not in {s:?}");
+    }
+    assert!(s.iter().all(|(a, b)| *b - *a == chrono::Duration::hours(2)));
+    // The Lotus Notes name and the Western/Central Europe name are the same rules.
+    for file in [
+        "tz-lotus-notes-gmt-name.ics",
+        "tz-western-central-europe.ics",
+    ] {
+        for ev in taken(file) {
+            assert_eq!(
+                ev.content.master.start.tzid(),
+                Some("Europe/Berlin"),
+                "{file}"
+            );
+        }
+    }
+    let us = &taken("tz-us-eastern-custom-name.ics")[0];
+    assert_eq!(us.content.master.start.tzid(), Some("America/New_York"));
+    let india = &taken("tz-kolkata-custom.ics")[0];
+    assert_eq!(india.content.master.start.tzid(), Some("Asia/Kolkata"));
+}
+
+#[test]
+fn rules_matching_no_zone_keep_the_files_offsets() {
+    let evs = taken("tz-odd-dst-rules.ics");
+    // +01:30 in winter, +02:30 from the first Sunday of May: no IANA zone does that.
+    let want = [utc(2027, 1, 15, 8, 30), utc(2027, 7, 15, 7, 30)];
+    for (ev, want) in evs.iter().zip(want) {
+        assert!(matches!(ev.content.master.start, DateTimeValue::Utc(_)));
+        assert_eq!(starts(ev, 2027)[0].0, want, "{}", ev.uid);
+        assert!(ev.warnings[0].contains("Island Time"), "{:?}", ev.warnings);
+    }
+    let fixed = &taken("tz-custom-fixed-offset.ics")[0];
+    assert_eq!(fixed.content.master.start.tzid(), Some("Etc/GMT-11"));
+    assert_eq!(starts(fixed, 2027)[0].0, utc(2027, 1, 14, 22, 0));
+}
+
+#[test]
+fn names_that_are_offsets_or_paths_are_mapped_and_unknown_ones_refused_alone() {
+    let plus11 = &taken("tz-utc-plus-11-name.ics")[0];
+    assert_eq!(starts(plus11, 2027)[0].0, utc(2027, 2, 20, 7, 0));
+    let sthlm = &taken("tz-slash-prefixed-iana.ics")[0];
+    assert_eq!(sthlm.content.master.start.tzid(), Some("Europe/Stockholm"));
+    let br = &taken("tz-brasilia-display-name.ics")[0];
+    assert_eq!(starts(br, 2027)[0].0, utc(2027, 8, 12, 22, 0));
+    let (imp, _) = import_file("tz-unknown-name.ics");
+    let imp = imp.unwrap();
+    assert_eq!(imp.events.len(), 1);
+    assert!(
+        imp.errors[0].to_string().contains("Mars/Olympus_Mons"),
+        "{}",
+        imp.errors[0]
+    );
+}
+
+#[test]
+fn rdate_periods_keep_their_own_lengths_and_rscale_is_refused_by_name() {
+    let ev = &taken("rdate-period-end.ics")[0];
+    let hours: Vec<i64> = starts(ev, 2027)
+        .iter()
+        .map(|(a, b)| (*b - *a).num_hours())
+        .collect();
+    assert_eq!(hours, [2, 2, 8]);
+    let ev = &taken("rdate-period-duration.ics")[0];
+    let s = starts(ev, 2027);
+    assert_eq!(
+        s,
+        [
+            (utc(2027, 4, 10, 8, 0), utc(2027, 4, 10, 9, 0)),
+            (utc(2027, 4, 17, 8, 0), utc(2027, 4, 17, 11, 0)),
+        ]
+    );
+    let (imp, _) = import_file("rscale-chinese-new-year.ics");
+    let imp = imp.unwrap();
+    assert_eq!(imp.events.len(), 1);
+    assert!(
+        imp.errors[0].to_string().contains("RSCALE"),
+        "{}",
+        imp.errors[0]
+    );
+}
+
+#[test]
+fn latin1_text_is_read_as_windows_1252() {
+    let ev = &taken("latin1-mislabelled.ics")[0];
+    assert_eq!(
+        ev.content.master.summary.as_deref(),
+        Some("Café logiciel libre – été")
+    );
+}
