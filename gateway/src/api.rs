@@ -47,15 +47,36 @@ pub enum WriteOp {
     },
 }
 
-/// One event a write produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The outcome of a write for one event: taken (stored or unchanged), perhaps with
+/// warnings, or refused with a reason (an import takes every event it can).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
-    /// Its UID.
+    /// Its UID (for a refused event without one, its position: `#3`).
     pub uid: String,
     /// The revision now held.
     pub revision: u32,
-    /// False if the write changed nothing (the same content was already published).
+    /// False if the write changed nothing (the same content was already published), or the
+    /// event was refused.
     pub changed: bool,
+    /// What was adjusted to take it (a time zone mapped, a syntax slip repaired); document-wide
+    /// repairs are listed once, on the first event, prefixed `document:`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Why the event was not taken; the others in the document were still written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+impl Written {
+    /// A taken event.
+    pub fn taken(uid: String, revision: u32, changed: bool) -> Self {
+        Self {
+            uid,
+            revision,
+            changed,
+            ..Self::default()
+        }
+    }
 }
 
 /// Why a write failed; each maps to one HTTP status.
@@ -198,10 +219,15 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, AppError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    if ctype.starts_with("text/calendar") {
+        // Older exporters send Latin-1 labelled as UTF-8; read it rather than refuse it.
+        let (text, _) = discal_protocol::ics::decode_text(body);
+        return Ok(Body::Ics(text.into_owned()));
+    }
     let text_body =
         std::str::from_utf8(body).map_err(|_| AppError::BadRequest("body is not UTF-8".into()))?;
     let looks_ics = text_body.trim_start().starts_with("BEGIN:VCALENDAR");
-    if ctype.starts_with("text/calendar") || (ctype.is_empty() && looks_ics) {
+    if ctype.is_empty() && looks_ics {
         return Ok(Body::Ics(text_body.to_owned()));
     }
     if ctype.starts_with("application/json") || ctype.is_empty() {

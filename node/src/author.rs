@@ -13,10 +13,39 @@ use crate::{Reject, Shared};
 
 /// The outcome of authoring one event.
 pub enum Authored {
-    /// A new revision to store and relay.
-    Signed(Box<VerifiedEvent>),
-    /// The content equals what is published; nothing to do.
+    /// A new revision to store and relay, with what was adjusted to take it.
+    Signed(Box<VerifiedEvent>, Vec<String>),
+    /// The content equals what is published (or the event was refused); nothing to store.
     Unchanged(Written),
+}
+
+impl Authored {
+    /// What the writer is told about this event once it is stored.
+    pub fn written(&self) -> Written {
+        match self {
+            Self::Unchanged(w) => w.clone(),
+            Self::Signed(ev, warnings) => Written {
+                warnings: warnings.clone(),
+                ..Written::taken(ev.payload().uid.clone(), ev.payload().revision, true)
+            },
+        }
+    }
+
+    /// The revision to store, if any.
+    pub fn signed(&self) -> Option<&VerifiedEvent> {
+        match self {
+            Self::Signed(ev, _) => Some(ev),
+            Self::Unchanged(_) => None,
+        }
+    }
+}
+
+/// A document's events as read: the events taken, the refusals (each already a [`Written`]
+/// with its reason) and the document-wide repairs.
+struct Parsed {
+    events: Vec<ImportedEvent>,
+    refused: Vec<Written>,
+    adjusted: Vec<String>,
 }
 
 fn bad(e: impl std::fmt::Display) -> WriteError {
@@ -57,19 +86,50 @@ fn own_opt(shared: &Shared, uid: &str) -> Result<Option<StoredEvent>, WriteError
     }
 }
 
-fn parse_events(shared: &Shared, ics: &str) -> Result<Vec<ImportedEvent>, WriteError> {
+/// Reads a document; refused only when nothing in it can be taken.
+fn parse_events(shared: &Shared, ics: &str) -> Result<Parsed, WriteError> {
     let import = parse_calendar(ics, &shared.me, &shared.limits).map_err(bad)?;
-    if let Some(e) = import.errors.first() {
-        return Err(bad(format!("iCalendar: {e}")));
-    }
     if import.events.is_empty() {
-        return Err(bad("iCalendar: no VEVENT found"));
+        return Err(match import.errors.first() {
+            Some(e) if import.errors.len() == 1 => bad(format!("iCalendar: {e}")),
+            Some(e) => bad(format!(
+                "iCalendar: none of its {} events could be taken; the first: {e}",
+                import.errors.len()
+            )),
+            None => bad("iCalendar: no VEVENT found"),
+        });
     }
-    Ok(import.events)
+    let refused = import
+        .errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Written {
+            refused: Some(e.to_string()),
+            ..Written::taken(
+                e.event()
+                    .map_or_else(|| format!("#{}", i + 1), str::to_owned),
+                0,
+                false,
+            )
+        })
+        .collect();
+    Ok(Parsed {
+        events: import.events,
+        refused,
+        adjusted: import.adjusted,
+    })
 }
 
+/// The one event of a document that must hold exactly one; any refusal refuses the write.
 fn parse_one(shared: &Shared, ics: &str) -> Result<ImportedEvent, WriteError> {
-    let mut evs = parse_events(shared, ics)?;
+    let parsed = parse_events(shared, ics)?;
+    if let Some(r) = parsed.refused.first() {
+        return Err(bad(format!(
+            "iCalendar: {}",
+            r.refused.as_deref().unwrap_or_default()
+        )));
+    }
+    let mut evs = parsed.events;
     if evs.len() != 1 {
         return Err(bad(format!(
             "iCalendar: expected one event, found {}",
@@ -100,27 +160,7 @@ pub fn author(
             let ev = parse_one(shared, &draft.to_ics(&uid).map_err(draft_error)?)?;
             Ok(vec![publish(shared, secret, uid, ev.content, None)?])
         }
-        WriteOp::Import(text) => {
-            let evs = parse_events(shared, &text)?;
-            // An import names events by (this node, UID): another origin's event with the same
-            // UID is a different event, so only this node's own copy is looked up (no scan).
-            let held = evs
-                .iter()
-                .map(|e| {
-                    shared
-                        .store
-                        .get(&EventKey {
-                            origin: shared.me,
-                            uid: e.uid.clone(),
-                        })
-                        .map_err(internal)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            evs.into_iter()
-                .zip(held)
-                .map(|(e, h)| publish(shared, secret, e.uid, e.content, h))
-                .collect()
-        }
+        WriteOp::Import(text) => import(shared, secret, &text),
         WriteOp::Update { uid, patch } => {
             let held = own(shared, &uid)?;
             let ics = patch.patch_ics(&held_ics(&held)).map_err(draft_error)?;
@@ -147,6 +187,41 @@ pub fn author(
     }
 }
 
+/// Every event of a document that can be taken, each as its own outcome: a refused event
+/// (unmappable, or over a limit when signed) does not stop its neighbours.
+fn import(shared: &Shared, secret: &NodeSecret, text: &str) -> Result<Vec<Authored>, WriteError> {
+    let parsed = parse_events(shared, text)?;
+    let mut out = Vec::with_capacity(parsed.events.len() + parsed.refused.len());
+    for (i, e) in parsed.events.into_iter().enumerate() {
+        // An import names events by (this node, UID): another origin's event with the same
+        // UID is a different event, so only this node's own copy is looked up (no scan).
+        let held = shared
+            .store
+            .get(&EventKey {
+                origin: shared.me,
+                uid: e.uid.clone(),
+            })
+            .map_err(internal)?;
+        let mut warnings = e.warnings;
+        if i == 0 {
+            warnings.extend(parsed.adjusted.iter().map(|a| format!("document: {a}")));
+        }
+        out.push(
+            match publish(shared, secret, e.uid.clone(), e.content, held) {
+                Ok(Authored::Signed(ev, _)) => Authored::Signed(ev, warnings),
+                Ok(Authored::Unchanged(w)) => Authored::Unchanged(Written { warnings, ..w }),
+                Err(WriteError::BadRequest(why)) => Authored::Unchanged(Written {
+                    refused: Some(format!("VEVENT {}: {why}", e.uid)),
+                    ..Written::taken(e.uid, 0, false)
+                }),
+                Err(other) => return Err(other),
+            },
+        );
+    }
+    out.extend(parsed.refused.into_iter().map(Authored::Unchanged));
+    Ok(out)
+}
+
 /// Signs `content` as the next revision of `uid`: X-REVISION + 1, SEQUENCE + 1, DTSTAMP now,
 /// X-REVISE-URL at this node.
 fn publish(
@@ -166,11 +241,11 @@ fn publish(
         probe.master.dtstamp = old.master.dtstamp;
         probe.master.revise_url = old.master.revise_url.clone();
         if probe == *old {
-            return Ok(Authored::Unchanged(Written {
+            return Ok(Authored::Unchanged(Written::taken(
                 uid,
-                revision: h.payload.revision,
-                changed: false,
-            }));
+                h.payload.revision,
+                false,
+            )));
         }
         content.master.sequence = content.master.sequence.max(old.master.sequence + 1);
     }
@@ -179,7 +254,7 @@ fn publish(
     content.master.revise_url = Some(revise_url);
     let revision = held.as_ref().map_or(0, |h| h.payload.revision + 1);
     let ev = sign(secret, uid, revision, now, content, &shared.limits).map_err(bad)?;
-    Ok(Authored::Signed(Box::new(ev)))
+    Ok(Authored::Signed(Box::new(ev), Vec::new()))
 }
 
 pub use discal_protocol::view::distance_km;

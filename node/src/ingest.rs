@@ -453,10 +453,7 @@ impl Worker {
         // One batch, one fsync, for an import of many events.
         let signed: Vec<&VerifiedEvent> = authored
             .iter()
-            .filter_map(|a| match a {
-                author::Authored::Signed(ev) => Some(&**ev),
-                author::Authored::Unchanged(_) => None,
-            })
+            .filter_map(author::Authored::signed)
             .collect();
         self.shared
             .store
@@ -465,20 +462,13 @@ impl Worker {
         let relay = self.shared.max_hops() > 0;
         let mut out = Vec::new();
         for a in &authored {
-            match a {
-                author::Authored::Unchanged(w) => out.push(w.clone()),
-                author::Authored::Signed(ev) => {
-                    self.shared.metrics.published.fetch_add(1, Relaxed);
-                    if relay {
-                        self.relay(ev, &Transit::local());
-                    }
-                    out.push(Written {
-                        uid: ev.payload().uid.clone(),
-                        revision: ev.payload().revision,
-                        changed: true,
-                    });
+            if let Some(ev) = a.signed() {
+                self.shared.metrics.published.fetch_add(1, Relaxed);
+                if relay {
+                    self.relay(ev, &Transit::local());
                 }
             }
+            out.push(a.written());
         }
         self.notify();
         Ok(out)

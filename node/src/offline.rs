@@ -23,24 +23,19 @@ pub fn offline_write(
         identity::load_or_create(data_dir).map_err(|e| WriteError::Internal(e.to_string()))?;
     let store = offline_store(data_dir).map_err(|e| WriteError::Unavailable(e.to_string()))?;
     let shared = offline_shared(store, ident.key(), config)?;
-    let mut out = Vec::new();
-    for a in author::author(&shared, &ident.secret, op)? {
-        match a {
-            author::Authored::Unchanged(w) => out.push(w),
-            author::Authored::Signed(ev) => {
-                shared
-                    .store
-                    .apply(&ev, discal_store::Transit::local(), shared.now())
-                    .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
-                out.push(Written {
-                    uid: ev.payload().uid.clone(),
-                    revision: ev.payload().revision,
-                    changed: true,
-                });
-            }
-        }
-    }
-    Ok(out)
+    let authored = author::author(&shared, &ident.secret, op)?;
+    // One batch, one flush, as the running node does.
+    shared
+        .store
+        .apply_batch(
+            authored
+                .iter()
+                .filter_map(author::Authored::signed)
+                .map(|ev| (ev, discal_store::Transit::local())),
+            shared.now(),
+        )
+        .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
+    Ok(authored.iter().map(author::Authored::written).collect())
 }
 
 /// Opens the store of a stopped node read-only-in-spirit (for `event list`, `status`).

@@ -256,3 +256,68 @@ async fn killed_mid_import_every_acknowledged_event_survives() {
     assert!(unchanged >= want.len());
     drop(node);
 }
+
+/// Issue 25: an import takes every event it can. Offline and through a running node's API,
+/// a file with one unmappable event among good ones stores the good ones, names the refused
+/// one with its reason (exit 1), and reports what was adjusted (a zone the file defines).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imports_report_per_event_and_take_every_event_they_can() {
+    let wild = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/tests/data/wild");
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let arg = |f: &str| wild.join(f).to_str().unwrap().to_owned();
+
+    // Offline: the node is not running.
+    let out = cli(&["import", &arg("missing-dtstart.ics")], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(": 2 new, 0 changed, 0 unchanged, 1 refused"),
+        "{text}"
+    );
+    assert!(text.contains("b@example.org: missing DTSTART"), "{text}");
+    let out = cli(
+        &["import", &arg("tz-mytimezone-berlin-rules.ics")],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 taken with warnings"), "{text}");
+    assert!(text.contains("mapped to Europe/Berlin"), "{text}");
+
+    // Running: the API answers per event.
+    let node = run(dir.path()).await;
+    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let client = NodeClient::new(node.addr, Some(token.trim().to_owned()));
+    let body = std::fs::read(wild.join("rscale-chinese-new-year.ics")).unwrap();
+    let a = client
+        .send(
+            "POST",
+            "/api/events",
+            Some(("text/calendar", String::from_utf8(body).unwrap())),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 201, "{}", a.body);
+    let outcome: Vec<serde_json::Value> = serde_json::from_str(&a.body).unwrap();
+    assert_eq!(outcome.len(), 2, "{}", a.body);
+    assert_eq!(outcome[0]["uid"], "gregorian@example.cn");
+    assert_eq!(outcome[0]["changed"], true);
+    assert_eq!(outcome[1]["uid"], "cny@example.cn");
+    assert!(
+        outcome[1]["refused"].as_str().unwrap().contains("RSCALE"),
+        "{}",
+        a.body
+    );
+    let out = cli(&["import", &arg("latin1-mislabelled.ics")], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("read as Windows-1252"), "{text}");
+    let list = client.get("/api/events").await.unwrap();
+    assert!(
+        list.body.contains("Café logiciel libre – été"),
+        "{}",
+        list.body
+    );
+    drop(node);
+}

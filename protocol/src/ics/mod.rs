@@ -80,6 +80,19 @@ pub enum IcsError {
     },
 }
 
+impl IcsError {
+    /// The UID (or position) of the event this error is about; `None` for a document error.
+    pub fn event(&self) -> Option<&str> {
+        match self {
+            Self::Property { uid, .. } | Self::Missing { uid, .. } | Self::Invalid { uid, .. } => {
+                Some(uid)
+            }
+            Self::OrphanOverride(uid) => Some(uid),
+            Self::TooLarge(_) | Self::Syntax(_) | Self::NoEvents => None,
+        }
+    }
+}
+
 /// One event read from an iCalendar document.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImportedEvent {

@@ -15,6 +15,12 @@ use crate::remote::{send, Sent};
 
 /// Bytes per part: half the write API's body limit, so the headers and JSON never matter.
 const PART_BYTES: usize = discal_gateway::MAX_BODY_BYTES / 2;
+/// Bytes per part with the node stopped: no body limit then, only the parser's, and each
+/// part opens the store once.
+const OFFLINE_PART_BYTES: usize = discal_protocol::ics::MAX_ICS_BYTES / 2;
+
+/// Refused events named one by one in the summary; past this they are only counted.
+const NAMED: usize = 20;
 
 /// What an import did.
 #[derive(Default)]
@@ -23,15 +29,54 @@ struct Summary {
     changed: usize,
     unchanged: usize,
     refused: usize,
-    /// Why parts were refused, with the number of events in each.
+    /// Events taken with warnings.
+    warned: usize,
+    /// Why events (or whole parts) were refused, with how many events each reason covers.
     reasons: Vec<(usize, String)>,
+    /// Each distinct warning, with how many events it was given for.
+    warnings: Vec<(usize, String)>,
+}
+
+impl Summary {
+    fn add(&mut self, w: &discal_gateway::Written) {
+        if let Some(why) = &w.refused {
+            self.refused += 1;
+            self.reasons.push((1, why.clone()));
+            return;
+        }
+        match (w.changed, w.revision) {
+            (false, _) => self.unchanged += 1,
+            (true, 0) => self.new += 1,
+            (true, _) => self.changed += 1,
+        }
+        self.warned += usize::from(w.warnings.iter().any(|x| !x.starts_with("document:")));
+        for x in &w.warnings {
+            match self.warnings.iter_mut().find(|(_, y)| y == x) {
+                Some((n, _)) => *n += 1,
+                None => self.warnings.push((1, x.clone())),
+            }
+        }
+    }
 }
 
 /// Imports `file`; fails (exit 1) if any part was refused, after the summary.
 pub fn cmd_import(common: &Common, file: &Path) -> Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let parts = split_calendar(&text, PART_BYTES);
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let (text, fallback) = discal_protocol::ics::decode_text(&bytes);
+    if fallback {
+        say!("{}: not UTF-8; read as Windows-1252", file.display());
+    }
+    // A node started during the import gets parts over its body limit, refused with 413 and
+    // reported; the import can be run again.
+    let running = crate::remote::get(common, "/status")?.is_some();
+    let parts = split_calendar(
+        &text,
+        if running {
+            PART_BYTES
+        } else {
+            OFFLINE_PART_BYTES
+        },
+    );
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(parts.len() as u64)
     } else {
@@ -41,15 +86,7 @@ pub fn cmd_import(common: &Common, file: &Path) -> Result<()> {
     for part in parts {
         let events = uids_in(&part);
         match send(common, WriteOp::Import(part))? {
-            Sent::Written(written) => {
-                for w in written {
-                    match (w.changed, w.revision) {
-                        (false, _) => s.unchanged += 1,
-                        (true, 0) => s.new += 1,
-                        (true, _) => s.changed += 1,
-                    }
-                }
-            }
+            Sent::Written(written) => written.iter().for_each(|w| s.add(w)),
             Sent::Refused(status, message) => {
                 s.refused += events;
                 s.reasons.push((events, format!("{status}: {message}")));
@@ -59,15 +96,23 @@ pub fn cmd_import(common: &Common, file: &Path) -> Result<()> {
     }
     bar.finish_and_clear();
     say!(
-        "{}: {} new, {} changed, {} unchanged, {} refused",
+        "{}: {} new, {} changed, {} unchanged, {} refused; {} taken with warnings",
         file.display(),
         s.new,
         s.changed,
         s.unchanged,
-        s.refused
+        s.refused,
+        s.warned
     );
-    for (n, why) in &s.reasons {
-        say!("  refused {n} events: {why}");
+    for (n, why) in &s.warnings {
+        say!("  warning ({n}): {why}");
+    }
+    for (n, why) in s.reasons.iter().take(NAMED) {
+        let what = if *n == 1 { "event" } else { "events" };
+        say!("  refused {n} {what}: {why}");
+    }
+    if s.reasons.len() > NAMED {
+        say!("  ... and {} more refusals", s.reasons.len() - NAMED);
     }
     if s.refused > 0 {
         anyhow::bail!("{} of the file's events were refused", s.refused);
