@@ -16,11 +16,14 @@ cd "$root"
 if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-if ! command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1; then
+missing=()
+command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
+[ -f /usr/include/libical/ical.h ] || missing+=(libical-dev)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # `cargo test` builds the examples with the workspace's features; building just this one
@@ -52,5 +55,11 @@ check check_feeds.py .venv/bin/python "$here/check_feeds.py" "$work/expected.jso
 check check_feeds.mjs node "$here/check_feeds.mjs" "$work/expected.json"
 check browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
+# The wild corpus (issue 25) imported and read back from DisCal's feed by three parsers.
+target/debug/examples/wild_feed "$work"
+cc -O1 -o "$work/libical_instants" "$here/libical_instants.c" -lical
+"$work/libical_instants" "$work/feed.ics" >"$work/libical.tsv"
+check check_wild.py .venv/bin/python "$here/check_wild.py" "$work/feed.ics" "$work/expected.json" "$work/libical.tsv"
+check check_wild.mjs node "$here/check_wild.mjs" "$work/feed.ics" "$work/expected.json"
 # Last: it changes an event at the node.
 check check_caldav.py .venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
