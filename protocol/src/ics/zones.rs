@@ -37,6 +37,11 @@ const MAX_OBSERVANCES: usize = 64;
 const MAX_RESOLVED: usize = 256;
 /// The last year a file zone's rules are generated for.
 const LAST_YEAR: i32 = 2100;
+/// Offset changes per year beyond which a file zone is not compared with the IANA zones.
+const MAX_ONSETS_PER_YEAR: usize = 8;
+/// Transitions generated per document, over all its zones: bounds the memory and time a
+/// hostile document's VTIMEZONEs can cost.
+const MAX_DOCUMENT_ONSETS: usize = 200_000;
 
 /// One STANDARD or DAYLIGHT sub-component.
 #[derive(Debug)]
@@ -150,12 +155,17 @@ impl FileZone {
     }
 
     /// The first IANA zone that agrees with this zone over `[first_year, last_year]`.
-    fn matching_iana(&self, first_year: i32, last_year: i32) -> Option<Tz> {
-        let onsets = self.onsets(first_year, last_year);
+    fn matching_iana(&self, onsets: &[Onset], first_year: i32, last_year: i32) -> Option<Tz> {
         let (from, to) = (ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1));
         let in_span: Vec<&Onset> = onsets.iter().filter(|o| o.0 >= from && o.0 < to).collect();
+        // No zone changes offset more than a few times a year (Morocco's four are the most);
+        // more is no real zone, and would make the comparison costly.
+        let years = usize::try_from(last_year - first_year + 1).unwrap_or(1);
+        if in_span.len() > MAX_ONSETS_PER_YEAR * years {
+            return None;
+        }
         // A fixed whole-hour offset is Etc/GMT±h: no zone's later DST can creep in.
-        let fixed = self.offset_at(&onsets, from);
+        let fixed = self.offset_at(onsets, from);
         if in_span.is_empty() && fixed % 3600 == 0 {
             let h = -fixed / 3600;
             let name = match h {
@@ -169,7 +179,7 @@ impl FileZone {
         let mut probes: Vec<(NaiveDateTime, i32)> = Vec::new();
         let mut t = from;
         while t < to {
-            probes.push((t, self.offset_at(&onsets, t)));
+            probes.push((t, self.offset_at(onsets, t)));
             t += Duration::days(30);
         }
         for o in in_span {
@@ -203,6 +213,7 @@ pub(super) struct Zones {
     defined: HashMap<String, FileZone>,
     cache: RefCell<HashMap<(String, i32, i32), Mapped>>,
     compared: Cell<usize>,
+    onsets_made: Cell<usize>,
     recurring: Cell<bool>,
     notes: RefCell<Vec<String>>,
 }
@@ -251,7 +262,7 @@ impl Zones {
         let naive = local.to_chrono().ok_or("not a valid date-time")?;
         let year = naive.year();
         let last = if self.recurring.get() {
-            (year + RECURRING_SPAN_YEARS).min(LAST_YEAR)
+            (year + RECURRING_SPAN_YEARS).min(LAST_YEAR).max(year)
         } else {
             year
         };
@@ -306,17 +317,26 @@ impl Zones {
                 "TZID {tzid:?}: over {MAX_RESOLVED} distinct time zones and years in one document"
             ));
         }
+        // Checked before the work: one zone's onsets can overshoot the budget, by at most
+        // MAX_OBSERVANCES × 2 × MAX_ONSETS, once.
+        if self.onsets_made.get() >= MAX_DOCUMENT_ONSETS {
+            return Err(format!(
+                "TZID {tzid:?}: the document's VTIMEZONEs define over {MAX_DOCUMENT_ONSETS} offset changes"
+            ));
+        }
+        let onsets = zone.onsets(first, last);
+        self.onsets_made.set(self.onsets_made.get() + onsets.len());
         let compared = self.compared.get() < MAX_MATCHED;
         let iana = if compared {
             self.compared.set(self.compared.get() + 1);
-            zone.matching_iana(first, last)
+            zone.matching_iana(&onsets, first, last)
         } else {
             None
         };
         let m = match iana {
             Some(t) => Mapped::Iana(t.name().to_string()),
             None => Mapped::Own {
-                onsets: Rc::new(zone.onsets(first, last)),
+                onsets: Rc::new(onsets),
                 compared,
             },
         };
@@ -435,7 +455,10 @@ mod tests {
     #[test]
     fn rules_like_berlins_are_berlin() {
         let z = zone(BERLIN_LIKE);
-        assert_eq!(z.matching_iana(2027, 2032), Some(chrono_tz::Europe::Berlin));
+        assert_eq!(
+            z.matching_iana(&z.onsets(2027, 2032), 2027, 2032),
+            Some(chrono_tz::Europe::Berlin)
+        );
         let onsets = z.onsets(2027, 2027);
         let march = onsets
             .iter()
@@ -450,14 +473,14 @@ mod tests {
     fn odd_rules_match_nothing_and_fixed_offsets_are_etc() {
         // DST on the first Sunday of May: no zone does that.
         let odd = BERLIN_LIKE.replace("BYDAY=-1SU;BYMONTH=3", "BYDAY=1SU;BYMONTH=5");
-        assert_eq!(zone(&odd).matching_iana(2027, 2027), None);
+        let odd = zone(&odd);
+        assert_eq!(odd.matching_iana(&odd.onsets(2027, 2027), 2027, 2027), None);
         let fixed = "BEGIN:VTIMEZONE\r\nTZID:CUSTOM_tzid\r\nBEGIN:STANDARD\r\n\
             DTSTART:19700101T000000\r\nTZOFFSETFROM:+1100\r\nTZOFFSETTO:+1100\r\nEND:STANDARD\r\n\
             END:VTIMEZONE\r\n";
-        assert_eq!(
-            zone(fixed).matching_iana(2027, 2027).map(|t| t.name()),
-            Some("Etc/GMT-11")
-        );
+        let fixed = zone(fixed);
+        let m = fixed.matching_iana(&fixed.onsets(2027, 2027), 2027, 2027);
+        assert_eq!(m.map(|t| t.name()), Some("Etc/GMT-11"));
     }
 
     #[test]
