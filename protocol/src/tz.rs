@@ -302,7 +302,7 @@ const PREFERRED: &[&str] = &[
     "Etc/UTC",
 ];
 
-/// Every IANA zone, well-known ones first ([`PREFERRED`], then the Windows mapping's zones,
+/// Every IANA zone, well-known ones first (a short list, then the Windows mapping's zones,
 /// which CLDR chose as each region's representative), then the rest of the database.
 pub fn candidates() -> impl Iterator<Item = Tz> {
     PREFERRED

@@ -163,7 +163,7 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
 
 const END: &str = "END:VCALENDAR\r\n";
 
-/// A document's bytes as text: UTF-8 when they are (a BOM is left to [`tidy`]), otherwise
+/// A document's bytes as text: UTF-8 when they are (a BOM is left to the tidying), otherwise
 /// Windows-1252, the usual mislabelled Latin-1 of older exporters (every byte is a character,
 /// so nothing is lost). The flag is true when the fallback was used.
 pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
