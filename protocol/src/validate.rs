@@ -293,6 +293,13 @@ fn check_texts(c: &Component, limits: &Limits) -> Result<usize, ValidationError>
     Ok(n)
 }
 
+/// Why an event's end breaks the rules of [`validate_content`] (before its start, a
+/// DATE/DATE-TIME mix, negative or over ten years), if it does: the importer drops such an
+/// end rather than the event.
+pub fn end_problem(start: &DateTimeValue, end: &End, limits: &Limits) -> Option<String> {
+    check_end(start, end, limits).err().map(|e| e.to_string())
+}
+
 /// DTEND after DTSTART and of the same kind, or a DURATION that is neither negative nor
 /// longer than ten years.
 fn check_end(start: &DateTimeValue, end: &End, limits: &Limits) -> Result<(), ValidationError> {

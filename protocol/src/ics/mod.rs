@@ -246,7 +246,8 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
             "{made} RDATE period(s) with their own length kept as overrides of those instances"
         ));
     }
-    let content = EventContent { master, overrides };
+    let mut content = EventContent { master, overrides };
+    repair(&mut content, limits, &mut warnings);
     if let Err(source) = validate::validate_content(&content, limits) {
         return Err(IcsError::Invalid { uid: label, source });
     }
@@ -263,6 +264,37 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         revision: g.meta.revision,
         warnings,
     })
+}
+
+/// Mends what would refuse an event for a detail it can do without: an end that breaks the
+/// rules (before the start, a DATE/DATE-TIME mix) is dropped, a GEO out of range is dropped,
+/// CATEGORIES past the limit are cut; each with a warning.
+fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
+    let mut components: Vec<&mut Component> = vec![&mut content.master];
+    components.extend(content.overrides.iter_mut());
+    for c in components {
+        if let Some(end) = &c.end {
+            if let Some(why) = validate::end_problem(&c.start, end, limits) {
+                warnings.push(format!("dropped the end: {why}"));
+                c.end = None;
+            }
+        }
+        if let Some(g) = c.geo {
+            let ok = (-90.0..=90.0).contains(&g.lat) && (-180.0..=180.0).contains(&g.lon);
+            if !ok {
+                warnings.push(format!("dropped GEO {},{}: out of range", g.lat, g.lon));
+                c.geo = None;
+            }
+        }
+        if c.categories.len() > limits.max_categories {
+            warnings.push(format!(
+                "kept the first {} of {} CATEGORIES",
+                limits.max_categories,
+                c.categories.len()
+            ));
+            c.categories.truncate(limits.max_categories);
+        }
+    }
 }
 
 /// RDATE periods (RFC 5545 §3.8.5.2) whose length differs from the event's become overrides

@@ -15,9 +15,24 @@ pub(super) fn parse_dt(
     p: &icalendar::parser::Property<'_>,
     zones: &Zones,
 ) -> Result<DateTimeValue, String> {
-    let is_date = param(p, "VALUE").is_some_and(|x| x.eq_ignore_ascii_case("DATE")) || v.len() == 8;
-    if is_date {
-        return parse_date(v).map(DateTimeValue::Date);
+    let tidied = tidy_date_time(v);
+    if let Some(t) = &tidied {
+        zones.note(format!("read {} value {v:?} as {t}", p.name.as_str()));
+    }
+    let v = tidied.as_deref().unwrap_or(v);
+    let declared_date = param(p, "VALUE").is_some_and(|x| x.eq_ignore_ascii_case("DATE"));
+    if declared_date || v.len() == 8 {
+        // `VALUE=DATE` with a time after the date (`20270101T000000`): the date is meant.
+        let date = if declared_date && v.len() > 8 && v.as_bytes()[8] == b'T' {
+            zones.note(format!(
+                "read {} value {v:?} as the DATE it starts with",
+                p.name.as_str()
+            ));
+            &v[..8]
+        } else {
+            v
+        };
+        return parse_date(date).map(DateTimeValue::Date);
     }
     let (body, utc) = match v.strip_suffix('Z').or_else(|| v.strip_suffix('z')) {
         Some(b) => (b, true),
@@ -31,6 +46,30 @@ pub(super) fn parse_dt(
         Some(tzid) => zones.value(tzid.trim(), local),
         None => Ok(DateTimeValue::Floating(local)),
     }
+}
+
+/// A date-time in one of the forms exporters write instead of RFC 5545's: ISO 8601 with
+/// separators (`2027-03-01T18:00:00`, `2027-03-01`) or without seconds (`20270301T1800Z`), as
+/// the basic form; `None` when `v` is not one of them (it is then parsed as it is).
+fn tidy_date_time(v: &str) -> Option<String> {
+    let separated = v.len() >= 10 && v.as_bytes()[4] == b'-' && v.as_bytes()[7] == b'-';
+    let compact: String = if separated {
+        v.chars().filter(|c| *c != '-' && *c != ':').collect()
+    } else {
+        v.to_string()
+    };
+    let (body, zulu) = match compact.strip_suffix(['Z', 'z']) {
+        Some(b) => (b, "Z"),
+        None => (compact.as_str(), ""),
+    };
+    let fixed = match body.split_once(['T', 't']) {
+        Some((d, t)) if t.len() == 4 && t.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{d}T{t}00{zulu}")
+        }
+        _ => format!("{body}{zulu}"),
+    };
+    let plausible = fixed.len() >= 8 && fixed.as_bytes()[..8].iter().all(u8::is_ascii_digit);
+    (plausible && fixed != v).then_some(fixed)
 }
 
 fn parse_date(v: &str) -> Result<Date, String> {

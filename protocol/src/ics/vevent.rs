@@ -34,10 +34,57 @@ pub(super) fn map_vevent(
     let mut meta = Meta::default();
 
     for p in &c.properties {
-        apply_property(&mut comp, &mut meta, p, zones, label)?;
+        match apply_property(&mut comp, &mut meta, p, zones, label) {
+            Ok(()) => {}
+            // A value that cannot be read in a property the event can do without drops that
+            // property, not the event.
+            Err(IcsError::Property {
+                property, reason, ..
+            }) if DROPPABLE.contains(&property.as_str()) => {
+                meta.warnings.push(format!("dropped {property}: {reason}"));
+            }
+            Err(e) => return Err(e),
+        }
     }
-    meta.warnings = zones.take_notes();
+    meta.warnings.extend(zones.take_notes());
     Ok((uid, comp, meta))
+}
+
+/// Properties whose unreadable value is dropped (with a warning) rather than refusing the event.
+const DROPPABLE: &[&str] = &[
+    "DTEND",
+    "DURATION",
+    "GEO",
+    "STATUS",
+    "SEQUENCE",
+    "DTSTAMP",
+    "X-HOP",
+    "X-REVISION",
+    "EXDATE",
+    "RDATE",
+];
+
+/// An RRULE without the slips of hand-made files: blanks, empty parts (`;;`, a trailing `;`),
+/// a trailing comma in a list, lowercase names and values.
+fn tidy_rrule(val: &str) -> String {
+    val.split(';')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let v: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            format!(
+                "{}={}",
+                k.trim().to_ascii_uppercase(),
+                v.join(",").to_ascii_uppercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// Maps one property of a VEVENT onto `comp` (or `meta` for DisCal's own properties).
@@ -72,7 +119,12 @@ fn apply_property(
                     "RSCALE (RFC 7529, non-Gregorian recurrence) is not supported".into(),
                 ));
             }
-            comp.rrule = Some(val.trim().to_string());
+            let tidy = tidy_rrule(val);
+            if tidy != val.trim() {
+                meta.warnings
+                    .push(format!("read RRULE {val:?} as {tidy:?}"));
+            }
+            comp.rrule = Some(tidy);
         }
         "RDATE" if is_period(p) => {
             for (start, end) in periods(p, zones).map_err(err)? {

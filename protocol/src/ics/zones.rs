@@ -250,7 +250,7 @@ impl Zones {
         std::mem::take(&mut *self.notes.borrow_mut())
     }
 
-    fn note(&self, n: String) {
+    pub(super) fn note(&self, n: String) {
         let mut notes = self.notes.borrow_mut();
         if !notes.contains(&n) {
             notes.push(n);
