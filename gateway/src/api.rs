@@ -120,6 +120,10 @@ pub trait NodeApi: Send + Sync + 'static {
     fn status(&self) -> BoxFuture<'_, serde_json::Value>;
     /// `GET /metrics` body (Prometheus text format).
     fn metrics(&self) -> String;
+    /// The node's key: the origin of the events it publishes (`None` for a read-only gateway).
+    fn key(&self) -> Option<discal_protocol::NodeKey> {
+        None
+    }
 }
 
 /// One line of `GET /api/events` and `discal event list`.
@@ -190,22 +194,8 @@ pub(crate) async fn metrics(State(gw): State<Gateway>) -> Response {
 }
 
 /// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-fn token_matches(given: &[u8], want: &[u8]) -> bool {
+pub(crate) fn token_matches(given: &[u8], want: &[u8]) -> bool {
     given.len() == want.len() && given.iter().zip(want).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
-}
-
-fn authorize(gw: &Gateway, headers: &HeaderMap) -> Result<(), AppError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if token_matches(t.trim().as_bytes(), gw.admin_token.as_bytes()) => Ok(()),
-        Some(_) => Err(AppError::Unauthorized("invalid bearer token".into())),
-        None => Err(AppError::Unauthorized(
-            "missing Authorization: Bearer <token> (the token is in the node's data dir)".into(),
-        )),
-    }
 }
 
 enum Body {
@@ -240,8 +230,21 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Body, AppError> {
     )))
 }
 
-async fn run_write(gw: &Gateway, op: WriteOp, created: bool) -> Result<Response, AppError> {
-    let written = gw.node.write(op).await?;
+async fn run_write(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    op: WriteOp,
+    created: bool,
+) -> Result<Response, AppError> {
+    let caller = crate::web::auth::caller(gw, headers)?.filter(|c| c.session.is_none());
+    let caller = caller.ok_or_else(|| {
+        AppError::Unauthorized(
+            "missing Authorization: Bearer <token> (the node's token is in its data dir; \
+             accounts get theirs with `discal user token`)"
+                .into(),
+        )
+    })?;
+    let written = crate::write::write_as(gw, &caller, op).await?;
     let status = if created && written.iter().any(|w| w.changed) {
         StatusCode::CREATED
     } else {
@@ -255,12 +258,11 @@ pub(crate) async fn post_events(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    authorize(&gw, &headers)?;
     let op = match parse_body(&headers, &body)? {
         Body::Ics(t) => WriteOp::Import(t),
         Body::Json(d) => WriteOp::Create(*d),
     };
-    run_write(&gw, op, true).await
+    run_write(&gw, &headers, op, true).await
 }
 
 pub(crate) async fn put_event(
@@ -269,12 +271,11 @@ pub(crate) async fn put_event(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    authorize(&gw, &headers)?;
     let op = match parse_body(&headers, &body)? {
         Body::Ics(ics) => WriteOp::Replace { uid, ics },
         Body::Json(patch) => WriteOp::Update { uid, patch: *patch },
     };
-    run_write(&gw, op, false).await
+    run_write(&gw, &headers, op, false).await
 }
 
 pub(crate) async fn delete_event(
@@ -282,6 +283,5 @@ pub(crate) async fn delete_event(
     Path(uid): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    authorize(&gw, &headers)?;
-    run_write(&gw, WriteOp::Cancel { uid }, false).await
+    run_write(&gw, &headers, WriteOp::Cancel { uid }, false).await
 }

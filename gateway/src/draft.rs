@@ -29,6 +29,9 @@ pub struct Draft {
     /// An RRULE value, e.g. `FREQ=WEEKLY;BYDAY=TU`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rrule: Option<String>,
+    /// Instances left out (EXDATE), in the forms of `start` (a date for an all-day event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exdates: Option<Vec<String>>,
     /// LOCATION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
@@ -129,6 +132,19 @@ fn duration_value(v: &str) -> Result<String, DraftError> {
     }
 }
 
+/// `LAT,LON` (or `LAT;LON`) as a GEO line.
+fn geo_line(g: &str) -> Result<String, DraftError> {
+    let parts: Vec<f64> = g
+        .split([',', ';'])
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| DraftError::BadGeo(g.into()))?;
+    let [lat, lon] = parts[..] else {
+        return Err(DraftError::BadGeo(g.into()));
+    };
+    Ok(format!("GEO:{lat};{lon}"))
+}
+
 fn single_line(field: &'static str, v: &str) -> Result<(), DraftError> {
     if v.contains(['\r', '\n']) {
         Err(DraftError::LineBreak(field))
@@ -179,20 +195,18 @@ impl Draft {
             }
             replaces.push("RRULE");
         }
+        if let Some(x) = &self.exdates {
+            for d in x {
+                lines.push(time_property("EXDATE", "exdates", d, tz)?);
+            }
+            replaces.push("EXDATE");
+        }
         if let Some(l) = &self.location {
             lines.push(format!("LOCATION:{}", escape_text(l)));
             replaces.push("LOCATION");
         }
         if let Some(g) = &self.geo {
-            let parts: Vec<f64> = g
-                .split([',', ';'])
-                .map(|p| p.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| DraftError::BadGeo(g.clone()))?;
-            let [lat, lon] = parts[..] else {
-                return Err(DraftError::BadGeo(g.clone()));
-            };
-            lines.push(format!("GEO:{lat};{lon}"));
+            lines.push(geo_line(g)?);
             replaces.push("GEO");
         }
         if let Some(tags) = &self.tags {

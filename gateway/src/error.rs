@@ -19,6 +19,12 @@ pub enum AppError {
     /// No valid credentials (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// Logged in, but not allowed (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts (429); the message says how long to wait.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A body of a type this route does not take (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -44,9 +50,16 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Write(e) => e.status(),
             Self::Store(_) | Self::Task(_) | Self::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    /// A 500 whose cause goes to the log only.
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Render(e.to_string())
     }
 
     /// A 400 for a bad parameter.

@@ -28,6 +28,7 @@
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
 #![warn(clippy::too_many_lines)]
 
+pub mod accounts;
 pub mod api;
 pub mod dav;
 pub mod display;
@@ -39,7 +40,9 @@ pub mod html;
 pub mod i18n;
 pub mod read;
 mod serve;
+pub mod users_api;
 pub mod web;
+pub mod write;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -57,7 +60,7 @@ pub use api::{summaries, BoxFuture, EventSummary, NodeApi, WriteError, WriteOp, 
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
 pub use error::AppError;
-pub use serve::{serve_router, serve_with, ServerLimits};
+pub use serve::{serve_router, serve_with, ClientAddr, ServerLimits};
 
 /// Everything a request handler reads.
 #[derive(Clone)]
@@ -80,6 +83,8 @@ pub struct Gateway {
     pub dav_objects: Arc<dav::ObjectCache>,
     /// Turns for expensive requests (CalDAV listings, queries, syncs, expansions).
     pub heavy: Arc<tokio::sync::Semaphore>,
+    /// Accounts' side: settings and the login limiter.
+    pub people: Arc<web::auth::People>,
 }
 
 /// Expensive requests served at once; the rest wait their turn (see `dav::HEAVY_WAIT_SECS`).
@@ -114,6 +119,7 @@ impl Gateway {
             cache: Arc::new(read::Cache::new(CACHE_BYTES)),
             dav_objects: Arc::new(dav::ObjectCache::new(DAV_OBJECT_BYTES)),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY_REQUESTS)),
+            people: Arc::new(web::auth::People::default()),
         }
     }
 }
@@ -135,6 +141,40 @@ pub fn router(gw: Gateway) -> Router {
         .route("/embed", get(embeds::embed))
         .route("/embed.js", get(embeds::embed_js))
         .route("/views", get(web::views))
+        .route(
+            "/login",
+            get(web::people::login_page).post(web::people::login),
+        )
+        .route("/logout", axum::routing::post(web::people::logout))
+        .route(
+            "/events/new",
+            get(web::people::new_event_page).post(web::people::new_event),
+        )
+        .route("/my", get(web::people::my_events))
+        .route(
+            "/my/{uid}/edit",
+            get(web::people::edit_page).post(web::people::edit),
+        )
+        .route("/my/{uid}/cancel", axum::routing::post(web::people::cancel))
+        .route("/queue", get(web::people::queue_page))
+        .route(
+            "/queue/{id}/{verb}",
+            axum::routing::post(web::people::decide),
+        )
+        .route("/api/users", get(users_api::list).post(users_api::add))
+        .route(
+            "/api/users/{name}/{what}",
+            axum::routing::post(users_api::change),
+        )
+        .route("/admin", get(web::people::admin_page))
+        .route(
+            "/admin/users",
+            axum::routing::post(web::people::admin_add_user),
+        )
+        .route(
+            "/admin/users/{name}/disable",
+            axum::routing::post(web::people::admin_disable),
+        )
         .route("/static/embed.css", get(embeds::stylesheet))
         .route("/static/resize.js", get(embeds::resize_js))
         .route("/.well-known/caldav", any(dav::well_known))

@@ -101,6 +101,10 @@ async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response 
     }
 }
 
+/// The address a request came from, as a request extension.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// Serves `gw` on `listener` under `limits` until `shutdown` completes.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
@@ -153,7 +157,16 @@ pub async fn serve_router(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // Handlers that count per client (the login limiter) read its address from here.
+        let ip = ClientAddr(peer.ip());
+        let app = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ip);
+                req
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(app);
         let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = conn.await;

@@ -83,4 +83,8 @@ impl NodeApi for Api {
             .metrics
             .render(self.shared.store.len().unwrap_or(0))
     }
+
+    fn key(&self) -> Option<discal_protocol::NodeKey> {
+        Some(self.shared.me)
+    }
 }

@@ -208,6 +208,49 @@ pub struct Filters {
     pub drop_tags: Vec<String>,
 }
 
+/// `[people]`: accounts, the web form and who may approve.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    /// The enter-event form takes submissions without login; they wait for approval.
+    #[serde(default)]
+    pub allow_anonymous: bool,
+    /// Users (not only admins) may approve queued submissions.
+    #[serde(default = "yes")]
+    pub users_confirm_changes: bool,
+    /// The zone the event form starts in (an IANA name).
+    #[serde(default = "default_tz")]
+    pub default_tz: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_tz() -> String {
+    "UTC".to_owned()
+}
+
+impl Default for People {
+    fn default() -> Self {
+        Self {
+            allow_anonymous: false,
+            users_confirm_changes: true,
+            default_tz: default_tz(),
+        }
+    }
+}
+
+impl People {
+    /// The gateway's settings from these.
+    pub fn settings(&self) -> discal_gateway::web::auth::PeopleSettings {
+        discal_gateway::web::auth::PeopleSettings {
+            allow_anonymous: self.allow_anonymous,
+            users_confirm_changes: self.users_confirm_changes,
+            default_tz: self.default_tz.clone(),
+        }
+    }
+}
+
 /// The highest `max_hops` accepted: past a few dozen links an event has crossed any real
 /// federation, and a larger limit only extends what a relay can reach.
 pub const MAX_HOPS_LIMIT: u8 = 64;
@@ -256,6 +299,9 @@ pub struct Config {
     /// Whose events are stored, and how many.
     #[serde(default)]
     pub origins: Origins,
+    /// Accounts and the web form.
+    #[serde(default)]
+    pub people: People,
     /// The allowlist.
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
@@ -301,6 +347,7 @@ impl Default for Config {
             name: default_name(),
             filters: Filters::default(),
             origins: Origins::default(),
+            people: People::default(),
             peers: Vec::new(),
         }
     }
@@ -350,6 +397,12 @@ max_revisions_per_day = 10000
 max_events = 100000
 max_mib = 256
 
+# Accounts and the web form (/events/new); the first admin: `discal user add NAME --role admin`.
+[people]
+allow_anonymous = false          # true: the form takes events without login, queued for approval
+users_confirm_changes = true     # users (not only admins) may approve queued submissions
+default_tz = "UTC"               # the zone the form starts in
+
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]
 # key = "12D3KooW..."
@@ -383,6 +436,17 @@ impl Config {
     /// Checks values the types cannot.
     pub fn check(&self) -> Result<(), ConfigError> {
         self.http_addr()?;
+        if self
+            .people
+            .default_tz
+            .parse::<discal_protocol::Tz>()
+            .is_err()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "people.default_tz {:?} is not an IANA time zone (e.g. Europe/Berlin)",
+                self.people.default_tz
+            )));
+        }
         for l in &self.listen {
             l.parse::<libp2p::Multiaddr>()
                 .map_err(|e| ConfigError::Invalid(format!("listen address {l:?}: {e}")))?;

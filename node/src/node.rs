@@ -214,6 +214,7 @@ fn shared_state(
         )
         .0,
         origin_days: Mutex::default(),
+        people: std::sync::OnceLock::new(),
     })
 }
 
@@ -267,6 +268,10 @@ fn start_gateway(
         &shared.public_url,
     );
     gw.clock = opts.clock.clone();
+    if let Ok(mut s) = gw.people.settings.write() {
+        *s = opts.config.people.settings();
+    }
+    let _ = shared.people.set(gw.people.clone());
     // Calendar objects for CalDAV are made in the background, so the first sync after a
     // start costs what later ones do; requests meanwhile make what they need themselves.
     let objects = gw.dav_objects.clone();

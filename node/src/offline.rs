@@ -67,6 +67,7 @@ pub(crate) fn offline_shared(
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
         origin_days: Mutex::default(),
+        people: std::sync::OnceLock::new(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
     })

@@ -40,6 +40,12 @@ pub(crate) async fn apply_config_file(
         cur.filters = c.filters;
         cur.origins = c.origins;
         cur.sync_interval_secs = c.sync_interval_secs;
+        cur.people = c.people.clone();
+    }
+    if let Some(people) = shared.people.get() {
+        if let Ok(mut s) = people.settings.write() {
+            *s = c.people.settings();
+        }
     }
     tracing::info!(peers = peers.len(), "configuration reloaded");
     net.set_peers(peers).await

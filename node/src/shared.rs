@@ -57,6 +57,8 @@ pub struct Shared {
     /// Revisions admitted today per origin (UTC day number, count), for
     /// `origins.max_revisions_per_day`.
     pub origin_days: Mutex<HashMap<NodeKey, (i64, u32)>>,
+    /// The gateway's people settings, set once the gateway exists, updated on reload.
+    pub people: std::sync::OnceLock<Arc<discal_gateway::web::auth::People>>,
 }
 
 impl Shared {

@@ -62,6 +62,7 @@ mod integrity;
 mod migrate;
 mod open;
 pub mod parallel;
+mod people;
 mod query;
 mod read;
 mod record;
@@ -73,6 +74,7 @@ use discal_protocol::recur::ExpandLimits;
 
 pub use backend::SledOptions;
 pub use error::StoreError;
+pub use people::{Account, AuditEntry, Role, Session, Submission, TokenRecord};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
     Selection, StoredEvent, Transit,

@@ -1,7 +1,11 @@
 //! The pages people open in a browser: the front page, an event's page (and the event as a
 //! file), and the `/views` URL builder. Room for the pages that come with accounts.
 
+pub mod auth;
+pub mod form;
 mod pages;
+pub mod people;
+mod people_html;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};

@@ -185,6 +185,7 @@ impl Fields {
             duration: self.duration,
             tz: self.tz,
             rrule: self.rrule,
+            exdates: None,
             location: self.location,
             geo: self.geo,
             tags: self.tags,

@@ -1,0 +1,169 @@
+//! `/api/users`: accounts for the CLI (`discal user ...` while the node runs) and scripts,
+//! with an admin's bearer token (the node's own, or an admin account's). The same functions as
+//! the admin page and the CLI with the node stopped ([`crate::accounts`]).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::{self, AccountError};
+use crate::web::auth;
+use crate::{AppError, Gateway};
+
+/// One account as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSummary {
+    /// Login name.
+    pub name: String,
+    /// `admin` or `user`.
+    pub role: String,
+    /// True if it cannot log in.
+    pub disabled: bool,
+    /// How many API tokens it has.
+    pub tokens: usize,
+}
+
+/// A request to `/api/users` routes (all fields optional; each route reads its own).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    /// Login name (add).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `admin` or `user` (add).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// A password to set; without it one is generated and returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A token's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// What a `/api/users` write answers: the secret made for it, shown once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAnswer {
+    /// A generated password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// A new API token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn admin(gw: &Gateway, h: &HeaderMap) -> Result<String, AppError> {
+    let c = auth::caller(gw, h)?
+        .filter(|c| c.session.is_none())
+        .ok_or_else(|| AppError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
+    if !c.is_admin() {
+        return Err(AppError::Forbidden("accounts are managed by admins".into()));
+    }
+    Ok(c.name)
+}
+
+fn body(b: &Bytes) -> Result<UserRequest, AppError> {
+    if b.is_empty() {
+        return Ok(UserRequest::default());
+    }
+    serde_json::from_slice(b).map_err(|e| AppError::BadRequest(format!("JSON body: {e}")))
+}
+
+fn failed(e: AccountError) -> AppError {
+    match e {
+        AccountError::NoSuchAccount(_) => AppError::NotFound(e.to_string()),
+        AccountError::Store(_) | AccountError::Hash(_) => AppError::internal(e),
+        _ => AppError::BadRequest(e.to_string()),
+    }
+}
+
+/// Lists accounts (offline or online, the CLI prints this).
+pub fn summaries(store: &discal_store::Store) -> Result<Vec<UserSummary>, AccountError> {
+    store
+        .accounts()?
+        .into_iter()
+        .map(|a| {
+            Ok(UserSummary {
+                tokens: store.tokens_of(&a.name)?.len(),
+                name: a.name,
+                role: a.role.as_str().into(),
+                disabled: a.disabled,
+            })
+        })
+        .collect()
+}
+
+/// `GET /api/users`.
+pub async fn list(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    admin(&gw, &h)?;
+    Ok(axum::Json(summaries(&gw.store).map_err(failed)?).into_response())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AccountError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f).await?.map_err(failed)
+}
+
+/// `POST /api/users` `{name, role, password?}`.
+pub async fn add(State(gw): State<Gateway>, h: HeaderMap, b: Bytes) -> Result<Response, AppError> {
+    let actor = admin(&gw, &h)?;
+    let r = body(&b)?;
+    let role = accounts::parse_role(r.role.as_deref().unwrap_or("user")).map_err(failed)?;
+    let name = r.name.unwrap_or_default();
+    let (store, now) = (gw.store.clone(), (gw.clock)());
+    let password = blocking(move || {
+        accounts::add_user(&store, &actor, &name, role, r.password.as_deref(), now)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserAnswer {
+            password,
+            token: None,
+        }),
+    )
+        .into_response())
+}
+
+/// `POST /api/users/{name}/{what}`: `password` (`{password?}`), `disable`, `enable`,
+/// `token` (`{label?}`), `revoke` (every token).
+pub async fn change(
+    State(gw): State<Gateway>,
+    Path((name, what)): Path<(String, String)>,
+    h: HeaderMap,
+    b: Bytes,
+) -> Result<Response, AppError> {
+    let actor = admin(&gw, &h)?;
+    if !["password", "disable", "enable", "token", "revoke"].contains(&what.as_str()) {
+        return Err(AppError::NotFound(format!(
+            "no {what:?} here: password, disable, enable, token or revoke"
+        )));
+    }
+    let r = body(&b)?;
+    let (store, now) = (gw.store.clone(), (gw.clock)());
+    let answer = blocking(move || {
+        let mut a = UserAnswer::default();
+        match what.as_str() {
+            "password" => {
+                a.password =
+                    accounts::set_password(&store, &actor, &name, r.password.as_deref(), now)?;
+            }
+            "disable" | "enable" => {
+                accounts::set_disabled(&store, &actor, &name, what == "disable", now)?;
+            }
+            "token" => {
+                let label = r.label.as_deref().unwrap_or("api");
+                a.token = Some(accounts::issue_token(&store, &actor, &name, label, now)?);
+            }
+            _ => {
+                accounts::revoke_tokens(&store, &actor, &name, now)?;
+            }
+        }
+        Ok(a)
+    })
+    .await?;
+    Ok(axum::Json(answer).into_response())
+}

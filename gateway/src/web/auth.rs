@@ -1,0 +1,239 @@
+//! Who is asking, one check for every page and the write API: a bearer token (the node's admin
+//! token or an account's API token) or a browser session cookie. Sessions are server-side
+//! records (logout and a password change end them), their cookie is HttpOnly, SameSite=Strict,
+//! and `__Host-` + Secure when the public URL is https. Every form carries the session's CSRF
+//! token; the login form, before any session, a double-submit token. Failed logins are
+//! counted per account and per client address.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, RwLock};
+
+use axum::http::{header, HeaderMap};
+use discal_store::{Role, Session};
+
+use crate::accounts::{self, digest};
+use crate::api::token_matches;
+use crate::{AppError, Gateway};
+
+/// The caller name of the node's own admin token.
+pub const ADMIN_TOKEN_CALLER: &str = "(admin token)";
+
+/// How long a session lasts, whatever happens.
+pub const SESSION_MS: i64 = 14 * 24 * 3600 * 1000;
+/// Failed logins per account, and per client address, in a minute before logins are refused.
+pub const MAX_FAILURES_PER_MINUTE: usize = 10;
+/// Keys (accounts and addresses) the limiter remembers; past it the oldest are forgotten, so
+/// a flood of names costs bounded memory.
+const MAX_TRACKED: usize = 10_000;
+
+/// Settings of the people side, from the node's configuration.
+#[derive(Clone, Debug)]
+pub struct PeopleSettings {
+    /// Whether the enter-event form takes submissions without login (queued for approval).
+    pub allow_anonymous: bool,
+    /// Whether users (not only admins) may approve queued submissions.
+    pub users_confirm_changes: bool,
+    /// The zone the form starts in.
+    pub default_tz: String,
+}
+
+impl Default for PeopleSettings {
+    fn default() -> Self {
+        Self {
+            allow_anonymous: false,
+            users_confirm_changes: true,
+            default_tz: "UTC".into(),
+        }
+    }
+}
+
+/// State shared by the people pages: settings and the login limiter.
+#[derive(Default)]
+pub struct People {
+    /// Current settings (the node replaces them when its config changes).
+    pub settings: RwLock<PeopleSettings>,
+    failures: Mutex<HashMap<String, VecDeque<i64>>>,
+}
+
+impl People {
+    /// The settings now.
+    pub fn settings(&self) -> PeopleSettings {
+        self.settings.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// `Err(seconds to wait)` when any of `keys` failed too often in the last minute.
+    pub fn login_allowed(&self, keys: &[String], now_ms: i64) -> Result<(), i64> {
+        let Ok(mut f) = self.failures.lock() else {
+            return Ok(());
+        };
+        for k in keys {
+            if let Some(q) = f.get_mut(k) {
+                while q.front().is_some_and(|t| now_ms - t > 60_000) {
+                    q.pop_front();
+                }
+                if q.len() >= MAX_FAILURES_PER_MINUTE {
+                    let oldest = q.front().copied().unwrap_or(now_ms);
+                    return Err(((oldest + 60_000 - now_ms) / 1000).max(1));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed login against each of `keys`.
+    pub fn login_failed(&self, keys: &[String], now_ms: i64) {
+        let Ok(mut f) = self.failures.lock() else {
+            return;
+        };
+        if f.len() >= MAX_TRACKED {
+            f.retain(|_, q| q.back().is_some_and(|t| now_ms - t <= 60_000));
+            if f.len() >= MAX_TRACKED {
+                f.clear();
+            }
+        }
+        for k in keys {
+            f.entry(k.clone()).or_default().push_back(now_ms);
+        }
+    }
+}
+
+/// Who made a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The account, or `(admin token)` for the node's own token.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The session's CSRF token, for a browser session.
+    pub csrf: Option<String>,
+    /// The session id's hash, for a browser session.
+    pub session: Option<[u8; 32]>,
+}
+
+impl Caller {
+    /// True for admins.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The name of the session cookie: `__Host-` prefixed (and Secure) behind https.
+pub fn cookie_name(gw: &Gateway) -> &'static str {
+    if secure(gw) {
+        "__Host-discal_session"
+    } else {
+        "discal_session"
+    }
+}
+
+fn secure(gw: &Gateway) -> bool {
+    gw.public_url.starts_with("https://")
+}
+
+/// A `Set-Cookie` value; `value` empty with `max_age` 0 removes the cookie.
+pub fn set_cookie(gw: &Gateway, name: &str, value: &str, max_age_s: i64) -> String {
+    let secure = if secure(gw) { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+}
+
+/// A cookie's value from the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Starts a session for `account`: its cookie value and record.
+pub fn start_session(gw: &Gateway, account: &str) -> Result<String, AppError> {
+    let id = accounts::secret();
+    let now = (gw.clock)();
+    gw.store
+        .put_session(
+            &digest(&id),
+            &Session {
+                account: account.into(),
+                csrf: accounts::secret(),
+                created_ms: now,
+                expires_ms: now + SESSION_MS,
+            },
+        )
+        .map_err(AppError::internal)?;
+    // Expired sessions of anyone go now and then, so the table does not grow.
+    if rand::random::<u8>() < 8 {
+        gw.store
+            .end_sessions(None, now)
+            .map_err(AppError::internal)?;
+    }
+    Ok(id)
+}
+
+/// Who is asking, if anyone: bearer token first, then the session cookie. A token or session
+/// that is unknown, expired or of a disabled account is an error, not an anonymous request.
+pub fn caller(gw: &Gateway, headers: &HeaderMap) -> Result<Option<Caller>, AppError> {
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let token = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                AppError::Unauthorized("Authorization: Bearer <token> expected".into())
+            })?;
+        if token_matches(token.as_bytes(), gw.admin_token.as_bytes()) {
+            return Ok(Some(Caller {
+                name: ADMIN_TOKEN_CALLER.into(),
+                role: Role::Admin,
+                csrf: None,
+                session: None,
+            }));
+        }
+        let account = accounts::token_account(&gw.store, token)
+            .map_err(AppError::internal)?
+            .ok_or_else(|| AppError::Unauthorized("invalid bearer token".into()))?;
+        return Ok(Some(Caller {
+            name: account.name,
+            role: account.role,
+            csrf: None,
+            session: None,
+        }));
+    }
+    let Some(id) = cookie(headers, cookie_name(gw)) else {
+        return Ok(None);
+    };
+    let hash = digest(&id);
+    let now = (gw.clock)();
+    let session = gw.store.session(&hash).map_err(AppError::internal)?;
+    let Some(s) = session.filter(|s| s.expires_ms > now) else {
+        return Ok(None);
+    };
+    let account = gw.store.account(&s.account).map_err(AppError::internal)?;
+    Ok(account.filter(|a| !a.disabled).map(|a| Caller {
+        name: a.name,
+        role: a.role,
+        csrf: Some(s.csrf),
+        session: Some(hash),
+    }))
+}
+
+/// The caller, who must be logged in (or hold a token).
+pub fn required(gw: &Gateway, headers: &HeaderMap) -> Result<Caller, AppError> {
+    caller(gw, headers)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))
+}
+
+/// A form's CSRF token must be its session's.
+pub fn check_csrf(caller: &Caller, given: Option<&str>) -> Result<(), AppError> {
+    match (&caller.csrf, given) {
+        // Bearer-token callers are not browsers: no cookie, no cross-site forgery.
+        (None, _) if caller.session.is_none() => Ok(()),
+        (Some(want), Some(got)) if token_matches(got.as_bytes(), want.as_bytes()) => Ok(()),
+        _ => Err(AppError::Forbidden(
+            "the form's security token is missing or stale: reload the page and send it again"
+                .into(),
+        )),
+    }
+}

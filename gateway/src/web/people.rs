@@ -1,0 +1,763 @@
+//! The people pages' handlers: log in and out, enter an event (with a preview of its next
+//! dates), my events (edit, cancel), anonymous submissions and their approval queue, and the
+//! admin page (accounts, audit log). Every handler asks [`auth::caller`] who is asking and
+//! [`crate::write::write_as`] to write, so pages and the write API share one rule.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use discal_protocol::{EventKey, Limits, NodeKey};
+use discal_store::{AuditEntry, Query, Role};
+use maud::html;
+
+use super::auth::{self, Caller};
+use super::form::{preview, EventForm, FieldErrors};
+use super::people_html::{self as ui, t, Hidden, Lang};
+use crate::accounts::{self, digest, secret};
+use crate::api::token_matches;
+use crate::write::{may_change, write_as};
+use crate::{AppError, ClientAddr, Draft, Gateway, WriteError, WriteOp};
+
+/// Largest form body read.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+/// The double-submit cookie of forms shown before any session (login, anonymous entry).
+const FORM_COOKIE: &str = "discal_form";
+/// An anonymous submission sent sooner than this after its form was shown is a bot's.
+const MIN_FILL_MS: i64 = 2_000;
+
+fn lang_of(h: &HeaderMap) -> Lang {
+    let al = h
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if al.trim_start().to_ascii_lowercase().starts_with("de") {
+        Lang::De
+    } else {
+        Lang::En
+    }
+}
+
+fn fields(body: &Bytes) -> Result<EventForm, AppError> {
+    if body.len() > MAX_FORM_BYTES {
+        return Err(AppError::BadRequest(format!(
+            "a form of {} bytes; forms take at most {MAX_FORM_BYTES}",
+            body.len()
+        )));
+    }
+    Ok(EventForm::parse(body))
+}
+
+fn see_other(location: &str, cookies: &[String]) -> Response {
+    let mut r = (StatusCode::SEE_OTHER, "").into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+fn with_cookie(mut r: Response, cookie: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// The double-submit token of a form shown before login: the cookie's, or a new one.
+fn form_token(h: &HeaderMap) -> (String, bool) {
+    match auth::cookie(h, FORM_COOKIE).filter(|c| c.len() == 64) {
+        Some(c) => (c, false),
+        None => (secret(), true),
+    }
+}
+
+fn form_cookie_matches(h: &HeaderMap, given: &str) -> bool {
+    auth::cookie(h, FORM_COOKIE)
+        .is_some_and(|c| !given.is_empty() && token_matches(c.as_bytes(), given.as_bytes()))
+}
+
+fn me(gw: &Gateway) -> Result<NodeKey, AppError> {
+    gw.node.key().ok_or_else(|| {
+        AppError::Write(WriteError::Unavailable(
+            "this gateway does not publish events".into(),
+        ))
+    })
+}
+
+/// `GET /login`.
+pub async fn login_page(State(gw): State<Gateway>, h: HeaderMap) -> Response {
+    let lang = lang_of(&h);
+    let (token, new) = form_token(&h);
+    let r = ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "Log in", "Anmelden"),
+        None,
+        ui::login(lang, &token, "", None),
+    );
+    if new {
+        with_cookie(r, &auth::set_cookie(&gw, FORM_COOKIE, &token, 3600))
+    } else {
+        r
+    }
+}
+
+/// `POST /login`: name and password; counted per account and per address.
+pub async fn login(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    addr: Option<Extension<ClientAddr>>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let lang = lang_of(&h);
+    let f = fields(&body)?;
+    let (name, password, csrf) = (
+        f.get("name").to_string(),
+        f.get("password").to_string(),
+        f.get("csrf"),
+    );
+    let title = t(lang, "Log in", "Anmelden");
+    if !form_cookie_matches(&h, csrf) {
+        let msg = t(
+            lang,
+            "The form expired; log in again.",
+            "Das Formular ist abgelaufen; bitte erneut anmelden.",
+        );
+        let (token, _) = form_token(&h);
+        let r = ui::page(
+            StatusCode::FORBIDDEN,
+            lang,
+            title,
+            None,
+            ui::login(lang, &token, &name, Some(msg)),
+        );
+        return Ok(with_cookie(
+            r,
+            &auth::set_cookie(&gw, FORM_COOKIE, &token, 3600),
+        ));
+    }
+    let mut keys = vec![format!("account:{}", name.to_lowercase())];
+    if let Some(Extension(ClientAddr(ip))) = addr {
+        keys.push(format!("address:{ip}"));
+    }
+    let now = (gw.clock)();
+    if let Err(wait) = gw.people.login_allowed(&keys, now) {
+        let msg = format!(
+            "{} {wait} s.",
+            t(
+                lang,
+                "Too many failed logins; try again in",
+                "Zu viele Fehlversuche; erneut versuchen in"
+            )
+        );
+        let body = html! { p.error role="alert" { (msg) } };
+        return Ok(ui::page(
+            StatusCode::TOO_MANY_REQUESTS,
+            lang,
+            title,
+            None,
+            body,
+        ));
+    }
+    let store = gw.store.clone();
+    let check_name = name.clone();
+    // argon2 takes tens of milliseconds on purpose: off the async workers.
+    let account =
+        tokio::task::spawn_blocking(move || accounts::check_login(&store, &check_name, &password))
+            .await?
+            .map_err(AppError::internal)?;
+    let Some(account) = account else {
+        gw.people.login_failed(&keys, now);
+        let msg = t(
+            lang,
+            "Wrong name or password.",
+            "Name oder Passwort falsch.",
+        );
+        let r = ui::page(
+            StatusCode::UNAUTHORIZED,
+            lang,
+            title,
+            None,
+            ui::login(lang, csrf, &name, Some(msg)),
+        );
+        return Ok(r);
+    };
+    let id = auth::start_session(&gw, &account.name)?;
+    let cookie = auth::set_cookie(&gw, auth::cookie_name(&gw), &id, auth::SESSION_MS / 1000);
+    Ok(see_other(
+        "/my",
+        &[cookie, auth::set_cookie(&gw, FORM_COOKIE, "", 0)],
+    ))
+}
+
+/// `POST /logout`: ends the session (server-side too).
+pub async fn logout(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    if let Some(s) = caller.session {
+        gw.store.remove_session(&s).map_err(AppError::internal)?;
+    }
+    Ok(see_other(
+        "/login",
+        &[auth::set_cookie(&gw, auth::cookie_name(&gw), "", 0)],
+    ))
+}
+
+fn stamp(gw: &Gateway, at: i64) -> String {
+    hex::encode(digest(&format!("{}:{at}", gw.admin_token)))
+}
+
+/// The hidden fields and cookie of the event form for this caller.
+fn hidden_for(
+    gw: &Gateway,
+    h: &HeaderMap,
+    caller: Option<&Caller>,
+) -> (String, Option<(i64, String)>, Option<String>) {
+    match caller.and_then(|c| c.csrf.clone()) {
+        Some(csrf) => (csrf, None, None),
+        None => {
+            let (token, new) = form_token(h);
+            let at = (gw.clock)();
+            let cookie = new.then(|| auth::set_cookie(gw, FORM_COOKIE, &token, 86_400));
+            (token, Some((at, stamp(gw, at))), cookie)
+        }
+    }
+}
+
+fn form_page(
+    gw: &Gateway,
+    h: &HeaderMap,
+    caller: Option<&Caller>,
+    (status, action, f, e, pv): (StatusCode, &str, &EventForm, &FieldErrors, &[String]),
+) -> Response {
+    let lang = lang_of(h);
+    let (csrf, stamp, cookie) = hidden_for(gw, h, caller);
+    let hidden = Hidden { csrf: &csrf, stamp };
+    let title = if action == "/events/new" {
+        t(lang, "Enter an event", "Termin eintragen")
+    } else {
+        t(lang, "Change the event", "Termin ändern")
+    };
+    let r = ui::page(
+        status,
+        lang,
+        title,
+        caller,
+        ui::event_form(lang, action, f, e, &hidden, pv),
+    );
+    match cookie {
+        Some(c) => with_cookie(r, &c),
+        None => r,
+    }
+}
+
+/// `GET /events/new`.
+pub async fn new_event_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    let caller = auth::caller(&gw, &h)?;
+    let settings = gw.people.settings();
+    if caller.is_none() && !settings.allow_anonymous {
+        return Ok(see_other("/login", &[]));
+    }
+    let f = EventForm::blank(&settings.default_tz);
+    Ok(form_page(
+        &gw,
+        &h,
+        caller.as_ref(),
+        (StatusCode::OK, "/events/new", &f, &FieldErrors::new(), &[]),
+    ))
+}
+
+/// Why an anonymous submission is not taken, if it is not.
+fn anonymous_refusal(gw: &Gateway, h: &HeaderMap, f: &EventForm) -> Option<&'static str> {
+    if !gw.people.settings().allow_anonymous {
+        return Some("this node takes events from its members only: log in first");
+    }
+    if !form_cookie_matches(h, f.get("csrf")) {
+        return Some("the form expired: reload it and send it again");
+    }
+    let at: i64 = f.get("t").parse().unwrap_or(0);
+    let age = (gw.clock)() - at;
+    let signed = token_matches(f.get("sig").as_bytes(), stamp(gw, at).as_bytes());
+    if !f.get("website").is_empty() || !signed || !(MIN_FILL_MS..86_400_000).contains(&age) {
+        return Some("the form was not filled in as a person would: reload it and try again");
+    }
+    None
+}
+
+/// The event a draft makes, for the preview (signed by nobody, stored nowhere).
+fn preview_of(gw: &Gateway, draft: &Draft, tz: &str) -> Result<Vec<String>, String> {
+    let ics = draft.to_ics("preview@discal").map_err(|e| e.to_string())?;
+    // The key only names generated UIDs, and the preview's UID is given.
+    let key = match gw.node.key() {
+        Some(k) => k,
+        None => discal_protocol::NodeSecret::from_seed(&[7; 32])
+            .map_err(|e| e.to_string())?
+            .public(),
+    };
+    let imp = discal_protocol::ics::parse_calendar(&ics, &key, &Limits::default())
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = imp.errors.first() {
+        return Err(e.to_string());
+    }
+    let tz = tz.parse().unwrap_or(chrono_tz::UTC);
+    Ok(imp
+        .events
+        .first()
+        .map(|e| preview(&e.content, tz, (gw.clock)(), 8))
+        .unwrap_or_default())
+}
+
+/// `POST /events/new`: preview, save (logged in), or queue (anonymous).
+pub async fn new_event(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let caller = auth::caller(&gw, &h)?;
+    match &caller {
+        Some(c) => auth::check_csrf(c, Some(f.get("csrf")))?,
+        None => {
+            if let Some(why) = anonymous_refusal(&gw, &h, &f) {
+                let mut e = FieldErrors::new();
+                e.insert("_", why.into());
+                return Ok(form_page(
+                    &gw,
+                    &h,
+                    None,
+                    (StatusCode::BAD_REQUEST, "/events/new", &f, &e, &[]),
+                ));
+            }
+        }
+    }
+    save_or_preview(&gw, &h, caller.as_ref(), "/events/new", &f, |draft| {
+        let (gw, h, caller) = (gw.clone(), h.clone(), caller.clone());
+        Box::pin(async move {
+            match &caller {
+                Some(c) => write_as(&gw, c, WriteOp::Create(draft))
+                    .await
+                    .map(|_| see_other("/my", &[])),
+                None => queue(&gw, &h, &draft),
+            }
+        })
+    })
+    .await
+}
+
+type Saved<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, AppError>> + Send + 'a>>;
+
+/// Checks the form; previews it, or saves it with `save`. Field errors and the node's refusal
+/// come back on the form, with everything typed.
+async fn save_or_preview<'a>(
+    gw: &Gateway,
+    h: &HeaderMap,
+    caller: Option<&Caller>,
+    action: &str,
+    f: &EventForm,
+    save: impl FnOnce(Draft) -> Saved<'a>,
+) -> Result<Response, AppError> {
+    let mut errors = FieldErrors::new();
+    let draft = match f.draft() {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(form_page(
+                gw,
+                h,
+                caller,
+                (StatusCode::UNPROCESSABLE_ENTITY, action, f, &e, &[]),
+            ))
+        }
+    };
+    let pv = match preview_of(gw, &draft, f.get("tz")) {
+        Ok(p) => p,
+        Err(why) => {
+            errors.insert("_", why);
+            return Ok(form_page(
+                gw,
+                h,
+                caller,
+                (StatusCode::UNPROCESSABLE_ENTITY, action, f, &errors, &[]),
+            ));
+        }
+    };
+    if f.get("action") != "save" {
+        return Ok(form_page(
+            gw,
+            h,
+            caller,
+            (StatusCode::OK, action, f, &errors, &pv),
+        ));
+    }
+    match save(draft).await {
+        Err(AppError::Write(WriteError::BadRequest(why))) => {
+            errors.insert("_", why);
+            Ok(form_page(
+                gw,
+                h,
+                caller,
+                (StatusCode::UNPROCESSABLE_ENTITY, action, f, &errors, &pv),
+            ))
+        }
+        other => other,
+    }
+}
+
+fn queue(gw: &Gateway, h: &HeaderMap, draft: &Draft) -> Result<Response, AppError> {
+    let lang = lang_of(h);
+    let json = serde_json::to_string(draft).map_err(AppError::internal)?;
+    let now = (gw.clock)();
+    let id = gw
+        .store
+        .queue_submission(&json, now)
+        .map_err(AppError::internal)?;
+    audit(gw, "(anonymous)", "submit", &format!("submission {id}"))?;
+    let body = html! { p { (t(lang, "Thank you. Your event waits for approval by the calendar's team.", "Danke. Ihr Termin wartet auf die Freigabe durch das Team des Kalenders.")) } };
+    Ok(ui::page(
+        StatusCode::ACCEPTED,
+        lang,
+        t(lang, "Sent", "Gesendet"),
+        None,
+        body,
+    ))
+}
+
+fn audit(gw: &Gateway, actor: &str, action: &str, subject: &str) -> Result<(), AppError> {
+    gw.store
+        .audit(&AuditEntry {
+            at_ms: (gw.clock)(),
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+        })
+        .map_err(AppError::internal)
+}
+
+fn session_caller(gw: &Gateway, h: &HeaderMap) -> Result<Option<Caller>, AppError> {
+    Ok(auth::caller(gw, h)?.filter(|c| c.session.is_some()))
+}
+
+/// `GET /my`: the caller's events (an admin's: all of this node's).
+pub async fn my_events(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let lang = lang_of(&h);
+    let me = me(&gw)?;
+    let events = if caller.is_admin() {
+        let q = Query {
+            origin: Some(me),
+            include_cancelled: true,
+            limit: 2000,
+            ..Query::default()
+        };
+        gw.store
+            .query(&q)
+            .map_err(AppError::internal)?
+            .hits
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<_>>()
+    } else {
+        let mut v = Vec::new();
+        for uid in gw
+            .store
+            .owned_by(&caller.name)
+            .map_err(AppError::internal)?
+        {
+            if let Some(e) = gw
+                .store
+                .get(&EventKey { origin: me, uid })
+                .map_err(AppError::internal)?
+            {
+                v.push(e);
+            }
+        }
+        v
+    };
+    let rows: Vec<(String, String, String, bool)> = events
+        .iter()
+        .map(|e| {
+            let m = &e.content().master;
+            let (d, tm) = (m.start.local(), m.start.tzid().unwrap_or(""));
+            let start = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} {tm}",
+                d.date.year, d.date.month, d.date.day, d.hour, d.minute
+            );
+            (
+                e.payload.uid.clone(),
+                m.summary.clone().unwrap_or_default(),
+                start,
+                e.content().is_cancelled(),
+            )
+        })
+        .collect();
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    Ok(ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "My events", "Meine Termine"),
+        Some(&caller),
+        ui::event_list(lang, &rows, &csrf),
+    ))
+}
+
+fn own_event(
+    gw: &Gateway,
+    caller: &Caller,
+    uid: &str,
+) -> Result<discal_store::StoredEvent, AppError> {
+    may_change(gw, caller, uid)?;
+    gw.store
+        .get(&EventKey {
+            origin: me(gw)?,
+            uid: uid.to_string(),
+        })
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::NotFound(format!("no event {uid} of this node")))
+}
+
+/// `GET /my/{uid}/edit`.
+pub async fn edit_page(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    h: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let e = own_event(&gw, &caller, &uid)?;
+    let f = EventForm::of_event(&e);
+    let action = format!("/my/{}/edit", crate::read::path_segment(&uid));
+    Ok(form_page(
+        &gw,
+        &h,
+        Some(&caller),
+        (StatusCode::OK, &action, &f, &FieldErrors::new(), &[]),
+    ))
+}
+
+/// `POST /my/{uid}/edit`: preview or save a change (a new revision).
+pub async fn edit(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    let f = fields(&body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    own_event(&gw, &caller, &uid)?;
+    let action = format!("/my/{}/edit", crate::read::path_segment(&uid));
+    let (gw2, c2) = (gw.clone(), caller.clone());
+    save_or_preview(&gw, &h, Some(&caller), &action, &f, move |patch| {
+        Box::pin(async move {
+            write_as(&gw2, &c2, WriteOp::Update { uid, patch })
+                .await
+                .map(|_| see_other("/my", &[]))
+        })
+    })
+    .await
+}
+
+/// `POST /my/{uid}/cancel`: a cancellation, never a deletion.
+pub async fn cancel(
+    State(gw): State<Gateway>,
+    Path(uid): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    write_as(&gw, &caller, WriteOp::Cancel { uid }).await?;
+    Ok(see_other("/my", &[]))
+}
+
+fn may_approve(gw: &Gateway, c: &Caller) -> Result<(), AppError> {
+    if c.is_admin() || gw.people.settings().users_confirm_changes {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "on this node only admins approve submissions".into(),
+        ))
+    }
+}
+
+/// `GET /queue`: anonymous submissions waiting.
+pub async fn queue_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    may_approve(&gw, &caller)?;
+    let lang = lang_of(&h);
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    let subs = gw.store.submissions().map_err(AppError::internal)?;
+    let body = html! {
+        @if subs.is_empty() { p { (t(lang, "Nothing waits.", "Nichts wartet.")) } }
+        @for s in &subs {
+            @let d: Draft = serde_json::from_str(&s.draft_json).unwrap_or_default();
+            section.submission {
+                h2 { (d.title.clone().unwrap_or_default()) }
+                p { (d.start.clone().unwrap_or_default()) " " (d.tz.clone().unwrap_or_default()) " · " (d.location.clone().unwrap_or_default()) }
+                p { (d.description.clone().unwrap_or_default()) }
+                @for (verb, en, de) in [("approve", "Approve", "Freigeben"), ("reject", "Reject", "Ablehnen")] {
+                    form.inline method="post" action={"/queue/" (s.id) "/" (verb)} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { (t(lang, en, de)) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "Waiting for approval", "Freigabe"),
+        Some(&caller),
+        body,
+    ))
+}
+
+/// `POST /queue/{id}/approve|reject`.
+pub async fn decide(
+    State(gw): State<Gateway>,
+    Path((id, verb)): Path<(u64, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    may_approve(&gw, &caller)?;
+    if verb != "approve" && verb != "reject" {
+        return Err(AppError::NotFound(format!(
+            "no {verb:?} here: approve or reject"
+        )));
+    }
+    let s = gw
+        .store
+        .take_submission(id)
+        .map_err(AppError::internal)?
+        .ok_or_else(|| AppError::NotFound(format!("no submission {id}")))?;
+    if verb == "approve" {
+        let draft: Draft = serde_json::from_str(&s.draft_json).map_err(AppError::internal)?;
+        if let Err(e) = write_as(&gw, &caller, WriteOp::Create(draft)).await {
+            // Not lost: back in the queue.
+            gw.store
+                .queue_submission(&s.draft_json, s.submitted_ms)
+                .map_err(AppError::internal)?;
+            return Err(e);
+        }
+    }
+    audit(&gw, &caller.name, &verb, &format!("submission {id}"))?;
+    Ok(see_other("/queue", &[]))
+}
+
+fn admin(gw: &Gateway, h: &HeaderMap) -> Result<Option<Caller>, AppError> {
+    match session_caller(gw, h)? {
+        Some(c) if c.is_admin() => Ok(Some(c)),
+        Some(_) => Err(AppError::Forbidden("the admin pages are for admins".into())),
+        None => Ok(None),
+    }
+}
+
+/// `GET /admin`: accounts and the audit log.
+pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    let Some(caller) = admin(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let lang = lang_of(&h);
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    let accounts = gw.store.accounts().map_err(AppError::internal)?;
+    let log = gw.store.audit_log(100).map_err(AppError::internal)?;
+    let body = html! {
+        h2 { (t(lang, "Accounts", "Konten")) }
+        table { @for a in &accounts { tr {
+            td.name { (a.name) } td { (a.role.as_str()) }
+            td { @if a.disabled { (t(lang, "disabled", "gesperrt")) } @else {
+                form.inline method="post" action={"/admin/users/" (a.name) "/disable"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" { (t(lang, "Disable", "Sperren")) }
+                }
+            } }
+        } } }
+        form method="post" action="/admin/users" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { (t(lang, "Name", "Name")) " " input name="name" required; }
+            select name="role" { option value="user" { "user" } option value="admin" { "admin" } }
+            button type="submit" { (t(lang, "Add (shows a one-time password)", "Anlegen (zeigt ein Einmal-Passwort)")) }
+        }
+        h2 { (t(lang, "Audit log", "Protokoll")) }
+        table { @for e in &log { tr.audit {
+            td { (chrono::DateTime::from_timestamp_millis(e.at_ms).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()) }
+            td { (e.actor) } td { (e.action) } td { (e.subject) }
+        } } }
+    };
+    Ok(ui::page(StatusCode::OK, lang, "Admin", Some(&caller), body))
+}
+
+/// `POST /admin/users`: adds an account; its one-time password is shown once.
+pub async fn admin_add_user(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller =
+        admin(&gw, &h)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))?;
+    let f = fields(&body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let role = if f.get("role") == "admin" {
+        Role::Admin
+    } else {
+        Role::User
+    };
+    let (store, name, actor, now) = (
+        gw.store.clone(),
+        f.get("name").to_string(),
+        caller.name.clone(),
+        (gw.clock)(),
+    );
+    let n2 = name.clone();
+    let pw = tokio::task::spawn_blocking(move || {
+        accounts::add_user(&store, &actor, &n2, role, None, now)
+    })
+    .await?
+    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let lang = lang_of(&h);
+    let body = html! {
+        p { (t(lang, "Account added:", "Konto angelegt:")) " " strong { (name) } }
+        p { (t(lang, "One-time password (shown once; the person changes it with `discal user passwd` or asks an admin):", "Einmal-Passwort (nur jetzt sichtbar):")) " " code.password { (pw.unwrap_or_default()) } }
+        p { a href="/admin" { "Admin" } }
+    };
+    Ok(ui::page(
+        StatusCode::CREATED,
+        lang,
+        "Admin",
+        Some(&caller),
+        body,
+    ))
+}
+
+/// `POST /admin/users/{name}/disable`.
+pub async fn admin_disable(
+    State(gw): State<Gateway>,
+    Path(name): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller =
+        admin(&gw, &h)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))?;
+    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    accounts::set_disabled(&gw.store, &caller.name, &name, true, (gw.clock)())
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(see_other("/admin", &[]))
+}

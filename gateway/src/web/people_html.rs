@@ -1,0 +1,229 @@
+//! The people pages' HTML: login, the event form with its preview, my events, the approval
+//! queue and the admin page. maud escapes every value (titles typed by anyone, names), and
+//! the pages may not be framed (unlike the embeds): they carry forms that act for the person.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
+
+use super::auth::Caller;
+use super::form::{EventForm, FieldErrors, WEEKDAYS};
+
+/// English or German, from the browser's Accept-Language.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// German.
+    De,
+}
+
+/// A string in the page's language.
+pub fn t(lang: Lang, en: &'static str, de: &'static str) -> &'static str {
+    match lang {
+        Lang::En => en,
+        Lang::De => de,
+    }
+}
+
+/// The CSP of the people pages: nothing but the gateway's own stylesheet, and no framing.
+pub const PEOPLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+                              base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// A whole page, with the headers every people page has.
+pub fn page(
+    status: StatusCode,
+    lang: Lang,
+    title: &str,
+    caller: Option<&Caller>,
+    body: Markup,
+) -> Response {
+    let doc = html! {
+        (DOCTYPE)
+        html lang=(if lang == Lang::De { "de" } else { "en" }) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) }
+                link rel="stylesheet" href="/static/embed.css";
+            }
+            body.people {
+                nav {
+                    a href="/" { "DisCal" } " · "
+                    a href="/events/new" { (t(lang, "Enter an event", "Termin eintragen")) }
+                    @if let Some(c) = caller {
+                        " · " a href="/my" { (t(lang, "My events", "Meine Termine")) }
+                        " · " a href="/queue" { (t(lang, "Waiting for approval", "Freigabe")) }
+                        @if c.is_admin() { " · " a href="/admin" { "Admin" } }
+                        " · " (c.name) " "
+                        @if let Some(csrf) = &c.csrf {
+                            form.inline method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button type="submit" { (t(lang, "Log out", "Abmelden")) }
+                            }
+                        }
+                    } @else {
+                        " · " a href="/login" { (t(lang, "Log in", "Anmelden")) }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    };
+    let mut r = (status, doc.into_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PEOPLE_CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    r
+}
+
+/// The login form.
+pub fn login(lang: Lang, csrf: &str, name: &str, error: Option<&str>) -> Markup {
+    html! {
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(csrf);
+            label { (t(lang, "Name", "Name")) " " input name="name" value=(name) autocomplete="username" required; }
+            label { (t(lang, "Password", "Passwort")) " " input type="password" name="password" autocomplete="current-password" required; }
+            button type="submit" { (t(lang, "Log in", "Anmelden")) }
+        }
+    }
+}
+
+fn field(
+    lang: Lang,
+    f: &EventForm,
+    e: &FieldErrors,
+    name: &'static str,
+    label: (&'static str, &'static str),
+    kind: &str,
+) -> Markup {
+    html! {
+        label.field {
+            (t(lang, label.0, label.1)) " "
+            input type=(kind) name=(name) value=(f.get(name));
+            @if let Some(msg) = e.get(name) { span.error id={"err-" (name)} { (msg) } }
+        }
+    }
+}
+
+/// Hidden fields of a form: its CSRF token, and for anonymous forms the anti-spam stamp.
+pub struct Hidden<'a> {
+    /// The CSRF token.
+    pub csrf: &'a str,
+    /// `(rendered at, signature)` for anonymous submissions.
+    pub stamp: Option<(i64, String)>,
+}
+
+/// The enter-event (or edit) form, with field errors and the preview.
+pub fn event_form(
+    lang: Lang,
+    action: &str,
+    f: &EventForm,
+    e: &FieldErrors,
+    hidden: &Hidden<'_>,
+    preview: &[String],
+) -> Markup {
+    html! {
+        @if let Some(msg) = e.get("_") { p.error role="alert" { (msg) } }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(hidden.csrf);
+            @if let Some((at, sig)) = &hidden.stamp {
+                input type="hidden" name="t" value=(at);
+                input type="hidden" name="sig" value=(sig);
+                // Left empty by people (it is hidden from them); bots fill every field.
+                label.trap aria-hidden="true" { "Website " input name="website" tabindex="-1" autocomplete="off"; }
+            }
+            (field(lang, f, e, "title", ("Title", "Titel"), "text"))
+            (field(lang, f, e, "start_date", ("Date", "Datum"), "date"))
+            (field(lang, f, e, "start_time", ("Starts at", "Beginn"), "time"))
+            (field(lang, f, e, "end_date", ("Ends on", "Ende am"), "date"))
+            (field(lang, f, e, "end_time", ("Ends at", "Ende um"), "time"))
+            label.field { input type="checkbox" name="all_day" checked[f.ticked("all_day")]; " " (t(lang, "All day", "Ganztägig")) }
+            label.field {
+                (t(lang, "Time zone", "Zeitzone")) " "
+                input name="tz" list="zones" value=(f.get("tz"));
+                @if let Some(msg) = e.get("tz") { span.error id="err-tz" { (msg) } }
+            }
+            datalist id="zones" { @for z in chrono_tz::TZ_VARIANTS { option value=(z.name()) {} } }
+            (recurrence(lang, f, e))
+            (field(lang, f, e, "location", ("Place (name, address)", "Ort (Name, Adresse)"), "text"))
+            (field(lang, f, e, "lat", ("Latitude", "Breitengrad"), "text"))
+            (field(lang, f, e, "lon", ("Longitude", "Längengrad"), "text"))
+            (field(lang, f, e, "tags", ("Tags (comma-separated)", "Schlagwörter (mit Komma)"), "text"))
+            (field(lang, f, e, "url", ("Link", "Link"), "url"))
+            label.field { (t(lang, "Description", "Beschreibung")) " " textarea name="description" rows="5" { (f.get("description")) } }
+            @if !preview.is_empty() {
+                section.preview {
+                    h2 { (t(lang, "Next dates", "Nächste Termine")) " (" (f.get("tz")) ")" }
+                    ol { @for p in preview { li.occurrence { (p) } } }
+                }
+            }
+            button type="submit" name="action" value="preview" { (t(lang, "Preview", "Vorschau")) }
+            " "
+            button type="submit" name="action" value="save" { (t(lang, "Save", "Speichern")) }
+        }
+    }
+}
+
+fn recurrence(lang: Lang, f: &EventForm, e: &FieldErrors) -> Markup {
+    let freq = f.get("freq");
+    let opts = [
+        ("none", "Does not repeat", "Keine Wiederholung"),
+        ("daily", "Daily", "Täglich"),
+        ("weekly", "Weekly", "Wöchentlich"),
+        ("monthly", "Monthly", "Monatlich"),
+        ("yearly", "Yearly", "Jährlich"),
+        ("custom", "As the RRULE below", "Wie die RRULE unten"),
+    ];
+    html! {
+        fieldset {
+            legend { (t(lang, "Repeats", "Wiederholung")) }
+            select name="freq" { @for (v, en, de) in opts { option value=(v) selected[freq == v] { (t(lang, en, de)) } } }
+            @if let Some(msg) = e.get("freq") { span.error { (msg) } }
+            (field(lang, f, e, "interval", ("Every", "Alle"), "number"))
+            span { @for d in WEEKDAYS {
+                label { input type="checkbox" name="byday" value=(d) checked[f.ticked(&format!("byday_{d}"))]; (d) " " }
+            } }
+            select name="monthly" {
+                option value="day" selected[f.get("monthly") != "weekday"] { (t(lang, "monthly on the same day", "monatlich am selben Tag")) }
+                option value="weekday" selected[f.get("monthly") == "weekday"] { (t(lang, "monthly on the same weekday (e.g. 2nd Tuesday)", "monatlich am selben Wochentag (z. B. 2. Dienstag)")) }
+            }
+            (field(lang, f, e, "until", ("Until", "Bis"), "date"))
+            (field(lang, f, e, "count", ("or times", "oder Anzahl"), "number"))
+            (field(lang, f, e, "exdates", ("Except on (dates)", "Außer am (Daten)"), "text"))
+            (field(lang, f, e, "rrule", ("RRULE", "RRULE"), "text"))
+        }
+    }
+}
+
+/// A table of events with edit and cancel buttons.
+pub fn event_list(lang: Lang, rows: &[(String, String, String, bool)], csrf: &str) -> Markup {
+    html! {
+        @if rows.is_empty() { p { (t(lang, "No events yet.", "Noch keine Termine.")) } }
+        table {
+            @for (uid, title, start, cancelled) in rows {
+                tr {
+                    td.title { (title) @if *cancelled { " (" (t(lang, "cancelled", "abgesagt")) ")" } }
+                    td { (start) }
+                    td { a href={"/my/" (crate::read::path_segment(uid)) "/edit"} { (t(lang, "Edit", "Bearbeiten")) } }
+                    td { @if !*cancelled {
+                        form.inline method="post" action={"/my/" (crate::read::path_segment(uid)) "/cancel"} {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button type="submit" { (t(lang, "Cancel event", "Absagen")) }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! People's records beside the events: accounts, API tokens, browser sessions, who entered
+//! which of this node's events, the queue of anonymous submissions and the audit log. Small
+//! tables under key prefix `a`; each write is one batch, flushed before it returns, like an
+//! event's. Nothing here is signed or spread to peers: accounts are a node's own business.
+//!
+//! Secrets are never stored: a password as its argon2id PHC string (hashed by the gateway),
+//! tokens and session ids as their SHA-256.
+
+use bincode::{Decode, Encode};
+
+use crate::backend::Batch;
+use crate::{Store, StoreError};
+
+const T_PEOPLE: u8 = b'a';
+const K_ACCOUNT: u8 = b'u';
+const K_TOKEN: u8 = b't';
+const K_SESSION: u8 = b's';
+const K_OWNER: u8 = b'o';
+const K_QUEUE: u8 = b'q';
+const K_AUDIT: u8 = b'l';
+
+/// What an account may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Role {
+    /// Everything: accounts, settings, any of this node's events.
+    Admin,
+    /// Enter events and change their own; more by configuration.
+    User,
+}
+
+impl Role {
+    /// `admin` or `user`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::User => "user",
+        }
+    }
+}
+
+/// One person's account.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Account {
+    /// The login name (unique).
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The password's argon2id PHC string; empty until one is set.
+    pub password: String,
+    /// A disabled account cannot log in, and its tokens and sessions are refused.
+    pub disabled: bool,
+    /// When it was made (ms since the epoch).
+    pub created_ms: i64,
+}
+
+/// An API token (the token itself is only ever shown once, to its owner).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TokenRecord {
+    /// The account it acts for.
+    pub account: String,
+    /// A name its owner gave it ("laptop", "DAVx5").
+    pub label: String,
+    /// When it was issued.
+    pub created_ms: i64,
+}
+
+/// A browser session.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Session {
+    /// The account logged in.
+    pub account: String,
+    /// The token every form of this session must carry.
+    pub csrf: String,
+    /// When it began.
+    pub created_ms: i64,
+    /// When it ends, whatever happens.
+    pub expires_ms: i64,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct AuditEntry {
+    /// When (ms since the epoch).
+    pub at_ms: i64,
+    /// Who: an account name, `(admin token)` or `(anonymous)`.
+    pub actor: String,
+    /// What: `create`, `update`, `cancel`, `approve`, `reject`, `user add`, ...
+    pub action: String,
+    /// On what: an event UID, an account name, a submission number.
+    pub subject: String,
+}
+
+/// An anonymous submission waiting for approval.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Submission {
+    /// Its number in the queue.
+    pub id: u64,
+    /// The event's fields, as the write API's JSON.
+    pub draft_json: String,
+    /// When it came.
+    pub submitted_ms: i64,
+}
+
+fn key(kind: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + rest.len());
+    k.extend_from_slice(&[T_PEOPLE, kind]);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn encode<T: Encode>(v: &T) -> Vec<u8> {
+    // Encoding these plain structs into a Vec cannot fail.
+    bincode::encode_to_vec(v, bincode::config::standard()).unwrap_or_default()
+}
+
+fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
+    bincode::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| StoreError::Corrupt(format!("people record: {e}")))
+}
+
+impl Store {
+    fn people_get<T: Decode<()>>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
+        self.db.get(k)?.map(|v| decode(&v)).transpose()
+    }
+
+    fn people_write(&self, batch: Batch) -> Result<(), StoreError> {
+        self.db.apply(batch)?;
+        self.db.flush()
+    }
+
+    fn people_scan<T: Decode<()>>(&self, kind: u8) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.db
+            .for_each_prefix(&[T_PEOPLE, kind], |k, v| match decode(v) {
+                Ok(x) => {
+                    out.push((k[2..].to_vec(), x));
+                    true
+                }
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
+            })?;
+        err.map_or(Ok(out), Err)
+    }
+
+    /// The highest number used in a numbered table (queue, audit log), 0 if none.
+    fn last_number(&self, kind: u8) -> Result<u64, StoreError> {
+        let last = self
+            .db
+            .last_in_range(&[T_PEOPLE, kind], &[T_PEOPLE, kind + 1])?;
+        Ok(last
+            .and_then(|k| <[u8; 8]>::try_from(&k[2..]).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// The account named `name`.
+    pub fn account(&self, name: &str) -> Result<Option<Account>, StoreError> {
+        self.people_get(&key(K_ACCOUNT, name.as_bytes()))
+    }
+
+    /// Creates or replaces an account.
+    pub fn put_account(&self, a: &Account) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.insert(key(K_ACCOUNT, a.name.as_bytes()), encode(a));
+        self.people_write(b)
+    }
+
+    /// Every account, by name.
+    pub fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        Ok(self
+            .people_scan(K_ACCOUNT)?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect())
+    }
+
+    /// Stores an API token's record under the token's hash.
+    pub fn put_token(&self, hash: &[u8; 32], t: &TokenRecord) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.insert(key(K_TOKEN, hash), encode(t));
+        self.people_write(b)
+    }
+
+    /// The record of the token with this hash.
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, StoreError> {
+        self.people_get(&key(K_TOKEN, hash))
+    }
+
+    /// The tokens of `account`: (hash, record).
+    pub fn tokens_of(&self, account: &str) -> Result<Vec<([u8; 32], TokenRecord)>, StoreError> {
+        Ok(self
+            .people_scan::<TokenRecord>(K_TOKEN)?
+            .into_iter()
+            .filter(|(_, t)| t.account == account)
+            .filter_map(|(k, t)| <[u8; 32]>::try_from(k.as_slice()).ok().map(|h| (h, t)))
+            .collect())
+    }
+
+    /// Revokes one token.
+    pub fn remove_token(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.remove(key(K_TOKEN, hash));
+        self.people_write(b)
+    }
+
+    /// Stores a session under its id's hash.
+    pub fn put_session(&self, hash: &[u8; 32], s: &Session) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.insert(key(K_SESSION, hash), encode(s));
+        self.people_write(b)
+    }
+
+    /// The session with this id hash.
+    pub fn session(&self, hash: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+        self.people_get(&key(K_SESSION, hash))
+    }
+
+    /// Ends one session.
+    pub fn remove_session(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.remove(key(K_SESSION, hash));
+        self.people_write(b)
+    }
+
+    /// Ends every session of `account` (a password change, a disabled account), and every
+    /// expired session of anyone; returns how many ended.
+    pub fn end_sessions(&self, account: Option<&str>, now_ms: i64) -> Result<usize, StoreError> {
+        let mut b = Batch::default();
+        let mut n = 0;
+        for (k, s) in self.people_scan::<Session>(K_SESSION)? {
+            if Some(s.account.as_str()) == account || s.expires_ms <= now_ms {
+                b.remove(key(K_SESSION, &k));
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.people_write(b)?;
+        }
+        Ok(n)
+    }
+
+    /// Records who entered this node's event `uid`.
+    pub fn set_owner(&self, uid: &str, account: &str) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.insert(key(K_OWNER, uid.as_bytes()), encode(&account.to_string()));
+        self.people_write(b)
+    }
+
+    /// Who entered this node's event `uid` (none for events from the CLI or an import).
+    pub fn owner(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        self.people_get(&key(K_OWNER, uid.as_bytes()))
+    }
+
+    /// The UIDs of the events `account` entered.
+    pub fn owned_by(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .people_scan::<String>(K_OWNER)?
+            .into_iter()
+            .filter(|(_, a)| a == account)
+            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// Queues an anonymous submission; returns its number.
+    pub fn queue_submission(&self, draft_json: &str, now_ms: i64) -> Result<u64, StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let id = self.last_number(K_QUEUE)? + 1;
+        let mut b = Batch::default();
+        let s = Submission {
+            id,
+            draft_json: draft_json.to_string(),
+            submitted_ms: now_ms,
+        };
+        b.insert(key(K_QUEUE, &id.to_be_bytes()), encode(&s));
+        self.people_write(b)?;
+        Ok(id)
+    }
+
+    /// The submissions waiting, oldest first.
+    pub fn submissions(&self) -> Result<Vec<Submission>, StoreError> {
+        Ok(self
+            .people_scan(K_QUEUE)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    /// Takes a submission out of the queue (approved or rejected).
+    pub fn take_submission(&self, id: u64) -> Result<Option<Submission>, StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let k = key(K_QUEUE, &id.to_be_bytes());
+        let s: Option<Submission> = self.people_get(&k)?;
+        if s.is_some() {
+            let mut b = Batch::default();
+            b.remove(k);
+            self.people_write(b)?;
+        }
+        Ok(s)
+    }
+
+    /// Appends to the audit log.
+    pub fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let next = self.last_number(K_AUDIT)? + 1;
+        let mut b = Batch::default();
+        b.insert(key(K_AUDIT, &next.to_be_bytes()), encode(e));
+        self.people_write(b)
+    }
+
+    /// The audit log's newest `limit` entries, newest first.
+    pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut all: Vec<AuditEntry> = self
+            .people_scan(K_AUDIT)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        all.reverse();
+        all.truncate(limit);
+        Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn people_records_round_trip_and_sessions_end() {
+        let s = Store::memory();
+        let a = Account {
+            name: "ana".into(),
+            role: Role::Admin,
+            password: "$argon2id$...".into(),
+            disabled: false,
+            created_ms: 1,
+        };
+        s.put_account(&a).unwrap();
+        assert_eq!(s.account("ana").unwrap(), Some(a.clone()));
+        assert_eq!(s.accounts().unwrap(), vec![a]);
+        let sess = |who: &str, exp| Session {
+            account: who.into(),
+            csrf: "c".into(),
+            created_ms: 0,
+            expires_ms: exp,
+        };
+        s.put_session(&[1; 32], &sess("ana", 100)).unwrap();
+        s.put_session(&[2; 32], &sess("bo", 100)).unwrap();
+        s.put_session(&[3; 32], &sess("bo", 5)).unwrap();
+        assert_eq!(s.end_sessions(Some("ana"), 10).unwrap(), 2);
+        assert!(s.session(&[1; 32]).unwrap().is_none());
+        assert!(s.session(&[2; 32]).unwrap().is_some());
+        let q1 = s.queue_submission("{}", 1).unwrap();
+        let q2 = s.queue_submission("{\"title\":\"x\"}", 2).unwrap();
+        assert_eq!((q1, q2), (1, 2));
+        assert_eq!(s.take_submission(1).unwrap().unwrap().draft_json, "{}");
+        assert_eq!(s.submissions().unwrap().len(), 1);
+        for i in 0..3 {
+            s.audit(&AuditEntry {
+                at_ms: i,
+                actor: "ana".into(),
+                action: "create".into(),
+                subject: format!("e{i}"),
+            })
+            .unwrap();
+        }
+        let log = s.audit_log(2).unwrap();
+        assert_eq!(log[0].subject, "e2");
+        assert_eq!(log.len(), 2);
+        s.set_owner("e1", "ana").unwrap();
+        assert_eq!(s.owner("e1").unwrap().as_deref(), Some("ana"));
+        assert_eq!(s.owned_by("ana").unwrap(), vec!["e1".to_string()]);
+    }
+}
