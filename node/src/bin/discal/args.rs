@@ -92,6 +92,9 @@ pub enum Cmd {
     /// Add, change, cancel or list this node's events.
     #[command(subcommand)]
     Event(EventCmd),
+    /// Manage accounts (people who log in at /login, and their API tokens).
+    #[command(subcommand)]
+    User(UserCmd),
     /// Import the events of an iCalendar file as this node's events.
     #[command(after_help = "Example:\n  discal import group-calendar.ics")]
     Import {
@@ -193,6 +196,61 @@ impl Fields {
             description: self.description,
         }
     }
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Add an account; prints its one-time password unless --password-stdin gives one.
+    #[command(
+        after_help = "Examples:\n  discal user add ana --role admin\n  printf '%s' \"$PW\" | discal user add bo --password-stdin"
+    )]
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// Login name: letters, digits, '.', '_', '-'.
+        name: String,
+        /// admin or user.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// Read the password from standard input (for scripts) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Disable an account: it cannot log in, its sessions end, its tokens stop working.
+    Disable {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+    },
+    /// Set a new password (generated unless --password-stdin); ends the account's sessions.
+    Passwd {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Issue an API token for the account (printed once), or revoke all its tokens.
+    Token {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        name: String,
+        /// A label for the token ("laptop", "DAVx5").
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// Revoke every token of the account instead.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Subcommand)]

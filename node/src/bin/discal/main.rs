@@ -5,6 +5,7 @@
 //! - `setup.rs`: `init`, `id`, `peer`: the data dir, the key and the allowlist.
 //! - `events.rs`: `event add|update|cancel|list`.
 //! - `import.rs`: `import`, in parts, with a progress bar and a summary.
+//! - `users.rs`: `user add|list|disable|passwd|token`.
 //! - `remote.rs`: talking to the running node over its HTTP API (or to the store directly
 //!   when it is stopped), and `status`.
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
@@ -28,6 +29,7 @@ mod import;
 mod remote;
 mod run;
 mod setup;
+mod users;
 
 use args::{Cli, Cmd};
 
@@ -65,6 +67,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Id { common } => setup::cmd_id(&common),
         Cmd::Peer(p) => setup::cmd_peer(p),
         Cmd::Event(e) => events::cmd_event(e),
+        Cmd::User(u) => users::cmd_user(u),
         Cmd::Import { common, file } => import::cmd_import(&common, &file),
         Cmd::Status { common } => remote::cmd_status(&common),
     }

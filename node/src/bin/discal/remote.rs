@@ -49,6 +49,28 @@ fn api(
     }
 }
 
+/// A JSON request to the running node's API with its admin token: the answer's status and
+/// body, or `None` when no node runs on this data dir.
+pub fn call(
+    common: &Common,
+    method: &str,
+    path: &str,
+    json: Option<String>,
+) -> Result<Option<(u16, String)>> {
+    let cfg = common.load()?;
+    match api(
+        &cfg,
+        &common.data_dir(),
+        method,
+        path,
+        json.map(|j| ("application/json", j)),
+    ) {
+        Ok(Answer { status, body }) => Ok(Some((status, body))),
+        Err(ApiError::NotRunning) => Ok(None),
+        Err(ApiError::Other(e)) => Err(e),
+    }
+}
+
 /// `GET path` from the running node: its body, or `None` when no node runs on this data dir.
 pub fn get(common: &Common, path: &str) -> Result<Option<String>> {
     let cfg = common.load()?;

@@ -40,6 +40,17 @@ pub fn cmd_init(common: &Common, http: Option<String>, listen: Vec<String>) -> R
         eprintln!("wrote {}", path.display());
     }
     say!("{}", ident.key());
+    // On stderr, like the lines above: stdout is the key alone, for scripts.
+    let store = discal_node::offline_store(&common.data_dir()).ok();
+    if store
+        .and_then(|s| s.accounts().ok())
+        .is_some_and(|a| a.is_empty())
+    {
+        eprintln!(
+            "no accounts yet: create the first admin with `discal user add NAME --role admin`, \
+             then log in at <public_url>/login"
+        );
+    }
     Ok(())
 }
 
