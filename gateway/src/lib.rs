@@ -176,6 +176,7 @@ pub fn router(gw: Gateway) -> Router {
             axum::routing::post(web::people::admin_disable),
         )
         .route("/static/embed.css", get(embeds::stylesheet))
+        .route("/static/people.css", get(web::people_html::stylesheet))
         .route("/static/resize.js", get(embeds::resize_js))
         .route("/.well-known/caldav", any(dav::well_known))
         .route("/dav", any(dav::handle))

@@ -5,7 +5,7 @@ pub mod auth;
 pub mod form;
 mod pages;
 pub mod people;
-mod people_html;
+pub mod people_html;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};

@@ -30,6 +30,18 @@ pub fn t(lang: Lang, en: &'static str, de: &'static str) -> &'static str {
 pub const PEOPLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                               base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// `GET /static/people.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../assets/people.css"),
+    )
+        .into_response()
+}
+
 /// A whole page, with the headers every people page has.
 pub fn page(
     status: StatusCode,
@@ -46,7 +58,7 @@ pub fn page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) }
-                link rel="stylesheet" href="/static/embed.css";
+                link rel="stylesheet" href="/static/people.css";
             }
             body.people {
                 nav {

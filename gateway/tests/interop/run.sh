@@ -64,5 +64,22 @@ cc -O1 -o "$wild/libical_instants" "$here/libical_instants.c" -lical
 "$wild/libical_instants" "$wild/feed.ics" >"$wild/libical.tsv"
 check check_wild.py .venv/bin/python "$here/check_wild.py" "$wild/feed.ics" "$wild/expected.json" "$wild/libical.tsv"
 check check_wild.mjs node "$here/check_wild.mjs" "$wild/feed.ics" "$wild/expected.json"
+# The people pages in Chromium, against a real node whose first admin the CLI made.
+people="$work/people"
+target/debug/discal init --data-dir "$people" --http 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 >/dev/null 2>&1
+printf '%s' "people test password" | target/debug/discal user add ana --role admin --password-stdin --data-dir "$people" >/dev/null
+target/debug/discal run --data-dir "$people" >/dev/null 2>"$people/log" &
+node_pid=$!
+trap 'kill $node_pid 2>/dev/null || true; exec 3>&-; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 200); do
+  grep -q "http:" "$people/log" 2>/dev/null && break
+  sleep 0.1
+done
+people_url="$(sed -n 's#.*http: *\(http://[^/]*\)/.*#\1#p' "$people/log" | head -1)"
+[ -n "$people_url" ] || { echo "discal run did not start"; cat "$people/log"; exit 1; }
+check people_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/people_browser_test.mjs" "$people_url" ana "people test password" target/screenshots
+kill "$node_pid"
+wait "$node_pid" 2>/dev/null || true
 # Last: it changes an event at the node.
 check check_caldav.py .venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
