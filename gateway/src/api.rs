@@ -124,6 +124,64 @@ pub trait NodeApi: Send + Sync + 'static {
     fn key(&self) -> Option<discal_protocol::NodeKey> {
         None
     }
+    /// The operator's configuration as JSON (the config file's keys, peers included), for the
+    /// admin page.
+    fn config(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Applies an admin's change to the node's config file (the same file the CLI edits, its
+    /// comments kept) and reloads it.
+    fn configure(&self, change: ConfigChange) -> BoxFuture<'_, Result<(), WriteError>> {
+        let _ = change;
+        Box::pin(async {
+            Err(WriteError::Unavailable(
+                "this gateway has no node configuration to change".into(),
+            ))
+        })
+    }
+}
+
+/// A change the admin page makes to the node's configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfigChange {
+    /// Adds (or replaces) an allowlisted peer.
+    AddPeer {
+        /// Its public key.
+        key: String,
+        /// A multiaddr to dial.
+        address: Option<String>,
+        /// A label.
+        name: Option<String>,
+    },
+    /// Removes a peer from the allowlist.
+    RemovePeer {
+        /// Its public key.
+        key: String,
+    },
+    /// Sets `[filters]`.
+    Filters {
+        /// `max_hop`.
+        max_hop: Option<u8>,
+        /// `near` and `radius_km`.
+        near: Option<([f64; 2], f64)>,
+        /// `require_tags`.
+        require_tags: Vec<String>,
+        /// `drop_tags`.
+        drop_tags: Vec<String>,
+    },
+    /// Sets the node's settings (`name` and `public_url` apply at the next start).
+    Settings {
+        /// `name`.
+        name: String,
+        /// `public_url` (none: `http://<http>`).
+        public_url: Option<String>,
+        /// `[people] default_tz`.
+        default_tz: String,
+        /// `[people] allow_anonymous`.
+        allow_anonymous: bool,
+        /// `[people] users_confirm_changes`.
+        users_confirm_changes: bool,
+    },
 }
 
 /// One line of `GET /api/events` and `discal event list`.

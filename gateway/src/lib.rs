@@ -56,7 +56,9 @@ use discal_protocol::ics::IcsEvent;
 use discal_protocol::model::LocalDateTime;
 use discal_store::{Store, StoredEvent};
 
-pub use api::{summaries, BoxFuture, EventSummary, NodeApi, WriteError, WriteOp, Written};
+pub use api::{
+    summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, WriteError, WriteOp, Written,
+};
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
 pub use error::AppError;
@@ -174,6 +176,14 @@ pub fn router(gw: Gateway) -> Router {
         .route(
             "/admin/users/{name}/disable",
             axum::routing::post(web::people::admin_disable),
+        )
+        .route(
+            "/admin/config/{what}",
+            axum::routing::post(web::people::admin_config),
+        )
+        .route(
+            "/admin/peers/{key}/remove",
+            axum::routing::post(web::people::admin_remove_peer),
         )
         .route("/static/embed.css", get(embeds::stylesheet))
         .route("/static/people.css", get(web::people_html::stylesheet))

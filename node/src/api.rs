@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use discal_gateway::{BoxFuture, NodeApi, WriteError, WriteOp, Written};
+use discal_gateway::{BoxFuture, ConfigChange, NodeApi, WriteError, WriteOp, Written};
 use discal_protocol::NodeKey;
 use tokio::sync::mpsc;
 
@@ -64,6 +64,8 @@ pub(crate) struct Api {
     pub(crate) shared: Arc<Shared>,
     pub(crate) ingest: mpsc::Sender<Job>,
     pub(crate) net: NetClient,
+    /// The config file the admin page edits (none: settings are fixed for this run).
+    pub(crate) config_path: Option<std::path::PathBuf>,
 }
 
 impl NodeApi for Api {
@@ -86,5 +88,30 @@ impl NodeApi for Api {
 
     fn key(&self) -> Option<discal_protocol::NodeKey> {
         Some(self.shared.me)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        self.shared
+            .config
+            .read()
+            .ok()
+            .and_then(|c| serde_json::to_value(&*c).ok())
+            .unwrap_or_default()
+    }
+
+    fn configure(&self, change: ConfigChange) -> BoxFuture<'_, Result<(), WriteError>> {
+        Box::pin(async move {
+            let path = self.config_path.clone().ok_or_else(|| {
+                WriteError::Unavailable("this node runs without a config file".into())
+            })?;
+            let p2 = path.clone();
+            tokio::task::spawn_blocking(move || crate::config::edit_file(&p2, &change))
+                .await
+                .map_err(|e| WriteError::Internal(e.to_string()))?
+                .map_err(|e| WriteError::BadRequest(e.to_string()))?;
+            crate::reload::apply_config_file(&path, &self.shared, &self.net)
+                .await
+                .map_err(|e| WriteError::Internal(e.to_string()))
+        })
     }
 }

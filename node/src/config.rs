@@ -553,51 +553,161 @@ impl Config {
     }
 }
 
+/// A config file's text to edit: the commented default when there is no file yet.
+fn file_text(path: &Path) -> Result<String, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DEFAULT_CONFIG_TOML.to_owned()),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// Edits the `[[peers]]` list of a config file in place, keeping its comments and layout.
 pub fn edit_peers(
     path: &Path,
     edit: impl FnOnce(&mut Vec<PeerEntry>) -> Result<(), ConfigError>,
 ) -> Result<(), ConfigError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_CONFIG_TOML.to_owned(),
-        Err(source) => {
-            return Err(ConfigError::Io {
-                path: path.to_owned(),
-                source,
-            })
-        }
-    };
+    let text = file_text(path)?;
     let current = Config::parse(&text, path)?;
     let mut peers = current.peers.clone();
     edit(&mut peers)?;
-    // Rewrite: the text without its [[peers]] tables, then the new tables. Comments inside old
-    // [[peers]] tables are lost; everything above them stays.
-    let mut kept = String::new();
-    let mut in_peers = false;
-    for line in text.lines() {
-        let t = line.trim();
-        if t == "[[peers]]" {
-            in_peers = true;
-            continue;
-        }
-        if in_peers && t.starts_with('[') {
-            in_peers = false;
-        }
-        if !in_peers {
-            kept.push_str(line);
-            kept.push('\n');
-        }
-    }
-    let mut out = kept.trim_end().to_owned();
-    out.push('\n');
+    // The peers as an array of tables at the end, whatever form they had (`peers = []` from a
+    // serialised Config included); every other line, comments too, stays as it was.
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConfigError::Invalid(e.to_string()))?;
+    doc.remove("peers");
+    let mut tables = toml_edit::ArrayOfTables::new();
     for p in &peers {
-        out.push_str("\n[[peers]]\n");
-        out.push_str(&toml::to_string(p).map_err(|e| ConfigError::Invalid(e.to_string()))?);
+        let mut t = toml_edit::Table::new();
+        t["key"] = toml_edit::value(p.key.as_str());
+        if let Some(a) = &p.address {
+            t["address"] = toml_edit::value(a.as_str());
+        }
+        if let Some(n) = &p.name {
+            t["name"] = toml_edit::value(n.as_str());
+        }
+        tables.push(t);
     }
+    if !tables.is_empty() {
+        doc.insert("peers", toml_edit::Item::ArrayOfTables(tables));
+    }
+    let out = doc.to_string();
     let check = Config::parse(&out, path)?;
     debug_assert_eq!(check.peers, peers);
     write_atomic(path, out.as_bytes())
+}
+
+/// Applies an admin page's change to a config file: peers through [`edit_peers`], other keys
+/// in place with `toml_edit`, so every comment and the layout stay. The result is checked as a
+/// whole before it is written; a bad value changes nothing.
+pub fn edit_file(path: &Path, change: &discal_gateway::ConfigChange) -> Result<(), ConfigError> {
+    use discal_gateway::ConfigChange as C;
+    match change {
+        C::AddPeer { key, address, name } => {
+            let entry = PeerEntry {
+                key: key.trim().to_owned(),
+                address: address.clone().filter(|a| !a.trim().is_empty()),
+                name: name.clone().filter(|n| !n.trim().is_empty()),
+            };
+            entry.node_key()?;
+            return edit_peers(path, |peers| {
+                peers.retain(|p| p.key != entry.key);
+                peers.push(entry);
+                Ok(())
+            });
+        }
+        C::RemovePeer { key } => {
+            return edit_peers(path, |peers| {
+                let before = peers.len();
+                peers.retain(|p| &p.key != key);
+                if peers.len() == before {
+                    return Err(ConfigError::Invalid(format!(
+                        "no peer {key} in the allowlist"
+                    )));
+                }
+                Ok(())
+            })
+        }
+        _ => {}
+    }
+    let text = file_text(path)?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConfigError::Invalid(e.to_string()))?;
+    set_keys(&mut doc, change);
+    let out = doc.to_string();
+    Config::parse(&out, path)?;
+    write_atomic(path, out.as_bytes())
+}
+
+fn strings(v: &[String]) -> toml_edit::Item {
+    let mut a = toml_edit::Array::new();
+    for s in v {
+        a.push(s.as_str());
+    }
+    toml_edit::value(a)
+}
+
+fn table<'a>(doc: &'a mut toml_edit::DocumentMut, name: &str) -> &'a mut toml_edit::Table {
+    if !doc.contains_table(name) {
+        doc.insert(name, toml_edit::Item::Table(toml_edit::Table::new()));
+    }
+    doc[name].as_table_mut().expect("a table just made")
+}
+
+fn set_keys(doc: &mut toml_edit::DocumentMut, change: &discal_gateway::ConfigChange) {
+    use discal_gateway::ConfigChange as C;
+    match change {
+        C::Filters {
+            max_hop,
+            near,
+            require_tags,
+            drop_tags,
+        } => {
+            let f = table(doc, "filters");
+            match max_hop {
+                Some(h) => f["max_hop"] = toml_edit::value(i64::from(*h)),
+                None => drop(f.remove("max_hop")),
+            }
+            match near {
+                Some(([lat, lon], r)) => {
+                    let mut a = toml_edit::Array::new();
+                    a.push(*lat);
+                    a.push(*lon);
+                    f["near"] = toml_edit::value(a);
+                    f["radius_km"] = toml_edit::value(*r);
+                }
+                None => {
+                    f.remove("near");
+                    f.remove("radius_km");
+                }
+            }
+            f["require_tags"] = strings(require_tags);
+            f["drop_tags"] = strings(drop_tags);
+        }
+        C::Settings {
+            name,
+            public_url,
+            default_tz,
+            allow_anonymous,
+            users_confirm_changes,
+        } => {
+            doc["name"] = toml_edit::value(name.as_str());
+            match public_url {
+                Some(u) => doc["public_url"] = toml_edit::value(u.as_str()),
+                None => drop(doc.remove("public_url")),
+            }
+            let p = table(doc, "people");
+            p["default_tz"] = toml_edit::value(default_tz.as_str());
+            p["allow_anonymous"] = toml_edit::value(*allow_anonymous);
+            p["users_confirm_changes"] = toml_edit::value(*users_confirm_changes);
+        }
+        C::AddPeer { .. } | C::RemovePeer { .. } => {}
+    }
 }
 
 /// Writes a file so a reader (the running node) never sees half of it.
@@ -656,6 +766,57 @@ mod tests {
         }
         let ok = "[filters]\nnear = [52.5, 13.4]\nradius_km = 30.0\n";
         Config::parse(ok, Path::new("x")).unwrap();
+    }
+
+    #[test]
+    fn admin_edits_keep_comments_and_refuse_bad_values() {
+        use discal_gateway::ConfigChange as C;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        write_atomic(&p, DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
+        edit_file(
+            &p,
+            &C::Settings {
+                name: "LUG Berlin".into(),
+                public_url: Some("https://cal.example.org".into()),
+                default_tz: "Europe/Berlin".into(),
+                allow_anonymous: true,
+                users_confirm_changes: false,
+            },
+        )
+        .unwrap();
+        edit_file(
+            &p,
+            &C::Filters {
+                max_hop: Some(3),
+                near: Some(([52.5, 13.4], 100.0)),
+                require_tags: vec![],
+                drop_tags: vec!["spam".into()],
+            },
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("# Forward an event only while its hop count is below this."));
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.name, "LUG Berlin");
+        assert!(c.people.allow_anonymous && !c.people.users_confirm_changes);
+        assert_eq!(
+            (c.filters.max_hop, c.filters.radius_km),
+            (Some(3), Some(100.0))
+        );
+        let bad = C::Settings {
+            name: "x".into(),
+            public_url: None,
+            default_tz: "Mars/Base".into(),
+            allow_anonymous: false,
+            users_confirm_changes: true,
+        };
+        assert!(edit_file(&p, &bad).is_err());
+        assert_eq!(
+            Config::load(&p).unwrap().name,
+            "LUG Berlin",
+            "a refused change changes nothing"
+        );
     }
 
     #[test]

@@ -102,6 +102,7 @@ impl Node {
                     shared: shared.clone(),
                     ingest: workers.ingest_tx.clone(),
                     net: net_client.clone(),
+                    config_path: opts.config_path.clone(),
                 });
                 let (stop, task) = start_gateway(listener, api, &shared, &admin_token, &opts);
                 (Some(stop), Some(task))

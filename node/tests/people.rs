@@ -516,3 +516,107 @@ async fn an_anonymous_submission_waits_until_a_user_approves_it() {
     assert!(feed.contains("SUMMARY:Repair café"), "{feed}");
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_edits_peers_filters_and_settings_in_the_config_file() {
+    let net = TestNet::new(2, 8).await;
+    net.set_peers(1, &[0]).await;
+    let a = net.node(0);
+    add_user(a, "ana", "admin", "ana's long password").await;
+    add_user(a, "bo", "user", "bo's long password").await;
+    let mut ana = Browser::new(a.http_addr());
+    assert_eq!(ana.login("ana", "ana's long password").await.status, 303);
+    let page = ana.get("/admin").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = csrf(&page.body);
+    let (key1, addr1) = (net.nodes[1].key.to_string(), net.nodes[1].addr.clone());
+    let r = ana
+        .post(
+            "/admin/config/peer",
+            &[
+                ("key", &key1),
+                ("address", &addr1),
+                ("name", "sister"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    net.wait_gossip(0, 1).await;
+    let page = ana.get("/admin").await.body;
+    assert!(
+        page.contains("sister") && page.contains(">connected<"),
+        "{page}"
+    );
+
+    let r = ana
+        .post(
+            "/admin/config/settings",
+            &[
+                ("name", "LUG"),
+                ("default_tz", "Europe/Berlin"),
+                ("allow_anonymous", "on"),
+                ("users_confirm_changes", "on"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = ana
+        .post(
+            "/admin/config/filters",
+            &[
+                ("drop_tags", "spam, ads"),
+                ("max_hop", "4"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let bad = ana
+        .post(
+            "/admin/config/settings",
+            &[
+                ("name", "LUG"),
+                ("default_tz", "Mars/Base"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let file = std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap();
+    let cfg: discal_node::Config = toml::from_str(&file).unwrap();
+    assert!(cfg.people.allow_anonymous && cfg.people.default_tz == "Europe/Berlin");
+    assert_eq!(cfg.filters.drop_tags, ["spam", "ads"]);
+    assert_eq!(cfg.filters.max_hop, Some(4));
+    assert_eq!(cfg.peers.len(), 1);
+    // Applied by the running node: anonymous people now get the form.
+    assert_eq!(
+        Browser::new(a.http_addr()).get("/events/new").await.status,
+        200
+    );
+
+    let mut bo = Browser::new(a.http_addr());
+    assert_eq!(bo.login("bo", "bo's long password").await.status, 303);
+    let bo_token = csrf(&bo.get("/my").await.body);
+    let r = bo
+        .post(
+            "/admin/config/settings",
+            &[("name", "mine"), ("default_tz", "UTC"), ("csrf", &bo_token)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    let r = ana
+        .post(&format!("/admin/peers/{key1}/remove"), &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cfg: discal_node::Config =
+        toml::from_str(&std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap()).unwrap();
+    assert!(cfg.peers.is_empty());
+    let log = a.store().audit_log(20).unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "config" && e.subject.starts_with("remove peer")));
+    net.shutdown().await;
+}

@@ -670,6 +670,15 @@ fn admin(gw: &Gateway, h: &HeaderMap) -> Result<Option<Caller>, AppError> {
     }
 }
 
+/// An admin's form post: the admin and the form, its CSRF token checked.
+fn admin_form(gw: &Gateway, h: &HeaderMap, body: &Bytes) -> Result<(Caller, EventForm), AppError> {
+    let caller =
+        admin(gw, h)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))?;
+    let f = fields(body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    Ok((caller, f))
+}
+
 /// `GET /admin`: accounts and the audit log.
 pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
     let Some(caller) = admin(&gw, &h)? else {
@@ -679,7 +688,11 @@ pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
     let csrf = caller.csrf.clone().unwrap_or_default();
     let accounts = gw.store.accounts().map_err(AppError::internal)?;
     let log = gw.store.audit_log(100).map_err(AppError::internal)?;
+    let status = gw.node.status().await;
+    let cfg = gw.node.config();
     let body = html! {
+        (ui::admin_peers(lang, &status, &csrf))
+        (ui::admin_settings(lang, &cfg, &csrf))
         h2 { (t(lang, "Accounts", "Konten")) }
         table { @for a in &accounts { tr {
             td.name { (a.name) } td { (a.role.as_str()) }
@@ -711,10 +724,7 @@ pub async fn admin_add_user(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller =
-        admin(&gw, &h)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))?;
-    let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let (caller, f) = admin_form(&gw, &h, &body)?;
     let role = if f.get("role") == "admin" {
         Role::Admin
     } else {
@@ -754,10 +764,102 @@ pub async fn admin_disable(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller =
-        admin(&gw, &h)?.ok_or_else(|| AppError::Unauthorized("log in first (/login)".into()))?;
-    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    let (caller, _) = admin_form(&gw, &h, &body)?;
     accounts::set_disabled(&gw.store, &caller.name, &name, true, (gw.clock)())
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(see_other("/admin", &[]))
+}
+
+fn list_field(f: &EventForm, name: &str) -> Vec<String> {
+    f.get(name)
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// The change a `/admin/config/{what}` form asks for.
+fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, String> {
+    use crate::ConfigChange as C;
+    let num = |name: &str| -> Result<Option<f64>, String> {
+        match f.get(name) {
+            "" => Ok(None),
+            v => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}: {v:?} is not a number")),
+        }
+    };
+    Ok(match what {
+        "peer" => C::AddPeer {
+            key: f.get("key").to_string(),
+            address: Some(f.get("address").to_string()),
+            name: Some(f.get("name").to_string()),
+        },
+        "filters" => C::Filters {
+            max_hop: match f.get("max_hop") {
+                "" => None,
+                v => Some(
+                    v.parse()
+                        .map_err(|_| format!("max_hop: {v:?} is not 0 to 255"))?,
+                ),
+            },
+            near: match (num("lat")?, num("lon")?, num("radius_km")?) {
+                (Some(lat), Some(lon), Some(r)) => Some(([lat, lon], r)),
+                (None, None, None) => None,
+                _ => return Err("near: give latitude, longitude and radius, or none".into()),
+            },
+            require_tags: list_field(f, "require_tags"),
+            drop_tags: list_field(f, "drop_tags"),
+        },
+        "settings" => C::Settings {
+            name: f.get("name").to_string(),
+            public_url: Some(f.get("public_url").to_string()).filter(|u| !u.is_empty()),
+            default_tz: f.get("default_tz").to_string(),
+            allow_anonymous: f.ticked("allow_anonymous"),
+            users_confirm_changes: f.ticked("users_confirm_changes"),
+        },
+        other => return Err(format!("no {other:?} here: peer, filters or settings")),
+    })
+}
+
+/// `POST /admin/config/{peer|filters|settings}` and `POST /admin/peers/{key}/remove`: written
+/// to the config file (comments kept) and applied by the running node.
+pub async fn admin_config(
+    State(gw): State<Gateway>,
+    Path(what): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, f) = admin_form(&gw, &h, &body)?;
+    let change = config_change(&what, &f).map_err(AppError::BadRequest)?;
+    apply_config(&gw, &caller, change, &what).await
+}
+
+/// `POST /admin/peers/{key}/remove`.
+pub async fn admin_remove_peer(
+    State(gw): State<Gateway>,
+    Path(key): Path<String>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, _) = admin_form(&gw, &h, &body)?;
+    apply_config(
+        &gw,
+        &caller,
+        crate::ConfigChange::RemovePeer { key: key.clone() },
+        &format!("remove peer {key}"),
+    )
+    .await
+}
+
+async fn apply_config(
+    gw: &Gateway,
+    caller: &Caller,
+    change: crate::ConfigChange,
+    what: &str,
+) -> Result<Response, AppError> {
+    gw.node.configure(change).await?;
+    audit(gw, &caller.name, "config", what)?;
     Ok(see_other("/admin", &[]))
 }

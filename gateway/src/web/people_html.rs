@@ -239,3 +239,81 @@ pub fn event_list(lang: Lang, rows: &[(String, String, String, bool)], csrf: &st
         }
     }
 }
+
+fn text_field(label: &str, name: &str, value: &str) -> Markup {
+    html! { label.field { (label) " " input name=(name) value=(value); } }
+}
+
+fn tick(label: &str, name: &str, on: bool) -> Markup {
+    html! { label.field { input type="checkbox" name=(name) checked[on]; " " (label) } }
+}
+
+/// The admin page's peers: the allowlist with each peer's connection and last sync, and a form
+/// to add one (the seed's site registry).
+pub fn admin_peers(lang: Lang, status: &serde_json::Value, csrf: &str) -> Markup {
+    let empty = Vec::new();
+    let peers = status["peers"].as_array().unwrap_or(&empty);
+    html! {
+        h2 { (t(lang, "Peers", "Partner-Knoten")) }
+        table { @for p in peers {
+            @let key = p["key"].as_str().unwrap_or_default();
+            tr.peer {
+                td.name { (p["name"].as_str().unwrap_or("")) } td { code { (key) } }
+                td { @if p["connected"].as_bool() == Some(true) { (t(lang, "connected", "verbunden")) } @else { (t(lang, "not connected", "nicht verbunden")) } }
+                td { (t(lang, "last sync", "letzter Abgleich")) " "
+                    (p["last_sync_ms"].as_i64().and_then(chrono::DateTime::from_timestamp_millis).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_else(|| "—".into())) }
+                td { form.inline method="post" action={"/admin/peers/" (key) "/remove"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" { (t(lang, "Remove", "Entfernen")) }
+                } }
+            }
+        } }
+        form method="post" action="/admin/config/peer" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "Key (discal id on that node)", "Schlüssel (discal id auf jenem Knoten)"), "key", ""))
+            (text_field(t(lang, "Address (multiaddr, optional)", "Adresse (Multiaddr, optional)"), "address", ""))
+            (text_field(t(lang, "Name", "Name"), "name", ""))
+            button type="submit" { (t(lang, "Add peer", "Partner hinzufügen")) }
+        }
+    }
+}
+
+/// The admin page's filters and node settings, prefilled from the configuration.
+pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup {
+    let f = &cfg["filters"];
+    let p = &cfg["people"];
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let num = |v: &serde_json::Value| v.as_f64().map(|x| x.to_string()).unwrap_or_default();
+    html! {
+        h2 { (t(lang, "Filters for arriving events", "Filter für ankommende Termine")) }
+        form method="post" action="/admin/config/filters" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "Highest hop count", "Höchste Hop-Zahl"), "max_hop", &num(&f["max_hop"])))
+            (text_field(t(lang, "Near latitude", "Nähe: Breitengrad"), "lat", &num(&f["near"][0])))
+            (text_field(t(lang, "Near longitude", "Nähe: Längengrad"), "lon", &num(&f["near"][1])))
+            (text_field(t(lang, "Radius (km)", "Radius (km)"), "radius_km", &num(&f["radius_km"])))
+            (text_field(t(lang, "Keep only tags", "Nur Schlagwörter"), "require_tags", &list(&f["require_tags"])))
+            (text_field(t(lang, "Drop tags", "Schlagwörter verwerfen"), "drop_tags", &list(&f["drop_tags"])))
+            button type="submit" { (t(lang, "Save filters", "Filter speichern")) }
+        }
+        h2 { (t(lang, "Node", "Knoten")) }
+        form method="post" action="/admin/config/settings" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "Name (after a restart)", "Name (nach Neustart)"), "name", cfg["name"].as_str().unwrap_or("")))
+            (text_field(t(lang, "Public URL (after a restart)", "Öffentliche URL (nach Neustart)"), "public_url", cfg["public_url"].as_str().unwrap_or("")))
+            (text_field(t(lang, "Default time zone", "Standard-Zeitzone"), "default_tz", p["default_tz"].as_str().unwrap_or("UTC")))
+            (tick(t(lang, "Take events without login (queued for approval)", "Termine ohne Anmeldung annehmen (zur Freigabe)"), "allow_anonymous", p["allow_anonymous"].as_bool() == Some(true)))
+            (tick(t(lang, "Users may approve queued events", "Nutzer dürfen Termine freigeben"), "users_confirm_changes", p["users_confirm_changes"].as_bool() != Some(false)))
+            button type="submit" { (t(lang, "Save settings", "Einstellungen speichern")) }
+        }
+    }
+}
