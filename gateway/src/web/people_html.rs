@@ -26,6 +26,60 @@ pub fn t(lang: Lang, en: &'static str, de: &'static str) -> &'static str {
     }
 }
 
+/// The form's messages in German: they are written in English with their values quoted, so
+/// the fixed parts are replaced.
+const GERMAN: &[(&str, &str)] = &[
+    ("Give the event a title.", "Bitte einen Titel angeben."),
+    (
+        " is not a time zone (e.g. Europe/Berlin).",
+        " ist keine Zeitzone (z. B. Europe/Berlin).",
+    ),
+    (
+        "A link starts with https:// or http://.",
+        "Ein Link beginnt mit https:// oder http://.",
+    ),
+    (
+        "The event ends before it starts.",
+        "Der Termin endet, bevor er beginnt.",
+    ),
+    (
+        " is not a repetition this form knows.",
+        " ist keine bekannte Wiederholung.",
+    ),
+    ("Every 1 to 999.", "Alle 1 bis 999."),
+    (
+        "Give a number of times from 1 to 10000.",
+        "Bitte eine Anzahl von 1 bis 10000 angeben.",
+    ),
+    (
+        "The repetition ends before the event starts.",
+        "Die Wiederholung endet vor dem Beginn.",
+    ),
+    (
+        " is not a date (YYYY-MM-DD).",
+        " ist kein Datum (JJJJ-MM-TT).",
+    ),
+    ("A number from -", "Eine Zahl von -"),
+    (" to ", " bis "),
+    ("A date is needed here.", "Hier fehlt ein Datum."),
+    (
+        " is not a date of the calendar (YYYY-MM-DD).",
+        " ist kein Kalenderdatum (JJJJ-MM-TT).",
+    ),
+    (" is not a time (HH:MM).", " ist keine Uhrzeit (HH:MM)."),
+];
+
+/// A form message in the page's language.
+pub fn message(lang: Lang, msg: &str) -> String {
+    let mut m = msg.to_string();
+    if lang == Lang::De {
+        for (en, de) in GERMAN {
+            m = m.replace(en, de);
+        }
+    }
+    m
+}
+
 /// The CSP of the people pages: nothing but the gateway's own stylesheet, and no framing.
 pub const PEOPLE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
                               base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -123,7 +177,7 @@ fn field(
         label.field {
             (t(lang, label.0, label.1)) " "
             input type=(kind) name=(name) value=(f.get(name));
-            @if let Some(msg) = e.get(name) { span.error id={"err-" (name)} { (msg) } }
+            @if let Some(msg) = e.get(name) { span.error id={"err-" (name)} { (message(lang, msg)) } }
         }
     }
 }
@@ -164,7 +218,7 @@ pub fn event_form(
             label.field {
                 (t(lang, "Time zone", "Zeitzone")) " "
                 input name="tz" list="zones" value=(f.get("tz"));
-                @if let Some(msg) = e.get("tz") { span.error id="err-tz" { (msg) } }
+                @if let Some(msg) = e.get("tz") { span.error id="err-tz" { (message(lang, msg)) } }
             }
             datalist id="zones" { @for z in chrono_tz::TZ_VARIANTS { option value=(z.name()) {} } }
             (recurrence(lang, f, e))
@@ -201,7 +255,7 @@ fn recurrence(lang: Lang, f: &EventForm, e: &FieldErrors) -> Markup {
         fieldset {
             legend { (t(lang, "Repeats", "Wiederholung")) }
             select name="freq" { @for (v, en, de) in opts { option value=(v) selected[freq == v] { (t(lang, en, de)) } } }
-            @if let Some(msg) = e.get("freq") { span.error { (msg) } }
+            @if let Some(msg) = e.get("freq") { span.error { (message(lang, msg)) } }
             (field(lang, f, e, "interval", ("Every", "Alle"), "number"))
             span { @for d in WEEKDAYS {
                 label { input type="checkbox" name="byday" value=(d) checked[f.ticked(&format!("byday_{d}"))]; (d) " " }
@@ -315,5 +369,26 @@ pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup
             (tick(t(lang, "Users may approve queued events", "Nutzer dürfen Termine freigeben"), "users_confirm_changes", p["users_confirm_changes"].as_bool() != Some(false)))
             button type="submit" { (t(lang, "Save settings", "Einstellungen speichern")) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_messages_read_in_german() {
+        assert_eq!(
+            message(
+                Lang::De,
+                "\"Mars\" is not a time zone (e.g. Europe/Berlin)."
+            ),
+            "\"Mars\" ist keine Zeitzone (z. B. Europe/Berlin)."
+        );
+        assert_eq!(
+            message(Lang::De, "A number from -90 to 90."),
+            "Eine Zahl von -90 bis 90."
+        );
+        assert_eq!(message(Lang::En, "Every 1 to 999."), "Every 1 to 999.");
     }
 }
