@@ -137,6 +137,7 @@ pub fn router(gw: Gateway) -> Router {
         .route("/feed.ics", get(feeds::feed_ics))
         .route("/feed.json", get(feeds::feed_json))
         .route("/feed.atom", get(feeds::feed_atom))
+        .route("/feed.rss", get(feeds::feed_rss))
         .route("/origins/{key}/{file}", get(feeds::origin_feed))
         .route("/events/{origin}/{uid}", get(web::event_page))
         .route("/events/{origin}/{uid}/{file}", get(web::event_file))

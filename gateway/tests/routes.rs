@@ -472,6 +472,47 @@ async fn jscalendar_feed() {
 }
 
 #[tokio::test]
+async fn rss_feed_is_well_formed_with_date_place_and_link() {
+    let app = app();
+    let r = get(&app, "/feed.rss?tags=meetup,fsfe&lang=de&tz=Europe/Berlin").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        header(&r, header::CONTENT_TYPE),
+        "application/rss+xml; charset=utf-8"
+    );
+    let mut reader = quick_xml::Reader::from_str(&r.body);
+    let (mut items, mut depth) = (0, 0i32);
+    loop {
+        match reader.read_event().unwrap() {
+            quick_xml::events::Event::Start(e) => {
+                depth += 1;
+                if e.name().as_ref() == b"item" {
+                    items += 1;
+                }
+            }
+            quick_xml::events::Event::End(_) => depth -= 1,
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!((items, depth), (3, 0));
+    assert!(r.body.contains("<rss version=\"2.0\""));
+    assert!(r.body.contains("<language>de</language>"));
+    assert!(
+        r.body
+            .contains("Donnerstag, 3. Dezember 2026, 18:00–20:00 (Europe/Berlin) · Hamburg"),
+        "{}",
+        r.body
+    );
+    assert!(r
+        .body
+        .contains(&format!("<guid isPermaLink=\"true\">{BASE}/events/")));
+    assert!(r.body.contains("<pubDate>") && r.body.contains(" +0000</pubDate>"));
+    let o = get(&app, &format!("/origins/{}/feed.rss", a_key())).await;
+    assert_eq!(o.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn atom_feed_is_well_formed_with_date_place_and_link() {
     let app = app();
     let r = get(&app, "/feed.atom?tags=meetup,fsfe&lang=de&tz=Europe/Berlin").await;
@@ -627,6 +668,7 @@ async fn hostile_content_stays_text_in_every_format() {
         get(&app, &format!("/events/{a}/hostile@example.org"))
             .await
             .body,
+        get(&app, "/feed.rss?tags=hostile").await.body,
     ];
     for (i, b) in bodies.iter().enumerate() {
         assert!(b.contains("alert(1)"), "format {i} lost the title: {b}");

@@ -3,8 +3,9 @@
 use chrono::DateTime;
 use discal_protocol::view::ViewFilter;
 use discal_store::Hit;
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesStart, Event};
+
+use super::xml::{xml_err, xml_text, Xml};
 
 use crate::display::{
     cut, display_zone, event_path, shown_instance, when_text, DESCRIPTION_MAX, TITLE_MAX,
@@ -12,48 +13,10 @@ use crate::display::{
 use crate::i18n::strings;
 use crate::Gateway;
 
-fn xml_err(e: impl std::fmt::Display) -> String {
-    format!("writing XML: {e}")
-}
-
 fn stamp(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// quick-xml's writer with the few element shapes Atom needs.
-struct Atom {
-    w: Writer<Vec<u8>>,
-}
-
-impl Atom {
-    fn start(&mut self, el: BytesStart<'_>) -> Result<(), String> {
-        self.w.write_event(Event::Start(el)).map_err(xml_err)
-    }
-
-    fn end(&mut self, name: &str) -> Result<(), String> {
-        self.w
-            .write_event(Event::End(BytesEnd::new(name)))
-            .map_err(xml_err)
-    }
-
-    fn text(&mut self, name: &str, text: &str) -> Result<(), String> {
-        self.w
-            .create_element(name)
-            .write_text_content(BytesText::new(&xml_text(text)))
-            .map(|_| ())
-            .map_err(xml_err)
-    }
-
-    fn link(&mut self, attrs: &[(&str, &str)]) -> Result<(), String> {
-        self.w
-            .create_element("link")
-            .with_attributes(attrs.iter().copied())
-            .write_empty()
-            .map(|_| ())
-            .map_err(xml_err)
-    }
 }
 
 /// An Atom feed (RFC 4287): one entry per event with its date, place and link.
@@ -65,9 +28,7 @@ pub fn atom_feed(
     next_url: Option<&str>,
 ) -> Result<String, String> {
     let base = gw.public_url.trim_end_matches('/');
-    let mut a = Atom {
-        w: Writer::new_with_indent(Vec::new(), b' ', 1),
-    };
+    let mut a = Xml::new();
     let updated = hits
         .iter()
         .map(|h| h.event.payload.issued_at_ms)
@@ -82,9 +43,12 @@ pub fn atom_feed(
     a.text("title", &gw.name)?;
     a.text("id", &format!("{base}{self_url}"))?;
     a.text("updated", &stamp(updated))?;
-    a.link(&[("rel", "self"), ("href", &format!("{base}{self_url}"))])?;
+    a.empty(
+        "link",
+        &[("rel", "self"), ("href", &format!("{base}{self_url}"))],
+    )?;
     if let Some(n) = next_url {
-        a.link(&[("rel", "next"), ("href", &format!("{base}{n}"))])?;
+        a.empty("link", &[("rel", "next"), ("href", &format!("{base}{n}"))])?;
     }
     a.text("generator", "DisCal")?;
     let now = crate::read::now(gw);
@@ -92,13 +56,13 @@ pub fn atom_feed(
         entry(&mut a, f, h, base, now)?;
     }
     a.end("feed")?;
-    String::from_utf8(a.w.into_inner()).map_err(xml_err)
+    a.finish()
 }
 
 /// One event's entry: title (marked when cancelled), links to its page and its iCalendar
 /// file, origin, tags, when and where, description.
 fn entry(
-    a: &mut Atom,
+    a: &mut Xml,
     f: &ViewFilter,
     h: &Hit,
     base: &str,
@@ -117,12 +81,18 @@ fn entry(
     a.text("title", &title)?;
     a.text("id", &page)?;
     a.text("updated", &stamp(e.payload.issued_at_ms))?;
-    a.link(&[("rel", "alternate"), ("type", "text/html"), ("href", &page)])?;
-    a.link(&[
-        ("rel", "alternate"),
-        ("type", "text/calendar"),
-        ("href", &format!("{page}/event.ics")),
-    ])?;
+    a.empty(
+        "link",
+        &[("rel", "alternate"), ("type", "text/html"), ("href", &page)],
+    )?;
+    a.empty(
+        "link",
+        &[
+            ("rel", "alternate"),
+            ("type", "text/calendar"),
+            ("href", &format!("{page}/event.ics")),
+        ],
+    )?;
     a.start(BytesStart::new("author"))?;
     a.text("name", &e.payload.origin.to_string())?;
     a.end("author")?;
@@ -146,11 +116,4 @@ fn entry(
         a.text("content", &cut(d, DESCRIPTION_MAX))?;
     }
     a.end("entry")
-}
-
-/// XML 1.0 cannot carry most control characters even escaped; they are dropped.
-fn xml_text(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .collect()
 }

@@ -1,10 +1,12 @@
-//! Feeds for calendar apps and feed readers: a view as iCalendar, JSCalendar or Atom, for the
+//! Feeds for calendar apps and feed readers: a view as iCalendar, JSCalendar, Atom or RSS, for the
 //! whole node (`/feed.*`) or one origin (`/origins/{key}/feed.*`). Every handler parses its
 //! parameters first (a bad one is a 400 naming it) and then goes through [`read::serve`].
 
 pub mod atom;
 pub mod ics;
 pub mod jscal;
+pub mod rss;
+mod xml;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderName, Uri};
@@ -26,6 +28,8 @@ pub enum Format {
     Json,
     /// Atom.
     Atom,
+    /// RSS 2.0.
+    Rss,
 }
 
 impl Format {
@@ -34,6 +38,7 @@ impl Format {
             "feed.ics" => Some(Self::Ics),
             "feed.json" => Some(Self::Json),
             "feed.atom" => Some(Self::Atom),
+            "feed.rss" => Some(Self::Rss),
             _ => None,
         }
     }
@@ -43,7 +48,7 @@ impl Format {
     fn limits(self) -> (usize, usize) {
         match self {
             Self::Ics | Self::Json => (10_000, 50_000),
-            Self::Atom => (100, 1_000),
+            Self::Atom | Self::Rss => (100, 1_000),
         }
     }
 }
@@ -67,6 +72,15 @@ pub async fn feed_json(
     feed(gw.0, uri, h, q.0, Format::Json, None).await
 }
 /// See [`feed_ics`].
+pub async fn feed_rss(
+    gw: State<Gateway>,
+    uri: Uri,
+    h: HeaderMap,
+    q: Pairs,
+) -> Result<Response, AppError> {
+    feed(gw.0, uri, h, q.0, Format::Rss, None).await
+}
+/// See [`feed_ics`].
 pub async fn feed_atom(
     gw: State<Gateway>,
     uri: Uri,
@@ -86,7 +100,7 @@ pub async fn origin_feed(
 ) -> Result<Response, AppError> {
     let fmt = Format::from_file(&file).ok_or_else(|| {
         AppError::NotFound(format!(
-            "no {file:?} here: feed.ics, feed.json or feed.atom"
+            "no {file:?} here: feed.ics, feed.json, feed.atom or feed.rss"
         ))
     })?;
     let k = parse_origin(&key)?;
@@ -184,6 +198,11 @@ fn render(gw: &Gateway, req: &FeedRequest, today: chrono::NaiveDate) -> Result<R
             let body = atom::atom_feed(gw, f, &page.hits, &self_url, next.as_deref())
                 .map_err(AppError::Render)?;
             Rendered::new("application/atom+xml; charset=utf-8", body)
+        }
+        Format::Rss => {
+            let body =
+                rss::rss_feed(gw, f, &page.hits, &req.uri.to_string()).map_err(AppError::Render)?;
+            Rendered::new("application/rss+xml; charset=utf-8", body)
         }
     };
     r.last_modified_ms = read::last_modified(&page.hits);
