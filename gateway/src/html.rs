@@ -126,6 +126,17 @@ fn css_href(look: &Look) -> String {
 }
 
 pub(crate) fn page(lang: Lang, title: &str, look: &Look, body: Markup) -> String {
+    page_with_head(lang, title, look, html! {}, body)
+}
+
+/// [`page`] with more in its head (an event page's Open Graph and JSON-LD).
+pub(crate) fn page_with_head(
+    lang: Lang,
+    title: &str,
+    look: &Look,
+    head: Markup,
+    body: Markup,
+) -> String {
     html! {
         (DOCTYPE)
         html lang=(lang.tag()) {
@@ -136,6 +147,7 @@ pub(crate) fn page(lang: Lang, title: &str, look: &Look, body: Markup) -> String
                 title { (title) }
                 link rel="stylesheet" href=(css_href(look));
                 script src="/static/resize.js" defer {}
+                (head)
             }
             body { (body) }
         }

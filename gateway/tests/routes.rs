@@ -651,6 +651,61 @@ async fn event_resources_and_pages() {
     assert!(huge.body.contains("…"));
 }
 
+/// The JSON-LD of an event page, parsed.
+fn json_ld(html: &str) -> serde_json::Value {
+    let at = html
+        .find("<script type=\"application/ld+json\">")
+        .expect("a JSON-LD block")
+        + 35;
+    let end = at + html[at..].find("</script>").unwrap();
+    serde_json::from_str(&html[at..end]).unwrap()
+}
+
+#[tokio::test]
+async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines() {
+    let app = app();
+    let a = a_key();
+    let page = get(&app, &format!("/events/{a}/berlin-weekly%40example.org")).await;
+    assert!(
+        page.body
+            .contains("every Tuesday at 19:00 until 29 December 2026, except 17 February"),
+        "{}",
+        page.body
+    );
+    let de = get(
+        &app,
+        &format!("/events/{a}/berlin-weekly%40example.org?lang=de"),
+    )
+    .await;
+    assert!(de
+        .body
+        .contains("jeden Dienstag um 19:00 bis 29. Dezember 2026, außer am 17. Februar"));
+    let ld = json_ld(&page.body);
+    assert_eq!(ld["@context"], "https://schema.org");
+    assert_eq!(ld["@type"], "Event");
+    assert_eq!(ld["name"], "Linux User Group Berlin");
+    assert_eq!(ld["eventStatus"], "https://schema.org/EventScheduled");
+    assert_eq!(ld["location"]["@type"], "Place");
+    assert!(ld["startDate"].as_str().unwrap().ends_with("+01:00"));
+    assert!(page
+        .body
+        .contains("property=\"og:title\" content=\"Linux User Group Berlin\""));
+    // The path: the origin, shortened (this read-only gateway knows no names).
+    assert!(page.body.contains("class=\"path\""));
+    // A hostile title cannot end the JSON-LD's script element or open an attribute.
+    let hostile = get(&app, &format!("/events/{a}/hostile@example.org"))
+        .await
+        .body;
+    let ld = json_ld(&hostile);
+    assert!(ld["name"].as_str().unwrap().contains("<img"));
+    let head = &hostile[..hostile.find("</head>").unwrap()];
+    assert_eq!(
+        head.matches("<script").count(),
+        2,
+        "only the resizer and the JSON-LD"
+    );
+}
+
 #[tokio::test]
 async fn hostile_content_stays_text_in_every_format() {
     let app = app();

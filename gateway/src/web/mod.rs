@@ -2,6 +2,7 @@
 //! file), and the `/views` URL builder. Room for the pages that come with accounts.
 
 pub mod auth;
+pub mod event_meta;
 pub mod form;
 mod pages;
 pub mod people;
@@ -16,7 +17,7 @@ use discal_protocol::view::ViewFilter;
 use discal_protocol::{EventKey, NodeKey};
 use discal_store::StoredEvent;
 
-pub use pages::{event_page as render_event_page, index_page, views_page};
+pub use pages::{event_page as render_event_page, index_page, views_page, EventContext};
 
 use crate::feeds::{ics_calendar, jscal};
 use crate::html;
@@ -109,6 +110,23 @@ fn load(gw: &Gateway, origin: NodeKey, uid: &str) -> Result<StoredEvent, AppErro
         .ok_or_else(|| AppError::NotFound(format!("no event {uid:?} from origin {origin} here")))
 }
 
+/// The names this node knows for nodes: its own, and its peers' from the allowlist.
+pub fn node_names(gw: &Gateway) -> event_meta::NodeNames {
+    let mut names = event_meta::NodeNames::new();
+    if let Some(me) = gw.node.key() {
+        names.insert(me, gw.name.to_string());
+    }
+    if let Some(peers) = gw.node.config()["peers"].as_array() {
+        for p in peers {
+            let key = p["key"].as_str().and_then(|k| k.parse::<NodeKey>().ok());
+            if let (Some(k), Some(n)) = (key, p["name"].as_str()) {
+                names.insert(k, n.to_string());
+            }
+        }
+    }
+    names
+}
+
 /// An event's page, with its next instances in the reader's zone.
 fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
     let now = read::now(gw);
@@ -125,9 +143,18 @@ fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
     )
     .map(|x| x.occurrences)
     .unwrap_or_default();
+    let ctx = pages::EventContext {
+        names: node_names(gw),
+        here: gw.node.key(),
+        url: format!(
+            "{}{}",
+            gw.public_url.trim_end_matches('/'),
+            crate::display::event_path(ev)
+        ),
+    };
     Rendered::new(
         "text/html; charset=utf-8",
-        render_event_page(f, ev, &upcoming, now),
+        render_event_page(f, ev, &upcoming, now, &ctx),
     )
     .with_header(header::CONTENT_SECURITY_POLICY, html::CSP)
 }

@@ -10,16 +10,28 @@ use maud::{html, Markup};
 use crate::display::{
     cut, display_zone, event_path, safe_link, shown_instance, when_text, DESCRIPTION_MAX, TITLE_MAX,
 };
-use crate::html::{page, Look, LOOK_PARAMS};
+use crate::html::{page, page_with_head, Look, LOOK_PARAMS};
 use crate::i18n::strings;
 use crate::read::query_string;
 
-/// An event's own page: what, when (the next instances), where, and its links.
+/// What an event's page needs besides the event: names of nodes, this node's key, its URL.
+pub struct EventContext {
+    /// Names of the nodes this node knows.
+    pub names: super::event_meta::NodeNames,
+    /// This node's key.
+    pub here: Option<discal_protocol::NodeKey>,
+    /// The page's absolute URL.
+    pub url: String,
+}
+
+/// An event's own page: what, when (the next instances, the rule in words), where, who
+/// published it and how it got here, its links; Open Graph and JSON-LD in the head.
 pub fn event_page(
     f: &ViewFilter,
     e: &StoredEvent,
     upcoming: &[Occurrence],
     now: DateTime<Utc>,
+    ctx: &EventContext,
 ) -> String {
     let lang = f.lang;
     let s = strings(lang);
@@ -34,6 +46,18 @@ pub fn event_page(
     let first = shown_instance(&h, zone, now);
     let ics = format!("{}/event.ics", event_path(e));
     let look = Look::default();
+    let publisher = super::event_meta::node_name(&ctx.names, &e.payload.origin);
+    let path = super::event_meta::path_words(e, &ctx.names, ctx.here.as_ref());
+    let rule = super::event_meta::recurrence_words(lang, m);
+    let when = first
+        .as_ref()
+        .map(|o| format!("{} ({})", when_text(lang, o, zone), zone.name()));
+    let next_start = first.as_ref().map(|o| {
+        o.start
+            .with_timezone(&zone)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    });
+    let head = event_head(e, &title, when.as_deref(), ctx, &publisher, next_start);
     let body = html! {
         main.discal.event-page {
             h1 {
@@ -43,7 +67,9 @@ pub fn event_page(
             dl {
                 dt { (s.when) }
                 dd {
-                    @if let Some(o) = &first { (when_text(lang, o, zone)) " (" (zone.name()) ")" }
+                    @if let Some(w) = &when { (w) }
+                    @if let Some(r) = &rule { p.rule { (r) } }
+                    @else if let Some(r) = &m.rrule { p.rule { "RRULE: " code { (r) } } }
                     @if upcoming.len() > 1 {
                         details {
                             summary { (s.upcoming) }
@@ -71,10 +97,7 @@ pub fn event_page(
                         @else { (cut(u, 200)) }
                     }
                 }
-                dt { (s.origin) }
-                dd { code { (e.payload.origin.to_string()) } }
-                dt { (s.revision) }
-                dd { (e.payload.revision) }
+                (provenance(lang, e, &publisher, &path))
             }
             @if let Some(d) = &m.description {
                 div.description { (cut(d, DESCRIPTION_MAX)) }
@@ -87,7 +110,60 @@ pub fn event_page(
             }
         }
     };
-    page(lang, &title, &look, body)
+    page_with_head(lang, &title, &look, head, body)
+}
+
+/// Who published the event, the way it came here, its revision.
+fn provenance(
+    lang: Lang,
+    e: &StoredEvent,
+    publisher: &str,
+    path: &[(discal_protocol::NodeKey, String)],
+) -> Markup {
+    let s = strings(lang);
+    html! {
+        dt { (s.origin) }
+        dd { span title=(e.payload.origin.to_string()) { (publisher) } }
+        dt { (if lang == Lang::De { "Weg hierher" } else { "Path here" }) }
+        dd.path {
+            @for (i, (k, n)) in path.iter().enumerate() {
+                @if i > 0 { " → " }
+                span title=(k.to_string()) { (n) }
+            }
+        }
+        dt { (s.revision) }
+        dd { (e.payload.revision) }
+    }
+}
+
+/// Open Graph for link previews, schema.org `Event` for search engines and spiders.
+fn event_head(
+    e: &StoredEvent,
+    title: &str,
+    when: Option<&str>,
+    ctx: &EventContext,
+    publisher: &str,
+    next_start: Option<String>,
+) -> Markup {
+    let m = &e.content().master;
+    let ld = super::event_meta::json_ld(e, &ctx.url, publisher, next_start);
+    let description = [
+        when.map(str::to_string),
+        m.location
+            .as_deref()
+            .map(|l| cut(l, TITLE_MAX).into_owned()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ");
+    html! {
+        meta property="og:type" content="website";
+        meta property="og:title" content=(title);
+        meta property="og:description" content=(description);
+        meta property="og:url" content=(ctx.url);
+        script type="application/ld+json" { (maud::PreEscaped(ld)) }
+    }
 }
 
 /// The URLs a view gives: feeds to subscribe to, the embed and its two snippets.

@@ -1,0 +1,36 @@
+//! The public pages over real nodes (issue 24): an event received over A–B–C shows the way it
+//! came, with the names C knows.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_page_shows_the_relay_path() {
+    let net = TestNet::new(3, 8).await;
+    net.link(&[(0, 1), (1, 2)]).await;
+    net.wait_gossip(1, 2).await;
+    net.wait_gossip(2, 1).await;
+    let key = add(net.node(0), "Travelling talk").await;
+    assert!(wait_rev(net.node(2), &key, 0).await);
+    let c = net.node(2);
+    let url = format!(
+        "http://{}/events/{}/{}",
+        c.http_addr(),
+        key.origin,
+        discal_gateway::read::path_segment(&key.uid)
+    );
+    let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let at = page.find("class=\"path\">").expect("a path") + 13;
+    let path: String = page[at..page[at..].find("</dd>").unwrap() + at]
+        .split('>')
+        .filter_map(|s| s.split('<').next())
+        .filter(|s| !s.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("");
+    // A is not C's peer: its key, shortened; B is, by the name C gave it; C is itself.
+    let a = net.nodes[0].key.to_string();
+    let short_a = format!("{}…{}", &a[..8], &a[a.len() - 4..]);
+    assert_eq!(path, format!("{short_a} → n1 → DisCal"), "{page}");
+    net.shutdown().await;
+}
