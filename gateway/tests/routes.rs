@@ -651,6 +651,56 @@ async fn event_resources_and_pages() {
     assert!(huge.body.contains("…"));
 }
 
+#[tokio::test]
+async fn the_home_page_is_the_calendar() {
+    let app = app();
+    let home = get(&app, "/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("<h1>Test calendar</h1>"));
+    // Upcoming events, in order.
+    let starts: Vec<&str> = home
+        .body
+        .split("<time datetime=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(starts.len() >= 5, "{}", home.body);
+    let mut sorted = starts.clone();
+    sorted.sort();
+    assert_eq!(starts, sorted);
+    // Search and tags narrow it; the filters are kept in the links.
+    let hamburg = get(&app, "/?q=Hamburg").await.body;
+    assert!(hamburg.contains("FSFE Hamburg: Free Software Evening"));
+    assert!(!hamburg.contains("Linux User Group Berlin"));
+    assert!(hamburg.contains("href=\"/views?q=Hamburg\""));
+    assert!(hamburg.contains("value=\"Hamburg\""));
+    let tagged = get(&app, "/?tags=fsfe").await.body;
+    assert!(tagged.contains("FSFE Hamburg") && !tagged.contains("Linux User Group Berlin"));
+    // The month, without JavaScript: a table whose arrows lead to the home page's months.
+    let month = get(&app, "/?view=month&month=2026-12").await.body;
+    assert!(
+        month.contains("<table") && month.contains("href=\"/?view=month&amp;month=2027-01\""),
+        "{month}"
+    );
+    // German for a German browser.
+    let de = call(
+        &app,
+        Method::GET,
+        "/",
+        &[("accept-language", "de-DE,de;q=0.9")],
+    )
+    .await;
+    assert!(
+        de.body.contains("Suche") && de.body.contains("lang=\"de\""),
+        "{}",
+        de.body
+    );
+    assert_eq!(
+        header(&de, header::VARY),
+        "Accept-Language, Accept-Encoding"
+    );
+}
+
 /// The JSON-LD of an event page, parsed.
 fn json_ld(html: &str) -> serde_json::Value {
     let at = html

@@ -58,6 +58,19 @@ fn render(
     pairs: &[(String, String)],
     today: NaiveDate,
 ) -> Result<Rendered, AppError> {
+    render_at(gw, (f, look), limit, ("/embed", pairs), today, None)
+}
+
+/// A list, agenda or month view of `f` as a page at `path` (the embed, or the home page with
+/// its `header`).
+pub fn render_at(
+    gw: &Gateway,
+    (f, look): (&ViewFilter, &Look),
+    limit: usize,
+    (path, pairs): (&str, &[(String, String)]),
+    today: NaiveDate,
+    header: Option<maud::Markup>,
+) -> Result<Rendered, AppError> {
     let p = refs(pairs);
     let first = (look.kind == ViewKind::Month).then(|| first_month(f, look, today));
     let window = match first {
@@ -66,18 +79,24 @@ fn render(
     };
     let page = read::fetch(&gw.store, f, window, limit, true)?;
     let body = match first {
-        Some(first) => month_view(f, look, &page.hits, page.truncated, first, &p, &gw.name),
+        Some(first) => month_view(
+            f,
+            look,
+            &page.hits,
+            (page.truncated, first),
+            (path, &p),
+            &gw.name,
+            header,
+        ),
         None => {
-            let next = page
-                .truncated
-                .then(|| next_url("/embed", &p, f.offset, limit));
+            let next = page.truncated.then(|| next_url(path, &p, f.offset, limit));
             list_view(
                 f,
                 look,
                 &page.hits,
-                page.truncated,
-                next.as_deref(),
+                (page.truncated, next.as_deref()),
                 &gw.name,
+                header,
             )
         }
     };

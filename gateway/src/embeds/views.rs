@@ -108,18 +108,19 @@ fn more(lang: Lang, truncated: bool, next: Option<&str>) -> Markup {
     }
 }
 
-/// The list or agenda embed.
+/// The list or agenda embed; `header` goes above it (the home page's title and filters).
 pub fn list_view(
     f: &ViewFilter,
     look: &Look,
     hits: &[Hit],
-    truncated: bool,
-    next: Option<&str>,
+    (truncated, next): (bool, Option<&str>),
     name: &str,
+    header: Option<Markup>,
 ) -> String {
     let lang = f.lang;
     let (its, cut_short) = items(f, hits, 500);
     let body = html! {
+        @if let Some(h) = header { (h) }
         main.discal.(if look.kind == ViewKind::Agenda { "agenda" } else { "list" }) {
             @if its.is_empty() { p.empty { (strings(lang).no_events) } }
             @if look.kind == ViewKind::Agenda {
@@ -201,15 +202,16 @@ pub fn month_window(f: &ViewFilter, first: NaiveDate) -> (DateTime<Utc>, DateTim
     )
 }
 
-/// The month embed. `pairs` are the request's parameters, for the previous/next links.
+/// The month embed. `pairs` are the request's parameters and `path` its path, for the
+/// previous/next links; `header` goes above it.
 pub fn month_view(
     f: &ViewFilter,
     look: &Look,
     hits: &[Hit],
-    truncated: bool,
-    first: NaiveDate,
-    pairs: &[(&str, &str)],
+    (truncated, first): (bool, NaiveDate),
+    (path, pairs): (&str, &[(&str, &str)]),
     name: &str,
+    header: Option<Markup>,
 ) -> String {
     let lang = f.lang;
     let s = strings(lang);
@@ -223,7 +225,7 @@ pub fn month_view(
             .filter(|(k, _)| *k != "month")
             .collect();
         p.push(("month", &m));
-        format!("/embed?{}", query_string(p))
+        format!("{path}?{}", query_string(p))
     };
     // Grid from the Monday on or before the 1st to the Sunday on or after the last day.
     let lead = first.weekday().num_days_from_monday() as i64;
@@ -251,6 +253,7 @@ pub fn month_view(
     }
     let on = |day: NaiveDate| by_day.get(&day).map(Vec::as_slice).unwrap_or(&[]);
     let body = html! {
+        @if let Some(h) = header { (h) }
         main.discal.month {
             nav.months {
                 a.prev href=(nav(add_months(first, -1))) aria-label=(s.previous) { "‹" }

@@ -10,6 +10,7 @@ use discal_protocol::view::Lang;
 use discal_protocol::NodeKey;
 use discal_store::StoredEvent;
 
+use crate::display::{cut, DESCRIPTION_MAX, TITLE_MAX};
 use crate::i18n::strings;
 
 /// Names of nodes this node knows (its own, its peers'), for paths and the publisher.
@@ -268,7 +269,7 @@ pub fn json_ld(e: &StoredEvent, url: &str, publisher: &str, next_start: Option<S
     let mut v = serde_json::json!({
         "@context": "https://schema.org",
         "@type": "Event",
-        "name": m.summary.clone().unwrap_or_default(),
+        "name": cut(m.summary.as_deref().unwrap_or_default(), TITLE_MAX),
         "startDate": next_start.or_else(|| iso(&m.start)),
         "eventStatus": status,
         "url": url,
@@ -278,10 +279,10 @@ pub fn json_ld(e: &StoredEvent, url: &str, publisher: &str, next_start: Option<S
         v["endDate"] = iso(end).into();
     }
     if let Some(d) = &m.description {
-        v["description"] = d.chars().take(2000).collect::<String>().into();
+        v["description"] = cut(d, DESCRIPTION_MAX).into();
     }
     if !m.categories.is_empty() {
-        v["keywords"] = m.categories.join(", ").into();
+        v["keywords"] = cut(&m.categories.join(", "), TITLE_MAX).into();
     }
     if m.location.is_some() || m.geo.is_some() {
         let mut place =

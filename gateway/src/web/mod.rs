@@ -17,7 +17,7 @@ use discal_protocol::view::ViewFilter;
 use discal_protocol::{EventKey, NodeKey};
 use discal_store::StoredEvent;
 
-pub use pages::{event_page as render_event_page, index_page, views_page, EventContext};
+pub use pages::{event_page as render_event_page, views_page, EventContext};
 
 use crate::feeds::{ics_calendar, jscal};
 use crate::html;
@@ -189,15 +189,41 @@ pub async fn views(State(gw): State<Gateway>, pairs: Pairs) -> Response {
         .into_response()
 }
 
-/// `GET /`: the front page.
-pub async fn index(State(gw): State<Gateway>) -> Response {
-    let n = gw.store.len().unwrap_or(0);
-    (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, html::CSP),
-        ],
-        index_page(&gw.name, gw.public_url.trim_end_matches('/'), n),
-    )
-        .into_response()
+/// `GET /`: the calendar itself. The node's upcoming events (list, agenda or month), a search
+/// and tag filter, quick ranges (today, this week, this month), and subscribe and embed links
+/// that keep the filters. Any view parameter works here as on `/embed`; the language follows
+/// `lang`, else the browser's Accept-Language.
+pub async fn index(
+    State(gw): State<Gateway>,
+    uri: Uri,
+    headers: HeaderMap,
+    pairs: Pairs,
+) -> Result<Response, AppError> {
+    let mut pairs = pairs.0;
+    let german = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("de"));
+    if german && !pairs.iter().any(|(k, _)| k == "lang") {
+        pairs.push(("lang".into(), "de".into()));
+    }
+    let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
+    let look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
+    let limit = read::limit_of(&f, (50, 500))?;
+    let today = read::today(&gw, &f);
+    let key = ReadKey {
+        url: format!("{uri}|{}", f.lang.tag()),
+        relative_to: Some(today),
+        max_age: 60,
+    };
+    let mut resp = read::serve(&gw, &headers, key, move |gw| {
+        let header = pages::home_header(gw, &f, &look, &pairs);
+        crate::embeds::render_at(gw, (&f, &look), limit, ("/", &pairs), today, Some(header))
+    })
+    .await;
+    resp.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept-Language, Accept-Encoding"),
+    );
+    Ok(resp)
 }

@@ -290,21 +290,73 @@ pub fn views_page(
     page(lang, s.build_view, &Look::default(), body)
 }
 
-/// The front page: what this node is and where its feeds are.
-pub fn index_page(name: &str, base: &str, events: u64) -> String {
-    let look = Look::default();
-    let body = html! {
-        main.discal.index {
-            h1 { (name) }
-            p { "A DisCal node: " (events) " events from a federation of public calendars." }
-            ul {
-                li { a href="/views" { "Build a personal view (subscribe, embed)" } }
-                li { a href=(format!("{base}/feed.ics")) { "All events (iCalendar)" } }
-                li { a href="/feed.json" { "All events (JSCalendar)" } }
-                li { a href="/feed.atom" { "All events (Atom)" } }
-                li { a href="/embed?view=month" { "This month" } }
+/// The home page's head: the node's name, search and tag filters, the view switch, quick
+/// ranges, and subscribe/embed links that carry the current filters to the view builder.
+pub fn home_header(
+    gw: &crate::Gateway,
+    f: &ViewFilter,
+    look: &Look,
+    pairs: &[(String, String)],
+) -> Markup {
+    let de = f.lang == Lang::De;
+    let t = |en: &'static str, de_: &'static str| if de { de_ } else { en };
+    let value = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    let kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "view" | "month" | "offset" | "from" | "to" | "days"
+            )
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut p = kept.clone();
+        p.extend_from_slice(extra);
+        format!("/?{}", query_string(p))
+    };
+    let here = query_string(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+    );
+    let view = match look.kind {
+        crate::html::ViewKind::List => "list",
+        crate::html::ViewKind::Agenda => "agenda",
+        crate::html::ViewKind::Month => "month",
+    };
+    html! {
+        header.home {
+            h1 { (gw.name) }
+            form.filters method="get" action="/" role="search" {
+                label { (t("Search", "Suche")) " " input type="search" name="q" value=(value("q")); }
+                " "
+                label { (t("Tags", "Schlagwörter")) " " input name="tags" value=(value("tags")); }
+                " "
+                label { (t("View", "Ansicht")) " "
+                    select name="view" {
+                        option value="list" selected[view == "list"] { (t("List", "Liste")) }
+                        option value="agenda" selected[view == "agenda"] { (t("Agenda", "Tagesliste")) }
+                        option value="month" selected[view == "month"] { (t("Month", "Monat")) }
+                    }
+                }
+                @if de { input type="hidden" name="lang" value="de"; }
+                " " button type="submit" { (t("Show", "Anzeigen")) }
+            }
+            nav.ranges {
+                a href=(with(&[("days", "1")])) { (t("Today", "Heute")) } " · "
+                a href=(with(&[("days", "7")])) { (t("This week", "Diese Woche")) } " · "
+                a href=(with(&[("view", "month")])) { (t("This month", "Dieser Monat")) } " · "
+                a href=(format!("/views?{here}")) { (t("Subscribe or embed these events", "Diese Termine abonnieren oder einbetten")) } " · "
+                a href="/feed.rss" { "RSS" }
             }
         }
-    };
-    page(Lang::En, name, &look, body)
+    }
 }
