@@ -37,6 +37,10 @@ pub struct Look {
     pub accent: Option<String>,
     /// First day of the month shown (month view).
     pub month: Option<NaiveDate>,
+    /// Most instances a list or agenda shows (500 in embeds; the home page shows a page).
+    pub max_items: usize,
+    /// Days a list covers when the view names no window.
+    pub days: u32,
 }
 
 impl Default for Look {
@@ -46,6 +50,8 @@ impl Default for Look {
             dark: false,
             accent: None,
             month: None,
+            max_items: 500,
+            days: 60,
         }
     }
 }

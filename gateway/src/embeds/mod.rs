@@ -17,7 +17,7 @@ use crate::{AppError, Gateway};
 
 /// Default and maximum events in an embed.
 const EMBED_LIMITS: (usize, usize) = (200, 1_000);
-/// Days an embed list shows when the view names no window.
+/// Days an embed list shows when the view names no window (`Look::days`).
 pub const EMBED_DAYS: u32 = 60;
 
 /// `GET /embed`: the list, agenda or month view for an iframe.
@@ -34,7 +34,7 @@ pub async fn embed(
     let today = read::today(&gw, &f);
     let relative = match look.kind {
         ViewKind::Month => look.month.is_none() && f.from.is_none(),
-        _ => f.is_relative(Some(EMBED_DAYS)),
+        _ => f.is_relative(Some(look.days)),
     };
     let key = ReadKey {
         url: format!("{uri}"),
@@ -75,7 +75,7 @@ pub fn render_at(
     let first = (look.kind == ViewKind::Month).then(|| first_month(f, look, today));
     let window = match first {
         Some(first) => Some(month_window(f, first)),
-        None => f.window(today, Some(EMBED_DAYS)),
+        None => f.window(today, Some(look.days)),
     };
     let page = read::fetch(&gw.store, f, window, limit, true)?;
     let body = match first {

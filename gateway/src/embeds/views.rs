@@ -118,7 +118,7 @@ pub fn list_view(
     header: Option<Markup>,
 ) -> String {
     let lang = f.lang;
-    let (its, cut_short) = items(f, hits, 500);
+    let (its, cut_short) = items(f, hits, look.max_items);
     let body = html! {
         @if let Some(h) = header { (h) }
         main.discal.(if look.kind == ViewKind::Agenda { "agenda" } else { "list" }) {

@@ -189,6 +189,11 @@ pub async fn views(State(gw): State<Gateway>, pairs: Pairs) -> Response {
         .into_response()
 }
 
+/// Dates the home page lists before its "more" link.
+pub const HOME_ITEMS: usize = 50;
+/// Days the home page covers when the URL names no window.
+pub const HOME_DAYS: u32 = 28;
+
 /// `GET /`: the calendar itself. The node's upcoming events (list, agenda or month), a search
 /// and tag filter, quick ranges (today, this week, this month), and subscribe and embed links
 /// that keep the filters. Any view parameter works here as on `/embed`; the language follows
@@ -208,8 +213,11 @@ pub async fn index(
         pairs.push(("lang".into(), "de".into()));
     }
     let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
-    let look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
-    let limit = read::limit_of(&f, (50, 500))?;
+    let mut look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
+    // A page a visitor takes in: the next four weeks, 50 dates, then a link to more.
+    look.max_items = HOME_ITEMS;
+    look.days = HOME_DAYS;
+    let limit = read::limit_of(&f, (HOME_ITEMS, 500))?;
     let today = read::today(&gw, &f);
     let key = ReadKey {
         url: format!("{uri}|{}", f.lang.tag()),
