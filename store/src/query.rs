@@ -29,11 +29,25 @@ impl Store {
         // order until `limit` of them matched.
         let (uncertain, certain): (Vec<&Selected>, Vec<&Selected>) =
             sel.items.iter().partition(|s| !s.certain);
-        let (loaded, cut) = self.load_many(&uncertain, q)?;
+        // Recurring events whose first start in the window the cached expansions know are as
+        // good as certain: only those that make the page are read (a home page over
+        // thousands of weekly events read and expanded every one of them).
+        let (settled, unsettled) = self.settle(uncertain, q, &mut result.truncated)?;
+        let (loaded, cut) = self.load_many(&unsettled, q)?;
         result.truncated |= cut;
         hits.extend(loaded);
+        let merge = !settled.is_empty();
+        let mut ordered: Vec<(i64, u64, &Selected)> = certain
+            .into_iter()
+            .map(|s| (s.start, s.seq, s))
+            .chain(settled)
+            .collect();
+        // The certain items come in start order; settled ones are merged in.
+        if merge {
+            ordered.sort_by_key(|(start, seq, _)| (*start, *seq));
+        }
         let mut taken = 0usize;
-        for s in certain {
+        for (_, _, s) in ordered {
             if taken == q.limit {
                 result.truncated = true;
                 break;
@@ -52,6 +66,37 @@ impl Store {
         }
         result.hits = hits;
         Ok(result)
+    }
+
+    /// Splits estimated items into those whose first start in the window the cached
+    /// expansions settle (with that start; those without an instance in the window dropped)
+    /// and the rest, which must be read.
+    #[allow(clippy::type_complexity)]
+    fn settle<'a>(
+        &self,
+        uncertain: Vec<&'a Selected>,
+        q: &Query,
+        truncated: &mut bool,
+    ) -> Result<(Vec<(i64, u64, &'a Selected)>, Vec<&'a Selected>), StoreError> {
+        let (Some((from, to)), None) = (q.window, &q.text) else {
+            return Ok((Vec::new(), uncertain));
+        };
+        let idx = self.read_index()?;
+        let (mut settled, mut rest) = (Vec::new(), Vec::new());
+        for s in uncertain {
+            let known = idx
+                .entry(s.seq)
+                .and_then(|e| self.cached_first_start(e.id, from, to, q.floating_tz));
+            match known {
+                Some((Some(start), cut)) => {
+                    *truncated |= cut;
+                    settled.push((start, s.seq, s));
+                }
+                Some((None, cut)) => *truncated |= cut,
+                None => rest.push(s),
+            }
+        }
+        Ok((settled, rest))
     }
 
     /// The same matches as [`crate::Store::query`], in the same order, reading only the records that
