@@ -701,6 +701,27 @@ async fn the_home_page_is_the_calendar() {
     );
 }
 
+#[tokio::test]
+async fn busy_month_days_show_a_few_and_link_to_the_rest() {
+    let (app, _) = app_with(3000);
+    let month = get(&app, "/embed?view=month&month=2027-01&tags=bulk&limit=1000").await;
+    assert_eq!(month.status, StatusCode::OK);
+    for cell in month.body.split("<td").skip(1) {
+        let cell = cell.split("</td>").next().unwrap();
+        assert!(cell.matches("class=\"event\"").count() <= 4, "{cell}");
+    }
+    let link = "/embed?tags=bulk&amp;limit=1000&amp;view=agenda&amp;from=2027-01-05&amp;days=1";
+    assert!(month.body.contains(link), "{}", month.body);
+    assert!(month.body.len() < 50 * 1024, "{} bytes", month.body.len());
+    let day = get(&app, &link.replace("&amp;", "&")).await;
+    assert_eq!(day.status, StatusCode::OK);
+    assert!(
+        day.body.matches("class=\"event\"").count() > 4,
+        "{}",
+        day.body
+    );
+}
+
 /// The JSON-LD of an event page, parsed.
 fn json_ld(html: &str) -> serde_json::Value {
     let at = html

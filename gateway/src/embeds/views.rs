@@ -202,6 +202,29 @@ pub fn month_window(f: &ViewFilter, first: NaiveDate) -> (DateTime<Utc>, DateTim
     )
 }
 
+/// The weeks of a month's grid, from the Monday on or before the 1st to the Sunday on or after
+/// the last day, and the grid's first day.
+fn grid(first: NaiveDate, last: NaiveDate) -> (NaiveDate, Vec<Vec<NaiveDate>>) {
+    let lead = first.weekday().num_days_from_monday() as i64;
+    let grid_start = first - Duration::days(lead);
+    let mut weeks: Vec<Vec<NaiveDate>> = Vec::new();
+    let mut d = grid_start;
+    while d < last || weeks.last().is_some_and(|w| w.len() < 7) {
+        if weeks.last().is_none_or(|w| w.len() == 7) {
+            weeks.push(Vec::new());
+        }
+        if let Some(w) = weeks.last_mut() {
+            w.push(d);
+        }
+        d += Duration::days(1);
+    }
+    (grid_start, weeks)
+}
+
+/// Instances a month cell shows before a "+N" link to that day's agenda: a busy month stays a
+/// page people can take in (and under 50 KB).
+pub const DAY_CAP: usize = 4;
+
 /// The month embed. `pairs` are the request's parameters and `path` its path, for the
 /// previous/next links; `header` goes above it.
 pub fn month_view(
@@ -227,20 +250,18 @@ pub fn month_view(
         p.push(("month", &m));
         format!("{path}?{}", query_string(p))
     };
-    // Grid from the Monday on or before the 1st to the Sunday on or after the last day.
-    let lead = first.weekday().num_days_from_monday() as i64;
-    let grid_start = first - Duration::days(lead);
-    let mut weeks: Vec<Vec<NaiveDate>> = Vec::new();
-    let mut d = grid_start;
-    while d < last || weeks.last().is_some_and(|w| w.len() < 7) {
-        if weeks.last().is_none_or(|w| w.len() == 7) {
-            weeks.push(Vec::new());
-        }
-        if let Some(w) = weeks.last_mut() {
-            w.push(d);
-        }
-        d += Duration::days(1);
-    }
+    // A full day's agenda, for the days whose cell shows only the first few.
+    let day_link = |d: NaiveDate| {
+        let from = d.format("%Y-%m-%d").to_string();
+        let mut p: Vec<(&str, &str)> = pairs
+            .iter()
+            .copied()
+            .filter(|(k, _)| !matches!(*k, "month" | "view" | "from" | "to" | "days" | "offset"))
+            .collect();
+        p.extend([("view", "agenda"), ("from", from.as_str()), ("days", "1")]);
+        format!("{path}?{}", query_string(p))
+    };
+    let (grid_start, weeks) = grid(first, last);
     // An instance shows on every day of the grid it touches (a weekend hackathon on both).
     let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<&Item<'_>>> = Default::default();
     let grid_end = grid_start + Duration::days(7 * weeks.len() as i64);
@@ -268,11 +289,14 @@ pub fn month_view(
                             @for day in week {
                                 td.(if day.month() == first.month() { "in" } else { "out" }) {
                                     span.num { (day.day()) }
-                                    @for it in on(*day) {
+                                    @for it in on(*day).iter().take(DAY_CAP) {
                                         div.event {
                                             @if !it.occ.all_day { span.time { (time_of(lang, it)) } " " }
                                             (event_title(lang, it))
                                         }
+                                    }
+                                    @if on(*day).len() > DAY_CAP {
+                                        a.more href=(day_link(*day)) { "+" (on(*day).len() - DAY_CAP) }
                                     }
                                 }
                             }
