@@ -751,6 +751,13 @@ async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines()
     assert!(de
         .body
         .contains("jeden Dienstag um 19:00 bis 29. Dezember 2026, außer am 17. Februar"));
+    // A reader elsewhere sees both times.
+    let ny = get(
+        &app,
+        &format!("/events/{a}/berlin-weekly%40example.org?tz=America/New_York"),
+    )
+    .await;
+    assert!(ny.body.contains("(America/New_York)") && ny.body.contains("(Europe/Berlin)"));
     let ld = json_ld(&page.body);
     assert_eq!(ld["@context"], "https://schema.org");
     assert_eq!(ld["@type"], "Event");

@@ -49,6 +49,8 @@ pub fn event_page(
     let publisher = super::event_meta::node_name(&ctx.names, &e.payload.origin);
     let path = super::event_meta::path_words(e, &ctx.names, ctx.here.as_ref());
     let rule = super::event_meta::recurrence_words(lang, m);
+    // The event's own zone, shown besides the reader's when they differ.
+    let own_zone = m.start.tzid().and_then(discal_protocol::tz::iana);
     let when = first
         .as_ref()
         .map(|o| format!("{} ({})", when_text(lang, o, zone), zone.name()));
@@ -68,6 +70,9 @@ pub fn event_page(
                 dt { (s.when) }
                 dd {
                     @if let Some(w) = &when { (w) }
+                    @if let (Some(o), Some(own)) = (&first, own_zone.filter(|z| *z != zone)) {
+                        p.own-zone { (when_text(lang, o, own)) " (" (own.name()) ")" }
+                    }
                     @if let Some(r) = &rule { p.rule { (r) } }
                     @else if let Some(r) = &m.rrule { p.rule { "RRULE: " code { (r) } } }
                     @if upcoming.len() > 1 {

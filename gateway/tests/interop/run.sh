@@ -55,6 +55,8 @@ check check_feeds.py .venv/bin/python "$here/check_feeds.py" "$work/expected.jso
 check check_feeds.mjs node "$here/check_feeds.mjs" "$work/expected.json"
 check browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
+check public_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/public_browser_test.mjs" "$work/expected.json" target/screenshots
 # The wild corpus (issue 25) imported and read back from DisCal's feed by three parsers.
 # (In a directory of its own: the CalDAV check below still reads the fixture's expected.json.)
 wild="$work/wild"

@@ -1,0 +1,81 @@
+// Real-browser test of the public pages (issue 24) against fixture_server: the home page lists
+// upcoming events in order, a search narrows it, the month switch and its arrows work without
+// JavaScript, an event page says its repetition in words, shows the way it came and carries
+// schema.org Event JSON-LD; RSS is served. No console errors; no request leaves the node.
+// Screenshots go to OUT_DIR.
+// Usage: node public_browser_test.mjs EXPECTED.json OUT_DIR
+import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const expected = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const outDir = process.argv[3];
+mkdirSync(outDir, { recursive: true });
+const base = expected.base;
+const failures = [];
+const check = (cond, msg) => { if (!cond) failures.push(msg); };
+const errors = [];
+
+const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "discal-public-")), {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  javaScriptEnabled: false,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  viewport: { width: 1000, height: 900 },
+});
+await ctx.route("**/*", (route) => {
+  if (new URL(route.request().url()).origin === new URL(base).origin) return route.continue();
+  errors.push(`blocked request to ${route.request().url()}`);
+  return route.abort();
+});
+
+try {
+  const page = await ctx.newPage();
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+
+  await page.goto(`${base}/`);
+  const starts = await page.locator("main time").evaluateAll((ts) => ts.map((t) => t.getAttribute("datetime")));
+  check(starts.length >= 5, `home: ${starts.length} dates listed`);
+  check(JSON.stringify(starts) === JSON.stringify([...starts].sort()), "home: dates out of order");
+  await page.screenshot({ path: join(outDir, "home-list.png"), fullPage: true });
+
+  await page.fill("input[name=q]", "Hamburg");
+  await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
+  const text = await page.locator("main").innerText();
+  check(text.includes("FSFE Hamburg"), "search: the Hamburg event is missing");
+  check(!text.includes("Linux User Group Berlin"), "search: Berlin still listed");
+
+  await page.goto(`${base}/`);
+  await page.selectOption("select[name=view]", "month");
+  await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
+  check(await page.locator("main.month table").count() === 1, "month switch: no grid");
+  const before = page.url();
+  await Promise.all([page.waitForLoadState(), page.click("a.next")]);
+  check(page.url() !== before && page.url().includes("month="), "month arrows: no next month");
+  await page.screenshot({ path: join(outDir, "home-month.png"), fullPage: true });
+
+  await page.goto(`${base}/events/${expected.origin_a}/berlin-weekly%40example.org`);
+  const body = await page.locator("main").innerText();
+  check(/every Tuesday at 19:00 until/.test(body), "event page: no rule in words");
+  check(body.includes("Path here"), "event page: no path");
+  const ld = JSON.parse(await page.locator("script[type='application/ld+json']").textContent());
+  check(ld["@type"] === "Event" && ld["@context"] === "https://schema.org", "event page: JSON-LD is not a schema.org Event");
+  check(typeof ld.startDate === "string" && !Number.isNaN(Date.parse(ld.startDate)), "event page: JSON-LD startDate");
+  await page.screenshot({ path: join(outDir, "event-page.png"), fullPage: true });
+
+  const rss = await (await page.request.get(`${base}/feed.rss`)).text();
+  check(rss.includes("<rss version=\"2.0\"") && rss.includes("<item>"), "RSS feed");
+} catch (e) {
+  failures.push(`exception: ${e.stack || e}`);
+} finally {
+  await ctx.close();
+}
+for (const e of errors) failures.push(e);
+if (failures.length) {
+  console.log(`public_browser_test.mjs: ${failures.length} failures`);
+  for (const f of failures) console.log("  -", f);
+  process.exit(1);
+}
+console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, RSS; no console errors");
