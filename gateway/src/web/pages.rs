@@ -48,9 +48,6 @@ pub fn event_page(
     let look = Look::default();
     let publisher = super::event_meta::node_name(&ctx.names, &e.payload.origin);
     let path = super::event_meta::path_words(e, &ctx.names, ctx.here.as_ref());
-    let rule = super::event_meta::recurrence_words(lang, m);
-    // The event's own zone, shown besides the reader's when they differ.
-    let own_zone = m.start.tzid().and_then(discal_protocol::tz::iana);
     let when = first
         .as_ref()
         .map(|o| format!("{} ({})", when_text(lang, o, zone), zone.name()));
@@ -68,20 +65,7 @@ pub fn event_page(
             }
             dl {
                 dt { (s.when) }
-                dd {
-                    @if let Some(w) = &when { (w) }
-                    @if let (Some(o), Some(own)) = (&first, own_zone.filter(|z| *z != zone)) {
-                        p.own-zone { (when_text(lang, o, own)) " (" (own.name()) ")" }
-                    }
-                    @if let Some(r) = &rule { p.rule { (r) } }
-                    @else if let Some(r) = &m.rrule { p.rule { "RRULE: " code { (r) } } }
-                    @if upcoming.len() > 1 {
-                        details {
-                            summary { (s.upcoming) }
-                            ul { @for o in upcoming { li { (when_text(lang, o, zone)) } } }
-                        }
-                    }
-                }
+                dd { (when_block(lang, m, (first.as_ref(), when.as_deref()), upcoming, zone)) }
                 @if let Some(l) = &m.location {
                     dt { (s.where_) }
                     dd {
@@ -116,6 +100,34 @@ pub fn event_page(
         }
     };
     page_with_head(lang, &title, &look, head, body)
+}
+
+/// When: the next date in the reader's zone (and in the event's own when it differs), the
+/// repetition in words (or the rule itself), the upcoming dates.
+fn when_block(
+    lang: Lang,
+    m: &discal_protocol::model::Component,
+    (first, when): (Option<&Occurrence>, Option<&str>),
+    upcoming: &[Occurrence],
+    zone: chrono_tz::Tz,
+) -> Markup {
+    let s = strings(lang);
+    let rule = super::event_meta::recurrence_words(lang, m);
+    let own_zone = m.start.tzid().and_then(discal_protocol::tz::iana);
+    html! {
+        @if let Some(w) = when { (w) }
+        @if let (Some(o), Some(own)) = (first, own_zone.filter(|z| *z != zone)) {
+            p.own-zone { (when_text(lang, o, own)) " (" (own.name()) ")" }
+        }
+        @if let Some(r) = &rule { p.rule { (r) } }
+        @else if let Some(r) = &m.rrule { p.rule { "RRULE: " code { (r) } } }
+        @if upcoming.len() > 1 {
+            details {
+                summary { (s.upcoming) }
+                ul { @for o in upcoming { li { (when_text(lang, o, zone)) } } }
+            }
+        }
+    }
 }
 
 /// Who published the event, the way it came here, its revision.
