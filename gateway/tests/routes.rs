@@ -751,6 +751,18 @@ async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines()
     assert!(de
         .body
         .contains("jeden Dienstag um 19:00 bis 29. Dezember 2026, außer am 17. Februar"));
+    // A German browser gets German without asking in the URL.
+    let by_browser = call(
+        &app,
+        Method::GET,
+        &format!("/events/{a}/berlin-weekly%40example.org"),
+        &[("accept-language", "de,en;q=0.5")],
+    )
+    .await;
+    assert!(by_browser.body.contains("jeden Dienstag um 19:00"));
+    assert!(header(&by_browser, header::VARY).contains("Accept-Language"));
+    let views_de = call(&app, Method::GET, "/views", &[("accept-language", "de")]).await;
+    assert!(views_de.body.contains("lang=\"de\""));
     // A reader elsewhere sees both times.
     let ny = get(
         &app,

@@ -32,7 +32,14 @@ pub async fn event_page(
     h: HeaderMap,
     q: Pairs,
 ) -> Result<Response, AppError> {
-    event_resource(gw.0, path.0 .0, path.0 .1, Kind::Page, uri, h, q.0).await
+    let mut pairs = q.0;
+    let lang = read::accept_language(&h, &mut pairs);
+    let mut r = event_resource(gw.0, path.0, Kind::Page, uri, h, pairs, lang).await?;
+    r.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept-Language, Accept-Encoding"),
+    );
+    Ok(r)
 }
 
 /// `GET /events/{origin}/{uid}/event.ics|event.json`: one event as a resource.
@@ -52,7 +59,7 @@ pub async fn event_file(
             )))
         }
     };
-    event_resource(gw, origin, uid, kind, uri, h, q.0).await
+    event_resource(gw, (origin, uid), kind, uri, h, q.0, "").await
 }
 
 /// How an event is answered.
@@ -65,18 +72,18 @@ enum Kind {
 
 async fn event_resource(
     gw: Gateway,
-    origin: String,
-    uid: String,
+    (origin, uid): (String, String),
     kind: Kind,
     uri: Uri,
     headers: HeaderMap,
     pairs: Vec<(String, String)>,
+    lang: &str,
 ) -> Result<Response, AppError> {
     let origin = parse_origin(&origin)?;
     let (f, _) = ViewFilter::parse(refs(&pairs), &[]).map_err(AppError::bad)?;
     let today = read::today(&gw, &f);
     let key = ReadKey {
-        url: format!("{uri}"),
+        url: format!("{uri}|{lang}"),
         relative_to: (kind == Kind::Page).then_some(today),
         max_age: 300,
     };
@@ -160,8 +167,10 @@ fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
 }
 
 /// `GET /views`: the URL builder.
-pub async fn views(State(gw): State<Gateway>, pairs: Pairs) -> Response {
-    let p = refs(&pairs.0);
+pub async fn views(State(gw): State<Gateway>, headers: HeaderMap, pairs: Pairs) -> Response {
+    let mut pairs = pairs.0;
+    read::accept_language(&headers, &mut pairs);
+    let p = refs(&pairs);
     // An empty form field arrives as `name=`; it means "not set".
     let set: Vec<(&str, &str)> = p.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
     let base = gw.public_url.trim_end_matches('/').to_owned();
@@ -205,13 +214,7 @@ pub async fn index(
     pairs: Pairs,
 ) -> Result<Response, AppError> {
     let mut pairs = pairs.0;
-    let german = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("de"));
-    if german && !pairs.iter().any(|(k, _)| k == "lang") {
-        pairs.push(("lang".into(), "de".into()));
-    }
+    read::accept_language(&headers, &mut pairs);
     let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
     let mut look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
     // A page a visitor takes in: the next four weeks, 50 dates, then a link to more.
