@@ -120,8 +120,10 @@ pub fn list_view(
     let lang = f.lang;
     let (its, cut_short) = items(f, hits, look.max_items);
     let body = html! {
+        @let own_title = header.is_none();
         @if let Some(h) = header { (h) }
         main.discal.(if look.kind == ViewKind::Agenda { "agenda" } else { "list" }) {
+            @if own_title { h1.sr-only { (name) } }
             @if its.is_empty() { p.empty { (strings(lang).no_events) } }
             @if look.kind == ViewKind::Agenda {
                 @let mut days: Vec<(NaiveDate, Vec<&Item<'_>>)> = Vec::new();
@@ -274,8 +276,10 @@ pub fn month_view(
     }
     let on = |day: NaiveDate| by_day.get(&day).map(Vec::as_slice).unwrap_or(&[]);
     let body = html! {
+        @let own_title = header.is_none();
         @if let Some(h) = header { (h) }
         main.discal.month {
+            @if own_title { h1.sr-only { (name) } }
             nav.months {
                 a.prev href=(nav(add_months(first, -1))) aria-label=(s.previous) { "‹" }
                 h2 { (i18n::month_title(lang, first.year(), first.month0())) }

@@ -367,7 +367,7 @@ pub fn home_header(
                 @if de { input type="hidden" name="lang" value="de"; }
                 " " button type="submit" { (t("Show", "Anzeigen")) }
             }
-            nav.ranges {
+            nav.ranges aria-label=(t("Dates and subscriptions", "Zeiträume und Abonnements")) {
                 a href=(with(&[("days", "1")])) { (t("Today", "Heute")) } " · "
                 a href=(with(&[("days", "7")])) { (t("This week", "Diese Woche")) } " · "
                 a href=(with(&[("view", "month")])) { (t("This month", "Dieser Monat")) } " · "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
 # python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal (in the
-# repo's .venv), ical.js and playwright-core
+# repo's .venv), ical.js, playwright-core and axe-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set.
 # Screenshots go to target/screenshots/ (docs/img/ holds the committed copies).
@@ -13,7 +13,8 @@ cd "$root"
 .venv/bin/python -c "import icalendar, recurring_ical_events, caldav, vdirsyncer, khal" 2>/dev/null ||
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "icalendar==7.3.0" "recurring-ical-events==3.8.2" "caldav==3.6.0" "vdirsyncer==0.21.0" "khal==0.14.1"
-if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ]; then
+if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ] ||
+  [ ! -d "$here/node_modules/axe-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 missing=()
@@ -57,6 +58,8 @@ check browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
 check public_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/public_browser_test.mjs" "$work/expected.json" target/screenshots
+check axe_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/axe_test.mjs" "$work/expected.json"
 # The wild corpus (issue 25) imported and read back from DisCal's feed by three parsers.
 # (In a directory of its own: the CalDAV check below still reads the fixture's expected.json.)
 wild="$work/wild"
