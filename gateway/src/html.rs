@@ -15,6 +15,10 @@ use crate::read::query_string;
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
                        base-uri 'none'; form-action 'self'; frame-ancestors *";
 
+/// The view builder's policy: [`CSP`], and its preview may frame the gateway's own embed.
+pub const VIEWS_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                             frame-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors *";
+
 /// Which embed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViewKind {

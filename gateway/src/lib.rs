@@ -189,6 +189,7 @@ pub fn router(gw: Gateway) -> Router {
         .route("/static/embed.css", get(embeds::stylesheet))
         .route("/static/people.css", get(web::people_html::stylesheet))
         .route("/static/resize.js", get(embeds::resize_js))
+        .route("/static/copy.js", get(embeds::copy_js))
         .route("/.well-known/caldav", any(dav::well_known))
         .route("/dav", any(dav::handle))
         .route("/dav/", any(dav::handle))

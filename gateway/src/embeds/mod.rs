@@ -161,6 +161,11 @@ pub async fn resize_js() -> Response {
     script(include_str!("../../assets/resize.js"))
 }
 
+/// `GET /static/copy.js`: the view builder's copy buttons.
+pub async fn copy_js() -> Response {
+    script(include_str!("../../assets/copy.js"))
+}
+
 /// `GET /embed.js`: the optional helper a host page loads.
 pub async fn embed_js() -> Response {
     script(include_str!("../../assets/embed.js"))

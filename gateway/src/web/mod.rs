@@ -190,7 +190,7 @@ pub async fn views(State(gw): State<Gateway>, headers: HeaderMap, pairs: Pairs) 
         status,
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, html::CSP),
+            (header::CONTENT_SECURITY_POLICY, html::VIEWS_CSP),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         views_page(&base, &f, &set, err.as_deref()),

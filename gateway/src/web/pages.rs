@@ -10,7 +10,7 @@ use maud::{html, Markup};
 use crate::display::{
     cut, display_zone, event_path, safe_link, shown_instance, when_text, DESCRIPTION_MAX, TITLE_MAX,
 };
-use crate::html::{page, page_with_head, Look, LOOK_PARAMS};
+use crate::html::{page_with_head, Look, LOOK_PARAMS};
 use crate::i18n::strings;
 use crate::read::query_string;
 
@@ -228,7 +228,98 @@ impl ViewUrls {
 }
 
 /// The `/views` form, filled with what was asked.
-fn view_form(label: &str, pairs: &[(&str, &str)]) -> Markup {
+/// The builder's fields: (parameter, English label, German label, hint, input type).
+const VIEW_FIELDS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "tags",
+        "Only events with these tags",
+        "Nur Termine mit diesen Schlagwörtern",
+        "linux, meetup",
+        "text",
+    ),
+    (
+        "exclude_tags",
+        "Leave out these tags",
+        "Ohne diese Schlagwörter",
+        "online",
+        "text",
+    ),
+    (
+        "q",
+        "Words in the title or description",
+        "Wörter in Titel oder Beschreibung",
+        "install party",
+        "text",
+    ),
+    (
+        "near",
+        "Near a place (latitude, longitude)",
+        "In der Nähe von (Breite, Länge)",
+        "52.52, 13.40",
+        "text",
+    ),
+    (
+        "radius_km",
+        "Within (km)",
+        "Im Umkreis von (km)",
+        "25",
+        "number",
+    ),
+    ("from", "From", "Ab", "", "date"),
+    ("to", "Until", "Bis", "", "date"),
+    ("days", "The next days", "Die nächsten Tage", "30", "number"),
+    (
+        "origin",
+        "Only from the node with this key",
+        "Nur vom Knoten mit diesem Schlüssel",
+        "12D3KooW…",
+        "text",
+    ),
+    ("tz", "Time zone", "Zeitzone", "Europe/Berlin", "text"),
+    (
+        "accent",
+        "Accent colour (six hex digits)",
+        "Akzentfarbe (sechs Hex-Ziffern)",
+        "2457c5",
+        "text",
+    ),
+];
+
+/// The builder's choices: (parameter, English label, German label, [(value, en, de)]).
+type Choice = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, &'static str)],
+);
+const VIEW_CHOICES: &[Choice] = &[
+    (
+        "view",
+        "Look",
+        "Darstellung",
+        &[
+            ("list", "List", "Liste"),
+            ("agenda", "By day", "Nach Tagen"),
+            ("month", "Month", "Monat"),
+        ],
+    ),
+    (
+        "lang",
+        "Language",
+        "Sprache",
+        &[("en", "English", "English"), ("de", "Deutsch", "Deutsch")],
+    ),
+    (
+        "theme",
+        "Colours",
+        "Farben",
+        &[("light", "Light", "Hell"), ("dark", "Dark", "Dunkel")],
+    ),
+];
+
+fn view_form(lang: Lang, label: &str, pairs: &[(&str, &str)]) -> Markup {
+    let de = lang == Lang::De;
+    let pick = |en: &'static str, de_: &'static str| if de { de_ } else { en };
     let get = |k: &str| {
         pairs
             .iter()
@@ -236,37 +327,18 @@ fn view_form(label: &str, pairs: &[(&str, &str)]) -> Markup {
             .map(|(_, v)| *v)
             .unwrap_or("")
     };
-    let field = |name: &'static str, hint: &'static str| {
-        html! {
-            label { span { (name) } input type="text" name=(name) value=(get(name)) placeholder=(hint); }
-        }
-    };
-    let select = |name: &'static str, options: &[&'static str]| {
-        let cur = get(name);
-        html! {
-            label { span { (name) }
-                select name=(name) {
-                    @for o in options { option value=(o) selected[cur == *o] { (o) } }
-                }
-            }
-        }
-    };
     html! {
         form method="get" action="/views" {
-            (field("tags", "linux,meetup"))
-            (field("exclude_tags", "online"))
-            (field("near", "52.52,13.40"))
-            (field("radius_km", "25"))
-            (field("from", "2026-01-01"))
-            (field("to", "2026-12-31"))
-            (field("days", "30"))
-            (field("origin", "node key"))
-            (field("q", "text"))
-            (field("tz", "Europe/Berlin"))
-            (select("lang", &["en", "de"]))
-            (select("view", &["list", "agenda", "month"]))
-            (select("theme", &["light", "dark"]))
-            (field("accent", "2457c5"))
+            @for (name, en, de_, hint, kind) in VIEW_FIELDS {
+                label { span { (pick(en, de_)) } input type=(kind) name=(name) value=(get(name)) placeholder=(hint) step=[(*kind == "number").then_some("any")]; }
+            }
+            @for (name, en, de_, options) in VIEW_CHOICES {
+                label { span { (pick(en, de_)) }
+                    select name=(name) {
+                        @for (v, oen, ode) in *options { option value=(v) selected[get(name) == *v] { (pick(oen, ode)) } }
+                    }
+                }
+            }
             button type="submit" { (label) }
         }
     }
@@ -282,29 +354,33 @@ pub fn views_page(
     let lang = f.lang;
     let s = strings(lang);
     let u = ViewUrls::of(base, pairs);
+    let copy = if lang == Lang::De { "Kopieren" } else { "Copy" };
     let body = html! {
         main.discal.views {
             h1 { (s.build_view) }
             p { (s.view_intro) }
             @if let Some(e) = error { p.error role="alert" { (e) } }
-            (view_form(s.show, pairs))
+            (view_form(lang, s.show, pairs))
             @if error.is_none() {
                 h2 { (s.subscribe) }
                 dl.urls {
-                    dt { "webcal" } dd { a href=(u.webcal) { code { (u.webcal) } } }
-                    dt { "ICS" } dd { a href=(u.ics) { code { (u.ics) } } }
-                    dt { "JSCalendar" } dd { code { (u.json) } }
-                    dt { "Atom" } dd { code { (u.atom) } }
+                    dt { (if lang == Lang::De { "Kalender-App (webcal)" } else { "Calendar app (webcal)" }) }
+                    dd { a href=(u.webcal) { code data-copy=(copy) { (u.webcal) } } }
+                    dt { "ICS" } dd { a href=(u.ics) { code data-copy=(copy) { (u.ics) } } }
+                    dt { "JSCalendar" } dd { code data-copy=(copy) { (u.json) } }
+                    dt { "Atom" } dd { code data-copy=(copy) { (u.atom) } }
                 }
                 h2 { (s.embed) }
-                pre { code { (u.snippet) } }
-                pre { code { (u.iframe) } }
+                pre { code data-copy=(copy) { (u.snippet) } }
+                pre { code data-copy=(copy) { (u.iframe) } }
                 h2 { (s.preview) }
+                iframe.preview src=(u.embed) title=(s.preview) loading="lazy" {}
                 p { a href=(u.embed) { (u.embed) } }
             }
         }
     };
-    page(lang, s.build_view, &Look::default(), body)
+    let head = html! { script src="/static/copy.js" defer {} };
+    page_with_head(lang, s.build_view, &Look::default(), head, body)
 }
 
 /// The home page's head: the node's name, search and tag filters, the view switch, quick

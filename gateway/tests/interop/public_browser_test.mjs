@@ -65,6 +65,14 @@ try {
   check(typeof ld.startDate === "string" && !Number.isNaN(Date.parse(ld.startDate)), "event page: JSON-LD startDate");
   await page.screenshot({ path: join(outDir, "event-page.png"), fullPage: true });
 
+  // The view builder shows its embed live.
+  await page.goto(`${base}/views?tags=linux&from=2026-12-01&to=2026-12-31`);
+  check(await page.getByText("Only events with these tags").count() === 1, "view builder: labels are not in people's words");
+  await page.frameLocator("iframe.preview").getByText("Linux User Group Berlin").first()
+    .waitFor({ state: "visible", timeout: 15000 })
+    .catch(() => failures.push("view builder: the preview shows no event"));
+  await page.screenshot({ path: join(outDir, "views.png"), fullPage: true });
+
   const rss = await (await page.request.get(`${base}/feed.rss`)).text();
   check(rss.includes("<rss version=\"2.0\"") && rss.includes("<item>"), "RSS feed");
 } catch (e) {
@@ -78,4 +86,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, RSS; no console errors");
+console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, the view builder's live preview, RSS; no console errors");
