@@ -901,11 +901,16 @@ async fn views_page_front_page_and_assets() {
     assert!(v.body.contains("data-discal="));
     // People's words, not parameter names; a live preview; copy buttons where JS runs.
     assert!(v.body.contains("Nur Termine mit diesen Schlagwörtern"));
-    assert!(v.body.contains("<iframe class=\"preview\" src=\"https://cal.example.org/embed?tags=linux"));
+    assert!(v
+        .body
+        .contains("<iframe class=\"preview\" src=\"https://cal.example.org/embed?tags=linux"));
     assert!(v.body.contains("data-copy=\"Kopieren\""));
     assert!(header(&v, header::CONTENT_SECURITY_POLICY).contains("frame-src 'self'"));
     let en = get(&app, "/views").await.body;
-    assert!(en.contains("Only events with these tags") && en.contains("<script src=\"/static/copy.js\""));
+    assert!(
+        en.contains("Only events with these tags")
+            && en.contains("<script src=\"/static/copy.js\"")
+    );
     assert_eq!(get(&app, "/static/copy.js").await.status, StatusCode::OK);
     let bad = get(&app, "/views?accent=nothex").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
