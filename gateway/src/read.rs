@@ -189,16 +189,25 @@ pub fn refs(p: &[(String, String)]) -> Vec<(&str, &str)> {
     p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
-/// German for a German browser when the URL names no language: adds `lang=de` to `pairs`
-/// (and so to what the page is cached under). Returns the language tag the pairs now ask for.
-pub fn accept_language(headers: &HeaderMap, pairs: &mut Vec<(String, String)>) -> &'static str {
+/// German for a German browser (or, when the browser names none, for a node whose `language`
+/// is `de`) when the URL names no language: adds `lang=de` to `pairs` (and so to what the page
+/// is cached under). Returns the language tag the pairs now ask for.
+pub fn accept_language(
+    headers: &HeaderMap,
+    pairs: &mut Vec<(String, String)>,
+    node_default: &str,
+) -> &'static str {
     if let Some((_, v)) = pairs.iter().find(|(k, _)| k == "lang") {
         return if v == "de" { "de" } else { "en" };
     }
-    let german = headers
+    // The browser's first language, else (no header) the node's.
+    let german = match headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("de"));
+    {
+        Some(v) => v.trim_start().to_ascii_lowercase().starts_with("de"),
+        None => node_default == "de",
+    };
     if german {
         pairs.push(("lang".into(), "de".into()));
         "de"

@@ -293,6 +293,12 @@ pub struct Config {
     /// Name shown in feeds and status.
     #[serde(default = "default_name")]
     pub name: String,
+    /// A sentence or two about this calendar, under its name on the home page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The pages' language for browsers that do not say theirs: `en` or `de`.
+    #[serde(default = "default_language")]
+    pub language: String,
     /// Admin filters.
     #[serde(default)]
     pub filters: Filters,
@@ -328,6 +334,9 @@ fn default_write_wait() -> u64 {
 fn default_max_inbound() -> u32 {
     128
 }
+fn default_language() -> String {
+    "en".to_owned()
+}
 fn default_name() -> String {
     "DisCal".to_owned()
 }
@@ -345,6 +354,8 @@ impl Default for Config {
             write_wait_secs: default_write_wait(),
             max_inbound_peers: default_max_inbound(),
             name: default_name(),
+            description: None,
+            language: default_language(),
             filters: Filters::default(),
             origins: Origins::default(),
             people: People::default(),
@@ -379,6 +390,10 @@ redial_max_secs = 60
 
 # Name shown in feeds and /status.
 name = "DisCal"
+
+# Under the name on the home page, and the pages' language for browsers that do not say theirs.
+# description = "Meetups of the free-software groups in and around Berlin."
+language = "en"
 
 # Drop arriving events by hop count, place or tags.
 [filters]

@@ -41,6 +41,8 @@ pub(crate) async fn apply_config_file(
         cur.origins = c.origins;
         cur.sync_interval_secs = c.sync_interval_secs;
         cur.people = c.people.clone();
+        cur.description = c.description.clone();
+        cur.language = c.language.clone();
     }
     if let Some(people) = shared.people.get() {
         if let Ok(mut s) = people.settings.write() {

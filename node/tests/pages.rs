@@ -34,3 +34,46 @@ async fn an_event_page_shows_the_relay_path() {
     assert_eq!(path, format!("{short_a} → n1 → DisCal"), "{page}");
     net.shutdown().await;
 }
+
+/// The home page shows the node's description, and its `language` for browsers that name none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_takes_description_and_language_from_the_settings() {
+    let net = TestNet::new(1, 8).await;
+    net.configure(0, &[], |c| {
+        c.description = Some("Treffen freier Software in Berlin <3".into());
+        c.language = "de".into();
+    })
+    .await;
+    let base = format!("http://{}", net.node(0).http_addr());
+    let client = reqwest::Client::new();
+    let page = client
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Treffen freier Software in Berlin &lt;3"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Suche"),
+        "German for a browser that names no language"
+    );
+    let en = client
+        .get(format!("{base}/"))
+        .header("accept-language", "en-GB,en;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        en.contains("Search") && !en.contains("Suche"),
+        "the browser's language wins"
+    );
+    net.shutdown().await;
+}

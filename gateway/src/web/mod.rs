@@ -33,7 +33,7 @@ pub async fn event_page(
     q: Pairs,
 ) -> Result<Response, AppError> {
     let mut pairs = q.0;
-    let lang = read::accept_language(&h, &mut pairs);
+    let lang = read::accept_language(&h, &mut pairs, &node_language(&gw.0));
     let mut r = event_resource(gw.0, path.0, Kind::Page, uri, h, pairs, lang).await?;
     r.headers_mut().insert(
         header::VARY,
@@ -169,7 +169,7 @@ fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
 /// `GET /views`: the URL builder.
 pub async fn views(State(gw): State<Gateway>, headers: HeaderMap, pairs: Pairs) -> Response {
     let mut pairs = pairs.0;
-    read::accept_language(&headers, &mut pairs);
+    read::accept_language(&headers, &mut pairs, &node_language(&gw));
     let p = refs(&pairs);
     // An empty form field arrives as `name=`; it means "not set".
     let set: Vec<(&str, &str)> = p.iter().copied().filter(|(_, v)| !v.is_empty()).collect();
@@ -198,6 +198,14 @@ pub async fn views(State(gw): State<Gateway>, headers: HeaderMap, pairs: Pairs) 
         .into_response()
 }
 
+/// The node's `language` setting (`en` without one).
+fn node_language(gw: &Gateway) -> String {
+    gw.node.config()["language"]
+        .as_str()
+        .unwrap_or("en")
+        .to_string()
+}
+
 /// Dates the home page lists before its "more" link.
 pub const HOME_ITEMS: usize = 50;
 /// Days the home page covers when the URL names no window.
@@ -214,7 +222,7 @@ pub async fn index(
     pairs: Pairs,
 ) -> Result<Response, AppError> {
     let mut pairs = pairs.0;
-    read::accept_language(&headers, &mut pairs);
+    read::accept_language(&headers, &mut pairs, &node_language(&gw));
     let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
     let mut look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
     // A page a visitor takes in: the next four weeks, 50 dates, then a link to more.
@@ -223,7 +231,13 @@ pub async fn index(
     let limit = read::limit_of(&f, (HOME_ITEMS, 500))?;
     let today = read::today(&gw, &f);
     let key = ReadKey {
-        url: format!("{uri}|{}", f.lang.tag()),
+        // The settings the page shows are part of what it is cached under: a changed
+        // description shows at once.
+        url: format!(
+            "{uri}|{}|{}",
+            f.lang.tag(),
+            gw.node.config()["description"].as_str().unwrap_or("")
+        ),
         relative_to: Some(today),
         max_age: 60,
     };

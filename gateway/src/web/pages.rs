@@ -428,6 +428,9 @@ pub fn home_header(
     html! {
         header.home {
             h1 { (gw.name) }
+            @if let Some(d) = gw.node.config()["description"].as_str() {
+                p.description { (cut(d, DESCRIPTION_MAX)) }
+            }
             form.filters method="get" action="/" role="search" {
                 label { (t("Search", "Suche")) " " input type="search" name="q" value=(value("q")); }
                 " "
