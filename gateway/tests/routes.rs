@@ -761,6 +761,25 @@ async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines()
     .await;
     assert!(by_browser.body.contains("jeden Dienstag um 19:00"));
     assert!(header(&by_browser, header::VARY).contains("Accept-Language"));
+    let embed_de = call(
+        &app,
+        Method::GET,
+        "/embed?view=month&month=2026-12",
+        &[("accept-language", "de-AT")],
+    )
+    .await;
+    assert!(embed_de.body.contains("Dezember 2026"), "{}", embed_de.body);
+    let embed_en = call(
+        &app,
+        Method::GET,
+        "/embed?view=month&month=2026-12&lang=en",
+        &[("accept-language", "de-AT")],
+    )
+    .await;
+    assert!(
+        embed_en.body.contains("December 2026"),
+        "the site's choice wins"
+    );
     let views_de = call(&app, Method::GET, "/views", &[("accept-language", "de")]).await;
     assert!(views_de.body.contains("lang=\"de\""));
     // A reader elsewhere sees both times.

@@ -27,7 +27,9 @@ pub async fn embed(
     headers: HeaderMap,
     pairs: Pairs,
 ) -> Result<Response, AppError> {
-    let pairs = pairs.0;
+    let mut pairs = pairs.0;
+    // The visitor's language, unless the embedding site chose one with `lang`.
+    let lang = read::accept_language(&headers, &mut pairs, &crate::web::node_language(&gw));
     let (f, rest) = ViewFilter::parse(refs(&pairs), html::LOOK_PARAMS).map_err(AppError::bad)?;
     let look = html::parse_look(&rest).map_err(AppError::BadRequest)?;
     let limit = limit_of(&f, EMBED_LIMITS)?;
@@ -37,7 +39,7 @@ pub async fn embed(
         _ => f.is_relative(Some(look.days)),
     };
     let key = ReadKey {
-        url: format!("{uri}"),
+        url: format!("{uri}|{lang}"),
         relative_to: relative.then_some(today),
         max_age: 300,
     };
@@ -45,6 +47,10 @@ pub async fn embed(
         render(gw, &f, &look, limit, &pairs, today)
     })
     .await;
+    resp.headers_mut().insert(
+        header::VARY,
+        header::HeaderValue::from_static("Accept-Language, Accept-Encoding"),
+    );
     // Another site frames this page on purpose; say so rather than leave it to defaults.
     resp.headers_mut().remove(header::X_FRAME_OPTIONS);
     Ok(resp)

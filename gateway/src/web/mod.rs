@@ -199,7 +199,7 @@ pub async fn views(State(gw): State<Gateway>, headers: HeaderMap, pairs: Pairs) 
 }
 
 /// The node's `language` setting (`en` without one).
-fn node_language(gw: &Gateway) -> String {
+pub(crate) fn node_language(gw: &Gateway) -> String {
     gw.node.config()["language"]
         .as_str()
         .unwrap_or("en")
