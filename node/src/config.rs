@@ -221,10 +221,17 @@ pub struct People {
     /// The zone the event form starts in (an IANA name).
     #[serde(default = "default_tz")]
     pub default_tz: String,
+    /// Seconds an anonymous form must have been open before it is sent (people take longer;
+    /// bots post at once). 0 to 3600.
+    #[serde(default = "default_min_fill")]
+    pub min_fill_secs: u32,
 }
 
 fn yes() -> bool {
     true
+}
+fn default_min_fill() -> u32 {
+    2
 }
 fn default_tz() -> String {
     "UTC".to_owned()
@@ -236,6 +243,7 @@ impl Default for People {
             allow_anonymous: false,
             users_confirm_changes: true,
             default_tz: default_tz(),
+            min_fill_secs: default_min_fill(),
         }
     }
 }
@@ -247,6 +255,7 @@ impl People {
             allow_anonymous: self.allow_anonymous,
             users_confirm_changes: self.users_confirm_changes,
             default_tz: self.default_tz.clone(),
+            min_fill_ms: i64::from(self.min_fill_secs) * 1000,
         }
     }
 }
@@ -417,6 +426,7 @@ max_mib = 256
 allow_anonymous = false          # true: the form takes events without login, queued for approval
 users_confirm_changes = true     # users (not only admins) may approve queued submissions
 default_tz = "UTC"               # the zone the form starts in
+min_fill_secs = 2                # an anonymous form sent sooner after it was shown is a bot's
 
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]

@@ -35,6 +35,8 @@ pub struct PeopleSettings {
     pub users_confirm_changes: bool,
     /// The zone the form starts in.
     pub default_tz: String,
+    /// An anonymous submission sent sooner than this after its form was shown is a bot's.
+    pub min_fill_ms: i64,
 }
 
 impl Default for PeopleSettings {
@@ -43,6 +45,7 @@ impl Default for PeopleSettings {
             allow_anonymous: false,
             users_confirm_changes: true,
             default_tz: "UTC".into(),
+            min_fill_ms: 2_000,
         }
     }
 }

@@ -24,8 +24,6 @@ use crate::{AppError, ClientAddr, Draft, Gateway, WriteError, WriteOp};
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// The double-submit cookie of forms shown before any session (login, anonymous entry).
 const FORM_COOKIE: &str = "discal_form";
-/// An anonymous submission sent sooner than this after its form was shown is a bot's.
-const MIN_FILL_MS: i64 = 2_000;
 
 fn lang_of(h: &HeaderMap) -> Lang {
     let al = h
@@ -288,7 +286,8 @@ fn anonymous_refusal(gw: &Gateway, h: &HeaderMap, f: &EventForm) -> Option<&'sta
     let at: i64 = f.get("t").parse().unwrap_or(0);
     let age = (gw.clock)() - at;
     let signed = token_matches(f.get("sig").as_bytes(), stamp(gw, at).as_bytes());
-    if !f.get("website").is_empty() || !signed || !(MIN_FILL_MS..86_400_000).contains(&age) {
+    let min = gw.people.settings().min_fill_ms;
+    if !f.get("website").is_empty() || !signed || !(min..86_400_000).contains(&age) {
         return Some("the form was not filled in as a person would: reload it and try again");
     }
     None
