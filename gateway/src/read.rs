@@ -307,6 +307,7 @@ pub fn store_query(
             east,
         }),
         text: f.q.clone(),
+        place: f.place.clone(),
         floating_tz: f.zone(),
         include_cancelled,
         limit,
@@ -497,7 +498,17 @@ pub fn push_path_segment(out: &mut String, s: &str) {
     out.extend(percent_encoding::utf8_percent_encode(s, SEGMENT));
 }
 
-/// Encodes query pairs back into a query string.
+/// `path?query`, or `path` alone when there are no pairs.
+pub fn with_query<'a>(path: &str, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let q = query_string(pairs);
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
+/// Encodes query pairs back into a query string (no leading `?`).
 pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'-')

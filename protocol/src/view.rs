@@ -20,6 +20,7 @@ pub const COMMON_PARAMS: &[&str] = &[
     "days",
     "origin",
     "q",
+    "place",
     "tz",
     "lang",
     "limit",
@@ -120,6 +121,8 @@ pub struct ViewFilter {
     pub origin: Option<NodeKey>,
     /// Text to find in title, description or place.
     pub q: Option<String>,
+    /// Case-insensitive substring of the event's place (LOCATION): "Berlin", "Hackerspace".
+    pub place: Option<String>,
     /// Display zone; also the zone dates in `from`/`to`/`days` and floating times are read in.
     pub tz: Option<Tz>,
     /// Language of the HTML views.
@@ -276,12 +279,17 @@ impl ViewFilter {
             "origin" => {
                 self.origin = Some(v.parse().map_err(|e| invalid(k, format!("{e}")))?);
             }
-            "q" => {
+            "q" | "place" => {
                 let t = v.trim();
                 if t.chars().count() > MAX_TEXT {
                     return Err(invalid(k, format!("at most {MAX_TEXT} characters")));
                 }
-                self.q = (!t.is_empty()).then(|| t.to_owned());
+                let t = (!t.is_empty()).then(|| t.to_owned());
+                if k == "q" {
+                    self.q = t;
+                } else {
+                    self.place = t;
+                }
             }
             "tz" => {
                 self.tz = Some(

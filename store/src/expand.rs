@@ -18,7 +18,25 @@ pub(crate) struct ExpansionCache {
     gens: Mutex<(Generation, Generation)>,
 }
 
-type ExpansionKey = (EventId, i64, i64, Tz);
+/// (revision, window start, window end, zone floating times were read in): `None` for an
+/// event with no floating or all-day value, whose instances are the same in every zone, so
+/// that views in any zone share its expansions.
+type ExpansionKey = (EventId, i64, i64, Option<Tz>);
+
+/// The zone part of an expansion's key: see [`ExpansionKey`].
+fn key_zone(c: &discal_protocol::EventContent, tz: Tz) -> Option<Tz> {
+    use discal_protocol::model::{DateTimeValue, End};
+    let fixed =
+        |v: &DateTimeValue| matches!(v, DateTimeValue::Utc(_) | DateTimeValue::Zoned { .. });
+    let independent = c.components().all(|x| {
+        fixed(&x.start)
+            && x.recurrence_id.as_ref().is_none_or(fixed)
+            && !matches!(&x.end, Some(End::At(v)) if !fixed(v))
+            && x.rdates.iter().all(fixed)
+            && x.exdates.iter().all(fixed)
+    });
+    (!independent).then_some(tz)
+}
 
 #[derive(Default)]
 struct Generation {
@@ -131,7 +149,12 @@ impl Store {
         if !ev.content().master.is_recurring() {
             return expand();
         }
-        let key = (ev.id, from.timestamp(), to.timestamp(), tz);
+        let key = (
+            ev.id,
+            from.timestamp(),
+            to.timestamp(),
+            key_zone(ev.content(), tz),
+        );
         if let Some(x) = self.expansions.get(&key) {
             return x;
         }
@@ -153,10 +176,14 @@ impl Store {
         to: DateTime<Utc>,
         tz: Tz,
     ) -> Option<(Option<i64>, bool)> {
-        if let Some(x) = self
-            .expansions
-            .get(&(id, from.timestamp(), to.timestamp(), tz))
-        {
+        // The record is not at hand to say which key it has: a zone-independent event's
+        // expansions are only ever under `None`, so that one is right whenever present.
+        let get = |a: i64, b: i64| {
+            self.expansions
+                .get(&(id, a, b, None))
+                .or_else(|| self.expansions.get(&(id, a, b, Some(tz))))
+        };
+        if let Some(x) = get(from.timestamp(), to.timestamp()) {
             return Some((
                 x.occurrences.first().map(|o| o.start.timestamp()),
                 x.truncated,
@@ -170,9 +197,7 @@ impl Store {
         let mut start: Option<i64> = None;
         for year in first..=last {
             let (a, b) = year_window(year)?;
-            let x = self
-                .expansions
-                .get(&(id, a.timestamp(), b.timestamp(), tz))?;
+            let x = get(a.timestamp(), b.timestamp())?;
             if x.truncated {
                 return None;
             }
@@ -193,7 +218,12 @@ impl Store {
 
     fn year_expansion(&self, ev: &StoredEvent, year: i32, tz: Tz) -> Option<Arc<recur::Expansion>> {
         let (from, to) = year_window(year)?;
-        let key = (ev.id, from.timestamp(), to.timestamp(), tz);
+        let key = (
+            ev.id,
+            from.timestamp(),
+            to.timestamp(),
+            key_zone(ev.content(), tz),
+        );
         let x = match self.expansions.get(&key) {
             Some(x) => x,
             None => {
@@ -247,7 +277,7 @@ mod tests {
         let key = |i: u64| {
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&i.to_be_bytes());
-            (EventId(id), 0, 1, Tz::UTC)
+            (EventId(id), 0, 1, Some(Tz::UTC))
         };
         let x = Arc::new(recur::Expansion::default());
         c.put(key(0), x.clone());
@@ -287,10 +317,9 @@ mod tests {
         assert!(held <= 2 * OCCURRENCES_PER_GEN, "{held}");
     }
 
-    /// Windows cut from year expansions are exactly what expanding the window gives: across
-    /// New Year, daylight-saving changes, exceptions, a moved instance, and for exact years.
-    #[test]
-    fn windows_cut_from_years_equal_direct_expansions() {
+    /// A weekly Berlin rule across New Year with an exception and a moved instance, a
+    /// floating daily rule and an all-day monthly one, stored.
+    fn rules() -> (Store, Vec<VerifiedEvent>) {
         let secret = NodeSecret::from_seed_array([8; 32]);
         let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n\
             BEGIN:VEVENT\r\nUID:w@t\r\nDTSTART;TZID=Europe/Berlin:20251229T233000\r\n\
@@ -314,7 +343,18 @@ mod tests {
         store
             .apply_batch(evs.iter().map(|e| (e, Transit::local())), 0)
             .unwrap();
-        let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+        (store, evs)
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    /// Windows cut from year expansions are exactly what expanding the window gives: across
+    /// New Year, daylight-saving changes, exceptions, a moved instance, and for exact years.
+    #[test]
+    fn windows_cut_from_years_equal_direct_expansions() {
+        let (store, evs) = rules();
         let mut windows = vec![
             (at(2026, 1, 1, 0), at(2027, 1, 1, 0)),
             (at(2026, 12, 1, 0), at(2027, 2, 1, 0)),
@@ -350,17 +390,55 @@ mod tests {
                 }
             }
         }
-        // The cut path was taken: the years are in the cache.
-        let (y0, y1) = year_window(2026).unwrap();
-        let ev = store.get(&evs[0].key()).unwrap().unwrap();
-        assert!(store
-            .expansions
-            .get(&(ev.id, y0.timestamp(), y1.timestamp(), Tz::UTC))
-            .is_some());
         assert_eq!(
             store.prepare_year(2030, Tz::UTC).unwrap(),
             2,
             "the two unbounded rules"
+        );
+    }
+
+    /// The cut path is taken: the years are in the cache, a zoned rule's once for every zone
+    /// (so a view in a new zone reuses it), a floating one's per zone.
+    #[test]
+    fn zoned_rules_share_their_expansions_across_zones() {
+        let (store, evs) = rules();
+        for tz in [Tz::UTC, Tz::America__New_York] {
+            for e in &evs {
+                let ev = store.get(&e.key()).unwrap().unwrap();
+                store.expansion(&ev, at(2026, 3, 1, 0), at(2026, 4, 1, 0), tz);
+            }
+        }
+        let (y0, y1) = year_window(2026).unwrap();
+        let (a, b) = (y0.timestamp(), y1.timestamp());
+        let zoned = store.get(&evs[0].key()).unwrap().unwrap();
+        let floating = store.get(&evs[1].key()).unwrap().unwrap();
+        assert!(store.expansions.get(&(zoned.id, a, b, None)).is_some());
+        assert!(store
+            .expansions
+            .get(&(zoned.id, a, b, Some(Tz::UTC)))
+            .is_none());
+        assert!(store.expansions.get(&(floating.id, a, b, None)).is_none());
+        for tz in [Tz::UTC, Tz::America__New_York] {
+            assert!(store
+                .expansions
+                .get(&(floating.id, a, b, Some(tz)))
+                .is_some());
+        }
+        // A zone no view has used yet: the zoned rule's first start is known without a read,
+        // the floating one's is not.
+        let (from, to) = (at(2026, 5, 3, 22), at(2026, 5, 31, 22));
+        let first = store.cached_first_start(zoned.id, from, to, Tz::Asia__Tokyo);
+        let direct = recur::expand(zoned.content(), from, to, Tz::UTC, ExpandLimits::default());
+        assert_eq!(
+            first,
+            Some((
+                Some(direct.unwrap().occurrences[0].start.timestamp()),
+                false
+            ))
+        );
+        assert_eq!(
+            store.cached_first_start(floating.id, from, to, Tz::Asia__Tokyo),
+            None
         );
     }
 }

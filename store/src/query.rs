@@ -78,7 +78,9 @@ impl Store {
         q: &Query,
         truncated: &mut bool,
     ) -> Result<(Vec<(i64, u64, &'a Selected)>, Vec<&'a Selected>), StoreError> {
-        let (Some((from, to)), None) = (q.window, &q.text) else {
+        // With a text condition too: settled items are still read (in order, until the page
+        // is full) and the text checked there, but no longer every one of them.
+        let Some((from, to)) = q.window else {
             return Ok((Vec::new(), uncertain));
         };
         let idx = self.read_index()?;
@@ -119,8 +121,8 @@ impl Store {
                 let settled = if s.certain {
                     Some((Some(s.start), false))
                 } else {
-                    match (q.window, &q.text) {
-                        (Some((from, to)), None) => {
+                    match (q.window, q.text.is_some() || q.place.is_some()) {
+                        (Some((from, to)), false) => {
                             self.cached_first_start(e.id, from, to, q.floating_tz)
                         }
                         _ => None,
@@ -201,7 +203,7 @@ impl Store {
     pub fn select(&self, q: &Query) -> Result<Selection, StoreError> {
         let idx = self.read_index()?;
         let filter = Filter::new(q, &idx);
-        let text_pending = q.text.is_some();
+        let text_pending = q.text.is_some() || q.place.is_some();
         let mut items: Vec<Selected> = Vec::new();
         let mut push = |seq: u64, start: i64, certain: bool| {
             items.push(Selected {
@@ -365,13 +367,20 @@ impl Filter {
 /// The one condition the index cannot answer: a case-insensitive substring of SUMMARY,
 /// DESCRIPTION or LOCATION.
 fn keep_text(q: &Query, e: &StoredEvent) -> bool {
-    let Some(t) = &q.text else {
-        return true;
-    };
-    let t = t.to_lowercase();
     let m = &e.content().master;
-    [&m.summary, &m.description, &m.location]
-        .into_iter()
-        .flatten()
-        .any(|s| s.to_lowercase().contains(t.as_str()))
+    let has = |field: &Option<String>, t: &str| {
+        field
+            .as_deref()
+            .is_some_and(|s| s.to_lowercase().contains(t))
+    };
+    let text = q.text.as_deref().is_none_or(|t| {
+        let t = t.to_lowercase();
+        [&m.summary, &m.description, &m.location]
+            .into_iter()
+            .any(|f| has(f, &t))
+    });
+    text && q
+        .place
+        .as_deref()
+        .is_none_or(|p| has(&m.location, &p.to_lowercase()))
 }

@@ -116,6 +116,8 @@ pub struct Query {
     pub bbox: Option<BBox>,
     /// Case-insensitive substring of SUMMARY, DESCRIPTION or LOCATION.
     pub text: Option<String>,
+    /// Case-insensitive substring of LOCATION.
+    pub place: Option<String>,
     /// The zone floating and all-day times are read in.
     pub floating_tz: Tz,
     /// Include cancelled events (tombstones): feeds need them so subscribers learn of the
@@ -134,6 +136,7 @@ impl Default for Query {
             origin: None,
             bbox: None,
             text: None,
+            place: None,
             floating_tz: Tz::UTC,
             include_cancelled: true,
             limit: 1000,
