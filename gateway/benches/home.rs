@@ -2,8 +2,8 @@
 //! weekly-recurring), served over loopback by the real router. Prints the p50/p99 latency of
 //! uncached home pages as visitors get them (each request a distinct URL through its `limit`,
 //! so no rendered page is reused: list, agenda, month, a search, a tag filter; and pages in a
-//! new time zone each, which also miss the store's expansions of recurring events) and of
-//! event pages, and each page's size before compression (target: home p99 ≤ 20
+//! new time zone each, which also miss the store's expansions of recurring events), of the map
+//! page and of event pages, and each page's size before compression (target: home p99 ≤ 20
 //! ms uncached, pages under 50 KB).
 //!
 //! `cargo bench -p discal-gateway --bench home`; DISCAL_BENCH_N sets the number of events.
@@ -51,7 +51,11 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
-        let gw = common::gateway(store, &base);
+        let mut gw = common::gateway(store, &base);
+        // The map page on (no tile is fetched here: tiles are the visitor's browser's job).
+        gw.node = std::sync::Arc::new(common::Configured(serde_json::json!({
+            "map": {"tiles": "https://tiles.example.net/{z}/{x}/{y}.png"}
+        })));
         tokio::spawn(discal_gateway::serve(listener, gw, std::future::pending()));
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         let pages = [
@@ -59,8 +63,17 @@ fn main() {
             ("home, agenda", "/?view=agenda&limit={n}"),
             ("home, month", "/?view=month&month=2027-03&limit={n}"),
             ("home, search", "/?q=evening&limit={n}"),
+            ("home, search no event matches", "/?q=nowhere&limit={n}"),
+            (
+                "home, place (`place=venue 12`)",
+                "/?place=venue%2012&limit={n}",
+            ),
             ("home, tag", "/?tags=rust&limit={n}"),
             ("home, in a new zone each time", "/?tz={z}"),
+            (
+                "map page (40 places of the next 1,000 events)",
+                "/map?limit={n}",
+            ),
             ("event page", "/events/KEY/ev-{i}@bench?tz={z}"),
         ];
         let key = common::secret(7).public().to_string();

@@ -61,7 +61,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let gw = common::gateway(store, &url);
+    let mut gw = common::gateway(store, &url);
+    // The map page is on, with a stand-in tile server on another loopback port.
+    let tiles = common::tile_server().await;
+    gw.node = std::sync::Arc::new(common::Configured(json!({
+        "map": {"tiles": tiles, "attribution": "Test tiles"}
+    })));
     let expected = json!({
         "base": url,
         "origin_a": common::secret(1).public().to_string(),
@@ -69,6 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "window": [from.to_rfc3339(), to.to_rfc3339()],
         "events": events,
         "recurring": recurring,
+        "map_tiles": tiles,
     });
     std::fs::write(&out, serde_json::to_vec_pretty(&expected)?)?;
     println!("{url}");

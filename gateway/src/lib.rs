@@ -134,6 +134,7 @@ pub fn router(gw: Gateway) -> Router {
     Router::new()
         // Clients given only the host PROPFIND "/" (python caldav, GNOME Online Accounts).
         .route("/", get(web::index).fallback(dav::handle))
+        .route("/map", get(web::map::map))
         .route("/feed.ics", get(feeds::feed_ics))
         .route("/feed.json", get(feeds::feed_json))
         .route("/feed.atom", get(feeds::feed_atom))

@@ -722,6 +722,77 @@ async fn busy_month_days_show_a_few_and_link_to_the_rest() {
     );
 }
 
+#[tokio::test]
+async fn the_map_is_off_by_default_and_shows_places_over_the_operators_tiles() {
+    let off = app();
+    let page = get(&off, "/map").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("[map] tiles"), "{}", page.body);
+    assert!(!get(&off, "/").await.body.contains("href=\"/map"));
+
+    let with_map = |tiles: &str| {
+        let store = Store::memory();
+        fill(&store, 0);
+        let mut gw = gateway(store, BASE);
+        gw.node = std::sync::Arc::new(Configured(serde_json::json!({
+            "map": {"tiles": tiles, "attribution": "© <b>Tiles</b>"}
+        })));
+        discal_gateway::router(gw)
+    };
+    let app = with_map("https://tiles.example.net/{z}/{x}/{y}.png");
+    let map = get(&app, "/map").await;
+    assert_eq!(map.status, StatusCode::OK);
+    assert!(
+        header(&map, header::CONTENT_SECURITY_POLICY)
+            .contains("img-src 'self' https://tiles.example.net;"),
+        "{:?}",
+        map.headers
+    );
+    // One marker per place, each listed beside the map; Berlin, New York, Hamburg and the
+    // hostile event's Cairo.
+    let markers = map.body.matches("<circle").count();
+    assert_eq!(markers, 4, "{}", map.body);
+    assert_eq!(map.body.matches("<li id=\"place-").count(), markers);
+    for tile in map.body.split("<image href=\"").skip(1) {
+        assert!(tile.starts_with("https://tiles.example.net/"), "{tile}");
+    }
+    // Peers' text and the operator's credit are text, in the SVG and in the list.
+    assert!(!map.body.contains("<script>alert") && !map.body.contains("<img src=x"));
+    assert!(map.body.contains("&lt;script&gt;alert(2)"));
+    assert!(map.body.contains("© &lt;b&gt;Tiles&lt;/b&gt;"));
+    // The home page links to it with its filters, and the filters apply.
+    let home = get(&app, "/?tags=fsfe").await.body;
+    assert!(home.contains("href=\"/map?tags=fsfe\""), "{home}");
+    let fsfe = get(&app, "/map?tags=fsfe").await.body;
+    assert_eq!(fsfe.matches("<circle").count(), 1, "{fsfe}");
+    assert!(fsfe.contains("Hamburg") && fsfe.contains("/?near=53.5511,9.9937&amp;radius_km=0.2"));
+    let here = get(&app, "/?near=53.5511,9.9937&radius_km=0.2").await.body;
+    assert!(here.contains("FSFE Hamburg") && !here.contains("Linux User Group Berlin"));
+    // A broken setting (only a hand-made gateway can have one) leaves the map off.
+    let broken = with_map("javascript:alert(1)//{z}/{x}/{y}");
+    assert_eq!(get(&broken, "/map").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_place_filter_matches_the_events_place() {
+    let app = app();
+    let berlin = get(&app, "/?place=BERLIN").await.body;
+    assert!(berlin.contains("Linux User Group Berlin"), "{berlin}");
+    assert!(!berlin.contains("FSFE Hamburg") && !berlin.contains("NYC Rust Meetup"));
+    assert!(
+        berlin.contains("name=\"place\" value=\"BERLIN\""),
+        "{berlin}"
+    );
+    // Every view takes it: the feed too.
+    let feed = get(&app, "/feed.ics?place=hamburg").await.body;
+    assert_eq!(uids_in_ics(&feed), vec!["hamburg-oneoff@example.org"]);
+    let long = "x".repeat(300);
+    assert_eq!(
+        get(&app, &format!("/?place={long}")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
 /// The JSON-LD of an event page, parsed.
 fn json_ld(html: &str) -> serde_json::Value {
     let at = html

@@ -260,6 +260,20 @@ impl People {
     }
 }
 
+/// `[map]`: the map page (`/map`), off unless a tile server is named here. Visitors'
+/// browsers then load tiles from it; the node itself never does.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapSettings {
+    /// A tile URL template with `{z}`, `{x}` and `{y}`, e.g. a tile server of your own or one
+    /// whose usage policy allows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiles: Option<String>,
+    /// The credit the tile server asks for, shown under the map.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<String>,
+}
+
 /// The highest `max_hops` accepted: past a few dozen links an event has crossed any real
 /// federation, and a larger limit only extends what a relay can reach.
 pub const MAX_HOPS_LIMIT: u8 = 64;
@@ -317,6 +331,9 @@ pub struct Config {
     /// Accounts and the web form.
     #[serde(default)]
     pub people: People,
+    /// The map page.
+    #[serde(default)]
+    pub map: MapSettings,
     /// The allowlist.
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
@@ -368,6 +385,7 @@ impl Default for Config {
             filters: Filters::default(),
             origins: Origins::default(),
             people: People::default(),
+            map: MapSettings::default(),
             peers: Vec::new(),
         }
     }
@@ -427,6 +445,11 @@ allow_anonymous = false          # true: the form takes events without login, qu
 users_confirm_changes = true     # users (not only admins) may approve queued submissions
 default_tz = "UTC"               # the zone the form starts in
 min_fill_secs = 2                # an anonymous form sent sooner after it was shown is a bot's
+
+# The map page (/map) is off until you name a tile server; visitors' browsers load its tiles.
+[map]
+# tiles = "https://tile.example.org/{z}/{x}/{y}.png"
+# attribution = "© OpenStreetMap contributors"
 
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]
@@ -497,6 +520,9 @@ impl Config {
             ));
         }
         self.origins.check()?;
+        if let Some(t) = &self.map.tiles {
+            discal_gateway::web::map::TileServer::parse(t, "").map_err(ConfigError::Invalid)?;
+        }
         self.check_numbers()
     }
 
@@ -872,6 +898,32 @@ mod tests {
         ] {
             let e = Config::parse(bad, Path::new("c.toml")).unwrap_err();
             assert!(e.to_string().contains(named), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_map_is_off_until_a_tile_server_is_named() {
+        assert_eq!(Config::default().map.tiles, None);
+        let on = Config::parse(
+            "[map]\ntiles = \"https://tile.openstreetmap.org/{z}/{x}/{y}.png\"\n\
+             attribution = \"© OpenStreetMap contributors\"",
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        // What the gateway reads (NodeApi::config is the config as JSON).
+        let json = serde_json::to_value(&on).unwrap();
+        assert_eq!(
+            json["map"]["tiles"],
+            "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        );
+        for bad in [
+            "tile.example/{z}/{x}/{y}.png",
+            "https://t.example/{x}/{y}.png",
+        ] {
+            let e = Config::parse(&format!("[map]\ntiles = {bad:?}"), Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("map tiles"), "{e}");
         }
     }
 

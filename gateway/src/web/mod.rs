@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod event_meta;
 pub mod form;
+pub mod map;
 mod pages;
 pub mod people;
 pub mod people_html;
@@ -234,9 +235,10 @@ pub async fn index(
         // The settings the page shows are part of what it is cached under: a changed
         // description shows at once.
         url: format!(
-            "{uri}|{}|{}",
+            "{uri}|{}|{}|{}",
             f.lang.tag(),
-            gw.node.config()["description"].as_str().unwrap_or("")
+            gw.node.config()["description"].as_str().unwrap_or(""),
+            map::tile_server(&gw).is_some()
         ),
         relative_to: Some(today),
         max_age: 60,

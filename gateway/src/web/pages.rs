@@ -436,6 +436,8 @@ pub fn home_header(
                 " "
                 label { (t("Tags", "Schlagwörter")) " " input name="tags" value=(value("tags")); }
                 " "
+                label { (t("Place", "Ort")) " " input name="place" value=(value("place")); }
+                " "
                 label { (t("View", "Ansicht")) " "
                     select name="view" {
                         option value="list" selected[view == "list"] { (t("List", "Liste")) }
@@ -450,6 +452,9 @@ pub fn home_header(
                 a href=(with(&[("days", "1")])) { (t("Today", "Heute")) } " · "
                 a href=(with(&[("days", "7")])) { (t("This week", "Diese Woche")) } " · "
                 a href=(with(&[("view", "month")])) { (t("This month", "Dieser Monat")) } " · "
+                @if super::map::tile_server(gw).is_some() {
+                    a href=(if here.is_empty() { "/map".to_owned() } else { format!("/map?{here}") }) { (t("Map", "Karte")) } " · "
+                }
                 a href=(format!("/views?{here}")) { (t("Subscribe or embed these events", "Diese Termine abonnieren oder einbetten")) } " · "
                 a href="/feed.rss" { "RSS" }
             }

@@ -114,6 +114,7 @@ SUMMARY:<img src=x onerror=alert(1)><script>alert(2)</script>\\; a\\,b\r
 DESCRIPTION:first line\\nATTENDEE:mailto:x@y\r
 URL:javascript:alert(1)\r
 LOCATION:مقهى القاهرة ☕ 🎉 café\r
+GEO:30.0444;31.2357\r
 CATEGORIES:hostile\r
 END:VEVENT\r
 END:VCALENDAR\r
@@ -189,6 +190,47 @@ impl NodeApi for ReadOnly {
     fn metrics(&self) -> String {
         String::new()
     }
+}
+
+/// A read-only node with settings, as the node's `config()` gives them (e.g. the map's tile
+/// server).
+pub struct Configured(pub serde_json::Value);
+
+impl NodeApi for Configured {
+    fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>> {
+        ReadOnly.write(op)
+    }
+    fn status(&self) -> BoxFuture<'_, serde_json::Value> {
+        ReadOnly.status()
+    }
+    fn metrics(&self) -> String {
+        String::new()
+    }
+    fn config(&self) -> serde_json::Value {
+        self.0.clone()
+    }
+}
+
+/// A stand-in tile server on a loopback port chosen by the OS: every `/{z}/{x}/{y}.svg` is a
+/// grey square with its coordinates, so a map is recognisable in screenshots and no test
+/// reaches a third party. Returns the URL template for `[map] tiles`.
+pub async fn tile_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tile = |axum::extract::Path((z, x, y)): axum::extract::Path<(u8, u32, String)>| async move {
+        let y = y.trim_end_matches(".svg").to_owned();
+        (
+            [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+            format!(
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"256\" height=\"256\">\
+                 <rect width=\"256\" height=\"256\" fill=\"#dfe6df\" stroke=\"#b9c4b9\"/>\
+                 <text x=\"8\" y=\"20\" font-size=\"12\" fill=\"#6b756b\">{z}/{x}/{y}</text></svg>"
+            ),
+        )
+    };
+    let app = axum::Router::new().route("/{z}/{x}/{y}", axum::routing::get(tile));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/{{z}}/{{x}}/{{y}}.svg")
 }
 
 /// A gateway over `store` whose clock says [`NOW`].

@@ -16,6 +16,8 @@ const pages = [
   "/",
   "/?view=month&month=2026-12",
   "/views",
+  "/map",
+  "/map?theme=dark",
   `/events/${expected.origin_a}/berlin-weekly%40example.org`,
   "/embed?view=list&from=2026-12-01&to=2026-12-31&tz=Europe/Berlin",
   "/embed?view=agenda&from=2026-12-01&to=2026-12-31&tz=Europe/Berlin",
@@ -57,4 +59,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log(`axe_test.mjs: axe-core found no WCAG 2.1 A/AA or best-practice violation on ${checked} pages (home, month, view builder, event page, list, agenda and month embeds light and dark)`);
+console.log(`axe_test.mjs: axe-core found no WCAG 2.1 A/AA or best-practice violation on ${checked} pages (home, month, view builder, map light and dark, event page, list, agenda and month embeds light and dark)`);

@@ -1,7 +1,9 @@
 // Real-browser test of the public pages (issue 24) against fixture_server: the home page lists
 // upcoming events in order, a search narrows it, the month switch and its arrows work without
 // JavaScript, an event page says its repetition in words, shows the way it came and carries
-// schema.org Event JSON-LD; RSS is served. No console errors; no request leaves the node.
+// schema.org Event JSON-LD; RSS is served; the map page shows numbered places over the
+// operator's tiles (the only other origin any page may reach, and only the map page does),
+// and a place narrows the home page. No console errors; no other request leaves the node.
 // Screenshots go to OUT_DIR.
 // Usage: node public_browser_test.mjs EXPECTED.json OUT_DIR
 import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
@@ -25,8 +27,15 @@ const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "d
     "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   viewport: { width: 1000, height: 900 },
 });
+const tilesOrigin = new URL(expected.map_tiles.replace(/[{}]/g, "")).origin;
+const tileRequests = [];
 await ctx.route("**/*", (route) => {
-  if (new URL(route.request().url()).origin === new URL(base).origin) return route.continue();
+  const origin = new URL(route.request().url()).origin;
+  if (origin === new URL(base).origin) return route.continue();
+  if (origin === tilesOrigin) {
+    tileRequests.push({ url: route.request().url(), page: route.request().frame().url() });
+    return route.continue();
+  }
   errors.push(`blocked request to ${route.request().url()}`);
   return route.abort();
 });
@@ -73,6 +82,35 @@ try {
     .catch(() => failures.push("view builder: the preview shows no event"));
   await page.screenshot({ path: join(outDir, "views.png"), fullPage: true });
 
+  // A place filter on the home page.
+  await page.goto(`${base}/`);
+  await page.fill("input[name=place]", "berlin");
+  await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
+  const placed = await page.locator("main").innerText();
+  check(placed.includes("Linux User Group Berlin"), "place filter: the Berlin event is missing");
+  check(!placed.includes("NYC Rust Meetup") && !placed.includes("FSFE Hamburg"), "place filter: other places still listed");
+
+  // The map: reached from the home page, markers and the list beside them agree, tiles come
+  // from the operator's server only.
+  await page.goto(`${base}/`);
+  await Promise.all([page.waitForLoadState("networkidle"), page.click("nav.ranges a[href^='/map']")]);
+  const markers = await page.locator("svg.map a").count();
+  const places = await page.locator("ol.places > li").count();
+  check(markers >= 3 && markers === places, `map: ${markers} markers, ${places} places listed`);
+  const mapTiles = tileRequests.filter((r) => r.page.includes("/map"));
+  check(mapTiles.length >= 4, `map: ${mapTiles.length} tiles requested`);
+  check(tileRequests.length === mapTiles.length, `tiles requested by pages other than the map: ${tileRequests.filter((r) => !r.page.includes("/map")).map((r) => r.page)}`);
+  const loaded = await page.locator("svg.map image").count();
+  check(loaded === mapTiles.length, `map: ${loaded} tile images, ${mapTiles.length} fetched`);
+  await page.screenshot({ path: join(outDir, "map.png"), fullPage: true });
+  await page.click("svg.map a[href='#place-1']");
+  check(page.url().endsWith("#place-1"), "map: a marker does not lead to its place");
+  const first = await page.locator("#place-1 h2").innerText();
+  await Promise.all([page.waitForLoadState(), page.locator("#place-1 > a").click()]);
+  const here = await page.locator("main").innerText();
+  check(here.includes("Linux User Group Berlin") && !here.includes("NYC Rust Meetup"),
+    `map: "events here" of ${first} does not narrow the list to it`);
+
   const rss = await (await page.request.get(`${base}/feed.rss`)).text();
   check(rss.includes("<rss version=\"2.0\"") && rss.includes("<item>"), "RSS feed");
 } catch (e) {
@@ -86,4 +124,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, the view builder's live preview, RSS; no console errors");
+console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, the view builder's live preview, RSS, place filter, map page over the operator's tiles only; no console errors");
