@@ -164,7 +164,7 @@ async fn thunderbird_checks_ctag_then_lists_etags_and_multigets() {
     let body = r#"<D:propfind xmlns:D="DAV:"><D:prop><D:getcontenttype/><D:resourcetype/><D:getetag/></D:prop></D:propfind>"#;
     let r = dav(&app, "PROPFIND", &coll, &[("depth", "1")], body).await;
     let hs = hrefs(&r.body);
-    assert_eq!(hs.len(), 1 + 8, "collection + 8 events of origin A: {hs:?}");
+    assert_eq!(hs.len(), 1 + 9, "collection + 9 events of origin A: {hs:?}");
     assert!(r.body.contains("<D:getetag>\"0-"));
     assert!(r.body.contains("component=vevent"));
     // Multiget with Depth 1 and hrefs as Thunderbird spells them (raw '@').
@@ -290,13 +290,13 @@ async fn expand_returns_utc_instances_with_recurrence_ids() {
 async fn sync_collection_initial_delta_and_bad_token() {
     let (app, gw) = setup();
     // Calendar objects cached at start are per revision, so a change is never served stale.
-    assert_eq!(gw.dav_objects.warm(&gw.store).unwrap(), 8 + 20);
+    assert_eq!(gw.dav_objects.warm(&gw.store).unwrap(), 9 + 20);
     let coll = "/dav/calendars/all/";
     let initial = r#"<?xml version="1.0" encoding="utf-8" ?><D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#;
     // DAVx5 sends Depth 1 here (RFC 6578 says 0), vdirsyncer none: both work.
     let r = dav(&app, "REPORT", coll, &[("depth", "1")], initial).await;
     assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
-    assert_eq!(hrefs(&r.body).len(), 8 + 20);
+    assert_eq!(hrefs(&r.body).len(), 9 + 20);
     let token = r
         .body
         .split("<D:sync-token>")
@@ -307,7 +307,7 @@ async fn sync_collection_initial_delta_and_bad_token() {
         .unwrap()
         .to_owned();
     let r = dav(&app, "REPORT", coll, &[], initial).await;
-    assert_eq!(hrefs(&r.body).len(), 8 + 20);
+    assert_eq!(hrefs(&r.body).len(), 9 + 20);
 
     // Nothing changed: an empty delta with the same token.
     let delta = initial.replace(
@@ -476,7 +476,7 @@ async fn vdirsyncer_lists_with_a_calendar_query_without_time_range() {
     let body = r#"<?xml version="1.0" encoding="utf-8" ?><C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getcontenttype/><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>"#;
     let r = dav(&app, "REPORT", &coll, &[("depth", "1")], body).await;
     assert_eq!(r.status, StatusCode::MULTI_STATUS);
-    assert_eq!(hrefs(&r.body).len(), 8, "{}", r.body);
+    assert_eq!(hrefs(&r.body).len(), 9, "{}", r.body);
 }
 
 /// The start-up warm-up runs real reports and listings, one pass per runtime worker (all

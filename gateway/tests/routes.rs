@@ -106,8 +106,8 @@ async fn ics_feed_is_valid_rfc5545() {
     }
     // Exactly one VTIMEZONE per zone used.
     assert_eq!(u.matches("BEGIN:VTIMEZONE").count(), 2);
-    // 8 fixture events (the Berlin one with its moved instance: 2 VEVENTs) and 30 bulk ones.
-    assert_eq!(u.matches("BEGIN:VEVENT").count(), 9 + 30);
+    // 9 fixture events (the Berlin one with its moved instance: 2 VEVENTs) and 30 bulk ones.
+    assert_eq!(u.matches("BEGIN:VEVENT").count(), 10 + 30);
     assert!(r.headers.get(header::ETAG).is_some());
     assert!(r.headers.get(header::LAST_MODIFIED).is_some());
     assert!(header(&r, header::CACHE_CONTROL).contains("max-age"));
@@ -441,7 +441,7 @@ async fn jscalendar_feed() {
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["@type"], "Group");
     let entries = v["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 8);
+    assert_eq!(entries.len(), 9);
     let berlin = entries
         .iter()
         .find(|e| e["uid"] == "berlin-weekly@example.org")
@@ -814,6 +814,14 @@ async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines()
         "{}",
         page.body
     );
+    // Revision and when the origin made it, in the event's zone.
+    assert!(
+        page.body.contains(
+            "<dd>0, changed <time datetime=\"2026-06-01T00:00:00Z\">Monday, 1 June 2026, 02:00 (Europe/Berlin)</time></dd>"
+        ),
+        "{}",
+        page.body
+    );
     let de = get(
         &app,
         &format!("/events/{a}/berlin-weekly%40example.org?lang=de"),
@@ -866,7 +874,9 @@ async fn event_pages_say_the_rule_in_words_and_describe_the_event_for_machines()
     assert_eq!(ld["name"], "Linux User Group Berlin");
     assert_eq!(ld["eventStatus"], "https://schema.org/EventScheduled");
     assert_eq!(ld["location"]["@type"], "Place");
-    assert!(ld["startDate"].as_str().unwrap().ends_with("+01:00"));
+    // The next instance, start and its own end (not the first instance's DTEND).
+    assert_eq!(ld["startDate"], "2026-11-24T19:00:00+01:00");
+    assert_eq!(ld["endDate"], "2026-11-24T21:00:00+01:00");
     assert!(page
         .body
         .contains("property=\"og:title\" content=\"Linux User Group Berlin\""));

@@ -258,8 +258,14 @@ fn iso(v: &DateTimeValue) -> Option<String> {
     })
 }
 
-/// schema.org `Event` as JSON-LD, safe inside a `<script>` element (every `<` escaped).
-pub fn json_ld(e: &StoredEvent, url: &str, publisher: &str, next_start: Option<String>) -> String {
+/// schema.org `Event` as JSON-LD, safe inside a `<script>` element (every `<` escaped). `next`
+/// is the instance the page shows (start, end), else the event's own DTSTART and DTEND.
+pub fn json_ld(
+    e: &StoredEvent,
+    url: &str,
+    publisher: &str,
+    next: Option<(String, Option<String>)>,
+) -> String {
     let m = &e.content().master;
     let status = if e.content().is_cancelled() {
         "https://schema.org/EventCancelled"
@@ -270,13 +276,15 @@ pub fn json_ld(e: &StoredEvent, url: &str, publisher: &str, next_start: Option<S
         "@context": "https://schema.org",
         "@type": "Event",
         "name": cut(m.summary.as_deref().unwrap_or_default(), TITLE_MAX),
-        "startDate": next_start.or_else(|| iso(&m.start)),
+        "startDate": next.as_ref().map(|n| n.0.clone()).or_else(|| iso(&m.start)),
         "eventStatus": status,
         "url": url,
         "organizer": {"@type": "Organization", "name": publisher},
     });
-    if let Some(discal_protocol::model::End::At(end)) = &m.end {
-        v["endDate"] = iso(end).into();
+    match (next, &m.end) {
+        (Some((_, Some(end))), _) => v["endDate"] = end.into(),
+        (None, Some(discal_protocol::model::End::At(end))) => v["endDate"] = iso(end).into(),
+        _ => {}
     }
     if let Some(d) = &m.description {
         v["description"] = cut(d, DESCRIPTION_MAX).into();

@@ -51,12 +51,16 @@ pub fn event_page(
     let when = first
         .as_ref()
         .map(|o| format!("{} ({})", when_text(lang, o, zone), zone.name()));
-    let next_start = first.as_ref().map(|o| {
-        o.start
-            .with_timezone(&zone)
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    // The instance shown, for machines: its start and its own end (a repeating event's
+    // DTEND is the first instance's).
+    let next = first.as_ref().map(|o| {
+        let iso = |t: DateTime<Utc>| {
+            t.with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+        };
+        (iso(o.start), (o.end > o.start).then(|| iso(o.end)))
     });
-    let head = event_head(e, &title, when.as_deref(), ctx, &publisher, next_start);
+    let head = event_head(e, &title, when.as_deref(), ctx, &publisher, next);
     let body = html! {
         main.discal.event-page {
             h1 {
@@ -86,7 +90,7 @@ pub fn event_page(
                         @else { (cut(u, 200)) }
                     }
                 }
-                (provenance(lang, e, &publisher, &path))
+                (provenance((lang, zone), e, &publisher, &path))
             }
             @if let Some(d) = &m.description {
                 div.description { (cut(d, DESCRIPTION_MAX)) }
@@ -132,7 +136,7 @@ fn when_block(
 
 /// Who published the event, the way it came here, its revision.
 fn provenance(
-    lang: Lang,
+    (lang, zone): (Lang, chrono_tz::Tz),
     e: &StoredEvent,
     publisher: &str,
     path: &[(discal_protocol::NodeKey, String)],
@@ -149,7 +153,16 @@ fn provenance(
             }
         }
         dt { (s.revision) }
-        dd { (e.payload.revision) }
+        dd {
+            (e.payload.revision)
+            @if let Some(t) = DateTime::<Utc>::from_timestamp_millis(e.payload.issued_at_ms) {
+                ", " (if lang == Lang::De { "geändert " } else { "changed " })
+                time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) {
+                    (crate::i18n::long_date(lang, t.with_timezone(&zone).date_naive())) ", "
+                    (crate::i18n::time(&t.with_timezone(&zone))) " (" (zone.name()) ")"
+                }
+            }
+        }
     }
 }
 
@@ -160,10 +173,10 @@ fn event_head(
     when: Option<&str>,
     ctx: &EventContext,
     publisher: &str,
-    next_start: Option<String>,
+    next: Option<(String, Option<String>)>,
 ) -> Markup {
     let m = &e.content().master;
-    let ld = super::event_meta::json_ld(e, &ctx.url, publisher, next_start);
+    let ld = super::event_meta::json_ld(e, &ctx.url, publisher, next);
     let description = [
         when.map(str::to_string),
         m.location

@@ -5,16 +5,30 @@
 // operator's tiles (the only other origin any page may reach, and only the map page does),
 // and a place narrows the home page. No console errors; no other request leaves the node.
 // Screenshots go to OUT_DIR.
-// Usage: node public_browser_test.mjs EXPECTED.json OUT_DIR
+// BIG.json is a second fixture_server's, over 10,000 events: its home page lists the next
+// dates in order, page after page.
+// Usage: node public_browser_test.mjs EXPECTED.json OUT_DIR BIG.json
 import { mkdtempSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import jsonld from "jsonld";
+
+// schema.org's context maps every term into its vocabulary; the processor gets it from here
+// rather than from the network (the test reaches no third party).
+const SCHEMA = "https://schema.org/";
+const documentLoader = async (url) => {
+  if (url.replace(/\/?$/, "/") === SCHEMA || url === "http://schema.org") {
+    return { contextUrl: null, documentUrl: url, document: { "@context": { "@vocab": SCHEMA } } };
+  }
+  throw new Error(`the test loads no remote context: ${url}`);
+};
 
 const expected = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const outDir = process.argv[3];
 mkdirSync(outDir, { recursive: true });
 const base = expected.base;
+const big = JSON.parse(readFileSync(process.argv[4], "utf8"));
 const failures = [];
 const check = (cond, msg) => { if (!cond) failures.push(msg); };
 const errors = [];
@@ -31,7 +45,7 @@ const tilesOrigin = new URL(expected.map_tiles.replace(/[{}]/g, "")).origin;
 const tileRequests = [];
 await ctx.route("**/*", (route) => {
   const origin = new URL(route.request().url()).origin;
-  if (origin === new URL(base).origin) return route.continue();
+  if (origin === new URL(base).origin || origin === new URL(big.base).origin) return route.continue();
   if (origin === tilesOrigin) {
     tileRequests.push({ url: route.request().url(), page: route.request().frame().url() });
     return route.continue();
@@ -50,11 +64,30 @@ try {
   check(JSON.stringify(starts) === JSON.stringify([...starts].sort()), "home: dates out of order");
   await page.screenshot({ path: join(outDir, "home-list.png"), fullPage: true });
 
+  // 10,000 events: the next dates in order, and the next page goes on from there.
+  check(Object.keys(big.events).length >= 10000, `big store: ${Object.keys(big.events).length} events`);
+  const dates = () => page.locator("main time").evaluateAll((ts) => ts.map((t) => t.getAttribute("datetime")));
+  await page.goto(`${big.base}/?from=2027-03-01`);
+  const p1 = await dates();
+  check(p1.length === 50 && JSON.stringify(p1) === JSON.stringify([...p1].sort()), `big store, page 1: ${p1.length} dates, in order: ${JSON.stringify(p1) === JSON.stringify([...p1].sort())}`);
+  await Promise.all([page.waitForLoadState(), page.click("p.more a")]);
+  const p2 = await dates();
+  check(p2.length === 50 && JSON.stringify(p2) === JSON.stringify([...p2].sort()) && p2[0] >= p1[49],
+    `big store, page 2: ${p2.length} dates from ${p2[0]} after ${p1[49]}`);
+
+  await page.goto(`${base}/`);
   await page.fill("input[name=q]", "Hamburg");
   await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
   const text = await page.locator("main").innerText();
   check(text.includes("FSFE Hamburg"), "search: the Hamburg event is missing");
   check(!text.includes("Linux User Group Berlin"), "search: Berlin still listed");
+
+  await page.goto(`${base}/`);
+  await page.fill("input[name=tags]", "fsfe");
+  await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
+  const tagged = await page.locator("main").innerText();
+  check(tagged.includes("FSFE Hamburg"), "tag filter: the fsfe event is missing");
+  check(!tagged.includes("Linux User Group Berlin") && !tagged.includes("NYC Rust Meetup"), "tag filter: untagged events still listed");
 
   await page.goto(`${base}/`);
   await page.selectOption("select[name=view]", "month");
@@ -73,6 +106,30 @@ try {
   check(ld["@type"] === "Event" && ld["@context"] === "https://schema.org", "event page: JSON-LD is not a schema.org Event");
   check(typeof ld.startDate === "string" && !Number.isNaN(Date.parse(ld.startDate)), "event page: JSON-LD startDate");
   await page.screenshot({ path: join(outDir, "event-page.png"), fullPage: true });
+  // The JSON-LD through a JSON-LD processor: an https://schema.org/Event with its dates and
+  // place, and well-formed linked data (it converts to RDF).
+  const expanded = await jsonld.expand(ld, { documentLoader });
+  const ev = expanded[0] || {};
+  check((ev["@type"] || []).includes(`${SCHEMA}Event`), `JSON-LD: expands to ${JSON.stringify(expanded)}`);
+  for (const p of ["name", "startDate", "endDate", "location", "eventStatus", "organizer"]) {
+    check(ev[SCHEMA + p], `JSON-LD: no ${SCHEMA}${p} after expansion`);
+  }
+  const place = (ev[`${SCHEMA}location`] || [{}])[0];
+  check((place["@type"] || []).includes(`${SCHEMA}Place`), "JSON-LD: the location is not a Place");
+  const quads = await jsonld.toRDF(ld, { documentLoader, format: "application/n-quads" });
+  check(quads.includes(`<${SCHEMA}startDate>`), "JSON-LD: no startDate triple");
+
+  // A repeating event's next three dates in its own zone across the change to summer time on
+  // 28 March 2027 (the wall clock stays 19:00), and in UTC (18:00, then 17:00).
+  for (const [q, want] of [["", ["19:00–21:00", "19:00–21:00", "19:00–21:00"]], ["?tz=UTC", ["18:00–20:00", "18:00–20:00", "17:00–19:00"]]]) {
+    await page.goto(`${base}/events/${expected.origin_a}/spring-series%40example.org${q}`);
+    await page.click("details summary");
+    const dates = (await page.locator("details li").allInnerTexts()).slice(0, 3);
+    const days = ["16 March 2027", "23 March 2027", "30 March 2027"];
+    check(dates.length === 3 && dates.every((d, i) => d.includes(days[i]) && d.endsWith(want[i])),
+      `next dates ${q || "in the event's zone"}: ${JSON.stringify(dates)}, want ${days.map((d, i) => `${d} ${want[i]}`)}`);
+    check(/every Tuesday at 19:00, 6 times/.test(await page.locator("main").innerText()), "spring series: no rule in words");
+  }
 
   // The view builder shows its embed live.
   await page.goto(`${base}/views?tags=linux&from=2026-12-01&to=2026-12-31`);
@@ -124,4 +181,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("public_browser_test.mjs: home page in order, search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, the view builder's live preview, RSS, place filter, map page over the operator's tiles only; no console errors");
+console.log("public_browser_test.mjs: home page in order (and over 10,000 events, page after page), search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, JSON-LD expanded by a JSON-LD processor, next dates across a DST change, the view builder's live preview, RSS, tag and place filters, map page over the operator's tiles only; no console errors");

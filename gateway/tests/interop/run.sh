@@ -3,7 +3,9 @@
 # python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal (in the
 # repo's .venv), ical.js, playwright-core and axe-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
-# They run against target/debug/examples/fixture_server, which serves the test data set.
+# They run against target/debug/examples/fixture_server, which serves the test data set (a
+# second one over 10,000 events for the home page), a real node for the people pages, and
+# node's relay_fixture (three real nodes, A–B–C) for the relay path.
 # Screenshots go to target/screenshots/ (docs/img/ holds the committed copies).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -56,8 +58,22 @@ check check_feeds.py .venv/bin/python "$here/check_feeds.py" "$work/expected.jso
 check check_feeds.mjs node "$here/check_feeds.mjs" "$work/expected.json"
 check browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/browser_test.mjs" "$work/expected.json" target/screenshots
+# The public pages also over a store of 10,000 events (a second fixture, stopped after).
+big="$work/big"
+mkdir -p "$big"
+mkfifo "$big/stdin"
+target/debug/examples/fixture_server "$big/expected.json" 10000 <"$big/stdin" >"$big/url" &
+big_server=$!
+exec 4>"$big/stdin"
+for _ in $(seq 1 300); do
+  [ -s "$big/url" ] && break
+  sleep 0.1
+done
+[ -s "$big/url" ] || { echo "the 10,000-event fixture_server did not start"; exit 1; }
 check public_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
-  node "$here/public_browser_test.mjs" "$work/expected.json" target/screenshots
+  node "$here/public_browser_test.mjs" "$work/expected.json" target/screenshots "$big/expected.json"
+exec 4>&-
+wait "$big_server" 2>/dev/null || true
 check axe_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/axe_test.mjs" "$work/expected.json"
 # The wild corpus (issue 25) imported and read back from DisCal's feed by three parsers.
@@ -86,5 +102,22 @@ check people_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}"
   node "$here/people_browser_test.mjs" "$people_url" ana "people test password" target/screenshots
 kill "$node_pid"
 wait "$node_pid" 2>/dev/null || true
+# The relay path in Chromium, on the page of the last of three real nodes peered A–B–C.
+relay="$work/relay"
+mkdir -p "$relay"
+mkfifo "$relay/stdin"
+target/debug/examples/relay_fixture <"$relay/stdin" >"$relay/out" 2>"$relay/log" &
+relay_pid=$!
+exec 5>"$relay/stdin"
+for _ in $(seq 1 600); do
+  [ -s "$relay/out" ] && break
+  kill -0 "$relay_pid" 2>/dev/null || break
+  sleep 0.1
+done
+[ -s "$relay/out" ] || { echo "relay_fixture did not start"; cat "$relay/log"; exit 1; }
+check relay_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/relay_browser_test.mjs" "$(cut -f1 "$relay/out")" "$(cut -f2 "$relay/out")" target/screenshots
+exec 5>&-
+wait "$relay_pid" 2>/dev/null || true
 # Last: it changes an event at the node.
 check check_caldav.py .venv/bin/python "$here/check_caldav.py" "$work/expected.json" "$fifo" "$work/url"
