@@ -170,18 +170,30 @@ pub enum ConfigChange {
         drop_tags: Vec<String>,
     },
     /// Sets the node's settings (`name` and `public_url` apply at the next start).
-    Settings {
-        /// `name`.
-        name: String,
-        /// `public_url` (none: `http://<http>`).
-        public_url: Option<String>,
-        /// `[people] default_tz`.
-        default_tz: String,
-        /// `[people] allow_anonymous`.
-        allow_anonymous: bool,
-        /// `[people] users_confirm_changes`.
-        users_confirm_changes: bool,
-    },
+    Settings(NodeSettings),
+}
+
+/// The node settings the admin page edits (config keys named beside each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeSettings {
+    /// `name`.
+    pub name: String,
+    /// `public_url` (none: `http://<http>`).
+    pub public_url: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `language`: `en` or `de`.
+    pub language: String,
+    /// `[people] default_tz`.
+    pub default_tz: String,
+    /// `[people] allow_anonymous`.
+    pub allow_anonymous: bool,
+    /// `[people] users_confirm_changes`.
+    pub users_confirm_changes: bool,
+    /// `[map] tiles` (none: the map is off).
+    pub map_tiles: Option<String>,
+    /// `[map] attribution`.
+    pub map_attribution: Option<String>,
 }
 
 /// One line of `GET /api/events` and `discal event list`.

@@ -57,7 +57,8 @@ use discal_protocol::model::LocalDateTime;
 use discal_store::{Store, StoredEvent};
 
 pub use api::{
-    summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, WriteError, WriteOp, Written,
+    summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, NodeSettings, WriteError, WriteOp,
+    Written,
 };
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};

@@ -520,6 +520,12 @@ impl Config {
             ));
         }
         self.origins.check()?;
+        if !matches!(self.language.as_str(), "en" | "de") {
+            return Err(ConfigError::Invalid(format!(
+                "language = {:?}: the pages speak \"en\" or \"de\"",
+                self.language
+            )));
+        }
         if let Some(t) = &self.map.tiles {
             discal_gateway::web::map::TileServer::parse(t, "").map_err(ConfigError::Invalid)?;
         }
@@ -740,24 +746,30 @@ fn set_keys(doc: &mut toml_edit::DocumentMut, change: &discal_gateway::ConfigCha
             f["require_tags"] = strings(require_tags);
             f["drop_tags"] = strings(drop_tags);
         }
-        C::Settings {
-            name,
-            public_url,
-            default_tz,
-            allow_anonymous,
-            users_confirm_changes,
-        } => {
-            doc["name"] = toml_edit::value(name.as_str());
-            match public_url {
-                Some(u) => doc["public_url"] = toml_edit::value(u.as_str()),
-                None => drop(doc.remove("public_url")),
+        C::Settings(n) => {
+            doc["name"] = toml_edit::value(n.name.as_str());
+            set_or_remove(doc.as_table_mut(), "public_url", n.public_url.as_deref());
+            set_or_remove(doc.as_table_mut(), "description", n.description.as_deref());
+            if !n.language.is_empty() {
+                doc["language"] = toml_edit::value(n.language.as_str());
             }
             let p = table(doc, "people");
-            p["default_tz"] = toml_edit::value(default_tz.as_str());
-            p["allow_anonymous"] = toml_edit::value(*allow_anonymous);
-            p["users_confirm_changes"] = toml_edit::value(*users_confirm_changes);
+            p["default_tz"] = toml_edit::value(n.default_tz.as_str());
+            p["allow_anonymous"] = toml_edit::value(n.allow_anonymous);
+            p["users_confirm_changes"] = toml_edit::value(n.users_confirm_changes);
+            let m = table(doc, "map");
+            set_or_remove(m, "tiles", n.map_tiles.as_deref());
+            set_or_remove(m, "attribution", n.map_attribution.as_deref());
         }
         C::AddPeer { .. } | C::RemovePeer { .. } => {}
+    }
+}
+
+/// Sets a string key, or removes it for `None` (its comment lines stay).
+fn set_or_remove(t: &mut toml_edit::Table, key: &str, v: Option<&str>) {
+    match v {
+        Some(v) => t[key] = toml_edit::value(v),
+        None => drop(t.remove(key)),
     }
 }
 
@@ -827,13 +839,17 @@ mod tests {
         write_atomic(&p, DEFAULT_CONFIG_TOML.as_bytes()).unwrap();
         edit_file(
             &p,
-            &C::Settings {
+            &C::Settings(discal_gateway::NodeSettings {
                 name: "LUG Berlin".into(),
                 public_url: Some("https://cal.example.org".into()),
+                description: Some("Treffen freier Software".into()),
+                language: "de".into(),
                 default_tz: "Europe/Berlin".into(),
                 allow_anonymous: true,
                 users_confirm_changes: false,
-            },
+                map_tiles: Some("https://tile.example.org/{z}/{x}/{y}.png".into()),
+                map_attribution: None,
+            }),
         )
         .unwrap();
         edit_file(
@@ -850,19 +866,36 @@ mod tests {
         assert!(text.contains("# Forward an event only while its hop count is below this."));
         let c = Config::load(&p).unwrap();
         assert_eq!(c.name, "LUG Berlin");
+        assert_eq!(
+            (c.description.as_deref(), c.language.as_str()),
+            (Some("Treffen freier Software"), "de")
+        );
+        assert_eq!(
+            c.map.tiles.as_deref(),
+            Some("https://tile.example.org/{z}/{x}/{y}.png")
+        );
         assert!(c.people.allow_anonymous && !c.people.users_confirm_changes);
         assert_eq!(
             (c.filters.max_hop, c.filters.radius_km),
             (Some(3), Some(100.0))
         );
-        let bad = C::Settings {
-            name: "x".into(),
-            public_url: None,
-            default_tz: "Mars/Base".into(),
-            allow_anonymous: false,
-            users_confirm_changes: true,
+        let bad = |edit: fn(&mut discal_gateway::NodeSettings)| {
+            let mut n = discal_gateway::NodeSettings {
+                name: "x".into(),
+                language: "en".into(),
+                default_tz: "UTC".into(),
+                ..Default::default()
+            };
+            edit(&mut n);
+            C::Settings(n)
         };
-        assert!(edit_file(&p, &bad).is_err());
+        assert!(edit_file(&p, &bad(|n| n.default_tz = "Mars/Base".into())).is_err());
+        assert!(edit_file(&p, &bad(|n| n.language = "tlh".into())).is_err());
+        assert!(edit_file(
+            &p,
+            &bad(|n| n.map_tiles = Some("ftp://t/{z}/{x}/{y}".into()))
+        )
+        .is_err());
         assert_eq!(
             Config::load(&p).unwrap().name,
             "LUG Berlin",

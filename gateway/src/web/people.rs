@@ -811,13 +811,20 @@ fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, Strin
             require_tags: list_field(f, "require_tags"),
             drop_tags: list_field(f, "drop_tags"),
         },
-        "settings" => C::Settings {
-            name: f.get("name").to_string(),
-            public_url: Some(f.get("public_url").to_string()).filter(|u| !u.is_empty()),
-            default_tz: f.get("default_tz").to_string(),
-            allow_anonymous: f.ticked("allow_anonymous"),
-            users_confirm_changes: f.ticked("users_confirm_changes"),
-        },
+        "settings" => {
+            let set = |k: &str| Some(f.get(k).trim().to_string()).filter(|v| !v.is_empty());
+            C::Settings(crate::NodeSettings {
+                name: f.get("name").to_string(),
+                public_url: set("public_url"),
+                description: set("description"),
+                language: f.get("language").to_string(),
+                default_tz: f.get("default_tz").to_string(),
+                allow_anonymous: f.ticked("allow_anonymous"),
+                users_confirm_changes: f.ticked("users_confirm_changes"),
+                map_tiles: set("map_tiles"),
+                map_attribution: set("map_attribution"),
+            })
+        }
         other => return Err(format!("no {other:?} here: peer, filters or settings")),
     })
 }

@@ -364,7 +364,17 @@ pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup
             input type="hidden" name="csrf" value=(csrf);
             (text_field(t(lang, "Name (after a restart)", "Name (nach Neustart)"), "name", cfg["name"].as_str().unwrap_or("")))
             (text_field(t(lang, "Public URL (after a restart)", "Öffentliche URL (nach Neustart)"), "public_url", cfg["public_url"].as_str().unwrap_or("")))
+            (text_field(t(lang, "Description (on the home page)", "Beschreibung (auf der Startseite)"), "description", cfg["description"].as_str().unwrap_or("")))
+            label { span { (t(lang, "Language of the pages", "Sprache der Seiten")) }
+                select name="language" {
+                    @for (code, label) in [("en", "English"), ("de", "Deutsch")] {
+                        option value=(code) selected[cfg["language"].as_str() == Some(code)] { (label) }
+                    }
+                }
+            }
             (text_field(t(lang, "Default time zone", "Standard-Zeitzone"), "default_tz", p["default_tz"].as_str().unwrap_or("UTC")))
+            (text_field(t(lang, "Map tile server ({z}/{x}/{y}; empty: no map)", "Kartenkachel-Server ({z}/{x}/{y}; leer: keine Karte)"), "map_tiles", cfg["map"]["tiles"].as_str().unwrap_or("")))
+            (text_field(t(lang, "Map attribution", "Karten-Quellenangabe"), "map_attribution", cfg["map"]["attribution"].as_str().unwrap_or("")))
             (tick(t(lang, "Take events without login (queued for approval)", "Termine ohne Anmeldung annehmen (zur Freigabe)"), "allow_anonymous", p["allow_anonymous"].as_bool() == Some(true)))
             (tick(t(lang, "Users may approve queued events", "Nutzer dürfen Termine freigeben"), "users_confirm_changes", p["users_confirm_changes"].as_bool() != Some(false)))
             button type="submit" { (t(lang, "Save settings", "Einstellungen speichern")) }
