@@ -3,6 +3,7 @@
 //! enters the node.
 
 use discal_protocol::ics::{escape_text, fold_line};
+use discal_protocol::model::LANGUAGE_PROPERTY;
 use serde::{Deserialize, Serialize};
 
 /// An event as a person describes it. Every field is optional so the same type serves as a
@@ -47,6 +48,9 @@ pub struct Draft {
     /// DESCRIPTION.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The language the event is written in, a BCP 47 tag (`de`, `pt-BR`); empty removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// Why a draft cannot become an event.
@@ -83,6 +87,16 @@ pub enum DraftError {
     /// A zone name with characters no zone name has.
     #[error("tz: {0:?} is not a time zone name")]
     BadZone(String),
+    /// Not a language tag.
+    #[error("language: {0:?} is not a language tag (BCP 47, e.g. de or pt-BR)")]
+    BadLanguage(String),
+}
+
+/// Characters zone names are made of (the parser checks the name itself).
+fn is_zone_name(z: &str) -> bool {
+    !z.is_empty()
+        && z.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
 }
 
 /// The DTSTART/DTEND value of one time field, with its parameters.
@@ -159,14 +173,8 @@ impl Draft {
     pub fn property_lines(&self) -> Result<(Vec<String>, Vec<&'static str>), DraftError> {
         let mut lines = Vec::new();
         let mut replaces = Vec::new();
-        if let Some(z) = &self.tz {
-            if z.is_empty()
-                || !z
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
-            {
-                return Err(DraftError::BadZone(z.clone()));
-            }
+        if let Some(z) = self.tz.as_ref().filter(|z| !is_zone_name(z)) {
+            return Err(DraftError::BadZone(z.clone()));
         }
         let tz = self.tz.as_deref();
         if self.end.is_some() && self.duration.is_some() {
@@ -229,6 +237,16 @@ impl Draft {
         if let Some(d) = &self.description {
             lines.push(format!("DESCRIPTION:{}", escape_text(d)));
             replaces.push("DESCRIPTION");
+        }
+        if let Some(l) = self.language.as_deref().map(str::trim) {
+            match l {
+                "" => {}
+                l if discal_protocol::model::is_language_tag(l) => {
+                    lines.push(format!("{LANGUAGE_PROPERTY}:{l}"));
+                }
+                l => return Err(DraftError::BadLanguage(l.to_string())),
+            }
+            replaces.push(LANGUAGE_PROPERTY);
         }
         Ok((lines, replaces))
     }

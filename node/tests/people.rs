@@ -151,6 +151,7 @@ const WEEKLY: &[(&str, &str)] = &[
     ("exdates", "2027-03-30"),
     ("location", "Hackerspace, Berlin"),
     ("tags", "linux, meetup"),
+    ("language", "de"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,8 +203,23 @@ async fn an_admin_enters_a_weekly_event_that_federates_then_edits_and_cancels_it
     assert_eq!(a.store().owner(&uid).unwrap().as_deref(), Some("ana"));
     let feed = br.get("/feed.ics?from=2027-03-01&to=2027-05-01").await.body;
     assert!(
-        feed.contains("SUMMARY:Stammtisch") && feed.contains("RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4"),
+        feed.contains("SUMMARY;LANGUAGE=de:Stammtisch")
+            && feed.contains("RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4"),
         "{feed}"
+    );
+    // The event's language reaches its page: the title's and description's `lang`, and the
+    // JSON-LD for machines.
+    let page = br
+        .get(&format!(
+            "/events/{}/{}",
+            a.key(),
+            discal_gateway::read::path_segment(&uid)
+        ))
+        .await
+        .body;
+    assert!(
+        page.contains("<h1 lang=\"de\">Stammtisch</h1>") && page.contains("\"inLanguage\":\"de\""),
+        "{page}"
     );
     assert!(
         feed.contains("EXDATE;TZID=Europe/Berlin:20270330T190000"),
@@ -211,6 +227,10 @@ async fn an_admin_enters_a_weekly_event_that_federates_then_edits_and_cancels_it
     );
     assert!(wait_rev(b, &key, 0).await, "the event reaches the peer");
     assert_eq!(held(b, &key).unwrap().transit.hop, 1);
+    assert_eq!(
+        held(b, &key).unwrap().content().master.language(),
+        Some("de")
+    );
 
     let edit = br
         .get(&format!(
@@ -220,6 +240,7 @@ async fn an_admin_enters_a_weekly_event_that_federates_then_edits_and_cancels_it
         .await;
     assert_eq!(edit.status, 200, "{}", edit.body);
     assert!(edit.body.contains("value=\"Stammtisch\""));
+    assert!(edit.body.contains("<option value=\"de\" selected>"));
     let token = csrf(&edit.body);
     let mut changed: Vec<(&str, &str)> = WEEKLY
         .iter()
@@ -284,12 +305,13 @@ async fn sessions_csrf_roles_escaping_the_login_limit_and_field_errors() {
         ("count", "0"),
         ("lat", "200"),
         ("lon", "13.4"),
+        ("language", "deutsch und englisch"),
         ("csrf", &token),
         ("action", "save"),
     ];
     let p = bo.post("/events/new", &bad).await;
     assert_eq!(p.status, 422, "{}", p.body);
-    for field in ["tz", "start_date", "count", "lat"] {
+    for field in ["tz", "start_date", "count", "lat", "language"] {
         assert!(
             p.body.contains(&format!("id=\"err-{field}\"")),
             "no message at {field}"

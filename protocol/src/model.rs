@@ -191,6 +191,23 @@ pub struct Property {
     pub value: String,
 }
 
+/// DisCal's property for the language an event is written in: one BCP 47 tag (`de`, `pt-BR`),
+/// kept among [`Component::extra`] so the signed format stays as it is. On iCalendar output it
+/// also becomes the LANGUAGE parameter of SUMMARY, DESCRIPTION and LOCATION (RFC 5545
+/// §3.2.10), and a SUMMARY's LANGUAGE parameter on input sets it when the event has none.
+pub const LANGUAGE_PROPERTY: &str = "X-DISCAL-LANGUAGE";
+
+/// A BCP 47 language tag by its shape (RFC 5646 §2.1): a 2–8 letter primary subtag, then
+/// subtags of 1–8 letters or digits, 35 characters at most.
+pub fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary = parts.next().unwrap_or_default();
+    s.len() <= 35
+        && (2..=8).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// One VEVENT: the master, or an override of one recurrence instance.
 #[derive(Clone, Debug, PartialEq, Encode, Decode)]
 pub struct Component {
@@ -233,6 +250,14 @@ pub struct Component {
 }
 
 impl Component {
+    /// The event's language ([`LANGUAGE_PROPERTY`]), if it names one.
+    pub fn language(&self) -> Option<&str> {
+        self.extra
+            .iter()
+            .find(|p| p.name == LANGUAGE_PROPERTY)
+            .map(|p| p.value.as_str())
+    }
+
     /// A component with only a start; everything else empty.
     pub fn new(start: DateTimeValue) -> Self {
         Self {

@@ -51,6 +51,9 @@ pub const MAX_UID_BYTES: usize = 255;
 /// A rule a payload broke.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ValidationError {
+    /// An event language that is not a language tag.
+    #[error("X-DISCAL-LANGUAGE {0:?} is not a language tag (BCP 47, e.g. de or pt-BR)")]
+    BadLanguage(String),
     /// Payload over the size limit.
     #[error("payload is {len} bytes, over the {max}-byte limit")]
     TooLarge {
@@ -352,6 +355,11 @@ fn check_categories(categories: &[String], limits: &Limits) -> Result<usize, Val
 
 fn check_property(p: &Property, limits: &Limits) -> Result<(), ValidationError> {
     check_name(&p.name)?;
+    if p.name == crate::model::LANGUAGE_PROPERTY && !crate::model::is_language_tag(&p.value) {
+        return Err(ValidationError::BadLanguage(
+            p.value.chars().take(64).collect(),
+        ));
+    }
     check_line(&p.name, &p.value, limits)?;
     for param in &p.params {
         check_name(&param.name)?;

@@ -227,6 +227,24 @@ fn locations(c: &Component) -> Value {
     json!({ "1": Value::Object(l) })
 }
 
+/// `recurrenceOverrides`: added dates, excluded dates and changed instances.
+fn overrides(c: &discal_protocol::EventContent) -> Map<String, Value> {
+    let m = &c.master;
+    let mut overrides = Map::new();
+    for r in &m.rdates {
+        overrides.insert(local(&r.local()), json!({}));
+    }
+    for x in &m.exdates {
+        overrides.insert(local(&x.local()), json!({"excluded": true}));
+    }
+    for ov in &c.overrides {
+        if let Some(rid) = &ov.recurrence_id {
+            overrides.insert(local(&rid.local()), Value::Object(patch(m, ov)));
+        }
+    }
+    overrides
+}
+
 /// One event as a JSCalendar Event.
 pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
     let c = e.content();
@@ -243,8 +261,13 @@ pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
     o.insert("updated".into(), updated.into());
     o.insert("sequence".into(), m.sequence.into());
     o.insert("title".into(), m.summary.clone().unwrap_or_default().into());
-    if let Some(d) = &m.description {
-        o.insert("description".into(), d.clone().into());
+    for (k, v) in [
+        ("locale", m.language()),
+        ("description", m.description.as_deref()),
+    ] {
+        if let Some(v) = v {
+            o.insert(k.into(), v.into());
+        }
     }
     o.insert("start".into(), local(&m.start.local()).into());
     o.insert("timeZone".into(), zone_of(&m.start));
@@ -283,18 +306,7 @@ pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
             Value::Array(vec![recurrence_rule(r, &m.start)]),
         );
     }
-    let mut overrides = Map::new();
-    for r in &m.rdates {
-        overrides.insert(local(&r.local()), json!({}));
-    }
-    for x in &m.exdates {
-        overrides.insert(local(&x.local()), json!({"excluded": true}));
-    }
-    for ov in &c.overrides {
-        if let Some(rid) = &ov.recurrence_id {
-            overrides.insert(local(&rid.local()), Value::Object(patch(m, ov)));
-        }
-    }
+    let overrides = overrides(c);
     if !overrides.is_empty() {
         o.insert("recurrenceOverrides".into(), overrides.into());
     }

@@ -289,6 +289,9 @@ pub fn json_ld(
     if let Some(d) = &m.description {
         v["description"] = cut(d, DESCRIPTION_MAX).into();
     }
+    if let Some(l) = m.language() {
+        v["inLanguage"] = l.into();
+    }
     if !m.categories.is_empty() {
         v["keywords"] = cut(&m.categories.join(", "), TITLE_MAX).into();
     }

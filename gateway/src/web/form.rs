@@ -93,6 +93,7 @@ impl EventForm {
         f.set("tags", m.categories.join(", "));
         f.set("url", m.url.clone().unwrap_or_default());
         f.set("description", m.description.clone().unwrap_or_default());
+        f.set("language", m.language().unwrap_or_default());
         f
     }
 
@@ -126,6 +127,10 @@ impl EventForm {
         if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             errors.insert("url", "A link starts with https:// or http://.".into());
         }
+        let language = self.get("language").trim();
+        if !(language.is_empty() || discal_protocol::model::is_language_tag(language)) {
+            errors.insert("language", "A language such as de, en or pt-BR.".into());
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -154,6 +159,7 @@ impl EventForm {
             tags: Some(tags),
             url: opt(url),
             description: Some(self.fields.get("description").cloned().unwrap_or_default()),
+            language: Some(language.to_string()),
         })
     }
 

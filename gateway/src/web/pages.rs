@@ -63,7 +63,7 @@ pub fn event_page(
     let head = event_head(e, &title, when.as_deref(), ctx, &publisher, next);
     let body = html! {
         main.discal.event-page {
-            h1 {
+            h1 lang=[m.language()] {
                 @if c.is_cancelled() { del { (title) } " " span.badge { (s.cancelled) } }
                 @else { (title) }
             }
@@ -93,7 +93,7 @@ pub fn event_page(
                 (provenance((lang, zone), e, &publisher, &path))
             }
             @if let Some(d) = &m.description {
-                div.description { (cut(d, DESCRIPTION_MAX)) }
+                div.description lang=[m.language()] { (cut(d, DESCRIPTION_MAX)) }
             }
             p.links {
                 a href=(ics) { (s.add_to_calendar) }

@@ -381,7 +381,7 @@ async fn save_or_preview<'a>(
     let pv = match preview_of(gw, &draft, f.get("tz")) {
         Ok(p) => p,
         Err(why) => {
-            errors.insert("_", why);
+            errors.insert("_", format!("The event cannot be read: {why}"));
             return Ok(form_page(
                 gw,
                 h,
@@ -400,7 +400,7 @@ async fn save_or_preview<'a>(
     }
     match save(draft).await {
         Err(AppError::Write(WriteError::BadRequest(why))) => {
-            errors.insert("_", why);
+            errors.insert("_", format!("The node did not take the event: {why}"));
             Ok(form_page(
                 gw,
                 h,

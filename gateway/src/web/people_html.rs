@@ -67,10 +67,82 @@ const GERMAN: &[(&str, &str)] = &[
         " ist kein Kalenderdatum (JJJJ-MM-TT).",
     ),
     (" is not a time (HH:MM).", " ist keine Uhrzeit (HH:MM)."),
+    (
+        "A language such as de, en or pt-BR.",
+        "Eine Sprache wie de, en oder pt-BR.",
+    ),
+    (
+        "this node takes events from its members only: log in first",
+        "dieser Knoten nimmt Termine nur von Mitgliedern an: bitte zuerst anmelden",
+    ),
+    (
+        "the form expired: reload it and send it again",
+        "das Formular ist abgelaufen: bitte neu laden und noch einmal senden",
+    ),
+    (
+        "the form was not filled in as a person would: reload it and try again",
+        "das Formular wurde nicht wie von einem Menschen ausgefüllt: bitte neu laden und noch einmal versuchen",
+    ),
 ];
+
+/// Frames around a reason from the node or the parser: only the frame is translated (the
+/// reason is the protocol's own English, and word-by-word replacement would garble it).
+const GERMAN_FRAMES: &[(&str, &str)] = &[
+    (
+        "The node did not take the event: ",
+        "Der Knoten hat den Termin nicht angenommen: ",
+    ),
+    (
+        "The event cannot be read: ",
+        "Der Termin kann nicht gelesen werden: ",
+    ),
+];
+
+/// The languages the form offers for an event (any other tag can be sent, and is kept).
+const EVENT_LANGUAGES: &[(&str, &str, &str)] = &[
+    ("en", "English", "Englisch"),
+    ("de", "German", "Deutsch"),
+    ("fr", "French", "Französisch"),
+    ("es", "Spanish", "Spanisch"),
+    ("it", "Italian", "Italienisch"),
+    ("nl", "Dutch", "Niederländisch"),
+    ("pl", "Polish", "Polnisch"),
+    ("pt", "Portuguese", "Portugiesisch"),
+    ("cs", "Czech", "Tschechisch"),
+    ("da", "Danish", "Dänisch"),
+    ("sv", "Swedish", "Schwedisch"),
+    ("tr", "Turkish", "Türkisch"),
+    ("uk", "Ukrainian", "Ukrainisch"),
+    ("ar", "Arabic", "Arabisch"),
+];
+
+fn language_field(lang: Lang, f: &EventForm, e: &FieldErrors) -> Markup {
+    let now = f.get("language");
+    let known = EVENT_LANGUAGES.iter().any(|(code, _, _)| *code == now);
+    html! {
+        label.field {
+            (t(lang, "Language of the event", "Sprache des Termins")) " "
+            select name="language" aria-describedby=[e.get("language").map(|_| "err-language")] {
+                option value="" selected[now.is_empty()] { (t(lang, "(not said)", "(keine Angabe)")) }
+                @if !now.is_empty() && !known { option value=(now) selected { (now) } }
+                @for (code, en, de) in EVENT_LANGUAGES {
+                    option value=(code) selected[*code == now] { (t(lang, en, de)) }
+                }
+            }
+            @if let Some(msg) = e.get("language") { span.error id="err-language" { (message(lang, msg)) } }
+        }
+    }
+}
 
 /// A form message in the page's language.
 pub fn message(lang: Lang, msg: &str) -> String {
+    if lang == Lang::De {
+        for (en, de) in GERMAN_FRAMES {
+            if let Some(reason) = msg.strip_prefix(en) {
+                return format!("{de}{reason}");
+            }
+        }
+    }
     let mut m = msg.to_string();
     if lang == Lang::De {
         for (en, de) in GERMAN {
@@ -200,7 +272,7 @@ pub fn event_form(
     preview: &[String],
 ) -> Markup {
     html! {
-        @if let Some(msg) = e.get("_") { p.error role="alert" { (msg) } }
+        @if let Some(msg) = e.get("_") { p.error role="alert" { (message(lang, msg)) } }
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(hidden.csrf);
             @if let Some((at, sig)) = &hidden.stamp {
@@ -228,6 +300,7 @@ pub fn event_form(
             (field(lang, f, e, "tags", ("Tags (comma-separated)", "Schlagwörter (mit Komma)"), "text"))
             (field(lang, f, e, "url", ("Link", "Link"), "url"))
             label.field { (t(lang, "Description", "Beschreibung")) " " textarea name="description" rows="5" { (f.get("description")) } }
+            (language_field(lang, f, e))
             @if !preview.is_empty() {
                 section.preview {
                     h2 { (t(lang, "Next dates", "Nächste Termine")) " (" (f.get("tz")) ")" }
@@ -400,5 +473,20 @@ mod tests {
             "Eine Zahl von -90 bis 90."
         );
         assert_eq!(message(Lang::En, "Every 1 to 999."), "Every 1 to 999.");
+        // The node's refusals: framed in German, the node's own reason kept as it is.
+        assert_eq!(
+            message(
+                Lang::De,
+                "The node did not take the event: SUMMARY is 40000 bytes, up to 32768"
+            ),
+            "Der Knoten hat den Termin nicht angenommen: SUMMARY is 40000 bytes, up to 32768"
+        );
+        assert_eq!(
+            message(
+                Lang::De,
+                "this node takes events from its members only: log in first"
+            ),
+            "dieser Knoten nimmt Termine nur von Mitgliedern an: bitte zuerst anmelden"
+        );
     }
 }

@@ -4,7 +4,10 @@ use super::values::{param, parse_dt, parse_dt_prop, parse_duration, split_text_l
 use super::write::escape_text;
 use super::zones::Zones;
 use super::{IcsError, Meta};
-use crate::model::{Component, DateTimeValue, End, Geo, Organizer, Param, Property, Status};
+use crate::model::{
+    is_language_tag, Component, DateTimeValue, End, Geo, Organizer, Param, Property, Status,
+    LANGUAGE_PROPERTY,
+};
 
 fn prop_err(uid: &str, property: &str, reason: impl Into<String>) -> IcsError {
     IcsError::Property {
@@ -46,6 +49,13 @@ pub(super) fn map_vevent(
             Err(e) => return Err(e),
         }
     }
+    // The language a SUMMARY says it is in, when the event names none of DisCal's kind.
+    if comp.language().is_none() {
+        if let Some(l) = c.find_prop("SUMMARY").and_then(|p| param(p, "LANGUAGE")) {
+            // A tag that is not one is left out quietly: SUMMARY itself is taken.
+            let _ = set_language(&mut comp, l);
+        }
+    }
     meta.warnings.extend(zones.take_notes());
     Ok((uid, comp, meta))
 }
@@ -62,6 +72,7 @@ const DROPPABLE: &[&str] = &[
     "X-REVISION",
     "EXDATE",
     "RDATE",
+    LANGUAGE_PROPERTY,
 ];
 
 /// An RRULE without the slips of hand-made files: blanks, empty parts (`;;`, a trailing `;`),
@@ -163,7 +174,26 @@ fn apply_property(
         },
         "X-HOP" => meta.hop = Some(number(val, "a hop count").map_err(err)?),
         "X-REVISION" => meta.revision = Some(number(val, "a revision number").map_err(err)?),
+        LANGUAGE_PROPERTY => set_language(comp, val).map_err(err)?,
         _ => comp.extra.push(extra_property(p, name)),
+    }
+    Ok(())
+}
+
+/// The event's language, unless it has one already (the first is kept).
+fn set_language(comp: &mut Component, val: &str) -> Result<(), String> {
+    let tag = val.trim();
+    if !is_language_tag(tag) {
+        return Err(format!(
+            "{tag:?} is not a language tag (BCP 47, e.g. de or pt-BR)"
+        ));
+    }
+    if comp.language().is_none() {
+        comp.extra.push(Property {
+            name: LANGUAGE_PROPERTY.into(),
+            params: Vec::new(),
+            value: tag.to_string(),
+        });
     }
     Ok(())
 }

@@ -132,6 +132,24 @@ pub struct IcsEvent<'a> {
     pub issued: LocalDateTime,
 }
 
+/// SUMMARY, DESCRIPTION and LOCATION, with the event's language as their LANGUAGE parameter.
+fn text_lines(c: &Component) -> impl Iterator<Item = String> + '_ {
+    let lang = c
+        .language()
+        .map(|l| format!(";LANGUAGE={}", param_value(l)))
+        .unwrap_or_default();
+    [
+        ("SUMMARY", &c.summary),
+        ("DESCRIPTION", &c.description),
+        ("LOCATION", &c.location),
+    ]
+    .into_iter()
+    .filter_map(move |(name, v)| {
+        v.as_ref()
+            .map(|v| format!("{name}{lang}:{}", escape_text(v)))
+    })
+}
+
 /// Writes the VEVENT(s) of one event.
 pub fn write_event(out: &mut String, ev: &IcsEvent<'_>) {
     for comp in ev.content.components() {
@@ -165,14 +183,8 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component) {
     for x in &c.exdates {
         line(dt_line("EXDATE", x));
     }
-    for (name, v) in [
-        ("SUMMARY", &c.summary),
-        ("DESCRIPTION", &c.description),
-        ("LOCATION", &c.location),
-    ] {
-        if let Some(v) = v {
-            line(format!("{name}:{}", escape_text(v)));
-        }
+    for l in text_lines(c) {
+        line(l);
     }
     if let Some(g) = c.geo {
         line(format!("GEO:{};{}", g.lat, g.lon));

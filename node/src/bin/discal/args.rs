@@ -177,6 +177,9 @@ pub struct Fields {
     /// DESCRIPTION.
     #[arg(long)]
     pub description: Option<String>,
+    /// The language the event is written in: de, en, pt-BR … ("" removes it).
+    #[arg(long)]
+    pub language: Option<String>,
 }
 
 impl Fields {
@@ -194,6 +197,7 @@ impl Fields {
             tags: self.tags,
             url: self.url,
             description: self.description,
+            language: self.language,
         }
     }
 }
