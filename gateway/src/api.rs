@@ -190,6 +190,10 @@ pub struct NodeSettings {
     pub allow_anonymous: bool,
     /// `[people] users_confirm_changes`.
     pub users_confirm_changes: bool,
+    /// `[people] users_register_sites`.
+    pub users_register_sites: bool,
+    /// `[people] users_confirm_sites`.
+    pub users_confirm_sites: bool,
     /// `[map] tiles` (none: the map is off).
     pub map_tiles: Option<String>,
     /// `[map] attribution`.

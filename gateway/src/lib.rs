@@ -166,6 +166,14 @@ pub fn router(gw: Gateway) -> Router {
             "/queue/{id}/{verb}",
             axum::routing::post(web::people::decide),
         )
+        .route(
+            "/sites/new",
+            get(web::sites::new_site_page).post(web::sites::new_site),
+        )
+        .route(
+            "/queue/sites/{id}/{verb}",
+            axum::routing::post(web::sites::decide_site),
+        )
         .route("/api/users", get(users_api::list).post(users_api::add))
         .route(
             "/api/users/{name}/{what}",

@@ -218,6 +218,12 @@ pub struct People {
     /// Users (not only admins) may approve queued submissions.
     #[serde(default = "yes")]
     pub users_confirm_changes: bool,
+    /// Users (not only admins) may register sister sites; they wait for confirmation.
+    #[serde(default)]
+    pub users_register_sites: bool,
+    /// Users (not only admins) may confirm sister sites (add them to the allowlist).
+    #[serde(default)]
+    pub users_confirm_sites: bool,
     /// The zone the event form starts in (an IANA name).
     #[serde(default = "default_tz")]
     pub default_tz: String,
@@ -242,6 +248,8 @@ impl Default for People {
         Self {
             allow_anonymous: false,
             users_confirm_changes: true,
+            users_register_sites: false,
+            users_confirm_sites: false,
             default_tz: default_tz(),
             min_fill_secs: default_min_fill(),
         }
@@ -254,6 +262,8 @@ impl People {
         discal_gateway::web::auth::PeopleSettings {
             allow_anonymous: self.allow_anonymous,
             users_confirm_changes: self.users_confirm_changes,
+            users_register_sites: self.users_register_sites,
+            users_confirm_sites: self.users_confirm_sites,
             default_tz: self.default_tz.clone(),
             min_fill_ms: i64::from(self.min_fill_secs) * 1000,
         }
@@ -443,6 +453,8 @@ max_mib = 256
 [people]
 allow_anonymous = false          # true: the form takes events without login, queued for approval
 users_confirm_changes = true     # users (not only admins) may approve queued submissions
+users_register_sites = false     # users may register sister sites (they wait for confirmation)
+users_confirm_sites = false      # users may confirm sister sites (add them to the allowlist)
 default_tz = "UTC"               # the zone the form starts in
 min_fill_secs = 2                # an anonymous form sent sooner after it was shown is a bot's
 
@@ -757,6 +769,8 @@ fn set_keys(doc: &mut toml_edit::DocumentMut, change: &discal_gateway::ConfigCha
             p["default_tz"] = toml_edit::value(n.default_tz.as_str());
             p["allow_anonymous"] = toml_edit::value(n.allow_anonymous);
             p["users_confirm_changes"] = toml_edit::value(n.users_confirm_changes);
+            p["users_register_sites"] = toml_edit::value(n.users_register_sites);
+            p["users_confirm_sites"] = toml_edit::value(n.users_confirm_sites);
             let m = table(doc, "map");
             set_or_remove(m, "tiles", n.map_tiles.as_deref());
             set_or_remove(m, "attribution", n.map_attribution.as_deref());
@@ -847,6 +861,8 @@ mod tests {
                 default_tz: "Europe/Berlin".into(),
                 allow_anonymous: true,
                 users_confirm_changes: false,
+                users_register_sites: true,
+                users_confirm_sites: false,
                 map_tiles: Some("https://tile.example.org/{z}/{x}/{y}.png".into()),
                 map_attribution: None,
             }),
@@ -875,6 +891,7 @@ mod tests {
             Some("https://tile.example.org/{z}/{x}/{y}.png")
         );
         assert!(c.people.allow_anonymous && !c.people.users_confirm_changes);
+        assert!(c.people.users_register_sites && !c.people.users_confirm_sites);
         assert_eq!(
             (c.filters.max_hop, c.filters.radius_km),
             (Some(3), Some(100.0))

@@ -2,7 +2,8 @@
 //! the accounts API logs in, enters a weekly event across the March DST change with an
 //! exception (the preview shows the right local times), the event reaches a second node with
 //! X-HOP 1, is edited and cancelled; sessions, CSRF, roles, escaping, the login limit and
-//! field errors; an anonymous submission waits until a user approves it.
+//! field errors; an anonymous submission waits until a user approves it; a sister site a user
+//! registers waits until someone who may confirm sites does.
 
 mod common;
 
@@ -644,5 +645,87 @@ async fn the_admin_page_edits_peers_filters_and_settings_in_the_config_file() {
     assert!(log
         .iter()
         .any(|e| e.action == "config" && e.subject.starts_with("remove peer")));
+    net.shutdown().await;
+}
+
+/// The seed's "register sister sites" and "confirm sister sites" roles: a user may register one
+/// only when the config says so, the request waits, a user without the confirm role cannot
+/// confirm it, an admin does, and the site is in the allowlist and connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_register_sister_sites_that_wait_for_someone_who_may_confirm_them() {
+    let net = TestNet::new(2, 8).await;
+    net.set_peers(1, &[0]).await;
+    let a = net.node(0);
+    add_user(a, "ana", "admin", "ana's long password").await;
+    add_user(a, "bo", "user", "bo's long password").await;
+    let (key1, addr1) = (net.nodes[1].key.to_string(), net.nodes[1].addr.clone());
+    let mut bo = Browser::new(a.http_addr());
+    assert_eq!(bo.login("bo", "bo's long password").await.status, 303);
+    assert_eq!(
+        bo.get("/sites/new").await.status,
+        403,
+        "not without the role"
+    );
+
+    net.configure(0, &[], |c| c.people.users_register_sites = true)
+        .await;
+    let page = bo.get("/sites/new").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = csrf(&page.body);
+    let bad = bo
+        .post(
+            "/sites/new",
+            &[("key", "nope"), ("name", "x"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("is not a node key") && bad.body.contains("value=\"x\""));
+    let sent = [
+        ("key", key1.as_str()),
+        ("address", addr1.as_str()),
+        ("name", "sister <b>site</b>"),
+        ("csrf", token.as_str()),
+    ];
+    assert_eq!(bo.post("/sites/new", &sent).await.status, 202);
+    let path = config_path(&net.nodes[0].dir);
+    let held = || discal_node::config::Config::load(&path).unwrap().peers;
+    assert!(
+        held().is_empty(),
+        "not in the allowlist before it is confirmed"
+    );
+    let q = bo.get("/queue").await.body;
+    assert!(!q.contains("/queue/sites/1/confirm"), "{q}");
+    assert_eq!(
+        bo.post("/queue/sites/1/confirm", &[("csrf", &token)])
+            .await
+            .status,
+        403
+    );
+
+    let mut ana = Browser::new(a.http_addr());
+    assert_eq!(ana.login("ana", "ana's long password").await.status, 303);
+    let q = ana.get("/queue").await.body;
+    assert!(
+        q.contains("/queue/sites/1/confirm") && q.contains("sister &lt;b&gt;site&lt;/b&gt;"),
+        "{q}"
+    );
+    let r = ana
+        .post("/queue/sites/1/confirm", &[("csrf", &csrf(&q))])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let peers = held();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(
+        (peers[0].key.as_str(), peers[0].name.as_deref()),
+        (key1.as_str(), Some("sister <b>site</b>"))
+    );
+    net.wait_gossip(0, 1).await;
+    assert!(ana.get("/queue").await.body.contains("No site waits."));
+    let log = a.store().audit_log(10).unwrap();
+    let acts: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str()))
+        .collect();
+    assert!(acts.contains(&("bo", "register site")) && acts.contains(&("ana", "confirm site")));
     net.shutdown().await;
 }

@@ -74,7 +74,7 @@ use discal_protocol::recur::ExpandLimits;
 
 pub use backend::SledOptions;
 pub use error::StoreError;
-pub use people::{Account, AuditEntry, Role, Session, Submission, TokenRecord};
+pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
     Selection, StoredEvent, Transit,

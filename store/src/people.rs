@@ -1,5 +1,6 @@
 //! People's records beside the events: accounts, API tokens, browser sessions, who entered
-//! which of this node's events, the queue of anonymous submissions and the audit log. Small
+//! which of this node's events, the queues of anonymous submissions and of sister sites
+//! waiting to be confirmed, and the audit log. Small
 //! tables under key prefix `a`; each write is one batch, flushed before it returns, like an
 //! event's. Nothing here is signed or spread to peers: accounts are a node's own business.
 //!
@@ -18,6 +19,7 @@ const K_SESSION: u8 = b's';
 const K_OWNER: u8 = b'o';
 const K_QUEUE: u8 = b'q';
 const K_AUDIT: u8 = b'l';
+const K_SITES: u8 = b'r';
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
@@ -99,6 +101,24 @@ pub struct Submission {
     pub draft_json: String,
     /// When it came.
     pub submitted_ms: i64,
+}
+
+/// A sister site someone asked this node to peer with, waiting for a person who may confirm
+/// sites (the seed's "register" and "confirm sister sites").
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SiteRequest {
+    /// Its number in the queue.
+    pub id: u64,
+    /// The site's node key.
+    pub key: String,
+    /// A multiaddr to dial, if given.
+    pub address: Option<String>,
+    /// Its name.
+    pub name: Option<String>,
+    /// The account that asked.
+    pub by: String,
+    /// When.
+    pub at_ms: i64,
 }
 
 fn key(kind: u8, rest: &[u8]) -> Vec<u8> {
@@ -293,6 +313,39 @@ impl Store {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let k = key(K_QUEUE, &id.to_be_bytes());
         let s: Option<Submission> = self.people_get(&k)?;
+        if s.is_some() {
+            let mut b = Batch::default();
+            b.remove(k);
+            self.people_write(b)?;
+        }
+        Ok(s)
+    }
+
+    /// Queues a sister site for confirmation; returns its number (`id` is assigned here).
+    pub fn queue_site(&self, req: &SiteRequest) -> Result<u64, StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let id = self.last_number(K_SITES)? + 1;
+        let mut b = Batch::default();
+        let r = SiteRequest { id, ..req.clone() };
+        b.insert(key(K_SITES, &id.to_be_bytes()), encode(&r));
+        self.people_write(b)?;
+        Ok(id)
+    }
+
+    /// The sister sites waiting, oldest first.
+    pub fn site_requests(&self) -> Result<Vec<SiteRequest>, StoreError> {
+        Ok(self
+            .people_scan(K_SITES)?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect())
+    }
+
+    /// Takes a sister site out of the queue (confirmed or rejected).
+    pub fn take_site_request(&self, id: u64) -> Result<Option<SiteRequest>, StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let k = key(K_SITES, &id.to_be_bytes());
+        let s: Option<SiteRequest> = self.people_get(&k)?;
         if s.is_some() {
             let mut b = Batch::default();
             b.remove(k);

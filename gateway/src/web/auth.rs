@@ -33,6 +33,10 @@ pub struct PeopleSettings {
     pub allow_anonymous: bool,
     /// Whether users (not only admins) may approve queued submissions.
     pub users_confirm_changes: bool,
+    /// Whether users (not only admins) may ask for sister sites (queued for confirmation).
+    pub users_register_sites: bool,
+    /// Whether users (not only admins) may confirm sister sites (add them to the allowlist).
+    pub users_confirm_sites: bool,
     /// The zone the form starts in.
     pub default_tz: String,
     /// An anonymous submission sent sooner than this after its form was shown is a bot's.
@@ -44,6 +48,8 @@ impl Default for PeopleSettings {
         Self {
             allow_anonymous: false,
             users_confirm_changes: true,
+            users_register_sites: false,
+            users_confirm_sites: false,
             default_tz: "UTC".into(),
             min_fill_ms: 2_000,
         }

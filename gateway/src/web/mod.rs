@@ -8,6 +8,7 @@ pub mod map;
 mod pages;
 pub mod people;
 pub mod people_html;
+pub mod sites;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};

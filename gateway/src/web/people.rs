@@ -25,7 +25,7 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 /// The double-submit cookie of forms shown before any session (login, anonymous entry).
 const FORM_COOKIE: &str = "discal_form";
 
-fn lang_of(h: &HeaderMap) -> Lang {
+pub(super) fn lang_of(h: &HeaderMap) -> Lang {
     let al = h
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
@@ -37,7 +37,7 @@ fn lang_of(h: &HeaderMap) -> Lang {
     }
 }
 
-fn fields(body: &Bytes) -> Result<EventForm, AppError> {
+pub(super) fn fields(body: &Bytes) -> Result<EventForm, AppError> {
     if body.len() > MAX_FORM_BYTES {
         return Err(AppError::BadRequest(format!(
             "a form of {} bytes; forms take at most {MAX_FORM_BYTES}",
@@ -47,7 +47,7 @@ fn fields(body: &Bytes) -> Result<EventForm, AppError> {
     Ok(EventForm::parse(body))
 }
 
-fn see_other(location: &str, cookies: &[String]) -> Response {
+pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -431,7 +431,12 @@ fn queue(gw: &Gateway, h: &HeaderMap, draft: &Draft) -> Result<Response, AppErro
     ))
 }
 
-fn audit(gw: &Gateway, actor: &str, action: &str, subject: &str) -> Result<(), AppError> {
+pub(super) fn audit(
+    gw: &Gateway,
+    actor: &str,
+    action: &str,
+    subject: &str,
+) -> Result<(), AppError> {
     gw.store
         .audit(&AuditEntry {
             at_ms: (gw.clock)(),
@@ -442,7 +447,7 @@ fn audit(gw: &Gateway, actor: &str, action: &str, subject: &str) -> Result<(), A
         .map_err(AppError::internal)
 }
 
-fn session_caller(gw: &Gateway, h: &HeaderMap) -> Result<Option<Caller>, AppError> {
+pub(super) fn session_caller(gw: &Gateway, h: &HeaderMap) -> Result<Option<Caller>, AppError> {
     Ok(auth::caller(gw, h)?.filter(|c| c.session.is_some()))
 }
 
@@ -592,17 +597,25 @@ fn may_approve(gw: &Gateway, c: &Caller) -> Result<(), AppError> {
     }
 }
 
-/// `GET /queue`: anonymous submissions waiting.
+/// `GET /queue`: anonymous submissions and sister sites waiting.
 pub async fn queue_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
     let Some(caller) = session_caller(&gw, &h)? else {
         return Ok(see_other("/login", &[]));
     };
-    may_approve(&gw, &caller)?;
+    let approves = may_approve(&gw, &caller).is_ok();
+    if !approves && !super::sites::may_confirm(&gw, &caller) {
+        may_approve(&gw, &caller)?;
+    }
     let lang = lang_of(&h);
     let csrf = caller.csrf.clone().unwrap_or_default();
-    let subs = gw.store.submissions().map_err(AppError::internal)?;
+    let subs = if approves {
+        gw.store.submissions().map_err(AppError::internal)?
+    } else {
+        Vec::new()
+    };
+    let sites = super::sites::queue_section(&gw, &caller, lang)?;
     let body = html! {
-        @if subs.is_empty() { p { (t(lang, "Nothing waits.", "Nichts wartet.")) } }
+        @if approves && subs.is_empty() { p { (t(lang, "No event waits.", "Kein Termin wartet.")) } }
         @for s in &subs {
             @let d: Draft = serde_json::from_str(&s.draft_json).unwrap_or_default();
             section.submission {
@@ -617,6 +630,7 @@ pub async fn queue_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
                 }
             }
         }
+        (sites)
     };
     Ok(ui::page(
         StatusCode::OK,
@@ -821,6 +835,8 @@ fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, Strin
                 default_tz: f.get("default_tz").to_string(),
                 allow_anonymous: f.ticked("allow_anonymous"),
                 users_confirm_changes: f.ticked("users_confirm_changes"),
+                users_register_sites: f.ticked("users_register_sites"),
+                users_confirm_sites: f.ticked("users_confirm_sites"),
                 map_tiles: set("map_tiles"),
                 map_attribution: set("map_attribution"),
             })

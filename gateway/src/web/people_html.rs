@@ -450,6 +450,8 @@ pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup
             (text_field(t(lang, "Map attribution", "Karten-Quellenangabe"), "map_attribution", cfg["map"]["attribution"].as_str().unwrap_or("")))
             (tick(t(lang, "Take events without login (queued for approval)", "Termine ohne Anmeldung annehmen (zur Freigabe)"), "allow_anonymous", p["allow_anonymous"].as_bool() == Some(true)))
             (tick(t(lang, "Users may approve queued events", "Nutzer dürfen Termine freigeben"), "users_confirm_changes", p["users_confirm_changes"].as_bool() != Some(false)))
+            (tick(t(lang, "Users may register sister sites", "Nutzer dürfen Schwesterseiten eintragen"), "users_register_sites", p["users_register_sites"].as_bool() == Some(true)))
+            (tick(t(lang, "Users may confirm sister sites", "Nutzer dürfen Schwesterseiten bestätigen"), "users_confirm_sites", p["users_confirm_sites"].as_bool() == Some(true)))
             button type="submit" { (t(lang, "Save settings", "Einstellungen speichern")) }
         }
     }
