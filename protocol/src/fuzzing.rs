@@ -14,6 +14,16 @@ pub fn envelope_decode(data: &[u8]) {
     let _ = crate::Relayed::decode(data);
 }
 
+/// Decodes and verifies arbitrary bytes as a signed proposal or receipt (§12); must never
+/// panic, and whatever decodes re-encodes to the same bytes.
+pub fn proposal_decode(data: &[u8]) {
+    if let Ok(s) = crate::proposal::Signed::decode(data) {
+        assert_eq!(s.encode(), data, "proposal re-encoding differs");
+        let _ = s.verify_proposal(i64::MAX / 2, 0);
+        let _ = s.verify_receipt();
+    }
+}
+
 /// Parses arbitrary bytes as iCalendar, then expands whatever was imported; must never panic
 /// and must terminate quickly whatever the RRULE says.
 pub fn ics_parse(data: &[u8]) {

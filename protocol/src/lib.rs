@@ -35,6 +35,7 @@ pub mod ics;
 pub mod keys;
 pub mod merge;
 pub mod model;
+pub mod proposal;
 pub mod recur;
 pub mod tz;
 pub mod validate;

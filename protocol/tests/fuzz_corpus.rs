@@ -29,6 +29,14 @@ fn envelope_decode_seeds() {
 }
 
 #[test]
+fn proposal_decode_seeds() {
+    for (name, data) in seeds("proposal_decode") {
+        eprintln!("{name}");
+        discal_protocol::fuzzing::proposal_decode(&data);
+    }
+}
+
+#[test]
 fn ics_parse_seeds() {
     for (name, data) in seeds("ics_parse") {
         eprintln!("{name}");

@@ -1,6 +1,7 @@
 """An independent encoder written from docs/protocol.md alone (no Rust code consulted): it
-builds the test vector's payload from the spec's encoding rules and checks the bytes, the key's
-text form, the EventId and the signature against the values the document states.
+builds the test vectors' payloads from the spec's encoding rules and checks the bytes, the key's
+text form, the EventId and the signatures against the values the document states: the event of
+§9 and the proposal and receipt of §12.5.
 
 Run: python3 protocol/tests/python/check_vector.py  (needs the `cryptography` package for the
 signature check; .ci/run installs it into a local venv).
@@ -130,6 +131,78 @@ def payload():
     )
 
 
+# --- §12.5 the proposal and receipt vector ---------------------------------------------------
+
+PROPOSER_SEED = bytes(range(0x20, 0x40))
+PROPOSER = bytes.fromhex("29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd7")
+PROPOSAL_HEX = (
+    "01000102030405060708090a0b0c0d0e0f29acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc93"
+    "22966dd703a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b817766563746f722d31"
+    "4064697363616c2e6578616d706c650100010753554d4d415259011953554d4d4152593a4f70656e20536f7572"
+    "6365204e69676874012253554d4d4152593a4f70656e20536f75726365204e696768742028726f6f6d20322903"
+    "416e61fd8027b38841030000"
+)
+PROPOSAL_SIG_HEX = (
+    "1620e3844f70d8a8191c8680e10c1f9c45b757ca7ccf263f8a6998e28e95beed"
+    "8889d4e16a20ebacf3b477cc592f59f122af3d30c00f48ae7016e9c6e6b6d20d"
+)
+RECEIPT_HEX = (
+    "01000102030405060708090a0b0c0d0e0f03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc86641255"
+    "31b829acbae141bccaf0b22e1a94d34d0bc7361e526d0bfe12c89794bc9322966dd717766563746f722d314064"
+    "697363616c2e6578616d706c650002fd40fcb48841030000"
+)
+RECEIPT_SIG_HEX = (
+    "e678e9a7027490e0e8d0b84401dc8390d92b0248caf3d85eb3f9e4234bd42c05"
+    "0145b6c953539145a630f0b0495b6a27884ecb1bde1a7e878d8869b45f254702"
+)
+PROPOSAL_ID = bytes(range(16))
+UID = "vector-1@discal.example"
+
+
+def proposal():
+    change = variant(
+        0,
+        vec(
+            [
+                string("SUMMARY")
+                + vec([string("SUMMARY:Open Source Night")])
+                + vec([string("SUMMARY:Open Source Night (room 2)")])
+            ]
+        ),
+    )
+    return (
+        u8(1)
+        + PROPOSAL_ID
+        + PROPOSER
+        + PUBKEY
+        + string(UID)
+        + uvarint(1)
+        + change
+        + string("Ana")
+        + ivarint(1_790_000_600_000)
+    )
+
+
+def receipt():
+    accepted = variant(0, uvarint(2))
+    return u8(1) + PROPOSAL_ID + PUBKEY + PROPOSER + string(UID) + accepted + ivarint(1_790_000_660_000)
+
+
+def check_proposals(failures, sk_origin, keys):
+    Ed25519PrivateKey, Ed25519PublicKey = keys
+    sk = Ed25519PrivateKey.from_private_bytes(PROPOSER_SEED)
+    if sk.public_key().public_bytes_raw() != PROPOSER:
+        failures.append("the proposer's seed does not give the documented key")
+    for name, built, doc, signer, context, sig in [
+        ("proposal", proposal(), PROPOSAL_HEX, sk, b"DISCAL-PROPOSAL-V1\x00", PROPOSAL_SIG_HEX),
+        ("receipt", receipt(), RECEIPT_HEX, sk_origin, b"DISCAL-RECEIPT-V1\x00", RECEIPT_SIG_HEX),
+    ]:
+        if built.hex() != doc:
+            failures.append(f"{name} differs:\n  spec-built {built.hex()}\n  documented {doc}")
+        if signer.sign(context + built).hex() != sig:
+            failures.append(f"{name} signature differs")
+
+
 def main():
     failures = []
     p = payload()
@@ -159,10 +232,14 @@ def main():
     if sk.sign(msg).hex() != SIGNATURE_HEX:
         failures.append("signature differs (Ed25519 is deterministic)")
     Ed25519PublicKey.from_public_bytes(PUBKEY).verify(bytes.fromhex(SIGNATURE_HEX), msg)
+    check_proposals(failures, sk, (Ed25519PrivateKey, Ed25519PublicKey))
     if failures:
         print("\n".join(failures))
         sys.exit(1)
-    print("spec test vector: payload, key text form, EventId, envelope and signature agree")
+    print(
+        "spec test vectors: payload, key text form, EventId, envelope and signature agree (§9); "
+        "proposal and receipt bytes and signatures agree (§12.5)"
+    )
 
 
 if __name__ == "__main__":
