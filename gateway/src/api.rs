@@ -112,6 +112,52 @@ impl WriteError {
     }
 }
 
+/// What the proposal pages and endpoint ask of the node (docs/protocol.md §12). The node
+/// holds the key, so it signs proposals, receipts and the revisions they lead to.
+// One request at a time travels to the node's worker: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProposalRequest {
+    /// A signed proposal (wire bytes) for one of this node's events, from another node.
+    Receive(Vec<u8>),
+    /// A person's decision on a held proposal: accept (applied as the next revision), or
+    /// reject with a reason.
+    Decide {
+        /// The proposal's id.
+        id: [u8; 16],
+        /// Accept it.
+        accept: bool,
+        /// Why not, when rejected.
+        reason: String,
+        /// The account deciding.
+        by: String,
+    },
+    /// A person here proposes a change to another origin's event, or its cancellation.
+    Make {
+        /// The event's origin.
+        origin: discal_protocol::NodeKey,
+        /// Its UID.
+        uid: String,
+        /// The fields to change (none with `cancel`).
+        patch: Box<Draft>,
+        /// Propose to cancel it.
+        cancel: bool,
+        /// The account proposing; its name is the proposal's author.
+        account: String,
+    },
+}
+
+/// What the node answers to a [`ProposalRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposalReply {
+    /// The signed receipt's wire bytes (to `Receive`).
+    Receipt(Vec<u8>),
+    /// Decided (to `Decide`).
+    Decided,
+    /// In the outbox, with this id (to `Make`).
+    Made([u8; 16]),
+}
+
 /// What the gateway needs from the node it serves.
 pub trait NodeApi: Send + Sync + 'static {
     /// Signs and publishes a local write.
@@ -128,6 +174,15 @@ pub trait NodeApi: Send + Sync + 'static {
     /// admin page.
     fn config(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+    /// Proposals: receive one as the origin, decide on a held one, or make one.
+    fn proposal(&self, req: ProposalRequest) -> BoxFuture<'_, Result<ProposalReply, WriteError>> {
+        let _ = req;
+        Box::pin(async {
+            Err(WriteError::Unavailable(
+                "this gateway has no node to take proposals".into(),
+            ))
+        })
     }
     /// Applies an admin's change to the node's config file (the same file the CLI edits, its
     /// comments kept) and reloads it.

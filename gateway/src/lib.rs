@@ -57,8 +57,8 @@ use discal_protocol::model::LocalDateTime;
 use discal_store::{Store, StoredEvent};
 
 pub use api::{
-    summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, NodeSettings, WriteError, WriteOp,
-    Written,
+    summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, NodeSettings, ProposalReply,
+    ProposalRequest, WriteError, WriteOp, Written,
 };
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
@@ -142,10 +142,46 @@ pub fn router(gw: Gateway) -> Router {
         .route("/feed.rss", get(feeds::feed_rss))
         .route("/origins/{key}/{file}", get(feeds::origin_feed))
         .route("/events/{origin}/{uid}", get(web::event_page))
-        .route("/events/{origin}/{uid}/{file}", get(web::event_file))
+        .route(
+            "/events/{origin}/{uid}/{file}",
+            get(web::event_file).post(web::event_post),
+        )
         .route("/embed", get(embeds::embed))
         .route("/embed.js", get(embeds::embed_js))
         .route("/views", get(web::views))
+        .merge(people_routes())
+        .route("/static/embed.css", get(embeds::stylesheet))
+        .route("/static/people.css", get(web::people_html::stylesheet))
+        .route("/static/resize.js", get(embeds::resize_js))
+        .route("/static/copy.js", get(embeds::copy_js))
+        .route("/.well-known/caldav", any(dav::well_known))
+        .route("/dav", any(dav::handle))
+        .route("/dav/", any(dav::handle))
+        .route("/dav/{*rest}", any(dav::handle))
+        .route("/status", get(api::status))
+        .route("/metrics", get(api::metrics))
+        .route("/api/events", get(api::list_events).post(api::post_events))
+        .route(
+            "/api/events/{uid}",
+            put(api::put_event).delete(api::delete_event),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gw)
+}
+
+/// The pages that come with accounts: entering, changing, proposing and approving events,
+/// sister sites, the admin page and the accounts API.
+fn people_routes() -> Router<Gateway> {
+    Router::new()
+        .route(
+            "/propose/{origin}/{uid}",
+            get(web::proposals::propose_page).post(web::proposals::propose),
+        )
+        .route("/my/proposals", get(web::proposals::my_proposals))
+        .route(
+            "/queue/proposals/{id}/{verb}",
+            axum::routing::post(web::proposals::decide),
+        )
         .route(
             "/login",
             get(web::people::login_page).post(web::people::login),
@@ -196,23 +232,6 @@ pub fn router(gw: Gateway) -> Router {
             "/admin/peers/{key}/remove",
             axum::routing::post(web::people::admin_remove_peer),
         )
-        .route("/static/embed.css", get(embeds::stylesheet))
-        .route("/static/people.css", get(web::people_html::stylesheet))
-        .route("/static/resize.js", get(embeds::resize_js))
-        .route("/static/copy.js", get(embeds::copy_js))
-        .route("/.well-known/caldav", any(dav::well_known))
-        .route("/dav", any(dav::handle))
-        .route("/dav/", any(dav::handle))
-        .route("/dav/{*rest}", any(dav::handle))
-        .route("/status", get(api::status))
-        .route("/metrics", get(api::metrics))
-        .route("/api/events", get(api::list_events).post(api::post_events))
-        .route(
-            "/api/events/{uid}",
-            put(api::put_event).delete(api::delete_event),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(gw)
 }
 
 /// Expands every recurring event over this year and the next (floating times in UTC, as CalDAV

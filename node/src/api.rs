@@ -76,6 +76,18 @@ impl NodeApi for Api {
         })
     }
 
+    fn proposal(
+        &self,
+        req: discal_gateway::ProposalRequest,
+    ) -> BoxFuture<'_, Result<discal_gateway::ProposalReply, WriteError>> {
+        Box::pin(async move {
+            if !matches!(req, discal_gateway::ProposalRequest::Receive(_)) {
+                self.shared.writes_ready().await;
+            }
+            crate::msg::submit_proposal(&self.ingest, req).await
+        })
+    }
+
     fn status(&self) -> BoxFuture<'_, serde_json::Value> {
         Box::pin(status_json(&self.shared, &self.net))
     }

@@ -140,7 +140,7 @@ fn parse_one(shared: &Shared, ics: &str) -> Result<ImportedEvent, WriteError> {
 }
 
 /// The held event as iCalendar text (the base a patch edits).
-fn held_ics(e: &StoredEvent) -> String {
+pub(crate) fn held_ics(e: &StoredEvent) -> String {
     write_calendar([discal_gateway::ics_event(e)], &[])
 }
 
@@ -232,7 +232,13 @@ fn publish(
     held: Option<StoredEvent>,
 ) -> Result<Authored, WriteError> {
     let now = shared.now();
-    let revise_url = format!("{}/api/events/{}", shared.public_url, path_segment(&uid));
+    // Where people and other nodes propose changes (docs/protocol.md §12).
+    let revise_url = format!(
+        "{}/events/{}/{}/revise",
+        shared.public_url,
+        shared.me,
+        path_segment(&uid)
+    );
     if let Some(h) = &held {
         let old = &h.payload.content;
         // Bookkeeping fields do not make a change.

@@ -270,6 +270,39 @@ impl People {
     }
 }
 
+/// `[proposals]`: changes other nodes' people propose to this node's events (docs/protocol.md
+/// §12), and where this node sends its own people's proposals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proposals {
+    /// Proposer node keys whose proposals on the current revision are applied at once (others
+    /// wait in `/queue`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted: Vec<String>,
+    /// Proposals taken from one proposer node per hour (past that: refused, counted).
+    #[serde(default = "default_proposals_per_hour")]
+    pub max_per_hour: u32,
+    /// Send proposals to loopback and private addresses too (a proposal goes where the
+    /// origin's signed X-REVISE-URL says; off so that no origin can point this node at its
+    /// own network). Tests on loopback turn it on.
+    #[serde(default)]
+    pub allow_private_targets: bool,
+}
+
+fn default_proposals_per_hour() -> u32 {
+    60
+}
+
+impl Default for Proposals {
+    fn default() -> Self {
+        Self {
+            trusted: Vec::new(),
+            max_per_hour: default_proposals_per_hour(),
+            allow_private_targets: false,
+        }
+    }
+}
+
 /// `[map]`: the map page (`/map`), off unless a tile server is named here. Visitors'
 /// browsers then load tiles from it; the node itself never does.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -344,6 +377,9 @@ pub struct Config {
     /// The map page.
     #[serde(default)]
     pub map: MapSettings,
+    /// Proposals to and from other nodes.
+    #[serde(default)]
+    pub proposals: Proposals,
     /// The allowlist.
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
@@ -396,6 +432,7 @@ impl Default for Config {
             origins: Origins::default(),
             people: People::default(),
             map: MapSettings::default(),
+            proposals: Proposals::default(),
             peers: Vec::new(),
         }
     }
@@ -457,6 +494,12 @@ users_register_sites = false     # users may register sister sites (they wait fo
 users_confirm_sites = false      # users may confirm sister sites (add them to the allowlist)
 default_tz = "UTC"               # the zone the form starts in
 min_fill_secs = 2                # an anonymous form sent sooner after it was shown is a bot's
+
+# Changes other nodes' people propose to this node's events: from these node keys they are
+# applied at once (when made on the current revision); others wait in /queue.
+[proposals]
+# trusted = ["12D3KooW..."]
+max_per_hour = 60                # proposals taken from one node per hour
 
 # The map page (/map) is off until you name a tile server; visitors' browsers load its tiles.
 [map]
@@ -537,6 +580,10 @@ impl Config {
                 "language = {:?}: the pages speak \"en\" or \"de\"",
                 self.language
             )));
+        }
+        for k in &self.proposals.trusted {
+            k.parse::<NodeKey>()
+                .map_err(|e| ConfigError::Invalid(format!("proposals.trusted key {k:?}: {e}")))?;
         }
         if let Some(t) = &self.map.tiles {
             discal_gateway::web::map::TileServer::parse(t, "").map_err(ConfigError::Invalid)?;

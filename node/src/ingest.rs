@@ -62,6 +62,11 @@ pub fn run(
                 w.ingest(std::mem::take(remote));
                 let _ = reply.send(w.write(op));
             }
+            Job::Proposal { req, reply } => {
+                w.ingest(std::mem::take(remote));
+                let write = |op| w.write(op);
+                let _ = reply.send(crate::proposals::handle(&w.shared, &w.secret, req, &write));
+            }
             Job::Barrier(done) => {
                 w.ingest(std::mem::take(remote));
                 let _ = done.send(());

@@ -40,6 +40,7 @@ pub mod net;
 mod node;
 mod offline;
 mod options;
+pub mod proposals;
 mod reload;
 mod shared;
 pub mod sync;

@@ -93,6 +93,8 @@ pub struct Metrics {
     /// Connected peers now.
     pub peers_connected: AtomicU64,
     rejected: Mutex<BTreeMap<Reject, u64>>,
+    /// Proposals by what became of them (docs/protocol.md §12).
+    proposals: Mutex<BTreeMap<&'static str, u64>>,
     /// Rejections logged in the current window, per reason, and how many were not.
     logged: Mutex<BTreeMap<Reject, LogWindow>>,
 }
@@ -237,6 +239,22 @@ impl Metrics {
         self.reject_n(why, 1);
     }
 
+    /// Counts a proposal by outcome (`accepted`, `queued`, `conflict`, `repeat`, a refusal's
+    /// reason, or at the proposer `made` and `receipt`).
+    pub fn proposal(&self, outcome: &'static str) {
+        if let Ok(mut m) = self.proposals.lock() {
+            *m.entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// Proposals counted with `outcome`.
+    pub fn proposals(&self, outcome: &str) -> u64 {
+        self.proposals
+            .lock()
+            .map(|m| m.get(outcome).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     /// Counts `n` rejections for one reason.
     pub fn reject_n(&self, why: Reject, n: u64) {
         if let Ok(mut m) = self.rejected.lock() {
@@ -273,6 +291,16 @@ impl Metrics {
                 why.label(),
                 self.rejected(why)
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP discal_proposals_total Proposals received, made and answered, by outcome."
+        );
+        let _ = writeln!(out, "# TYPE discal_proposals_total counter");
+        if let Ok(m) = self.proposals.lock() {
+            for (k, v) in m.iter() {
+                let _ = writeln!(out, "discal_proposals_total{{outcome=\"{k}\"}} {v}");
+            }
         }
         for (name, help, v) in [
             (

@@ -85,6 +85,13 @@ pub enum Job {
     /// Answers once every job queued before it has been handled (a sync session uses it to
     /// know its fetched events are stored).
     Barrier(oneshot::Sender<()>),
+    /// A proposal to receive, decide on or make (it signs, so it runs where the key is).
+    Proposal {
+        /// What to do.
+        req: discal_gateway::ProposalRequest,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<discal_gateway::ProposalReply, WriteError>>,
+    },
     /// A local write.
     Write {
         /// What to do.
@@ -179,6 +186,19 @@ impl NetClient {
 pub async fn submit_write(tx: &mpsc::Sender<Job>, op: WriteOp) -> Result<Vec<Written>, WriteError> {
     let (reply, rx) = oneshot::channel();
     tx.send(Job::Write { op, reply })
+        .await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
+    rx.await
+        .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?
+}
+
+/// Hands a proposal request to the ingest worker (it holds the key) and waits for the answer.
+pub async fn submit_proposal(
+    tx: &mpsc::Sender<Job>,
+    req: discal_gateway::ProposalRequest,
+) -> Result<discal_gateway::ProposalReply, WriteError> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Job::Proposal { req, reply })
         .await
         .map_err(|_| WriteError::Unavailable("node is shutting down".into()))?;
     rx.await

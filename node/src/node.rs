@@ -109,11 +109,7 @@ impl Node {
             }
             None => (None, None),
         };
-        limit_write_wait(&shared, opts.config.write_wait_secs);
-        if let Some(path) = opts.config_path.clone() {
-            let (shared2, net2) = (shared.clone(), net_client.clone());
-            shared.tasks.spawn(watch_config(path, shared2, net2));
-        }
+        start_tasks(&shared, &opts, &net_client);
 
         let addr_file = record_http_addr(&opts, http_addr)?;
         tracing::info!(key = %shared.me, http = %http_addr, listen = ?listen, "node started");
@@ -132,6 +128,20 @@ impl Node {
             ingest_thread: Some(workers.ingest),
             responder_thread: Some(workers.responder),
         })
+    }
+}
+
+/// The node's own background tasks: the write wait's limit, the proposal outbox and the config
+/// file watcher.
+fn start_tasks(shared: &Arc<Shared>, opts: &NodeOptions, net: &NetClient) {
+    limit_write_wait(shared, opts.config.write_wait_secs);
+    shared
+        .tasks
+        .spawn(crate::proposals::run_outbox(shared.clone()));
+    if let Some(path) = opts.config_path.clone() {
+        shared
+            .tasks
+            .spawn(watch_config(path, shared.clone(), net.clone()));
     }
 }
 
@@ -215,6 +225,8 @@ fn shared_state(
         )
         .0,
         origin_days: Mutex::default(),
+        proposal_rate: Mutex::default(),
+        outbox: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
     })
 }
@@ -348,6 +360,15 @@ impl NodeHandle {
     pub async fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         self.shared.writes_ready().await;
         msg::submit_write(&self.ingest, op).await
+    }
+
+    /// A proposal request, as the gateway's pages make them (docs/protocol.md §12).
+    pub async fn proposal(
+        &self,
+        req: discal_gateway::ProposalRequest,
+    ) -> Result<discal_gateway::ProposalReply, WriteError> {
+        self.shared.writes_ready().await;
+        msg::submit_proposal(&self.ingest, req).await
     }
 
     /// Re-reads the config file given at start and applies its peers, hop limit and filters.

@@ -67,6 +67,8 @@ pub(crate) fn offline_shared(
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
         origin_days: Mutex::default(),
+        proposal_rate: Mutex::default(),
+        outbox: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),

@@ -43,6 +43,8 @@ pub(crate) async fn apply_config_file(
         cur.people = c.people.clone();
         cur.description = c.description.clone();
         cur.language = c.language.clone();
+        cur.map = c.map.clone();
+        cur.proposals = c.proposals.clone();
     }
     if let Some(people) = shared.people.get() {
         if let Ok(mut s) = people.settings.write() {

@@ -59,6 +59,11 @@ pub struct Shared {
     pub origin_days: Mutex<HashMap<NodeKey, (i64, u32)>>,
     /// The gateway's people settings, set once the gateway exists, updated on reload.
     pub people: std::sync::OnceLock<Arc<discal_gateway::web::auth::People>>,
+    /// Proposals taken this hour per proposer node (hour number, count), for
+    /// `proposals.max_per_hour`.
+    pub proposal_rate: Mutex<HashMap<NodeKey, (i64, u32)>>,
+    /// Woken when a proposal enters the outbox.
+    pub outbox: tokio::sync::Notify,
 }
 
 impl Shared {

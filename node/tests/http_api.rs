@@ -95,7 +95,7 @@ async fn write_api_statuses() {
     assert_eq!(e.transit.hop, 0);
     assert_eq!(
         e.content().master.revise_url.as_deref(),
-        Some(format!("http://{}/api/events/{uid}", a.http_addr()).as_str())
+        Some(format!("http://{}/events/{}/{uid}/revise", a.http_addr(), a.key()).as_str())
     );
     assert!(wait_rev(b, &key, 0).await);
 

@@ -132,8 +132,10 @@ async fn add_user(h: &discal_node::NodeHandle, name: &str, role: &str, password:
 
 /// The UID of the first event listed on /my.
 fn first_uid(my: &str) -> String {
-    let at = my.find("href=\"/my/").expect("an event on /my") + 10;
-    let seg = my[at..].split("/edit").next().unwrap();
+    // The first edit link (the page's menu links /my/proposals too).
+    let end = my.find("/edit\"").expect("an event on /my");
+    let at = my[..end].rfind("href=\"/my/").unwrap() + 10;
+    let seg = &my[at..end];
     percent_encoding::percent_decode_str(seg)
         .decode_utf8()
         .unwrap()

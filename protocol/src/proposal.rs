@@ -369,3 +369,99 @@ pub fn apply_fields(master: &[String], fields: &[FieldChange]) -> Vec<String> {
     }
     out
 }
+
+/// The master VEVENT's content lines of an iCalendar document, unfolded, without BEGIN/END
+/// (the master is the VEVENT without RECURRENCE-ID).
+pub fn master_lines(ics: &str) -> Vec<String> {
+    let unfolded = ics.replace("\r\n ", "").replace("\r\n\t", "");
+    let mut current: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in unfolded.split("\r\n") {
+        match line {
+            "BEGIN:VEVENT" => {
+                inside = true;
+                current.clear();
+            }
+            "END:VEVENT" if inside => {
+                inside = false;
+                if !current.iter().any(|l| l.starts_with("RECURRENCE-ID")) {
+                    return current;
+                }
+            }
+            l if inside => current.push(l.to_string()),
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+/// The lines of the master VEVENT named `name` (by the property name before `;` or `:`).
+pub fn lines_named<'a>(lines: &'a [String], name: &str) -> Vec<&'a String> {
+    lines
+        .iter()
+        .filter(|l| {
+            l.split([':', ';'])
+                .next()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+        .collect()
+}
+
+/// What changed between two versions of the master VEVENT, property by property (those a
+/// proposal may change): the base lines and the proposed ones.
+pub fn diff_fields(base: &[String], proposed: &[String]) -> Vec<FieldChange> {
+    PROPOSABLE
+        .iter()
+        .filter_map(|name| {
+            let b: Vec<String> = lines_named(base, name).into_iter().cloned().collect();
+            let p: Vec<String> = lines_named(proposed, name).into_iter().cloned().collect();
+            (b != p).then(|| FieldChange {
+                name: (*name).to_string(),
+                base: b,
+                proposed: p,
+            })
+        })
+        .collect()
+}
+
+/// An iCalendar document with the changes applied to its master VEVENT (§12.3); the other
+/// components are kept as they are.
+pub fn apply_to_calendar(ics: &str, fields: &[FieldChange]) -> String {
+    let unfolded = ics.replace("\r\n ", "").replace("\r\n\t", "");
+    let master = master_lines(ics);
+    let changed = apply_fields(&master, fields);
+    let mut out = String::new();
+    let mut block: Vec<&str> = Vec::new();
+    let mut inside = false;
+    let mut done = false;
+    for line in unfolded.split("\r\n").filter(|l| !l.is_empty()) {
+        if line == "BEGIN:VEVENT" {
+            inside = true;
+            block.clear();
+            continue;
+        }
+        if inside {
+            if line != "END:VEVENT" {
+                block.push(line);
+                continue;
+            }
+            inside = false;
+            let is_master = !done && !block.iter().any(|l| l.starts_with("RECURRENCE-ID"));
+            crate::ics::fold_line(&mut out, "BEGIN:VEVENT");
+            if is_master {
+                done = true;
+                for l in &changed {
+                    crate::ics::fold_line(&mut out, l);
+                }
+            } else {
+                for l in &block {
+                    crate::ics::fold_line(&mut out, l);
+                }
+            }
+            crate::ics::fold_line(&mut out, "END:VEVENT");
+            continue;
+        }
+        crate::ics::fold_line(&mut out, line);
+    }
+    out
+}

@@ -244,3 +244,37 @@ fn the_fuzz_seed_corpus_is_the_vector() {
         assert_eq!(std::fs::read(dir.join(name)).unwrap(), data, "{name}");
     }
 }
+
+#[test]
+fn changes_are_found_and_applied_on_whole_documents() {
+    use discal_protocol::proposal::{apply_to_calendar, diff_fields, master_lines};
+    let base = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:w@t\r\n\
+        DTSTART;TZID=Europe/Berlin:20270316T190000\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:Stamm\r\n tisch\r\n\
+        END:VEVENT\r\nBEGIN:VEVENT\r\nUID:w@t\r\nRECURRENCE-ID;TZID=Europe/Berlin:20270323T190000\r\n\
+        DTSTART;TZID=Europe/Berlin:20270323T200000\r\nSUMMARY:moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let m = master_lines(base);
+    assert_eq!(m[3], "SUMMARY:Stammtisch", "unfolded");
+    let mut proposed = m.clone();
+    proposed[3] = "SUMMARY:Stammtisch (new room)".into();
+    proposed.push("LOCATION:Room 2".into());
+    let fields = diff_fields(&m, &proposed);
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["SUMMARY", "LOCATION"]);
+    let out = apply_to_calendar(base, &fields);
+    let back = master_lines(&out);
+    assert!(
+        back.contains(&"SUMMARY:Stammtisch (new room)".to_string()),
+        "{out}"
+    );
+    assert!(
+        back.contains(&"LOCATION:Room 2".to_string())
+            && back.contains(&"RRULE:FREQ=WEEKLY".to_string())
+    );
+    assert!(
+        out.contains("SUMMARY:moved\r\n"),
+        "the override is kept: {out}"
+    );
+    let key = NodeSecret::from_seed_array([4; 32]).public();
+    let parsed = discal_protocol::ics::parse_calendar(&out, &key, &Default::default()).unwrap();
+    assert_eq!(parsed.events[0].content.overrides.len(), 1);
+}

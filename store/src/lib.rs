@@ -63,6 +63,7 @@ mod migrate;
 mod open;
 pub mod parallel;
 mod people;
+mod proposals;
 mod query;
 mod read;
 mod record;
@@ -75,6 +76,7 @@ use discal_protocol::recur::ExpandLimits;
 pub use backend::SledOptions;
 pub use error::StoreError;
 pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
+pub use proposals::{ReceivedProposal, SentProposal};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
     Selection, StoredEvent, Transit,

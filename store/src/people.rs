@@ -121,6 +121,11 @@ pub struct SiteRequest {
     pub at_ms: i64,
 }
 
+/// The key of a record of `kind` in the people table.
+pub(crate) fn people_key(kind: u8, rest: &[u8]) -> Vec<u8> {
+    key(kind, rest)
+}
+
 fn key(kind: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + rest.len());
     k.extend_from_slice(&[T_PEOPLE, kind]);
@@ -128,12 +133,12 @@ fn key(kind: u8, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-fn encode<T: Encode>(v: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Encode>(v: &T) -> Vec<u8> {
     // Encoding these plain structs into a Vec cannot fail.
     bincode::encode_to_vec(v, bincode::config::standard()).unwrap_or_default()
 }
 
-fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, StoreError> {
     bincode::decode_from_slice(bytes, bincode::config::standard())
         .map(|(v, _)| v)
         .map_err(|e| StoreError::Corrupt(format!("people record: {e}")))

@@ -8,6 +8,7 @@ pub mod map;
 mod pages;
 pub mod people;
 pub mod people_html;
+pub mod proposals;
 pub mod sites;
 
 use axum::extract::{Path, State};
@@ -55,6 +56,7 @@ pub async fn event_file(
     let kind = match file.as_str() {
         "event.ics" => Kind::Ics,
         "event.json" => Kind::Json,
+        "revise" => return proposals::revise_page(&gw, &h, parse_origin(&origin)?, &uid),
         _ => {
             return Err(AppError::NotFound(format!(
                 "no {file:?} here: event.ics or event.json"
@@ -62,6 +64,21 @@ pub async fn event_file(
         }
     };
     event_resource(gw, (origin, uid), kind, uri, h, q.0, "").await
+}
+
+/// `POST /events/{origin}/{uid}/revise`: where other nodes send proposals (X-REVISE-URL).
+pub async fn event_post(
+    State(gw): State<Gateway>,
+    Path((_origin, _uid, file)): Path<(String, String, String)>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    if file != "revise" {
+        return Err(AppError::NotFound(format!(
+            "nothing to post to at {file:?}: proposals go to …/revise"
+        )));
+    }
+    proposals::receive(&gw, &h, &body).await
 }
 
 /// How an event is answered.

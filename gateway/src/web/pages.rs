@@ -97,13 +97,31 @@ pub fn event_page(
             }
             p.links {
                 a href=(ics) { (s.add_to_calendar) }
-                @if let Some(r) = m.revise_url.as_deref().and_then(safe_link) {
+                // On the reader's own node: the owner's edit form here, or a proposal from
+                // here to the origin; a gateway without a node links the origin's page.
+                @if let Some(r) = propose_link(e, ctx) {
                     " · " a href=(r) rel="nofollow" { (s.propose_change) }
                 }
             }
         }
     };
     page_with_head(lang, &title, &look, head, body)
+}
+
+/// Where "Propose a change" leads (docs/protocol.md §12).
+fn propose_link(e: &StoredEvent, ctx: &EventContext) -> Option<String> {
+    let uid = crate::read::path_segment(&e.payload.uid);
+    match ctx.here {
+        Some(me) if me == e.payload.origin => Some(format!("/my/{uid}/edit")),
+        Some(_) => Some(format!("/propose/{}/{uid}", e.payload.origin)),
+        None => e
+            .content()
+            .master
+            .revise_url
+            .as_deref()
+            .and_then(safe_link)
+            .map(str::to_string),
+    }
 }
 
 /// When: the next date in the reader's zone (and in the event's own when it differs), the

@@ -232,7 +232,7 @@ fn hidden_for(
     }
 }
 
-fn form_page(
+pub(super) fn form_page(
     gw: &Gateway,
     h: &HeaderMap,
     caller: Option<&Caller>,
@@ -243,6 +243,8 @@ fn form_page(
     let hidden = Hidden { csrf: &csrf, stamp };
     let title = if action == "/events/new" {
         t(lang, "Enter an event", "Termin eintragen")
+    } else if action.starts_with("/propose/") {
+        t(lang, "Propose a change", "Änderung vorschlagen")
     } else {
         t(lang, "Change the event", "Termin ändern")
     };
@@ -353,12 +355,12 @@ pub async fn new_event(
     .await
 }
 
-type Saved<'a> =
+pub(super) type Saved<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, AppError>> + Send + 'a>>;
 
 /// Checks the form; previews it, or saves it with `save`. Field errors and the node's refusal
 /// come back on the form, with everything typed.
-async fn save_or_preview<'a>(
+pub(super) async fn save_or_preview<'a>(
     gw: &Gateway,
     h: &HeaderMap,
     caller: Option<&Caller>,
@@ -614,6 +616,11 @@ pub async fn queue_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
         Vec::new()
     };
     let sites = super::sites::queue_section(&gw, &caller, lang)?;
+    let proposals = if approves {
+        super::proposals::queue_section(&gw, &caller, lang)?
+    } else {
+        maud::html! {}
+    };
     let body = html! {
         @if approves && subs.is_empty() { p { (t(lang, "No event waits.", "Kein Termin wartet.")) } }
         @for s in &subs {
@@ -630,6 +637,7 @@ pub async fn queue_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
                 }
             }
         }
+        (proposals)
         (sites)
     };
     Ok(ui::page(

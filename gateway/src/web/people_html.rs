@@ -192,6 +192,7 @@ pub fn page(
                     a href="/events/new" { (t(lang, "Enter an event", "Termin eintragen")) }
                     @if let Some(c) = caller {
                         " · " a href="/my" { (t(lang, "My events", "Meine Termine")) }
+                        " · " a href="/my/proposals" { (t(lang, "My proposals", "Meine Vorschläge")) }
                         " · " a href="/queue" { (t(lang, "Waiting for approval", "Freigabe")) }
                         @if c.is_admin() { " · " a href="/admin" { "Admin" } }
                         " · " (c.name) " "

@@ -1,0 +1,349 @@
+//! Proposals in the browser and on the wire (docs/protocol.md §12). At the reader's node:
+//! "Propose a change" opens the event's form (`/propose/{origin}/{uid}`, logged in here), and
+//! `/my/proposals` shows what became of each. At the origin: the X-REVISE-URL
+//! (`/events/{origin}/{uid}/revise`) takes signed proposals by POST and answers with a signed
+//! receipt, and for a person arriving from a feed reader it is a page saying how to propose;
+//! held proposals wait in `/queue`, base, current and proposed side by side.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use discal_protocol::proposal::{lines_named, master_lines, Change, Outcome, Signed};
+use discal_protocol::{EventKey, NodeKey};
+use discal_store::StoredEvent;
+use maud::{html, Markup};
+
+use super::auth::{self, Caller};
+use super::form::{EventForm, FieldErrors};
+use super::people::{fields, form_page, lang_of, save_or_preview, see_other, session_caller};
+use super::people_html::{self as ui, t, Lang};
+use crate::read::{parse_origin, path_segment};
+use crate::{AppError, Draft, Gateway, ProposalReply, ProposalRequest, WriteError};
+
+/// The media types of a signed proposal and of its receipt.
+pub const PROPOSAL_TYPE: &str = "application/x-discal-proposal";
+/// See [`PROPOSAL_TYPE`].
+pub const RECEIPT_TYPE: &str = "application/x-discal-receipt";
+
+/// Largest proposal body read (a payload's cap and its framing).
+const MAX_BODY: usize = discal_protocol::proposal::MAX_PROPOSAL_BYTES + 80;
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    if s.len() != 32 {
+        return None;
+    }
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn event(gw: &Gateway, origin: NodeKey, uid: &str) -> Result<StoredEvent, AppError> {
+    gw.store
+        .get(&EventKey {
+            origin,
+            uid: uid.to_string(),
+        })?
+        .ok_or_else(|| AppError::NotFound(format!("no event {uid:?} from {origin} here")))
+}
+
+/// `POST /events/{origin}/{uid}/revise`: a signed proposal in, the signed receipt out.
+pub async fn receive(gw: &Gateway, h: &HeaderMap, body: &Bytes) -> Result<Response, AppError> {
+    let kind = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !kind.starts_with(PROPOSAL_TYPE) {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "a proposal is sent as {PROPOSAL_TYPE} (docs/protocol.md §12); people propose \
+             changes on the page at this address"
+        )));
+    }
+    if body.len() > MAX_BODY {
+        return Err(AppError::BadRequest(format!(
+            "a proposal of {} bytes; at most {MAX_BODY}",
+            body.len()
+        )));
+    }
+    match gw
+        .node
+        .proposal(ProposalRequest::Receive(body.to_vec()))
+        .await?
+    {
+        ProposalReply::Receipt(r) => {
+            Ok(([(header::CONTENT_TYPE, RECEIPT_TYPE)], r).into_response())
+        }
+        other => Err(AppError::internal(format!("unexpected answer {other:?}"))),
+    }
+}
+
+/// `GET /events/{origin}/{uid}/revise`: for a person who followed X-REVISE-URL.
+pub fn revise_page(
+    gw: &Gateway,
+    h: &HeaderMap,
+    origin: NodeKey,
+    uid: &str,
+) -> Result<Response, AppError> {
+    let lang = lang_of(h);
+    let ev = event(gw, origin, uid)?;
+    let caller = session_caller(gw, h)?;
+    let title = ev.content().master.summary.clone().unwrap_or_default();
+    let own = gw.node.key() == Some(origin);
+    let here = if own {
+        format!("/my/{}/edit", path_segment(uid))
+    } else {
+        format!("/propose/{origin}/{}", path_segment(uid))
+    };
+    let body = html! {
+        p { (t(lang, "Changes to an event are made by the node that published it. To propose one:",
+               "Änderungen an einem Termin macht der Knoten, der ihn veröffentlicht hat. So schlagen Sie eine vor:")) }
+        ul {
+            li { a href=(here) { (t(lang, "propose it here", "hier vorschlagen")) } " "
+                 @if caller.is_none() { (t(lang, "(after logging in on this node)", "(nach der Anmeldung auf diesem Knoten)")) } }
+            li { (t(lang, "or open the event on your own DisCal node and use “Propose a change” there.",
+                    "oder den Termin auf Ihrem eigenen DisCal-Knoten öffnen und dort „Änderung vorschlagen“ wählen.")) }
+        }
+        p { a href=(crate::display::event_path(&ev)) { (title) } }
+    };
+    Ok(ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "Propose a change", "Änderung vorschlagen"),
+        caller.as_ref(),
+        body,
+    ))
+}
+
+/// `GET /propose/{origin}/{uid}`: the event's form, to propose a change to it.
+pub async fn propose_page(
+    State(gw): State<Gateway>,
+    Path((origin, uid)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let origin = parse_origin(&origin)?;
+    if gw.node.key() == Some(origin) {
+        return Ok(see_other(&format!("/my/{}/edit", path_segment(&uid)), &[]));
+    }
+    let ev = event(&gw, origin, &uid)?;
+    let f = EventForm::of_event(&ev);
+    let action = format!("/propose/{origin}/{}", path_segment(&uid));
+    Ok(form_page(
+        &gw,
+        &h,
+        Some(&caller),
+        (StatusCode::OK, &action, &f, &FieldErrors::new(), &[]),
+    ))
+}
+
+/// `POST /propose/{origin}/{uid}`: preview, or sign the proposal into the outbox.
+/// `action=cancel` proposes to cancel the event.
+pub async fn propose(
+    State(gw): State<Gateway>,
+    Path((origin, uid)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    let f = fields(&body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let origin = parse_origin(&origin)?;
+    event(&gw, origin, &uid)?;
+    let make = |patch: Draft, cancel| ProposalRequest::Make {
+        origin,
+        uid: uid.clone(),
+        patch: Box::new(patch),
+        cancel,
+        account: caller.name.clone(),
+    };
+    if f.get("action") == "cancel" {
+        gw.node.proposal(make(Default::default(), true)).await?;
+        return Ok(see_other("/my/proposals", &[]));
+    }
+    let action = format!("/propose/{origin}/{}", path_segment(&uid));
+    let gw2 = gw.clone();
+    save_or_preview(&gw, &h, Some(&caller), &action, &f, move |patch| {
+        Box::pin(async move {
+            gw2.node
+                .proposal(make(patch, false))
+                .await
+                .map(|_| see_other("/my/proposals", &[]))
+                .map_err(AppError::from)
+        })
+    })
+    .await
+}
+
+fn outcome_words(lang: Lang, receipt: &[u8]) -> String {
+    let r = Signed::decode(receipt)
+        .ok()
+        .and_then(|s| s.verify_receipt().ok());
+    match r.map(|r| r.outcome) {
+        None => t(lang, "not answered yet", "noch keine Antwort").into(),
+        Some(Outcome::Accepted { revision }) => format!(
+            "{} {revision}",
+            t(lang, "accepted as revision", "angenommen als Revision")
+        ),
+        Some(Outcome::Rejected { reason }) => {
+            format!("{}: {reason}", t(lang, "rejected", "abgelehnt"))
+        }
+        Some(Outcome::Pending { conflict: false }) => {
+            t(lang, "waiting for a person at the origin", "wartet auf eine Person beim Ursprung").into()
+        }
+        Some(Outcome::Pending { conflict: true }) => t(
+            lang,
+            "held as a conflict (the event changed meanwhile): waiting for a person at the origin",
+            "als Konflikt zurückgehalten (der Termin hat sich inzwischen geändert): wartet auf eine Person beim Ursprung",
+        )
+        .into(),
+    }
+}
+
+/// `GET /my/proposals`: the caller's proposals and what became of them (an admin's: all).
+pub async fn my_proposals(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let lang = lang_of(&h);
+    let mine: Vec<_> = gw
+        .store
+        .sent_proposals()
+        .map_err(AppError::internal)?
+        .into_iter()
+        .filter(|p| caller.is_admin() || p.account == caller.name)
+        .rev()
+        .collect();
+    let body = html! {
+        @if mine.is_empty() { p { (t(lang, "No proposals yet.", "Noch keine Vorschläge.")) } }
+        ul.proposals {
+            @for p in &mine {
+                @let payload = Signed::decode(&p.signed).ok().and_then(|s| s.verify_proposal(i64::MAX / 2, 0).ok());
+                li {
+                    @if let Some(pl) = &payload {
+                        a href=(format!("/events/{}/{}", pl.origin, path_segment(&pl.uid))) { (pl.uid) }
+                        " — "
+                        @match &pl.change {
+                            Change::Cancel => { (t(lang, "cancel it", "absagen")) }
+                            Change::Fields(f) => { @for (i, c) in f.iter().enumerate() { @if i > 0 { ", " } (c.name) } }
+                        }
+                    }
+                    " — " strong.outcome { (outcome_words(lang, &p.receipt)) }
+                    @if !p.last_error.is_empty() && p.receipt.is_empty() {
+                        " " span.error { (t(lang, "not delivered yet: ", "noch nicht zugestellt: ")) (p.last_error) }
+                    }
+                }
+            }
+        }
+    };
+    Ok(ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "My proposals", "Meine Vorschläge"),
+        Some(&caller),
+        body,
+    ))
+}
+
+/// The `/queue` page's part for proposals held at this origin: each property's lines at the
+/// proposer's base, now, and as proposed, side by side.
+pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup, AppError> {
+    let held = gw.store.pending_proposals().map_err(AppError::internal)?;
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    let Some(me) = gw.node.key() else {
+        return Ok(html! {});
+    };
+    Ok(html! {
+        h2 { (t(lang, "Proposed changes", "Vorgeschlagene Änderungen")) }
+        @if held.is_empty() { p { (t(lang, "No proposal waits.", "Kein Vorschlag wartet.")) } }
+        @for r in &held {
+            @let Some(p) = Signed::decode(&r.signed).ok().and_then(|s| s.verify_proposal(i64::MAX / 2, 0).ok()) else { continue; };
+            @let now = event(gw, me, &p.uid).ok();
+            @let current = now.as_ref().map(|e| master_lines(&discal_protocol::ics::write_calendar([crate::ics_event(e)], &[]))).unwrap_or_default();
+            @let rev = now.as_ref().map_or(0, |e| e.payload.revision);
+            section.proposal {
+                h3 { (p.uid) " — " (p.author) " (" (p.proposer.fmt_short()) ")" }
+                p {
+                    (t(lang, "Made on revision ", "Gemacht auf Revision ")) (p.base_revision)
+                    (t(lang, "; the event is at revision ", "; der Termin ist bei Revision ")) (rev)
+                    @if p.base_revision != rev { " — " strong { (t(lang, "conflict", "Konflikt")) } }
+                }
+                @match &p.change {
+                    Change::Cancel => { p { (t(lang, "Proposes to cancel the event.", "Schlägt vor, den Termin abzusagen.")) } }
+                    Change::Fields(fields) => {
+                        table.sides {
+                            thead { tr { th { (t(lang, "Property", "Eigenschaft")) } th { (t(lang, "When proposed", "Beim Vorschlag")) } th { (t(lang, "Now", "Jetzt")) } th { (t(lang, "Proposed", "Vorgeschlagen")) } } }
+                            tbody {
+                                @for f in fields {
+                                    tr {
+                                        th scope="row" { (f.name) }
+                                        td { @for l in &f.base { code { (l) } br; } }
+                                        td { @for l in lines_named(&current, &f.name) { code { (l) } br; } }
+                                        td { @for l in &f.proposed { code { (l) } br; } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form.inline method="post" action={"/queue/proposals/" (hex(&p.id)) "/accept"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button type="submit" { (t(lang, "Accept (publishes the next revision)", "Annehmen (veröffentlicht die nächste Revision)")) }
+                }
+                form.inline method="post" action={"/queue/proposals/" (hex(&p.id)) "/reject"} {
+                    input type="hidden" name="csrf" value=(csrf);
+                    label { (t(lang, "Reason", "Grund")) " " input name="reason" maxlength="500"; }
+                    button type="submit" { (t(lang, "Reject", "Ablehnen")) }
+                }
+            }
+        }
+    })
+}
+
+/// `POST /queue/proposals/{id}/accept|reject`: admins, and users who may approve changes.
+pub async fn decide(
+    State(gw): State<Gateway>,
+    Path((id, verb)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    let f = fields(&body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    if !(caller.is_admin() || gw.people.settings().users_confirm_changes) {
+        return Err(AppError::Forbidden(
+            "on this node only admins decide on proposals".into(),
+        ));
+    }
+    let id =
+        unhex(&id).ok_or_else(|| AppError::BadRequest(format!("{id:?} is not a proposal id")))?;
+    let accept = match verb.as_str() {
+        "accept" => true,
+        "reject" => false,
+        _ => {
+            return Err(AppError::NotFound(format!(
+                "no {verb:?} here: accept or reject"
+            )))
+        }
+    };
+    gw.node
+        .proposal(ProposalRequest::Decide {
+            id,
+            accept,
+            reason: f.get("reason").to_string(),
+            by: caller.name.clone(),
+        })
+        .await
+        .map_err(|e| match e {
+            WriteError::NotFound(m) => AppError::NotFound(m),
+            other => AppError::from(other),
+        })?;
+    Ok(see_other("/queue", &[]))
+}

@@ -1,0 +1,587 @@
+//! Proposals at this node (docs/protocol.md §12). As an event's origin: answering the ones that
+//! come in (applied, queued for a person, or held as a conflict, by the protocol's
+//! [`decide`]) and a person's decision on held ones, each answer a signed receipt kept with the
+//! proposal so a repeat gets the same answer and nothing is applied twice. As a proposer:
+//! making one from a person's edit of another origin's event and keeping it in the durable
+//! outbox, which [`run_outbox`] sends to the event's X-REVISE-URL until the answer is final.
+//!
+//! Everything that signs runs on the ingest worker (it holds the key) through
+//! [`crate::msg::Job::Proposal`].
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use discal_gateway::{ProposalReply, ProposalRequest, WriteError, WriteOp, Written};
+use discal_protocol::proposal::{
+    apply_to_calendar, decide, diff_fields, master_lines, sign_proposal, sign_receipt, Change,
+    Decision, Outcome, ProposalPayload, ReceiptPayload, Signed, PROPOSAL_VERSION,
+};
+use discal_protocol::{EventKey, NodeKey, NodeSecret};
+use discal_store::{AuditEntry, ReceivedProposal, SentProposal, StoredEvent};
+
+use crate::Shared;
+
+/// The media type of a signed proposal on the wire, and of the receipt that answers it.
+pub const PROPOSAL_TYPE: &str = "application/x-discal-proposal";
+/// See [`PROPOSAL_TYPE`].
+pub const RECEIPT_TYPE: &str = "application/x-discal-receipt";
+
+/// Longest wait between two tries of one proposal, and the longest before asking again about a
+/// pending one.
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+const PENDING_POLL_MS: i64 = 5 * 60 * 1000;
+
+fn bad(e: impl std::fmt::Display) -> WriteError {
+    WriteError::BadRequest(e.to_string())
+}
+
+fn internal(e: impl std::fmt::Display) -> WriteError {
+    WriteError::Internal(e.to_string())
+}
+
+fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Handles one request on the ingest worker; `write` performs a local write there.
+pub fn handle(
+    shared: &Shared,
+    secret: &NodeSecret,
+    req: ProposalRequest,
+    write: &dyn Fn(WriteOp) -> Result<Vec<Written>, WriteError>,
+) -> Result<ProposalReply, WriteError> {
+    match req {
+        ProposalRequest::Receive(bytes) => {
+            receive(shared, secret, &bytes, write).map(ProposalReply::Receipt)
+        }
+        ProposalRequest::Decide {
+            id,
+            accept,
+            reason,
+            by,
+        } => decide_held(
+            shared,
+            secret,
+            id,
+            accept.then_some(()).ok_or(reason),
+            &by,
+            write,
+        )
+        .map(|()| ProposalReply::Decided),
+        ProposalRequest::Make {
+            origin,
+            uid,
+            patch,
+            cancel,
+            account,
+        } => make(
+            shared,
+            secret,
+            EventKey { origin, uid },
+            (*patch, cancel),
+            &account,
+        )
+        .map(ProposalReply::Made),
+    }
+}
+
+fn audit(shared: &Shared, actor: &str, action: &str, subject: String) {
+    let e = AuditEntry {
+        at_ms: shared.now(),
+        actor: actor.into(),
+        action: action.into(),
+        subject,
+    };
+    if let Err(err) = shared.store.audit(&e) {
+        tracing::warn!("audit log: {err}");
+    }
+}
+
+/// Counts a refusal and says why.
+fn refuse(shared: &Shared, label: &'static str, why: String) -> WriteError {
+    shared.metrics.proposal(label);
+    tracing::info!(reason = label, "proposal refused: {why}");
+    WriteError::BadRequest(why)
+}
+
+/// Takes the proposal's place in its proposer's hourly allowance.
+fn within_rate(shared: &Shared, proposer: NodeKey, max: u32) -> bool {
+    let hour = shared.now().div_euclid(3_600_000);
+    let Ok(mut m) = shared.proposal_rate.lock() else {
+        return false;
+    };
+    let e = m.entry(proposer).or_insert((hour, 0));
+    if e.0 != hour {
+        *e = (hour, 0);
+    }
+    e.1 += 1;
+    e.1 <= max
+}
+
+/// The origin's side: verify, answer a repeat with its receipt, then apply, queue or hold.
+fn receive(
+    shared: &Shared,
+    secret: &NodeSecret,
+    bytes: &[u8],
+    write: &dyn Fn(WriteOp) -> Result<Vec<Written>, WriteError>,
+) -> Result<Vec<u8>, WriteError> {
+    let now = shared.now();
+    let signed = Signed::decode(bytes).map_err(|e| refuse(shared, "decode", e.to_string()))?;
+    let p = signed
+        .verify_proposal(now, shared.limits.max_clock_skew_ms)
+        .map_err(|e| refuse(shared, "invalid", e.to_string()))?;
+    if p.origin != shared.me {
+        return Err(refuse(
+            shared,
+            "origin",
+            format!(
+                "the event's origin is {}; this node is {}",
+                p.origin, shared.me
+            ),
+        ));
+    }
+    if let Some(prev) = shared.store.received_proposal(&p.id).map_err(internal)? {
+        if prev.signed != bytes {
+            return Err(refuse(
+                shared,
+                "replay",
+                format!("proposal id {} was used for another proposal", hex(&p.id)),
+            ));
+        }
+        shared.metrics.proposal("repeat");
+        return Ok(prev.receipt);
+    }
+    let trusted = admit_proposer(shared, p.proposer)?;
+    let held = own_event(shared, &p.uid)?;
+    let outcome = match decide(p.base_revision, held.payload.revision, trusted) {
+        Decision::Apply => Outcome::Accepted {
+            revision: apply(&held, &p.change, write)?,
+        },
+        Decision::Queue => Outcome::Pending { conflict: false },
+        Decision::Conflict => Outcome::Pending { conflict: true },
+    };
+    let label = match &outcome {
+        Outcome::Accepted { .. } => "accepted",
+        Outcome::Pending { conflict: false } => "queued",
+        _ => "conflict",
+    };
+    shared.metrics.proposal(label);
+    let receipt = answer(shared, secret, &p, outcome)?;
+    shared
+        .store
+        .put_received_proposal(&ReceivedProposal {
+            id: p.id,
+            signed: bytes.to_vec(),
+            receipt: receipt.clone(),
+            pending: label != "accepted",
+            at_ms: now,
+        })
+        .map_err(internal)?;
+    // Waiters (pages, tests) look again.
+    shared.changed.send_modify(|_| {});
+    audit(
+        shared,
+        &format!("{} at {}", p.author, p.proposer.fmt_short()),
+        &format!("proposal {label}"),
+        format!("{} ({})", p.uid, hex(&p.id)),
+    );
+    Ok(receipt)
+}
+
+/// Whether a proposer is trusted; refuses a blocked one or one past its hourly allowance.
+fn admit_proposer(shared: &Shared, proposer: NodeKey) -> Result<bool, WriteError> {
+    let (trusted, max, blocked) = {
+        let c = shared.config.read().map_err(internal)?;
+        let k = proposer.to_string();
+        (
+            c.proposals.trusted.contains(&k),
+            c.proposals.max_per_hour,
+            c.origins.blocked.contains(&k),
+        )
+    };
+    if blocked {
+        return Err(refuse(
+            shared,
+            "blocked",
+            format!("proposer {proposer} is blocked here"),
+        ));
+    }
+    if !within_rate(shared, proposer, max) {
+        return Err(refuse(
+            shared,
+            "rate",
+            format!("proposer {proposer} sent more than {max} proposals this hour"),
+        ));
+    }
+    Ok(trusted)
+}
+
+fn own_event(shared: &Shared, uid: &str) -> Result<StoredEvent, WriteError> {
+    shared
+        .store
+        .get(&EventKey {
+            origin: shared.me,
+            uid: uid.to_string(),
+        })
+        .map_err(internal)?
+        .ok_or_else(|| WriteError::NotFound(format!("no event {uid:?} of this node")))
+}
+
+fn answer(
+    shared: &Shared,
+    secret: &NodeSecret,
+    p: &ProposalPayload,
+    outcome: Outcome,
+) -> Result<Vec<u8>, WriteError> {
+    let r = ReceiptPayload {
+        version: PROPOSAL_VERSION,
+        proposal_id: p.id,
+        origin: shared.me,
+        proposer: p.proposer,
+        uid: p.uid.clone(),
+        outcome,
+        at_ms: shared.now(),
+    };
+    Ok(sign_receipt(secret, &r).map_err(internal)?.encode())
+}
+
+/// Applies a change to the held event as the next revision; returns it.
+fn apply(
+    held: &StoredEvent,
+    change: &Change,
+    write: &dyn Fn(WriteOp) -> Result<Vec<Written>, WriteError>,
+) -> Result<u32, WriteError> {
+    let uid = held.payload.uid.clone();
+    let written = match change {
+        Change::Cancel => write(WriteOp::Cancel { uid })?,
+        Change::Fields(fields) => {
+            let ics = crate::author::held_ics(held);
+            write(WriteOp::Replace {
+                uid,
+                ics: apply_to_calendar(&ics, fields),
+            })?
+        }
+    };
+    let w = written
+        .first()
+        .ok_or_else(|| internal("the write wrote nothing"))?;
+    if let Some(why) = &w.refused {
+        return Err(bad(why));
+    }
+    Ok(w.revision)
+}
+
+/// A person's decision on a held proposal: accepted as the next revision (over whatever the
+/// event is now: the person saw base, current and proposed side by side), or rejected.
+fn decide_held(
+    shared: &Shared,
+    secret: &NodeSecret,
+    id: [u8; 16],
+    accept: Result<(), String>,
+    by: &str,
+    write: &dyn Fn(WriteOp) -> Result<Vec<Written>, WriteError>,
+) -> Result<(), WriteError> {
+    let mut held = shared
+        .store
+        .received_proposal(&id)
+        .map_err(internal)?
+        .filter(|r| r.pending)
+        .ok_or_else(|| WriteError::NotFound(format!("no proposal {} waits", hex(&id))))?;
+    let p = Signed::decode(&held.signed)
+        .and_then(|s| s.verify_proposal(i64::MAX / 2, 0))
+        .map_err(internal)?;
+    let outcome = match accept {
+        Ok(()) => Outcome::Accepted {
+            revision: apply(&own_event(shared, &p.uid)?, &p.change, write)?,
+        },
+        Err(reason) => {
+            let reason: String = reason
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(500)
+                .collect();
+            Outcome::Rejected {
+                reason: if reason.trim().is_empty() {
+                    "rejected".into()
+                } else {
+                    reason
+                },
+            }
+        }
+    };
+    let verb = if matches!(outcome, Outcome::Accepted { .. }) {
+        "accept proposal"
+    } else {
+        "reject proposal"
+    };
+    held.receipt = answer(shared, secret, &p, outcome)?;
+    held.pending = false;
+    shared
+        .store
+        .put_received_proposal(&held)
+        .map_err(internal)?;
+    audit(shared, by, verb, format!("{} ({})", p.uid, hex(&id)));
+    Ok(())
+}
+
+/// The proposer's side: the change a person made to another origin's event, signed, into the
+/// outbox.
+fn make(
+    shared: &Shared,
+    secret: &NodeSecret,
+    key: EventKey,
+    (patch, cancel): (discal_gateway::Draft, bool),
+    account: &str,
+) -> Result<[u8; 16], WriteError> {
+    if key.origin == shared.me {
+        return Err(bad("this node's own event: change it, rather than propose"));
+    }
+    let held = shared
+        .store
+        .get(&key)
+        .map_err(internal)?
+        .ok_or_else(|| WriteError::NotFound(format!("no event {:?} here", key.uid)))?;
+    let target = held
+        .content()
+        .master
+        .revise_url
+        .clone()
+        .filter(|u| discal_gateway::display::safe_link(u).is_some())
+        .ok_or_else(|| bad("the event names no http(s) address for proposals (X-REVISE-URL)"))?;
+    let change = if cancel {
+        Change::Cancel
+    } else {
+        let base = crate::author::held_ics(&held);
+        let proposed = patch.patch_ics(&base).map_err(bad)?;
+        let fields = diff_fields(&master_lines(&base), &master_lines(&proposed));
+        if fields.is_empty() {
+            return Err(bad("nothing is changed"));
+        }
+        Change::Fields(fields)
+    };
+    let now = shared.now();
+    let p = ProposalPayload {
+        version: PROPOSAL_VERSION,
+        id: rand::random(),
+        proposer: shared.me,
+        origin: key.origin,
+        uid: key.uid.clone(),
+        base_revision: held.payload.revision,
+        change,
+        author: account.chars().take(100).collect(),
+        proposed_at_ms: now,
+    };
+    let signed = sign_proposal(secret, &p).map_err(bad)?;
+    shared
+        .store
+        .put_sent_proposal(&SentProposal {
+            id: p.id,
+            signed: signed.encode(),
+            target,
+            account: account.to_string(),
+            receipt: Vec::new(),
+            done: false,
+            attempts: 0,
+            next_ms: now,
+            last_error: String::new(),
+            at_ms: now,
+        })
+        .map_err(internal)?;
+    shared.metrics.proposal("made");
+    shared.changed.send_modify(|_| {});
+    audit(
+        shared,
+        account,
+        "propose",
+        format!("{} ({})", key.uid, hex(&p.id)),
+    );
+    shared.outbox.notify_one();
+    Ok(p.id)
+}
+
+/// Whether an address is one a proposal may not be sent to unless the operator allows it
+/// (loopback, private, link-local, unspecified, and their IPv6 kin).
+fn special(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(a) => {
+            a.is_loopback()
+                || a.is_unspecified()
+                || (a.segments()[0] & 0xfe00) == 0xfc00
+                || (a.segments()[0] & 0xffc0) == 0xfe80
+                || a.to_ipv4_mapped().is_some_and(|v4| special(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks that `url` leads to public addresses only (unless allowed).
+async fn target_ok(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    let host = url.host_str().ok_or("no host")?;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("{host}: {e}"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    match addrs.iter().find(|ip| special(**ip)) {
+        Some(ip) => Err(format!(
+            "{host} is {ip}, a loopback or private address (proposals.allow_private_targets)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Sends one proposal (or asks again about it: the origin answers a repeat with its receipt)
+/// and returns the verified receipt's bytes.
+async fn send(
+    http: &reqwest::Client,
+    p: &SentProposal,
+    allow_private: bool,
+) -> Result<Vec<u8>, String> {
+    let url = reqwest::Url::parse(&p.target).map_err(|e| format!("{}: {e}", p.target))?;
+    target_ok(&url, allow_private).await?;
+    let r = http
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, PROPOSAL_TYPE)
+        .body(p.signed.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    if body.len() > 4096 {
+        return Err(format!("a receipt of {} bytes", body.len()));
+    }
+    let signed = Signed::decode(&body).map_err(|e| e.to_string())?;
+    let r = signed.verify_receipt().map_err(|e| e.to_string())?;
+    let ours = Signed::decode(&p.signed)
+        .and_then(|s| s.verify_proposal(i64::MAX / 2, 0))
+        .map_err(|e| e.to_string())?;
+    if r.proposal_id != ours.id || r.origin != ours.origin {
+        return Err("the receipt is for another proposal or from another node".into());
+    }
+    Ok(body.to_vec())
+}
+
+/// The outbox: sends what is due, keeps what comes back, and waits with backoff. Runs until
+/// the node stops.
+pub async fn run_outbox(shared: Arc<Shared>) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!(
+            "DisCal/{} (+{})",
+            env!("CARGO_PKG_VERSION"),
+            shared.public_url
+        ))
+        .no_proxy()
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("proposal outbox: no HTTP client: {e}");
+            return;
+        }
+    };
+    loop {
+        let next = outbox_round(&shared, &http).await;
+        let wait = Duration::from_millis(u64::try_from(next.clamp(50, 60_000)).unwrap_or(1000));
+        let _ = tokio::time::timeout(wait, shared.outbox.notified()).await;
+    }
+}
+
+/// Sends every due proposal once; returns milliseconds until the next is due.
+async fn outbox_round(shared: &Shared, http: &reqwest::Client) -> i64 {
+    let allow = shared
+        .config
+        .read()
+        .map(|c| c.proposals.allow_private_targets)
+        .unwrap_or(false);
+    let Ok(all) = shared.store.sent_proposals() else {
+        return 1000;
+    };
+    let mut next = i64::MAX;
+    for mut p in all.into_iter().filter(|p| !p.done) {
+        let now = shared.now();
+        if p.next_ms > now {
+            next = next.min(p.next_ms - now);
+            continue;
+        }
+        p.attempts += 1;
+        match send(http, &p, allow).await {
+            Ok(receipt) => {
+                let final_ = Signed::decode(&receipt)
+                    .ok()
+                    .and_then(|s| s.verify_receipt().ok())
+                    .is_some_and(|r| !matches!(r.outcome, Outcome::Pending { .. }));
+                p.receipt = receipt;
+                p.done = final_;
+                p.last_error.clear();
+                // A pending answer is asked about again, soon at first, then less often.
+                p.next_ms = now + (500i64 << p.attempts.min(20)).min(PENDING_POLL_MS);
+                shared.metrics.proposal("receipt");
+            }
+            Err(e) => {
+                let backoff = 1000i64 << p.attempts.min(20);
+                p.next_ms = now + backoff.min(MAX_BACKOFF_MS);
+                tracing::info!(target = %p.target, "proposal not delivered: {e}");
+                p.last_error = e;
+            }
+        }
+        if !p.done {
+            next = next.min(p.next_ms - shared.now());
+        }
+        if let Err(e) = shared.store.put_sent_proposal(&p) {
+            tracing::warn!("proposal outbox: {e}");
+        }
+        shared.changed.send_modify(|_| {});
+    }
+    next
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_addresses_are_known() {
+        for a in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "192.168.1.1",
+            "172.16.5.4",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(special(a.parse().unwrap()), "{a}");
+        }
+        for a in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(!special(a.parse().unwrap()), "{a}");
+        }
+    }
+}

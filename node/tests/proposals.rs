@@ -1,0 +1,289 @@
+//! Proposals over real nodes (issue 19, docs/protocol.md §12), on the line A–B–C (A and C not
+//! connected): a change proposed at C reaches the origin A at its X-REVISE-URL and is applied
+//! at once (C trusted) and the new revision reaches C over the mesh; from an untrusted node it
+//! waits in A's queue until a person accepts it; a proposal on an older revision is held as a
+//! conflict and resolved to base + 2 with both changes; forged, replayed and misdirected
+//! proposals are refused and counted.
+
+mod common;
+
+use common::*;
+use discal_gateway::{Draft, ProposalReply, ProposalRequest, WriteOp};
+use discal_protocol::proposal::{sign_proposal, Change, FieldChange, ProposalPayload, Signed};
+use discal_protocol::{EventKey, NodeSecret};
+use discal_store::SentProposal;
+
+fn title(h: &discal_node::NodeHandle, key: &EventKey) -> String {
+    held(h, key)
+        .and_then(|e| e.content().master.summary.clone())
+        .unwrap_or_default()
+}
+
+async fn propose(h: &discal_node::NodeHandle, key: &EventKey, patch: Draft) -> [u8; 16] {
+    match h
+        .proposal(ProposalRequest::Make {
+            origin: key.origin,
+            uid: key.uid.clone(),
+            patch: Box::new(patch),
+            cancel: false,
+            account: "cleo".into(),
+        })
+        .await
+        .unwrap()
+    {
+        ProposalReply::Made(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn sent(h: &discal_node::NodeHandle, id: [u8; 16]) -> SentProposal {
+    h.store()
+        .sent_proposals()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == id)
+        .unwrap()
+}
+
+/// Waits until the proposer's outbox holds a final answer for `id`.
+async fn wait_answered(h: &discal_node::NodeHandle, id: [u8; 16]) -> bool {
+    h.wait_until(WAIT, |s| {
+        s.sent_proposals()
+            .unwrap()
+            .iter()
+            .any(|p| p.id == id && p.done)
+    })
+    .await
+}
+
+fn set_proposals(c: &mut discal_node::config::Config, trusted: Vec<String>, allow: bool) {
+    c.proposals.trusted = trusted;
+    c.proposals.allow_private_targets = allow;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_reach_the_origin_and_its_answer_comes_back_over_the_mesh() {
+    let net = TestNet::new(3, 8).await;
+    let c_key = net.nodes[2].key.to_string();
+    net.configure(0, &[1], |c| set_proposals(c, vec![c_key.clone()], false))
+        .await;
+    net.configure(1, &[0, 2], |c| set_proposals(c, vec![], true))
+        .await;
+    net.configure(2, &[1], |c| set_proposals(c, vec![], true))
+        .await;
+    net.wait_gossip(1, 2).await;
+    net.wait_gossip(2, 1).await;
+    let (a, b, c) = (net.node(0), net.node(1), net.node(2));
+    let key = add(a, "Install party").await;
+    assert!(wait_rev(c, &key, 0).await);
+
+    // Trusted C, on the current revision: applied at once; C learns the outcome and sees the
+    // new revision arrive through B.
+    let id = propose(
+        c,
+        &key,
+        Draft {
+            title: Some("Install party (room 2)".into()),
+            ..Draft::default()
+        },
+    )
+    .await;
+    assert!(wait_answered(c, id).await, "{:?}", sent(c, id).last_error);
+    let receipt = Signed::decode(&sent(c, id).receipt)
+        .unwrap()
+        .verify_receipt()
+        .unwrap();
+    assert_eq!(
+        receipt.outcome,
+        discal_protocol::proposal::Outcome::Accepted { revision: 1 }
+    );
+    assert!(wait_rev(c, &key, 1).await);
+    assert_eq!(title(c, &key), "Install party (room 2)");
+    assert_eq!(a.shared().metrics.proposals("accepted"), 1);
+
+    // Untrusted B: waits in A's queue; a person accepts it; B's outbox learns it.
+    let id = propose(
+        b,
+        &key,
+        Draft {
+            location: Some("Hackerspace, Room 2".into()),
+            ..Draft::default()
+        },
+    )
+    .await;
+    assert!(
+        a.wait_until(WAIT, |s| s.pending_proposals().unwrap().len() == 1)
+            .await
+    );
+    assert_eq!(
+        held(a, &key).unwrap().payload.revision,
+        1,
+        "not applied yet"
+    );
+    let decided = a
+        .proposal(ProposalRequest::Decide {
+            id,
+            accept: true,
+            reason: String::new(),
+            by: "ana".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(decided, ProposalReply::Decided);
+    assert!(wait_rev(c, &key, 2).await);
+    assert_eq!(
+        held(c, &key).unwrap().content().master.location.as_deref(),
+        Some("Hackerspace, Room 2")
+    );
+    assert!(wait_answered(b, id).await, "{:?}", sent(b, id).last_error);
+
+    // A conflict: C proposes on revision 2 while it cannot reach A; A changes the event
+    // (revision 3); once C's proposal arrives it is held, though C is trusted; accepted, it
+    // becomes revision 4 = base + 2 with both changes.
+    net.configure(2, &[1], |c| set_proposals(c, vec![], false))
+        .await;
+    let id = propose(
+        c,
+        &key,
+        Draft {
+            title: Some("Install party (room 3)".into()),
+            ..Draft::default()
+        },
+    )
+    .await;
+    assert!(
+        c.wait_until(WAIT, |s| s
+            .sent_proposals()
+            .unwrap()
+            .iter()
+            .any(|p| p.id == id && p.last_error.contains("loopback")))
+            .await,
+        "the private target is refused while not allowed"
+    );
+    a.write(WriteOp::Update {
+        uid: key.uid.clone(),
+        patch: Draft {
+            description: Some("Bring a USB stick.".into()),
+            ..Draft::default()
+        },
+    })
+    .await
+    .unwrap();
+    net.configure(2, &[1], |c| set_proposals(c, vec![], true))
+        .await;
+    c.shared().outbox.notify_one();
+    assert!(
+        a.wait_until(WAIT, |s| s.pending_proposals().unwrap().len() == 1)
+            .await
+    );
+    assert_eq!(a.shared().metrics.proposals("conflict"), 1);
+    assert_eq!(held(a, &key).unwrap().payload.revision, 3);
+    a.proposal(ProposalRequest::Decide {
+        id,
+        accept: true,
+        reason: String::new(),
+        by: "ana".into(),
+    })
+    .await
+    .unwrap();
+    assert!(wait_rev(c, &key, 4).await);
+    let m = held(c, &key).unwrap().content().master.clone();
+    assert_eq!(m.summary.as_deref(), Some("Install party (room 3)"));
+    assert_eq!(m.description.as_deref(), Some("Bring a USB stick."));
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_replayed_and_misdirected_proposals_are_refused_and_counted() {
+    let net = TestNet::new(1, 8).await;
+    let a = net.node(0);
+    let key = add(a, "Talk").await;
+    let url = format!(
+        "http://{}/events/{}/{}/revise",
+        a.http_addr(),
+        key.origin,
+        discal_gateway::read::path_segment(&key.uid)
+    );
+    let proposer = NodeSecret::from_seed_array([77; 32]);
+    let payload = |id: u8, title: &str| ProposalPayload {
+        version: 1,
+        id: [id; 16],
+        proposer: proposer.public(),
+        origin: key.origin,
+        uid: key.uid.clone(),
+        base_revision: 0,
+        change: Change::Fields(vec![FieldChange {
+            name: "SUMMARY".into(),
+            base: vec!["SUMMARY:Talk".into()],
+            proposed: vec![format!("SUMMARY:{title}")],
+        }]),
+        author: "Mallory".into(),
+        proposed_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        http.post(&url)
+            .header("content-type", "application/x-discal-proposal")
+            .body(body)
+            .send()
+    };
+    // A good one from an untrusted node: queued, and the same bytes again get the same receipt.
+    let good = sign_proposal(&proposer, &payload(1, "Talk!"))
+        .unwrap()
+        .encode();
+    let r1 = post(good.clone()).await.unwrap();
+    assert_eq!(r1.status(), 200);
+    let r1 = r1.bytes().await.unwrap();
+    let r2 = post(good).await.unwrap().bytes().await.unwrap();
+    assert_eq!(r1, r2, "a repeat is answered with the same receipt");
+    assert_eq!(a.store().pending_proposals().unwrap().len(), 1);
+    // Forged: a signature that is not the proposer's.
+    let mut forged = sign_proposal(&proposer, &payload(2, "x")).unwrap();
+    forged.signature[5] ^= 1;
+    let r = post(forged.encode()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    // Replayed: the first one's id with other content.
+    let replay = sign_proposal(&proposer, &payload(1, "Other"))
+        .unwrap()
+        .encode();
+    let r = post(replay).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("was used for another proposal"));
+    // Another origin's event.
+    let mut other = payload(3, "y");
+    other.origin = NodeSecret::from_seed_array([78; 32]).public();
+    let r = post(sign_proposal(&proposer, &other).unwrap().encode())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Not a proposal at all, and the wrong media type.
+    assert_eq!(post(vec![1, 2, 3]).await.unwrap().status(), 400);
+    let r = http.post(&url).body("title=x").send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    let m = &a.shared().metrics;
+    assert_eq!(
+        (
+            m.proposals("invalid"),
+            m.proposals("replay"),
+            m.proposals("origin"),
+            m.proposals("decode"),
+            m.proposals("repeat")
+        ),
+        (1, 1, 1, 1, 1)
+    );
+    assert_eq!(
+        held(a, &key).unwrap().payload.revision,
+        0,
+        "nothing applied"
+    );
+    assert!(a
+        .shared()
+        .metrics
+        .render(0)
+        .contains("discal_proposals_total{outcome=\"replay\"} 1"));
+    net.shutdown().await;
+}
