@@ -269,7 +269,10 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
             @let current = now.as_ref().map(|e| master_lines(&discal_protocol::ics::write_calendar([crate::ics_event(e)], &[]))).unwrap_or_default();
             @let rev = now.as_ref().map_or(0, |e| e.payload.revision);
             section.proposal {
-                h3 { (p.uid) " — " (p.author) " (" (p.proposer.fmt_short()) ")" }
+                h3 {
+                    (now.as_ref().and_then(|e| e.content().master.summary.clone()).unwrap_or_else(|| p.uid.clone()))
+                }
+                p { (t(lang, "Proposed by ", "Vorgeschlagen von ")) (p.author) " (" (t(lang, "node ", "Knoten ")) span title=(p.proposer.to_string()) { (p.proposer.fmt_short()) } ")" }
                 p {
                     (t(lang, "Made on revision ", "Gemacht auf Revision ")) (p.base_revision)
                     (t(lang, "; the event is at revision ", "; der Termin ist bei Revision ")) (rev)

@@ -5,7 +5,7 @@
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set (a
 # second one over 10,000 events for the home page), a real node for the people pages, and
-# node's relay_fixture (three real nodes, A–B–C) for the relay path.
+# node's relay_fixture (three real nodes, A–B–C) for the relay path and proposals.
 # Screenshots go to target/screenshots/ (docs/img/ holds the committed copies).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -135,6 +135,10 @@ done
 [ -s "$relay/out" ] || { echo "relay_fixture did not start"; cat "$relay/log"; exit 1; }
 check relay_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/relay_browser_test.mjs" "$(cut -f1 "$relay/out")" "$(cut -f2 "$relay/out")" target/screenshots
+# Proposals on the same three nodes: made at C, accepted at A, back at C.
+check proposal_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
+  node "$here/proposal_browser_test.mjs" "$(cut -f1 "$relay/out")" "$(cut -f3 "$relay/out")" \
+  "$(cut -f4 "$relay/out")" target/screenshots
 exec 5>&-
 wait "$relay_pid" 2>/dev/null || true
 # Last: it changes an event at the node.
