@@ -287,3 +287,73 @@ async fn forged_replayed_and_misdirected_proposals_are_refused_and_counted() {
         .contains("discal_proposals_total{outcome=\"replay\"} 1"));
     net.shutdown().await;
 }
+
+/// The outbox keeps a proposal through restarts of both sides: C makes it while A is down,
+/// C restarts, A comes back (at the same address), and the proposal arrives and is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_survives_restarts_and_is_applied_once() {
+    let mut net = TestNet::new(2, 8).await;
+    // A's address must outlive its restart: an OS-chosen port, kept in its config.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c_key = net.nodes[1].key.to_string();
+    net.configure(0, &[], |c| {
+        c.http = format!("127.0.0.1:{port}");
+        c.public_url = Some(format!("http://127.0.0.1:{port}"));
+        set_proposals(c, vec![c_key.clone()], false);
+    })
+    .await;
+    net.stop(0).await;
+    net.restart(0).await;
+    net.configure(1, &[], |c| set_proposals(c, vec![], true))
+        .await;
+    let a = net.node(0);
+    let key = add(a, "Repair café").await;
+    // C holds the event as A published it (how it got there does not matter here).
+    let ev = held(a, &key)
+        .unwrap()
+        .envelope
+        .verify(i64::MAX / 2, &discal_protocol::Limits::default())
+        .unwrap();
+    net.node(1)
+        .store()
+        .apply(&ev, discal_store::Transit::local(), 0)
+        .unwrap();
+    net.stop(0).await;
+
+    let id = propose(
+        net.node(1),
+        &key,
+        Draft {
+            title: Some("Repair café (garden)".into()),
+            ..Draft::default()
+        },
+    )
+    .await;
+    let c = net.node(1);
+    assert!(
+        c.wait_until(WAIT, |s| s
+            .sent_proposals()
+            .unwrap()
+            .iter()
+            .any(|p| p.id == id && !p.last_error.is_empty()))
+            .await,
+        "A is down: the first try fails"
+    );
+    net.stop(1).await;
+    net.restart(1).await;
+    net.restart(0).await;
+    assert!(
+        wait_answered(net.node(1), id).await,
+        "{:?}",
+        sent(net.node(1), id).last_error
+    );
+    let a = net.node(0);
+    assert_eq!(held(a, &key).unwrap().payload.revision, 1, "applied once");
+    assert_eq!(title(a, &key), "Repair café (garden)");
+    assert_eq!(a.shared().metrics.proposals("accepted"), 1);
+    net.shutdown().await;
+}
