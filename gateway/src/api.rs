@@ -132,6 +132,18 @@ pub enum ProposalRequest {
         /// The account deciding.
         by: String,
     },
+    /// A person here says whether they are coming (to this node's event: counted here; to
+    /// another origin's: sent there like a proposal).
+    Rsvp {
+        /// The event's origin.
+        origin: discal_protocol::NodeKey,
+        /// Its UID.
+        uid: String,
+        /// The answer.
+        answer: discal_protocol::proposal::RsvpAnswer,
+        /// The account answering.
+        account: String,
+    },
     /// A person here proposes a change to another origin's event, or its cancellation.
     Make {
         /// The event's origin.

@@ -118,3 +118,22 @@ pub const TITLE_MAX: usize = 300;
 
 /// See [`TITLE_MAX`].
 pub const DESCRIPTION_MAX: usize = 5000;
+
+/// "12 going · 3 maybe" from the event's published RSVP counts (docs/protocol.md §12.6), if
+/// anyone answered.
+pub fn rsvp_line(lang: Lang, m: &Component) -> Option<String> {
+    use discal_protocol::proposal::{rsvp_counts, RSVP_PROPERTY};
+    let v = m.extra.iter().find(|p| p.name == RSVP_PROPERTY)?;
+    let (going, maybe, not_going) = rsvp_counts(&v.value);
+    let de = lang == Lang::De;
+    let parts: Vec<String> = [
+        (going, if de { "dabei" } else { "going" }),
+        (maybe, if de { "vielleicht" } else { "maybe" }),
+        (not_going, if de { "nicht dabei" } else { "not going" }),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, w)| format!("{n} {w}"))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}

@@ -179,6 +179,10 @@ fn people_routes() -> Router<Gateway> {
         )
         .route("/my/proposals", get(web::proposals::my_proposals))
         .route(
+            "/rsvp/{origin}/{uid}",
+            get(web::proposals::rsvp_page).post(web::proposals::rsvp),
+        )
+        .route(
             "/queue/proposals/{id}/{verb}",
             axum::routing::post(web::proposals::decide),
         )

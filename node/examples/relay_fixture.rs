@@ -3,7 +3,8 @@
 //! relay path (gateway/tests/interop/relay_browser_test.mjs, run by `.ci/run`).
 //!
 //! For the proposal browser test, A has an admin (`ana`) and C a user (`cleo`), both with the
-//! password `fixture password 1`, and C may send proposals to loopback addresses.
+//! password `fixture password 1`, C may send proposals to loopback addresses, and A publishes
+//! RSVP counts every second.
 //!
 //! `relay_fixture`: prints one line, tab-separated: the event's page at C, the path it must
 //! read, A's base URL and C's; serves until stdin closes.
@@ -18,6 +19,8 @@ async fn main() {
     let net = TestNet::new(3, 8).await;
     net.link(&[(0, 1), (1, 2)]).await;
     net.configure(2, &[1], |c| c.proposals.allow_private_targets = true)
+        .await;
+    net.configure(0, &[1], |c| c.proposals.rsvp_interval_secs = 1)
         .await;
     for (i, name, role) in [(0, "ana", "admin"), (2, "cleo", "user")] {
         let h = net.node(i);

@@ -287,6 +287,14 @@ pub struct Proposals {
     /// own network). Tests on loopback turn it on.
     #[serde(default)]
     pub allow_private_targets: bool,
+    /// Least seconds between two revisions of an event that publish its RSVP counts (so
+    /// answers do not make a revision storm).
+    #[serde(default = "default_rsvp_interval")]
+    pub rsvp_interval_secs: u64,
+}
+
+fn default_rsvp_interval() -> u64 {
+    300
 }
 
 fn default_proposals_per_hour() -> u32 {
@@ -299,6 +307,7 @@ impl Default for Proposals {
             trusted: Vec::new(),
             max_per_hour: default_proposals_per_hour(),
             allow_private_targets: false,
+            rsvp_interval_secs: default_rsvp_interval(),
         }
     }
 }
@@ -500,6 +509,7 @@ min_fill_secs = 2                # an anonymous form sent sooner after it was sh
 [proposals]
 # trusted = ["12D3KooW..."]
 max_per_hour = 60                # proposals taken from one node per hour
+rsvp_interval_secs = 300         # RSVP counts are published at most this often per event
 
 # The map page (/map) is off until you name a tile server; visitors' browsers load its tiles.
 [map]

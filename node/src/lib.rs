@@ -42,6 +42,7 @@ mod offline;
 mod options;
 pub mod proposals;
 mod reload;
+pub mod rsvp;
 mod shared;
 pub mod sync;
 mod tasks;

@@ -109,7 +109,7 @@ impl Node {
             }
             None => (None, None),
         };
-        start_tasks(&shared, &opts, &net_client);
+        start_tasks(&shared, &opts, &net_client, &workers.ingest_tx);
 
         let addr_file = record_http_addr(&opts, http_addr)?;
         tracing::info!(key = %shared.me, http = %http_addr, listen = ?listen, "node started");
@@ -131,13 +131,21 @@ impl Node {
     }
 }
 
-/// The node's own background tasks: the write wait's limit, the proposal outbox and the config
-/// file watcher.
-fn start_tasks(shared: &Arc<Shared>, opts: &NodeOptions, net: &NetClient) {
+/// The node's own background tasks: the write wait's limit, the proposal outbox, the RSVP
+/// counts and the config file watcher.
+fn start_tasks(
+    shared: &Arc<Shared>,
+    opts: &NodeOptions,
+    net: &NetClient,
+    ingest: &mpsc::Sender<Job>,
+) {
     limit_write_wait(shared, opts.config.write_wait_secs);
     shared
         .tasks
         .spawn(crate::proposals::run_outbox(shared.clone()));
+    shared
+        .tasks
+        .spawn(crate::rsvp::run_counts(shared.clone(), ingest.clone()));
     if let Some(path) = opts.config_path.clone() {
         shared
             .tasks
@@ -227,6 +235,8 @@ fn shared_state(
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),
+        rsvp_dirty: Mutex::default(),
+        rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
     })
 }

@@ -69,6 +69,8 @@ pub(crate) fn offline_shared(
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),
+        rsvp_dirty: Mutex::default(),
+        rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),

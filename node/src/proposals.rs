@@ -69,6 +69,12 @@ pub fn handle(
             write,
         )
         .map(|()| ProposalReply::Decided),
+        ProposalRequest::Rsvp {
+            origin,
+            uid,
+            answer,
+            account,
+        } => rsvp(shared, secret, EventKey { origin, uid }, answer, &account),
         ProposalRequest::Make {
             origin,
             uid,
@@ -154,7 +160,13 @@ fn receive(
     }
     let trusted = admit_proposer(shared, p.proposer)?;
     let held = own_event(shared, &p.uid)?;
+    if let Change::Rsvp { person, answer } = &p.change {
+        crate::rsvp::record(shared, &p.uid, (p.proposer, *person), *answer, &p.author)?;
+    }
     let outcome = match decide(p.base_revision, held.payload.revision, trusted) {
+        _ if matches!(p.change, Change::Rsvp { .. }) => Outcome::Accepted {
+            revision: held.payload.revision,
+        },
         Decision::Apply => Outcome::Accepted {
             revision: apply(&held, &p.change, write)?,
         },
@@ -162,6 +174,7 @@ fn receive(
         Decision::Conflict => Outcome::Pending { conflict: true },
     };
     let label = match &outcome {
+        _ if matches!(p.change, Change::Rsvp { .. }) => "rsvp",
         Outcome::Accepted { .. } => "accepted",
         Outcome::Pending { conflict: false } => "queued",
         _ => "conflict",
@@ -174,7 +187,7 @@ fn receive(
             id: p.id,
             signed: bytes.to_vec(),
             receipt: receipt.clone(),
-            pending: label != "accepted",
+            pending: !matches!(label, "accepted" | "rsvp"),
             at_ms: now,
         })
         .map_err(internal)?;
@@ -254,6 +267,8 @@ fn apply(
 ) -> Result<u32, WriteError> {
     let uid = held.payload.uid.clone();
     let written = match change {
+        // Counted, never applied (rsvp.rs publishes the counts).
+        Change::Rsvp { .. } => return Ok(held.payload.revision),
         Change::Cancel => write(WriteOp::Cancel { uid })?,
         Change::Fields(fields) => {
             let ics = crate::author::held_ics(held);
@@ -334,21 +349,7 @@ fn make(
     (patch, cancel): (discal_gateway::Draft, bool),
     account: &str,
 ) -> Result<[u8; 16], WriteError> {
-    if key.origin == shared.me {
-        return Err(bad("this node's own event: change it, rather than propose"));
-    }
-    let held = shared
-        .store
-        .get(&key)
-        .map_err(internal)?
-        .ok_or_else(|| WriteError::NotFound(format!("no event {:?} here", key.uid)))?;
-    let target = held
-        .content()
-        .master
-        .revise_url
-        .clone()
-        .filter(|u| discal_gateway::display::safe_link(u).is_some())
-        .ok_or_else(|| bad("the event names no http(s) address for proposals (X-REVISE-URL)"))?;
+    let held = others_event(shared, &key)?;
     let change = if cancel {
         Change::Cancel
     } else {
@@ -360,13 +361,43 @@ fn make(
         }
         Change::Fields(fields)
     };
+    send_change(shared, secret, &held, change, account)
+}
+
+/// Another origin's event held here (a proposal is made only for those).
+fn others_event(shared: &Shared, key: &EventKey) -> Result<StoredEvent, WriteError> {
+    if key.origin == shared.me {
+        return Err(bad("this node's own event: change it, rather than propose"));
+    }
+    shared
+        .store
+        .get(key)
+        .map_err(internal)?
+        .ok_or_else(|| WriteError::NotFound(format!("no event {:?} here", key.uid)))
+}
+
+/// Signs a change to `held` as this node's proposal and puts it into the outbox.
+pub(crate) fn send_change(
+    shared: &Shared,
+    secret: &NodeSecret,
+    held: &StoredEvent,
+    change: Change,
+    account: &str,
+) -> Result<[u8; 16], WriteError> {
+    let target = held
+        .content()
+        .master
+        .revise_url
+        .clone()
+        .filter(|u| discal_gateway::display::safe_link(u).is_some())
+        .ok_or_else(|| bad("the event names no http(s) address for proposals (X-REVISE-URL)"))?;
     let now = shared.now();
     let p = ProposalPayload {
         version: PROPOSAL_VERSION,
         id: rand::random(),
         proposer: shared.me,
-        origin: key.origin,
-        uid: key.uid.clone(),
+        origin: held.payload.origin,
+        uid: held.payload.uid.clone(),
         base_revision: held.payload.revision,
         change,
         author: account.chars().take(100).collect(),
@@ -394,10 +425,36 @@ fn make(
         shared,
         account,
         "propose",
-        format!("{} ({})", key.uid, hex(&p.id)),
+        format!("{} ({})", p.uid, hex(&p.id)),
     );
     shared.outbox.notify_one();
     Ok(p.id)
+}
+
+/// An answer from a person here: counted here for this node's events, sent to the origin for
+/// others'.
+fn rsvp(
+    shared: &Shared,
+    secret: &NodeSecret,
+    key: EventKey,
+    answer: discal_protocol::proposal::RsvpAnswer,
+    account: &str,
+) -> Result<ProposalReply, WriteError> {
+    let person = crate::rsvp::person_id(&shared.me, account);
+    if key.origin == shared.me {
+        own_event(shared, &key.uid)?;
+        crate::rsvp::record(shared, &key.uid, (shared.me, person), answer, account)?;
+        return Ok(ProposalReply::Decided);
+    }
+    let held = others_event(shared, &key)?;
+    send_change(
+        shared,
+        secret,
+        &held,
+        Change::Rsvp { person, answer },
+        account,
+    )
+    .map(ProposalReply::Made)
 }
 
 /// Whether an address is one a proposal may not be sent to unless the operator allows it

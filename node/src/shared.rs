@@ -64,6 +64,10 @@ pub struct Shared {
     pub proposal_rate: Mutex<HashMap<NodeKey, (i64, u32)>>,
     /// Woken when a proposal enters the outbox.
     pub outbox: tokio::sync::Notify,
+    /// This node's events whose RSVP counts changed since they were last published.
+    pub rsvp_dirty: Mutex<std::collections::BTreeSet<String>>,
+    /// Woken when an answer comes.
+    pub rsvp_wake: tokio::sync::Notify,
 }
 
 impl Shared {

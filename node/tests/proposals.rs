@@ -357,3 +357,113 @@ async fn a_proposal_survives_restarts_and_is_applied_once() {
     assert_eq!(a.shared().metrics.proposals("accepted"), 1);
     net.shutdown().await;
 }
+
+/// RSVPs (docs/protocol.md §12.6): 50 answers from people on three nodes (some changed, some
+/// taken back) give the right counts in the origin's feed and at the far end of the line, with
+/// at most one revision per interval, and no one's name in any event envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsvps_from_three_nodes_are_counted_at_the_origin_without_names() {
+    use discal_protocol::proposal::RsvpAnswer::{Going, Maybe, NotGoing, Withdrawn};
+    let net = TestNet::new(3, 8).await;
+    net.configure(0, &[1], |c| c.proposals.rsvp_interval_secs = 1)
+        .await;
+    net.configure(1, &[0, 2], |c| set_proposals(c, vec![], true))
+        .await;
+    net.configure(2, &[1], |c| set_proposals(c, vec![], true))
+        .await;
+    net.wait_gossip(1, 2).await;
+    net.wait_gossip(2, 1).await;
+    let key = add(net.node(0), "Summer party").await;
+    assert!(wait_rev(net.node(2), &key, 0).await);
+    let started = std::time::Instant::now();
+    let mut expected = std::collections::HashMap::new();
+    for i in 0..50usize {
+        let node = i % 3;
+        let name = format!("guest-{node}-{i}");
+        let answer = [Going, Maybe, NotGoing, Going][i % 4];
+        let mut answers = vec![answer];
+        // Some change their minds, some take their answer back.
+        if i % 7 == 0 {
+            answers.push(Maybe);
+        }
+        if i % 11 == 0 {
+            answers.push(Withdrawn);
+        }
+        for a in &answers {
+            let r = net
+                .node(node)
+                .proposal(ProposalRequest::Rsvp {
+                    origin: key.origin,
+                    uid: key.uid.clone(),
+                    answer: *a,
+                    account: name.clone(),
+                })
+                .await
+                .unwrap();
+            // Answers on the origin are counted there; elsewhere they go out as proposals,
+            // which must arrive in order for a change of mind to count.
+            if let ProposalReply::Made(id) = r {
+                assert!(wait_answered(net.node(node), id).await);
+            }
+        }
+        expected.insert(name, *answers.last().unwrap());
+    }
+    let want = expected.values().fold((0, 0, 0), |(g, m, n), a| match a {
+        Going => (g + 1, m, n),
+        Maybe => (g, m + 1, n),
+        NotGoing => (g, m, n + 1),
+        Withdrawn => (g, m, n),
+    });
+    let value = discal_protocol::proposal::rsvp_value(want);
+    // In iCalendar the value's semicolons are escaped.
+    let line = format!("X-DISCAL-RSVP:{}", value.replace(';', "\\;"));
+    let has_counts = |s: &discal_store::Store| {
+        s.get(&key).unwrap().is_some_and(|e| {
+            e.content().master.extra.iter().any(|p| {
+                p.name == "X-DISCAL-RSVP"
+                    && discal_protocol::proposal::rsvp_counts(&p.value) == want
+            })
+        })
+    };
+    let (a, c) = (net.node(0), net.node(2));
+    assert!(
+        a.wait_until(WAIT, has_counts).await,
+        "counts at the origin: {value}; it says {:?} at revision {}; {} answers stored",
+        held(a, &key).unwrap().content().master.extra,
+        held(a, &key).unwrap().payload.revision,
+        a.store().rsvps(&key.uid).unwrap().len()
+    );
+    assert!(
+        c.wait_until(WAIT, has_counts).await,
+        "counts at the far end"
+    );
+    let feed = reqwest::get(format!("http://{}/feed.ics", c.http_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(feed.contains(&line), "{feed}");
+    // At most one revision per (1 s) interval, however many answers came.
+    let revisions = held(a, &key).unwrap().payload.revision;
+    let secs = started.elapsed().as_secs();
+    assert!(
+        u64::from(revisions) <= secs + 1,
+        "{revisions} revisions in {secs} s"
+    );
+    // Names stay at the origin: no envelope carries one.
+    for node in [a, net.node(1), c] {
+        for e in node.store().changes_since(0, usize::MAX).unwrap() {
+            let bytes = e.envelope.encode();
+            assert!(
+                !bytes.windows(6).any(|w| w == b"guest-"),
+                "a name in an envelope"
+            );
+        }
+    }
+    assert_eq!(
+        a.store().rsvps(&key.uid).unwrap().len() as u32,
+        want.0 + want.1 + want.2
+    );
+    net.shutdown().await;
+}

@@ -72,6 +72,56 @@ pub enum Change {
     Fields(Vec<FieldChange>),
     /// Cancel the event.
     Cancel,
+    /// A person's answer to "are you coming?" (§12.6): counted at the origin, never applied as
+    /// a change; the person's name (the proposal's `author`) stays there.
+    Rsvp {
+        /// Names the person at the proposing node without saying who (the proposer picks it;
+        /// DisCal uses the first 16 bytes of SHA-256 of its key and the account name), so a
+        /// later answer replaces an earlier one.
+        person: [u8; 16],
+        /// The answer.
+        answer: RsvpAnswer,
+    },
+}
+
+/// An RSVP's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum RsvpAnswer {
+    /// Going.
+    Going,
+    /// Maybe.
+    Maybe,
+    /// Not going.
+    NotGoing,
+    /// Takes an earlier answer back.
+    Withdrawn,
+}
+
+/// DisCal's property for an event's RSVP counts, published by the origin:
+/// `X-DISCAL-RSVP:going=12;maybe=3;not-going=2` (counts only, no names).
+pub const RSVP_PROPERTY: &str = "X-DISCAL-RSVP";
+
+/// The counts of an `X-DISCAL-RSVP` value (going, maybe, not going); zeros for anything
+/// unreadable. The value may be in its escaped iCalendar form (`going=2\;maybe=1`), as extra
+/// properties are kept.
+pub fn rsvp_counts(value: &str) -> (u32, u32, u32) {
+    let mut c = (0, 0, 0);
+    for part in value.replace('\\', "").split(';') {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        let n = v.trim().parse().unwrap_or(0);
+        match k.trim() {
+            "going" => c.0 = n,
+            "maybe" => c.1 = n,
+            "not-going" => c.2 = n,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// The `X-DISCAL-RSVP` value for counts.
+pub fn rsvp_value((going, maybe, not_going): (u32, u32, u32)) -> String {
+    format!("going={going};maybe={maybe};not-going={not_going}")
 }
 
 /// What the proposing node signs. Its bincode encoding is the payload.
@@ -338,7 +388,8 @@ pub enum Decision {
     Conflict,
 }
 
-/// The seed's rule: a proposal whose base is older than the origin's current revision is a
+/// An RSVP is never a conflict: it changes no field, and is always taken (§12.6). For other
+/// changes, the seed's rule: a proposal whose base is older than the origin's current revision is a
 /// conflict, held for a person; on the current revision it is applied at once when its
 /// proposer is trusted, else queued. A base the origin has not reached (it was restored from an
 /// old copy) is a conflict too: nothing is applied over a revision the origin cannot see.

@@ -76,7 +76,7 @@ use discal_protocol::recur::ExpandLimits;
 pub use backend::SledOptions;
 pub use error::StoreError;
 pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
-pub use proposals::{ReceivedProposal, SentProposal};
+pub use proposals::{ReceivedProposal, RsvpRecord, SentProposal};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
     Selection, StoredEvent, Transit,

@@ -12,6 +12,35 @@ use crate::{Store, StoreError};
 
 const K_RECEIVED: u8 = b'p';
 const K_OUTBOX: u8 = b'x';
+const K_RSVP: u8 = b'v';
+
+/// One person's answer to one of this node's events (§12.6), kept at the origin only: the
+/// name never leaves it, the feeds carry counts.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct RsvpRecord {
+    /// The event's UID.
+    pub uid: String,
+    /// The node the person answered on.
+    pub node: [u8; 32],
+    /// The person there, as that node names them.
+    pub person: [u8; 16],
+    /// Going, maybe or not going.
+    pub answer: discal_protocol::proposal::RsvpAnswer,
+    /// Their display name.
+    pub name: String,
+    /// When.
+    pub at_ms: i64,
+}
+
+fn rsvp_key(uid: &str, node: &[u8; 32], person: &[u8; 16]) -> Vec<u8> {
+    // UIDs hold no control characters, so 0 ends one.
+    let mut rest = Vec::with_capacity(uid.len() + 49);
+    rest.extend_from_slice(uid.as_bytes());
+    rest.push(0);
+    rest.extend_from_slice(node);
+    rest.extend_from_slice(person);
+    people_key(K_RSVP, &rest)
+}
 
 /// A proposal received as the origin.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -84,6 +113,33 @@ impl Store {
         Ok(v)
     }
 
+    /// Records a person's answer, or takes it back (`Withdrawn`).
+    pub fn put_rsvp(&self, r: &RsvpRecord) -> Result<(), StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut b = Batch::default();
+        let k = rsvp_key(&r.uid, &r.node, &r.person);
+        if r.answer == discal_protocol::proposal::RsvpAnswer::Withdrawn {
+            b.remove(k);
+        } else {
+            b.insert(k, encode(r));
+        }
+        self.db.apply(b)?;
+        self.db.flush()
+    }
+
+    /// The answers to one event.
+    pub fn rsvps(&self, uid: &str) -> Result<Vec<RsvpRecord>, StoreError> {
+        let mut prefix = uid.as_bytes().to_vec();
+        prefix.push(0);
+        self.scan_records(&people_key(K_RSVP, &prefix))
+    }
+
+    /// The UIDs of this node's events that have answers.
+    pub fn rsvp_uids(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let all: Vec<RsvpRecord> = self.scan_records(&people_key(K_RSVP, &[]))?;
+        Ok(all.into_iter().map(|r| r.uid).collect())
+    }
+
     fn put_proposal_record(&self, kind: u8, id: &[u8; 16], v: Vec<u8>) -> Result<(), StoreError> {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut b = Batch::default();
@@ -104,19 +160,22 @@ impl Store {
     }
 
     fn scan_proposal_records<T: Decode<()>>(&self, kind: u8) -> Result<Vec<T>, StoreError> {
+        self.scan_records(&people_key(kind, &[]))
+    }
+
+    fn scan_records<T: Decode<()>>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut err = None;
-        self.db
-            .for_each_prefix(&people_key(kind, &[]), |_, v| match decode(v) {
-                Ok(x) => {
-                    out.push(x);
-                    true
-                }
-                Err(e) => {
-                    err = Some(e);
-                    false
-                }
-            })?;
+        self.db.for_each_prefix(prefix, |_, v| match decode(v) {
+            Ok(x) => {
+                out.push(x);
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
         match err {
             Some(e) => Err(e),
             None => Ok(out),

@@ -91,6 +91,10 @@ pub fn event_page(
                     }
                 }
                 (provenance((lang, zone), e, &publisher, &path))
+                @if let Some(c) = crate::display::rsvp_line(lang, m) {
+                    dt { (if lang == Lang::De { "Zusagen" } else { "Coming" }) }
+                    dd.rsvp { (c) }
+                }
             }
             @if let Some(d) = &m.description {
                 div.description lang=[m.language()] { (cut(d, DESCRIPTION_MAX)) }
@@ -101,6 +105,11 @@ pub fn event_page(
                 // here to the origin; a gateway without a node links the origin's page.
                 @if let Some(r) = propose_link(e, ctx) {
                     " · " a href=(r) rel="nofollow" { (s.propose_change) }
+                }
+                @if ctx.here.is_some() {
+                    " · " a href=(format!("/rsvp/{}/{}", e.payload.origin, crate::read::path_segment(&e.payload.uid))) rel="nofollow" {
+                        (if lang == Lang::De { "Sind Sie dabei?" } else { "Are you coming?" })
+                    }
                 }
             }
         }

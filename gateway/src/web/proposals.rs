@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discal_protocol::proposal::{lines_named, master_lines, Change, Outcome, Signed};
+use discal_protocol::proposal::{lines_named, master_lines, Change, Outcome, RsvpAnswer, Signed};
 use discal_protocol::{EventKey, NodeKey};
 use discal_store::StoredEvent;
 use maud::{html, Markup};
@@ -182,6 +182,87 @@ pub async fn propose(
     .await
 }
 
+fn answer_words(lang: Lang, a: RsvpAnswer) -> &'static str {
+    match a {
+        RsvpAnswer::Going => t(lang, "going", "dabei"),
+        RsvpAnswer::Maybe => t(lang, "maybe", "vielleicht"),
+        RsvpAnswer::NotGoing => t(lang, "not going", "nicht dabei"),
+        RsvpAnswer::Withdrawn => t(lang, "answer taken back", "Antwort zurückgenommen"),
+    }
+}
+
+/// `GET /rsvp/{origin}/{uid}`: say whether you are coming (logged in here).
+pub async fn rsvp_page(
+    State(gw): State<Gateway>,
+    Path((origin, uid)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(caller) = session_caller(&gw, &h)? else {
+        return Ok(see_other("/login", &[]));
+    };
+    let lang = lang_of(&h);
+    let origin = parse_origin(&origin)?;
+    let ev = event(&gw, origin, &uid)?;
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    let action = format!("/rsvp/{origin}/{}", path_segment(&uid));
+    let body = html! {
+        p { a href=(crate::display::event_path(&ev)) { (ev.content().master.summary.clone().unwrap_or_default()) } }
+        p { (t(lang, "Your name goes to the node that published the event, for its organisers; the calendars show only how many are coming.",
+               "Ihr Name geht an den Knoten, der den Termin veröffentlicht hat, für die Veranstalter; die Kalender zeigen nur, wie viele kommen.")) }
+        form method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            @for (v, a) in [("going", RsvpAnswer::Going), ("maybe", RsvpAnswer::Maybe), ("not-going", RsvpAnswer::NotGoing), ("withdrawn", RsvpAnswer::Withdrawn)] {
+                button type="submit" name="answer" value=(v) { (answer_words(lang, a)) } " "
+            }
+        }
+    };
+    Ok(ui::page(
+        StatusCode::OK,
+        lang,
+        t(lang, "Are you coming?", "Sind Sie dabei?"),
+        Some(&caller),
+        body,
+    ))
+}
+
+/// `POST /rsvp/{origin}/{uid}`: the answer, counted here or sent to the origin.
+pub async fn rsvp(
+    State(gw): State<Gateway>,
+    Path((origin, uid)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let caller = auth::required(&gw, &h)?;
+    let f = fields(&body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let origin = parse_origin(&origin)?;
+    let ev = event(&gw, origin, &uid)?;
+    let answer = match f.get("answer") {
+        "going" => RsvpAnswer::Going,
+        "maybe" => RsvpAnswer::Maybe,
+        "not-going" => RsvpAnswer::NotGoing,
+        "withdrawn" => RsvpAnswer::Withdrawn,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "answer {other:?}: going, maybe, not-going or withdrawn"
+            )))
+        }
+    };
+    let reply = gw
+        .node
+        .proposal(ProposalRequest::Rsvp {
+            origin,
+            uid,
+            answer,
+            account: caller.name.clone(),
+        })
+        .await?;
+    Ok(match reply {
+        ProposalReply::Made(_) => see_other("/my/proposals", &[]),
+        _ => see_other(&crate::display::event_path(&ev), &[]),
+    })
+}
+
 fn outcome_words(lang: Lang, receipt: &[u8]) -> String {
     let r = Signed::decode(receipt)
         .ok()
@@ -232,6 +313,7 @@ pub async fn my_proposals(State(gw): State<Gateway>, h: HeaderMap) -> Result<Res
                         " — "
                         @match &pl.change {
                             Change::Cancel => { (t(lang, "cancel it", "absagen")) }
+                            Change::Rsvp { answer, .. } => { (t(lang, "your answer: ", "Ihre Antwort: ")) (answer_words(lang, *answer)) }
                             Change::Fields(f) => { @for (i, c) in f.iter().enumerate() { @if i > 0 { ", " } (c.name) } }
                         }
                     }
@@ -280,6 +362,7 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
                 }
                 @match &p.change {
                     Change::Cancel => { p { (t(lang, "Proposes to cancel the event.", "Schlägt vor, den Termin abzusagen.")) } }
+                    Change::Rsvp { .. } => {}
                     Change::Fields(fields) => {
                         table.sides {
                             thead { tr { th { (t(lang, "Property", "Eigenschaft")) } th { (t(lang, "When proposed", "Beim Vorschlag")) } th { (t(lang, "Now", "Jetzt")) } th { (t(lang, "Proposed", "Vorgeschlagen")) } } }

@@ -2,7 +2,8 @@
 // A–B–C (node/examples/relay_fixture): a user logs in at C, opens A's event there, follows
 // "Propose a change", changes the title and sends it; an admin logs in at A and finds it in the
 // queue with the title's lines side by side (when proposed, now, proposed), accepts it; the
-// new title reaches C over the mesh, and C's "My proposals" says it was accepted.
+// new title reaches C over the mesh, and C's "My proposals" says it was accepted. Then the user
+// says they are coming, and the count A publishes shows on C's page.
 // Usage: node proposal_browser_test.mjs EVENT_URL_AT_C A_BASE C_BASE OUT_DIR
 import { mkdtempSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -75,6 +76,13 @@ try {
   check(there.includes(NEW_TITLE), "C: the accepted change did not arrive");
   const done = await until(pc, `${cBase}/my/proposals`, (t) => t.includes("accepted as revision"));
   check(done.includes("accepted as revision 1"), `C's proposals page after: ${done}`);
+
+  // "Are you coming?" at C: the answer goes to A, which publishes the count.
+  await pc.goto(eventUrl);
+  await Promise.all([pc.waitForLoadState(), pc.click("a:has-text('Are you coming?')")]);
+  await Promise.all([pc.waitForURL(`${cBase}/my/proposals`), pc.click("button[value=going]")]);
+  const counted = await until(pc, eventUrl, (t) => t.includes("1 going"));
+  check(counted.includes("1 going"), "C: the RSVP count did not come back");
 } catch (e) {
   failures.push(`exception: ${e.stack || e}`);
 } finally {
@@ -86,4 +94,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("proposal_browser_test.mjs: proposed at C, seen side by side and accepted at A, the change and the answer back at C");
+console.log("proposal_browser_test.mjs: proposed at C, seen side by side and accepted at A, the change and the answer back at C; an RSVP at C counted by A");
