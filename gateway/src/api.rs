@@ -129,6 +129,9 @@ pub enum ProposalRequest {
         accept: bool,
         /// Why not, when rejected.
         reason: String,
+        /// The person's own merge, when accepted: for some of the proposal's properties, the
+        /// lines to publish instead (one per line of text); empty: as proposed.
+        merged: Vec<(String, String)>,
         /// The account deciding.
         by: String,
     },

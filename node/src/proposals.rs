@@ -59,12 +59,13 @@ pub fn handle(
             id,
             accept,
             reason,
+            merged,
             by,
         } => decide_held(
             shared,
             secret,
             id,
-            accept.then_some(()).ok_or(reason),
+            accept.then_some(merged).ok_or(reason),
             &by,
             write,
         )
@@ -287,13 +288,44 @@ fn apply(
     Ok(w.revision)
 }
 
+/// The proposal's change with a person's own lines for some of its properties (what they typed
+/// beside the side-by-side view): each line must be one of that property's lines.
+fn merge_by_hand(change: &Change, merged: &[(String, String)]) -> Result<Change, WriteError> {
+    let Change::Fields(fields) = change else {
+        return Ok(change.clone());
+    };
+    let mut out = fields.clone();
+    for (name, text) in merged {
+        let f = out
+            .iter_mut()
+            .find(|f| &f.name == name)
+            .ok_or_else(|| bad(format!("{name} is not one of the proposal's properties")))?;
+        let lines: Vec<String> = text
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        for l in &lines {
+            let named = l
+                .strip_prefix(name.as_str())
+                .is_some_and(|rest| rest.starts_with([':', ';']));
+            if !named || l.chars().any(char::is_control) {
+                return Err(bad(format!("{name}: {l:?} is not one of its lines")));
+            }
+        }
+        f.proposed = lines;
+    }
+    Ok(Change::Fields(out))
+}
+
 /// A person's decision on a held proposal: accepted as the next revision (over whatever the
 /// event is now: the person saw base, current and proposed side by side), or rejected.
 fn decide_held(
     shared: &Shared,
     secret: &NodeSecret,
     id: [u8; 16],
-    accept: Result<(), String>,
+    accept: Result<Vec<(String, String)>, String>,
     by: &str,
     write: &dyn Fn(WriteOp) -> Result<Vec<Written>, WriteError>,
 ) -> Result<(), WriteError> {
@@ -307,8 +339,12 @@ fn decide_held(
         .and_then(|s| s.verify_proposal(i64::MAX / 2, 0))
         .map_err(internal)?;
     let outcome = match accept {
-        Ok(()) => Outcome::Accepted {
-            revision: apply(&own_event(shared, &p.uid)?, &p.change, write)?,
+        Ok(merged) => Outcome::Accepted {
+            revision: apply(
+                &own_event(shared, &p.uid)?,
+                &merge_by_hand(&p.change, &merged)?,
+                write,
+            )?,
         },
         Err(reason) => {
             let reason: String = reason

@@ -2,7 +2,7 @@
 //! connected): a change proposed at C reaches the origin A at its X-REVISE-URL and is applied
 //! at once (C trusted) and the new revision reaches C over the mesh; from an untrusted node it
 //! waits in A's queue until a person accepts it; a proposal on an older revision is held as a
-//! conflict and resolved to base + 2 with both changes; forged, replayed and misdirected
+//! conflict and resolved to base + 2 with the person's merge and A's own change; forged, replayed and misdirected
 //! proposals are refused and counted.
 
 mod common;
@@ -125,6 +125,7 @@ async fn proposals_reach_the_origin_and_its_answer_comes_back_over_the_mesh() {
             id,
             accept: true,
             reason: String::new(),
+            merged: Vec::new(),
             by: "ana".into(),
         })
         .await
@@ -178,17 +179,24 @@ async fn proposals_reach_the_origin_and_its_answer_comes_back_over_the_mesh() {
     );
     assert_eq!(a.shared().metrics.proposals("conflict"), 1);
     assert_eq!(held(a, &key).unwrap().payload.revision, 3);
-    a.proposal(ProposalRequest::Decide {
+    // The person merges by hand; a line that is not the property's own is refused, and the
+    // proposal still waits.
+    let decide = |merged: &str| ProposalRequest::Decide {
         id,
         accept: true,
         reason: String::new(),
+        merged: vec![("SUMMARY".into(), merged.into())],
         by: "ana".into(),
-    })
-    .await
-    .unwrap();
+    };
+    let bad = a.proposal(decide("DESCRIPTION:sneaked in")).await;
+    assert!(bad.is_err(), "{bad:?}");
+    assert_eq!(a.store().pending_proposals().unwrap().len(), 1);
+    a.proposal(decide("SUMMARY:Install party (room 3\\, merged)"))
+        .await
+        .unwrap();
     assert!(wait_rev(c, &key, 4).await);
     let m = held(c, &key).unwrap().content().master.clone();
-    assert_eq!(m.summary.as_deref(), Some("Install party (room 3)"));
+    assert_eq!(m.summary.as_deref(), Some("Install party (room 3, merged)"));
     assert_eq!(m.description.as_deref(), Some("Bring a USB stick."));
     net.shutdown().await;
 }

@@ -37,6 +37,11 @@ impl EventForm {
         Self { fields }
     }
 
+    /// Every field, by name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// A field's value ("" if absent), trimmed.
     pub fn get(&self, name: &str) -> &str {
         self.fields.get(name).map_or("", |v| v.trim())

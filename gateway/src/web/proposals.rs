@@ -383,6 +383,20 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
                     input type="hidden" name="csrf" value=(csrf);
                     button type="submit" { (t(lang, "Accept (publishes the next revision)", "Annehmen (veröffentlicht die nächste Revision)")) }
                 }
+                @if let Change::Fields(fields) = &p.change {
+                    details.merge {
+                        summary { (t(lang, "Merge by hand", "Von Hand zusammenführen")) }
+                        form method="post" action={"/queue/proposals/" (hex(&p.id)) "/accept"} {
+                            input type="hidden" name="csrf" value=(csrf);
+                            @for f in fields {
+                                label.field { (f.name) " "
+                                    textarea name={"merge-" (f.name)} rows="2" { (f.proposed.join("\n")) }
+                                }
+                            }
+                            button type="submit" { (t(lang, "Publish my merge", "Meine Zusammenführung veröffentlichen")) }
+                        }
+                    }
+                }
                 form.inline method="post" action={"/queue/proposals/" (hex(&p.id)) "/reject"} {
                     input type="hidden" name="csrf" value=(csrf);
                     label { (t(lang, "Reason", "Grund")) " " input name="reason" maxlength="500"; }
@@ -424,6 +438,13 @@ pub async fn decide(
             id,
             accept,
             reason: f.get("reason").to_string(),
+            merged: f
+                .pairs()
+                .filter_map(|(k, v)| {
+                    k.strip_prefix("merge-")
+                        .map(|n| (n.to_string(), v.to_string()))
+                })
+                .collect(),
             by: caller.name.clone(),
         })
         .await

@@ -68,6 +68,9 @@ try {
   const cells = await row.locator("td").allInnerTexts();
   check(cells.length === 3 && cells[0].includes("SUMMARY:Travelling talk") && cells[1].includes("SUMMARY:Travelling talk")
     && cells[2].includes(`SUMMARY:${NEW_TITLE}`), `A's queue, side by side: ${JSON.stringify(cells)}`);
+  // Merging by hand starts from the proposed lines.
+  await pa.click("details.merge summary");
+  check(await pa.inputValue("details.merge textarea[name=merge-SUMMARY]") === `SUMMARY:${NEW_TITLE}`, "merge by hand: not prefilled");
   await pa.screenshot({ path: join(outDir, "proposal-queue.png"), fullPage: true });
   await Promise.all([pa.waitForURL(`${aBase}/queue`), pa.locator("section.proposal button:has-text('Accept')").click()]);
   check(await pa.locator("section.proposal").count() === 0, "A's queue: the proposal is still there");
