@@ -33,6 +33,8 @@ pub struct Scenario {
     pub churn: Option<Churn>,
     /// Nodes that misbehave.
     pub hostile: Option<Hostile>,
+    /// Proposals after the events converged (docs/protocol.md §12).
+    pub proposals: Option<ProposalLoad>,
     /// How long to wait for convergence after the last planned action, in seconds.
     pub converge_timeout_secs: f64,
 }
@@ -52,6 +54,7 @@ impl Default for Scenario {
             partition: None,
             churn: None,
             hostile: None,
+            proposals: None,
             converge_timeout_secs: 120.0,
         }
     }
@@ -180,6 +183,37 @@ impl Default for Churn {
         Self {
             fraction: 0.1,
             away_secs: 20.0,
+        }
+    }
+}
+
+/// Proposals (issue 19): once the events have converged, people at random nodes propose changes
+/// to random other origins' events while some nodes are away. Every node runs its HTTP gateway
+/// on loopback (proposals travel to the origin's X-REVISE-URL) and trusts every other, so the
+/// origin's decision is made at arrival.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProposalLoad {
+    /// Proposals made.
+    pub count: usize,
+    /// Proposals per second.
+    pub rate_per_sec: f64,
+    /// Share of nodes away while they are made (origins and proposers alike).
+    pub away_fraction: f64,
+    /// How long they stay away.
+    pub away_secs: f64,
+    /// How long to wait for the last proposal to reach its origin.
+    pub timeout_secs: f64,
+}
+
+impl Default for ProposalLoad {
+    fn default() -> Self {
+        Self {
+            count: 100,
+            rate_per_sec: 20.0,
+            away_fraction: 0.1,
+            away_secs: 10.0,
+            timeout_secs: 120.0,
         }
     }
 }

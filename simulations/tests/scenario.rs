@@ -121,3 +121,26 @@ async fn native_forwarding_delivers_without_counting_hops() {
         r.hops
     );
 }
+
+/// Proposals (issue 19) in a small network with nodes away: every proposal reaches its origin,
+/// those to an away origin once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_reach_their_origins_through_churn() {
+    let text = include_str!("../scenarios/proposals-200.toml")
+        .replace("nodes = 200", "nodes = 20")
+        .replace("count = 300", "count = 30")
+        .replace("away_secs = 10", "away_secs = 2")
+        .replace("events = 100", "events = 20");
+    let sc: Scenario = toml::from_str(&text).expect("the proposals scenario parses");
+    sc.check().expect("valid");
+    let r = run(&sc, &RunOptions::default())
+        .await
+        .expect("the run completes");
+    for c in &r.checks {
+        assert!(c.passed, "check {} failed: {}", c.name, c.detail);
+    }
+    let p = r.proposals.as_ref().expect("proposal figures");
+    assert_eq!((p.made, p.nodes_away), (30, 2));
+    assert_eq!(p.delivered, 1.0);
+    assert_eq!(p.decision_ms.count, 30);
+}

@@ -248,12 +248,17 @@ pub(super) fn form_page(
     } else {
         t(lang, "Change the event", "Termin ändern")
     };
+    // Above a proposal's form: what became of this person's earlier proposals on the event.
+    let earlier = match (caller, action.strip_prefix("/propose/")) {
+        (Some(c), Some(_)) => super::proposals::earlier(gw, c, lang, action),
+        _ => maud::html! {},
+    };
     let r = ui::page(
         status,
         lang,
         title,
         caller,
-        ui::event_form(lang, action, f, e, &hidden, pv),
+        maud::html! { (earlier) (ui::event_form(lang, action, f, e, &hidden, pv)) },
     );
     match cookie {
         Some(c) => with_cookie(r, &c),

@@ -288,6 +288,45 @@ fn outcome_words(lang: Lang, receipt: &[u8]) -> String {
     }
 }
 
+/// The caller's earlier proposals on the event a `/propose/{origin}/{uid}` form is for, with
+/// what became of each (shown above that form, the way to an event's proposals from its page).
+pub fn earlier(gw: &Gateway, caller: &Caller, lang: Lang, action: &str) -> Markup {
+    let Some(sent) = gw.store.sent_proposals().ok() else {
+        return html! {};
+    };
+    let mine: Vec<(String, String)> = sent
+        .iter()
+        .filter(|p| p.account == caller.name)
+        .filter_map(|p| {
+            let pl = Signed::decode(&p.signed)
+                .ok()?
+                .verify_proposal(i64::MAX / 2, 0)
+                .ok()?;
+            let here = format!("/propose/{}/{}", pl.origin, path_segment(&pl.uid));
+            (here == action).then(|| {
+                let what = match &pl.change {
+                    Change::Cancel => t(lang, "cancel it", "absagen").to_string(),
+                    Change::Rsvp { answer, .. } => answer_words(lang, *answer).to_string(),
+                    Change::Fields(f) => f
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                };
+                (what, outcome_words(lang, &p.receipt))
+            })
+        })
+        .collect();
+    html! {
+        @if !mine.is_empty() {
+            section.earlier {
+                h2 { (t(lang, "Your proposals on this event", "Ihre Vorschläge zu diesem Termin")) }
+                ul { @for (what, outcome) in &mine { li { (what) " — " strong { (outcome) } } } }
+            }
+        }
+    }
+}
+
 /// `GET /my/proposals`: the caller's proposals and what became of them (an admin's: all).
 pub async fn my_proposals(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
     let Some(caller) = session_caller(&gw, &h)? else {

@@ -79,6 +79,11 @@ try {
   check(there.includes(NEW_TITLE), "C: the accepted change did not arrive");
   const done = await until(pc, `${cBase}/my/proposals`, (t) => t.includes("accepted as revision"));
   check(done.includes("accepted as revision 1"), `C's proposals page after: ${done}`);
+  // From the event's page, "Propose a change" also says what became of the earlier one.
+  await pc.goto(eventUrl);
+  await Promise.all([pc.waitForLoadState(), pc.click("a:has-text('Propose a change')")]);
+  const earlier = await pc.locator("section.earlier").innerText().catch(() => "");
+  check(earlier.includes("SUMMARY") && earlier.includes("accepted as revision 1"), `the event's propose page: ${earlier}`);
 
   // "Are you coming?" at C: the answer goes to A, which publishes the count.
   await pc.goto(eventUrl);

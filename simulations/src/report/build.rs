@@ -57,6 +57,7 @@ pub(crate) fn build(x: Input<'_>) -> Report {
         partition_converge_secs: x.times.heal.and_then(|h| x.times.converged.map(|c| c - h)),
         times: x.times.clone(),
         hostile: hostile(&x),
+        proposals: None,
         rejected: x.rejected.clone(),
         rss_idle_mb: x.rss_idle as f64 / 1048576.0,
         rss_peak_mb: peak as f64 / 1048576.0,

@@ -228,6 +228,9 @@ pub struct Report {
     pub churn: Option<ChurnFigures>,
     /// Hostile nodes.
     pub hostile: Option<HostileFigures>,
+    /// Proposals (issue 19).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proposals: Option<ProposalFigures>,
     /// Rejections counted by honest nodes, by reason.
     pub rejected: BTreeMap<String, u64>,
     /// Resident memory of the whole process: before linking, and at its peak.
@@ -254,7 +257,50 @@ pub struct Report {
     pub per_node: Vec<(String, u64, u64, u64, u64, Option<f64>)>,
 }
 
+/// The proposals phase: how many reached their origin, and how soon it decided.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProposalFigures {
+    /// Proposals made.
+    pub made: usize,
+    /// Nodes away while they were made.
+    pub nodes_away: usize,
+    /// Share that reached the origin.
+    pub delivered: f64,
+    /// From making a proposal to its origin's decision.
+    pub decision_ms: Percentiles,
+}
+
+impl ProposalFigures {
+    /// From the decision times of those delivered (sorted).
+    pub fn new(made: usize, nodes_away: usize, sorted_ms: &[f64]) -> Self {
+        Self {
+            made,
+            nodes_away,
+            delivered: sorted_ms.len() as f64 / made.max(1) as f64,
+            decision_ms: percentiles(sorted_ms),
+        }
+    }
+}
+
 impl Report {
+    /// Adds the proposals phase's figures and its check (every proposal reached its origin).
+    pub fn add_proposals(&mut self, p: ProposalFigures) {
+        self.checks.push(Check {
+            name: "proposals delivered".into(),
+            passed: p.made > 0 && p.delivered >= 1.0,
+            detail: format!(
+                "{:.1}% of {} proposals reached their origin ({} nodes away); decision p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                p.delivered * 100.0,
+                p.made,
+                p.nodes_away,
+                p.decision_ms.p50,
+                p.decision_ms.p99,
+                p.decision_ms.max
+            ),
+        });
+        self.proposals = Some(p);
+    }
+
     /// Whether every named check held.
     pub fn passed(&self) -> bool {
         self.checks.iter().all(|c| c.passed)

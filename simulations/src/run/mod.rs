@@ -6,6 +6,7 @@
 
 mod hostile;
 mod measure;
+mod proposals;
 mod sim;
 mod workload;
 
@@ -254,11 +255,18 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
         adj,
         stores: (0..n).map(|_| Arc::new(Store::memory())).collect(),
         nodes: (0..n).map(|_| None).collect(),
+        http: vec![None; n],
         rec: rec.clone(),
         bar: progress_bar(opts.progress, n),
     };
     let ran = drive(&mut sim, sc, &mut rng, edges, roles).await?;
-    let report = conclude(&sim, sc, ran).await?;
+    let honest: Vec<bool> = (0..n).map(|i| !ran.roles.is_hostile[i]).collect();
+    let mut report = conclude(&sim, sc, ran).await?;
+    if let Some(load) = &sc.proposals {
+        sim.bar.set_message("proposals");
+        let figures = proposals::run(&mut sim, load, &honest, &mut rng).await?;
+        report.add_proposals(figures);
+    }
     sim.bar.set_message("stopping");
     let all: Vec<usize> = (0..n).collect();
     sim.stop(&all).await;

@@ -27,6 +27,9 @@ pub(super) struct Sim {
     pub(super) adj: Vec<Vec<usize>>,
     pub(super) stores: Vec<Arc<Store>>,
     pub(super) nodes: Vec<Option<Arc<NodeHandle>>>,
+    /// Each node's HTTP address once it ran (kept across restarts: events name it in their
+    /// X-REVISE-URL). Only with proposals.
+    pub(super) http: Vec<Option<std::net::SocketAddr>>,
     pub(super) rec: Arc<Recorder>,
     pub(super) bar: indicatif::ProgressBar,
 }
@@ -45,6 +48,16 @@ impl Sim {
             sync_interval_secs: sc.timers.sync_interval_secs.max(1),
             redial_max_secs: sc.timers.redial_max_secs.max(1),
             name: format!("sim-{i}"),
+            http: self.http[i].map_or_else(|| "127.0.0.1:0".into(), |a| a.to_string()),
+            proposals: discal_node::config::Proposals {
+                trusted: match sc.proposals {
+                    Some(_) => self.keys.iter().map(ToString::to_string).collect(),
+                    None => Vec::new(),
+                },
+                max_per_hour: 1_000_000,
+                allow_private_targets: true,
+                ..Default::default()
+            },
             // One side of each link dials (the lower index), so a pair opens one connection.
             peers: self.adj[i]
                 .iter()
@@ -69,7 +82,7 @@ impl Sim {
                 .boxed())
         }));
         o.store = Some(self.stores[i].clone());
-        o.gateway = false;
+        o.gateway = sc.proposals.is_some();
         o.tuning = Tuning {
             heartbeat: Duration::from_millis(sc.timers.heartbeat_ms.max(10)),
             duplicate_cache: Duration::from_secs(sc.timers.duplicate_cache_secs.max(1)),
@@ -100,6 +113,9 @@ impl Sim {
         let h = Node::spawn(self.options(i))
             .await
             .map_err(|e| SimError::Node(i, e))?;
+        if self.sc.proposals.is_some() {
+            self.http[i] = Some(h.http_addr());
+        }
         self.nodes[i] = Some(Arc::new(h));
         Ok(())
     }
