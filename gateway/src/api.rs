@@ -144,8 +144,11 @@ pub enum ProposalRequest {
         uid: String,
         /// The answer.
         answer: discal_protocol::proposal::RsvpAnswer,
-        /// The account answering.
+        /// Who answers, as this node tells people apart (an account name, or an anonymous
+        /// visitor's browser): a later answer from the same one replaces the earlier.
         account: String,
+        /// Their name, for the organisers at the origin.
+        name: String,
     },
     /// A person here proposes a change to another origin's event, or its cancellation.
     Make {

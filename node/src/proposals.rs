@@ -75,7 +75,14 @@ pub fn handle(
             uid,
             answer,
             account,
-        } => rsvp(shared, secret, EventKey { origin, uid }, answer, &account),
+            name,
+        } => rsvp(
+            shared,
+            secret,
+            EventKey { origin, uid },
+            answer,
+            (&account, &name),
+        ),
         ProposalRequest::Make {
             origin,
             uid,
@@ -397,7 +404,7 @@ fn make(
         }
         Change::Fields(fields)
     };
-    send_change(shared, secret, &held, change, account)
+    send_change(shared, secret, &held, change, (account, account))
 }
 
 /// Another origin's event held here (a proposal is made only for those).
@@ -418,7 +425,7 @@ pub(crate) fn send_change(
     secret: &NodeSecret,
     held: &StoredEvent,
     change: Change,
-    account: &str,
+    (account, author): (&str, &str),
 ) -> Result<[u8; 16], WriteError> {
     let target = held
         .content()
@@ -436,7 +443,11 @@ pub(crate) fn send_change(
         uid: held.payload.uid.clone(),
         base_revision: held.payload.revision,
         change,
-        author: account.chars().take(100).collect(),
+        author: author
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect(),
         proposed_at_ms: now,
     };
     let signed = sign_proposal(secret, &p).map_err(bad)?;
@@ -474,12 +485,12 @@ fn rsvp(
     secret: &NodeSecret,
     key: EventKey,
     answer: discal_protocol::proposal::RsvpAnswer,
-    account: &str,
+    (account, name): (&str, &str),
 ) -> Result<ProposalReply, WriteError> {
     let person = crate::rsvp::person_id(&shared.me, account);
     if key.origin == shared.me {
         own_event(shared, &key.uid)?;
-        crate::rsvp::record(shared, &key.uid, (shared.me, person), answer, account)?;
+        crate::rsvp::record(shared, &key.uid, (shared.me, person), answer, name)?;
         return Ok(ProposalReply::Decided);
     }
     let held = others_event(shared, &key)?;
@@ -488,7 +499,7 @@ fn rsvp(
         secret,
         &held,
         Change::Rsvp { person, answer },
-        account,
+        (account, name),
     )
     .map(ProposalReply::Made)
 }

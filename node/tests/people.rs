@@ -731,3 +731,86 @@ async fn users_register_sister_sites_that_wait_for_someone_who_may_confirm_them(
     assert!(acts.contains(&("bo", "register site")) && acts.contains(&("ana", "confirm site")));
     net.shutdown().await;
 }
+
+/// Posts a form of owned values.
+async fn post_owned(b: &mut Browser, path: &str, v: &[(&str, String)]) -> Page {
+    let f: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    b.post(path, &f).await
+}
+
+/// RSVPs without an account (issue 19): only where the node takes anonymous submissions, by
+/// name, with the same guards as the anonymous form; the visitor's browser can take it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_visitor_says_they_are_coming_by_name() {
+    let net = TestNet::new(1, 8).await;
+    let a = net.node(0);
+    let key = add(a, "Repair café").await;
+    let path = format!(
+        "/rsvp/{}/{}",
+        key.origin,
+        discal_gateway::read::path_segment(&key.uid)
+    );
+    let mut anon = Browser::new(a.http_addr());
+    let p = anon.get(&path).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/login"),
+        "not without the setting"
+    );
+    assert_eq!(anon.post(&path, &[("answer", "going")]).await.status, 403);
+    net.configure(0, &[], |c| {
+        c.people.allow_anonymous = true;
+        c.people.min_fill_secs = 0;
+    })
+    .await;
+    let form = anon.get(&path).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("name=\"name\""));
+    let field = |name: &str| {
+        let at = form
+            .body
+            .find(&format!("name=\"{name}\" value=\""))
+            .unwrap()
+            + name.len()
+            + 15;
+        form.body[at..].split('"').next().unwrap().to_string()
+    };
+    let (token, t, sig) = (csrf(&form.body), field("t"), field("sig"));
+    let send = |answer: &'static str, name: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("t", t.clone()),
+            ("sig", sig.clone()),
+            ("name", name.to_string()),
+            ("answer", answer.to_string()),
+        ]
+    };
+    assert_eq!(
+        post_owned(&mut anon, &path, &send("going", ""))
+            .await
+            .status,
+        400,
+        "a name is needed"
+    );
+    let r = post_owned(&mut anon, &path, &send("going", "Mia")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let held = a.store().rsvps(&key.uid).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].name, "Mia (anonymous)");
+    // The same browser changes its mind, then takes it back.
+    assert_eq!(
+        post_owned(&mut anon, &path, &send("maybe", "Mia"))
+            .await
+            .status,
+        303
+    );
+    assert_eq!(a.store().rsvps(&key.uid).unwrap().len(), 1);
+    assert_eq!(
+        post_owned(&mut anon, &path, &send("withdrawn", "Mia"))
+            .await
+            .status,
+        303
+    );
+    assert!(a.store().rsvps(&key.uid).unwrap().is_empty());
+    net.shutdown().await;
+}

@@ -405,6 +405,7 @@ async fn rsvps_from_three_nodes_are_counted_at_the_origin_without_names() {
                     uid: key.uid.clone(),
                     answer: *a,
                     account: name.clone(),
+                    name: name.clone(),
                 })
                 .await
                 .unwrap();

@@ -23,7 +23,7 @@ use crate::{AppError, ClientAddr, Draft, Gateway, WriteError, WriteOp};
 /// Largest form body read.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// The double-submit cookie of forms shown before any session (login, anonymous entry).
-const FORM_COOKIE: &str = "discal_form";
+pub(super) const FORM_COOKIE: &str = "discal_form";
 
 pub(super) fn lang_of(h: &HeaderMap) -> Lang {
     let al = h
@@ -60,7 +60,7 @@ pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
     r
 }
 
-fn with_cookie(mut r: Response, cookie: &str) -> Response {
+pub(super) fn with_cookie(mut r: Response, cookie: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(cookie) {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -216,7 +216,7 @@ fn stamp(gw: &Gateway, at: i64) -> String {
 }
 
 /// The hidden fields and cookie of the event form for this caller.
-fn hidden_for(
+pub(super) fn hidden_for(
     gw: &Gateway,
     h: &HeaderMap,
     caller: Option<&Caller>,
@@ -283,7 +283,11 @@ pub async fn new_event_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<R
 }
 
 /// Why an anonymous submission is not taken, if it is not.
-fn anonymous_refusal(gw: &Gateway, h: &HeaderMap, f: &EventForm) -> Option<&'static str> {
+pub(super) fn anonymous_refusal(
+    gw: &Gateway,
+    h: &HeaderMap,
+    f: &EventForm,
+) -> Option<&'static str> {
     if !gw.people.settings().allow_anonymous {
         return Some("this node takes events from its members only: log in first");
     }

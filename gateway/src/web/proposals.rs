@@ -191,19 +191,30 @@ fn answer_words(lang: Lang, a: RsvpAnswer) -> &'static str {
     }
 }
 
-/// `GET /rsvp/{origin}/{uid}`: say whether you are coming (logged in here).
+/// The answers, as buttons.
+fn answer_buttons(lang: Lang) -> Markup {
+    html! {
+        @for (v, a) in [("going", RsvpAnswer::Going), ("maybe", RsvpAnswer::Maybe), ("not-going", RsvpAnswer::NotGoing), ("withdrawn", RsvpAnswer::Withdrawn)] {
+            button type="submit" name="answer" value=(v) { (answer_words(lang, a)) } " "
+        }
+    }
+}
+
+/// `GET /rsvp/{origin}/{uid}`: say whether you are coming (logged in here, or with a name when
+/// the node takes anonymous submissions).
 pub async fn rsvp_page(
     State(gw): State<Gateway>,
     Path((origin, uid)): Path<(String, String)>,
     h: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Some(caller) = session_caller(&gw, &h)? else {
+    let caller = session_caller(&gw, &h)?;
+    if caller.is_none() && !gw.people.settings().allow_anonymous {
         return Ok(see_other("/login", &[]));
-    };
+    }
     let lang = lang_of(&h);
     let origin = parse_origin(&origin)?;
     let ev = event(&gw, origin, &uid)?;
-    let csrf = caller.csrf.clone().unwrap_or_default();
+    let (csrf, stamp, cookie) = super::people::hidden_for(&gw, &h, caller.as_ref());
     let action = format!("/rsvp/{origin}/{}", path_segment(&uid));
     let body = html! {
         p { a href=(crate::display::event_path(&ev)) { (ev.content().master.summary.clone().unwrap_or_default()) } }
@@ -211,18 +222,47 @@ pub async fn rsvp_page(
                "Ihr Name geht an den Knoten, der den Termin veröffentlicht hat, für die Veranstalter; die Kalender zeigen nur, wie viele kommen.")) }
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(csrf);
-            @for (v, a) in [("going", RsvpAnswer::Going), ("maybe", RsvpAnswer::Maybe), ("not-going", RsvpAnswer::NotGoing), ("withdrawn", RsvpAnswer::Withdrawn)] {
-                button type="submit" name="answer" value=(v) { (answer_words(lang, a)) } " "
+            @if let Some((at, sig)) = &stamp {
+                input type="hidden" name="t" value=(at);
+                input type="hidden" name="sig" value=(sig);
+                label.trap aria-hidden="true" { "Website " input name="website" tabindex="-1" autocomplete="off"; }
+                label.field { (t(lang, "Your name", "Ihr Name")) " " input name="name" required maxlength="100"; }
             }
+            (answer_buttons(lang))
         }
     };
-    Ok(ui::page(
+    let r = ui::page(
         StatusCode::OK,
         lang,
         t(lang, "Are you coming?", "Sind Sie dabei?"),
-        Some(&caller),
+        caller.as_ref(),
         body,
-    ))
+    );
+    Ok(match cookie {
+        Some(c) => super::people::with_cookie(r, &c),
+        None => r,
+    })
+}
+
+/// Who answers: a logged-in account, or an anonymous visitor by name (told apart by their
+/// browser's form cookie, so they can change or take back their answer).
+fn answerer(gw: &Gateway, h: &HeaderMap, f: &EventForm) -> Result<(String, String), AppError> {
+    if let Some(c) = auth::caller(gw, h)? {
+        auth::check_csrf(&c, Some(f.get("csrf")))?;
+        return Ok((c.name.clone(), c.name));
+    }
+    if let Some(why) = super::people::anonymous_refusal(gw, h, f) {
+        return Err(AppError::Forbidden(why.into()));
+    }
+    let name = f.get("name");
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "give your name (one line, at most 100 characters)".into(),
+        ));
+    }
+    let browser = auth::cookie(h, super::people::FORM_COOKIE).unwrap_or_default();
+    let id = hex(&crate::accounts::digest(&browser)[..8]);
+    Ok((format!("anonymous:{id}"), format!("{name} (anonymous)")))
 }
 
 /// `POST /rsvp/{origin}/{uid}`: the answer, counted here or sent to the origin.
@@ -232,9 +272,8 @@ pub async fn rsvp(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
     let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let (account, name) = answerer(&gw, &h, &f)?;
     let origin = parse_origin(&origin)?;
     let ev = event(&gw, origin, &uid)?;
     let answer = match f.get("answer") {
@@ -248,17 +287,19 @@ pub async fn rsvp(
             )))
         }
     };
+    let anonymous = account.starts_with("anonymous:");
     let reply = gw
         .node
         .proposal(ProposalRequest::Rsvp {
             origin,
             uid,
             answer,
-            account: caller.name.clone(),
+            account,
+            name,
         })
         .await?;
     Ok(match reply {
-        ProposalReply::Made(_) => see_other("/my/proposals", &[]),
+        ProposalReply::Made(_) if !anonymous => see_other("/my/proposals", &[]),
         _ => see_other(&crate::display::event_path(&ev), &[]),
     })
 }
