@@ -482,15 +482,7 @@ async fn an_anonymous_submission_waits_until_a_user_approves_it() {
     let mut anon = Browser::new(a.http_addr());
     let form = anon.get("/events/new").await;
     assert_eq!(form.status, 200, "{}", form.body);
-    let field = |name: &str| {
-        let at = form
-            .body
-            .find(&format!("name=\"{name}\" value=\""))
-            .unwrap()
-            + name.len()
-            + 15;
-        form.body[at..].split('"').next().unwrap().to_string()
-    };
+    let field = |name: &str| hidden_value(&form.body, name);
     let (token, t, sig) = (csrf(&form.body), field("t"), field("sig"));
     let mut fields = vec![
         ("title", "Repair café"),
@@ -732,6 +724,12 @@ async fn users_register_sister_sites_that_wait_for_someone_who_may_confirm_them(
     net.shutdown().await;
 }
 
+/// The value of a hidden input of a form page.
+fn hidden_value(body: &str, name: &str) -> String {
+    let at = body.find(&format!("name=\"{name}\" value=\"")).unwrap() + name.len() + 15;
+    body[at..].split('"').next().unwrap().to_string()
+}
+
 /// Posts a form of owned values.
 async fn post_owned(b: &mut Browser, path: &str, v: &[(&str, String)]) -> Page {
     let f: Vec<(&str, &str)> = v.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -766,15 +764,7 @@ async fn an_anonymous_visitor_says_they_are_coming_by_name() {
     let form = anon.get(&path).await;
     assert_eq!(form.status, 200, "{}", form.body);
     assert!(form.body.contains("name=\"name\""));
-    let field = |name: &str| {
-        let at = form
-            .body
-            .find(&format!("name=\"{name}\" value=\""))
-            .unwrap()
-            + name.len()
-            + 15;
-        form.body[at..].split('"').next().unwrap().to_string()
-    };
+    let field = |name: &str| hidden_value(&form.body, name);
     let (token, t, sig) = (csrf(&form.body), field("t"), field("sig"));
     let send = |answer: &'static str, name: &'static str| {
         vec![
