@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use discal_gateway::{ProposalReply, ProposalRequest, WriteError, WriteOp, Written};
 use discal_protocol::proposal::{
-    apply_to_calendar, decide, diff_fields, master_lines, sign_proposal, sign_receipt, Change,
-    Decision, Outcome, ProposalPayload, ReceiptPayload, Signed, PROPOSAL_VERSION,
+    apply_to_calendar, decide, diff_fields, master_lines, sign_proposal, sign_receipt,
+    stored_proposal, Change, Decision, Outcome, ProposalPayload, ReceiptPayload, Signed,
+    PROPOSAL_VERSION,
 };
 use discal_protocol::{EventKey, NodeKey, NodeSecret};
 use discal_store::{AuditEntry, ReceivedProposal, SentProposal, StoredEvent};
@@ -342,9 +343,7 @@ fn decide_held(
         .map_err(internal)?
         .filter(|r| r.pending)
         .ok_or_else(|| WriteError::NotFound(format!("no proposal {} waits", hex(&id))))?;
-    let p = Signed::decode(&held.signed)
-        .and_then(|s| s.verify_proposal(i64::MAX / 2, 0))
-        .map_err(internal)?;
+    let p = stored_proposal(&held.signed).map_err(internal)?;
     let outcome = match accept {
         Ok(merged) => Outcome::Accepted {
             revision: apply(
@@ -577,9 +576,7 @@ async fn send(
     }
     let signed = Signed::decode(&body).map_err(|e| e.to_string())?;
     let r = signed.verify_receipt().map_err(|e| e.to_string())?;
-    let ours = Signed::decode(&p.signed)
-        .and_then(|s| s.verify_proposal(i64::MAX / 2, 0))
-        .map_err(|e| e.to_string())?;
+    let ours = stored_proposal(&p.signed).map_err(|e| e.to_string())?;
     if r.proposal_id != ours.id || r.origin != ours.origin {
         return Err("the receipt is for another proposal or from another node".into());
     }

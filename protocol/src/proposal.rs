@@ -283,6 +283,12 @@ impl Signed {
     }
 }
 
+/// A proposal kept by a node (verified when it came, or signed here), read back: decoded, its
+/// signature and rules checked again, its time no longer (it may be old by now).
+pub fn stored_proposal(bytes: &[u8]) -> Result<ProposalPayload, ProposalError> {
+    Signed::decode(bytes)?.verify_proposal(i64::MAX / 2, 0)
+}
+
 /// Signs a proposal by its proposer, after checking it as a receiver will.
 pub fn sign_proposal(secret: &NodeSecret, p: &ProposalPayload) -> Result<Signed, ProposalError> {
     if p.proposer != secret.public() {

@@ -291,66 +291,62 @@ impl Store {
 
     /// Queues an anonymous submission; returns its number.
     pub fn queue_submission(&self, draft_json: &str, now_ms: i64) -> Result<u64, StoreError> {
-        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let id = self.last_number(K_QUEUE)? + 1;
-        let mut b = Batch::default();
-        let s = Submission {
+        self.enqueue(K_QUEUE, |id| Submission {
             id,
             draft_json: draft_json.to_string(),
             submitted_ms: now_ms,
-        };
-        b.insert(key(K_QUEUE, &id.to_be_bytes()), encode(&s));
-        self.people_write(b)?;
-        Ok(id)
+        })
     }
 
     /// The submissions waiting, oldest first.
     pub fn submissions(&self) -> Result<Vec<Submission>, StoreError> {
-        Ok(self
-            .people_scan(K_QUEUE)?
-            .into_iter()
-            .map(|(_, s)| s)
-            .collect())
+        self.queued(K_QUEUE)
     }
 
     /// Takes a submission out of the queue (approved or rejected).
     pub fn take_submission(&self, id: u64) -> Result<Option<Submission>, StoreError> {
-        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let k = key(K_QUEUE, &id.to_be_bytes());
-        let s: Option<Submission> = self.people_get(&k)?;
-        if s.is_some() {
-            let mut b = Batch::default();
-            b.remove(k);
-            self.people_write(b)?;
-        }
-        Ok(s)
+        self.dequeue(K_QUEUE, id)
     }
 
     /// Queues a sister site for confirmation; returns its number (`id` is assigned here).
     pub fn queue_site(&self, req: &SiteRequest) -> Result<u64, StoreError> {
-        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let id = self.last_number(K_SITES)? + 1;
-        let mut b = Batch::default();
-        let r = SiteRequest { id, ..req.clone() };
-        b.insert(key(K_SITES, &id.to_be_bytes()), encode(&r));
-        self.people_write(b)?;
-        Ok(id)
+        self.enqueue(K_SITES, |id| SiteRequest { id, ..req.clone() })
     }
 
     /// The sister sites waiting, oldest first.
     pub fn site_requests(&self) -> Result<Vec<SiteRequest>, StoreError> {
+        self.queued(K_SITES)
+    }
+
+    /// Takes a sister site out of the queue (confirmed or rejected).
+    pub fn take_site_request(&self, id: u64) -> Result<Option<SiteRequest>, StoreError> {
+        self.dequeue(K_SITES, id)
+    }
+
+    /// Appends the record `make` builds with the queue's next number; returns the number.
+    fn enqueue<T: Encode>(&self, kind: u8, make: impl FnOnce(u64) -> T) -> Result<u64, StoreError> {
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let id = self.last_number(kind)? + 1;
+        let mut b = Batch::default();
+        b.insert(key(kind, &id.to_be_bytes()), encode(&make(id)));
+        self.people_write(b)?;
+        Ok(id)
+    }
+
+    /// A queue's records, oldest first.
+    fn queued<T: Decode<()>>(&self, kind: u8) -> Result<Vec<T>, StoreError> {
         Ok(self
-            .people_scan(K_SITES)?
+            .people_scan(kind)?
             .into_iter()
             .map(|(_, s)| s)
             .collect())
     }
 
-    /// Takes a sister site out of the queue (confirmed or rejected).
-    pub fn take_site_request(&self, id: u64) -> Result<Option<SiteRequest>, StoreError> {
+    /// Takes record `id` out of a queue.
+    fn dequeue<T: Decode<()>>(&self, kind: u8, id: u64) -> Result<Option<T>, StoreError> {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let k = key(K_SITES, &id.to_be_bytes());
-        let s: Option<SiteRequest> = self.people_get(&k)?;
+        let k = key(kind, &id.to_be_bytes());
+        let s: Option<T> = self.people_get(&k)?;
         if s.is_some() {
             let mut b = Batch::default();
             b.remove(k);

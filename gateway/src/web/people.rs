@@ -47,6 +47,29 @@ pub(super) fn fields(body: &Bytes) -> Result<EventForm, AppError> {
     Ok(EventForm::parse(body))
 }
 
+/// A form posted by someone logged in: who, and its fields, once its CSRF token checks out.
+pub(super) fn signed_in_form(
+    gw: &Gateway,
+    h: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Caller, EventForm), AppError> {
+    let caller = auth::required(gw, h)?;
+    let f = fields(body)?;
+    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    Ok((caller, f))
+}
+
+/// A queue's verb: true for `yes` (approve, confirm, accept), false for `no` (reject).
+pub(super) fn verb_is(verb: &str, (yes, no): (&str, &str)) -> Result<bool, AppError> {
+    match verb {
+        v if v == yes => Ok(true),
+        v if v == no => Ok(false),
+        _ => Err(AppError::NotFound(format!(
+            "no {verb:?} here: {yes} or {no}"
+        ))),
+    }
+}
+
 pub(super) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut r = (StatusCode::SEE_OTHER, "").into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
@@ -200,8 +223,7 @@ pub async fn logout(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    let (caller, _) = signed_in_form(&gw, &h, &body)?;
     if let Some(s) = caller.session {
         gw.store.remove_session(&s).map_err(AppError::internal)?;
     }
@@ -569,9 +591,7 @@ pub async fn edit(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let (caller, f) = signed_in_form(&gw, &h, &body)?;
     own_event(&gw, &caller, &uid)?;
     let action = format!("/my/{}/edit", crate::read::path_segment(&uid));
     let (gw2, c2) = (gw.clone(), caller.clone());
@@ -592,13 +612,13 @@ pub async fn cancel(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    let (caller, _) = signed_in_form(&gw, &h, &body)?;
     write_as(&gw, &caller, WriteOp::Cancel { uid }).await?;
     Ok(see_other("/my", &[]))
 }
 
-fn may_approve(gw: &Gateway, c: &Caller) -> Result<(), AppError> {
+/// Whether `c` may decide on what waits for approval (submissions, proposals).
+pub(super) fn may_approve(gw: &Gateway, c: &Caller) -> Result<(), AppError> {
     if c.is_admin() || gw.people.settings().users_confirm_changes {
         Ok(())
     } else {
@@ -665,20 +685,15 @@ pub async fn decide(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    let (caller, _) = signed_in_form(&gw, &h, &body)?;
     may_approve(&gw, &caller)?;
-    if verb != "approve" && verb != "reject" {
-        return Err(AppError::NotFound(format!(
-            "no {verb:?} here: approve or reject"
-        )));
-    }
+    let approve = verb_is(&verb, ("approve", "reject"))?;
     let s = gw
         .store
         .take_submission(id)
         .map_err(AppError::internal)?
         .ok_or_else(|| AppError::NotFound(format!("no submission {id}")))?;
-    if verb == "approve" {
+    if approve {
         let draft: Draft = serde_json::from_str(&s.draft_json).map_err(AppError::internal)?;
         if let Err(e) = write_as(&gw, &caller, WriteOp::Create(draft)).await {
             // Not lost: back in the queue.

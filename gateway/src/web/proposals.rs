@@ -9,14 +9,19 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use discal_protocol::proposal::{lines_named, master_lines, Change, Outcome, RsvpAnswer, Signed};
+use discal_protocol::proposal::{
+    lines_named, master_lines, stored_proposal, Change, Outcome, RsvpAnswer, Signed,
+};
 use discal_protocol::{EventKey, NodeKey};
 use discal_store::StoredEvent;
 use maud::{html, Markup};
 
 use super::auth::{self, Caller};
 use super::form::{EventForm, FieldErrors};
-use super::people::{fields, form_page, lang_of, save_or_preview, see_other, session_caller};
+use super::people::{
+    fields, form_page, lang_of, may_approve, save_or_preview, see_other, session_caller,
+    signed_in_form, verb_is,
+};
 use super::people_html::{self as ui, t, Lang};
 use crate::read::{parse_origin, path_segment};
 use crate::{AppError, Draft, Gateway, ProposalReply, ProposalRequest, WriteError};
@@ -152,9 +157,7 @@ pub async fn propose(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let (caller, f) = signed_in_form(&gw, &h, &body)?;
     let origin = parse_origin(&origin)?;
     event(&gw, origin, &uid)?;
     let make = |patch: Draft, cancel| ProposalRequest::Make {
@@ -339,10 +342,7 @@ pub fn earlier(gw: &Gateway, caller: &Caller, lang: Lang, action: &str) -> Marku
         .iter()
         .filter(|p| p.account == caller.name)
         .filter_map(|p| {
-            let pl = Signed::decode(&p.signed)
-                .ok()?
-                .verify_proposal(i64::MAX / 2, 0)
-                .ok()?;
+            let pl = stored_proposal(&p.signed).ok()?;
             let here = format!("/propose/{}/{}", pl.origin, path_segment(&pl.uid));
             (here == action).then(|| {
                 let what = match &pl.change {
@@ -386,7 +386,7 @@ pub async fn my_proposals(State(gw): State<Gateway>, h: HeaderMap) -> Result<Res
         @if mine.is_empty() { p { (t(lang, "No proposals yet.", "Noch keine Vorschläge.")) } }
         ul.proposals {
             @for p in &mine {
-                @let payload = Signed::decode(&p.signed).ok().and_then(|s| s.verify_proposal(i64::MAX / 2, 0).ok());
+                @let payload = stored_proposal(&p.signed).ok();
                 li {
                     @if let Some(pl) = &payload {
                         a href=(format!("/events/{}/{}", pl.origin, path_segment(&pl.uid))) { (pl.uid) }
@@ -426,7 +426,7 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
         h2 { (t(lang, "Proposed changes", "Vorgeschlagene Änderungen")) }
         @if held.is_empty() { p { (t(lang, "No proposal waits.", "Kein Vorschlag wartet.")) } }
         @for r in &held {
-            @let Some(p) = Signed::decode(&r.signed).ok().and_then(|s| s.verify_proposal(i64::MAX / 2, 0).ok()) else { continue; };
+            @let Some(p) = stored_proposal(&r.signed).ok() else { continue; };
             @let now = event(gw, me, &p.uid).ok();
             @let current = now.as_ref().map(|e| master_lines(&discal_protocol::ics::write_calendar([crate::ics_event(e)], &[]))).unwrap_or_default();
             @let rev = now.as_ref().map_or(0, |e| e.payload.revision);
@@ -494,25 +494,11 @@ pub async fn decide(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
-    if !(caller.is_admin() || gw.people.settings().users_confirm_changes) {
-        return Err(AppError::Forbidden(
-            "on this node only admins decide on proposals".into(),
-        ));
-    }
+    let (caller, f) = signed_in_form(&gw, &h, &body)?;
+    may_approve(&gw, &caller)?;
     let id =
         unhex(&id).ok_or_else(|| AppError::BadRequest(format!("{id:?} is not a proposal id")))?;
-    let accept = match verb.as_str() {
-        "accept" => true,
-        "reject" => false,
-        _ => {
-            return Err(AppError::NotFound(format!(
-                "no {verb:?} here: accept or reject"
-            )))
-        }
-    };
+    let accept = verb_is(&verb, ("accept", "reject"))?;
     gw.node
         .proposal(ProposalRequest::Decide {
             id,

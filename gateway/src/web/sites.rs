@@ -12,8 +12,8 @@ use discal_protocol::NodeKey;
 use discal_store::SiteRequest;
 use maud::{html, Markup};
 
-use super::auth::{self, Caller};
-use super::people::{audit, fields, lang_of, see_other, session_caller};
+use super::auth::Caller;
+use super::people::{audit, lang_of, see_other, session_caller, signed_in_form, verb_is};
 use super::people_html::{self as ui, t, Lang};
 use crate::{AppError, ConfigChange, Gateway};
 
@@ -100,9 +100,7 @@ pub async fn new_site(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    let f = fields(&body)?;
-    auth::check_csrf(&caller, Some(f.get("csrf")))?;
+    let (caller, f) = signed_in_form(&gw, &h, &body)?;
     let lang = lang_of(&h);
     if !may_register(&gw, &caller) {
         return Err(forbidden(lang));
@@ -204,24 +202,19 @@ pub async fn decide_site(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let caller = auth::required(&gw, &h)?;
-    auth::check_csrf(&caller, Some(fields(&body)?.get("csrf")))?;
+    let (caller, _) = signed_in_form(&gw, &h, &body)?;
     if !may_confirm(&gw, &caller) {
         return Err(AppError::Forbidden(
             "on this node only admins confirm sister sites".into(),
         ));
     }
-    if verb != "confirm" && verb != "reject" {
-        return Err(AppError::NotFound(format!(
-            "no {verb:?} here: confirm or reject"
-        )));
-    }
+    let confirm = verb_is(&verb, ("confirm", "reject"))?;
     let req = gw
         .store
         .take_site_request(id)
         .map_err(AppError::internal)?
         .ok_or_else(|| AppError::NotFound(format!("no sister site {id} waits")))?;
-    if verb == "confirm" {
+    if confirm {
         if let Err(e) = add_peer(&gw, &caller, &req).await {
             // Not lost: back in the queue.
             gw.store.queue_site(&req).map_err(AppError::internal)?;
