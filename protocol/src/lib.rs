@@ -37,6 +37,7 @@ pub mod merge;
 pub mod model;
 pub mod proposal;
 pub mod recur;
+pub mod source;
 pub mod tz;
 pub mod validate;
 pub mod vector;

@@ -67,6 +67,7 @@ mod proposals;
 mod query;
 mod read;
 mod record;
+mod sources;
 mod types;
 
 use std::sync::{Mutex, RwLock};
@@ -77,6 +78,7 @@ pub use backend::SledOptions;
 pub use error::StoreError;
 pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
 pub use proposals::{ReceivedProposal, RsvpRecord, SentProposal};
+pub use sources::{PollCounts, SourceState};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
     Selection, StoredEvent, Transit,

@@ -129,10 +129,14 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     if text.len() > MAX_ICS_BYTES {
         return Err(IcsError::TooLarge(text.len()));
     }
-    // Normalise bare CR line ends (old Mac exports) before unfolding.
+    // Line ends as one kind before unfolding: CR alone (old Mac exports) and a mix of CRLF
+    // with LF or CR (hand-edited files, pasted blocks) are all read as CRLF.
     let normalised;
-    let text = if text.contains('\r') && !text.contains("\r\n") {
-        normalised = text.replace('\r', "\r\n");
+    let text = if mixed_line_ends(text) {
+        normalised = text
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\n', "\r\n");
         &normalised
     } else {
         text
@@ -156,6 +160,21 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         }
     }
     Ok(import)
+}
+
+/// Whether line ends are anything but all CRLF or all LF.
+fn mixed_line_ends(text: &str) -> bool {
+    let b = text.as_bytes();
+    let (mut crlf, mut lf, mut cr) = (false, false, false);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\r' if b.get(i + 1) == Some(&b'\n') => crlf = true,
+            b'\r' => cr = true,
+            b'\n' if i == 0 || b[i - 1] != b'\r' => lf = true,
+            _ => {}
+        }
+    }
+    cr || (crlf && lf)
 }
 
 /// The VEVENTs of one UID: its key (the UID, or a placeholder for a VEVENT without a usable

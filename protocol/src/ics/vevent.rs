@@ -172,8 +172,15 @@ fn apply_property(
             // DTSTAMP must be UTC; a local one is kept as UTC rather than dropping the event.
             other => comp.dtstamp = Some(other.local()),
         },
-        "X-HOP" => meta.hop = Some(number(val, "a hop count").map_err(err)?),
-        "X-REVISION" => meta.revision = Some(number(val, "a revision number").map_err(err)?),
+        // The seed's rule: an empty or invalid X-HOP or X-REVISION counts as absent.
+        "X-HOP" => match number(val, "a hop count") {
+            Ok(n) => meta.hop = Some(n),
+            Err(e) => meta.warnings.push(format!("ignored X-HOP: {e}")),
+        },
+        "X-REVISION" => match number(val, "a revision number") {
+            Ok(n) => meta.revision = Some(n),
+            Err(e) => meta.warnings.push(format!("ignored X-REVISION: {e}")),
+        },
         LANGUAGE_PROPERTY => set_language(comp, val).map_err(err)?,
         _ => comp.extra.push(extra_property(p, name)),
     }
