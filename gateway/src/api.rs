@@ -202,6 +202,19 @@ pub trait NodeApi: Send + Sync + 'static {
             ))
         })
     }
+    /// The subscribed sources, each with its last poll (`[]` without a node).
+    fn sources(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(async { serde_json::Value::Array(Vec::new()) })
+    }
+    /// Polls one subscribed source now; its state afterwards.
+    fn poll_source(&self, name: String) -> BoxFuture<'_, Result<serde_json::Value, WriteError>> {
+        let _ = name;
+        Box::pin(async {
+            Err(WriteError::Unavailable(
+                "this gateway has no node to poll sources".into(),
+            ))
+        })
+    }
     /// Applies an admin's change to the node's config file (the same file the CLI edits, its
     /// comments kept) and reloads it.
     fn configure(&self, change: ConfigChange) -> BoxFuture<'_, Result<(), WriteError>> {

@@ -215,6 +215,11 @@ fn people_routes() -> Router<Gateway> {
             axum::routing::post(web::sites::decide_site),
         )
         .route("/api/users", get(users_api::list).post(users_api::add))
+        .route("/api/sources", get(users_api::sources))
+        .route(
+            "/api/sources/{name}/run",
+            axum::routing::post(users_api::run_source),
+        )
         .route(
             "/api/users/{name}/{what}",
             axum::routing::post(users_api::change),
@@ -309,7 +314,8 @@ pub fn ics_event_as<'a>(e: &'a StoredEvent, uid: &'a str) -> IcsEvent<'a> {
         uid,
         content: &e.payload.content,
         revision: e.payload.revision,
-        hop: e.transit.hop.into(),
+        // Hops before the event entered the mesh (a source's) count too (docs/protocol.md §13).
+        hop: u32::from(e.transit.hop) + discal_protocol::source::source_hops(&e.payload.content),
         issued: issued_local(e.payload.issued_at_ms),
     }
 }

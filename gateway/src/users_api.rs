@@ -59,7 +59,9 @@ fn admin(gw: &Gateway, h: &HeaderMap) -> Result<String, AppError> {
         .filter(|c| c.session.is_none())
         .ok_or_else(|| AppError::Unauthorized("missing Authorization: Bearer <token>".into()))?;
     if !c.is_admin() {
-        return Err(AppError::Forbidden("accounts are managed by admins".into()));
+        return Err(AppError::Forbidden(
+            "accounts and sources are managed by admins".into(),
+        ));
     }
     Ok(c.name)
 }
@@ -166,4 +168,20 @@ pub async fn change(
     })
     .await?;
     Ok(axum::Json(answer).into_response())
+}
+
+/// `GET /api/sources`: every subscribed source with its last poll.
+pub async fn sources(State(gw): State<Gateway>, h: HeaderMap) -> Result<Response, AppError> {
+    admin(&gw, &h)?;
+    Ok(axum::Json(gw.node.sources().await).into_response())
+}
+
+/// `POST /api/sources/{name}/run`: one poll now; its state afterwards.
+pub async fn run_source(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, AppError> {
+    admin(&gw, &h)?;
+    Ok(axum::Json(gw.node.poll_source(name).await?).into_response())
 }

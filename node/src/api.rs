@@ -56,6 +56,7 @@ pub(crate) async fn status_json(shared: &Shared, net: &NetClient) -> serde_json:
         "last_seq": shared.store.last_seq().unwrap_or(0),
         "peers_connected": conns.connected.len(),
         "peers": peers,
+        "sources": crate::sources::sources_json(shared),
     })
 }
 
@@ -109,6 +110,14 @@ impl NodeApi for Api {
             .ok()
             .and_then(|c| serde_json::to_value(&*c).ok())
             .unwrap_or_default()
+    }
+
+    fn sources(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(async move { crate::sources::sources_json(&self.shared) })
+    }
+
+    fn poll_source(&self, name: String) -> BoxFuture<'_, Result<serde_json::Value, WriteError>> {
+        Box::pin(async move { crate::sources::poll_named(&self.shared, &self.ingest, &name).await })
     }
 
     fn configure(&self, change: ConfigChange) -> BoxFuture<'_, Result<(), WriteError>> {

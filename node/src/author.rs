@@ -228,17 +228,40 @@ fn publish(
     shared: &Shared,
     secret: &NodeSecret,
     uid: String,
+    content: EventContent,
+    held: Option<StoredEvent>,
+) -> Result<Authored, WriteError> {
+    publish_as(shared, secret, uid, content, held, &Naming::default())
+}
+
+/// What an event taken from a source keeps of its own when this node signs it.
+#[derive(Default)]
+pub(crate) struct Naming {
+    /// The source's X-REVISE-URL (changes go to the real origin); none: this node's.
+    pub(crate) revise_url: Option<String>,
+    /// The first revision's number.
+    pub(crate) first_revision: u32,
+}
+
+/// [`publish`], naming the revision as `naming` says.
+pub(crate) fn publish_as(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
     mut content: EventContent,
     held: Option<StoredEvent>,
+    naming: &Naming,
 ) -> Result<Authored, WriteError> {
     let now = shared.now();
     // Where people and other nodes propose changes (docs/protocol.md §12).
-    let revise_url = format!(
-        "{}/events/{}/{}/revise",
-        shared.public_url,
-        shared.me,
-        path_segment(&uid)
-    );
+    let revise_url = naming.revise_url.clone().unwrap_or_else(|| {
+        format!(
+            "{}/events/{}/{}/revise",
+            shared.public_url,
+            shared.me,
+            path_segment(&uid)
+        )
+    });
     if let Some(h) = &held {
         let old = &h.payload.content;
         // Bookkeeping fields do not make a change.
@@ -258,7 +281,9 @@ fn publish(
     let stamp = chrono::DateTime::from_timestamp_millis(now).unwrap_or_default();
     content.master.dtstamp = Some(LocalDateTime::from_chrono(stamp.naive_utc()));
     content.master.revise_url = Some(revise_url);
-    let revision = held.as_ref().map_or(0, |h| h.payload.revision + 1);
+    let revision = held
+        .as_ref()
+        .map_or(naming.first_revision, |h| h.payload.revision + 1);
     let ev = sign(secret, uid, revision, now, content, &shared.limits).map_err(bad)?;
     Ok(Authored::Signed(Box::new(ev), Vec::new()))
 }

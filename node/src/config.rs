@@ -392,6 +392,9 @@ pub struct Config {
     /// The allowlist.
     #[serde(default)]
     pub peers: Vec<PeerEntry>,
+    /// Feeds and pages this node subscribes to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::sources::SourceEntry>,
 }
 
 fn default_listen() -> Vec<String> {
@@ -443,6 +446,7 @@ impl Default for Config {
             map: MapSettings::default(),
             proposals: Proposals::default(),
             peers: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }
@@ -595,6 +599,16 @@ impl Config {
             k.parse::<NodeKey>()
                 .map_err(|e| ConfigError::Invalid(format!("proposals.trusted key {k:?}: {e}")))?;
         }
+        let mut names = std::collections::HashSet::new();
+        for src in &self.sources {
+            src.check()?;
+            if !names.insert(&src.name) {
+                return Err(ConfigError::Invalid(format!(
+                    "source {:?} is listed twice",
+                    src.name
+                )));
+            }
+        }
         if let Some(t) = &self.map.tiles {
             discal_gateway::web::map::TileServer::parse(t, "").map_err(ConfigError::Invalid)?;
         }
@@ -696,34 +710,52 @@ pub fn edit_peers(
     path: &Path,
     edit: impl FnOnce(&mut Vec<PeerEntry>) -> Result<(), ConfigError>,
 ) -> Result<(), ConfigError> {
+    edit_tables(path, "peers", |c| &c.peers, edit)
+}
+
+/// Edits the `[[sources]]` list of a config file in place, keeping its comments and layout.
+pub fn edit_sources(
+    path: &Path,
+    edit: impl FnOnce(&mut Vec<crate::sources::SourceEntry>) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    edit_tables(path, "sources", |c| &c.sources, edit)
+}
+
+/// Edits one array of tables (`[[key]]`) of a config file: the list is rewritten at the
+/// end, whatever form it had (`peers = []` from a serialised Config included); every other
+/// line, comments too, stays as it was. The result is checked before it is written.
+fn edit_tables<T: Clone + PartialEq + std::fmt::Debug + Serialize>(
+    path: &Path,
+    key: &str,
+    list: impl Fn(&Config) -> &Vec<T>,
+    edit: impl FnOnce(&mut Vec<T>) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
     let text = file_text(path)?;
     let current = Config::parse(&text, path)?;
-    let mut peers = current.peers.clone();
-    edit(&mut peers)?;
-    // The peers as an array of tables at the end, whatever form they had (`peers = []` from a
-    // serialised Config included); every other line, comments too, stays as it was.
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| ConfigError::Invalid(e.to_string()))?;
-    doc.remove("peers");
+    let mut items = list(&current).clone();
+    edit(&mut items)?;
+    let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(&e))?;
+    doc.remove(key);
     let mut tables = toml_edit::ArrayOfTables::new();
-    for p in &peers {
-        let mut t = toml_edit::Table::new();
-        t["key"] = toml_edit::value(p.key.as_str());
-        if let Some(a) = &p.address {
-            t["address"] = toml_edit::value(a.as_str());
-        }
-        if let Some(n) = &p.name {
-            t["name"] = toml_edit::value(n.as_str());
-        }
-        tables.push(t);
+    for item in &items {
+        // Each entry as toml writes it, keys in declaration order, defaults left out.
+        let one: toml_edit::DocumentMut = toml::to_string(item)
+            .map_err(|e| invalid(&e))?
+            .parse()
+            .map_err(|e| invalid(&e))?;
+        tables.push(one.as_table().clone());
     }
     if !tables.is_empty() {
-        doc.insert("peers", toml_edit::Item::ArrayOfTables(tables));
+        doc.insert(key, toml_edit::Item::ArrayOfTables(tables));
     }
     let out = doc.to_string();
     let check = Config::parse(&out, path)?;
-    debug_assert_eq!(check.peers, peers);
+    if list(&check) != &items {
+        return Err(ConfigError::Invalid(format!(
+            "[[{key}]] did not read back as written"
+        )));
+    }
     write_atomic(path, out.as_bytes())
 }
 

@@ -67,6 +67,15 @@ pub fn run(
                 let write = |op| w.write(op);
                 let _ = reply.send(crate::proposals::handle(&w.shared, &w.secret, req, &write));
             }
+            Job::Source { batch, reply } => {
+                w.ingest(std::mem::take(remote));
+                let commit = |a: &[author::Authored]| {
+                    let r = w.commit(a);
+                    w.flush();
+                    r
+                };
+                let _ = reply.send(crate::sources::take(&w.shared, &w.secret, *batch, &commit));
+            }
             Job::Barrier(done) => {
                 w.ingest(std::mem::take(remote));
                 let _ = done.send(());
@@ -454,6 +463,11 @@ impl Worker {
 
     fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         let authored = author::author(&self.shared, &self.secret, op)?;
+        self.commit(&authored)
+    }
+
+    /// Stores what was signed in one batch and relays it.
+    fn commit(&self, authored: &[author::Authored]) -> Result<Vec<Written>, WriteError> {
         let now = self.shared.now();
         // One batch, one fsync, for an import of many events.
         let signed: Vec<&VerifiedEvent> = authored
@@ -466,7 +480,7 @@ impl Worker {
             .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
         let relay = self.shared.max_hops() > 0;
         let mut out = Vec::new();
-        for a in &authored {
+        for a in authored {
             if let Some(ev) = a.signed() {
                 self.shared.metrics.published.fetch_add(1, Relaxed);
                 if relay {

@@ -21,6 +21,7 @@
 //! - `sync.rs`: catch-up by set reconciliation; `wire.rs`: the wire formats and codecs.
 //! - `api.rs`: what the gateway sees of the node (writes, `/status`, `/metrics`).
 //! - `reload.rs`: applying a changed config file; `config.rs`: the config file itself.
+//! - `sources/`: the feeds and pages this node subscribes to (polling, safe fetching).
 //! - `offline.rs`: writes and reads with the node stopped.
 //! - `identity.rs`: key and admin token; `metrics.rs`: counters; `error.rs`: [`NodeError`].
 //! - `client.rs`: the HTTP client the CLI, tests and benches talk to a node with.
@@ -44,6 +45,7 @@ pub mod proposals;
 mod reload;
 pub mod rsvp;
 mod shared;
+pub mod sources;
 pub mod sync;
 mod tasks;
 pub mod wire;

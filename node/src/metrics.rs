@@ -95,6 +95,10 @@ pub struct Metrics {
     rejected: Mutex<BTreeMap<Reject, u64>>,
     /// Proposals by what became of them (docs/protocol.md §12).
     proposals: Mutex<BTreeMap<&'static str, u64>>,
+    /// Source polls by outcome.
+    source_polls: Mutex<BTreeMap<&'static str, u64>>,
+    /// Events taken from sources, by what became of them.
+    source_events: Mutex<BTreeMap<&'static str, u64>>,
     /// Rejections logged in the current window, per reason, and how many were not.
     logged: Mutex<BTreeMap<Reject, LogWindow>>,
 }
@@ -249,10 +253,33 @@ impl Metrics {
 
     /// Proposals counted with `outcome`.
     pub fn proposals(&self, outcome: &str) -> u64 {
-        self.proposals
-            .lock()
-            .map(|m| m.get(outcome).copied().unwrap_or(0))
-            .unwrap_or(0)
+        labelled(&self.proposals, outcome)
+    }
+
+    /// Counts one poll of a source with `outcome` (not modified, unchanged, read, failed).
+    pub fn source_poll(&self, outcome: &'static str) {
+        if let Ok(mut m) = self.source_polls.lock() {
+            *m.entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// Source polls counted with `outcome`.
+    pub fn source_polls(&self, outcome: &str) -> u64 {
+        labelled(&self.source_polls, outcome)
+    }
+
+    /// Counts what one poll made of a source's events.
+    pub fn source_events(&self, c: &discal_store::PollCounts) {
+        if let Ok(mut m) = self.source_events.lock() {
+            for (k, v) in [
+                ("new", c.new),
+                ("changed", c.changed),
+                ("cancelled", c.cancelled),
+                ("refused", c.refused),
+            ] {
+                *m.entry(k).or_default() += u64::from(v);
+            }
+        }
     }
 
     /// Counts `n` rejections for one reason.
@@ -292,14 +319,32 @@ impl Metrics {
                 self.rejected(why)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP discal_proposals_total Proposals received, made and answered, by outcome."
-        );
-        let _ = writeln!(out, "# TYPE discal_proposals_total counter");
-        if let Ok(m) = self.proposals.lock() {
-            for (k, v) in m.iter() {
-                let _ = writeln!(out, "discal_proposals_total{{outcome=\"{k}\"}} {v}");
+        for (name, label, help, map) in [
+            (
+                "proposals_total",
+                "outcome",
+                "Proposals received, made and answered, by outcome.",
+                &self.proposals,
+            ),
+            (
+                "source_polls_total",
+                "outcome",
+                "Polls of subscribed sources, by outcome.",
+                &self.source_polls,
+            ),
+            (
+                "source_events_total",
+                "kind",
+                "Events taken from sources, by what became of them.",
+                &self.source_events,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP discal_{name} {help}");
+            let _ = writeln!(out, "# TYPE discal_{name} counter");
+            if let Ok(m) = map.lock() {
+                for (k, v) in m.iter() {
+                    let _ = writeln!(out, "discal_{name}{{{label}=\"{k}\"}} {v}");
+                }
             }
         }
         for (name, help, v) in [
@@ -316,4 +361,10 @@ impl Metrics {
         }
         out
     }
+}
+
+fn labelled(map: &Mutex<BTreeMap<&'static str, u64>>, key: &str) -> u64 {
+    map.lock()
+        .map(|m| m.get(key).copied().unwrap_or(0))
+        .unwrap_or(0)
 }

@@ -92,6 +92,13 @@ pub enum Job {
         /// Where the answer goes.
         reply: oneshot::Sender<Result<discal_gateway::ProposalReply, WriteError>>,
     },
+    /// What a source's poll read, to be signed and stored as this node's events.
+    Source {
+        /// The events and what the source held before.
+        batch: Box<crate::sources::Batch>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<crate::sources::Outcome, WriteError>>,
+    },
     /// A local write.
     Write {
         /// What to do.

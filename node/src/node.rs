@@ -146,6 +146,9 @@ fn start_tasks(
     shared
         .tasks
         .spawn(crate::rsvp::run_counts(shared.clone(), ingest.clone()));
+    shared
+        .tasks
+        .spawn(crate::sources::poll::run(shared.clone(), ingest.clone()));
     if let Some(path) = opts.config_path.clone() {
         shared
             .tasks
@@ -238,6 +241,7 @@ fn shared_state(
         rsvp_dirty: Mutex::default(),
         rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
+        sources: crate::sources::Runner::default(),
     })
 }
 
@@ -379,6 +383,11 @@ impl NodeHandle {
     ) -> Result<discal_gateway::ProposalReply, WriteError> {
         self.shared.writes_ready().await;
         msg::submit_proposal(&self.ingest, req).await
+    }
+
+    /// Polls the subscribed source `name` now (what `discal source run` asks); its state.
+    pub async fn poll_source(&self, name: &str) -> Result<serde_json::Value, WriteError> {
+        crate::sources::poll_named(&self.shared, &self.ingest, name).await
     }
 
     /// Re-reads the config file given at start and applies its peers, hop limit and filters.

@@ -72,6 +72,7 @@ pub(crate) fn offline_shared(
         rsvp_dirty: Mutex::default(),
         rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
+        sources: crate::sources::Runner::default(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
     })

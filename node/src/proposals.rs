@@ -503,28 +503,6 @@ fn rsvp(
     .map(ProposalReply::Made)
 }
 
-/// Whether an address is one a proposal may not be sent to unless the operator allows it
-/// (loopback, private, link-local, unspecified, and their IPv6 kin).
-fn special(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            a.is_loopback()
-                || a.is_private()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_broadcast()
-                || a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(a) => {
-            a.is_loopback()
-                || a.is_unspecified()
-                || (a.segments()[0] & 0xfe00) == 0xfc00
-                || (a.segments()[0] & 0xffc0) == 0xfe80
-                || a.to_ipv4_mapped().is_some_and(|v4| special(IpAddr::V4(v4)))
-        }
-    }
-}
-
 /// Checks that `url` leads to public addresses only (unless allowed).
 async fn target_ok(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
     if allow_private {
@@ -541,7 +519,7 @@ async fn target_ok(url: &reqwest::Url, allow_private: bool) -> Result<(), String
             .map(|a| a.ip())
             .collect(),
     };
-    match addrs.iter().find(|ip| special(**ip)) {
+    match addrs.iter().find(|ip| crate::sources::fetch::special(**ip)) {
         Some(ip) => Err(format!(
             "{host} is {ip}, a loopback or private address (proposals.allow_private_targets)"
         )),
@@ -658,31 +636,4 @@ async fn outbox_round(shared: &Shared, http: &reqwest::Client) -> i64 {
         shared.changed.send_modify(|_| {});
     }
     next
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn special_addresses_are_known() {
-        for a in [
-            "127.0.0.1",
-            "10.0.0.1",
-            "192.168.1.1",
-            "172.16.5.4",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(special(a.parse().unwrap()), "{a}");
-        }
-        for a in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
-            assert!(!special(a.parse().unwrap()), "{a}");
-        }
-    }
 }

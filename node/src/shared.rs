@@ -68,6 +68,8 @@ pub struct Shared {
     pub rsvp_dirty: Mutex<std::collections::BTreeSet<String>>,
     /// Woken when an answer comes.
     pub rsvp_wake: tokio::sync::Notify,
+    /// The subscribed sources' poller.
+    pub sources: crate::sources::Runner,
 }
 
 impl Shared {

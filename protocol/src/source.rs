@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec;
 use crate::ics::ImportedEvent;
-use crate::model::{EventContent, Property};
+use crate::model::{Component, DateTimeValue, End, EventContent, Property};
 
 /// The property that names where an aggregated event was taken from.
 pub const SOURCE_PROPERTY: &str = "X-DISCAL-SOURCE";
@@ -100,16 +100,72 @@ pub fn adopt(ev: ImportedEvent, source_url: &str) -> Adopted {
         });
     }
     let hop = ev.hop.map_or(1, |h| h.saturating_add(1));
+    let hop = u8::try_from(hop).unwrap_or(u8::MAX);
+    content
+        .master
+        .extra
+        .retain(|p| p.name != SOURCE_HOP_PROPERTY);
+    content.master.extra.push(Property {
+        name: SOURCE_HOP_PROPERTY.into(),
+        params: Vec::new(),
+        value: hop.to_string(),
+    });
     Adopted {
         uid,
         content,
-        hop: u8::try_from(hop).unwrap_or(u8::MAX),
+        hop,
         first_revision: ev
             .revision
             .filter(|r| *r <= crate::validate::MAX_REVISION)
             .unwrap_or(1),
         warnings: ev.warnings,
     }
+}
+
+/// The property that keeps how many times an aggregated event was published before this
+/// node took it in (the source's X-HOP + 1). The mesh's own hop count starts at 0 at the
+/// node that signed it (its relay path is checked against it, docs/protocol.md §11), so a
+/// feed writes X-HOP as the two added together.
+pub const SOURCE_HOP_PROPERTY: &str = "X-DISCAL-SOURCE-HOP";
+
+/// The hops an event made before it entered the mesh (0 for an event of the mesh's own).
+pub fn source_hops(content: &EventContent) -> u32 {
+    content
+        .master
+        .extra
+        .iter()
+        .find(|p| p.name == SOURCE_HOP_PROPERTY)
+        .and_then(|p| p.value.trim().parse::<u8>().ok())
+        .map_or(0, u32::from)
+}
+
+/// Places times the source wrote without a zone (floating) in `tz`, as the operator said its
+/// local times are meant; returns how many values were placed.
+pub fn zone_floating(content: &mut EventContent, tz: &str) -> usize {
+    let mut n = 0;
+    let mut place = |v: &mut DateTimeValue| {
+        if let DateTimeValue::Floating(local) = v {
+            *v = DateTimeValue::Zoned {
+                local: *local,
+                tzid: tz.to_string(),
+            };
+            n += 1;
+        }
+    };
+    let mut comps: Vec<&mut Component> = vec![&mut content.master];
+    comps.extend(content.overrides.iter_mut());
+    for c in comps {
+        place(&mut c.start);
+        if let Some(End::At(e)) = &mut c.end {
+            place(e);
+        }
+        if let Some(r) = &mut c.recurrence_id {
+            place(r);
+        }
+        c.rdates.iter_mut().for_each(&mut place);
+        c.exdates.iter_mut().for_each(&mut place);
+    }
+    n
 }
 
 /// The source an event was taken from, if it was.
@@ -150,6 +206,7 @@ mod tests {
         assert_eq!(a.content, b.content);
         assert!(a.uid.ends_with("@example.org"), "{}", a.uid);
         assert_eq!(a.hop, 3);
+        assert_eq!(source_hops(&a.content), 3);
         assert_eq!(a.first_revision, 1, "an invalid X-REVISION counts as none");
         assert_eq!(source_of(&a.content), Some("https://Example.org/cal.ics"));
     }

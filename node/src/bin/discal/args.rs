@@ -95,6 +95,9 @@ pub enum Cmd {
     /// Manage accounts (people who log in at /login, and their API tokens).
     #[command(subcommand)]
     User(UserCmd),
+    /// Subscribe to sister sites without DisCal: ICS feeds and event pages, polled on a schedule.
+    #[command(subcommand)]
+    Source(SourceCmd),
     /// Import the events of an iCalendar file as this node's events.
     #[command(after_help = "Example:\n  discal import group-calendar.ics")]
     Import {
@@ -107,6 +110,58 @@ pub enum Cmd {
     Status {
         #[command(flatten)]
         common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SourceCmd {
+    /// Subscribe to a feed or page (a running node polls it within a second).
+    #[command(
+        after_help = "Examples:\n  discal source add https://example.org/events.ics --every 1h --tags linux,berlin\n  discal source add https://example.org/meetup/42 --kind page --tz Europe/Berlin"
+    )]
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// The feed's or page's URL (http or https).
+        url: String,
+        /// A name for lists and logs (default: the URL's host).
+        #[arg(long)]
+        name: Option<String>,
+        /// ics (an iCalendar feed) or page (schema.org event markup).
+        #[arg(long, default_value = "ics")]
+        kind: String,
+        /// How often: 90s, 30m, 1h, 1d (at least a minute).
+        #[arg(long, default_value = "1h")]
+        every: String,
+        /// Tags for every event from it, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// The IANA zone of the source's times written without one.
+        #[arg(long)]
+        tz: Option<String>,
+        /// Let it reach loopback and private addresses (a calendar on your own network).
+        #[arg(long)]
+        allow_private: bool,
+    },
+    /// Each source with its last poll: status, events seen/new/changed/cancelled/refused,
+    /// last error, next due.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Unsubscribe (the events taken from it stay, as this node's).
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// Its name.
+        name: String,
+    },
+    /// Poll one source now (the node must be running) and print what it brought.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Its name.
+        name: String,
     },
 }
 

@@ -6,6 +6,7 @@
 //! - `events.rs`: `event add|update|cancel|list`.
 //! - `import.rs`: `import`, in parts, with a progress bar and a summary.
 //! - `users.rs`: `user add|list|disable|passwd|token`.
+//! - `sources.rs`: `source add|list|remove|run`.
 //! - `remote.rs`: talking to the running node over its HTTP API (or to the store directly
 //!   when it is stopped), and `status`.
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
@@ -29,6 +30,7 @@ mod import;
 mod remote;
 mod run;
 mod setup;
+mod sources;
 mod users;
 
 use args::{Cli, Cmd};
@@ -66,6 +68,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         } => setup::cmd_init(&common, http, listen),
         Cmd::Id { common } => setup::cmd_id(&common),
         Cmd::Peer(p) => setup::cmd_peer(p),
+        Cmd::Source(s) => sources::cmd_source(s),
         Cmd::Event(e) => events::cmd_event(e),
         Cmd::User(u) => users::cmd_user(u),
         Cmd::Import { common, file } => import::cmd_import(&common, &file),

@@ -1,0 +1,143 @@
+//! `[[sources]]`: the feeds and pages this node subscribes to, as the operator writes them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// What a source's URL points at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// An iCalendar feed (`.ics`).
+    #[default]
+    Ics,
+    /// One web page with schema.org event markup.
+    Page,
+}
+
+impl std::str::FromStr for SourceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "ics" => Ok(Self::Ics),
+            "page" => Ok(Self::Page),
+            other => Err(format!("kind {other:?}: ics or page")),
+        }
+    }
+}
+
+/// One `[[sources]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceEntry {
+    /// Its name in lists, logs and metrics (unique).
+    pub name: String,
+    /// Where it is fetched from (http or https).
+    pub url: String,
+    /// What it is.
+    #[serde(default)]
+    pub kind: SourceKind,
+    /// How often it is polled: `90s`, `30m`, `1h`, `1d` (at least a minute).
+    #[serde(default = "default_every")]
+    pub every: String,
+    /// Tags given to every event taken from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The IANA zone of times the source writes without one (floating times).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Let it (and its redirects) reach loopback and private addresses: for a calendar on the
+    /// operator's own network, and tests. Off, such addresses are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private: bool,
+}
+
+fn default_every() -> String {
+    "1h".into()
+}
+
+/// The shortest interval a source may ask for.
+pub const MIN_EVERY_SECS: u64 = 60;
+
+/// `90s`, `30m`, `1h`, `2d` as seconds.
+pub fn parse_every(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: a number and s, m, h or d"))?;
+    let mult = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: a number and s, m, h or d")),
+    };
+    Ok(n.saturating_mul(mult))
+}
+
+impl SourceEntry {
+    /// The polling interval in seconds (checked at load).
+    pub fn every_secs(&self) -> u64 {
+        parse_every(&self.every).unwrap_or(3600).max(MIN_EVERY_SECS)
+    }
+
+    /// The floating-time zone (checked at load).
+    pub fn zone(&self) -> Option<discal_protocol::Tz> {
+        self.tz.as_deref().and_then(|z| z.parse().ok())
+    }
+
+    /// Every field within its rules.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |why: String| {
+            Err(ConfigError::Invalid(format!(
+                "source {:?}: {why}",
+                self.name
+            )))
+        };
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return bad("a name is 1 to 64 letters, digits, '-', '_' or '.'".into());
+        }
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(_) => return bad(format!("url {:?} is not an http(s) URL", self.url)),
+            Err(e) => return bad(format!("url {:?}: {e}", self.url)),
+        }
+        match parse_every(&self.every) {
+            Ok(s) if s >= MIN_EVERY_SECS => {}
+            Ok(_) => return bad(format!("every = {:?}: at least 60s", self.every)),
+            Err(e) => return bad(format!("every = {e}")),
+        }
+        if let Some(z) = &self.tz {
+            if z.parse::<discal_protocol::Tz>().is_err() {
+                return bad(format!("tz {z:?} is not an IANA time zone"));
+            }
+        }
+        if self.tags.len() > 16 || self.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
+            return bad("at most 16 tags of 1 to 64 characters".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_every("90s"), Ok(90));
+        assert_eq!(parse_every("30m"), Ok(1800));
+        assert_eq!(parse_every("1h"), Ok(3600));
+        assert_eq!(parse_every("2d"), Ok(172_800));
+        assert!(parse_every("1w").is_err());
+        assert!(parse_every("h").is_err());
+    }
+}

