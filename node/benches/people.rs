@@ -72,7 +72,7 @@ impl Session {
 }
 
 async fn login(h: &NodeHandle) -> Session {
-    let client = reqwest::Client::builder()
+    let client = discal_node::client::http_client()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

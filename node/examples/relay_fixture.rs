@@ -24,7 +24,9 @@ async fn main() {
         .await;
     for (i, name, role) in [(0, "ana", "admin"), (2, "cleo", "user")] {
         let h = net.node(i);
-        let r = reqwest::Client::new()
+        let r = discal_node::client::http_client()
+            .build()
+            .unwrap()
             .post(format!("http://{}/api/users", h.http_addr()))
             .bearer_auth(h.admin_token())
             .header("content-type", "application/json")

@@ -43,6 +43,15 @@ pub struct NodeClient {
     token: Option<String>,
 }
 
+/// A reqwest client builder with TLS ready: reqwest is built with rustls but without a
+/// crypto provider of its own (aws-lc needs a C and cmake build), so ring's is installed as
+/// the process default first. Every HTTP client in the node, its tests and benches starts
+/// here; a bare `reqwest::Client::new()` would panic when it finds no provider.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 impl NodeClient {
     /// A client of the gateway at `addr` (an unspecified IP means this machine), sending
     /// `token` as the bearer token when one is given.
@@ -50,7 +59,7 @@ impl NodeClient {
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let http = reqwest::Client::builder()
+        let http = http_client()
             .connect_timeout(Duration::from_secs(2))
             // An import of a large file is one request; the node answers once it is stored.
             .timeout(Duration::from_secs(600))

@@ -146,9 +146,11 @@ fn start_tasks(
     shared
         .tasks
         .spawn(crate::rsvp::run_counts(shared.clone(), ingest.clone()));
-    shared
-        .tasks
-        .spawn(crate::sources::poll::run(shared.clone(), ingest.clone()));
+    if opts.tuning.source_schedule {
+        shared
+            .tasks
+            .spawn(crate::sources::poll::run(shared.clone(), ingest.clone()));
+    }
     if let Some(path) = opts.config_path.clone() {
         shared
             .tasks

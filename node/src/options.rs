@@ -74,6 +74,9 @@ pub struct Tuning {
     pub queue_len: usize,
     /// Relay values per gossip message are cut at this many bytes; 0 sends one per message.
     pub gossip_bundle_bytes: usize,
+    /// Polls `[[sources]]` on their schedule; off, only when asked (tests that count what a
+    /// poll does).
+    pub source_schedule: bool,
 }
 
 impl Tuning {
@@ -98,6 +101,7 @@ impl Default for Tuning {
             #[cfg(feature = "test-utils")]
             native_forwarding: false,
             gossip_bundle_bytes: wire::BUNDLE_BYTES,
+            source_schedule: true,
         }
     }
 }

@@ -564,7 +564,7 @@ async fn send(
 /// The outbox: sends what is due, keeps what comes back, and waits with backoff. Runs until
 /// the node stops.
 pub async fn run_outbox(shared: Arc<Shared>) {
-    let http = match reqwest::Client::builder()
+    let http = match crate::client::http_client()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())

@@ -45,7 +45,7 @@ async fn the_home_page_takes_description_and_language_from_the_settings() {
     })
     .await;
     let base = format!("http://{}", net.node(0).http_addr());
-    let client = reqwest::Client::new();
+    let client = discal_node::client::http_client().build().unwrap();
     let page = client
         .get(format!("{base}/"))
         .send()

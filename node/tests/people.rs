@@ -29,7 +29,7 @@ struct Page {
 impl Browser {
     fn new(addr: SocketAddr) -> Self {
         Self {
-            client: reqwest::Client::builder()
+            client: discal_node::client::http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
@@ -119,7 +119,9 @@ fn csrf(html: &str) -> String {
 /// Adds an account through `/api/users` with the node's admin token (what `discal user add`
 /// does while the node runs).
 async fn add_user(h: &discal_node::NodeHandle, name: &str, role: &str, password: &str) {
-    let r = reqwest::Client::new()
+    let r = discal_node::client::http_client()
+        .build()
+        .unwrap()
         .post(format!("http://{}/api/users", h.http_addr()))
         .bearer_auth(h.admin_token())
         .header("content-type", "application/json")
@@ -391,7 +393,7 @@ async fn sessions_csrf_roles_escaping_the_login_limit_and_field_errors() {
             .status,
         403
     );
-    let api = reqwest::Client::new();
+    let api = discal_node::client::http_client().build().unwrap();
     let tok = api
         .post(format!("http://{}/api/users/cy/token", a.http_addr()))
         .bearer_auth(a.admin_token())

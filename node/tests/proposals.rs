@@ -228,7 +228,7 @@ async fn forged_replayed_and_misdirected_proposals_are_refused_and_counted() {
         author: "Mallory".into(),
         proposed_at_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let http = reqwest::Client::new();
+    let http = discal_node::client::http_client().build().unwrap();
     let post = |body: Vec<u8>| {
         http.post(&url)
             .header("content-type", "application/x-discal-proposal")

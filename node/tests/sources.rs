@@ -274,3 +274,287 @@ async fn a_feed_follows_its_source_across_the_mesh() {
     );
     net.shutdown().await;
 }
+
+/// One node with one source at `path` on the fixture.
+async fn one_node(addr: SocketAddr, path: &str, allow_private: bool) -> TestNet {
+    let net = TestNet::new(1, 3).await;
+    net.configure(0, &[], |c| {
+        c.sources = vec![source("s", addr, path, allow_private)]
+    })
+    .await;
+    net
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
+    let (fx, addr) = fixture().await;
+    let events: Vec<String> = (0..20)
+        .map(|i| {
+            vevent(
+                Some(&format!("e{i}@x")),
+                &format!("Event {i}"),
+                "20270110T190000",
+                "",
+            )
+        })
+        .collect();
+    // With an ETag: answered 304, never parsed.
+    fx.feed("/etag.ics", calendar(&events));
+    let net = one_node(addr, "/etag.ics", true).await;
+    let a = net.node(0);
+    assert_eq!(figures(&poll(a, "s").await).0, 20);
+    let published = a.metrics().published.load(Relaxed);
+    let relayed = a.metrics().relayed.load(Relaxed);
+    let (reads, nm) = (
+        a.metrics().source_polls("read"),
+        fx.not_modified.load(Relaxed),
+    );
+    for _ in 0..10 {
+        poll(a, "s").await;
+    }
+    assert_eq!(
+        fx.not_modified.load(Relaxed) - nm,
+        10,
+        "ten conditional GETs, ten 304s"
+    );
+    assert_eq!(
+        a.metrics().source_polls("read"),
+        reads,
+        "a 304 is not parsed"
+    );
+    assert_eq!(
+        a.metrics().published.load(Relaxed),
+        published,
+        "no new revision"
+    );
+    assert_eq!(
+        a.metrics().relayed.load(Relaxed),
+        relayed,
+        "no gossip message"
+    );
+
+    // Without validators, stamping every download anew (DTSTAMP changes each time): parsed,
+    // compared, and still no revision.
+    let mut doc = Doc {
+        body: calendar(&events),
+        status: 200,
+        stamped: true,
+        ..Doc::default()
+    };
+    fx.set("/etag.ics", doc.clone());
+    poll(a, "s").await;
+    let published = a.metrics().published.load(Relaxed);
+    let reads = a.metrics().source_polls("read");
+    for _ in 0..10 {
+        let v = poll(a, "s").await;
+        assert_eq!(figures(&v), (0, 0, 0, 0), "{v:#}");
+    }
+    assert_eq!(
+        a.metrics().source_polls("read") - reads,
+        10,
+        "each body differed, so was read"
+    );
+    assert_eq!(
+        a.metrics().published.load(Relaxed),
+        published,
+        "and made no revision"
+    );
+    assert_eq!(a.metrics().relayed.load(Relaxed), relayed);
+    // An identical body without validators is not parsed either.
+    doc.stamped = false;
+    fx.set("/etag.ics", doc);
+    poll(a, "s").await;
+    let reads = a.metrics().source_polls("read");
+    poll(a, "s").await;
+    assert_eq!(a.metrics().source_polls("read"), reads);
+    assert!(a
+        .metrics()
+        .render(0)
+        .contains("discal_source_polls_total{outcome=\"not modified\"} 10"));
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_truncated_feeds_cancel_nothing_until_confirmed() {
+    let (fx, addr) = fixture().await;
+    let events: Vec<String> = (0..10)
+        .map(|i| {
+            vevent(
+                Some(&format!("e{i}@x")),
+                &format!("Event {i}"),
+                "20270110T190000",
+                "",
+            )
+        })
+        .collect();
+    fx.feed("/cal.ics", calendar(&events));
+    let net = one_node(addr, "/cal.ics", true).await;
+    let a = net.node(0);
+    assert_eq!(figures(&poll(a, "s").await).0, 10);
+    let live = |a: &NodeHandle| {
+        (0..10)
+            .filter(|i| {
+                held(
+                    a,
+                    &EventKey {
+                        origin: a.key(),
+                        uid: format!("e{i}@x"),
+                    },
+                )
+                .is_some_and(|e| e.content().master.status != Some(Status::Cancelled))
+            })
+            .count()
+    };
+    // A server error: recorded, nothing cancelled, the next poll backs off.
+    fx.set(
+        "/cal.ics",
+        Doc {
+            body: "oops".into(),
+            status: 500,
+            ..Doc::default()
+        },
+    );
+    let v = poll(a, "s").await;
+    assert_eq!(v["last_status"], 500);
+    assert!(v["last_error"].as_str().unwrap().contains("500"), "{v:#}");
+    assert_eq!(v["failures"], 1);
+    assert_eq!(live(a), 10);
+    // An outage page answered with 200.
+    fx.set(
+        "/cal.ics",
+        Doc {
+            body: "<html><body>Maintenance</body></html>".into(),
+            status: 200,
+            ..Doc::default()
+        },
+    );
+    let v = poll(a, "s").await;
+    let e = v["last_error"].as_str().unwrap();
+    assert!(e.contains("not valid iCalendar"), "{v:#}");
+    assert_eq!(v["failures"], 2);
+    assert_eq!(live(a), 10, "an outage page cancels nothing");
+    // An empty calendar (a broken export) is held back like a truncated one.
+    fx.feed("/cal.ics", calendar(&[]));
+    let v = poll(a, "s").await;
+    assert_eq!(v["held_back"]["events_now"], 0, "{v:#}");
+    assert_eq!(live(a), 10);
+    // A truncated download: one event left. Held back on two polls, taken on the third.
+    fx.feed("/cal.ics", calendar(&events[..1]));
+    for round in 1..3 {
+        let v = poll(a, "s").await;
+        assert_eq!(live(a), 10, "round {round}: {v:#}");
+        assert_eq!(v["held_back"]["polls"], round, "{v:#}");
+        assert!(
+            v["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("where it held 10"),
+            "{v:#}"
+        );
+    }
+    let v = poll(a, "s").await;
+    assert_eq!(figures(&v).2, 9, "confirmed on the third poll: {v:#}");
+    assert_eq!(live(a), 1);
+    assert!(v["held_back"].is_null());
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn special_addresses_are_refused_at_every_redirect() {
+    let (fx, addr) = fixture().await;
+    fx.feed(
+        "/cal.ics",
+        calendar(&[vevent(Some("a@x"), "A", "20270110T190000", "")]),
+    );
+    // Unmarked: the fixture on loopback itself is refused.
+    let net = one_node(addr, "/cal.ics", false).await;
+    let a = net.node(0);
+    let v = poll(a, "s").await;
+    assert!(
+        v["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("loopback, private or special"),
+        "{v:#}"
+    );
+    assert_eq!(v["events"], 0);
+    // The fixture treated as public, so the redirect is what is checked.
+    a.shared()
+        .sources
+        .fetcher("http://test")
+        .unwrap()
+        .exempt
+        .lock()
+        .unwrap()
+        .push(addr);
+    let inside = format!("http://{addr}/cal.ics");
+    for (i, to) in [
+        "http://127.0.0.1:9/x.ics",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:9/x.ics",
+        "http://10.0.0.1/x.ics",
+        "http://localhost:9/x.ics",
+        inside.as_str(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = format!("/r{i}");
+        fx.set(
+            &path,
+            Doc {
+                location: Some((*to).to_string()),
+                status: 302,
+                ..Doc::default()
+            },
+        );
+        net.configure(0, &[], |c| {
+            c.sources = vec![source("s", addr, &path, false)]
+        })
+        .await;
+        let v = poll(a, "s").await;
+        if *to == inside {
+            assert!(
+                v["last_error"].is_null(),
+                "a redirect within the allowed host: {v:#}"
+            );
+            assert_eq!(v["events"], 1);
+        } else {
+            let e = v["last_error"].as_str().unwrap_or_default();
+            assert!(e.contains("loopback, private or special"), "{to}: {v:#}");
+        }
+    }
+    // Redirect loops stop.
+    fx.set(
+        "/loop",
+        Doc {
+            location: Some("/loop".into()),
+            status: 302,
+            ..Doc::default()
+        },
+    );
+    net.configure(0, &[], |c| {
+        c.sources = vec![source("s", addr, "/loop", true)]
+    })
+    .await;
+    let v = poll(a, "s").await;
+    assert!(
+        v["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("more than 5 redirects"),
+        "{v:#}"
+    );
+    // Marked: allowed.
+    net.configure(0, &[], |c| c.sources = vec![source("s", addr, "/r0", true)])
+        .await;
+    let v = poll(a, "s").await;
+    assert!(
+        !v["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("special"),
+        "{v:#}"
+    );
+    net.shutdown().await;
+}

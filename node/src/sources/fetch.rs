@@ -163,10 +163,8 @@ pub struct Fetcher {
 impl Fetcher {
     /// Clients that name `public_url` in their User-Agent.
     pub fn new(public_url: &str) -> Result<Self, String> {
-        // rustls without a provider of its own: ring, built already for libp2p's noise.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let build = |resolver: Option<Arc<PublicOnly>>| {
-            let mut b = reqwest::Client::builder()
+            let mut b = crate::client::http_client()
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
                 .redirect(reqwest::redirect::Policy::none())

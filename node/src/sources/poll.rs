@@ -64,22 +64,7 @@ pub async fn poll(
     let lock = shared.sources.lock_of(&entry.name);
     let _one = lock.lock().await;
     let internal = |e: discal_store::StoreError| WriteError::Internal(e.to_string());
-    let mut state = match shared.store.source_state(&entry.name).map_err(internal)? {
-        Some(s) if s.url == entry.url => s,
-        // A new URL starts afresh, but its events are still the source's.
-        Some(s) => SourceState {
-            name: entry.name.clone(),
-            url: entry.url.clone(),
-            uids: s.uids,
-            totals: s.totals,
-            ..SourceState::default()
-        },
-        None => SourceState {
-            name: entry.name.clone(),
-            url: entry.url.clone(),
-            ..SourceState::default()
-        },
-    };
+    let mut state = state_of(shared, entry).map_err(internal)?;
     let fetcher = shared
         .sources
         .fetcher(&shared.public_url)
@@ -114,12 +99,25 @@ pub async fn poll(
                 settle(&mut state, 200, every_ms, max_age, now);
                 false
             } else {
-                let (events, errors) = read(entry.kind, &body.bytes, shared);
-                let outcome = submit(ingest, entry, events, errors, &state).await?;
-                shared.metrics.source_poll("read");
-                shared.metrics.source_events(&outcome.counts);
-                apply(&mut state, outcome, hash);
-                settle(&mut state, 200, every_ms, max_age, shared.now());
+                match read(entry.kind, &body.bytes, shared) {
+                    Ok((events, errors)) => {
+                        let outcome = submit(ingest, entry, events, errors, &state).await?;
+                        shared.metrics.source_poll("read");
+                        shared.metrics.source_events(&outcome.counts);
+                        apply(&mut state, outcome, hash);
+                        settle(&mut state, 200, every_ms, max_age, shared.now());
+                    }
+                    // Not a calendar at all (an outage page, a login wall): a failed poll,
+                    // which cancels nothing.
+                    Err(message) => {
+                        let e = FetchError {
+                            status: 200,
+                            retry_after: None,
+                            message,
+                        };
+                        failed(shared, &mut state, entry, &e, every_ms);
+                    }
+                }
                 true
             }
         }
@@ -130,6 +128,25 @@ pub async fn poll(
         .map_err(internal)?;
     shared.changed.send_modify(|_| {});
     Ok(state)
+}
+
+/// The source's state; a new URL starts afresh, but its events are still the source's.
+fn state_of(shared: &Shared, entry: &SourceEntry) -> Result<SourceState, discal_store::StoreError> {
+    Ok(match shared.store.source_state(&entry.name)? {
+        Some(s) if s.url == entry.url => s,
+        Some(s) => SourceState {
+            name: entry.name.clone(),
+            url: entry.url.clone(),
+            uids: s.uids,
+            totals: s.totals,
+            ..SourceState::default()
+        },
+        None => SourceState {
+            name: entry.name.clone(),
+            url: entry.url.clone(),
+            ..SourceState::default()
+        },
+    })
 }
 
 fn accept(kind: SourceKind) -> &'static str {
@@ -180,8 +197,14 @@ fn failed(
 }
 
 fn apply(state: &mut SourceState, o: Outcome, hash: [u8; 32]) {
-    // A feed held back as shrunk is read again in full next time.
-    state.body_hash = if o.shrunk.is_some() { None } else { Some(hash) };
+    // A feed held back as shrunk is fetched and read again in full next time: confirming it
+    // needs its body, not a 304.
+    state.body_hash = Some(hash);
+    if o.shrunk.is_some() {
+        state.body_hash = None;
+        state.etag = None;
+        state.last_modified = None;
+    }
     let t = &mut state.totals;
     t.seen = o.counts.seen;
     t.new += o.counts.new;
@@ -194,21 +217,33 @@ fn apply(state: &mut SourceState, o: Outcome, hash: [u8; 32]) {
     state.problems = o.problems;
 }
 
-/// The events in a body, by the source's kind; one line per event that could not be read.
-fn read(kind: SourceKind, bytes: &[u8], shared: &Shared) -> (Vec<ImportedEvent>, Vec<String>) {
+/// What a body held: the events that mapped and one line per event that did not.
+type Read = (Vec<ImportedEvent>, Vec<String>);
+
+/// The events in a body, by the source's kind; `Err` when the body is not of that kind at
+/// all (which cancels nothing).
+fn read(kind: SourceKind, bytes: &[u8], shared: &Shared) -> Result<Read, String> {
     match kind {
         SourceKind::Ics => {
             let (text, _) = decode_text(bytes);
+            let head: String = text.chars().take(4096).collect();
+            if !head.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
+                let start: String = text.trim_start().chars().take(60).collect();
+                return Err(format!(
+                    "not valid iCalendar: no BEGIN:VCALENDAR at the start (it begins {start:?})"
+                ));
+            }
             match parse_calendar(&text, &shared.me, &shared.limits) {
-                Ok(imp) => (
+                Ok(imp) => Ok((
                     imp.events,
                     imp.errors.iter().map(ToString::to_string).collect(),
-                ),
-                Err(discal_protocol::ics::IcsError::NoEvents) => (Vec::new(), Vec::new()),
-                Err(e) => (Vec::new(), vec![e.to_string()]),
+                )),
+                // A calendar with no events is an empty feed (the shrink guard weighs it).
+                Err(discal_protocol::ics::IcsError::NoEvents) => Ok((Vec::new(), Vec::new())),
+                Err(e) => Err(e.to_string()),
             }
         }
-        SourceKind::Page => (Vec::new(), vec!["page sources are not read yet".into()]),
+        SourceKind::Page => Err("page sources are not read yet".into()),
     }
 }
 

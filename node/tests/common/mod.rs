@@ -49,6 +49,8 @@ pub async fn start(dir: &tempfile::TempDir, cfg: Config) -> NodeHandle {
     write_atomic(&path, toml::to_string(&cfg).unwrap().as_bytes()).unwrap();
     let mut opts = NodeOptions::new(cfg, Some(dir.path().join("data")));
     opts.config_path = Some(path);
+    // Sources are polled when a test asks, so it can count what each poll did.
+    opts.tuning.source_schedule = false;
     Node::spawn(opts).await.expect("node starts")
 }
 
