@@ -558,3 +558,63 @@ async fn special_addresses_are_refused_at_every_redirect() {
     );
     net.shutdown().await;
 }
+
+fn fixture_page(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/pages/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_source_follows_its_page_and_robots_txt() {
+    let (fx, addr) = fixture().await;
+    let scheduled =
+        fixture_page("graph-cancelled.html").replace("EventCancelled", "EventScheduled");
+    fx.feed("/events/hack-night", scheduled);
+    fx.feed("/robots.txt", "User-agent: *\nDisallow: /private/\n".into());
+    let net = TestNet::new(1, 3).await;
+    let page = |path: &str| SourceEntry {
+        kind: SourceKind::Page,
+        tz: Some("Europe/Berlin".into()),
+        ..source("p", addr, path, true)
+    };
+    net.configure(0, &[], |c| c.sources = vec![page("/events/hack-night")])
+        .await;
+    let a = net.node(0);
+    let v = poll(a, "p").await;
+    assert_eq!(figures(&v), (1, 0, 0, 0), "{v:#}");
+    let key = EventKey {
+        origin: a.key(),
+        uid: "https://hackspace.example.net/events/hack-night".into(),
+    };
+    let e = held(a, &key).unwrap();
+    assert_eq!(title(&e), "Hack night");
+    assert_eq!(e.content().master.status, Some(Status::Confirmed));
+    // The page now says the event is cancelled.
+    fx.feed("/events/hack-night", fixture_page("graph-cancelled.html"));
+    let v = poll(a, "p").await;
+    assert_eq!(figures(&v), (0, 0, 1, 0), "{v:#}");
+    assert_eq!(
+        held(a, &key).unwrap().content().master.status,
+        Some(Status::Cancelled)
+    );
+    // robots.txt is obeyed: a disallowed page is not fetched at all.
+    fx.feed("/private/party", fixture_page("h-event.html"));
+    let private = SourceEntry {
+        name: "q".into(),
+        ..page("/private/party")
+    };
+    net.configure(0, &[], |c| c.sources = vec![private]).await;
+    let before = fx.requests.load(Relaxed);
+    let v = poll(a, "q").await;
+    assert!(
+        v["last_error"].as_str().unwrap().contains("disallows"),
+        "{v:#}"
+    );
+    assert_eq!(v["events"], 0);
+    assert_eq!(
+        fx.requests.load(Relaxed),
+        before,
+        "robots.txt was cached; the page was not asked for"
+    );
+    net.shutdown().await;
+}

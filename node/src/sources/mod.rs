@@ -10,6 +10,7 @@
 
 pub mod entry;
 pub mod fetch;
+pub mod page;
 pub mod poll;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -30,6 +31,9 @@ use crate::Shared;
 /// Polls in a row a much smaller feed must be seen in before the events it lost are cancelled.
 pub const CONFIRM_POLLS: u32 = 3;
 
+/// A site's robots.txt: when it was read, and its rules (none: everything is allowed).
+type RobotsEntry = (i64, Option<Arc<texting_robots::Robot>>);
+
 /// What the node keeps for its sources while it runs.
 #[derive(Default)]
 pub struct Runner {
@@ -39,6 +43,10 @@ pub struct Runner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The HTTP clients, made on first use.
     fetcher: OnceLock<Arc<fetch::Fetcher>>,
+    /// robots.txt per site (by its URL): when it was read, and its rules (none: all allowed).
+    robots: Mutex<HashMap<String, RobotsEntry>>,
+    /// The earliest time the next page of a site may be fetched (its Crawl-delay).
+    crawl_next: Mutex<HashMap<String, tokio::time::Instant>>,
 }
 
 impl Runner {

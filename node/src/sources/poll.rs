@@ -76,7 +76,13 @@ pub async fn poll(
         allow_private: entry.allow_private,
         accept: accept(entry.kind),
     };
-    let fetched = fetcher.get(&req).await;
+    let fetched = match entry.kind {
+        SourceKind::Page => match robots_allow(shared, &fetcher, entry).await {
+            Ok(()) => fetcher.get(&req).await,
+            Err(e) => Err(e),
+        },
+        SourceKind::Ics => fetcher.get(&req).await,
+    };
     let every_ms = i64::try_from(entry.every_secs()).unwrap_or(3600) * 1000;
     let now = shared.now();
     state.last_poll_ms = now;
@@ -99,7 +105,7 @@ pub async fn poll(
                 settle(&mut state, 200, every_ms, max_age, now);
                 false
             } else {
-                match read(entry.kind, &body.bytes, shared) {
+                match read(entry, &body.bytes, shared) {
                     Ok((events, errors)) => {
                         let outcome = submit(ingest, entry, events, errors, &state).await?;
                         shared.metrics.source_poll("read");
@@ -222,8 +228,8 @@ type Read = (Vec<ImportedEvent>, Vec<String>);
 
 /// The events in a body, by the source's kind; `Err` when the body is not of that kind at
 /// all (which cancels nothing).
-fn read(kind: SourceKind, bytes: &[u8], shared: &Shared) -> Result<Read, String> {
-    match kind {
+fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<Read, String> {
+    match entry.kind {
         SourceKind::Ics => {
             let (text, _) = decode_text(bytes);
             let head: String = text.chars().take(4096).collect();
@@ -243,8 +249,92 @@ fn read(kind: SourceKind, bytes: &[u8], shared: &Shared) -> Result<Read, String>
                 Err(e) => Err(e.to_string()),
             }
         }
-        SourceKind::Page => Err("page sources are not read yet".into()),
+        SourceKind::Page => {
+            let (text, _) = decode_text(bytes);
+            let tz = entry.zone();
+            let page = super::page::read_page(&text, &entry.url, tz, &shared.me, &shared.limits);
+            Ok((page.events, page.notes))
+        }
     }
+}
+
+/// How long a site's robots.txt is trusted before it is read again.
+const ROBOTS_TTL_MS: i64 = 24 * 3600 * 1000;
+/// The longest Crawl-delay honoured by waiting (a longer one still spaces this node's polls
+/// of the site, through their schedule).
+const MAX_CRAWL_DELAY_SECS: f32 = 60.0;
+
+/// Whether the site's robots.txt lets DisCal fetch the page, waiting out its Crawl-delay. A
+/// missing robots.txt (4xx) allows everything; one that cannot be read now (5xx, no answer)
+/// allows nothing until it can (RFC 9309 §2.3.1).
+async fn robots_allow(
+    shared: &Shared,
+    fetcher: &super::fetch::Fetcher,
+    entry: &SourceEntry,
+) -> Result<(), FetchError> {
+    let fail = |message: String| FetchError {
+        status: 0,
+        retry_after: None,
+        message,
+    };
+    let robots_url = texting_robots::get_robots_url(&entry.url)
+        .map_err(|e| fail(format!("robots.txt of {}: {e}", entry.url)))?;
+    let now = shared.now();
+    let cached = shared
+        .sources
+        .robots
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&robots_url).cloned())
+        .filter(|(at, _)| now - at < ROBOTS_TTL_MS);
+    let robot = match cached {
+        Some((_, r)) => r,
+        None => {
+            let req = Request {
+                url: &robots_url,
+                etag: None,
+                last_modified: None,
+                allow_private: entry.allow_private,
+                accept: "text/plain",
+            };
+            let r = match fetcher.get(&req).await {
+                Ok(Fetched::Full { body, .. }) => texting_robots::Robot::new("DisCal", &body.bytes)
+                    .ok()
+                    .map(Arc::new),
+                Ok(Fetched::NotModified { .. }) => None,
+                Err(e) if (400..500).contains(&e.status) => None,
+                Err(e) => return Err(fail(format!("robots.txt unreadable, so not crawling: {e}"))),
+            };
+            if let Ok(mut m) = shared.sources.robots.lock() {
+                m.insert(robots_url.clone(), (now, r.clone()));
+            }
+            r
+        }
+    };
+    let Some(robot) = robot else {
+        return Ok(());
+    };
+    if !robot.allowed(&entry.url) {
+        return Err(fail(format!(
+            "{robots_url} disallows {} for DisCal",
+            entry.url
+        )));
+    }
+    if let Some(delay) = robot.delay.filter(|d| *d > 0.0) {
+        let wait = Duration::from_secs_f32(delay.min(MAX_CRAWL_DELAY_SECS));
+        let at = {
+            let Ok(mut m) = shared.sources.crawl_next.lock() else {
+                return Ok(());
+            };
+            let t = tokio::time::Instant::now();
+            let slot = m.entry(robots_url).or_insert(t);
+            let at = (*slot).max(t);
+            *slot = at + wait;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+    Ok(())
 }
 
 async fn submit(

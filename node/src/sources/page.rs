@@ -1,0 +1,946 @@
+//! Event pages: schema.org `Event` (and its subtypes) in JSON-LD, microdata and
+//! microformats2 `h-event`, read into iCalendar and then through the same mapping,
+//! validation and limits as a feed. Pure: a page's text in, events and notes out.
+//!
+//! Each markup is first read into one JSON shape (schema.org's property names), so the three
+//! share one mapping ([`vevent`]). What a page says that has no place in an event is named
+//! per event in the notes, not dropped in silence.
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use discal_protocol::ics::{escape_text, fold_line, parse_calendar, ImportedEvent};
+use discal_protocol::{Limits, NodeKey, Tz};
+use scraper::{ElementRef, Html, Selector};
+use serde_json::{json, Map, Value};
+
+/// The largest page read (bigger ones are cut here; event markup sits near the top).
+pub const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Events read from one page.
+const MAX_EVENTS: usize = 500;
+/// How deep JSON-LD is searched for events.
+const MAX_DEPTH: usize = 8;
+
+/// What a page held.
+#[derive(Debug, Default)]
+pub struct PageEvents {
+    /// The events that mapped.
+    pub events: Vec<ImportedEvent>,
+    /// One line per event (or property) that could not be taken.
+    pub notes: Vec<String>,
+    /// The page's canonical URL.
+    pub canonical: String,
+}
+
+fn selector(s: &str) -> Selector {
+    Selector::parse(s).expect("a fixed, valid selector")
+}
+
+/// Reads the events of the page at `page_url`; `tz` is the zone of times written without an
+/// offset.
+pub fn read_page(
+    html: &str,
+    page_url: &str,
+    tz: Option<Tz>,
+    origin: &NodeKey,
+    limits: &Limits,
+) -> PageEvents {
+    let html = cut(html, MAX_PAGE_BYTES);
+    let doc = Html::parse_document(html);
+    let base = url::Url::parse(page_url).ok();
+    let canonical = doc
+        .select(&selector("link[rel~=canonical][href]"))
+        .filter_map(|l| l.value().attr("href"))
+        .find_map(|h| absolute(base.as_ref(), h))
+        .unwrap_or_else(|| page_url.to_string());
+    let mut notes = Vec::new();
+    let mut items = json_ld(&doc, &mut notes);
+    items.extend(microdata(&doc, base.as_ref()));
+    items.extend(h_events(&doc, base.as_ref()));
+    let mut seen = std::collections::HashSet::new();
+    let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//DisCal//page//EN\r\n");
+    let mut n = 0;
+    for item in items.iter().take(MAX_EVENTS) {
+        let name = plain(&item["name"]).unwrap_or_default();
+        // The same event in JSON-LD and in microdata on one page is one event.
+        if !seen.insert((name.clone(), plain(&item["startDate"]))) {
+            continue;
+        }
+        n += 1;
+        let uid = uid_for(item, &canonical, base.as_ref(), n, &mut seen);
+        let label = if name.is_empty() { uid.clone() } else { name };
+        match vevent(item, &uid, tz, base.as_ref()) {
+            Ok((lines, unmapped)) => {
+                text.push_str(&lines);
+                if !unmapped.is_empty() {
+                    notes.push(format!("{label}: not mapped: {}", unmapped.join(", ")));
+                }
+            }
+            Err(why) => notes.push(format!("{label}: {why}")),
+        }
+    }
+    text.push_str("END:VCALENDAR\r\n");
+    let mut out = PageEvents {
+        canonical,
+        notes,
+        ..PageEvents::default()
+    };
+    match parse_calendar(&text, origin, limits) {
+        Ok(imp) => {
+            out.notes.extend(imp.errors.iter().map(ToString::to_string));
+            for e in &imp.events {
+                out.notes
+                    .extend(e.warnings.iter().map(|w| format!("{}: {w}", e.uid)));
+            }
+            out.events = imp.events;
+        }
+        Err(discal_protocol::ics::IcsError::NoEvents) => {}
+        Err(e) => out.notes.push(e.to_string()),
+    }
+    out
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn absolute(base: Option<&url::Url>, href: &str) -> Option<String> {
+    let u = match base {
+        Some(b) => b.join(href.trim()).ok()?,
+        None => url::Url::parse(href.trim()).ok()?,
+    };
+    matches!(u.scheme(), "http" | "https").then(|| u.to_string())
+}
+
+/// The page's canonical URL names its event; the event's own `url` names one of several.
+fn uid_for(
+    item: &Value,
+    canonical: &str,
+    base: Option<&url::Url>,
+    n: usize,
+    seen: &mut std::collections::HashSet<(String, Option<String>)>,
+) -> String {
+    let own = plain(&item["url"]).and_then(|u| absolute(base, &u));
+    for candidate in [own, Some(canonical.to_string())].into_iter().flatten() {
+        if seen.insert((format!("\u{0}uid {candidate}"), None)) {
+            return candidate;
+        }
+    }
+    format!("{canonical}#event-{n}")
+}
+
+// ---- reading the three markups into one shape ----
+
+/// Whether a schema.org type names an event (`Event`, `MusicEvent`, `schema:SocialEvent`).
+fn is_event_type(t: &str) -> bool {
+    let last = t.rsplit(['/', ':', '#']).next().unwrap_or(t);
+    last == "Event" || (last.ends_with("Event") && last.len() > 5)
+}
+
+fn types(v: &Value) -> Vec<&str> {
+    match &v["@type"] {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Every event object in the page's JSON-LD blocks (`@graph`, arrays, nested values).
+fn json_ld(doc: &Html, notes: &mut Vec<String>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for script in doc.select(&selector("script[type]")) {
+        let ty = script.value().attr("type").unwrap_or_default();
+        if !ty.trim().eq_ignore_ascii_case("application/ld+json") {
+            continue;
+        }
+        let text: String = script.text().collect();
+        match serde_json::from_str::<Value>(text.trim().trim_end_matches(';')) {
+            Ok(v) => collect_events(&v, 0, &mut out),
+            Err(e) => notes.push(format!("a JSON-LD block that is not JSON: {e}")),
+        }
+    }
+    out
+}
+
+fn collect_events(v: &Value, depth: usize, out: &mut Vec<Value>) {
+    if depth > MAX_DEPTH || out.len() >= MAX_EVENTS {
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect_events(x, depth + 1, out)),
+        Value::Object(o) => {
+            if types(v).iter().any(|t| is_event_type(t)) {
+                out.push(v.clone());
+                return;
+            }
+            for x in o.values() {
+                collect_events(x, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Microdata items whose `itemtype` is an event, each as JSON-LD would say it.
+fn microdata(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
+    doc.select(&selector("[itemscope][itemtype]"))
+        .filter(|e| {
+            e.value()
+                .attr("itemtype")
+                .is_some_and(|t| t.split_whitespace().any(is_event_type))
+        })
+        // An event inside another event's item is that event's property, not an event here.
+        .filter(|e| {
+            !e.ancestors().filter_map(ElementRef::wrap).any(|a| {
+                a.value().attr("itemscope").is_some()
+                    && a.value()
+                        .attr("itemtype")
+                        .is_some_and(|t| t.split_whitespace().any(is_event_type))
+            })
+        })
+        .take(MAX_EVENTS)
+        .map(|e| item_json(e, base, 0))
+        .collect()
+}
+
+fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Value {
+    let mut o = Map::new();
+    if let Some(t) = item.value().attr("itemtype") {
+        let last = t.split_whitespace().next().unwrap_or(t);
+        o.insert(
+            "@type".into(),
+            json!(last.rsplit('/').next().unwrap_or(last)),
+        );
+    }
+    if depth > MAX_DEPTH {
+        return Value::Object(o);
+    }
+    let mut stack: Vec<ElementRef<'_>> = item.children().filter_map(ElementRef::wrap).collect();
+    stack.reverse();
+    while let Some(el) = stack.pop() {
+        let scoped = el.value().attr("itemscope").is_some();
+        if let Some(props) = el.value().attr("itemprop") {
+            let v = if scoped {
+                item_json(el, base, depth + 1)
+            } else {
+                json!(prop_value(el, base))
+            };
+            for p in props.split_whitespace() {
+                o.entry(p.to_string()).or_insert_with(|| v.clone());
+            }
+        }
+        if !scoped {
+            let mut kids: Vec<ElementRef<'_>> =
+                el.children().filter_map(ElementRef::wrap).collect();
+            kids.reverse();
+            stack.extend(kids);
+        }
+    }
+    Value::Object(o)
+}
+
+/// A microdata property's value (HTML's rules: content, href, src, datetime, value, text).
+fn prop_value(el: ElementRef<'_>, base: Option<&url::Url>) -> String {
+    let v = el.value();
+    if let Some(c) = v.attr("content") {
+        return c.trim().to_string();
+    }
+    let url_attr = match v.name() {
+        "a" | "area" | "link" => v.attr("href"),
+        "img" | "audio" | "video" | "source" | "iframe" | "embed" => v.attr("src"),
+        "object" => v.attr("data"),
+        _ => None,
+    };
+    if let Some(u) = url_attr {
+        return absolute(base, u).unwrap_or_else(|| u.to_string());
+    }
+    let direct = match v.name() {
+        "time" => v.attr("datetime"),
+        "data" | "meter" => v.attr("value"),
+        _ => None,
+    };
+    direct.map_or_else(|| text_of(el), |d| d.trim().to_string())
+}
+
+fn text_of(el: ElementRef<'_>) -> String {
+    el.text()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn classes(el: ElementRef<'_>) -> Vec<&str> {
+    el.value()
+        .attr("class")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+fn is_root(el: ElementRef<'_>) -> bool {
+    classes(el).iter().any(|c| c.starts_with("h-"))
+}
+
+/// microformats2 `h-event`s, each as JSON-LD would say it.
+fn h_events(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
+    doc.select(&selector(".h-event"))
+        .filter(|e| {
+            !e.ancestors()
+                .filter_map(ElementRef::wrap)
+                .any(|a| classes(a).contains(&"h-event"))
+        })
+        .take(MAX_EVENTS)
+        .map(|root| {
+            let p = mf2_properties(root, base);
+            let get = |k: &str| p.get(k).cloned();
+            let mut o = Map::new();
+            o.insert("@type".into(), json!("Event"));
+            let name = get("name")
+                .or_else(|| get("summary"))
+                .unwrap_or_else(|| json!(text_of(root)));
+            o.insert("name".into(), name);
+            for (mf, schema) in [
+                ("start", "startDate"),
+                ("end", "endDate"),
+                ("duration", "duration"),
+                ("url", "url"),
+                ("category", "keywords"),
+                ("organizer", "organizer"),
+            ] {
+                if let Some(v) = get(mf) {
+                    o.insert(schema.into(), v);
+                }
+            }
+            if let Some(d) = get("description").or_else(|| get("content")) {
+                o.insert("description".into(), d);
+            }
+            if let Some(l) = get("location") {
+                o.insert("location".into(), l);
+            }
+            Value::Object(o)
+        })
+        .collect()
+}
+
+/// The properties of one microformats2 root: `p-`, `u-`, `dt-` and `e-` classes of the
+/// elements inside it (not inside a nested root, whose properties are its own).
+fn mf2_properties(root: ElementRef<'_>, base: Option<&url::Url>) -> Map<String, Value> {
+    let mut o = Map::new();
+    let mut stack: Vec<ElementRef<'_>> = root.children().filter_map(ElementRef::wrap).collect();
+    stack.reverse();
+    while let Some(el) = stack.pop() {
+        let nested = is_root(el);
+        for c in classes(el) {
+            let Some((prefix, name)) = c.split_once('-') else {
+                continue;
+            };
+            let v = match prefix {
+                _ if nested && matches!(prefix, "p" | "u") => nested_value(el, base),
+                "p" => json!(mf2_text(el)),
+                "u" => json!(mf2_url(el, base)),
+                "dt" => json!(mf2_date(el)),
+                "e" => json!(text_of(el)),
+                _ => continue,
+            };
+            if name == "category" {
+                let list = o.entry("category").or_insert_with(|| json!([]));
+                if let Value::Array(a) = list {
+                    a.push(v);
+                }
+            } else {
+                o.entry(name.to_string()).or_insert(v);
+            }
+        }
+        if !nested {
+            let mut kids: Vec<ElementRef<'_>> =
+                el.children().filter_map(ElementRef::wrap).collect();
+            kids.reverse();
+            stack.extend(kids);
+        }
+    }
+    o
+}
+
+/// A nested h-card, h-adr or h-geo as a schema.org Place.
+fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>) -> Value {
+    let p = mf2_properties(el, base);
+    let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut place = Map::new();
+    place.insert("@type".into(), json!("Place"));
+    place.insert(
+        "name".into(),
+        json!(s("name").unwrap_or_else(|| text_of(el))),
+    );
+    let address: Map<String, Value> = [
+        ("street-address", "streetAddress"),
+        ("postal-code", "postalCode"),
+        ("locality", "addressLocality"),
+        ("region", "addressRegion"),
+        ("country-name", "addressCountry"),
+    ]
+    .iter()
+    .filter_map(|(mf, schema)| s(mf).map(|v| ((*schema).to_string(), json!(v))))
+    .collect();
+    if !address.is_empty() {
+        place.insert("address".into(), Value::Object(address));
+    }
+    let geo = p.get("geo").cloned();
+    let (lat, lon) = match (s("latitude"), s("longitude"), geo) {
+        (Some(a), Some(b), _) => (Some(json!(a)), Some(json!(b))),
+        (_, _, Some(Value::Object(g))) => (g.get("latitude").cloned(), g.get("longitude").cloned()),
+        _ => (None, None),
+    };
+    if let (Some(a), Some(b)) = (lat, lon) {
+        place.insert("geo".into(), json!({"latitude": a, "longitude": b}));
+    }
+    if classes(el).contains(&"h-geo") {
+        if let Some(g) = place.get("geo").cloned() {
+            return g;
+        }
+    }
+    Value::Object(place)
+}
+
+fn mf2_text(el: ElementRef<'_>) -> String {
+    let v = el.value();
+    match v.name() {
+        "abbr" | "link" => v.attr("title"),
+        "data" | "input" => v.attr("value"),
+        "img" | "area" => v.attr("alt"),
+        _ => None,
+    }
+    .map_or_else(|| text_of(el), |s| s.trim().to_string())
+}
+
+fn mf2_url(el: ElementRef<'_>, base: Option<&url::Url>) -> String {
+    let v = el.value();
+    let raw = match v.name() {
+        "a" | "area" | "link" => v.attr("href"),
+        "img" | "audio" | "video" | "source" => v.attr("src"),
+        _ => None,
+    };
+    raw.and_then(|u| absolute(base, u))
+        .unwrap_or_else(|| mf2_text(el))
+}
+
+/// A `dt-` value: `datetime`, `title` or `value`, or the value-class pattern (a date part and
+/// a time part in `.value` children).
+fn mf2_date(el: ElementRef<'_>) -> String {
+    let v = el.value();
+    let own = |e: &scraper::node::Element| {
+        e.attr("datetime")
+            .or_else(|| (e.name() == "abbr").then(|| e.attr("title")).flatten())
+            .or_else(|| e.attr("value"))
+            .map(str::to_string)
+    };
+    let parts: Vec<String> = el
+        .select(&selector(".value, .value-title"))
+        .map(|p| {
+            own(p.value())
+                .or_else(|| p.value().attr("title").map(str::to_string))
+                .unwrap_or_else(|| text_of(p))
+        })
+        .collect();
+    if !parts.is_empty() {
+        let date = parts
+            .iter()
+            .find(|p| p.len() == 10 && p.as_bytes()[4] == b'-');
+        let time = parts.iter().find(|p| p.contains(':'));
+        return match (date, time) {
+            (Some(d), Some(t)) => format!("{d}T{t}"),
+            _ => parts.join(""),
+        };
+    }
+    own(v).unwrap_or_else(|| text_of(el))
+}
+
+// ---- one event's JSON to VEVENT lines ----
+
+/// Text as a page's JSON writes it, entities and tags and all (`&lt;p&gt;Bring…`), as plain
+/// text: entities decoded, tags dropped (twice: an escaped tag is a tag once decoded).
+fn html_text(s: &str) -> String {
+    let mut t = s.to_string();
+    for _ in 0..2 {
+        if !t.contains(['<', '&']) {
+            break;
+        }
+        let frag = Html::parse_fragment(&t);
+        let blocks = frag.root_element().text().collect::<Vec<_>>().join(" ");
+        t = blocks.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    t
+}
+
+/// [`plain`] read as HTML text.
+fn text(v: &Value) -> Option<String> {
+    plain(v).map(|s| html_text(&s)).filter(|s| !s.is_empty())
+}
+
+/// A value's text: a string, a number, `{"@value": …}`, or the first of an array.
+fn plain(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(a) => a.iter().find_map(plain),
+        Value::Object(o) => o.get("@value").and_then(plain),
+        _ => None,
+    }
+}
+
+/// A schema.org date or date-time.
+#[derive(Debug, PartialEq)]
+enum When {
+    Date(NaiveDate),
+    Utc(NaiveDateTime),
+    Offset(DateTime<FixedOffset>),
+    Local(NaiveDateTime),
+}
+
+fn parse_when(s: &str) -> Option<When> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(When::Date(d));
+    }
+    let t = s.replacen(' ', "T", 1);
+    if let Some(z) = t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
+        return local(z).map(When::Utc);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(&t) {
+        return Some(When::Offset(d));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M%:z",
+        "%Y-%m-%dT%H:%M%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
+        if let Ok(d) = DateTime::parse_from_str(&t, f) {
+            return Some(When::Offset(d));
+        }
+    }
+    local(&t).map(When::Local)
+}
+
+fn local(s: &str) -> Option<NaiveDateTime> {
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+}
+
+const STAMP: &str = "%Y%m%dT%H%M%S";
+
+/// `DTSTART`-style params and value for `w`: a zone is kept where the page's offset is the
+/// source's zone at that time, so recurrences cross daylight saving right.
+fn ics_when(w: &When, tz: Option<Tz>) -> (String, Option<&'static str>) {
+    match w {
+        When::Date(d) => (format!(";VALUE=DATE:{}", d.format("%Y%m%d")), None),
+        When::Utc(t) => (format!(":{}Z", t.format(STAMP)), None),
+        When::Offset(d) => {
+            if let Some(z) = tz {
+                let utc = d.naive_utc();
+                if z.offset_from_utc_datetime(&utc).fix() == *d.offset() {
+                    return (
+                        format!(";TZID={}:{}", z.name(), d.naive_local().format(STAMP)),
+                        None,
+                    );
+                }
+            }
+            (format!(":{}Z", d.naive_utc().format(STAMP)), None)
+        }
+        When::Local(t) => match tz {
+            Some(z) => (format!(";TZID={}:{}", z.name(), t.format(STAMP)), None),
+            None => (
+                format!(":{}", t.format(STAMP)),
+                Some("a time without an offset and no zone set for the source: kept floating"),
+            ),
+        },
+    }
+}
+
+/// The properties [`vevent`] maps, and those it knows to leave out (presentation, commerce).
+const MAPPED: &[&str] = &[
+    "@context",
+    "@type",
+    "@id",
+    "name",
+    "startDate",
+    "endDate",
+    "duration",
+    "description",
+    "url",
+    "eventStatus",
+    "location",
+    "organizer",
+    "inLanguage",
+    "keywords",
+    "eventSchedule",
+    "image",
+    "eventAttendanceMode",
+    "previousStartDate",
+    "mainEntityOfPage",
+    "sameAs",
+];
+
+/// One event as VEVENT lines, and the properties it had that have no place in an event.
+fn vevent(
+    item: &Value,
+    uid: &str,
+    tz: Option<Tz>,
+    base: Option<&url::Url>,
+) -> Result<(String, Vec<String>), String> {
+    let name = text(&item["name"]).ok_or("no name")?;
+    let mut unmapped: Vec<String> = item
+        .as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| !MAPPED.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = String::new();
+    let mut line = |s: String| fold_line(&mut out, &s);
+    line("BEGIN:VEVENT".into());
+    line(format!("UID:{}", escape_text(uid)));
+    line(format!("SUMMARY:{}", escape_text(&name)));
+    let schedule = &item["eventSchedule"];
+    let start = plain(&item["startDate"])
+        .or_else(|| schedule_start(schedule))
+        .ok_or("no startDate")?;
+    let start = parse_when(&start).ok_or_else(|| format!("startDate {start:?} is not a date"))?;
+    let (v, note) = ics_when(&start, tz);
+    line(format!("DTSTART{v}"));
+    if let Some(n) = note {
+        unmapped.push(n.to_string());
+    }
+    if let Some(e) = plain(&item["endDate"]).and_then(|e| parse_when(&e)) {
+        let same_kind = matches!(start, When::Date(_)) == matches!(e, When::Date(_));
+        if same_kind {
+            let e = match e {
+                // schema.org's end date is the last day; iCalendar's DTEND is the day after.
+                When::Date(d) => When::Date(d.succ_opt().unwrap_or(d)),
+                other => other,
+            };
+            line(format!("DTEND{}", ics_when(&e, tz).0));
+        }
+    } else if let Some(d) = plain(&item["duration"]) {
+        line(format!("DURATION:{}", escape_text(&d)));
+    }
+    if let Some(d) = text(&item["description"]) {
+        line(format!("DESCRIPTION:{}", escape_text(&d)));
+    }
+    if let Some(u) = plain(&item["url"]).and_then(|u| absolute(base, &u)) {
+        line(format!("URL:{u}"));
+    }
+    if let Some(s) = plain(&item["eventStatus"]) {
+        let status = match s.rsplit('/').next().unwrap_or(&s) {
+            "EventCancelled" => Some("CANCELLED"),
+            "EventPostponed" => Some("TENTATIVE"),
+            "EventScheduled" | "EventRescheduled" | "EventMovedOnline" => Some("CONFIRMED"),
+            _ => None,
+        };
+        match status {
+            Some(st) => line(format!("STATUS:{st}")),
+            None => unmapped.push(format!("eventStatus {s}")),
+        }
+    }
+    where_and_who(item, &mut line);
+    if !schedule.is_null() {
+        match rrule(schedule) {
+            Ok(r) => line(format!("RRULE:{r}")),
+            Err(why) => unmapped.push(format!("eventSchedule ({why})")),
+        }
+    }
+    line("END:VEVENT".into());
+    Ok((out, unmapped))
+}
+
+/// Place, organizer, language and keywords as VEVENT lines.
+fn where_and_who(item: &Value, line: &mut impl FnMut(String)) {
+    let place = place(&item["location"]);
+    if let Some(l) = &place.text {
+        line(format!("LOCATION:{}", escape_text(l)));
+    }
+    if let Some((lat, lon)) = place.geo {
+        line(format!("GEO:{lat};{lon}"));
+    }
+    if let Some(o) = organizer(&item["organizer"]) {
+        line(o);
+    }
+    if let Some(lang) = language(&item["inLanguage"]) {
+        line(format!(
+            "{}:{}",
+            discal_protocol::model::LANGUAGE_PROPERTY,
+            escape_text(&lang)
+        ));
+    }
+    let keywords = keywords(&item["keywords"]);
+    if !keywords.is_empty() {
+        let list: Vec<String> = keywords.iter().map(|k| escape_text(k)).collect();
+        line(format!("CATEGORIES:{}", list.join(",")));
+    }
+}
+
+fn schedule_start(s: &Value) -> Option<String> {
+    let s = if let Value::Array(a) = s {
+        a.first()?
+    } else {
+        s
+    };
+    let date = plain(&s["startDate"])?;
+    Some(match plain(&s["startTime"]) {
+        Some(t) if date.len() == 10 => format!("{date}T{t}"),
+        _ => date,
+    })
+}
+
+/// Where: the text for LOCATION and GEO.
+#[derive(Default)]
+struct Place {
+    text: Option<String>,
+    geo: Option<(f64, f64)>,
+}
+
+fn place(v: &Value) -> Place {
+    match v {
+        Value::String(s) => Place {
+            text: Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            geo: None,
+        },
+        Value::Array(a) => {
+            // A physical place first; an online one only if there is nothing else.
+            let mut places: Vec<Place> = a.iter().map(place).collect();
+            let i = places.iter().position(|p| p.geo.is_some()).unwrap_or(0);
+            if places.is_empty() {
+                Place::default()
+            } else {
+                places.swap_remove(i)
+            }
+        }
+        Value::Object(_) => {
+            if types(v).iter().any(|t| t.ends_with("VirtualLocation")) {
+                let url = plain(&v["url"]);
+                return Place {
+                    text: Some(url.map_or_else(|| "Online".into(), |u| format!("Online: {u}"))),
+                    geo: None,
+                };
+            }
+            let mut parts: Vec<String> = Vec::new();
+            if let Some(n) = text(&v["name"]) {
+                parts.push(n);
+            }
+            for a in address(&v["address"]) {
+                if !parts.iter().any(|p| p.contains(&a)) {
+                    parts.push(a);
+                }
+            }
+            let g = &v["geo"];
+            let num = |x: &Value| plain(x).and_then(|s| s.parse::<f64>().ok());
+            let geo = num(&g["latitude"]).zip(num(&g["longitude"]));
+            Place {
+                text: (!parts.is_empty()).then(|| parts.join(", ")),
+                geo,
+            }
+        }
+        _ => Place::default(),
+    }
+}
+
+fn address(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.trim().to_string()],
+        Value::Object(_) => {
+            let town = [plain(&v["postalCode"]), plain(&v["addressLocality"])]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let country =
+                plain(&v["addressCountry"]).or_else(|| plain(&v["addressCountry"]["name"]));
+            [
+                plain(&v["streetAddress"]),
+                Some(town),
+                plain(&v["addressRegion"]),
+                country,
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect()
+        }
+        Value::Array(a) => a.first().map(address).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+fn organizer(v: &Value) -> Option<String> {
+    let v = if let Value::Array(a) = v {
+        a.first()?
+    } else {
+        v
+    };
+    let (name, email, url) = match v {
+        Value::String(s) => (Some(s.clone()), None, None),
+        Value::Object(_) => (text(&v["name"]), text(&v["email"]), plain(&v["url"])),
+        _ => return None,
+    };
+    let address = match (email, url) {
+        (Some(e), _) => format!("mailto:{}", e.trim_start_matches("mailto:")),
+        (None, Some(u)) => u,
+        (None, None) => "mailto:unknown@invalid".into(),
+    };
+    let cn = name
+        .map(|n| format!(";CN=\"{}\"", n.replace(['"', '\r', '\n'], "")))
+        .unwrap_or_default();
+    Some(format!(
+        "ORGANIZER{cn}:{}",
+        address.replace(['\r', '\n'], "")
+    ))
+}
+
+fn language(v: &Value) -> Option<String> {
+    let tag = plain(v)
+        .or_else(|| plain(&v["alternateName"]))
+        .or_else(|| plain(&v["name"]))?;
+    // Only a BCP 47-looking tag: letters, digits and hyphens.
+    (tag.len() <= 35 && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')).then_some(tag)
+}
+
+fn keywords(v: &Value) -> Vec<String> {
+    let all: Vec<String> = match v {
+        Value::String(s) => s.split(',').map(|k| k.trim().to_string()).collect(),
+        Value::Array(a) => a.iter().filter_map(plain).collect(),
+        _ => Vec::new(),
+    };
+    all.into_iter()
+        .filter(|k| !k.is_empty() && k.len() <= 64)
+        .take(16)
+        .collect()
+}
+
+/// An `eventSchedule` as an RRULE, where iCalendar can say it.
+fn rrule(s: &Value) -> Result<String, String> {
+    let s = if let Value::Array(a) = s {
+        if a.len() > 1 {
+            return Err("more than one schedule".into());
+        }
+        a.first().ok_or("empty")?
+    } else {
+        s
+    };
+    let freq = plain(&s["repeatFrequency"]).ok_or("no repeatFrequency")?;
+    let (freq, interval) = match freq.to_ascii_uppercase().as_str() {
+        "DAILY" => ("DAILY", 1),
+        "WEEKLY" => ("WEEKLY", 1),
+        "MONTHLY" => ("MONTHLY", 1),
+        "YEARLY" | "ANNUALLY" => ("YEARLY", 1),
+        other => {
+            let body = other
+                .strip_prefix('P')
+                .ok_or(format!("repeatFrequency {freq:?}"))?;
+            let (n, unit) = body.split_at(body.len().saturating_sub(1));
+            let n: u32 = n.parse().map_err(|_| format!("repeatFrequency {freq:?}"))?;
+            let f = match unit {
+                "D" => "DAILY",
+                "W" => "WEEKLY",
+                "M" => "MONTHLY",
+                "Y" => "YEARLY",
+                _ => return Err(format!("repeatFrequency {freq:?}")),
+            };
+            (f, n.max(1))
+        }
+    };
+    let mut rule = format!("FREQ={freq}");
+    if interval > 1 {
+        rule.push_str(&format!(";INTERVAL={interval}"));
+    }
+    let days: Vec<&Value> = match &s["byDay"] {
+        Value::Array(a) => a.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    };
+    if !days.is_empty() {
+        let mut codes = Vec::new();
+        for d in days {
+            let d = plain(d).unwrap_or_default();
+            let day = d.rsplit('/').next().unwrap_or(&d).to_ascii_lowercase();
+            let code = ["mo", "tu", "we", "th", "fr", "sa", "su"]
+                .into_iter()
+                .find(|c| day.starts_with(c))
+                .ok_or(format!("byDay {d:?}"))?;
+            codes.push(code.to_ascii_uppercase());
+        }
+        rule.push_str(&format!(";BYDAY={}", codes.join(",")));
+    }
+    if let Some(m) = plain(&s["byMonthDay"]) {
+        let m: i32 = m.parse().map_err(|_| format!("byMonthDay {m:?}"))?;
+        rule.push_str(&format!(";BYMONTHDAY={m}"));
+    }
+    if let Some(c) = plain(&s["repeatCount"]) {
+        let c: u32 = c.parse().map_err(|_| format!("repeatCount {c:?}"))?;
+        rule.push_str(&format!(";COUNT={c}"));
+    } else if let Some(e) = plain(&s["endDate"]) {
+        let until = match parse_when(&e).ok_or(format!("endDate {e:?}"))? {
+            When::Date(d) => format!("{}T235959Z", d.format("%Y%m%d")),
+            When::Utc(t) | When::Local(t) => format!("{}Z", t.format(STAMP)),
+            When::Offset(d) => format!("{}Z", d.naive_utc().format(STAMP)),
+        };
+        rule.push_str(&format!(";UNTIL={until}"));
+    }
+    Ok(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_the_shapes_pages_write() {
+        let d = |s: &str| parse_when(s).unwrap_or_else(|| panic!("{s}"));
+        assert!(matches!(d("2027-01-10"), When::Date(_)));
+        assert!(matches!(d("2027-01-10T19:00:00Z"), When::Utc(_)));
+        assert!(matches!(d("2027-01-10T19:00+01:00"), When::Offset(_)));
+        assert!(matches!(d("2027-01-10T19:00:00+0100"), When::Offset(_)));
+        assert!(matches!(d("2027-01-10 19:00"), When::Local(_)));
+        assert!(matches!(d("2027-01-10T19:00:00.000"), When::Local(_)));
+        assert!(parse_when("next Tuesday").is_none());
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(
+            ics_when(&d("2027-07-10T19:00:00+02:00"), Some(berlin)).0,
+            ";TZID=Europe/Berlin:20270710T190000"
+        );
+        assert_eq!(
+            ics_when(&d("2027-07-10T19:00:00-04:00"), Some(berlin)).0,
+            ":20270710T230000Z"
+        );
+    }
+
+    #[test]
+    fn schedules_as_rules() {
+        let r = |v: Value| rrule(&v);
+        assert_eq!(
+            r(
+                json!({"repeatFrequency": "P1W", "byDay": "https://schema.org/Tuesday", "repeatCount": 10})
+            ),
+            Ok("FREQ=WEEKLY;BYDAY=TU;COUNT=10".into())
+        );
+        assert_eq!(
+            r(
+                json!({"repeatFrequency": "P2W", "byDay": ["Monday", "Thursday"], "endDate": "2027-06-30"})
+            ),
+            Ok("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;UNTIL=20270630T235959Z".into())
+        );
+        assert!(r(json!({"repeatFrequency": "PT1H"})).is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Event pages in the shapes sites publish them (issue 20): JSON-LD from WordPress "The
+//! Events Calendar" and Mobilizon, a schema.org `@graph`, microdata, microformats2 h-event and
+//! an `eventSchedule`; each read into the right event with its place, geo and time zone.
+
+use discal_node::sources::page::read_page;
+use discal_protocol::model::{DateTimeValue, End, Status};
+use discal_protocol::{Limits, NodeSecret, Tz};
+
+fn page(name: &str, url: &str, tz: Option<&str>) -> discal_node::sources::page::PageEvents {
+    let path = format!("{}/tests/fixtures/pages/{name}", env!("CARGO_MANIFEST_DIR"));
+    let html = std::fs::read_to_string(&path).unwrap();
+    let key = NodeSecret::from_seed_array([5; 32]).public();
+    read_page(
+        &html,
+        url,
+        tz.map(|z| z.parse::<Tz>().unwrap()),
+        &key,
+        &Limits::default(),
+    )
+}
+
+fn zoned(v: &DateTimeValue) -> (String, String) {
+    match v {
+        DateTimeValue::Zoned { local, tzid } => (
+            local
+                .to_chrono()
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M")
+                .to_string(),
+            tzid.clone(),
+        ),
+        DateTimeValue::Utc(t) => (
+            t.to_chrono().unwrap().format("%Y-%m-%dT%H:%MZ").to_string(),
+            "UTC".into(),
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_events_calendar_json_ld() {
+    let p = page(
+        "tec-jsonld.html",
+        "https://lug.example.org/event/linux-install-party/",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let e = &p.events[0];
+    let m = &e.content.master;
+    assert_eq!(e.uid, "https://lug.example.org/event/linux-install-party/");
+    assert_eq!(m.summary.as_deref(), Some("Linux-Install-Party"));
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Bring your laptop; we help you install a free system.")
+    );
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-02-12T19:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(
+        m.location.as_deref(),
+        Some("c-base, Rungestraße 20, 10179 Berlin, Deutschland")
+    );
+    let g = m.geo.unwrap();
+    assert!((g.lat - 52.513).abs() < 1e-6 && (g.lon - 13.4201).abs() < 1e-6);
+    let o = m.organizer.as_ref().unwrap();
+    assert_eq!(o.address, "mailto:lug@example.org");
+    assert_eq!(o.common_name.as_deref(), Some("LUG Berlin"));
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("not mapped: offers, performer")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn mobilizon_json_ld_with_two_locations_and_a_language() {
+    let p = page(
+        "mobilizon-jsonld.html",
+        "https://mobilizon.example.fr/events/6c3fe0b4",
+        None,
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let e = &p.events[0];
+    let m = &e.content.master;
+    assert_eq!(
+        e.uid,
+        "https://mobilizon.example.fr/events/6c3fe0b4-2c0f-4e5a-9a3a-0f4b3e0b2f11"
+    );
+    assert_eq!(zoned(&m.start), ("2027-03-06T14:00Z".into(), "UTC".into()));
+    assert!(m
+        .location
+        .as_deref()
+        .unwrap()
+        .starts_with("La Quadrature, 60 rue des Orteaux, 75020 Paris"));
+    assert!(m.geo.is_some());
+    assert_eq!(m.language(), Some("fr"));
+    assert_eq!(
+        m.organizer.as_ref().unwrap().address,
+        "https://mobilizon.example.fr/@rustparis"
+    );
+}
+
+#[test]
+fn a_graph_with_a_cancelled_event_and_local_times() {
+    let p = page(
+        "graph-cancelled.html",
+        "https://hackspace.example.net/events/hack-night?ref=x",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let m = &p.events[0].content.master;
+    assert_eq!(
+        p.events[0].uid,
+        "https://hackspace.example.net/events/hack-night"
+    );
+    assert_eq!(m.status, Some(Status::Cancelled));
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-04-01T19:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(
+        m.location.as_deref(),
+        Some("Hackspace, Hauptstraße 1, 70173 Stuttgart")
+    );
+    // Without a zone for the source, a local time stays floating, and the notes say so.
+    let p = page(
+        "graph-cancelled.html",
+        "https://hackspace.example.net/events/hack-night",
+        None,
+    );
+    assert!(matches!(
+        p.events[0].content.master.start,
+        DateTimeValue::Floating(_)
+    ));
+    assert!(
+        p.notes.iter().any(|n| n.contains("kept floating")),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
+fn microdata() {
+    let p = page(
+        "microdata.html",
+        "https://meetup.example.com/pug/events/2027-02-20?x=1",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let e = &p.events[0];
+    let m = &e.content.master;
+    assert_eq!(e.uid, "https://meetup.example.com/pug/events/2027-02-20");
+    assert_eq!(
+        m.summary.as_deref(),
+        Some("Python Usergroup: Typing in practice")
+    );
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-02-20T18:30".into(), "Europe/Berlin".into())
+    );
+    assert!(matches!(&m.end, Some(End::At(v)) if zoned(v).0 == "2027-02-20T21:00"));
+    assert_eq!(
+        m.location.as_deref(),
+        Some("Impact Hub, Gotzinger Str. 8, 81371 München")
+    );
+    let g = m.geo.unwrap();
+    assert!((g.lat - 48.1206).abs() < 1e-6 && (g.lon - 11.5447).abs() < 1e-6);
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Talks and discussion about type hints .")
+    );
+    assert_eq!(
+        m.organizer.as_ref().unwrap().common_name.as_deref(),
+        Some("PUG München")
+    );
+}
+
+#[test]
+fn h_event() {
+    let p = page(
+        "h-event.html",
+        "https://repair.example.org/2027/03/repair-cafe",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let m = &p.events[0].content.master;
+    assert_eq!(m.summary.as_deref(), Some("Repair café"));
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-03-13T14:00".into(), "Europe/Berlin".into())
+    );
+    assert!(
+        matches!(&m.end, Some(End::At(v)) if zoned(v).0 == "2027-03-13T18:00"),
+        "{:?}",
+        m.end
+    );
+    assert_eq!(
+        m.location.as_deref(),
+        Some("Stadtteilzentrum, Lindenstraße 5, 28195 Bremen")
+    );
+    let g = m.geo.unwrap();
+    assert!((g.lat - 53.0793).abs() < 1e-6 && (g.lon - 8.8017).abs() < 1e-6);
+    assert_eq!(
+        m.categories,
+        vec!["repair".to_string(), "sustainability".into()]
+    );
+    assert_eq!(
+        m.url.as_deref(),
+        Some("https://repair.example.org/2027/03/repair-cafe")
+    );
+}
+
+#[test]
+fn an_event_schedule_becomes_a_rule() {
+    let p = page(
+        "schedule.html",
+        "https://club.example.org/chess",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
+    let m = &p.events[0].content.master;
+    assert_eq!(
+        m.rrule.as_deref(),
+        Some("FREQ=WEEKLY;BYDAY=TU;UNTIL=20270629T235959Z")
+    );
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-01-05T18:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(m.categories, vec!["chess".to_string(), "games".into()]);
+}
+
+#[test]
+fn hostile_pages_cost_little_and_say_why() {
+    let key = NodeSecret::from_seed_array([5; 32]).public();
+    let l = Limits::default();
+    // Deep nesting, broken JSON, a script-laden name.
+    let deep = format!(
+        "<script type=\"application/ld+json\">{}{}</script>",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let p = read_page(&deep, "https://x.example/", None, &key, &l);
+    assert!(p.events.is_empty());
+    let broken = "<script type=\"application/ld+json\">{\"@type\":\"Event\",</script>";
+    let p = read_page(broken, "https://x.example/", None, &key, &l);
+    assert!(p.notes[0].contains("not JSON"), "{:?}", p.notes);
+    let evil = r#"<script type="application/ld+json">{"@type":"Event","name":"<img src=x onerror=alert(1)>Hi<\/script>\r\nATTENDEE:x","startDate":"2027-01-01"}</script>"#;
+    let p = read_page(evil, "https://x.example/", None, &key, &l);
+    let m = &p.events[0].content.master;
+    assert!(
+        !m.summary.as_deref().unwrap().contains('<'),
+        "{:?}",
+        m.summary
+    );
+    assert!(m.extra.iter().all(|x| x.name != "ATTENDEE"));
+}
