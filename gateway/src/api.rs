@@ -244,6 +244,26 @@ pub enum ConfigChange {
         /// Its public key.
         key: String,
     },
+    /// Adds (or replaces) a subscribed source (`[[sources]]`).
+    AddSource {
+        /// Its name (default: the URL's host).
+        name: Option<String>,
+        /// The feed's or page's URL.
+        url: String,
+        /// `ics` or `page`.
+        kind: String,
+        /// How often: `30m`, `1h`, `1d`.
+        every: String,
+        /// Tags for its events.
+        tags: Vec<String>,
+        /// The zone of its times without one.
+        tz: Option<String>,
+    },
+    /// Unsubscribes a source (its events stay).
+    RemoveSource {
+        /// Its name.
+        name: String,
+    },
     /// Sets `[filters]`.
     Filters {
         /// `max_hop`.

@@ -226,6 +226,10 @@ fn people_routes() -> Router<Gateway> {
         )
         .route("/admin", get(web::people::admin_page))
         .route(
+            "/admin/sources/{name}/{verb}",
+            axum::routing::post(web::people::admin_source),
+        )
+        .route(
             "/admin/users",
             axum::routing::post(web::people::admin_add_user),
         )

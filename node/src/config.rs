@@ -790,6 +790,45 @@ pub fn edit_file(path: &Path, change: &discal_gateway::ConfigChange) -> Result<(
                 Ok(())
             })
         }
+        C::AddSource {
+            name,
+            url,
+            kind,
+            every,
+            tags,
+            tz,
+        } => {
+            let entry = crate::sources::SourceEntry {
+                name: name
+                    .clone()
+                    .or_else(|| discal_protocol::source::url_host(url))
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!("{url:?} is not an http(s) URL"))
+                    })?,
+                url: url.clone(),
+                kind: kind.parse().map_err(ConfigError::Invalid)?,
+                every: every.clone(),
+                tags: tags.clone(),
+                tz: tz.clone(),
+                allow_private: false,
+            };
+            entry.check()?;
+            return edit_sources(path, |list| {
+                list.retain(|s| s.name != entry.name);
+                list.push(entry);
+                Ok(())
+            });
+        }
+        C::RemoveSource { name } => {
+            return edit_sources(path, |list| {
+                let before = list.len();
+                list.retain(|s| &s.name != name);
+                if list.len() == before {
+                    return Err(ConfigError::Invalid(format!("no source {name:?}")));
+                }
+                Ok(())
+            })
+        }
         _ => {}
     }
     let text = file_text(path)?;
@@ -864,7 +903,8 @@ fn set_keys(doc: &mut toml_edit::DocumentMut, change: &discal_gateway::ConfigCha
             set_or_remove(m, "tiles", n.map_tiles.as_deref());
             set_or_remove(m, "attribution", n.map_attribution.as_deref());
         }
-        C::AddPeer { .. } | C::RemovePeer { .. } => {}
+        C::AddPeer { .. } | C::RemovePeer { .. } | C::AddSource { .. } | C::RemoveSource { .. } => {
+        }
     }
 }
 

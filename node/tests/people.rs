@@ -806,3 +806,60 @@ async fn an_anonymous_visitor_says_they_are_coming_by_name() {
     assert!(a.store().rsvps(&key.uid).unwrap().is_empty());
     net.shutdown().await;
 }
+
+/// Sources on the admin page (issue 20): added through the form into the config file, polled
+/// on "Poll now", with what went wrong shown (here: a loopback URL, refused for a source not
+/// marked allow_private), and removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_adds_polls_shows_and_removes_sources() {
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    add_user(a, "ana", "admin", "ana's long password").await;
+    let mut ana = Browser::new(a.http_addr());
+    assert_eq!(ana.login("ana", "ana's long password").await.status, 303);
+    let token = csrf(&ana.get("/admin").await.body);
+    let r = ana
+        .post(
+            "/admin/config/source",
+            &[
+                ("url", "http://127.0.0.1:9/cal.ics"),
+                ("kind", "ics"),
+                ("name", "lug"),
+                ("every", "30m"),
+                ("tags", "linux, berlin"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cfg: discal_node::Config =
+        toml::from_str(&std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap()).unwrap();
+    assert_eq!(cfg.sources.len(), 1);
+    assert_eq!(cfg.sources[0].tags, ["linux", "berlin"]);
+    let bad = ana
+        .post(
+            "/admin/config/source",
+            &[("url", "ftp://x"), ("kind", "ics"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let r = ana
+        .post("/admin/sources/lug/run", &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = ana.get("/admin").await.body;
+    assert!(
+        page.contains("http://127.0.0.1:9/cal.ics")
+            && page.contains("loopback, private or special"),
+        "{page}"
+    );
+    let r = ana
+        .post("/admin/sources/lug/remove", &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cfg: discal_node::Config =
+        toml::from_str(&std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap()).unwrap();
+    assert!(cfg.sources.is_empty());
+    assert!(!ana.get("/admin").await.body.contains("127.0.0.1:9"));
+    net.shutdown().await;
+}

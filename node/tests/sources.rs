@@ -215,6 +215,35 @@ async fn a_feed_follows_its_source_across_the_mesh() {
         .any(|c| c == "sister"));
     let feed_b = discal_gateway::ics_event(&held_b).hop;
     assert_eq!(feed_b, 2, "one hop before the mesh, one across it");
+    // Shown where people read it: "from <source host> via <node>", and in the feed.
+    let http = discal_node::client::http_client().build().unwrap();
+    let base = format!("http://{}", b.http_addr());
+    let page = http
+        .get(format!(
+            "{base}{}",
+            discal_gateway::display::event_path(&held_b)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("from <a class=\"source\""), "{page}");
+    assert!(page.contains(&format!(">{}</a> via ", addr.ip())), "{page}");
+    let feed = http
+        .get(format!("{base}/feed.ics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        feed.contains(&format!("X-DISCAL-SOURCE:http://{addr}/cal.ics")),
+        "{feed}"
+    );
+    assert!(feed.contains("X-HOP:2"), "{feed}");
 
     // Changed at the source.
     fx.feed(

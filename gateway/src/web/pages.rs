@@ -169,9 +169,22 @@ fn provenance(
     path: &[(discal_protocol::NodeKey, String)],
 ) -> Markup {
     let s = strings(lang);
+    // An event this node's origin took from a site without DisCal: from where, via whom.
+    let source = discal_protocol::source::source_of(e.content()).map(|u| {
+        let host = discal_protocol::source::url_host(u).unwrap_or_else(|| u.to_string());
+        (host, safe_link(u).map(str::to_string))
+    });
     html! {
         dt { (s.origin) }
-        dd { span title=(e.payload.origin.to_string()) { (publisher) } }
+        dd {
+            @if let Some((host, link)) = &source {
+                (if lang == Lang::De { "von " } else { "from " })
+                @if let Some(l) = link { a.source href=(l) rel="noopener nofollow" target="_blank" { (cut(host, 100)) } }
+                @else { (cut(host, 100)) }
+                (if lang == Lang::De { " über " } else { " via " })
+            }
+            span title=(e.payload.origin.to_string()) { (publisher) }
+        }
         dt { (if lang == Lang::De { "Weg hierher" } else { "Path here" }) }
         dd.path {
             @for (i, (k, n)) in path.iter().enumerate() {

@@ -737,6 +737,7 @@ pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
     let cfg = gw.node.config();
     let body = html! {
         (ui::admin_peers(lang, &status, &csrf))
+        (ui::admin_sources(lang, &gw.node.sources().await, &csrf))
         (ui::admin_settings(lang, &cfg, &csrf))
         h2 { (t(lang, "Accounts", "Konten")) }
         table { @for a in &accounts { tr {
@@ -841,6 +842,17 @@ fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, Strin
             address: Some(f.get("address").to_string()),
             name: Some(f.get("name").to_string()),
         },
+        "source" => C::AddSource {
+            name: Some(f.get("name").trim().to_string()).filter(|n| !n.is_empty()),
+            url: f.get("url").trim().to_string(),
+            kind: f.get("kind").to_string(),
+            every: match f.get("every").trim() {
+                "" => "1h".to_string(),
+                e => e.to_string(),
+            },
+            tags: list_field(f, "tags"),
+            tz: Some(f.get("tz").trim().to_string()).filter(|z| !z.is_empty()),
+        },
         "filters" => C::Filters {
             max_hop: match f.get("max_hop") {
                 "" => None,
@@ -873,7 +885,11 @@ fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, Strin
                 map_attribution: set("map_attribution"),
             })
         }
-        other => return Err(format!("no {other:?} here: peer, filters or settings")),
+        other => {
+            return Err(format!(
+                "no {other:?} here: peer, source, filters or settings"
+            ))
+        }
     })
 }
 
@@ -903,6 +919,28 @@ pub async fn admin_remove_peer(
         &caller,
         crate::ConfigChange::RemovePeer { key: key.clone() },
         &format!("remove peer {key}"),
+    )
+    .await
+}
+
+/// `POST /admin/sources/{name}/{remove|run}`: unsubscribes, or polls it now.
+pub async fn admin_source(
+    State(gw): State<Gateway>,
+    Path((name, verb)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, _) = admin_form(&gw, &h, &body)?;
+    if verb_is(&verb, ("run", "remove"))? {
+        gw.node.poll_source(name.clone()).await?;
+        audit(&gw, &caller.name, "poll source", &name)?;
+        return Ok(see_other("/admin", &[]));
+    }
+    apply_config(
+        &gw,
+        &caller,
+        crate::ConfigChange::RemoveSource { name: name.clone() },
+        &format!("remove source {name}"),
     )
     .await
 }

@@ -406,6 +406,65 @@ pub fn admin_peers(lang: Lang, status: &serde_json::Value, csrf: &str) -> Markup
     }
 }
 
+fn when_ms(v: &serde_json::Value) -> String {
+    v.as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map_or_else(
+            || "—".into(),
+            |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+}
+
+/// The admin page's sources (sister sites without DisCal): each with its last poll, what it
+/// brought and what went wrong, buttons to poll it now or drop it, and a form to add one.
+pub fn admin_sources(lang: Lang, sources: &serde_json::Value, csrf: &str) -> Markup {
+    let empty = Vec::new();
+    let all = sources.as_array().unwrap_or(&empty);
+    html! {
+        h2 { (t(lang, "Sources (feeds and pages polled)", "Quellen (abgerufene Feeds und Seiten)")) }
+        table { @for s in all {
+            @let name = s["name"].as_str().unwrap_or_default();
+            @let c = &s["last"];
+            tr.source {
+                td.name { (name) br; small { (s["kind"].as_str().unwrap_or("")) " · " (s["url"].as_str().unwrap_or("")) } }
+                td { (t(lang, "last", "zuletzt")) " " (when_ms(&s["last_poll_ms"])) br;
+                    "HTTP " (s["last_status"].as_u64().map_or("—".into(), |v| v.to_string()))
+                    " · " (t(lang, "next", "nächster")) " " (when_ms(&s["next_due_ms"])) }
+                td { (s["events"]) " " (t(lang, "events", "Termine")) br;
+                    small { (format!("{} {} / {} {} / {} {} / {} {} / {} {}",
+                        c["seen"], t(lang, "seen", "gelesen"), c["new"], t(lang, "new", "neu"),
+                        c["changed"], t(lang, "changed", "geändert"), c["cancelled"], t(lang, "cancelled", "abgesagt"),
+                        c["refused"], t(lang, "refused", "abgelehnt"))) } }
+                td.problems {
+                    @if let Some(e) = s["last_error"].as_str() { strong { (t(lang, "Error: ", "Fehler: ")) } (e) br; }
+                    @if s["held_back"].is_object() { strong { (t(lang, "Held back: ", "Zurückgehalten: ")) } }
+                    @for p in s["problems"].as_array().unwrap_or(&empty).iter().take(5) { (p.as_str().unwrap_or("")) br; }
+                }
+                td {
+                    form.inline method="post" action={"/admin/sources/" (name) "/run"} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { (t(lang, "Poll now", "Jetzt abrufen")) }
+                    }
+                    form.inline method="post" action={"/admin/sources/" (name) "/remove"} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { (t(lang, "Remove", "Entfernen")) }
+                    }
+                }
+            }
+        } }
+        form method="post" action="/admin/config/source" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "URL of the feed (.ics) or event page", "URL des Feeds (.ics) oder der Veranstaltungsseite"), "url", ""))
+            label.field { (t(lang, "Kind", "Art")) " " select name="kind" { option value="ics" { "ics" } option value="page" { "page" } } }
+            (text_field(t(lang, "Name (optional)", "Name (optional)"), "name", ""))
+            (text_field(t(lang, "Every (30m, 1h, 1d)", "Alle (30m, 1h, 1d)"), "every", "1h"))
+            (text_field(t(lang, "Tags (comma-separated)", "Schlagwörter (mit Komma getrennt)"), "tags", ""))
+            (text_field(t(lang, "Time zone of times without one", "Zeitzone für Zeiten ohne Zone"), "tz", ""))
+            button type="submit" { (t(lang, "Add source", "Quelle hinzufügen")) }
+        }
+    }
+}
+
 /// The admin page's filters and node settings, prefilled from the configuration.
 pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup {
     let f = &cfg["filters"];
