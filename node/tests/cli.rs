@@ -151,6 +151,8 @@ fn help_texts_end_with_a_newline() {
         vec!["event"],
         vec!["event", "add"],
         vec!["peer", "add"],
+        vec!["source", "add"],
+        vec!["source", "list"],
         vec!["status"],
     ] {
         let out = discal().args(&args).arg("--help").output().unwrap();
@@ -320,4 +322,80 @@ async fn imports_report_per_event_and_take_every_event_they_can() {
         list.body
     );
     drop(node);
+}
+
+/// `discal source list` until `done` holds for its output (a child process: nothing to await).
+async fn until_listed(dir: &Path, done: impl Fn(&str) -> bool) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = String::from_utf8_lossy(&cli(&["source", "list"], dir).stdout).into_owned();
+        if done(&list) {
+            return list;
+        }
+        assert!(std::time::Instant::now() < deadline, "{list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `discal source add|list|run|remove` against a running node (issue 20): the node polls a
+/// source added on the command line by itself (its schedule, woken by the config reload), a
+/// poll asked for prints its summary, and bad input exits 1 with one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_from_the_command_line() {
+    let feed = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:cli@src\r\n\
+                DTSTART:20270105T180000Z\r\nSUMMARY:From the feed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let app =
+        axum::Router::new().route("/cal.ics", axum::routing::get(move || async move { feed }));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed_addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let _node = run(dir.path()).await;
+    let url = format!("http://{feed_addr}/cal.ics");
+    let bad = cli(&["source", "add", "ftp://example.org/x.ics"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an http(s) URL"));
+    let add = cli(
+        &[
+            "source",
+            "add",
+            &url,
+            "--name",
+            "lug",
+            "--allow-private",
+            "--tags",
+            "linux,berlin",
+        ],
+        dir.path(),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    // The running node sees the config change and polls the new source on its own.
+    let list = until_listed(dir.path(), |l| l.contains("events 1: seen 1, new 1")).await;
+    assert!(list.contains("HTTP 200"), "{list}");
+    let run_now = cli(&["source", "run", "lug"], dir.path());
+    assert!(
+        run_now.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run_now.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run_now.stdout).contains("events 1"));
+    let list = cli(&["event", "list"], dir.path());
+    assert!(String::from_utf8_lossy(&list.stdout).contains("From the feed"));
+    assert!(cli(&["source", "remove", "lug"], dir.path())
+        .status
+        .success());
+    // The node applies the edited file within a second.
+    until_listed(dir.path(), |l| !l.contains("lug")).await;
+    let gone = cli(&["source", "run", "lug"], dir.path());
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("no source named"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
 }
