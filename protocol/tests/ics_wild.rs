@@ -322,3 +322,45 @@ fn hostile_vtimezones_cost_a_bounded_amount() {
     );
     assert!(!imp.events.is_empty());
 }
+
+/// Exports in the shapes of Gancio, Mobilizon, WordPress "The Events Calendar" and Exchange
+/// (quoted Windows zone names, one without its VTIMEZONE), and a Google line folded inside a
+/// UTF-8 character: the values come out as their authors meant.
+#[test]
+fn exports_of_the_tools_groups_use() {
+    let zone = |e: &ImportedEvent| match &e.content.master.start {
+        DateTimeValue::Zoned { tzid, .. } => tzid.clone(),
+        other => format!("{other:?}"),
+    };
+    let ex = taken("exchange-quoted-windows-zones.ics");
+    assert_eq!(zone(&ex[0]), "Europe/Berlin");
+    assert_eq!(zone(&ex[1]), "Europe/Paris");
+    assert_eq!(
+        ex[0].content.master.rrule.as_deref(),
+        Some("FREQ=MONTHLY;COUNT=6;BYDAY=1TH")
+    );
+    let g = taken("google-fold-splits-utf8.ics");
+    assert_eq!(
+        g[0].content.master.summary.as_deref(),
+        Some("Café-Treffen in der Südstadt für alle")
+    );
+    let gancio = taken("gancio-export.ics");
+    assert!(gancio[0]
+        .content
+        .master
+        .description
+        .as_deref()
+        .unwrap()
+        .contains("al centro sociale"));
+    let tec = taken("wordpress-tec.ics");
+    let m = &tec[0].content.master;
+    assert_eq!(zone(&tec[0]), "Europe/Berlin");
+    assert_eq!(
+        m.organizer.as_ref().unwrap().common_name.as_deref(),
+        Some("LUG Berlin")
+    );
+    assert!(m.geo.is_some());
+    let mob = taken("mobilizon-export.ics");
+    assert_eq!(zone(&mob[0]), "Europe/Paris");
+    assert_eq!(mob[0].content.master.categories, ["rust", "atelier"]);
+}

@@ -170,6 +170,11 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     if let Ok(s) = std::str::from_utf8(bytes) {
         return (Cow::Borrowed(s), false);
     }
+    // A fold in the middle of a multi-octet character (RFC 5545 §3.1 asks readers to restore
+    // it): unfolded as bytes, the document may be UTF-8 after all.
+    if let Ok(s) = String::from_utf8(unfold_bytes(bytes)) {
+        return (Cow::Owned(s), false);
+    }
     // 0x80–0x9F in Windows-1252; the five undefined bytes stay as their C1 code points.
     const HIGH: [char; 32] = [
         '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
@@ -184,6 +189,26 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
         })
         .collect();
     (Cow::Owned(text), true)
+}
+
+/// The bytes without their folds (a line end followed by a space or a tab).
+fn unfold_bytes(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = match (bytes[i], bytes.get(i + 1)) {
+            (b'\r', Some(b'\n')) => 2,
+            (b'\n' | b'\r', _) => 1,
+            _ => 0,
+        };
+        if end > 0 && matches!(bytes.get(i + end), Some(b' ' | b'\t')) {
+            i += end + 1;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 fn note(adjusted: &mut Vec<String>, what: &str, lines: &[&str]) {
