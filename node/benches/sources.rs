@@ -179,6 +179,7 @@ fn main() {
         .unwrap();
     rt.block_on(run(&addr));
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 async fn run(addr: &str) {
