@@ -185,13 +185,8 @@ fn main() {
 async fn run(addr: &str) {
     let n = sources();
     let entry = |name: String, path: String| SourceEntry {
-        name,
-        url: format!("http://{addr}/{path}"),
-        kind: SourceKind::Ics,
-        every: "1h".into(),
-        tags: Vec::new(),
-        tz: None,
         allow_private: true,
+        ..SourceEntry::new(&name, &format!("http://{addr}/{path}"), SourceKind::Ics)
     };
     let mut cfg = Config {
         listen: vec!["/ip4/127.0.0.1/tcp/0".into()],

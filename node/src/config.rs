@@ -798,19 +798,19 @@ pub fn edit_file(path: &Path, change: &discal_gateway::ConfigChange) -> Result<(
             tags,
             tz,
         } => {
+            let name = name
+                .clone()
+                .or_else(|| discal_protocol::source::url_host(url))
+                .ok_or_else(|| ConfigError::Invalid(format!("{url:?} is not an http(s) URL")))?;
             let entry = crate::sources::SourceEntry {
-                name: name
-                    .clone()
-                    .or_else(|| discal_protocol::source::url_host(url))
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(format!("{url:?} is not an http(s) URL"))
-                    })?,
-                url: url.clone(),
-                kind: kind.parse().map_err(ConfigError::Invalid)?,
                 every: every.clone(),
                 tags: tags.clone(),
                 tz: tz.clone(),
-                allow_private: false,
+                ..crate::sources::SourceEntry::new(
+                    &name,
+                    url,
+                    kind.parse().map_err(ConfigError::Invalid)?,
+                )
             };
             entry.check()?;
             return edit_sources(path, |list| {

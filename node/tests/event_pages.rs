@@ -44,8 +44,8 @@ fn the_events_calendar_json_ld() {
         "https://lug.example.org/event/linux-install-party/",
         Some("Europe/Berlin"),
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let e = &p.events[0];
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let e = &p.reading.events[0];
     let m = &e.content.master;
     assert_eq!(e.uid, "https://lug.example.org/event/linux-install-party/");
     assert_eq!(m.summary.as_deref(), Some("Linux-Install-Party"));
@@ -67,11 +67,12 @@ fn the_events_calendar_json_ld() {
     assert_eq!(o.address, "mailto:lug@example.org");
     assert_eq!(o.common_name.as_deref(), Some("LUG Berlin"));
     assert!(
-        p.notes
+        p.reading
+            .notes
             .iter()
             .any(|n| n.contains("not mapped: offers, performer")),
         "{:?}",
-        p.notes
+        p.reading.notes
     );
 }
 
@@ -82,8 +83,8 @@ fn mobilizon_json_ld_with_two_locations_and_a_language() {
         "https://mobilizon.example.fr/events/6c3fe0b4",
         None,
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let e = &p.events[0];
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let e = &p.reading.events[0];
     let m = &e.content.master;
     assert_eq!(
         e.uid,
@@ -110,10 +111,10 @@ fn a_graph_with_a_cancelled_event_and_local_times() {
         "https://hackspace.example.net/events/hack-night?ref=x",
         Some("Europe/Berlin"),
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let m = &p.events[0].content.master;
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let m = &p.reading.events[0].content.master;
     assert_eq!(
-        p.events[0].uid,
+        p.reading.events[0].uid,
         "https://hackspace.example.net/events/hack-night"
     );
     assert_eq!(m.status, Some(Status::Cancelled));
@@ -132,13 +133,13 @@ fn a_graph_with_a_cancelled_event_and_local_times() {
         None,
     );
     assert!(matches!(
-        p.events[0].content.master.start,
+        p.reading.events[0].content.master.start,
         DateTimeValue::Floating(_)
     ));
     assert!(
-        p.notes.iter().any(|n| n.contains("kept floating")),
+        p.reading.notes.iter().any(|n| n.contains("kept floating")),
         "{:?}",
-        p.notes
+        p.reading.notes
     );
 }
 
@@ -149,8 +150,8 @@ fn microdata() {
         "https://meetup.example.com/pug/events/2027-02-20?x=1",
         Some("Europe/Berlin"),
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let e = &p.events[0];
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let e = &p.reading.events[0];
     let m = &e.content.master;
     assert_eq!(e.uid, "https://meetup.example.com/pug/events/2027-02-20");
     assert_eq!(
@@ -185,8 +186,8 @@ fn h_event() {
         "https://repair.example.org/2027/03/repair-cafe",
         Some("Europe/Berlin"),
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let m = &p.events[0].content.master;
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let m = &p.reading.events[0].content.master;
     assert_eq!(m.summary.as_deref(), Some("Repair café"));
     assert_eq!(
         zoned(&m.start),
@@ -220,8 +221,8 @@ fn an_event_schedule_becomes_a_rule() {
         "https://club.example.org/chess",
         Some("Europe/Berlin"),
     );
-    assert_eq!(p.events.len(), 1, "{:?}", p.notes);
-    let m = &p.events[0].content.master;
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.notes);
+    let m = &p.reading.events[0].content.master;
     assert_eq!(
         m.rrule.as_deref(),
         Some("FREQ=WEEKLY;BYDAY=TU;UNTIL=20270629T235959Z")
@@ -244,13 +245,17 @@ fn hostile_pages_cost_little_and_say_why() {
         "]".repeat(5000)
     );
     let p = read_page(&deep, "https://x.example/", None, &key, &l);
-    assert!(p.events.is_empty());
+    assert!(p.reading.events.is_empty());
     let broken = "<script type=\"application/ld+json\">{\"@type\":\"Event\",</script>";
     let p = read_page(broken, "https://x.example/", None, &key, &l);
-    assert!(p.notes[0].contains("not JSON"), "{:?}", p.notes);
+    assert!(
+        p.reading.notes[0].contains("not JSON"),
+        "{:?}",
+        p.reading.notes
+    );
     let evil = r#"<script type="application/ld+json">{"@type":"Event","name":"<img src=x onerror=alert(1)>Hi<\/script>\r\nATTENDEE:x","startDate":"2027-01-01"}</script>"#;
     let p = read_page(evil, "https://x.example/", None, &key, &l);
-    let m = &p.events[0].content.master;
+    let m = &p.reading.events[0].content.master;
     assert!(
         !m.summary.as_deref().unwrap().contains('<'),
         "{:?}",

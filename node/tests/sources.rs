@@ -117,13 +117,9 @@ fn calendar(events: &[String]) -> String {
 
 fn source(name: &str, addr: SocketAddr, path: &str, allow_private: bool) -> SourceEntry {
     SourceEntry {
-        name: name.into(),
-        url: format!("http://{addr}{path}"),
-        kind: SourceKind::Ics,
-        every: "1h".into(),
         tags: vec!["sister".into()],
-        tz: None,
         allow_private,
+        ..SourceEntry::new(name, &format!("http://{addr}{path}"), SourceKind::Ics)
     }
 }
 
@@ -645,5 +641,82 @@ async fn a_page_source_follows_its_page_and_robots_txt() {
         before,
         "robots.txt was cached; the page was not asked for"
     );
+    net.shutdown().await;
+}
+
+fn event_page(title: &str, day: u32) -> String {
+    format!(
+        r#"<html><head><script type="application/ld+json">{{"@context":"https://schema.org","@type":"Event","name":"{title}","startDate":"2027-02-{day:02}T19:00:00+01:00","location":{{"@type":"Place","name":"Hall"}}}}</script></head><body>{title}</body></html>"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sitemap_source_reads_its_pages_and_an_unreadable_page_cancels_nothing() {
+    let (fx, addr) = fixture().await;
+    let sitemap = |paths: &[&str]| {
+        let urls: String = paths
+            .iter()
+            .map(|p| format!("<url><loc>http://{addr}{p}?a=1&amp;b=2</loc></url>"))
+            .collect();
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#
+        )
+    };
+    fx.feed("/sitemap.xml", sitemap(&["/e/1", "/e/2", "/about"]));
+    fx.feed("/e/1", event_page("Talk one", 1));
+    fx.feed("/e/2", event_page("Talk two", 2));
+    fx.feed("/about", "<html><body>About us</body></html>".into());
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let map = SourceEntry {
+        allow_private: true,
+        ..SourceEntry::new(
+            "map",
+            &format!("http://{addr}/sitemap.xml"),
+            SourceKind::Sitemap,
+        )
+    };
+    net.configure(0, &[], |c| c.sources = vec![map.clone()])
+        .await;
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (2, 0, 0, 0), "{v:#}");
+    // A page that fails: the poll is incomplete, its event is not cancelled.
+    fx.set(
+        "/e/2",
+        Doc {
+            status: 500,
+            body: "down".into(),
+            ..Doc::default()
+        },
+    );
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (0, 0, 0, 0), "{v:#}");
+    assert!(
+        v["problems"].to_string().contains("none cancelled"),
+        "{v:#}"
+    );
+    // The sitemap drops the page: its event is cancelled.
+    fx.feed("/sitemap.xml", sitemap(&["/e/1", "/about"]));
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (0, 0, 1, 0), "{v:#}");
+
+    // A listing page: its same-site links are read (depth 1); other sites' are not.
+    fx.feed(
+        "/events",
+        r#"<html><body><a href="/e/1">one</a> <a href="e/3#top">three</a> <a href="http://other.example/e/9">elsewhere</a> <a href="/style.css">css</a></body></html>"#.to_string(),
+    );
+    fx.feed("/e/3", event_page("Talk three", 3));
+    let list = SourceEntry {
+        allow_private: true,
+        ..SourceEntry::new(
+            "list",
+            &format!("http://{addr}/events"),
+            SourceKind::Sitemap,
+        )
+    };
+    net.configure(0, &[], |c| c.sources = vec![map, list]).await;
+    let v = poll(a, "list").await;
+    assert_eq!(figures(&v).0, 2, "{v:#}");
+    assert_eq!(v["events"], 2);
     net.shutdown().await;
 }

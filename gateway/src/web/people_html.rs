@@ -455,7 +455,7 @@ pub fn admin_sources(lang: Lang, sources: &serde_json::Value, csrf: &str) -> Mar
         form method="post" action="/admin/config/source" {
             input type="hidden" name="csrf" value=(csrf);
             (text_field(t(lang, "URL of the feed (.ics) or event page", "URL des Feeds (.ics) oder der Veranstaltungsseite"), "url", ""))
-            label.field { (t(lang, "Kind", "Art")) " " select name="kind" { option value="ics" { "ics" } option value="page" { "page" } } }
+            label.field { (t(lang, "Kind", "Art")) " " select name="kind" { option value="ics" { "ics" } option value="page" { "page" } option value="sitemap" { "sitemap" } } }
             (text_field(t(lang, "Name (optional)", "Name (optional)"), "name", ""))
             (text_field(t(lang, "Every (30m, 1h, 1d)", "Alle (30m, 1h, 1d)"), "every", "1h"))
             (text_field(t(lang, "Tags (comma-separated)", "Schlagwörter (mit Komma getrennt)"), "tags", ""))

@@ -13,6 +13,9 @@ pub enum SourceKind {
     Ics,
     /// One web page with schema.org event markup.
     Page,
+    /// A sitemap.xml (or sitemap index), or a page listing events: the pages it names on the
+    /// same site, and theirs down to `depth`, each read as a page.
+    Sitemap,
 }
 
 impl std::str::FromStr for SourceKind {
@@ -21,7 +24,8 @@ impl std::str::FromStr for SourceKind {
         match s {
             "ics" => Ok(Self::Ics),
             "page" => Ok(Self::Page),
-            other => Err(format!("kind {other:?}: ics or page")),
+            "sitemap" => Ok(Self::Sitemap),
+            other => Err(format!("kind {other:?}: ics, page or sitemap")),
         }
     }
 }
@@ -50,7 +54,35 @@ pub struct SourceEntry {
     /// operator's own network, and tests. Off, such addresses are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_private: bool,
+    /// For `sitemap` sources built from a page: how many links deep same-site pages are
+    /// followed (1: the pages it links to).
+    #[serde(default = "default_depth", skip_serializing_if = "is_default_depth")]
+    pub depth: u8,
+    /// For `sitemap` sources: the most pages read per poll.
+    #[serde(
+        default = "default_max_pages",
+        skip_serializing_if = "is_default_max_pages"
+    )]
+    pub max_pages: u32,
 }
+
+fn default_depth() -> u8 {
+    1
+}
+fn is_default_depth(d: &u8) -> bool {
+    *d == default_depth()
+}
+fn default_max_pages() -> u32 {
+    50
+}
+fn is_default_max_pages(n: &u32) -> bool {
+    *n == default_max_pages()
+}
+
+/// The most links deep a sitemap source may follow.
+pub const MAX_DEPTH: u8 = 3;
+/// The most pages a sitemap source may read per poll.
+pub const MAX_PAGES: u32 = 500;
 
 fn default_every() -> String {
     "1h".into()
@@ -78,6 +110,21 @@ pub fn parse_every(s: &str) -> Result<u64, String> {
 }
 
 impl SourceEntry {
+    /// An entry with the defaults for everything but its name, URL and kind.
+    pub fn new(name: &str, url: &str, kind: SourceKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            kind,
+            every: default_every(),
+            tags: Vec::new(),
+            tz: None,
+            allow_private: false,
+            depth: default_depth(),
+            max_pages: default_max_pages(),
+        }
+    }
+
     /// The polling interval in seconds (checked at load).
     pub fn every_secs(&self) -> u64 {
         parse_every(&self.every).unwrap_or(3600).max(MIN_EVERY_SECS)
@@ -119,6 +166,11 @@ impl SourceEntry {
             if z.parse::<discal_protocol::Tz>().is_err() {
                 return bad(format!("tz {z:?} is not an IANA time zone"));
             }
+        }
+        if self.depth > MAX_DEPTH || self.max_pages == 0 || self.max_pages > MAX_PAGES {
+            return bad(format!(
+                "depth is 0 to {MAX_DEPTH}, max_pages 1 to {MAX_PAGES}"
+            ));
         }
         if self.tags.len() > 16 || self.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
             return bad("at most 16 tags of 1 to 64 characters".into());

@@ -8,6 +8,7 @@
 //! - `poll.rs`: the schedule, one poll, the state kept per source;
 //! - this file: what a poll read, signed and stored on the ingest worker ([`take`]).
 
+mod crawl;
 pub mod entry;
 pub mod fetch;
 pub mod page;
@@ -68,14 +69,25 @@ impl Runner {
     }
 }
 
+/// What a poll read from a source.
+#[derive(Debug, Default)]
+pub struct Reading {
+    /// The events that mapped.
+    pub events: Vec<ImportedEvent>,
+    /// One line per event that did not (counted as refused).
+    pub refused: Vec<String>,
+    /// What else is worth knowing: properties not mapped, pages that could not be read.
+    pub notes: Vec<String>,
+}
+
 /// What one poll read, for the ingest worker to sign and store.
 pub struct Batch {
     /// The source.
     pub entry: SourceEntry,
-    /// The events that mapped.
-    pub events: Vec<ImportedEvent>,
-    /// One line per event that did not.
-    pub errors: Vec<String>,
+    /// What was read.
+    pub reading: Reading,
+    /// False when part of the source could not be read: nothing is cancelled then.
+    pub complete: bool,
     /// The source's state before this poll.
     pub state: SourceState,
 }
@@ -108,18 +120,25 @@ pub(crate) fn take(
 ) -> Result<Outcome, WriteError> {
     let Batch {
         entry,
-        events,
-        errors,
+        reading,
+        complete,
         state,
     } = batch;
-    let seen = u32::try_from(events.len() + errors.len()).unwrap_or(u32::MAX);
+    let Reading {
+        events,
+        mut refused,
+        notes,
+    } = reading;
+    let seen = u32::try_from(events.len() + refused.len()).unwrap_or(u32::MAX);
+    let refused_n = u32::try_from(refused.len()).unwrap_or(u32::MAX);
+    refused.extend(notes);
     let mut out = Outcome {
         counts: PollCounts {
             seen,
-            refused: u32::try_from(errors.len()).unwrap_or(u32::MAX),
+            refused: refused_n,
             ..PollCounts::default()
         },
-        problems: errors,
+        problems: refused,
         ..Outcome::default()
     };
     let mut authored = Vec::new();
@@ -131,29 +150,9 @@ pub(crate) fn take(
         &mut out,
         &mut authored,
     )?;
-    let missing: Vec<&String> = state.uids.iter().filter(|u| !live.contains(*u)).collect();
-    let before = u32::try_from(state.uids.len()).unwrap_or(u32::MAX);
-    let shrank = before > 0 && (seen == 0 || (before >= 4 && seen.saturating_mul(2) < before));
-    if shrank && !missing.is_empty() {
-        let polls = match state.shrunk {
-            Some((n, k)) if n == seen => k + 1,
-            _ => 1,
-        };
-        if polls < CONFIRM_POLLS {
-            out.shrunk = Some((seen, polls));
-            out.problems.push(format!(
-                "the source now holds {seen} events where it held {before}: the {} missing ones \
-                 are cancelled only if {} more poll(s) show the same (an outage page or a \
-                 truncated download cancels nothing)",
-                missing.len(),
-                CONFIRM_POLLS - polls
-            ));
-            live.extend(missing.into_iter().cloned());
-            return finish(out, live, &authored, commit);
-        }
-    }
+    let missing = to_cancel(&state, &mut live, (seen, complete), &mut out);
     for uid in missing {
-        let Some(h) = held(shared, uid)? else {
+        let Some(h) = held(shared, &uid)? else {
             continue;
         };
         if is_cancelled(h.content()) {
@@ -173,6 +172,56 @@ pub(crate) fn take(
         }
     }
     finish(out, live, &authored, commit)
+}
+
+/// The source's events it no longer lists that are to be cancelled now. None when part of it
+/// could not be read, or when it shrank suddenly and that is not yet confirmed: those stay in
+/// `live`, and the problems say why.
+fn to_cancel(
+    state: &SourceState,
+    live: &mut BTreeSet<String>,
+    (seen, complete): (u32, bool),
+    out: &mut Outcome,
+) -> Vec<String> {
+    let missing: Vec<String> = state
+        .uids
+        .iter()
+        .filter(|u| !live.contains(*u))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return missing;
+    }
+    if !complete {
+        out.problems.push(format!(
+            "{} events not seen, but some pages could not be read: none cancelled",
+            missing.len()
+        ));
+        live.extend(missing);
+        return Vec::new();
+    }
+    let before = u32::try_from(state.uids.len()).unwrap_or(u32::MAX);
+    let shrank = before > 0 && (seen == 0 || (before >= 4 && seen.saturating_mul(2) < before));
+    if !shrank {
+        return missing;
+    }
+    let polls = match state.shrunk {
+        Some((n, k)) if n == seen => k + 1,
+        _ => 1,
+    };
+    if polls >= CONFIRM_POLLS {
+        return missing;
+    }
+    out.shrunk = Some((seen, polls));
+    out.problems.push(format!(
+        "the source now holds {seen} events where it held {before}: the {} missing ones \
+         are cancelled only if {} more poll(s) show the same (an outage page or a \
+         truncated download cancels nothing)",
+        missing.len(),
+        CONFIRM_POLLS - polls
+    ));
+    live.extend(missing);
+    Vec::new()
 }
 
 /// Signs the source's events that are new or changed; returns the UIDs it now holds.

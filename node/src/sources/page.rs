@@ -7,7 +7,7 @@
 //! per event in the notes, not dropped in silence.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone};
-use discal_protocol::ics::{escape_text, fold_line, parse_calendar, ImportedEvent};
+use discal_protocol::ics::{escape_text, fold_line, parse_calendar};
 use discal_protocol::{Limits, NodeKey, Tz};
 use scraper::{ElementRef, Html, Selector};
 use serde_json::{json, Map, Value};
@@ -22,10 +22,8 @@ const MAX_DEPTH: usize = 8;
 /// What a page held.
 #[derive(Debug, Default)]
 pub struct PageEvents {
-    /// The events that mapped.
-    pub events: Vec<ImportedEvent>,
-    /// One line per event (or property) that could not be taken.
-    pub notes: Vec<String>,
+    /// The events that mapped, those that did not, and notes (properties not mapped).
+    pub reading: super::Reading,
     /// The page's canonical URL.
     pub canonical: String,
 }
@@ -52,6 +50,7 @@ pub fn read_page(
         .find_map(|h| absolute(base.as_ref(), h))
         .unwrap_or_else(|| page_url.to_string());
     let mut notes = Vec::new();
+    let mut refused = Vec::new();
     let mut items = json_ld(&doc, &mut notes);
     items.extend(microdata(&doc, base.as_ref()));
     items.extend(h_events(&doc, base.as_ref()));
@@ -74,28 +73,31 @@ pub fn read_page(
                     notes.push(format!("{label}: not mapped: {}", unmapped.join(", ")));
                 }
             }
-            Err(why) => notes.push(format!("{label}: {why}")),
+            Err(why) => refused.push(format!("{label}: {why}")),
         }
     }
     text.push_str("END:VCALENDAR\r\n");
-    let mut out = PageEvents {
-        canonical,
+    let mut r = super::Reading {
+        refused,
         notes,
-        ..PageEvents::default()
+        ..super::Reading::default()
     };
     match parse_calendar(&text, origin, limits) {
         Ok(imp) => {
-            out.notes.extend(imp.errors.iter().map(ToString::to_string));
+            r.refused.extend(imp.errors.iter().map(ToString::to_string));
             for e in &imp.events {
-                out.notes
+                r.notes
                     .extend(e.warnings.iter().map(|w| format!("{}: {w}", e.uid)));
             }
-            out.events = imp.events;
+            r.events = imp.events;
         }
         Err(discal_protocol::ics::IcsError::NoEvents) => {}
-        Err(e) => out.notes.push(e.to_string()),
+        Err(e) => r.refused.push(e.to_string()),
     }
-    out
+    PageEvents {
+        reading: r,
+        canonical,
+    }
 }
 
 fn cut(s: &str, max: usize) -> &str {
@@ -132,6 +134,95 @@ fn uid_for(
         }
     }
     format!("{canonical}#event-{n}")
+}
+
+// ---- links to follow (sitemap sources) ----
+
+/// Whether a URL is likely a page (not an image, a stylesheet, a download).
+fn page_like(u: &url::Url) -> bool {
+    const SKIP: &[&str] = &[
+        ".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".pdf", ".zip",
+        ".gz", ".mp3", ".mp4", ".ics", ".xml", ".json", ".woff", ".woff2",
+    ];
+    let path = u.path().to_ascii_lowercase();
+    !SKIP.iter().any(|x| path.ends_with(x))
+}
+
+/// The same-site pages a page links to, without fragments, in document order, each once.
+pub fn links(html: &str, page_url: &str) -> Vec<String> {
+    let Ok(base) = url::Url::parse(page_url) else {
+        return Vec::new();
+    };
+    let doc = Html::parse_document(cut(html, MAX_PAGE_BYTES));
+    let mut seen = std::collections::HashSet::new();
+    doc.select(&selector("a[href]"))
+        .filter_map(|a| a.value().attr("href"))
+        .filter_map(|h| base.join(h.trim()).ok())
+        .filter(|u| {
+            u.host_str() == base.host_str()
+                && u.port_or_known_default() == base.port_or_known_default()
+        })
+        .filter(|u| matches!(u.scheme(), "http" | "https") && page_like(u))
+        .map(|mut u| {
+            u.set_fragment(None);
+            u.to_string()
+        })
+        .filter(|u| u != page_url && seen.insert(u.clone()))
+        .collect()
+}
+
+/// What a sitemap names: its `<loc>`s, and whether it is an index of sitemaps; `None` if the
+/// document is not a sitemap.
+pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_str(xml);
+    let mut kind = None;
+    let mut loc: Option<String> = None;
+    let mut locs = Vec::new();
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) => match e.local_name().as_ref() {
+                b"urlset" if kind.is_none() => kind = Some(false),
+                b"sitemapindex" if kind.is_none() => kind = Some(true),
+                b"loc" => loc = Some(String::new()),
+                // The first element says what the document is.
+                _ if kind.is_none() => return None,
+                _ => {}
+            },
+            Ok(Event::Text(t)) => {
+                if let (Some(l), Ok(s)) = (loc.as_mut(), t.decode()) {
+                    l.push_str(&s);
+                }
+            }
+            Ok(Event::GeneralRef(g)) => {
+                // quick-xml hands entities over apart (`&amp;` in a URL's query).
+                let name: &[u8] = g.as_ref();
+                let c = match name {
+                    b"amp" => '&',
+                    b"lt" => '<',
+                    b"gt" => '>',
+                    b"quot" => '"',
+                    b"apos" => '\'',
+                    _ => continue,
+                };
+                if let Some(l) = loc.as_mut() {
+                    l.push(c);
+                }
+            }
+            Ok(Event::End(e)) if e.local_name().as_ref() == b"loc" => {
+                if let Some(l) = loc.take() {
+                    locs.push(l.trim().to_string());
+                }
+            }
+            Ok(Event::Eof) => break,
+            Err(_) => return None,
+            _ => {}
+        }
+        if locs.len() >= 50_000 {
+            break;
+        }
+    }
+    kind.map(|k| (locs, k))
 }
 
 // ---- reading the three markups into one shape ----

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discal_gateway::WriteError;
-use discal_protocol::ics::{decode_text, parse_calendar, ImportedEvent};
+use discal_protocol::ics::{decode_text, parse_calendar};
 use discal_store::SourceState;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -69,63 +69,47 @@ pub async fn poll(
         .sources
         .fetcher(&shared.public_url)
         .map_err(WriteError::Internal)?;
-    let req = Request {
-        url: &entry.url,
-        etag: state.etag.as_deref(),
-        last_modified: state.last_modified.as_deref(),
-        allow_private: entry.allow_private,
-        accept: accept(entry.kind),
-    };
-    let fetched = match entry.kind {
-        SourceKind::Page => match robots_allow(shared, &fetcher, entry).await {
-            Ok(()) => fetcher.get(&req).await,
-            Err(e) => Err(e),
-        },
-        SourceKind::Ics => fetcher.get(&req).await,
-    };
     let every_ms = i64::try_from(entry.every_secs()).unwrap_or(3600) * 1000;
-    let now = shared.now();
-    state.last_poll_ms = now;
-    let durable = match fetched {
-        Err(e) => {
+    state.last_poll_ms = shared.now();
+    let got = match entry.kind {
+        SourceKind::Sitemap => match super::crawl::crawl(shared, &fetcher, entry).await {
+            Ok(c) => Got::Read {
+                reading: c.reading,
+                complete: c.complete,
+                hash: None,
+                max_age: None,
+            },
+            Err(e) => Got::Failed(e),
+        },
+        SourceKind::Ics | SourceKind::Page => fetch_one(shared, &fetcher, entry, &mut state).await,
+    };
+    let durable = match got {
+        Got::Failed(e) => {
             failed(shared, &mut state, entry, &e, every_ms);
             true
         }
-        Ok(Fetched::NotModified { max_age }) => {
+        Got::NotModified(max_age) => {
             shared.metrics.source_poll("not modified");
-            settle(&mut state, 304, every_ms, max_age, now);
+            settle(&mut state, 304, every_ms, max_age, shared.now());
             false
         }
-        Ok(Fetched::Full { body, max_age }) => {
-            let hash: [u8; 32] = Sha256::digest(&body.bytes).into();
-            state.etag = body.etag;
-            state.last_modified = body.last_modified;
-            if state.body_hash == Some(hash) {
-                shared.metrics.source_poll("unchanged");
-                settle(&mut state, 200, every_ms, max_age, now);
-                false
-            } else {
-                match read(entry, &body.bytes, shared) {
-                    Ok((events, errors)) => {
-                        let outcome = submit(ingest, entry, events, errors, &state).await?;
-                        shared.metrics.source_poll("read");
-                        shared.metrics.source_events(&outcome.counts);
-                        apply(&mut state, outcome, hash);
-                        settle(&mut state, 200, every_ms, max_age, shared.now());
-                    }
-                    // Not a calendar at all (an outage page, a login wall): a failed poll,
-                    // which cancels nothing.
-                    Err(message) => {
-                        let e = FetchError {
-                            status: 200,
-                            retry_after: None,
-                            message,
-                        };
-                        failed(shared, &mut state, entry, &e, every_ms);
-                    }
-                }
-                true
-            }
+        Got::Same(max_age) => {
+            shared.metrics.source_poll("unchanged");
+            settle(&mut state, 200, every_ms, max_age, shared.now());
+            false
+        }
+        Got::Read {
+            reading,
+            complete,
+            hash,
+            max_age,
+        } => {
+            let outcome = submit(ingest, entry, (reading, complete), &state).await?;
+            shared.metrics.source_poll("read");
+            shared.metrics.source_events(&outcome.counts);
+            apply(&mut state, outcome, hash);
+            settle(&mut state, 200, every_ms, max_age, shared.now());
+            true
         }
     };
     shared
@@ -134,6 +118,71 @@ pub async fn poll(
         .map_err(internal)?;
     shared.changed.send_modify(|_| {});
     Ok(state)
+}
+
+/// What a poll got.
+enum Got {
+    /// Nothing usable: the source's state records why; nothing changes.
+    Failed(FetchError),
+    /// 304.
+    NotModified(Option<u64>),
+    /// The same body as last time.
+    Same(Option<u64>),
+    /// Events to take.
+    Read {
+        reading: super::Reading,
+        /// False when part of the source could not be read (its events are not cancelled).
+        complete: bool,
+        hash: Option<[u8; 32]>,
+        max_age: Option<u64>,
+    },
+}
+
+/// Fetches a feed or a page (robots.txt first for a page) and reads it unless it is the same.
+async fn fetch_one(
+    shared: &Shared,
+    fetcher: &super::fetch::Fetcher,
+    entry: &SourceEntry,
+    state: &mut SourceState,
+) -> Got {
+    if entry.kind == SourceKind::Page {
+        if let Err(e) = robots_allow(shared, fetcher, &entry.url, entry.allow_private).await {
+            return Got::Failed(e);
+        }
+    }
+    let req = Request {
+        url: &entry.url,
+        etag: state.etag.as_deref(),
+        last_modified: state.last_modified.as_deref(),
+        allow_private: entry.allow_private,
+        accept: accept(entry.kind),
+    };
+    let (body, max_age) = match fetcher.get(&req).await {
+        Err(e) => return Got::Failed(e),
+        Ok(Fetched::NotModified { max_age }) => return Got::NotModified(max_age),
+        Ok(Fetched::Full { body, max_age }) => (body, max_age),
+    };
+    let hash: [u8; 32] = Sha256::digest(&body.bytes).into();
+    state.etag = body.etag;
+    state.last_modified = body.last_modified;
+    if state.body_hash == Some(hash) {
+        return Got::Same(max_age);
+    }
+    match read(entry, &body.bytes, shared) {
+        Ok(reading) => Got::Read {
+            reading,
+            complete: true,
+            hash: Some(hash),
+            max_age,
+        },
+        // Not a calendar at all (an outage page, a login wall): a failed poll, which
+        // cancels nothing.
+        Err(message) => Got::Failed(FetchError {
+            status: 200,
+            retry_after: None,
+            message,
+        }),
+    }
 }
 
 /// The source's state; a new URL starts afresh, but its events are still the source's.
@@ -155,10 +204,11 @@ fn state_of(shared: &Shared, entry: &SourceEntry) -> Result<SourceState, discal_
     })
 }
 
-fn accept(kind: SourceKind) -> &'static str {
+pub(super) fn accept(kind: SourceKind) -> &'static str {
     match kind {
         SourceKind::Ics => "text/calendar, */*;q=0.5",
         SourceKind::Page => "text/html, application/xhtml+xml, */*;q=0.5",
+        SourceKind::Sitemap => "application/xml, text/xml, text/html, */*;q=0.5",
     }
 }
 
@@ -202,10 +252,10 @@ fn failed(
     state.next_due_ms = state.last_poll_ms + backoff.max(asked).max(60_000);
 }
 
-fn apply(state: &mut SourceState, o: Outcome, hash: [u8; 32]) {
+fn apply(state: &mut SourceState, o: Outcome, hash: Option<[u8; 32]>) {
     // A feed held back as shrunk is fetched and read again in full next time: confirming it
     // needs its body, not a 304.
-    state.body_hash = Some(hash);
+    state.body_hash = hash;
     if o.shrunk.is_some() {
         state.body_hash = None;
         state.etag = None;
@@ -223,12 +273,9 @@ fn apply(state: &mut SourceState, o: Outcome, hash: [u8; 32]) {
     state.problems = o.problems;
 }
 
-/// What a body held: the events that mapped and one line per event that did not.
-type Read = (Vec<ImportedEvent>, Vec<String>);
-
 /// The events in a body, by the source's kind; `Err` when the body is not of that kind at
 /// all (which cancels nothing).
-fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<Read, String> {
+fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<super::Reading, String> {
     match entry.kind {
         SourceKind::Ics => {
             let (text, _) = decode_text(bytes);
@@ -240,20 +287,21 @@ fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<Read, Stri
                 ));
             }
             match parse_calendar(&text, &shared.me, &shared.limits) {
-                Ok(imp) => Ok((
-                    imp.events,
-                    imp.errors.iter().map(ToString::to_string).collect(),
-                )),
+                Ok(imp) => Ok(super::Reading {
+                    events: imp.events,
+                    refused: imp.errors.iter().map(ToString::to_string).collect(),
+                    notes: Vec::new(),
+                }),
                 // A calendar with no events is an empty feed (the shrink guard weighs it).
-                Err(discal_protocol::ics::IcsError::NoEvents) => Ok((Vec::new(), Vec::new())),
+                Err(discal_protocol::ics::IcsError::NoEvents) => Ok(super::Reading::default()),
                 Err(e) => Err(e.to_string()),
             }
         }
-        SourceKind::Page => {
+        SourceKind::Page | SourceKind::Sitemap => {
             let (text, _) = decode_text(bytes);
             let tz = entry.zone();
             let page = super::page::read_page(&text, &entry.url, tz, &shared.me, &shared.limits);
-            Ok((page.events, page.notes))
+            Ok(page.reading)
         }
     }
 }
@@ -267,18 +315,19 @@ const MAX_CRAWL_DELAY_SECS: f32 = 60.0;
 /// Whether the site's robots.txt lets DisCal fetch the page, waiting out its Crawl-delay. A
 /// missing robots.txt (4xx) allows everything; one that cannot be read now (5xx, no answer)
 /// allows nothing until it can (RFC 9309 §2.3.1).
-async fn robots_allow(
+pub(super) async fn robots_allow(
     shared: &Shared,
     fetcher: &super::fetch::Fetcher,
-    entry: &SourceEntry,
+    url: &str,
+    allow_private: bool,
 ) -> Result<(), FetchError> {
     let fail = |message: String| FetchError {
         status: 0,
         retry_after: None,
         message,
     };
-    let robots_url = texting_robots::get_robots_url(&entry.url)
-        .map_err(|e| fail(format!("robots.txt of {}: {e}", entry.url)))?;
+    let robots_url = texting_robots::get_robots_url(url)
+        .map_err(|e| fail(format!("robots.txt of {url}: {e}")))?;
     let now = shared.now();
     let cached = shared
         .sources
@@ -294,7 +343,7 @@ async fn robots_allow(
                 url: &robots_url,
                 etag: None,
                 last_modified: None,
-                allow_private: entry.allow_private,
+                allow_private,
                 accept: "text/plain",
             };
             let r = match fetcher.get(&req).await {
@@ -314,11 +363,8 @@ async fn robots_allow(
     let Some(robot) = robot else {
         return Ok(());
     };
-    if !robot.allowed(&entry.url) {
-        return Err(fail(format!(
-            "{robots_url} disallows {} for DisCal",
-            entry.url
-        )));
+    if !robot.allowed(url) {
+        return Err(fail(format!("{robots_url} disallows {url} for DisCal")));
     }
     if let Some(delay) = robot.delay.filter(|d| *d > 0.0) {
         let wait = Duration::from_secs_f32(delay.min(MAX_CRAWL_DELAY_SECS));
@@ -340,15 +386,14 @@ async fn robots_allow(
 async fn submit(
     ingest: &mpsc::Sender<Job>,
     entry: &SourceEntry,
-    events: Vec<ImportedEvent>,
-    errors: Vec<String>,
+    (reading, complete): (super::Reading, bool),
     state: &SourceState,
 ) -> Result<Outcome, WriteError> {
     let (reply, rx) = oneshot::channel();
     let batch = Box::new(Batch {
         entry: entry.clone(),
-        events,
-        errors,
+        reading,
+        complete,
         state: state.clone(),
     });
     let gone = || WriteError::Unavailable("node is shutting down".into());

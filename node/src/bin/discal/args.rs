@@ -117,7 +117,7 @@ pub enum Cmd {
 pub enum SourceCmd {
     /// Subscribe to a feed or page (a running node polls it within a second).
     #[command(
-        after_help = "Examples:\n  discal source add https://example.org/events.ics --every 1h --tags linux,berlin\n  discal source add https://example.org/meetup/42 --kind page --tz Europe/Berlin"
+        after_help = "Examples:\n  discal source add https://example.org/events.ics --every 1h --tags linux,berlin\n  discal source add https://example.org/meetup/42 --kind page --tz Europe/Berlin\n  discal source add https://example.org/sitemap.xml --kind sitemap --max-pages 100"
     )]
     Add {
         #[command(flatten)]
@@ -127,7 +127,8 @@ pub enum SourceCmd {
         /// A name for lists and logs (default: the URL's host).
         #[arg(long)]
         name: Option<String>,
-        /// ics (an iCalendar feed) or page (schema.org event markup).
+        /// ics (an iCalendar feed), page (schema.org event markup) or sitemap (a sitemap.xml,
+        /// or a page whose same-site links are event pages).
         #[arg(long, default_value = "ics")]
         kind: String,
         /// How often: 90s, 30m, 1h, 1d (at least a minute).
@@ -142,6 +143,12 @@ pub enum SourceCmd {
         /// Let it reach loopback and private addresses (a calendar on your own network).
         #[arg(long)]
         allow_private: bool,
+        /// For --kind sitemap from a page: links followed this deep (0 to 3).
+        #[arg(long, default_value_t = 1)]
+        depth: u8,
+        /// For --kind sitemap: pages read per poll (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        max_pages: u32,
     },
     /// Each source with its last poll: status, events seen/new/changed/cancelled/refused,
     /// last error, next due.

@@ -20,6 +20,8 @@ pub fn cmd_source(c: SourceCmd) -> Result<()> {
             tags,
             tz,
             allow_private,
+            depth,
+            max_pages,
         } => {
             let name = match name {
                 Some(n) => n,
@@ -27,13 +29,13 @@ pub fn cmd_source(c: SourceCmd) -> Result<()> {
                     .ok_or_else(|| anyhow!("{url:?} is not an http(s) URL"))?,
             };
             let entry = SourceEntry {
-                name: name.clone(),
-                url,
-                kind: kind.parse().map_err(|e: String| anyhow!(e))?,
                 every,
                 tags: tags.into_iter().filter(|t| !t.is_empty()).collect(),
                 tz,
                 allow_private,
+                depth,
+                max_pages,
+                ..SourceEntry::new(&name, &url, kind.parse().map_err(|e: String| anyhow!(e))?)
             };
             entry.check()?;
             config::edit_sources(&common.config_path(), |list| {

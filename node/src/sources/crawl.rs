@@ -1,0 +1,161 @@
+//! Sitemap sources: a sitemap.xml (or an index of sitemaps), or a page listing events, names
+//! the pages to read; each is read as an event page (robots.txt and Crawl-delay obeyed, the
+//! fetcher's per-host limit), on the same site only, at most `max_pages` per poll. When a page
+//! cannot be read, the poll is incomplete and cancels nothing.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use discal_protocol::ics::{decode_text, ImportedEvent};
+
+use super::fetch::{FetchError, Fetched, Fetcher, Request};
+use super::page::{links, read_page, sitemap_locs};
+use super::poll::{accept, robots_allow};
+use super::SourceEntry;
+use crate::Shared;
+
+/// Child sitemaps read from an index.
+const MAX_CHILD_SITEMAPS: usize = 5;
+
+/// What a crawl read.
+pub(super) struct Crawled {
+    pub reading: super::Reading,
+    /// Every page named was read.
+    pub complete: bool,
+}
+
+async fn get(
+    shared: &Shared,
+    fetcher: &Fetcher,
+    entry: &SourceEntry,
+    url: &str,
+) -> Result<String, FetchError> {
+    robots_allow(shared, fetcher, url, entry.allow_private).await?;
+    let req = Request {
+        url,
+        etag: None,
+        last_modified: None,
+        allow_private: entry.allow_private,
+        accept: accept(entry.kind),
+    };
+    match fetcher.get(&req).await? {
+        Fetched::Full { body, .. } => Ok(decode_text(&body.bytes).0.into_owned()),
+        Fetched::NotModified { .. } => Ok(String::new()),
+    }
+}
+
+fn same_site(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+        }
+        _ => false,
+    }
+}
+
+/// The pages a sitemap names (one level of index followed).
+async fn from_sitemap(
+    shared: &Shared,
+    fetcher: &Fetcher,
+    entry: &SourceEntry,
+    (locs, index): (Vec<String>, bool),
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    if !index {
+        return locs;
+    }
+    let mut pages = Vec::new();
+    for child in locs
+        .iter()
+        .filter(|l| same_site(l, &entry.url))
+        .take(MAX_CHILD_SITEMAPS)
+    {
+        match get(shared, fetcher, entry, child).await {
+            Ok(xml) => match sitemap_locs(&xml) {
+                Some((more, false)) => pages.extend(more),
+                _ => notes.push(format!("{child}: not a sitemap of pages")),
+            },
+            Err(e) => notes.push(format!("{child}: {e}")),
+        }
+    }
+    pages
+}
+
+/// Reads the source: the pages it names (or links to, down to `depth`), each for events.
+pub(super) async fn crawl(
+    shared: &Shared,
+    fetcher: &Fetcher,
+    entry: &SourceEntry,
+) -> Result<Crawled, FetchError> {
+    let start = get(shared, fetcher, entry, &entry.url).await?;
+    let max = usize::try_from(entry.max_pages).unwrap_or(50);
+    let mut notes = Vec::new();
+    let mut complete = true;
+    let tz = entry.zone();
+    // UID → event; an event's own page wins over a listing that also carries it.
+    let mut found: BTreeMap<String, (bool, ImportedEvent)> = BTreeMap::new();
+    let mut refused = Vec::new();
+    let mut take = |url: &str, html: &str, notes: &mut Vec<String>| {
+        let page = read_page(html, url, tz, &shared.me, &shared.limits);
+        let r = page.reading;
+        notes.extend(r.notes.into_iter().map(|n| format!("{url}: {n}")));
+        refused.extend(r.refused.into_iter().map(|n| format!("{url}: {n}")));
+        for e in r.events {
+            let own = e.uid == page.canonical;
+            match found.get(&e.uid) {
+                Some((true, _)) => {}
+                Some((false, _)) if !own => {}
+                _ => {
+                    found.insert(e.uid.clone(), (own, e));
+                }
+            }
+        }
+    };
+    let mut queue: VecDeque<(String, u8)> = VecDeque::new();
+    match sitemap_locs(&start) {
+        Some(sm) => {
+            for p in from_sitemap(shared, fetcher, entry, sm, &mut notes).await {
+                queue.push_back((p, u8::MAX));
+            }
+        }
+        None => {
+            take(&entry.url, &start, &mut notes);
+            queue.extend(links(&start, &entry.url).into_iter().map(|l| (l, 1)));
+        }
+    }
+    let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
+    let mut read = 0;
+    while let Some((url, depth)) = queue.pop_front() {
+        if read >= max {
+            notes.push(format!(
+                "stopped at max_pages = {max}; {} more not read",
+                queue.len() + 1
+            ));
+            break;
+        }
+        if !same_site(&url, &entry.url) || !seen.insert(url.clone()) {
+            continue;
+        }
+        read += 1;
+        match get(shared, fetcher, entry, &url).await {
+            Ok(html) => {
+                take(&url, &html, &mut notes);
+                // Links of sitemap pages are not followed; those of listed pages to `depth`.
+                if depth < entry.depth {
+                    queue.extend(links(&html, &url).into_iter().map(|l| (l, depth + 1)));
+                }
+            }
+            Err(e) => {
+                complete = false;
+                notes.push(format!("{url}: {e}"));
+            }
+        }
+    }
+    Ok(Crawled {
+        reading: super::Reading {
+            events: found.into_values().map(|(_, e)| e).collect(),
+            refused,
+            notes,
+        },
+        complete,
+    })
+}
