@@ -720,3 +720,43 @@ async fn a_sitemap_source_reads_its_pages_and_an_unreadable_page_cancels_nothing
     assert_eq!(v["events"], 2);
     net.shutdown().await;
 }
+
+/// DisCal's own event pages carry schema.org JSON-LD; another node's page source reads one
+/// back into the same event (title, start in its zone, place, link).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_page_of_one_node_is_read_back_by_anothers_spider() {
+    let net = TestNet::new(2, 3).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let key = add(a, "Install party").await;
+    let held_a = held(a, &key).unwrap();
+    let url = format!(
+        "http://{}{}",
+        a.http_addr(),
+        discal_gateway::display::event_path(&held_a)
+    );
+    let entry = SourceEntry {
+        allow_private: true,
+        tz: Some("Europe/Berlin".into()),
+        ..SourceEntry::new("a", &url, SourceKind::Page)
+    };
+    net.configure(1, &[], |c| c.sources = vec![entry]).await;
+    let v = poll(b, "a").await;
+    assert_eq!(figures(&v), (1, 0, 0, 0), "{v:#}");
+    let uid = &b.store().source_state("a").unwrap().unwrap().uids[0];
+    let got = held(
+        b,
+        &EventKey {
+            origin: b.key(),
+            uid: uid.clone(),
+        },
+    )
+    .unwrap();
+    let (m, want) = (&got.content().master, &held_a.content().master);
+    assert_eq!(m.summary, want.summary);
+    assert_eq!(m.start, want.start, "the same wall time in the same zone");
+    assert_eq!(m.location, want.location);
+    assert_eq!(m.description, want.description);
+    // schema.org's url of an event is its page.
+    assert_eq!(m.url.as_deref(), Some(url.as_str()));
+    net.shutdown().await;
+}

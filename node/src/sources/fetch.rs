@@ -435,6 +435,26 @@ mod tests {
     }
 
     #[test]
+    fn addresses_in_disguise_are_refused() {
+        for u in [
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://127.1/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::ffff:a9fe:a9fe]/latest",
+            "http://0.0.0.0:8080/",
+            "http://[fd00::1]/",
+            "file:///etc/passwd",
+            "gopher://example.org/",
+        ] {
+            let url = reqwest::Url::parse(u).unwrap();
+            assert!(check_target(&url, false).is_err(), "{u}");
+        }
+        let ok = reqwest::Url::parse("https://93.184.216.34/").unwrap();
+        assert!(check_target(&ok, false).is_ok());
+    }
+
+    #[test]
     fn cache_headers() {
         let mut h = HeaderMap::new();
         h.insert(

@@ -250,12 +250,62 @@ fn json_ld(doc: &Html, notes: &mut Vec<String>) -> Vec<Value> {
             continue;
         }
         let text: String = script.text().collect();
-        match serde_json::from_str::<Value>(text.trim().trim_end_matches(';')) {
+        match read_json(&text) {
             Ok(v) => collect_events(&v, 0, &mut out),
             Err(e) => notes.push(format!("a JSON-LD block that is not JSON: {e}")),
         }
     }
     out
+}
+
+/// A JSON-LD block as sites write it: strict JSON first; then without the slips real pages
+/// have (an HTML comment or CDATA wrapper, a trailing `;`, raw line breaks and tabs inside
+/// strings, commas before `}` or `]`). The strict error is the one reported.
+fn read_json(text: &str) -> Result<Value, serde_json::Error> {
+    let t = text.trim();
+    let strict = serde_json::from_str::<Value>(t);
+    if strict.is_ok() {
+        return strict;
+    }
+    let t = t
+        .trim_start_matches("<!--")
+        .trim_end_matches("-->")
+        .trim()
+        .trim_start_matches("//<![CDATA[")
+        .trim_end_matches("//]]>")
+        .trim()
+        .trim_end_matches(';');
+    let mut out = String::with_capacity(t.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let chars: Vec<char> = t.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                '\n' => {
+                    out.push_str("\\n");
+                    continue;
+                }
+                '\r' => continue,
+                '\t' => {
+                    out.push_str("\\t");
+                    continue;
+                }
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == ',' {
+            let next = chars[i + 1..].iter().find(|n| !n.is_whitespace());
+            if matches!(next, Some('}' | ']')) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    serde_json::from_str::<Value>(&out).or(strict)
 }
 
 fn collect_events(v: &Value, depth: usize, out: &mut Vec<Value>) {
@@ -1015,6 +1065,16 @@ mod tests {
             ics_when(&d("2027-07-10T19:00:00-04:00"), Some(berlin)).0,
             ":20270710T230000Z"
         );
+    }
+
+    #[test]
+    fn json_ld_as_sites_write_it() {
+        let v = read_json("<!--\n{\"@type\": \"Event\", \"name\": \"Line\none\tand two\",\n \"keywords\": [\"a\", \"b\",],\n};\n-->")
+            .unwrap();
+        assert_eq!(v["name"], "Line\none\tand two");
+        assert_eq!(v["keywords"], json!(["a", "b"]));
+        assert_eq!(read_json("{\"a\": \"x,}\"}").unwrap()["a"], "x,}");
+        assert!(read_json("{\"a\": ").is_err());
     }
 
     #[test]
