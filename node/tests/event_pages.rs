@@ -171,7 +171,7 @@ fn microdata() {
     assert!((g.lat - 48.1206).abs() < 1e-6 && (g.lon - 11.5447).abs() < 1e-6);
     assert_eq!(
         m.description.as_deref(),
-        Some("Talks and discussion about type hints .")
+        Some("Talks and discussion about type hints.")
     );
     assert_eq!(
         m.organizer.as_ref().unwrap().common_name.as_deref(),

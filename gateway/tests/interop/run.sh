@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
-# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal (in the
+# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal, extruct
+# (the referee for event pages; in the
 # repo's .venv), ical.js, playwright-core and axe-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set (a
@@ -85,6 +86,12 @@ cc -O1 -o "$wild/libical_instants" "$here/libical_instants.c" -lical
 "$wild/libical_instants" "$wild/feed.ics" >"$wild/libical.tsv"
 check check_wild.py .venv/bin/python "$here/check_wild.py" "$wild/feed.ics" "$wild/expected.json" "$wild/libical.tsv"
 check check_wild.mjs node "$here/check_wild.mjs" "$wild/feed.ics" "$wild/expected.json"
+# Event pages (issue 20): extruct, the standard schema.org/microformats extraction library, is
+# the referee for what DisCal's spider reads from the page fixtures.
+.venv/bin/python -c "import extruct" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check "extruct==0.18.0"
+check referee_pages.py .venv/bin/python node/tests/python/referee_pages.py \
+  target/debug/examples/read_page node/tests/fixtures/pages
 # The people pages in Chromium, against a real node whose first admin (and a user) the CLI
 # made, peered with a second node over the mesh. The anonymous form's minimum fill time is
 # off here (its own Rust test keeps it): the browser fills it faster than a person.

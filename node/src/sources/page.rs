@@ -408,10 +408,11 @@ fn prop_value(el: ElementRef<'_>, base: Option<&url::Url>) -> String {
     direct.map_or_else(|| text_of(el), |d| d.trim().to_string())
 }
 
+/// An element's text as browsers and extraction libraries give it: its text nodes joined as
+/// they stand (`type <b>hints</b>.` is "type hints."), runs of white space made one.
 fn text_of(el: ElementRef<'_>) -> String {
     el.text()
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect::<String>()
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -612,9 +613,7 @@ fn html_text(s: &str) -> String {
         if !t.contains(['<', '&']) {
             break;
         }
-        let frag = Html::parse_fragment(&t);
-        let blocks = frag.root_element().text().collect::<Vec<_>>().join(" ");
-        t = blocks.split_whitespace().collect::<Vec<_>>().join(" ");
+        t = text_of(Html::parse_fragment(&t).root_element());
     }
     t
 }
