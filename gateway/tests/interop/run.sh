@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
-# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal, extruct
-# (the referee for event pages; in the
-# repo's .venv), ical.js, playwright-core and axe-core
+# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal, and
+# extruct, the referee for event pages (in the repo's .venv), ical.js, playwright-core and axe-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set (a
 # second one over 10,000 events for the home page), a real node for the people pages, and
