@@ -263,3 +263,50 @@ fn hostile_pages_cost_little_and_say_why() {
     );
     assert!(m.extra.iter().all(|x| x.name != "ATTENDEE"));
 }
+
+#[test]
+fn eventbrite_and_meetup_shapes() {
+    let p = page(
+        "eventbrite-jsonld.html",
+        "https://www.eventbrite.example/e/812345678901",
+        Some("America/New_York"),
+    );
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading);
+    let m = &p.reading.events[0].content.master;
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-03-04T18:30".into(), "America/New_York".into())
+    );
+    assert!(m
+        .location
+        .as_deref()
+        .unwrap()
+        .contains("10 Grand Army Plaza, 11238 Brooklyn, NY, US"));
+    assert!(p
+        .reading
+        .notes
+        .iter()
+        .any(|n| n.contains("not mapped: offers")));
+    // Meetup's JSON-LD: an array with an Organization first, a raw line break inside a
+    // string and a trailing comma; a browser's JSON.parse refuses it, sites still ship it.
+    let p = page(
+        "meetup-jsonld.html",
+        "https://www.meetup.example/rust-hamburg/events/301234567/",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading);
+    let m = &p.reading.events[0].content.master;
+    assert_eq!(
+        m.summary.as_deref(),
+        Some("Rust Meetup Hamburg: Async in Practice")
+    );
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-02-17T19:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Two talks about async Rust,\nthen pizza.")
+    );
+    assert!(m.geo.is_some());
+}

@@ -28,6 +28,10 @@ struct Doc {
     location: Option<String>,
     /// `{n}` in the body becomes the request count (an exporter that stamps every download).
     stamped: bool,
+    /// Sent gzip-compressed (`Content-Encoding: gzip`).
+    gzip: bool,
+    /// More response headers.
+    headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Default)]
@@ -80,11 +84,25 @@ async fn serve_doc(
     } else {
         d.body
     };
+    let body = if d.gzip {
+        use std::io::Write;
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(body.as_bytes()).unwrap();
+        z.finish().unwrap()
+    } else {
+        body.into_bytes()
+    };
     let mut r = (StatusCode::from_u16(d.status).unwrap(), body).into_response();
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, "text/calendar".parse().unwrap());
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, "text/calendar".parse().unwrap());
     if let Some(e) = d.etag {
-        r.headers_mut().insert(header::ETAG, e.parse().unwrap());
+        h.insert(header::ETAG, e.parse().unwrap());
+    }
+    if d.gzip {
+        h.insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+    }
+    for (k, v) in d.headers {
+        h.insert(k, v.parse().unwrap());
     }
     r
 }
@@ -758,5 +776,59 @@ async fn an_event_page_of_one_node_is_read_back_by_anothers_spider() {
     assert_eq!(m.description, want.description);
     // schema.org's url of an event is its page.
     assert_eq!(m.url.as_deref(), Some(url.as_str()));
+    net.shutdown().await;
+}
+
+/// The fetch's manners: a gzip body is read, `Cache-Control: max-age` puts the next poll off,
+/// `Retry-After` on a 503 too, and failures back off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_bodies_cache_control_and_retry_after() {
+    let (fx, addr) = fixture().await;
+    let ev = vevent(Some("z@x"), "Zipped", "20270110T190000", "");
+    fx.set(
+        "/cal.ics",
+        Doc {
+            body: calendar(&[ev]),
+            status: 200,
+            gzip: true,
+            headers: vec![("cache-control", "public, max-age=10800".into())],
+            ..Doc::default()
+        },
+    );
+    let net = one_node(addr, "/cal.ics", true).await;
+    let a = net.node(0);
+    let v = poll(a, "s").await;
+    assert_eq!(figures(&v).0, 1, "{v:#}");
+    let due = |v: &serde_json::Value| {
+        v["next_due_ms"].as_i64().unwrap() - v["last_poll_ms"].as_i64().unwrap()
+    };
+    assert!(
+        due(&v) >= 10_800_000,
+        "max-age of 3 h beats every = 1h: {v:#}"
+    );
+    fx.set(
+        "/cal.ics",
+        Doc {
+            body: "busy".into(),
+            status: 503,
+            headers: vec![("retry-after", "7200".into())],
+            ..Doc::default()
+        },
+    );
+    let v = poll(a, "s").await;
+    assert_eq!(v["last_status"], 503);
+    assert!(due(&v) >= 7_200_000, "{v:#}");
+    assert_eq!(v["events"], 1, "a 503 cancels nothing");
+    fx.set(
+        "/cal.ics",
+        Doc {
+            body: "gone".into(),
+            status: 500,
+            ..Doc::default()
+        },
+    );
+    let second = due(&poll(a, "s").await);
+    let third = due(&poll(a, "s").await);
+    assert!(third > second, "failures back off: {second} then {third}");
     net.shutdown().await;
 }

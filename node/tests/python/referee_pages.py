@@ -25,6 +25,8 @@ PAGES = {
     "microdata.html": ("https://meetup.example.com/pug/events/2027-02-20", "Europe/Berlin"),
     "h-event.html": ("https://repair.example.org/2027/03/repair-cafe", "Europe/Berlin"),
     "schedule.html": ("https://club.example.org/chess", "Europe/Berlin"),
+    "eventbrite-jsonld.html": ("https://www.eventbrite.example/e/812345678901", "America/New_York"),
+    "meetup-jsonld.html": ("https://www.meetup.example/rust-hamburg/events/301234567/", "Europe/Berlin"),
 }
 
 
