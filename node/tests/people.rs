@@ -790,19 +790,11 @@ async fn an_anonymous_visitor_says_they_are_coming_by_name() {
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].name, "Mia (anonymous)");
     // The same browser changes its mind, then takes it back.
-    assert_eq!(
-        post_owned(&mut anon, &path, &send("maybe", "Mia"))
-            .await
-            .status,
-        303
-    );
+    let r = post_owned(&mut anon, &path, &send("maybe", "Mia")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(a.store().rsvps(&key.uid).unwrap().len(), 1);
-    assert_eq!(
-        post_owned(&mut anon, &path, &send("withdrawn", "Mia"))
-            .await
-            .status,
-        303
-    );
+    let r = post_owned(&mut anon, &path, &send("withdrawn", "Mia")).await;
+    assert_eq!(r.status, 303, "{}", r.body);
     assert!(a.store().rsvps(&key.uid).unwrap().is_empty());
     net.shutdown().await;
 }

@@ -241,7 +241,13 @@ pub(crate) struct Index {
     shared_uids: usize,
     /// Events and record bytes held per origin (for per-origin quotas).
     origin_events: HashMap<[u8; 32], (u32, u64)>,
+    /// The last records removed, with their event: a query that selected one just before a
+    /// newer revision replaced it finds the newer one through this.
+    removed: std::collections::VecDeque<(u64, Arc<[u8]>)>,
 }
+
+/// Removed records remembered in [`Index::ident_of`].
+const REMEMBER_REMOVED: usize = 4096;
 
 impl Index {
     fn intern_tag(&mut self, t: &str) -> u32 {
@@ -421,10 +427,27 @@ impl Index {
         e.bytes = bytes;
     }
 
+    /// The event (origin and UID bytes) a record is or was of, if it is held or was removed
+    /// lately.
+    pub(crate) fn ident_of(&self, seq: u64) -> Option<Arc<[u8]>> {
+        if let Some(e) = self.entries.get(&seq) {
+            return Some(e.ident.clone());
+        }
+        self.removed
+            .iter()
+            .rev()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, i)| i.clone())
+    }
+
     pub(crate) fn remove(&mut self, seq: u64) {
         let Some(e) = self.entries.remove(&seq) else {
             return;
         };
+        if self.removed.len() >= REMEMBER_REMOVED {
+            self.removed.pop_front();
+        }
+        self.removed.push_back((seq, e.ident.clone()));
         if let Span::Short { start, .. } = e.span {
             self.by_start.remove(&(start, seq));
         }

@@ -275,15 +275,15 @@ impl Store {
         Ok(Selection { items })
     }
 
-    /// Reads a selected event and, with a window, expands it; `None` if the record is gone
-    /// (replaced since `select`) or it turned out not to match.
+    /// Reads a selected event (in its newer revision if one replaced it since `select`) and,
+    /// with a window, expands it; `None` if it is gone or turned out not to match.
     pub fn load(
         &self,
         s: &Selected,
         q: &Query,
         truncated: &mut bool,
     ) -> Result<Option<Hit>, StoreError> {
-        let Some(ev) = self.record(s.seq)? else {
+        let Some(ev) = self.current_record(s.seq)? else {
             return Ok(None);
         };
         if !keep_text(q, &ev) {

@@ -26,13 +26,30 @@ pub(crate) fn origin_key(
 impl Store {
     /// The held revision of an event.
     pub fn get(&self, key: &EventKey) -> Result<Option<StoredEvent>, StoreError> {
-        let seq = self
-            .read_index()?
-            .seq_of(&index::ident_bytes(key.origin.as_bytes(), &key.uid));
-        match seq {
-            Some(s) => self.record(s),
-            None => Ok(None),
+        let ident = index::ident_bytes(key.origin.as_bytes(), &key.uid);
+        // Not in a `match` on the lookup: its temporary read guard would live through the
+        // arms, and the index must not be held while waiting for the writer.
+        let seq = self.read_index()?.seq_of(&ident);
+        seq.map_or(Ok(None), |s| self.current_record(s))
+    }
+
+    /// The record `seq` from the index, or the one that replaced it since. The writer removes
+    /// an old record in its batch and moves the index on only once the batch is flushed, so a
+    /// reader can find a record gone that the index (or its own earlier look at it) still
+    /// names; under the writer's lock the index and the records agree. (A page asking for an
+    /// event while its RSVP counts were republished answered 404 here.) The caller must hold
+    /// neither the index nor the writer's lock.
+    pub(crate) fn current_record(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(e) = self.record(seq)? {
+            return Ok(Some(e));
         }
+        let Some(ident) = self.read_index()?.ident_of(seq) else {
+            return Ok(None);
+        };
+        // With the writer's lock held, no batch is half applied.
+        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
+        let seq = self.read_index()?.seq_of(&ident);
+        seq.map_or(Ok(None), |s| self.record(s))
     }
 
     /// The merge key held for an event, without reading its record.

@@ -166,3 +166,47 @@ fn old_stores_are_migrated_even_after_an_interrupted_migration() {
         assert!(store.check_integrity().unwrap().problems.is_empty());
     }
 }
+
+/// A reader never finds an event missing while a writer replaces its revision (the old record
+/// leaves in the writer's batch before the index moves on to the new one).
+#[test]
+fn an_event_being_replaced_is_never_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path(), &SledOptions::default()).unwrap());
+    let secret = NodeSecret::from_seed_array([4; 32]);
+    let first = event(&secret, "busy", 1_000);
+    let key = discal_protocol::EventKey {
+        origin: secret.public(),
+        uid: "busy".into(),
+    };
+    store.apply(&first, Transit::local(), 1_000).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s2, d2) = (store.clone(), done.clone());
+    let reader = std::thread::spawn(move || {
+        let mut reads = 0u64;
+        while !d2.load(std::sync::atomic::Ordering::Relaxed) {
+            assert!(
+                s2.get(&key).unwrap().is_some(),
+                "missing after {reads} reads"
+            );
+            reads += 1;
+        }
+        reads
+    });
+    for r in 1..200u32 {
+        let mut content = first.payload().content.clone();
+        content.master.summary = Some(format!("revision {r}"));
+        let ev = sign(
+            &secret,
+            "busy".into(),
+            r,
+            1_000 + i64::from(r),
+            content,
+            &Limits::default(),
+        )
+        .unwrap();
+        store.apply(&ev, Transit::local(), 2_000).unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reader.join().unwrap() > 0);
+}

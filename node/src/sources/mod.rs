@@ -6,7 +6,7 @@
 //!
 //! - `entry.rs`: the config entries; `fetch.rs`: polite and SSRF-safe HTTP;
 //! - `poll.rs`: the schedule, one poll, the state kept per source;
-//! - this file: what a poll read, signed and stored on the ingest worker ([`take`]).
+//! - this file: what a poll read, signed and stored on the ingest worker (`take`).
 
 mod crawl;
 pub mod entry;

@@ -3,7 +3,7 @@
 //! validation and limits as a feed. Pure: a page's text in, events and notes out.
 //!
 //! Each markup is first read into one JSON shape (schema.org's property names), so the three
-//! share one mapping ([`vevent`]). What a page says that has no place in an event is named
+//! share one mapping (`vevent`). What a page says that has no place in an event is named
 //! per event in the notes, not dropped in silence.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone};
