@@ -375,7 +375,10 @@ async fn sources_from_the_command_line() {
         String::from_utf8_lossy(&add.stderr)
     );
     // The running node sees the config change and polls the new source on its own.
-    let list = until_listed(dir.path(), |l| l.contains("events 1: seen 1, new 1")).await;
+    let list = until_listed(dir.path(), |l| {
+        l.contains("events 1; last read: seen 1, new 1")
+    })
+    .await;
     assert!(list.contains("HTTP 200"), "{list}");
     let run_now = cli(&["source", "run", "lug"], dir.path());
     assert!(

@@ -431,7 +431,7 @@ pub fn admin_sources(lang: Lang, sources: &serde_json::Value, csrf: &str) -> Mar
                     "HTTP " (s["last_status"].as_u64().map_or("—".into(), |v| v.to_string()))
                     " · " (t(lang, "next", "nächster")) " " (when_ms(&s["next_due_ms"])) }
                 td { (s["events"]) " " (t(lang, "events", "Termine")) br;
-                    small { (format!("{} {} / {} {} / {} {} / {} {} / {} {}",
+                    small { (t(lang, "last read: ", "zuletzt gelesen: ")) (format!("{} {} / {} {} / {} {} / {} {} / {} {}",
                         c["seen"], t(lang, "seen", "gelesen"), c["new"], t(lang, "new", "neu"),
                         c["changed"], t(lang, "changed", "geändert"), c["cancelled"], t(lang, "cancelled", "abgesagt"),
                         c["refused"], t(lang, "refused", "abgelehnt"))) } }

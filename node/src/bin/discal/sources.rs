@@ -128,7 +128,7 @@ fn print_one(v: &serde_json::Value) {
         when(&v["next_due_ms"]),
     );
     say!(
-        "  events {}: seen {}, new {}, changed {}, cancelled {}, refused {}",
+        "  events {}; last read: seen {}, new {}, changed {}, cancelled {}, refused {}",
         v["events"],
         c["seen"],
         c["new"],
