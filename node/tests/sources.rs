@@ -832,3 +832,70 @@ async fn compressed_bodies_cache_control_and_retry_after() {
     assert!(third > second, "failures back off: {second} then {third}");
     net.shutdown().await;
 }
+
+/// Microdata and h-event pages over HTTP, as page sources: the right event with its place,
+/// coordinates and time zone (the source's, for the microdata page's times without offset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn microdata_and_h_event_pages_over_http() {
+    let (fx, addr) = fixture().await;
+    fx.feed("/pug", fixture_page("microdata.html"));
+    fx.feed("/repair", fixture_page("h-event.html"));
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let page = |name: &str, path: &str| SourceEntry {
+        allow_private: true,
+        tz: Some("Europe/Berlin".into()),
+        ..SourceEntry::new(name, &format!("http://{addr}{path}"), SourceKind::Page)
+    };
+    net.configure(0, &[], |c| {
+        c.sources = vec![page("pug", "/pug"), page("repair", "/repair")]
+    })
+    .await;
+    for (name, title, place, (lat, lon), start) in [
+        (
+            "pug",
+            "Python Usergroup: Typing in practice",
+            "Impact Hub, Gotzinger Str. 8, 81371 München",
+            (48.1206, 11.5447),
+            (2, 20, 18, 30),
+        ),
+        (
+            "repair",
+            "Repair café",
+            "Stadtteilzentrum, Lindenstraße 5, 28195 Bremen",
+            (53.0793, 8.8017),
+            (3, 13, 14, 0),
+        ),
+    ] {
+        let v = poll(a, name).await;
+        assert_eq!(figures(&v), (1, 0, 0, 0), "{v:#}");
+        let uid = &a.store().source_state(name).unwrap().unwrap().uids[0];
+        let e = held(
+            a,
+            &EventKey {
+                origin: a.key(),
+                uid: uid.clone(),
+            },
+        )
+        .unwrap();
+        let m = &e.content().master;
+        assert_eq!(m.summary.as_deref(), Some(title));
+        assert_eq!(m.location.as_deref(), Some(place));
+        let g = m.geo.unwrap();
+        assert!((g.lat - lat).abs() < 1e-6 && (g.lon - lon).abs() < 1e-6);
+        let (mo, d, h, mi) = start;
+        assert_eq!(
+            m.start,
+            discal_protocol::DateTimeValue::Zoned {
+                local: discal_protocol::model::LocalDateTime::from_chrono(
+                    chrono::NaiveDate::from_ymd_opt(2027, mo, d)
+                        .unwrap()
+                        .and_hms_opt(h, mi, 0)
+                        .unwrap()
+                ),
+                tzid: "Europe/Berlin".into(),
+            }
+        );
+    }
+    net.shutdown().await;
+}
