@@ -169,6 +169,11 @@ async fn wait_for(
     .await
 }
 
+async fn text_of(url: &str) -> String {
+    let http = discal_node::client::http_client().build().unwrap();
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 fn title(e: &discal_store::StoredEvent) -> &str {
     e.content().master.summary.as_deref().unwrap_or("")
 }
@@ -230,29 +235,15 @@ async fn a_feed_follows_its_source_across_the_mesh() {
     let feed_b = discal_gateway::ics_event(&held_b).hop;
     assert_eq!(feed_b, 2, "one hop before the mesh, one across it");
     // Shown where people read it: "from <source host> via <node>", and in the feed.
-    let http = discal_node::client::http_client().build().unwrap();
     let base = format!("http://{}", b.http_addr());
-    let page = http
-        .get(format!(
-            "{base}{}",
-            discal_gateway::display::event_path(&held_b)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text_of(&format!(
+        "{base}{}",
+        discal_gateway::display::event_path(&held_b)
+    ))
+    .await;
     assert!(page.contains("from <a class=\"source\""), "{page}");
     assert!(page.contains(&format!(">{}</a> via ", addr.ip())), "{page}");
-    let feed = http
-        .get(format!("{base}/feed.ics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let feed = text_of(&format!("{base}/feed.ics")).await;
     assert!(
         feed.contains(&format!("X-DISCAL-SOURCE:http://{addr}/cal.ics")),
         "{feed}"
@@ -328,24 +319,27 @@ async fn one_node(addr: SocketAddr, path: &str, allow_private: bool) -> TestNet 
     net
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
+/// A fixture serving `n` numbered events at `path`, and one node that subscribed to it and
+/// took them all.
+async fn subscribed(path: &str, n: usize) -> (Arc<Fixture>, TestNet, Vec<String>) {
     let (fx, addr) = fixture().await;
-    let events: Vec<String> = (0..20)
+    let events: Vec<String> = (0..n)
         .map(|i| {
-            vevent(
-                Some(&format!("e{i}@x")),
-                &format!("Event {i}"),
-                "20270110T190000",
-                "",
-            )
+            let (uid, title) = (format!("e{i}@x"), format!("Event {i}"));
+            vevent(Some(&uid), &title, "20270110T190000", "")
         })
         .collect();
+    fx.feed(path, calendar(&events));
+    let net = one_node(addr, path, true).await;
+    assert_eq!(figures(&poll(net.node(0), "s").await).0, n as u64);
+    (fx, net, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
     // With an ETag: answered 304, never parsed.
-    fx.feed("/etag.ics", calendar(&events));
-    let net = one_node(addr, "/etag.ics", true).await;
+    let (fx, net, events) = subscribed("/etag.ics", 20).await;
     let a = net.node(0);
-    assert_eq!(figures(&poll(a, "s").await).0, 20);
     let published = a.metrics().published.load(Relaxed);
     let relayed = a.metrics().relayed.load(Relaxed);
     let (reads, nm) = (
@@ -419,21 +413,8 @@ async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_and_truncated_feeds_cancel_nothing_until_confirmed() {
-    let (fx, addr) = fixture().await;
-    let events: Vec<String> = (0..10)
-        .map(|i| {
-            vevent(
-                Some(&format!("e{i}@x")),
-                &format!("Event {i}"),
-                "20270110T190000",
-                "",
-            )
-        })
-        .collect();
-    fx.feed("/cal.ics", calendar(&events));
-    let net = one_node(addr, "/cal.ics", true).await;
+    let (fx, net, events) = subscribed("/cal.ics", 10).await;
     let a = net.node(0);
-    assert_eq!(figures(&poll(a, "s").await).0, 10);
     let live = |a: &NodeHandle| {
         (0..10)
             .filter(|i| {
