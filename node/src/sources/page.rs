@@ -54,7 +54,10 @@ pub fn read_page(
     let mut items = json_ld(&doc, &mut notes);
     items.extend(microdata(&doc, base.as_ref()));
     items.extend(h_events(&doc, base.as_ref()));
-    let mut seen = std::collections::HashSet::new();
+    let (mut seen, mut used) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
     let mut text = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//DisCal//page//EN\r\n");
     let mut n = 0;
     for item in items.iter().take(MAX_EVENTS) {
@@ -64,7 +67,7 @@ pub fn read_page(
             continue;
         }
         n += 1;
-        let uid = uid_for(item, &canonical, base.as_ref(), n, &mut seen);
+        let uid = uid_for(item, &canonical, base.as_ref(), n, &mut used);
         let label = if name.is_empty() { uid.clone() } else { name };
         match vevent(item, &uid, tz, base.as_ref()) {
             Ok((lines, unmapped)) => {
@@ -119,21 +122,23 @@ fn absolute(base: Option<&url::Url>, href: &str) -> Option<String> {
     matches!(u.scheme(), "http" | "https").then(|| u.to_string())
 }
 
-/// The page's canonical URL names its event; the event's own `url` names one of several.
+/// An event is named by its own `url` (the same on a listing and on its own page), else by the
+/// page's canonical URL; one more without either is `<canonical>#event-<n>`.
 fn uid_for(
     item: &Value,
     canonical: &str,
     base: Option<&url::Url>,
     n: usize,
-    seen: &mut std::collections::HashSet<(String, Option<String>)>,
+    used: &mut std::collections::HashSet<String>,
 ) -> String {
     let own = plain(&item["url"]).and_then(|u| absolute(base, &u));
-    for candidate in [own, Some(canonical.to_string())].into_iter().flatten() {
-        if seen.insert((format!("\u{0}uid {candidate}"), None)) {
-            return candidate;
-        }
-    }
-    format!("{canonical}#event-{n}")
+    let uid = [own, Some(canonical.to_string())]
+        .into_iter()
+        .flatten()
+        .find(|c| !used.contains(c))
+        .unwrap_or_else(|| format!("{canonical}#event-{n}"));
+    used.insert(uid.clone());
+    uid
 }
 
 // ---- links to follow (sitemap sources) ----
