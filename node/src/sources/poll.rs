@@ -23,6 +23,9 @@ const MAX_PUT_OFF_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Polls every due source, then waits for the next one due (or to be woken). Runs until the
 /// node stops.
 pub async fn run(shared: Arc<Shared>, ingest: mpsc::Sender<Job>) {
+    // A poll that failed inside the node (no state could be kept: the store, the TLS setup)
+    // is tried again after a minute, not in a tight loop.
+    let mut retry: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
     loop {
         let entries = shared
             .config
@@ -37,16 +40,27 @@ pub async fn run(shared: Arc<Shared>, ingest: mpsc::Sender<Job>) {
                 Ok(Some(s)) if s.url == e.url => s.next_due_ms,
                 _ => 0,
             };
+            let due = due.max(retry.get(&e.name).copied().unwrap_or(0));
             if due <= now {
                 let (shared, ingest) = (shared.clone(), ingest.clone());
-                polls.spawn(async move { poll(&shared, &ingest, &e).await });
+                polls.spawn(async move { (e.name.clone(), poll(&shared, &ingest, &e).await) });
             } else {
                 next = next.min(due);
             }
         }
         while let Some(done) = polls.join_next().await {
-            if let Ok(Ok(s)) = done {
-                next = next.min(s.next_due_ms);
+            match done {
+                Ok((name, Ok(s))) => {
+                    retry.remove(&name);
+                    next = next.min(s.next_due_ms);
+                }
+                Ok((name, Err(e))) => {
+                    tracing::warn!(source = %name, "poll failed in the node: {e}");
+                    let at = shared.now() + 60_000;
+                    retry.insert(name, at);
+                    next = next.min(at);
+                }
+                Err(e) => tracing::warn!("a poll task ended: {e}"),
             }
         }
         let wait = u64::try_from((next - shared.now()).clamp(50, 3_600_000)).unwrap_or(1000);
