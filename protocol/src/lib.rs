@@ -28,6 +28,7 @@
 #![warn(clippy::too_many_lines)]
 
 pub mod codec;
+pub mod dedupe;
 pub mod envelope;
 #[cfg(feature = "test-utils")]
 pub mod fuzzing;
