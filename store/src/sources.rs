@@ -82,13 +82,4 @@ impl Store {
             .map(|v| decode(&v))
             .transpose()
     }
-
-    /// Forgets a source (its events stay, as this node's).
-    pub fn remove_source_state(&self, name: &str) -> Result<(), StoreError> {
-        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let mut b = Batch::default();
-        b.remove(people_key(K_SOURCE, name.as_bytes()));
-        self.db.apply(b)?;
-        self.db.flush()
-    }
 }
