@@ -32,6 +32,7 @@ pub mod dedupe;
 pub mod envelope;
 #[cfg(feature = "test-utils")]
 pub mod fuzzing;
+pub mod httpsig;
 pub mod ics;
 pub mod keys;
 pub mod merge;

@@ -168,6 +168,61 @@ pub fn zone_floating(content: &mut EventContent, tz: &str) -> usize {
     n
 }
 
+/// The DisCal attributes in the order [`ImportedEvent::written`] holds them.
+pub const ATTRIBUTES: [&str; 3] = ["X-HOP", "X-REVISION", "X-REVISE-URL"];
+
+/// The seed's validity rule for an event a sister site pushes (stricter than for a feed this
+/// node reads, where a broken attribute just counts as absent): DisCal's attributes are all
+/// absent or empty (a site without DisCal: a first-hand event), or all present and valid.
+/// Anything between means a sender that lost track, and is refused with the reason.
+pub fn check_pushed(ev: &ImportedEvent) -> Result<(), String> {
+    let given: Vec<Option<&str>> = ev
+        .written
+        .iter()
+        .map(|w| w.as_deref().filter(|v| !v.is_empty()))
+        .collect();
+    if given.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    for (name, value) in ATTRIBUTES.iter().zip(&given) {
+        let Some(v) = value else { continue };
+        let why = match *name {
+            "X-HOP" => v
+                .parse::<u8>()
+                .err()
+                .map(|_| "is not a hop count (a whole number, 0 to 255)".to_string()),
+            "X-REVISION" => match v.parse::<u32>() {
+                Ok(r) if (1..=crate::validate::MAX_REVISION).contains(&r) => None,
+                _ => Some(format!(
+                    "is not a revision number (a whole number, 1 to {})",
+                    crate::validate::MAX_REVISION
+                )),
+            },
+            _ => (!(v.starts_with("https://") || v.starts_with("http://"))
+                || url_host(v).is_none())
+            .then(|| "is not an http(s) URL".to_string()),
+        };
+        if let Some(why) = why {
+            return Err(format!("{name} {v:?} {why}"));
+        }
+    }
+    let missing: Vec<&str> = ATTRIBUTES
+        .iter()
+        .zip(&given)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} missing or empty while the other DisCal attributes are given: a pushed event \
+             carries all of X-HOP, X-REVISION and X-REVISE-URL, or none",
+            missing.join(" and ")
+        ))
+    }
+}
+
 /// The source an event was taken from, if it was.
 pub fn source_of(content: &EventContent) -> Option<&str> {
     content
@@ -209,6 +264,37 @@ mod tests {
         assert_eq!(source_hops(&a.content), 3);
         assert_eq!(a.first_revision, 1, "an invalid X-REVISION counts as none");
         assert_eq!(source_of(&a.content), Some("https://Example.org/cal.ics"));
+    }
+
+    #[test]
+    fn pushed_attributes_all_or_none() {
+        let with = |attrs: &str| {
+            let text = NO_UID
+                .replace("X-HOP:2\r\nX-REVISION:x\r\n", attrs)
+                .replace("SUMMARY", "UID:u1\r\nSUMMARY");
+            check_pushed(&read(&text).remove(0))
+        };
+        let url = "X-REVISE-URL:https://a.example/revise\r\n";
+        assert_eq!(with(""), Ok(()));
+        assert_eq!(
+            with("X-HOP:\r\nX-REVISION:\r\n"),
+            Ok(()),
+            "all empty: first-hand"
+        );
+        assert_eq!(with(&format!("X-HOP:2\r\nX-REVISION:4\r\n{url}")), Ok(()));
+        let e = with(&format!("X-HOP:2\r\nX-REVISION:x\r\n{url}")).unwrap_err();
+        assert!(
+            e.starts_with("X-REVISION \"x\" is not a revision number"),
+            "{e}"
+        );
+        let e = with(&format!("X-HOP:2\r\nX-REVISION:0\r\n{url}")).unwrap_err();
+        assert!(e.starts_with("X-REVISION \"0\""), "{e}");
+        let e = with("X-HOP:2\r\nX-REVISION:3\r\n").unwrap_err();
+        assert!(e.starts_with("X-REVISE-URL missing or empty"), "{e}");
+        let e = with(&format!("X-HOP:300\r\nX-REVISION:3\r\n{url}")).unwrap_err();
+        assert!(e.starts_with("X-HOP \"300\""), "{e}");
+        let e = with("X-HOP:1\r\nX-REVISION:3\r\nX-REVISE-URL:javascript:x\r\n").unwrap_err();
+        assert!(e.starts_with("X-REVISE-URL"), "{e}");
     }
 
     #[test]

@@ -109,6 +109,10 @@ pub struct ImportedEvent {
     /// What was adjusted to take it (a time zone mapped, a period made an override); empty
     /// when it was taken as written.
     pub warnings: Vec<String>,
+    /// The master's DisCal attributes as written (trimmed), valid or not: X-HOP, X-REVISION,
+    /// X-REVISE-URL. Feeds read them leniently (`hop`, `revision`); pushes are judged strictly
+    /// on them ([`crate::source::check_pushed`]).
+    pub written: [Option<String>; 3],
 }
 
 /// What an import produced: the events that mapped, and an error for each that did not.
@@ -282,6 +286,7 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         hop: g.meta.hop,
         revision: g.meta.revision,
         warnings,
+        written: g.meta.written,
     })
 }
 
@@ -370,6 +375,8 @@ pub fn generated_uid(content: &EventContent, origin: &NodeKey) -> String {
 #[derive(Default, Clone)]
 pub(crate) struct Meta {
     pub(crate) hop: Option<u32>,
+    /// X-HOP, X-REVISION, X-REVISE-URL as written, for [`ImportedEvent::written`].
+    pub(crate) written: [Option<String>; 3],
     pub(crate) revision: Option<u32>,
     /// `RDATE;VALUE=PERIOD` instances: each start with its own end.
     pub(crate) periods: Vec<(DateTimeValue, End)>,

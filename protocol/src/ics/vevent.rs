@@ -115,7 +115,10 @@ fn apply_property(
         "DESCRIPTION" => comp.description = Some(val.to_string()),
         "LOCATION" => comp.location = Some(val.to_string()),
         "URL" => comp.url = Some(val.trim().to_string()),
-        "X-REVISE-URL" => comp.revise_url = Some(val.trim().to_string()),
+        "X-REVISE-URL" => {
+            meta.written[2] = Some(val.trim().to_string());
+            comp.revise_url = Some(val.trim().to_string());
+        }
         "DTEND" => comp.end = Some(End::At(parse_dt_prop(p, zones).map_err(err)?)),
         "DURATION" if !matches!(comp.end, Some(End::At(_))) => {
             comp.end = Some(End::Duration(parse_duration(val).map_err(err)?));
@@ -173,14 +176,11 @@ fn apply_property(
             other => comp.dtstamp = Some(other.local()),
         },
         // The seed's rule: an empty or invalid X-HOP or X-REVISION counts as absent.
-        "X-HOP" => match number(val, "a hop count") {
-            Ok(n) => meta.hop = Some(n),
-            Err(e) => meta.warnings.push(format!("ignored X-HOP: {e}")),
-        },
-        "X-REVISION" => match number(val, "a revision number") {
-            Ok(n) => meta.revision = Some(n),
-            Err(e) => meta.warnings.push(format!("ignored X-REVISION: {e}")),
-        },
+        "X-HOP" | "X-REVISION" => {
+            let i = usize::from(name == "X-REVISION");
+            meta.written[i].get_or_insert_with(|| val.trim().into());
+            lenient_number(meta, &name, val);
+        }
         LANGUAGE_PROPERTY => set_language(comp, val).map_err(err)?,
         _ => comp.extra.push(extra_property(p, name)),
     }
@@ -271,6 +271,18 @@ fn parse_status(val: &str) -> Result<Status, String> {
 }
 
 /// A non-negative integer value; `what` names it in the error.
+fn lenient_number(meta: &mut Meta, name: &str, val: &str) {
+    let (slot, what) = if name == "X-HOP" {
+        (&mut meta.hop, "a hop count")
+    } else {
+        (&mut meta.revision, "a revision number")
+    };
+    match number(val, what) {
+        Ok(n) => *slot = Some(n),
+        Err(e) => meta.warnings.push(format!("ignored {name}: {e}")),
+    }
+}
+
 fn number<T: std::str::FromStr>(val: &str, what: &str) -> Result<T, String> {
     val.trim()
         .parse()
