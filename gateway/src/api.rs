@@ -91,6 +91,9 @@ pub enum WriteError {
     /// No such event (404).
     #[error("{0}")]
     NotFound(String),
+    /// The sender is not who it must be: a push without a valid signature (401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The node is shutting down or overloaded (503).
     #[error("{0}")]
     Unavailable(String),
@@ -106,6 +109,7 @@ impl WriteError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -176,6 +180,64 @@ pub enum ProposalReply {
     Made([u8; 16]),
 }
 
+/// What the push pages ask of the node (docs/operators.md, "Push"): its hub, its inbound
+/// pushes, and an admin's decisions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PushRequest {
+    /// `POST /websub`: a WebSub (un)subscription request's form fields.
+    Hub(Vec<(String, String)>),
+    /// `GET /push/in/{name}`: a hub verifying a subscription this node asked for.
+    Confirm {
+        /// The inbound site's name.
+        name: String,
+        /// The query's pairs (`hub.mode`, `hub.topic`, `hub.challenge`, ...).
+        query: Vec<(String, String)>,
+    },
+    /// `POST /push/in/{name}`: a pushed event.
+    Receive(Box<Pushed>),
+    /// An admin's decision on a hub subscription or a push destination: `approve`,
+    /// `refuse`, `remove`, or `resume` a dead one.
+    Decide {
+        /// A subscription's id, or a destination's name.
+        id: String,
+        /// The verb.
+        verb: String,
+        /// Who decides.
+        by: String,
+    },
+}
+
+/// A push as it came, for the node to authenticate and take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// The inbound site's name (from the path).
+    pub name: String,
+    /// The request's URI as the sender addressed it (this node's public URL and the path).
+    pub target_uri: String,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// `Content-Digest`.
+    pub content_digest: Option<String>,
+    /// `Signature-Input`.
+    pub signature_input: Option<String>,
+    /// `Signature`.
+    pub signature: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// What the node answers to a [`PushRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum PushReply {
+    /// 202 with this text: a request taken, its outcome later (a hub subscription under
+    /// verification).
+    Accepted(String),
+    /// 200 with this text as it is (a WebSub challenge).
+    Text(String),
+    /// 200 with this JSON.
+    Json(serde_json::Value),
+}
+
 /// What the gateway needs from the node it serves.
 pub trait NodeApi: Send + Sync + 'static {
     /// Signs and publishes a local write.
@@ -212,6 +274,20 @@ pub trait NodeApi: Send + Sync + 'static {
         Box::pin(async {
             Err(WriteError::Unavailable(
                 "this gateway has no node to poll sources".into(),
+            ))
+        })
+    }
+    /// The push side's state: destinations with their outboxes, hub subscriptions, inbound
+    /// sites (`/api/push`, the admin page, `/status`).
+    fn pushes(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(async { serde_json::Value::Null })
+    }
+    /// Push: the hub, inbound pushes, an admin's decisions.
+    fn push(&self, req: PushRequest) -> BoxFuture<'_, Result<PushReply, WriteError>> {
+        let _ = req;
+        Box::pin(async {
+            Err(WriteError::Unavailable(
+                "this gateway has no node to push or take pushes".into(),
             ))
         })
     }

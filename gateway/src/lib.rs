@@ -38,6 +38,7 @@ mod error;
 pub mod feeds;
 pub mod html;
 pub mod i18n;
+pub mod push;
 pub mod read;
 mod serve;
 pub mod users_api;
@@ -58,7 +59,7 @@ use discal_store::{Store, StoredEvent};
 
 pub use api::{
     summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, NodeSettings, ProposalReply,
-    ProposalRequest, WriteError, WriteOp, Written,
+    ProposalRequest, PushReply, PushRequest, Pushed, WriteError, WriteOp, Written,
 };
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};
@@ -158,6 +159,11 @@ pub fn router(gw: Gateway) -> Router {
         .route("/dav", any(dav::handle))
         .route("/dav/", any(dav::handle))
         .route("/dav/{*rest}", any(dav::handle))
+        .route("/.well-known/discal-push", get(push::well_known))
+        .route("/websub", axum::routing::post(push::hub))
+        .route("/push/in/{name}", get(push::confirm).post(push::receive))
+        .route("/api/push", get(push::list))
+        .route("/api/push/{id}/{verb}", axum::routing::post(push::decide))
         .route("/status", get(api::status))
         .route("/metrics", get(api::metrics))
         .route("/api/events", get(api::list_events).post(api::post_events))

@@ -54,7 +54,7 @@ pub struct UserAnswer {
     pub token: Option<String>,
 }
 
-fn admin(gw: &Gateway, h: &HeaderMap) -> Result<String, AppError> {
+pub(crate) fn admin(gw: &Gateway, h: &HeaderMap) -> Result<String, AppError> {
     let c = auth::caller(gw, h)?
         .filter(|c| c.session.is_none())
         .ok_or_else(|| AppError::Unauthorized("missing Authorization: Bearer <token>".into()))?;

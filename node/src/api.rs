@@ -116,6 +116,17 @@ impl NodeApi for Api {
         Box::pin(async move { crate::sources::sources_json(&self.shared) })
     }
 
+    fn pushes(&self) -> BoxFuture<'_, serde_json::Value> {
+        Box::pin(async move { crate::push::pushes_json(&self.shared) })
+    }
+
+    fn push(
+        &self,
+        req: discal_gateway::PushRequest,
+    ) -> BoxFuture<'_, Result<discal_gateway::PushReply, WriteError>> {
+        Box::pin(async move { crate::push::handle(&self.shared, &self.ingest, req).await })
+    }
+
     fn poll_source(&self, name: String) -> BoxFuture<'_, Result<serde_json::Value, WriteError>> {
         Box::pin(async move { crate::sources::poll_named(&self.shared, &self.ingest, &name).await })
     }

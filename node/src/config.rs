@@ -395,6 +395,9 @@ pub struct Config {
     /// Feeds and pages this node subscribes to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<crate::sources::SourceEntry>,
+    /// Pushing to sister sites, the hub, and sites that push here.
+    #[serde(default)]
+    pub push: crate::push::PushConfig,
 }
 
 fn default_listen() -> Vec<String> {
@@ -447,6 +450,7 @@ impl Default for Config {
             proposals: Proposals::default(),
             peers: Vec::new(),
             sources: Vec::new(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -609,6 +613,7 @@ impl Config {
                 )));
             }
         }
+        self.push.check()?;
         if let Some(t) = &self.map.tiles {
             discal_gateway::web::map::TileServer::parse(t, "").map_err(ConfigError::Invalid)?;
         }

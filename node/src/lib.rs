@@ -42,6 +42,7 @@ mod node;
 mod offline;
 mod options;
 pub mod proposals;
+pub mod push;
 mod reload;
 pub mod rsvp;
 mod shared;

@@ -99,6 +99,8 @@ pub struct Metrics {
     source_polls: Mutex<BTreeMap<&'static str, u64>>,
     /// Events taken from sources, by what became of them.
     source_events: Mutex<BTreeMap<&'static str, u64>>,
+    /// Pushes sent and received, by outcome.
+    pushes: Mutex<BTreeMap<&'static str, u64>>,
     /// Rejections logged in the current window, per reason, and how many were not.
     logged: Mutex<BTreeMap<Reject, LogWindow>>,
 }
@@ -263,6 +265,19 @@ impl Metrics {
         }
     }
 
+    /// Counts a push sent (`delivered`, `refused`, `failed`) or received (`taken`,
+    /// `unauthorized`, `replayed`, `invalid`).
+    pub fn push(&self, outcome: &'static str) {
+        if let Ok(mut m) = self.pushes.lock() {
+            *m.entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// Pushes counted with `outcome`.
+    pub fn pushes(&self, outcome: &str) -> u64 {
+        labelled(&self.pushes, outcome)
+    }
+
     /// Source polls counted with `outcome`.
     pub fn source_polls(&self, outcome: &str) -> u64 {
         labelled(&self.source_polls, outcome)
@@ -337,6 +352,12 @@ impl Metrics {
                 "kind",
                 "Events taken from sources, by what became of them.",
                 &self.source_events,
+            ),
+            (
+                "pushes_total",
+                "outcome",
+                "Pushes sent to sister sites and received from them, by outcome.",
+                &self.pushes,
             ),
         ] {
             let _ = writeln!(out, "# HELP discal_{name} {help}");

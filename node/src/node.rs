@@ -109,7 +109,9 @@ impl Node {
             }
             None => (None, None),
         };
-        start_tasks(&shared, &opts, &net_client, &workers.ingest_tx);
+        shared.push.started(shared.now());
+        let secret = NodeSecret::from_seed_array(ident.secret.to_seed());
+        start_tasks(&shared, &opts, (&net_client, &workers.ingest_tx), secret);
 
         let addr_file = record_http_addr(&opts, http_addr)?;
         tracing::info!(key = %shared.me, http = %http_addr, listen = ?listen, "node started");
@@ -136,9 +138,12 @@ impl Node {
 fn start_tasks(
     shared: &Arc<Shared>,
     opts: &NodeOptions,
-    net: &NetClient,
-    ingest: &mpsc::Sender<Job>,
+    (net, ingest): (&NetClient, &mpsc::Sender<Job>),
+    secret: NodeSecret,
 ) {
+    shared
+        .tasks
+        .spawn(crate::push::run(shared.clone(), secret));
     limit_write_wait(shared, opts.config.write_wait_secs);
     shared
         .tasks
@@ -244,6 +249,7 @@ fn shared_state(
         rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
         sources: crate::sources::Runner::default(),
+        push: crate::push::Pusher::default(),
     })
 }
 

@@ -73,6 +73,7 @@ pub(crate) fn offline_shared(
         rsvp_wake: tokio::sync::Notify::new(),
         people: std::sync::OnceLock::new(),
         sources: crate::sources::Runner::default(),
+        push: crate::push::Pusher::default(),
         fetching: Mutex::default(),
         fetched: tokio::sync::Notify::new(),
     })

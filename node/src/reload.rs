@@ -46,9 +46,11 @@ pub(crate) async fn apply_config_file(
         cur.map = c.map.clone();
         cur.proposals = c.proposals.clone();
         cur.sources = c.sources.clone();
+        cur.push = c.push.clone();
     }
     // A source added, changed or removed is polled (or dropped) now, not at the next due time.
     shared.sources.wake.notify_one();
+    shared.push.wake.notify_one();
     if let Some(people) = shared.people.get() {
         if let Ok(mut s) = people.settings.write() {
             *s = c.people.settings();

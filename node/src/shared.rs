@@ -70,6 +70,8 @@ pub struct Shared {
     pub rsvp_wake: tokio::sync::Notify,
     /// The subscribed sources' poller.
     pub sources: crate::sources::Runner,
+    /// Pushes: the outbox's wake-up, the nonces of pushes taken.
+    pub push: crate::push::Pusher,
 }
 
 impl Shared {

@@ -114,7 +114,7 @@ pub enum SigningKey<'a> {
 /// A key to verify with.
 pub enum VerifyingKey<'a> {
     /// A node's public key.
-    Node(NodeKey),
+    Node(&'a NodeKey),
     /// A shared secret.
     Hmac(&'a [u8]),
 }
@@ -446,7 +446,8 @@ mod tests {
     fn ed25519_round_trip_and_tampering() {
         let s = secret();
         let h = signed(&SigningKey::Node(&s), b"BEGIN:VCALENDAR");
-        let k = VerifyingKey::Node(s.public());
+        let public = s.public();
+        let k = VerifyingKey::Node(&public);
         let p = check(&h, b"BEGIN:VCALENDAR", 1_100, &k).unwrap();
         assert_eq!((p.alg.as_str(), p.nonce.as_str()), ("ed25519", "n1"));
         assert_eq!(p.keyid, s.public().to_string());
@@ -458,7 +459,8 @@ mod tests {
             check(&h, b"BEGIN:VCALENDAR", 2_000, &k),
             Err(SigError::Stale(1_000))
         );
-        let other = VerifyingKey::Node(NodeSecret::from_seed_array([8; 32]).public());
+        let other_key = NodeSecret::from_seed_array([8; 32]).public();
+        let other = VerifyingKey::Node(&other_key);
         assert_eq!(
             check(&h, b"BEGIN:VCALENDAR", 1_000, &other),
             Err(SigError::Bad)
@@ -486,7 +488,7 @@ mod tests {
         );
         // An HMAC signature is not taken where a node key is expected.
         assert!(matches!(
-            check(&h, b"x", 1_000, &VerifyingKey::Node(secret().public())),
+            check(&h, b"x", 1_000, &VerifyingKey::Node(&secret().public())),
             Err(SigError::UnknownKey { .. })
         ));
     }

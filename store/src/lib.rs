@@ -64,6 +64,7 @@ mod open;
 pub mod parallel;
 mod people;
 mod proposals;
+mod push;
 mod query;
 mod read;
 mod record;
@@ -78,6 +79,7 @@ pub use backend::SledOptions;
 pub use error::StoreError;
 pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
 pub use proposals::{ReceivedProposal, RsvpRecord, SentProposal};
+pub use push::{PushState, SubState, Subscription};
 pub use sources::{PollCounts, SourceState};
 pub use types::{
     Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,

@@ -163,7 +163,7 @@ impl Store {
         self.scan_records(&people_key(kind, &[]))
     }
 
-    fn scan_records<T: Decode<()>>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
+    pub(crate) fn scan_records<T: Decode<()>>(&self, prefix: &[u8]) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut err = None;
         self.db.for_each_prefix(prefix, |_, v| match decode(v) {

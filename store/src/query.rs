@@ -364,6 +364,35 @@ impl Filter {
     }
 }
 
+impl Query {
+    /// Whether one event meets the query's conditions other than its window and limit (tags,
+    /// origin, box, text, place, cancelled): what a push destination's filter asks of each
+    /// change, without a query over the store.
+    pub fn admits(&self, e: &StoredEvent) -> bool {
+        if !self.include_cancelled && e.content().is_cancelled() {
+            return false;
+        }
+        if self.origin.is_some_and(|o| o != e.payload.origin) {
+            return false;
+        }
+        let has = index::tags_of(e.content());
+        let lower = |t: &String| t.to_lowercase();
+        if !self.tags.is_empty() && !self.tags.iter().map(lower).any(|t| has.contains(&t)) {
+            return false;
+        }
+        if self.exclude_tags.iter().map(lower).any(|t| has.contains(&t)) {
+            return false;
+        }
+        if let Some(b) = self.bbox {
+            match e.content().master.geo {
+                Some(g) if b.contains(g.lat, g.lon) => {}
+                _ => return false,
+            }
+        }
+        keep_text(self, e)
+    }
+}
+
 /// The one condition the index cannot answer: a case-insensitive substring of SUMMARY,
 /// DESCRIPTION or LOCATION.
 fn keep_text(q: &Query, e: &StoredEvent) -> bool {

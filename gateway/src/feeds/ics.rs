@@ -77,3 +77,35 @@ pub fn ics_calendar<'a>(
         .collect();
     write_calendar(uids.iter().map(|(e, uid)| ics_event_as(e, uid)), &[header])
 }
+
+/// The calendar property carrying an event's origin-signed envelope in a push (base64 of its
+/// wire bytes, docs/protocol.md §2), so a DisCal receiver can check the origin's signature.
+pub const ENVELOPE_PROPERTY: &str = "X-DISCAL-ENVELOPE";
+
+/// The body of a push: one event as a VCALENDAR with its VTIMEZONEs, its VEVENT's X-HOP one
+/// more than this node's (a push is one more publication), and its envelope.
+pub fn push_calendar(store: &Store, name: &str, e: &StoredEvent) -> String {
+    let mut zones = BTreeSet::new();
+    tzids(e, &mut zones);
+    let mut header = String::new();
+    fold_line(&mut header, &format!("X-WR-CALNAME:{}", escape_text(name)));
+    fold_line(
+        &mut header,
+        &format!(
+            "{ENVELOPE_PROPERTY}:{}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                e.envelope.encode()
+            )
+        ),
+    );
+    for z in &zones {
+        if let Some(v) = vtimezone(z) {
+            header.push_str(&v);
+        }
+    }
+    let uid = crate::public_uid(store, e);
+    let mut ev = crate::ics_event_as(e, &uid);
+    ev.hop = ev.hop.saturating_add(1);
+    write_calendar([ev], &[header])
+}

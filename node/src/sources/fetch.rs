@@ -271,6 +271,59 @@ impl Fetcher {
     }
 }
 
+impl Fetcher {
+    /// One POST (a push), within the same limits and address guard. Redirects are not
+    /// followed: a push is signed for the URI it is sent to. `Ok` is the 2xx status; any
+    /// other answer is an error with its status, `Retry-After` and the start of its body.
+    pub async fn post(
+        &self,
+        url: &str,
+        allow_private: bool,
+        headers: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<u16, FetchError> {
+        let url = reqwest::Url::parse(url).map_err(|e| fail(0, format!("{url}: {e}")))?;
+        check_target(&url, allow_private || self.exempted(&url))?;
+        let client = if allow_private {
+            &self.private
+        } else {
+            &self.public
+        };
+        let _all = self
+            .global
+            .acquire()
+            .await
+            .map_err(|_| fail(0, "stopping"))?;
+        let slot = self.host_slot(url.host_str().unwrap_or_default());
+        let _one = slot.acquire().await.map_err(|_| fail(0, "stopping"))?;
+        let mut r = client.post(url).body(body);
+        for (k, v) in headers {
+            r = r.header(*k, v);
+        }
+        let mut resp = r.send().await.map_err(|e| fail(0, describe(&e)))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(status.as_u16());
+        }
+        let retry_after = retry_after(resp.headers());
+        // The start of the receiver's answer says why; the rest is not read.
+        let mut said = Vec::new();
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            said.extend_from_slice(&chunk);
+            if said.len() >= 300 {
+                break;
+            }
+        }
+        said.truncate(300);
+        let said = String::from_utf8_lossy(&said);
+        Err(FetchError {
+            status: status.as_u16(),
+            retry_after,
+            message: format!("HTTP {status}: {}", said.trim()),
+        })
+    }
+}
+
 /// Refuses what no request may go to: other schemes, and special addresses written as such.
 fn check_target(url: &reqwest::Url, allow_private: bool) -> Result<(), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {

@@ -88,6 +88,9 @@ pub struct Batch {
     pub reading: Reading,
     /// False when part of the source could not be read: nothing is cancelled then.
     pub complete: bool,
+    /// The reading holds some of the source's events, not all (a push): nothing is cancelled,
+    /// and the source's other events stay its own.
+    pub partial: bool,
     /// The source's state before this poll.
     pub state: SourceState,
 }
@@ -122,6 +125,7 @@ pub(crate) fn take(
         entry,
         reading,
         complete,
+        partial,
         state,
     } = batch;
     let Reading {
@@ -150,7 +154,11 @@ pub(crate) fn take(
         &mut out,
         &mut authored,
     )?;
-    let missing = to_cancel(&state, &mut live, (seen, complete), &mut out);
+    let missing = if partial {
+        Vec::new()
+    } else {
+        to_cancel(&state, &mut live, (seen, complete), &mut out)
+    };
     for uid in missing {
         let Some(h) = held(shared, &uid)? else {
             continue;

@@ -118,7 +118,7 @@ pub async fn poll(
             hash,
             max_age,
         } => {
-            let outcome = submit(ingest, entry, (reading, complete), &state).await?;
+            let outcome = submit(ingest, entry, (reading, complete, false), &state).await?;
             shared.metrics.source_poll("read");
             shared.metrics.source_events(&outcome.counts);
             apply(&mut state, outcome, hash);
@@ -397,10 +397,12 @@ pub(super) async fn robots_allow(
     Ok(())
 }
 
-async fn submit(
+/// Hands what was read to the ingest worker. `partial`: the reading holds only some of the
+/// source's events (a push), so nothing missing from it is cancelled.
+pub(crate) async fn submit(
     ingest: &mpsc::Sender<Job>,
     entry: &SourceEntry,
-    (reading, complete): (super::Reading, bool),
+    (reading, complete, partial): (super::Reading, bool, bool),
     state: &SourceState,
 ) -> Result<Outcome, WriteError> {
     let (reply, rx) = oneshot::channel();
@@ -408,6 +410,7 @@ async fn submit(
         entry: entry.clone(),
         reading,
         complete,
+        partial,
         state: state.clone(),
     });
     let gone = || WriteError::Unavailable("node is shutting down".into());
