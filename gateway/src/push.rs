@@ -50,7 +50,11 @@ pub async fn well_known(State(gw): State<Gateway>) -> Result<Response, AppError>
 
 /// `POST /websub`: a WebSub subscriber (a sister site, any WebSub client) asks to follow a
 /// feed of this node; 202 and the intent check follows, or 400 with the reason.
-pub async fn hub(State(gw): State<Gateway>, h: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn hub(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let ct = h
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -70,7 +74,9 @@ pub async fn confirm(
     Path(name): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    Ok(reply(gw.node.push(PushRequest::Confirm { name, query }).await?))
+    Ok(reply(
+        gw.node.push(PushRequest::Confirm { name, query }).await?,
+    ))
 }
 
 /// `POST /push/in/{name}`: a sister site pushes an event.
@@ -81,11 +87,7 @@ pub async fn receive(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let get = |n: &str| {
-        h.get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     let pushed = Pushed {
         name,

@@ -141,9 +141,7 @@ fn start_tasks(
     (net, ingest): (&NetClient, &mpsc::Sender<Job>),
     secret: NodeSecret,
 ) {
-    shared
-        .tasks
-        .spawn(crate::push::run(shared.clone(), secret));
+    shared.tasks.spawn(crate::push::run(shared.clone(), secret));
     limit_write_wait(shared, opts.config.write_wait_secs);
     shared
         .tasks

@@ -192,9 +192,9 @@ pub fn check_pushed(ev: &ImportedEvent) -> Result<(), String> {
                 .err()
                 .map(|_| "is not a hop count (a whole number, 0 to 255)".to_string()),
             "X-REVISION" => match v.parse::<u32>() {
-                Ok(r) if (1..=crate::validate::MAX_REVISION).contains(&r) => None,
+                Ok(r) if r <= crate::validate::MAX_REVISION => None,
                 _ => Some(format!(
-                    "is not a revision number (a whole number, 1 to {})",
+                    "is not a revision number (a whole number, 0 to {})",
                     crate::validate::MAX_REVISION
                 )),
             },
@@ -287,8 +287,9 @@ mod tests {
             e.starts_with("X-REVISION \"x\" is not a revision number"),
             "{e}"
         );
-        let e = with(&format!("X-HOP:2\r\nX-REVISION:0\r\n{url}")).unwrap_err();
-        assert!(e.starts_with("X-REVISION \"0\""), "{e}");
+        let e = with(&format!("X-HOP:2\r\nX-REVISION:-1\r\n{url}")).unwrap_err();
+        assert!(e.starts_with("X-REVISION \"-1\""), "{e}");
+        assert_eq!(with(&format!("X-HOP:1\r\nX-REVISION:0\r\n{url}")), Ok(()));
         let e = with("X-HOP:2\r\nX-REVISION:3\r\n").unwrap_err();
         assert!(e.starts_with("X-REVISE-URL missing or empty"), "{e}");
         let e = with(&format!("X-HOP:300\r\nX-REVISION:3\r\n{url}")).unwrap_err();

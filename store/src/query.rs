@@ -380,7 +380,12 @@ impl Query {
         if !self.tags.is_empty() && !self.tags.iter().map(lower).any(|t| has.contains(&t)) {
             return false;
         }
-        if self.exclude_tags.iter().map(lower).any(|t| has.contains(&t)) {
+        if self
+            .exclude_tags
+            .iter()
+            .map(lower)
+            .any(|t| has.contains(&t))
+        {
             return false;
         }
         if let Some(b) = self.bbox {

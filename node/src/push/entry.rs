@@ -172,7 +172,9 @@ pub fn parse_filter(query: &str) -> Result<discal_protocol::view::ViewFilter, St
     use discal_protocol::view::{ViewFilter, COMMON_PARAMS};
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
-        .filter(|(k, _)| FILTER_PARAMS.contains(&k.as_str()) || !COMMON_PARAMS.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            FILTER_PARAMS.contains(&k.as_str()) || !COMMON_PARAMS.contains(&k.as_str())
+        })
         .collect();
     ViewFilter::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &[])
         .map(|(f, _)| f)
@@ -192,7 +194,10 @@ impl PushConfig {
 
     /// Every entry within its rules.
     pub fn check(&self) -> Result<(), ConfigError> {
-        for (key, v) in [("push.lease", &self.lease), ("push.dead_after", &self.dead_after)] {
+        for (key, v) in [
+            ("push.lease", &self.lease),
+            ("push.dead_after", &self.dead_after),
+        ] {
             match parse_every(v) {
                 Ok(s) if s >= 60 => {}
                 _ => {

@@ -31,7 +31,10 @@ pub(super) fn subscription_id(topic: &str, callback: &str) -> String {
     h.update(topic.as_bytes());
     h.update([0]);
     h.update(callback.as_bytes());
-    h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A checked hub request.
@@ -64,7 +67,11 @@ fn read_form(shared: &Shared, form: &[(String, String)]) -> Result<Asked, WriteE
     let filter = topic_filter(&shared.public_url, topic)?;
     match reqwest::Url::parse(callback) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-        _ => return Err(bad(format!("hub.callback {callback:?} is not an http(s) URL"))),
+        _ => {
+            return Err(bad(format!(
+                "hub.callback {callback:?} is not an http(s) URL"
+            )))
+        }
     }
     if callback.len() > 2048 {
         return Err(bad("hub.callback is longer than 2048 bytes"));
@@ -162,42 +169,7 @@ pub(super) async fn request(
 
 /// Calls the callback with a challenge; on the echo, records (or ends) the subscription.
 async fn verify(shared: &Shared, asked: Asked, id: String, held: Option<Subscription>) {
-    let challenge = format!("{:032x}", rand::random::<u128>());
-    let mut url = match reqwest::Url::parse(&asked.callback) {
-        Ok(u) => u,
-        Err(_) => return,
-    };
-    url.query_pairs_mut()
-        .append_pair(
-            "hub.mode",
-            if asked.subscribe { "subscribe" } else { "unsubscribe" },
-        )
-        .append_pair("hub.topic", &asked.topic)
-        .append_pair("hub.challenge", &challenge)
-        .append_pair("hub.lease_seconds", &asked.lease_secs.to_string());
-    let allow_private = shared
-        .config
-        .read()
-        .map(|c| c.push.allow_private_callbacks)
-        .unwrap_or(false);
-    let Ok(fetcher) = shared.sources.fetcher(&shared.public_url) else {
-        return;
-    };
-    let got = fetcher
-        .get(&Request {
-            url: url.as_str(),
-            etag: None,
-            last_modified: None,
-            allow_private,
-            accept: "text/plain",
-        })
-        .await;
-    let echoed = matches!(&got, Ok(Fetched::Full { body, .. }) if body.bytes == challenge.as_bytes());
-    if !echoed {
-        let why = match got {
-            Err(e) => e.message,
-            Ok(_) => "the callback did not echo the challenge".into(),
-        };
+    if let Err(why) = challenge(shared, &asked).await {
         tracing::info!(callback = %asked.callback, "hub: intent not verified: {why}");
         shared.metrics.push("intent refused");
         return;
@@ -237,4 +209,42 @@ async fn verify(shared: &Shared, asked: Asked, id: String, held: Option<Subscrip
     shared.metrics.push("subscribed");
     shared.push.wake.notify_one();
     shared.changed.send_modify(|_| {});
+}
+
+/// WebSub's intent check: a GET of the callback with a random challenge, which it echoes.
+async fn challenge(shared: &Shared, asked: &Asked) -> Result<(), String> {
+    let challenge = format!("{:032x}", rand::random::<u128>());
+    let mut url = reqwest::Url::parse(&asked.callback).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair(
+            "hub.mode",
+            if asked.subscribe {
+                "subscribe"
+            } else {
+                "unsubscribe"
+            },
+        )
+        .append_pair("hub.topic", &asked.topic)
+        .append_pair("hub.challenge", &challenge)
+        .append_pair("hub.lease_seconds", &asked.lease_secs.to_string());
+    let allow_private = shared
+        .config
+        .read()
+        .map(|c| c.push.allow_private_callbacks)
+        .unwrap_or(false);
+    let fetcher = shared.sources.fetcher(&shared.public_url)?;
+    let got = fetcher
+        .get(&Request {
+            url: url.as_str(),
+            etag: None,
+            last_modified: None,
+            allow_private,
+            accept: "text/plain",
+        })
+        .await;
+    match got {
+        Ok(Fetched::Full { body, .. }) if body.bytes == challenge.as_bytes() => Ok(()),
+        Err(e) => Err(e.message),
+        Ok(_) => Err("the callback did not echo the challenge".into()),
+    }
 }

@@ -204,8 +204,7 @@ async fn take(
         events,
         ..Reading::default()
     };
-    let out =
-        crate::sources::poll::submit(ingest, &src, (reading, true, true), &state).await?;
+    let out = crate::sources::poll::submit(ingest, &src, (reading, true, true), &state).await?;
     let t = &mut state.totals;
     t.seen += out.counts.seen;
     t.new += out.counts.new;

@@ -65,7 +65,9 @@ impl Pusher {
     /// Takes a push's nonce once: false for a replay.
     fn fresh_nonce(&self, nonce: &str, created: i64, now_secs: i64) -> Result<(), String> {
         if created < self.started_secs.load(Ordering::Relaxed) {
-            return Err("signed before this node started: send it again with a new signature".into());
+            return Err(
+                "signed before this node started: send it again with a new signature".into(),
+            );
         }
         let mut m = self
             .nonces

@@ -121,10 +121,11 @@ pub async fn run(shared: Arc<Shared>, secret: NodeSecret) {
     };
     let mut changed = shared.changed.subscribe();
     loop {
+        // Marked seen before the store is read, so a change that lands during the round
+        // wakes the next one.
+        changed.borrow_and_update();
         let dests = destinations(&shared);
-        let rounds = dests
-            .iter()
-            .map(|d| deliver(&shared, &fetcher, &secret, d));
+        let rounds = dests.iter().map(|d| deliver(&shared, &fetcher, &secret, d));
         let results = futures::future::join_all(rounds).await;
         let now = shared.now();
         // More due at once: go on; else wait for a change, a wake-up or the next retry.
@@ -142,7 +143,6 @@ pub async fn run(shared: Arc<Shared>, secret: NodeSecret) {
         let wait = next.map_or(Duration::from_secs(3600), |t| {
             Duration::from_millis(u64::try_from(t - now).unwrap_or(0))
         });
-        changed.mark_unchanged();
         tokio::select! {
             _ = changed.changed() => {}
             () = shared.push.wake.notified() => {}
@@ -252,8 +252,13 @@ fn failed(shared: &Shared, st: &mut PushState, err: &FetchError) {
     }
     st.last_status = err.status;
     st.last_error = err.message.clone();
-    let backoff = 2u64.saturating_pow(st.attempts.min(12)).min(MAX_BACKOFF_SECS);
-    let wait = err.retry_after.unwrap_or(backoff).clamp(1, MAX_BACKOFF_SECS);
+    let backoff = 2u64
+        .saturating_pow(st.attempts.min(12))
+        .min(MAX_BACKOFF_SECS);
+    let wait = err
+        .retry_after
+        .unwrap_or(backoff)
+        .clamp(1, MAX_BACKOFF_SECS);
     st.next_ms = now + i64::try_from(wait * 1000).unwrap_or(i64::MAX / 2);
     let dead_after = shared
         .config
@@ -272,6 +277,7 @@ fn persist(shared: &Shared, st: &PushState) {
     if let Err(e) = shared.store.put_push_state(st) {
         tracing::warn!(dest = %st.name, "push state: {e}");
     }
+    shared.changed.send_modify(|_| {});
 }
 
 async fn send(
@@ -293,7 +299,10 @@ async fn send(
         ("content-digest", h.content_digest),
         ("signature-input", h.signature_input),
         ("signature", h.signature),
-        ("link", format!("<{}/websub>; rel=\"hub\"", shared.public_url)),
+        (
+            "link",
+            format!("<{}/websub>; rel=\"hub\"", shared.public_url),
+        ),
     ];
     if let Some(s) = &d.hub_secret {
         headers.push(("x-hub-signature", httpsig::hub_signature(s, &body)));
