@@ -340,6 +340,22 @@ pub enum ConfigChange {
         /// Its name.
         name: String,
     },
+    /// Adds (or replaces) a push target (`[[push.targets]]`).
+    AddPushTarget {
+        /// Its name.
+        name: String,
+        /// Where changes are POSTed.
+        url: String,
+        /// A view's query string: which events it gets.
+        filter: String,
+        /// A shared secret: hmac-sha256 signatures; none: the node's key.
+        secret: Option<String>,
+    },
+    /// Removes a push target.
+    RemovePushTarget {
+        /// Its name.
+        name: String,
+    },
     /// Sets `[filters]`.
     Filters {
         /// `max_hop`.

@@ -232,6 +232,10 @@ fn people_routes() -> Router<Gateway> {
         )
         .route("/admin", get(web::people::admin_page))
         .route(
+            "/admin/push/{id}/{verb}",
+            axum::routing::post(web::people::admin_push),
+        )
+        .route(
             "/admin/sources/{name}/{verb}",
             axum::routing::post(web::people::admin_source),
         )

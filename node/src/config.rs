@@ -726,7 +726,15 @@ pub fn edit_sources(
     edit_tables(path, "sources", |c| &c.sources, edit)
 }
 
-/// Edits one array of tables (`[[key]]`) of a config file: the list is rewritten at the
+/// Edits `[[push.targets]]` of a config file, the rest kept as written.
+pub fn edit_push_targets(
+    path: &Path,
+    edit: impl FnOnce(&mut Vec<crate::push::PushTarget>) -> Result<(), ConfigError>,
+) -> Result<(), ConfigError> {
+    edit_tables(path, "push.targets", |c| &c.push.targets, edit)
+}
+
+/// Edits one array of tables (`[[key]]`, or `[[table.key]]`) of a config file: the list is rewritten at the
 /// end, whatever form it had (`peers = []` from a serialised Config included); every other
 /// line, comments too, stays as it was. The result is checked before it is written.
 fn edit_tables<T: Clone + PartialEq + std::fmt::Debug + Serialize>(
@@ -741,7 +749,22 @@ fn edit_tables<T: Clone + PartialEq + std::fmt::Debug + Serialize>(
     edit(&mut items)?;
     let invalid = |e: &dyn std::fmt::Display| ConfigError::Invalid(e.to_string());
     let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e| invalid(&e))?;
-    doc.remove(key);
+    let (parent, key) = match key.split_once('.') {
+        Some((t, k)) => {
+            let item = doc.entry(t).or_insert_with(|| {
+                let mut t = toml_edit::Table::new();
+                // Shown only through its own keys and `[[t.key]]`, not as an empty `[t]`.
+                t.set_implicit(true);
+                toml_edit::Item::Table(t)
+            });
+            let table = item
+                .as_table_mut()
+                .ok_or_else(|| invalid(&format!("{t} is not a table")))?;
+            (table, k)
+        }
+        None => (doc.as_table_mut(), key),
+    };
+    parent.remove(key);
     let mut tables = toml_edit::ArrayOfTables::new();
     for item in &items {
         // Each entry as toml writes it, keys in declaration order, defaults left out.
@@ -752,7 +775,7 @@ fn edit_tables<T: Clone + PartialEq + std::fmt::Debug + Serialize>(
         tables.push(one.as_table().clone());
     }
     if !tables.is_empty() {
-        doc.insert(key, toml_edit::Item::ArrayOfTables(tables));
+        parent.insert(key, toml_edit::Item::ArrayOfTables(tables));
     }
     let out = doc.to_string();
     let check = Config::parse(&out, path)?;
@@ -762,6 +785,48 @@ fn edit_tables<T: Clone + PartialEq + std::fmt::Debug + Serialize>(
         )));
     }
     write_atomic(path, out.as_bytes())
+}
+
+/// `[[push.targets]]` changes from the admin page.
+fn edit_push(path: &Path, change: &discal_gateway::ConfigChange) -> Result<(), ConfigError> {
+    use discal_gateway::ConfigChange as C;
+    match change {
+        C::AddPushTarget {
+            name,
+            url,
+            filter,
+            secret,
+        } => {
+            let secret = secret.clone().filter(|s| !s.is_empty());
+            let entry = crate::push::PushTarget {
+                name: name.clone(),
+                url: url.clone(),
+                filter: filter.clone(),
+                auth: if secret.is_some() {
+                    crate::push::Auth::Hmac
+                } else {
+                    crate::push::Auth::Signature
+                },
+                secret,
+                keyid: None,
+                allow_private: false,
+            };
+            edit_push_targets(path, |list| {
+                list.retain(|t| t.name != entry.name);
+                list.push(entry);
+                Ok(())
+            })
+        }
+        C::RemovePushTarget { name } => edit_push_targets(path, |list| {
+            let before = list.len();
+            list.retain(|t| &t.name != name);
+            if list.len() == before {
+                return Err(ConfigError::Invalid(format!("no push target {name:?}")));
+            }
+            Ok(())
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Applies an admin page's change to a config file: peers through [`edit_peers`], other keys
@@ -834,6 +899,7 @@ pub fn edit_file(path: &Path, change: &discal_gateway::ConfigChange) -> Result<(
                 Ok(())
             })
         }
+        C::AddPushTarget { .. } | C::RemovePushTarget { .. } => return edit_push(path, change),
         _ => {}
     }
     let text = file_text(path)?;
@@ -908,8 +974,12 @@ fn set_keys(doc: &mut toml_edit::DocumentMut, change: &discal_gateway::ConfigCha
             set_or_remove(m, "tiles", n.map_tiles.as_deref());
             set_or_remove(m, "attribution", n.map_attribution.as_deref());
         }
-        C::AddPeer { .. } | C::RemovePeer { .. } | C::AddSource { .. } | C::RemoveSource { .. } => {
-        }
+        C::AddPeer { .. }
+        | C::RemovePeer { .. }
+        | C::AddSource { .. }
+        | C::RemoveSource { .. }
+        | C::AddPushTarget { .. }
+        | C::RemovePushTarget { .. } => {}
     }
 }
 
@@ -977,6 +1047,51 @@ mod tests {
         }
         let ok = "[filters]\nnear = [52.5, 13.4]\nradius_km = 30.0\n";
         Config::parse(ok, Path::new("x")).unwrap();
+    }
+
+    #[test]
+    fn push_targets_are_edited_beside_the_push_keys() {
+        use discal_gateway::ConfigChange as C;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        let text = "# my node\n[push]\n# who may subscribe\nregistrations = \"auto\"\n";
+        write_atomic(&p, text.as_bytes()).unwrap();
+        let add = |name: &str, secret: Option<&str>| C::AddPushTarget {
+            name: name.into(),
+            url: format!("https://{name}.example/in"),
+            filter: "tags=linux".into(),
+            secret: secret.map(str::to_string),
+        };
+        edit_file(&p, &add("cms", Some("s"))).unwrap();
+        edit_file(&p, &add("wp", None)).unwrap();
+        let out = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            out.contains("# who may subscribe") && out.contains("[[push.targets]]"),
+            "{out}"
+        );
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.push.registrations, crate::push::Registrations::Auto);
+        assert_eq!(c.push.targets.len(), 2);
+        assert_eq!(c.push.targets[0].auth, crate::push::Auth::Hmac);
+        assert_eq!(c.push.targets[1].auth, crate::push::Auth::Signature);
+        let bad = C::AddPushTarget {
+            name: "x".into(),
+            url: "https://x.example/".into(),
+            filter: "tagz=1".into(),
+            secret: None,
+        };
+        assert!(edit_file(&p, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("tagz"));
+        edit_file(&p, &C::RemovePushTarget { name: "cms".into() }).unwrap();
+        assert_eq!(Config::load(&p).unwrap().push.targets.len(), 1);
+        // Without a [push] table the targets still go under push.
+        let q = dir.path().join("fresh.toml");
+        write_atomic(&q, b"name = \"n\"\n").unwrap();
+        edit_file(&q, &add("cms", None)).unwrap();
+        assert_eq!(Config::load(&q).unwrap().push.targets.len(), 1);
+        assert!(!std::fs::read_to_string(&q).unwrap().contains("\n[push]\n"));
     }
 
     #[test]

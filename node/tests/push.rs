@@ -706,3 +706,81 @@ async fn one_node_pushes_to_another_with_its_key() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_destination_failing_past_dead_after_stops_until_an_admin_resumes_it() {
+    use std::sync::atomic::AtomicI64;
+    let (r, base) = receiver(b"k").await;
+    r.down.store(true, Relaxed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(8);
+    cfg.push.dead_after = "1d".into();
+    cfg.push.targets.push(PushTarget {
+        name: "site".into(),
+        url: format!("{base}/hmac"),
+        filter: String::new(),
+        auth: Auth::Hmac,
+        secret: Some("k".into()),
+        keyid: None,
+        allow_private: true,
+    });
+    let path = config_path(&dir);
+    discal_node::config::write_atomic(&path, toml::to_string(&cfg).unwrap().as_bytes()).unwrap();
+    let mut opts = discal_node::NodeOptions::new(cfg, Some(dir.path().join("data")));
+    opts.config_path = Some(path);
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = offset.clone();
+    opts.clock = Arc::new(move || chrono::Utc::now().timestamp_millis() + o.load(Relaxed));
+    let a = discal_node::Node::spawn(opts).await.unwrap();
+    add(&a, "Meetup").await;
+    let state = |a: &discal_node::NodeHandle| a.store().push_state("site").unwrap().unwrap();
+    assert!(
+        a.wait_until(WAIT, |s| s
+            .push_state("site")
+            .unwrap()
+            .is_some_and(|st| st.attempts >= 1))
+            .await
+    );
+    // Two days later it still fails: the destination stops, visible to the admin.
+    offset.store(2 * 86_400_000, Relaxed);
+    assert!(
+        a.wait_until(WAIT, |s| s
+            .push_state("site")
+            .unwrap()
+            .is_some_and(|st| st.dead))
+            .await
+    );
+    let url = format!("http://{}", a.http_addr());
+    let list = json(
+        http()
+            .get(format!("{url}/api/push"))
+            .bearer_auth(a.admin_token()),
+    )
+    .await;
+    assert_eq!(list["targets"][0]["delivery"]["dead"], true);
+    assert!(list["targets"][0]["delivery"]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("503"));
+    r.down.store(false, Relaxed);
+    // Back to the receiver's time, or it takes the signatures for stale ones.
+    offset.store(0, Relaxed);
+    assert_eq!(state(&a).cursor, 0, "nothing was lost by stopping");
+    let resumed = http()
+        .post(format!("{url}/api/push/site/resume"))
+        .bearer_auth(a.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    r.wait("the push after resuming", |r| r.got().len() == 1)
+        .await;
+    assert!(
+        a.wait_until(WAIT, |s| s
+            .push_state("site")
+            .unwrap()
+            .is_some_and(|st| !st.dead && st.delivered == 1))
+            .await
+    );
+    a.shutdown().await;
+}

@@ -738,6 +738,7 @@ pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
     let body = html! {
         (ui::admin_peers(lang, &status, &csrf))
         (ui::admin_sources(lang, &gw.node.sources().await, &csrf))
+        (ui::admin_push(lang, &gw.node.pushes().await, &csrf))
         (ui::admin_settings(lang, &cfg, &csrf))
         h2 { (t(lang, "Accounts", "Konten")) }
         table { @for a in &accounts { tr {
@@ -853,6 +854,12 @@ fn config_change(what: &str, f: &EventForm) -> Result<crate::ConfigChange, Strin
             tags: list_field(f, "tags"),
             tz: Some(f.get("tz").trim().to_string()).filter(|z| !z.is_empty()),
         },
+        "push" => C::AddPushTarget {
+            name: f.get("name").trim().to_string(),
+            url: f.get("url").trim().to_string(),
+            filter: f.get("filter").trim().trim_start_matches('?').to_string(),
+            secret: Some(f.get("secret").trim().to_string()).filter(|s| !s.is_empty()),
+        },
         "filters" => C::Filters {
             max_hop: match f.get("max_hop") {
                 "" => None,
@@ -943,6 +950,34 @@ pub async fn admin_source(
         &format!("remove source {name}"),
     )
     .await
+}
+
+/// `POST /admin/push/{id}/{verb}`: approve, refuse or remove a hub subscription; resume a
+/// dead destination; `drop` a push target from the config.
+pub async fn admin_push(
+    State(gw): State<Gateway>,
+    Path((id, verb)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, _) = admin_form(&gw, &h, &body)?;
+    if verb == "drop" {
+        return apply_config(
+            &gw,
+            &caller,
+            crate::ConfigChange::RemovePushTarget { name: id.clone() },
+            &format!("remove push target {id}"),
+        )
+        .await;
+    }
+    gw.node
+        .push(crate::PushRequest::Decide {
+            id,
+            verb,
+            by: caller.name.clone(),
+        })
+        .await?;
+    Ok(see_other("/admin", &[]))
 }
 
 async fn apply_config(

@@ -465,6 +465,88 @@ pub fn admin_sources(lang: Lang, sources: &serde_json::Value, csrf: &str) -> Mar
     }
 }
 
+fn post_button(action: &str, label: &str, csrf: &str) -> Markup {
+    html! {
+        form.inline method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" { (label) }
+        }
+    }
+}
+
+fn delivery(lang: Lang, d: &serde_json::Value) -> Markup {
+    html! {
+        (d["delivered"]) " " (t(lang, "delivered", "zugestellt"))
+        @if d["last_ok_ms"].as_i64().unwrap_or(0) > 0 { ", " (t(lang, "last", "zuletzt")) " " (when_ms(&d["last_ok_ms"])) }
+        @if d["dead"].as_bool().unwrap_or(false) { br; strong { (t(lang, "Stopped (failing too long)", "Angehalten (zu lange fehlerhaft)")) } }
+        @else if d["attempts"].as_u64().unwrap_or(0) > 0 {
+            br; (t(lang, "failing, next try ", "fehlerhaft, nächster Versuch ")) (when_ms(&d["next_ms"]))
+        }
+        @if let Some(e) = d["last_error"].as_str().filter(|e| !e.is_empty()) { br; small { (e) } }
+    }
+}
+
+/// The admin page's push section: targets, hub subscriptions (approve, refuse), inbound sites.
+pub fn admin_push(lang: Lang, push: &serde_json::Value, csrf: &str) -> Markup {
+    let empty = Vec::new();
+    let list = |k: &str| push[k].as_array().unwrap_or(&empty).clone();
+    html! {
+        h2 { (t(lang, "Push to sister sites", "Push an Partnerseiten")) }
+        p { (t(lang, "Hub registrations: ", "Anmeldungen am Hub: ")) (push["registrations"].as_str().unwrap_or("approve")) }
+        table {
+            @for s in list("targets") {
+                @let name = s["name"].as_str().unwrap_or_default();
+                tr.push-target {
+                    td.name { (name) br; small { (s["url"].as_str().unwrap_or("")) } }
+                    td { (s["auth"].as_str().unwrap_or("")) br; small { (s["filter"].as_str().unwrap_or("")) } }
+                    td { (delivery(lang, &s["delivery"])) }
+                    td {
+                        @if s["delivery"]["dead"].as_bool().unwrap_or(false) {
+                            (post_button(&format!("/admin/push/{name}/resume"), t(lang, "Resume", "Fortsetzen"), csrf))
+                        }
+                        (post_button(&format!("/admin/push/{name}/drop"), t(lang, "Remove", "Entfernen"), csrf))
+                    }
+                }
+            }
+            @for s in list("subscriptions") {
+                @let id = s["id"].as_str().unwrap_or_default();
+                @let state = s["state"].as_str().unwrap_or_default();
+                tr.subscription {
+                    td.name { (s["callback"].as_str().unwrap_or("")) br; small { (s["topic"].as_str().unwrap_or("")) } }
+                    td { strong { (state) } br; small { (t(lang, "lease until ", "angemeldet bis ")) (when_ms(&s["expires_ms"])) } }
+                    td { (delivery(lang, &s["delivery"])) }
+                    td {
+                        @if state == "waiting" {
+                            (post_button(&format!("/admin/push/{id}/approve"), t(lang, "Approve", "Annehmen"), csrf))
+                            (post_button(&format!("/admin/push/{id}/refuse"), t(lang, "Refuse", "Ablehnen"), csrf))
+                        }
+                        @if s["delivery"]["dead"].as_bool().unwrap_or(false) {
+                            (post_button(&format!("/admin/push/{id}/resume"), t(lang, "Resume", "Fortsetzen"), csrf))
+                        }
+                        (post_button(&format!("/admin/push/{id}/remove"), t(lang, "Remove", "Entfernen"), csrf))
+                    }
+                }
+            }
+            @for s in list("inbound") {
+                tr.inbound {
+                    td.name { (s["name"].as_str().unwrap_or("")) br; small { (s["push_url"].as_str().unwrap_or("")) } }
+                    td { (t(lang, "pushes to us", "sendet an uns")) " · " (s["auth"].as_str().unwrap_or("")) }
+                    td { (s["events"]) " " (t(lang, "events", "Termine")) ", " (t(lang, "last", "zuletzt")) " " (when_ms(&s["last_push_ms"])) }
+                    td.problems { @for p in s["problems"].as_array().unwrap_or(&empty).iter().take(5) { (p.as_str().unwrap_or("")) br; } }
+                }
+            }
+        }
+        form method="post" action="/admin/config/push" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "Name", "Name"), "name", ""))
+            (text_field(t(lang, "URL the site receives pushes at", "URL, an der die Seite Pushes empfängt"), "url", ""))
+            (text_field(t(lang, "Filter (a view's query, e.g. tags=linux)", "Filter (Ansicht, z. B. tags=linux)"), "filter", ""))
+            (text_field(t(lang, "Shared secret (empty: signed with this node's key)", "Gemeinsames Geheimnis (leer: mit dem Schlüssel dieses Knotens signiert)"), "secret", ""))
+            button type="submit" { (t(lang, "Add push target", "Push-Ziel hinzufügen")) }
+        }
+    }
+}
+
 /// The admin page's filters and node settings, prefilled from the configuration.
 pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup {
     let f = &cfg["filters"];

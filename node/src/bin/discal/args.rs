@@ -98,6 +98,9 @@ pub enum Cmd {
     /// Subscribe to sister sites without DisCal: ICS feeds and event pages, polled on a schedule.
     #[command(subcommand)]
     Source(SourceCmd),
+    /// Push to sister sites: targets, the hub's subscriptions, sites that push here.
+    #[command(subcommand)]
+    Push(PushCmd),
     /// Import the events of an iCalendar file as this node's events.
     #[command(after_help = "Example:\n  discal import group-calendar.ics")]
     Import {
@@ -169,6 +172,57 @@ pub enum SourceCmd {
         common: Common,
         /// Its name.
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PushCmd {
+    /// Push every matching change to URL, signed with this node's key (or, with --secret,
+    /// with hmac-sha256 and X-Hub-Signature).
+    #[command(
+        after_help = "Examples:\n  discal push add cms https://site.example/discal-push --filter 'tags=linux&near=52.52,13.40&radius_km=30'\n  discal push add wp https://wp.example/?discal=push --secret 'a long shared secret'"
+    )]
+    Add {
+        #[command(flatten)]
+        common: Common,
+        /// A name for lists and logs.
+        name: String,
+        /// Where changes are POSTed.
+        url: String,
+        /// A personal view's query string: which events it gets (default: all).
+        #[arg(long, default_value = "")]
+        filter: String,
+        /// A secret shared with the receiver: hmac-sha256 instead of the node's key.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The key id the receiver knows the secret by (default: this node's key).
+        #[arg(long)]
+        keyid: Option<String>,
+        /// Let it reach loopback and private addresses.
+        #[arg(long)]
+        allow_private: bool,
+    },
+    /// Targets and hub subscriptions with their outboxes; sites that push here.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Stop pushing to a target.
+    Remove {
+        #[command(flatten)]
+        common: Common,
+        /// Its name.
+        name: String,
+    },
+    /// Approve, refuse or remove a hub subscription, or resume a stopped destination (the
+    /// node must be running).
+    Decide {
+        #[command(flatten)]
+        common: Common,
+        /// A subscription's id (from `discal push list`) or a target's name.
+        id: String,
+        /// approve, refuse, remove or resume.
+        verb: String,
     },
 }
 

@@ -7,6 +7,7 @@
 //! - `import.rs`: `import`, in parts, with a progress bar and a summary.
 //! - `users.rs`: `user add|list|disable|passwd|token`.
 //! - `sources.rs`: `source add|list|remove|run`.
+//! - `push.rs`: `push add|list|remove|decide`.
 //! - `remote.rs`: talking to the running node over its HTTP API (or to the store directly
 //!   when it is stopped), and `status`.
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
@@ -27,6 +28,7 @@ macro_rules! say {
 mod args;
 mod events;
 mod import;
+mod push;
 mod remote;
 mod run;
 mod setup;
@@ -69,6 +71,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Id { common } => setup::cmd_id(&common),
         Cmd::Peer(p) => setup::cmd_peer(p),
         Cmd::Source(s) => sources::cmd_source(s),
+        Cmd::Push(p) => push::cmd_push(p),
         Cmd::Event(e) => events::cmd_event(e),
         Cmd::User(u) => users::cmd_user(u),
         Cmd::Import { common, file } => import::cmd_import(&common, &file),
