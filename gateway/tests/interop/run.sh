@@ -91,6 +91,11 @@ check check_wild.mjs node "$here/check_wild.mjs" "$wild/feed.ics" "$wild/expecte
   .venv/bin/pip install --quiet --disable-pip-version-check "extruct==0.18.0"
 check referee_pages.py .venv/bin/python node/tests/python/referee_pages.py \
   target/debug/examples/read_page node/tests/fixtures/pages
+# Push (issue 21): a WebSub subscriber that is not DisCal checks the node's pushes with
+# http-message-signatures, an independent RFC 9421 implementation.
+.venv/bin/python -c "import http_message_signatures, requests" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check "http-message-signatures==3.0.0" "requests==2.34.2"
+check push_receiver.py .venv/bin/python node/tests/python/push_receiver.py target/debug/discal
 # The people pages in Chromium, against a real node whose first admin (and a user) the CLI
 # made, peered with a second node over the mesh. The anonymous form's minimum fill time is
 # off here (its own Rust test keeps it): the browser fills it faster than a person.
