@@ -222,6 +222,7 @@ fn people_routes() -> Router<Gateway> {
         )
         .route("/api/users", get(users_api::list).post(users_api::add))
         .route("/api/sources", get(users_api::sources))
+        .route("/api/dedupe", axum::routing::post(users_api::dedupe))
         .route(
             "/api/sources/{name}/run",
             axum::routing::post(users_api::run_source),

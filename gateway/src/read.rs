@@ -253,7 +253,8 @@ pub struct Page {
     pub truncated: bool,
 }
 
-/// Runs a view against the store: index query, the exact `near` circle, then the page.
+/// Runs a view against the store: index query, the exact `near` circle, then the page. Every
+/// listing is its own entry (CalDAV, whose collections must match their sync reports).
 pub fn fetch(
     store: &Store,
     f: &ViewFilter,
@@ -261,8 +262,37 @@ pub fn fetch(
     limit: usize,
     include_cancelled: bool,
 ) -> Result<Page, StoreError> {
+    fetch_as(store, f, (window, limit, include_cancelled), false)
+}
+
+/// [`fetch`] as the collector shows it: listings of one real event (the same event from
+/// several origins or sources) are one entry, the representative, with the others in
+/// [`Hit::also`] (docs/operators.md, "One entry for one real event").
+pub fn fetch_collected(
+    store: &Store,
+    f: &ViewFilter,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    limit: usize,
+    include_cancelled: bool,
+) -> Result<Page, StoreError> {
+    fetch_as(store, f, (window, limit, include_cancelled), true)
+}
+
+type Window = Option<(DateTime<Utc>, DateTime<Utc>)>;
+
+fn fetch_as(
+    store: &Store,
+    f: &ViewFilter,
+    (window, limit, include_cancelled): (Window, usize, bool),
+    collect: bool,
+) -> Result<Page, StoreError> {
     let want = f.offset.saturating_add(limit).saturating_add(1);
     let mut ask = want;
+    let overrides = if collect {
+        store.dedupe_overrides()?
+    } else {
+        discal_protocol::dedupe::Overrides::default()
+    };
     loop {
         let q = store_query(f, window, ask, include_cancelled);
         let res = store.query(&q)?;
@@ -272,6 +302,9 @@ pub fn fetch(
             .into_iter()
             .filter(|h| f.within(h.event.content().master.geo.map(|g| (g.lat, g.lon))))
             .collect();
+        if collect {
+            hits = collapse(hits, &overrides);
+        }
         // The circle is narrower than the box the index used: if it removed events and the
         // store cut its answer, ask again for more rather than return a short page.
         if hits.len() < want && store_cut && ask < usize::MAX / 4 {
@@ -285,6 +318,114 @@ pub fn fetch(
         hits.drain(..start);
         return Ok(Page { hits, truncated });
     }
+}
+
+/// Shows each real event once: the listings [`dedupe::group`] puts together become their
+/// representative's [`Hit::also`]; the order of the representatives is kept.
+///
+/// [`dedupe::group`]: discal_protocol::dedupe::group
+pub fn collapse(hits: Vec<Hit>, ov: &discal_protocol::dedupe::Overrides) -> Vec<Hit> {
+    use discal_protocol::dedupe::{fingerprint, group, Member};
+    if hits.len() < 2 {
+        return hits;
+    }
+    let members: Vec<Member> = hits
+        .iter()
+        .map(|h| {
+            let e = &h.event;
+            let c = e.content();
+            Member {
+                ident: (*e.payload.origin.as_bytes(), e.payload.uid.clone()),
+                fp: fingerprint(&e.payload.uid, c),
+                source_hops: discal_protocol::source::source_hops(c),
+                cancelled: c.is_cancelled(),
+            }
+        })
+        .collect();
+    let reps = group(&members, ov);
+    if reps.iter().enumerate().all(|(i, r)| i == *r) {
+        return hits;
+    }
+    let mut also: Vec<Vec<discal_store::Also>> = vec![Vec::new(); hits.len()];
+    for (i, h) in hits.iter().enumerate() {
+        if reps[i] != i {
+            let c = h.event.content();
+            also[reps[i]].push(discal_store::Also {
+                origin: h.event.payload.origin,
+                uid: h.event.payload.uid.clone(),
+                source: discal_protocol::source::source_of(c).map(str::to_string),
+            });
+        }
+    }
+    hits.into_iter()
+        .zip(also)
+        .enumerate()
+        .filter(|(i, _)| reps[*i] == *i)
+        .map(|(_, (mut h, a))| {
+            h.also = a;
+            h
+        })
+        .collect()
+}
+
+/// The listings of the real event `e` is one listing of, as the collector shows them: the
+/// representative (`e` itself, or the one shown in its place) and every listing (the
+/// representative included, `e` too). Looks at the events starting within 12 hours of it.
+pub fn listings_of(
+    store: &Store,
+    e: &discal_store::StoredEvent,
+) -> Result<(discal_store::Also, Vec<discal_store::Also>), StoreError> {
+    use discal_protocol::dedupe::{fingerprint, MAX_APART_SECS};
+    let start = fingerprint(&e.payload.uid, e.content()).start;
+    let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
+    let window = Some((at(start - MAX_APART_SECS), at(start + MAX_APART_SECS + 1)));
+    let mut q = store_query(&ViewFilter::default(), window, 2000, true);
+    q.floating_tz = chrono_tz::UTC;
+    let mut hits = store.query(&q)?.hits;
+    let me = (e.payload.origin, e.payload.uid.clone());
+    if !hits
+        .iter()
+        .any(|h| (h.event.payload.origin, h.event.payload.uid.clone()) == me)
+    {
+        hits.push(Hit {
+            event: e.clone(),
+            occurrences: Vec::new(),
+            also: Vec::new(),
+        });
+    }
+    let listing = |e: &discal_store::StoredEvent| discal_store::Also {
+        origin: e.payload.origin,
+        uid: e.payload.uid.clone(),
+        source: discal_protocol::source::source_of(e.content()).map(str::to_string),
+    };
+    for h in collapse(hits, &store.dedupe_overrides()?) {
+        let rep = listing(&h.event);
+        let mine = (rep.origin, rep.uid.clone()) == me
+            || h.also.iter().any(|a| (a.origin, a.uid.clone()) == me);
+        if mine {
+            let mut all = vec![rep.clone()];
+            all.extend(h.also);
+            return Ok((rep, all));
+        }
+    }
+    let alone = listing(e);
+    Ok((alone.clone(), vec![alone]))
+}
+
+/// Who else lists an event, for people: each listing's source host, or its origin's short
+/// key ("meetup.com, …Qx3kZ9aB").
+pub fn also_names(also: &[discal_store::Also]) -> String {
+    let mut names: Vec<String> = also
+        .iter()
+        .map(|a| {
+            a.source
+                .as_deref()
+                .and_then(discal_protocol::source::url_host)
+                .unwrap_or_else(|| format!("…{}", a.origin.fmt_short()))
+        })
+        .collect();
+    names.dedup();
+    names.join(", ")
 }
 
 /// The store query for a view: its index-level conditions (the `near` circle is narrowed to
@@ -370,9 +511,14 @@ where
         Ok(s) => s,
         Err(e) => return AppError::from(e).into_response(),
     };
+    // The collector's corrections change what a view shows without a change to the events.
+    let stamp = match gw.store.dedupe_stamp() {
+        Ok(s) => s,
+        Err(e) => return AppError::from(e).into_response(),
+    };
     let full_key = match key.relative_to {
-        Some(d) => format!("{}|{seq}|{d}", key.url),
-        None => format!("{}|{seq}", key.url),
+        Some(d) => format!("{}|{seq}|{stamp:x}|{d}", key.url),
+        None => format!("{}|{seq}|{stamp:x}", key.url),
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     full_key.hash(&mut h);

@@ -185,3 +185,72 @@ pub async fn run_source(
     admin(&gw, &h)?;
     Ok(axum::Json(gw.node.poll_source(name).await?).into_response())
 }
+
+/// One listing named in a dedupe correction.
+#[derive(serde::Deserialize)]
+struct Listing {
+    origin: String,
+    uid: String,
+}
+
+/// A correction of the collector's view.
+#[derive(serde::Deserialize)]
+struct DedupeRequest {
+    a: Listing,
+    b: Listing,
+    /// `split` (never one event), `join` (always one) or `clear` (the rule decides again).
+    action: String,
+}
+
+/// `POST /api/dedupe`: an admin splits a wrong merge, joins a missed one, or takes either
+/// back; the choice sticks (docs/operators.md, "One entry for one real event").
+pub async fn dedupe(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let by = admin(&gw, &h)?;
+    let r: DedupeRequest = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("the body: {e}")))?;
+    let ident = |l: &Listing| -> Result<discal_protocol::dedupe::Ident, AppError> {
+        let o: discal_protocol::NodeKey = l
+            .origin
+            .parse()
+            .map_err(|e| AppError::BadRequest(format!("origin {:?}: {e}", l.origin)))?;
+        Ok((*o.as_bytes(), l.uid.clone()))
+    };
+    let (a, b) = (ident(&r.a)?, ident(&r.b)?);
+    if a == b {
+        return Err(AppError::BadRequest("a and b are the same listing".into()));
+    }
+    match r.action.as_str() {
+        "split" | "join" => gw
+            .store
+            .put_dedupe_choice(&discal_store::DedupeChoice {
+                a,
+                b,
+                join: r.action == "join",
+                by: by.clone(),
+                at_ms: (gw.clock)(),
+            })
+            .map_err(AppError::internal)?,
+        "clear" => gw
+            .store
+            .remove_dedupe_choice(&a, &b)
+            .map_err(AppError::internal)?,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "action {other:?}: split, join or clear"
+            )))
+        }
+    }
+    gw.store
+        .audit(&discal_store::AuditEntry {
+            at_ms: (gw.clock)(),
+            actor: by,
+            action: format!("dedupe {}", r.action),
+            subject: format!("{} {} / {} {}", r.a.origin, r.a.uid, r.b.origin, r.b.uid),
+        })
+        .map_err(AppError::internal)?;
+    Ok(axum::Json(serde_json::json!({"action": r.action})).into_response())
+}

@@ -620,7 +620,8 @@ async fn pushes_into_a_node_are_authenticated_checked_and_travel_on_with_x_hop_p
         "{said}"
     );
     // None at all: a first-hand event of a site without DisCal, taken by its token.
-    let (status, said) = push(&url, &token, &vevent("repair-4@site-a.example", "")).await;
+    let plain = vevent("repair-4@site-a.example", "").replace("Repair café", "Clothes swap");
+    let (status, said) = push(&url, &token, &plain).await;
     assert_eq!(status, 200, "{said}");
     assert_eq!(b.metrics().pushes("replayed"), 1);
     assert!(b.metrics().pushes("unauthorized") >= 4);

@@ -129,6 +129,18 @@ pub fn same_event(a: &Fingerprint, b: &Fingerprint) -> Option<Signal> {
     if (a.start - b.start).abs() > START_TOLERANCE_SECS {
         return None;
     }
+    // Numbers name things apart ("Talk 3" and "Talk 4", "Bulk event 4" and "Bulk event 88"):
+    // titles that both carry numbers must carry the same ones.
+    let numbers = |t: &BTreeSet<String>| -> BTreeSet<String> {
+        t.iter()
+            .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+            .cloned()
+            .collect()
+    };
+    let (na, nb) = (numbers(&a.title), numbers(&b.title));
+    if !na.is_empty() && !nb.is_empty() && na != nb {
+        return None;
+    }
     let title = jaccard(&a.title, &b.title).max(overlap(&a.title, &b.title) * 0.9);
     let place_known = !a.place.is_empty() && !b.place.is_empty();
     let near = matches!((a.geo, b.geo), (Some(x), Some(y)) if distance_km(x, y) <= 0.3);
@@ -142,4 +154,234 @@ pub fn same_event(a: &Fingerprint, b: &Fingerprint) -> Option<Signal> {
     };
     (title >= 0.6 && place >= 0.5 && (place > 0.5 || title >= 0.8))
         .then_some(Signal::TimeTitlePlace)
+}
+
+/// An event's name for grouping: (origin key bytes, UID).
+pub type Ident = ([u8; 32], String);
+
+/// One event of a set to group.
+#[derive(Clone, Debug)]
+pub struct Member {
+    /// Who holds it.
+    pub ident: Ident,
+    /// What it is.
+    pub fp: Fingerprint,
+    /// How far it is from where it was first published (X-DISCAL-SOURCE-HOP, §13): 0 for an
+    /// organiser's own event.
+    pub source_hops: u32,
+    /// Cancelled (a live listing is shown before a cancelled one).
+    pub cancelled: bool,
+}
+
+/// An admin's corrections: pairs never to show as one, pairs always to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Never one event.
+    pub split: BTreeSet<(Ident, Ident)>,
+    /// Always one event.
+    pub join: BTreeSet<(Ident, Ident)>,
+}
+
+impl Overrides {
+    /// A pair in the order the sets keep it.
+    pub fn pair(a: Ident, b: Ident) -> (Ident, Ident) {
+        if a <= b {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    }
+}
+
+/// Events compared with each other in one time bucket at most (so a flood of events at one
+/// instant costs a bounded number of comparisons per event).
+pub const MAX_BUCKET_COMPARISONS: usize = 64;
+
+/// The order of representatives: live before cancelled, then the fewest hops from where it
+/// was first published (the organiser's own listing before an aggregator's copy), then the
+/// origin key and the UID. Every input is signed content, so every collector picks the same.
+fn rank(m: &Member) -> (bool, u32, &[u8; 32], &str) {
+    (m.cancelled, m.source_hops, &m.ident.0, &m.ident.1)
+}
+
+struct Groups {
+    parent: Vec<usize>,
+    /// Earliest and latest start in each root's group.
+    span: Vec<(i64, i64)>,
+}
+
+impl Groups {
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+}
+
+/// The pairs worth comparing: the same source UID, the same URL, or a start in the same or a
+/// neighbouring quarter hour; at most [`MAX_BUCKET_COMPARISONS`] per member and key.
+fn candidates(members: &[Member]) -> Vec<(usize, usize)> {
+    use std::collections::HashMap;
+    let mut by_key: HashMap<(u8, &str), Vec<usize>> = HashMap::new();
+    let mut by_slot: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        if let Some(u) = &m.fp.source_uid {
+            by_key.entry((0, u)).or_default().push(i);
+        }
+        if let Some(u) = &m.fp.url {
+            by_key.entry((1, u)).or_default().push(i);
+        }
+        by_slot
+            .entry(m.fp.start.div_euclid(START_TOLERANCE_SECS))
+            .or_default()
+            .push(i);
+    }
+    let mut out = Vec::new();
+    for list in by_key.values() {
+        for &b in list.iter().skip(1).take(MAX_BUCKET_COMPARISONS) {
+            out.push((list[0], b));
+        }
+    }
+    for (i, m) in members.iter().enumerate() {
+        let slot = m.fp.start.div_euclid(START_TOLERANCE_SECS);
+        for s in slot - 1..=slot + 1 {
+            let Some(list) = by_slot.get(&s) else { continue };
+            let later = list.iter().filter(|&&j| j > i);
+            out.extend(later.take(MAX_BUCKET_COMPARISONS).map(|&j| (i, j)));
+        }
+    }
+    out
+}
+
+/// Groups `members` into real events: for each member, the index of its group's
+/// representative. Pairs matched by [`same_event`] (or joined by an admin) are one group,
+/// unless an admin split them or the group would span more than [`MAX_APART_SECS`].
+pub fn group(members: &[Member], ov: &Overrides) -> Vec<usize> {
+    use std::collections::HashMap;
+    let n = members.len();
+    let mut g = Groups {
+        parent: (0..n).collect(),
+        span: members.iter().map(|m| (m.fp.start, m.fp.start)).collect(),
+    };
+    let index: HashMap<&Ident, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (&m.ident, i))
+        .collect();
+    let splits: Vec<(usize, usize)> = ov
+        .split
+        .iter()
+        .filter_map(|(a, b)| Some((*index.get(a)?, *index.get(b)?)))
+        .collect();
+    let union = |g: &mut Groups, a: usize, b: usize| {
+        let (ra, rb) = (g.find(a), g.find(b));
+        if ra == rb {
+            return;
+        }
+        let lo = g.span[ra].0.min(g.span[rb].0);
+        let hi = g.span[ra].1.max(g.span[rb].1);
+        if hi - lo > MAX_APART_SECS {
+            return;
+        }
+        let split = splits.iter().any(|&(x, y)| {
+            let (fx, fy) = (g.find(x), g.find(y));
+            (fx == ra && fy == rb) || (fx == rb && fy == ra)
+        });
+        if !split {
+            g.parent[rb] = ra;
+            g.span[ra] = (lo, hi);
+        }
+    };
+    for (a, b) in &ov.join {
+        if let (Some(&x), Some(&y)) = (index.get(a), index.get(b)) {
+            union(&mut g, x, y);
+        }
+    }
+    for (a, b) in candidates(members) {
+        if same_event(&members[a].fp, &members[b].fp).is_some() {
+            union(&mut g, a, b);
+        }
+    }
+    let mut best: HashMap<usize, usize> = HashMap::new();
+    for i in 0..n {
+        let r = g.find(i);
+        let e = best.entry(r).or_insert(i);
+        if rank(&members[i]) < rank(&members[*e]) {
+            *e = i;
+        }
+    }
+    (0..n).map(|i| best[&g.find(i)]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(origin: u8, uid: &str, start: i64, title: &str, hops: u32) -> Member {
+        Member {
+            ident: ([origin; 32], uid.into()),
+            fp: Fingerprint {
+                source_uid: None,
+                url: None,
+                start,
+                title: words(title),
+                place: words("Town hall, Neustadt"),
+                geo: None,
+            },
+            source_hops: hops,
+            cancelled: false,
+        }
+    }
+
+    #[test]
+    fn one_group_per_real_event_with_a_stable_representative() {
+        let day = 1_800_000_000;
+        let a = m(9, "a", day, "Repair café", 1);
+        let b = m(3, "b", day + 300, "Repair café Neustadt", 0);
+        let c = m(5, "c", day + 86_400, "Repair café", 0);
+        let reps = group(&[a.clone(), b.clone(), c.clone()], &Overrides::default());
+        assert_eq!(
+            reps,
+            vec![1, 1, 2],
+            "the organiser's own listing (hop 0) represents"
+        );
+        // The order of the input does not change the choice.
+        assert_eq!(group(&[c, b, a], &Overrides::default()), vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn admins_split_and_join() {
+        let day = 1_800_000_000;
+        let a = m(1, "a", day, "Repair café", 0);
+        let b = m(2, "b", day, "Repair café", 0);
+        let c = m(3, "c", day + 3600, "Something else entirely", 0);
+        let mut ov = Overrides::default();
+        ov.split
+            .insert(Overrides::pair(b.ident.clone(), a.ident.clone()));
+        ov.join
+            .insert(Overrides::pair(a.ident.clone(), c.ident.clone()));
+        assert_eq!(group(&[a, b, c], &ov), vec![0, 1, 0]);
+    }
+
+    #[test]
+    fn chains_never_span_more_than_twelve_hours() {
+        let day = 1_800_000_000;
+        let mut ov = Overrides::default();
+        let ms: Vec<Member> = (0..4)
+            .map(|i| m(i, &format!("u{i}"), day + i64::from(i) * 5 * 3600, "x", 0))
+            .collect();
+        for w in ms.windows(2) {
+            ov.join
+                .insert(Overrides::pair(w[0].ident.clone(), w[1].ident.clone()));
+        }
+        let reps = group(&ms, &ov);
+        assert_eq!(reps[0], reps[1]);
+        assert_eq!(reps[1], reps[2]);
+        assert_ne!(
+            reps[2], reps[3],
+            "a fourth would stretch the group to 15 hours"
+        );
+    }
 }

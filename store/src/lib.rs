@@ -54,6 +54,7 @@
 
 mod apply;
 mod backend;
+mod dedupe;
 mod error;
 mod expand;
 pub mod heap;
@@ -76,14 +77,15 @@ use std::sync::{Mutex, RwLock};
 use discal_protocol::recur::ExpandLimits;
 
 pub use backend::SledOptions;
+pub use dedupe::DedupeChoice;
 pub use error::StoreError;
 pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
 pub use proposals::{ReceivedProposal, RsvpRecord, SentProposal};
 pub use push::{PushState, SubState, Subscription};
 pub use sources::{PollCounts, SourceState};
 pub use types::{
-    Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult, Selected,
-    Selection, StoredEvent, Transit,
+    Also, Applied, BBox, Hit, Integrity, InventoryItem, KeyHit, KeyResult, Query, QueryResult,
+    Selected, Selection, StoredEvent, Transit,
 };
 
 use backend::Backend;

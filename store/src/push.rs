@@ -121,7 +121,7 @@ impl Store {
         self.remove_push_state(&format!("sub:{id}"))
     }
 
-    fn put_people_record(&self, k: Vec<u8>, v: Vec<u8>) -> Result<(), StoreError> {
+    pub(crate) fn put_people_record(&self, k: Vec<u8>, v: Vec<u8>) -> Result<(), StoreError> {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut b = Batch::default();
         b.insert(k, v);
@@ -129,7 +129,7 @@ impl Store {
         self.db.flush()
     }
 
-    fn remove_people_record(&self, k: Vec<u8>) -> Result<(), StoreError> {
+    pub(crate) fn remove_people_record(&self, k: Vec<u8>) -> Result<(), StoreError> {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut b = Batch::default();
         b.remove(k);

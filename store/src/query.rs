@@ -293,6 +293,7 @@ impl Store {
             return Ok(Some(Hit {
                 event: ev,
                 occurrences: Vec::new(),
+                also: Vec::new(),
             }));
         };
         let x = self.expansion(&ev, from, to, q.floating_tz);
@@ -306,6 +307,7 @@ impl Store {
         Ok(Some(Hit {
             event: ev,
             occurrences,
+            also: Vec::new(),
         }))
     }
 }

@@ -151,6 +151,20 @@ pub struct Hit {
     pub event: StoredEvent,
     /// Its instances overlapping the window (empty when the query had no window).
     pub occurrences: Vec<Occurrence>,
+    /// Other listings of the same real event that the answer shows as this one (the
+    /// collector's view; filled by the read path, empty from the store).
+    pub also: Vec<Also>,
+}
+
+/// Another listing of the same real event: another origin's event, or another source's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Also {
+    /// Its origin.
+    pub origin: NodeKey,
+    /// Its UID there.
+    pub uid: String,
+    /// The source it was taken from (`X-DISCAL-SOURCE`), if it was.
+    pub source: Option<String>,
 }
 
 /// One match of [`crate::Store::query_keys`]: what the indexes know of it, and the event itself only

@@ -83,7 +83,7 @@ pub fn render_at(
         Some(first) => Some(month_window(f, first)),
         None => f.window(today, Some(look.days)),
     };
-    let page = read::fetch(&gw.store, f, window, limit, true)?;
+    let page = read::fetch_collected(&gw.store, f, window, limit, true)?;
     let body = match first {
         Some(first) => month_view(
             f,

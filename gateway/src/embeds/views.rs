@@ -177,6 +177,7 @@ fn row(lang: Lang, it: &Item<'_>, with_date: bool) -> Markup {
             " " a.ics href=(format!("{}/event.ics", it.href)) title=(strings(lang).add_to_calendar) { ".ics" }
             @if let Some(l) = location_line(it.hit, it.occ) { " " span.where { (l) } }
             @if let Some(c) = crate::display::rsvp_line(lang, &it.hit.event.content().master) { " " span.where { (c) } }
+            @if !it.hit.also.is_empty() { " " span.also { (strings(lang).also_listed) " " (crate::read::also_names(&it.hit.also)) } }
         }
     }
 }

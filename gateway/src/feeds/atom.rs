@@ -93,6 +93,14 @@ fn entry(
             ("href", &format!("{page}/event.ics")),
         ],
     )?;
+    for x in &h.also {
+        let href = format!(
+            "{base}/events/{}/{}",
+            x.origin,
+            crate::read::path_segment(&x.uid)
+        );
+        a.empty("link", &[("rel", "related"), ("href", &href)])?;
+    }
     a.start(BytesStart::new("author"))?;
     a.text("name", &e.payload.origin.to_string())?;
     a.end("author")?;
@@ -110,6 +118,13 @@ fn entry(
     if let Some(l) = &m.location {
         summary.push_str(" · ");
         summary.push_str(&cut(l, TITLE_MAX));
+    }
+    if !h.also.is_empty() {
+        summary.push_str(&format!(
+            " · {} {}",
+            strings(lang).also_listed,
+            crate::read::also_names(&h.also)
+        ));
     }
     a.text("summary", &summary)?;
     if let Some(d) = &m.description {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use discal_protocol::ics::{escape_text, fold_line, write_calendar};
 use discal_protocol::model::{DateTimeValue, End};
-use discal_store::StoredEvent;
+use discal_store::{Hit, StoredEvent};
 
 use discal_store::Store;
 
@@ -42,6 +42,60 @@ pub fn vtimezone(tzid: &str) -> Option<Arc<str>> {
     let v: Arc<str> = discal_protocol::vtimezone::vtimezone(tzid, tz).into();
     cache.lock().ok()?.insert(tzid.to_owned(), v.clone());
     Some(v)
+}
+
+/// The feeds' property naming another listing of the same real event (the collector's
+/// view, docs/protocol.md §15): its page on this node, with its origin and source as
+/// parameters.
+pub const ALSO_PROPERTY: &str = "X-DISCAL-ALSO-LISTED";
+
+/// The [`ALSO_PROPERTY`] lines of a hit.
+pub fn also_lines(base: &str, h: &Hit) -> Vec<String> {
+    h.also
+        .iter()
+        .map(|a| {
+            let mut s = format!("{ALSO_PROPERTY};X-DISCAL-ORIGIN={}", a.origin);
+            // A parameter value is quoted; one holding a quote cannot be written and is left out.
+            if let Some(src) = a.source.as_deref().filter(|s| !s.contains('"')) {
+                s.push_str(&format!(
+                    ";X-DISCAL-SOURCE=\"{}\"",
+                    src.replace(['\r', '\n'], "")
+                ));
+            }
+            s.push_str(&format!(
+                ":{base}/events/{}/{}",
+                a.origin,
+                crate::read::path_segment(&a.uid)
+            ));
+            s
+        })
+        .collect()
+}
+
+/// A feed's VCALENDAR: as [`ics_calendar`], with each event's other listings named.
+pub fn ics_feed(store: &Store, name: &str, hits: &[Hit], note: Option<&str>, base: &str) -> String {
+    if hits.iter().all(|h| h.also.is_empty()) {
+        return ics_calendar(store, name, hits.iter().map(|h| &h.event), note);
+    }
+    let mut zones = BTreeSet::new();
+    for h in hits {
+        tzids(&h.event, &mut zones);
+    }
+    let mut out = ics_calendar(store, name, std::iter::empty(), note);
+    // The empty calendar ends with END:VCALENDAR; the events and their zones go before it.
+    out.truncate(out.len() - "END:VCALENDAR\r\n".len());
+    for z in &zones {
+        if let Some(v) = vtimezone(z) {
+            out.push_str(&v);
+        }
+    }
+    for h in hits {
+        let uid = crate::public_uid(store, &h.event);
+        let ev = crate::ics_event_as(&h.event, &uid);
+        discal_protocol::ics::write_event_with(&mut out, &ev, &also_lines(base, h));
+    }
+    fold_line(&mut out, "END:VCALENDAR");
+    out
 }
 
 /// A complete VCALENDAR for `events`: a VTIMEZONE for each TZID used, calendar name, refresh

@@ -322,6 +322,20 @@ pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
     Value::Object(o)
 }
 
+/// Other listings of one real event: origin, UID, source and their page here.
+pub fn also_json(also: &[discal_store::Also], base: &str) -> Value {
+    also.iter()
+        .map(|a| {
+            json!({
+                "origin": a.origin.to_string(),
+                "uid": a.uid,
+                "source": a.source,
+                "href": format!("{base}/events/{}/{}", a.origin, crate::read::path_segment(&a.uid)),
+            })
+        })
+        .collect()
+}
+
 /// A view as a JSCalendar Group.
 pub fn group(
     store: &Store,
@@ -331,7 +345,16 @@ pub fn group(
     truncated: bool,
     next: Option<&str>,
 ) -> Value {
-    let entries: Vec<Value> = hits.iter().map(|h| event(store, &h.event, base)).collect();
+    let entries: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            let mut v = event(store, &h.event, base);
+            if !h.also.is_empty() {
+                v["discal.org:alsoListed"] = also_json(&h.also, base);
+            }
+            v
+        })
+        .collect();
     let mut g = json!({
         "@type": "Group",
         "title": name,

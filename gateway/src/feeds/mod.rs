@@ -156,7 +156,7 @@ async fn feed(
 fn render(gw: &Gateway, req: &FeedRequest, today: chrono::NaiveDate) -> Result<Rendered, AppError> {
     let f = &req.f;
     let window = f.window(today, None);
-    let page = read::fetch(&gw.store, f, window, req.limit, true)?;
+    let page = read::fetch_collected(&gw.store, f, window, req.limit, true)?;
     let next = page
         .truncated
         .then(|| next_url(req.uri.path(), &refs(&req.pairs), f.offset, req.limit));
@@ -170,12 +170,7 @@ fn render(gw: &Gateway, req: &FeedRequest, today: chrono::NaiveDate) -> Result<R
             let note = next
                 .as_ref()
                 .map(|n| format!("more events match than this feed carries; next page: {base}{n}"));
-            let body = ics_calendar(
-                &gw.store,
-                &name,
-                page.hits.iter().map(|h| &h.event),
-                note.as_deref(),
-            );
+            let body = ics::ics_feed(&gw.store, &name, &page.hits, note.as_deref(), base);
             Rendered::new("text/calendar; charset=utf-8", body).with_header(
                 header::CONTENT_DISPOSITION,
                 "inline; filename=\"calendar.ics\"",

@@ -97,6 +97,13 @@ fn item(
         d.push_str(" · ");
         d.push_str(&cut(l, TITLE_MAX));
     }
+    if !h.also.is_empty() {
+        d.push_str(&format!(
+            " · {} {}",
+            strings(f.lang).also_listed,
+            crate::read::also_names(&h.also)
+        ));
+    }
     if let Some(text) = &m.description {
         d.push_str("\n\n");
         d.push_str(&cut(text, DESCRIPTION_MAX));

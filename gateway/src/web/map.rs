@@ -143,7 +143,7 @@ struct Place {
 
 fn places(gw: &Gateway, f: &ViewFilter, today: NaiveDate) -> Result<(Vec<Place>, usize), AppError> {
     let window = f.window(today, Some(super::HOME_DAYS));
-    let page = read::fetch(&gw.store, f, window, MAP_EVENTS, false)?;
+    let page = read::fetch_collected(&gw.store, f, window, MAP_EVENTS, false)?;
     let now = read::now(gw);
     let mut out: Vec<Place> = Vec::new();
     let mut unplaced = 0;

@@ -170,6 +170,16 @@ fn page_of(gw: &Gateway, f: &ViewFilter, ev: &StoredEvent) -> Rendered {
     .map(|x| x.occurrences)
     .unwrap_or_default();
     let ctx = pages::EventContext {
+        // A store that cannot answer leaves out the other listings, not the page.
+        listings: read::listings_of(&gw.store, ev).unwrap_or_else(|e| {
+            tracing::warn!("listings of an event: {e}");
+            let me = discal_store::Also {
+                origin: ev.payload.origin,
+                uid: ev.payload.uid.clone(),
+                source: None,
+            };
+            (me.clone(), vec![me])
+        }),
         names: node_names(gw),
         here: gw.node.key(),
         url: format!(

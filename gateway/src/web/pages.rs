@@ -22,6 +22,8 @@ pub struct EventContext {
     pub here: Option<discal_protocol::NodeKey>,
     /// The page's absolute URL.
     pub url: String,
+    /// The real event's listings (this one included) and the one feeds show for them all.
+    pub listings: (discal_store::Also, Vec<discal_store::Also>),
 }
 
 /// An event's own page: what, when (the next instances, the rule in words), where, who
@@ -42,6 +44,7 @@ pub fn event_page(
     let h = Hit {
         event: e.clone(),
         occurrences: upcoming.to_vec(),
+        also: Vec::new(),
     };
     let first = shown_instance(&h, zone, now);
     let ics = format!("{}/event.ics", event_path(e));
@@ -91,6 +94,7 @@ pub fn event_page(
                     }
                 }
                 (provenance((lang, zone), e, &publisher, &path))
+                (listings(lang, e, &ctx.listings))
                 @if let Some(c) = crate::display::rsvp_line(lang, m) {
                     dt { (if lang == Lang::De { "Zusagen" } else { "Coming" }) }
                     dd.rsvp { (c) }
@@ -156,6 +160,36 @@ fn when_block(
             details {
                 summary { (s.upcoming) }
                 ul { @for o in upcoming { li { (when_text(lang, o, zone)) } } }
+            }
+        }
+    }
+}
+
+/// The other listings of the same real event, and which one the feeds show.
+fn listings(
+    lang: Lang,
+    e: &StoredEvent,
+    (rep, all): &(discal_store::Also, Vec<discal_store::Also>),
+) -> Markup {
+    let me = |a: &discal_store::Also| a.origin == e.payload.origin && a.uid == e.payload.uid;
+    let others: Vec<&discal_store::Also> = all.iter().filter(|a| !me(a)).collect();
+    let href = |a: &discal_store::Also| {
+        format!("/events/{}/{}", a.origin, crate::read::path_segment(&a.uid))
+    };
+    let name = |a: &discal_store::Also| crate::read::also_names(std::slice::from_ref(a));
+    html! {
+        @if !others.is_empty() {
+            dt { (if lang == Lang::De { "Auch gelistet bei" } else { "Also listed by" }) }
+            dd.also {
+                @for (i, a) in others.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href=(href(a)) { (name(a)) }
+                }
+                @if !me(rep) {
+                    br;
+                    small { (if lang == Lang::De { "Feeds zeigen diesen Termin als " } else { "Feeds show this event as " })
+                        a href=(href(rep)) { (name(rep)) } }
+                }
             }
         }
     }

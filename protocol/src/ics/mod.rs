@@ -30,7 +30,9 @@ use crate::validate::{self, Limits, ValidationError};
 pub use lenient::decode as decode_text;
 pub use split::split_calendar;
 pub use values::parse_duration;
-pub use write::{escape_text, fmt_duration, fold_line, write_calendar, write_event, IcsEvent};
+pub use write::{
+    escape_text, fmt_duration, fold_line, write_calendar, write_event, write_event_with, IcsEvent,
+};
 
 use vevent::map_vevent;
 

@@ -152,12 +152,19 @@ fn text_lines(c: &Component) -> impl Iterator<Item = String> + '_ {
 
 /// Writes the VEVENT(s) of one event.
 pub fn write_event(out: &mut String, ev: &IcsEvent<'_>) {
-    for comp in ev.content.components() {
-        write_component(out, ev, comp);
+    write_event_with(out, ev, &[]);
+}
+
+/// Writes the VEVENT(s) of one event, with `extra` content lines (unfolded, already escaped)
+/// at the end of the master VEVENT: what the writer of a feed adds about the event, not what
+/// its origin signed.
+pub fn write_event_with(out: &mut String, ev: &IcsEvent<'_>, extra: &[String]) {
+    for (i, comp) in ev.content.components().enumerate() {
+        write_component(out, ev, comp, if i == 0 { extra } else { &[] });
     }
 }
 
-fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component) {
+fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component, extra: &[String]) {
     let mut line = |s: String| fold_line(out, &s);
     line("BEGIN:VEVENT".into());
     line(format!("UID:{}", escape_text(ev.uid)));
@@ -227,6 +234,9 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component) {
         }
         let _ = write!(s, ":{}", raw_value(&p.value));
         line(s);
+    }
+    for x in extra {
+        line(x.clone());
     }
     line("END:VEVENT".into());
 }
