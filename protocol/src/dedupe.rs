@@ -33,6 +33,8 @@ pub struct Fingerprint {
     pub start: i64,
     /// The title's words, normalised.
     pub title: BTreeSet<String>,
+    /// The numbers among them ("Talk 3" and "Talk 4" are two events).
+    pub numbers: BTreeSet<String>,
     /// The place's words, normalised.
     pub place: BTreeSet<String>,
     /// Coordinates.
@@ -80,14 +82,23 @@ fn url_key(u: &str) -> Option<String> {
 pub fn fingerprint(uid: &str, content: &EventContent) -> Fingerprint {
     let m = &content.master;
     let start = instant(&m.start, chrono_tz::UTC).map_or(0, |t| t.timestamp());
+    let title = words(m.summary.as_deref().unwrap_or(""));
     Fingerprint {
         source_uid: source_of(content).map(|_| uid.to_string()),
         url: m.url.as_deref().and_then(url_key),
         start,
-        title: words(m.summary.as_deref().unwrap_or("")),
+        numbers: numbers(&title),
+        title,
         place: words(m.location.as_deref().unwrap_or("")),
         geo: m.geo.map(|g| (g.lat, g.lon)),
     }
+}
+
+fn numbers(t: &BTreeSet<String>) -> BTreeSet<String> {
+    t.iter()
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+        .cloned()
+        .collect()
 }
 
 /// |a ∩ b| / |a ∪ b|.
@@ -131,14 +142,7 @@ pub fn same_event(a: &Fingerprint, b: &Fingerprint) -> Option<Signal> {
     }
     // Numbers name things apart ("Talk 3" and "Talk 4", "Bulk event 4" and "Bulk event 88"):
     // titles that both carry numbers must carry the same ones.
-    let numbers = |t: &BTreeSet<String>| -> BTreeSet<String> {
-        t.iter()
-            .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
-            .cloned()
-            .collect()
-    };
-    let (na, nb) = (numbers(&a.title), numbers(&b.title));
-    if !na.is_empty() && !nb.is_empty() && na != nb {
+    if !a.numbers.is_empty() && !b.numbers.is_empty() && a.numbers != b.numbers {
         return None;
     }
     let title = jaccard(&a.title, &b.title).max(overlap(&a.title, &b.title) * 0.9);
@@ -247,7 +251,9 @@ fn candidates(members: &[Member]) -> Vec<(usize, usize)> {
     for (i, m) in members.iter().enumerate() {
         let slot = m.fp.start.div_euclid(START_TOLERANCE_SECS);
         for s in slot - 1..=slot + 1 {
-            let Some(list) = by_slot.get(&s) else { continue };
+            let Some(list) = by_slot.get(&s) else {
+                continue;
+            };
             let later = list.iter().filter(|&&j| j > i);
             out.extend(later.take(MAX_BUCKET_COMPARISONS).map(|&j| (i, j)));
         }
@@ -326,6 +332,7 @@ mod tests {
                 source_uid: None,
                 url: None,
                 start,
+                numbers: numbers(&words(title)),
                 title: words(title),
                 place: words("Town hall, Neustadt"),
                 geo: None,
