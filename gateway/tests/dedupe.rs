@@ -302,3 +302,27 @@ async fn an_admins_split_and_join_stick_and_change_the_answers_at_once() {
         "only the join is left"
     );
 }
+
+#[tokio::test]
+async fn distinct_events_are_never_hidden() {
+    // The shared data set: hostile samples from two origins, recurring events, and generated
+    // events that share days, hours and most title words but not their numbers.
+    let store = Store::memory();
+    fill(&store, 3000);
+    let (f, _) = discal_protocol::view::ViewFilter::parse(
+        [("from", "2026-01-01"), ("to", "2028-01-01")],
+        &[],
+    )
+    .unwrap();
+    let window = f.window(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), None);
+    let plain = discal_gateway::read::fetch(&store, &f, window, 50_000, true).unwrap();
+    let collected =
+        discal_gateway::read::fetch_collected(&store, &f, window, 50_000, true).unwrap();
+    assert_eq!(plain.hits.len(), collected.hits.len());
+    let bench = Store::memory();
+    bench_data(&bench, 5000, 500);
+    let plain = discal_gateway::read::fetch(&bench, &f, window, 50_000, true).unwrap();
+    let collected =
+        discal_gateway::read::fetch_collected(&bench, &f, window, 50_000, true).unwrap();
+    assert_eq!(plain.hits.len(), collected.hits.len());
+}
