@@ -233,6 +233,10 @@ fn people_routes() -> Router<Gateway> {
         )
         .route("/admin", get(web::people::admin_page))
         .route(
+            "/admin/dedupe",
+            axum::routing::post(web::people::admin_dedupe),
+        )
+        .route(
             "/admin/push/{id}/{verb}",
             axum::routing::post(web::people::admin_push),
         )

@@ -212,31 +212,48 @@ pub async fn dedupe(
     let by = admin(&gw, &h)?;
     let r: DedupeRequest = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("the body: {e}")))?;
-    let ident = |l: &Listing| -> Result<discal_protocol::dedupe::Ident, AppError> {
-        let o: discal_protocol::NodeKey = l
-            .origin
+    correct_dedupe(
+        &gw,
+        &by,
+        (&r.a.origin, &r.a.uid),
+        (&r.b.origin, &r.b.uid),
+        &r.action,
+    )?;
+    Ok(axum::Json(serde_json::json!({"action": r.action})).into_response())
+}
+
+/// Records an admin's dedupe correction of two listings (origin key text, UID).
+pub(crate) fn correct_dedupe(
+    gw: &Gateway,
+    by: &str,
+    a: (&str, &str),
+    b: (&str, &str),
+    action: &str,
+) -> Result<(), AppError> {
+    let ident = |(origin, uid): (&str, &str)| -> Result<discal_protocol::dedupe::Ident, AppError> {
+        let o: discal_protocol::NodeKey = origin
             .parse()
-            .map_err(|e| AppError::BadRequest(format!("origin {:?}: {e}", l.origin)))?;
-        Ok((*o.as_bytes(), l.uid.clone()))
+            .map_err(|e| AppError::BadRequest(format!("origin {origin:?}: {e}")))?;
+        Ok((*o.as_bytes(), uid.to_string()))
     };
-    let (a, b) = (ident(&r.a)?, ident(&r.b)?);
-    if a == b {
+    let (x, y) = (ident(a)?, ident(b)?);
+    if x == y {
         return Err(AppError::BadRequest("a and b are the same listing".into()));
     }
-    match r.action.as_str() {
+    match action {
         "split" | "join" => gw
             .store
             .put_dedupe_choice(&discal_store::DedupeChoice {
-                a,
-                b,
-                join: r.action == "join",
-                by: by.clone(),
+                a: x,
+                b: y,
+                join: action == "join",
+                by: by.to_string(),
                 at_ms: (gw.clock)(),
             })
             .map_err(AppError::internal)?,
         "clear" => gw
             .store
-            .remove_dedupe_choice(&a, &b)
+            .remove_dedupe_choice(&x, &y)
             .map_err(AppError::internal)?,
         other => {
             return Err(AppError::BadRequest(format!(
@@ -247,10 +264,9 @@ pub async fn dedupe(
     gw.store
         .audit(&discal_store::AuditEntry {
             at_ms: (gw.clock)(),
-            actor: by,
-            action: format!("dedupe {}", r.action),
-            subject: format!("{} {} / {} {}", r.a.origin, r.a.uid, r.b.origin, r.b.uid),
+            actor: by.to_string(),
+            action: format!("dedupe {action}"),
+            subject: format!("{} {} / {} {}", a.0, a.1, b.0, b.1),
         })
-        .map_err(AppError::internal)?;
-    Ok(axum::Json(serde_json::json!({"action": r.action})).into_response())
+        .map_err(AppError::internal)
 }

@@ -855,3 +855,87 @@ async fn the_admin_page_adds_polls_shows_and_removes_sources() {
     assert!(!ana.get("/admin").await.body.contains("127.0.0.1:9"));
     net.shutdown().await;
 }
+
+/// Push targets and dedupe corrections on the admin page (issue 21): a target added through
+/// the form lands in `[[push.targets]]` and shows with its outbox; a correction made from two
+/// event pages' URLs is listed, and taken back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_manages_push_targets_and_dedupe_corrections() {
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    add_user(a, "ana", "admin", "ana's long password").await;
+    let mut ana = Browser::new(a.http_addr());
+    assert_eq!(ana.login("ana", "ana's long password").await.status, 303);
+    let token = csrf(&ana.get("/admin").await.body);
+    let r = ana
+        .post(
+            "/admin/config/push",
+            &[
+                ("name", "cms"),
+                ("url", "https://cms.example/in"),
+                ("filter", "?tags=linux"),
+                ("secret", "s3cret"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cfg: discal_node::Config =
+        toml::from_str(&std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap()).unwrap();
+    assert_eq!(cfg.push.targets.len(), 1);
+    assert_eq!(cfg.push.targets[0].filter, "tags=linux");
+    assert_eq!(cfg.push.targets[0].auth, discal_node::push::Auth::Hmac);
+    let page = ana.get("/admin").await.body;
+    assert!(page.contains("https://cms.example/in") && page.contains("Push to sister sites"));
+
+    let x = add(a, "Repair café").await;
+    let y = add(a, "Clothes swap").await;
+    let url = |k: &discal_protocol::EventKey| {
+        format!("http://{}/events/{}/{}", a.http_addr(), k.origin, k.uid)
+    };
+    let r = ana
+        .post(
+            "/admin/dedupe",
+            &[
+                ("a", &url(&x)),
+                ("b", &url(&y)),
+                ("action", "join"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(a.store().dedupe_choices().unwrap().len(), 1);
+    assert!(ana.get("/admin").await.body.contains("joined"));
+    let bad = ana
+        .post(
+            "/admin/dedupe",
+            &[
+                ("a", "https://x.example/nope"),
+                ("b", &url(&y)),
+                ("action", "split"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let r = ana
+        .post(
+            "/admin/dedupe",
+            &[
+                ("a", &url(&x)),
+                ("b", &url(&y)),
+                ("action", "clear"),
+                ("csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(a.store().dedupe_choices().unwrap().is_empty());
+    let r = ana.post("/admin/push/cms/drop", &[("csrf", &token)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cfg: discal_node::Config =
+        toml::from_str(&std::fs::read_to_string(config_path(&net.nodes[0].dir)).unwrap()).unwrap();
+    assert!(cfg.push.targets.is_empty());
+    net.shutdown().await;
+}

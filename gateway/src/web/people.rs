@@ -739,6 +739,7 @@ pub async fn admin_page(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respo
         (ui::admin_peers(lang, &status, &csrf))
         (ui::admin_sources(lang, &gw.node.sources().await, &csrf))
         (ui::admin_push(lang, &gw.node.pushes().await, &csrf))
+        (ui::admin_dedupe(lang, &gw.store.dedupe_choices().map_err(AppError::internal)?, &gw.public_url, &csrf))
         (ui::admin_settings(lang, &cfg, &csrf))
         h2 { (t(lang, "Accounts", "Konten")) }
         table { @for a in &accounts { tr {
@@ -950,6 +951,42 @@ pub async fn admin_source(
         &format!("remove source {name}"),
     )
     .await
+}
+
+/// An event page's URL (absolute or a path) as (origin, UID).
+fn listing_of(url: &str) -> Result<(String, String), AppError> {
+    let path = url
+        .split_once("/events/")
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let (origin, uid) = path.split_once('/').ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "{url:?} is not an event page (…/events/<origin>/<uid>)"
+        ))
+    })?;
+    let uid = percent_encoding::percent_decode_str(uid.trim_end_matches('/'))
+        .decode_utf8()
+        .map_err(|_| AppError::BadRequest(format!("{url:?}: the UID is not UTF-8")))?;
+    Ok((origin.to_string(), uid.into_owned()))
+}
+
+/// `POST /admin/dedupe`: the admin page's form for a dedupe correction (two event pages).
+pub async fn admin_dedupe(
+    State(gw): State<Gateway>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, f) = admin_form(&gw, &h, &body)?;
+    let (a, b) = (listing_of(f.get("a"))?, listing_of(f.get("b"))?);
+    crate::users_api::correct_dedupe(
+        &gw,
+        &caller.name,
+        (&a.0, &a.1),
+        (&b.0, &b.1),
+        f.get("action"),
+    )?;
+    Ok(see_other("/admin", &[]))
 }
 
 /// `POST /admin/push/{id}/{verb}`: approve, refuse or remove a hub subscription; resume a

@@ -547,6 +547,48 @@ pub fn admin_push(lang: Lang, push: &serde_json::Value, csrf: &str) -> Markup {
     }
 }
 
+/// The admin page's dedupe corrections: those made (each can be taken back) and a form for
+/// a new one from two event pages' URLs.
+pub fn admin_dedupe(
+    lang: Lang,
+    choices: &[discal_store::DedupeChoice],
+    base: &str,
+    csrf: &str,
+) -> Markup {
+    let page = |(o, u): &([u8; 32], String)| {
+        discal_protocol::NodeKey::from_bytes(*o)
+            .map(|k| format!("{base}/events/{k}/{}", crate::read::path_segment(u)))
+            .unwrap_or_default()
+    };
+    html! {
+        h2 { (t(lang, "One entry for one real event: corrections", "Ein Eintrag je Veranstaltung: Korrekturen")) }
+        table { @for c in choices {
+            tr.dedupe {
+                td { strong { @if c.join { (t(lang, "joined", "verbunden")) } @else { (t(lang, "split", "getrennt")) } } }
+                td { a href=(page(&c.a)) { (c.a.1) } br; a href=(page(&c.b)) { (c.b.1) } }
+                td { (c.by) " · " (when_ms(&serde_json::json!(c.at_ms))) }
+                td { form.inline method="post" action="/admin/dedupe" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="a" value=(page(&c.a));
+                    input type="hidden" name="b" value=(page(&c.b));
+                    input type="hidden" name="action" value="clear";
+                    button type="submit" { (t(lang, "Take back", "Zurücknehmen")) }
+                } }
+            }
+        } }
+        form method="post" action="/admin/dedupe" {
+            input type="hidden" name="csrf" value=(csrf);
+            (text_field(t(lang, "Event page", "Terminseite"), "a", ""))
+            (text_field(t(lang, "Other event page", "Andere Terminseite"), "b", ""))
+            label.field { (t(lang, "They are", "Sie sind")) " " select name="action" {
+                option value="split" { (t(lang, "two events (split)", "zwei Termine (trennen)")) }
+                option value="join" { (t(lang, "one event (join)", "ein Termin (verbinden)")) }
+            } }
+            button type="submit" { (t(lang, "Save", "Speichern")) }
+        }
+    }
+}
+
 /// The admin page's filters and node settings, prefilled from the configuration.
 pub fn admin_settings(lang: Lang, cfg: &serde_json::Value, csrf: &str) -> Markup {
     let f = &cfg["filters"];
