@@ -231,6 +231,12 @@ fn people_routes() -> Router<Gateway> {
             "/api/users/{name}/{what}",
             axum::routing::post(users_api::change),
         )
+        .merge(admin_routes())
+}
+
+/// The admin page and its forms.
+fn admin_routes() -> Router<Gateway> {
+    Router::new()
         .route("/admin", get(web::people::admin_page))
         .route(
             "/admin/dedupe",
