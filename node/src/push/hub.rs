@@ -171,7 +171,7 @@ pub(super) async fn request(
 async fn verify(shared: &Shared, asked: Asked, id: String, held: Option<Subscription>) {
     if let Err(why) = challenge(shared, &asked).await {
         tracing::info!(callback = %asked.callback, "hub: intent not verified: {why}");
-        shared.metrics.push("intent refused");
+        shared.metrics.push("intent_refused");
         return;
     }
     if !asked.subscribe {

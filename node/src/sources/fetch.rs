@@ -72,7 +72,7 @@ impl Resolve for PublicOnly {
             if let Some(a) = addrs.iter().find(|a| special(a.ip())) {
                 return Err(format!(
                     "{host} resolves to {}, a loopback, private or special address \
-                     (allow_private = true in the source's entry allows it)",
+                     (allow_private in the entry, or [push] allow_private_callbacks for hub callbacks, allows it)",
                     a.ip()
                 )
                 .into());
@@ -340,7 +340,7 @@ fn check_target(url: &reqwest::Url, allow_private: bool) -> Result<(), FetchErro
             0,
             format!(
                 "{url}: {ip} is a loopback, private or special address \
-                 (allow_private = true in the source's entry allows it)"
+                 (allow_private in the entry, or [push] allow_private_callbacks for hub callbacks, allows it)"
             ),
         ));
     }
