@@ -326,3 +326,90 @@ async fn distinct_events_are_never_hidden() {
         discal_gateway::read::fetch_collected(&bench, &f, window, 50_000, true).unwrap();
     assert_eq!(plain.hits.len(), collected.hits.len());
 }
+
+fn dav_hrefs(body: &str) -> Vec<String> {
+    body.split("<D:response>")
+        .skip(1)
+        .filter(|r| r.contains("200 OK") && r.contains(".ics</D:href>"))
+        .filter_map(|r| {
+            let h = r.split("<D:href>").nth(1)?.split("</D:href>").next()?;
+            Some(h.to_string())
+        })
+        .collect()
+}
+
+fn gone(body: &str) -> Vec<String> {
+    body.split("<D:response>")
+        .skip(1)
+        .filter(|r| !r.contains("<D:propstat>") && r.contains("404 Not Found"))
+        .filter_map(|r| {
+            let h = r.split("<D:href>").nth(1)?.split("</D:href>").next()?;
+            Some(h.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn caldav_lists_one_member_per_real_event_and_syncs_a_new_representative() {
+    let (store, [a, b, c]) = store();
+    let store = Arc::new(store);
+    let mut gw = gateway(Store::memory(), "https://here.example");
+    gw.store = store.clone();
+    let app = discal_gateway::router(gw);
+    let coll = "/dav/calendars/all/";
+    let list = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
+    let r = dav(&app, "PROPFIND", coll, &[("depth", "1")], list).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    // Three events: the café once, the two near misses.
+    assert_eq!(dav_hrefs(&r.body).len(), 3, "{}", r.body);
+    let initial = r#"<?xml version="1.0" encoding="utf-8" ?><D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"#;
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], initial).await;
+    assert_eq!(dav_hrefs(&r.body).len(), 3, "{}", r.body);
+    let token = r
+        .body
+        .split("<D:sync-token>")
+        .nth(1)
+        .unwrap()
+        .split("</D:sync-token>")
+        .next()
+        .unwrap()
+        .to_owned();
+    // An origin's own calendar still lists all of its events.
+    let origin = format!("/dav/calendars/origin-{}/", c.public());
+    let r = dav(&app, "PROPFIND", &origin, &[("depth", "1")], list).await;
+    assert_eq!(dav_hrefs(&r.body).len(), 2);
+
+    // The organiser's listing arrives from a node whose key sorts first: it represents now.
+    let first = (0u8..=255)
+        .map(secret)
+        .find(|k| {
+            [&a, &b, &c]
+                .iter()
+                .all(|o| k.public().as_bytes() < o.public().as_bytes())
+        })
+        .unwrap();
+    store
+        .apply(&event(&first, "cafe@first", CAFE), Transit::local(), ISSUED)
+        .unwrap();
+    let delta = initial.replace(
+        "<D:sync-token/>",
+        &format!("<D:sync-token>{token}</D:sync-token>"),
+    );
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], &delta).await;
+    let added = dav_hrefs(&r.body);
+    assert_eq!(added.len(), 1, "{}", r.body);
+    assert!(added[0].contains("cafe@first"), "{added:?}");
+    let removed = gone(&r.body);
+    assert_eq!(
+        removed.len(),
+        3,
+        "the old representative and the listings behind it: {}",
+        r.body
+    );
+    let r = dav(&app, "REPORT", coll, &[("depth", "1")], initial).await;
+    assert_eq!(
+        dav_hrefs(&r.body).len(),
+        3,
+        "still one member per real event"
+    );
+}

@@ -14,11 +14,16 @@ use crate::Gateway;
 /// Most items a collection lists or a report returns.
 pub(super) const MAX_ITEMS: usize = 50_000;
 
-/// Every event of a collection (views: those matching now).
+/// Every event of a collection (views: those matching now), as the collector shows them: in
+/// the aggregate calendar and in views, the listings of one real event are one member, the
+/// others in its [`Hit::also`]; an origin's calendar lists each of its events.
 pub(super) fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, DavError> {
     let f = c.filter();
     let window = f.window(crate::read::today(gw, &f), None);
-    Ok(fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits)
+    Ok(match c {
+        Coll::Origin(_) => fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits,
+        _ => crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits,
+    })
 }
 
 /// The event an item path names, if it belongs to the collection.
@@ -93,10 +98,11 @@ pub(super) fn index_listing(
     gw: &Gateway,
     c: &Coll,
 ) -> Option<Result<Vec<(String, String)>, DavError>> {
+    // The aggregate calendar shows one member per real event, which takes the events
+    // themselves, not just the index.
     let origin = match c {
-        Coll::All => None,
         Coll::Origin(k) => Some(*k),
-        Coll::View(..) => return None,
+        Coll::All | Coll::View(..) => return None,
     };
     let inv = match gw.store.inventory(origin.as_ref()) {
         Ok(i) => i,

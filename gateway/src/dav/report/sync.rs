@@ -3,7 +3,7 @@
 //! RFC 6578 says Depth 0 (the sync-level element carries the depth), but DAVx5 and Thunderbird
 //! send Depth 1 and vdirsyncer none, so any Depth is accepted.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::response::Response;
 use discal_protocol::NodeKey;
@@ -12,7 +12,7 @@ use super::Report;
 use crate::dav::error::DavError;
 use crate::dav::members::{index_listing, members};
 use crate::dav::multistatus::{Ms, Pending};
-use crate::dav::path::{parse_token, Coll};
+use crate::dav::path::{parse_token, Coll, Hrefs};
 use crate::dav::props::index_only;
 use crate::dav::xml::{El, DAV};
 
@@ -29,32 +29,76 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
         _ => return Err(DavError::Precondition("<D:valid-sync-token/>".into())),
     };
     let changed = r.gw.store.changes_since(since, usize::MAX)?;
-    // Aggregate and origin calendars never lose events (a cancellation is a revision); only a
-    // view needs its current members to tell removals.
-    let now: Option<HashSet<(NodeKey, String)>> = match &r.coll {
-        Coll::View(..) => Some(
-            members(r.gw, &r.coll)?
-                .iter()
-                .map(|h| (h.event.payload.origin, h.event.payload.uid.clone()))
-                .collect(),
-        ),
-        _ => None,
-    };
+    // An origin's calendar never loses events (a cancellation is a revision). The aggregate
+    // calendar and views need their current members: an event leaves a view when it no
+    // longer matches, and a listing leaves both when another listing of the same real event
+    // represents it (docs/operators.md, "One entry for one real event").
+    if let Coll::Origin(k) = &r.coll {
+        let pending: Vec<Pending> = changed
+            .into_iter()
+            .filter(|ev| ev.payload.origin == *k)
+            .map(|ev| Pending::Ev(Box::new(ev)))
+            .collect();
+        return r.answer(&pending, Some(r.seq));
+    }
+    let now = Members::of(members(r.gw, &r.coll)?);
+    let mut hrefs = Hrefs::new(&r.coll);
+    let mut sent: HashSet<String> = HashSet::new();
     let mut pending = Vec::new();
+    let mut push = |p: Pending, href: String| {
+        if sent.insert(href) {
+            pending.push(p);
+        }
+    };
     for ev in changed {
-        let member = match (&r.coll, &now) {
-            (Coll::Origin(k), _) => ev.payload.origin == *k,
-            (_, Some(now)) => now.contains(&(ev.payload.origin, ev.payload.uid.clone())),
-            _ => true,
-        };
-        if member {
-            pending.push(Pending::Ev(Box::new(ev)));
-        } else if matches!(r.coll, Coll::View(..)) {
-            // It changed and no longer matches the view: gone from it.
-            pending.push(Pending::Gone(r.coll.item_href(&ev)));
+        let id = (ev.payload.origin, ev.payload.uid.clone());
+        let href = r.coll.item_href(&ev);
+        if let Some(h) = now.by_id.get(&id) {
+            // A listing it now represents was a member before: gone.
+            for a in &now.hits[*h].also {
+                push(
+                    Pending::Gone(hrefs.of(&a.origin, &a.uid)),
+                    hrefs.of(&a.origin, &a.uid),
+                );
+            }
+            push(Pending::Ev(Box::new(ev)), href);
+        } else {
+            push(Pending::Gone(href.clone()), href);
+            // Represented by another listing, which may not have changed itself.
+            if let Some(rep) = now.rep_of.get(&id) {
+                let e = &now.hits[*rep].event;
+                push(Pending::Ev(Box::new(e.clone())), r.coll.item_href(e));
+            }
         }
     }
     r.answer(&pending, Some(r.seq))
+}
+
+type Id = (NodeKey, String);
+
+/// A collection's members now, by identity, and the listings they represent.
+struct Members {
+    hits: Vec<discal_store::Hit>,
+    by_id: HashMap<Id, usize>,
+    rep_of: HashMap<Id, usize>,
+}
+
+impl Members {
+    fn of(hits: Vec<discal_store::Hit>) -> Self {
+        let mut by_id = HashMap::new();
+        let mut rep_of = HashMap::new();
+        for (i, h) in hits.iter().enumerate() {
+            by_id.insert((h.event.payload.origin, h.event.payload.uid.clone()), i);
+            for a in &h.also {
+                rep_of.insert((a.origin, a.uid.clone()), i);
+            }
+        }
+        Self {
+            hits,
+            by_id,
+            rep_of,
+        }
+    }
 }
 
 /// The first sync: every member, from the index alone when only index properties are asked.
