@@ -85,6 +85,8 @@ pub struct Gateway {
     pub cache: Arc<read::Cache>,
     /// CalDAV calendar objects by revision.
     pub dav_objects: Arc<dav::ObjectCache>,
+    /// The aggregate CalDAV calendar's grouping of listings of one real event, per store change.
+    pub dav_grouping: Arc<dav::GroupingCache>,
     /// Turns for expensive requests (CalDAV listings, queries, syncs, expansions).
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// Accounts' side: settings and the login limiter.
@@ -122,6 +124,7 @@ impl Gateway {
             clock: Arc::new(|| chrono::Utc::now().timestamp_millis()),
             cache: Arc::new(read::Cache::new(CACHE_BYTES)),
             dav_objects: Arc::new(dav::ObjectCache::new(DAV_OBJECT_BYTES)),
+            dav_grouping: Arc::default(),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY_REQUESTS)),
             people: Arc::new(web::auth::People::default()),
         }

@@ -1,6 +1,7 @@
 //! Which events a collection holds, and loading the ones a request names.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use discal_protocol::{EventKey, MergeKey};
 use discal_store::{Hit, StoredEvent};
@@ -22,8 +23,74 @@ pub(super) fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, DavError> {
     let window = f.window(crate::read::today(gw, &f), None);
     Ok(match c {
         Coll::Origin(_) => fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits,
-        _ => crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits,
+        Coll::View(..) => {
+            crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits
+        }
+        Coll::All => {
+            let g = grouping(gw)?;
+            let mut hits = fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits;
+            hits.retain(|h| !g.hidden.contains_key(&id_of(&h.event)));
+            for h in &mut hits {
+                if let Some(a) = g.also.get(&id_of(&h.event)) {
+                    h.also.clone_from(a);
+                }
+            }
+            hits
+        }
     })
+}
+
+/// An event's identity: origin and UID.
+pub(super) type Id = (discal_protocol::NodeKey, String);
+
+pub(super) fn id_of(e: &StoredEvent) -> Id {
+    (e.payload.origin, e.payload.uid.clone())
+}
+
+/// How the aggregate calendar groups listings now: the hidden ones with the listing that
+/// represents them, and each representative's others.
+#[derive(Default)]
+pub struct Grouping {
+    /// Hidden listing → its representative.
+    pub(super) hidden: HashMap<Id, Id>,
+    /// Representative → the listings it stands for.
+    pub(super) also: HashMap<Id, Vec<discal_store::Also>>,
+}
+
+/// The aggregate calendar's grouping, made once per store change (and correction) and kept:
+/// CalDAV clients poll, and the grouping needs every event read, where their listings and
+/// syncs otherwise come from the index.
+#[derive(Default)]
+pub struct GroupingCache(std::sync::Mutex<Option<Kept>>);
+
+/// A grouping with the (change sequence, corrections stamp) it was made at.
+type Kept = ((u64, u64), Arc<Grouping>);
+
+pub(super) fn grouping(gw: &Gateway) -> Result<Arc<Grouping>, DavError> {
+    let key = (gw.store.last_seq()?, gw.store.dedupe_stamp()?);
+    if let Ok(held) = gw.dav_grouping.0.lock() {
+        if let Some((k, g)) = held.as_ref() {
+            if *k == key {
+                return Ok(g.clone());
+            }
+        }
+    }
+    let f = Coll::All.filter();
+    let window = f.window(crate::read::today(gw, &f), None);
+    let hits = crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits;
+    let mut g = Grouping::default();
+    for h in hits.into_iter().filter(|h| !h.also.is_empty()) {
+        let rep = id_of(&h.event);
+        for a in &h.also {
+            g.hidden.insert((a.origin, a.uid.clone()), rep.clone());
+        }
+        g.also.insert(rep, h.also);
+    }
+    let g = Arc::new(g);
+    if let Ok(mut held) = gw.dav_grouping.0.lock() {
+        *held = Some((key, g.clone()));
+    }
+    Ok(g)
 }
 
 /// The event an item path names, if it belongs to the collection.
@@ -102,15 +169,29 @@ pub(super) fn index_listing(
     // themselves, not just the index.
     let origin = match c {
         Coll::Origin(k) => Some(*k),
-        Coll::All | Coll::View(..) => return None,
+        Coll::All => None,
+        Coll::View(..) => return None,
     };
     let inv = match gw.store.inventory(origin.as_ref()) {
         Ok(i) => i,
         Err(e) => return Some(Err(e.into())),
     };
+    // The aggregate calendar shows one member per real event.
+    let hidden = match origin {
+        Some(_) => Arc::default(),
+        None => match grouping(gw) {
+            Ok(g) => g,
+            Err(e) => return Some(Err(e)),
+        },
+    };
     let mut hrefs = Hrefs::new(c);
     Some(Ok(inv
         .iter()
+        .filter(|it| {
+            !hidden
+                .hidden
+                .contains_key(&(it.key.origin, it.key.uid.clone()))
+        })
         .map(|it| {
             (
                 hrefs.of(&it.key.origin, &it.key.uid),

@@ -50,6 +50,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 pub use error::DavError;
+pub use members::GroupingCache;
 pub use objects::ObjectCache;
 pub use path::{item_etag, item_name, resolve, sync_token, Coll, Res, ROOT};
 pub use warm_up::{warm_up, WARM_UP_ITEMS};

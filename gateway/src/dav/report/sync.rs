@@ -10,7 +10,7 @@ use discal_protocol::NodeKey;
 
 use super::Report;
 use crate::dav::error::DavError;
-use crate::dav::members::{index_listing, members};
+use crate::dav::members::{grouping, id_of, index_listing, members};
 use crate::dav::multistatus::{Ms, Pending};
 use crate::dav::path::{parse_token, Coll, Hrefs};
 use crate::dav::props::index_only;
@@ -41,6 +41,9 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             .collect();
         return r.answer(&pending, Some(r.seq));
     }
+    if let Coll::All = &r.coll {
+        return all_since(r, changed);
+    }
     let now = Members::of(members(r.gw, &r.coll)?);
     let mut hrefs = Hrefs::new(&r.coll);
     let mut sent: HashSet<String> = HashSet::new();
@@ -68,6 +71,48 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             if let Some(rep) = now.rep_of.get(&id) {
                 let e = &now.hits[*rep].event;
                 push(Pending::Ev(Box::new(e.clone())), r.coll.item_href(e));
+            }
+        }
+    }
+    r.answer(&pending, Some(r.seq))
+}
+
+/// The aggregate calendar's changes, membership from its kept grouping (no event is read
+/// but those that changed and the representatives they bring back).
+fn all_since(
+    r: &Report<'_>,
+    changed: Vec<discal_store::StoredEvent>,
+) -> Result<Response, DavError> {
+    let g = grouping(r.gw)?;
+    let mut hrefs = Hrefs::new(&r.coll);
+    let mut sent: HashSet<String> = HashSet::new();
+    let mut pending = Vec::new();
+    let mut push = |p: Pending, href: String| {
+        if sent.insert(href) {
+            pending.push(p);
+        }
+    };
+    for ev in changed {
+        let id = id_of(&ev);
+        let href = r.coll.item_href(&ev);
+        match g.hidden.get(&id) {
+            Some((origin, uid)) => {
+                push(Pending::Gone(href.clone()), href);
+                let key = discal_protocol::EventKey {
+                    origin: *origin,
+                    uid: uid.clone(),
+                };
+                if let Some(e) = r.gw.store.get(&key)? {
+                    let h = r.coll.item_href(&e);
+                    push(Pending::Ev(Box::new(e)), h);
+                }
+            }
+            None => {
+                for a in g.also.get(&id).into_iter().flatten() {
+                    let h = hrefs.of(&a.origin, &a.uid);
+                    push(Pending::Gone(h.clone()), h);
+                }
+                push(Pending::Ev(Box::new(ev)), href);
             }
         }
     }
