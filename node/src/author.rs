@@ -345,19 +345,29 @@ fn quota(shared: &Shared, o: &crate::config::Origins, ev: &VerifiedEvent) -> Res
 
 /// The operator's `[filters]` and the hop limit.
 fn filters(cfg: &crate::config::Config, ev: &VerifiedEvent, hop: u8) -> Result<(), String> {
+    filter_content(cfg, &ev.payload().content, u32::from(hop))
+}
+
+/// The admin filters (`max_hops`, `[filters]`) on an event's content arriving `hop` links
+/// from where it was first published: for peers' events, and for events sister sites push.
+pub(crate) fn filter_content(
+    cfg: &crate::config::Config,
+    content: &discal_protocol::EventContent,
+    hop: u32,
+) -> Result<(), String> {
     let f = &cfg.filters;
     // Honest peers with this node's limit never send a copy further than it; one that arrives
     // came from a misbehaving peer or one configured for a wider reach (docs/protocol.md §11.2).
     let limit = cfg.max_hops.max(1);
-    if hop > limit {
+    if hop > u32::from(limit) {
         return Err(format!("hop {hop} beyond max_hops {limit}"));
     }
     if let Some(max) = f.max_hop {
-        if hop > max {
+        if hop > u32::from(max) {
             return Err(format!("hop {hop} above filters.max_hop {max}"));
         }
     }
-    let master = &ev.payload().content.master;
+    let master = &content.master;
     if let (Some([lat, lon]), Some(r)) = (f.near, f.radius_km) {
         match master.geo {
             Some(g) => {

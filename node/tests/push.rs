@@ -528,6 +528,7 @@ async fn pushes_into_a_node_are_authenticated_checked_and_travel_on_with_x_hop_p
             topic: None,
             tags: vec!["pushed".into()],
         });
+        c.filters.drop_tags = vec!["spam".into()];
     };
     net.configure(0, &[1], inbound).await;
     net.set_peers(1, &[0]).await;
@@ -623,6 +624,17 @@ async fn pushes_into_a_node_are_authenticated_checked_and_travel_on_with_x_hop_p
     let plain = vevent("repair-4@site-a.example", "").replace("Repair café", "Clothes swap");
     let (status, said) = push(&url, &token, &plain).await;
     assert_eq!(status, 200, "{said}");
+    // The admin filters apply to pushed events: named in the answer, not taken, not an error.
+    let spam =
+        vevent("spam-1@site-a.example", "CATEGORIES:spam\r\n").replace("Repair café", "Buy now");
+    let (status, said) = push(&url, &token, &spam).await;
+    assert_eq!(status, 200, "{said}");
+    assert!(said.contains("filters.drop_tags"), "{said}");
+    let spam_key = EventKey {
+        origin: b.key(),
+        uid: "spam-1@site-a.example".into(),
+    };
+    assert!(common::held(b, &spam_key).is_none());
     assert_eq!(b.metrics().pushes("replayed"), 1);
     assert!(b.metrics().pushes("unauthorized") >= 4);
 

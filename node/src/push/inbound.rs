@@ -172,12 +172,46 @@ pub(super) async fn receive(
     }
     check_envelope(shared, text, &import.events).map_err(|e| invalid(shared, e))?;
     let mut events = import.events;
+    let mut filtered = Vec::new();
+    {
+        let cfg = shared
+            .config
+            .read()
+            .map_err(|_| WriteError::Internal("config lock poisoned".into()))?;
+        events.retain(|ev| {
+            // The admin filters see the event as it will be kept: the site's tags added, as
+            // many hops from where it was first published as the site says.
+            let mut c = ev.content.clone();
+            c.master.categories.extend(entry.tags.iter().cloned());
+            let hop = ev.hop.unwrap_or(1).max(1);
+            match crate::author::filter_content(&cfg, &c, hop) {
+                Ok(()) => true,
+                Err(why) => {
+                    filtered.push(serde_json::json!({"uid": ev.uid, "why": why}));
+                    false
+                }
+            }
+        });
+    }
+    if !filtered.is_empty() {
+        shared.metrics.push("filtered");
+    }
     for ev in &mut events {
         // The sender counted the push in X-HOP already; taking it adds one more, so one is
         // taken off first (an event with none is first-hand at the site: one publication).
         ev.hop = ev.hop.map(|h| h.max(1) - 1);
     }
-    take(shared, ingest, &entry, events).await
+    let mut reply = if events.is_empty() {
+        serde_json::json!({"new": 0, "changed": 0, "cancelled": 0, "uids": []})
+    } else {
+        match take(shared, ingest, &entry, events).await? {
+            PushReply::Json(v) => v,
+            other => return Ok(other),
+        }
+    };
+    // Filtered events are this node's choice, not the sender's mistake: named, not refused.
+    reply["filtered"] = filtered.into();
+    Ok(PushReply::Json(reply))
 }
 
 async fn take(
