@@ -46,13 +46,8 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     }
     let now = Members::of(members(r.gw, &r.coll)?);
     let mut hrefs = Hrefs::new(&r.coll);
-    let mut sent: HashSet<String> = HashSet::new();
-    let mut pending = Vec::new();
-    let mut push = |p: Pending, href: String| {
-        if sent.insert(href) {
-            pending.push(p);
-        }
-    };
+    let mut out = Out::default();
+    let mut push = |p: Pending, href: String| out.push(p, href);
     for ev in changed {
         let id = (ev.payload.origin, ev.payload.uid.clone());
         let href = r.coll.item_href(&ev);
@@ -74,7 +69,7 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             }
         }
     }
-    r.answer(&pending, Some(r.seq))
+    r.answer(&out.pending, Some(r.seq))
 }
 
 /// The aggregate calendar's changes, membership from its kept grouping (no event is read
@@ -85,13 +80,8 @@ fn all_since(
 ) -> Result<Response, DavError> {
     let g = grouping(r.gw)?;
     let mut hrefs = Hrefs::new(&r.coll);
-    let mut sent: HashSet<String> = HashSet::new();
-    let mut pending = Vec::new();
-    let mut push = |p: Pending, href: String| {
-        if sent.insert(href) {
-            pending.push(p);
-        }
-    };
+    let mut out = Out::default();
+    let mut push = |p: Pending, href: String| out.push(p, href);
     for ev in changed {
         let id = id_of(&ev);
         let href = r.coll.item_href(&ev);
@@ -116,7 +106,23 @@ fn all_since(
             }
         }
     }
-    r.answer(&pending, Some(r.seq))
+    r.answer(&out.pending, Some(r.seq))
+}
+
+/// A delta's entries, each item once (a listing can be named by its own change and by its
+/// representative's).
+#[derive(Default)]
+struct Out {
+    sent: HashSet<String>,
+    pending: Vec<Pending>,
+}
+
+impl Out {
+    fn push(&mut self, p: Pending, href: String) {
+        if self.sent.insert(href) {
+            self.pending.push(p);
+        }
+    }
 }
 
 type Id = (NodeKey, String);
