@@ -413,3 +413,88 @@ async fn caldav_lists_one_member_per_real_event_and_syncs_a_new_representative()
         "still one member per real event"
     );
 }
+
+/// The aggregate calendar's grouping is kept and brought forward change by change; after any
+/// sequence of changes it lists what a grouping made afresh from every event lists.
+#[tokio::test]
+async fn the_kept_caldav_grouping_follows_changes_as_a_fresh_one_would() {
+    use rand::{Rng, SeedableRng};
+    let store = Arc::new(Store::memory());
+    let keys: Vec<NodeSecret> = (40..46).map(secret).collect();
+    let kept = {
+        let mut gw = gateway(Store::memory(), "https://here.example");
+        gw.store = store.clone();
+        discal_gateway::router(gw)
+    };
+    let list = r#"<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>"#;
+    let listing = |app: axum::Router| async move {
+        let r = dav(
+            &app,
+            "PROPFIND",
+            "/dav/calendars/all/",
+            &[("depth", "1")],
+            list,
+        )
+        .await;
+        let mut h = dav_hrefs(&r.body);
+        h.sort();
+        h
+    };
+    let titles = [
+        "Repair café",
+        "Repair café Neustadt",
+        "Linux install party",
+        "Rust meetup",
+    ];
+    let places = ["Town hall\\, Neustadt", "Library\\, Altstadt"];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let mut revisions: std::collections::HashMap<(usize, usize), u32> = Default::default();
+    for step in 0..120 {
+        // A new listing or a new revision of one (moved, retitled, cancelled), around two
+        // evenings, by one of six nodes.
+        let (k, n) = (rng.gen_range(0..keys.len()), rng.gen_range(0..6));
+        let rev = revisions.entry((k, n)).and_modify(|r| *r += 1).or_insert(0);
+        let day = 15 + rng.gen_range(0..2);
+        let minute = [0, 5, 10, 40][rng.gen_range(0..4)];
+        let cancelled = rng.gen_bool(0.1);
+        let body = format!(
+            "DTSTART:202701{day}T18{minute:02}00Z\r\nDURATION:PT2H\r\nSUMMARY:{}\r\nLOCATION:{}\r\n{}",
+            titles[rng.gen_range(0..titles.len())],
+            places[rng.gen_range(0..places.len())],
+            if cancelled { "STATUS:CANCELLED\r\n" } else { "" }
+        );
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:e{n}@k{k}\r\n{body}END:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        let limits = Limits::default();
+        let e = parse_calendar(&ics, &keys[k].public(), &limits)
+            .unwrap()
+            .events
+            .remove(0);
+        let ev = sign(
+            &keys[k],
+            e.uid,
+            *rev,
+            ISSUED + i64::from(*rev),
+            e.content,
+            &limits,
+        )
+        .unwrap();
+        store.apply(&ev, Transit::local(), ISSUED).unwrap();
+        // Ask the kept one now and then, so it is brought forward over one or several changes.
+        if step % 3 != 0 {
+            continue;
+        }
+        let fresh = {
+            let mut gw = gateway(Store::memory(), "https://here.example");
+            gw.store = store.clone();
+            discal_gateway::router(gw)
+        };
+        assert_eq!(
+            listing(kept.clone()).await,
+            listing(fresh).await,
+            "step {step}"
+        );
+    }
+    assert!(listing(kept.clone()).await.len() < store.len().unwrap() as usize);
+}

@@ -49,7 +49,7 @@ pub(super) fn id_of(e: &StoredEvent) -> Id {
 
 /// How the aggregate calendar groups listings now: the hidden ones with the listing that
 /// represents them, and each representative's others.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct Grouping {
     /// Hidden listing → its representative.
     pub(super) hidden: HashMap<Id, Id>,
@@ -66,15 +66,36 @@ pub struct GroupingCache(std::sync::Mutex<Option<Kept>>);
 /// A grouping with the (change sequence, corrections stamp) it was made at.
 type Kept = ((u64, u64), Arc<Grouping>);
 
+/// Changes a kept grouping is brought forward by; past this many it is made anew.
+const MAX_INCREMENTAL: usize = 512;
+
 pub(super) fn grouping(gw: &Gateway) -> Result<Arc<Grouping>, DavError> {
     let key = (gw.store.last_seq()?, gw.store.dedupe_stamp()?);
-    if let Ok(held) = gw.dav_grouping.0.lock() {
-        if let Some((k, g)) = held.as_ref() {
-            if *k == key {
-                return Ok(g.clone());
+    let held = gw.dav_grouping.0.lock().ok().and_then(|h| h.clone());
+    if let Some(((seq, stamp), g)) = held {
+        if (seq, stamp) == key {
+            return Ok(g);
+        }
+        // Only what changed since is regrouped, around each change.
+        if stamp == key.1 && seq < key.0 {
+            let changed = gw.store.changes_since(seq, MAX_INCREMENTAL + 1)?;
+            if changed.len() <= MAX_INCREMENTAL {
+                if let Some(g) = advance(gw, &g, &changed)? {
+                    let g = Arc::new(g);
+                    let at = (changed.last().map_or(seq, |e| e.seq), stamp);
+                    if let Ok(mut h) = gw.dav_grouping.0.lock() {
+                        *h = Some((at, g.clone()));
+                    }
+                    return Ok(g);
+                }
             }
         }
     }
+    full_grouping(gw, key)
+}
+
+/// The grouping made from every event.
+pub(super) fn full_grouping(gw: &Gateway, key: (u64, u64)) -> Result<Arc<Grouping>, DavError> {
     let f = Coll::All.filter();
     let window = f.window(crate::read::today(gw, &f), None);
     let hits = crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits;
@@ -91,6 +112,103 @@ pub(super) fn grouping(gw: &Gateway) -> Result<Arc<Grouping>, DavError> {
         *held = Some((key, g.clone()));
     }
     Ok(g)
+}
+
+fn first_start(e: &StoredEvent) -> i64 {
+    discal_protocol::dedupe::fingerprint(&e.payload.uid, e.content()).start
+}
+
+/// Brings a grouping forward over `changed`: for each change, the listings it can affect —
+/// its old group, the groups of the events within 12 hours of it and of them — are grouped
+/// again from the events around them (a group spans at most 12 hours, so they are all there).
+/// `None` when the neighbourhood does not settle in a few widenings: then it is made anew.
+fn advance(
+    gw: &Gateway,
+    g: &Grouping,
+    changed: &[StoredEvent],
+) -> Result<Option<Grouping>, DavError> {
+    use discal_protocol::dedupe::MAX_APART_SECS;
+    let ov = gw.store.dedupe_overrides()?;
+    let mut g = g.clone();
+    for ev in changed {
+        let mut affected: std::collections::HashSet<Id> = std::collections::HashSet::new();
+        affected.insert(id_of(ev));
+        let (mut lo, mut hi) = (first_start(ev), first_start(ev));
+        let mut settled = None;
+        for _ in 0..4 {
+            // The old groups of everything affected are affected too.
+            let mut more: Vec<Id> = Vec::new();
+            for m in &affected {
+                let rep = g.hidden.get(m).cloned().unwrap_or_else(|| m.clone());
+                more.push(rep.clone());
+                more.extend(
+                    g.also
+                        .get(&rep)
+                        .into_iter()
+                        .flatten()
+                        .map(|a| (a.origin, a.uid.clone())),
+                );
+            }
+            affected.extend(more);
+            for m in &affected {
+                let key = EventKey {
+                    origin: m.0,
+                    uid: m.1.clone(),
+                };
+                if let Some(e) = gw.store.get(&key)? {
+                    let s = first_start(&e);
+                    (lo, hi) = (lo.min(s), hi.max(s));
+                }
+            }
+            let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
+            let window = Some((at(lo - MAX_APART_SECS), at(hi + MAX_APART_SECS + 1)));
+            let mut q = crate::read::store_query(
+                &discal_protocol::view::ViewFilter::default(),
+                window,
+                MAX_ITEMS,
+                true,
+            );
+            q.floating_tz = chrono_tz::UTC;
+            let local = crate::read::collapse(gw.store.query(&q)?.hits, &ov);
+            let touching: Vec<&Hit> = local
+                .iter()
+                .filter(|h| {
+                    affected.contains(&id_of(&h.event))
+                        || h.also
+                            .iter()
+                            .any(|a| affected.contains(&(a.origin, a.uid.clone())))
+                })
+                .collect();
+            let before = affected.len();
+            for h in &touching {
+                affected.insert(id_of(&h.event));
+                affected.extend(h.also.iter().map(|a| (a.origin, a.uid.clone())));
+            }
+            if affected.len() == before {
+                settled = Some(
+                    touching
+                        .into_iter()
+                        .map(|h| (id_of(&h.event), h.also.clone()))
+                        .collect::<Vec<_>>(),
+                );
+                break;
+            }
+        }
+        let Some(groups) = settled else {
+            return Ok(None);
+        };
+        for m in &affected {
+            g.hidden.remove(m);
+            g.also.remove(m);
+        }
+        for (rep, also) in groups.into_iter().filter(|(_, a)| !a.is_empty()) {
+            for a in &also {
+                g.hidden.insert((a.origin, a.uid.clone()), rep.clone());
+            }
+            g.also.insert(rep, also);
+        }
+    }
+    Ok(Some(g))
 }
 
 /// The event an item path names, if it belongs to the collection.
