@@ -118,6 +118,23 @@ fn first_start(e: &StoredEvent) -> i64 {
     discal_protocol::dedupe::fingerprint(&e.payload.uid, e.content()).start
 }
 
+/// The events starting within `[from, to)` (UTC seconds), grouped.
+fn grouped_around(
+    gw: &Gateway,
+    ov: &discal_protocol::dedupe::Overrides,
+    (from, to): (i64, i64),
+) -> Result<Vec<Hit>, DavError> {
+    let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
+    let mut q = crate::read::store_query(
+        &discal_protocol::view::ViewFilter::default(),
+        Some((at(from), at(to))),
+        MAX_ITEMS,
+        true,
+    );
+    q.floating_tz = chrono_tz::UTC;
+    Ok(crate::read::collapse(gw.store.query(&q)?.hits, ov))
+}
+
 /// Brings a grouping forward over `changed`: for each change, the listings it can affect —
 /// its old group, the groups of the events within 12 hours of it and of them — are grouped
 /// again from the events around them (a group spans at most 12 hours, so they are all there).
@@ -160,16 +177,7 @@ fn advance(
                     (lo, hi) = (lo.min(s), hi.max(s));
                 }
             }
-            let at = |s: i64| chrono::DateTime::from_timestamp(s, 0).unwrap_or_default();
-            let window = Some((at(lo - MAX_APART_SECS), at(hi + MAX_APART_SECS + 1)));
-            let mut q = crate::read::store_query(
-                &discal_protocol::view::ViewFilter::default(),
-                window,
-                MAX_ITEMS,
-                true,
-            );
-            q.floating_tz = chrono_tz::UTC;
-            let local = crate::read::collapse(gw.store.query(&q)?.hits, &ov);
+            let local = grouped_around(gw, &ov, (lo - MAX_APART_SECS, hi + MAX_APART_SECS + 1))?;
             let touching: Vec<&Hit> = local
                 .iter()
                 .filter(|h| {
