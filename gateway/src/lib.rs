@@ -223,6 +223,10 @@ fn people_routes() -> Router<Gateway> {
             "/queue/sites/{id}/{verb}",
             axum::routing::post(web::sites::decide_site),
         )
+        .route(
+            "/queue/push/{id}/{verb}",
+            axum::routing::post(web::sites::decide_subscriber),
+        )
         .route("/api/users", get(users_api::list).post(users_api::add))
         .route("/api/sources", get(users_api::sources))
         .route("/api/dedupe", axum::routing::post(users_api::dedupe))

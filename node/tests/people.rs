@@ -932,6 +932,34 @@ async fn the_admin_page_manages_push_targets_and_dedupe_corrections() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(a.store().dedupe_choices().unwrap().is_empty());
+    // A site that asked at the hub waits in the one queue, beside sister sites.
+    a.store()
+        .put_subscription(&discal_store::Subscription {
+            id: "feedc0de".into(),
+            topic: format!("http://{}/feed.ics?tags=linux", a.http_addr()),
+            filter: "tags=linux".into(),
+            callback: "https://wp.example/discal-callback".into(),
+            secret: Vec::new(),
+            lease_secs: 3600,
+            expires_ms: i64::MAX / 2,
+            state: discal_store::SubState::Waiting,
+            at_ms: 0,
+        })
+        .unwrap();
+    let queue = ana.get("/queue").await.body;
+    assert!(
+        queue.contains("https://wp.example/discal-callback"),
+        "{queue}"
+    );
+    let r = ana
+        .post("/queue/push/feedc0de/approve", &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        a.store().subscription("feedc0de").unwrap().unwrap().state,
+        discal_store::SubState::Active
+    );
+    assert!(!ana.get("/queue").await.body.contains("wp.example"));
     let r = ana.post("/admin/push/cms/drop", &[("csrf", &token)]).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let cfg: discal_node::Config =

@@ -176,7 +176,29 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
     }
     let csrf = caller.csrf.clone().unwrap_or_default();
     let waiting = gw.store.site_requests().map_err(AppError::internal)?;
+    // Sites that asked at the hub for this node's events (push-register), intent verified.
+    let subscribers: Vec<discal_store::Subscription> = gw
+        .store
+        .subscriptions()
+        .map_err(AppError::internal)?
+        .into_iter()
+        .filter(|s| s.state == discal_store::SubState::Waiting)
+        .collect();
     Ok(html! {
+        @for s in &subscribers {
+            section.submission.subscriber {
+                h3 { (t(lang, "Wants this node's events by push: ", "Möchte die Termine dieses Knotens per Push: ")) (s.callback) }
+                p { (t(lang, "topic ", "Thema ")) code { (s.topic) } " · "
+                    @if s.secret.is_empty() { (t(lang, "signed with this node's key", "mit dem Schlüssel dieses Knotens signiert")) }
+                    @else { (t(lang, "with a shared secret", "mit gemeinsamem Geheimnis")) } }
+                @for (verb, en, de) in [("approve", "Approve", "Annehmen"), ("refuse", "Refuse", "Ablehnen")] {
+                    form.inline method="post" action={"/queue/push/" (s.id) "/" (verb)} {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button type="submit" { (t(lang, en, de)) }
+                    }
+                }
+            }
+        }
         h2 { (t(lang, "Sister sites", "Schwesterseiten")) }
         p { a href="/sites/new" { (t(lang, "Register a sister site", "Schwesterseite eintragen")) } }
         @if waiting.is_empty() { p { (t(lang, "No site waits.", "Keine Seite wartet.")) } }
@@ -193,6 +215,31 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
             }
         }
     })
+}
+
+/// `POST /queue/push/{id}/approve|refuse`: a hub subscription waiting in the queue, decided
+/// by whoever may confirm sister sites.
+pub async fn decide_subscriber(
+    State(gw): State<Gateway>,
+    Path((id, verb)): Path<(String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (caller, _) = signed_in_form(&gw, &h, &body)?;
+    if !may_confirm(&gw, &caller) {
+        return Err(AppError::Forbidden(
+            "on this node only admins confirm sister sites".into(),
+        ));
+    }
+    verb_is(&verb, ("approve", "refuse"))?;
+    gw.node
+        .push(crate::PushRequest::Decide {
+            id,
+            verb,
+            by: caller.name.clone(),
+        })
+        .await?;
+    Ok(see_other("/queue", &[]))
 }
 
 /// `POST /queue/sites/{id}/confirm|reject`.
