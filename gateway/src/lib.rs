@@ -16,10 +16,12 @@
 //! - `dav/`: CalDAV clients (`/dav`, `/.well-known/caldav`); its own map is in `dav/mod.rs`.
 //! - `api.rs`: the node's operator and CLI (`/api/events`, `/status`, `/metrics`) and the
 //!   [`NodeApi`] the node implements.
+//! - `push.rs`: sister sites by push (`/.well-known/discal-push`, `/websub`, `/push/in/…`,
+//!   `/api/push`), carried to the node.
 //!
 //! Shared by them:
 //! - `read.rs`: the read path (query parameters, store query, cached renderings, ETag/304,
-//!   compression).
+//!   compression) and the collector's view (one entry for one real event).
 //! - `error.rs`: [`AppError`], each failure as one status.
 //! - `serve.rs`: the server loop: connection caps, header and request timeouts, shutdown.
 //! - `html.rs`: what every HTML page shares (policy, look, frame); `display.rs`: how an

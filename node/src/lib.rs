@@ -22,6 +22,7 @@
 //! - `api.rs`: what the gateway sees of the node (writes, `/status`, `/metrics`).
 //! - `reload.rs`: applying a changed config file; `config.rs`: the config file itself.
 //! - `sources/`: the feeds and pages this node subscribes to (polling, safe fetching).
+//! - `push/`: sister sites by push: the signed outbox, the WebSub hub, pushes received.
 //! - `offline.rs`: writes and reads with the node stopped.
 //! - `identity.rs`: key and admin token; `metrics.rs`: counters; `error.rs`: [`NodeError`].
 //! - `client.rs`: the HTTP client the CLI, tests and benches talk to a node with.

@@ -28,6 +28,10 @@
 //! - `index.rs`: the in-memory secondary indexes; `backend.rs`: sled or memory behind one
 //!   interface; `heap.rs`: giving freed heap back to the kernel after large ingests.
 //! - `parallel.rs`: splitting a slice's work over two threads.
+//! - `people.rs`, `proposals.rs`, `sources.rs`, `push.rs`, `dedupe.rs`: this node's own
+//!   records beside the events (accounts and the approval queue, proposals and RSVPs, the
+//!   subscribed sources' state, push destinations' outboxes and hub subscriptions, the
+//!   admin's dedupe corrections), under the people table's prefix.
 //!
 //! # On disk
 //! One sled tree; the first byte of a key names the table:
