@@ -797,3 +797,89 @@ async fn a_destination_failing_past_dead_after_stops_until_an_admin_resumes_it()
     );
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn leases_are_renewed_end_and_unsubscribing_is_verified_too() {
+    use std::sync::atomic::AtomicI64;
+    let (r, base) = receiver(b"k").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(8);
+    cfg.push.allow_private_callbacks = true;
+    cfg.push.registrations = discal_node::push::Registrations::Auto;
+    let path = config_path(&dir);
+    discal_node::config::write_atomic(&path, toml::to_string(&cfg).unwrap().as_bytes()).unwrap();
+    let mut opts = discal_node::NodeOptions::new(cfg, Some(dir.path().join("data")));
+    opts.config_path = Some(path);
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = offset.clone();
+    opts.clock = Arc::new(move || chrono::Utc::now().timestamp_millis() + o.load(Relaxed));
+    let a = discal_node::Node::spawn(opts).await.unwrap();
+    *r.key.lock().unwrap() = Some(*a.key().as_bytes());
+    let url = format!("http://{}", a.http_addr());
+    let topic = format!("{url}/feed.ics");
+    let ask = |mode: &'static str, lease: &'static str| {
+        let (url, topic, cb) = (url.clone(), topic.clone(), format!("{base}/cb"));
+        async move {
+            http()
+                .post(format!("{url}/websub"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form(&[
+                    ("hub.mode", mode),
+                    ("hub.topic", &topic),
+                    ("hub.callback", &cb),
+                    ("hub.lease_seconds", lease),
+                ]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(ask("subscribe", "120").await, 202);
+    let active = |s: &discal_store::Store, lease: u64| {
+        s.subscriptions()
+            .unwrap()
+            .first()
+            .is_some_and(|x| x.state == discal_store::SubState::Active && x.lease_secs == lease)
+    };
+    assert!(
+        a.wait_until(WAIT, |s| active(s, 120)).await,
+        "auto: active at once"
+    );
+    // Renewed with another lease before it ends: the same subscription, the new lease.
+    assert_eq!(ask("subscribe", "600").await, 202);
+    assert!(a.wait_until(WAIT, |s| active(s, 600)).await);
+    assert_eq!(a.store().subscriptions().unwrap().len(), 1);
+    // Unsubscribing is checked at the callback like subscribing, then ends it.
+    assert_eq!(ask("unsubscribe", "").await, 202);
+    assert!(
+        a.wait_until(WAIT, |s| s.subscriptions().unwrap().is_empty())
+            .await
+    );
+    assert_eq!(
+        r.challenges
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _)| m == "unsubscribe")
+            .count(),
+        1
+    );
+    // A lease that ends without renewal ends the subscription: nothing is pushed after.
+    assert_eq!(ask("subscribe", "60").await, 202);
+    assert!(a.wait_until(WAIT, |s| active(s, 60)).await);
+    offset.store(120_000, Relaxed);
+    a.shared().push.wake.notify_one();
+    assert!(
+        a.wait_until(WAIT, |s| s.subscriptions().unwrap().is_empty())
+            .await
+    );
+    // Its outbox state went with it: no destination is left to push to.
+    let id = r.challenges.lock().unwrap().len();
+    assert!(id >= 4);
+    assert!(discal_node::push::pushes_json(a.shared())["subscriptions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    a.shutdown().await;
+}

@@ -97,6 +97,7 @@ fn destinations(shared: &Shared) -> Vec<Dest> {
             // A lease that ran out ends the subscription (WebSub §5.1); the subscriber renews
             // before it does.
             let _ = shared.store.remove_subscription(&s.id);
+            shared.changed.send_modify(|_| {});
             tracing::info!(callback = %s.callback, "push: a hub subscription's lease ended");
             continue;
         }
