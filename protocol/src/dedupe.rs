@@ -31,12 +31,12 @@ pub struct Fingerprint {
     pub url: Option<String>,
     /// The first start, UTC seconds (floating and all-day starts read as UTC).
     pub start: i64,
-    /// The title's words, normalised.
-    pub title: BTreeSet<String>,
+    /// The title's words, normalised (as [`Words`]).
+    pub title: Words,
     /// The numbers among them ("Talk 3" and "Talk 4" are two events).
-    pub numbers: BTreeSet<String>,
+    pub numbers: Words,
     /// The place's words, normalised.
-    pub place: BTreeSet<String>,
+    pub place: Words,
     /// Coordinates.
     pub geo: Option<(f64, f64)>,
 }
@@ -59,12 +59,70 @@ const STOP: &[&str] = &[
     "en", "il", "di", "e", "el", "y",
 ];
 
-fn words(s: &str) -> BTreeSet<String> {
-    s.to_lowercase()
+/// A set of normalised words, each as a 64-bit FNV-1a hash, sorted: comparing two is a merge
+/// of integers, which keeps grouping a large answer cheap (a collision of two words' hashes
+/// is vanishingly rare and only makes two titles look a little more alike).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Words(Vec<u64>);
+
+impl Words {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many words both hold.
+    fn common(&self, other: &Self) -> usize {
+        let (mut i, mut j, mut n) = (0, 0, 0);
+        while i < self.0.len() && j < other.0.len() {
+            match self.0[i].cmp(&other.0[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    n += 1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+fn fnv1a(w: &str) -> u64 {
+    w.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The words of `s` (lower-cased, split at anything not alphanumeric, filler words dropped),
+/// and those of them that are numbers.
+fn words_and_numbers(s: &str) -> (Words, Words) {
+    let lower = s.to_lowercase();
+    let mut all = Vec::new();
+    let mut numbers = Vec::new();
+    for w in lower
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !STOP.contains(w))
-        .map(str::to_string)
-        .collect()
+    {
+        let h = fnv1a(w);
+        all.push(h);
+        if w.bytes().all(|b| b.is_ascii_digit()) {
+            numbers.push(h);
+        }
+    }
+    for v in [&mut all, &mut numbers] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (Words(all), Words(numbers))
+}
+
+fn words(s: &str) -> Words {
+    words_and_numbers(s).0
 }
 
 /// A URL without scheme, `www.`, query, fragment and trailing slash, host lower-cased.
@@ -82,28 +140,21 @@ fn url_key(u: &str) -> Option<String> {
 pub fn fingerprint(uid: &str, content: &EventContent) -> Fingerprint {
     let m = &content.master;
     let start = instant(&m.start, chrono_tz::UTC).map_or(0, |t| t.timestamp());
-    let title = words(m.summary.as_deref().unwrap_or(""));
+    let (title, numbers) = words_and_numbers(m.summary.as_deref().unwrap_or(""));
     Fingerprint {
         source_uid: source_of(content).map(|_| uid.to_string()),
         url: m.url.as_deref().and_then(url_key),
         start,
-        numbers: numbers(&title),
+        numbers,
         title,
         place: words(m.location.as_deref().unwrap_or("")),
         geo: m.geo.map(|g| (g.lat, g.lon)),
     }
 }
 
-fn numbers(t: &BTreeSet<String>) -> BTreeSet<String> {
-    t.iter()
-        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
-        .cloned()
-        .collect()
-}
-
 /// |a ∩ b| / |a ∪ b|.
-fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
-    let common = a.intersection(b).count();
+fn jaccard(a: &Words, b: &Words) -> f64 {
+    let common = a.common(b);
     let union = a.len() + b.len() - common;
     if union == 0 {
         return 0.0;
@@ -113,12 +164,12 @@ fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
 
 /// |a ∩ b| / min(|a|, |b|): a short title inside a longer one ("Repair café" in "Repair café
 /// Neustadt: bring your toaster").
-fn overlap(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+fn overlap(a: &Words, b: &Words) -> f64 {
     let min = a.len().min(b.len());
     if min == 0 {
         return 0.0;
     }
-    a.intersection(b).count() as f64 / min as f64
+    a.common(b) as f64 / min as f64
 }
 
 /// Whether `a` and `b` are one real event, and by which signal.
@@ -332,7 +383,7 @@ mod tests {
                 source_uid: None,
                 url: None,
                 start,
-                numbers: numbers(&words(title)),
+                numbers: words_and_numbers(title).1,
                 title: words(title),
                 place: words("Town hall, Neustadt"),
                 geo: None,
