@@ -412,6 +412,20 @@ pub fn listings_of(
     Ok((alone.clone(), vec![alone]))
 }
 
+/// The event an event page's URL (absolute, or its `/events/<origin>/<uid>` path) names:
+/// (origin key text, UID).
+pub fn event_of_page(url: &str) -> Result<(String, String), String> {
+    let path = url.split_once("/events/").map_or("", |(_, p)| p);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let (origin, uid) = path
+        .split_once('/')
+        .ok_or_else(|| format!("{url:?} is not an event page (…/events/<origin>/<uid>)"))?;
+    let uid = percent_encoding::percent_decode_str(uid.trim_end_matches('/'))
+        .decode_utf8()
+        .map_err(|_| format!("{url:?}: the UID is not UTF-8"))?;
+    Ok((origin.to_string(), uid.into_owned()))
+}
+
 /// Who else lists an event, for people: each listing's source host, or its origin's short
 /// key ("meetup.com, …Qx3kZ9aB").
 pub fn also_names(also: &[discal_store::Also]) -> String {

@@ -398,3 +398,88 @@ async fn sources_from_the_command_line() {
     let err = String::from_utf8_lossy(&gone.stderr);
     assert!(err.contains("no source named"), "{err}");
 }
+
+/// Push targets and dedupe corrections from the command line (issue 21): a target lands in
+/// `[[push.targets]]` and `push list` shows it from the running node; a correction names two
+/// event pages and is refused with one line when they do not parse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_targets_and_dedupe_corrections_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let node = run(dir.path()).await;
+    let add = cli(
+        &[
+            "push",
+            "add",
+            "cms",
+            "https://cms.example/in",
+            "--filter",
+            "tags=linux",
+            "--secret",
+            "s3cret",
+        ],
+        dir.path(),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let cfg = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("[[push.targets]]") && cfg.contains("auth = \"hmac\""),
+        "{cfg}"
+    );
+    let bad = cli(
+        &[
+            "push",
+            "add",
+            "x",
+            "https://x.example/",
+            "--filter",
+            "tagz=1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("tagz"));
+    // The running node reads the new target on its config watch; list asks it.
+    let list = cli(&["push", "list"], dir.path());
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let key = String::from_utf8_lossy(&cli(&["id"], dir.path()).stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |uid: &str| format!("http://{}/events/{key}/{uid}", node.addr);
+    let split = cli(&["dedupe", "split", &page("a@x"), &page("b@x")], dir.path());
+    assert!(
+        split.status.success(),
+        "{}",
+        String::from_utf8_lossy(&split.stderr)
+    );
+    let bad = cli(&["dedupe", "merge", &page("a@x"), &page("b@x")], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    let bad = cli(
+        &["dedupe", "join", "https://x.example/nope", &page("b@x")],
+        dir.path(),
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an event page"));
+    let clear = cli(&["dedupe", "clear", &page("a@x"), &page("b@x")], dir.path());
+    assert!(
+        clear.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clear.stderr)
+    );
+    let rm = cli(&["push", "remove", "cms"], dir.path());
+    assert!(rm.status.success());
+    assert_eq!(
+        cli(&["push", "remove", "cms"], dir.path()).status.code(),
+        Some(1)
+    );
+}

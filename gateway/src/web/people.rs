@@ -953,24 +953,6 @@ pub async fn admin_source(
     .await
 }
 
-/// An event page's URL (absolute or a path) as (origin, UID).
-fn listing_of(url: &str) -> Result<(String, String), AppError> {
-    let path = url
-        .split_once("/events/")
-        .map(|(_, p)| p)
-        .unwrap_or_default();
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let (origin, uid) = path.split_once('/').ok_or_else(|| {
-        AppError::BadRequest(format!(
-            "{url:?} is not an event page (…/events/<origin>/<uid>)"
-        ))
-    })?;
-    let uid = percent_encoding::percent_decode_str(uid.trim_end_matches('/'))
-        .decode_utf8()
-        .map_err(|_| AppError::BadRequest(format!("{url:?}: the UID is not UTF-8")))?;
-    Ok((origin.to_string(), uid.into_owned()))
-}
-
 /// `POST /admin/dedupe`: the admin page's form for a dedupe correction (two event pages).
 pub async fn admin_dedupe(
     State(gw): State<Gateway>,
@@ -978,6 +960,7 @@ pub async fn admin_dedupe(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let (caller, f) = admin_form(&gw, &h, &body)?;
+    let listing_of = |u: &str| crate::read::event_of_page(u).map_err(AppError::BadRequest);
     let (a, b) = (listing_of(f.get("a"))?, listing_of(f.get("b"))?);
     crate::users_api::correct_dedupe(
         &gw,

@@ -101,6 +101,21 @@ pub enum Cmd {
     /// Push to sister sites: targets, the hub's subscriptions, sites that push here.
     #[command(subcommand)]
     Push(PushCmd),
+    /// Correct the collector's view: two listings the feeds show as one real event are two
+    /// (split), two it shows apart are one (join), or let the rule decide again (clear).
+    #[command(
+        after_help = "Events are named by their page's URL (or its `/events/<origin>/<uid>` path).\nExample:\n  discal dedupe split https://cal.example/events/12D3KooW…/a@x https://cal.example/events/12D3KooW…/b@y"
+    )]
+    Dedupe {
+        #[command(flatten)]
+        common: Common,
+        /// split, join or clear.
+        action: String,
+        /// One event's page.
+        a: String,
+        /// The other's.
+        b: String,
+    },
     /// Import the events of an iCalendar file as this node's events.
     #[command(after_help = "Example:\n  discal import group-calendar.ics")]
     Import {

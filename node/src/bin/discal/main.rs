@@ -72,6 +72,12 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Peer(p) => setup::cmd_peer(p),
         Cmd::Source(s) => sources::cmd_source(s),
         Cmd::Push(p) => push::cmd_push(p),
+        Cmd::Dedupe {
+            common,
+            action,
+            a,
+            b,
+        } => push::cmd_dedupe(&common, &action, &a, &b),
         Cmd::Event(e) => events::cmd_event(e),
         Cmd::User(u) => users::cmd_user(u),
         Cmd::Import { common, file } => import::cmd_import(&common, &file),

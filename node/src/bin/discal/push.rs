@@ -128,3 +128,24 @@ fn print(v: &serde_json::Value) {
         );
     }
 }
+
+/// `discal dedupe split|join|clear A B`.
+pub fn cmd_dedupe(common: &crate::args::Common, action: &str, a: &str, b: &str) -> Result<()> {
+    if !matches!(action, "split" | "join" | "clear") {
+        bail!("{action:?}: split, join or clear");
+    }
+    let listing = |u: &str| discal_gateway::read::event_of_page(u).map_err(anyhow::Error::msg);
+    let (a, b) = (listing(a)?, listing(b)?);
+    let body = serde_json::json!({
+        "a": {"origin": a.0, "uid": a.1},
+        "b": {"origin": b.0, "uid": b.1},
+        "action": action,
+    })
+    .to_string();
+    match remote::call(common, "POST", "/api/dedupe", Some(body))? {
+        None => bail!("the node is not running: start it (discal run), then correct"),
+        Some((200, _)) => eprintln!("{action}: done; feeds and CalDAV show it now"),
+        Some((status, body)) => bail!("node answered {status}: {}", body.trim()),
+    }
+    Ok(())
+}
