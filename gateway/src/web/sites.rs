@@ -217,6 +217,17 @@ pub fn queue_section(gw: &Gateway, caller: &Caller, lang: Lang) -> Result<Markup
     })
 }
 
+/// The signed-in person deciding on a sister site, if they may confirm sister sites.
+fn confirmer(gw: &Gateway, h: &HeaderMap, body: &Bytes) -> Result<Caller, AppError> {
+    let (caller, _) = signed_in_form(gw, h, body)?;
+    if !may_confirm(gw, &caller) {
+        return Err(AppError::Forbidden(
+            "on this node only admins confirm sister sites".into(),
+        ));
+    }
+    Ok(caller)
+}
+
 /// `POST /queue/push/{id}/approve|refuse`: a hub subscription waiting in the queue, decided
 /// by whoever may confirm sister sites.
 pub async fn decide_subscriber(
@@ -225,12 +236,7 @@ pub async fn decide_subscriber(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (caller, _) = signed_in_form(&gw, &h, &body)?;
-    if !may_confirm(&gw, &caller) {
-        return Err(AppError::Forbidden(
-            "on this node only admins confirm sister sites".into(),
-        ));
-    }
+    let caller = confirmer(&gw, &h, &body)?;
     verb_is(&verb, ("approve", "refuse"))?;
     gw.node
         .push(crate::PushRequest::Decide {
@@ -249,12 +255,7 @@ pub async fn decide_site(
     h: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let (caller, _) = signed_in_form(&gw, &h, &body)?;
-    if !may_confirm(&gw, &caller) {
-        return Err(AppError::Forbidden(
-            "on this node only admins confirm sister sites".into(),
-        ));
-    }
+    let caller = confirmer(&gw, &h, &body)?;
     let confirm = verb_is(&verb, ("confirm", "reject"))?;
     let req = gw
         .store

@@ -188,6 +188,15 @@ impl Fetcher {
         })
     }
 
+    /// The client that may reach special addresses, or the one that may not.
+    fn client(&self, allow_private: bool) -> &reqwest::Client {
+        if allow_private {
+            &self.private
+        } else {
+            &self.public
+        }
+    }
+
     fn host_slot(&self, host: &str) -> Arc<Semaphore> {
         let mut m = self
             .hosts
@@ -222,11 +231,7 @@ impl Fetcher {
     pub async fn get(&self, req: &Request<'_>) -> Result<Fetched, FetchError> {
         let mut url =
             reqwest::Url::parse(req.url).map_err(|e| fail(0, format!("{}: {e}", req.url)))?;
-        let client = if req.allow_private {
-            &self.private
-        } else {
-            &self.public
-        };
+        let client = self.client(req.allow_private);
         let _all = self
             .global
             .acquire()
@@ -284,11 +289,7 @@ impl Fetcher {
     ) -> Result<u16, FetchError> {
         let url = reqwest::Url::parse(url).map_err(|e| fail(0, format!("{url}: {e}")))?;
         check_target(&url, allow_private || self.exempted(&url))?;
-        let client = if allow_private {
-            &self.private
-        } else {
-            &self.public
-        };
+        let client = self.client(allow_private);
         let _all = self
             .global
             .acquire()
