@@ -116,22 +116,6 @@ fn csrf(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-/// Adds an account through `/api/users` with the node's admin token (what `discal user add`
-/// does while the node runs).
-async fn add_user(h: &discal_node::NodeHandle, name: &str, role: &str, password: &str) {
-    let r = discal_node::client::http_client()
-        .build()
-        .unwrap()
-        .post(format!("http://{}/api/users", h.http_addr()))
-        .bearer_auth(h.admin_token())
-        .header("content-type", "application/json")
-        .body(serde_json::json!({"name": name, "role": role, "password": password}).to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
-}
-
 /// The UID of the first event listed on /my.
 fn first_uid(my: &str) -> String {
     // The first edit link (the page's menu links /my/proposals too).

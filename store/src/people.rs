@@ -20,6 +20,10 @@ const K_OWNER: u8 = b'o';
 const K_QUEUE: u8 = b'q';
 const K_AUDIT: u8 = b'l';
 const K_SITES: u8 = b'r';
+/// A CalDAV client's name for an account's event: `account NUL name` → UID.
+const K_DAV_NAME: u8 = b'n';
+/// The same, the other way: UID → `account NUL name`.
+const K_DAV_UID: u8 = b'h';
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
@@ -155,19 +159,26 @@ impl Store {
     }
 
     fn people_scan<T: Decode<()>>(&self, kind: u8) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.people_scan_from(&key(kind, &[]))
+    }
+
+    /// Records whose key starts with `prefix` (a kind and more), each key without the prefix.
+    fn people_scan_from<T: Decode<()>>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         let mut out = Vec::new();
         let mut err = None;
-        self.db
-            .for_each_prefix(&[T_PEOPLE, kind], |k, v| match decode(v) {
-                Ok(x) => {
-                    out.push((k[2..].to_vec(), x));
-                    true
-                }
-                Err(e) => {
-                    err = Some(e);
-                    false
-                }
-            })?;
+        self.db.for_each_prefix(prefix, |k, v| match decode(v) {
+            Ok(x) => {
+                out.push((k[prefix.len()..].to_vec(), x));
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
         err.map_or(Ok(out), Err)
     }
 
@@ -286,6 +297,41 @@ impl Store {
             .into_iter()
             .filter(|(_, a)| a == account)
             .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .collect())
+    }
+
+    /// Records that a CalDAV client of `account` calls this node's event `uid` `name` (the
+    /// resource name it chose for the event in the account's calendar), replacing any earlier
+    /// name of the event.
+    pub fn set_dav_name(&self, account: &str, name: &str, uid: &str) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        if let Some(old) = self.people_get::<String>(&key(K_DAV_UID, uid.as_bytes()))? {
+            b.remove(key(K_DAV_NAME, old.as_bytes()));
+        }
+        let full = format!("{account}\0{name}");
+        b.insert(key(K_DAV_NAME, full.as_bytes()), encode(&uid.to_string()));
+        b.insert(key(K_DAV_UID, uid.as_bytes()), encode(&full));
+        self.people_write(b)
+    }
+
+    /// Forgets the CalDAV name of this node's event `uid` (it was cancelled).
+    pub fn remove_dav_name(&self, uid: &str) -> Result<(), StoreError> {
+        let Some(old) = self.people_get::<String>(&key(K_DAV_UID, uid.as_bytes()))? else {
+            return Ok(());
+        };
+        let mut b = Batch::default();
+        b.remove(key(K_DAV_NAME, old.as_bytes()));
+        b.remove(key(K_DAV_UID, uid.as_bytes()));
+        self.people_write(b)
+    }
+
+    /// The CalDAV names `account`'s clients gave its events: (name, UID) pairs.
+    pub fn dav_names(&self, account: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = key(K_DAV_NAME, format!("{account}\0").as_bytes());
+        Ok(self
+            .people_scan_from::<String>(&prefix)?
+            .into_iter()
+            .map(|(name, uid)| (String::from_utf8_lossy(&name).into_owned(), uid))
             .collect())
     }
 
@@ -426,5 +472,20 @@ mod tests {
         s.set_owner("e1", "ana").unwrap();
         assert_eq!(s.owner("e1").unwrap().as_deref(), Some("ana"));
         assert_eq!(s.owned_by("ana").unwrap(), vec!["e1".to_string()]);
+        s.set_dav_name("ana", "first.ics", "e1").unwrap();
+        s.set_dav_name("anabel", "other.ics", "e2").unwrap();
+        assert_eq!(
+            s.dav_names("ana").unwrap(),
+            vec![("first.ics".into(), "e1".into())]
+        );
+        // A new name replaces the old one; a removed name is gone both ways.
+        s.set_dav_name("ana", "renamed.ics", "e1").unwrap();
+        assert_eq!(
+            s.dav_names("ana").unwrap(),
+            vec![("renamed.ics".into(), "e1".into())]
+        );
+        s.remove_dav_name("e1").unwrap();
+        assert!(s.dav_names("ana").unwrap().is_empty());
+        assert_eq!(s.dav_names("anabel").unwrap().len(), 1);
     }
 }

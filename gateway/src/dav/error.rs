@@ -30,6 +30,28 @@ pub enum DavError {
     /// Too many expensive requests are running; try again shortly (503 with Retry-After).
     #[error("the server is busy with other large requests; try again shortly")]
     Busy,
+    /// No credentials, or wrong ones, for something that needs them (401 with a Basic
+    /// challenge, which is what makes calendar apps ask for the password).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed; or a request this server refuses by design (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// An `If-Match` / `If-None-Match` condition does not hold (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The request conflicts with the state of the resource (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed logins (429).
+    #[error("{0}")]
+    TooMany(String),
+    /// The node is busy or shutting down (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Something broke inside (500; the cause goes to the log only).
+    #[error("internal: {0}")]
+    Internal(String),
     /// The method is not one this server answers (405).
     #[error("{0} is not supported here")]
     Method(String),
@@ -50,14 +72,54 @@ impl DavError {
         ))
     }
 
+    /// A failed precondition with a message for the person reading the answer, in DisCal's
+    /// namespace next to the condition (clients act on the condition, people read the text).
+    pub fn condition(condition: &str, message: &str) -> Self {
+        Self::Precondition(format!(
+            "{condition}<M:message xmlns:M=\"http://discal.org/ns/\">{}</M:message>",
+            esc(message)
+        ))
+    }
+
     /// `<D:supported-report/>`: a report this server does not run, or not on this resource.
     pub fn unsupported_report() -> Self {
         Self::Precondition("<D:supported-report/>".into())
     }
 }
 
-/// Methods answered under `/dav`.
-pub(super) const ALLOW: &str = "OPTIONS, GET, HEAD, PROPFIND, REPORT";
+/// Methods answered under `/dav` (writes only in an account's own calendar).
+pub(super) const ALLOW: &str = "OPTIONS, GET, HEAD, PROPFIND, REPORT, PUT, DELETE";
+
+impl From<crate::AppError> for DavError {
+    fn from(e: crate::AppError) -> Self {
+        use crate::AppError as A;
+        match e {
+            A::BadRequest(m) => Self::BadRequest(m),
+            A::NotFound(m) => Self::NotFound(m),
+            A::Unauthorized(m) => Self::Unauthorized(m),
+            A::Forbidden(m) => Self::Forbidden(m),
+            A::TooManyRequests(m) => Self::TooMany(m),
+            A::Store(s) => Self::Store(s),
+            A::Task(t) => Self::Task(t),
+            A::Write(w) => w.into(),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::WriteError> for DavError {
+    fn from(e: crate::WriteError) -> Self {
+        use crate::WriteError as W;
+        match e {
+            W::BadRequest(m) => Self::condition("<C:valid-calendar-data/>", &m),
+            W::Forbidden(m) => Self::Forbidden(m),
+            W::NotFound(m) => Self::NotFound(m),
+            W::Unauthorized(m) => Self::Unauthorized(m),
+            W::Unavailable(m) => Self::Unavailable(m),
+            W::Internal(m) => Self::Internal(m),
+        }
+    }
+}
 
 fn dav_error(status: StatusCode, condition: &str) -> Response {
     (
@@ -93,13 +155,32 @@ impl IntoResponse for DavError {
                 "the server is busy with other large requests; try again shortly\n",
             )
                 .into_response(),
+            Self::Unauthorized(m) => (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    "Basic realm=\"DisCal\", charset=\"UTF-8\"",
+                )],
+                format!("{m}\n"),
+            )
+                .into_response(),
+            Self::Forbidden(m) => crate::text(StatusCode::FORBIDDEN, m),
+            Self::PreconditionFailed(m) => crate::text(StatusCode::PRECONDITION_FAILED, m),
+            Self::Conflict(m) => crate::text(StatusCode::CONFLICT, m),
+            Self::TooMany(m) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "60")],
+                format!("{m}\n"),
+            )
+                .into_response(),
+            Self::Unavailable(m) => crate::text(StatusCode::SERVICE_UNAVAILABLE, m),
             Self::Method(m) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 [(header::ALLOW, ALLOW)],
                 format!("{m} is not supported here\n"),
             )
                 .into_response(),
-            Self::Store(_) | Self::Task(_) => {
+            Self::Store(_) | Self::Task(_) | Self::Internal(_) => {
                 tracing::error!(error = %self, "CalDAV request failed");
                 crate::text(
                     StatusCode::INTERNAL_SERVER_ERROR,

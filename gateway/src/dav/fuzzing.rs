@@ -48,9 +48,9 @@ pub fn dav_body(data: &[u8]) {
     };
     let gw = gateway();
     for res in [Res::Root, Res::Home, Res::Coll(Coll::All)] {
-        let _ = report::report(gw, &res, &root);
+        let _ = report::report(gw, &res, &root, None);
         let mut headers = HeaderMap::new();
         headers.insert("depth", axum::http::HeaderValue::from_static("1"));
-        let _ = propfind::propfind(gw, &res, &headers, data);
+        let _ = propfind::propfind(gw, &res, &headers, data, None);
     }
 }

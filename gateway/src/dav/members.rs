@@ -22,6 +22,15 @@ pub(super) fn members(gw: &Gateway, c: &Coll) -> Result<Vec<Hit>, DavError> {
     let f = c.filter();
     let window = f.window(crate::read::today(gw, &f), None);
     Ok(match c {
+        Coll::User(o) => o
+            .members(gw)?
+            .into_iter()
+            .map(|event| Hit {
+                event,
+                occurrences: Vec::new(),
+                also: Vec::new(),
+            })
+            .collect(),
         Coll::Origin(_) => fetch(&gw.store, &f, window, MAX_ITEMS, true)?.hits,
         Coll::View(..) => {
             crate::read::fetch_collected(&gw.store, &f, window, MAX_ITEMS, true)?.hits
@@ -225,10 +234,14 @@ pub(super) fn load_item(
     c: &Coll,
     key: &EventKey,
 ) -> Result<Option<StoredEvent>, DavError> {
+    if let Coll::User(o) = c {
+        return o.member(gw, key);
+    }
     let Some(ev) = gw.store.get(key)? else {
         return Ok(None);
     };
     let member = match c {
+        Coll::User(_) => false,
         Coll::All => true,
         Coll::Origin(k) => *k == key.origin,
         Coll::View(..) => members(gw, c)?.iter().any(|h| h.event.key() == *key),
@@ -265,7 +278,9 @@ pub(super) fn load_member(
 /// possible (a view, whose membership needs the event; an unknown event; an object not
 /// cached), and the caller reads the record.
 pub(super) fn known(gw: &Gateway, c: &Coll, key: &EventKey) -> Result<Option<Pending>, DavError> {
-    if matches!(c, Coll::View(..)) || matches!(c, Coll::Origin(o) if *o != key.origin) {
+    if matches!(c, Coll::View(..) | Coll::User(_))
+        || matches!(c, Coll::Origin(o) if *o != key.origin)
+    {
         return Ok(None);
     }
     let Some(mk) = gw.store.revision(key)? else {
@@ -296,7 +311,7 @@ pub(super) fn index_listing(
     let origin = match c {
         Coll::Origin(k) => Some(*k),
         Coll::All => None,
-        Coll::View(..) => return None,
+        Coll::View(..) | Coll::User(_) => return None,
     };
     let inv = match gw.store.inventory(origin.as_ref()) {
         Ok(i) => i,

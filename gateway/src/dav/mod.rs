@@ -36,6 +36,7 @@ mod get;
 mod members;
 mod multistatus;
 mod objects;
+mod own;
 mod path;
 mod propfind;
 mod props;
@@ -45,17 +46,19 @@ mod warm_up;
 pub mod xml;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 pub use error::DavError;
 pub use members::GroupingCache;
 pub use objects::ObjectCache;
+pub use own::MAX_RESOURCE_BYTES;
 pub use path::{item_etag, item_name, resolve, sync_token, Coll, Res, ROOT};
 pub use warm_up::{warm_up, WARM_UP_ITEMS};
 
-use crate::Gateway;
+use crate::web::auth::Caller;
+use crate::{ClientAddr, Gateway};
 use error::ALLOW;
 use xml::{El, CALDAV, DAV};
 
@@ -74,13 +77,69 @@ pub async fn handle(
     State(gw): State<Gateway>,
     method: Method,
     uri: Uri,
+    addr: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    match dispatch(gw, method, uri.path(), headers, body).await {
+    let from = addr.map(|Extension(ClientAddr(ip))| ip);
+    let body = match read_body(&method, &headers, body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    match dispatch(gw, method, uri.path(), headers, body, from).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
+}
+
+/// A request's body, read up to its method's limit (a PUT's is the largest calendar object
+/// this server takes, refused with `C:max-resource-size` as RFC 4791 has it; the others' is
+/// the gateway's). A declared length over it is refused before anything is read.
+async fn read_body(
+    method: &Method,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Bytes, DavError> {
+    let put = method == "PUT";
+    let limit = if put {
+        own::MAX_RESOURCE_BYTES
+    } else {
+        crate::MAX_BODY_BYTES
+    };
+    let too_large = || {
+        if put {
+            own::too_large()
+        } else {
+            DavError::BadRequest(format!("request bodies are at most {limit} bytes here"))
+        }
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())
+}
+
+/// The account a request comes from: Basic credentials (what calendar apps send) or a bearer
+/// token; none without an `Authorization` header. Wrong credentials are an error anywhere,
+/// so a client learns at once that its password is wrong.
+async fn who(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    from: Option<std::net::IpAddr>,
+) -> Result<Option<Caller>, DavError> {
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Ok(None);
+    }
+    if let Some(c) = crate::web::auth::basic_caller(gw, headers, from).await? {
+        return Ok(Some(c));
+    }
+    Ok(crate::web::auth::caller(gw, headers)?)
 }
 
 async fn dispatch(
@@ -89,9 +148,10 @@ async fn dispatch(
     path: &str,
     headers: HeaderMap,
     body: Bytes,
+    from: Option<std::net::IpAddr>,
 ) -> Result<Response, DavError> {
-    match method.as_str() {
-        "OPTIONS" => Ok((
+    if method == "OPTIONS" {
+        return Ok((
             StatusCode::OK,
             [
                 (header::ALLOW, ALLOW),
@@ -101,11 +161,65 @@ async fn dispatch(
                 ),
             ],
         )
-            .into_response()),
-        // Every write method is refused here, in one place.
-        "PUT" | "DELETE" | "MKCALENDAR" | "MKCOL" | "PROPPATCH" | "MOVE" | "COPY" | "POST"
-        | "LOCK" | "UNLOCK" | "ACL" => Err(DavError::ReadOnly(path.to_owned())),
-        "GET" | "HEAD" | "PROPFIND" | "REPORT" => read(gw, method, path, headers, body).await,
+            .into_response());
+    }
+    let caller = who(&gw, &headers, from).await?;
+    let resolved = resolve(path);
+    let writes = matches!(
+        method.as_str(),
+        "PUT"
+            | "DELETE"
+            | "MKCALENDAR"
+            | "MKCOL"
+            | "PROPPATCH"
+            | "MOVE"
+            | "COPY"
+            | "POST"
+            | "LOCK"
+            | "UNLOCK"
+            | "ACL"
+    );
+    let own_target = matches!(
+        &resolved,
+        Ok(Res::Coll(Coll::User(_)) | Res::Named(Coll::User(_), _))
+    );
+    // Everything but an account's own calendar is read-only: writes are refused here, in one
+    // place, whatever the path names.
+    if writes && !own_target {
+        return Err(DavError::ReadOnly(path.to_owned()));
+    }
+    let res = resolved?;
+    // An account's principal is its own: asking for it is how a calendar app is made to log in.
+    if let Some(name) = path::principal_name(path) {
+        own::allowed(caller.as_ref(), &name)?;
+    }
+    let name = match &res {
+        Res::Named(_, n) => n.clone(),
+        _ => String::new(),
+    };
+    match (method.as_str(), own_target) {
+        ("PUT" | "DELETE" | "MKCALENDAR" | "MKCOL" | "PROPPATCH" | "MOVE" | "COPY", true) => {
+            let res = own::bind(&gw, res, caller.as_ref())?;
+            let caller = caller.ok_or_else(|| DavError::Unauthorized("log in".into()))?;
+            match method.as_str() {
+                "PUT" => own::put(&gw, &caller, res, &name, &headers, &body).await,
+                "DELETE" => own::delete(&gw, &caller, res, &headers).await,
+                "PROPPATCH" => own::proppatch(&res, &body),
+                "MKCALENDAR" | "MKCOL" => Err(DavError::condition(
+                    "<D:resource-must-be-null/>",
+                    "each account has one calendar, which exists already; put events into it",
+                )),
+                _ => Err(DavError::Forbidden(format!(
+                    "{method} is not supported: PUT the event under its new name, then DELETE the old one"
+                ))),
+            }
+        }
+        ("POST" | "LOCK" | "UNLOCK" | "ACL", _) => Err(DavError::ReadOnly(path.to_owned())),
+        ("GET" | "HEAD" | "PROPFIND" | "REPORT", _) => {
+            let res = own::bind(&gw, res, caller.as_ref())?;
+            let who = caller.map(|c| c.name);
+            read(gw, method, path, res, headers, body, who).await
+        }
         _ => Err(DavError::Method(method.to_string())),
     }
 }
@@ -116,22 +230,26 @@ async fn read(
     gw: Gateway,
     method: Method,
     path: &str,
+    res: Res,
     headers: HeaderMap,
     body: Bytes,
+    who: Option<String>,
 ) -> Result<Response, DavError> {
-    let res = resolve(path)?;
     // A REPORT body of ordinary size is parsed here, to see whether it is small work.
     let root = if method == "REPORT" && body.len() <= INLINE_PARSE_BYTES {
         Some(report_body(&body)?)
     } else {
         None
     };
-    if let (Res::Coll(c), "GET" | "HEAD") = (&res, method.as_str()) {
+    // An account's calendar is not one of the shared, cached feeds.
+    if let (Res::Coll(c @ (Coll::All | Coll::Origin(_) | Coll::View(..))), "GET" | "HEAD") =
+        (&res, method.as_str())
+    {
         return Ok(get::collection(&gw, c, path, &headers).await);
     }
     if runs_inline(&method, &res, root.as_ref()) {
         return match root {
-            Some(r) => report::report(&gw, &res, &r),
+            Some(r) => report::report(&gw, &res, &r, who.as_deref()),
             None => get::get(&gw, &res, &headers),
         };
     }
@@ -142,11 +260,14 @@ async fn read(
         Ok(Ok(p)) => p,
         _ => return Err(DavError::Busy),
     };
-    tokio::task::spawn_blocking(move || match (method.as_str(), root) {
-        ("PROPFIND", _) => propfind::propfind(&gw, &res, &headers, &body),
-        ("REPORT", Some(r)) => report::report(&gw, &res, &r),
-        ("REPORT", None) => report::report(&gw, &res, &report_body(&body)?),
-        _ => get::get(&gw, &res, &headers),
+    tokio::task::spawn_blocking(move || {
+        let who = who.as_deref();
+        match (method.as_str(), root) {
+            ("PROPFIND", _) => propfind::propfind(&gw, &res, &headers, &body, who),
+            ("REPORT", Some(r)) => report::report(&gw, &res, &r, who),
+            ("REPORT", None) => report::report(&gw, &res, &report_body(&body)?, who),
+            _ => get::get(&gw, &res, &headers),
+        }
     })
     .await?
 }

@@ -8,6 +8,7 @@ use discal_protocol::{EventKey, NodeKey};
 use discal_store::StoredEvent;
 
 use super::error::DavError;
+use super::own::Own;
 use super::quirks;
 use crate::read::{path_segment, push_path_segment};
 
@@ -25,6 +26,8 @@ pub enum Coll {
     Origin(NodeKey),
     /// A personal view: its query string and parsed filter.
     View(String, Box<ViewFilter>),
+    /// An account's own, writable calendar: the events it entered on this node.
+    User(Box<Own>),
 }
 
 impl Coll {
@@ -33,6 +36,7 @@ impl Coll {
             Self::All => format!("{HOME}all/"),
             Self::Origin(k) => format!("{HOME}origin-{k}/"),
             Self::View(q, _) => format!("{ROOT}views/{}/", path_segment(q)),
+            Self::User(o) => o.href(),
         }
     }
 
@@ -44,10 +48,26 @@ impl Coll {
                 ..ViewFilter::default()
             },
             Self::View(_, f) => (**f).clone(),
+            Self::User(o) => ViewFilter {
+                origin: o.me,
+                ..ViewFilter::default()
+            },
+        }
+    }
+
+    /// Whether a stored event the filter matched is a member (an account's calendar holds
+    /// only its live events; the others hold whatever their filter matches).
+    pub(super) fn admits(&self, e: &StoredEvent) -> bool {
+        match self {
+            Self::User(o) => o.concerns(&e.key()) && !e.content().is_cancelled(),
+            _ => true,
         }
     }
 
     pub(super) fn item_href(&self, e: &StoredEvent) -> String {
+        if let Self::User(o) = self {
+            return format!("{}{}", o.href(), path_segment(&o.name_of(&e.payload.uid)));
+        }
         format!(
             "{}{}",
             self.href(),
@@ -61,6 +81,7 @@ impl Coll {
 pub(super) struct Hrefs {
     base: String,
     origins: HashMap<NodeKey, String>,
+    own: Option<Box<Own>>,
 }
 
 impl Hrefs {
@@ -68,11 +89,18 @@ impl Hrefs {
         Self {
             base: c.href(),
             origins: HashMap::new(),
+            own: match c {
+                Coll::User(o) => Some(o.clone()),
+                _ => None,
+            },
         }
     }
 
     /// [`Coll::item_href`] by the event's identity.
     pub(super) fn of(&mut self, origin: &NodeKey, uid: &str) -> String {
+        if let Some(o) = &self.own {
+            return format!("{}{}", self.base, path_segment(&o.name_of(uid)));
+        }
         let base = &self.base;
         let prefix = self
             .origins
@@ -107,6 +135,9 @@ pub enum Res {
     Coll(Coll),
     /// An event in a calendar.
     Item(Coll, EventKey),
+    /// A resource of an account's own calendar by the name its client gave it, until
+    /// the request is bound to its account and the event (if any) that name stands for.
+    Named(Coll, String),
 }
 
 pub(super) fn decode(s: &str) -> String {
@@ -153,6 +184,12 @@ pub fn resolve(path: &str) -> Result<Res, DavError> {
         [] => Ok(Res::Root),
         ["principal"] => Ok(Res::Principal),
         ["calendars"] => Ok(Res::Home),
+        ["principal", _] => Ok(Res::Principal),
+        ["calendars", "users", account] => Ok(Res::Coll(Coll::User(Own::bare(&decode(account))))),
+        ["calendars", "users", account, item] => Ok(Res::Named(
+            Coll::User(Own::bare(&decode(account))),
+            decode(item),
+        )),
         [a, b] => coll(&[a, b])?.map(Res::Coll).ok_or_else(not_found),
         [a, b, item] => {
             let c = coll(&[a, b])?.ok_or_else(not_found)?;
@@ -192,6 +229,13 @@ pub(super) fn parse_key_cached(text: &str) -> Option<NodeKey> {
     })
 }
 
+/// The account named by an account principal's path (`/dav/principal/{name}/`).
+pub(super) fn principal_name(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(PRINCIPAL)?;
+    let name = rest.trim_end_matches('/');
+    (!name.is_empty() && !name.contains('/')).then(|| decode(name))
+}
+
 /// `a=b&c=d` into pairs, percent- and plus-decoded.
 pub fn form_pairs(q: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(q.as_bytes()).into_owned().collect()
@@ -228,6 +272,7 @@ pub(super) fn same_collection(a: &Coll, b: &Coll) -> bool {
         (Coll::All, Coll::All) => true,
         (Coll::Origin(x), Coll::Origin(y)) => x == y,
         (Coll::View(x, _), Coll::View(y, _)) => x == y,
+        (Coll::User(x), Coll::User(y)) => x.account == y.account,
         _ => false,
     }
 }

@@ -6,10 +6,14 @@ use axum::response::Response;
 use super::error::DavError;
 use super::members::{index_listing, load_item, members};
 use super::multistatus::Ms;
-use super::path::{item_etag, item_name, Coll, Res, HOME, PRINCIPAL, ROOT};
-use super::props::{all_props, index_only, index_props, props_of, wanted, PropName};
+use super::own::Own;
+use super::path::{item_etag, item_name, Coll, Res, HOME, ROOT};
+use super::props::{
+    all_props, index_only, index_props, principal_href, props_of, wanted, PropName,
+};
 use super::xml::DAV;
 use super::{parse_body, quirks};
+use crate::read::path_segment;
 use crate::Gateway;
 
 /// What a PROPFIND asks of every resource it reaches.
@@ -18,9 +22,15 @@ struct Ask {
     explicit: Option<Vec<PropName>>,
     /// The store's change sequence (CTag, sync token).
     seq: u64,
+    /// The account asking, if any.
+    who: Option<String>,
 }
 
 impl Ask {
+    fn at(&self) -> (u64, Option<&str>) {
+        (self.seq, self.who.as_deref())
+    }
+
     fn names_for(&self, res: &Res) -> Vec<PropName> {
         self.explicit.clone().unwrap_or_else(|| all_props(res))
     }
@@ -31,6 +41,7 @@ pub(super) fn propfind(
     res: &Res,
     headers: &HeaderMap,
     body: &[u8],
+    who: Option<&str>,
 ) -> Result<Response, DavError> {
     let depth = quirks::propfind_depth(headers)?;
     let root = parse_body(body)?;
@@ -42,13 +53,16 @@ pub(super) fn propfind(
     let ask = Ask {
         explicit: wanted(root.as_ref()),
         seq: gw.store.last_seq()?,
+        who: who.map(str::to_owned),
     };
     let self_href = match res {
         Res::Root => ROOT.to_owned(),
-        Res::Principal => PRINCIPAL.to_owned(),
+        Res::Principal => principal_href(who),
         Res::Home => HOME.to_owned(),
         Res::Coll(c) => c.href(),
+        Res::Item(Coll::User(o), k) => format!("{}{}", o.href(), path_segment(&o.name_of(&k.uid))),
         Res::Item(c, k) => format!("{}{}", c.href(), item_name(&k.origin, &k.uid)),
+        Res::Named(c, n) => format!("{}{}", c.href(), path_segment(n)),
     };
     let item = match res {
         Res::Item(c, k) => Some(
@@ -58,7 +72,7 @@ pub(super) fn propfind(
         _ => None,
     };
     let mut ms = Ms::new();
-    let (found, missing) = props_of(gw, res, item.as_ref(), ask.seq, &ask.names_for(res));
+    let (found, missing) = props_of(gw, res, item.as_ref(), ask.at(), &ask.names_for(res));
     ms.response(&self_href, &found, &missing);
     if depth == 1 {
         members_of(gw, res, &ask, &mut ms)?;
@@ -69,16 +83,20 @@ pub(super) fn propfind(
 /// The Depth 1 part: the root's principal and home, the home's calendars, a calendar's items.
 fn members_of(gw: &Gateway, res: &Res, ask: &Ask, ms: &mut Ms) -> Result<(), DavError> {
     let one = |ms: &mut Ms, href: &str, r: &Res| {
-        let (f, m) = props_of(gw, r, None, ask.seq, &ask.names_for(r));
+        let (f, m) = props_of(gw, r, None, ask.at(), &ask.names_for(r));
         ms.response(href, &f, &m);
     };
     match res {
         Res::Root => {
-            one(ms, PRINCIPAL, &Res::Principal);
+            one(ms, &principal_href(ask.who.as_deref()), &Res::Principal);
             one(ms, HOME, &Res::Home);
         }
         Res::Home => {
             let mut colls = vec![Coll::All];
+            // An account sees its own, writable calendar first among the shared ones.
+            if let Some(who) = &ask.who {
+                colls.insert(0, Coll::User(Own::load(gw, who)?));
+            }
             colls.extend(
                 gw.store
                     .origins()?
@@ -94,7 +112,7 @@ fn members_of(gw: &Gateway, res: &Res, ask: &Ask, ms: &mut Ms) -> Result<(), Dav
             None => {
                 for h in &members(gw, c)? {
                     let r = Res::Item(c.clone(), h.event.key());
-                    let (f, m) = props_of(gw, &r, Some(&h.event), ask.seq, &ask.names_for(&r));
+                    let (f, m) = props_of(gw, &r, Some(&h.event), ask.at(), &ask.names_for(&r));
                     ms.response(&c.item_href(&h.event), &f, &m);
                 }
             }

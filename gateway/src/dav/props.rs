@@ -73,26 +73,34 @@ pub(super) fn prop_value(
     gw: &Gateway,
     res: &Res,
     ev: Option<&StoredEvent>,
-    seq: u64,
+    (seq, who): (u64, Option<&str>),
     (ns, name): &PropName,
 ) -> Option<String> {
     let is_coll = matches!(res, Res::Coll(_));
+    let own = matches!(res, Res::Coll(Coll::User(_)) | Res::Item(Coll::User(_), _));
     Some(match (ns.as_str(), name.as_str()) {
         (DAV, "resourcetype") => match res {
             Res::Coll(_) => "<D:collection/><C:calendar/>".into(),
             Res::Principal => "<D:collection/><D:principal/>".into(),
             Res::Root | Res::Home => "<D:collection/>".into(),
-            Res::Item(..) => String::new(),
+            Res::Item(..) | Res::Named(..) => String::new(),
         },
-        (DAV, "displayname") => esc(&display_name(gw, res, ev)).into_owned(),
+        (DAV, "displayname") => esc(&display_name(gw, res, ev, who)).into_owned(),
         (DAV, "current-user-principal") | (DAV, "principal-URL") | (DAV, "owner") => {
-            href_xml(PRINCIPAL)
+            href_xml(&principal_href(who))
         }
         (CALDAV, "calendar-home-set") => href_xml(HOME),
         (DAV, "principal-collection-set") => href_xml(PRINCIPAL),
+        (DAV, "current-user-privilege-set") if own => [
+            "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>",
+            "<D:privilege><D:write/></D:privilege><D:privilege><D:write-content/></D:privilege>",
+            "<D:privilege><D:bind/></D:privilege><D:privilege><D:unbind/></D:privilege>",
+        ]
+        .concat(),
         (DAV, "current-user-privilege-set") => {
             "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>".into()
         }
+        (CALDAV, "max-resource-size") if is_coll => super::own::MAX_RESOURCE_BYTES.to_string(),
         (DAV, "supported-report-set") if is_coll => [
             "<D:supported-report><D:report><C:calendar-query/></D:report></D:supported-report>",
             "<D:supported-report><D:report><C:calendar-multiget/></D:report></D:supported-report>",
@@ -106,7 +114,7 @@ pub(super) fn prop_value(
             "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>".into()
         }
         (CALDAV, "calendar-description") if is_coll => {
-            esc(&format!("DisCal: {}", display_name(gw, res, ev))).into_owned()
+            esc(&format!("DisCal: {}", display_name(gw, res, ev, who))).into_owned()
         }
         (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
         (CS, "getctag") if is_coll => seq.to_string(),
@@ -123,16 +131,30 @@ pub(super) fn prop_value(
     })
 }
 
-pub(super) fn display_name(gw: &Gateway, res: &Res, ev: Option<&StoredEvent>) -> String {
+/// The principal of `who`, or the anonymous one.
+pub(super) fn principal_href(who: Option<&str>) -> String {
+    who.map_or_else(
+        || PRINCIPAL.to_owned(),
+        |n| format!("{PRINCIPAL}{}/", crate::read::path_segment(n)),
+    )
+}
+
+pub(super) fn display_name(
+    gw: &Gateway,
+    res: &Res,
+    ev: Option<&StoredEvent>,
+    who: Option<&str>,
+) -> String {
     match res {
+        Res::Coll(Coll::User(o)) => format!("{} ({})", gw.name, o.account),
         Res::Coll(Coll::All) => gw.name.to_string(),
         Res::Coll(Coll::Origin(k)) => format!("{} ({})", gw.name, short_key(k)),
         Res::Coll(Coll::View(q, _)) => format!("{}: {q}", gw.name),
         Res::Item(..) => ev
             .and_then(|e| e.content().master.summary.clone())
             .unwrap_or_default(),
-        Res::Principal => "anonymous".into(),
-        Res::Root | Res::Home => gw.name.to_string(),
+        Res::Principal => who.unwrap_or("anonymous").into(),
+        Res::Root | Res::Home | Res::Named(..) => gw.name.to_string(),
     }
 }
 
@@ -145,13 +167,13 @@ pub(super) fn props_of(
     gw: &Gateway,
     res: &Res,
     ev: Option<&StoredEvent>,
-    seq: u64,
+    at: (u64, Option<&str>),
     names: &[PropName],
 ) -> (Vec<(PropName, String)>, Vec<PropName>) {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for n in names {
-        match prop_value(gw, res, ev, seq, n) {
+        match prop_value(gw, res, ev, at, n) {
             Some(v) => found.push((n.clone(), v)),
             None => missing.push(n.clone()),
         }

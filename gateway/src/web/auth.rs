@@ -62,7 +62,16 @@ pub struct People {
     /// Current settings (the node replaces them when its config changes).
     pub settings: RwLock<PeopleSettings>,
     failures: Mutex<HashMap<String, VecDeque<i64>>>,
+    /// Basic credentials verified lately (calendar apps send them with every request, and an
+    /// argon2 verification takes tens of milliseconds): the header's SHA-256 → the account,
+    /// the password hash it was checked against (a changed password misses), and until when.
+    basic: Mutex<HashMap<[u8; 32], (String, String, i64)>>,
 }
+
+/// How long a verified Basic credential is taken without verifying it again.
+const BASIC_MS: i64 = 10 * 60 * 1000;
+/// Basic credentials remembered at most (each about 200 bytes).
+const MAX_BASIC: usize = 4096;
 
 impl People {
     /// The settings now.
@@ -227,6 +236,106 @@ pub fn caller(gw: &Gateway, headers: &HeaderMap) -> Result<Option<Caller>, AppEr
         csrf: Some(s.csrf),
         session: Some(hash),
     }))
+}
+
+/// Who is asking with HTTP Basic credentials (calendar apps): the account's name and its
+/// password or one of its API tokens (an app password). Refused over plain HTTP from another
+/// machine, since Basic sends the password as it is; failures are counted as failed logins.
+/// `Ok(None)` when the request carries no Basic credentials.
+pub async fn basic_caller(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    from: Option<std::net::IpAddr>,
+) -> Result<Option<Caller>, AppError> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+    else {
+        return Ok(None);
+    };
+    if !confidential(gw, from) {
+        return Err(AppError::Forbidden(
+            "Basic credentials are taken only over HTTPS (or from this machine): \
+             use the node's https:// address"
+                .into(),
+        ));
+    }
+    let bad = || AppError::Unauthorized("Basic credentials: name:password, base64".into());
+    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value.trim())
+        .map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let (name, password) = raw.split_once(':').ok_or_else(bad)?;
+    let now = (gw.clock)();
+    let key = digest(value.trim());
+    let as_caller = |a: discal_store::Account| Caller {
+        name: a.name,
+        role: a.role,
+        csrf: None,
+        session: None,
+    };
+    let current = gw.store.account(name).map_err(AppError::internal)?;
+    let remembered = gw
+        .people
+        .basic
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).cloned());
+    if let (Some((who, phc, until)), Some(a)) = (remembered, &current) {
+        if until > now && who == a.name && phc == a.password && !a.disabled {
+            return Ok(Some(as_caller(a.clone())));
+        }
+    }
+    let mut keys = vec![format!("account:{}", name.to_lowercase())];
+    if let Some(ip) = from {
+        keys.push(format!("address:{ip}"));
+    }
+    if let Err(wait) = gw.people.login_allowed(&keys, now) {
+        return Err(AppError::TooManyRequests(format!(
+            "too many failed logins; try again in {wait} s"
+        )));
+    }
+    // An app password: one of the account's API tokens.
+    if let Some(a) = accounts::token_account(&gw.store, password).map_err(AppError::internal)? {
+        if a.name == name {
+            return Ok(Some(as_caller(a)));
+        }
+    }
+    let (store, n, pw) = (gw.store.clone(), name.to_owned(), password.to_owned());
+    let checked = tokio::task::spawn_blocking(move || accounts::check_login(&store, &n, &pw))
+        .await?
+        .map_err(AppError::internal)?;
+    let Some(a) = checked else {
+        gw.people.login_failed(&keys, now);
+        return Err(AppError::Unauthorized(
+            "wrong name or password (or app token)".into(),
+        ));
+    };
+    if let Ok(mut m) = gw.people.basic.lock() {
+        if m.len() >= MAX_BASIC {
+            m.retain(|_, (_, _, until)| *until > now);
+            if m.len() >= MAX_BASIC {
+                m.clear();
+            }
+        }
+        m.insert(key, (a.name.clone(), a.password.clone(), now + BASIC_MS));
+    }
+    Ok(Some(as_caller(a)))
+}
+
+/// Whether credentials sent in the clear stay between the client and this node: the public
+/// URL is https (a proxy in front terminates TLS), or the client is on this machine.
+fn confidential(gw: &Gateway, from: Option<std::net::IpAddr>) -> bool {
+    if secure(gw) {
+        return true;
+    }
+    match from {
+        Some(ip) => ip.is_loopback(),
+        // No address: not a TCP connection of ours (an in-process test); judged by the URL.
+        None => gw.public_url.split("://").nth(1).is_some_and(|h| {
+            h.starts_with("127.") || h.starts_with("localhost") || h.starts_with("[::1]")
+        }),
+    }
 }
 
 /// The caller, who must be logged in (or hold a token).

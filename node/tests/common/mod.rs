@@ -209,3 +209,19 @@ pub async fn wait_rev(h: &NodeHandle, key: &EventKey, rev: u32) -> bool {
     })
     .await
 }
+
+/// Adds an account through `/api/users` with the node's admin token (what `discal user add`
+/// does while the node runs).
+pub async fn add_user(h: &NodeHandle, name: &str, role: &str, password: &str) {
+    let r = discal_node::client::http_client()
+        .build()
+        .unwrap()
+        .post(format!("http://{}/api/users", h.http_addr()))
+        .bearer_auth(h.admin_token())
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"name": name, "role": role, "password": password}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
+}

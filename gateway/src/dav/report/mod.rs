@@ -26,6 +26,8 @@ pub(super) struct Report<'a> {
     coll: Coll,
     /// The store's change sequence when the report started.
     seq: u64,
+    /// The account asking, if any.
+    who: Option<&'a str>,
     /// Properties asked for.
     names: Vec<PropName>,
     /// How `calendar-data` is sent, if asked for.
@@ -45,7 +47,12 @@ pub(super) struct Report<'a> {
 pub const MAX_MADE_BYTES: usize = 48 << 20;
 
 /// Answers a REPORT whose body was parsed into `root`.
-pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, DavError> {
+pub(super) fn report<'a>(
+    gw: &'a Gateway,
+    res: &Res,
+    root: &El,
+    who: Option<&'a str>,
+) -> Result<Response, DavError> {
     let coll = match res {
         // A report on an item is a report on its collection, limited to that item.
         Res::Coll(c) | Res::Item(c, _) => c.clone(),
@@ -61,7 +68,9 @@ pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, Dav
         })
         .unwrap_or_else(|| vec![p(DAV, "getetag")]);
     let mode = data_mode(prop)?;
-    let from_index = matches!(mode, None | Some(DataMode::Full))
+    // An account's calendar is a few events whose membership the index does not know.
+    let from_index = !matches!(coll, Coll::User(_))
+        && matches!(mode, None | Some(DataMode::Full))
         && names.iter().all(|n| {
             index_only(std::slice::from_ref(n)) || (n.0 == CALDAV && n.1 == "calendar-data")
         });
@@ -69,6 +78,7 @@ pub(super) fn report(gw: &Gateway, res: &Res, root: &El) -> Result<Response, Dav
         gw,
         coll,
         seq: gw.store.last_seq()?,
+        who,
         names,
         mode,
         from_index,
@@ -105,7 +115,7 @@ impl Report<'_> {
                 };
                 found.push((n.clone(), data));
             } else {
-                match prop_value(self.gw, &r, Some(ev), self.seq, n) {
+                match prop_value(self.gw, &r, Some(ev), (self.seq, self.who), n) {
                     Some(v) => found.push((n.clone(), v.into())),
                     None => missing.push(n.clone()),
                 }

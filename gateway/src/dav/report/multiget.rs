@@ -12,7 +12,7 @@ use super::Report;
 use crate::dav::error::DavError;
 use crate::dav::members::{known, load_member, ViewMembers};
 use crate::dav::multistatus::Pending;
-use crate::dav::path::{resolve, same_collection, Res};
+use crate::dav::path::{resolve, same_collection, Coll, Res};
 use crate::dav::quirks;
 use crate::dav::xml::{El, DAV};
 
@@ -27,7 +27,18 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
         if !seen.insert(path.clone()) {
             continue;
         }
-        let Ok(Res::Item(c, k)) = resolve(&path) else {
+        let item = match resolve(&path) {
+            Ok(Res::Item(c, k)) => Some((c, k)),
+            // An account's calendar names its items as its clients did.
+            Ok(Res::Named(Coll::User(o), name)) => match &r.coll {
+                Coll::User(mine) if mine.account == o.account => {
+                    mine.key(&mine.uid_of(&name)).map(|k| (r.coll.clone(), k))
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((c, k)) = item else {
             pending.push(Pending::Gone(h.text.clone()));
             continue;
         };

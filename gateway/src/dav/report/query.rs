@@ -46,7 +46,11 @@ pub(super) fn run(r: &Report<'_>, res: &Res, root: &El) -> Result<Response, DavE
         fetch(&r.gw.store, &f, window, MAX_ITEMS, true)?
             .hits
             .into_iter()
-            .filter(|h| only.as_ref().is_none_or(|k| *k == h.event.key()) && q.matches(&h.event))
+            .filter(|h| {
+                only.as_ref().is_none_or(|k| *k == h.event.key())
+                    && r.coll.admits(&h.event)
+                    && q.matches(&h.event)
+            })
             .map(|h| Pending::Ev(Box::new(h.event)))
             .collect()
     };

@@ -33,6 +33,18 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     // calendar and views need their current members: an event leaves a view when it no
     // longer matches, and a listing leaves both when another listing of the same real event
     // represents it (docs/operators.md, "One entry for one real event").
+    // An account's calendar loses an event when it is cancelled.
+    if let Coll::User(o) = &r.coll {
+        let pending: Vec<Pending> = changed
+            .into_iter()
+            .filter(|ev| o.concerns(&ev.key()))
+            .map(|ev| match ev.content().is_cancelled() {
+                true => Pending::Gone(r.coll.item_href(&ev)),
+                false => Pending::Ev(Box::new(ev)),
+            })
+            .collect();
+        return r.answer(&pending, Some(r.seq));
+    }
     if let Coll::Origin(k) = &r.coll {
         let pending: Vec<Pending> = changed
             .into_iter()

@@ -1,0 +1,486 @@
+//! CalDAV write (issue 22) against real nodes over HTTP: an account's own calendar, Basic
+//! auth with a password or an app token, PUT with If-None-Match / If-Match, ETags, an edit
+//! that changes nothing, DELETE as a cancellation that reaches a second node, two-way sync
+//! with the web API, and bad PUTs that change nothing.
+
+mod common;
+
+use common::*;
+use discal_protocol::EventKey;
+use reqwest::{Method, StatusCode};
+
+const PASSWORD: &str = "ana's long password";
+
+struct Dav {
+    client: reqwest::Client,
+    base: String,
+    user: String,
+    password: String,
+}
+
+struct Answer {
+    status: StatusCode,
+    etag: Option<String>,
+    location: Option<String>,
+    body: String,
+    www_authenticate: Option<String>,
+}
+
+impl Dav {
+    fn new(h: &discal_node::NodeHandle, user: &str, password: &str) -> Self {
+        Self {
+            client: discal_node::client::http_client().build().unwrap(),
+            base: format!("http://{}", h.http_addr()),
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{path}", self.base),
+            )
+            .body(body);
+        if !self.user.is_empty() {
+            req = req.basic_auth(&self.user, Some(&self.password));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
+        Answer {
+            status: r.status(),
+            etag: h("etag"),
+            location: h("location"),
+            www_authenticate: h("www-authenticate"),
+            body: r.text().await.unwrap(),
+        }
+    }
+
+    async fn put(&self, path: &str, headers: &[(&str, &str)], ics: &str) -> Answer {
+        let mut hs = vec![("content-type", "text/calendar; charset=utf-8")];
+        hs.extend_from_slice(headers);
+        self.send("PUT", path, &hs, ics.to_owned()).await
+    }
+
+    async fn propfind(&self, path: &str, depth: &str, props: &str) -> Answer {
+        let body = format!(
+            "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\" xmlns:CS=\"http://calendarserver.org/ns/\"><D:prop>{props}</D:prop></D:propfind>"
+        );
+        self.send("PROPFIND", path, &[("depth", depth)], body).await
+    }
+
+    async fn sync(&self, path: &str, token: &str) -> Answer {
+        let body = format!(
+            "<?xml version=\"1.0\"?><D:sync-collection xmlns:D=\"DAV:\"><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level><D:prop><D:getetag/></D:prop></D:sync-collection>"
+        );
+        self.send("REPORT", path, &[("depth", "1")], body).await
+    }
+}
+
+fn token_of(multistatus: &str) -> String {
+    let at = multistatus.find("<D:sync-token>").expect("a sync token") + 14;
+    multistatus[at..].split('<').next().unwrap().to_string()
+}
+
+fn event(uid: &str, summary: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//caldav write//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261201T120000Z\r\nDTSTART;TZID=Europe/Berlin:20270114T190000\r\nDTEND;TZID=Europe/Berlin:20270114T210000\r\nSUMMARY:{summary}\r\nLOCATION:c-base\\, Berlin\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+async fn app_token(h: &discal_node::NodeHandle, name: &str) -> String {
+    let r = discal_node::client::http_client()
+        .build()
+        .unwrap()
+        .post(format!("http://{}/api/users/{name}/token", h.http_addr()))
+        .bearer_auth(h.admin_token())
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn revisions(h: &discal_node::NodeHandle) -> Vec<(String, u32)> {
+    let mut v: Vec<(String, u32)> = h
+        .store()
+        .inventory(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.key.uid.clone(), e.revision))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_creates_edits_and_cancels_events_that_reach_another_node() {
+    let net = TestNet::new(2, 4).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    add_user(a, "ana", "user", PASSWORD).await;
+    let ana = Dav::new(a, "ana", PASSWORD);
+    let anon = Dav::new(a, "", "");
+
+    // The account's principal asks for credentials; with them it names its home.
+    let r = anon
+        .propfind("/dav/principal/ana/", "0", "<D:current-user-principal/>")
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.www_authenticate.unwrap().starts_with("Basic realm="));
+    let r = ana
+        .propfind(
+            "/dav/principal/ana/",
+            "0",
+            "<D:current-user-principal/><C:calendar-home-set/>",
+        )
+        .await;
+    assert_eq!(r.status, 207, "{}", r.body);
+    assert!(
+        r.body.contains("<D:href>/dav/principal/ana/</D:href>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("<D:href>/dav/calendars/</D:href>"),
+        "{}",
+        r.body
+    );
+    // The home lists the account's calendar, writable, with the shared ones.
+    let r = ana
+        .propfind(
+            "/dav/calendars/",
+            "1",
+            "<D:resourcetype/><D:current-user-privilege-set/><C:max-resource-size/>",
+        )
+        .await;
+    assert_eq!(r.status, 207);
+    let mine = r
+        .body
+        .split("<D:response>")
+        .find(|s| s.contains("/dav/calendars/users/ana/"))
+        .expect("ana's calendar listed");
+    assert!(
+        mine.contains("<D:write-content/>") && mine.contains("<D:bind/>"),
+        "{mine}"
+    );
+    assert!(r.body.contains("/dav/calendars/all/"));
+    // Anonymous readers see the shared tree as before, without it.
+    let r = anon
+        .propfind("/dav/calendars/", "1", "<D:resourcetype/>")
+        .await;
+    assert_eq!(r.status, 207);
+    assert!(!r.body.contains("/users/"), "{}", r.body);
+
+    let coll = "/dav/calendars/users/ana/";
+    let t0 = token_of(&ana.sync(coll, "").await.body);
+    // Create under a name the app chose.
+    let item = format!("{coll}from-the-app.ics");
+    let r = ana
+        .put(
+            &item,
+            &[("if-none-match", "*")],
+            &event("app-1@example.org", "Install party"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let etag1 = r.etag.expect("an ETag");
+    assert!(r.location.unwrap().ends_with(&item));
+    let key = EventKey {
+        origin: a.key(),
+        uid: "app-1@example.org".into(),
+    };
+    let ev = held(a, &key).expect("stored");
+    assert_eq!(ev.payload.revision, 0);
+    assert_eq!(
+        a.store().owner("app-1@example.org").unwrap().as_deref(),
+        Some("ana")
+    );
+    // It reaches the other node over the mesh.
+    assert!(wait_rev(b, &key, 0).await);
+    // Creating it again is refused; the GET answer carries the same ETag.
+    let r = ana
+        .put(
+            &item,
+            &[("if-none-match", "*")],
+            &event("app-1@example.org", "Again"),
+        )
+        .await;
+    assert_eq!(r.status, 412);
+    let got = ana.send("GET", &item, &[], "").await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.etag.as_deref(), Some(etag1.as_str()));
+    assert!(got.body.contains("SUMMARY:Install party") && got.body.contains("X-REVISION:0"));
+
+    // Sending back what the app holds, or what it got, makes no revision.
+    for same in [
+        event("app-1@example.org", "Install party"),
+        got.body.clone(),
+    ] {
+        let r = ana.put(&item, &[("if-match", &etag1)], &same).await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(r.etag.as_deref(), Some(etag1.as_str()));
+    }
+    assert_eq!(held(a, &key).unwrap().payload.revision, 0);
+
+    // An edit with a stale ETag is refused; with the current one it is the next revision.
+    let r = ana
+        .put(
+            &item,
+            &[("if-match", "\"0-000000000000\"")],
+            &event("app-1@example.org", "Install party, moved"),
+        )
+        .await;
+    assert_eq!(r.status, 412);
+    let r = ana
+        .put(
+            &item,
+            &[("if-match", &etag1)],
+            &event("app-1@example.org", "Install party, moved"),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let etag2 = r.etag.unwrap();
+    assert_ne!(etag1, etag2);
+    assert!(wait_rev(b, &key, 1).await);
+    let delta = ana.sync(coll, &t0).await.body;
+    assert!(
+        delta.contains(&format!("<D:href>{item}</D:href>")),
+        "{delta}"
+    );
+    let t1 = token_of(&delta);
+
+    // An edit on the web side (the API with the account's app token) reaches the app.
+    let token = app_token(a, "ana").await;
+    let r = discal_node::client::http_client()
+        .build()
+        .unwrap()
+        .put(format!(
+            "http://{}/api/events/app-1@example.org",
+            a.http_addr()
+        ))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"title":"Install party, edited on the web"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let delta = ana.sync(coll, &t1).await.body;
+    assert!(
+        delta.contains(&format!("<D:href>{item}</D:href>")),
+        "{delta}"
+    );
+    let t2 = token_of(&delta);
+    let multiget = format!(
+        "<?xml version=\"1.0\"?><C:calendar-multiget xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>{item}</D:href></C:calendar-multiget>"
+    );
+    let r = ana.send("REPORT", coll, &[("depth", "1")], multiget).await;
+    assert!(r.body.contains("edited on the web"), "{}", r.body);
+    // An app password works as well as the password.
+    let with_token = Dav::new(a, "ana", &token);
+    let r = with_token.send("GET", &item, &[], "").await;
+    assert_eq!(r.status, 200);
+
+    // DELETE is a cancellation: gone from the calendar, cancelled everywhere.
+    let current = ana.send("GET", &item, &[], "").await.etag.unwrap();
+    let r = ana
+        .send("DELETE", &item, &[("if-match", "\"1-000000000000\"")], "")
+        .await;
+    assert_eq!(r.status, 412);
+    let r = ana
+        .send("DELETE", &item, &[("if-match", &current)], "")
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(ana.send("GET", &item, &[], "").await.status, 404);
+    assert!(held(a, &key).unwrap().content().is_cancelled());
+    assert!(wait_rev(b, &key, 3).await);
+    assert!(held(b, &key).unwrap().content().is_cancelled());
+    let delta = ana.sync(coll, &t2).await.body;
+    let gone = delta
+        .split("<D:response>")
+        .find(|s| s.contains(&item))
+        .expect("the item in the delta");
+    assert!(gone.contains("404"), "{delta}");
+    let listing = ana.propfind(coll, "1", "<D:getetag/>").await.body;
+    assert!(!listing.contains("from-the-app"), "{listing}");
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_puts_get_their_condition_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir, config(4)).await;
+    add_user(&a, "ana", "user", PASSWORD).await;
+    add_user(&a, "bo", "user", "bo's long password").await;
+    let ana = Dav::new(&a, "ana", PASSWORD);
+    let bo = Dav::new(&a, "bo", "bo's long password");
+    let coll = "/dav/calendars/users/ana/";
+    let r = ana
+        .put(
+            &format!("{coll}kept.ics"),
+            &[],
+            &event("kept@example.org", "Kept"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = bo
+        .put(
+            "/dav/calendars/users/bo/bo.ics",
+            &[],
+            &event("bo@example.org", "Bo's"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let before = revisions(&a);
+
+    let cal = |body: &str| {
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n")
+    };
+    let todo = cal("BEGIN:VTODO\r\nUID:todo@example.org\r\nSUMMARY:Buy cables\r\nEND:VTODO\r\n");
+    let two = cal("BEGIN:VEVENT\r\nUID:one@x\r\nDTSTART:20270101T100000Z\r\nSUMMARY:a\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:two@x\r\nDTSTART:20270102T100000Z\r\nSUMMARY:b\r\nEND:VEVENT\r\n");
+    let big = event("big@example.org", &"x".repeat(2 << 20));
+    let mut latin1 = event("latin1@example.org", "Caf").into_bytes();
+    let at = latin1.windows(4).position(|w| w == b"Caf\r").unwrap() + 3;
+    latin1.insert(at, 0xe9);
+    let cases: Vec<(&str, reqwest::Body, u16, &str)> = vec![
+        ("VTODO", todo.into(), 403, "supported-calendar-component"),
+        ("two events", two.into(), 403, "valid-calendar-object-resource"),
+        ("2 MiB", big.into(), 403, "max-resource-size"),
+        ("not UTF-8", latin1.into(), 403, "valid-calendar-data"),
+        ("another account's UID", event("bo@example.org", "Mine now").into(), 403, "no-uid-conflict"),
+        ("another resource's UID", event("kept@example.org", "Twice").into(), 403, "no-uid-conflict"),
+        ("not iCalendar", "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTART:garbage\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n".into(), 403, "valid-calendar-data"),
+    ];
+    for (what, body, status, condition) in cases {
+        let r = ana
+            .send(
+                "PUT",
+                &format!("{coll}new.ics"),
+                &[("content-type", "text/calendar")],
+                body,
+            )
+            .await;
+        assert_eq!(r.status.as_u16(), status, "{what}: {}", r.body);
+        assert!(r.body.contains(condition), "{what}: {}", r.body);
+    }
+    let r = ana
+        .send(
+            "PUT",
+            &format!("{coll}new.ics"),
+            &[("content-type", "application/json")],
+            "{}",
+        )
+        .await;
+    assert!(
+        r.status == 403 && r.body.contains("supported-calendar-data"),
+        "{}",
+        r.body
+    );
+    // Someone else's calendar, no credentials, wrong ones, the shared tree.
+    let r = bo
+        .put(&format!("{coll}x.ics"), &[], &event("x@example.org", "x"))
+        .await;
+    assert_eq!(r.status, 403);
+    let anon = Dav::new(&a, "", "");
+    assert_eq!(
+        anon.put(&format!("{coll}x.ics"), &[], &event("x@example.org", "x"))
+            .await
+            .status,
+        401
+    );
+    let wrong = Dav::new(&a, "ana", "not the password");
+    assert_eq!(wrong.send("GET", coll, &[], "").await.status, 401);
+    let r = ana
+        .put(
+            "/dav/calendars/all/x.ics",
+            &[],
+            &event("x@example.org", "x"),
+        )
+        .await;
+    assert!(
+        r.status == 403 && r.body.contains("need-privileges"),
+        "{}",
+        r.body
+    );
+    // The calendar itself: one per account, nothing moves, properties are the node's.
+    let r = ana
+        .send("MKCALENDAR", "/dav/calendars/users/ana/", &[], "")
+        .await;
+    assert!(
+        r.status == 403 && r.body.contains("resource-must-be-null"),
+        "{}",
+        r.body
+    );
+    let r = ana
+        .send(
+            "MOVE",
+            &format!("{coll}kept.ics"),
+            &[("destination", &format!("{coll}moved.ics"))],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = ana
+        .send("PROPPATCH", coll, &[], "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" xmlns:I=\"http://apple.com/ns/ical/\"><D:set><D:prop><D:displayname>Mine</D:displayname><I:calendar-color>#ff0000</I:calendar-color></D:prop></D:set></D:propertyupdate>")
+        .await;
+    assert_eq!(r.status, 207);
+    assert!(
+        r.body.contains("403") && r.body.contains("cannot-modify-protected-property"),
+        "{}",
+        r.body
+    );
+    assert_eq!(revisions(&a), before, "a refused request changed the store");
+    let listing = ana.propfind(coll, "1", "<D:getetag/>").await.body;
+    assert!(
+        listing.contains("kept.ics") && !listing.contains("new.ics"),
+        "{listing}"
+    );
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recurring_event_and_its_override_are_one_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir, config(4)).await;
+    add_user(&a, "ana", "user", PASSWORD).await;
+    let ana = Dav::new(&a, "ana", PASSWORD);
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:weekly@example.org\r\nDTSTAMP:20261201T120000Z\r\nDTSTART;TZID=Europe/Berlin:20270105T190000\r\nDURATION:PT2H\r\nRRULE:FREQ=WEEKLY;COUNT=10\r\nSUMMARY:Weekly hacking\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly@example.org\r\nDTSTAMP:20261201T120000Z\r\nRECURRENCE-ID;TZID=Europe/Berlin:20270112T190000\r\nDTSTART;TZID=Europe/Berlin:20270112T200000\r\nDURATION:PT2H\r\nSUMMARY:Weekly hacking (late start)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let r = ana
+        .put("/dav/calendars/users/ana/weekly@example.org.ics", &[], ics)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let got = ana
+        .send(
+            "GET",
+            "/dav/calendars/users/ana/weekly@example.org.ics",
+            &[],
+            "",
+        )
+        .await;
+    assert!(
+        got.body.contains("RRULE:FREQ=WEEKLY;COUNT=10"),
+        "{}",
+        got.body
+    );
+    assert!(
+        got.body
+            .contains("RECURRENCE-ID;TZID=Europe/Berlin:20270112T190000"),
+        "{}",
+        got.body
+    );
+    assert!(got.body.contains("late start"), "{}", got.body);
+    a.shutdown().await;
+}
