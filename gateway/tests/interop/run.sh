@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gateway interop and browser tests with real third-party clients, as .ci/run runs them:
-# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal, and
+# python icalendar + recurring-ical-events, the caldav library, vdirsyncer and khal, tsdav, and
 # extruct, the referee for event pages (in the repo's .venv), ical.js, playwright-core and axe-core
 # (in node_modules here, from package-lock.json) and Debian's chromium (installed if missing).
 # They run against target/debug/examples/fixture_server, which serves the test data set (a
@@ -16,7 +16,7 @@ cd "$root"
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "icalendar==7.3.0" "recurring-ical-events==3.8.2" "caldav==3.6.0" "vdirsyncer==0.21.0" "khal==0.14.1"
 if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ] ||
-  [ ! -d "$here/node_modules/axe-core" ]; then
+  [ ! -d "$here/node_modules/axe-core" ] || [ ! -d "$here/node_modules/tsdav" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 missing=()
@@ -129,6 +129,14 @@ target/debug/discal peer add "$(key_of "$people")" "$(addr_of "$people")" --name
 check people_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}")" \
   node "$here/people_browser_test.mjs" "$(url_of "$people")" ana "people test password" target/screenshots \
   "$(url_of "$sister")" ben "user test password"
+# CalDAV write (issue 22) on the same two nodes: python caldav, vdirsyncer + khal two-way (an
+# event made in khal reaches the sister over the mesh; an edit on the web form comes back),
+# and tsdav with its sync.
+.venv/bin/python -c "import requests" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check "requests==2.34.2"
+check check_caldav_write.py .venv/bin/python "$here/check_caldav_write.py" \
+  "$(url_of "$people")" "$(url_of "$sister")" ana "people test password"
+check check_caldav_write.mjs node "$here/check_caldav_write.mjs" "$(url_of "$people")" ana "people test password"
 kill "${pids[@]}"
 wait "${pids[@]}" 2>/dev/null || true
 # The relay path in Chromium, on the page of the last of three real nodes peered A–B–C.
