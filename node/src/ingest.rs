@@ -60,7 +60,10 @@ pub fn run(
             Job::Write { op, reply } => {
                 // Earlier remote jobs go first, so a write sees what arrived before it.
                 w.ingest(std::mem::take(remote));
-                let _ = reply.send(w.write(op));
+                // The writer is answered once the write is durable, before its relay is handed
+                // to the network task (whose wake-up would otherwise delay the answer).
+                let _ = reply.send(w.write_op(op));
+                w.flush();
             }
             Job::Proposal { req, reply } => {
                 w.ingest(std::mem::take(remote));

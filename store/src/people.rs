@@ -158,6 +158,12 @@ impl Store {
         self.db.flush()
     }
 
+    /// Applies `batch` without waiting for the disk: for the bookkeeping of an event's write,
+    /// which the event's own write (a flush, right after) makes durable with it.
+    fn people_stage(&self, batch: Batch) -> Result<(), StoreError> {
+        self.db.apply(batch)
+    }
+
     fn people_scan<T: Decode<()>>(&self, kind: u8) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         self.people_scan_from(&key(kind, &[]))
     }
@@ -280,8 +286,32 @@ impl Store {
 
     /// Records who entered this node's event `uid`.
     pub fn set_owner(&self, uid: &str, account: &str) -> Result<(), StoreError> {
+        self.people_write(Self::owner_batch(uid, account))
+    }
+
+    fn owner_batch(uid: &str, account: &str) -> Batch {
         let mut b = Batch::default();
         b.insert(key(K_OWNER, uid.as_bytes()), encode(&account.to_string()));
+        b
+    }
+
+    /// Stages the bookkeeping of an event `account` is about to create through CalDAV: its
+    /// owner and, unless it is `{uid}.ics`, the resource name its client chose. Not flushed:
+    /// the event's write, which the caller makes next, flushes it with the event (and if that
+    /// write fails, [`Store::unstage_created`] takes it back).
+    pub fn stage_created(&self, uid: &str, account: &str, name: &str) -> Result<(), StoreError> {
+        let mut b = Self::owner_batch(uid, account);
+        if name != format!("{uid}.ics") {
+            self.dav_name_batch(&mut b, account, name, uid)?;
+        }
+        self.people_stage(b)
+    }
+
+    /// Takes back [`Store::stage_created`] after the event's write failed.
+    pub fn unstage_created(&self, uid: &str) -> Result<(), StoreError> {
+        self.remove_dav_name(uid)?;
+        let mut b = Batch::default();
+        b.remove(key(K_OWNER, uid.as_bytes()));
         self.people_write(b)
     }
 
@@ -305,13 +335,24 @@ impl Store {
     /// name of the event.
     pub fn set_dav_name(&self, account: &str, name: &str, uid: &str) -> Result<(), StoreError> {
         let mut b = Batch::default();
+        self.dav_name_batch(&mut b, account, name, uid)?;
+        self.people_write(b)
+    }
+
+    fn dav_name_batch(
+        &self,
+        b: &mut Batch,
+        account: &str,
+        name: &str,
+        uid: &str,
+    ) -> Result<(), StoreError> {
         if let Some(old) = self.people_get::<String>(&key(K_DAV_UID, uid.as_bytes()))? {
             b.remove(key(K_DAV_NAME, old.as_bytes()));
         }
         let full = format!("{account}\0{name}");
         b.insert(key(K_DAV_NAME, full.as_bytes()), encode(&uid.to_string()));
         b.insert(key(K_DAV_UID, uid.as_bytes()), encode(&full));
-        self.people_write(b)
+        Ok(())
     }
 
     /// Forgets the CalDAV name of this node's event `uid` (it was cancelled).
@@ -323,6 +364,21 @@ impl Store {
         b.remove(key(K_DAV_NAME, old.as_bytes()));
         b.remove(key(K_DAV_UID, uid.as_bytes()));
         self.people_write(b)
+    }
+
+    /// The event `account`'s client calls `name`, if a client gave it that name.
+    pub fn dav_uid(&self, account: &str, name: &str) -> Result<Option<String>, StoreError> {
+        self.people_get(&key(K_DAV_NAME, format!("{account}\0{name}").as_bytes()))
+    }
+
+    /// The name a client gave this node's event `uid`, if one did: (account, name).
+    pub fn dav_name(&self, uid: &str) -> Result<Option<(String, String)>, StoreError> {
+        Ok(self
+            .people_get::<String>(&key(K_DAV_UID, uid.as_bytes()))?
+            .and_then(|full| {
+                full.split_once('\0')
+                    .map(|(a, n)| (a.to_owned(), n.to_owned()))
+            }))
     }
 
     /// The CalDAV names `account`'s clients gave its events: (name, UID) pairs.
@@ -403,11 +459,26 @@ impl Store {
 
     /// Appends to the audit log.
     pub fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        self.append_audit(e, true)
+    }
+
+    /// Appends to the audit log without waiting for the disk, for a write that was just made
+    /// durable: the line reaches the disk with the next flush, within a second (the store's
+    /// background flush), and a crash before it loses the line, never the write.
+    pub fn audit_soon(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        self.append_audit(e, false)
+    }
+
+    fn append_audit(&self, e: &AuditEntry, flush: bool) -> Result<(), StoreError> {
         let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let next = self.last_number(K_AUDIT)? + 1;
         let mut b = Batch::default();
         b.insert(key(K_AUDIT, &next.to_be_bytes()), encode(e));
-        self.people_write(b)
+        if flush {
+            self.people_write(b)
+        } else {
+            self.people_stage(b)
+        }
     }
 
     /// The audit log's newest `limit` entries, newest first.

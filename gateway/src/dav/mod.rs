@@ -199,7 +199,7 @@ async fn dispatch(
     };
     match (method.as_str(), own_target) {
         ("PUT" | "DELETE" | "MKCALENDAR" | "MKCOL" | "PROPPATCH" | "MOVE" | "COPY", true) => {
-            let res = own::bind(&gw, res, caller.as_ref())?;
+            let res = own::bind(&gw, res, caller.as_ref(), false)?;
             let caller = caller.ok_or_else(|| DavError::Unauthorized("log in".into()))?;
             match method.as_str() {
                 "PUT" => own::put(&gw, &caller, res, &name, &headers, &body).await,
@@ -216,7 +216,8 @@ async fn dispatch(
         }
         ("POST" | "LOCK" | "UNLOCK" | "ACL", _) => Err(DavError::ReadOnly(path.to_owned())),
         ("GET" | "HEAD" | "PROPFIND" | "REPORT", _) => {
-            let res = own::bind(&gw, res, caller.as_ref())?;
+            let whole = matches!(method.as_str(), "PROPFIND" | "REPORT");
+            let res = own::bind(&gw, res, caller.as_ref(), whole)?;
             let who = caller.map(|c| c.name);
             read(gw, method, path, res, headers, body, who).await
         }

@@ -38,8 +38,9 @@ pub struct Own {
     pub account: String,
     /// This node's key (the origin of every event here); none on a gateway without a node.
     pub me: Option<NodeKey>,
-    /// The UIDs the account entered (cancelled ones too: membership is checked on the event).
-    uids: HashSet<String>,
+    /// The UIDs the account entered (cancelled ones too: membership is checked on the event),
+    /// read for requests on the whole calendar; one event's requests look up its owner.
+    uids: Option<HashSet<String>>,
     /// Names clients chose that are not `{UID}.ics`: UID → name and name → UID.
     by_uid: HashMap<String, String>,
     by_name: HashMap<String, String>,
@@ -51,19 +52,40 @@ impl Own {
         Box::new(Self {
             account: account.to_owned(),
             me: None,
-            uids: HashSet::new(),
+            uids: None,
             by_uid: HashMap::new(),
             by_name: HashMap::new(),
         })
     }
 
+    /// The calendar of `account` with its members and their names.
     pub(super) fn load(gw: &Gateway, account: &str) -> Result<Box<Self>, DavError> {
         let mut o = Self::bare(account);
         o.me = gw.node.key();
-        o.uids = gw.store.owned_by(account)?.into_iter().collect();
+        o.uids = Some(gw.store.owned_by(account)?.into_iter().collect());
         for (name, uid) in gw.store.dav_names(account)? {
             o.by_uid.insert(uid.clone(), name.clone());
             o.by_name.insert(name, uid);
+        }
+        Ok(o)
+    }
+
+    /// The calendar of `account` for a request on its resource `name` alone: only that
+    /// name's record is read (a scan of every name costs a hundred microseconds, a write's
+    /// whole budget besides its fsync).
+    fn load_one(gw: &Gateway, account: &str, name: &str) -> Result<Box<Self>, DavError> {
+        let mut o = Self::bare(account);
+        o.me = gw.node.key();
+        let uid = match gw.store.dav_uid(account, name)? {
+            Some(uid) => Some(uid),
+            None => name.strip_suffix(".ics").map(str::to_owned),
+        };
+        if let Some(uid) = uid {
+            // Its own name, or the one a client gave it (then `name` names nothing).
+            let given = gw.store.dav_name(&uid)?.filter(|(a, _)| a == account);
+            let named = given.map_or_else(|| format!("{uid}.ics"), |(_, n)| n);
+            o.by_name.insert(named.clone(), uid.clone());
+            o.by_uid.insert(uid, named);
         }
         Ok(o)
     }
@@ -106,7 +128,11 @@ impl Own {
         gw: &Gateway,
         key: &EventKey,
     ) -> Result<Option<StoredEvent>, DavError> {
-        if Some(key.origin) != self.me || !self.uids.contains(&key.uid) {
+        let owned = match &self.uids {
+            Some(u) => u.contains(&key.uid),
+            None => gw.store.owner(&key.uid)?.as_deref() == Some(self.account.as_str()),
+        };
+        if Some(key.origin) != self.me || !owned {
             return Ok(None);
         }
         Ok(gw.store.get(key)?.filter(|e| !e.content().is_cancelled()))
@@ -114,12 +140,12 @@ impl Own {
 
     /// True if a change of `key` concerns this calendar.
     pub(super) fn concerns(&self, key: &EventKey) -> bool {
-        Some(key.origin) == self.me && self.uids.contains(&key.uid)
+        Some(key.origin) == self.me && self.uids.as_ref().is_some_and(|u| u.contains(&key.uid))
     }
 
     /// Every member, by UID.
     pub(super) fn members(&self, gw: &Gateway) -> Result<Vec<StoredEvent>, DavError> {
-        let mut uids: Vec<&String> = self.uids.iter().collect();
+        let mut uids: Vec<&String> = self.uids.iter().flatten().collect();
         uids.sort();
         let mut out = Vec::with_capacity(uids.len());
         for uid in uids {
@@ -134,8 +160,14 @@ impl Own {
 }
 
 /// Resolves what an own calendar's path names, for `who`: only the account itself may use
-/// its calendar (anyone may read its events in the shared calendars).
-pub(super) fn bind(gw: &Gateway, res: Res, who: Option<&Caller>) -> Result<Res, DavError> {
+/// its calendar (anyone may read its events in the shared calendars). `whole`: the request
+/// may concern every member (a listing, a report), not just the one it names.
+pub(super) fn bind(
+    gw: &Gateway,
+    res: Res,
+    who: Option<&Caller>,
+    whole: bool,
+) -> Result<Res, DavError> {
     let (account, name) = match &res {
         Res::Coll(Coll::User(o)) => (o.account.clone(), None),
         Res::Named(Coll::User(o), n) => (o.account.clone(), Some(n.clone())),
@@ -143,10 +175,14 @@ pub(super) fn bind(gw: &Gateway, res: Res, who: Option<&Caller>) -> Result<Res, 
         _ => return Ok(res),
     };
     allowed(who, &account)?;
-    let own = Own::load(gw, &account)?;
     Ok(match name {
-        None => Res::Coll(Coll::User(own)),
+        None => Res::Coll(Coll::User(Own::load(gw, &account)?)),
         Some(n) => {
+            let own = if whole {
+                Own::load(gw, &account)?
+            } else {
+                Own::load_one(gw, &account, &n)?
+            };
             let key = own
                 .key(&own.uid_of(&n))
                 .ok_or_else(|| DavError::NotFound("this gateway has no node".into()))?;
@@ -376,14 +412,6 @@ pub(super) async fn put(
     let etag = existing.as_ref().map(|e| item_etag(&gw.store, e));
     conditions(headers, etag.as_deref())?;
     check_uid(gw, &own, caller, existing.as_ref(), &uid)?;
-    let written = gw
-        .node
-        .write(WriteOp::Replace {
-            uid: uid.clone(),
-            ics: text.to_owned(),
-        })
-        .await?;
-    let changed = written.iter().any(|w| w.changed);
     let me = own
         .me
         .ok_or_else(|| DavError::Forbidden("this gateway has no node".into()))?;
@@ -391,24 +419,34 @@ pub(super) async fn put(
         origin: me,
         uid: uid.clone(),
     };
+    // Who entered it (and the name its app gave it) are written before the event, so the
+    // event never exists without them; the event's write makes them durable.
     if existing.is_none() {
-        gw.store.set_owner(&uid, &caller.name)?;
-        if name != format!("{uid}.ics") {
-            gw.store.set_dav_name(&caller.name, name, &uid)?;
-        }
+        gw.store.stage_created(&uid, &caller.name, name)?;
     }
-    if changed {
-        gw.store.audit(&AuditEntry {
-            at_ms: (gw.clock)(),
-            actor: caller.name.clone(),
-            action: if existing.is_some() {
-                "caldav update"
-            } else {
-                "caldav create"
+    let written = gw
+        .node
+        .write(WriteOp::Replace {
+            uid: uid.clone(),
+            ics: text.to_owned(),
+        })
+        .await;
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            if existing.is_none() && gw.store.get(&k)?.is_none() {
+                gw.store.unstage_created(&uid)?;
             }
-            .into(),
-            subject: uid.clone(),
-        })?;
+            return Err(e.into());
+        }
+    };
+    if written.iter().any(|w| w.changed) {
+        let action = if existing.is_some() {
+            "caldav update"
+        } else {
+            "caldav create"
+        };
+        audit(gw, caller, action, &uid);
     }
     let stored = gw
         .store
@@ -491,12 +529,7 @@ pub(super) async fn delete(
             uid: key.uid.clone(),
         })
         .await?;
-    gw.store.audit(&AuditEntry {
-        at_ms: (gw.clock)(),
-        actor: caller.name.clone(),
-        action: "caldav cancel".into(),
-        subject: key.uid.clone(),
-    })?;
+    audit(gw, caller, "caldav cancel", &key.uid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -541,6 +574,21 @@ pub(super) fn proppatch(res: &Res, body: &[u8]) -> Result<Response, DavError> {
         body,
     )
         .into_response())
+}
+
+/// The audit line of a write just made durable (the line itself reaches the disk with the
+/// next flush; it is the people side's record of who did what, not part of the write, so a
+/// failure to write it is logged, not answered).
+fn audit(gw: &Gateway, caller: &Caller, action: &str, uid: &str) {
+    let entry = AuditEntry {
+        at_ms: (gw.clock)(),
+        actor: caller.name.clone(),
+        action: action.into(),
+        subject: uid.to_owned(),
+    };
+    if let Err(e) = gw.store.audit_soon(&entry) {
+        tracing::error!(error = %e, "CalDAV write: the audit line could not be written");
+    }
 }
 
 fn href_xml(h: &str) -> String {
