@@ -60,9 +60,11 @@ pub fn run(
             Job::Write { op, reply } => {
                 // Earlier remote jobs go first, so a write sees what arrived before it.
                 w.ingest(std::mem::take(remote));
-                // The writer is answered once the write is durable, before its relay is handed
-                // to the network task (whose wake-up would otherwise delay the answer).
+                // The writer is answered once the write is durable, before watchers are woken
+                // and its relay is handed to the network task (on two cores their wake-ups
+                // would otherwise delay the answer).
                 let _ = reply.send(w.write_op(op));
+                w.notify();
                 w.flush();
             }
             Job::Proposal { req, reply } => {
@@ -460,17 +462,27 @@ impl Worker {
 
     fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         let r = self.write_op(op);
+        self.notify();
         self.flush();
         r
     }
 
+    /// A local write, stored (durable) but neither announced to watchers nor relayed yet:
+    /// the caller answers the writer first, then [`Worker::notify`] and [`Worker::flush`].
     fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         let authored = author::author(&self.shared, &self.secret, op)?;
-        self.commit(&authored)
+        self.store_signed(&authored)
     }
 
     /// Stores what was signed in one batch and relays it.
     fn commit(&self, authored: &[author::Authored]) -> Result<Vec<Written>, WriteError> {
+        let out = self.store_signed(authored)?;
+        self.notify();
+        Ok(out)
+    }
+
+    /// Stores what was signed in one batch and queues its relay.
+    fn store_signed(&self, authored: &[author::Authored]) -> Result<Vec<Written>, WriteError> {
         let now = self.shared.now();
         // One batch, one fsync, for an import of many events.
         let signed: Vec<&VerifiedEvent> = authored
@@ -492,7 +504,6 @@ impl Worker {
             }
             out.push(a.written());
         }
-        self.notify();
         Ok(out)
     }
 }

@@ -115,6 +115,9 @@ pub struct Store {
     /// The index's count of UIDs several origins hold, readable without its lock: while it is
     /// zero (nearly always), [`Store::uid_is_shared`] answers at once.
     shared_uids: std::sync::atomic::AtomicUsize,
+    /// The next audit line's number, 0 until the log's end was read once (finding it is a
+    /// range read, a tenth of a millisecond, and every write through CalDAV adds a line).
+    audit_next: Mutex<u64>,
 }
 
 impl Store {

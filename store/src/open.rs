@@ -141,6 +141,7 @@ impl Store {
         let shared_uids = index.shared_uids().into();
         Self {
             writer: Mutex::new(()),
+            audit_next: Mutex::new(0),
             index: RwLock::new(index),
             expand: ExpandLimits::default(),
             expansions: ExpansionCache::new(),

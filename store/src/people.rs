@@ -470,15 +470,19 @@ impl Store {
     }
 
     fn append_audit(&self, e: &AuditEntry, flush: bool) -> Result<(), StoreError> {
-        let _w = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let next = self.last_number(K_AUDIT)? + 1;
+        let mut next = self.audit_next.lock().map_err(|_| StoreError::Poisoned)?;
+        if *next == 0 {
+            *next = self.last_number(K_AUDIT)? + 1;
+        }
         let mut b = Batch::default();
         b.insert(key(K_AUDIT, &next.to_be_bytes()), encode(e));
         if flush {
-            self.people_write(b)
+            self.people_write(b)?;
         } else {
-            self.people_stage(b)
+            self.people_stage(b)?;
         }
+        *next += 1;
+        Ok(())
     }
 
     /// The audit log's newest `limit` entries, newest first.
