@@ -49,6 +49,17 @@ def feed(url):
     return requests.get(url + "/feed.ics", timeout=10).text
 
 
+origin = requests.get(base + "/status", timeout=10).json()["key"]
+
+
+def held(url, uid):
+    """The event as node `url` holds it (its own page's iCalendar, not the feed, which shows
+    one entry for one real event), or ''."""
+    r = requests.get(f"{url}/events/{origin}/{requests.utils.quote(uid, safe='')}/event.ics",
+                     timeout=10)
+    return r.text if r.status_code == 200 else ""
+
+
 def vevent_of(ics, uid):
     """The VEVENT blocks of `uid` (master and overrides) in an unfolded feed, or ''."""
     text = ics.replace("\r\n ", "").replace("\r\n", "\n")
@@ -133,9 +144,9 @@ try:
     check(False, "the deleted event is still in the calendar")
 except caldav.lib.error.NotFoundError:
     pass
-check("STATUS:CANCELLED" in vevent_of(feed(base), uid), "cancelled in the node's feed")
-wait_for(lambda: "STATUS:CANCELLED" in vevent_of(feed(sister), uid), "the cancellation at the sister")
-wait_for(lambda: "late\\, clocks changed" in vevent_of(feed(sister), weekly_uid),
+check("STATUS:CANCELLED" in vevent_of(held(base, uid), uid), "cancelled at the node")
+wait_for(lambda: "STATUS:CANCELLED" in vevent_of(held(sister, uid), uid), "the cancellation at the sister")
+wait_for(lambda: "late\\, clocks changed" in vevent_of(held(sister, weekly_uid), weekly_uid),
          "the recurring event at the sister")
 
 # 2. vdirsyncer two-way + khal
@@ -205,7 +216,9 @@ pulled = os.listdir(local)
 check(any(weekly_uid.split("@")[0] in open(os.path.join(local, n)).read() for n in pulled),
       f"vdirsyncer pulled the weekly event: {pulled}")
 title = f"Khal hack night {run_id}"
-khal("new", "2027-04-20 18:30", "20:30", title, "::", "made with khal")
+# A day of its own, so that a second run on the same nodes is not taken for the same event.
+day = f"2027-04-{10 + int(run_id[:2], 16) % 18:02d}"
+khal("new", f"{day} 18:30", "20:30", title, "::", "made with khal")
 vdirsyncer("sync")
 made = [n for n in os.listdir(local) if title in open(os.path.join(local, n)).read()]
 check(len(made) == 1, f"khal wrote one file: {made}")
@@ -215,7 +228,7 @@ if made:
         if line.startswith("UID:"):
             khal_uid = line[4:].strip()
 check(khal_uid and title in vevent_of(feed(base), khal_uid), "khal's event is in the node's feed")
-wait_for(lambda: title in vevent_of(feed(sister), khal_uid), "khal's event at the sister node")
+wait_for(lambda: title in vevent_of(held(sister, khal_uid), khal_uid), "khal's event at the sister node")
 
 
 class Form(html.parser.HTMLParser):
@@ -272,7 +285,7 @@ fields.append(("action", "save"))  # the form's Save button
 r = web.post(edit_url, data=fields, timeout=30, allow_redirects=False)
 check(r.status_code in (302, 303), f"web edit: {r.status_code} {r.text[r.text.find('<main'):][:3000]}")
 vdirsyncer("sync")
-listed = khal("list", "--format", "{start-time} {title}", "2027-04-20", "1d")
+listed = khal("list", "--format", "{start-time} {title}", day, "1d")
 check(f"18:30 {title}, edited on the web" in listed, f"khal lists the web edit: {listed!r}")
 
 if failures:
