@@ -484,3 +484,66 @@ async fn a_recurring_event_and_its_override_are_one_resource() {
     assert!(got.body.contains("late start"), "{}", got.body);
     a.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_edit_of_another_nodes_event_is_a_proposal_to_its_origin() {
+    let net = TestNet::new(2, 4).await;
+    let a_key = net.nodes[0].key.to_string();
+    // A proposes to B over loopback; B takes A's proposals at once.
+    net.configure(0, &[1], |c| c.proposals.allow_private_targets = true)
+        .await;
+    net.configure(1, &[0], |c| c.proposals.trusted = vec![a_key.clone()])
+        .await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    add_user(a, "ana", "user", PASSWORD).await;
+    let ana = Dav::new(a, "ana", PASSWORD);
+    let key = add(b, "Install party").await;
+    assert!(wait_rev(a, &key, 0).await);
+    let item = format!(
+        "/dav/calendars/origin-{}/{}",
+        key.origin,
+        discal_gateway::dav::item_name(&key.origin, &key.uid)
+    );
+    // To the account, the shared calendars are editable; each edit goes to the origin.
+    let r = ana
+        .propfind(&item, "0", "<D:current-user-privilege-set/>")
+        .await;
+    assert!(r.body.contains("<D:write-content/>"), "{}", r.body);
+    let got = ana.send("GET", &item, &[], "").await;
+    let etag = got.etag.unwrap();
+    let edited = got
+        .body
+        .replace("SUMMARY:Install party", "SUMMARY:Install party (room 2)");
+    // Sent back unchanged: nothing to propose.
+    let r = ana.put(&item, &[("if-match", &etag)], &got.body).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = ana.put(&item, &[("if-match", &etag)], &edited).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.body.contains("proposal"), "{}", r.body);
+    assert!(
+        wait_rev(a, &key, 1).await,
+        "the accepted change comes back over the mesh"
+    );
+    assert_eq!(
+        held(a, &key).unwrap().content().master.summary.as_deref(),
+        Some("Install party (room 2)")
+    );
+    // A stale ETag is refused before anything is proposed.
+    let r = ana.put(&item, &[("if-match", &etag)], &edited).await;
+    assert_eq!(r.status, 412);
+    // DELETE proposes the cancellation.
+    let r = ana.send("DELETE", &item, &[], "").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(wait_rev(a, &key, 2).await);
+    assert!(held(b, &key).unwrap().content().is_cancelled());
+    // Anonymous apps still cannot write.
+    let anon = Dav::new(a, "", "");
+    let r = anon.put(&item, &[], &edited).await;
+    assert!(
+        r.status == 403 && r.body.contains("need-privileges"),
+        "{}",
+        r.body
+    );
+    net.shutdown().await;
+}

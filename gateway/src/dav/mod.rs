@@ -39,6 +39,7 @@ mod objects;
 mod own;
 mod path;
 mod propfind;
+mod propose;
 mod props;
 pub mod quirks;
 mod report;
@@ -183,8 +184,17 @@ async fn dispatch(
         &resolved,
         Ok(Res::Coll(Coll::User(_)) | Res::Named(Coll::User(_), _))
     );
-    // Everything but an account's own calendar is read-only: writes are refused here, in one
-    // place, whatever the path names.
+    // An account's app changing another node's event: a proposal to its origin.
+    if let (Some(c), Ok(Res::Item(coll, key)), "PUT" | "DELETE") =
+        (&caller, &resolved, method.as_str())
+    {
+        if !own_target && gw.node.key().is_some_and(|me| me != key.origin) {
+            let delete = method == "DELETE";
+            return propose::propose(&gw, c, (coll, key), delete, &headers, &body).await;
+        }
+    }
+    // Everything else but an account's own calendar is read-only: writes are refused here, in
+    // one place, whatever the path names.
     if writes && !own_target {
         return Err(DavError::ReadOnly(path.to_owned()));
     }

@@ -205,7 +205,7 @@ pub(super) fn allowed(who: Option<&Caller>, account: &str) -> Result<(), DavErro
 
 /// What a PUT's body holds, checked before anything is parsed for real: one calendar object
 /// resource (RFC 4791 §4.1), one UID's VEVENTs (the master and its overrides).
-fn shape(text: &str) -> Result<String, DavError> {
+pub(super) fn shape(text: &str) -> Result<String, DavError> {
     let mut uid: Option<String> = None;
     let mut depth = 0usize;
     let mut calendars = 0;
@@ -281,7 +281,7 @@ fn header_str(headers: &HeaderMap, h: header::HeaderName) -> Option<&str> {
 }
 
 /// `If-Match` / `If-None-Match` against the resource's current ETag (none: no resource).
-fn conditions(headers: &HeaderMap, current: Option<&str>) -> Result<(), DavError> {
+pub(super) fn conditions(headers: &HeaderMap, current: Option<&str>) -> Result<(), DavError> {
     let listed = |v: &str, etag: &str| v.split(',').any(|t| t.trim() == etag || t.trim() == "*");
     if let Some(v) = header_str(headers, header::IF_MATCH) {
         if !current.is_some_and(|e| listed(v, e)) {
@@ -337,7 +337,7 @@ fn uid_conflict(
 }
 
 /// A PUT's body as calendar text: within the size limit, of the one type taken, UTF-8.
-fn calendar_text<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, DavError> {
+pub(super) fn calendar_text<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, DavError> {
     if body.len() > MAX_RESOURCE_BYTES {
         return Err(too_large());
     }

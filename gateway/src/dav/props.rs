@@ -97,6 +97,11 @@ pub(super) fn prop_value(
             "<D:privilege><D:bind/></D:privilege><D:privilege><D:unbind/></D:privilege>",
         ]
         .concat(),
+        // An account may edit other nodes' events in the shared calendars: each edit is sent
+        // to the event's origin as a proposal (`dav/propose.rs`).
+        (DAV, "current-user-privilege-set") if who.is_some() && matches!(res, Res::Coll(_) | Res::Item(..)) => {
+            "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege><D:privilege><D:write-content/></D:privilege>".into()
+        }
         (DAV, "current-user-privilege-set") => {
             "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege>".into()
         }
