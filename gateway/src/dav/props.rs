@@ -99,7 +99,7 @@ pub(super) fn prop_value(
         .concat(),
         // An account may edit other nodes' events in the shared calendars: each edit is sent
         // to the event's origin as a proposal (`dav/propose.rs`).
-        (DAV, "current-user-privilege-set") if who.is_some() && matches!(res, Res::Coll(_) | Res::Item(..)) => {
+        (DAV, "current-user-privilege-set") if who.is_some() && proposable(gw, res) => {
             "<D:privilege><D:read/></D:privilege><D:privilege><D:read-current-user-privilege-set/></D:privilege><D:privilege><D:write-content/></D:privilege>".into()
         }
         (DAV, "current-user-privilege-set") => {
@@ -134,6 +134,16 @@ pub(super) fn prop_value(
             .to_string(),
         _ => return None,
     })
+}
+
+/// Whether an account's app may edit `res` by proposal: a shared calendar, or another node's
+/// event in one.
+fn proposable(gw: &Gateway, res: &Res) -> bool {
+    match res {
+        Res::Coll(_) => true,
+        Res::Item(_, k) => gw.node.key().is_some_and(|me| me != k.origin),
+        _ => false,
+    }
 }
 
 /// The principal of `who`, or the anonymous one.
