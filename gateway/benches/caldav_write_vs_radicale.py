@@ -14,7 +14,11 @@ the connection's credentials), Radicale with a plain htpasswd file and its login
 
 Usage (from the repository root, after `cargo build --release -p discal-node` and
 `pip install radicale==3.9.0`):
-    python gateway/benches/caldav_write_vs_radicale.py [--events N] [--prefill N]
+    python gateway/benches/caldav_write_vs_radicale.py [--events N] [--prefill N] [--pause S]
+
+With --pause, each request waits that long after the previous answer, so that neither server
+is still busy with the other's work (or its own) when a request arrives, as when a person
+saves events one by one; without it the requests go back to back.
 """
 
 import argparse
@@ -35,6 +39,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--events", type=int, default=200)
 ap.add_argument("--prefill", type=int, default=300)
 ap.add_argument("--discal", default="target/release/discal")
+ap.add_argument("--pause", type=float, default=0.0,
+                help="seconds to wait before each measured request (0: back to back)")
 args = ap.parse_args()
 
 work = tempfile.mkdtemp(prefix="discal-write-bench-")
@@ -152,6 +158,11 @@ for s in servers:
         _, status, _, data = s.request("PUT", s.item(-1 - i), ics(-1 - i, "Prefilled"),
                                        {"If-None-Match": "*"})
         expect(s, "prefill", status, (201,), data)
+# A fresh connection to each: one left idle through the other's prefill may have been closed
+# by its server's idle timeout.
+for s in servers:
+    s.conn.close()
+    s.conn = Lean(s.port)
 
 times = {(s.name, op): [] for s in servers for op in ("create", "update", "delete")}
 etags = {}
@@ -176,14 +187,21 @@ def run(op, i, s):
     times[s.name, op].append(ms)
 
 
-for op in ("create", "update", "delete"):
-    for i in range(args.events):
-        # The two take turns; which one goes first alternates.
-        for s in (servers if i % 2 == 0 else servers[::-1]):
-            run(op, i, s)
+try:
+    for op in ("create", "update", "delete"):
+        for i in range(args.events):
+            # The two take turns; which one goes first alternates.
+            for s in (servers if i % 2 == 0 else servers[::-1]):
+                if args.pause:
+                    time.sleep(args.pause)
+                run(op, i, s)
+except BaseException:
+    for s in servers:
+        s.stop()
+    raise
 
 print(f"CalDAV writes, {args.events} events each after {args.prefill} prefilled, "
-      f"one client on one kept-alive connection")
+      f"one client on one kept-alive connection, {args.pause * 1000:.0f} ms before each request")
 print(f"{'operation':<12}{'DisCal ms':>12}{'Radicale ms':>14}{'paired ratio':>15}{'p10 ratio':>12}")
 for op in ("create", "update", "delete"):
     d, r = times["DisCal", op], times["Radicale", op]
