@@ -38,7 +38,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lean_http import Lean  # noqa: E402
+from lean_http import Lean, free_port  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--repeats", type=int, default=5, help="Radicale's back-to-back repeats")
@@ -59,14 +59,6 @@ SYNC = '<?xml version="1.0" encoding="utf-8"?><D:sync-collection xmlns:D="DAV:">
 def multiget(hrefs):
     hs = "".join(f"<D:href>{h}</D:href>" for h in hrefs)
     return f'<?xml version="1.0" encoding="utf-8"?><C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop>{hs}</C:calendar-multiget>'
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Server:

@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lean_http import Lean  # noqa: E402
+from lean_http import Lean, free_port  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--events", type=int, default=200)
@@ -63,14 +63,6 @@ def ics(i, summary):
         "CATEGORIES:free-software,meetup\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Server:

@@ -64,3 +64,12 @@ class Lean:
         if self.sock is not None:
             self.sock.close()
         self.sock, self.buf = None, bytearray()
+
+
+def free_port():
+    """A port the OS has free now, for a server that cannot be told to pick one."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -19,6 +19,7 @@ import tempfile
 import time
 
 import caldav
+from khal_conf import khal_conf
 
 expected = json.load(open(sys.argv[1]))
 server_in, server_out = sys.argv[2], sys.argv[3]
@@ -118,20 +119,7 @@ check(len(files) == len(expected["events"]), f"vdirsyncer wrote {len(files)} fil
 
 kcfg = os.path.join(work, "khal.conf")
 with open(kcfg, "w") as f:
-    f.write(f"""[calendars]
-[[discal]]
-path = {work}/cal/all
-type = calendar
-
-[locale]
-timeformat = %H:%M
-dateformat = %Y-%m-%d
-longdateformat = %Y-%m-%d
-datetimeformat = %Y-%m-%d %H:%M
-longdatetimeformat = %Y-%m-%d %H:%M
-local_timezone = Europe/Berlin
-default_timezone = Europe/Berlin
-""")
+    f.write(khal_conf({"discal": f"{work}/cal/all"}))
 p = subprocess.run([os.path.join(venv_bin, "khal"), "-c", kcfg, "list", "--format",
                     "{start-date} {start-time} {title}", "--day-format", "", "2026-03-20", "2026-04-10"],
                    capture_output=True, text=True, timeout=300)

@@ -23,6 +23,7 @@ import uuid
 
 import caldav
 import requests
+from khal_conf import khal_conf
 
 base, sister, user, password = sys.argv[1:5]
 venv_bin = os.path.dirname(sys.executable)
@@ -177,23 +178,7 @@ password = "{password}"
 """)
 kcfg = os.path.join(work, "khal.conf")
 with open(kcfg, "w") as f:
-    f.write(f"""[calendars]
-[[node]]
-path = {local}/
-type = calendar
-
-[locale]
-timeformat = %H:%M
-dateformat = %Y-%m-%d
-longdateformat = %Y-%m-%d
-datetimeformat = %Y-%m-%d %H:%M
-longdatetimeformat = %Y-%m-%d %H:%M
-local_timezone = Europe/Berlin
-default_timezone = Europe/Berlin
-
-[default]
-default_calendar = node
-""")
+    f.write(khal_conf({"node": f"{local}/"}, default="node"))
 env = dict(os.environ, HOME=work)
 
 
