@@ -345,6 +345,31 @@ async fn bad_puts_get_their_condition_and_change_nothing() {
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let before = revisions(&a);
+    // Each account's calendar has its own CTag: another account's write leaves it alone.
+    let ctag = |body: &str| {
+        let at = body.find("<CS:getctag>").expect("a ctag") + 12;
+        body[at..].split('<').next().unwrap().to_string()
+    };
+    let ana_ctag = ctag(&ana.propfind(coll, "0", "<CS:getctag/>").await.body);
+    let r = bo
+        .put(
+            "/dav/calendars/users/bo/bo2.ics",
+            &[],
+            &event("bo2@example.org", "Bo's too"),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        ctag(&ana.propfind(coll, "0", "<CS:getctag/>").await.body),
+        ana_ctag
+    );
+    let bo_ctag = ctag(
+        &bo.propfind("/dav/calendars/users/bo/", "0", "<CS:getctag/>")
+            .await
+            .body,
+    );
+    assert_ne!(bo_ctag, ana_ctag);
+    let before = revisions(&a);
 
     let cal = |body: &str| {
         format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n")

@@ -78,6 +78,14 @@ pub(super) fn prop_value(
 ) -> Option<String> {
     let is_coll = matches!(res, Res::Coll(_));
     let own = matches!(res, Res::Coll(Coll::User(_)) | Res::Item(Coll::User(_), _));
+    // An account's calendar has a CTag of its own, the newest change among its events, so
+    // apps that poll the CTag (Thunderbird, Apple) fetch nothing while only others' events
+    // change. Its sync token stays the store's: a delta then scans only the changes since the
+    // app's last sync, however long ago the account last changed an event.
+    let ctag = match res {
+        Res::Coll(Coll::User(o)) => o.seq,
+        _ => seq,
+    };
     Some(match (ns.as_str(), name.as_str()) {
         (DAV, "resourcetype") => match res {
             Res::Coll(_) => "<D:collection/><C:calendar/>".into(),
@@ -122,7 +130,7 @@ pub(super) fn prop_value(
             esc(&format!("DisCal: {}", display_name(gw, res, ev, who))).into_owned()
         }
         (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
-        (CS, "getctag") if is_coll => seq.to_string(),
+        (CS, "getctag") if is_coll => ctag.to_string(),
         (DAV, "sync-token") if is_coll => sync_token(seq),
         (DAV, "getetag") => item_etag(&gw.store, ev?),
         (DAV, "getcontenttype") => {
