@@ -344,7 +344,6 @@ async fn bad_puts_get_their_condition_and_change_nothing() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let before = revisions(&a);
     // Each account's calendar has its own CTag: another account's write leaves it alone.
     let ctag = |body: &str| {
         let at = body.find("<CS:getctag>").expect("a ctag") + 12;
