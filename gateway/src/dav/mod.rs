@@ -1,21 +1,28 @@
-//! CalDAV read access (RFC 4791, sync by RFC 6578, WebDAV by RFC 4918), anonymous and
-//! read-only, so calendar apps can add a node as an account and stay in sync cheaply.
+//! CalDAV (RFC 4791, sync by RFC 6578, WebDAV by RFC 4918), so calendar apps can add a node
+//! as an account and stay in sync cheaply: anonymous and read-only for everyone, and for each
+//! account a writable calendar of its own (docs/caldav.md).
 //!
 //! URL space (every collection also answers without its trailing slash):
 //! - `/.well-known/caldav` → redirect to `/dav/`;
-//! - `/dav/` root, `/dav/principal/` (the one anonymous principal), `/dav/calendars/` (its
-//!   calendar home, listing `all/` and one `origin-{key}/` per origin node);
+//! - `/dav/` root, `/dav/principal/` (the anonymous principal), `/dav/principal/{name}/` (an
+//!   account's, which asks for credentials), `/dav/calendars/` (the calendar home, listing
+//!   `all/`, one `origin-{key}/` per origin node and, to an account, `users/{name}/`);
 //! - `/dav/views/{view}/`: any personal view of docs/feeds.md as a collection, `{view}` being
 //!   its query string percent-encoded as one path segment (e.g. `tags%3Dlinux%26days%3D30`);
-//! - items `{collection}/{origin}~{uid}.ics`, the UID percent-encoded.
+//! - items `{collection}/{origin}~{uid}.ics`, the UID percent-encoded; in an account's
+//!   calendar, the names its apps gave them.
 //!
 //! Sync tokens and CTags are the store's change sequence: a delta is the changes after the
 //! token that concern the collection. Events are never deleted (a cancellation is a revision),
-//! so removals happen only in views, when a changed event no longer matches.
+//! so removals happen only in views, when a changed event no longer matches, and in an
+//! account's calendar, which leaves cancelled events out.
 //!
 //! # Layout
-//! - `mod.rs`: the one handler for every method under `/dav`, and where each request runs
-//!   (the connection's worker or the blocking pool).
+//! - `mod.rs`: the one handler for every method under `/dav`: who asks (Basic or bearer),
+//!   which writes are allowed (the one place they are refused), and where each read runs (the
+//!   connection's worker or the blocking pool).
+//! - `own.rs`: an account's own calendar: binding its names to events, PUT, DELETE, PROPPATCH.
+//! - `propose.rs`: an account's edit of another node's event, sent to its origin as a proposal.
 //! - `path.rs`: the URL space, hrefs, sync tokens, ETags.
 //! - `error.rs`: [`DavError`], each failure as the answer a client understands.
 //! - `xml.rs`: request bodies parsed with limits; escaping.

@@ -19,8 +19,9 @@ use crate::read::path_segment;
 use crate::web::auth::Caller;
 use crate::{Gateway, WriteOp};
 
-/// The largest calendar object a PUT may send (announced as `C:max-resource-size`); a
-/// signed event is at most 60 KiB, which no event's text near this size fits in anyway.
+/// The largest calendar object a PUT may send (announced as `C:max-resource-size`). An event
+/// is signed within 60 KiB of payload, so nothing larger could be taken anyway; the margin is
+/// for the text form, which is larger than the signed one.
 pub const MAX_RESOURCE_BYTES: usize = 128 << 10;
 
 /// The answer to a calendar object over [`MAX_RESOURCE_BYTES`].
