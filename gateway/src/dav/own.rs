@@ -469,20 +469,25 @@ pub(super) async fn put(
         StatusCode::CREATED
     };
     let href = format!("{}{}", own.href(), path_segment(name));
-    stored_answer(gw, &href, &stored, status, headers)
+    stored_answer(gw, &href, &stored, (status, text), headers)
 }
 
-/// The answer to a write: its status, the stored object's ETag, where it is, and (with
-/// `Prefer: return=representation`, RFC 8144) the object as stored, which differs from what
-/// was sent: the node adds its revision, hop count and where to propose changes.
+/// The answer to a write: its status and where it is. The stored object's ETag comes with it
+/// only when the object is, byte for byte, what was sent (RFC 9110 §9.3.4, RFC 4791 §5.3.4):
+/// the node adds its revision, hop count and where to propose changes, so an answer without
+/// an ETag is how an app learns that the event it holds is not the one stored, and fetches it
+/// again. With `Prefer: return=representation` (RFC 8144) the stored object is in the answer,
+/// with its ETag.
 fn stored_answer(
     gw: &Gateway,
     href: &str,
     stored: &StoredEvent,
-    status: StatusCode,
+    (status, sent): (StatusCode, &str),
     headers: &HeaderMap,
 ) -> Result<Response, DavError> {
     let etag = item_etag(&gw.store, stored);
+    let object = crate::feeds::ics_calendar(&gw.store, &gw.name, [stored], None);
+    let as_sent = object == sent;
     let wants_body = header_str(headers, header::HeaderName::from_static("prefer"))
         .is_some_and(|p| p.contains("return=representation"));
     let mut r = if wants_body {
@@ -500,15 +505,17 @@ fn stored_answer(
                     "return=representation",
                 ),
             ],
-            crate::feeds::ics_calendar(&gw.store, &gw.name, [stored], None),
+            object,
         )
             .into_response()
     } else {
         status.into_response()
     };
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
+    if wants_body || as_sent {
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            h.insert(header::ETAG, v);
+        }
     }
     if status == StatusCode::CREATED {
         if let Ok(v) = HeaderValue::from_str(&format!("{}{href}", gw.public_url)) {
