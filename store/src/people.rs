@@ -17,6 +17,11 @@ const K_ACCOUNT: u8 = b'u';
 const K_TOKEN: u8 = b't';
 const K_SESSION: u8 = b's';
 const K_OWNER: u8 = b'o';
+/// The same by account, `account NUL uid` → 0, so one account's events are found without
+/// reading everyone's (a calendar app lists its account's calendar on every sync).
+const K_OWNED: u8 = b'w';
+/// Set once `K_OWNED` holds every owner recorded before it existed.
+const K_OWNED_BUILT: u8 = b'W';
 const K_QUEUE: u8 = b'q';
 const K_AUDIT: u8 = b'l';
 const K_SITES: u8 = b'r';
@@ -286,13 +291,22 @@ impl Store {
 
     /// Records who entered this node's event `uid`.
     pub fn set_owner(&self, uid: &str, account: &str) -> Result<(), StoreError> {
-        self.people_write(Self::owner_batch(uid, account))
+        let b = self.owner_batch(uid, account)?;
+        self.people_write(b)
     }
 
-    fn owner_batch(uid: &str, account: &str) -> Batch {
+    fn owned_key(account: &str, uid: &str) -> Vec<u8> {
+        key(K_OWNED, format!("{account}\0{uid}").as_bytes())
+    }
+
+    fn owner_batch(&self, uid: &str, account: &str) -> Result<Batch, StoreError> {
         let mut b = Batch::default();
+        if let Some(old) = self.owner(uid)?.filter(|o| o != account) {
+            b.remove(Self::owned_key(&old, uid));
+        }
         b.insert(key(K_OWNER, uid.as_bytes()), encode(&account.to_string()));
-        b
+        b.insert(Self::owned_key(account, uid), encode(&0u8));
+        Ok(b)
     }
 
     /// Stages the bookkeeping of an event `account` is about to create through CalDAV: its
@@ -300,7 +314,7 @@ impl Store {
     /// the event's write, which the caller makes next, flushes it with the event (and if that
     /// write fails, [`Store::unstage_created`] takes it back).
     pub fn stage_created(&self, uid: &str, account: &str, name: &str) -> Result<(), StoreError> {
-        let mut b = Self::owner_batch(uid, account);
+        let mut b = self.owner_batch(uid, account)?;
         if name != format!("{uid}.ics") {
             self.dav_name_batch(&mut b, account, name, uid)?;
         }
@@ -311,6 +325,9 @@ impl Store {
     pub fn unstage_created(&self, uid: &str) -> Result<(), StoreError> {
         self.remove_dav_name(uid)?;
         let mut b = Batch::default();
+        if let Some(account) = self.owner(uid)? {
+            b.remove(Self::owned_key(&account, uid));
+        }
         b.remove(key(K_OWNER, uid.as_bytes()));
         self.people_write(b)
     }
@@ -322,12 +339,31 @@ impl Store {
 
     /// The UIDs of the events `account` entered.
     pub fn owned_by(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        self.build_owned_index()?;
+        let prefix = key(K_OWNED, format!("{account}\0").as_bytes());
         Ok(self
-            .people_scan::<String>(K_OWNER)?
+            .people_scan_from::<u8>(&prefix)?
             .into_iter()
-            .filter(|(_, a)| a == account)
-            .map(|(k, _)| String::from_utf8_lossy(&k).into_owned())
+            .map(|(uid, _)| String::from_utf8_lossy(&uid).into_owned())
             .collect())
+    }
+
+    /// Fills the by-account index from the owner records once, for stores whose owners were
+    /// recorded before it existed (every owner recorded since writes both).
+    fn build_owned_index(&self) -> Result<(), StoreError> {
+        let built = key(K_OWNED_BUILT, b"");
+        if self.people_get::<u8>(&built)?.is_some() {
+            return Ok(());
+        }
+        let mut b = Batch::default();
+        for (uid, account) in self.people_scan::<String>(K_OWNER)? {
+            b.insert(
+                Self::owned_key(&account, &String::from_utf8_lossy(&uid)),
+                encode(&0u8),
+            );
+        }
+        b.insert(built, encode(&1u8));
+        self.people_write(b)
     }
 
     /// Records that a CalDAV client of `account` calls this node's event `uid` `name` (the
@@ -544,7 +580,18 @@ mod tests {
         let log = s.audit_log(2).unwrap();
         assert_eq!(log[0].subject, "e2");
         assert_eq!(log.len(), 2);
+        // An owner recorded before the by-account index existed is found once it is built.
+        let mut b = Batch::default();
+        b.insert(key(K_OWNER, b"old"), encode(&"ana".to_string()));
+        s.people_write(b).unwrap();
+        assert_eq!(s.owned_by("ana").unwrap(), vec!["old".to_string()]);
+        let mut b = Batch::default();
+        b.remove(key(K_OWNER, b"old"));
+        b.remove(Store::owned_key("ana", "old"));
+        s.people_write(b).unwrap();
+        s.set_owner("e1", "bo").unwrap();
         s.set_owner("e1", "ana").unwrap();
+        assert!(s.owned_by("bo").unwrap().is_empty());
         assert_eq!(s.owner("e1").unwrap().as_deref(), Some("ana"));
         assert_eq!(s.owned_by("ana").unwrap(), vec!["e1".to_string()]);
         s.set_dav_name("ana", "first.ics", "e1").unwrap();
