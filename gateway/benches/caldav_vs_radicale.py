@@ -30,7 +30,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lean_http import Lean, free_port  # noqa: E402
+from lean_http import Lean, start_radicale  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--repeats", type=int, default=5, help="Radicale's back-to-back repeats")
@@ -112,18 +111,7 @@ class Radicale(Server):
     auth = {"Authorization": "Basic YmVuY2g6eA=="}
 
     def start(self):
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{self.port}",
-             "--storage-filesystem-folder", work, "--auth-type", "none", "--rights-type", "owner_only",
-             "--logging-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.proc, self.port = start_radicale(work, "--auth-type", "none")
         self.coll = "/bench/cal/"
         self.connect()
 

@@ -25,7 +25,6 @@ import argparse
 import base64
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lean_http import Lean, free_port  # noqa: E402
+from lean_http import Lean, start_radicale  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--events", type=int, default=200)
@@ -114,20 +113,9 @@ class Radicale(Server):
         htpasswd = os.path.join(work, "htpasswd")
         with open(htpasswd, "w") as f:
             f.write(f"{USER}:{PASSWORD}\n")
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{self.port}",
-             "--storage-filesystem-folder", os.path.join(work, "radicale"),
-             "--auth-type", "htpasswd", "--auth-htpasswd-filename", htpasswd,
-             "--auth-htpasswd-encryption", "plain", "--rights-type", "owner_only",
-             "--logging-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        self.proc, self.port = start_radicale(
+            os.path.join(work, "radicale"), "--auth-type", "htpasswd",
+            "--auth-htpasswd-filename", htpasswd, "--auth-htpasswd-encryption", "plain")
         self.coll = f"/{USER}/cal/"
         self.conn = Lean(self.port)
         _, status, _, data = self.request("MKCALENDAR", self.coll)

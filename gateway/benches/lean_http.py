@@ -73,3 +73,25 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def start_radicale(storage, *options):
+    """Radicale (from this Python's packages) on a free port with `storage`; returns the
+    process and the port once it accepts connections."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{port}",
+         "--storage-filesystem-folder", storage, "--rights-type", "owner_only",
+         "--logging-level", "warning", *options],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port

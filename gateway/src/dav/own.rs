@@ -42,9 +42,6 @@ pub struct Own {
     /// The UIDs the account entered (cancelled ones too: membership is checked on the event),
     /// read for requests on the whole calendar; one event's requests look up its owner.
     uids: Option<HashSet<String>>,
-    /// The newest change among the account's events (cancellations too): the calendar's own
-    /// CTag, which other accounts' and nodes' changes leave alone.
-    pub(super) seq: u64,
     /// Names clients chose that are not `{UID}.ics`: UID → name and name → UID.
     by_uid: HashMap<String, String>,
     by_name: HashMap<String, String>,
@@ -57,7 +54,6 @@ impl Own {
             account: account.to_owned(),
             me: None,
             uids: None,
-            seq: 0,
             by_uid: HashMap::new(),
             by_name: HashMap::new(),
         })
@@ -67,13 +63,7 @@ impl Own {
     pub(super) fn load(gw: &Gateway, account: &str) -> Result<Box<Self>, DavError> {
         let mut o = Self::bare(account);
         o.me = gw.node.key();
-        let uids: HashSet<String> = gw.store.owned_by(account)?.into_iter().collect();
-        for uid in &uids {
-            if let Some(e) = o.key(uid).map(|k| gw.store.get(&k)).transpose()?.flatten() {
-                o.seq = o.seq.max(e.seq);
-            }
-        }
-        o.uids = Some(uids);
+        o.uids = Some(gw.store.owned_by(account)?.into_iter().collect());
         for (name, uid) in gw.store.dav_names(account)? {
             o.by_uid.insert(uid.clone(), name.clone());
             o.by_name.insert(name, uid);
@@ -152,6 +142,23 @@ impl Own {
     /// True if a change of `key` concerns this calendar.
     pub(super) fn concerns(&self, key: &EventKey) -> bool {
         Some(key.origin) == self.me && self.uids.as_ref().is_some_and(|u| u.contains(&key.uid))
+    }
+
+    /// The calendar's own CTag: the newest change among the account's events (cancellations
+    /// too), which other accounts' and nodes' changes leave alone. Read only when asked for.
+    pub(super) fn ctag(&self, gw: &Gateway) -> Result<u64, DavError> {
+        let mut seq = 0;
+        for uid in self.uids.iter().flatten() {
+            if let Some(e) = self
+                .key(uid)
+                .map(|k| gw.store.get(&k))
+                .transpose()?
+                .flatten()
+            {
+                seq = seq.max(e.seq);
+            }
+        }
+        Ok(seq)
     }
 
     /// Every member, by UID.

@@ -82,9 +82,9 @@ pub(super) fn prop_value(
     // apps that poll the CTag (Thunderbird, Apple) fetch nothing while only others' events
     // change. Its sync token stays the store's: a delta then scans only the changes since the
     // app's last sync, however long ago the account last changed an event.
-    let ctag = match res {
-        Res::Coll(Coll::User(o)) => o.seq,
-        _ => seq,
+    let ctag = || match res {
+        Res::Coll(Coll::User(o)) => o.ctag(gw).ok(),
+        _ => Some(seq),
     };
     Some(match (ns.as_str(), name.as_str()) {
         (DAV, "resourcetype") => match res {
@@ -130,7 +130,7 @@ pub(super) fn prop_value(
             esc(&format!("DisCal: {}", display_name(gw, res, ev, who))).into_owned()
         }
         (ICAL, "calendar-color") if is_coll => "#2457C5FF".into(),
-        (CS, "getctag") if is_coll => ctag.to_string(),
+        (CS, "getctag") if is_coll => ctag()?.to_string(),
         (DAV, "sync-token") if is_coll => sync_token(seq),
         (DAV, "getetag") => item_etag(&gw.store, ev?),
         (DAV, "getcontenttype") => {
