@@ -77,9 +77,24 @@ pub struct Tuning {
     /// Polls `[[sources]]` on their schedule; off, only when asked (tests that count what a
     /// poll does).
     pub source_schedule: bool,
+    /// Stretches the protocol's own fixed intervals and timeouts (gossipsub's queue, follow-up
+    /// and backoff times, redial and repair delays, request timeouts) by this factor.
+    /// Simulations that dilate time (docs/simulations.md) scale links and the timers above
+    /// themselves and set this, so every clock of the network runs that much slower and the
+    /// CPU keeps up. 1 for real nodes.
+    pub time_scale: f64,
 }
 
 impl Tuning {
+    /// `d` stretched by [`Tuning::time_scale`].
+    pub fn scaled(&self, d: Duration) -> Duration {
+        if self.time_scale > 0.0 && self.time_scale.is_finite() {
+            d.mul_f64(self.time_scale)
+        } else {
+            d
+        }
+    }
+
     /// Whether gossipsub forwards natively (always false without `test-utils`).
     pub fn native_forwarding(&self) -> bool {
         #[cfg(feature = "test-utils")]
@@ -102,6 +117,7 @@ impl Default for Tuning {
             native_forwarding: false,
             gossip_bundle_bytes: wire::BUNDLE_BYTES,
             source_schedule: true,
+            time_scale: 1.0,
         }
     }
 }

@@ -13,7 +13,7 @@ use discal_simulations::{run, RunOptions, Scenario};
     name = "discal-sim",
     version,
     about = "Runs many real DisCal nodes in one process and measures the network",
-    after_help = "Examples:\n  discal-sim run simulations/scenarios/baseline-1000.toml\n  discal-sim run simulations/scenarios/partition-200.toml --seed 7 --out results/partition\n  discal-sim defaults > my-scenario.toml\n\nExit status: 0 when every named check passed, 1 when one failed, 2 on an error."
+    after_help = "Examples:\n  discal-sim run simulations/scenarios/baseline-1000.toml\n  discal-sim run simulations/scenarios/partition-200.toml --seed 7 --out results/partition\n  discal-sim run simulations/scenarios/baseline-1000.toml --dilation 20\n  discal-sim defaults > my-scenario.toml\n\nExit status: 0 when every named check passed, 1 when one failed, 2 on an error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,6 +35,10 @@ enum Cmd {
         /// Overrides the scenario's node count.
         #[arg(long)]
         nodes: Option<usize>,
+        /// Overrides the scenario's time dilation (every clock of the run this many times
+        /// slower; the report is in network time).
+        #[arg(long)]
+        dilation: Option<f64>,
         /// Where report.json, the CSVs and the SVG plots go.
         #[arg(long, default_value = "sim-results")]
         out: PathBuf,
@@ -84,6 +88,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             scenario,
             seed,
             nodes,
+            dilation,
             out,
             quiet,
         } => {
@@ -93,6 +98,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
             }
             if let Some(n) = nodes {
                 sc.nodes = n;
+            }
+            if let Some(k) = dilation {
+                sc.dilation = k;
             }
             sc.check()?;
             let rt = tokio::runtime::Builder::new_multi_thread()

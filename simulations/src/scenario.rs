@@ -37,6 +37,11 @@ pub struct Scenario {
     pub proposals: Option<ProposalLoad>,
     /// How long to wait for convergence after the last planned action, in seconds.
     pub converge_timeout_secs: f64,
+    /// Time dilation (DieCast): every latency, timer, interval and duration of the run is
+    /// stretched by this factor and every rate divided by it, and measured times are divided by
+    /// it again, so a network too large for the CPU to run in real time is measured as if it
+    /// had. 1 runs in real time. Every time in this file and in the report is network time.
+    pub dilation: f64,
 }
 
 impl Default for Scenario {
@@ -56,6 +61,7 @@ impl Default for Scenario {
             hostile: None,
             proposals: None,
             converge_timeout_secs: 120.0,
+            dilation: 1.0,
         }
     }
 }
@@ -325,6 +331,46 @@ impl Scenario {
                 return bad("hostile.fraction must lie strictly between 0 and 0.5");
             }
         }
+        if !(1.0..=1000.0).contains(&self.dilation) {
+            return bad("dilation must lie in 1..=1000");
+        }
         Ok(())
+    }
+
+    /// The scenario the run carries out on the wall clock: every duration stretched by
+    /// `dilation` and every rate divided by it. Sizes, counts and shares stay.
+    pub fn on_wall_clock(&self) -> Scenario {
+        let k = self.dilation;
+        let ms = |x: u64| (x as f64 * k).round() as u64;
+        let secs = |x: u64| (x as f64 * k).ceil() as u64;
+        let mut s = self.clone();
+        s.link.latency_ms *= k;
+        s.link.rto_ms *= k;
+        s.link.bandwidth = (s.link.bandwidth as f64 / k).ceil() as u64;
+        s.timers.heartbeat_ms = ms(s.timers.heartbeat_ms);
+        s.timers.duplicate_cache_secs = secs(s.timers.duplicate_cache_secs);
+        s.timers.sync_interval_secs = secs(s.timers.sync_interval_secs);
+        s.timers.redial_max_secs = secs(s.timers.redial_max_secs);
+        s.workload.rate_per_sec /= k;
+        s.converge_timeout_secs *= k;
+        if let Some(p) = &mut s.partition {
+            p.duration_secs *= k;
+        }
+        if let Some(c) = &mut s.churn {
+            c.away_secs *= k;
+        }
+        if let Some(h) = &mut s.hostile {
+            h.forgeries_per_sec /= k;
+            h.flood_per_sec /= k;
+            h.oversized_per_sec /= k;
+            h.over_hop_per_sec /= k;
+            h.tail_secs *= k;
+        }
+        if let Some(p) = &mut s.proposals {
+            p.rate_per_sec /= k;
+            p.away_secs *= k;
+            p.timeout_secs *= k;
+        }
+        s
     }
 }

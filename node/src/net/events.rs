@@ -2,7 +2,6 @@
 //! worker), sync requests (handed to the responder) and answers (to the session waiting).
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::request_response;
@@ -31,8 +30,9 @@ impl NetLoop {
                     .peers_connected
                     .store(self.connected.len() as u64, Relaxed);
                 self.shared.changed.send_modify(|_| {});
+                let first = self.scaled(super::FIRST_BACKOFF);
                 if let Some(st) = self.allow.get_mut(&peer_id) {
-                    st.backoff = Duration::from_millis(500);
+                    st.backoff = first;
                 }
                 tracing::info!(peer = %peer_id, "connected");
                 // The dialer starts catch-up, so a reconnecting pair runs one session. When

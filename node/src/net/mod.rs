@@ -63,7 +63,12 @@ pub struct NetLoop {
     bundle_bytes: usize,
     /// Each peer's jobs in the ingest queue.
     queued: HashMap<PeerId, Queued>,
+    /// [`crate::Tuning::time_scale`]: stretches the fixed delays below.
+    time_scale: f64,
 }
+
+/// First wait before redialling a peer, doubled up to `redial_max_secs`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
 impl NetLoop {
     /// Builds the swarm and starts listening; returns once every listen address is bound.
@@ -104,6 +109,7 @@ impl NetLoop {
             repair: HashMap::new(),
             queued: HashMap::new(),
             listen: bound.clone(),
+            time_scale: opts.tuning.time_scale,
             // Natively forwarded messages are judged whole, so each carries one event.
             bundle_bytes: if opts.tuning.native_forwarding() {
                 0
@@ -137,7 +143,7 @@ impl NetLoop {
                 PeerState {
                     address: p.address.as_deref().and_then(|a| a.parse().ok()),
                     next_dial: Instant::now(),
-                    backoff: Duration::from_millis(500),
+                    backoff: self.scaled(FIRST_BACKOFF),
                 },
             );
         }
@@ -189,6 +195,14 @@ impl NetLoop {
         }
     }
 
+    fn scaled(&self, d: Duration) -> Duration {
+        crate::Tuning {
+            time_scale: self.time_scale,
+            ..crate::Tuning::default()
+        }
+        .scaled(d)
+    }
+
     fn redial_cap(&self) -> Duration {
         Duration::from_secs(
             self.shared
@@ -225,10 +239,8 @@ impl NetLoop {
     /// A catch-up session with that peer soon after repairs it; losses while one is running
     /// wait for the next, since its reconciliation may predate them.
     fn schedule_repair(&mut self, peer: PeerId, loss: bool) {
-        let e = self
-            .repair
-            .entry(peer)
-            .or_insert((Instant::now() + REPAIR_DELAY, loss));
+        let due = Instant::now() + self.scaled(REPAIR_DELAY);
+        let e = self.repair.entry(peer).or_insert((due, loss));
         e.1 |= loss;
     }
 
@@ -276,7 +288,7 @@ impl NetLoop {
 
     /// Runs until [`Command::Shutdown`].
     pub async fn run(mut self) {
-        let mut redial = tokio::time::interval(Duration::from_millis(500));
+        let mut redial = tokio::time::interval(self.scaled(FIRST_BACKOFF));
         let sync_every = Duration::from_secs(
             self.shared
                 .config

@@ -53,6 +53,14 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
             MessageId::from(Sha256::digest(&m.data)[..16].to_vec())
         })
         .max_transmit_size(wire::MAX_GOSSIP)
+        // Gossipsub's own clocks, stretched with the rest of a time-dilated simulation.
+        .publish_queue_duration(tuning.scaled(Duration::from_secs(5)))
+        .forward_queue_duration(tuning.scaled(Duration::from_secs(1)))
+        .iwant_followup_time(tuning.scaled(Duration::from_secs(3)))
+        .fanout_ttl(tuning.scaled(Duration::from_secs(60)))
+        .prune_backoff(tuning.scaled(Duration::from_secs(60)))
+        .unsubscribe_backoff(tuning.scaled(Duration::from_secs(10)).as_secs().max(1))
+        .graft_flood_threshold(tuning.scaled(Duration::from_secs(10)))
         .build()
         .map_err(|e| NodeError::Net(e.to_string()))?;
     let mut g = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)
@@ -142,7 +150,7 @@ pub(super) fn build(
                 SyncCodec::new(metrics.clone()),
                 [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(60))
+                    .with_request_timeout(tuning.scaled(Duration::from_secs(60)))
                     .with_max_concurrent_streams(16),
             ),
         })

@@ -62,6 +62,8 @@ pub(crate) fn build(x: Input<'_>) -> Report {
         rss_idle_mb: x.rss_idle as f64 / 1048576.0,
         rss_peak_mb: peak as f64 / 1048576.0,
         rss_per_node_kb: peak as f64 / 1024.0 / n as f64,
+        wall_secs: 0.0,
+        cpu_secs: 0.0,
         checks: checks(&x),
         latency_cdf: latency.cdf,
         delivery_over_time,

@@ -239,6 +239,13 @@ pub struct Report {
     pub rss_peak_mb: f64,
     /// Peak RSS / nodes.
     pub rss_per_node_kb: f64,
+    /// What the run cost on this machine: wall-clock seconds from start to report (with
+    /// dilation, about `dilation` times the network time), and CPU seconds of the process.
+    #[serde(default)]
+    pub wall_secs: f64,
+    /// CPU seconds (user + system) of the whole process.
+    #[serde(default)]
+    pub cpu_secs: f64,
     /// The named checks.
     pub checks: Vec<Check>,
     /// Latency CDF points (ms, share).
@@ -351,11 +358,16 @@ impl Report {
         let _ = writeln!(s, "rejected {}", rej.join(" "));
         let _ = writeln!(
             s,
-            "memory: {:.0} MiB idle, {:.0} MiB peak ({:.0} KiB per node); wall {:.1} s",
+            "memory: {:.0} MiB idle, {:.0} MiB peak ({:.0} KiB per node); network time {:.1} s",
             self.rss_idle_mb,
             self.rss_peak_mb,
             self.rss_per_node_kb,
             self.times.converged.unwrap_or(self.times.last_action)
+        );
+        let _ = writeln!(
+            s,
+            "cost: dilation {}, wall {:.1} s, CPU {:.1} s",
+            sc.dilation, self.wall_secs, self.cpu_secs
         );
         for c in &self.checks {
             let _ = writeln!(

@@ -79,7 +79,7 @@ pub(super) async fn flood_window(
     let (r2, c2) = (discal_store::heap::rss_bytes(), sim.counters());
     let flood_in: u64 = honest.iter().map(|&i| c2[i][4] - c1[i][4]).sum();
     Some(report::FloodWindow {
-        secs: half.as_secs_f64(),
+        secs: half.as_secs_f64() / sim.rec.dilation,
         rss_start: r1,
         rss_end: r2,
         bytes_received: flood_in,

@@ -153,7 +153,7 @@ fn sample_rss(rec: Arc<Recorder>, log: Arc<Mutex<Vec<(f64, u64)>>>) -> tokio::ta
         loop {
             t.tick().await;
             if let Ok(mut l) = log.lock() {
-                l.push((rec.start.elapsed().as_secs_f64(), rss_bytes()));
+                l.push((rec.secs(), rss_bytes()));
             }
         }
     })
@@ -194,18 +194,20 @@ async fn end_disturbances(
     t_split: f64,
     t_leave: f64,
 ) -> Result<(Option<f64>, Option<f64>), SimError> {
-    let start = sim.rec.start;
+    // `t_split` and `t_leave` are network seconds, the durations (of the wall-clock scenario)
+    // wall seconds.
+    let wall = |t: f64| sim.rec.start + Duration::from_secs_f64(t * sim.rec.dilation);
     let mut t_heal = None;
     if let Some(p) = &sc.partition {
         sim.bar.set_message("partitioned");
-        tokio::time::sleep_until(start + Duration::from_secs_f64(t_split + p.duration_secs)).await;
+        tokio::time::sleep_until(wall(t_split) + Duration::from_secs_f64(p.duration_secs)).await;
         sim.net.heal();
         t_heal = Some(sim.secs());
     }
     let mut t_return = None;
     if let Some(c) = &sc.churn {
         sim.bar.set_message("nodes away");
-        tokio::time::sleep_until(start + Duration::from_secs_f64(t_leave + c.away_secs)).await;
+        tokio::time::sleep_until(wall(t_leave) + Duration::from_secs_f64(c.away_secs)).await;
         for &i in churned {
             sim.start(i).await?;
         }
@@ -231,8 +233,12 @@ struct Ran {
 }
 
 /// Runs `sc` and returns its report (the named checks are in it).
-pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
-    sc.check()?;
+pub async fn run(virt: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
+    virt.check()?;
+    // What happens on the wall clock; everything measured is divided back into network time,
+    // and the report names the scenario as written.
+    let wall = virt.on_wall_clock();
+    let sc = &wall;
     let n = sc.nodes;
     let mut rng = StdRng::seed_from_u64(sc.seed);
     let edges = sc.topology.build(n, &mut rng)?;
@@ -245,6 +251,7 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     let roles = Roles::draw(sc, &mut rng);
     let rec = Arc::new(Recorder {
         start: Instant::now(),
+        dilation: virt.dilation,
         log: Mutex::new(Vec::new()),
     });
     let mut sim = Sim {
@@ -261,7 +268,7 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     };
     let ran = drive(&mut sim, sc, &mut rng, edges, roles).await?;
     let honest: Vec<bool> = (0..n).map(|i| !ran.roles.is_hostile[i]).collect();
-    let mut report = conclude(&sim, sc, ran).await?;
+    let mut report = conclude(&sim, virt, ran).await?;
     if let Some(load) = &sc.proposals {
         sim.bar.set_message("proposals");
         let figures = proposals::run(&mut sim, load, &honest, &mut rng).await?;
@@ -271,7 +278,22 @@ pub async fn run(sc: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     let all: Vec<usize> = (0..n).collect();
     sim.stop(&all).await;
     sim.bar.finish_and_clear();
+    report.wall_secs = rec.start.elapsed().as_secs_f64();
+    report.cpu_secs = cpu_secs();
     Ok(report)
+}
+
+/// CPU seconds (user + system) this process has used, from `/proc/self/stat` (0 elsewhere).
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
+    // utime and stime are the 12th and 13th of them, in USER_HZ (100 on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Starts the nodes, forms the network, starts the disturbances and hostile nodes, runs the
@@ -346,11 +368,12 @@ async fn conclude(sim: &Sim, sc: &Scenario, mut ran: Ran) -> Result<Report, SimE
     let n = sc.nodes;
     let expected = measure::expected_state(sim, &ran.published)?;
     let honest: Vec<usize> = (0..n).filter(|&i| !ran.roles.is_hostile[i]).collect();
-    let (done_at, pending) = measure::converge(sim, sc, &honest, &expected).await;
+    // Waiting happens on the wall clock (`sim.sc`); the report describes `sc`.
+    let (done_at, pending) = measure::converge(sim, &sim.sc, &honest, &expected).await;
     ran.times.converged = (pending == 0).then(|| sim.secs());
     let after = sim.counters();
     let sent_after = sim.bytes_sent();
-    let flood_window = measure::flood_window(sim, sc, &honest).await;
+    let flood_window = measure::flood_window(sim, &sim.sc, &honest).await;
     let _ = ran.stop_hostile.send(true);
     for t in ran.hostile_tasks.drain(..) {
         let _ = t.await;

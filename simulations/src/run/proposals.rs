@@ -106,7 +106,8 @@ async fn settle(sim: &Sim, load: &ProposalLoad, made: &[Made], away: usize) -> P
             .received_proposal(&m.0)
             .ok()
             .flatten()
-            .map(|r| (r.at_ms - m.2).max(0) as f64)
+            // The nodes' clock is the wall clock.
+            .map(|r| (r.at_ms - m.2).max(0) as f64 / sim.rec.dilation)
     };
     loop {
         let missing = made.iter().filter(|m| arrived(m).is_none()).count();

@@ -16,7 +16,16 @@ use crate::scenario::Scenario;
 
 pub(super) struct Recorder {
     pub(super) start: Instant,
+    /// The scenario's time dilation: wall seconds per network second.
+    pub(super) dilation: f64,
     pub(super) log: Mutex<Vec<Delivery>>,
+}
+
+impl Recorder {
+    /// Network seconds since the start (wall seconds over the dilation).
+    pub(super) fn secs(&self) -> f64 {
+        self.start.elapsed().as_secs_f64() / self.dilation
+    }
 }
 
 pub(super) struct Sim {
@@ -35,8 +44,9 @@ pub(super) struct Sim {
 }
 
 impl Sim {
+    /// Network seconds since the start.
     pub(super) fn secs(&self) -> f64 {
-        self.rec.start.elapsed().as_secs_f64()
+        self.rec.secs()
     }
 
     fn options(&self, i: usize) -> NodeOptions {
@@ -91,6 +101,7 @@ impl Sim {
             flood_publish: sc.gossip.flood_publish,
             queue_len: sc.gossip.queue_len,
             native_forwarding: sc.gossip.native_forwarding,
+            time_scale: self.rec.dilation,
             ..Tuning::default()
         };
         let rec = self.rec.clone();
@@ -100,7 +111,7 @@ impl Sim {
                 key: key_hash(&s.key),
                 revision: s.revision,
                 hop: s.hop,
-                at: rec.start.elapsed().as_secs_f64(),
+                at: rec.secs(),
             };
             if let Ok(mut l) = rec.log.lock() {
                 l.push(d);
