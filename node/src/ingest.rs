@@ -42,6 +42,7 @@ pub fn run(
         net,
         out: std::cell::RefCell::new(Vec::new()),
         verdicts: std::cell::RefCell::new(HashMap::new()),
+        forget: std::cell::RefCell::new(Vec::new()),
     };
     while let Some(first) = rx.blocking_recv() {
         let mut remote = Vec::new();
@@ -147,6 +148,8 @@ struct Worker {
     /// Verdicts per gossip message of the batch in hand. A message bundles several relay
     /// values and gets one verdict: the worst of its values' (Reject over Ignore over Accept).
     verdicts: std::cell::RefCell<HashMap<MessageId, (PeerId, MessageAcceptance)>>,
+    /// Gossip copies refused for their own hop or path in the batch in hand (§11.2).
+    forget: std::cell::RefCell<Vec<Command>>,
 }
 
 fn severity(a: &MessageAcceptance) -> u8 {
@@ -174,6 +177,7 @@ impl Worker {
     fn flush(&self) {
         let verdicts = std::mem::take(&mut *self.verdicts.borrow_mut());
         let mut cmds = std::mem::take(&mut *self.out.borrow_mut());
+        cmds.append(&mut self.forget.borrow_mut());
         cmds.extend(
             verdicts
                 .into_iter()
@@ -188,13 +192,18 @@ impl Worker {
         }
     }
 
-    fn reject(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display) {
+    /// Logs and counts a refused envelope or copy.
+    fn count_reject(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display) {
         let from = r.from;
         self.shared
             .metrics
             .log_reject(why, &format_args!("envelope from {from}: {detail}"));
         self.shared.metrics.reject(why);
         self.shared.peer_stat(&r.from, |s| s.rejected += 1);
+    }
+
+    fn reject(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display) {
+        self.count_reject(r, why, detail);
         // Policy, origin and quota drops are the operator's choice, not the peer's fault.
         let acceptance = if matches!(why, Reject::Policy | Reject::Origin | Reject::Quota) {
             MessageAcceptance::Ignore
@@ -202,6 +211,55 @@ impl Worker {
             MessageAcceptance::Reject
         };
         self.report(r, acceptance);
+    }
+
+    /// A copy refused for what its sender added (hop, path), not for the envelope: every
+    /// relay of the event shares the message's id, so a Reject would also penalise the
+    /// neighbours whose honest copies gossipsub saw meanwhile. It is counted like a rejection
+    /// and ignored, gossipsub forgets the id, and a missing event is repaired by sync.
+    fn refuse_copy(&self, r: &Remote, why: Reject, detail: &dyn std::fmt::Display, held: bool) {
+        self.count_reject(r, why, detail);
+        self.report(r, MessageAcceptance::Ignore);
+        if let Some((id, peer)) = &r.gossip {
+            self.forget.borrow_mut().push(Command::Forget {
+                id: id.clone(),
+                from: *peer,
+                repair: !held,
+            });
+        }
+    }
+
+    /// Whether a copy's hop and path are consistent with its sender and within `max_hops`;
+    /// a copy that is not is refused here (as a copy, not as an envelope).
+    fn transit_ok(&self, r: &Remote, relayed: &Relayed, head: &PayloadHead, id: &EventId) -> bool {
+        // Natively forwarded messages keep the origin's hop and path, so the sender is any
+        // node on the way: there is nothing to check them against.
+        let path = if self.shared.native_forwarding {
+            Ok(())
+        } else {
+            wire::check_path_raw(relayed, &head.origin, &r.from)
+        };
+        let max_hops = self.shared.max_hops().max(1);
+        if path.is_ok() && relayed.hop <= max_hops {
+            return true;
+        }
+        let held = self
+            .shared
+            .store
+            .revision_hop_raw(&head.origin, &head.uid)
+            .ok()
+            .flatten()
+            .is_some_and(|(held, _)| held.id == *id);
+        match path {
+            Err(e) => self.refuse_copy(r, Reject::Path, &e, held),
+            Ok(()) => self.refuse_copy(
+                r,
+                Reject::Policy,
+                &format_args!("hop {} beyond max_hops {max_hops}", relayed.hop),
+                held,
+            ),
+        }
+        false
     }
 
     /// The checks before the signature, for one remote envelope. Rejections and duplicates
@@ -231,18 +289,10 @@ impl Worker {
             self.reject(r, Reject::Decode, &"payload does not start like one");
             return Screened::Done;
         };
-        // Natively forwarded messages keep the origin's hop and path, so the sender is any
-        // node on the way: there is nothing to check them against.
-        let path = if self.shared.native_forwarding {
-            Ok(())
-        } else {
-            wire::check_path_raw(&relayed, &head.origin, &r.from)
-        };
-        if let Err(e) = path {
-            self.reject(r, Reject::Path, &e);
+        let id = EventId::of_payload(&relayed.envelope.payload);
+        if !self.transit_ok(r, &relayed, &head, &id) {
             return Screened::Done;
         }
-        let id = EventId::of_payload(&relayed.envelope.payload);
         // Copies of one event from several neighbours: only the shortest route is worth a
         // signature check. Byte-identical copies share the first one's verdict.
         if let Some(first) = in_batch.get(&id) {

@@ -71,6 +71,12 @@ pub struct Metrics {
     pub gossip_bytes_out: AtomicU64,
     /// Gossip messages sent (each bundles one or more relay values).
     pub gossip_messages_out: AtomicU64,
+    /// Gossip messages gossipsub dropped unread because it had seen their id (a relay of an
+    /// event already held, docs/protocol.md §11.2): duplicates on the wire that never reach
+    /// the ingest path, so not in `duplicates`.
+    pub gossip_duplicates_dropped: AtomicU64,
+    /// Their bytes.
+    pub gossip_duplicate_bytes_dropped: AtomicU64,
     /// Sync protocol bytes received (frames, including length prefixes).
     pub sync_bytes_in: AtomicU64,
     /// Sync protocol bytes sent.
@@ -123,7 +129,7 @@ struct LogWindow {
 type Counter = fn(&Metrics) -> &AtomicU64;
 
 /// (name, help, counter) of every counter but the rejections, in `/metrics` order.
-const COUNTERS: [(&str, &str, Counter); 17] = [
+const COUNTERS: [(&str, &str, Counter); 19] = [
     (
         "events_received_total",
         "Envelopes received from peers.",
@@ -146,6 +152,16 @@ const COUNTERS: [(&str, &str, Counter); 17] = [
         "relays_sent_total",
         "Relay messages sent into gossip.",
         |m| &m.relayed,
+    ),
+    (
+        "gossip_duplicates_dropped_total",
+        "Gossip messages dropped unread as copies of ones already seen.",
+        |m| &m.gossip_duplicates_dropped,
+    ),
+    (
+        "gossip_duplicate_bytes_dropped_total",
+        "Bytes of gossip messages dropped unread as copies.",
+        |m| &m.gossip_duplicate_bytes_dropped,
     ),
     (
         "gossip_bytes_received_total",

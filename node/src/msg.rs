@@ -26,6 +26,18 @@ pub enum Command {
         /// The verdict.
         acceptance: MessageAcceptance,
     },
+    /// A gossip copy was refused for its own hop or path, not for the envelope it carries
+    /// (which its id names, §11.2): gossipsub must deliver the next copy of that id rather
+    /// than drop it as seen, and, when the event is still missing, a catch-up session with
+    /// another peer fetches it (this node told its neighbours IDONTWANT on receipt).
+    Forget {
+        /// The message.
+        id: MessageId,
+        /// Who sent the refused copy.
+        from: PeerId,
+        /// Whether the event it carried is still missing here.
+        repair: bool,
+    },
     /// Several commands in order (the ingest worker's verdicts and relays for one batch).
     Batch(Vec<Command>),
     /// Answer a sync request.

@@ -110,8 +110,11 @@ impl Default for Tuning {
             heartbeat: Duration::from_secs(1),
             duplicate_cache: Duration::from_secs(60),
             gossip_lazy: 6,
-            mesh_n: 6,
-            flood_publish: true,
+            // Measured in simulations (docs/simulations.md): with one id per event across hops,
+            // a mesh of 3 (up to 6) reaches every node with 1.6 copies too many per event,
+            // where relaying to every peer sent 4.
+            mesh_n: 3,
+            flood_publish: false,
             queue_len: 5000,
             #[cfg(feature = "test-utils")]
             native_forwarding: false,

@@ -312,6 +312,37 @@ pub fn unbundle(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(items)
 }
 
+/// The gossipsub message id of a gossip message (docs/protocol.md §11.2): a digest of the
+/// origin-signed envelopes it carries, leaving out each copy's hop and path. Every relay of
+/// one event (bundled alike) so has the same id, which lets gossipsub drop copies it has seen
+/// unread and tell its neighbours (IDONTWANT) not to send what it already holds, across hops.
+/// A message that does not decode is named by all its bytes, so junk never shares an
+/// honest message's id.
+pub fn gossip_message_id(data: &[u8]) -> Vec<u8> {
+    let envelopes = unbundle(data).ok().and_then(|items| {
+        items
+            .iter()
+            .map(|v| Relayed::decode(v).ok().map(|r| r.envelope))
+            .collect::<Option<Vec<_>>>()
+    });
+    let mut h = Sha256::new();
+    match envelopes {
+        Some(envs) => {
+            h.update(b"envelopes");
+            for e in &envs {
+                h.update((e.payload.len() as u64).to_be_bytes());
+                h.update(&e.payload);
+                h.update(e.signature);
+            }
+        }
+        None => {
+            h.update(b"bytes");
+            h.update(data);
+        }
+    }
+    h.finalize()[..16].to_vec()
+}
+
 /// At most `max` values, none shorter than a relay value can be.
 fn check_items(what: &str, n: usize, max: usize, values: &[Vec<u8>]) -> Result<(), String> {
     if n > max {

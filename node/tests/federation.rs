@@ -988,3 +988,83 @@ async fn inbound_connections_are_capped() {
     }
     a.shutdown().await;
 }
+
+/// Relays share one gossipsub id per event (docs/protocol.md §11.2): in a triangle 0–1–2 with
+/// a tail 2–3, node 0's event reaches every node with its hop counted, and a copy that crosses
+/// between 1 and 2 is dropped by gossipsub unread rather than checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_share_one_id_so_copies_are_dropped_unread() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let net = TestNet::new(4, 8).await;
+    net.link(&[(0, 1), (0, 2), (1, 2), (2, 3)]).await;
+    for (i, n) in [(0, 2), (1, 2), (2, 3), (3, 1)] {
+        net.wait_gossip(i, n).await;
+    }
+    let key = add(net.node(0), "Repair café").await;
+    for i in 1..4 {
+        assert!(wait_rev(net.node(i), &key, 0).await, "node {i} got it");
+    }
+    let at_3 = held(net.node(3), &key).unwrap();
+    assert_eq!(
+        (at_3.transit.hop, at_3.transit.path),
+        (2, vec![net.nodes[2].key])
+    );
+    for i in 0..4 {
+        let h = net.node(i);
+        assert!(
+            h.wait_until(WAIT, |_| h.metrics().relayed.load(Relaxed) == 1)
+                .await,
+            "node {i} relayed once"
+        );
+        assert_eq!(
+            h.metrics().duplicates.load(Relaxed),
+            0,
+            "node {i} checked a copy"
+        );
+    }
+    let text = reqwest_get(net.node(1).http_addr(), "/metrics").await;
+    assert!(
+        text.contains("discal_gossip_duplicates_dropped_total"),
+        "{text}"
+    );
+    net.shutdown().await;
+}
+
+/// IDONTWANT across hops (§11.2 rule 7): on a line 0–1–2–3 no relay ever goes back to the peer
+/// it came from, so no node receives a single copy of what it holds. Events from both ends are
+/// published twice; when the second pair has arrived everywhere, every copy of the first pair
+/// that any node sent back would have arrived too (a link delivers in order).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_never_go_back_the_way_they_came() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let net = TestNet::new(4, 8).await;
+    net.link(&[(0, 1), (1, 2), (2, 3)]).await;
+    for (i, n) in [(0, 1), (1, 2), (2, 2), (3, 1)] {
+        net.wait_gossip(i, n).await;
+    }
+    for round in 0..2 {
+        let a = add(net.node(0), &format!("Install party {round}")).await;
+        let b = add(net.node(3), &format!("Bike repair {round}")).await;
+        for i in 0..4 {
+            assert!(
+                wait_rev(net.node(i), &a, 0).await,
+                "node {i}, round {round}"
+            );
+            assert!(
+                wait_rev(net.node(i), &b, 0).await,
+                "node {i}, round {round}"
+            );
+        }
+    }
+    for i in 0..4 {
+        let m = net.node(i).metrics();
+        let copies = (
+            m.duplicates.load(Relaxed),
+            m.gossip_duplicates_dropped.load(Relaxed),
+        );
+        assert_eq!(copies, (0, 0), "node {i} received copies of what it held");
+    }
+    net.shutdown().await;
+}

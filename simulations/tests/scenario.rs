@@ -144,3 +144,52 @@ async fn proposals_reach_their_origins_through_churn() {
     assert_eq!(p.delivered, 1.0);
     assert_eq!(p.decision_ms.count, 30);
 }
+
+/// Time dilation (docs/simulations.md): a line of 5 nodes with 40 ms links, run 3 times
+/// slower. The latencies in the report must be the network's — at least the links' sum for the
+/// hop count each copy came with, and not three times it — and the percentiles must be those
+/// of the timed deliveries; the run itself must have taken about three times its network time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dilated_run_reports_network_time() {
+    let mut sc = Scenario {
+        name: "dilated-line".into(),
+        nodes: 5,
+        converge_timeout_secs: 20.0,
+        topology: discal_simulations::topology::Topology::Line,
+        dilation: 3.0,
+        ..Scenario::default()
+    };
+    sc.workload.events = 6;
+    sc.workload.rate_per_sec = 4.0;
+    sc.link.latency_ms = 40.0;
+    sc.link.jitter = 0.0;
+    let r = run(&sc, &RunOptions::default())
+        .await
+        .expect("the run completes");
+    assert!(r.passed(), "{}", r.summary());
+    assert_eq!(r.delivery_ratio, 1.0);
+    // Every other node stores every event: 6 events × 4 nodes, hop counts 1 to 4.
+    assert_eq!(r.deliveries.len(), 24, "{:?}", r.deliveries);
+    for &(node, _, _, hop, ms) in &r.deliveries {
+        let links = 40.0 * f64::from(hop);
+        assert!(
+            (links..links + 30.0 * f64::from(hop)).contains(&ms),
+            "node {node}: {ms:.1} ms for {hop} hops of 40 ms"
+        );
+    }
+    let mut ms: Vec<f64> = r.deliveries.iter().map(|d| d.4).collect();
+    ms.sort_by(f64::total_cmp);
+    assert_eq!(r.latency_ms.count, ms.len());
+    assert_eq!(r.latency_ms.max, ms[ms.len() - 1]);
+    assert_eq!(
+        r.latency_ms.p50,
+        ms[(ms.len() as f64 * 0.5).ceil() as usize - 1]
+    );
+    let network = r.times.converged.expect("converged");
+    assert!(
+        r.wall_secs >= 3.0 * network,
+        "wall {:.1} s for {network:.1} s of network time at dilation 3",
+        r.wall_secs
+    );
+    assert!(r.summary().contains("dilation 3"), "{}", r.summary());
+}

@@ -299,7 +299,13 @@ impl NetLoop {
         let mut periodic = tokio::time::interval_at(Instant::now() + sync_every, sync_every);
         loop {
             tokio::select! {
-                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+                ev = self.swarm.select_next_some() => {
+                    self.on_swarm(ev);
+                    let (n, bytes) = self.swarm.behaviour().gossipsub.duplicates_dropped();
+                    let m = &self.shared.metrics;
+                    m.gossip_duplicates_dropped.store(n, Relaxed);
+                    m.gossip_duplicate_bytes_dropped.store(bytes, Relaxed);
+                }
                 cmd = self.commands.recv() => match cmd {
                     Some(Command::Shutdown(done)) => {
                         let _ = done.send(());
@@ -348,6 +354,20 @@ impl NetLoop {
                 peer,
                 acceptance,
             } => self.report(&id, &peer, acceptance),
+            Command::Forget { id, from, repair } => {
+                self.swarm.behaviour_mut().gossipsub.forget_message(&id);
+                if repair {
+                    // Any other neighbour will do: honest ones hold what reached this far.
+                    let other = rand::seq::IteratorRandom::choose(
+                        self.gossip_peers.iter().filter(|p| **p != from),
+                        &mut rand::thread_rng(),
+                    )
+                    .copied();
+                    if let Some(p) = other {
+                        self.schedule_repair(p, true);
+                    }
+                }
+            }
             Command::Respond { channel, response } => {
                 let _ = self
                     .swarm

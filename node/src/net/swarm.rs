@@ -13,7 +13,6 @@ use libp2p::{
     allow_block_list, connection_limits, identify, noise, tcp, yamux, Multiaddr, StreamProtocol,
     Swarm,
 };
-use sha2::{Digest, Sha256};
 
 use crate::config::Mode;
 use crate::identity::Identity;
@@ -49,9 +48,18 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         // Anonymous messages: the connection (noise) already authenticates the sender and the
         // envelope carries the origin's signature, so a second signature per hop buys nothing.
         .validation_mode(gossipsub::ValidationMode::Anonymous)
-        .message_id_fn(|m: &gossipsub::Message| {
-            MessageId::from(Sha256::digest(&m.data)[..16].to_vec())
-        })
+        // One id for every relay of an event, whatever its hop and path (§11.2): gossipsub
+        // then drops copies it has seen unread, and IDONTWANT (sent on receipt, and before
+        // each publish) keeps neighbours from sending what a node holds. A relay is a new
+        // publish under an id already seen, which the patched gossipsub allows
+        // (`republish_seen`, vendor/README.md), leaving out the peers that sent IDONTWANT.
+        .message_id_fn(|m: &gossipsub::Message| MessageId::from(wire::gossip_message_id(&m.data)))
+        .republish_seen(true)
+        .idontwant_on_publish(true)
+        .idontwant_message_size_threshold(IDONTWANT_FROM)
+        // Copies of what this node published come back from neighbours that relayed the
+        // same event: duplicates, not forgeries of its own messages.
+        .allow_self_origin(true)
         .max_transmit_size(wire::MAX_GOSSIP)
         // Gossipsub's own clocks, stretched with the rest of a time-dilated simulation.
         .publish_queue_duration(tuning.scaled(Duration::from_secs(5)))
@@ -70,6 +78,10 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         .map_err(|e| NodeError::Net(e.to_string()))?;
     Ok(g)
 }
+
+/// Messages from this size on are announced with IDONTWANT: an id costs about 40 bytes per
+/// neighbour, a copy avoided the whole message.
+const IDONTWANT_FROM: usize = 400;
 
 /// Gossipsub peer scoring that counts one thing only: messages this node rejected (bad
 /// signature, inconsistent path, undecodable). Each rejected message raises the sender's

@@ -37,7 +37,9 @@ pub(crate) fn build(x: Input<'_>) -> Report {
     let (delivery_over_time, by_last_action) = delivery_over_time(&x, &pubs, &first);
     let denom = (honest_n * revisions).max(1) as f64;
     let bytes = bytes(&x, denom);
-    let dups: u64 = x.honest.iter().map(|&i| diff(&x, i, 0)).sum();
+    // Copies on the wire: those the ingest path recognised, and those gossipsub dropped
+    // unread because it had seen their id.
+    let dups: u64 = x.honest.iter().map(|&i| dups(&x, i)).sum();
     let peak = x.rss.iter().map(|r| r.1).max().unwrap_or(0);
     Report {
         scenario: sc.clone(),
@@ -83,6 +85,11 @@ pub(crate) fn build(x: Input<'_>) -> Report {
 /// Counter `k` of node `i` over the measured part of the run.
 fn diff(x: &Input<'_>, i: usize, k: usize) -> u64 {
     x.counters_after[i][k].saturating_sub(x.counters_before[i][k])
+}
+
+/// Copies of held revisions node `i` received over the measured part of the run.
+fn dups(x: &Input<'_>, i: usize) -> u64 {
+    diff(x, i, 0) + diff(x, i, 6)
 }
 
 /// Bytes node `i` sent over the measured part of the run.
@@ -286,7 +293,7 @@ fn per_node(x: &Input<'_>) -> Vec<(String, u64, u64, u64, u64, Option<f64>)> {
             (
                 role(i).to_string(),
                 sent(x, i),
-                diff(x, i, 0),
+                dups(x, i),
                 diff(x, i, 3),
                 diff(x, i, 1),
                 x.done_at.get(&i).copied(),

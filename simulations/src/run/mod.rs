@@ -225,7 +225,7 @@ struct Ran {
     rss_log: Arc<Mutex<Vec<(f64, u64)>>>,
     sampler: tokio::task::JoinHandle<()>,
     sent_before: Vec<u64>,
-    before: Vec<[u64; 6]>,
+    before: Vec<[u64; 7]>,
     injected: Arc<Injected>,
     stop_hostile: tokio::sync::watch::Sender<bool>,
     hostile_tasks: Vec<tokio::task::JoinHandle<()>>,

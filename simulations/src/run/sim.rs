@@ -187,9 +187,10 @@ impl Sim {
         }
     }
 
-    /// Per node: duplicates, sync bytes out, gossip bytes out, received, gossip bytes in,
-    /// sync bytes in (zeros for a node that is down).
-    pub(super) fn counters(&self) -> Vec<[u64; 6]> {
+    /// Per node: duplicates the ingest path saw, sync bytes out, gossip bytes out, received,
+    /// gossip bytes in, sync bytes in, and gossip copies gossipsub dropped unread as seen
+    /// (zeros for a node that is down).
+    pub(super) fn counters(&self) -> Vec<[u64; 7]> {
         self.nodes
             .iter()
             .map(|h| match h {
@@ -202,9 +203,10 @@ impl Sim {
                         m.received.load(Relaxed),
                         m.gossip_bytes_in.load(Relaxed),
                         m.sync_bytes_in.load(Relaxed),
+                        m.gossip_duplicates_dropped.load(Relaxed),
                     ]
                 }
-                None => [0; 6],
+                None => [0; 7],
             })
             .collect()
     }
