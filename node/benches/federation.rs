@@ -33,6 +33,13 @@ fn config() -> Config {
         http: "127.0.0.1:0".into(),
         sync_interval_secs: 3600,
         redial_max_secs: 1,
+        // One origin publishes the whole bench: above the default day quota (10,000).
+        origins: discal_node::config::Origins {
+            max_revisions_per_day: 10_000_000,
+            max_events: 10_000_000,
+            max_mib: 100_000,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }

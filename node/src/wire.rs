@@ -312,35 +312,76 @@ pub fn unbundle(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(items)
 }
 
-/// The gossipsub message id of a gossip message (docs/protocol.md §11.2): a digest of the
-/// origin-signed envelopes it carries, leaving out each copy's hop and path. Every relay of
+/// The gossipsub message id of a gossip message (docs/protocol.md §11.2 rule 2): a digest of
+/// the origin-signed envelopes it carries, leaving out each copy's hop and path. Every relay of
 /// one event (bundled alike) so has the same id, which lets gossipsub drop copies it has seen
 /// unread and tell its neighbours (IDONTWANT) not to send what it already holds, across hops.
-/// A message that does not decode is named by all its bytes, so junk never shares an
-/// honest message's id.
+/// A message whose layout does not parse is named by all its bytes, so junk never shares an
+/// honest message's id. Gossipsub computes it for every message sent and received, so the
+/// layout is walked in place rather than decoded.
 pub fn gossip_message_id(data: &[u8]) -> Vec<u8> {
-    let envelopes = unbundle(data).ok().and_then(|items| {
-        items
-            .iter()
-            .map(|v| Relayed::decode(v).ok().map(|r| r.envelope))
-            .collect::<Option<Vec<_>>>()
-    });
     let mut h = Sha256::new();
-    match envelopes {
-        Some(envs) => {
-            h.update(b"envelopes");
-            for e in &envs {
-                h.update((e.payload.len() as u64).to_be_bytes());
-                h.update(&e.payload);
-                h.update(e.signature);
-            }
-        }
-        None => {
-            h.update(b"bytes");
-            h.update(data);
-        }
+    if !hash_envelopes(data, &mut h) {
+        h = Sha256::new();
+        h.update(b"bytes");
+        h.update(data);
     }
     h.finalize()[..16].to_vec()
+}
+
+/// Feeds `"envelopes"`, then each value's envelope bytes (after its hop byte and path) with
+/// their length as u64 BE; false when `data` is not a bundle of relay values' layout.
+fn hash_envelopes(data: &[u8], h: &mut Sha256) -> bool {
+    let mut at = 0;
+    let Some(count) = varint(data, &mut at) else {
+        return false;
+    };
+    if count == 0 || count > MAX_BUNDLE_VALUES {
+        return false;
+    }
+    h.update(b"envelopes");
+    for _ in 0..count {
+        let Some(len) = varint(data, &mut at) else {
+            return false;
+        };
+        let Some(value) = at.checked_add(len).and_then(|end| data.get(at..end)) else {
+            return false;
+        };
+        at += len;
+        // `Relayed`: hop (one byte), path (count, then 32 bytes a key), envelope.
+        let mut p = 1;
+        let envelope = varint(value, &mut p)
+            .filter(|n| *n <= MAX_PATH_LEN)
+            .and_then(|n| value.get(p + 32 * n..))
+            .filter(|e| e.len() > 64);
+        let Some(envelope) = envelope else {
+            return false;
+        };
+        h.update((envelope.len() as u64).to_be_bytes());
+        h.update(envelope);
+    }
+    at == data.len()
+}
+
+/// One bincode variable-length integer (§2: below 251 one byte, else a marker byte and 2, 4
+/// or 8 bytes little-endian).
+fn varint(b: &[u8], at: &mut usize) -> Option<usize> {
+    let first = *b.get(*at)?;
+    *at += 1;
+    let width = match first {
+        0..=250 => return Some(usize::from(first)),
+        251 => 2,
+        252 => 4,
+        253 => 8,
+        _ => return None,
+    };
+    let bytes = b.get(*at..*at + width)?;
+    *at += width;
+    let v = bytes
+        .iter()
+        .rev()
+        .fold(0u64, |v, x| (v << 8) | u64::from(*x));
+    usize::try_from(v).ok()
 }
 
 /// At most `max` values, none shorter than a relay value can be.
@@ -468,6 +509,54 @@ mod tests {
         long.push(0);
         assert!(unbundle(&long).is_err(), "trailing bytes");
         assert!(unbundle(&vec![0u8; MAX_GOSSIP + 1]).is_err(), "too large");
+    }
+
+    #[test]
+    fn every_relay_of_an_event_has_one_message_id() {
+        let env = vector::signed().unwrap().envelope().clone();
+        let relay = |hop: u8, path: Vec<NodeKey>| {
+            Relayed {
+                hop,
+                path,
+                envelope: env.clone(),
+            }
+            .encode()
+        };
+        let direct = bundle(vec![relay(1, vec![])]);
+        let far = bundle(vec![relay(3, vec![key(1), key(2)])]);
+        let id = gossip_message_id(&direct);
+        assert_eq!(id, gossip_message_id(&far), "hop and path left out");
+        // The id is the digest of the envelopes' encoding (protocol.md §11.2 rule 2).
+        let enc = env.encode();
+        let mut h = Sha256::new();
+        h.update(b"envelopes");
+        h.update((enc.len() as u64).to_be_bytes());
+        h.update(&enc);
+        assert_eq!(id, h.finalize()[..16].to_vec());
+        // A different envelope, a bundle of two, and junk all have other ids.
+        let mut other = env.clone();
+        other.payload.push(0);
+        let other = Relayed {
+            hop: 1,
+            path: vec![],
+            envelope: other,
+        }
+        .encode();
+        assert_ne!(id, gossip_message_id(&bundle(vec![other.clone()])));
+        assert_ne!(
+            id,
+            gossip_message_id(&bundle(vec![relay(1, vec![]), other]))
+        );
+        let mut junk = direct.clone();
+        junk.push(7);
+        let mut h = Sha256::new();
+        h.update(b"bytes");
+        h.update(&junk);
+        assert_eq!(gossip_message_id(&junk), h.finalize()[..16].to_vec());
+        assert_ne!(gossip_message_id(&[251, 0]), id, "truncated varint");
+        // A long path (a two-byte count) is skipped too.
+        let long: Vec<NodeKey> = (0..=255u8).map(key).take(255).collect();
+        assert_eq!(gossip_message_id(&bundle(vec![relay(255, long)])), id);
     }
 
     #[test]

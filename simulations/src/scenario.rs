@@ -334,6 +334,10 @@ impl Scenario {
         if !(1.0..=1000.0).contains(&self.dilation) {
             return bad("dilation must lie in 1..=1000");
         }
+        if self.proposals.is_some() && self.dilation != 1.0 {
+            // Their HTTP hop to the origin and its retry timers run on the wall clock.
+            return bad("[proposals] travel over HTTP on loopback, outside the link model, and cannot be dilated: use dilation 1");
+        }
         Ok(())
     }
 
