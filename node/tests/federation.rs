@@ -989,11 +989,12 @@ async fn inbound_connections_are_capped() {
     a.shutdown().await;
 }
 
-/// Relays share one gossipsub id per event (docs/protocol.md §11.2): in a triangle 0–1–2 with
-/// a tail 2–3, node 0's event reaches every node with its hop counted, and a copy that crosses
-/// between 1 and 2 is dropped by gossipsub unread rather than checked again.
+/// Relays share one gossipsub id per event (docs/protocol.md §11.2), which gossipsub refuses to
+/// publish twice unpatched: in a triangle 0–1–2 with a tail 2–3, node 0's event reaches every
+/// node with its hop and path counted, each node relaying it once, and the copies gossipsub
+/// drops unread are exported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relays_share_one_id_so_copies_are_dropped_unread() {
+async fn relays_share_one_id_and_still_count_hops() {
     use std::sync::atomic::Ordering::Relaxed;
 
     let net = TestNet::new(4, 8).await;
@@ -1032,7 +1033,7 @@ async fn relays_share_one_id_so_copies_are_dropped_unread() {
 }
 
 /// IDONTWANT across hops (§11.2 rule 7): on a line 0–1–2–3 no relay ever goes back to the peer
-/// it came from, so no node receives a single copy of what it holds. Events from both ends are
+/// it came from, so no node is sent a single gossip copy of what it holds. Events from both ends are
 /// published twice; when the second pair has arrived everywhere, every copy of the first pair
 /// that any node sent back would have arrived too (a link delivers in order).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1058,13 +1059,16 @@ async fn relays_never_go_back_the_way_they_came() {
             );
         }
     }
+    // A relay that went back would arrive under an id the node has seen and be dropped
+    // unread. (Copies the ingest path sees can come from a catch-up session that ran while
+    // the same event arrived by gossip; they are not relays.)
     for i in 0..4 {
-        let m = net.node(i).metrics();
-        let copies = (
-            m.duplicates.load(Relaxed),
-            m.gossip_duplicates_dropped.load(Relaxed),
-        );
-        assert_eq!(copies, (0, 0), "node {i} received copies of what it held");
+        let dropped = net
+            .node(i)
+            .metrics()
+            .gossip_duplicates_dropped
+            .load(Relaxed);
+        assert_eq!(dropped, 0, "node {i} was sent copies of what it held");
     }
     net.shutdown().await;
 }
