@@ -772,12 +772,21 @@ where
             if raw_message.raw_protobuf_len() > self.config.idontwant_message_size_threshold()
                 && self.config.idontwant_on_publish()
             {
-                self.send_message(
-                    *peer_id,
-                    RpcOut::IDontWant(IDontWant {
-                        message_ids: vec![msg_id.clone()],
-                    }),
-                );
+                let idontwant = RpcOut::IDontWant(IDontWant {
+                    message_ids: vec![msg_id.clone()],
+                });
+                // DisCal patch: ahead of the publish, not behind it (`send_before_publish`).
+                match self.connected_peers.get(peer_id) {
+                    Some(peer)
+                        if self.config.republish_seen()
+                            && matches!(peer.kind, PeerKind::Gossipsubv1_2) =>
+                    {
+                        let _ = peer.sender.send_before_publish(idontwant);
+                    }
+                    _ => {
+                        self.send_message(*peer_id, idontwant);
+                    }
+                }
             }
 
             if self.send_message(

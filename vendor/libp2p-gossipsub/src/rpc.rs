@@ -96,6 +96,20 @@ impl Sender {
         sender.try_send(rpc).map_err(|err| err.into_inner())
     }
 
+    /// DisCal patch: an IDONTWANT that must reach the peer before the publish queued right after
+    /// it. IDONTWANTs otherwise travel in the non-priority queue, which the handler drains after
+    /// publishes, so the peer could relay the message back before learning it is not wanted.
+    /// Only while a publish still fits, so these stay bounded like publishes.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn send_before_publish(&self, rpc: RpcOut) -> Result<(), RpcOut> {
+        if self.len.load(Ordering::Relaxed) >= self.priority_cap {
+            return Err(rpc);
+        }
+        self.priority_sender
+            .try_send(rpc)
+            .map_err(|err| err.into_inner())
+    }
+
     /// Returns the current size of the priority queue.
     #[cfg(feature = "metrics")]
     pub(crate) fn priority_queue_len(&self) -> usize {
