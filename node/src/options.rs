@@ -85,14 +85,19 @@ pub struct Tuning {
     pub time_scale: f64,
 }
 
+/// `d` stretched by `factor` (unchanged for a factor that is not positive and finite).
+pub(crate) fn stretch(d: Duration, factor: f64) -> Duration {
+    if factor > 0.0 && factor.is_finite() {
+        d.mul_f64(factor)
+    } else {
+        d
+    }
+}
+
 impl Tuning {
     /// `d` stretched by [`Tuning::time_scale`].
     pub fn scaled(&self, d: Duration) -> Duration {
-        if self.time_scale > 0.0 && self.time_scale.is_finite() {
-            d.mul_f64(self.time_scale)
-        } else {
-            d
-        }
+        stretch(d, self.time_scale)
     }
 
     /// Whether gossipsub forwards natively (always false without `test-utils`).

@@ -196,11 +196,7 @@ impl NetLoop {
     }
 
     fn scaled(&self, d: Duration) -> Duration {
-        crate::Tuning {
-            time_scale: self.time_scale,
-            ..crate::Tuning::default()
-        }
-        .scaled(d)
+        crate::options::stretch(d, self.time_scale)
     }
 
     fn redial_cap(&self) -> Duration {
