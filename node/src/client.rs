@@ -47,9 +47,17 @@ pub struct NodeClient {
 /// crypto provider of its own (aws-lc needs a C and cmake build), so ring's is installed as
 /// the process default first. Every HTTP client in the node, its tests and benches starts
 /// here; a bare `reqwest::Client::new()` would panic when it finds no provider.
+///
+/// TCP keepalive is off: every request here is bounded by its own timeout, so probes would
+/// find nothing the timeout does not, and their interval and count options (TCP_KEEPINTVL,
+/// TCP_KEEPCNT) are refused with ENOPROTOOPT by network simulators such as Shadow, where
+/// every request would then fail.
 pub fn http_client() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        .tcp_keepalive(None)
+        .tcp_keepalive_interval(None)
+        .tcp_keepalive_retries(None)
 }
 
 impl NodeClient {

@@ -221,6 +221,10 @@ impl NetLoop {
             let opts = DialOpts::peer_id(*id)
                 .addresses(vec![addr.clone()])
                 .condition(PeerCondition::DisconnectedAndNotDialing)
+                // From an ephemeral port, not the listening one: port reuse only helps hole
+                // punching, which DisCal does not do, and it needs SO_REUSEPORT semantics that
+                // some network simulators (Shadow) lack, where every dial then fails AddrInUse.
+                .allocate_new_port()
                 .build();
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(peer = %id, "dial: {e}");
