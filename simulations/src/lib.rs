@@ -23,6 +23,7 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shadow;
 pub mod topology;
 
 pub use report::Report;

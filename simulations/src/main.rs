@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use discal_simulations::{run, RunOptions, Scenario};
+use discal_simulations::{run, shadow, RunOptions, Scenario};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,44 @@ enum Cmd {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+    },
+    /// Runs a scenario under Shadow instead: every node a real `discal` process on its own
+    /// simulated host, in virtual time (a cross-check of the in-process method; baseline
+    /// shapes only). Writes Shadow's config into OUT, runs Shadow, and reads the stores and
+    /// counters back into the same report.
+    #[command(
+        after_help = "Example:\n  cargo build --release -p discal-node -p discal-simulations\n  target/release/discal-sim shadow simulations/scenarios/baseline-1000.toml --nodes 100 --out /tmp/shadow-100\n\nShadow is not bundled: install it (https://shadow.github.io) and put it on PATH or pass --shadow."
+    )]
+    Shadow {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Overrides the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Overrides the scenario's node count.
+        #[arg(long)]
+        nodes: Option<usize>,
+        /// Where the config, the nodes' data, Shadow's output and the report go.
+        #[arg(long, default_value = "shadow-results")]
+        out: PathBuf,
+        /// The shadow binary.
+        #[arg(long, default_value = "shadow")]
+        shadow: PathBuf,
+        /// The discal binary the hosts run (default: next to this program).
+        #[arg(long)]
+        discal: Option<PathBuf>,
+        /// curl, which reads each node's /metrics.
+        #[arg(long, default_value = "/usr/bin/curl")]
+        curl: PathBuf,
+        /// Only write the files; run Shadow yourself, then `discal-sim shadow-report OUT`.
+        #[arg(long)]
+        no_run: bool,
+    },
+    /// Reads a finished Shadow run (see `shadow`) into its report.
+    #[command(after_help = "Example:\n  discal-sim shadow-report /tmp/shadow-100")]
+    ShadowReport {
+        /// The directory `shadow --out` wrote.
+        dir: PathBuf,
     },
     /// Prints a scenario with every key at its default.
     #[command(after_help = "Example:\n  discal-sim defaults > scenario.toml")]
@@ -112,11 +150,94 @@ fn real_main() -> anyhow::Result<ExitCode> {
             report.write(&out)?;
             print!("{}", report.summary());
             println!("results in {}", out.display());
-            Ok(if report.passed() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(verdict(&report))
         }
+        Cmd::Shadow {
+            scenario,
+            seed,
+            nodes,
+            out,
+            shadow,
+            discal,
+            curl,
+            no_run,
+        } => {
+            let mut sc = Scenario::load(&scenario)?;
+            if let Some(s) = seed {
+                sc.seed = s;
+            }
+            if let Some(n) = nodes {
+                sc.nodes = n;
+            }
+            shadow_run(&sc, &out, &shadow, discal, curl, no_run)
+        }
+        Cmd::ShadowReport { dir } => {
+            let report = shadow::collect(&dir)?;
+            report.write(&dir)?;
+            print!("{}", report.summary());
+            println!("results in {}", dir.display());
+            Ok(verdict(&report))
+        }
+    }
+}
+
+/// `discal-sim shadow`: generate, run Shadow, read the report back.
+fn shadow_run(
+    sc: &Scenario,
+    out: &std::path::Path,
+    shadow_bin: &std::path::Path,
+    discal: Option<PathBuf>,
+    curl: PathBuf,
+    no_run: bool,
+) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out)?;
+    // Shadow starts every process from its own working directory: paths must be whole.
+    let out = std::path::absolute(out)?;
+    let discal = match discal {
+        Some(d) => d,
+        None => std::env::current_exe()?.with_file_name("discal"),
+    };
+    anyhow::ensure!(
+        discal.is_file(),
+        "no discal binary at {} (build it: cargo build --release -p discal-node, or pass --discal)",
+        discal.display()
+    );
+    let programs = shadow::Programs {
+        discal: std::path::absolute(discal)?,
+        curl,
+    };
+    let s = shadow::generate(sc, &out, &programs)?;
+    println!(
+        "wrote {} ({} hosts, {} events from {:.1} s to {:.1} s, stop at {:.0} s)",
+        out.join("shadow.yaml").display(),
+        sc.nodes,
+        s.events,
+        s.work,
+        s.work_end,
+        s.stop
+    );
+    if no_run {
+        println!(
+            "then: shadow {}; discal-sim shadow-report {}",
+            out.join("shadow.yaml").display(),
+            out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = std::time::Instant::now();
+    shadow::run_shadow(shadow_bin, &out)?;
+    let mut report = shadow::collect(&out)?;
+    report.wall_secs = started.elapsed().as_secs_f64();
+    report.write(&out)?;
+    print!("{}", report.summary());
+    println!("results in {}", out.display());
+    Ok(verdict(&report))
+}
+
+fn verdict(report: &discal_simulations::Report) -> ExitCode {
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

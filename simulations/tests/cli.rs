@@ -65,3 +65,61 @@ fn exit_status_follows_the_named_checks() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("nodez"), "{err}");
 }
+
+/// `discal-sim shadow --no-run` writes a run for Shadow from a scenario; what it cannot run
+/// (no discal binary, a scenario with churn) exits 2 with the reason.
+#[test]
+fn shadow_writes_a_run_or_says_why_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("sc.toml");
+    std::fs::write(
+        &sc,
+        "nodes = 8\n[topology]\nkind = \"ring\"\n[workload]\nevents = 4\nrate_per_sec = 5\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    // Any file stands for the discal binary: the run is only written, not started.
+    let bin = env!("CARGO_BIN_EXE_discal-sim");
+    let args = |discal: &str| {
+        vec![
+            "shadow".to_string(),
+            sc.display().to_string(),
+            "--no-run".into(),
+            "--out".into(),
+            out.display().to_string(),
+            "--discal".into(),
+            discal.to_string(),
+        ]
+    };
+    let o = Command::new(bin).args(args(bin)).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("8 hosts, 4 events"), "{stdout}");
+    for f in [
+        "shadow.yaml",
+        "graph.gml",
+        "schedule.json",
+        "scenario.toml",
+        "nodes/n7/config.toml",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+
+    let o = Command::new(bin)
+        .args(args("/nonexistent/discal"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no discal binary"));
+
+    std::fs::write(&sc, "nodes = 8\n[topology]\nkind = \"ring\"\n[churn]\n").unwrap();
+    let o = Command::new(bin).args(args(bin)).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no churn"), "{err}");
+}

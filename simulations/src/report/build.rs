@@ -177,12 +177,19 @@ fn bytes(x: &Input<'_>, denom: f64) -> Bytes {
         .filter_map(|p| x.envelope_bytes.get(&(p.hash, p.revision)))
         .sum();
     let event_bytes = env_total as f64 / x.published.len().max(1) as f64;
+    let payload: u64 = x
+        .honest
+        .iter()
+        .map(|&i| diff(x, i, 1) + diff(x, i, 2))
+        .sum();
     Bytes {
         event_bytes,
         total_sent,
         sync_sent,
         per_node_per_event: total_sent as f64 / denom,
         ratio_to_ideal: total_sent as f64 / (event_bytes * denom).max(1.0),
+        measured_at: if x.link_bytes { "link" } else { "payload" }.into(),
+        payload_ratio_to_ideal: payload as f64 / (event_bytes * denom).max(1.0),
     }
 }
 

@@ -96,6 +96,8 @@ pub(crate) struct Input<'a> {
     pub rss: &'a [(f64, u64)],
     pub rss_idle: u64,
     pub times: Times,
+    /// Whether `sent_*` are link bytes (in-process) or payload counters (Shadow).
+    pub link_bytes: bool,
 }
 
 /// Percentiles of a sample, in milliseconds.
@@ -142,6 +144,13 @@ pub struct Bytes {
     /// total_sent / (event_bytes × honest nodes × revisions): 1.0 is each node receiving each
     /// event exactly once with no overhead.
     pub ratio_to_ideal: f64,
+    /// Where total_sent was counted: "link" (every byte written to a simulated link, with
+    /// encryption and multiplexing) or "payload" (the nodes' gossip and sync payload counters,
+    /// all a Shadow run can read).
+    pub measured_at: String,
+    /// Gossip and sync payload bytes honest nodes sent (their counters), over the same ideal:
+    /// the figure an in-process run and a Shadow run both have.
+    pub payload_ratio_to_ideal: f64,
 }
 
 /// Churn figures.
@@ -340,12 +349,14 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "duplicates {:.2} per node per event; bytes {:.0} per node per event = {:.2}× ideal ({:.0} B events; sync {:.1}% of bytes)",
+            "duplicates {:.2} per node per event; {} bytes {:.0} per node per event = {:.2}× ideal ({:.0} B events; sync {:.1}% of bytes; payload {:.2}× ideal)",
             self.duplicates_per_node_per_event,
+            self.bytes.measured_at,
             self.bytes.per_node_per_event,
             self.bytes.ratio_to_ideal,
             self.bytes.event_bytes,
-            100.0 * self.bytes.sync_sent as f64 / self.bytes.total_sent.max(1) as f64
+            100.0 * self.bytes.sync_sent as f64 / self.bytes.total_sent.max(1) as f64,
+            self.bytes.payload_ratio_to_ideal
         );
         let hops: Vec<String> = self.hops.iter().map(|(h, c)| format!("{h}:{c}")).collect();
         let _ = writeln!(s, "hops {}", hops.join(" "));

@@ -8,7 +8,7 @@ mod hostile;
 mod measure;
 mod proposals;
 mod sim;
-mod workload;
+pub(crate) mod workload;
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -51,6 +51,12 @@ pub enum SimError {
     /// A store read.
     #[error("store: {0}")]
     Store(#[from] discal_store::StoreError),
+    /// What a Shadow run cannot reproduce.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Writing or reading a Shadow run's files.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// How to run.
@@ -92,11 +98,11 @@ pub(crate) fn key_hash(k: &EventKey) -> u64 {
 
 /// Which nodes play which part: hostile and churned nodes are disjoint; the partition is
 /// drawn separately.
-struct Roles {
+pub(crate) struct Roles {
     hostile: Vec<usize>,
     churned: Vec<usize>,
-    is_hostile: Vec<bool>,
-    was_away: Vec<bool>,
+    pub is_hostile: Vec<bool>,
+    pub was_away: Vec<bool>,
     /// The partition's side of each node, if the scenario has one.
     groups: Option<Vec<u8>>,
 }
@@ -232,6 +238,35 @@ struct Ran {
     times: report::Times,
 }
 
+/// The network a scenario describes, drawn from its seed: the same for an in-process run and
+/// a Shadow run of one scenario.
+pub(crate) struct Plan {
+    /// Draws the workload next.
+    pub rng: StdRng,
+    pub edges: Vec<(usize, usize)>,
+    pub secrets: Vec<[u8; 32]>,
+    pub keys: Vec<NodeKey>,
+    pub roles: Roles,
+}
+
+pub(crate) fn plan(sc: &Scenario) -> Result<Plan, SimError> {
+    let mut rng = StdRng::seed_from_u64(sc.seed);
+    let edges = sc.topology.build(sc.nodes, &mut rng)?;
+    let secrets: Vec<[u8; 32]> = (0..sc.nodes).map(|_| rng.gen()).collect();
+    let keys: Vec<NodeKey> = secrets
+        .iter()
+        .map(|s| NodeSecret::from_seed_array(*s).public())
+        .collect();
+    let roles = Roles::draw(sc, &mut rng);
+    Ok(Plan {
+        rng,
+        edges,
+        secrets,
+        keys,
+        roles,
+    })
+}
+
 /// Runs `sc` and returns its report (the named checks are in it).
 pub async fn run(virt: &Scenario, opts: &RunOptions) -> Result<Report, SimError> {
     virt.check()?;
@@ -240,15 +275,14 @@ pub async fn run(virt: &Scenario, opts: &RunOptions) -> Result<Report, SimError>
     let wall = virt.on_wall_clock();
     let sc = &wall;
     let n = sc.nodes;
-    let mut rng = StdRng::seed_from_u64(sc.seed);
-    let edges = sc.topology.build(n, &mut rng)?;
+    let Plan {
+        mut rng,
+        edges,
+        secrets,
+        keys,
+        roles,
+    } = plan(sc)?;
     let adj = topology::adjacency(n, &edges);
-    let secrets: Vec<[u8; 32]> = (0..n).map(|_| rng.gen()).collect();
-    let keys: Vec<NodeKey> = secrets
-        .iter()
-        .map(|s| NodeSecret::from_seed_array(*s).public())
-        .collect();
-    let roles = Roles::draw(sc, &mut rng);
     let rec = Arc::new(Recorder {
         start: Instant::now(),
         dilation: virt.dilation,
@@ -412,5 +446,6 @@ async fn conclude(sim: &Sim, sc: &Scenario, mut ran: Ran) -> Result<Report, SimE
         rss: &rss,
         rss_idle: ran.rss_idle,
         times: ran.times.clone(),
+        link_bytes: true,
     }))
 }

@@ -45,6 +45,17 @@ fn draft(k: usize, origin: usize, sc: &Scenario, rng: &mut StdRng) -> Draft {
     }
 }
 
+/// The workload's new events: (origin, draft) in publication order. Drawn before any is
+/// published, so a Shadow run of the scenario publishes the same events from the same nodes.
+pub(crate) fn drafts(sc: &Scenario, rng: &mut StdRng, publishers: &[usize]) -> Vec<(usize, Draft)> {
+    (0..sc.workload.events)
+        .map(|k| {
+            let origin = *publishers.choose(rng).expect("at least one honest node");
+            (origin, draft(k, origin, sc, rng))
+        })
+        .collect()
+}
+
 /// Publishes the workload from `publishers`, paced at its rate; returns every revision
 /// published, in order.
 pub(super) async fn publish(
@@ -64,10 +75,8 @@ pub(super) async fn publish(
         sent: 0,
     };
     let mut published: Vec<Published> = Vec::new();
-    for k in 0..w.events {
+    for (k, (origin, d)) in drafts(sc, rng, publishers).into_iter().enumerate() {
         pace.next().await;
-        let origin = *publishers.choose(rng).expect("at least one honest node");
-        let d = draft(k, origin, sc, rng);
         let h = sim.nodes[origin].clone().expect("publishers are up");
         let out = h
             .write(WriteOp::Create(d))
