@@ -210,6 +210,13 @@ pub struct ProposalLoad {
     pub away_secs: f64,
     /// How long to wait for the last proposal to reach its origin.
     pub timeout_secs: f64,
+    /// Share of the people's actions that are RSVPs (going, maybe, not going) rather than
+    /// proposed changes. They travel the same way; the origin counts them and publishes the
+    /// counts as a revision of the event, which every node must then hold.
+    pub rsvp_share: f64,
+    /// The origins' `proposals.rsvp_interval_secs`: least time between two revisions that
+    /// publish an event's counts.
+    pub rsvp_interval_secs: u64,
 }
 
 impl Default for ProposalLoad {
@@ -220,6 +227,8 @@ impl Default for ProposalLoad {
             away_fraction: 0.1,
             away_secs: 10.0,
             timeout_secs: 120.0,
+            rsvp_share: 0.0,
+            rsvp_interval_secs: 5,
         }
     }
 }

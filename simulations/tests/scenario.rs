@@ -122,8 +122,9 @@ async fn native_forwarding_delivers_without_counting_hops() {
     );
 }
 
-/// Proposals (issue 19) in a small network with nodes away: every proposal reaches its origin,
-/// those to an away origin once it is back.
+/// Proposals and RSVPs (issue 19) in a small network with nodes away: every proposal and
+/// answer reaches its origin, those to an away origin once it is back, and every node ends up
+/// holding the counts the origins published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proposals_reach_their_origins_through_churn() {
     let text = include_str!("../scenarios/proposals-200.toml")
@@ -140,9 +141,18 @@ async fn proposals_reach_their_origins_through_churn() {
         assert!(c.passed, "check {} failed: {}", c.name, c.detail);
     }
     let p = r.proposals.as_ref().expect("proposal figures");
-    assert_eq!((p.made, p.nodes_away), (30, 2));
+    let a = r.rsvps.as_ref().expect("RSVP figures");
+    assert_eq!(p.made + a.answers.made, 30);
+    assert!(p.made > 5 && a.answers.made > 5, "about half are RSVPs");
+    assert_eq!(p.nodes_away, 2);
     assert_eq!(p.delivered, 1.0);
-    assert_eq!(p.decision_ms.count, 30);
+    assert_eq!(p.decision_ms.count, p.made);
+    // Every answer was counted at its origin, and every node holds the counts.
+    assert_eq!(a.answers.delivered, 1.0);
+    assert_eq!(a.answers.decision_ms.count, a.answers.made);
+    assert!(a.events > 0 && a.events <= a.answers.made);
+    assert_eq!(a.counts_delivered, 1.0);
+    assert!(a.counts_spread_secs.is_some());
 }
 
 /// Time dilation (docs/simulations.md): a line of 5 nodes with 40 ms links, run 3 times

@@ -69,6 +69,7 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
         .prune_backoff(tuning.scaled(Duration::from_secs(60)))
         .unsubscribe_backoff(tuning.scaled(Duration::from_secs(10)).as_secs().max(1))
         .graft_flood_threshold(tuning.scaled(Duration::from_secs(10)))
+        .idontwant_timeout(tuning.scaled(Duration::from_secs(3)))
         .build()
         .map_err(|e| NodeError::Net(e.to_string()))?;
     let mut g = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, cfg)

@@ -60,6 +60,7 @@ pub(crate) fn build(x: Input<'_>) -> Report {
         times: x.times.clone(),
         hostile: hostile(&x),
         proposals: None,
+        rsvps: None,
         rejected: x.rejected.clone(),
         rss_idle_mb: x.rss_idle as f64 / 1048576.0,
         rss_peak_mb: peak as f64 / 1048576.0,

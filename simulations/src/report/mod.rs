@@ -240,6 +240,8 @@ pub struct Report {
     /// Proposals (issue 19).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proposals: Option<ProposalFigures>,
+    /// The RSVPs among them, if the scenario makes any.
+    pub rsvps: Option<RsvpFigures>,
     /// Rejections counted by honest nodes, by reason.
     pub rejected: BTreeMap<String, u64>,
     /// Resident memory of the whole process: before linking, and at its peak.
@@ -286,6 +288,21 @@ pub struct ProposalFigures {
     pub decision_ms: Percentiles,
 }
 
+/// RSVPs: how many reached their origin and how soon it counted them, and how soon every node
+/// held the counts the origin published.
+#[derive(Clone, Debug, Serialize)]
+pub struct RsvpFigures {
+    /// As for proposals: made, delivered, time to the origin's count.
+    pub answers: ProposalFigures,
+    /// Events answered.
+    pub events: usize,
+    /// Share of (honest node up, answered event) pairs holding the event with counts that
+    /// include every answer that reached its origin.
+    pub counts_delivered: f64,
+    /// From the last answer reaching its origin until every such pair held the counts.
+    pub counts_spread_secs: Option<f64>,
+}
+
 impl ProposalFigures {
     /// From the decision times of those delivered (sorted).
     pub fn new(made: usize, nodes_away: usize, sorted_ms: &[f64]) -> Self {
@@ -315,6 +332,27 @@ impl Report {
             ),
         });
         self.proposals = Some(p);
+    }
+
+    /// Adds the RSVPs' figures and their check (every answer reached its origin, and its
+    /// counts reached every node).
+    pub fn add_rsvps(&mut self, r: RsvpFigures) {
+        let a = &r.answers;
+        self.checks.push(Check {
+            name: "rsvps counted everywhere".into(),
+            passed: a.made > 0 && a.delivered >= 1.0 && r.counts_delivered >= 1.0,
+            detail: format!(
+                "{:.1}% of {} RSVPs reached their origin (count p50 {:.0} ms, p99 {:.0} ms); {:.1}% of nodes hold the counts of the {} events answered, {} s after the last arrival",
+                a.delivered * 100.0,
+                a.made,
+                a.decision_ms.p50,
+                a.decision_ms.p99,
+                r.counts_delivered * 100.0,
+                r.events,
+                r.counts_spread_secs.map_or("—".into(), |x| format!("{x:.2}"))
+            ),
+        });
+        self.rsvps = Some(r);
     }
 
     /// Whether every named check held.

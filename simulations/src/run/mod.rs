@@ -305,8 +305,11 @@ pub async fn run(virt: &Scenario, opts: &RunOptions) -> Result<Report, SimError>
     let mut report = conclude(&sim, virt, ran).await?;
     if let Some(load) = &sc.proposals {
         sim.bar.set_message("proposals");
-        let figures = proposals::run(&mut sim, load, &honest, &mut rng).await?;
+        let (figures, rsvps) = proposals::run(&mut sim, load, &honest, &mut rng).await?;
         report.add_proposals(figures);
+        if let Some(r) = rsvps {
+            report.add_rsvps(r);
+        }
     }
     sim.bar.set_message("stopping");
     let all: Vec<usize> = (0..n).collect();

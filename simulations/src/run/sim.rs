@@ -65,8 +65,8 @@ impl Sim {
                     None => Vec::new(),
                 },
                 max_per_hour: 1_000_000,
+                rsvp_interval_secs: sc.proposals.as_ref().map_or(300, |p| p.rsvp_interval_secs),
                 allow_private_targets: true,
-                ..Default::default()
             },
             // One side of each link dials (the lower index), so a pair opens one connection.
             peers: self.adj[i]

@@ -194,7 +194,7 @@ fn graph(sc: &Scenario) -> String {
     );
     let _ = writeln!(
         g,
-        "  edge [\n    source 0\n    target 0\n    latency \"{} us\"\n    packet_loss {}\n  ]",
+        "  edge [\n    source 0\n    target 0\n    latency \"{} us\"\n    packet_loss {:.6}\n  ]",
         (sc.link.latency_ms * 1000.0).round() as u64,
         sc.link.loss
     );

@@ -80,8 +80,6 @@ use crate::{
 /// IDONTWANT cache capacity.
 const IDONTWANT_CAP: usize = 10_000;
 
-/// IDONTWANT timeout before removal.
-const IDONTWANT_TIMEOUT: Duration = Duration::new(3, 0);
 
 /// Max allowed PRUNE backoff, 1 hour.
 const MAX_REMOTE_PRUNE_BACKOFF_SECONDS: u64 = 3600;
@@ -2576,9 +2574,11 @@ where
         self.failed_messages.shrink_to_fit();
 
         // Flush stale IDONTWANTs.
+        // DisCal patch: the timeout is configurable (`Config::idontwant_timeout`).
+        let idontwant_timeout = self.config.idontwant_timeout();
         for peer in self.connected_peers.values_mut() {
             while let Some((_front, instant)) = peer.dont_send.front() {
-                if IDONTWANT_TIMEOUT >= Instant::now().saturating_duration_since(*instant) {
+                if idontwant_timeout >= Instant::now().saturating_duration_since(*instant) {
                     break;
                 } else {
                     peer.dont_send.pop_front();

@@ -134,6 +134,7 @@ pub struct Config {
     idontwant_message_size_threshold: usize,
     idontwant_on_publish: bool,
     republish_seen: bool,
+    idontwant_timeout: Duration,
     topic_configuration: TopicConfigs,
 }
 
@@ -490,6 +491,12 @@ impl Config {
     pub fn republish_seen(&self) -> bool {
         self.republish_seen
     }
+
+    /// DisCal patch: how long a peer's IDONTWANT is remembered (upstream: a fixed 3 s). A
+    /// time-dilated simulation stretches it with every other clock.
+    pub fn idontwant_timeout(&self) -> Duration {
+        self.idontwant_timeout
+    }
 }
 
 impl Default for Config {
@@ -561,6 +568,7 @@ impl Default for ConfigBuilder {
                 idontwant_message_size_threshold: 1000,
                 idontwant_on_publish: false,
                 republish_seen: false,
+                idontwant_timeout: Duration::from_secs(3),
                 topic_configuration: TopicConfigs::default(),
             },
             invalid_protocol: false,
@@ -1066,6 +1074,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// DisCal patch: see [`Config::idontwant_timeout`].
+    pub fn idontwant_timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.config.idontwant_timeout = timeout;
+        self
+    }
+
     pub fn idontwant_on_publish(&mut self, idontwant_on_publish: bool) -> &mut Self {
         self.config.idontwant_on_publish = idontwant_on_publish;
         self
@@ -1202,6 +1216,7 @@ impl std::fmt::Debug for Config {
         );
         let _ = builder.field("idontwant_on_publish", &self.idontwant_on_publish);
         let _ = builder.field("republish_seen", &self.republish_seen);
+        let _ = builder.field("idontwant_timeout", &self.idontwant_timeout);
         builder.finish()
     }
 }
