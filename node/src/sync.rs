@@ -386,15 +386,16 @@ async fn fetch(
     Ok(())
 }
 
-/// Runs one session with `peer`: reconcile, fetch what this node lacks, push what the peer
-/// lacks.
+/// Runs one session with `peer`: reconcile, fetch what this node lacks, and with `push` push
+/// what the peer lacks.
 pub async fn run_initiator(
     shared: &Arc<Shared>,
     peer: PeerId,
     net: &NetClient,
     ingest: &mpsc::Sender<Job>,
+    push: bool,
 ) -> Result<SyncStats, String> {
-    tokio::time::timeout(SESSION_LIMIT, session(shared, peer, net, ingest))
+    tokio::time::timeout(SESSION_LIMIT, session(shared, peer, net, ingest, push))
         .await
         .map_err(|_| format!("session took longer than {} s", SESSION_LIMIT.as_secs()))?
 }
@@ -404,6 +405,7 @@ async fn session(
     peer: PeerId,
     net: &NetClient,
     ingest: &mpsc::Sender<Job>,
+    push: bool,
 ) -> Result<SyncStats, String> {
     let s = Initiator {
         shared,
@@ -435,7 +437,11 @@ async fn session(
         .iter()
         .filter_map(|id| lookup.by_id.get(id.as_bytes()).cloned())
         .collect();
-    s.push(&keys, &mut stats).await?;
+    if push {
+        s.push(&keys, &mut stats).await?;
+    } else {
+        tracing::debug!(peer = %s.peer, left = keys.len(), "not pushing: the dialer's session does");
+    }
     shared.metrics.syncs.fetch_add(1, Relaxed);
     shared.caught_up("caught up with a peer");
     let now = shared.now();

@@ -40,9 +40,13 @@ impl NetLoop {
                 // the dialer of it: the listening side then starts a session itself unless the
                 // peer's first reconcile message arrives within the repair delay.
                 if num_established.get() == 1 {
-                    // Until this node has caught up once, every new peer is a chance to.
-                    if endpoint.is_dialer() || !*self.shared.writes_ready.borrow() {
-                        self.start_sync(peer_id);
+                    if endpoint.is_dialer() {
+                        self.start_sync(peer_id, true);
+                    } else if !*self.shared.writes_ready.borrow() {
+                        // Until this node has caught up once, every new peer is a chance to;
+                        // the dialer's own session pushes it what it lacks, so this one only
+                        // fetches (pushing too sent every missing event twice).
+                        self.start_sync(peer_id, false);
                     } else {
                         self.schedule_repair(peer_id, false);
                     }

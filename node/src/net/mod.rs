@@ -260,12 +260,14 @@ impl NetLoop {
                 if loss {
                     self.shared.metrics.repair_syncs.fetch_add(1, Relaxed);
                 }
-                self.start_sync(p);
+                self.start_sync(p, true);
             }
         }
     }
 
-    fn start_sync(&mut self, peer: PeerId) {
+    /// Starts a catch-up session with `peer`; with `push` false it only fetches what this node
+    /// lacks (see the connection handler in events.rs).
+    fn start_sync(&mut self, peer: PeerId, push: bool) {
         if !self.syncing.insert(peer) {
             return;
         }
@@ -276,7 +278,7 @@ impl NetLoop {
         );
         self.shared.tasks.spawn(async move {
             let started = std::time::Instant::now();
-            match sync::run_initiator(&shared, peer, &net, &ingest).await {
+            match sync::run_initiator(&shared, peer, &net, &ingest, push).await {
                 Ok(s) => {
                     tracing::debug!(%peer, fetched = s.fetched, pushed = s.pushed, ms = started.elapsed().as_millis() as u64, "sync done")
                 }
@@ -325,7 +327,7 @@ impl NetLoop {
                     let mine = identity::peer_id(&self.shared.me);
                     let due: Vec<PeerId> = self.connected.keys().filter(|p| mine < **p).copied().collect();
                     for p in due {
-                        self.start_sync(p);
+                        self.start_sync(p, true);
                     }
                 }
             }
@@ -388,7 +390,7 @@ impl NetLoop {
             }
             Command::SyncNow(peer) => {
                 if self.connected.contains_key(&peer) {
-                    self.start_sync(peer);
+                    self.start_sync(peer, true);
                 }
             }
             Command::SetPeers(peers) => self.set_peers(peers),
