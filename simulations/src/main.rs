@@ -228,6 +228,7 @@ fn shadow_run(
     shadow::run_shadow(shadow_bin, &out)?;
     let mut report = shadow::collect(&out)?;
     report.wall_secs = started.elapsed().as_secs_f64();
+    report.cpu_secs = shadow::children_cpu_secs();
     report.write(&out)?;
     print!("{}", report.summary());
     println!("results in {}", out.display());

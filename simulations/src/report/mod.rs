@@ -405,14 +405,17 @@ impl Report {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let _ = writeln!(s, "rejected {}", rej.join(" "));
-        let _ = writeln!(
-            s,
-            "memory: {:.0} MiB idle, {:.0} MiB peak ({:.0} KiB per node); network time {:.1} s",
-            self.rss_idle_mb,
-            self.rss_peak_mb,
-            self.rss_per_node_kb,
-            self.times.converged.unwrap_or(self.times.last_action)
-        );
+        let network = self.times.converged.unwrap_or(self.times.last_action);
+        if self.rss_peak_mb > 0.0 {
+            let _ = writeln!(
+                s,
+                "memory: {:.0} MiB idle, {:.0} MiB peak ({:.0} KiB per node); network time {network:.1} s",
+                self.rss_idle_mb, self.rss_peak_mb, self.rss_per_node_kb,
+            );
+        } else {
+            // A Shadow run: the nodes are other processes.
+            let _ = writeln!(s, "memory: not measured; network time {network:.1} s");
+        }
         let _ = writeln!(
             s,
             "cost: dilation {}, wall {:.1} s, CPU {:.1} s",
