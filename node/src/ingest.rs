@@ -225,6 +225,7 @@ impl Worker {
                 id: id.clone(),
                 from: *peer,
                 repair: !held,
+                inconsistent: why == Reject::Path,
             });
         }
     }

@@ -37,6 +37,9 @@ pub enum Command {
         from: PeerId,
         /// Whether the event it carried is still missing here.
         repair: bool,
+        /// Whether its path was inconsistent (a relay no honest peer makes), which counts
+        /// against the sender's score; a copy beyond `max_hops` does not.
+        inconsistent: bool,
     },
     /// Several commands in order (the ingest worker's verdicts and relays for one batch).
     Batch(Vec<Command>),

@@ -915,6 +915,55 @@ async fn a_dishonest_relay_can_restart_the_hop_count() {
     net.shutdown().await;
 }
 
+/// A copy whose relay path is inconsistent is Ignored, not Rejected (honest copies share its
+/// gossipsub id), so gossipsub does not score it; the node counts it against the sender
+/// itself, and a peer that keeps sending them is graylisted and cut like one sending junk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_sending_inconsistent_paths_are_graylisted() {
+    use discal_protocol::{Limits, NodeSecret, Relayed};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    let net = TestNet::new(2, 8).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    net.wait_gossip(1, 1).await;
+    let (a, m) = (net.node(0), net.node(1));
+    let m_key = net.nodes[1].key;
+    let far = NodeSecret::from_seed_array([45; 32]);
+    // Genuine events, each relayed with a hop count that does not match its one-node path.
+    for i in 0..20 {
+        let ev = discal_protocol::sign(
+            &far,
+            format!("bent-{i}@example"),
+            0,
+            chrono::Utc::now().timestamp_millis(),
+            discal_protocol::vector::content(),
+            &Limits::default(),
+        )
+        .unwrap();
+        let relay = Relayed {
+            hop: 5,
+            path: vec![m_key],
+            envelope: ev.envelope().clone(),
+        };
+        m.gossip_raw(relay.encode()).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while a.metrics().peers_cut.load(Relaxed) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not cut; {} path rejections counted",
+            a.metrics().rejected(discal_node::Reject::Path)
+        );
+        let mut rx = a.shared().changed.subscribe();
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.changed()).await;
+    }
+    assert!(a.metrics().rejected(discal_node::Reject::Path) >= 9);
+    assert_eq!(a.store().len().unwrap(), 0, "no bent copy was stored");
+    net.shutdown().await;
+}
+
 /// Issue 17, item 6: a peer that keeps sending what this node rejects has its gossipsub score
 /// pushed under the graylist threshold, after which it is disconnected and its messages are
 /// dropped unread.

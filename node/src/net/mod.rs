@@ -65,6 +65,13 @@ pub struct NetLoop {
     queued: HashMap<PeerId, Queued>,
     /// [`crate::Tuning::time_scale`]: stretches the fixed delays below.
     time_scale: f64,
+    /// Copies with an inconsistent path per peer, decaying (count, last update).
+    path_faults: HashMap<PeerId, (f64, Instant)>,
+}
+
+/// A count decayed by a tenth per second over `elapsed`.
+fn decayed(count: f64, elapsed: Duration) -> f64 {
+    count * 0.9f64.powf(elapsed.as_secs_f64())
 }
 
 /// First wait before redialling a peer, doubled up to `redial_max_secs`.
@@ -107,6 +114,7 @@ impl NetLoop {
             gossip_peers: HashSet::new(),
             syncing: HashSet::new(),
             repair: HashMap::new(),
+            path_faults: HashMap::new(),
             queued: HashMap::new(),
             listen: bound.clone(),
             time_scale: opts.tuning.time_scale,
@@ -193,6 +201,40 @@ impl NetLoop {
                 st.backoff = cap;
             }
         }
+    }
+
+    /// Counts a copy with an inconsistent path against `peer`. Such a copy is Ignored, not
+    /// Rejected (honest copies share its gossipsub id, and a Reject would penalise them too),
+    /// so gossipsub's own score never sees it; the count goes into the peer's application
+    /// score instead, with the same shape as the rejections' (minus the square of a count that
+    /// decays by a tenth a second): a peer that keeps sending them, about one a second or more,
+    /// is graylisted and cut like one that sends junk.
+    fn path_fault(&mut self, peer: PeerId) {
+        let now = Instant::now();
+        let k = self.time_scale;
+        let e = self.path_faults.entry(peer).or_insert((0.0, now));
+        e.0 = decayed(e.0, (now - e.1).div_f64(k)) + 1.0;
+        e.1 = now;
+        let score = -(e.0 * e.0);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, score);
+    }
+
+    /// Lets path faults decay in the peers' scores.
+    fn decay_path_faults(&mut self) {
+        let now = Instant::now();
+        let k = self.time_scale;
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        self.path_faults.retain(|peer, (count, at)| {
+            *count = decayed(*count, (now - *at).div_f64(k));
+            *at = now;
+            let keep = *count >= 0.1;
+            let score = if keep { -(*count * *count) } else { 0.0 };
+            gossipsub.set_application_score(peer, score);
+            keep
+        });
     }
 
     fn scaled(&self, d: Duration) -> Duration {
@@ -317,6 +359,7 @@ impl NetLoop {
                     None => break,
                 },
                 _ = redial.tick() => {
+                    self.decay_path_faults();
                     self.cut_graylisted();
                     self.dial_due();
                     self.repair_due();
@@ -356,8 +399,16 @@ impl NetLoop {
                 peer,
                 acceptance,
             } => self.report(&id, &peer, acceptance),
-            Command::Forget { id, from, repair } => {
+            Command::Forget {
+                id,
+                from,
+                repair,
+                inconsistent,
+            } => {
                 self.swarm.behaviour_mut().gossipsub.forget_message(&id);
+                if inconsistent {
+                    self.path_fault(from);
+                }
                 if repair {
                     // Any other neighbour will do: honest ones hold what reached this far.
                     let other = rand::seq::IteratorRandom::choose(

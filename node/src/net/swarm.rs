@@ -84,11 +84,12 @@ fn build_gossipsub(tuning: &Tuning) -> Result<gossipsub::Behaviour, NodeError> {
 /// neighbour, a copy avoided the whole message.
 const IDONTWANT_FROM: usize = 400;
 
-/// Gossipsub peer scoring that counts one thing only: messages this node rejected (bad
-/// signature, inconsistent path, undecodable). Each rejected message raises the sender's
-/// count (decaying by a tenth a second); the score is minus its square, and at -80 the peer is
-/// graylisted (its messages are dropped unread), so a peer that keeps sending junk, about one
-/// message a second or more, is cut off. Everything else gossipsub can score is off: every
+/// Gossipsub peer scoring that counts two things only: messages this node rejected (bad
+/// signature, undecodable), and, as the application score, copies whose relay path is
+/// inconsistent (Ignored rather than Rejected, so gossipsub would not count them). Each raises
+/// the sender's count (decaying by a tenth a second); the score is minus its square, and at -80
+/// the peer is graylisted (its messages are dropped unread), so a peer that keeps sending junk,
+/// about one message a second or more, is cut off. Everything else gossipsub can score is off: every
 /// message here is answered Ignore or Reject, never Accept (§11.2), so delivery credits would
 /// never be earned, and nodes of simulations and tests share one address.
 fn scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
@@ -103,7 +104,9 @@ fn scoring() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
         ..Default::default()
     };
     let mut params = gossipsub::PeerScoreParams {
-        app_specific_weight: 0.0,
+        // Copies with inconsistent relay paths (net/mod.rs `path_fault`): Ignored for the
+        // sake of the honest copies sharing their id, so counted by the node itself.
+        app_specific_weight: 1.0,
         ip_colocation_factor_weight: 0.0,
         behaviour_penalty_weight: 0.0,
         slow_peer_weight: 0.0,
