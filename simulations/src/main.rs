@@ -190,7 +190,7 @@ fn shadow_run(
     curl: PathBuf,
     no_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(out)?;
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("creating {}: {e}", out.display()))?;
     // Shadow starts every process from its own working directory: paths must be whole.
     let out = std::path::absolute(out)?;
     let discal = match discal {

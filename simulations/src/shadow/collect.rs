@@ -81,12 +81,23 @@ fn read_stores(out: &Path, n: usize) -> Result<Held, SimError> {
 
 /// Reads the run in `out` (written by [`super::generate`] and run by Shadow) into a report.
 pub fn collect(out: &Path) -> Result<Report, SimError> {
-    let io = |e: std::io::Error| SimError::Io(format!("{}: {e}", out.display()));
-    let text = std::fs::read_to_string(out.join("scenario.toml")).map_err(io)?;
-    let mut sc: Scenario = toml::from_str(&text).map_err(|e| SimError::Io(e.to_string()))?;
+    // A directory `shadow` did not write says which of its files is missing or broken.
+    let read = |name: &str| {
+        let path = out.join(name);
+        std::fs::read_to_string(&path).map_err(|e| {
+            SimError::Io(format!(
+                "{}: {e} (not a directory `discal-sim shadow` wrote?)",
+                path.display()
+            ))
+        })
+    };
+    let bad = |name: &str, e: &dyn std::fmt::Display| {
+        SimError::Io(format!("{}: {e}", out.join(name).display()))
+    };
+    let mut sc: Scenario =
+        toml::from_str(&read("scenario.toml")?).map_err(|e| bad("scenario.toml", &e))?;
     let sched: Schedule =
-        serde_json::from_slice(&std::fs::read(out.join("schedule.json")).map_err(io)?)
-            .map_err(|e| SimError::Io(e.to_string()))?;
+        serde_json::from_str(&read("schedule.json")?).map_err(|e| bad("schedule.json", &e))?;
     // Shadow's time is virtual: nothing was stretched.
     sc.dilation = 1.0;
     let n = sc.nodes;
