@@ -79,9 +79,9 @@ fn read_stores(out: &Path, n: usize) -> Result<Held, SimError> {
         .collect()
 }
 
-/// Reads the run in `out` (written by [`super::generate`] and run by Shadow) into a report.
-pub fn collect(out: &Path) -> Result<Report, SimError> {
-    // A directory `shadow` did not write says which of its files is missing or broken.
+/// The scenario and schedule a generated run was written with. A directory `shadow` did not
+/// write says which of its files is missing or broken.
+fn read_run(out: &Path) -> Result<(Scenario, Schedule), SimError> {
     let read = |name: &str| {
         let path = out.join(name);
         std::fs::read_to_string(&path).map_err(|e| {
@@ -94,10 +94,16 @@ pub fn collect(out: &Path) -> Result<Report, SimError> {
     let bad = |name: &str, e: &dyn std::fmt::Display| {
         SimError::Io(format!("{}: {e}", out.join(name).display()))
     };
-    let mut sc: Scenario =
+    let sc: Scenario =
         toml::from_str(&read("scenario.toml")?).map_err(|e| bad("scenario.toml", &e))?;
     let sched: Schedule =
         serde_json::from_str(&read("schedule.json")?).map_err(|e| bad("schedule.json", &e))?;
+    Ok((sc, sched))
+}
+
+/// Reads the run in `out` (written by [`super::generate`] and run by Shadow) into a report.
+pub fn collect(out: &Path) -> Result<Report, SimError> {
+    let (mut sc, sched) = read_run(out)?;
     // Shadow's time is virtual: nothing was stretched.
     sc.dilation = 1.0;
     let n = sc.nodes;
