@@ -592,6 +592,43 @@ async fn two_sessions_at_once_send_each_missing_event_once() {
     net.shutdown().await;
 }
 
+/// The other way round: the node behind is the one dialled. The dialler's session pushes it
+/// what it lacks; its own session (which it needs to count as caught up) waits until the
+/// dialler's is quiet, so it does not fetch the same events again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialled_node_behind_gets_each_missing_event_once() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut net = TestNet::new(2, 8).await;
+    let mut keys = Vec::new();
+    for i in 0..300 {
+        keys.push(add(net.node(1), &format!("Event {i} that A never saw")).await);
+    }
+    // A starts again listing B without an address: it has not caught up since its start, and
+    // it is the listening side when B dials it.
+    net.stop(0).await;
+    net.configure(0, &[1], |c| c.peers[0].address = None).await;
+    net.restart(0).await;
+    net.set_peers(1, &[0]).await;
+    let (a, b) = (net.node(0), net.node(1));
+    assert!(a.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
+    for h in [a, b] {
+        assert!(
+            h.wait_until(WAIT, |_| h.metrics().syncs.load(Relaxed) >= 1)
+                .await,
+            "both ends ran a session"
+        );
+    }
+    let received = a.metrics().received.load(Relaxed);
+    let copies = a.metrics().duplicates.load(Relaxed);
+    eprintln!("A received {received} envelopes for 300 missing, {copies} of them copies");
+    assert_eq!(copies, 0, "an event came twice");
+    assert_eq!(received, 300);
+    for k in keys.iter().step_by(29) {
+        assert!(held(a, k).is_some());
+    }
+    net.shutdown().await;
+}
+
 /// Must-show 6: a five-node mesh is cut in two, both halves publish, the cut heals, and every
 /// node ends with the same set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

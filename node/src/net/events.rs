@@ -7,6 +7,7 @@ use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use libp2p::PeerId;
+use tokio::time::Instant;
 
 use super::swarm::BehaviourEvent;
 use super::NetLoop;
@@ -43,10 +44,9 @@ impl NetLoop {
                     if endpoint.is_dialer() {
                         self.start_sync(peer_id, true);
                     } else if !*self.shared.writes_ready.borrow() {
-                        // Until this node has caught up once, every new peer is a chance to;
-                        // the dialer's own session pushes it what it lacks, so this one only
-                        // fetches (pushing too sent every missing event twice).
-                        self.start_sync(peer_id, false);
+                        // Until this node has caught up once, every new peer is a chance to,
+                        // once the peer's own session is over (`catch_up_due`).
+                        self.catch_up_after.insert(peer_id, Instant::now());
                     } else {
                         self.schedule_repair(peer_id, false);
                     }
@@ -59,6 +59,7 @@ impl NetLoop {
             } => {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
+                    self.catch_up_after.remove(&peer_id);
                     self.queued.remove(&peer_id);
                     self.gossip_peers.remove(&peer_id);
                     tracing::info!(peer = %peer_id, "disconnected");
@@ -217,6 +218,9 @@ impl NetLoop {
                     // The peer reconciles now: its session repairs what was lost before.
                     if matches!(request, SyncRequest::Reconcile { .. }) {
                         self.repair.remove(&peer);
+                    }
+                    if let Some(t) = self.catch_up_after.get_mut(&peer) {
+                        *t = Instant::now();
                     }
                     if self
                         .responder

@@ -67,6 +67,9 @@ pub struct NetLoop {
     time_scale: f64,
     /// Copies with an inconsistent path per peer, decaying (count, last update).
     path_faults: HashMap<PeerId, (f64, Instant)>,
+    /// Peers that connected to this node before it caught up once: when each last sent a sync
+    /// request (or connected). Its catch-up session with them waits until they are quiet.
+    catch_up_after: HashMap<PeerId, Instant>,
 }
 
 /// A count decayed by a tenth per second over `elapsed`.
@@ -115,6 +118,7 @@ impl NetLoop {
             syncing: HashSet::new(),
             repair: HashMap::new(),
             path_faults: HashMap::new(),
+            catch_up_after: HashMap::new(),
             queued: HashMap::new(),
             listen: bound.clone(),
             time_scale: opts.tuning.time_scale,
@@ -307,8 +311,32 @@ impl NetLoop {
         }
     }
 
+    /// This node has not caught up since its start, and `peers` connected to it: each dialler
+    /// runs a session with it first (fetching what it lacks, pushing what this node lacks), and
+    /// this node's own session, which it needs to count as caught up, starts once that peer has
+    /// sent no sync request for the repair delay. Started at once, this session fetched what
+    /// the dialler's was pushing, and every missing event came twice.
+    fn catch_up_due(&mut self) {
+        let quiet = self.scaled(REPAIR_DELAY);
+        let now = Instant::now();
+        let ready = *self.shared.writes_ready.borrow();
+        let due: Vec<PeerId> = self
+            .catch_up_after
+            .iter()
+            .filter(|(p, t)| ready || (now - **t >= quiet && !self.syncing.contains(*p)))
+            .map(|(p, _)| *p)
+            .collect();
+        for p in due {
+            self.catch_up_after.remove(&p);
+            if !ready && self.connected.contains_key(&p) {
+                // Whatever the peer lacked, its own session fetched.
+                self.start_sync(p, false);
+            }
+        }
+    }
+
     /// Starts a catch-up session with `peer`; with `push` false it only fetches what this node
-    /// lacks (see the connection handler in events.rs).
+    /// lacks (see [`Self::catch_up_due`]).
     fn start_sync(&mut self, peer: PeerId, push: bool) {
         if !self.syncing.insert(peer) {
             return;
@@ -363,6 +391,7 @@ impl NetLoop {
                     self.cut_graylisted();
                     self.dial_due();
                     self.repair_due();
+                    self.catch_up_due();
                 }
                 _ = periodic.tick() => {
                     // One side per pair starts the periodic sync (the lower key); a session
