@@ -556,75 +556,68 @@ async fn catch_up_from_several_peers_fetches_each_event_once() {
 
 /// Both ends of a new connection may start a session: the dialer always, and a node that has
 /// not caught up since its start with every new peer. Each missing event must still travel
-/// once: the node ahead does not push what the node behind is fetching (the catch-up bench
-/// moved 1.20× the missing bytes instead of 0.63× when both did).
+/// once: the catch-up bench moved 1.20× the missing bytes instead of 0.63× when the node ahead,
+/// dialled, pushed what the node behind was fetching.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_sessions_at_once_send_each_missing_event_once() {
-    use std::sync::atomic::Ordering::Relaxed;
-    let mut net = TestNet::new(2, 8).await;
-    let mut keys = Vec::new();
-    for i in 0..300 {
-        keys.push(add(net.node(0), &format!("Event {i} that B never saw")).await);
-    }
-    // A starts again listing B (without an address: B dials), so it has not caught up since
-    // its start and starts a session when B connects, as B does as the dialer.
-    net.stop(0).await;
-    net.configure(0, &[1], |c| c.peers[0].address = None).await;
-    net.restart(0).await;
-    net.set_peers(1, &[0]).await;
-    let (a, b) = (net.node(0), net.node(1));
-    assert!(b.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
-    for h in [a, b] {
-        assert!(
-            h.wait_until(WAIT, |_| h.metrics().syncs.load(Relaxed) >= 1)
-                .await,
-            "both ends ran a session"
-        );
-    }
-    let received = b.metrics().received.load(Relaxed);
-    let copies = b.metrics().duplicates.load(Relaxed);
-    eprintln!("B received {received} envelopes for 300 missing, {copies} of them copies");
-    assert_eq!(copies, 0, "an event came twice");
-    assert_eq!(received, 300);
-    for k in keys.iter().step_by(29) {
-        assert!(held(b, k).is_some());
-    }
-    net.shutdown().await;
+    missing_events_travel_once(Behind::Dials).await;
 }
 
 /// The other way round: the node behind is the one dialled. The dialler's session pushes it
 /// what it lacks; its own session (which it needs to count as caught up) waits until the
-/// dialler's is quiet, so it does not fetch the same events again.
+/// dialler's is over, so it does not fetch the same events again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dialled_node_behind_gets_each_missing_event_once() {
+    missing_events_travel_once(Behind::IsDialled).await;
+}
+
+#[derive(PartialEq)]
+enum Behind {
+    Dials,
+    IsDialled,
+}
+
+/// Node 0 holds 300 events node 1 lacks (or the other way round) and starts again with the
+/// other in its allowlist without an address, so it has not caught up since its start and is
+/// the listening side; then the other dials it.
+async fn missing_events_travel_once(behind: Behind) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut net = TestNet::new(2, 8).await;
+    let (ahead, late) = if behind == Behind::Dials {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
     let mut keys = Vec::new();
     for i in 0..300 {
-        keys.push(add(net.node(1), &format!("Event {i} that A never saw")).await);
+        keys.push(
+            add(
+                net.node(ahead),
+                &format!("Event {i} that the other never saw"),
+            )
+            .await,
+        );
     }
-    // A starts again listing B without an address: it has not caught up since its start, and
-    // it is the listening side when B dials it.
     net.stop(0).await;
     net.configure(0, &[1], |c| c.peers[0].address = None).await;
     net.restart(0).await;
     net.set_peers(1, &[0]).await;
-    let (a, b) = (net.node(0), net.node(1));
-    assert!(a.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
-    for h in [a, b] {
+    let l = net.node(late);
+    assert!(l.wait_until(WAIT, |s| s.len().unwrap() == 300).await);
+    for h in [net.node(0), net.node(1)] {
         assert!(
             h.wait_until(WAIT, |_| h.metrics().syncs.load(Relaxed) >= 1)
                 .await,
             "both ends ran a session"
         );
     }
-    let received = a.metrics().received.load(Relaxed);
-    let copies = a.metrics().duplicates.load(Relaxed);
-    eprintln!("A received {received} envelopes for 300 missing, {copies} of them copies");
+    let received = l.metrics().received.load(Relaxed);
+    let copies = l.metrics().duplicates.load(Relaxed);
+    eprintln!("received {received} envelopes for 300 missing, {copies} of them copies");
     assert_eq!(copies, 0, "an event came twice");
     assert_eq!(received, 300);
     for k in keys.iter().step_by(29) {
-        assert!(held(a, k).is_some());
+        assert!(held(l, k).is_some());
     }
     net.shutdown().await;
 }
