@@ -60,6 +60,7 @@ impl NetLoop {
                 if num_established == 0 {
                     self.connected.remove(&peer_id);
                     self.catch_up_after.remove(&peer_id);
+                    self.peer_session.remove(&peer_id);
                     self.queued.remove(&peer_id);
                     self.gossip_peers.remove(&peer_id);
                     tracing::info!(peer = %peer_id, "disconnected");
@@ -215,9 +216,14 @@ impl NetLoop {
                     let Some(key) = identity::node_key(&peer) else {
                         return;
                     };
-                    // The peer reconciles now: its session repairs what was lost before.
-                    if matches!(request, SyncRequest::Reconcile { .. }) {
-                        self.repair.remove(&peer);
+                    // The peer starts a session now: it repairs what was lost before. Only a
+                    // new session's first message counts: a later round of a session that
+                    // began before the loss does not cover it, and cancelling the repair then
+                    // left lost events missing until the periodic sync.
+                    if let SyncRequest::Reconcile { session, .. } = &request {
+                        if self.peer_session.insert(peer, *session) != Some(*session) {
+                            self.repair.remove(&peer);
+                        }
                     }
                     if let Some(t) = self.catch_up_after.get_mut(&peer) {
                         *t = Instant::now();

@@ -70,6 +70,8 @@ pub struct NetLoop {
     /// Peers that connected to this node before it caught up once: when each last sent a sync
     /// request (or connected). Its catch-up session with them waits until they are quiet.
     catch_up_after: HashMap<PeerId, Instant>,
+    /// The session id of each peer's latest catch-up session with this node.
+    peer_session: HashMap<PeerId, u64>,
 }
 
 /// A count decayed by a tenth per second over `elapsed`.
@@ -119,6 +121,7 @@ impl NetLoop {
             repair: HashMap::new(),
             path_faults: HashMap::new(),
             catch_up_after: HashMap::new(),
+            peer_session: HashMap::new(),
             queued: HashMap::new(),
             listen: bound.clone(),
             time_scale: opts.tuning.time_scale,
