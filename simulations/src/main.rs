@@ -130,13 +130,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             out,
             quiet,
         } => {
-            let mut sc = Scenario::load(&scenario)?;
-            if let Some(s) = seed {
-                sc.seed = s;
-            }
-            if let Some(n) = nodes {
-                sc.nodes = n;
-            }
+            let mut sc = load(&scenario, seed, nodes)?;
             if let Some(k) = dilation {
                 sc.dilation = k;
             }
@@ -162,13 +156,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             curl,
             no_run,
         } => {
-            let mut sc = Scenario::load(&scenario)?;
-            if let Some(s) = seed {
-                sc.seed = s;
-            }
-            if let Some(n) = nodes {
-                sc.nodes = n;
-            }
+            let sc = load(&scenario, seed, nodes)?;
             shadow_run(&sc, &out, &shadow, discal, curl, no_run)
         }
         Cmd::ShadowReport { dir } => {
@@ -233,6 +221,22 @@ fn shadow_run(
     print!("{}", report.summary());
     println!("results in {}", out.display());
     Ok(verdict(&report))
+}
+
+/// A scenario file with the command line's overrides.
+fn load(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    nodes: Option<usize>,
+) -> anyhow::Result<Scenario> {
+    let mut sc = Scenario::load(path)?;
+    if let Some(s) = seed {
+        sc.seed = s;
+    }
+    if let Some(n) = nodes {
+        sc.nodes = n;
+    }
+    Ok(sc)
 }
 
 fn verdict(report: &discal_simulations::Report) -> ExitCode {

@@ -322,15 +322,26 @@ pub async fn run(virt: &Scenario, opts: &RunOptions) -> Result<Report, SimError>
 
 /// CPU seconds (user + system) this process has used, from `/proc/self/stat` (0 elsewhere).
 fn cpu_secs() -> f64 {
+    // utime and stime: the 12th and 13th fields after the command name.
+    stat_secs(11, 12)
+}
+
+/// CPU seconds of this process's finished and waited-for children (cutime + cstime, the 14th
+/// and 15th fields): Shadow and the nodes it ran (0 elsewhere).
+pub fn children_cpu_secs() -> f64 {
+    stat_secs(13, 14)
+}
+
+/// The sum of two tick fields of `/proc/self/stat`, counted after the command name (which may
+/// hold spaces, so from its closing parenthesis), in seconds (USER_HZ is 100 on Linux).
+fn stat_secs(a: usize, b: usize) -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };
-    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
-    // utime and stime are the 12th and 13th of them, in USER_HZ (100 on Linux).
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(a) + ticks(b)) / 100.0
 }
 
 /// Starts the nodes, forms the network, starts the disturbances and hostile nodes, runs the

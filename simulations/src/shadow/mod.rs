@@ -21,6 +21,7 @@ use discal_gateway::Draft;
 use discal_node::{Config, Mode, PeerEntry};
 use serde_json::json;
 
+pub use crate::run::children_cpu_secs;
 use crate::run::{plan, workload, SimError};
 use crate::scenario::Scenario;
 
@@ -296,19 +297,6 @@ fn draft_args(d: &Draft) -> Vec<String> {
     put("description", &d.description);
     put("tags", &d.tags.as_ref().map(|t| t.join(",")));
     a
-}
-
-/// CPU seconds (user + system) of this process's finished children, Shadow and the nodes it
-/// ran, from `/proc/self/stat` (0 elsewhere).
-pub fn children_cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // cutime and cstime are the 14th and 15th fields after the command name, in USER_HZ.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(13) + ticks(14)) / 100.0
 }
 
 /// Runs Shadow on a generated directory; Shadow's own output goes to `shadow.log` there.
