@@ -1194,3 +1194,40 @@ async fn relays_never_go_back_the_way_they_came() {
     }
     net.shutdown().await;
 }
+
+/// An event written as a peer connects, before that peer's gossip subscription has arrived,
+/// went to nobody (gossipsub publishes only to subscribed peers), and the session the
+/// connection started could be over already: the peer then missed it until the periodic sync
+/// (an hour here). Seen twice in CI under load. Each round writes the moment A sees the
+/// connection, the widest that window gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_written_as_a_peer_connects_reaches_it() {
+    use discal_node::config::PeerEntry;
+    use discal_node::NodeHandle;
+    use std::sync::atomic::Ordering::Relaxed;
+    let entry = |h: &NodeHandle, addr: bool| PeerEntry {
+        key: h.key().to_string(),
+        address: addr.then(|| h.listen_addrs()[0].to_string()),
+        name: None,
+    };
+    for round in 0..4 {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = start(&da, config(8)).await;
+        let b = start(&db, config(8)).await;
+        // Half the rounds A dials, half B does.
+        let a_dials = round % 2 == 0;
+        b.set_peers(vec![entry(&a, !a_dials)]).await.unwrap();
+        a.set_peers(vec![entry(&b, a_dials)]).await.unwrap();
+        assert!(
+            a.wait_until(WAIT, |_| a.metrics().peers_connected.load(Relaxed) >= 1)
+                .await
+        );
+        let key = add(&a, &format!("Written as B connects, round {round}")).await;
+        assert!(
+            wait_rev(&b, &key, 0).await,
+            "round {round} (A dials: {a_dials}): B never got the event"
+        );
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+}

@@ -101,6 +101,19 @@ impl NetLoop {
 
     /// Publishes relay values, bundled up to the configured size.
     pub(super) fn publish(&mut self, relays: Vec<Vec<u8>>) {
+        // Gossipsub sends only to peers whose subscription has arrived. A peer connected just
+        // now may not have sent it yet, and the session its connection started may be over
+        // already: without a session after this publish it would miss these events until the
+        // periodic sync.
+        let unsubscribed: Vec<PeerId> = self
+            .connected
+            .keys()
+            .filter(|p| !self.gossip_peers.contains(*p))
+            .copied()
+            .collect();
+        for p in unsubscribed {
+            self.schedule_repair(p, true);
+        }
         for items in wire::bundles(relays, self.bundle_bytes) {
             let data = wire::bundle(items);
             let n = data.len() as u64;
@@ -115,7 +128,8 @@ impl NetLoop {
                     m.gossip_bytes_out.fetch_add(n, Relaxed);
                     m.gossip_messages_out.fetch_add(1, Relaxed);
                 }
-                // Alone, or peers not yet subscribed: catch-up sync delivers it later.
+                // Alone (a peer that connects catches up), or peers not subscribed yet (a
+                // repair session is due, above).
                 Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
                 Err(e) => tracing::debug!("publish: {e}"),
             }
