@@ -95,7 +95,15 @@ impl Store {
         if plan.batch.is_empty() {
             return Ok(());
         }
-        self.db.apply(plan.batch)?;
+        // One event's writes (its record, and the removal of the one it replaces) go one by
+        // one, which spares sled's batch marker its own device write (a third of a CalDAV
+        // DELETE's time); open repairs what a crash between them leaves. Several events'
+        // writes stay one atomic batch, as a batch in flight must be wholly there or absent.
+        if plan.overlay.len() == 1 {
+            self.db.apply_in_order(plan.batch)?;
+        } else {
+            self.db.apply(plan.batch)?;
+        }
         self.db.flush()?;
         let mut idx = self.index.write().map_err(|_| StoreError::Poisoned)?;
         for s in plan.removed {

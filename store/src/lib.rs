@@ -4,12 +4,13 @@
 //!
 //! Only a [`discal_protocol::VerifiedEvent`] can be applied, so nothing unverified is ever stored. Each apply
 //! runs the protocol's merge rule against the held revision and writes the result as **one
-//! atomic sled batch**; a single writer lock makes the read-merge-write step race-free. A crash
-//! at any moment leaves either the old or the new state of a batch, never a mix.
+//! atomic sled batch** (one event's writes go as plain writes, whose torn state open repairs);
+//! a single writer lock makes the read-merge-write step race-free. A crash at any moment leaves
+//! either the old or the new state of a batch, never a mix.
 //!
 //! **Acknowledged** means: [`Store::apply`] or [`Store::apply_batch`] returned `Ok`. Both flush
-//! (fsync) before returning, so an acknowledged write survives SIGKILL and power loss. Batching
-//! is how callers pay one fsync for many events.
+//! (`fdatasync`, with the patched sled in `vendor/`) before returning, so an acknowledged write
+//! survives SIGKILL and power loss. Batching is how callers pay one flush for many events.
 //!
 //! # Layout
 //! - `lib.rs`: this map, [`Store`] and its few core accessors.
@@ -40,7 +41,7 @@
 //!   path, receive time. Each event
 //!   has exactly one record, under the sequence number of its latest change, so this key range
 //!   is also the change log (CalDAV sync tokens, catch-up). A new revision writes a new record
-//!   at the end and removes the old one in the same batch: one sled insert per event, in key
+//!   at the end and removes the old one in the same flush: one sled insert per event, in key
 //!   order, which sled handles fast and compactly.
 //! - `m schema`, `m instance` → the schema version (checked at open) and a random id of this
 //!   store, which ties an index snapshot to it.

@@ -80,18 +80,20 @@ impl Store {
             Some(k) => seq_of(&k)?,
             None => 0,
         };
-        let (index, problems) = match take_snapshot(&dir.join(SNAPSHOT_FILE), instance, db_last_seq)
-        {
+        let snapshot = take_snapshot(&dir.join(SNAPSHOT_FILE), instance, db_last_seq);
+        let (index, displaced) = match snapshot {
             Some(mut index) => {
                 let after = index.last_seq;
-                let problems = replay(&db, &mut index, after)?;
-                (index, problems)
+                let displaced = replay(&db, &mut index, after)?;
+                (index, displaced)
             }
-            None => build_index(&db)?,
+            None => {
+                let mut index = Index::default();
+                let displaced = replay(&db, &mut index, 0)?;
+                (index, displaced)
+            }
         };
-        if let Some(p) = problems.first() {
-            return Err(StoreError::Corrupt(p.clone()));
-        }
+        remove_stale(&db, &displaced)?;
         let mut store = Self::with(db, index);
         store.snapshot = Some((dir.join(SNAPSHOT_FILE), instance));
         Ok(store)
@@ -155,25 +157,29 @@ impl Store {
     }
 }
 
+/// A record that a newer record of the same event displaced while replaying.
+pub(crate) struct Displaced {
+    pub(crate) stale: u64,
+    pub(crate) kept: u64,
+    pub(crate) uid: String,
+}
+
 /// Adds the records with sequence numbers above `after` to `index`, a newer record of an event
-/// replacing the older one; notes any event found with two records.
-fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, StoreError> {
-    let mut problems = Vec::new();
+/// replacing the older one; returns the records so replaced.
+fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<Displaced>, StoreError> {
+    let mut displaced = Vec::new();
     let mut err = None;
     let start = change_key(after.saturating_add(1));
     db.for_each_range(&start, &[T_CHANGE + 1], |k, v| {
         match (seq_of(k), decode_info(v)) {
             (Ok(seq), Ok(info)) => {
                 if let Some(other) = index.seq_of(&index::ident_bytes(&info.origin, &info.uid)) {
-                    if other > after {
-                        // Both records are newer than the snapshot (or there is no snapshot):
-                        // one batch should have removed the older one.
-                        problems.push(format!(
-                            "event {:?} has two records ({other} and {seq})",
-                            info.uid
-                        ));
-                    }
                     index.remove(other);
+                    displaced.push(Displaced {
+                        stale: other,
+                        kept: seq,
+                        uid: info.uid.clone(),
+                    });
                 }
                 index.insert(seq, info, v.len() as u32);
             }
@@ -186,14 +192,46 @@ fn replay(db: &Backend, index: &mut Index, after: u64) -> Result<Vec<String>, St
     })?;
     match err {
         Some(e) => Err(e),
-        None => Ok(problems),
+        None => Ok(displaced),
     }
 }
 
-/// Scans every record's info header into a fresh index.
+/// Removes the displaced records still on disk. An event's new record is written before the
+/// removal of the record it replaces (`Backend::apply_in_order`), so a crash between the two
+/// leaves both; the newer one (the higher sequence number) is the event's current record.
+fn remove_stale(db: &Backend, displaced: &[Displaced]) -> Result<(), StoreError> {
+    let mut stale = Batch::default();
+    for d in displaced {
+        if db.get(&change_key(d.stale))?.is_some() {
+            tracing::warn!(
+                uid = %d.uid,
+                stale = d.stale,
+                kept = d.kept,
+                "an interrupted write left two records of an event; removing the older"
+            );
+            stale.remove(change_key(d.stale).to_vec());
+        }
+    }
+    if !stale.is_empty() {
+        db.apply(stale)?;
+        db.flush()?;
+    }
+    Ok(())
+}
+
+/// Scans every record's info header into a fresh index; notes any event found with two
+/// records (open removes the older of such a pair, so a live store has none).
 pub(crate) fn build_index(db: &Backend) -> Result<(Index, Vec<String>), StoreError> {
     let mut index = Index::default();
-    let problems = replay(db, &mut index, 0)?;
+    let problems = replay(db, &mut index, 0)?
+        .into_iter()
+        .map(|d| {
+            format!(
+                "event {:?} has two records ({} and {})",
+                d.uid, d.stale, d.kept
+            )
+        })
+        .collect();
     Ok((index, problems))
 }
 

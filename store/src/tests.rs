@@ -210,3 +210,68 @@ fn an_event_being_replaced_is_never_missing() {
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
 }
+
+/// A single event's new record is written before the removal of the record it replaces, so a
+/// crash between the two leaves both on disk. Opening keeps the newer, removes the older, and
+/// leaves a store that passes the integrity check, with or without an index snapshot.
+#[test]
+fn a_crash_between_an_events_new_record_and_the_old_ones_removal_is_repaired_on_open() {
+    for keep_snapshot in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = NodeSecret::from_seed_array([5; 32]);
+        let key = discal_protocol::EventKey {
+            origin: secret.public(),
+            uid: "torn".into(),
+        };
+        let first = event(&secret, "torn", 1_000);
+        let mut content = first.payload().content.clone();
+        content.master.summary = Some("revision 1".into());
+        let second = sign(
+            &secret,
+            "torn".into(),
+            1,
+            2_000,
+            content,
+            &Limits::default(),
+        )
+        .unwrap();
+        {
+            let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+            let old = store
+                .apply(&first, Transit::local(), 1_000)
+                .unwrap()
+                .seq
+                .unwrap();
+            // The state a crash leaves: the new record written, the old one not yet removed.
+            let info = Info::of(&second, 0, ExpandLimits::default());
+            let mut b = Batch::default();
+            b.insert(
+                change_key(old + 1).to_vec(),
+                encode_record(&info, second.envelope(), &Transit::local(), 2_000),
+            );
+            store.db.apply(b).unwrap();
+            store.db.flush().unwrap();
+            assert_eq!(store.check_integrity().unwrap().problems.len(), 2);
+        }
+        if !keep_snapshot {
+            std::fs::remove_file(dir.path().join(SNAPSHOT_FILE)).unwrap();
+        }
+        let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+        assert_eq!(store.get(&key).unwrap().unwrap().payload.revision, 1);
+        assert_eq!(store.len().unwrap(), 1);
+        let mut records = 0;
+        store
+            .db
+            .for_each_prefix(&[T_CHANGE], |_, _| {
+                records += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(
+            records, 1,
+            "the older record is removed (snapshot: {keep_snapshot})"
+        );
+        let report = store.check_integrity().unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+}

@@ -66,9 +66,17 @@ fn child_writer_entry_point() {
                 )
             })
             .collect();
-        store
-            .apply_batch(evs.iter().map(|e| (e, Transit::local())), NOW)
-            .unwrap();
+        if std::env::var("DISCAL_CRASH_ONE_BY_ONE").is_ok_and(|v| v == "1") {
+            // The way local writes go: one event per write, which the store applies as plain
+            // writes rather than one of sled's atomic batches.
+            for e in &evs {
+                store.apply(e, Transit::local(), NOW).unwrap();
+            }
+        } else {
+            store
+                .apply_batch(evs.iter().map(|e| (e, Transit::local())), NOW)
+                .unwrap();
+        }
         // Acknowledged: apply_batch returned, so the batch is flushed.
         use std::io::Write;
         writeln!(out, "ACK {batch}").unwrap();
@@ -78,6 +86,18 @@ fn child_writer_entry_point() {
 
 #[test]
 fn sigkill_at_random_points_never_loses_acknowledged_writes() {
+    kill_many_times(false);
+}
+
+/// The same with every event written on its own (each write flushed before the next): an
+/// update's new record and the removal of its old one are two plain writes there, and a kill
+/// between them must leave a store that opens with the newer record only.
+#[test]
+fn sigkill_during_one_by_one_writes_never_loses_or_doubles_an_event() {
+    kill_many_times(true);
+}
+
+fn kill_many_times(one_by_one: bool) {
     let seed: u64 = std::env::var("DISCAL_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -109,6 +129,7 @@ fn sigkill_at_random_points_never_loses_acknowledged_writes() {
             ])
             .env("DISCAL_CRASH_DIR", dir.path())
             .env("DISCAL_CRASH_ROUND", round.to_string())
+            .env("DISCAL_CRASH_ONE_BY_ONE", if one_by_one { "1" } else { "" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -159,8 +180,32 @@ fn sigkill_at_random_points_never_loses_acknowledged_writes() {
                 got.payload.revision
             );
         }
-        // The batch after the last acknowledged one is all there or not there at all.
         let next = batch_contents(round, last_ack + 1);
+        if one_by_one {
+            // Each write of the batch in flight is there or not; none is there twice (the
+            // integrity check above), and the store counts each event once.
+            let landed: Vec<(String, u32)> = next
+                .into_iter()
+                .filter(|(uid, rev)| {
+                    store
+                        .get(&key(uid))
+                        .unwrap()
+                        .is_some_and(|e| e.payload.revision >= *rev)
+                })
+                .collect();
+            in_flight_checked += landed.len();
+            acked.extend(landed);
+            let mut uids: Vec<&str> = acked.iter().map(|(u, _)| u.as_str()).collect();
+            uids.sort_unstable();
+            uids.dedup();
+            assert_eq!(
+                store.len().unwrap() as usize,
+                uids.len(),
+                "round {round} (seed {seed})"
+            );
+            continue;
+        }
+        // The batch after the last acknowledged one is all there or not there at all.
         let present: Vec<bool> = next
             .iter()
             .map(|(uid, rev)| {
@@ -184,5 +229,8 @@ fn sigkill_at_random_points_never_loses_acknowledged_writes() {
             acked.iter().filter(|(_, r)| *r == 0).count()
         );
     }
-    eprintln!("{ROUNDS} kills; {in_flight_checked} caught a batch that had committed but was not yet acknowledged");
+    let what = if one_by_one { "writes" } else { "batches" };
+    eprintln!(
+        "{ROUNDS} kills; {in_flight_checked} {what} caught committed but not yet acknowledged"
+    );
 }
