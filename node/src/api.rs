@@ -6,7 +6,7 @@ use discal_gateway::{BoxFuture, ConfigChange, NodeApi, WriteError, WriteOp, Writ
 use discal_protocol::NodeKey;
 use tokio::sync::mpsc;
 
-use crate::msg::{submit_write, Job, NetClient};
+use crate::msg::{Job, NetClient};
 use crate::Shared;
 
 /// `/status` as JSON: this node, its store and every configured or connected peer.
@@ -64,6 +64,7 @@ pub(crate) async fn status_json(shared: &Shared, net: &NetClient) -> serde_json:
 pub(crate) struct Api {
     pub(crate) shared: Arc<Shared>,
     pub(crate) ingest: mpsc::Sender<Job>,
+    pub(crate) writer: crate::ingest::Writer,
     pub(crate) net: NetClient,
     /// The config file the admin page edits (none: settings are fixed for this run).
     pub(crate) config_path: Option<std::path::PathBuf>,
@@ -73,7 +74,7 @@ impl NodeApi for Api {
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>> {
         Box::pin(async move {
             self.shared.writes_ready().await;
-            submit_write(&self.ingest, op).await
+            self.writer.write(op).await
         })
     }
 

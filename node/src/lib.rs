@@ -7,6 +7,8 @@
 //! workers (it hands work over with `try_send` and counts what it had to drop, which catch-up
 //! sync repairs). The **ingest worker** (a thread) is the one path every event takes — gossip,
 //! sync, local writes: decode, verify, filter, merge, one atomic store batch, relay decision.
+//! Its state sits behind a lock: a local write of one event made while the worker is idle runs
+//! that same path on the writer's thread, sparing two thread wake-ups (`ingest::Writer`).
 //! The **sync responder** (a thread) answers set-reconciliation requests from peers; sync
 //! sessions this node starts run as tasks. See docs/protocol.md §11 for the wire rules.
 //!

@@ -25,6 +25,7 @@ pub struct NodeHandle {
     shared: Arc<Shared>,
     net: NetClient,
     ingest: mpsc::Sender<Job>,
+    writer: ingest::Writer,
     http_addr: SocketAddr,
     listen: Vec<Multiaddr>,
     admin_token: String,
@@ -43,6 +44,7 @@ pub struct Node;
 
 /// The ingest worker and the sync responder, running on their own threads.
 struct Workers {
+    writer: ingest::Writer,
     ingest_tx: mpsc::Sender<Job>,
     responder_tx: mpsc::Sender<msg::Inbound>,
     ingest: std::thread::JoinHandle<()>,
@@ -101,6 +103,7 @@ impl Node {
                 let api = Arc::new(Api {
                     shared: shared.clone(),
                     ingest: workers.ingest_tx.clone(),
+                    writer: workers.writer.clone(),
                     net: net_client.clone(),
                     config_path: opts.config_path.clone(),
                 });
@@ -119,6 +122,7 @@ impl Node {
             shared,
             net: net_client,
             ingest: workers.ingest_tx,
+            writer: workers.writer,
             http_addr,
             listen,
             admin_token,
@@ -258,16 +262,10 @@ fn start_workers(
     ident: &Identity,
     net: &NetClient,
 ) -> Result<Workers, NodeError> {
-    let (ingest_tx, ingest_rx) = mpsc::channel(ingest::QUEUE);
     let (responder_tx, responder_rx) = mpsc::channel(sync::RESPONDER_QUEUE);
-    let ingest = {
-        let (shared, net_tx) = (shared.clone(), net.sender().clone());
-        let secret = NodeSecret::from_seed_array(ident.secret.to_seed());
-        std::thread::Builder::new()
-            .name("discal-ingest".into())
-            .spawn(move || ingest::run(shared, secret, ingest_rx, net_tx))
-            .map_err(NodeError::io("starting the ingest thread"))?
-    };
+    let secret = NodeSecret::from_seed_array(ident.secret.to_seed());
+    let (writer, ingest_tx, ingest) = ingest::start(shared.clone(), secret, net.sender().clone())
+        .map_err(NodeError::io("starting the ingest thread"))?;
     let responder = {
         let (shared, net_tx, ingest_tx) = (shared.clone(), net.sender().clone(), ingest_tx.clone());
         std::thread::Builder::new()
@@ -276,6 +274,7 @@ fn start_workers(
             .map_err(NodeError::io("starting the sync responder thread"))?
     };
     Ok(Workers {
+        writer,
         ingest_tx,
         responder_tx,
         ingest,
@@ -379,7 +378,7 @@ impl NodeHandle {
     /// A local, authenticated write (what the HTTP API and the CLI do).
     pub async fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         self.shared.writes_ready().await;
-        msg::submit_write(&self.ingest, op).await
+        self.writer.write(op).await
     }
 
     /// A proposal request, as the gateway's pages make them (docs/protocol.md §12).
