@@ -703,8 +703,7 @@ async fn partition_heals_to_one_set() {
 /// the loss, not left to the periodic sync (an hour in these tests).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_gossip_is_repaired_soon() {
-    use discal_node::config::PeerEntry;
-    use discal_node::{Node, NodeHandle, NodeOptions};
+    use discal_node::{Node, NodeOptions};
     use std::sync::atomic::Ordering::Relaxed;
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut oa = NodeOptions::new(config(8), Some(da.path().join("data")));
@@ -713,19 +712,7 @@ async fn lost_gossip_is_repaired_soon() {
     oa.tuning.gossip_bundle_bytes = 0;
     let a = Node::spawn(oa).await.unwrap();
     let b = start(&db, config(8)).await;
-    let entry = |h: &NodeHandle| PeerEntry {
-        key: h.key().to_string(),
-        address: Some(h.listen_addrs()[0].to_string()),
-        name: None,
-    };
-    a.set_peers(vec![entry(&b)]).await.unwrap();
-    b.set_peers(vec![entry(&a)]).await.unwrap();
-    for h in [&a, &b] {
-        assert!(
-            h.wait_until(WAIT, |_| h.metrics().peers_connected.load(Relaxed) >= 1)
-                .await
-        );
-    }
+    peer_two(&a, &b).await;
     // The session the connection started is over before the burst.
     // Either side may have started it; each announces a finished session on its own watch.
     let synced = tokio::select! {
@@ -1229,5 +1216,92 @@ async fn an_event_written_as_a_peer_connects_reaches_it() {
         );
         a.shutdown().await;
         b.shutdown().await;
+    }
+}
+
+/// Local writes made at once from several tasks while an import keeps the ingest worker busy:
+/// some run on the writer's own thread, the rest queue behind the import (`ingest::Writer`).
+/// Every one lands once, each event's revisions in order, and all of it reaches the peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_local_writes_all_land_and_reach_the_peer() {
+    use std::sync::Arc;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Arc::new(start(&da, config(8)).await);
+    let b = start(&db, config(8)).await;
+    peer_two(&a, &b).await;
+    let import = {
+        let a = a.clone();
+        tokio::spawn(async move { a.write(WriteOp::Import(burst(300))).await.unwrap() })
+    };
+    let writers: Vec<_> = (0..6)
+        .map(|t| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let mut keys = Vec::new();
+                for i in 0..8 {
+                    let key = add(&a, &format!("Writer {t} event {i}")).await;
+                    let moved = Draft {
+                        title: Some(format!("Writer {t} event {i} (moved)")),
+                        ..Draft::default()
+                    };
+                    let w = a
+                        .write(WriteOp::Update {
+                            uid: key.uid.clone(),
+                            patch: moved,
+                        })
+                        .await
+                        .unwrap();
+                    assert_eq!(w[0].revision, 1);
+                    keys.push(key);
+                }
+                let w = a
+                    .write(WriteOp::Cancel {
+                        uid: keys[0].uid.clone(),
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(w[0].revision, 2);
+                keys
+            })
+        })
+        .collect();
+    let imported = import.await.unwrap();
+    assert_eq!(imported.iter().filter(|w| w.changed).count(), 300);
+    let mut keys = Vec::new();
+    for w in writers {
+        keys.extend(w.await.unwrap());
+    }
+    assert_eq!(keys.len(), 48);
+    let total = 300 + keys.len() as u64;
+    assert_eq!(a.store().len().unwrap(), total);
+    for (n, key) in keys.iter().enumerate() {
+        let want = if n % 8 == 0 { 2 } else { 1 };
+        assert_eq!(held(&a, key).unwrap().payload.revision, want, "{key:?}");
+        assert!(wait_rev(&b, key, want).await, "B has {key:?} at {want}");
+    }
+    assert!(b.wait_until(WAIT, |s| s.len().unwrap() == total).await);
+    b.shutdown().await;
+    match Arc::try_unwrap(a) {
+        Ok(a) => a.shutdown().await,
+        Err(_) => panic!("a task still holds node A"),
+    }
+}
+
+/// Makes `a` and `b` each other's only peer and waits until they are connected.
+async fn peer_two(a: &discal_node::NodeHandle, b: &discal_node::NodeHandle) {
+    use discal_node::config::PeerEntry;
+    use std::sync::atomic::Ordering::Relaxed;
+    let entry = |h: &discal_node::NodeHandle| PeerEntry {
+        key: h.key().to_string(),
+        address: Some(h.listen_addrs()[0].to_string()),
+        name: None,
+    };
+    a.set_peers(vec![entry(b)]).await.unwrap();
+    b.set_peers(vec![entry(a)]).await.unwrap();
+    for h in [a, b] {
+        assert!(
+            h.wait_until(WAIT, |_| h.metrics().peers_connected.load(Relaxed) >= 1)
+                .await
+        );
     }
 }
