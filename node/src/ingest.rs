@@ -74,7 +74,9 @@ const AFTER_ANSWER: std::time::Duration = std::time::Duration::from_millis(1);
 /// A write of one event made while the worker is idle is done on the writer's own thread: a
 /// hand-off to the worker's thread and back costs two thread wake-ups, which on an idle
 /// two-core machine were a third of a CalDAV DELETE's time. When the worker is busy, and for
-/// imports (long), the write is queued as before, behind the jobs already waiting.
+/// imports (long), the write is queued as before, behind the jobs already waiting. The write
+/// blocks its runtime thread for its flush (a fraction of a millisecond, more under load), but
+/// only one thread can hold the worker: concurrent writers find it taken and queue.
 #[derive(Clone)]
 pub struct Writer {
     shared: Arc<Shared>,
