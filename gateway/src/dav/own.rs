@@ -13,7 +13,7 @@ use discal_protocol::{EventKey, NodeKey};
 use discal_store::{AuditEntry, StoredEvent};
 
 use super::error::DavError;
-use super::path::{item_etag, Coll, Res, HOME};
+use super::path::{etag_of, item_etag, Coll, Res, HOME};
 use super::xml::{esc, DAV};
 use crate::read::path_segment;
 use crate::web::auth::Caller;
@@ -129,14 +129,37 @@ impl Own {
         gw: &Gateway,
         key: &EventKey,
     ) -> Result<Option<StoredEvent>, DavError> {
+        if !self.owns(gw, key)? {
+            return Ok(None);
+        }
+        Ok(gw.store.get(key)?.filter(|e| !e.content().is_cancelled()))
+    }
+
+    /// [`Own::member`]'s answer as its ETag, from the index alone (no record read): what a
+    /// DELETE needs.
+    pub(super) fn member_etag(
+        &self,
+        gw: &Gateway,
+        key: &EventKey,
+    ) -> Result<Option<String>, DavError> {
+        if !self.owns(gw, key)? {
+            return Ok(None);
+        }
+        let Some(mk) = gw.store.revision(key)?.filter(|mk| !mk.cancelled) else {
+            return Ok(None);
+        };
+        // As `item_etag` has it, so GET and DELETE agree.
+        let qualified = gw.store.uid_is_shared(&key.uid).unwrap_or(true);
+        Ok(Some(etag_of(mk.revision, &mk.id, qualified)))
+    }
+
+    /// Whether `key` is one of this node's events entered by the account.
+    fn owns(&self, gw: &Gateway, key: &EventKey) -> Result<bool, DavError> {
         let owned = match &self.uids {
             Some(u) => u.contains(&key.uid),
             None => gw.store.owner(&key.uid)?.as_deref() == Some(self.account.as_str()),
         };
-        if Some(key.origin) != self.me || !owned {
-            return Ok(None);
-        }
-        Ok(gw.store.get(key)?.filter(|e| !e.content().is_cancelled()))
+        Ok(Some(key.origin) == self.me && owned)
     }
 
     /// True if a change of `key` concerns this calendar.
@@ -545,10 +568,10 @@ pub(super) async fn delete(
             "calendars are not deleted; DELETE its events one by one".into(),
         ));
     };
-    let existing = own
-        .member(gw, &key)?
+    let etag = own
+        .member_etag(gw, &key)?
         .ok_or_else(|| DavError::NotFound("no such event in this calendar".into()))?;
-    conditions(headers, Some(&item_etag(&gw.store, &existing)))?;
+    conditions(headers, Some(&etag))?;
     gw.node
         .write(WriteOp::Cancel {
             uid: key.uid.clone(),
