@@ -76,6 +76,7 @@ impl Store {
                 id
             }
         };
+        crate::push::separate_keys(&db)?;
         let db_last_seq = match db.last_in_range(&[T_CHANGE], &[T_CHANGE + 1])? {
             Some(k) => seq_of(&k)?,
             None => 0,

@@ -7,12 +7,19 @@
 
 use bincode::{Decode, Encode};
 
-use crate::backend::Batch;
+use crate::backend::{Backend, Batch};
 use crate::people::{decode, encode, people_key};
 use crate::{Store, StoreError};
 
-const K_PUSH: u8 = b'w';
-const K_SUBSCRIPTION: u8 = b'h';
+const K_PUSH: u8 = b'y';
+const K_SUBSCRIPTION: u8 = b'k';
+/// Where these lived until 2026-12-06, sharing their bytes with the people table's owned
+/// events (`w`) and CalDAV resource names (`h`): a scan of subscriptions read resource names
+/// and failed on them. [`separate_keys`] moves what a store still has there.
+const OLD_K_PUSH: u8 = b'w';
+const OLD_K_SUBSCRIPTION: u8 = b'h';
+/// Set once [`separate_keys`] has run on a store.
+const META_SEPARATE_KEYS: &[u8] = b"mpush-keys-2";
 
 /// One push destination's delivery state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -138,6 +145,47 @@ impl Store {
     }
 }
 
+/// Moves push states and hub subscriptions out of the keys they shared with other people
+/// records (see [`OLD_K_PUSH`]), once per store. A record moves if its value decodes whole as
+/// one of them; the others' values (an owned event's marker, a resource name) cannot.
+pub(crate) fn separate_keys(db: &Backend) -> Result<(), StoreError> {
+    if db.get(META_SEPARATE_KEYS)?.is_some() {
+        return Ok(());
+    }
+    let mut b = Batch::default();
+    let mut moved = 0;
+    for (old, new, is_ours) in [
+        (OLD_K_PUSH, K_PUSH, whole::<PushState> as fn(&[u8]) -> bool),
+        (OLD_K_SUBSCRIPTION, K_SUBSCRIPTION, whole::<Subscription>),
+    ] {
+        let prefix = people_key(old, &[]);
+        db.for_each_prefix(&prefix, |k, v| {
+            if is_ours(v) {
+                b.insert(people_key(new, &k[prefix.len()..]), v.to_vec());
+                b.remove(k.to_vec());
+                moved += 1;
+            }
+            true
+        })?;
+    }
+    b.insert(META_SEPARATE_KEYS.to_vec(), vec![1]);
+    db.apply(b)?;
+    db.flush()?;
+    if moved > 0 {
+        tracing::info!(
+            moved,
+            "push states and hub subscriptions moved to keys of their own"
+        );
+    }
+    Ok(())
+}
+
+/// Whether `v` is exactly one encoded `T`.
+fn whole<T: Decode<()>>(v: &[u8]) -> bool {
+    bincode::decode_from_slice::<T, _>(v, bincode::config::standard())
+        .is_ok_and(|(_, n)| n == v.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +217,17 @@ mod tests {
             ..PushState::default()
         })
         .unwrap();
+        assert_eq!(s.subscriptions().unwrap(), vec![sub.clone()]);
+        // The people table's other records live beside them: a CalDAV client's resource
+        // name and an account's events must not show up as subscriptions or push states.
+        s.set_owner("u1@x", "ana").unwrap();
+        s.set_dav_name("ana", "client-name.ics", "u1@x").unwrap();
         assert_eq!(s.subscriptions().unwrap(), vec![sub]);
+        assert_eq!(
+            s.dav_name("u1@x").unwrap(),
+            Some(("ana".into(), "client-name.ics".into()))
+        );
+        assert_eq!(s.owned_by("ana").unwrap(), vec!["u1@x".to_string()]);
         s.remove_subscription("ab").unwrap();
         assert!(s.subscription("ab").unwrap().is_none());
         assert!(s.push_state("sub:ab").unwrap().is_none());

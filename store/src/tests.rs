@@ -275,3 +275,54 @@ fn a_crash_between_an_events_new_record_and_the_old_ones_removal_is_repaired_on_
         assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 }
+
+/// A store written before push states and hub subscriptions had keys of their own (they shared
+/// `w` and `h` with owned events and CalDAV resource names) opens with them moved, and every
+/// kind of record reads back.
+#[test]
+fn push_records_sharing_keys_with_people_records_are_moved_on_open() {
+    use crate::people::{encode, people_key};
+    use crate::push::{PushState, SubState, Subscription};
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Subscription {
+        id: "ab".into(),
+        topic: "https://n/feed.ics".into(),
+        filter: String::new(),
+        callback: "https://b/cb".into(),
+        secret: Vec::new(),
+        lease_secs: 10,
+        expires_ms: 5,
+        state: SubState::Active,
+        at_ms: 1,
+    };
+    let state = PushState {
+        name: "sister".into(),
+        cursor: 9,
+        ..PushState::default()
+    };
+    {
+        let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+        store.set_owner("u1@x", "ana").unwrap();
+        store
+            .set_dav_name("ana", "client-name.ics", "u1@x")
+            .unwrap();
+        // The old layout, as such a store holds it.
+        let mut b = Batch::default();
+        b.insert(people_key(b'h', b"ab"), encode(&sub));
+        b.insert(people_key(b'w', b"sister"), encode(&state));
+        b.remove(b"mpush-keys-2".to_vec());
+        store.db.apply(b).unwrap();
+        store.db.flush().unwrap();
+        assert!(store.subscriptions().is_err() || store.subscriptions().unwrap().is_empty());
+    }
+    let store = Store::open(dir.path(), &SledOptions::default()).unwrap();
+    assert_eq!(store.subscriptions().unwrap(), vec![sub.clone()]);
+    assert_eq!(store.subscription("ab").unwrap(), Some(sub));
+    assert_eq!(store.push_state("sister").unwrap(), Some(state));
+    assert_eq!(
+        store.dav_name("u1@x").unwrap(),
+        Some(("ana".into(), "client-name.ics".into()))
+    );
+    assert_eq!(store.owned_by("ana").unwrap(), vec!["u1@x".to_string()]);
+    assert!(store.check_integrity().unwrap().problems.is_empty());
+}
