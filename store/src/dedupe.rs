@@ -8,7 +8,7 @@ use discal_protocol::dedupe::{Ident, Overrides};
 use crate::people::{encode, people_key};
 use crate::{Store, StoreError};
 
-const K_DEDUPE: u8 = b'j';
+pub(crate) const K_DEDUPE: u8 = b'j';
 
 /// One correction.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]

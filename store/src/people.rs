@@ -13,22 +13,22 @@ use crate::backend::Batch;
 use crate::{Store, StoreError};
 
 const T_PEOPLE: u8 = b'a';
-const K_ACCOUNT: u8 = b'u';
-const K_TOKEN: u8 = b't';
-const K_SESSION: u8 = b's';
-const K_OWNER: u8 = b'o';
+pub(crate) const K_ACCOUNT: u8 = b'u';
+pub(crate) const K_TOKEN: u8 = b't';
+pub(crate) const K_SESSION: u8 = b's';
+pub(crate) const K_OWNER: u8 = b'o';
 /// The same by account, `account NUL uid` → 0, so one account's events are found without
 /// reading everyone's (a calendar app lists its account's calendar on every sync).
-const K_OWNED: u8 = b'w';
+pub(crate) const K_OWNED: u8 = b'w';
 /// Set once `K_OWNED` holds every owner recorded before it existed.
-const K_OWNED_BUILT: u8 = b'W';
-const K_QUEUE: u8 = b'q';
-const K_AUDIT: u8 = b'l';
-const K_SITES: u8 = b'r';
+pub(crate) const K_OWNED_BUILT: u8 = b'W';
+pub(crate) const K_QUEUE: u8 = b'q';
+pub(crate) const K_AUDIT: u8 = b'l';
+pub(crate) const K_SITES: u8 = b'r';
 /// A CalDAV client's name for an account's event: `account NUL name` → UID.
-const K_DAV_NAME: u8 = b'n';
+pub(crate) const K_DAV_NAME: u8 = b'n';
 /// The same, the other way: UID → `account NUL name`.
-const K_DAV_UID: u8 = b'h';
+pub(crate) const K_DAV_UID: u8 = b'h';
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]

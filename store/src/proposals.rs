@@ -10,9 +10,9 @@ use crate::backend::Batch;
 use crate::people::{decode, encode, people_key};
 use crate::{Store, StoreError};
 
-const K_RECEIVED: u8 = b'p';
-const K_OUTBOX: u8 = b'x';
-const K_RSVP: u8 = b'v';
+pub(crate) const K_RECEIVED: u8 = b'p';
+pub(crate) const K_OUTBOX: u8 = b'x';
+pub(crate) const K_RSVP: u8 = b'v';
 
 /// One person's answer to one of this node's events (§12.6), kept at the origin only: the
 /// name never leaves it, the feeds carry counts.

@@ -11,8 +11,8 @@ use crate::backend::{Backend, Batch};
 use crate::people::{decode, encode, people_key};
 use crate::{Store, StoreError};
 
-const K_PUSH: u8 = b'y';
-const K_SUBSCRIPTION: u8 = b'k';
+pub(crate) const K_PUSH: u8 = b'y';
+pub(crate) const K_SUBSCRIPTION: u8 = b'k';
 /// Where these lived until 2026-12-06, sharing their bytes with the people table's owned
 /// events (`w`) and CalDAV resource names (`h`): a scan of subscriptions read resource names
 /// and failed on them. [`separate_keys`] moves what a store still has there.

@@ -9,7 +9,7 @@ use crate::backend::Batch;
 use crate::people::{decode, encode, people_key};
 use crate::{Store, StoreError};
 
-const K_SOURCE: u8 = b'f';
+pub(crate) const K_SOURCE: u8 = b'f';
 
 /// Figures of one poll, for `discal source list`, `/status` and the admin page.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]

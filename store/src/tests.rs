@@ -326,3 +326,35 @@ fn push_records_sharing_keys_with_people_records_are_moved_on_open() {
     assert_eq!(store.owned_by("ana").unwrap(), vec!["u1@x".to_string()]);
     assert!(store.check_integrity().unwrap().problems.is_empty());
 }
+
+/// Every kind of record in the people table has a byte of its own: two kinds sharing one read
+/// each other's records in their scans (push states and hub subscriptions once shared `w` and
+/// `h` with owned events and CalDAV resource names). A new kind goes into this list.
+#[test]
+fn the_people_tables_kinds_are_distinct() {
+    use crate::{dedupe, people, proposals, push, sources};
+    let kinds = [
+        people::K_ACCOUNT,
+        people::K_TOKEN,
+        people::K_SESSION,
+        people::K_OWNER,
+        people::K_OWNED,
+        people::K_OWNED_BUILT,
+        people::K_QUEUE,
+        people::K_AUDIT,
+        people::K_SITES,
+        people::K_DAV_NAME,
+        people::K_DAV_UID,
+        push::K_PUSH,
+        push::K_SUBSCRIPTION,
+        proposals::K_RECEIVED,
+        proposals::K_OUTBOX,
+        proposals::K_RSVP,
+        sources::K_SOURCE,
+        dedupe::K_DEDUPE,
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for k in kinds {
+        assert!(seen.insert(k), "kind byte {:?} is used twice", k as char);
+    }
+}
