@@ -254,14 +254,10 @@ pub(crate) fn publish_as(
 ) -> Result<Authored, WriteError> {
     let now = shared.now();
     // Where people and other nodes propose changes (docs/protocol.md §12).
-    let revise_url = naming.revise_url.clone().unwrap_or_else(|| {
-        format!(
-            "{}/events/{}/{}/revise",
-            shared.public_url,
-            shared.me,
-            path_segment(&uid)
-        )
-    });
+    let revise_url = naming
+        .revise_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/{}/revise", shared.events_url, path_segment(&uid)));
     if let Some(h) = &held {
         let old = &h.payload.content;
         // Bookkeeping fields do not make a change.

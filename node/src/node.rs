@@ -228,6 +228,7 @@ fn shared_state(
     Ok(Shared {
         store,
         me,
+        events_url: format!("{}/events/{me}", opts.config.public_url(http)),
         public_url: opts.config.public_url(http),
         config: RwLock::new(opts.config.clone()),
         metrics: Arc::new(Metrics::default()),

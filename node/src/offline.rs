@@ -55,6 +55,7 @@ pub(crate) fn offline_shared(
     Ok(Shared {
         store: Arc::new(store),
         me,
+        events_url: format!("{}/events/{me}", config.public_url(None)),
         public_url: config.public_url(None),
         config: RwLock::new(config.clone()),
         metrics: Arc::new(Metrics::default()),

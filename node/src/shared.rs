@@ -36,6 +36,9 @@ pub struct Shared {
     pub clock: Clock,
     /// The gateway's public URL (X-REVISE-URL).
     pub public_url: String,
+    /// `{public_url}/events/{me}`, where this node's events take proposals: made once, as
+    /// writing the key in base58 is a measurable part of a local write.
+    pub events_url: String,
     /// Bumped after every store write, so waiters need no polling.
     pub changed: watch::Sender<u64>,
     /// Per-peer figures.

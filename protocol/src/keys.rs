@@ -250,12 +250,27 @@ impl FromStr for NodeKey {
 
 /// A node's secret key. Never printed; dropped secret bytes are zeroed by ed25519-dalek.
 #[derive(Clone)]
-pub struct NodeSecret(ed25519_dalek::SigningKey);
+pub struct NodeSecret {
+    key: ed25519_dalek::SigningKey,
+    /// Kept beside the key: every signature names it, and decompressing its point again
+    /// cost each local write several microseconds.
+    public: NodeKey,
+}
 
 impl NodeSecret {
     /// A fresh key from a cryptographic RNG (the caller owns the randomness: protocol does no I/O).
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
-        Self(ed25519_dalek::SigningKey::generate(rng))
+        Self::of(ed25519_dalek::SigningKey::generate(rng))
+    }
+
+    fn of(key: ed25519_dalek::SigningKey) -> Self {
+        let bytes = key.verifying_key().to_bytes();
+        let public = NodeKey {
+            bytes,
+            point: ed25519_consensus::VerificationKey::try_from(bytes)
+                .expect("a secret key's public point decompresses"),
+        };
+        Self { key, public }
     }
 
     /// From the 32-byte seed, as stored in the node's key file and as libp2p's
@@ -264,31 +279,26 @@ impl NodeSecret {
         let seed: [u8; 32] = seed
             .try_into()
             .map_err(|_| KeyError::SecretLength(seed.len()))?;
-        Ok(Self(ed25519_dalek::SigningKey::from_bytes(&seed)))
+        Ok(Self::of(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
     /// From a 32-byte seed held as an array (cannot fail).
     pub fn from_seed_array(seed: [u8; 32]) -> Self {
-        Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+        Self::of(ed25519_dalek::SigningKey::from_bytes(&seed))
     }
 
     /// The 32-byte seed, for writing the key file and handing to libp2p.
     pub fn to_seed(&self) -> [u8; 32] {
-        self.0.to_bytes()
+        self.key.to_bytes()
     }
 
     /// The matching public key.
     pub fn public(&self) -> NodeKey {
-        let bytes = self.0.verifying_key().to_bytes();
-        NodeKey {
-            bytes,
-            point: ed25519_consensus::VerificationKey::try_from(bytes)
-                .expect("a secret key's public point decompresses"),
-        }
+        self.public
     }
 
     pub(crate) fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        self.0.sign(msg).to_bytes()
+        self.key.sign(msg).to_bytes()
     }
 }
 
