@@ -821,3 +821,34 @@ fn queries_answer_the_same_with_and_without_cached_expansions() {
         }
     });
 }
+
+/// The index counts the origins holding each UID (by a hash of it, not a copy): feeds write
+/// an event as `{origin}~{uid}` exactly while another origin holds the same UID.
+#[test]
+fn a_uid_is_shared_exactly_while_two_origins_hold_it() {
+    both(|store| {
+        let (a, b) = (secret(1), secret(2));
+        let put = |s: &discal_protocol::NodeSecret, uid: &str, rev: u32, title: &str| {
+            let ev = signed(s, uid, rev, one_off(at(2026, 12, 1, 18), title));
+            store.apply(&ev, Transit::local(), NOW).unwrap();
+        };
+        put(&a, "u1", 0, "first");
+        put(&a, "u2", 0, "other");
+        assert!(!store.uid_is_shared("u1").unwrap());
+        put(&b, "u1", 0, "same uid, other origin");
+        assert!(store.uid_is_shared("u1").unwrap());
+        assert!(!store.uid_is_shared("u2").unwrap());
+        assert!(!store.uid_is_shared("U1").unwrap(), "UIDs compare exactly");
+        // A new revision replaces a record: the count stays at two origins, not three.
+        put(&a, "u1", 1, "first, moved");
+        put(&b, "u1", 1, "second, moved");
+        assert!(store.uid_is_shared("u1").unwrap());
+        // One origin's revisions of its own event never make it shared.
+        put(&a, "u2", 1, "other, moved");
+        put(&a, "u2", 2, "other, moved again");
+        assert!(!store.uid_is_shared("u2").unwrap());
+        put(&b, "u2", 0, "now shared too");
+        assert!(store.uid_is_shared("u2").unwrap());
+        assert!(!store.uid_is_shared("u3").unwrap());
+    });
+}
