@@ -92,3 +92,36 @@ fn a_respaced_zone_is_kept() {
         other => panic!("{other:?}"),
     }
 }
+
+/// VEVENTs with no VCALENDAR around them (a component copied out of a calendar) are read as
+/// one calendar, and the adjustment says so; text that is no iCalendar at all is refused with
+/// an error that says what is missing, not the parser's.
+#[test]
+fn bare_vevents_are_read_and_other_text_is_refused_clearly() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let imp = ics::parse_calendar(&read("bare-vevents.ics"), &key, &Limits::default()).unwrap();
+    assert!(imp.errors.is_empty(), "{:?}", imp.errors);
+    let uids: Vec<&str> = imp.events.iter().map(|e| e.uid.as_str()).collect();
+    assert_eq!(uids, ["bare-1@example.org", "bare-2@example.org"]);
+    let m = &imp.events[0].content.master;
+    assert_eq!(m.summary.as_deref(), Some("Linux user group meeting"));
+    assert_eq!(m.location.as_deref(), Some("Bürgerhaus, Saal 2"));
+    assert!(
+        imp.adjusted
+            .iter()
+            .any(|a| a.contains("without a VCALENDAR")),
+        "{:?}",
+        imp.adjusted
+    );
+    for text in [
+        "<!doctype html><html><body>Our events</body></html>",
+        "BEGIN:VTODO\r\nSUMMARY:not an event\r\nEND:VTODO\r\n",
+        "",
+    ] {
+        let e = ics::parse_calendar(text, &key, &Limits::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("no BEGIN:VCALENDAR"),
+            "{text:?}: {e}"
+        );
+    }
+}

@@ -92,6 +92,15 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
     let mut out = String::with_capacity(text.len() + 2);
     let mut r = Repairs::default();
     let (mut inside, mut calendars, mut depth) = (false, 0usize, 0usize);
+    // Bare VEVENTs with no VCALENDAR around them (a component copied out of a calendar, some
+    // hand-made feeds): read as one calendar, as other readers do, rather than dropped whole
+    // as text outside VCALENDAR.
+    let bare = !has_line(text, "BEGIN:VCALENDAR") && has_line(text, "BEGIN:VEVENT");
+    if bare {
+        (inside, calendars) = (true, 1);
+        out.push_str("BEGIN:VCALENDAR\r\n");
+        adjusted.push("read VEVENTs without a VCALENDAR around them as one calendar".to_string());
+    }
     for line in text.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         // Empty lines: the parser stops at one.
@@ -139,7 +148,9 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
         out.push_str("\r\n");
     }
     if inside {
-        adjusted.push("added the missing END:VCALENDAR".to_string());
+        if !bare {
+            adjusted.push("added the missing END:VCALENDAR".to_string());
+        }
         out.push_str(END);
     }
     if r.merged > 0 {
@@ -162,6 +173,16 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
 }
 
 const END: &str = "END:VCALENDAR\r\n";
+
+/// Whether some line reads `want` (an upper-case `NAME:VALUE`), ignoring case and blanks.
+fn has_line(text: &str, want: &str) -> bool {
+    text.lines().any(|l| {
+        let mut got = l.bytes().filter(|b| !b.is_ascii_whitespace());
+        want.bytes()
+            .all(|w| got.next().is_some_and(|g| g.eq_ignore_ascii_case(&w)))
+            && got.next().is_none()
+    })
+}
 
 /// A document's bytes as text: UTF-8 when they are (a BOM is left to the tidying), otherwise
 /// Windows-1252, the usual mislabelled Latin-1 of older exporters (every byte is a character,

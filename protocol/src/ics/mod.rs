@@ -149,6 +149,12 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     };
     let unfolded = icalendar::parser::unfold(text);
     let (tidied, adjusted) = lenient::tidy(&unfolded);
+    if tidied.is_empty() {
+        let start: String = unfolded.trim_start().chars().take(40).collect();
+        return Err(IcsError::Syntax(format!(
+            "no BEGIN:VCALENDAR (nor a VEVENT): this is not an iCalendar document (it begins {start:?})"
+        )));
+    }
     let cal = icalendar::parser::read_calendar(&tidied).map_err(|e| {
         let first: String = e.lines().take(6).collect::<Vec<_>>().join(" | ");
         IcsError::Syntax(first.chars().take(400).collect())
