@@ -563,7 +563,12 @@ impl Worker {
                 };
                 self.report(&batch[c.src], verdict);
             } else if (a.outcome.applies() || a.hop_lowered) && c.transit.hop < max_hops {
-                self.relay(&c.ev, &c.transit);
+                // Events that came by sync go alone, and not back to the sync peer (§11.2
+                // rule 1): after a heal many nodes fetch the same events at once, each a
+                // different set, and bundles of different sets have different ids, so no
+                // node's duplicate cache or IDONTWANT stopped another's copies.
+                let by_sync = batch[c.src].gossip.is_none().then_some(batch[c.src].from);
+                self.relay(&c.ev, &c.transit, by_sync);
             }
         }
     }
@@ -589,7 +594,9 @@ impl Worker {
         notify(&self.shared);
     }
 
-    fn relay(&self, ev: &VerifiedEvent, transit: &Transit) {
+    /// Hands a relay of `ev` to the network task; `by_sync` names the peer it was fetched
+    /// from when it came by sync.
+    fn relay(&self, ev: &VerifiedEvent, transit: &Transit, by_sync: Option<NodeKey>) {
         let (hop, path) = wire::next_transit(transit.hop, &transit.path, &self.shared.me);
         let bytes = Relayed {
             hop,
@@ -598,7 +605,10 @@ impl Worker {
         }
         .encode();
         self.shared.metrics.relayed.fetch_add(1, Relaxed);
-        self.out.borrow_mut().push(Command::Publish(bytes));
+        self.out.borrow_mut().push(match by_sync {
+            Some(from) => Command::PublishAlone { bytes, from },
+            None => Command::Publish(bytes),
+        });
     }
 
     fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
@@ -640,7 +650,7 @@ impl Worker {
             if let Some(ev) = a.signed() {
                 self.shared.metrics.published.fetch_add(1, Relaxed);
                 if relay {
-                    self.relay(ev, &Transit::local());
+                    self.relay(ev, &Transit::local(), None);
                 }
             }
             out.push(a.written());

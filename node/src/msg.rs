@@ -17,6 +17,15 @@ use crate::NodeError;
 pub enum Command {
     /// Publish a relay message on the topic.
     Publish(Vec<u8>),
+    /// Publish a relay message on the topic in a gossip message of its own, never bundled
+    /// with others of its batch, and not to `from` (§11.2 rule 1: events that came by sync
+    /// from `from`).
+    PublishAlone {
+        /// The relay message.
+        bytes: Vec<u8>,
+        /// The sync peer it came from.
+        from: NodeKey,
+    },
     /// Tell gossipsub what the ingest worker decided about a message.
     Report {
         /// The message.

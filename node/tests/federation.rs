@@ -791,6 +791,57 @@ async fn an_imports_relays_travel_bundled() {
     net.shutdown().await;
 }
 
+/// Events a node fetched by sync are relayed one to a gossip message (§11.2 rule 1), so that
+/// every node relaying them after a heal gives each the same gossip id; bundled, the copies of
+/// nodes that fetched different sets never matched, and partition runs sent up to twice the
+/// duplicates. They never go back to the sync peer. B–C meshed first; A's events reach B only
+/// by sync once A and B are linked, and go on to C as B's relays, not back to A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_fetched_by_sync_are_relayed_one_per_message() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let net = TestNet::new(3, 8).await;
+    net.link(&[(1, 2)]).await;
+    net.wait_gossip(1, 1).await;
+    net.wait_gossip(2, 1).await;
+    let n = 12;
+    let a = net.node(0);
+    let mut keys = Vec::new();
+    for i in 0..n {
+        keys.push(add(a, &format!("Written before A and B meet {i}")).await);
+    }
+    let (b, c) = (net.node(1), net.node(2));
+    let before = b.metrics().gossip_messages_out.load(Relaxed);
+    net.link(&[(1, 2), (0, 1)]).await;
+    assert!(
+        c.wait_until(WAIT, |s| s.len().unwrap() == n as u64).await,
+        "C holds {} of {n}",
+        c.store().len().unwrap()
+    );
+    for k in &keys {
+        let e = held(c, k).unwrap();
+        assert_eq!(e.transit.hop, 2, "X-HOP at C");
+        assert_eq!(e.transit.path, vec![net.nodes[1].key], "path at C");
+    }
+    assert_eq!(b.metrics().relayed.load(Relaxed), n as u64);
+    let sent = b.metrics().gossip_messages_out.load(Relaxed) - before;
+    assert!(
+        sent >= n as u64,
+        "B sent {sent} gossip messages for the {n} events it fetched"
+    );
+    // B's gossip to A travels in order: once A has B's next event, any relay of A's own
+    // events sent back to A would have come before it.
+    net.wait_gossip(0, 1).await;
+    net.wait_gossip(1, 2).await;
+    let marker = add(b, "After the catch-up").await;
+    assert!(wait_rev(a, &marker, 0).await, "A got B's next event");
+    let (dups, dropped) = (
+        a.metrics().duplicates.load(Relaxed),
+        a.metrics().gossip_duplicates_dropped.load(Relaxed),
+    );
+    assert_eq!((dups, dropped), (0, 0), "A's own events came back to it");
+    net.shutdown().await;
+}
+
 /// A–B–C, each allowing only its neighbours, with the gossip mesh up.
 async fn line_of_three() -> TestNet {
     let net = TestNet::new(3, 8).await;

@@ -115,24 +115,29 @@ impl NetLoop {
             self.schedule_repair(p, true);
         }
         for items in wire::bundles(relays, self.bundle_bytes) {
-            let data = wire::bundle(items);
-            let n = data.len() as u64;
-            match self
-                .swarm
-                .behaviour_mut()
-                .gossipsub
-                .publish(self.topic.clone(), data)
-            {
-                Ok(_) => {
-                    let m = &self.shared.metrics;
-                    m.gossip_bytes_out.fetch_add(n, Relaxed);
-                    m.gossip_messages_out.fetch_add(1, Relaxed);
-                }
-                // Alone (a peer that connects catches up), or peers not subscribed yet (a
-                // repair session is due, above).
-                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
-                Err(e) => tracing::debug!("publish: {e}"),
+            self.send_bundle(wire::bundle(items), &[]);
+        }
+    }
+
+    /// Publishes one relay value that came by sync from `from`, in a gossip message of its
+    /// own and not back to `from` (§11.2 rule 1).
+    pub(super) fn publish_alone(&mut self, relay: Vec<u8>, from: discal_protocol::NodeKey) {
+        self.send_bundle(wire::bundle(vec![relay]), &[identity::peer_id(&from)]);
+    }
+
+    fn send_bundle(&mut self, data: Vec<u8>, exclude: &[PeerId]) {
+        let n = data.len() as u64;
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        match gossip.publish_excluding(self.topic.clone(), data, exclude) {
+            Ok(_) => {
+                let m = &self.shared.metrics;
+                m.gossip_bytes_out.fetch_add(n, Relaxed);
+                m.gossip_messages_out.fetch_add(1, Relaxed);
             }
+            // Alone (a peer that connects catches up), no peer but the excluded ones, or peers
+            // not subscribed yet (a repair session is due, see `publish`).
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {}
+            Err(e) => tracing::debug!("publish: {e}"),
         }
     }
 

@@ -426,6 +426,7 @@ impl NetLoop {
                 self.publish(relays);
             }
             Command::Publish(bytes) => self.publish(vec![bytes]),
+            Command::PublishAlone { bytes, from } => self.publish_alone(bytes, from),
             Command::Report {
                 id,
                 peer,

@@ -583,6 +583,17 @@ where
         topic: impl Into<TopicHash>,
         data: impl Into<Vec<u8>>,
     ) -> Result<MessageId, PublishError> {
+        self.publish_excluding(topic, data, &[])
+    }
+
+    /// DisCal patch: [`Behaviour::publish`], sent to none of `exclude` (a re-published
+    /// message goes back neither to the peer it came from nor to the one it was fetched from).
+    pub fn publish_excluding(
+        &mut self,
+        topic: impl Into<TopicHash>,
+        data: impl Into<Vec<u8>>,
+        exclude: &[PeerId],
+    ) -> Result<MessageId, PublishError> {
         let data = data.into();
         let topic = topic.into();
 
@@ -734,6 +745,8 @@ where
                 }
             }
         }
+        // DisCal patch: see `publish_excluding`.
+        recipient_peers.retain(|p| !exclude.contains(p));
 
         // If the message isn't a duplicate and we have sent it to some peers add it to the
         // duplicate cache and memcache.
