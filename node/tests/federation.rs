@@ -1166,11 +1166,17 @@ async fn relays_share_one_id_and_still_count_hops() {
     for i in 1..4 {
         assert!(wait_rev(net.node(i), &key, 0).await, "node {i} got it");
     }
+    // Node 3 holds it as relayed by node 2, its hop counting the path. That is 0→2→3, or
+    // 0→1→2→3 when node 1's relay reached node 2 before node 0's own copy (seen once in CI,
+    // on a loaded machine): the later copy has the same id, and gossipsub drops it unread.
     let at_3 = held(net.node(3), &key).unwrap();
-    assert_eq!(
-        (at_3.transit.hop, at_3.transit.path),
-        (2, vec![net.nodes[2].key])
+    let (n1, n2) = (net.nodes[1].key, net.nodes[2].key);
+    let path = at_3.transit.path;
+    assert!(
+        path == vec![n2] || path == vec![n1, n2],
+        "path at node 3: {path:?}"
     );
+    assert_eq!(usize::from(at_3.transit.hop), path.len() + 1);
     for i in 0..4 {
         let h = net.node(i);
         assert!(
