@@ -314,6 +314,10 @@ pub(crate) struct IoBufs {
     pub segment_accountant: Mutex<SegmentAccountant>,
     pub segment_cleaner: SegmentCleaner,
     deferred_segment_ops: stack::Stack<SegmentOp>,
+    // DisCal patch: the log file is zero-filled up to here; see
+    // `zero_fill_segment`.
+    zero_filled_to: AtomicU64,
+    zero_fill_mu: Mutex<()>,
     #[cfg(feature = "io_uring")]
     pub submission_mutex: Mutex<()>,
     #[cfg(feature = "io_uring")]
@@ -417,6 +421,8 @@ impl IoBufs {
             segment_accountant: Mutex::new(segment_accountant),
             segment_cleaner,
             deferred_segment_ops: stack::Stack::default(),
+            zero_filled_to: AtomicU64::new(0),
+            zero_fill_mu: Mutex::new(()),
             #[cfg(feature = "io_uring")]
             submission_mutex: Mutex::new(()),
             #[cfg(feature = "io_uring")]
@@ -561,6 +567,53 @@ impl IoBufs {
             item
         );
 
+        Ok(())
+    }
+
+    /// DisCal patch: before the first write into a segment that lies past the
+    /// end of the log file, the rest of that segment is written with zeros.
+    ///
+    /// Why: `fdatasync` after a write that grows the file, or that lands in
+    /// blocks never written (a hole or a `fallocate`d extent), must also commit
+    /// the file's new size or extent map through ext4's journal; after a write
+    /// over blocks that already hold data it needs only the data and the
+    /// device flush. On this project's machines (ext4 on virtio) an isolated
+    /// `pwrite` of 0.7 to 16 KB + `fdatasync` takes 230 to 270 µs the first
+    /// way and about 160 µs the second; one write of 512 KiB of zeros per
+    /// segment buys that for every flush into the segment. The zeros reach
+    /// the disk with the `fdatasync` that follows the caller's own write.
+    ///
+    /// Recovery sees the same number of segments as before (sled counts a
+    /// partly written segment as a whole one) and reads the tail as zeros,
+    /// the `Corrupted` message kind, which is how sled itself marks a segment
+    /// it zeroes.
+    ///
+    /// Only bytes past both the file's end and everything zero-filled before
+    /// are zeroed, under a lock that every write reaching past
+    /// `zero_filled_to` takes, so the zeros never land on a concurrent
+    /// writer's data. If sled truncates the file below `zero_filled_to`,
+    /// writes there just grow the file again, as upstream does.
+    fn zero_fill_segment(&self, log_offset: LogOffset, len: usize) -> Result<()> {
+        let end = log_offset + len as LogOffset;
+        if end <= self.zero_filled_to.load(Acquire) {
+            return Ok(());
+        }
+        let _held = self.zero_fill_mu.lock();
+        let filled_to = self.zero_filled_to.load(Acquire);
+        if end <= filled_to {
+            return Ok(());
+        }
+        let segment_size = self.config.segment_size as LogOffset;
+        let segment_end = (log_offset / segment_size + 1) * segment_size;
+        let file_len = self.config.file.metadata()?.len();
+        let mut at = std::cmp::max(file_len, filled_to);
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        while at < segment_end {
+            let n = std::cmp::min(segment_end - at, ZEROS.len() as LogOffset);
+            pwrite_all(&self.config.file, &ZEROS[..n as usize], at)?;
+            at += n;
+        }
+        self.zero_filled_to.fetch_max(segment_end, Release);
         Ok(())
     }
 
@@ -727,6 +780,9 @@ impl IoBufs {
         #[cfg(not(feature = "io_uring"))]
         {
             let f = &self.config.file;
+            if !self.config.temporary {
+                self.zero_fill_segment(log_offset, data.len())?;
+            }
             pwrite_all(f, data, log_offset)?;
             if !self.config.temporary {
                 // DisCal patch: fdatasync, not sync_file_range. sync_file_range does not flush
@@ -1241,3 +1297,4 @@ impl Debug for IoBuf {
         ))
     }
 }
+
