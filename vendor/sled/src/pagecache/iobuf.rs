@@ -574,10 +574,10 @@ impl IoBufs {
     /// end of the log file, the rest of that segment is written with zeros.
     ///
     /// Why: `fdatasync` after a write that grows the file, or that lands in
-    /// blocks never written (a hole or a `fallocate`d extent), must also commit
-    /// the file's new size or extent map through ext4's journal; after a write
-    /// over blocks that already hold data it needs only the data and the
-    /// device flush. On this project's machines (ext4 on virtio) an isolated
+    /// blocks never written (a hole or a `fallocate`d extent), must also write
+    /// the file's new size or block map (ext4's inode, or its journal); after
+    /// a write over blocks that already hold data it needs only the data and
+    /// the device flush. On this project's machines (ext4 on virtio) an isolated
     /// `pwrite` of 0.7 to 16 KB + `fdatasync` takes 230 to 270 µs the first
     /// way and about 160 µs the second; one write of 512 KiB of zeros per
     /// segment buys that for every flush into the segment. The zeros reach
@@ -1297,4 +1297,3 @@ impl Debug for IoBuf {
         ))
     }
 }
-
