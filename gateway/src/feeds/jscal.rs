@@ -110,7 +110,10 @@ pub fn recurrence_rule(rule: &str, start: &DateTimeValue) -> Value {
                     .split(',')
                     .filter(|d| d.len() >= 2)
                     .map(|d| {
-                        let (n, day) = d.split_at(d.len() - 2);
+                        // Split before the last two characters (not bytes): stored rules are
+                        // validated, but this must not panic on one that is not.
+                        let cut = d.char_indices().rev().nth(1).map_or(0, |(i, _)| i);
+                        let (n, day) = d.split_at(cut);
                         let mut nd = json!({"@type": "NDay", "day": day.to_ascii_lowercase()});
                         if let Ok(n) = n.trim_start_matches('+').parse::<i64>() {
                             nd["nthOfPeriod"] = n.into();
@@ -385,6 +388,9 @@ mod tests {
         );
         assert_eq!(r["frequency"], "monthly");
         assert_eq!(r["interval"], 2);
+        // A day that is not ASCII maps to something, without a panic.
+        let odd = recurrence_rule("FREQ=MONTHLY;BYDAY=1\u{d6}X,\u{e9}", &start);
+        assert_eq!(odd["frequency"], "monthly");
         assert_eq!(
             r["byDay"][0],
             json!({"@type": "NDay", "day": "fr", "nthOfPeriod": -1})

@@ -994,7 +994,9 @@ fn rrule(s: &Value) -> Result<String, String> {
             let body = other
                 .strip_prefix('P')
                 .ok_or(format!("repeatFrequency {freq:?}"))?;
-            let (n, unit) = body.split_at(body.len().saturating_sub(1));
+            // The unit is the last character, which a page may make a multi-byte one.
+            let last = body.char_indices().last().map_or(0, |(i, _)| i);
+            let (n, unit) = body.split_at(last);
             let n: u32 = n.parse().map_err(|_| format!("repeatFrequency {freq:?}"))?;
             let f = match unit {
                 "D" => "DAILY",
@@ -1097,5 +1099,8 @@ mod tests {
             Ok("FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH;UNTIL=20270630T235959Z".into())
         );
         assert!(r(json!({"repeatFrequency": "PT1H"})).is_err());
+        // A multi-byte unit is refused, not a panic.
+        assert!(r(json!({"repeatFrequency": "P1\u{e9}"})).is_err());
+        assert!(r(json!({"repeatFrequency": "P\u{1f600}"})).is_err());
     }
 }

@@ -124,9 +124,24 @@ pub fn cmd_import(common: &Common, file: &Path) -> Result<()> {
 fn uids_in(part: &str) -> usize {
     let mut uids: Vec<&str> = part
         .lines()
-        .filter(|l| l.len() > 4 && l[..4].eq_ignore_ascii_case("UID:"))
+        // `get`, not `[..4]`: a line of a damaged file may have a multi-byte character there.
+        .filter(|l| l.len() > 4 && l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("UID:")))
         .collect();
     uids.sort_unstable();
     uids.dedup();
     uids.len().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uids_in;
+
+    #[test]
+    fn uids_are_counted_in_lines_with_any_characters() {
+        // Lines from libical's fuzzing crash files (read as Windows-1252): a multi-byte
+        // character straddles byte 4, where the `UID:` check looks.
+        let part = "BEGIN:VEVENT\nCAT\u{c5}GORIES:x\nDES\u{2dc}RI\nUID:a\nuid:b\nUID:a\n\u{ff}\u{ff}\u{ff}END\n";
+        assert_eq!(uids_in(part), 2);
+        assert_eq!(uids_in("\u{e9}\u{e9}\u{e9}"), 1);
+    }
 }
