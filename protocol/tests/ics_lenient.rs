@@ -125,3 +125,45 @@ fn bare_vevents_are_read_and_other_text_is_refused_clearly() {
         );
     }
 }
+
+/// An RRULE whose UNTIL is before DTSTART (khal keeps such a file among its tests) adds no
+/// instance: the event is taken as its DTSTART alone, the dropped rule named. A rule that ends
+/// after the start is kept.
+#[test]
+fn a_rule_ending_before_its_start_leaves_the_one_occurrence() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let cal = |rule: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+             UID:until-1@example.org\r\nDTSTAMP:20140401T234817Z\r\n\
+             DTSTART;TZID=Europe/Berlin:19801109T193000\r\nDTEND;TZID=Europe/Berlin:19801109T203000\r\n\
+             SUMMARY:Stop recurring before we start\r\n{rule}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    for rule in [
+        "RRULE:FREQ=DAILY;UNTIL=19701119T203000Z",
+        "RRULE:FREQ=WEEKLY;UNTIL=19801108",
+    ] {
+        let imp = ics::parse_calendar(&cal(rule), &key, &Limits::default()).unwrap();
+        assert!(imp.errors.is_empty(), "{rule}: {:?}", imp.errors);
+        let ev = &imp.events[0];
+        assert_eq!(ev.content.master.rrule, None, "{rule}");
+        assert!(
+            ev.warnings
+                .iter()
+                .any(|w| w.contains("UNTIL is before DTSTART")),
+            "{rule}: {:?}",
+            ev.warnings
+        );
+    }
+    // UNTIL on DTSTART's own day (a DATE covers the whole day) or later: the rule stays.
+    for rule in [
+        "RRULE:FREQ=DAILY;UNTIL=19801109",
+        "RRULE:FREQ=DAILY;UNTIL=19801119T203000Z",
+    ] {
+        let imp = ics::parse_calendar(&cal(rule), &key, &Limits::default()).unwrap();
+        let ev = &imp.events[0];
+        assert!(ev.content.master.rrule.is_some(), "{rule}");
+        assert!(ev.warnings.is_empty(), "{rule}: {:?}", ev.warnings);
+    }
+}

@@ -300,8 +300,17 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
 
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
 /// rules (before the start, a DATE/DATE-TIME mix) is dropped, a GEO out of range is dropped,
-/// CATEGORIES past the limit are cut; each with a warning.
+/// CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is dropped (DTSTART is
+/// then its only instance); each with a warning.
 fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
+    if let Some(rule) = &content.master.rrule {
+        if crate::recur::ends_before_start(rule, &content.master.start) {
+            warnings.push(format!(
+                "dropped RRULE {rule:?}: its UNTIL is before DTSTART, so DTSTART is its one instance"
+            ));
+            content.master.rrule = None;
+        }
+    }
     let mut components: Vec<&mut Component> = vec![&mut content.master];
     components.extend(content.overrides.iter_mut());
     for c in components {

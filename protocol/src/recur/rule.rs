@@ -60,6 +60,21 @@ pub fn parse_rrule(
     parse_rrule_at(rule, dtstart, frame)
 }
 
+/// Whether `rule`'s UNTIL falls before `start` (compared as [`parse_rrule`] compares them, a
+/// floating start read in UTC). Such a rule adds no instance: RFC 5545 §3.8.5.3 counts DTSTART
+/// as the first one, so the event is that one occurrence. The rrule crate refuses the rule
+/// instead, and files from the wild have it (khal's tests keep one).
+pub fn ends_before_start(rule: &str, start: &DateTimeValue) -> bool {
+    let (Ok(frame), Ok(dtstart)) = (Frame::of(start, Tz::UTC), naive(start.local())) else {
+        return false;
+    };
+    rule.split(';')
+        .filter_map(|part| part.split_once('='))
+        .any(|(k, v)| {
+            k.eq_ignore_ascii_case("UNTIL") && parse_until(v, frame).is_some_and(|u| u < dtstart)
+        })
+}
+
 /// [`parse_rrule`] with the rule anchored at `dtstart` (wall clock in `frame`).
 pub(super) fn parse_rrule_at(
     rule: &str,
