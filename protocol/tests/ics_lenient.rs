@@ -167,3 +167,59 @@ fn a_rule_ending_before_its_start_leaves_the_one_occurrence() {
         assert!(ev.warnings.is_empty(), "{rule}: {:?}", ev.warnings);
     }
 }
+
+/// One instance of a recurring event without its master (khal keeps such files; Google
+/// exports leave moved instances of deleted series) is taken as a one-off event at its own
+/// time, with a warning; several instances of the same UID without a master stay refused.
+#[test]
+fn a_lone_instance_without_its_series_is_a_one_off_event() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let instance = |rid: &str, start: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:lone-1@example.org\r\nDTSTAMP:20261201T000000Z\r\n\
+             RECURRENCE-ID;TZID=Europe/Berlin:{rid}\r\nDTSTART;TZID=Europe/Berlin:{start}\r\n\
+             DURATION:PT2H\r\nSUMMARY:Moved meetup\r\nEND:VEVENT\r\n"
+        )
+    };
+    let cal = |body: String| {
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{body}END:VCALENDAR\r\n")
+    };
+    let one = cal(instance("20270105T190000", "20270106T180000"));
+    let imp = ics::parse_calendar(&one, &key, &Limits::default()).unwrap();
+    assert!(imp.errors.is_empty(), "{:?}", imp.errors);
+    let ev = &imp.events[0];
+    assert_eq!(ev.uid, "lone-1@example.org");
+    let m = &ev.content.master;
+    assert_eq!(m.recurrence_id, None);
+    assert!(ev.content.overrides.is_empty());
+    match &m.start {
+        DateTimeValue::Zoned { local, tzid } => {
+            assert_eq!(tzid, "Europe/Berlin");
+            let t = local.to_chrono().unwrap();
+            assert_eq!(t.format("%Y%m%dT%H%M%S").to_string(), "20270106T180000");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        ev.warnings.iter().any(|w| w.contains("as a one-off event")),
+        "{:?}",
+        ev.warnings
+    );
+
+    let two = cal(instance("20270105T190000", "20270106T180000")
+        + &instance("20270112T190000", "20270112T200000"));
+    let imp = ics::parse_calendar(&two, &key, &Limits::default());
+    let refused = match imp {
+        Ok(i) => i
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("without the recurring master"),
+        "{refused}"
+    );
+}

@@ -69,7 +69,8 @@ pub enum IcsError {
         /// The property name.
         property: &'static str,
     },
-    /// RECURRENCE-ID overrides with no master VEVENT.
+    /// Several RECURRENCE-ID overrides with no master VEVENT (a single one is taken as a
+    /// one-off event).
     #[error("VEVENT {0}: overrides (RECURRENCE-ID) without the recurring master event")]
     OrphanOverride(String),
     /// The mapped event breaks a validation rule.
@@ -266,11 +267,25 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     } else {
         g.key.clone()
     };
-    let Some(master) = g.master else {
-        return Err(IcsError::OrphanOverride(label));
-    };
     let mut warnings = g.warnings;
-    let mut overrides = g.overrides;
+    let (master, mut overrides) = match (g.master, g.overrides) {
+        (Some(master), overrides) => (master, overrides),
+        // One instance of a recurring event whose master is elsewhere (an invitation to one
+        // instance, or a moved instance left behind when its series was deleted, as Google
+        // exports have them): what the document says is one event at that time. Several such
+        // instances would need their series to be told apart, and stay refused.
+        (None, mut overrides) if overrides.len() == 1 => {
+            let mut only = overrides.remove(0);
+            only.recurrence_id = None;
+            warnings.push(
+                "took an instance (RECURRENCE-ID) whose recurring event is not in the document \
+                 as a one-off event"
+                    .into(),
+            );
+            (only, overrides)
+        }
+        (None, _) => return Err(IcsError::OrphanOverride(label)),
+    };
     let made = period_overrides(&master, &g.meta.periods, &mut overrides);
     if made > 0 {
         warnings.push(format!(
