@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
+use chrono::TimeZone;
 use discal_protocol::ics;
 use discal_protocol::model::DateTimeValue;
-use discal_protocol::{Limits, NodeSecret};
+use discal_protocol::{recur, Limits, NodeSecret};
 
 fn read(name: &str) -> String {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -168,11 +169,11 @@ fn a_rule_ending_before_its_start_leaves_the_one_occurrence() {
     }
 }
 
-/// One instance of a recurring event without its master (khal keeps such files; Google
-/// exports leave moved instances of deleted series) is taken as a one-off event at its own
-/// time, with a warning; several instances of the same UID without a master stay refused.
+/// Instances of a recurring event without their master (khal keeps such files; Google
+/// exports leave moved instances of deleted series) are taken as one event at their own
+/// times, with a warning.
 #[test]
-fn a_lone_instance_without_its_series_is_a_one_off_event() {
+fn instances_without_their_series_are_taken_at_their_own_times() {
     let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
     let instance = |rid: &str, start: &str| {
         format!(
@@ -201,25 +202,28 @@ fn a_lone_instance_without_its_series_is_a_one_off_event() {
         other => panic!("{other:?}"),
     }
     assert!(
-        ev.warnings.iter().any(|w| w.contains("as a one-off event")),
+        ev.warnings.iter().any(|w| w.contains("as one event")),
         "{:?}",
         ev.warnings
     );
 
+    // Two instances: one event, the first at its own time, the second's original time an
+    // RDATE that the second overrides; it expands to exactly the two moved times.
     let two = cal(instance("20270105T190000", "20270106T180000")
         + &instance("20270112T190000", "20270112T200000"));
-    let imp = ics::parse_calendar(&two, &key, &Limits::default());
-    let refused = match imp {
-        Ok(i) => i
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        refused.contains("without the recurring master"),
-        "{refused}"
-    );
+    let imp = ics::parse_calendar(&two, &key, &Limits::default()).unwrap();
+    assert!(imp.errors.is_empty(), "{:?}", imp.errors);
+    assert_eq!(imp.events.len(), 1);
+    let content = &imp.events[0].content;
+    assert_eq!(content.master.rdates.len(), 1);
+    assert_eq!(content.overrides.len(), 1);
+    let from = chrono::Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+    let to = chrono::Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).unwrap();
+    let got = recur::expand(content, from, to, chrono_tz::UTC, Default::default()).unwrap();
+    let starts: Vec<String> = got
+        .occurrences
+        .iter()
+        .map(|o| o.start.format("%Y-%m-%dT%H:%MZ").to_string())
+        .collect();
+    assert_eq!(starts, ["2027-01-06T17:00Z", "2027-01-12T19:00Z"]);
 }

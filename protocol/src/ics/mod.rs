@@ -69,8 +69,8 @@ pub enum IcsError {
         /// The property name.
         property: &'static str,
     },
-    /// Several RECURRENCE-ID overrides with no master VEVENT (a single one is taken as a
-    /// one-off event).
+    /// A UID with neither a master VEVENT nor overrides. The reader never groups such a thing;
+    /// overrides without their master are taken as one event (docs/protocol.md).
     #[error("VEVENT {0}: overrides (RECURRENCE-ID) without the recurring master event")]
     OrphanOverride(String),
     /// The mapped event breaks a validation rule.
@@ -270,19 +270,28 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     let mut warnings = g.warnings;
     let (master, mut overrides) = match (g.master, g.overrides) {
         (Some(master), overrides) => (master, overrides),
-        // One instance of a recurring event whose master is elsewhere (an invitation to one
-        // instance, or a moved instance left behind when its series was deleted, as Google
-        // exports have them): what the document says is one event at that time. Several such
-        // instances would need their series to be told apart, and stay refused.
-        (None, mut overrides) if overrides.len() == 1 => {
-            let mut only = overrides.remove(0);
-            only.recurrence_id = None;
-            warnings.push(
-                "took an instance (RECURRENCE-ID) whose recurring event is not in the document \
-                 as a one-off event"
-                    .into(),
-            );
-            (only, overrides)
+        // Instances of a recurring event whose master is elsewhere (an invitation to some
+        // instances, or moved instances left behind when their series was deleted, as Google
+        // and Lotus Notes exports have them): what the document says is those events at
+        // those times. The first becomes the master at its own time; the others' original
+        // times become its RDATEs, which they override, so the set stays self-consistent
+        // for any reader of what DisCal writes.
+        (None, mut overrides) if !overrides.is_empty() => {
+            let mut first = overrides.remove(0);
+            first.recurrence_id = None;
+            for o in &overrides {
+                if let Some(rid) = &o.recurrence_id {
+                    if !first.rdates.contains(rid) {
+                        first.rdates.push(rid.clone());
+                    }
+                }
+            }
+            warnings.push(format!(
+                "took {} instance(s) (RECURRENCE-ID) whose recurring event is not in the \
+                 document as one event: the first at its own time, the others as its RDATEs",
+                overrides.len() + 1
+            ));
+            (first, overrides)
         }
         (None, _) => return Err(IcsError::OrphanOverride(label)),
     };
