@@ -286,11 +286,17 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
                     }
                 }
             }
-            warnings.push(format!(
-                "took {} instance(s) (RECURRENCE-ID) whose recurring event is not in the \
-                 document as one event: the first at its own time, the others as its RDATEs",
-                overrides.len() + 1
-            ));
+            warnings.push(if overrides.is_empty() {
+                "took an instance (RECURRENCE-ID) whose recurring event is not in the document \
+                 as one event at its own time"
+                    .to_string()
+            } else {
+                format!(
+                    "took {} instances (RECURRENCE-ID) whose recurring event is not in the \
+                     document as one event: the first at its own time, the others as its RDATEs",
+                    overrides.len() + 1
+                )
+            });
             (first, overrides)
         }
         (None, _) => return Err(IcsError::OrphanOverride(label)),
