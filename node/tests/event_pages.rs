@@ -2,7 +2,7 @@
 //! Events Calendar" and Mobilizon, a schema.org `@graph`, microdata, microformats2 h-event and
 //! an `eventSchedule`; each read into the right event with its place, geo and time zone.
 
-use discal_node::sources::page::read_page;
+use discal_node::sources::page::{read_page, read_page_on};
 use discal_protocol::model::{DateTimeValue, End, Status};
 use discal_protocol::{Limits, NodeSecret, Tz};
 
@@ -232,6 +232,57 @@ fn an_event_schedule_becomes_a_rule() {
         ("2027-01-05T18:00".into(), "Europe/Berlin".into())
     );
     assert_eq!(m.categories, vec!["chess".to_string(), "games".into()]);
+}
+
+#[test]
+fn a_monthly_schedule_without_a_first_day_starts_at_its_next_occurrence() {
+    // "First and third Thursday, 19:00 to 22:00, not on 7 January": no startDate anywhere, as
+    // schema.org's own examples and many group pages write it.
+    let path = format!(
+        "{}/tests/fixtures/pages/monthly-meetup.html",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let html = std::fs::read_to_string(path).unwrap();
+    let key = NodeSecret::from_seed_array([5; 32]).public();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let p = read_page_on(
+        &html,
+        "https://lug.example.org/stammtisch",
+        None,
+        &key,
+        &Limits::default(),
+        today,
+    );
+    assert_eq!(p.reading.events.len(), 1, "{:?}", p.reading.refused);
+    let m = &p.reading.events[0].content.master;
+    assert_eq!(m.rrule.as_deref(), Some("FREQ=MONTHLY;BYDAY=1TH,3TH"));
+    // 3 December has passed; 17 December is the third Thursday.
+    assert_eq!(
+        zoned(&m.start),
+        ("2026-12-17T19:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(
+        m.end,
+        Some(End::Duration(discal_protocol::model::Duration {
+            negative: false,
+            weeks: 0,
+            days: 0,
+            seconds: 3 * 3600,
+        }))
+    );
+    assert_eq!(m.exdates.len(), 1);
+    assert_eq!(
+        zoned(&m.exdates[0]),
+        ("2027-01-07T19:00".into(), "Europe/Berlin".into())
+    );
+    assert!(
+        p.reading
+            .notes
+            .iter()
+            .any(|n| n.contains("placed from 2026-12-06")),
+        "{:?}",
+        p.reading.notes
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! share one mapping (`vevent`). What a page says that has no place in an event is named
 //! per event in the notes, not dropped in silence.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone};
 use discal_protocol::ics::{escape_text, fold_line, parse_calendar};
 use discal_protocol::{Limits, NodeKey, Tz};
 use scraper::{ElementRef, Html, Selector};
@@ -41,6 +41,20 @@ pub fn read_page(
     origin: &NodeKey,
     limits: &Limits,
 ) -> PageEvents {
+    let today = chrono::Utc::now().with_timezone(&tz.unwrap_or(Tz::UTC));
+    read_page_on(html, page_url, tz, origin, limits, today.date_naive())
+}
+
+/// [`read_page`] on a given day: a schedule that names no first day ("first and third
+/// Wednesday of the month") starts at its first occurrence on or after `today`.
+pub fn read_page_on(
+    html: &str,
+    page_url: &str,
+    tz: Option<Tz>,
+    origin: &NodeKey,
+    limits: &Limits,
+    today: NaiveDate,
+) -> PageEvents {
     let html = cut(html, MAX_PAGE_BYTES);
     let doc = Html::parse_document(html);
     let base = url::Url::parse(page_url).ok();
@@ -69,7 +83,7 @@ pub fn read_page(
         n += 1;
         let uid = uid_for(item, &canonical, base.as_ref(), n, &mut used);
         let label = if name.is_empty() { uid.clone() } else { name };
-        match vevent(item, &uid, tz, base.as_ref()) {
+        match vevent(item, &uid, tz, base.as_ref(), today) {
             Ok((lines, unmapped)) => {
                 text.push_str(&lines);
                 if !unmapped.is_empty() {
@@ -256,7 +270,7 @@ fn json_ld(doc: &Html, notes: &mut Vec<String>) -> Vec<Value> {
         }
         let text: String = script.text().collect();
         match read_json(&text) {
-            Ok(v) => collect_events(&v, 0, &mut out),
+            Ok(v) => collect_events(&v, 0, None, &mut out),
             Err(e) => notes.push(format!("a JSON-LD block that is not JSON: {e}")),
         }
     }
@@ -265,7 +279,8 @@ fn json_ld(doc: &Html, notes: &mut Vec<String>) -> Vec<Value> {
 
 /// A JSON-LD block as sites write it: strict JSON first; then without the slips real pages
 /// have (an HTML comment or CDATA wrapper, a trailing `;`, raw line breaks and tabs inside
-/// strings, commas before `}` or `]`). The strict error is the one reported.
+/// strings, `//` and `/* */` comments left in by a template, commas before `}` or `]`). The
+/// strict error is the one reported.
 fn read_json(text: &str) -> Result<Value, serde_json::Error> {
     let t = text.trim();
     let strict = serde_json::from_str::<Value>(t);
@@ -280,30 +295,62 @@ fn read_json(text: &str) -> Result<Value, serde_json::Error> {
         .trim_end_matches("//]]>")
         .trim()
         .trim_end_matches(';');
-    let mut out = String::with_capacity(t.len());
-    let (mut in_string, mut escaped) = (false, false);
+    // Two passes, each aware of strings: comments first, so that a comma followed by a comment
+    // and then `}` is still seen as trailing.
     let chars: Vec<char> = t.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
+    let mut bare = Vec::with_capacity(chars.len());
+    let (mut in_string, mut escaped, mut i) = (false, false, 0);
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
         if in_string {
             match c {
                 _ if escaped => escaped = false,
                 '\\' => escaped = true,
                 '"' => in_string = false,
                 '\n' => {
-                    out.push_str("\\n");
+                    bare.extend(['\\', 'n']);
                     continue;
                 }
                 '\r' => continue,
                 '\t' => {
-                    out.push_str("\\t");
+                    bare.extend(['\\', 't']);
                     continue;
                 }
                 _ => {}
             }
         } else if c == '"' {
             in_string = true;
+        } else if c == '/' && chars.get(i) == Some(&'/') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        } else if c == '/' && chars.get(i) == Some(&'*') {
+            i += 1;
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                i += 1;
+            }
+            i += 2;
+            bare.push(' ');
+            continue;
+        }
+        bare.push(c);
+    }
+    let mut out = String::with_capacity(bare.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &c) in bare.iter().enumerate() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
         } else if c == ',' {
-            let next = chars[i + 1..].iter().find(|n| !n.is_whitespace());
+            let next = bare[i + 1..].iter().find(|n| !n.is_whitespace());
             if matches!(next, Some('}' | ']')) {
                 continue;
             }
@@ -313,19 +360,36 @@ fn read_json(text: &str) -> Result<Value, serde_json::Error> {
     serde_json::from_str::<Value>(&out).or(strict)
 }
 
-fn collect_events(v: &Value, depth: usize, out: &mut Vec<Value>) {
+/// Finds the events in a JSON-LD value. `host` is the name of the item an event is nested in:
+/// a band's page lists its concerts as `"event": [...]`, often without a name of their own,
+/// and the band (or the event's performer) is then what the listing is called.
+fn collect_events(v: &Value, depth: usize, host: Option<&str>, out: &mut Vec<Value>) {
     if depth > MAX_DEPTH || out.len() >= MAX_EVENTS {
         return;
     }
     match v {
-        Value::Array(a) => a.iter().for_each(|x| collect_events(x, depth + 1, out)),
+        Value::Array(a) => a
+            .iter()
+            .for_each(|x| collect_events(x, depth + 1, host, out)),
         Value::Object(o) => {
             if types(v).iter().any(|t| is_event_type(t)) {
-                out.push(v.clone());
+                let mut ev = v.clone();
+                if text(&ev["name"]).is_none() {
+                    let performer = match &ev["performer"] {
+                        Value::Array(a) => a.first().and_then(|p| text(&p["name"])),
+                        p @ Value::Object(_) => text(&p["name"]),
+                        p => text(p),
+                    };
+                    if let Some(n) = performer.or_else(|| host.map(str::to_string)) {
+                        ev["name"] = Value::String(n);
+                    }
+                }
+                out.push(ev);
                 return;
             }
+            let name = text(&v["name"]);
             for x in o.values() {
-                collect_events(x, depth + 1, out);
+                collect_events(x, depth + 1, name.as_deref().or(host), out);
             }
         }
         _ => {}
@@ -599,13 +663,50 @@ fn mf2_date(el: ElementRef<'_>) -> String {
         let date = parts
             .iter()
             .find(|p| p.len() == 10 && p.as_bytes()[4] == b'-');
-        let time = parts.iter().find(|p| p.contains(':'));
+        let time = parts.iter().find_map(|p| vcp_time(p));
+        // A zone may be a part of its own ("-08:00", "Z") after a time without one.
+        let zone = parts.iter().find(|p| {
+            let b = p.as_bytes();
+            p.as_str() == "Z"
+                || (matches!(b.first(), Some(b'+' | b'-'))
+                    && (3..=6).contains(&b.len())
+                    && b[1..].iter().all(|c| c.is_ascii_digit() || *c == b':'))
+        });
         return match (date, time) {
-            (Some(d), Some(t)) => format!("{d}T{t}"),
+            (Some(d), Some(t)) => format!("{d}T{t}{}", zone.map_or("", |z| z.as_str())),
             _ => parts.join(""),
         };
     }
     own(v).unwrap_or_else(|| text_of(el))
+}
+
+/// A value-class time part in 24-hour form: `19:00`, `19:00-08:00` as written; `7pm`,
+/// `07:00:00pm`, `7:30 p.m.` converted (microformats2's parsing rules allow am/pm).
+fn vcp_time(p: &str) -> Option<String> {
+    let t: String = p
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '.')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let (clock, pm) = match t.strip_suffix("pm") {
+        Some(c) => (c, true),
+        None => match t.strip_suffix("am") {
+            Some(c) => (c, false),
+            None => return p.contains(':').then(|| p.trim().to_string()),
+        },
+    };
+    let mut fields = clock.split(':');
+    let h: u32 = fields.next()?.parse().ok()?;
+    let rest: Vec<u32> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    if !(1..=12).contains(&h) || rest.len() > 2 || rest.iter().any(|v| *v > 59) {
+        return None;
+    }
+    let h = h % 12 + if pm { 12 } else { 0 };
+    let (m, s) = (
+        rest.first().copied().unwrap_or(0),
+        rest.get(1).copied().unwrap_or(0),
+    );
+    Some(format!("{h:02}:{m:02}:{s:02}"))
 }
 
 // ---- one event's JSON to VEVENT lines ----
@@ -646,6 +747,17 @@ enum When {
     Utc(NaiveDateTime),
     Offset(DateTime<FixedOffset>),
     Local(NaiveDateTime),
+}
+
+impl When {
+    /// The day as written (for an offset, the local day).
+    fn day(&self) -> NaiveDate {
+        match self {
+            When::Date(d) => *d,
+            When::Utc(t) | When::Local(t) => t.date(),
+            When::Offset(d) => d.naive_local().date(),
+        }
+    }
 }
 
 fn parse_when(s: &str) -> Option<When> {
@@ -743,6 +855,7 @@ fn vevent(
     uid: &str,
     tz: Option<Tz>,
     base: Option<&url::Url>,
+    today: NaiveDate,
 ) -> Result<(String, Vec<String>), String> {
     let name = text(&item["name"]).ok_or("no name")?;
     let mut unmapped: Vec<String> = item
@@ -759,29 +872,18 @@ fn vevent(
     line("BEGIN:VEVENT".into());
     line(format!("UID:{}", escape_text(uid)));
     line(format!("SUMMARY:{}", escape_text(&name)));
-    let schedule = &item["eventSchedule"];
-    let start = plain(&item["startDate"])
-        .or_else(|| schedule_start(schedule))
-        .ok_or("no startDate")?;
-    let start = parse_when(&start).ok_or_else(|| format!("startDate {start:?} is not a date"))?;
-    let (v, note) = ics_when(&start, tz);
-    line(format!("DTSTART{v}"));
-    if let Some(n) = note {
-        unmapped.push(n.to_string());
-    }
-    if let Some(e) = plain(&item["endDate"]).and_then(|e| parse_when(&e)) {
-        let same_kind = matches!(start, When::Date(_)) == matches!(e, When::Date(_));
-        if same_kind {
-            let e = match e {
-                // schema.org's end date is the last day; iCalendar's DTEND is the day after.
-                When::Date(d) => When::Date(d.succ_opt().unwrap_or(d)),
-                other => other,
-            };
-            line(format!("DTEND{}", ics_when(&e, tz).0));
-        }
-    } else if let Some(d) = plain(&item["duration"]) {
-        line(format!("DURATION:{}", escape_text(&d)));
-    }
+    let schedule = match &item["eventSchedule"] {
+        Value::Null => None,
+        v => match read_schedule(v) {
+            Ok(s) => Some(s),
+            Err(why) => {
+                unmapped.push(format!("eventSchedule ({why})"));
+                None
+            }
+        },
+    };
+    let tz = schedule.as_ref().and_then(|s| s.zone).or(tz);
+    let dtstart = when_lines(item, schedule.as_ref(), tz, today, &mut line, &mut unmapped)?;
     if let Some(d) = text(&item["description"]) {
         line(format!("DESCRIPTION:{}", escape_text(&d)));
     }
@@ -801,11 +903,12 @@ fn vevent(
         }
     }
     where_and_who(item, &mut line);
-    if !schedule.is_null() {
-        match rrule(schedule) {
-            Ok(r) => line(format!("RRULE:{r}")),
-            Err(why) => unmapped.push(format!("eventSchedule ({why})")),
+    if let Some(sch) = schedule {
+        line(format!("RRULE:{}", sch.rule));
+        for x in &sch.except {
+            line(format!("EXDATE{}", except_value(&dtstart, x, tz)));
         }
+        unmapped.extend(sch.unmapped);
     }
     line("END:VEVENT".into());
     Ok((out, unmapped))
@@ -837,17 +940,60 @@ fn where_and_who(item: &Value, line: &mut impl FnMut(String)) {
     }
 }
 
-fn schedule_start(s: &Value) -> Option<String> {
-    let s = if let Value::Array(a) = s {
-        a.first()?
-    } else {
-        s
+/// DTSTART and DTEND or DURATION as VEVENT lines; DTSTART's value is returned, for EXDATEs.
+fn when_lines(
+    item: &Value,
+    schedule: Option<&Schedule>,
+    tz: Option<Tz>,
+    today: NaiveDate,
+    line: &mut impl FnMut(String),
+    unmapped: &mut Vec<String>,
+) -> Result<String, String> {
+    let written = match plain(&item["startDate"]) {
+        Some(s) => Some(parse_when(&s).ok_or_else(|| format!("startDate {s:?} is not a date"))?),
+        None => None,
     };
-    let date = plain(&s["startDate"])?;
-    Some(match plain(&s["startTime"]) {
-        Some(t) if date.len() == 10 => format!("{date}T{t}"),
-        _ => date,
-    })
+    let start = match schedule {
+        Some(sch) => {
+            if written.is_none() && sch.start_date.is_none() {
+                if sch.days.is_empty() {
+                    return Err("no startDate".into());
+                }
+                unmapped.push(format!(
+                    "startDate (none: the schedule is placed from {today})"
+                ));
+            }
+            sch.first(written, tz, today)
+                .ok_or("eventSchedule: no day in four years matches its rule")?
+        }
+        None => written.ok_or("no startDate")?,
+    };
+    let (v, note) = ics_when(&start, tz);
+    line(format!("DTSTART{v}"));
+    if let Some(n) = note {
+        unmapped.push(n.to_string());
+    }
+    let end = plain(&item["endDate"]).and_then(|e| parse_when(&e));
+    if let Some(d) = schedule.and_then(|s| s.length.clone()) {
+        line(format!("DURATION:{d}"));
+    } else if let Some(e) = end {
+        let same_kind = matches!(start, When::Date(_)) == matches!(e, When::Date(_));
+        // With a schedule, an endDate days after the start is the series' end, not the
+        // first occurrence's.
+        let series_end =
+            schedule.is_some() && e.day() > start.day().succ_opt().unwrap_or(start.day());
+        if same_kind && !series_end {
+            let e = match e {
+                // schema.org's end date is the last day; iCalendar's DTEND is the day after.
+                When::Date(d) => When::Date(d.succ_opt().unwrap_or(d)),
+                other => other,
+            };
+            line(format!("DTEND{}", ics_when(&e, tz).0));
+        }
+    } else if let Some(d) = plain(&item["duration"]) {
+        line(format!("DURATION:{}", escape_text(&d)));
+    }
+    Ok(v)
 }
 
 /// Where: the text for LOCATION and GEO.
@@ -974,18 +1120,351 @@ fn keywords(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// An `eventSchedule` as an RRULE, where iCalendar can say it.
-fn rrule(s: &Value) -> Result<String, String> {
+/// An `eventSchedule` read into iCalendar's terms.
+#[derive(Debug)]
+struct Schedule {
+    /// The RRULE value.
+    rule: String,
+    /// The days the rule's BY parts allow, to put DTSTART on an occurrence (RFC 5545 counts
+    /// DTSTART as one even where the rule does not).
+    days: Days,
+    /// The schedule's own first day (`startDate`) and times of day.
+    start_date: Option<NaiveDate>,
+    start_time: Option<NaiveTime>,
+    /// Each occurrence's length as an iCalendar duration (`duration`, or `endTime` less
+    /// `startTime`).
+    length: Option<String>,
+    /// `scheduleTimezone`.
+    zone: Option<Tz>,
+    /// `exceptDate`.
+    except: Vec<When>,
+    /// Schedule properties with no place in the event.
+    unmapped: Vec<String>,
+}
+
+/// The days a rule can fall on: months, days of the month, weekdays (with the week of the
+/// month, counted from its end if negative). Empty parts allow every day.
+#[derive(Debug, Default)]
+struct Days {
+    months: Vec<u32>,
+    month_days: Vec<i32>,
+    weekdays: Vec<(Option<i32>, chrono::Weekday)>,
+}
+
+impl Days {
+    fn is_empty(&self) -> bool {
+        self.months.is_empty() && self.month_days.is_empty() && self.weekdays.is_empty()
+    }
+
+    fn allows(&self, d: NaiveDate) -> bool {
+        use chrono::Datelike;
+        let last = (28..=31)
+            .rev()
+            .find(|n| NaiveDate::from_ymd_opt(d.year(), d.month(), *n).is_some())
+            .unwrap_or(28) as i32;
+        let day = d.day() as i32;
+        let month_ok = self.months.is_empty() || self.months.contains(&d.month());
+        let month_day_ok = self.month_days.is_empty()
+            || self
+                .month_days
+                .iter()
+                .any(|m| *m == day || *m == day - last - 1);
+        let weekday_ok = self.weekdays.is_empty()
+            || self.weekdays.iter().any(|(n, w)| {
+                *w == d.weekday()
+                    && match n {
+                        None => true,
+                        Some(n) if *n > 0 => (day - 1) / 7 + 1 == *n,
+                        Some(n) => (last - day) / 7 + 1 == -n,
+                    }
+            });
+        month_ok && month_day_ok && weekday_ok
+    }
+
+    /// The first allowed day on or after `from`, looking four years ahead (a 29 February).
+    fn first_from(&self, from: NaiveDate) -> Option<NaiveDate> {
+        from.iter_days().take(4 * 366 + 1).find(|d| self.allows(*d))
+    }
+}
+
+impl Schedule {
+    /// DTSTART: the day written (the event's `startDate`, else the schedule's, else `today`),
+    /// moved on to the rule's first day, at the time written or the schedule's `startTime`.
+    fn first(&self, written: Option<When>, tz: Option<Tz>, today: NaiveDate) -> Option<When> {
+        let time = self.start_time;
+        let Some(w) = written else {
+            let day = self.days.first_from(self.start_date.unwrap_or(today))?;
+            return Some(match time {
+                Some(t) => When::Local(day.and_time(t)),
+                None => When::Date(day),
+            });
+        };
+        let local_day = match &w {
+            When::Date(d) => *d,
+            When::Local(t) => t.date(),
+            When::Offset(d) => d.naive_local().date(),
+            When::Utc(t) => match tz {
+                Some(z) => z.from_utc_datetime(t).naive_local().date(),
+                None => t.date(),
+            },
+        };
+        let day = self.days.first_from(local_day)?;
+        let shift = chrono::Duration::days((day - local_day).num_days());
+        Some(match w {
+            When::Date(_) => match time {
+                Some(t) => When::Local(day.and_time(t)),
+                None => When::Date(day),
+            },
+            When::Local(t) => When::Local(t + shift),
+            When::Offset(d) => When::Offset(d + shift),
+            When::Utc(t) => When::Utc(t + shift),
+        })
+    }
+}
+
+/// The properties of a schema.org `Schedule` [`read_schedule`] maps.
+const SCHEDULE_MAPPED: &[&str] = &[
+    "@type",
+    "@id",
+    "repeatFrequency",
+    "byDay",
+    "byMonth",
+    "byMonthDay",
+    "byMonthWeek",
+    "repeatCount",
+    "startDate",
+    "endDate",
+    "startTime",
+    "endTime",
+    "duration",
+    "scheduleTimezone",
+    "exceptDate",
+];
+
+/// A single value or an array of them, as a list.
+fn each(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) => a.iter().collect(),
+        Value::Null => Vec::new(),
+        one => vec![one],
+    }
+}
+
+/// Integers of one BY part, each within `range`.
+fn numbers(
+    v: &Value,
+    what: &str,
+    range: std::ops::RangeInclusive<i32>,
+) -> Result<Vec<i32>, String> {
+    each(v)
+        .into_iter()
+        .take(31)
+        .map(|x| {
+            let t = plain(x).unwrap_or_default();
+            t.parse::<i32>()
+                .ok()
+                .filter(|n| range.contains(n) && *n != 0)
+                .ok_or(format!("{what} {t:?}"))
+        })
+        .collect()
+}
+
+/// A time of day as `startTime` writes it (`19:00`, `19:00:00`, `19:00:00+01:00`); an offset
+/// is dropped, the zone being the schedule's.
+fn time_of_day(s: &str) -> Option<NaiveTime> {
+    let s = s.trim().trim_start_matches('T');
+    let clock = s.find(['+', '-', 'Z', 'z']).map_or(s, |i| &s[..i]);
+    ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"]
+        .into_iter()
+        .find_map(|f| NaiveTime::parse_from_str(clock, f).ok())
+}
+
+/// An `eventSchedule` (schema.org's `Schedule`) as an RRULE and what goes with it, or why it
+/// says nothing iCalendar can.
+fn read_schedule(s: &Value) -> Result<Schedule, String> {
+    let mut unmapped = Vec::new();
     let s = if let Value::Array(a) = s {
         if a.len() > 1 {
-            return Err("more than one schedule".into());
+            // Classes at two times of day: the first one is kept, and the loss said.
+            unmapped.push(format!(
+                "eventSchedule ({} schedules after the first)",
+                a.len() - 1
+            ));
         }
         a.first().ok_or("empty")?
     } else {
         s
     };
-    let freq = plain(&s["repeatFrequency"]).ok_or("no repeatFrequency")?;
-    let (freq, interval) = match freq.to_ascii_uppercase().as_str() {
+    let days = schedule_days(s)?;
+    let rule = schedule_rule(s, &days)?;
+    let start_date = match plain(&s["startDate"]).map(|d| parse_when(&d)) {
+        None => None,
+        Some(Some(When::Date(d))) => Some(d),
+        Some(Some(When::Local(t) | When::Utc(t))) => Some(t.date()),
+        Some(Some(When::Offset(d))) => Some(d.naive_local().date()),
+        Some(None) => return Err("startDate is not a date".into()),
+    };
+    let start_time = match plain(&s["startTime"]) {
+        Some(t) => Some(time_of_day(&t).ok_or(format!("startTime {t:?}"))?),
+        None => None,
+    };
+    let length = match (plain(&s["duration"]), plain(&s["endTime"])) {
+        (Some(d), _) => Some(escape_text(&d)),
+        (None, Some(e)) => {
+            let end = time_of_day(&e).ok_or(format!("endTime {e:?}"))?;
+            start_time.map(|st| {
+                let mut mins = (end - st).num_minutes();
+                if mins <= 0 {
+                    mins += 24 * 60;
+                }
+                format!("PT{}H{}M", mins / 60, mins % 60)
+            })
+        }
+        (None, None) => None,
+    };
+    let zone = match plain(&s["scheduleTimezone"]) {
+        Some(z) => {
+            Some(discal_protocol::tz::resolve_tzid(&z).ok_or(format!("scheduleTimezone {z:?}"))?)
+        }
+        None => None,
+    };
+    let except = each(&s["exceptDate"])
+        .into_iter()
+        .take(256)
+        .filter_map(|x| plain(x).and_then(|t| parse_when(&t)))
+        .collect();
+    if let Some(o) = s.as_object() {
+        unmapped.extend(
+            o.keys()
+                .filter(|k| !SCHEDULE_MAPPED.contains(&k.as_str()))
+                .map(|k| format!("eventSchedule.{k}")),
+        );
+    }
+    Ok(Schedule {
+        rule,
+        days,
+        start_date,
+        start_time,
+        length,
+        zone,
+        except,
+        unmapped,
+    })
+}
+
+/// The days a schedule's BY parts allow.
+fn schedule_days(s: &Value) -> Result<Days, String> {
+    let mut days = Days::default();
+    for d in each(&s["byDay"]).into_iter().take(7 * 5) {
+        let d = plain(d).unwrap_or_default();
+        let word = d
+            .rsplit('/')
+            .next()
+            .unwrap_or(&d)
+            .trim()
+            .to_ascii_lowercase();
+        // A DayOfWeek ("https://schema.org/Tuesday", "Tuesday") or iCalendar's "1MO", "-1FR".
+        let split = word.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(0);
+        let (n, name) = word.split_at(split);
+        let n = match n {
+            "" => None,
+            n => Some(
+                n.parse::<i32>()
+                    .ok()
+                    .filter(|n| (-5..=5).contains(n) && *n != 0)
+                    .ok_or(format!("byDay {d:?}"))?,
+            ),
+        };
+        let day = [
+            ("mo", chrono::Weekday::Mon),
+            ("tu", chrono::Weekday::Tue),
+            ("we", chrono::Weekday::Wed),
+            ("th", chrono::Weekday::Thu),
+            ("fr", chrono::Weekday::Fri),
+            ("sa", chrono::Weekday::Sat),
+            ("su", chrono::Weekday::Sun),
+        ]
+        .into_iter()
+        .find(|(c, _)| name.starts_with(c))
+        .map(|(_, w)| w)
+        .ok_or(format!("byDay {d:?}"))?;
+        days.weekdays.push((n, day));
+    }
+    let weeks = numbers(&s["byMonthWeek"], "byMonthWeek", -5..=5)?;
+    if !weeks.is_empty() {
+        if days.weekdays.is_empty() {
+            return Err("byMonthWeek without byDay".into());
+        }
+        days.weekdays = weeks
+            .iter()
+            .flat_map(|n| days.weekdays.iter().map(move |(_, w)| (Some(*n), *w)))
+            .collect();
+    }
+    days.month_days = numbers(&s["byMonthDay"], "byMonthDay", -31..=31)?;
+    days.months = numbers(&s["byMonth"], "byMonth", 1..=12)?
+        .into_iter()
+        .map(|m| m as u32)
+        .collect();
+    Ok(days)
+}
+
+/// A schedule's RRULE value.
+fn schedule_rule(s: &Value, days: &Days) -> Result<String, String> {
+    let ordinal = days.weekdays.iter().any(|(n, _)| n.is_some());
+    let (freq, interval) = match plain(&s["repeatFrequency"]) {
+        Some(f) => frequency(&f)?,
+        // Without a frequency the BY parts say it: "the first and third Wednesday" is monthly.
+        None if ordinal || !days.month_days.is_empty() => ("MONTHLY", 1),
+        None if !days.months.is_empty() => ("YEARLY", 1),
+        None if !days.weekdays.is_empty() => ("WEEKLY", 1),
+        None => return Err("no repeatFrequency".into()),
+    };
+    if ordinal && !matches!(freq, "MONTHLY" | "YEARLY") {
+        return Err(format!(
+            "weeks of the month in a {} schedule",
+            freq.to_ascii_lowercase()
+        ));
+    }
+    let mut rule = format!("FREQ={freq}");
+    if interval > 1 {
+        rule.push_str(&format!(";INTERVAL={interval}"));
+    }
+    let join = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    if !days.months.is_empty() {
+        let m: Vec<i32> = days.months.iter().map(|m| *m as i32).collect();
+        rule.push_str(&format!(";BYMONTH={}", join(&m)));
+    }
+    if !days.month_days.is_empty() {
+        rule.push_str(&format!(";BYMONTHDAY={}", join(&days.month_days)));
+    }
+    if !days.weekdays.is_empty() {
+        let codes: Vec<String> = days
+            .weekdays
+            .iter()
+            .map(|(n, w)| {
+                let code = &w.to_string()[..2].to_ascii_uppercase();
+                n.map_or(code.clone(), |n| format!("{n}{code}"))
+            })
+            .collect();
+        rule.push_str(&format!(";BYDAY={}", codes.join(",")));
+    }
+    if let Some(c) = plain(&s["repeatCount"]) {
+        let c: u32 = c.parse().map_err(|_| format!("repeatCount {c:?}"))?;
+        rule.push_str(&format!(";COUNT={c}"));
+    } else if let Some(e) = plain(&s["endDate"]) {
+        let until = match parse_when(&e).ok_or(format!("endDate {e:?}"))? {
+            When::Date(d) => format!("{}T235959Z", d.format("%Y%m%d")),
+            When::Utc(t) | When::Local(t) => format!("{}Z", t.format(STAMP)),
+            When::Offset(d) => format!("{}Z", d.naive_utc().format(STAMP)),
+        };
+        rule.push_str(&format!(";UNTIL={until}"));
+    }
+    Ok(rule)
+}
+
+/// `repeatFrequency` (an ISO 8601 period or a word) as FREQ and INTERVAL.
+fn frequency(freq: &str) -> Result<(&'static str, u32), String> {
+    Ok(match freq.to_ascii_uppercase().as_str() {
         "DAILY" => ("DAILY", 1),
         "WEEKLY" => ("WEEKLY", 1),
         "MONTHLY" => ("MONTHLY", 1),
@@ -1007,45 +1486,20 @@ fn rrule(s: &Value) -> Result<String, String> {
             };
             (f, n.max(1))
         }
-    };
-    let mut rule = format!("FREQ={freq}");
-    if interval > 1 {
-        rule.push_str(&format!(";INTERVAL={interval}"));
+    })
+}
+
+/// An `exceptDate` as an EXDATE value of DTSTART's form: a date takes DTSTART's time and zone.
+fn except_value(dtstart: &str, x: &When, tz: Option<Tz>) -> String {
+    match x {
+        When::Date(d) => match dtstart.rsplit_once(':') {
+            Some((params, value)) if value.len() >= 8 => {
+                format!("{params}:{}{}", d.format("%Y%m%d"), &value[8..])
+            }
+            _ => format!(";VALUE=DATE:{}", d.format("%Y%m%d")),
+        },
+        other => ics_when(other, tz).0,
     }
-    let days: Vec<&Value> = match &s["byDay"] {
-        Value::Array(a) => a.iter().collect(),
-        Value::Null => Vec::new(),
-        one => vec![one],
-    };
-    if !days.is_empty() {
-        let mut codes = Vec::new();
-        for d in days {
-            let d = plain(d).unwrap_or_default();
-            let day = d.rsplit('/').next().unwrap_or(&d).to_ascii_lowercase();
-            let code = ["mo", "tu", "we", "th", "fr", "sa", "su"]
-                .into_iter()
-                .find(|c| day.starts_with(c))
-                .ok_or(format!("byDay {d:?}"))?;
-            codes.push(code.to_ascii_uppercase());
-        }
-        rule.push_str(&format!(";BYDAY={}", codes.join(",")));
-    }
-    if let Some(m) = plain(&s["byMonthDay"]) {
-        let m: i32 = m.parse().map_err(|_| format!("byMonthDay {m:?}"))?;
-        rule.push_str(&format!(";BYMONTHDAY={m}"));
-    }
-    if let Some(c) = plain(&s["repeatCount"]) {
-        let c: u32 = c.parse().map_err(|_| format!("repeatCount {c:?}"))?;
-        rule.push_str(&format!(";COUNT={c}"));
-    } else if let Some(e) = plain(&s["endDate"]) {
-        let until = match parse_when(&e).ok_or(format!("endDate {e:?}"))? {
-            When::Date(d) => format!("{}T235959Z", d.format("%Y%m%d")),
-            When::Utc(t) | When::Local(t) => format!("{}Z", t.format(STAMP)),
-            When::Offset(d) => format!("{}Z", d.naive_utc().format(STAMP)),
-        };
-        rule.push_str(&format!(";UNTIL={until}"));
-    }
-    Ok(rule)
 }
 
 #[cfg(test)]
@@ -1074,6 +1528,51 @@ mod tests {
     }
 
     #[test]
+    fn value_class_times_in_twelve_hour_form() {
+        let t = |s: &str| vcp_time(s);
+        assert_eq!(t("07:00:00pm").as_deref(), Some("19:00:00"));
+        assert_eq!(t("07:00:00am").as_deref(), Some("07:00:00"));
+        assert_eq!(t("7pm ").as_deref(), Some("19:00:00"));
+        assert_eq!(t("07:30 p.m.").as_deref(), Some("19:30:00"));
+        assert_eq!(t("12am").as_deref(), Some("00:00:00"));
+        assert_eq!(t("12:15pm").as_deref(), Some("12:15:00"));
+        assert_eq!(t("19:00-08:00").as_deref(), Some("19:00-08:00"));
+        assert_eq!(t("13pm"), None);
+        assert_eq!(t("7:61pm"), None);
+        assert_eq!(t("26 July"), None);
+        let doc = Html::parse_fragment(
+            "<p class=dt-start><time class=value datetime=2009-06-26>26 July</time>, from <span class=value>07:00p.m.</span> <span class=value>-0800</span></p>",
+        );
+        let el = doc.select(&selector(".dt-start")).next().unwrap();
+        assert_eq!(mf2_date(el), "2009-06-26T19:00:00-0800");
+    }
+
+    #[test]
+    fn events_without_a_name_take_their_performer_or_host() {
+        let mut out = Vec::new();
+        let band = json!({"@type": "MusicGroup", "name": "Foo Fighters", "event": [
+            {"@type": "Event", "startDate": "2011-05-20", "location": "Memphis, TN, US"},
+            {"@type": "Event", "startDate": "2011-05-23", "performer": {"@type": "MusicGroup", "name": "Support Act"}},
+            {"@type": "Event", "name": "Own name", "startDate": "2011-05-24"}
+        ]});
+        collect_events(&band, 0, None, &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["Foo Fighters", "Support Act", "Own name"]);
+        // Nothing to name it by: it stays without, and is refused as before.
+        out.clear();
+        collect_events(
+            &json!({"@type": "Event", "startDate": "2011-05-20"}),
+            0,
+            None,
+            &mut out,
+        );
+        assert!(out[0].get("name").is_none());
+    }
+
+    #[test]
     fn json_ld_as_sites_write_it() {
         let v = read_json("<!--\n{\"@type\": \"Event\", \"name\": \"Line\none\tand two\",\n \"keywords\": [\"a\", \"b\",],\n};\n-->")
             .unwrap();
@@ -1081,11 +1580,20 @@ mod tests {
         assert_eq!(v["keywords"], json!(["a", "b"]));
         assert_eq!(read_json("{\"a\": \"x,}\"}").unwrap()["a"], "x,}");
         assert!(read_json("{\"a\": ").is_err());
+        // Comments a template left in (extruct's sample from a news site), not inside strings.
+        let v = read_json(
+            "{\"@type\": \"Event\", // type\n \"url\": \"https://a.example/x\", /* why */\n \"name\": \"a // b /* c */\", // last\n //\"x\": 1\n}",
+        )
+        .unwrap();
+        assert_eq!(v["url"], "https://a.example/x");
+        assert_eq!(v["name"], "a // b /* c */");
+        assert!(v.get("x").is_none());
+        assert!(read_json("{\"a\": 1 /* never closed").is_err());
     }
 
     #[test]
     fn schedules_as_rules() {
-        let r = |v: Value| rrule(&v);
+        let r = |v: Value| read_schedule(&v).map(|s| s.rule);
         assert_eq!(
             r(
                 json!({"repeatFrequency": "P1W", "byDay": "https://schema.org/Tuesday", "repeatCount": 10})
@@ -1102,5 +1610,69 @@ mod tests {
         // A multi-byte unit is refused, not a panic.
         assert!(r(json!({"repeatFrequency": "P1\u{e9}"})).is_err());
         assert!(r(json!({"repeatFrequency": "P\u{1f600}"})).is_err());
+        // The BY parts schema.org has, and a frequency they imply when none is written.
+        assert_eq!(
+            r(json!({"byDay": "https://schema.org/Wednesday", "byMonthWeek": [1, 3]})),
+            Ok("FREQ=MONTHLY;BYDAY=1WE,3WE".into())
+        );
+        assert_eq!(
+            r(json!({"repeatFrequency": "P1M", "byMonthDay": [1, 15]})),
+            Ok("FREQ=MONTHLY;BYMONTHDAY=1,15".into())
+        );
+        assert_eq!(
+            r(json!({"repeatFrequency": "P1Y", "byMonth": 5, "byDay": "-1FR"})),
+            Ok("FREQ=YEARLY;BYMONTH=5;BYDAY=-1FR".into())
+        );
+        assert_eq!(
+            r(json!({"byDay": ["Monday", "Friday"]})),
+            Ok("FREQ=WEEKLY;BYDAY=MO,FR".into())
+        );
+        // Weeks of the month in a weekly rule say two things; no day, no rule.
+        assert!(r(json!({"repeatFrequency": "P1W", "byDay": "Monday", "byMonthWeek": 2})).is_err());
+        assert!(r(json!({"byMonthWeek": 2})).is_err());
+        assert!(r(json!({"byMonthDay": 32})).is_err());
+        assert!(r(json!({"byDay": "Someday"})).is_err());
+        assert!(r(json!({"startTime": "19:00"})).is_err());
+    }
+
+    #[test]
+    fn a_schedule_starts_on_its_first_occurrence() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let sch = |v: Value| read_schedule(&v).unwrap();
+        // First and third Wednesday, none written: from "today", 2026-12-06 (a Sunday).
+        let s = sch(
+            json!({"byDay": "Wednesday", "byMonthWeek": [1, 3], "startTime": "19:30", "endTime": "21:00"}),
+        );
+        let t = NaiveTime::from_hms_opt(19, 30, 0).unwrap();
+        assert_eq!(
+            s.first(None, None, d("2026-12-06")),
+            Some(When::Local(d("2026-12-16").and_time(t)))
+        );
+        assert_eq!(s.length.as_deref(), Some("PT1H30M"));
+        // A start written on a Sunday for a Wednesday class moves to the Wednesday (RFC 5545
+        // counts DTSTART as an occurrence); a time with an offset keeps it.
+        let s = sch(json!({"repeatFrequency": "P1W", "byDay": "Wednesday"}));
+        let sunday = DateTime::parse_from_rfc3339("2017-01-01T19:00:00+01:00").unwrap();
+        assert_eq!(
+            s.first(Some(When::Offset(sunday)), None, d("2026-12-06")),
+            Some(When::Offset(sunday + chrono::Duration::days(3)))
+        );
+        // The last Friday, counted from the month's end; a late endTime crosses midnight.
+        let s = sch(
+            json!({"repeatFrequency": "P1M", "byDay": "-1FR", "startDate": "2027-02-01", "startTime": "22:00", "endTime": "02:00"}),
+        );
+        assert_eq!(
+            s.first(None, None, d("2026-12-06")),
+            Some(When::Local(d("2027-02-26").and_hms_opt(22, 0, 0).unwrap()))
+        );
+        assert_eq!(s.length.as_deref(), Some("PT4H0M"));
+        // 29 February is four years away at most; an impossible day is none.
+        let s = sch(json!({"repeatFrequency": "P1Y", "byMonth": 2, "byMonthDay": 29}));
+        assert_eq!(
+            s.first(None, None, d("2025-03-01")).map(|w| w.day()),
+            Some(d("2028-02-29"))
+        );
+        let s = sch(json!({"repeatFrequency": "P1Y", "byMonth": 2, "byMonthDay": 30}));
+        assert_eq!(s.first(None, None, d("2025-03-01")), None);
     }
 }
