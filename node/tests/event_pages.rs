@@ -286,6 +286,54 @@ fn a_monthly_schedule_without_a_first_day_starts_at_its_next_occurrence() {
 }
 
 #[test]
+fn classic_hcalendar() {
+    let p = page(
+        "hcalendar.html",
+        "https://lug.example.org/events",
+        Some("Europe/Berlin"),
+    );
+    assert_eq!(p.reading.events.len(), 2, "{:?}", p.reading.refused);
+    let party = &p.reading.events[0].content.master;
+    assert_eq!(party.summary.as_deref(), Some("Install party"));
+    assert_eq!(
+        zoned(&party.start),
+        ("2027-02-13T14:00".into(), "Europe/Berlin".into())
+    );
+    assert_eq!(
+        party.url.as_deref(),
+        Some("https://lug.example.org/events/install-party")
+    );
+    assert_eq!(
+        party.location.as_deref(),
+        Some("Stadtbibliothek, Marktplatz 1, 12345 Nordstadt")
+    );
+    let geo = party.geo.as_ref().expect("the vcard's geo");
+    assert!((geo.lat - 52.52).abs() < 1e-9 && (geo.lon - 13.405).abs() < 1e-9);
+    assert_eq!(
+        party.description.as_deref(),
+        Some("Bring your laptop & a USB stick.")
+    );
+    assert_eq!(
+        party.categories,
+        vec!["install".to_string(), "linux".into()]
+    );
+    // 12-hour value-class times; an end with a time alone is on the start's day.
+    let stammtisch = &p.reading.events[1].content.master;
+    assert_eq!(
+        zoned(&stammtisch.start),
+        ("2027-03-04T19:30".into(), "Europe/Berlin".into())
+    );
+    match &stammtisch.end {
+        Some(End::At(e)) => assert_eq!(
+            zoned(e),
+            ("2027-03-04T22:00".into(), "Europe/Berlin".into())
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stammtisch.location.as_deref(), Some("Café Linux"));
+}
+
+#[test]
 fn hostile_pages_cost_little_and_say_why() {
     let key = NodeSecret::from_seed_array([5; 32]).public();
     let l = Limits::default();

@@ -1,6 +1,6 @@
-//! Event pages: schema.org `Event` (and its subtypes) in JSON-LD, microdata and
-//! microformats2 `h-event`, read into iCalendar and then through the same mapping,
-//! validation and limits as a feed. Pure: a page's text in, events and notes out.
+//! Event pages: schema.org `Event` (and its subtypes) in JSON-LD and microdata, microformats2
+//! `h-event` and classic hCalendar `vevent`, read into iCalendar and then through the same
+//! mapping, validation and limits as a feed. Pure: a page's text in, events and notes out.
 //!
 //! Each markup is first read into one JSON shape (schema.org's property names), so the three
 //! share one mapping (`vevent`). What a page says that has no place in an event is named
@@ -495,65 +495,144 @@ fn classes(el: ElementRef<'_>) -> Vec<&str> {
         .collect()
 }
 
-fn is_root(el: ElementRef<'_>) -> bool {
-    classes(el).iter().any(|c| c.starts_with("h-"))
+/// Which microformats: microformats2 (`h-event`, `p-name`) or the classic hCalendar that
+/// older sites and calendar plugins still write (`vevent`, `summary`, `dtstart`), read by
+/// microformats2's backward-compatible rules.
+#[derive(Clone, Copy, PartialEq)]
+enum Vocab {
+    Mf2,
+    Hcalendar,
 }
 
-/// microformats2 `h-event`s, each as JSON-LD would say it.
+/// hCalendar's property classes (with hCard's and adr's, for places) as microformats2's.
+const HCALENDAR: &[(&str, &str, &str)] = &[
+    ("summary", "p", "name"),
+    ("dtstart", "dt", "start"),
+    ("dtend", "dt", "end"),
+    ("duration", "dt", "duration"),
+    ("description", "p", "description"),
+    ("url", "u", "url"),
+    ("location", "p", "location"),
+    ("category", "p", "category"),
+    ("organizer", "p", "organizer"),
+    ("geo", "p", "geo"),
+    ("fn", "p", "name"),
+    ("street-address", "p", "street-address"),
+    ("locality", "p", "locality"),
+    ("region", "p", "region"),
+    ("postal-code", "p", "postal-code"),
+    ("country-name", "p", "country-name"),
+    ("latitude", "p", "latitude"),
+    ("longitude", "p", "longitude"),
+];
+
+fn is_root(el: ElementRef<'_>, vocab: Vocab) -> bool {
+    classes(el).iter().any(|c| match vocab {
+        Vocab::Mf2 => c.starts_with("h-"),
+        // An `adr` inside a `vcard` is read as part of it: its parts become the place's.
+        Vocab::Hcalendar => matches!(*c, "vevent" | "vcard" | "geo"),
+    })
+}
+
+/// A class as a property: its prefix (`p`, `u`, `dt`, `e`) and name.
+fn property(class: &str, vocab: Vocab) -> Option<(&str, &str)> {
+    match vocab {
+        Vocab::Mf2 => class.split_once('-'),
+        Vocab::Hcalendar => HCALENDAR
+            .iter()
+            .find(|(c, _, _)| *c == class)
+            .map(|(_, p, n)| (*p, *n)),
+    }
+}
+
+/// microformats2 `h-event`s and hCalendar `vevent`s, each as JSON-LD would say it.
 fn h_events(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
-    doc.select(&selector(".h-event"))
-        .filter(|e| {
+    let outermost = |class: &'static str| {
+        move |e: &ElementRef<'_>| {
             !e.ancestors()
                 .filter_map(ElementRef::wrap)
-                .any(|a| classes(a).contains(&"h-event"))
-        })
+                .any(|a| classes(a).iter().any(|c| *c == class || *c == "h-event"))
+        }
+    };
+    let (h_event, vevent) = (selector(".h-event"), selector(".vevent"));
+    let mf2 = doc
+        .select(&h_event)
+        .filter(outermost("h-event"))
+        .map(|root| (root, Vocab::Mf2));
+    // An element that is both is read as microformats2 (its rules say so).
+    let classic = doc
+        .select(&vevent)
+        .filter(|e| !classes(*e).contains(&"h-event"))
+        .filter(outermost("vevent"))
+        .map(|root| (root, Vocab::Hcalendar));
+    mf2.chain(classic)
         .take(MAX_EVENTS)
-        .map(|root| {
-            let p = mf2_properties(root, base);
-            let get = |k: &str| p.get(k).cloned();
-            let mut o = Map::new();
-            o.insert("@type".into(), json!("Event"));
-            let name = get("name")
-                .or_else(|| get("summary"))
-                .unwrap_or_else(|| json!(text_of(root)));
-            o.insert("name".into(), name);
-            for (mf, schema) in [
-                ("start", "startDate"),
-                ("end", "endDate"),
-                ("duration", "duration"),
-                ("url", "url"),
-                ("category", "keywords"),
-                ("organizer", "organizer"),
-            ] {
-                if let Some(v) = get(mf) {
-                    o.insert(schema.into(), v);
-                }
-            }
-            if let Some(d) = get("description").or_else(|| get("content")) {
-                o.insert("description".into(), d);
-            }
-            if let Some(l) = get("location") {
-                o.insert("location".into(), l);
-            }
-            Value::Object(o)
-        })
+        .map(|(root, vocab)| mf_event(root, base, vocab))
         .collect()
+}
+
+fn mf_event(root: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab) -> Value {
+    let p = mf2_properties(root, base, vocab);
+    let get = |k: &str| p.get(k).cloned();
+    let mut o = Map::new();
+    o.insert("@type".into(), json!("Event"));
+    let name = get("name")
+        .or_else(|| get("summary"))
+        .unwrap_or_else(|| json!(text_of(root)));
+    o.insert("name".into(), name);
+    // An end written as a time of day alone is on the start's day (microformats2's rule).
+    let time_alone = |e: &Value| {
+        e.as_str()
+            .filter(|t| t.as_bytes().get(4).is_none_or(|b| *b != b'-'))
+            .and_then(vcp_time)
+    };
+    let end = get("end").map(|e| match (time_alone(&e), get("start")) {
+        (Some(t), Some(Value::String(st))) if st.len() >= 10 && st.as_bytes()[4] == b'-' => {
+            json!(format!("{}T{t}", &st[..10]))
+        }
+        _ => e,
+    });
+    if let Some(e) = end {
+        o.insert("endDate".into(), e);
+    }
+    for (mf, schema) in [
+        ("start", "startDate"),
+        ("duration", "duration"),
+        ("url", "url"),
+        ("category", "keywords"),
+        ("organizer", "organizer"),
+    ] {
+        if let Some(v) = get(mf) {
+            o.insert(schema.into(), v);
+        }
+    }
+    if let Some(d) = get("description").or_else(|| get("content")) {
+        o.insert("description".into(), d);
+    }
+    if let Some(l) = get("location") {
+        o.insert("location".into(), l);
+    }
+    Value::Object(o)
 }
 
 /// The properties of one microformats2 root: `p-`, `u-`, `dt-` and `e-` classes of the
 /// elements inside it (not inside a nested root, whose properties are its own).
-fn mf2_properties(root: ElementRef<'_>, base: Option<&url::Url>) -> Map<String, Value> {
+fn mf2_properties(
+    root: ElementRef<'_>,
+    base: Option<&url::Url>,
+    vocab: Vocab,
+) -> Map<String, Value> {
     let mut o = Map::new();
     let mut stack: Vec<ElementRef<'_>> = root.children().filter_map(ElementRef::wrap).collect();
     stack.reverse();
     while let Some(el) = stack.pop() {
-        let nested = is_root(el);
+        let nested = is_root(el, vocab);
         for c in classes(el) {
-            let Some((prefix, name)) = c.split_once('-') else {
+            let Some((prefix, name)) = property(c, vocab) else {
                 continue;
             };
             let v = match prefix {
-                _ if nested && matches!(prefix, "p" | "u") => nested_value(el, base),
+                _ if nested && matches!(prefix, "p" | "u") => nested_value(el, base, vocab),
                 "p" => json!(mf2_text(el)),
                 "u" => json!(mf2_url(el, base)),
                 "dt" => json!(mf2_date(el)),
@@ -580,8 +659,8 @@ fn mf2_properties(root: ElementRef<'_>, base: Option<&url::Url>) -> Map<String, 
 }
 
 /// A nested h-card, h-adr or h-geo as a schema.org Place.
-fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>) -> Value {
-    let p = mf2_properties(el, base);
+fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab) -> Value {
+    let p = mf2_properties(el, base, vocab);
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let mut place = Map::new();
     place.insert("@type".into(), json!("Place"));
@@ -611,7 +690,10 @@ fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>) -> Value {
     if let (Some(a), Some(b)) = (lat, lon) {
         place.insert("geo".into(), json!({"latitude": a, "longitude": b}));
     }
-    if classes(el).contains(&"h-geo") {
+    if classes(el)
+        .iter()
+        .any(|c| *c == "h-geo" || (vocab == Vocab::Hcalendar && *c == "geo"))
+    {
         if let Some(g) = place.get("geo").cloned() {
             return g;
         }
