@@ -27,6 +27,7 @@ PAGES = {
     "schedule.html": ("https://club.example.org/chess", "Europe/Berlin"),
     "eventbrite-jsonld.html": ("https://www.eventbrite.example/e/812345678901", "America/New_York"),
     "meetup-jsonld.html": ("https://www.meetup.example/rust-hamburg/events/301234567/", "Europe/Berlin"),
+    "hcalendar.html": ("https://lug.example.org/events", "Europe/Berlin"),
 }
 
 
