@@ -350,6 +350,29 @@ async fn sources_from_the_command_line() {
     let bad = cli(&["source", "add", "ftp://example.org/x.ics"], dir.path());
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an http(s) URL"));
+    // The webcal:// link a site prints for calendar apps is taken as the HTTPS feed it names.
+    let webcal = cli(
+        &[
+            "source",
+            "add",
+            "webcal://calendar.example.org/club.ics",
+            "--name",
+            "club",
+        ],
+        dir.path(),
+    );
+    assert!(
+        webcal.status.success(),
+        "{}",
+        String::from_utf8_lossy(&webcal.stderr)
+    );
+    assert!(String::from_utf8_lossy(&webcal.stderr)
+        .contains("as https://calendar.example.org/club.ics"));
+    let cfg = discal_node::config::Config::load(&dir.path().join("config.toml")).unwrap();
+    assert_eq!(cfg.sources[0].url, "https://calendar.example.org/club.ics");
+    assert!(cli(&["source", "remove", "club"], dir.path())
+        .status
+        .success());
     let add = cli(
         &[
             "source",

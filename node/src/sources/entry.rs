@@ -152,6 +152,12 @@ impl SourceEntry {
         {
             return bad("a name is 1 to 64 letters, digits, '-', '_' or '.'".into());
         }
+        if let Some(u) = from_webcal(&self.url) {
+            return bad(format!(
+                "url {:?}: write {u:?} (webcal:// is how calendar apps are handed an HTTP feed)",
+                self.url
+            ));
+        }
         match reqwest::Url::parse(&self.url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
             Ok(_) => return bad(format!("url {:?} is not an http(s) URL", self.url)),
@@ -179,9 +185,38 @@ impl SourceEntry {
     }
 }
 
+/// A feed link as sites print it, `webcal://host/cal.ics` (or `webcals://`), as the HTTPS URL
+/// it stands for: webcal is the scheme that hands a feed to a calendar app, HTTP underneath,
+/// and HTTPS is what such a link means today. `None` for any other URL.
+pub fn from_webcal(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    (scheme.eq_ignore_ascii_case("webcal") || scheme.eq_ignore_ascii_case("webcals"))
+        .then(|| format!("https://{rest}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webcal_links_stand_for_https() {
+        assert_eq!(
+            from_webcal("webcal://cal.example.org/a.ics?x=1").as_deref(),
+            Some("https://cal.example.org/a.ics?x=1")
+        );
+        assert_eq!(
+            from_webcal(" WEBCALS://cal.example.org/a.ics").as_deref(),
+            Some("https://cal.example.org/a.ics")
+        );
+        assert_eq!(from_webcal("https://cal.example.org/a.ics"), None);
+        // In a hand-written config the URL is not rewritten behind the operator's back.
+        let e = SourceEntry::new("club", "webcal://cal.example.org/a.ics", SourceKind::Ics);
+        let err = e.check().unwrap_err().to_string();
+        assert!(
+            err.contains("write \"https://cal.example.org/a.ics\""),
+            "{err}"
+        );
+    }
 
     #[test]
     fn intervals() {

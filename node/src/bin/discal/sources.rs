@@ -23,6 +23,16 @@ pub fn cmd_source(c: SourceCmd) -> Result<()> {
             depth,
             max_pages,
         } => {
+            let url = match discal_node::sources::entry::from_webcal(&url) {
+                Some(https) => {
+                    eprintln!(
+                        "reading {url} as {https} (webcal:// is HTTP underneath; give the \
+                         http:// URL if the site has no HTTPS)"
+                    );
+                    https
+                }
+                None => url,
+            };
             let name = match name {
                 Some(n) => n,
                 None => discal_protocol::source::url_host(&url)
