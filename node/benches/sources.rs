@@ -252,4 +252,47 @@ async fn run(addr: &str) {
         v["last"]["changed"]
     );
     node.shutdown().await;
+    hostile_pages();
+}
+
+/// What a crawled page can cost: a page of 4 MB at most, nested as deep as it likes.
+fn hostile_pages() {
+    let key = discal_protocol::NodeSecret::from_seed_array([3; 32]).public();
+    let limits = discal_protocol::Limits::default();
+    let deep = |open: &str, close: &str| {
+        let n = 100_000;
+        format!(
+            "<html><body>{}{}</body></html>",
+            open.repeat(n),
+            close.repeat(n)
+        )
+    };
+    let pages = [
+        (
+            "100,000 nested h-events (5.6 MB, read to 4 MB)",
+            deep("<div class=\"h-event\"><span class=\"p-name\">x</span>", "</div>"),
+        ),
+        (
+            "an h-event holding 100,000 nested h-cards",
+            format!(
+                "<div class=h-event><span class=p-name>x</span><time class=dt-start datetime=2027-01-01>x</time>{}",
+                "<div class=\"p-location h-card\">".repeat(100_000)
+            ),
+        ),
+        (
+            "250 nested divs, then 1,000,000 stray </p> (the worst within the nesting cap)",
+            format!("<html><body>{}{}", "<div>".repeat(250), "</p>".repeat(1_000_000)),
+        ),
+    ];
+    for (what, html) in pages {
+        let t = Instant::now();
+        let p =
+            discal_node::sources::page::read_page(&html, "https://x.example/", None, &key, &limits);
+        println!(
+            "hostile page, {what}: read in {:.3} s ({} events, {} notes)",
+            t.elapsed().as_secs_f64(),
+            p.reading.events.len(),
+            p.reading.notes.len()
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use discal_protocol::ics::{decode_text, ImportedEvent};
 
 use super::fetch::{FetchError, Fetched, Fetcher, Request};
-use super::page::{links, read_page, sitemap_locs};
+use super::page::{links, read_page, sitemap_locs, PageEvents};
 use super::poll::{accept, robots_allow};
 use super::SourceEntry;
 use crate::Shared;
@@ -17,6 +17,29 @@ use crate::Shared;
 const MAX_CHILD_SITEMAPS: usize = 5;
 
 /// What a crawl read.
+/// A page's events, and its links when they are to be followed, read off the runtime's
+/// threads (parsing a large page is CPU work of up to a second or two).
+async fn read_off(
+    shared: &Shared,
+    url: &str,
+    tz: Option<discal_protocol::Tz>,
+    html: String,
+    follow: bool,
+) -> (PageEvents, Vec<String>) {
+    let (url, me, limits) = (url.to_string(), shared.me, shared.limits.clone());
+    tokio::task::spawn_blocking(move || {
+        let page = read_page(&html, &url, tz, &me, &limits);
+        let found = if follow {
+            links(&html, &url)
+        } else {
+            Vec::new()
+        };
+        (page, found)
+    })
+    .await
+    .unwrap_or_default()
+}
+
 pub(super) struct Crawled {
     pub reading: super::Reading,
     /// Every page named was read.
@@ -94,8 +117,7 @@ pub(super) async fn crawl(
     // UID → event; an event's own page wins over a listing that also carries it.
     let mut found: BTreeMap<String, (bool, ImportedEvent)> = BTreeMap::new();
     let mut refused = Vec::new();
-    let mut take = |url: &str, html: &str, notes: &mut Vec<String>| {
-        let page = read_page(html, url, tz, &shared.me, &shared.limits);
+    let mut take = |url: &str, page: PageEvents, notes: &mut Vec<String>| {
         let r = page.reading;
         notes.extend(r.notes.into_iter().map(|n| format!("{url}: {n}")));
         refused.extend(r.refused.into_iter().map(|n| format!("{url}: {n}")));
@@ -118,8 +140,9 @@ pub(super) async fn crawl(
             }
         }
         None => {
-            take(&entry.url, &start, &mut notes);
-            queue.extend(links(&start, &entry.url).into_iter().map(|l| (l, 1)));
+            let (page, next) = read_off(shared, &entry.url, tz, start, true).await;
+            take(&entry.url, page, &mut notes);
+            queue.extend(next.into_iter().map(|l| (l, 1)));
         }
     }
     let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
@@ -138,11 +161,11 @@ pub(super) async fn crawl(
         read += 1;
         match get(shared, fetcher, entry, &url).await {
             Ok(html) => {
-                take(&url, &html, &mut notes);
                 // Links of sitemap pages are not followed; those of listed pages to `depth`.
-                if depth < entry.depth {
-                    queue.extend(links(&html, &url).into_iter().map(|l| (l, depth + 1)));
-                }
+                let follow = depth < entry.depth;
+                let (page, next) = read_off(shared, &url, tz, html, follow).await;
+                take(&url, page, &mut notes);
+                queue.extend(next.into_iter().map(|l| (l, depth + 1)));
             }
             Err(e) => {
                 complete = false;

@@ -55,7 +55,7 @@ pub fn read_page_on(
     limits: &Limits,
     today: NaiveDate,
 ) -> PageEvents {
-    let html = cut(html, MAX_PAGE_BYTES);
+    let (html, deep) = shallow(cut(html, MAX_PAGE_BYTES));
     let doc = Html::parse_document(html);
     let base = url::Url::parse(page_url).ok();
     let canonical = doc
@@ -64,6 +64,11 @@ pub fn read_page_on(
         .find_map(|h| absolute(base.as_ref(), h))
         .unwrap_or_else(|| page_url.to_string());
     let mut notes = Vec::new();
+    if deep {
+        notes.push(format!(
+            "the page nests elements deeper than {MAX_NESTING}: read up to there"
+        ));
+    }
     let mut refused = Vec::new();
     let mut items = json_ld(&doc, &mut notes);
     items.extend(microdata(&doc, base.as_ref()));
@@ -115,6 +120,132 @@ pub fn read_page_on(
         reading: r,
         canonical,
     }
+}
+
+/// How deep elements may nest in what is parsed as HTML (real pages stay under a hundred;
+/// Chromium's parser stops nesting at 512). html5ever's tree builder looks through its stack
+/// of open elements at many tags, so a page of nested elements costs its length times its
+/// depth: 100,000 nested `div`s took over 30 s of CPU. A page is read up to the tag that would
+/// go deeper, and that is noted; within the cap the worst page measured costs about a second
+/// (`cargo bench -p discal-node --bench sources`).
+const MAX_NESTING: usize = 256;
+
+/// Elements that hold nothing, or whose end tag the next sibling implies: they do not pile up.
+const FLAT: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup", "thead",
+    "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rtc", "rp",
+];
+/// Elements whose content is text up to their end tag.
+const RAW: &[&str] = &[
+    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+];
+
+/// The byte offset of the first tag that would nest elements deeper than [`MAX_NESTING`], by
+/// a linear scan that keeps the open elements as HTML's parser does (an end tag closes up to
+/// its element, a stray one is ignored); `None` if the document stays within it.
+fn nesting_cut(html: &str) -> Option<usize> {
+    let b = html.as_bytes();
+    let find = |from: usize, what: &[u8]| {
+        b.get(from..)?
+            .windows(what.len())
+            .position(|w| w.eq_ignore_ascii_case(what))
+            .map(|p| from + p)
+    };
+    let mut open: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = b.get(i..).and_then(|r| r.iter().position(|c| *c == b'<')) {
+        let start = i + off;
+        i = start + 1;
+        if b[i..].starts_with(b"!--") {
+            i = find(i + 3, b"-->").map_or(b.len(), |e| e + 3);
+            continue;
+        }
+        let closing = b.get(i) == Some(&b'/');
+        i += usize::from(closing);
+        let len = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':')
+            .count();
+        if len == 0 || !b[i].is_ascii_alphabetic() {
+            continue;
+        }
+        let name = &html[i..i + len];
+        i += len;
+        // To the tag's end, quoted attribute values and all.
+        let (mut quote, mut self_closing) = (None, false);
+        while let Some(&c) = b.get(i) {
+            i += 1;
+            match (quote, c) {
+                (Some(q), _) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'"' | b'\'') => quote = Some(c),
+                (None, b'>') => {
+                    self_closing = b[i - 2] == b'/';
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if FLAT.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if closing {
+            if let Some(at) = open.iter().rposition(|o| o.eq_ignore_ascii_case(name)) {
+                open.truncate(at);
+            }
+            continue;
+        }
+        if RAW.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            i = find(i, format!("</{name}").as_bytes()).unwrap_or(b.len());
+            continue;
+        }
+        // `<x/>` closes itself only inside SVG and MathML; in HTML it opens an element.
+        let foreign = open
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case("svg") || o.eq_ignore_ascii_case("math"));
+        if self_closing && foreign {
+            continue;
+        }
+        open.push(name);
+        if open.len() > MAX_NESTING {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// `html` up to [`nesting_cut`], and whether it was cut.
+fn shallow(html: &str) -> (&str, bool) {
+    match nesting_cut(html) {
+        Some(at) => (&html[..at], true),
+        None => (html, false),
+    }
+}
+
+/// The outermost elements `pick` chooses, in document order, at most `max`: one walk over the
+/// tree that does not go inside a chosen element (asking each element for its ancestors
+/// instead costs the page's size times its depth).
+fn outermost<'a>(
+    doc: &'a Html,
+    pick: impl Fn(ElementRef<'a>) -> bool,
+    max: usize,
+) -> Vec<ElementRef<'a>> {
+    let mut out = Vec::new();
+    let mut stack = vec![doc.root_element()];
+    while let Some(el) = stack.pop() {
+        if out.len() >= max {
+            break;
+        }
+        if pick(el) {
+            out.push(el);
+            continue;
+        }
+        let at = stack.len();
+        stack.extend(el.children().filter_map(ElementRef::wrap));
+        stack[at..].reverse();
+    }
+    out
 }
 
 fn cut(s: &str, max: usize) -> &str {
@@ -172,7 +303,7 @@ pub fn links(html: &str, page_url: &str) -> Vec<String> {
     let Ok(base) = url::Url::parse(page_url) else {
         return Vec::new();
     };
-    let doc = Html::parse_document(cut(html, MAX_PAGE_BYTES));
+    let doc = Html::parse_document(shallow(cut(html, MAX_PAGE_BYTES)).0);
     let mut seen = std::collections::HashSet::new();
     doc.select(&selector("a[href]"))
         .filter_map(|a| a.value().attr("href"))
@@ -398,22 +529,15 @@ fn collect_events(v: &Value, depth: usize, host: Option<&str>, out: &mut Vec<Val
 
 /// Microdata items whose `itemtype` is an event, each as JSON-LD would say it.
 fn microdata(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
-    doc.select(&selector("[itemscope][itemtype]"))
-        .filter(|e| {
-            e.value()
+    // An event inside another event's item is that event's property, not an event here.
+    let event = |e: ElementRef<'_>| {
+        e.value().attr("itemscope").is_some()
+            && e.value()
                 .attr("itemtype")
                 .is_some_and(|t| t.split_whitespace().any(is_event_type))
-        })
-        // An event inside another event's item is that event's property, not an event here.
-        .filter(|e| {
-            !e.ancestors().filter_map(ElementRef::wrap).any(|a| {
-                a.value().attr("itemscope").is_some()
-                    && a.value()
-                        .attr("itemtype")
-                        .is_some_and(|t| t.split_whitespace().any(is_event_type))
-            })
-        })
-        .take(MAX_EVENTS)
+    };
+    outermost(doc, event, MAX_EVENTS)
+        .into_iter()
         .map(|e| item_json(e, base, 0))
         .collect()
 }
@@ -547,32 +671,25 @@ fn property(class: &str, vocab: Vocab) -> Option<(&str, &str)> {
 
 /// microformats2 `h-event`s and hCalendar `vevent`s, each as JSON-LD would say it.
 fn h_events(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
-    let outermost = |class: &'static str| {
-        move |e: &ElementRef<'_>| {
-            !e.ancestors()
-                .filter_map(ElementRef::wrap)
-                .any(|a| classes(a).iter().any(|c| *c == class || *c == "h-event"))
+    // An element that is both is read as microformats2 (its rules say so).
+    let root = |e: ElementRef<'_>| {
+        let c = classes(e);
+        if c.contains(&"h-event") {
+            Some(Vocab::Mf2)
+        } else if c.contains(&"vevent") {
+            Some(Vocab::Hcalendar)
+        } else {
+            None
         }
     };
-    let (h_event, vevent) = (selector(".h-event"), selector(".vevent"));
-    let mf2 = doc
-        .select(&h_event)
-        .filter(outermost("h-event"))
-        .map(|root| (root, Vocab::Mf2));
-    // An element that is both is read as microformats2 (its rules say so).
-    let classic = doc
-        .select(&vevent)
-        .filter(|e| !classes(*e).contains(&"h-event"))
-        .filter(outermost("vevent"))
-        .map(|root| (root, Vocab::Hcalendar));
-    mf2.chain(classic)
-        .take(MAX_EVENTS)
-        .map(|(root, vocab)| mf_event(root, base, vocab))
+    outermost(doc, |e| root(e).is_some(), MAX_EVENTS)
+        .into_iter()
+        .filter_map(|e| Some(mf_event(e, base, root(e)?)))
         .collect()
 }
 
 fn mf_event(root: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab) -> Value {
-    let p = mf2_properties(root, base, vocab);
+    let p = mf2_properties(root, base, vocab, 0);
     let get = |k: &str| p.get(k).cloned();
     let mut o = Map::new();
     o.insert("@type".into(), json!("Event"));
@@ -621,6 +738,7 @@ fn mf2_properties(
     root: ElementRef<'_>,
     base: Option<&url::Url>,
     vocab: Vocab,
+    depth: usize,
 ) -> Map<String, Value> {
     let mut o = Map::new();
     let mut stack: Vec<ElementRef<'_>> = root.children().filter_map(ElementRef::wrap).collect();
@@ -632,7 +750,11 @@ fn mf2_properties(
                 continue;
             };
             let v = match prefix {
-                _ if nested && matches!(prefix, "p" | "u") => nested_value(el, base, vocab),
+                // Places inside places, as deep as a page likes, stop at text.
+                _ if nested && depth >= MAX_DEPTH => json!(text_of(el)),
+                _ if nested && matches!(prefix, "p" | "u") => {
+                    nested_value(el, base, vocab, depth + 1)
+                }
                 "p" => json!(mf2_text(el)),
                 "u" => json!(mf2_url(el, base)),
                 "dt" => json!(mf2_date(el)),
@@ -659,8 +781,8 @@ fn mf2_properties(
 }
 
 /// A nested h-card, h-adr or h-geo as a schema.org Place.
-fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab) -> Value {
-    let p = mf2_properties(el, base, vocab);
+fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab, depth: usize) -> Value {
+    let p = mf2_properties(el, base, vocab, depth);
     let s = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_string);
     let mut place = Map::new();
     place.insert("@type".into(), json!("Place"));
@@ -801,7 +923,7 @@ fn html_text(s: &str) -> String {
         if !t.contains(['<', '&']) {
             break;
         }
-        t = text_of(Html::parse_fragment(&t).root_element());
+        t = text_of(Html::parse_fragment(shallow(&t).0).root_element());
     }
     t
 }
@@ -1652,6 +1774,49 @@ mod tests {
             &mut out,
         );
         assert!(out[0].get("name").is_none());
+    }
+
+    #[test]
+    fn nesting_is_measured_as_the_parser_would_nest() {
+        let over = MAX_NESTING + 1;
+        let deep = format!("<p>a</p>{}", "<div>".repeat(over));
+        assert_eq!(nesting_cut(&deep), Some(8 + MAX_NESTING * 5));
+        // Closed elements, flat ones (`li`, `td`, `p`), void ones and self-closing SVG do not
+        // pile up; text in scripts and comments is not markup.
+        let flat = format!(
+            "<ul>{}</ul><svg>{}</svg>{}<!-- {} --><script>{}</script><a title=\"<div>\">x</a>",
+            "<li>x".repeat(2000),
+            "<path d=\"M0\"/>".repeat(2000),
+            "<div><br><img src=x></div>".repeat(2000),
+            "<div>".repeat(2000),
+            "if (a<div) {}".repeat(2000),
+        );
+        assert_eq!(nesting_cut(&flat), None);
+        // A stray end tag closes nothing (the parser ignores it), and `<div/>` opens a div.
+        assert!(nesting_cut(&"<div></span>".repeat(over)).is_some());
+        assert!(nesting_cut(&"<div/>".repeat(over)).is_some());
+        // An end tag closes up to its element, as the parser does: the `b`s left open inside
+        // each section close with it.
+        let half = MAX_NESTING / 2;
+        let closed = format!(
+            "{}{}",
+            "<section><b>".repeat(half),
+            "</section>".repeat(half)
+        );
+        assert_eq!(nesting_cut(&closed.repeat(4)), None);
+    }
+
+    #[test]
+    fn outermost_roots_in_document_order() {
+        let doc = Html::parse_document(
+            "<div class=r id=a><div class=r id=inner></div></div><p><span class=r id=b></span></p><i class=r id=c></i>",
+        );
+        let ids: Vec<_> = outermost(&doc, |e| classes(e).contains(&"r"), 10)
+            .into_iter()
+            .filter_map(|e| e.value().attr("id"))
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(outermost(&doc, |e| classes(e).contains(&"r"), 2).len(), 2);
     }
 
     #[test]

@@ -182,7 +182,14 @@ async fn fetch_one(
     if state.body_hash == Some(hash) {
         return Got::Same(max_age);
     }
-    match read(entry, &body.bytes, shared) {
+    // Parsing a large feed or page is CPU work of up to a second or two: off the runtime's
+    // threads, which serve HTTP and the mesh meanwhile.
+    let (kind, url, tz) = (entry.kind, entry.url.clone(), entry.zone());
+    let (me, limits, bytes) = (shared.me, shared.limits.clone(), body.bytes);
+    let reading = tokio::task::spawn_blocking(move || read(kind, &url, tz, &bytes, &me, &limits))
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the body failed: {e}")));
+    match reading {
         Ok(reading) => Got::Read {
             reading,
             complete: true,
@@ -289,8 +296,15 @@ fn apply(state: &mut SourceState, o: Outcome, hash: Option<[u8; 32]>) {
 
 /// The events in a body, by the source's kind; `Err` when the body is not of that kind at
 /// all (which cancels nothing).
-fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<super::Reading, String> {
-    match entry.kind {
+fn read(
+    kind: SourceKind,
+    url: &str,
+    tz: Option<discal_protocol::Tz>,
+    bytes: &[u8],
+    me: &discal_protocol::NodeKey,
+    limits: &discal_protocol::Limits,
+) -> Result<super::Reading, String> {
+    match kind {
         SourceKind::Ics => {
             let (text, _) = decode_text(bytes);
             let head: String = text.chars().take(4096).collect();
@@ -300,7 +314,7 @@ fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<super::Rea
                     "not valid iCalendar: no BEGIN:VCALENDAR at the start (it begins {start:?})"
                 ));
             }
-            match parse_calendar(&text, &shared.me, &shared.limits) {
+            match parse_calendar(&text, me, limits) {
                 Ok(imp) => Ok(super::Reading {
                     events: imp.events,
                     refused: imp.errors.iter().map(ToString::to_string).collect(),
@@ -313,8 +327,7 @@ fn read(entry: &SourceEntry, bytes: &[u8], shared: &Shared) -> Result<super::Rea
         }
         SourceKind::Page | SourceKind::Sitemap => {
             let (text, _) = decode_text(bytes);
-            let tz = entry.zone();
-            let page = super::page::read_page(&text, &entry.url, tz, &shared.me, &shared.limits);
+            let page = super::page::read_page(&text, url, tz, me, limits);
             Ok(page.reading)
         }
     }
