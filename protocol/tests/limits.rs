@@ -65,3 +65,40 @@ impl NextYear for chrono::NaiveDate {
         first + chrono::Duration::days(i64::from(ahead))
     }
 }
+
+#[test]
+fn components_nested_without_end_are_dropped_not_followed() {
+    // The parser reads nesting by recursion: 100,000 nested BEGIN lines (2 MB, under the size
+    // limit) overflowed the stack and aborted the process, from a polled feed, a push or a
+    // CalDAV PUT. Components deeper than 16 are dropped, and the event around them is kept.
+    let key = NodeSecret::from_seed(&[7u8; 32]).unwrap().public();
+    let n = 100_000;
+    let doc = cal(&format!(
+        "BEGIN:VEVENT\r\nUID:deep@example.org\r\nDTSTART:20270101T100000Z\r\nSUMMARY:Kept\r\n\
+         {}{}END:VEVENT\r\n",
+        "BEGIN:VALARM\r\n".repeat(n),
+        "END:VALARM\r\n".repeat(n)
+    ));
+    let imp = ics::parse_calendar(&doc, &key, &Limits::default()).unwrap();
+    assert_eq!(imp.events.len(), 1, "{:?}", imp.errors);
+    assert_eq!(
+        imp.events[0].content.master.summary.as_deref(),
+        Some("Kept")
+    );
+    assert!(
+        imp.adjusted
+            .iter()
+            .any(|a| a.contains("nested deeper than 16")),
+        "{:?}",
+        imp.adjusted
+    );
+    // Real nesting (an alarm in an event, observances in a zone) is untouched.
+    let doc = cal(
+        "BEGIN:VEVENT\r\nUID:alarm@example.org\r\nDTSTART:20270101T100000Z\r\nSUMMARY:A\r\n\
+         BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nDESCRIPTION:A\r\nEND:VALARM\r\n\
+         END:VEVENT\r\n",
+    );
+    let imp = ics::parse_calendar(&doc, &key, &Limits::default()).unwrap();
+    assert_eq!(imp.events.len(), 1);
+    assert!(imp.adjusted.is_empty(), "{:?}", imp.adjusted);
+}

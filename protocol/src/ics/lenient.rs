@@ -19,7 +19,15 @@ struct Repairs<'a> {
     lowercase: Vec<&'a str>,
     quoted: Vec<&'a str>,
     merged: usize,
+    /// Components dropped for nesting deeper than [`MAX_NESTING`].
+    deep: usize,
 }
+
+/// How deep components may nest inside VCALENDAR. Real documents nest two (VEVENT > VALARM,
+/// VTIMEZONE > STANDARD) or three; the parser reads nesting by recursion, so a document of
+/// 100,000 nested BEGIN lines (2 MB) overflowed the stack and took the process down. Deeper
+/// components are dropped before the parser sees them, and that is said.
+const MAX_NESTING: usize = 16;
 
 /// Properties whose value is a date-time list, where a TZID with a colon in it (unquoted, as
 /// some Outlook exports write `tzone://Microsoft/Custom`) can be told from the value.
@@ -136,8 +144,17 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
             continue;
         } else if head == "BEGIN" {
             depth += 1;
+            if depth > MAX_NESTING {
+                r.deep += usize::from(depth == MAX_NESTING + 1);
+                continue;
+            }
         } else if head == "END" {
             depth = depth.saturating_sub(1);
+            if depth >= MAX_NESTING {
+                continue;
+            }
+        } else if depth > MAX_NESTING {
+            continue;
         } else if calendars > 1 && depth == 0 {
             // The merged calendar's own VERSION and PRODID would follow components.
             continue;
@@ -153,23 +170,30 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
         }
         out.push_str(END);
     }
+    report(&r, &mut adjusted);
+    (out, adjusted)
+}
+
+/// What [`tidy`] repaired, as lines of the import's `adjusted`.
+fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
     if r.merged > 0 {
         adjusted.push(format!("read {} VCALENDARs as one", r.merged + 1));
     }
-    note(&mut adjusted, "dropped lines without a value:", &r.dropped);
+    if r.deep > 0 {
+        adjusted.push(format!(
+            "dropped {} component(s) nested deeper than {MAX_NESTING}",
+            r.deep
+        ));
+    }
+    note(adjusted, "dropped lines without a value:", &r.dropped);
     note(
-        &mut adjusted,
+        adjusted,
         "removed blanks around ';', '=' or ':' in",
         &r.respaced,
     );
-    note(&mut adjusted, "dropped text outside VCALENDAR:", &r.outside);
-    note(
-        &mut adjusted,
-        "upper-cased lowercase names in",
-        &r.lowercase,
-    );
-    note(&mut adjusted, "quoted a TZID holding ':' in", &r.quoted);
-    (out, adjusted)
+    note(adjusted, "dropped text outside VCALENDAR:", &r.outside);
+    note(adjusted, "upper-cased lowercase names in", &r.lowercase);
+    note(adjusted, "quoted a TZID holding ':' in", &r.quoted);
 }
 
 const END: &str = "END:VCALENDAR\r\n";
