@@ -283,6 +283,14 @@ fn hostile_pages() {
             "250 nested divs, then 1,000,000 stray </p> (the worst within the nesting cap)",
             format!("<html><body>{}{}", "<div>".repeat(250), "</p>".repeat(1_000_000)),
         ),
+        (
+            "one element with 100,000 property classes over 1 MB of text",
+            format!(
+                "<div class=h-event><span class=p-name>n</span><time class=dt-start datetime=2027-01-01>x</time><div class=\"{}\">{}</div></div>",
+                (0..100_000).map(|i| format!("p-x{i}")).collect::<Vec<_>>().join(" "),
+                "y".repeat(1_000_000)
+            ),
+        ),
     ];
     for (what, html) in pages {
         let t = Instant::now();

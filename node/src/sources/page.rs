@@ -89,9 +89,14 @@ pub fn read_page_on(
         let uid = uid_for(item, &canonical, base.as_ref(), n, &mut used);
         let label = if name.is_empty() { uid.clone() } else { name };
         match vevent(item, &uid, tz, base.as_ref(), today) {
-            Ok((lines, unmapped)) => {
+            Ok((lines, mut unmapped)) => {
                 text.push_str(&lines);
                 if !unmapped.is_empty() {
+                    let more = unmapped.len().saturating_sub(16);
+                    unmapped.truncate(16);
+                    if more > 0 {
+                        unmapped.push(format!("and {more} more"));
+                    }
                     notes.push(format!("{label}: not mapped: {}", unmapped.join(", ")));
                 }
             }
@@ -542,6 +547,9 @@ fn microdata(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
         .collect()
 }
 
+/// Distinct property names read from one microdata item.
+const MAX_ITEM_PROPS: usize = 64;
+
 fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Value {
     let mut o = Map::new();
     if let Some(t) = item.value().attr("itemtype") {
@@ -559,13 +567,22 @@ fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Val
     while let Some(el) = stack.pop() {
         let scoped = el.value().attr("itemscope").is_some();
         if let Some(props) = el.value().attr("itemprop") {
-            let v = if scoped {
-                item_json(el, base, depth + 1)
-            } else {
-                json!(prop_value(el, base))
-            };
-            for p in props.split_whitespace() {
-                o.entry(p.to_string()).or_insert_with(|| v.clone());
+            // Each name once, a few per element and per item: 100,000 names on one element
+            // would each take a copy of its text.
+            let new: Vec<&str> = props
+                .split_whitespace()
+                .filter(|p| !o.contains_key(*p))
+                .take(8)
+                .collect();
+            if !new.is_empty() && o.len() < MAX_ITEM_PROPS {
+                let v = if scoped {
+                    item_json(el, base, depth + 1)
+                } else {
+                    json!(prop_value(el, base))
+                };
+                for p in new {
+                    o.entry(p.to_string()).or_insert_with(|| v.clone());
+                }
             }
         }
         if !scoped {
@@ -603,12 +620,21 @@ fn prop_value(el: ElementRef<'_>, base: Option<&url::Url>) -> String {
 
 /// An element's text as browsers and extraction libraries give it: its text nodes joined as
 /// they stand (`type <b>hints</b>.` is "type hints."), runs of white space made one.
+/// The most text taken from one element: twice what an event's longest text value may hold,
+/// so that what is cut here is refused or cut by the event's own limits anyway.
+const MAX_TEXT: usize = 64 * 1024;
+
+/// An element's text, blanks collapsed, at most [`MAX_TEXT`] bytes: a property of a page's
+/// whole body is read as its start, not copied whole.
 fn text_of(el: ElementRef<'_>) -> String {
-    el.text()
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut raw = String::new();
+    for t in el.text() {
+        if raw.len() >= MAX_TEXT {
+            break;
+        }
+        raw.push_str(cut(t, MAX_TEXT - raw.len()));
+    }
+    raw.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn classes(el: ElementRef<'_>) -> Vec<&str> {
@@ -749,6 +775,18 @@ fn mf2_properties(
             let Some((prefix, name)) = property(c, vocab) else {
                 continue;
             };
+            // Only what an event is made of, each once: an element with 100,000 classes and a
+            // megabyte of text made 100,000 copies of it (24 GB) before this.
+            let many = name == "category";
+            if !MF_USED.contains(&name)
+                || (!many && o.contains_key(name))
+                || (many
+                    && o.get(name)
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.len() >= 32))
+            {
+                continue;
+            }
             let v = match prefix {
                 // Places inside places, as deep as a page likes, stop at text.
                 _ if nested && depth >= MAX_DEPTH => json!(text_of(el)),
@@ -779,6 +817,29 @@ fn mf2_properties(
     }
     o
 }
+
+/// The microformats properties events and their places are read from; others are skipped.
+const MF_USED: &[&str] = &[
+    "name",
+    "summary",
+    "start",
+    "end",
+    "duration",
+    "url",
+    "category",
+    "organizer",
+    "description",
+    "content",
+    "location",
+    "geo",
+    "street-address",
+    "postal-code",
+    "locality",
+    "region",
+    "country-name",
+    "latitude",
+    "longitude",
+];
 
 /// A nested h-card, h-adr or h-geo as a schema.org Place.
 fn nested_value(el: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab, depth: usize) -> Value {
@@ -1804,6 +1865,36 @@ mod tests {
             "</section>".repeat(half)
         );
         assert_eq!(nesting_cut(&closed.repeat(4)), None);
+    }
+
+    #[test]
+    fn one_element_with_many_property_names_costs_one_value() {
+        // 1,000 property classes (or itemprop names) on one element over 100 KB of text: each
+        // name used to take its own copy of the text.
+        let text = "y".repeat(100_000);
+        let many: Vec<String> = (0..1000).map(|i| format!("p-x{i}")).collect();
+        let html = format!(
+            "<div class=h-event><span class=\"p-name p-name p-name\">n</span><div class=\"{} p-description\">{text}</div></div>",
+            many.join(" ")
+        );
+        let doc = Html::parse_document(&html);
+        let root = outermost(&doc, |e| classes(e).contains(&"h-event"), 1)[0];
+        let p = mf2_properties(root, None, Vocab::Mf2, 0);
+        assert_eq!(p.len(), 2, "{:?}", p.keys().collect::<Vec<_>>());
+        assert_eq!(p["description"].as_str().map(str::len), Some(MAX_TEXT));
+        let names: Vec<String> = (0..1000).map(|i| format!("x{i}")).collect();
+        let html = format!(
+            "<div itemscope itemtype=https://schema.org/Event><span itemprop=name>n</span><div itemprop=\"{}\">{text}</div></div>",
+            names.join(" ")
+        );
+        let doc = Html::parse_document(&html);
+        let item = outermost(&doc, |e| e.value().attr("itemscope").is_some(), 1)[0];
+        let v = item_json(item, None, 0);
+        assert!(
+            v.as_object().unwrap().len() <= 1 + 1 + 8,
+            "{}",
+            v.as_object().unwrap().len()
+        );
     }
 
     #[test]
