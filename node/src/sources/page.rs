@@ -157,7 +157,10 @@ fn nesting_cut(html: &str) -> Option<usize> {
             .position(|w| w.eq_ignore_ascii_case(what))
             .map(|p| from + p)
     };
+    let is_foreign = |n: &str| n.eq_ignore_ascii_case("svg") || n.eq_ignore_ascii_case("math");
     let mut open: Vec<&str> = Vec::new();
+    // How many of the open elements are `svg` or `math`.
+    let mut foreign = 0usize;
     let mut i = 0;
     while let Some(off) = b.get(i..).and_then(|r| r.iter().position(|c| *c == b'<')) {
         let start = i + off;
@@ -197,6 +200,7 @@ fn nesting_cut(html: &str) -> Option<usize> {
         }
         if closing {
             if let Some(at) = open.iter().rposition(|o| o.eq_ignore_ascii_case(name)) {
+                foreign -= open[at..].iter().filter(|o| is_foreign(o)).count();
                 open.truncate(at);
             }
             continue;
@@ -206,12 +210,10 @@ fn nesting_cut(html: &str) -> Option<usize> {
             continue;
         }
         // `<x/>` closes itself only inside SVG and MathML; in HTML it opens an element.
-        let foreign = open
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case("svg") || o.eq_ignore_ascii_case("math"));
-        if self_closing && foreign {
+        if self_closing && foreign > 0 {
             continue;
         }
+        foreign += usize::from(is_foreign(name));
         open.push(name);
         if open.len() > MAX_NESTING {
             return Some(start);
