@@ -385,9 +385,21 @@ pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
 // ---- reading the three markups into one shape ----
 
 /// Whether a schema.org type names an event (`Event`, `MusicEvent`, `schema:SocialEvent`).
+/// schema.org's `Event` and its subtypes that people go to: those named `…Event`, and
+/// `Festival`, `Hackathon`, `CourseInstance` and `EventSeries`; not the records of a
+/// publication, a broadcast, a delivery or a logged moment, which are `Event`s to schema.org
+/// but not to a calendar of events.
 fn is_event_type(t: &str) -> bool {
     let last = t.rsplit(['/', ':', '#']).next().unwrap_or(t);
-    last == "Event" || (last.ends_with("Event") && last.len() > 5)
+    const OTHER: &[&str] = &["Festival", "Hackathon", "CourseInstance", "EventSeries"];
+    const NOT: &[&str] = &[
+        "PublicationEvent",
+        "BroadcastEvent",
+        "OnDemandEvent",
+        "DeliveryEvent",
+        "InstantaneousEvent",
+    ];
+    (last.ends_with("Event") || OTHER.contains(&last)) && !NOT.contains(&last)
 }
 
 fn types(v: &Value) -> Vec<&str> {
@@ -523,6 +535,10 @@ fn collect_events(v: &Value, depth: usize, host: Option<&str>, out: &mut Vec<Val
                     }
                 }
                 out.push(ev);
+                // A festival's or a series' own events are events too.
+                for k in ["subEvent", "subEvents"] {
+                    collect_events(&v[k], depth + 1, host, out);
+                }
                 return;
             }
             let name = text(&v["name"]);
@@ -1828,6 +1844,16 @@ mod tests {
             .map(|e| e["name"].as_str().unwrap_or(""))
             .collect();
         assert_eq!(names, ["Foo Fighters", "Support Act", "Own name"]);
+        // A festival is an event, and so is each of its own.
+        out.clear();
+        let festival = json!({"@type": "Festival", "name": "Fusion", "startDate": "2027-06-25",
+            "subEvent": [{"@type": "MusicEvent", "name": "Opening", "startDate": "2027-06-25T18:00"}]});
+        collect_events(&festival, 0, None, &mut out);
+        let names: Vec<_> = out
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(names, ["Fusion", "Opening"]);
         // Nothing to name it by: it stays without, and is refused as before.
         out.clear();
         collect_events(
@@ -1897,6 +1923,32 @@ mod tests {
             "{}",
             v.as_object().unwrap().len()
         );
+    }
+
+    #[test]
+    fn event_types_people_go_to() {
+        for t in [
+            "Event",
+            "https://schema.org/MusicEvent",
+            "schema:SocialEvent",
+            "Festival",
+            "http://schema.org/Hackathon",
+            "CourseInstance",
+            "EventSeries",
+        ] {
+            assert!(is_event_type(t), "{t}");
+        }
+        for t in [
+            "PublicationEvent",
+            "https://schema.org/BroadcastEvent",
+            "OnDemandEvent",
+            "DeliveryEvent",
+            "InstantaneousEvent",
+            "Place",
+            "Eventual",
+        ] {
+            assert!(!is_event_type(t), "{t}");
+        }
     }
 
     #[test]
