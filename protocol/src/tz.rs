@@ -180,6 +180,15 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
             }
         }
     }
+    // RFC 2445's examples named zones `US-Eastern`, and files from that era (and test suites
+    // copied from it) still do, often without a VTIMEZONE: the database's `US/Eastern`.
+    if let Some((area, place)) = name.split_once('-') {
+        if !area.is_empty() && !place.is_empty() && !area.contains('/') {
+            if let Some(tz) = iana(&format!("{area}/{place}")) {
+                return Some(tz);
+            }
+        }
+    }
     from_display_name(name)
 }
 
@@ -344,6 +353,11 @@ mod tests {
             ("(UTC-03:00) Brasília", "America/Sao_Paulo"),
             ("(UTC+02:00) Nowhere Town", ""),
             ("/Europe/Stockholm", "Europe/Stockholm"),
+            ("US-Eastern", "US/Eastern"),
+            ("US-Mountain", "US/Mountain"),
+            ("US-East-Indiana", "US/East-Indiana"),
+            ("Canada-Pacific", "Canada/Pacific"),
+            ("Nowhere-Land", ""),
         ];
         for (raw, want) in cases {
             let got = resolve_tzid(raw).map(|t| t.name().to_string());
