@@ -594,7 +594,13 @@ async fn a_page_source_follows_its_page_and_robots_txt() {
     let scheduled =
         fixture_page("graph-cancelled.html").replace("EventCancelled", "EventScheduled");
     fx.feed("/events/hack-night", scheduled);
-    fx.feed("/robots.txt", "User-agent: *\nDisallow: /private/\n".into());
+    // Read to 500 KiB (RFC 9309 §2.5): a rule past that, here one that would disallow the
+    // event page, is not seen.
+    let filler = "# a robots.txt padded with comments, as some sites' are\n".repeat(10_000);
+    fx.feed(
+        "/robots.txt",
+        format!("User-agent: *\nDisallow: /private/\n{filler}Disallow: /events/\n"),
+    );
     let net = TestNet::new(1, 3).await;
     let page = |path: &str| SourceEntry {
         kind: SourceKind::Page,
