@@ -384,8 +384,8 @@ pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
 
 // ---- reading the three markups into one shape ----
 
-/// Whether a schema.org type names an event (`Event`, `MusicEvent`, `schema:SocialEvent`).
-/// schema.org's `Event` and its subtypes that people go to: those named `…Event`, and
+/// Whether a schema.org type (`Event`, `https://schema.org/MusicEvent`, `schema:SocialEvent`)
+/// names an event people go to: `Event` and its subtypes named `…Event`, and
 /// `Festival`, `Hackathon`, `CourseInstance` and `EventSeries`; not the records of a
 /// publication, a broadcast, a delivery or a logged moment, which are `Event`s to schema.org
 /// but not to a calendar of events.
