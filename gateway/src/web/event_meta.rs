@@ -98,6 +98,53 @@ fn until_date(v: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(v.get(..8)?, "%Y%m%d").ok()
 }
 
+/// The days of a monthly rule: "1st and 3rd Thursday", "day 1 and 15".
+fn monthly_on(
+    lang: Lang,
+    p: &HashMap<String, String>,
+    days: &[&str],
+    start: NaiveDateTime,
+) -> Option<String> {
+    let de = lang == Lang::De;
+    Some(if days.is_empty() {
+        let list: Vec<u32> = match p.get("BYMONTHDAY") {
+            None => vec![start.day()],
+            Some(v) => v
+                .split(',')
+                .map(|d| d.parse().ok())
+                .collect::<Option<_>>()?,
+        };
+        let list: Vec<String> = list
+            .iter()
+            .map(|d| if de { format!("{d}.") } else { d.to_string() })
+            .collect();
+        let list = and_list(lang, &list);
+        if de {
+            list
+        } else {
+            format!("day {list}")
+        }
+    } else {
+        // "1TH,3TH": the first and third Thursday; "1MO,3TH" each in full.
+        let mut nth = Vec::new();
+        for d in days {
+            let split = d.find(|c: char| c.is_ascii_alphabetic())?;
+            let k: i32 = d[..split].parse().ok()?;
+            nth.push((k, weekday(lang, &d[split..])?));
+        }
+        if nth.iter().all(|(_, w)| *w == nth[0].1) {
+            let ks: Vec<String> = nth.iter().map(|(k, _)| ordinal(lang, *k)).collect();
+            format!("{} {}", and_list(lang, &ks), nth[0].1)
+        } else {
+            let each: Vec<String> = nth
+                .iter()
+                .map(|(k, w)| format!("{} {w}", ordinal(lang, *k)))
+                .collect();
+            and_list(lang, &each)
+        }
+    })
+}
+
 /// The repetition's core: "every Tuesday and Thursday" / "jeden Dienstag und Donnerstag".
 fn cadence(lang: Lang, p: &HashMap<String, String>, start: NaiveDateTime) -> Option<String> {
     let de = lang == Lang::De;
@@ -138,24 +185,7 @@ fn cadence(lang: Lang, p: &HashMap<String, String>, start: NaiveDateTime) -> Opt
                 (n, false) => format!("every {n} months"),
                 (n, true) => format!("alle {n} Monate"),
             };
-            let on = match days.as_slice() {
-                [one] => {
-                    let split = one.find(|c: char| c.is_ascii_alphabetic())?;
-                    let k: i32 = one[..split].parse().ok()?;
-                    format!("{} {}", ordinal(lang, k), weekday(lang, &one[split..])?)
-                }
-                [] => {
-                    let d: u32 = p
-                        .get("BYMONTHDAY")
-                        .map_or(Some(start.day()), |v| v.parse().ok())?;
-                    if de {
-                        format!("{d}.")
-                    } else {
-                        format!("day {d}")
-                    }
-                }
-                _ => return None,
-            };
+            let on = monthly_on(lang, p, &days, start)?;
             format!("{every} {} {on}", if de { "am" } else { "on" })
         }
         "YEARLY" if n == 1 => {
@@ -376,5 +406,31 @@ mod tests {
             &weekly("FREQ=MONTHLY;BYSETPOS=-1;BYDAY=MO,TU", &[])
         )
         .is_none());
+        // The shapes group pages' schedules take (first and third Thursday, 1st and 15th).
+        let c = weekly("FREQ=MONTHLY;BYDAY=1TH,3TH", &[]);
+        assert_eq!(
+            recurrence_words(Lang::En, &c).unwrap(),
+            "every month on 1st and 3rd Thursday at 19:00"
+        );
+        assert_eq!(
+            recurrence_words(Lang::De, &c).unwrap(),
+            "jeden Monat am 1. und 3. Donnerstag um 19:00"
+        );
+        let c = weekly("FREQ=MONTHLY;BYDAY=1MO,-1FR", &[]);
+        assert_eq!(
+            recurrence_words(Lang::En, &c).unwrap(),
+            "every month on 1st Monday and last Friday at 19:00"
+        );
+        let c = weekly("FREQ=MONTHLY;BYMONTHDAY=1,15", &[]);
+        assert_eq!(
+            recurrence_words(Lang::En, &c).unwrap(),
+            "every month on day 1 and 15 at 19:00"
+        );
+        assert_eq!(
+            recurrence_words(Lang::De, &c).unwrap(),
+            "jeden Monat am 1. und 15. um 19:00"
+        );
+        // An unordered weekday in a monthly rule (every Tuesday of the month) is left as the rule.
+        assert!(recurrence_words(Lang::En, &weekly("FREQ=MONTHLY;BYDAY=TU", &[])).is_none());
     }
 }
