@@ -1043,8 +1043,43 @@ impl When {
     }
 }
 
+/// A date or date-time in the extended ISO 8601 form the parsers below take: iCalendar's
+/// basic form (`20270110T190000Z`) spread out, `t` as `T`, an offset in hours alone (`-08`)
+/// given its minutes.
+fn extended(s: &str) -> String {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let mut t = if digits(0..8) && (b.len() == 8 || (b.get(8) == Some(&b'T') && digits(9..15))) {
+        let mut t = format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..8]);
+        if b.len() > 8 {
+            t.push_str(&format!(
+                "T{}:{}:{}{}",
+                &s[9..11],
+                &s[11..13],
+                &s[13..15],
+                &s[15..]
+            ));
+        }
+        t
+    } else {
+        s.replacen('t', "T", 1)
+    };
+    let n = t.len();
+    let tb = t.as_bytes();
+    if n > 13
+        && matches!(tb[n - 3], b'+' | b'-')
+        && tb[n - 2..].iter().all(u8::is_ascii_digit)
+        && tb[n - 6] == b':'
+    {
+        t.push_str(":00");
+    }
+    t
+}
+
 fn parse_when(s: &str) -> Option<When> {
-    let s = s.trim();
+    let s = extended(s.trim());
+    let s = s.as_str();
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Some(When::Date(d));
     }
@@ -1798,7 +1833,16 @@ mod tests {
         assert!(matches!(d("2027-01-10T19:00:00+0100"), When::Offset(_)));
         assert!(matches!(d("2027-01-10 19:00"), When::Local(_)));
         assert!(matches!(d("2027-01-10T19:00:00.000"), When::Local(_)));
+        // iCalendar's basic form (some plugins copy DTSTART over), an offset in hours alone,
+        // a lower-case `t` and unpadded numbers, as microformats' tests and pages write them.
+        assert_eq!(d("20270110T190000Z"), d("2027-01-10T19:00:00Z"));
+        assert_eq!(d("20270110T190000"), d("2027-01-10T19:00:00"));
+        assert_eq!(d("20270110"), d("2027-01-10"));
+        assert_eq!(d("2027-01-10T19:00-08"), d("2027-01-10T19:00-08:00"));
+        assert_eq!(d("2027-01-10t19:00-08:00"), d("2027-01-10T19:00-08:00"));
+        assert_eq!(d("2027-1-5"), d("2027-01-05"));
         assert!(parse_when("next Tuesday").is_none());
+        assert!(parse_when("20271310").is_none());
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         assert_eq!(
             ics_when(&d("2027-07-10T19:00:00+02:00"), Some(berlin)).0,
