@@ -283,6 +283,33 @@ fn a_monthly_schedule_without_a_first_day_starts_at_its_next_occurrence() {
         "{:?}",
         p.reading.notes
     );
+    // Two classes of one name on two schedules, neither with a start date, are two events.
+    let two = r#"<script type="application/ld+json">[
+        {"@type": "Event", "name": "Yoga", "url": "https://studio.example/yoga-mon",
+         "eventSchedule": {"byDay": "Monday", "startTime": "18:00", "scheduleTimezone": "Europe/Berlin"}},
+        {"@type": "Event", "name": "Yoga", "url": "https://studio.example/yoga-thu",
+         "eventSchedule": {"byDay": "Thursday", "startTime": "09:00", "scheduleTimezone": "Europe/Berlin"}}
+    ]</script>"#;
+    let p = read_page_on(
+        two,
+        "https://studio.example/",
+        None,
+        &key,
+        &Limits::default(),
+        today,
+    );
+    let starts: Vec<_> = p
+        .reading
+        .events
+        .iter()
+        .map(|e| zoned(&e.content.master.start).0)
+        .collect();
+    assert_eq!(
+        starts,
+        ["2026-12-07T18:00", "2026-12-10T09:00"],
+        "{:?}",
+        p.reading.refused
+    );
 }
 
 #[test]

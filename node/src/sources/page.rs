@@ -81,8 +81,13 @@ pub fn read_page_on(
     let mut n = 0;
     for item in items.iter().take(MAX_EVENTS) {
         let name = plain(&item["name"]).unwrap_or_default();
-        // The same event in JSON-LD and in microdata on one page is one event.
-        if !seen.insert((name.clone(), plain(&item["startDate"]))) {
+        // The same event in JSON-LD and in microdata on one page is one event; two classes of
+        // one name on different schedules are two.
+        let schedule = match &item["eventSchedule"] {
+            Value::Null => String::new(),
+            v => v.to_string(),
+        };
+        if !seen.insert((name.clone(), plain(&item["startDate"]), schedule)) {
             continue;
         }
         n += 1;
