@@ -753,7 +753,13 @@ fn mf_event(root: ElementRef<'_>, base: Option<&url::Url>, vocab: Vocab) -> Valu
             .and_then(vcp_time)
     };
     let end = get("end").map(|e| match (time_alone(&e), get("start")) {
-        (Some(t), Some(Value::String(st))) if st.len() >= 10 && st.as_bytes()[4] == b'-' => {
+        // The start's date: its first ten bytes, when they are a date (text a page wrote may
+        // put a multi-byte character across that cut).
+        (Some(t), Some(Value::String(st)))
+            if st
+                .get(..10)
+                .is_some_and(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()) =>
+        {
             json!(format!("{}T{t}", &st[..10]))
         }
         _ => e,
@@ -1877,6 +1883,12 @@ mod tests {
         );
         let el = doc.select(&selector(".dt-start")).next().unwrap();
         assert_eq!(mf2_date(el), "2009-06-26T19:00:00-0800");
+        // An end given as a time after a start whose tenth byte is inside a character.
+        let doc = Html::parse_document(
+            "<div class=h-event><span class=p-name>n</span><span class=dt-start>2027-01-0\u{e9}</span><span class=dt-end>10pm</span></div>",
+        );
+        let root = outermost(&doc, |e| classes(e).contains(&"h-event"), 1)[0];
+        assert_eq!(mf_event(root, None, Vocab::Mf2)["endDate"], "10pm");
     }
 
     #[test]
