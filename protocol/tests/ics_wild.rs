@@ -364,3 +364,27 @@ fn exports_of_the_tools_groups_use() {
     assert_eq!(zone(&mob[0]), "Europe/Paris");
     assert_eq!(mob[0].content.master.categories, ["rust", "atelier"]);
 }
+
+#[test]
+fn a_date_marked_as_utc_is_the_date() {
+    use discal_protocol::model::{DateTimeValue, End};
+    let ev = &taken("utc-marked-date.ics")[0];
+    let m = &ev.content.master;
+    assert!(matches!(m.start, DateTimeValue::Date(_)), "{:?}", m.start);
+    assert_eq!(
+        m.start.local().date.to_chrono(),
+        chrono::NaiveDate::from_ymd_opt(2021, 5, 27)
+    );
+    assert!(
+        matches!(&m.end, Some(End::At(DateTimeValue::Date(_)))),
+        "{:?}",
+        m.end
+    );
+    assert!(
+        ev.warnings
+            .iter()
+            .any(|w| w.contains("as the DATE 20210527")),
+        "{:?}",
+        ev.warnings
+    );
+}

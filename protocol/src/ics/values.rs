@@ -38,6 +38,15 @@ pub(super) fn parse_dt(
         Some(b) => (b, true),
         None => (v, false),
     };
+    // A date marked as UTC (`20210527Z`): a DATE has no zone, and the date is what is meant.
+    if utc && body.len() == 8 {
+        let d = parse_date(body)?;
+        zones.note(format!(
+            "read {} value {v:?} as the DATE {body}",
+            p.name.as_str()
+        ));
+        return Ok(DateTimeValue::Date(d));
+    }
     let local = parse_local(body)?;
     if utc {
         return Ok(DateTimeValue::Utc(local));
