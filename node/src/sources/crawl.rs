@@ -16,16 +16,16 @@ use crate::Shared;
 /// Child sitemaps read from an index.
 const MAX_CHILD_SITEMAPS: usize = 5;
 
-/// What a crawl read.
 /// A page's events, and its links when they are to be followed, read off the runtime's
-/// threads (parsing a large page is CPU work of up to a second or two).
+/// threads (parsing a large page is CPU work of up to a second or two); `None` if reading it
+/// failed (a panic, kept to its thread), which makes the crawl incomplete.
 async fn read_off(
     shared: &Shared,
     url: &str,
     tz: Option<discal_protocol::Tz>,
     html: String,
     follow: bool,
-) -> (PageEvents, Vec<String>) {
+) -> Option<(PageEvents, Vec<String>)> {
     let (url, me, limits) = (url.to_string(), shared.me, shared.limits.clone());
     tokio::task::spawn_blocking(move || {
         let page = read_page(&html, &url, tz, &me, &limits);
@@ -37,9 +37,10 @@ async fn read_off(
         (page, found)
     })
     .await
-    .unwrap_or_default()
+    .ok()
 }
 
+/// What a crawl read.
 pub(super) struct Crawled {
     pub reading: super::Reading,
     /// Every page named was read.
@@ -139,11 +140,16 @@ pub(super) async fn crawl(
                 queue.push_back((p, u8::MAX));
             }
         }
-        None => {
-            let (page, next) = read_off(shared, &entry.url, tz, start, true).await;
-            take(&entry.url, page, &mut notes);
-            queue.extend(next.into_iter().map(|l| (l, 1)));
-        }
+        None => match read_off(shared, &entry.url, tz, start, true).await {
+            Some((page, next)) => {
+                take(&entry.url, page, &mut notes);
+                queue.extend(next.into_iter().map(|l| (l, 1)));
+            }
+            None => {
+                complete = false;
+                notes.push(format!("{}: could not be read", entry.url));
+            }
+        },
     }
     let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
     let mut read = 0;
@@ -163,9 +169,16 @@ pub(super) async fn crawl(
             Ok(html) => {
                 // Links of sitemap pages are not followed; those of listed pages to `depth`.
                 let follow = depth < entry.depth;
-                let (page, next) = read_off(shared, &url, tz, html, follow).await;
-                take(&url, page, &mut notes);
-                queue.extend(next.into_iter().map(|l| (l, depth + 1)));
+                match read_off(shared, &url, tz, html, follow).await {
+                    Some((page, next)) => {
+                        take(&url, page, &mut notes);
+                        queue.extend(next.into_iter().map(|l| (l, depth + 1)));
+                    }
+                    None => {
+                        complete = false;
+                        notes.push(format!("{url}: could not be read"));
+                    }
+                }
             }
             Err(e) => {
                 complete = false;
