@@ -17,27 +17,31 @@ use crate::Shared;
 const MAX_CHILD_SITEMAPS: usize = 5;
 
 /// A page's events, and its links when they are to be followed, read off the runtime's
-/// threads (parsing a large page is CPU work of up to a second or two); `None` if reading it
-/// failed (a panic, kept to its thread), which makes the crawl incomplete.
+/// threads (parsing a large page is CPU work of up to a second or two). Reading that failed
+/// (a panic, kept to its thread) makes the crawl incomplete, so nothing is cancelled.
 async fn read_off(
     shared: &Shared,
-    url: &str,
+    (url, html): (&str, String),
     tz: Option<discal_protocol::Tz>,
-    html: String,
     follow: bool,
-) -> Option<(PageEvents, Vec<String>)> {
-    let (url, me, limits) = (url.to_string(), shared.me, shared.limits.clone());
-    tokio::task::spawn_blocking(move || {
-        let page = read_page(&html, &url, tz, &me, &limits);
+    (notes, complete): (&mut Vec<String>, &mut bool),
+) -> (PageEvents, Vec<String>) {
+    let (page_url, me, limits) = (url.to_string(), shared.me, shared.limits.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        let page = read_page(&html, &page_url, tz, &me, &limits);
         let found = if follow {
-            links(&html, &url)
+            links(&html, &page_url)
         } else {
             Vec::new()
         };
         (page, found)
     })
-    .await
-    .ok()
+    .await;
+    read.unwrap_or_else(|_| {
+        *complete = false;
+        notes.push(format!("{url}: could not be read"));
+        Default::default()
+    })
 }
 
 /// What a crawl read.
@@ -140,16 +144,12 @@ pub(super) async fn crawl(
                 queue.push_back((p, u8::MAX));
             }
         }
-        None => match read_off(shared, &entry.url, tz, start, true).await {
-            Some((page, next)) => {
-                take(&entry.url, page, &mut notes);
-                queue.extend(next.into_iter().map(|l| (l, 1)));
-            }
-            None => {
-                complete = false;
-                notes.push(format!("{}: could not be read", entry.url));
-            }
-        },
+        None => {
+            let done = (&mut notes, &mut complete);
+            let (page, next) = read_off(shared, (&entry.url, start), tz, true, done).await;
+            take(&entry.url, page, &mut notes);
+            queue.extend(next.into_iter().map(|l| (l, 1)));
+        }
     }
     let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
     let mut read = 0;
@@ -168,17 +168,10 @@ pub(super) async fn crawl(
         match get(shared, fetcher, entry, &url).await {
             Ok(html) => {
                 // Links of sitemap pages are not followed; those of listed pages to `depth`.
-                let follow = depth < entry.depth;
-                match read_off(shared, &url, tz, html, follow).await {
-                    Some((page, next)) => {
-                        take(&url, page, &mut notes);
-                        queue.extend(next.into_iter().map(|l| (l, depth + 1)));
-                    }
-                    None => {
-                        complete = false;
-                        notes.push(format!("{url}: could not be read"));
-                    }
-                }
+                let (follow, done) = (depth < entry.depth, (&mut notes, &mut complete));
+                let (page, next) = read_off(shared, (&url, html), tz, follow, done).await;
+                take(&url, page, &mut notes);
+                queue.extend(next.into_iter().map(|l| (l, depth + 1)));
             }
             Err(e) => {
                 complete = false;
