@@ -1601,7 +1601,13 @@ fn numbers(
 /// A time of day as `startTime` writes it (`19:00`, `19:00:00`, `19:00:00+01:00`); an offset
 /// is dropped, the zone being the schedule's.
 fn time_of_day(s: &str) -> Option<NaiveTime> {
-    let s = s.trim().trim_start_matches('T');
+    // The same 12-hour forms as a microformats time (`7pm`, `7:30 p.m.`).
+    let twelve = vcp_time(s);
+    let s = twelve
+        .as_deref()
+        .unwrap_or(s)
+        .trim()
+        .trim_start_matches('T');
     let clock = s.find(['+', '-', 'Z', 'z']).map_or(s, |i| &s[..i]);
     ["%H:%M:%S%.f", "%H:%M:%S", "%H:%M"]
         .into_iter()
@@ -2102,6 +2108,9 @@ mod tests {
             Some(When::Local(d("2026-12-16").and_time(t)))
         );
         assert_eq!(s.length.as_deref(), Some("PT1H30M"));
+        let s = sch(json!({"byDay": "Friday", "startTime": "7pm", "endTime": "10:30 p.m."}));
+        assert_eq!(s.start_time, NaiveTime::from_hms_opt(19, 0, 0));
+        assert_eq!(s.length.as_deref(), Some("PT3H30M"));
         // A start written on a Sunday for a Wednesday class moves to the Wednesday (RFC 5545
         // counts DTSTART as an occurrence); a time with an offset keeps it.
         let s = sch(json!({"repeatFrequency": "P1W", "byDay": "Wednesday"}));
