@@ -8,7 +8,10 @@
 //! - a cycle with 900 unchanged (304) and 100 changed sources (one event each): wall time,
 //!   CPU, and peak RSS over the node's own before the cycle;
 //! - the 10,000-event feed: first poll (fetch, parse, sign and store all), then a poll after
-//!   one event changed (fetch, parse, diff all, sign one).
+//!   one event changed (fetch, parse, diff all, sign one);
+//! - a feed of about 190,000 tiny events just under the 16 MiB body limit: what its first poll
+//!   costs with the default `max_events`;
+//! - hostile pages and robots.txt: what reading each costs.
 //!
 //! `DISCAL_BENCH_SOURCES` sets the number of small feeds (default 1000).
 
@@ -55,7 +58,23 @@ fn feed(id: &str, events: usize, version: u64) -> String {
     s + "END:VCALENDAR\r\n"
 }
 
-/// The fixture server: `/s/{i}.ics` (10 events) and `/big.ics` (10,000), each with an ETag
+/// A feed just under the fetcher's 16 MiB: as many events as fit, each of a few lines.
+fn tiny_feed() -> String {
+    let mut s = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n");
+    let mut i = 0;
+    while s.len() < 15_900_000 {
+        s.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:t{i}@x\r\nDTSTART:2027{:02}{:02}T100000Z\r\nSUMMARY:t{i}\r\nEND:VEVENT\r\n",
+            1 + i % 12,
+            1 + i % 28
+        ));
+        i += 1;
+    }
+    s + "END:VCALENDAR\r\n"
+}
+
+/// The fixture server: `/s/{i}.ics` (10 events), `/big.ics` (10,000) and `/huge.ics` (about
+/// 190,000 tiny events in 15.9 MB), each with an ETag
 /// of its version; `POST /bump?n=K` changes feeds 0..K, `POST /bump-big` the big one.
 fn serve() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -82,12 +101,12 @@ fn serve() {
                                     String::new(),
                                 );
                             }
-                            let n = if id == "big" { 10_000 } else { 10 };
-                            (
-                                axum::http::StatusCode::OK,
-                                [("etag", etag)],
-                                feed(&id, n, v),
-                            )
+                            let body = match id.as_str() {
+                                "huge" => tiny_feed(),
+                                "big" => feed(&id, 10_000, v),
+                                _ => feed(&id, 10, v),
+                            };
+                            (axum::http::StatusCode::OK, [("etag", etag)], body)
                         }
                     },
                 ),
@@ -197,6 +216,7 @@ async fn run(addr: &str) {
         .map(|i| entry(format!("s{i}"), format!("s{i}.ics")))
         .collect();
     cfg.sources.push(entry("big".into(), "big.ics".into()));
+    cfg.sources.push(entry("huge".into(), "huge.ics".into()));
     let dir = tempfile::tempdir().unwrap();
     let mut opts = NodeOptions::new(cfg, Some(dir.path().join("data")));
     opts.tuning.source_schedule = false;
@@ -250,6 +270,19 @@ async fn run(addr: &str) {
         "10,000-event feed, one event changed (fetch, parse, diff all, sign one): {:.2} s ({} changed)",
         t.elapsed().as_secs_f64(),
         v["last"]["changed"]
+    );
+    let idle = rss_bytes();
+    let t = Instant::now();
+    let (v, peak) = with_peak(node.poll_source("huge")).await;
+    let v = v.unwrap();
+    println!(
+        "hostile feed, 15.9 MB of {} tiny events (max_events {}): first poll in {:.2} s, peak RSS {:.1} MB over the node's {:.1} MB ({} new)",
+        v["last"]["seen"],
+        discal_node::sources::entry::DEFAULT_MAX_EVENTS,
+        t.elapsed().as_secs_f64(),
+        peak.saturating_sub(idle) as f64 / 1048576.0,
+        idle as f64 / 1048576.0,
+        v["last"]["new"]
     );
     node.shutdown().await;
     hostile_pages();

@@ -484,6 +484,86 @@ async fn errors_and_truncated_feeds_cancel_nothing_until_confirmed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_over_max_events_gives_those_nearest_today() {
+    let (fx, addr) = fixture().await;
+    let ev = |name: &str, day: &str| vevent(Some(&format!("{name}@x")), name, day, "");
+    let (p2019, p2020, p2021) = (
+        ev("p2019", "20190110T190000"),
+        ev("p2020", "20200110T190000"),
+        ev("p2021", "20210110T190000"),
+    );
+    let (f2030, f2031, f2032) = (
+        ev("f2030", "20300110T190000"),
+        ev("f2031", "20310110T190000"),
+        ev("f2032", "20320110T190000"),
+    );
+    fx.feed(
+        "/big.ics",
+        calendar(&[
+            p2019.clone(),
+            f2032.clone(),
+            p2020.clone(),
+            f2030.clone(),
+            p2021.clone(),
+            f2031.clone(),
+        ]),
+    );
+    let net = TestNet::new(1, 3).await;
+    net.configure(0, &[], |c| {
+        c.sources = vec![SourceEntry {
+            max_events: 4,
+            ..source("s", addr, "/big.ics", true)
+        }]
+    })
+    .await;
+    let a = net.node(0);
+    let state = |uid: &str| {
+        let key = EventKey {
+            origin: a.key(),
+            uid: format!("{uid}@x"),
+        };
+        held(a, &key).map(|e| e.content().master.status == Some(Status::Cancelled))
+    };
+    let v = poll(a, "s").await;
+    // Upcoming ones first, then the latest past one; the two oldest are not read at all.
+    assert_eq!(figures(&v), (4, 0, 0, 0), "{v:#}");
+    assert_eq!(v["last"]["seen"], 6, "{v:#}");
+    let problems = v["problems"].to_string();
+    assert!(
+        problems.contains("the 4 nearest today were read (max_events)"),
+        "{v:#}"
+    );
+    for uid in ["f2030", "f2031", "f2032", "p2021"] {
+        assert_eq!(state(uid), Some(false), "{uid}");
+    }
+    assert_eq!((state("p2019"), state("p2020")), (None, None));
+
+    // Two upcoming events arrive and f2032 leaves the feed: it is cancelled, while p2021,
+    // still listed but now beyond the nearest four, is let go as it is.
+    let f2028 = ev("f2028", "20280110T190000");
+    let f2029 = ev("f2029", "20290110T190000");
+    fx.feed(
+        "/big.ics",
+        calendar(&[p2019, p2020, f2030, p2021, f2031, f2028, f2029]),
+    );
+    let v = poll(a, "s").await;
+    assert_eq!(figures(&v), (2, 0, 1, 0), "{v:#}");
+    assert_eq!(state("f2032"), Some(true), "it left the feed");
+    assert_eq!(
+        state("p2021"),
+        Some(false),
+        "beyond the nearest, not cancelled"
+    );
+    assert!(
+        v["problems"]
+            .to_string()
+            .contains("now beyond the nearest max_events: 1"),
+        "{v:#}"
+    );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn special_addresses_are_refused_at_every_redirect() {
     let (fx, addr) = fixture().await;
     fx.feed(

@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use discal_protocol::ics::{decode_text, ImportedEvent};
+use discal_protocol::ics::{decode_text, nearness, ImportedEvent};
+use discal_protocol::model::Date;
 
 use super::fetch::{FetchError, Fetched, Fetcher, Request};
 use super::page::{links, read_page, sitemap_locs, PageEvents};
@@ -119,23 +120,12 @@ pub(super) async fn crawl(
     let mut notes = Vec::new();
     let mut complete = true;
     let tz = entry.zone();
-    // UID → event; an event's own page wins over a listing that also carries it.
-    let mut found: BTreeMap<String, (bool, ImportedEvent)> = BTreeMap::new();
-    let mut refused = Vec::new();
-    let mut take = |url: &str, page: PageEvents, notes: &mut Vec<String>| {
-        let r = page.reading;
-        notes.extend(r.notes.into_iter().map(|n| format!("{url}: {n}")));
-        refused.extend(r.refused.into_iter().map(|n| format!("{url}: {n}")));
-        for e in r.events {
-            let own = e.uid == page.canonical;
-            match found.get(&e.uid) {
-                Some((true, _)) => {}
-                Some((false, _)) if !own => {}
-                _ => {
-                    found.insert(e.uid.clone(), (own, e));
-                }
-            }
-        }
+    let mut found = Found {
+        cap: usize::try_from(entry.max_events).unwrap_or(usize::MAX),
+        today: super::today(shared),
+        events: BTreeMap::new(),
+        refused: Vec::new(),
+        beyond: HashSet::new(),
     };
     let mut queue: VecDeque<(String, u8)> = VecDeque::new();
     match sitemap_locs(&start) {
@@ -147,7 +137,7 @@ pub(super) async fn crawl(
         None => {
             let done = (&mut notes, &mut complete);
             let (page, next) = read_off(shared, (&entry.url, start), tz, true, done).await;
-            take(&entry.url, page, &mut notes);
+            found.take(&entry.url, page, &mut notes);
             queue.extend(next.into_iter().map(|l| (l, 1)));
         }
     }
@@ -170,7 +160,7 @@ pub(super) async fn crawl(
                 // Links of sitemap pages are not followed; those of listed pages to `depth`.
                 let (follow, done) = (depth < entry.depth, (&mut notes, &mut complete));
                 let (page, next) = read_off(shared, (&url, html), tz, follow, done).await;
-                take(&url, page, &mut notes);
+                found.take(&url, page, &mut notes);
                 queue.extend(next.into_iter().map(|l| (l, depth + 1)));
             }
             Err(e) => {
@@ -180,11 +170,57 @@ pub(super) async fn crawl(
         }
     }
     Ok(Crawled {
-        reading: super::Reading {
-            events: found.into_values().map(|(_, e)| e).collect(),
-            refused,
-            notes,
-        },
+        reading: found.reading(notes),
         complete,
     })
+}
+
+/// What a crawl has found so far.
+struct Found {
+    /// UID → (read on its own page, the event); an event's own page wins over a listing
+    /// that also carries it.
+    events: BTreeMap<String, (bool, ImportedEvent)>,
+    refused: Vec<String>,
+    /// Events beyond the nearest `max_events`, let go while pages are read: what a crawl
+    /// holds stays bounded (twice `cap`) however many events its pages list.
+    beyond: HashSet<String>,
+    cap: usize,
+    today: Date,
+}
+
+impl Found {
+    fn take(&mut self, url: &str, page: PageEvents, notes: &mut Vec<String>) {
+        let r = page.reading;
+        notes.extend(r.notes.into_iter().map(|n| format!("{url}: {n}")));
+        self.refused
+            .extend(r.refused.into_iter().map(|n| format!("{url}: {n}")));
+        for e in r.events {
+            let own = e.uid == page.canonical;
+            match self.events.get(&e.uid) {
+                Some((true, _)) => {}
+                Some((false, _)) if !own => {}
+                _ => {
+                    self.events.insert(e.uid.clone(), (own, e));
+                }
+            }
+        }
+        if self.events.len() > self.cap.saturating_mul(2) {
+            let mut all: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
+            all.sort_by_cached_key(|(_, (_, e))| nearness(&e.content, self.today));
+            self.beyond
+                .extend(all.drain(self.cap..).map(|(uid, _)| uid));
+            self.events = all.into_iter().collect();
+        }
+    }
+
+    fn reading(mut self, notes: Vec<String>) -> super::Reading {
+        self.beyond.retain(|uid| !self.events.contains_key(uid));
+        super::Reading {
+            events: self.events.into_values().map(|(_, e)| e).collect(),
+            refused: self.refused,
+            notes,
+            left_out: self.beyond.into_iter().collect(),
+            unnamed_left_out: 0,
+        }
+    }
 }

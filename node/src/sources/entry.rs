@@ -64,6 +64,13 @@ pub struct SourceEntry {
         skip_serializing_if = "is_default_max_pages"
     )]
     pub max_pages: u32,
+    /// The most events taken from it: those nearest today when it holds more. What a site
+    /// can make this node store and sign per poll is bounded by it.
+    #[serde(
+        default = "default_max_events",
+        skip_serializing_if = "is_default_max_events"
+    )]
+    pub max_events: u32,
 }
 
 fn default_depth() -> u8 {
@@ -78,6 +85,19 @@ fn default_max_pages() -> u32 {
 fn is_default_max_pages(n: &u32) -> bool {
     *n == default_max_pages()
 }
+
+fn default_max_events() -> u32 {
+    DEFAULT_MAX_EVENTS
+}
+fn is_default_max_events(n: &u32) -> bool {
+    *n == DEFAULT_MAX_EVENTS
+}
+
+/// The events a source may give unless its entry says otherwise: a large city or university
+/// calendar's upcoming year fits.
+pub const DEFAULT_MAX_EVENTS: u32 = 10_000;
+/// The most events any one source may give.
+pub const MAX_EVENTS: u32 = 100_000;
 
 /// The most links deep a sitemap source may follow.
 pub const MAX_DEPTH: u8 = 3;
@@ -122,6 +142,7 @@ impl SourceEntry {
             allow_private: false,
             depth: default_depth(),
             max_pages: default_max_pages(),
+            max_events: DEFAULT_MAX_EVENTS,
         }
     }
 
@@ -178,6 +199,9 @@ impl SourceEntry {
                 "depth is 0 to {MAX_DEPTH}, max_pages 1 to {MAX_PAGES}"
             ));
         }
+        if self.max_events == 0 || self.max_events > MAX_EVENTS {
+            return bad(format!("max_events is 1 to {MAX_EVENTS}"));
+        }
         if self.tags.len() > 16 || self.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
             return bad("at most 16 tags of 1 to 64 characters".into());
         }
@@ -216,6 +240,24 @@ mod tests {
             err.contains("write \"https://cal.example.org/a.ics\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn max_events_within_bounds() {
+        let with = |n| SourceEntry {
+            max_events: n,
+            ..SourceEntry::new("club", "https://cal.example.org/a.ics", SourceKind::Ics)
+        };
+        assert!(with(1).check().is_ok());
+        assert!(with(MAX_EVENTS).check().is_ok());
+        for n in [0, MAX_EVENTS + 1] {
+            let err = with(n).check().unwrap_err().to_string();
+            assert!(err.contains("max_events is 1 to 100000"), "{err}");
+        }
+        // Left out of a config file, it is the default.
+        let e: SourceEntry =
+            toml::from_str("name = \"a\"\nurl = \"https://cal.example.org/a.ics\"").unwrap();
+        assert_eq!(e.max_events, DEFAULT_MAX_EVENTS);
     }
 
     #[test]

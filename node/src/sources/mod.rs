@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use discal_gateway::{WriteError, Written};
 use discal_protocol::ics::ImportedEvent;
-use discal_protocol::model::Status;
+use discal_protocol::model::{Date, Status};
 use discal_protocol::source::{adopt, source_of, zone_floating};
 use discal_protocol::{EventKey, NodeSecret};
 use discal_store::{PollCounts, SourceState};
@@ -78,6 +78,51 @@ pub struct Reading {
     pub refused: Vec<String>,
     /// What else is worth knowing: properties not mapped, pages that could not be read.
     pub notes: Vec<String>,
+    /// The UIDs of events the source holds beyond its `max_events`, not read: they are
+    /// neither taken nor cancelled.
+    pub left_out: Vec<String>,
+    /// How many events beyond `max_events` had no UID (then nothing is cancelled: one of
+    /// them may be an event taken earlier).
+    pub unnamed_left_out: usize,
+}
+
+impl Reading {
+    /// Keeps the `max` events nearest `today` (the others' UIDs go to `left_out`, as taken
+    /// from `url`): what a source whose events are read whole (pages) or pushed gives.
+    pub fn keep_nearest(&mut self, max: usize, today: Date, url: &str) {
+        if self.events.len() <= max {
+            return;
+        }
+        self.events
+            .sort_by_cached_key(|e| discal_protocol::ics::nearness(&e.content, today));
+        for e in self.events.split_off(max) {
+            let uid = if e.uid_generated {
+                adopt(e, url).uid
+            } else {
+                e.uid
+            };
+            self.left_out.push(uid);
+        }
+    }
+
+    /// The events it stands for: those read, refused and left out.
+    fn seen(&self) -> u32 {
+        let n = self.events.len() + self.refused.len() + self.left_out.len();
+        u32::try_from(n + self.unnamed_left_out).unwrap_or(u32::MAX)
+    }
+}
+
+/// Today (UTC) by the node's clock, for choosing the events nearest it.
+pub fn today(shared: &Shared) -> Date {
+    use chrono::Datelike;
+    let d = chrono::DateTime::from_timestamp_millis(shared.now())
+        .unwrap_or_default()
+        .date_naive();
+    Date {
+        year: d.year(),
+        month: u8::try_from(d.month()).unwrap_or(1),
+        day: u8::try_from(d.day()).unwrap_or(1),
+    }
 }
 
 /// What one poll read, for the ingest worker to sign and store.
@@ -128,14 +173,24 @@ pub(crate) fn take(
         partial,
         state,
     } = batch;
+    let mut reading = reading;
+    let max = usize::try_from(entry.max_events).unwrap_or(usize::MAX);
+    reading.keep_nearest(max, today(shared), &entry.url);
+    let seen = reading.seen();
     let Reading {
         events,
         mut refused,
         notes,
+        left_out,
+        unnamed_left_out,
     } = reading;
-    let seen = u32::try_from(events.len() + refused.len()).unwrap_or(u32::MAX);
     let refused_n = u32::try_from(refused.len()).unwrap_or(u32::MAX);
     refused.extend(notes);
+    if !left_out.is_empty() || unnamed_left_out > 0 {
+        refused.push(format!(
+            "the source holds {seen} events; the {max} nearest today were read (max_events)"
+        ));
+    }
     let mut out = Outcome {
         counts: PollCounts {
             seen,
@@ -157,7 +212,11 @@ pub(crate) fn take(
     let missing = if partial {
         Vec::new()
     } else {
-        to_cancel(&state, &mut live, (seen, complete), &mut out)
+        let beyond = Beyond {
+            uids: left_out.into_iter().collect(),
+            unnamed: unnamed_left_out,
+        };
+        to_cancel(&state, &mut live, (seen, complete), &beyond, &mut out)
     };
     for uid in missing {
         let Some(h) = held(shared, &uid)? else {
@@ -182,27 +241,43 @@ pub(crate) fn take(
     finish(out, live, &authored, commit)
 }
 
+/// The events a source holds beyond its `max_events`.
+struct Beyond {
+    uids: HashSet<String>,
+    unnamed: usize,
+}
+
 /// The source's events it no longer lists that are to be cancelled now. None when part of it
 /// could not be read, or when it shrank suddenly and that is not yet confirmed: those stay in
-/// `live`, and the problems say why.
+/// `live`, and the problems say why. Events it still lists beyond its `max_events` are let go:
+/// neither cancelled nor followed any more, they stay as they are.
 fn to_cancel(
     state: &SourceState,
     live: &mut BTreeSet<String>,
     (seen, complete): (u32, bool),
+    beyond: &Beyond,
     out: &mut Outcome,
 ) -> Vec<String> {
-    let missing: Vec<String> = state
+    let (let_go, missing): (Vec<String>, Vec<String>) = state
         .uids
         .iter()
         .filter(|u| !live.contains(*u))
         .cloned()
-        .collect();
+        .partition(|u| beyond.uids.contains(u));
+    if !let_go.is_empty() {
+        out.problems.push(format!(
+            "taken earlier, now beyond the nearest max_events: {} (left as they are, no \
+             longer followed)",
+            let_go.len()
+        ));
+    }
     if missing.is_empty() {
         return missing;
     }
+    let complete = complete && beyond.unnamed == 0;
     if !complete {
         out.problems.push(format!(
-            "{} events not seen, but some pages could not be read: none cancelled",
+            "{} events not seen, but not all of the source could be read: none cancelled",
             missing.len()
         ));
         live.extend(missing);
@@ -397,4 +472,40 @@ pub async fn poll_named(
     shared.writes_ready().await;
     let state = poll::poll(shared, ingest, &entry).await?;
     Ok(source_json(&entry, Some(&state)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_keeps_the_events_nearest_today() {
+        let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n\
+            BEGIN:VEVENT\r\nUID:old@x\r\nDTSTART:20100101T100000Z\r\nSUMMARY:old\r\nEND:VEVENT\r\n\
+            BEGIN:VEVENT\r\nDTSTART:20110101T100000Z\r\nSUMMARY:no UID\r\nEND:VEVENT\r\n\
+            BEGIN:VEVENT\r\nUID:soon@x\r\nDTSTART:20270101T100000Z\r\nSUMMARY:soon\r\nEND:VEVENT\r\n\
+            END:VCALENDAR\r\n";
+        let me = NodeSecret::from_seed_array([3; 32]).public();
+        let limits = discal_protocol::Limits::default();
+        let events = discal_protocol::ics::parse_calendar(text, &me, &limits)
+            .unwrap()
+            .events;
+        let mut r = Reading {
+            events,
+            ..Reading::default()
+        };
+        let today = Date {
+            year: 2026,
+            month: 12,
+            day: 6,
+        };
+        r.keep_nearest(1, today, "https://club.example/cal.ics");
+        assert_eq!(r.events.len(), 1);
+        assert_eq!(r.events[0].uid, "soon@x");
+        assert_eq!(r.left_out.len(), 2);
+        assert_eq!(r.left_out[1], "old@x", "the furthest last");
+        // The event without a UID is known by the one it is stored under.
+        assert!(r.left_out[0].ends_with("@club.example"), "{:?}", r.left_out);
+        assert_eq!(r.seen(), 3);
+    }
 }

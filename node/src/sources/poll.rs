@@ -186,9 +186,13 @@ async fn fetch_one(
     // threads, which serve HTTP and the mesh meanwhile.
     let (kind, url, tz) = (entry.kind, entry.url.clone(), entry.zone());
     let (me, limits, bytes) = (shared.me, shared.limits.clone(), body.bytes);
-    let reading = tokio::task::spawn_blocking(move || read(kind, &url, tz, &bytes, &me, &limits))
-        .await
-        .unwrap_or_else(|e| Err(format!("reading the body failed: {e}")));
+    let max = usize::try_from(entry.max_events).unwrap_or(usize::MAX);
+    let today = super::today(shared);
+    let reading = tokio::task::spawn_blocking(move || {
+        read(kind, &url, tz, &bytes, (&me, &limits), (max, today))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("reading the body failed: {e}")));
     match reading {
         Ok(reading) => Got::Read {
             reading,
@@ -295,14 +299,15 @@ fn apply(state: &mut SourceState, o: Outcome, hash: Option<[u8; 32]>) {
 }
 
 /// The events in a body, by the source's kind; `Err` when the body is not of that kind at
-/// all (which cancels nothing).
-fn read(
+/// all (which cancels nothing). A feed holding more than `max` events is cut to the `max`
+/// nearest `today` before it is parsed.
+pub fn read(
     kind: SourceKind,
     url: &str,
     tz: Option<discal_protocol::Tz>,
     bytes: &[u8],
-    me: &discal_protocol::NodeKey,
-    limits: &discal_protocol::Limits,
+    (me, limits): (&discal_protocol::NodeKey, &discal_protocol::Limits),
+    (max, today): (usize, discal_protocol::model::Date),
 ) -> Result<super::Reading, String> {
     match kind {
         SourceKind::Ics => {
@@ -314,12 +319,20 @@ fn read(
                     "not valid iCalendar: no BEGIN:VCALENDAR at the start (it begins {start:?})"
                 ));
             }
-            match parse_calendar(&text, me, limits) {
-                Ok(imp) => Ok(super::Reading {
-                    events: imp.events,
-                    refused: imp.errors.iter().map(ToString::to_string).collect(),
-                    notes: Vec::new(),
-                }),
+            let nearest = discal_protocol::ics::nearest_events(&text, max, today);
+            let text = nearest.as_ref().map_or(&*text, |n| n.text.as_str());
+            match parse_calendar(text, me, limits) {
+                Ok(imp) => {
+                    let (left_out, unnamed_left_out) =
+                        nearest.map_or((Vec::new(), 0), |n| (n.left_out, n.unnamed));
+                    Ok(super::Reading {
+                        events: imp.events,
+                        refused: imp.errors.iter().map(ToString::to_string).collect(),
+                        notes: Vec::new(),
+                        left_out,
+                        unnamed_left_out,
+                    })
+                }
                 // A calendar with no events is an empty feed (the shrink guard weighs it).
                 Err(discal_protocol::ics::IcsError::NoEvents) => Ok(super::Reading::default()),
                 Err(e) => Err(e.to_string()),

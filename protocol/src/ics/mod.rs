@@ -9,9 +9,11 @@
 //! `mod.rs` reads a document into events (grouping, validation, UIDs), `vevent.rs` maps one
 //! VEVENT's properties, `values.rs` parses date-time, date and duration values, and
 //! `write.rs` writes events back out, `split.rs` cuts a large document into standalone parts,
+//! `nearest.rs` keeps a feed's events nearest today when it holds more than a source takes,
 //! `lenient.rs` repairs the syntax slips of real exporters before the strict parser runs.
 
 mod lenient;
+mod nearest;
 mod split;
 mod values;
 mod vevent;
@@ -28,6 +30,7 @@ use crate::model::{Component, DateTimeValue, End, EventContent};
 use crate::validate::{self, Limits, ValidationError};
 
 pub use lenient::decode as decode_text;
+pub use nearest::{nearest_events, nearness, Nearest, Nearness};
 pub use split::split_calendar;
 pub use values::parse_duration;
 pub use write::{
@@ -136,19 +139,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     if text.len() > MAX_ICS_BYTES {
         return Err(IcsError::TooLarge(text.len()));
     }
-    // Line ends as one kind before unfolding: CR alone (old Mac exports) and a mix of CRLF
-    // with LF or CR (hand-edited files, pasted blocks) are all read as CRLF.
-    let normalised;
-    let text = if mixed_line_ends(text) {
-        normalised = text
-            .replace("\r\n", "\n")
-            .replace('\r', "\n")
-            .replace('\n', "\r\n");
-        &normalised
-    } else {
-        text
-    };
-    let unfolded = icalendar::parser::unfold(text);
+    let unfolded = icalendar::parser::unfold(&one_line_end(text));
     let (tidied, adjusted) = lenient::tidy(&unfolded);
     if tidied.is_empty() {
         let start: String = unfolded.trim_start().chars().take(40).collect();
@@ -176,6 +167,19 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
 }
 
 /// Whether line ends are anything but all CRLF or all LF.
+/// Line ends as one kind before unfolding: CR alone (old Mac exports) and a mix of CRLF with
+/// LF or CR (hand-edited files, pasted blocks) are all read as CRLF.
+fn one_line_end(text: &str) -> std::borrow::Cow<'_, str> {
+    if mixed_line_ends(text) {
+        text.replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .replace('\n', "\r\n")
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 fn mixed_line_ends(text: &str) -> bool {
     let b = text.as_bytes();
     let (mut crlf, mut lf, mut cr) = (false, false, false);

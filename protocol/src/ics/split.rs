@@ -4,10 +4,10 @@
 //! request per part, each under the write API's body limit.
 
 /// One top-level component of the calendar, as its lines.
-struct Block<'a> {
-    name: String,
-    uid: Option<&'a str>,
-    lines: Vec<&'a str>,
+pub(super) struct Block<'a> {
+    pub(super) name: String,
+    pub(super) uid: Option<&'a str>,
+    pub(super) lines: Vec<&'a str>,
 }
 
 /// The parts of `text`, each a VCALENDAR of at most about `max_bytes` (a single UID's events
@@ -61,7 +61,7 @@ pub fn split_calendar(text: &str, max_bytes: usize) -> Vec<String> {
 
 /// The calendar's own lines (from BEGIN:VCALENDAR, without its END) and its top-level
 /// components; `None` if the text has no VCALENDAR.
-fn read_blocks(text: &str) -> Option<(Vec<&str>, Vec<Block<'_>>)> {
+pub(super) fn read_blocks(text: &str) -> Option<(Vec<&str>, Vec<Block<'_>>)> {
     let mut header = Vec::new();
     let mut blocks: Vec<Block<'_>> = Vec::new();
     let mut depth = 0usize;

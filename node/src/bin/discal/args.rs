@@ -167,6 +167,10 @@ pub enum SourceCmd {
         /// For --kind sitemap: pages read per poll (1 to 500).
         #[arg(long, default_value_t = 50)]
         max_pages: u32,
+        /// The most events taken from the source, those nearest today when it holds more
+        /// (1 to 100000).
+        #[arg(long, default_value_t = discal_node::sources::entry::DEFAULT_MAX_EVENTS)]
+        max_events: u32,
     },
     /// Each source with its last poll: status, events seen/new/changed/cancelled/refused,
     /// last error, next due.

@@ -22,6 +22,7 @@ pub fn cmd_source(c: SourceCmd) -> Result<()> {
             allow_private,
             depth,
             max_pages,
+            max_events,
         } => {
             let url = match discal_node::sources::entry::from_webcal(&url) {
                 Some(https) => {
@@ -45,6 +46,7 @@ pub fn cmd_source(c: SourceCmd) -> Result<()> {
                 allow_private,
                 depth,
                 max_pages,
+                max_events,
                 ..SourceEntry::new(&name, &url, kind.parse().map_err(|e: String| anyhow!(e))?)
             };
             entry.check()?;
