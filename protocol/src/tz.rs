@@ -189,8 +189,19 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
             }
         }
     }
+    if let Some((_, tz)) = OTHER_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        return iana(tz);
+    }
     from_display_name(name)
 }
+
+/// Names other exporters write for a zone, often without a VTIMEZONE: Lotus Notes' name for
+/// Windows' "W. Europe Standard Time" (seen in this repository's wild corpus and in
+/// python-icalendar's issue 526, the latter with no VTIMEZONE).
+const OTHER_NAMES: &[(&str, &str)] = &[("Western/Central Europe", "Europe/Berlin")];
 
 /// Windows display names whose places are not IANA city names, by a phrase they contain.
 const DISPLAY_PHRASES: &[(&str, &str)] = &[
@@ -358,6 +369,7 @@ mod tests {
             ("US-East-Indiana", "US/East-Indiana"),
             ("Canada-Pacific", "Canada/Pacific"),
             ("Nowhere-Land", ""),
+            ("Western/Central Europe", "Europe/Berlin"),
         ];
         for (raw, want) in cases {
             let got = resolve_tzid(raw).map(|t| t.name().to_string());

@@ -384,16 +384,22 @@ fn check_property(p: &Property, limits: &Limits) -> Result<(), ValidationError> 
 }
 
 fn check_name(name: &str) -> Result<(), ValidationError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
-    if ok && !matches!(name, "BEGIN" | "END") {
+    if is_name(name) {
         Ok(())
     } else {
         Err(ValidationError::BadName(name.chars().take(64).collect()))
     }
+}
+
+/// An upper-case property or parameter name as RFC 5545 §3.1 spells them (letters, digits,
+/// '-'), at most 64 bytes, and not BEGIN or END.
+pub(crate) fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        && !matches!(name, "BEGIN" | "END")
 }
 
 fn check_len(field: &str, v: &str, limits: &Limits) -> Result<(), ValidationError> {

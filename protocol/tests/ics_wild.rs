@@ -161,6 +161,8 @@ fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     for file in [
         "tz-lotus-notes-gmt-name.ics",
         "tz-western-central-europe.ics",
+        // The same name with no VTIMEZONE (python-icalendar's issue 526).
+        "tz-lotus-name-no-vtimezone.ics",
     ] {
         for ev in taken(file) {
             assert_eq!(
@@ -386,5 +388,24 @@ fn a_date_marked_as_utc_is_the_date() {
             .any(|w| w.contains("as the DATE 20210527")),
         "{:?}",
         ev.warnings
+    );
+}
+
+#[test]
+fn a_property_whose_name_no_writer_may_write_drops_itself_not_the_event() {
+    let ev = &taken("invalid-extra-names.ics")[0];
+    let extra: Vec<(&str, usize)> = ev
+        .content
+        .master
+        .extra
+        .iter()
+        .map(|p| (p.name.as_str(), p.params.len()))
+        .collect();
+    assert_eq!(extra, [("X-CLUB-FLOOR", 0)], "{:?}", ev.warnings);
+    assert_eq!(ev.warnings.len(), 3, "{:?}", ev.warnings);
+    // Blanks inside a calendar property's name no longer stop the whole document.
+    assert_eq!(
+        taken("blanks-inside-names.ics")[0].uid,
+        "issue-351@example.com"
     );
 }

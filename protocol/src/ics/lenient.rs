@@ -59,7 +59,20 @@ impl<'a> Repairs<'a> {
         };
         // Names are case-insensitive (RFC 5545 §2), but the parser matches BEGIN and END
         // exactly, and so do component names.
-        let name_len = tight.find(';').unwrap_or(tight.len());
+        let mut name_len = tight.find(';').unwrap_or(tight.len());
+        // Blanks inside a name ("REFRESH - INTERVAL", seen by python-icalendar's issue 351)
+        // stopped the parser for the whole document; the name without them is meant.
+        if tight[..name_len].contains([' ', '\t']) {
+            let joined: String = tight[..name_len]
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '\t'))
+                .collect();
+            tight.replace_range(..name_len, &joined);
+            name_len = joined.len();
+            if self.respaced.last() != Some(&body) {
+                self.respaced.push(body);
+            }
+        }
         let name = tight[..name_len].to_ascii_uppercase();
         let begin_end = name == "BEGIN" || name == "END";
         let value_lower = begin_end && value.bytes().any(|b| b.is_ascii_lowercase());
@@ -188,7 +201,7 @@ fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
     note(adjusted, "dropped lines without a value:", &r.dropped);
     note(
         adjusted,
-        "removed blanks around ';', '=' or ':' in",
+        "removed blanks in names, or around ';', '=' or ':', in",
         &r.respaced,
     );
     note(adjusted, "dropped text outside VCALENDAR:", &r.outside);

@@ -182,9 +182,35 @@ fn apply_property(
             lenient_number(meta, &name, val);
         }
         LANGUAGE_PROPERTY => set_language(comp, val).map_err(err)?,
-        _ => comp.extra.push(extra_property(p, name)),
+        _ => keep_extra(comp, meta, p, name),
     }
     Ok(())
+}
+
+/// A property the event does not interpret, kept verbatim; one whose name no writer may write
+/// (`X-FOO_BAR`, `X.FOO`, which the parser takes) is dropped rather than the event, and so is
+/// such a parameter.
+fn keep_extra(
+    comp: &mut Component,
+    meta: &mut Meta,
+    p: &icalendar::parser::Property<'_>,
+    name: String,
+) {
+    if !crate::validate::is_name(&name) {
+        meta.warnings
+            .push(format!("dropped {name:?}: not a valid property name"));
+        return;
+    }
+    let mut extra = extra_property(p, name);
+    let before = extra.params.len();
+    extra.params.retain(|x| crate::validate::is_name(&x.name));
+    if extra.params.len() < before {
+        meta.warnings.push(format!(
+            "dropped parameters of {} whose names are not valid",
+            extra.name
+        ));
+    }
+    comp.extra.push(extra);
 }
 
 /// The event's language, unless it has one already (the first is kept).
