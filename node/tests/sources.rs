@@ -335,6 +335,21 @@ async fn subscribed(path: &str, n: usize) -> (Arc<Fixture>, TestNet, Vec<String>
     (fx, net, events)
 }
 
+/// How many of the `n` numbered events `a` holds live (`cancelled` false) or cancelled.
+fn numbered(a: &NodeHandle, n: usize, cancelled: bool) -> usize {
+    (0..n)
+        .filter(|i| {
+            let key = EventKey {
+                origin: a.key(),
+                uid: format!("e{i}@x"),
+            };
+            held(a, &key).is_some_and(|e| {
+                (e.content().master.status == Some(Status::Cancelled)) == cancelled
+            })
+        })
+        .count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
     // With an ETag: answered 304, never parsed.
@@ -415,20 +430,7 @@ async fn unchanged_feeds_make_no_revisions_and_no_gossip() {
 async fn errors_and_truncated_feeds_cancel_nothing_until_confirmed() {
     let (fx, net, events) = subscribed("/cal.ics", 10).await;
     let a = net.node(0);
-    let live = |a: &NodeHandle| {
-        (0..10)
-            .filter(|i| {
-                held(
-                    a,
-                    &EventKey {
-                        origin: a.key(),
-                        uid: format!("e{i}@x"),
-                    },
-                )
-                .is_some_and(|e| e.content().master.status != Some(Status::Cancelled))
-            })
-            .count()
-    };
+    let live = |a: &NodeHandle| numbered(a, 10, false);
     // A server error: recorded, nothing cancelled, the next poll backs off.
     fx.set(
         "/cal.ics",
@@ -560,6 +562,35 @@ async fn a_feed_over_max_events_gives_those_nearest_today() {
             .contains("now beyond the nearest max_events: 1"),
         "{v:#}"
     );
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_cut_off_mid_download_cancels_nothing() {
+    let (fx, net, events) = subscribed("/cut.ics", 10).await;
+    let a = net.node(0);
+    let cancelled = |a: &NodeHandle| numbered(a, 10, true);
+    // A server that stopped writing in the middle of the tenth event (a script's timeout):
+    // the nine whole events are read, the tenth is not, and nothing is cancelled for it.
+    let whole = calendar(&events[..9]);
+    let cut = format!(
+        "{}{}",
+        whole.trim_end_matches("END:VCALENDAR\r\n"),
+        &events[9][..40]
+    );
+    fx.feed("/cut.ics", cut);
+    let v = poll(a, "s").await;
+    assert_eq!(figures(&v), (0, 0, 0, 0), "{v:#}");
+    assert!(
+        v["problems"].to_string().contains("stops before its end"),
+        "{v:#}"
+    );
+    assert_eq!(cancelled(a), 0);
+    // The same nine events in a whole document: the tenth left the source.
+    fx.feed("/cut.ics", whole);
+    let v = poll(a, "s").await;
+    assert_eq!(figures(&v), (0, 0, 1, 0), "{v:#}");
+    assert_eq!(cancelled(a), 1);
     net.shutdown().await;
 }
 

@@ -409,3 +409,53 @@ fn a_property_whose_name_no_writer_may_write_drops_itself_not_the_event() {
         "issue-351@example.com"
     );
 }
+
+#[test]
+fn apples_structured_location_with_an_escaped_semicolon_in_a_parameter() {
+    // iPhone OS 26 writes `X-TITLE=Museumstraße 3\; 4020 Linz` unquoted: the parser gave up on
+    // the whole document. The value is quoted as it stands, and written back quoted.
+    let ev = &taken("apple-structured-location-escaped-semicolon.ics")[0];
+    let loc = ev
+        .content
+        .master
+        .extra
+        .iter()
+        .find(|p| p.name == "X-APPLE-STRUCTURED-LOCATION")
+        .expect("kept");
+    assert_eq!(loc.value, "geo:48.302,14.287");
+    let title = loc.params.iter().find(|p| p.name == "X-TITLE").unwrap();
+    assert_eq!(title.value, "Museumstraße 3\\; 4020 Linz");
+    let handle = loc
+        .params
+        .iter()
+        .find(|p| p.name == "X-APPLE-MAPKIT-HANDLE");
+    assert!(handle.unwrap().value.ends_with("=="), "{handle:?}");
+    let mut out = String::new();
+    ics::write_event(
+        &mut out,
+        &IcsEvent {
+            uid: &ev.uid,
+            content: &ev.content,
+            revision: 0,
+            hop: 0,
+            issued: LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc()),
+        },
+    );
+    let unfolded = out.replace("\r\n ", "");
+    assert!(
+        unfolded.contains(";X-TITLE=\"Museumstraße 3\\; 4020 Linz\";"),
+        "{unfolded}"
+    );
+}
+
+#[test]
+fn a_download_cut_off_mid_event_keeps_the_whole_events_and_says_it_was_cut() {
+    let path = dir().join("cut-off-download.ics");
+    let text = std::fs::read_to_string(path).unwrap();
+    let got = ics::parse_calendar(&text, &key(), &Limits::default()).unwrap();
+    assert!(got.cut_off, "{:?}", got.adjusted);
+    let uids: Vec<&str> = got.events.iter().map(|e| e.uid.as_str()).collect();
+    assert_eq!(uids, ["1a2b3c@google.com", "4d5e6f@google.com"]);
+    let whole = taken("vcalendar-begun-twice.ics");
+    assert_eq!(whole[0].uid, "twice-1@club.example");
+}

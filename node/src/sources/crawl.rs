@@ -221,6 +221,7 @@ impl Found {
             notes,
             left_out: self.beyond.into_iter().collect(),
             unnamed_left_out: 0,
+            cut_off: false,
         }
     }
 }

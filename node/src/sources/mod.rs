@@ -84,6 +84,9 @@ pub struct Reading {
     /// How many events beyond `max_events` had no UID (then nothing is cancelled: one of
     /// them may be an event taken earlier).
     pub unnamed_left_out: usize,
+    /// The document stopped before its end (a download cut off?): what it lacks is not
+    /// cancelled.
+    pub cut_off: bool,
 }
 
 impl Reading {
@@ -183,9 +186,18 @@ pub(crate) fn take(
         notes,
         left_out,
         unnamed_left_out,
+        cut_off,
     } = reading;
     let refused_n = u32::try_from(refused.len()).unwrap_or(u32::MAX);
     refused.extend(notes);
+    let complete = complete && !cut_off;
+    if cut_off {
+        refused.push(
+            "the document stops before its end (END:VCALENDAR), perhaps cut off: what it lacks \
+             is not cancelled"
+                .into(),
+        );
+    }
     if !left_out.is_empty() || unnamed_left_out > 0 {
         refused.push(format!(
             "the source holds {seen} events; the {max} nearest today were read (max_events)"
@@ -219,26 +231,39 @@ pub(crate) fn take(
         to_cancel(&state, &mut live, (seen, complete), &beyond, &mut out)
     };
     for uid in missing {
-        let Some(h) = held(shared, &uid)? else {
-            continue;
-        };
-        if is_cancelled(h.content()) {
-            continue;
-        }
-        let mut content = h.content().clone();
-        content.master.status = Some(Status::Cancelled);
-        let naming = Naming {
-            revise_url: content.master.revise_url.clone(),
-            first_revision: 0,
-        };
-        if let Ok(signed @ Authored::Signed(..)) =
-            publish_as(shared, secret, uid.clone(), content, Some(h), &naming)
-        {
+        if let Some(signed) = cancellation(shared, secret, uid)? {
             out.counts.cancelled += 1;
             authored.push(signed);
         }
     }
     finish(out, live, &authored, commit)
+}
+
+/// A cancelled revision of the source's event `uid`, signed; none if it is not held or is
+/// cancelled already.
+fn cancellation(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
+) -> Result<Option<Authored>, WriteError> {
+    let Some(h) = held(shared, &uid)? else {
+        return Ok(None);
+    };
+    if is_cancelled(h.content()) {
+        return Ok(None);
+    }
+    let mut content = h.content().clone();
+    content.master.status = Some(Status::Cancelled);
+    let naming = Naming {
+        revise_url: content.master.revise_url.clone(),
+        first_revision: 0,
+    };
+    Ok(
+        match publish_as(shared, secret, uid, content, Some(h), &naming) {
+            Ok(signed @ Authored::Signed(..)) => Some(signed),
+            _ => None,
+        },
+    )
 }
 
 /// The events a source holds beyond its `max_events`.

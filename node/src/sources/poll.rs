@@ -323,6 +323,7 @@ pub fn read(
             let text = nearest.as_ref().map_or(&*text, |n| n.text.as_str());
             match parse_calendar(text, me, limits) {
                 Ok(imp) => {
+                    let cut_off = imp.cut_off || nearest.as_ref().is_some_and(|n| !n.ended);
                     let (left_out, unnamed_left_out) =
                         nearest.map_or((Vec::new(), 0), |n| (n.left_out, n.unnamed));
                     Ok(super::Reading {
@@ -331,6 +332,7 @@ pub fn read(
                         notes: Vec::new(),
                         left_out,
                         unnamed_left_out,
+                        cut_off,
                     })
                 }
                 // A calendar with no events is an empty feed (the shrink guard weighs it).

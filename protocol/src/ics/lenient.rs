@@ -21,6 +21,8 @@ struct Repairs<'a> {
     merged: usize,
     /// Components dropped for nesting deeper than [`MAX_NESTING`].
     deep: usize,
+    /// A component still open at the calendar's end (a download cut off), dropped.
+    unfinished: Option<String>,
 }
 
 /// How deep components may nest inside VCALENDAR. Real documents nest two (VEVENT > VALARM,
@@ -28,6 +30,36 @@ struct Repairs<'a> {
 /// 100,000 nested BEGIN lines (2 MB) overflowed the stack and took the process down. Deeper
 /// components are dropped before the parser sees them, and that is said.
 const MAX_NESTING: usize = 16;
+
+/// The components open inside the calendar: how deep, and where in the output the top-level
+/// one began, with its BEGIN line.
+#[derive(Default)]
+struct Nesting<'a> {
+    depth: usize,
+    open: (usize, &'a str),
+}
+
+impl<'a> Nesting<'a> {
+    /// Follows one line inside the calendar (`at`: where it would go in the output); false
+    /// when it is left out for nesting deeper than [`MAX_NESTING`] (counted in `deep`).
+    fn follow(&mut self, head: &str, at: (usize, &'a str), deep: &mut usize) -> bool {
+        match head {
+            "BEGIN" => {
+                if self.depth == 0 {
+                    self.open = at;
+                }
+                self.depth += 1;
+                *deep += usize::from(self.depth == MAX_NESTING + 1);
+                self.depth <= MAX_NESTING
+            }
+            "END" => {
+                self.depth = self.depth.saturating_sub(1);
+                self.depth < MAX_NESTING
+            }
+            _ => self.depth <= MAX_NESTING,
+        }
+    }
+}
 
 /// Properties whose value is a date-time list, where a TZID with a colon in it (unquoted, as
 /// some Outlook exports write `tzone://Microsoft/Custom`) can be told from the value.
@@ -41,14 +73,30 @@ const DATE_TIME_PROPERTIES: &[&str] = &[
 ];
 
 impl<'a> Repairs<'a> {
+    /// At the calendar's end: a top-level component still open (a download cut off in the
+    /// middle of an event) is dropped from where it began, rather than the parser refusing
+    /// the whole document for the missing END.
+    fn close_unfinished(&mut self, out: &mut String, nest: &mut Nesting<'_>) {
+        if nest.depth > 0 {
+            out.truncate(nest.open.0);
+            nest.depth = 0;
+            self.unfinished = Some(nest.open.1.chars().take(40).collect());
+        }
+    }
+
     /// One content line's name-and-parameters and value, repaired; `None` to drop the line.
     fn line(&mut self, body: &'a str) -> Option<(String, Cow<'a, str>)> {
         let Some((head, value)) = split_at_value(body) else {
             self.dropped.push(body);
             return None;
         };
-        let mut tight = tighten(head).into_owned();
-        if tight != head || head.ends_with(char::is_whitespace) {
+        // Quoted first, so that the blanks of such a value are kept as they are.
+        let quoted = quote_escaped_semicolons(head);
+        if quoted.is_some() {
+            self.quoted.push(body);
+        }
+        let mut tight = tighten(quoted.as_deref().unwrap_or(head)).into_owned();
+        if tight != quoted.as_deref().unwrap_or(head) || head.ends_with(char::is_whitespace) {
             self.respaced.push(body);
         }
         // A blank between the colon and the value came with the blank before it.
@@ -103,8 +151,17 @@ impl<'a> Repairs<'a> {
     }
 }
 
-/// Repairs an unfolded document. Returns the text to parse and what was adjusted.
-pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
+/// [`tidy_doc`] without its cut-off flag.
+#[cfg(test)]
+fn tidy(unfolded: &str) -> (String, Vec<String>) {
+    let (text, adjusted, _) = tidy_doc(unfolded);
+    (text, adjusted)
+}
+
+/// Repairs an unfolded document. Returns the text to parse, what was adjusted, and whether the
+/// document stopped before its end (no END:VCALENDAR, or in the middle of a component): then
+/// it may be a cut-off download, and what it lacks says nothing about what its source holds.
+pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
     let mut adjusted = Vec::new();
     let text = unfolded.strip_prefix('\u{feff}').unwrap_or(unfolded);
     if text.len() != unfolded.len() {
@@ -112,7 +169,8 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
     }
     let mut out = String::with_capacity(text.len() + 2);
     let mut r = Repairs::default();
-    let (mut inside, mut calendars, mut depth) = (false, 0usize, 0usize);
+    let (mut inside, mut calendars) = (false, 0usize);
+    let mut nest = Nesting::default();
     // Bare VEVENTs with no VCALENDAR around them (a component copied out of a calendar, some
     // hand-made feeds): read as one calendar, as other readers do, rather than dropped whole
     // as text outside VCALENDAR.
@@ -148,49 +206,53 @@ pub(crate) fn tidy(unfolded: &str) -> (String, Vec<String>) {
                 r.merged += 1;
                 continue;
             }
+        } else if calendar && head == "BEGIN" && nest.depth == 0 {
+            // A calendar begun twice: read as one (its extra END is then text outside).
+            adjusted.push(format!("dropped {body:?} inside a VCALENDAR"));
+            continue;
         } else if calendar && head == "END" {
             inside = false;
+            r.close_unfinished(&mut out, &mut nest);
             if value.len() != 9 {
                 adjusted.push(format!("read {body:?} as END:VCALENDAR"));
             }
             out.push_str(END);
             continue;
-        } else if head == "BEGIN" {
-            depth += 1;
-            if depth > MAX_NESTING {
-                r.deep += usize::from(depth == MAX_NESTING + 1);
-                continue;
-            }
-        } else if head == "END" {
-            depth = depth.saturating_sub(1);
-            if depth >= MAX_NESTING {
-                continue;
-            }
-        } else if depth > MAX_NESTING {
-            continue;
-        } else if calendars > 1 && depth == 0 {
+        } else {
+            let keep = nest.follow(&head, (out.len(), body), &mut r.deep);
             // The merged calendar's own VERSION and PRODID would follow components.
-            continue;
+            let merged_header = calendars > 1 && nest.depth == 0 && head != "END";
+            if !keep || merged_header {
+                continue;
+            }
         }
         out.push_str(&head);
         out.push(':');
         out.push_str(&value);
         out.push_str("\r\n");
     }
+    let cut_off = inside && !bare;
     if inside {
+        r.close_unfinished(&mut out, &mut nest);
         if !bare {
             adjusted.push("added the missing END:VCALENDAR".to_string());
         }
         out.push_str(END);
     }
+    let cut_off = cut_off || r.unfinished.is_some();
     report(&r, &mut adjusted);
-    (out, adjusted)
+    (out, adjusted, cut_off)
 }
 
 /// What [`tidy`] repaired, as lines of the import's `adjusted`.
 fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
     if r.merged > 0 {
         adjusted.push(format!("read {} VCALENDARs as one", r.merged + 1));
+    }
+    if let Some(begin) = &r.unfinished {
+        adjusted.push(format!(
+            "dropped a component never ended ({begin:?} to the end of the calendar: a cut-off download?)"
+        ));
     }
     if r.deep > 0 {
         adjusted.push(format!(
@@ -206,7 +268,11 @@ fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
     );
     note(adjusted, "dropped text outside VCALENDAR:", &r.outside);
     note(adjusted, "upper-cased lowercase names in", &r.lowercase);
-    note(adjusted, "quoted a TZID holding ':' in", &r.quoted);
+    note(
+        adjusted,
+        "quoted a TZID holding ':', or a parameter value holding '\\;', in",
+        &r.quoted,
+    );
 }
 
 const END: &str = "END:VCALENDAR\r\n";
@@ -301,6 +367,53 @@ fn split_at_value(line: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// A name-and-parameters part whose parameter values hold a backslash-escaped `;`
+/// (`X-TITLE=Hauptstraße 1-5\; 4041 Linz`, as iPhone OS 26 writes its
+/// X-APPLE-STRUCTURED-LOCATION) with those values quoted as they stand: RFC 5545 allows `;` in
+/// a parameter value only inside quotes, and the parser gave up on the whole document at such a
+/// line. `None` when there is none.
+fn quote_escaped_semicolons(head: &str) -> Option<String> {
+    if !head.contains("\\;") {
+        return None;
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let (mut cur, mut quoted) = (String::new(), false);
+    for c in head.chars() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if c == ';' && !quoted {
+            parts.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    parts.push(cur);
+    let mut merged: Vec<String> = Vec::new();
+    for p in parts {
+        // The name (first) is never a parameter value to continue.
+        let n = merged.len();
+        match merged.last_mut() {
+            Some(last) if n > 1 && last.ends_with('\\') => {
+                last.push(';');
+                last.push_str(&p);
+            }
+            _ => merged.push(p),
+        }
+    }
+    let mut out = Vec::with_capacity(merged.len());
+    for (i, p) in merged.into_iter().enumerate() {
+        match p.split_once('=') {
+            Some((k, v)) if i > 0 && v.contains(';') && !v.contains('"') => {
+                out.push(format!("{k}=\"{v}\""));
+            }
+            _ => out.push(p),
+        }
+    }
+    let joined = out.join(";");
+    (joined != head).then_some(joined)
+}
+
 /// A name-and-parameters part without blanks around `;` and `=`, and none at its ends.
 /// Blanks inside a quoted parameter value are kept.
 fn tighten(head: &str) -> Cow<'_, str> {
@@ -346,6 +459,34 @@ mod tests {
         );
         assert_eq!(adjusted.len(), 3, "{adjusted:?}");
         assert!(adjusted[1].contains("X-APPLE-RADIUS"), "{adjusted:?}");
+    }
+
+    #[test]
+    fn a_document_cut_off_keeps_its_whole_components_and_says_so() {
+        let whole = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n";
+        let (text, adjusted, cut_off) = tidy_doc(&format!(
+            "{whole}BEGIN:VEVENT\r\nUID:b\r\nBEGIN:VALARM\r\nTRIG"
+        ));
+        assert!(cut_off);
+        assert_eq!(text, format!("{whole}END:VCALENDAR\r\n"));
+        assert!(
+            adjusted.iter().any(|a| a.contains("never ended")),
+            "{adjusted:?}"
+        );
+        // Only the END:VCALENDAR missing: the events are whole, the document may not be.
+        let (text, _, cut_off) = tidy_doc(whole);
+        assert!(cut_off);
+        assert!(text.ends_with("END:VEVENT\r\nEND:VCALENDAR\r\n"));
+        // Bare VEVENTs never had a VCALENDAR to end.
+        let (_, _, cut_off) = tidy_doc("BEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\n");
+        assert!(!cut_off);
+        // A calendar begun twice is one calendar.
+        let (text, _, cut_off) = tidy_doc(&format!(
+            "BEGIN:VCALENDAR\r\n{}END:VCALENDAR\r\nEND:VCALENDAR\r\n",
+            &whole[17..]
+        ));
+        assert!(!cut_off);
+        assert_eq!(text, format!("{whole}END:VCALENDAR\r\n"));
     }
 
     #[test]

@@ -130,6 +130,10 @@ pub struct Import {
     pub errors: Vec<IcsError>,
     /// Syntax slips in the document that were repaired to read it.
     pub adjusted: Vec<String>,
+    /// The document stopped before its end (no END:VCALENDAR, or inside a component, whose
+    /// lines were dropped): perhaps a download cut off, so the events it lacks may still be
+    /// at its source.
+    pub cut_off: bool,
 }
 
 /// Parses an iCalendar document. `origin` is the importing node: a missing or non-conforming UID
@@ -140,7 +144,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         return Err(IcsError::TooLarge(text.len()));
     }
     let unfolded = icalendar::parser::unfold(&one_line_end(text));
-    let (tidied, adjusted) = lenient::tidy(&unfolded);
+    let (tidied, adjusted, cut_off) = lenient::tidy_doc(&unfolded);
     if tidied.is_empty() {
         let start: String = unfolded.trim_start().chars().take(40).collect();
         return Err(IcsError::Syntax(format!(
@@ -154,6 +158,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     let zones = zones::Zones::of(&cal.components);
     let mut import = Import {
         adjusted,
+        cut_off,
         ..Import::default()
     };
     let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;

@@ -22,6 +22,9 @@ pub struct Nearest {
     pub left_out: Vec<String>,
     /// How many of the events left out had no UID to know them by.
     pub unnamed: usize,
+    /// Whether the calendar ended with its END:VCALENDAR (`text` always does): one that did
+    /// not may be a download cut off.
+    pub ended: bool,
 }
 
 /// How near today an event is, as a key that sorts the nearest first: upcoming events by
@@ -160,11 +163,17 @@ pub fn nearest_events(text: &str, max: usize, today: Date) -> Option<Nearest> {
         }
     }
     line("END:VCALENDAR");
+    let ended = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim().eq_ignore_ascii_case("END:VCALENDAR"));
     Some(Nearest {
         text: out,
         total: events.len(),
         left_out,
         unnamed,
+        ended,
     })
 }
 
@@ -249,7 +258,10 @@ mod tests {
         assert_eq!(uids(&n.text), ["next-week", "far", "weekly", "tomorrow"]);
         assert_eq!(n.left_out, ["last-week", "ended", "old"], "{}", n.text);
         assert_eq!(n.unnamed, 0);
+        assert!(n.ended);
         assert!(n.text.contains("X-WR-CALNAME:Club\r\nBEGIN:VTIMEZONE"));
+        let cut = cal.trim_end().trim_end_matches("END:VCALENDAR");
+        assert!(!nearest_events(cut, 4, TODAY).unwrap().ended);
         let n = nearest_events(&cal, 6, TODAY).unwrap();
         assert_eq!(n.left_out, ["old"]);
         assert!(
