@@ -105,6 +105,19 @@ impl DateTimeValue {
         }
     }
 
+    /// A value of the same kind (and zone) at wall-clock time `local` (its date, for a DATE).
+    pub fn with_local(&self, local: LocalDateTime) -> Self {
+        match self {
+            Self::Date(_) => Self::Date(local.date),
+            Self::Floating(_) => Self::Floating(local),
+            Self::Utc(_) => Self::Utc(local),
+            Self::Zoned { tzid, .. } => Self::Zoned {
+                local,
+                tzid: tzid.clone(),
+            },
+        }
+    }
+
     /// The IANA zone name, if the value is zoned.
     pub fn tzid(&self) -> Option<&str> {
         match self {

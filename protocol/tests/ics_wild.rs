@@ -459,3 +459,38 @@ fn a_download_cut_off_mid_event_keeps_the_whole_events_and_says_it_was_cut() {
     let whole = taken("vcalendar-begun-twice.ics");
     assert_eq!(whole[0].uid, "twice-1@club.example");
 }
+
+#[test]
+fn a_second_rrule_becomes_dates_of_the_one_event() {
+    // RFC 2445 allowed several RRULEs (Zimbra writes them): every Tuesday, and the first
+    // Saturday of each month, until the end of March. The event was refused before.
+    let ev = &taken("zimbra-two-rrules.ics")[0];
+    assert_eq!(ev.content.master.rdates.len(), 2, "{:?}", ev.warnings);
+    let s = starts(ev, 2027);
+    assert_eq!(s.len(), 13 + 2, "{s:?}");
+    for want in [
+        utc(2027, 1, 12, 17, 0),
+        utc(2027, 2, 6, 17, 0),
+        utc(2027, 3, 6, 17, 0),
+        utc(2027, 3, 30, 16, 0),
+    ] {
+        assert!(s.iter().any(|(a, _)| *a == want), "{want} not in {s:?}");
+    }
+    assert!(s.iter().all(|(a, b)| *b - *a == chrono::Duration::hours(2)));
+    // Hostile: each extra rule costs an expansion, so only a few are read.
+    let text = std::fs::read_to_string(dir().join("zimbra-two-rrules.ics")).unwrap();
+    let many = text.replace(
+        "RRULE:FREQ=MONTHLY",
+        &format!(
+            "{}RRULE:FREQ=MONTHLY",
+            "RRULE:FREQ=DAILY;COUNT=3\r\n".repeat(1000)
+        ),
+    );
+    let got = ics::parse_calendar(&many, &key(), &Limits::default()).unwrap();
+    assert!(got.events.is_empty());
+    assert!(
+        got.errors[0].to_string().contains("at most 4 are read"),
+        "{:?}",
+        got.errors
+    );
+}

@@ -316,6 +316,16 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
             "{made} RDATE period(s) with their own length kept as overrides of those instances"
         ));
     }
+    let mut master = master;
+    if let Err(reason) =
+        extra_rules_as_dates(&mut master, &g.meta.extra_rules, limits, &mut warnings)
+    {
+        return Err(IcsError::Property {
+            uid: label,
+            property: "RRULE".into(),
+            reason,
+        });
+    }
     let mut content = EventContent { master, overrides };
     repair(&mut content, limits, &mut warnings);
     if let Err(source) = validate::validate_content(&content, limits) {
@@ -335,6 +345,80 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         warnings,
         written: g.meta.written,
     })
+}
+
+/// RRULEs after the first that an event may have.
+const MAX_EXTRA_RULES: usize = 3;
+
+/// RFC 2445 allowed several RRULEs in one event (Zimbra and older exporters write them); RFC
+/// 5545 keeps one, and so does DisCal. The first stays the event's rule; each other rule's
+/// instances become RDATEs, as many as leave room under the property limit (the rest are
+/// left out, and the warning says from when). A rule that cannot be read refuses the event, as
+/// the first would.
+fn extra_rules_as_dates(
+    master: &mut Component,
+    rules: &[String],
+    limits: &Limits,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    use crate::recur::{expand, instant, ExpandLimits};
+    // Real files carry two or three; each costs an expansion.
+    if rules.len() > MAX_EXTRA_RULES {
+        return Err(format!(
+            "{} RRULEs; at most {} are read",
+            rules.len() + 1,
+            MAX_EXTRA_RULES + 1
+        ));
+    }
+    for rule in rules {
+        let room = (limits.max_component_properties / 2).saturating_sub(master.rdates.len());
+        let mut alone = Component::new(master.start.clone());
+        alone.rrule = Some(rule.clone());
+        let content = EventContent {
+            master: alone,
+            overrides: Vec::new(),
+        };
+        let tz = chrono_tz::UTC;
+        let from = instant(&master.start, tz).map_err(|e| e.to_string())?;
+        let to = from + chrono::Duration::days(366 * 100);
+        let found = expand(
+            &content,
+            from,
+            to,
+            tz,
+            ExpandLimits {
+                max_examined: 50_000,
+                max_returned: room + 2,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let start = master.start.local();
+        let dates: Vec<DateTimeValue> = found
+            .occurrences
+            .iter()
+            .map(|o| o.recurrence_id)
+            .filter(|l| *l != start)
+            .map(|l| master.start.with_local(l))
+            .collect();
+        let kept = dates.len().min(room);
+        let cut = dates.get(kept).map(|d| {
+            let l = d.local();
+            format!(
+                ", left out from {:04}-{:02}-{:02}",
+                l.date.year, l.date.month, l.date.day
+            )
+        });
+        warnings.push(format!(
+            "read a second RRULE {rule:?} as {kept} RDATEs{}",
+            cut.unwrap_or_default()
+        ));
+        for d in dates.into_iter().take(kept) {
+            if !master.rdates.contains(&d) {
+                master.rdates.push(d);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
@@ -438,6 +522,8 @@ pub(crate) struct Meta {
     pub(crate) periods: Vec<(DateTimeValue, End)>,
     /// What was adjusted to map the VEVENT.
     pub(crate) warnings: Vec<String>,
+    /// RRULEs after the first (RFC 2445 allowed several).
+    pub(crate) extra_rules: Vec<String>,
 }
 
 #[cfg(test)]

@@ -125,9 +125,6 @@ fn apply_property(
         }
         "RECURRENCE-ID" => comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?),
         "RRULE" => {
-            if comp.rrule.is_some() {
-                return Err(err("more than one RRULE is not supported".into()));
-            }
             if val.to_ascii_uppercase().contains("RSCALE") {
                 return Err(err(
                     "RSCALE (RFC 7529, non-Gregorian recurrence) is not supported".into(),
@@ -138,7 +135,12 @@ fn apply_property(
                 meta.warnings
                     .push(format!("read RRULE {val:?} as {tidy:?}"));
             }
-            comp.rrule = Some(tidy);
+            // RFC 2445 allowed more than one; the others become dates (`finish`).
+            if comp.rrule.is_some() {
+                meta.extra_rules.push(tidy);
+            } else {
+                comp.rrule = Some(tidy);
+            }
         }
         "RDATE" if is_period(p) => {
             for (start, end) in periods(p, zones).map_err(err)? {
