@@ -288,11 +288,16 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         (None, mut overrides) if !overrides.is_empty() => {
             let mut first = overrides.remove(0);
             first.recurrence_id = None;
-            for o in &overrides {
+            for o in &mut overrides {
                 if let Some(rid) = &o.recurrence_id {
                     if !first.rdates.contains(rid) {
                         first.rdates.push(rid.clone());
                     }
+                }
+                // An instance has no rule of its own (khal's tests keep such a file, each
+                // instance repeating the series' RRULE): the series' rule is the first's.
+                if o.rrule.take().is_some() {
+                    warnings.push("dropped the RRULE of an instance (RECURRENCE-ID)".into());
                 }
             }
             warnings.push(if overrides.is_empty() {
