@@ -494,3 +494,46 @@ fn a_second_rrule_becomes_dates_of_the_one_event() {
         got.errors
     );
 }
+
+#[test]
+fn an_invitations_long_html_and_agenda_are_trimmed_not_the_event() {
+    // Outlook and Teams invitations carry the description again as HTML, styles and all.
+    let css = "p.MsoNormal{margin:0cm\\;font-size:11.0pt\\;font-family:Calibri\\,sans-serif}";
+    let html = format!(
+        "<html><head><style>{}</style></head><body>Join</body></html>",
+        css.repeat(800)
+    );
+    let agenda = "1. Welcome\\n2. Talks\\n".repeat(2000);
+    let doc = format!(
+        "BEGIN:VCALENDAR\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\n\
+         METHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:040000008200E00074C5B7101A82E008\r\n\
+         SUMMARY;LANGUAGE=en-US:Team sync\r\nDTSTART:20270105T090000Z\r\n\
+         DTEND:20270105T100000Z\r\nDESCRIPTION;LANGUAGE=en-US:{agenda}\r\n\
+         X-ALT-DESC;FMTTYPE=text/html:{html}\r\nX-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    let got = ics::parse_calendar(&doc, &key(), &Limits::default()).unwrap();
+    assert!(got.errors.is_empty(), "{:?}", got.errors);
+    let ev = &got.events[0];
+    let m = &ev.content.master;
+    assert!(m.extra.iter().all(|p| p.name != "X-ALT-DESC"));
+    assert!(m
+        .extra
+        .iter()
+        .any(|p| p.name == "X-MICROSOFT-CDO-BUSYSTATUS"));
+    let d = m.description.as_deref().unwrap();
+    assert!(d.len() <= Limits::default().max_text_bytes && d.ends_with('…'));
+    assert!(d.starts_with("1. Welcome\n2. Talks\n"));
+    assert_eq!(ev.warnings.len(), 2, "{:?}", ev.warnings);
+    // It signs: the payload stays under its limit.
+    let secret = NodeSecret::from_seed_array([9; 32]);
+    let signed = discal_protocol::envelope::sign(
+        &secret,
+        ev.uid.clone(),
+        1,
+        0,
+        ev.content.clone(),
+        &Limits::default(),
+    );
+    assert!(signed.is_ok(), "{signed:?}");
+}

@@ -426,6 +426,54 @@ fn extra_rules_as_dates(
     Ok(())
 }
 
+/// Long texts an event can do without, as Outlook and Teams invitations carry them (an
+/// `X-ALT-DESC;FMTTYPE=text/html` of 60 KB of styles, an agenda in DESCRIPTION): a property
+/// DisCal does not interpret over the text limit is dropped, and so are the largest of them
+/// while they would take the event past three quarters of the signed payload's limit; a
+/// DESCRIPTION over the limit is cut there. SUMMARY and LOCATION are not touched: one that long
+/// is not a real event's, and the event is refused.
+fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String>) {
+    let max = limits.max_text_bytes;
+    let mut dropped: Vec<String> = Vec::new();
+    c.extra.retain(|p| {
+        let keep = p.value.len() <= max;
+        if !keep {
+            dropped.push(format!("{} ({} bytes)", p.name, p.value.len()));
+        }
+        keep
+    });
+    let budget = limits.max_payload_bytes / 4 * 3;
+    let size = |c: &Component| {
+        c.description.as_ref().map_or(0, String::len)
+            + c.extra.iter().map(|p| p.value.len()).sum::<usize>()
+    };
+    while size(c) > budget {
+        let Some(i) = (0..c.extra.len()).max_by_key(|&i| c.extra[i].value.len()) else {
+            break;
+        };
+        let p = c.extra.remove(i);
+        dropped.push(format!("{} ({} bytes)", p.name, p.value.len()));
+    }
+    if !dropped.is_empty() {
+        warnings.push(format!(
+            "dropped {}: over the size an event may have",
+            dropped.join(", ")
+        ));
+    }
+    if let Some(d) = c.description.as_mut().filter(|d| d.len() > max) {
+        let mut cut = max - '…'.len_utf8();
+        while !d.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        warnings.push(format!(
+            "cut DESCRIPTION from {} to {max} bytes, the limit",
+            d.len()
+        ));
+        d.truncate(cut);
+        d.push('…');
+    }
+}
+
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
 /// rules (before the start, a DATE/DATE-TIME mix) is dropped, a GEO out of range is dropped,
 /// CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is dropped (DTSTART is
@@ -455,6 +503,7 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
                 c.geo = None;
             }
         }
+        trim_long_texts(c, limits, warnings);
         if c.categories.len() > limits.max_categories {
             warnings.push(format!(
                 "kept the first {} of {} CATEGORIES",
