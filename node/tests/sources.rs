@@ -32,6 +32,8 @@ struct Doc {
     gzip: bool,
     /// More response headers.
     headers: Vec<(&'static str, String)>,
+    /// Served as these bytes instead of `body` (a page in a legacy encoding).
+    raw: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -78,6 +80,13 @@ async fn serve_doc(
             f.not_modified.fetch_add(1, Relaxed);
             return StatusCode::NOT_MODIFIED.into_response();
         }
+    }
+    if let Some(raw) = d.raw {
+        let mut r = raw.into_response();
+        for (k, v) in d.headers {
+            r.headers_mut().insert(k, v.parse().unwrap());
+        }
+        return r;
     }
     let body = if d.stamped {
         d.body.replace("{n}", &format!("{:06}", n % 1_000_000))
@@ -933,6 +942,66 @@ async fn compressed_bodies_cache_control_and_retry_after() {
 
 /// Microdata and h-event pages over HTTP, as page sources: the right event with its place,
 /// coordinates and time zone (the source's, for the microdata page's times without offset).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_in_legacy_encodings_are_read_in_the_encoding_they_name() {
+    let (fx, addr) = fixture().await;
+    let page = |title: &str, place: &str, meta: &str| {
+        format!(
+            "<html><head>{meta}<script type=\"application/ld+json\">{{\"@context\":\
+             \"https://schema.org\",\"@type\":\"Event\",\"name\":\"{title}\",\
+             \"startDate\":\"2027-03-12T19:00:00+03:00\",\"location\":{{\"@type\":\"Place\",\
+             \"name\":\"{place}\"}}}}</script></head><body></body></html>"
+        )
+    };
+    // Named by the page itself (no charset in the header), and by the header alone.
+    let ru = page(
+        "Встреча линуксоидов",
+        "Хакспейс",
+        "<meta charset=\"windows-1251\">",
+    );
+    let pl = page("Spotkanie w Łodzi", "Łódź, ulica Piotrkowska", "");
+    let by_meta = encoding_rs::WINDOWS_1251.encode(&ru).0.into_owned();
+    let by_header = encoding_rs::ISO_8859_2.encode(&pl).0.into_owned();
+    for (path, bytes, ctype) in [
+        ("/ru", by_meta, "text/html"),
+        ("/pl", by_header, "text/html; charset=iso-8859-2"),
+    ] {
+        fx.set(
+            path,
+            Doc {
+                raw: Some(bytes),
+                headers: vec![("content-type", ctype.into())],
+                ..Doc::default()
+            },
+        );
+    }
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let src = |name: &str| SourceEntry {
+        allow_private: true,
+        ..SourceEntry::new(name, &format!("http://{addr}/{name}"), SourceKind::Page)
+    };
+    net.configure(0, &[], |c| c.sources = vec![src("ru"), src("pl")])
+        .await;
+    for (name, title, place) in [
+        ("ru", "Встреча линуксоидов", "Хакспейс"),
+        ("pl", "Spotkanie w Łodzi", "Łódź, ulica Piotrkowska"),
+    ] {
+        let v = poll(a, name).await;
+        assert_eq!(figures(&v), (1, 0, 0, 0), "{v:#}");
+        let uid = &a.store().source_state(name).unwrap().unwrap().uids[0];
+        let key = EventKey {
+            origin: a.key(),
+            uid: uid.clone(),
+        };
+        let e = held(a, &key).unwrap();
+        let m = &e.content().master;
+        assert_eq!(m.summary.as_deref(), Some(title));
+        assert_eq!(m.location.as_deref(), Some(place), "{name}");
+    }
+    net.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn microdata_and_h_event_pages_over_http() {
     let (fx, addr) = fixture().await;

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use discal_protocol::ics::{decode_text, nearness, ImportedEvent};
+use discal_protocol::ics::{nearness, ImportedEvent};
 use discal_protocol::model::Date;
 
 use super::fetch::{FetchError, Fetched, Fetcher, Request};
@@ -67,7 +67,10 @@ async fn get(
         accept: accept(entry.kind),
     };
     match fetcher.get(&req).await? {
-        Fetched::Full { body, .. } => Ok(decode_text(&body.bytes).0.into_owned()),
+        Fetched::Full { body, .. } => {
+            let ctype = body.content_type.as_deref();
+            Ok(super::charset::text_of(&body.bytes, ctype, true).into_owned())
+        }
         Fetched::NotModified { .. } => Ok(String::new()),
     }
 }

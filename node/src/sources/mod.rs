@@ -4,10 +4,12 @@
 //! the source is cancelled (once a feed that shrank suddenly is confirmed), and an unchanged
 //! event never makes a new revision.
 //!
-//! - `entry.rs`: the config entries; `fetch.rs`: polite and SSRF-safe HTTP;
+//! - `entry.rs`: the config entries; `fetch.rs`: polite and SSRF-safe HTTP; `charset.rs`: a
+//!   body's text in the encoding it declares;
 //! - `poll.rs`: the schedule, one poll, the state kept per source;
 //! - this file: what a poll read, signed and stored on the ingest worker (`take`).
 
+pub mod charset;
 mod crawl;
 pub mod entry;
 pub mod fetch;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use discal_gateway::WriteError;
-use discal_protocol::ics::{decode_text, parse_calendar};
+use discal_protocol::ics::parse_calendar;
 use discal_store::SourceState;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
@@ -185,11 +185,17 @@ async fn fetch_one(
     // Parsing a large feed or page is CPU work of up to a second or two: off the runtime's
     // threads, which serve HTTP and the mesh meanwhile.
     let (kind, url, tz) = (entry.kind, entry.url.clone(), entry.zone());
-    let (me, limits, bytes) = (shared.me, shared.limits.clone(), body.bytes);
+    let (me, limits, bytes, ctype) = (
+        shared.me,
+        shared.limits.clone(),
+        body.bytes,
+        body.content_type,
+    );
     let max = usize::try_from(entry.max_events).unwrap_or(usize::MAX);
     let today = super::today(shared);
     let reading = tokio::task::spawn_blocking(move || {
-        read(kind, &url, tz, &bytes, (&me, &limits), (max, today))
+        let body = (bytes.as_slice(), ctype.as_deref());
+        read(kind, &url, tz, body, (&me, &limits), (max, today))
     })
     .await
     .unwrap_or_else(|e| Err(format!("reading the body failed: {e}")));
@@ -305,13 +311,13 @@ pub fn read(
     kind: SourceKind,
     url: &str,
     tz: Option<discal_protocol::Tz>,
-    bytes: &[u8],
+    (bytes, content_type): (&[u8], Option<&str>),
     (me, limits): (&discal_protocol::NodeKey, &discal_protocol::Limits),
     (max, today): (usize, discal_protocol::model::Date),
 ) -> Result<super::Reading, String> {
     match kind {
         SourceKind::Ics => {
-            let (text, _) = decode_text(bytes);
+            let text = super::charset::text_of(bytes, content_type, false);
             let head: String = text.chars().take(4096).collect();
             if !head.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
                 let start: String = text.trim_start().chars().take(60).collect();
@@ -341,7 +347,7 @@ pub fn read(
             }
         }
         SourceKind::Page | SourceKind::Sitemap => {
-            let (text, _) = decode_text(bytes);
+            let text = super::charset::text_of(bytes, content_type, true);
             let page = super::page::read_page(&text, url, tz, me, limits);
             Ok(page.reading)
         }
