@@ -537,3 +537,25 @@ fn an_invitations_long_html_and_agenda_are_trimmed_not_the_event() {
     );
     assert!(signed.is_ok(), "{signed:?}");
 }
+
+#[test]
+fn holidays_whose_rules_start_in_1753_start_at_their_first_instance_from_1900() {
+    let evs = taken("holidays-since-1753.ics");
+    let election = &evs[0];
+    assert_eq!(
+        election.content.master.start,
+        DateTimeValue::Date(discal_protocol::model::Date {
+            year: 1900,
+            month: 11,
+            day: 6
+        })
+    );
+    // The Tuesday after the first Monday of November 2027.
+    assert_eq!(starts(election, 2027)[0].0, utc(2027, 11, 2, 0, 0));
+    let halloween = &evs[1];
+    assert!(
+        halloween.content.master.exdates.is_empty(),
+        "1800's EXDATE went"
+    );
+    assert_eq!(starts(halloween, 2027)[0].0, utc(2027, 10, 31, 0, 0));
+}

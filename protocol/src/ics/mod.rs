@@ -352,6 +352,62 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     })
 }
 
+/// Holiday calendars start their yearly rules in the distant past (`DTSTART;VALUE=DATE:17531106`
+/// for Election Day, Apple's iCal 1.0 era), before the years an event may have. A rule
+/// without COUNT gives the same instances from any of its own instances on, so DTSTART moves
+/// to its first instance in the accepted years, found within 2,000 steps of the rule (a
+/// yearly rule since 1753 takes 150, a monthly one 1,770); RDATEs and EXDATEs before it go. A start that cannot be
+/// moved so is left for validation to refuse.
+fn move_ancient_start(master: &mut Component, limits: &Limits, warnings: &mut Vec<String>) {
+    use crate::recur::{expand, ExpandLimits};
+    let first_year = limits.years.0;
+    let Some(rule) = &master.rrule else {
+        return;
+    };
+    let old = master.start.local();
+    if old.date.year >= first_year || rule.to_ascii_uppercase().contains("COUNT=") {
+        return;
+    }
+    let content = EventContent {
+        master: Component {
+            rdates: Vec::new(),
+            exdates: Vec::new(),
+            ..master.clone()
+        },
+        overrides: Vec::new(),
+    };
+    let Some(from) = chrono::NaiveDate::from_ymd_opt(first_year, 1, 2) else {
+        return;
+    };
+    let from = from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let limits = ExpandLimits {
+        max_examined: 2_000,
+        max_returned: 1,
+    };
+    let Ok(found) = expand(
+        &content,
+        from,
+        from + chrono::Duration::days(366 * 300),
+        chrono_tz::UTC,
+        limits,
+    ) else {
+        return;
+    };
+    let Some(first) = found.occurrences.first() else {
+        return;
+    };
+    let new = first.recurrence_id;
+    master.start = master.start.with_local(new);
+    let before = |d: &DateTimeValue| d.local() < new;
+    master.rdates.retain(|d| !before(d));
+    master.exdates.retain(|d| !before(d));
+    warnings.push(format!(
+        "moved DTSTART from {:04}-{:02}-{:02} to its rule's first instance from {first_year}, \
+         {:04}-{:02}-{:02}",
+        old.date.year, old.date.month, old.date.day, new.date.year, new.date.month, new.date.day
+    ));
+}
+
 /// RRULEs after the first that an event may have.
 const MAX_EXTRA_RULES: usize = 3;
 
@@ -479,6 +535,7 @@ fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String
 /// CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is dropped (DTSTART is
 /// then its only instance); each with a warning.
 fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
+    move_ancient_start(&mut content.master, limits, warnings);
     if let Some(rule) = &content.master.rrule {
         if crate::recur::ends_before_start(rule, &content.master.start) {
             warnings.push(format!(
