@@ -604,6 +604,42 @@ async fn a_feed_cut_off_mid_download_cancels_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeds_x_wr_timezone_places_its_floating_times_unless_the_operator_names_one() {
+    let (fx, addr) = fixture().await;
+    fx.feed(
+        "/wp.ics",
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//WordPress//EN\r\n\
+         X-WR-TIMEZONE:Europe/Berlin\r\nBEGIN:VEVENT\r\nUID:wp-1@lug.example\r\n\
+         DTSTART:20270105T190000\r\nDTEND:20270105T210000\r\nSUMMARY:Stammtisch\r\n\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+            .into(),
+    );
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let zoned = SourceEntry {
+        tz: Some("America/New_York".into()),
+        ..source("ny", addr, "/wp.ics", true)
+    };
+    for (entry, want) in [
+        (source("wp", addr, "/wp.ics", true), "Europe/Berlin"),
+        // The operator's word wins over the feed's.
+        (zoned, "America/New_York"),
+    ] {
+        let name = entry.name.clone();
+        net.configure(0, &[], |c| c.sources = vec![entry]).await;
+        let v = poll(a, &name).await;
+        assert_eq!(figures(&v).3, 0, "{v:#}");
+        let key = EventKey {
+            origin: a.key(),
+            uid: "wp-1@lug.example".into(),
+        };
+        let e = held(a, &key).unwrap();
+        assert_eq!(e.content().master.start.tzid(), Some(want), "{name}");
+    }
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn special_addresses_are_refused_at_every_redirect() {
     let (fx, addr) = fixture().await;
     fx.feed(

@@ -559,3 +559,35 @@ fn holidays_whose_rules_start_in_1753_start_at_their_first_instance_from_1900() 
     );
     assert_eq!(starts(halloween, 2027)[0].0, utc(2027, 10, 31, 0, 0));
 }
+
+#[test]
+fn a_calendars_x_wr_timezone_is_named_and_its_floating_times_stay_floating() {
+    // A WordPress-style feed: floating times, the calendar's zone named once at the top.
+    // Imported they stay floating (RFC 5545, Thunderbird); a feed source places them in
+    // that zone (node/tests/sources.rs).
+    let path = dir().join("x-wr-timezone-floating.ics");
+    let text = std::fs::read_to_string(path).unwrap();
+    let got = ics::parse_calendar(&text, &key(), &Limits::default()).unwrap();
+    assert_eq!(got.calendar_zone.as_deref(), Some("Europe/Berlin"));
+    let weekly = &got.events[0];
+    assert!(matches!(
+        weekly.content.master.start,
+        DateTimeValue::Floating(_)
+    ));
+    let mut placed = weekly.content.clone();
+    assert_eq!(
+        discal_protocol::source::zone_floating(&mut placed, "Europe/Berlin"),
+        3
+    );
+    let ev = ImportedEvent {
+        content: placed,
+        ..weekly.clone()
+    };
+    let s = starts(&ev, 2027);
+    // Tuesdays 19:00 in Berlin from 5 January to 30 March, but 12 January.
+    assert_eq!(s.len(), 12, "{s:?}");
+    assert_eq!(s[0].0, utc(2027, 1, 5, 18, 0));
+    assert!(!s.iter().any(|(a, _)| *a == utc(2027, 1, 12, 18, 0)));
+    assert_eq!(s[11].0, utc(2027, 3, 30, 17, 0), "summer time by then");
+    assert!(got.events[1].content.master.start.is_date());
+}

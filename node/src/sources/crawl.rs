@@ -225,6 +225,7 @@ impl Found {
             left_out: self.beyond.into_iter().collect(),
             unnamed_left_out: 0,
             cut_off: false,
+            zone: None,
         }
     }
 }

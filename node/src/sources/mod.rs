@@ -89,6 +89,9 @@ pub struct Reading {
     /// The document stopped before its end (a download cut off?): what it lacks is not
     /// cancelled.
     pub cut_off: bool,
+    /// The zone the document names for its times without one (a feed's X-WR-TIMEZONE), used
+    /// when the source's entry names none.
+    pub zone: Option<String>,
 }
 
 impl Reading {
@@ -189,6 +192,7 @@ pub(crate) fn take(
         left_out,
         unnamed_left_out,
         cut_off,
+        zone,
     } = reading;
     let refused_n = u32::try_from(refused.len()).unwrap_or(u32::MAX);
     refused.extend(notes);
@@ -215,10 +219,11 @@ pub(crate) fn take(
         ..Outcome::default()
     };
     let mut authored = Vec::new();
+    let zone = entry.tz.clone().or(zone);
     let mut live = take_events(
         shared,
         secret,
-        (&entry, &state),
+        (&entry, &state, zone.as_deref()),
         events,
         &mut out,
         &mut authored,
@@ -338,7 +343,7 @@ fn to_cancel(
 fn take_events(
     shared: &Shared,
     secret: &NodeSecret,
-    (entry, state): (&SourceEntry, &SourceState),
+    (entry, state, zone): (&SourceEntry, &SourceState, Option<&str>),
     events: Vec<ImportedEvent>,
     out: &mut Outcome,
     authored: &mut Vec<Authored>,
@@ -347,7 +352,7 @@ fn take_events(
     let mut live: BTreeSet<String> = BTreeSet::new();
     for ev in events {
         let mut a = adopt(ev, &entry.url);
-        if let Some(tz) = &entry.tz {
+        if let Some(tz) = zone {
             zone_floating(&mut a.content, tz);
         }
         let cats = &mut a.content.master.categories;

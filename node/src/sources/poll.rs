@@ -339,6 +339,7 @@ pub fn read(
                         left_out,
                         unnamed_left_out,
                         cut_off,
+                        zone: imp.calendar_zone,
                     })
                 }
                 // A calendar with no events is an empty feed (the shrink guard weighs it).

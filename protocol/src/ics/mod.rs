@@ -134,6 +134,10 @@ pub struct Import {
     /// lines were dropped): perhaps a download cut off, so the events it lacks may still be
     /// at its source.
     pub cut_off: bool,
+    /// The calendar's `X-WR-TIMEZONE`, resolved to an IANA name. Times without a zone stay
+    /// floating here, as RFC 5545 and Thunderbird read them; a feed source takes them in this
+    /// zone when its operator named none (Google reads them so).
+    pub calendar_zone: Option<String>,
 }
 
 /// Parses an iCalendar document. `origin` is the importing node: a missing or non-conforming UID
@@ -162,6 +166,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         ..Import::default()
     };
     let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;
+    import.calendar_zone = calendar_zone(&cal.properties);
     for (_, group) in groups {
         match finish(group, origin, limits) {
             Ok(ev) => import.events.push(ev),
@@ -169,6 +174,16 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         }
     }
     Ok(import)
+}
+
+/// The calendar's own zone, `X-WR-TIMEZONE` (Apple's and Google's), as an IANA name; an
+/// unknown name is none.
+fn calendar_zone(props: &[icalendar::parser::Property<'_>]) -> Option<String> {
+    props
+        .iter()
+        .find(|p| p.name.as_str().eq_ignore_ascii_case("X-WR-TIMEZONE"))
+        .and_then(|p| crate::tz::resolve_tzid(p.val.as_str()))
+        .map(|t| t.name().to_string())
 }
 
 /// Whether line ends are anything but all CRLF or all LF.
