@@ -591,3 +591,26 @@ fn a_calendars_x_wr_timezone_is_named_and_its_floating_times_stay_floating() {
     assert_eq!(s[11].0, utc(2027, 3, 30, 17, 0), "summer time by then");
     assert!(got.events[1].content.master.start.is_date());
 }
+
+#[test]
+fn a_description_that_lost_its_folds_is_joined_back() {
+    // An Exchange invitation whose description went through a mail client unfolded: each of
+    // its lines looked like a line of its own, some like properties ("Meeting ID: 123"), one
+    // with a name the parser refuses ("… questions! :)"), which refused the whole calendar.
+    let ev = &taken("exchange-description-lost-folds.ics")[0];
+    let m = &ev.content.master;
+    assert_eq!(
+        m.description.as_deref(),
+        Some(
+            "\nDear team,\nWe meet on Tuesday. Bring your questions! :)\nJoin the meeting\n\
+             https://meet.example/j/123?pwd=abc\nMeeting ID: 123 456\nPasscode: 42\n\
+             +49 30 1234567,,123456#"
+        )
+    );
+    assert_eq!(m.summary.as_deref(), Some("Board meeting"));
+    assert_eq!(m.start.tzid(), Some("Europe/Berlin"));
+    assert!(m
+        .extra
+        .iter()
+        .all(|p| p.name != "PASSCODE" && p.name != "HTTPS"));
+}

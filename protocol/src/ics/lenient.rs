@@ -23,6 +23,12 @@ struct Repairs<'a> {
     deep: usize,
     /// A component still open at the calendar's end (a download cut off), dropped.
     unfinished: Option<String>,
+    /// Lines of text that lost their fold, joined to the text property before them.
+    joined: Vec<&'a str>,
+    /// The last line written is a text property of a component (or text joined to one).
+    text_open: bool,
+    /// The last line was text joined to the one before.
+    joining: bool,
 }
 
 /// How deep components may nest inside VCALENDAR. Real documents nest two (VEVENT > VALARM,
@@ -61,6 +67,113 @@ impl<'a> Nesting<'a> {
     }
 }
 
+/// Whether a line begins with the name of a property of RFC 5545 (or RFC 7986, 9073, 7953,
+/// 9074), an `X-` name, BEGIN or END.
+fn names_a_property(line: &str) -> bool {
+    const KNOWN: &[&str] = &[
+        "BEGIN",
+        "END",
+        "CALSCALE",
+        "METHOD",
+        "PRODID",
+        "VERSION",
+        "ATTACH",
+        "CATEGORIES",
+        "CLASS",
+        "COMMENT",
+        "DESCRIPTION",
+        "GEO",
+        "LOCATION",
+        "PERCENT-COMPLETE",
+        "PRIORITY",
+        "RESOURCES",
+        "STATUS",
+        "SUMMARY",
+        "COMPLETED",
+        "DTEND",
+        "DUE",
+        "DTSTART",
+        "DURATION",
+        "FREEBUSY",
+        "TRANSP",
+        "TZID",
+        "TZNAME",
+        "TZOFFSETFROM",
+        "TZOFFSETTO",
+        "TZURL",
+        "ATTENDEE",
+        "CONTACT",
+        "ORGANIZER",
+        "RECURRENCE-ID",
+        "RELATED-TO",
+        "URL",
+        "UID",
+        "EXDATE",
+        "EXRULE",
+        "RDATE",
+        "RRULE",
+        "ACTION",
+        "REPEAT",
+        "TRIGGER",
+        "CREATED",
+        "DTSTAMP",
+        "LAST-MODIFIED",
+        "SEQUENCE",
+        "REQUEST-STATUS",
+        "NAME",
+        "REFRESH-INTERVAL",
+        "SOURCE",
+        "COLOR",
+        "IMAGE",
+        "CONFERENCE",
+        "LOCATION-TYPE",
+        "PARTICIPANT-TYPE",
+        "RESOURCE-TYPE",
+        "CALENDAR-ADDRESS",
+        "STYLED-DESCRIPTION",
+        "STRUCTURED-DATA",
+        "BUSYTYPE",
+        "ACKNOWLEDGED",
+        "PROXIMITY",
+    ];
+    let end = line.find([':', ';']).unwrap_or(line.len());
+    let name = line[..end].trim().to_ascii_uppercase();
+    name.starts_with("X-") || KNOWN.contains(&name.as_str())
+}
+
+/// Text properties that lines which lost their fold are joined to.
+const TEXT_PROPERTIES: &[&str] = &[
+    "DESCRIPTION",
+    "SUMMARY",
+    "LOCATION",
+    "COMMENT",
+    "X-ALT-DESC",
+];
+
+/// A line inside the calendar that is no content line: no value at all (but not a lost
+/// `NAME=value` parameter, which is dropped as before), a "name" that is words (`Meeting ID:
+/// 123`, `See you then! :)`), or a web address at the start of a line (`https://zoom.us/j/…`).
+/// Blanks around a `-` in a name (`REFRESH - INTERVAL`) are a slip, not words.
+fn is_stray(line: &str) -> bool {
+    let Some((head, value)) = split_at_value(line) else {
+        let lost_param = line.split_once('=').is_some_and(|(n, _)| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+        return !lost_param;
+    };
+    let name = head.split(';').next().unwrap_or_default().trim();
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let spaced = words
+        .windows(2)
+        .any(|w| !(w[0].ends_with('-') || w[1].starts_with('-')));
+    let odd = name
+        .chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-_./,".contains(c)));
+    let web = (name.eq_ignore_ascii_case("http") || name.eq_ignore_ascii_case("https"))
+        && value.starts_with("//");
+    name.is_empty() || spaced || odd || web
+}
+
 /// Properties whose value is a date-time list, where a TZID with a colon in it (unquoted, as
 /// some Outlook exports write `tzone://Microsoft/Custom`) can be told from the value.
 const DATE_TIME_PROPERTIES: &[&str] = &[
@@ -73,6 +186,29 @@ const DATE_TIME_PROPERTIES: &[&str] = &[
 ];
 
 impl<'a> Repairs<'a> {
+    /// A line that is no content line ([`is_stray`]; in a run of joined text, any line that
+    /// names no property, as `Passcode: 123`): joined to the text property just written, as
+    /// a line of its text (an invitation's description pasted through a mail client), or
+    /// dropped. False for a content line, which the caller reads.
+    fn stray(&mut self, body: &'a str, out: &mut String, in_component: bool) -> bool {
+        let stray = is_stray(body) || (self.joining && !names_a_property(body));
+        self.joining = false;
+        if !stray {
+            return false;
+        }
+        if self.text_open && in_component {
+            out.truncate(out.len() - 2);
+            out.push_str("\\n");
+            out.push_str(&super::write::escape_text(body.trim_end()));
+            out.push_str("\r\n");
+            self.joined.push(body);
+            self.joining = true;
+        } else {
+            self.dropped.push(body);
+        }
+        true
+    }
+
     /// At the calendar's end: a top-level component still open (a download cut off in the
     /// middle of an event) is dropped from where it began, rather than the parser refusing
     /// the whole document for the missing END.
@@ -186,6 +322,10 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
         if body.trim().is_empty() {
             continue;
         }
+        if inside && r.stray(body, &mut out, nest.depth > 0) {
+            continue;
+        }
+        r.text_open = false;
         let Some((head, value)) = r.line(body) else {
             continue;
         };
@@ -226,6 +366,8 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
                 continue;
             }
         }
+        let name = head.split(';').next().unwrap_or_default();
+        r.text_open = nest.depth > 0 && TEXT_PROPERTIES.contains(&name);
         out.push_str(&head);
         out.push(':');
         out.push_str(&value);
@@ -260,7 +402,16 @@ fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
             r.deep
         ));
     }
-    note(adjusted, "dropped lines without a value:", &r.dropped);
+    note(
+        adjusted,
+        "dropped lines that are no content lines:",
+        &r.dropped,
+    );
+    note(
+        adjusted,
+        "joined lines that lost their fold to the text before them:",
+        &r.joined,
+    );
     note(
         adjusted,
         "removed blanks in names, or around ';', '=' or ':', in",
