@@ -1334,8 +1334,8 @@ struct Place {
 
 fn place(v: &Value) -> Place {
     match v {
-        Value::String(s) => Place {
-            text: Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Value::String(_) => Place {
+            text: text(v),
             geo: None,
         },
         Value::Array(a) => {
@@ -1377,21 +1377,21 @@ fn place(v: &Value) -> Place {
     }
 }
 
+/// An address's lines, read as HTML text as names are (WordPress writes `Lindenstra&szlig;e`).
 fn address(v: &Value) -> Vec<String> {
     match v {
-        Value::String(s) => vec![s.trim().to_string()],
+        Value::String(_) => text(v).into_iter().collect(),
         Value::Object(_) => {
-            let town = [plain(&v["postalCode"]), plain(&v["addressLocality"])]
+            let town = [text(&v["postalCode"]), text(&v["addressLocality"])]
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>()
                 .join(" ");
-            let country =
-                plain(&v["addressCountry"]).or_else(|| plain(&v["addressCountry"]["name"]));
+            let country = text(&v["addressCountry"]).or_else(|| text(&v["addressCountry"]["name"]));
             [
-                plain(&v["streetAddress"]),
+                text(&v["streetAddress"]),
                 Some(town),
-                plain(&v["addressRegion"]),
+                text(&v["addressRegion"]),
                 country,
             ]
             .into_iter()
@@ -1411,7 +1411,7 @@ fn organizer(v: &Value) -> Option<String> {
         v
     };
     let (name, email, url) = match v {
-        Value::String(s) => (Some(s.clone()), None, None),
+        Value::String(_) => (text(v), None, None),
         Value::Object(_) => (text(&v["name"]), text(&v["email"]), plain(&v["url"])),
         _ => return None,
     };
@@ -1868,6 +1868,26 @@ mod tests {
         assert_eq!(
             ics_when(&d("2027-07-10T19:00:00-04:00"), Some(berlin)).0,
             ":20270710T230000Z"
+        );
+    }
+
+    #[test]
+    fn places_and_organizers_are_read_as_html_text_like_names() {
+        // WordPress plugins write entities into JSON-LD's strings.
+        let p = place(
+            &json!({"@type": "Place", "name": "Zentrum &#8220;Linde&#8221;",
+            "address": {"streetAddress": "Lindenstra&szlig;e 5", "addressLocality": "Bremen"}}),
+        );
+        assert_eq!(
+            p.text.as_deref(),
+            Some("Zentrum “Linde”, Lindenstraße 5, Bremen")
+        );
+        let p = place(&json!("Caf&eacute; <b>Linde</b>"));
+        assert_eq!(p.text.as_deref(), Some("Café Linde"));
+        let o = organizer(&json!("Fix &amp; Share e.V."));
+        assert_eq!(
+            o.as_deref(),
+            Some("ORGANIZER;CN=\"Fix & Share e.V.\":mailto:unknown@invalid")
         );
     }
 
