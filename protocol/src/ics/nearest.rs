@@ -145,9 +145,11 @@ pub fn nearest_events(text: &str, max: usize, today: Date) -> Option<Nearest> {
             for &m in members {
                 keep[m] = true;
             }
-        } else if let Some(u) = uid {
+        } else if let Some(u) = uid.filter(|u| crate::validate::check_uid(u).is_ok()) {
             left_out.push(u.to_owned());
         } else {
+            // No UID, or one the reader would replace by a generated one: not a name the
+            // events taken before are known by.
             unnamed += 1;
         }
     }
@@ -278,10 +280,12 @@ mod tests {
             "begin:vevent\r\nuid:lower\r\ndtstart:20270320T100000Z\r\nend:vevent\r\n".into(),
             "BEGIN:VEVENT\r\nUID:fol\r\n ded\r\nDTSTART:20270312T100000Z\r\nEND:VEVENT\r\n".into(),
             "BEGIN:VEVENT\r\nDTSTART:20100101T100000Z\r\nSUMMARY:no uid\r\nEND:VEVENT\r\n".into(),
+            // A UID the reader replaces (over 255 bytes) is no name either.
+            event(&"u".repeat(300), "20090101", ""),
         ]);
         let n = nearest_events(&cal, 2, TODAY).unwrap();
         assert_eq!(uids(&n.text), ["lower", "folded"]);
-        assert_eq!((n.left_out.len(), n.unnamed), (0, 1));
+        assert_eq!((n.left_out.len(), n.unnamed), (0, 2));
     }
 
     #[test]
