@@ -503,6 +503,11 @@ max_revisions_per_day = 10000
 max_events = 100000
 max_mib = 256
 
+# The map page (/map) is off until you name a tile server; visitors' browsers load its tiles.
+[map]
+# tiles = "https://tile.example.org/{z}/{x}/{y}.png"
+# attribution = "© OpenStreetMap contributors"
+
 # Accounts and the web form (/events/new); the first admin: `discal user add NAME --role admin`.
 [people]
 allow_anonymous = false          # true: the form takes events without login, queued for approval
@@ -518,11 +523,6 @@ min_fill_secs = 2                # an anonymous form sent sooner after it was sh
 # trusted = ["12D3KooW..."]
 max_per_hour = 60                # proposals taken from one node per hour
 rsvp_interval_secs = 300         # RSVP counts are published at most this often per event
-
-# The map page (/map) is off until you name a tile server; visitors' browsers load its tiles.
-[map]
-# tiles = "https://tile.example.org/{z}/{x}/{y}.png"
-# attribution = "© OpenStreetMap contributors"
 
 # Peers, added with `discal peer add KEY ADDRESS --name NAME`:
 # [[peers]]
@@ -1261,5 +1261,32 @@ mod tests {
         })
         .unwrap();
         assert!(Config::load(&p).unwrap().peers.is_empty());
+    }
+
+    #[test]
+    fn appended_tables_never_split_a_section_from_its_commented_keys() {
+        // The CLI appends [[sources]] and [[peers]] after the last table; a table's commented
+        // keys below it (the map's `# tiles = …`) would then read as the new entry's, and
+        // uncommented there make the config invalid.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, DEFAULT_CONFIG_TOML).unwrap();
+        edit_sources(&p, |s| {
+            s.push(crate::sources::SourceEntry::new(
+                "club",
+                "https://club.example/cal.ics",
+                crate::sources::SourceKind::Ics,
+            ));
+            Ok(())
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let after = |h: &str| text[text.find(h).unwrap() + h.len()..].to_string();
+        let map = after("[map]\n");
+        assert!(map.starts_with("# tiles ="), "{text}");
+        let sources = after("[[sources]]\n");
+        let next = sources.find("\n[").unwrap_or(sources.len());
+        assert!(!sources[..next].contains("# tiles"), "{text}");
+        assert_eq!(Config::load(&p).unwrap().sources.len(), 1);
     }
 }
