@@ -162,10 +162,14 @@ fn is_stray(line: &str) -> bool {
         return !lost_param;
     };
     let name = head.split(';').next().unwrap_or_default().trim();
-    let words: Vec<&str> = name.split_whitespace().collect();
-    let spaced = words
-        .windows(2)
-        .any(|w| !(w[0].ends_with('-') || w[1].starts_with('-')));
+    // Every line of every document passes here: no allocation.
+    let mut words = name.split_whitespace();
+    let mut prev = words.next();
+    let spaced = words.any(|w| {
+        let apart = !(prev.is_some_and(|p| p.ends_with('-')) || w.starts_with('-'));
+        prev = Some(w);
+        apart
+    });
     let odd = name
         .chars()
         .any(|c| !(c.is_ascii_alphanumeric() || c.is_whitespace() || "-_./,".contains(c)));

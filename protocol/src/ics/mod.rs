@@ -505,32 +505,6 @@ fn extra_rules_as_dates(
 /// is not a real event's, and the event is refused.
 fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String>) {
     let max = limits.max_text_bytes;
-    let mut dropped: Vec<String> = Vec::new();
-    c.extra.retain(|p| {
-        let keep = p.value.len() <= max;
-        if !keep {
-            dropped.push(format!("{} ({} bytes)", p.name, p.value.len()));
-        }
-        keep
-    });
-    let budget = limits.max_payload_bytes / 4 * 3;
-    let size = |c: &Component| {
-        c.description.as_ref().map_or(0, String::len)
-            + c.extra.iter().map(|p| p.value.len()).sum::<usize>()
-    };
-    while size(c) > budget {
-        let Some(i) = (0..c.extra.len()).max_by_key(|&i| c.extra[i].value.len()) else {
-            break;
-        };
-        let p = c.extra.remove(i);
-        dropped.push(format!("{} ({} bytes)", p.name, p.value.len()));
-    }
-    if !dropped.is_empty() {
-        warnings.push(format!(
-            "dropped {}: over the size an event may have",
-            dropped.join(", ")
-        ));
-    }
     if let Some(d) = c.description.as_mut().filter(|d| d.len() > max) {
         let mut cut = max - '…'.len_utf8();
         while !d.is_char_boundary(cut) {
@@ -542,6 +516,43 @@ fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String
         ));
         d.truncate(cut);
         d.push('…');
+    }
+    // Largest first, in one pass: a hostile event of 400,000 small properties must not cost
+    // a search per property dropped.
+    let mut total = c.description.as_ref().map_or(0, String::len)
+        + c.extra.iter().map(|p| p.value.len()).sum::<usize>();
+    let budget = limits.max_payload_bytes / 4 * 3;
+    let mut order: Vec<usize> = (0..c.extra.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(c.extra[i].value.len()));
+    let mut drop = vec![false; c.extra.len()];
+    for i in order {
+        let len = c.extra[i].value.len();
+        if len <= max && total <= budget {
+            break;
+        }
+        drop[i] = true;
+        total -= len;
+    }
+    let mut dropped = Vec::new();
+    let mut at = 0;
+    c.extra.retain(|p| {
+        let gone = drop[at];
+        at += 1;
+        if gone {
+            dropped.push(format!("{} ({} bytes)", p.name, p.value.len()));
+        }
+        !gone
+    });
+    if !dropped.is_empty() {
+        let more = dropped.len().saturating_sub(5);
+        dropped.truncate(5);
+        if more > 0 {
+            dropped.push(format!("and {more} more"));
+        }
+        warnings.push(format!(
+            "dropped {}: over the size an event may have",
+            dropped.join(", ")
+        ));
     }
 }
 
