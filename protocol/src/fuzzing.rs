@@ -38,7 +38,18 @@ pub fn ics_parse(data: &[u8]) {
     let Ok(origin) = origin else {
         return;
     };
+    // The sources' cut before parsing: whatever it keeps must still be a calendar the
+    // parser reads no worse than the whole.
+    let today = crate::model::Date {
+        year: 2027,
+        month: 1,
+        day: 1,
+    };
+    if let Some(near) = ics::nearest_events(text, 2, today) {
+        let _ = ics::parse_calendar(&near.text, &origin, &Limits::default());
+    }
     if let Ok(import) = ics::parse_calendar(text, &origin, &Limits::default()) {
+        write_back_is_fixed(&import, &origin);
         for ev in import.events {
             let from = chrono::DateTime::<chrono::Utc>::from_timestamp(1_767_225_600, 0)
                 .unwrap_or_default();
@@ -51,6 +62,40 @@ pub fn ics_parse(data: &[u8]) {
             let _ = recur::extent(&ev.content, limits);
         }
     }
+}
+
+/// What the lenient reader took, written by the strict writer, reads back without repairs or
+/// errors and writes the same text again: a second implementation reading DisCal's output
+/// never meets the input's slips.
+fn write_back_is_fixed(import: &ics::Import, origin: &NodeKey) {
+    let issued = crate::model::LocalDateTime::from_chrono(
+        chrono::DateTime::<chrono::Utc>::from_timestamp(1_796_083_200, 0)
+            .unwrap_or_default()
+            .naive_utc(),
+    );
+    let write = |events: &[ics::ImportedEvent]| {
+        ics::write_calendar(
+            events.iter().map(|e| ics::IcsEvent {
+                uid: &e.uid,
+                content: &e.content,
+                revision: 0,
+                hop: 0,
+                issued,
+            }),
+            &[],
+        )
+    };
+    if import.events.is_empty() {
+        return;
+    }
+    let written = write(&import.events);
+    let again = ics::parse_calendar(&written, origin, &Limits::default());
+    assert!(again.is_ok(), "refused: {:?}\n{written}", again.err());
+    let Ok(again) = again else { return };
+    assert!(again.errors.is_empty(), "{:?}\n{written}", again.errors);
+    assert!(again.adjusted.is_empty(), "{:?}\n{written}", again.adjusted);
+    assert_eq!(again.events.len(), import.events.len(), "{written}");
+    assert_eq!(write(&again.events), written, "not a fixed point");
 }
 
 /// Parses arbitrary bytes as a view's query string, then computes its window at both ends of

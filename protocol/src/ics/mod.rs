@@ -167,8 +167,24 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     };
     let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;
     import.calendar_zone = calendar_zone(&cal.properties);
+    // Generated UIDs hash the content, so two identical VEVENTs without a UID (a feed that
+    // lists one event twice) would be two events of one UID: the copy is taken once.
+    // The set starts with the document's own UIDs, in case one of them is a generated UID
+    // written out earlier and read back beside its UID-less original.
+    let mut taken: std::collections::HashSet<String> = groups
+        .values()
+        .filter(|g| !g.key.starts_with('\u{0}'))
+        .map(|g| g.key.clone())
+        .collect();
     for (_, group) in groups {
         match finish(group, origin, limits) {
+            Ok(ev) if ev.uid_generated && !taken.insert(ev.uid.clone()) => {
+                import.errors.push(IcsError::Property {
+                    uid: ev.uid,
+                    property: "UID".into(),
+                    reason: "a second copy of an event without UID: taken once".into(),
+                });
+            }
             Ok(ev) => import.events.push(ev),
             Err(e) => import.errors.push(e),
         }
@@ -695,6 +711,19 @@ mod tests {
         }
         let unfolded = out.replace("\r\n ", "");
         assert_eq!(unfolded.trim_end(), line);
+    }
+
+    #[test]
+    fn an_event_without_uid_listed_twice_is_taken_once() {
+        let origin = crate::NodeSecret::from_seed_array([7; 32]).public();
+        let one = "BEGIN:VEVENT\r\nDTSTART:20270105T180000Z\r\nSUMMARY:Meetup\r\nEND:VEVENT\r\n";
+        let other = one.replace("Meetup", "Workshop");
+        let doc = format!("BEGIN:VCALENDAR\r\n{one}{other}{one}END:VCALENDAR\r\n");
+        let import = parse_calendar(&doc, &origin, &Limits::default()).unwrap();
+        assert_eq!(import.events.len(), 2);
+        assert_ne!(import.events[0].uid, import.events[1].uid);
+        assert_eq!(import.errors.len(), 1, "{:?}", import.errors);
+        assert!(import.errors[0].to_string().contains("taken once"));
     }
 
     #[test]

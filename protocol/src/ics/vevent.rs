@@ -120,9 +120,12 @@ fn apply_property(
             comp.revise_url = Some(val.trim().to_string());
         }
         "DTEND" => comp.end = Some(End::At(parse_dt_prop(p, zones).map_err(err)?)),
-        "DURATION" if !matches!(comp.end, Some(End::At(_))) => {
-            comp.end = Some(End::Duration(parse_duration(val).map_err(err)?));
+        // RFC 5545 allows DTEND or DURATION; a DURATION kept as unknown beside DTEND would be
+        // the end when the event is read again, should DTEND be dropped.
+        "DURATION" if matches!(comp.end, Some(End::At(_))) => {
+            meta.warnings.push("dropped DURATION beside DTEND".into());
         }
+        "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
         "RECURRENCE-ID" => comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?),
         "RRULE" => {
             if val.to_ascii_uppercase().contains("RSCALE") {
