@@ -882,6 +882,60 @@ async fn a_sitemap_source_reads_its_pages_and_an_unreadable_page_cancels_nothing
     net.shutdown().await;
 }
 
+/// A sitemap larger than `max_pages`: the newest pages are read first, and the pages left
+/// unread may hold events taken before, so such a poll cancels nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_stopped_at_max_pages_reads_the_newest_and_cancels_nothing() {
+    let (fx, addr) = fixture().await;
+    let sitemap = |pages: &[(&str, &str)]| {
+        let urls: String = pages
+            .iter()
+            .map(|(p, m)| format!("<url><loc>http://{addr}{p}</loc><lastmod>{m}</lastmod></url>"))
+            .collect();
+        format!(
+            r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#
+        )
+    };
+    for (p, day) in [("/e/1", 1), ("/e/2", 2), ("/e/3", 3)] {
+        fx.feed(p, event_page(&format!("Talk {day}"), day));
+    }
+    fx.feed(
+        "/sitemap.xml",
+        sitemap(&[("/e/1", "2026-10-01"), ("/e/2", "2026-11-01")]),
+    );
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let map = SourceEntry {
+        allow_private: true,
+        max_pages: 2,
+        ..SourceEntry::new(
+            "map",
+            &format!("http://{addr}/sitemap.xml"),
+            SourceKind::Sitemap,
+        )
+    };
+    net.configure(0, &[], |c| c.sources = vec![map]).await;
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (2, 0, 0, 0), "{v:#}");
+    // A third page, newest, listed last: it is read, /e/1 (oldest) is not, and /e/1's event
+    // is not cancelled for it.
+    fx.feed(
+        "/sitemap.xml",
+        sitemap(&[
+            ("/e/1", "2026-10-01"),
+            ("/e/2", "2026-11-01"),
+            ("/e/3", "2026-12-01"),
+        ]),
+    );
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (1, 0, 0, 0), "{v:#}");
+    let problems = v.to_string();
+    assert!(problems.contains("stopped at max_pages = 2"), "{v:#}");
+    assert!(problems.contains("none cancelled"), "{v:#}");
+    assert_eq!(v["events"], 3, "{v:#}");
+    net.shutdown().await;
+}
+
 /// DisCal's own event pages carry schema.org JSON-LD; another node's page source reads one
 /// back into the same event (title, start in its zone, place, link).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

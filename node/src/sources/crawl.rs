@@ -1,9 +1,13 @@
 //! Sitemap sources: a sitemap.xml (or an index of sitemaps), or a page listing events, names
 //! the pages to read; each is read as an event page (robots.txt and Crawl-delay obeyed, the
-//! fetcher's per-host limit), on the same site only, at most `max_pages` per poll. When a page
-//! cannot be read, the poll is incomplete and cancels nothing.
+//! fetcher's per-host limit), on the same site only, at most `max_pages` per poll and within
+//! one crawl's budget of bytes and reading time. When a page cannot be read, or the crawl
+//! stops before the end, the poll is incomplete and cancels nothing.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use discal_protocol::ics::{nearness, ImportedEvent};
 use discal_protocol::model::Date;
@@ -84,35 +88,75 @@ fn same_site(a: &str, b: &str) -> bool {
     }
 }
 
-/// The pages a sitemap names (one level of index followed).
+/// The pages a sitemap names (one level of index followed), and whether every child sitemap
+/// was read.
 async fn from_sitemap(
     shared: &Shared,
     fetcher: &Fetcher,
     entry: &SourceEntry,
     (locs, index): (Vec<String>, bool),
     notes: &mut Vec<String>,
-) -> Vec<String> {
+) -> (Vec<String>, bool) {
     if !index {
-        return locs;
+        return (locs, true);
+    }
+    let mut children: Vec<&String> = locs.iter().filter(|l| same_site(l, &entry.url)).collect();
+    // An index names a site's posts, pages, tags… as well: its event sitemaps (WordPress's
+    // `tribe_events-sitemap.xml`, `event-sitemap.xml`) are read first.
+    children.sort_by_key(|l| !l.to_ascii_lowercase().contains("event"));
+    let mut all = true;
+    if children.len() > MAX_CHILD_SITEMAPS {
+        all = false;
+        notes.push(format!(
+            "the index names {} sitemaps; the first {MAX_CHILD_SITEMAPS} are read",
+            children.len()
+        ));
     }
     let mut pages = Vec::new();
-    for child in locs
-        .iter()
-        .filter(|l| same_site(l, &entry.url))
-        .take(MAX_CHILD_SITEMAPS)
-    {
+    for child in children.into_iter().take(MAX_CHILD_SITEMAPS) {
         match get(shared, fetcher, entry, child).await {
             Ok(xml) => match sitemap_locs(&xml) {
                 Some((more, false)) => pages.extend(more),
                 _ => notes.push(format!("{child}: not a sitemap of pages")),
             },
-            Err(e) => notes.push(format!("{child}: {e}")),
+            Err(e) => {
+                all = false;
+                notes.push(format!("{child}: {e}"));
+            }
         }
     }
-    pages
+    (pages, all)
 }
 
-/// Reads the source: the pages it names (or links to, down to `depth`), each for events.
+/// What one crawl may spend, whatever its pages say: bytes downloaded and time spent reading
+/// pages (parsing, off the runtime's threads). `max_pages` alone would let 500 pages of 16
+/// MiB each, each a second or more of parsing.
+struct Budget {
+    bytes: usize,
+    reading: Duration,
+}
+
+/// Bytes one crawl downloads at most.
+pub const MAX_CRAWL_BYTES: usize = 64 * 1024 * 1024;
+/// Time one crawl spends reading pages at most.
+pub const MAX_CRAWL_READING: Duration = Duration::from_secs(60);
+
+impl Budget {
+    /// Why the crawl must stop, if it must.
+    fn spent(&self) -> Option<String> {
+        if self.bytes > MAX_CRAWL_BYTES {
+            Some(format!("{} bytes downloaded", self.bytes))
+        } else if self.reading > MAX_CRAWL_READING {
+            Some(format!("{} s spent reading pages", self.reading.as_secs()))
+        } else {
+            None
+        }
+    }
+}
+
+/// Reads the source: the pages it names (or links to, down to `depth`), each for events. A
+/// crawl that stops before the end (`max_pages`, its budget, a page that cannot be read) is
+/// incomplete: the pages not read may hold events taken before, so it cancels nothing.
 pub(super) async fn crawl(
     shared: &Shared,
     fetcher: &Fetcher,
@@ -130,16 +174,22 @@ pub(super) async fn crawl(
         refused: Vec::new(),
         beyond: HashSet::new(),
     };
+    let mut budget = Budget {
+        bytes: start.len(),
+        reading: Duration::ZERO,
+    };
     let mut queue: VecDeque<(String, u8)> = VecDeque::new();
     match sitemap_locs(&start) {
         Some(sm) => {
-            for p in from_sitemap(shared, fetcher, entry, sm, &mut notes).await {
-                queue.push_back((p, u8::MAX));
-            }
+            let (pages, all) = from_sitemap(shared, fetcher, entry, sm, &mut notes).await;
+            complete &= all;
+            queue.extend(pages.into_iter().map(|p| (p, u8::MAX)));
         }
         None => {
             let done = (&mut notes, &mut complete);
+            let t = Instant::now();
             let (page, next) = read_off(shared, (&entry.url, start), tz, true, done).await;
+            budget.reading += t.elapsed();
             found.take(&entry.url, page, &mut notes);
             queue.extend(next.into_iter().map(|l| (l, 1)));
         }
@@ -147,22 +197,31 @@ pub(super) async fn crawl(
     let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
     let mut read = 0;
     while let Some((url, depth)) = queue.pop_front() {
-        if read >= max {
+        if !same_site(&url, &entry.url) || !seen.insert(url.clone()) {
+            continue;
+        }
+        let stop = if read >= max {
+            Some(format!("max_pages = {max}"))
+        } else {
+            budget.spent()
+        };
+        if let Some(why) = stop {
+            complete = false;
             notes.push(format!(
-                "stopped at max_pages = {max}; {} more not read",
+                "stopped at {why}; {} more pages not read, so nothing is cancelled",
                 queue.len() + 1
             ));
             break;
         }
-        if !same_site(&url, &entry.url) || !seen.insert(url.clone()) {
-            continue;
-        }
         read += 1;
         match get(shared, fetcher, entry, &url).await {
             Ok(html) => {
+                budget.bytes += html.len();
                 // Links of sitemap pages are not followed; those of listed pages to `depth`.
                 let (follow, done) = (depth < entry.depth, (&mut notes, &mut complete));
+                let t = Instant::now();
                 let (page, next) = read_off(shared, (&url, html), tz, follow, done).await;
+                budget.reading += t.elapsed();
                 found.take(&url, page, &mut notes);
                 queue.extend(next.into_iter().map(|l| (l, depth + 1)));
             }
@@ -227,5 +286,24 @@ impl Found {
             cut_off: false,
             zone: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crawl_stops_once_its_bytes_or_reading_time_are_spent() {
+        let mut b = Budget {
+            bytes: MAX_CRAWL_BYTES,
+            reading: MAX_CRAWL_READING,
+        };
+        assert_eq!(b.spent(), None);
+        b.bytes += 1;
+        assert!(b.spent().unwrap().contains("bytes downloaded"));
+        b.bytes = 0;
+        b.reading += Duration::from_millis(1);
+        assert!(b.spent().unwrap().contains("reading pages"));
     }
 }

@@ -334,26 +334,32 @@ pub fn links(html: &str, page_url: &str) -> Vec<String> {
 }
 
 /// What a sitemap names: its `<loc>`s, and whether it is an index of sitemaps; `None` if the
-/// document is not a sitemap.
+/// document is not a sitemap. The most recently modified come first (`<lastmod>`, newest
+/// first; those without one after, in document order): a crawl that stops at `max_pages`
+/// reads the pages most likely to hold upcoming events, not a site's oldest archive.
 pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
     use quick_xml::events::Event;
     let mut r = quick_xml::Reader::from_str(xml);
     let mut kind = None;
-    let mut loc: Option<String> = None;
-    let mut locs = Vec::new();
+    // The text being read: of a `<loc>` or a `<lastmod>`.
+    let mut text: Option<String> = None;
+    let (mut loc, mut lastmod) = (None::<String>, None::<String>);
+    let mut locs: Vec<(String, Option<String>)> = Vec::new();
     loop {
         match r.read_event() {
             Ok(Event::Start(e)) => match e.local_name().as_ref() {
                 b"urlset" if kind.is_none() => kind = Some(false),
                 b"sitemapindex" if kind.is_none() => kind = Some(true),
-                b"loc" => loc = Some(String::new()),
+                b"loc" | b"lastmod" => text = Some(String::new()),
                 // The first element says what the document is.
                 _ if kind.is_none() => return None,
                 _ => {}
             },
             Ok(Event::Text(t)) => {
-                if let (Some(l), Ok(s)) = (loc.as_mut(), t.decode()) {
-                    l.push_str(&s);
+                if let (Some(l), Ok(s)) = (text.as_mut(), t.decode()) {
+                    if l.len() < 2048 {
+                        l.push_str(&s);
+                    }
                 }
             }
             Ok(Event::GeneralRef(g)) => {
@@ -367,15 +373,27 @@ pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
                     b"apos" => '\'',
                     _ => continue,
                 };
-                if let Some(l) = loc.as_mut() {
+                if let Some(l) = text.as_mut() {
                     l.push(c);
                 }
             }
-            Ok(Event::End(e)) if e.local_name().as_ref() == b"loc" => {
-                if let Some(l) = loc.take() {
-                    locs.push(l.trim().to_string());
+            Ok(Event::End(e)) => match e.local_name().as_ref() {
+                b"loc" => {
+                    let l = text.take().map(|l| l.trim().to_string());
+                    // `<loc>`s outside any `<url>` (a sitemap that is not quite one) count.
+                    if let Some(before) = std::mem::replace(&mut loc, l) {
+                        locs.push((before, None));
+                    }
                 }
-            }
+                b"lastmod" => lastmod = text.take().map(|l| l.trim().to_string()),
+                b"url" | b"sitemap" => {
+                    if let Some(l) = loc.take() {
+                        locs.push((l, lastmod.take()));
+                    }
+                    lastmod = None;
+                }
+                _ => {}
+            },
             Ok(Event::Eof) => break,
             Err(_) => return None,
             _ => {}
@@ -384,7 +402,12 @@ pub fn sitemap_locs(xml: &str) -> Option<(Vec<String>, bool)> {
             break;
         }
     }
-    kind.map(|k| (locs, k))
+    if let Some(l) = loc {
+        locs.push((l, lastmod));
+    }
+    // W3C datetimes of one site sort as text; a stable sort keeps the site's order otherwise.
+    locs.sort_by(|a, b| b.1.cmp(&a.1));
+    kind.map(|k| (locs.into_iter().map(|(l, _)| l).collect(), k))
 }
 
 // ---- reading the three markups into one shape ----
@@ -1840,6 +1863,32 @@ fn except_value(dtstart: &str, x: &When, tz: Option<Tz>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sitemap_lists_its_newest_pages_first() {
+        let xml = r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+            <url><loc>https://a.example/e/old</loc><lastmod>2019-03-01</lastmod></url>
+            <url><loc>https://a.example/about</loc></url>
+            <url><loc>https://a.example/e/new</loc><lastmod>2026-11-30T10:00:00+00:00</lastmod></url>
+            <url><loc>https://a.example/e/mid?a=1&amp;b=2</loc><lastmod>2024-05-05</lastmod></url>
+            <url><loc>https://a.example/contact</loc></url>
+        </urlset>"#;
+        let (locs, index) = sitemap_locs(xml).unwrap();
+        assert!(!index);
+        assert_eq!(
+            locs,
+            [
+                "https://a.example/e/new",
+                "https://a.example/e/mid?a=1&b=2",
+                "https://a.example/e/old",
+                "https://a.example/about",
+                "https://a.example/contact",
+            ]
+        );
+        let bare = "<urlset><loc>https://a.example/1</loc><loc>https://a.example/2</loc></urlset>";
+        assert_eq!(sitemap_locs(bare).unwrap().0.len(), 2);
+        assert!(sitemap_locs("<html><body>no</body></html>").is_none());
+    }
 
     #[test]
     fn dates_in_the_shapes_pages_write() {
