@@ -234,6 +234,7 @@ pub(crate) fn take(
         let beyond = Beyond {
             uids: left_out.into_iter().collect(),
             unnamed: unnamed_left_out,
+            ended: ended(shared, &state, &live)?,
         };
         to_cancel(&state, &mut live, (seen, complete), &beyond, &mut out)
     };
@@ -273,10 +274,51 @@ fn cancellation(
     )
 }
 
-/// The events a source holds beyond its `max_events`.
+/// The source's events, taken before and no longer listed, that had ended by now.
+fn ended(
+    shared: &Shared,
+    state: &SourceState,
+    live: &BTreeSet<String>,
+) -> Result<HashSet<String>, WriteError> {
+    let now = shared.now();
+    let mut out = HashSet::new();
+    for uid in state.uids.iter().filter(|u| !live.contains(*u)) {
+        if held(shared, uid)?.is_some_and(|h| is_over(h.content(), now)) {
+            out.insert(uid.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether every instance of the event had ended by `now_ms`. Feeds of upcoming events
+/// (Meetup's, Gancio's, The Events Calendar's) drop each event once it is over: that is not a
+/// cancellation, and cancelling it would tell the whole network that a meetup which took
+/// place never did.
+fn is_over(content: &discal_protocol::model::EventContent, now_ms: i64) -> bool {
+    use discal_protocol::model::DateTimeValue;
+    use discal_protocol::recur::{extent, ExpandLimits};
+    let limits = ExpandLimits {
+        max_examined: 5_000,
+        max_returned: 1,
+    };
+    let Some(end) = extent(content, limits).ok().and_then(|x| x.end) else {
+        return false;
+    };
+    // Dates and floating times are read as UTC there: wherever the event is, it has ended
+    // 14 hours past that (no zone is more than 12 behind UTC).
+    let slack = match content.master.start {
+        DateTimeValue::Date(_) | DateTimeValue::Floating(_) => chrono::Duration::hours(14),
+        _ => chrono::Duration::zero(),
+    };
+    (end + slack).timestamp_millis() < now_ms
+}
+
+/// The events a source holds beyond its `max_events`, and those it no longer lists that had
+/// ended: none of them is cancelled for not being read.
 struct Beyond {
     uids: HashSet<String>,
     unnamed: usize,
+    ended: HashSet<String>,
 }
 
 /// The source's events it no longer lists that are to be cancelled now. None when part of it
@@ -290,12 +332,21 @@ fn to_cancel(
     beyond: &Beyond,
     out: &mut Outcome,
 ) -> Vec<String> {
-    let (let_go, missing): (Vec<String>, Vec<String>) = state
+    let (let_go, not_listed): (Vec<String>, Vec<String>) = state
         .uids
         .iter()
         .filter(|u| !live.contains(*u))
         .cloned()
         .partition(|u| beyond.uids.contains(u));
+    let (ended, missing): (Vec<String>, Vec<String>) = not_listed
+        .into_iter()
+        .partition(|u| beyond.ended.contains(u));
+    if !ended.is_empty() {
+        out.problems.push(format!(
+            "no longer listed, had ended: {} (left as they were, not cancelled)",
+            ended.len()
+        ));
+    }
     if !let_go.is_empty() {
         out.problems.push(format!(
             "taken earlier, now beyond the nearest max_events: {} (left as they are, no \
@@ -315,7 +366,8 @@ fn to_cancel(
         live.extend(missing);
         return Vec::new();
     }
-    let before = u32::try_from(state.uids.len()).unwrap_or(u32::MAX);
+    // Events over and gone are the normal course of a feed of upcoming events, not a shrink.
+    let before = u32::try_from(state.uids.len().saturating_sub(ended.len())).unwrap_or(u32::MAX);
     let shrank = before > 0 && (seen == 0 || (before >= 4 && seen.saturating_mul(2) < before));
     if !shrank {
         return missing;
