@@ -178,12 +178,18 @@ pub(super) async fn crawl(
         bytes: start.len(),
         reading: Duration::ZERO,
     };
-    let mut queue: VecDeque<(String, u8)> = VecDeque::new();
+    let mut queue = Queue {
+        site: entry.url.clone(),
+        pending: VecDeque::new(),
+        seen: HashSet::from([entry.url.clone()]),
+        room: max,
+        left: 0,
+    };
     match sitemap_locs(&start) {
         Some(sm) => {
             let (pages, all) = from_sitemap(shared, fetcher, entry, sm, &mut notes).await;
             complete &= all;
-            queue.extend(pages.into_iter().map(|p| (p, u8::MAX)));
+            queue.push(pages, u8::MAX);
         }
         None => {
             let done = (&mut notes, &mut complete);
@@ -191,26 +197,15 @@ pub(super) async fn crawl(
             let (page, next) = read_off(shared, (&entry.url, start), tz, true, done).await;
             budget.reading += t.elapsed();
             found.take(&entry.url, page, &mut notes);
-            queue.extend(next.into_iter().map(|l| (l, 1)));
+            queue.push(next, 1);
         }
     }
-    let mut seen: HashSet<String> = HashSet::from([entry.url.clone()]);
-    let mut read = 0;
-    while let Some((url, depth)) = queue.pop_front() {
-        if !same_site(&url, &entry.url) || !seen.insert(url.clone()) {
-            continue;
-        }
-        let stop = if read >= max {
-            Some(format!("max_pages = {max}"))
-        } else {
-            budget.spent()
-        };
-        if let Some(why) = stop {
-            complete = false;
-            notes.push(format!(
-                "stopped at {why}; {} more pages not read, so nothing is cancelled",
-                queue.len() + 1
-            ));
+    let (mut read, mut why) = (0, format!("max_pages = {max}"));
+    while let Some((url, depth)) = queue.pending.pop_front() {
+        let spent = budget.spent();
+        if read >= max || spent.is_some() {
+            queue.left += queue.pending.len() + 1;
+            why = spent.unwrap_or(why);
             break;
         }
         read += 1;
@@ -223,7 +218,7 @@ pub(super) async fn crawl(
                 let (page, next) = read_off(shared, (&url, html), tz, follow, done).await;
                 budget.reading += t.elapsed();
                 found.take(&url, page, &mut notes);
-                queue.extend(next.into_iter().map(|l| (l, depth + 1)));
+                queue.push(next, depth.saturating_add(1));
             }
             Err(e) => {
                 complete = false;
@@ -231,10 +226,46 @@ pub(super) async fn crawl(
             }
         }
     }
+    if queue.left > 0 {
+        complete = false;
+        notes.push(format!(
+            "stopped at {why}: {} more pages not read, so nothing is cancelled",
+            queue.left
+        ));
+    }
     Ok(Crawled {
         reading: found.reading(notes),
         complete,
     })
+}
+
+/// The pages still to read: each URL once and on the same site, and no more of them than the
+/// crawl may read (`max_pages`), so a site whose pages hold 100,000 links each queues no more
+/// than that.
+struct Queue {
+    site: String,
+    pending: VecDeque<(String, u8)>,
+    /// Queued or read.
+    seen: HashSet<String>,
+    room: usize,
+    /// Pages named but not read.
+    left: usize,
+}
+
+impl Queue {
+    fn push(&mut self, urls: Vec<String>, depth: u8) {
+        for url in urls {
+            if !same_site(&url, &self.site) || self.seen.contains(&url) {
+                continue;
+            }
+            if self.pending.len() >= self.room {
+                self.left += 1;
+                continue;
+            }
+            self.seen.insert(url.clone());
+            self.pending.push_back((url, depth));
+        }
+    }
 }
 
 /// What a crawl has found so far.
@@ -292,6 +323,30 @@ impl Found {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_queue_holds_each_page_once_and_no_more_than_can_be_read() {
+        let site = "https://lug.example/events";
+        let mut q = Queue {
+            site: site.into(),
+            pending: VecDeque::new(),
+            seen: HashSet::from([site.to_string()]),
+            room: 50,
+            left: 0,
+        };
+        let mut links: Vec<String> = (0..100_000)
+            .map(|i| format!("https://lug.example/e/{i}"))
+            .collect();
+        links.insert(0, "https://elsewhere.example/e/1".into());
+        links.insert(1, site.into());
+        links.insert(2, "https://lug.example/e/0".into());
+        q.push(links, 1);
+        assert_eq!(q.pending.len(), 50);
+        assert_eq!(q.pending[0].0, "https://lug.example/e/0");
+        assert_eq!(q.left, 100_000 - 50);
+        q.push(vec!["https://lug.example/e/3".into()], 2);
+        assert_eq!((q.pending.len(), q.left), (50, 100_000 - 50));
+    }
 
     #[test]
     fn a_crawl_stops_once_its_bytes_or_reading_time_are_spent() {
