@@ -642,7 +642,7 @@ async fn pushes_into_a_node_are_authenticated_checked_and_travel_on_with_x_hop_p
     let c = net.node(1);
     assert!(wait_rev(c, &key, 3).await);
     let feed = |h: &discal_node::NodeHandle| {
-        let u = format!("http://{}/feed.ics?days=3650", h.http_addr());
+        let u = format!("http://{}/feed.ics?from=2027-01-01&days=365", h.http_addr());
         async move { http().get(u).send().await.unwrap().text().await.unwrap() }
     };
     let at_b = feed(b).await;
