@@ -227,16 +227,9 @@ pub(super) async fn crawl(
             }
         }
     }
-    if queue.left > 0 || queue.overflow {
+    if let Some(note) = queue.unread(&why) {
         complete = false;
-        let unread = match (queue.left, queue.overflow) {
-            (0, _) => "more pages named".to_string(),
-            (n, false) => format!("{n} pages queued"),
-            (n, true) => format!("{n} pages queued and more named"),
-        };
-        notes.push(format!(
-            "stopped at {why}: {unread} were not read, so nothing is cancelled"
-        ));
+        notes.push(note);
     }
     Ok(Crawled {
         reading: found.reading(notes),
@@ -260,6 +253,19 @@ struct Queue {
 }
 
 impl Queue {
+    /// What the crawl left unread when it stopped at `why`, if it left any.
+    fn unread(&self, why: &str) -> Option<String> {
+        let unread = match (self.left, self.overflow) {
+            (0, false) => return None,
+            (0, true) => "more pages named".to_string(),
+            (n, false) => format!("{n} pages queued"),
+            (n, true) => format!("{n} pages queued and more named"),
+        };
+        Some(format!(
+            "stopped at {why}: {unread} were not read, so nothing is cancelled"
+        ))
+    }
+
     fn push(&mut self, urls: Vec<String>, depth: u8) {
         for url in urls {
             if !same_site(&url, &self.site) || self.seen.contains(&url) {
