@@ -551,7 +551,7 @@ fn collect_events(v: &Value, depth: usize, host: Option<&str>, out: &mut Vec<Val
             .for_each(|x| collect_events(x, depth + 1, host, out)),
         Value::Object(o) => {
             if types(v).iter().any(|t| is_event_type(t)) {
-                let mut ev = v.clone();
+                let mut ev = short_keys(v, 0);
                 if text(&ev["name"]).is_none() {
                     let performer = match &ev["performer"] {
                         Value::Array(a) => a.first().and_then(|p| text(&p["name"])),
@@ -576,6 +576,41 @@ fn collect_events(v: &Value, depth: usize, host: Option<&str>, out: &mut Vec<Val
         }
         _ => {}
     }
+}
+
+/// `v` with schema.org's property names as the rest of the reader knows them: JSON-LD
+/// written by RDF tools names them by IRI (`http://schema.org/startDate`) or with a prefix
+/// (`schema:startDate`). A short name already present wins over its long form.
+fn short_keys(v: &Value, depth: usize) -> Value {
+    match v {
+        Value::Array(a) if depth < MAX_DEPTH => {
+            Value::Array(a.iter().map(|x| short_keys(x, depth + 1)).collect())
+        }
+        Value::Object(o) if depth < MAX_DEPTH => {
+            let mut out = serde_json::Map::with_capacity(o.len());
+            for (k, x) in o {
+                if !schema_name(k).is_some_and(|s| o.contains_key(s)) {
+                    let k = schema_name(k).unwrap_or(k);
+                    out.insert(k.to_string(), short_keys(x, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The schema.org property a long or prefixed name stands for.
+fn schema_name(k: &str) -> Option<&str> {
+    [
+        "http://schema.org/",
+        "https://schema.org/",
+        "schema:",
+        "sdo:",
+    ]
+    .iter()
+    .find_map(|p| k.strip_prefix(p))
+    .filter(|s| !s.is_empty())
 }
 
 /// Microdata items whose `itemtype` is an event, each as JSON-LD would say it.
@@ -2117,6 +2152,26 @@ mod tests {
         assert_eq!(v["name"], "a // b /* c */");
         assert!(v.get("x").is_none());
         assert!(read_json("{\"a\": 1 /* never closed").is_err());
+    }
+
+    #[test]
+    fn json_ld_from_rdf_tools_names_properties_by_iri() {
+        let v = json!({"@graph": [
+            {"@type": "http://schema.org/Event",
+             "http://schema.org/name": [{"@value": "By IRI", "@language": "en"}],
+             "http://schema.org/location": {"https://schema.org/name": "Hall"}},
+            {"@type": "schema:Event", "schema:name": "long", "name": "Prefixed",
+             "schema:startDate": "2027-05-07T19:00:00+02:00"}
+        ]});
+        let mut out = Vec::new();
+        collect_events(&v, 0, None, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(text(&out[0]["name"]).as_deref(), Some("By IRI"));
+        assert_eq!(out[0]["location"]["name"], "Hall");
+        // The short name wins over its long form; the long one is not kept beside it.
+        assert_eq!(out[1]["name"], "Prefixed");
+        assert!(out[1].get("schema:name").is_none());
+        assert_eq!(out[1]["startDate"], "2027-05-07T19:00:00+02:00");
     }
 
     #[test]
