@@ -68,3 +68,28 @@ fn a_byte_order_mark_is_read() {
     let (decoded, _) = decode_text(text.as_bytes());
     assert!(summary(&decoded).ends_with("with an ä in it"));
 }
+
+#[test]
+fn a_document_saved_as_utf16_is_read() {
+    let text = format!("{}\r\n", LINES.join("\r\n"));
+    let le = |bom: bool| {
+        let mut b: Vec<u8> = if bom { vec![0xff, 0xfe] } else { Vec::new() };
+        b.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        b
+    };
+    let mut be = vec![0xfe, 0xff];
+    be.extend(text.encode_utf16().flat_map(u16::to_be_bytes));
+    for bytes in [le(true), le(false), be] {
+        let (decoded, fallback) = decode_text(&bytes);
+        assert!(!fallback);
+        assert!(summary(&decoded).ends_with("with an ä in it"));
+    }
+    // Without a mark, ASCII in UTF-16 is valid UTF-8 too, with a NUL after every letter.
+    let ascii: Vec<u8> = text
+        .replace('ä', "a")
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert!(std::str::from_utf8(&ascii).is_ok());
+    assert!(summary(&decode_text(&ascii).0).ends_with("with an a in it"));
+}

@@ -446,6 +446,10 @@ fn has_line(text: &str, want: &str) -> bool {
 /// Windows-1252, the usual mislabelled Latin-1 of older exporters (every byte is a character,
 /// so nothing is lost). The flag is true when the fallback was used.
 pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
+    // Before UTF-8: ASCII text in UTF-16 is valid UTF-8 too, with a NUL after every letter.
+    if let Some(s) = utf16(bytes) {
+        return (Cow::Owned(s), false);
+    }
     if let Ok(s) = std::str::from_utf8(bytes) {
         return (Cow::Borrowed(s), false);
     }
@@ -468,6 +472,30 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
         })
         .collect();
     (Cow::Owned(text), true)
+}
+
+/// A document in UTF-16, as Windows tools save "Unicode" text: known by its byte order mark,
+/// or, without one, by a first `BE` whose other bytes are zero. Read byte by byte it would be
+/// every other byte a NUL, and no VCALENDAR found.
+fn utf16(bytes: &[u8]) -> Option<String> {
+    let little = match bytes {
+        [0xff, 0xfe, ..] | [b'B', 0, b'E', 0, ..] => true,
+        [0xfe, 0xff, ..] | [0, b'B', 0, b'E', ..] => false,
+        _ => return None,
+    };
+    let units = bytes.chunks_exact(2).map(|p| {
+        let pair = [p[0], p[1]];
+        if little {
+            u16::from_le_bytes(pair)
+        } else {
+            u16::from_be_bytes(pair)
+        }
+    });
+    Some(
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect(),
+    )
 }
 
 /// The bytes without their folds (a line end followed by a space or a tab).
