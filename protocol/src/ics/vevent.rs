@@ -126,7 +126,19 @@ fn apply_property(
             meta.warnings.push("dropped DURATION beside DTEND".into());
         }
         "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
-        "RECURRENCE-ID" => comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?),
+        "RECURRENCE-ID" => {
+            comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?);
+            // RFC 5545 §3.8.4.4: the change would apply to the later instances as well. Few
+            // calendar apps honour it, DisCal's model has one override per instance, and the
+            // later instances keep the series' values; said, not passed over.
+            if param(p, "RANGE").is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE")) {
+                meta.warnings.push(
+                    "RECURRENCE-ID;RANGE=THISANDFUTURE taken for its own instance only; the \
+                     later instances keep the series' values"
+                        .into(),
+                );
+            }
+        }
         "RRULE" => {
             if val.to_ascii_uppercase().contains("RSCALE") {
                 return Err(err(
