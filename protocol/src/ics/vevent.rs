@@ -128,16 +128,7 @@ fn apply_property(
         "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
         "RECURRENCE-ID" => {
             comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?);
-            // RFC 5545 §3.8.4.4: the change would apply to the later instances as well. Few
-            // calendar apps honour it, DisCal's model has one override per instance, and the
-            // later instances keep the series' values; said, not passed over.
-            if param(p, "RANGE").is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE")) {
-                meta.warnings.push(
-                    "RECURRENCE-ID;RANGE=THISANDFUTURE taken for its own instance only; the \
-                     later instances keep the series' values"
-                        .into(),
-                );
-            }
+            warn_range(p, meta);
         }
         "RRULE" => {
             if val.to_ascii_uppercase().contains("RSCALE") {
@@ -330,6 +321,19 @@ fn number<T: std::str::FromStr>(val: &str, what: &str) -> Result<T, String> {
     val.trim()
         .parse()
         .map_err(|_| format!("{val:?} is not {what}"))
+}
+
+/// RFC 5545 §3.8.4.4's `RANGE=THISANDFUTURE` would carry an override's change to the later
+/// instances as well. Few calendar apps honour it, and DisCal's model has one override per
+/// instance: the later instances keep the series' values, which is said, not passed over.
+fn warn_range(p: &icalendar::parser::Property<'_>, meta: &mut Meta) {
+    if param(p, "RANGE").is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE")) {
+        meta.warnings.push(
+            "RECURRENCE-ID;RANGE=THISANDFUTURE taken for its own instance only; the later \
+             instances keep the series' values"
+                .into(),
+        );
+    }
 }
 
 /// A property DisCal does not know, kept as it came (name upper-cased).
