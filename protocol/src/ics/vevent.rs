@@ -126,10 +126,7 @@ fn apply_property(
             meta.warnings.push("dropped DURATION beside DTEND".into());
         }
         "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
-        "RECURRENCE-ID" => {
-            comp.recurrence_id = Some(parse_dt_prop(p, zones).map_err(err)?);
-            warn_range(p, meta);
-        }
+        "RECURRENCE-ID" => comp.recurrence_id = Some(recurrence_id(p, zones, meta).map_err(err)?),
         "RRULE" => {
             if val.to_ascii_uppercase().contains("RSCALE") {
                 return Err(err(
@@ -323,10 +320,15 @@ fn number<T: std::str::FromStr>(val: &str, what: &str) -> Result<T, String> {
         .map_err(|_| format!("{val:?} is not {what}"))
 }
 
-/// RFC 5545 §3.8.4.4's `RANGE=THISANDFUTURE` would carry an override's change to the later
+/// A RECURRENCE-ID. RFC 5545 §3.8.4.4's `RANGE=THISANDFUTURE` would carry an override's change to the later
 /// instances as well. Few calendar apps honour it, and DisCal's model has one override per
 /// instance: the later instances keep the series' values, which is said, not passed over.
-fn warn_range(p: &icalendar::parser::Property<'_>, meta: &mut Meta) {
+fn recurrence_id(
+    p: &icalendar::parser::Property<'_>,
+    zones: &Zones,
+    meta: &mut Meta,
+) -> Result<DateTimeValue, String> {
+    let at = parse_dt_prop(p, zones)?;
     if param(p, "RANGE").is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE")) {
         meta.warnings.push(
             "RECURRENCE-ID;RANGE=THISANDFUTURE taken for its own instance only; the later \
@@ -334,6 +336,7 @@ fn warn_range(p: &icalendar::parser::Property<'_>, meta: &mut Meta) {
                 .into(),
         );
     }
+    Ok(at)
 }
 
 /// A property DisCal does not know, kept as it came (name upper-cased).
