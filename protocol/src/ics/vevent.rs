@@ -320,9 +320,10 @@ fn number<T: std::str::FromStr>(val: &str, what: &str) -> Result<T, String> {
         .map_err(|_| format!("{val:?} is not {what}"))
 }
 
-/// A RECURRENCE-ID. RFC 5545 §3.8.4.4's `RANGE=THISANDFUTURE` would carry an override's change to the later
-/// instances as well. Few calendar apps honour it, and DisCal's model has one override per
-/// instance: the later instances keep the series' values, which is said, not passed over.
+/// A RECURRENCE-ID. RFC 5545 §3.8.4.4's `RANGE=THISANDFUTURE` would carry an override's
+/// change to the later instances as well. Few calendar apps honour it, and DisCal's model has
+/// one override per instance: the later instances keep the series' values, which is said, not
+/// passed over.
 fn recurrence_id(
     p: &icalendar::parser::Property<'_>,
     zones: &Zones,
