@@ -36,6 +36,9 @@ pub struct Strings {
     pub times_in: &'static str,
     pub truncated: &'static str,
     pub more_pages: &'static str,
+    /// A list whose dates hold nothing, when later ones do.
+    pub none_these_days: &'static str,
+    pub later: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -72,6 +75,8 @@ const EN: Strings = Strings {
     times_in: "Times in",
     truncated: "More events match than are shown here.",
     more_pages: "Next page",
+    none_these_days: "No events in these dates.",
+    later: "Later events",
 };
 
 const DE: Strings = Strings {
@@ -108,6 +113,8 @@ const DE: Strings = Strings {
     times_in: "Zeiten in",
     truncated: "Es passen mehr Termine, als hier gezeigt werden.",
     more_pages: "Nächste Seite",
+    none_these_days: "Keine Termine in diesem Zeitraum.",
+    later: "Spätere Termine",
 };
 
 /// The strings of a language.

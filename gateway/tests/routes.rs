@@ -701,6 +701,49 @@ async fn the_home_page_is_the_calendar() {
     );
 }
 
+/// A group that meets every six weeks had a home page saying "No events." for most of them.
+#[tokio::test]
+async fn a_list_whose_dates_hold_nothing_links_to_the_later_events() {
+    let app = app();
+    // The spring series (tag `workshop`) starts in March 2027; the home page covers four
+    // weeks from 21 Nov.
+    let home = get(&app, "/?tags=workshop").await.body;
+    assert!(home.contains("No events in these dates."), "{home}");
+    assert!(
+        home.contains(
+            "<a href=\"/?tags=workshop&amp;from=2026-12-19\" rel=\"next\">Later events →</a>"
+        ),
+        "{home}"
+    );
+    let later = get(&app, "/?tags=workshop&from=2027-03-10").await.body;
+    assert!(later.contains("Spring workshop series"), "{later}");
+    // The embed's own path and window (60 days), its other parameters kept.
+    let embed = get(&app, "/embed?tags=workshop&view=agenda&offset=0")
+        .await
+        .body;
+    assert!(
+        embed.contains("href=\"/embed?tags=workshop&amp;view=agenda&amp;from=2027-01-20\""),
+        "{embed}"
+    );
+    // Nothing later, a view that names its own end, or a search (read record by record, too
+    // dear to look a year ahead): no link.
+    for url in [
+        "/?tags=no-such-tag",
+        "/?tags=workshop&to=2026-12-01",
+        "/?tags=workshop&from=2027-06-01",
+        "/?q=Spring",
+    ] {
+        let page = get(&app, url).await.body;
+        assert!(
+            page.contains("No events.") && !page.contains("Later events"),
+            "{url}: {page}"
+        );
+    }
+    // A list with events and more after its dates links on as well.
+    let home = get(&app, "/").await.body;
+    assert!(home.contains("Later events"), "{home}");
+}
+
 #[tokio::test]
 async fn busy_month_days_show_a_few_and_link_to_the_rest() {
     let (app, _) = app_with(3000);

@@ -96,11 +96,15 @@ pub fn render_at(
         ),
         None => {
             let next = page.truncated.then(|| next_url(path, &p, f.offset, limit));
+            let later = match (page.truncated, window) {
+                (false, Some((_, end))) => later_url(gw, f, end, (path, &p))?,
+                _ => None,
+            };
             list_view(
                 f,
                 look,
                 &page.hits,
-                (page.truncated, next.as_deref()),
+                (page.truncated, next.as_deref(), later.as_deref()),
                 &gw.name,
                 header,
             )
@@ -110,6 +114,44 @@ pub fn render_at(
         .with_header(header::CONTENT_SECURITY_POLICY, html::CSP);
     r.last_modified_ms = read::last_modified(&page.hits);
     Ok(r)
+}
+
+/// How far past a list's last date [`later_url`] looks for events.
+const LATER_DAYS: i64 = 366;
+
+/// A list whose dates ran out before its events did (the next four weeks on the home page,
+/// when the group meets in six): the same view from the day its dates end, if an event (not
+/// cancelled) lies in the year after it. A view that names its own end (`to=`) gets none.
+///
+/// The look ahead asks the store's indexes (tags, origin, the box around `near`), which
+/// costs a fraction of the page. A search (`q`, `place`) gets no link: it is checked record
+/// by record, and over a year of a large calendar that would cost the page ten times over.
+fn later_url(
+    gw: &Gateway,
+    f: &ViewFilter,
+    end: chrono::DateTime<chrono::Utc>,
+    (path, pairs): (&str, &[(&str, &str)]),
+) -> Result<Option<String>, AppError> {
+    if f.to.is_some() || f.q.is_some() || f.place.is_some() {
+        return Ok(None);
+    }
+    let year = Some((end, end + chrono::Duration::days(LATER_DAYS)));
+    if gw
+        .store
+        .query(&read::store_query(f, year, 1, false))?
+        .hits
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    let from = end.with_timezone(&f.zone()).date_naive().to_string();
+    let mut p: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(k, _)| !matches!(*k, "from" | "offset"))
+        .collect();
+    p.push(("from", &from));
+    Ok(Some(format!("{path}?{}", read::query_string(p))))
 }
 
 /// The first day of the month a month view shows: the one asked for, else the view's start,

@@ -97,13 +97,16 @@ fn location_line(h: &Hit, o: &Occurrence) -> Option<String> {
         .map(|l| cut(l, TITLE_MAX).into_owned())
 }
 
-/// Where the list ran out: "more events" and a link to the next page if there is one.
-fn more(lang: Lang, truncated: bool, next: Option<&str>) -> Markup {
+/// Where the list ran out: "more events" and a link to the next page if there is one, or,
+/// when the list's dates are all shown, a link to the later dates that hold events.
+fn more(lang: Lang, truncated: bool, next: Option<&str>, later: Option<&str>) -> Markup {
     html! {
         @if truncated {
             p.more { (strings(lang).truncated) " "
                 @if let Some(n) = next { a href=(n) { (strings(lang).more_pages) } }
             }
+        } @else if let Some(l) = later {
+            p.more { a href=(l) rel="next" { (strings(lang).later) " →" } }
         }
     }
 }
@@ -113,18 +116,22 @@ pub fn list_view(
     f: &ViewFilter,
     look: &Look,
     hits: &[Hit],
-    (truncated, next): (bool, Option<&str>),
+    (truncated, next, later): (bool, Option<&str>, Option<&str>),
     name: &str,
     header: Option<Markup>,
 ) -> String {
     let lang = f.lang;
     let (its, cut_short) = items(f, hits, look.max_items);
+    let empty = match later {
+        Some(_) => strings(lang).none_these_days,
+        None => strings(lang).no_events,
+    };
     let body = html! {
         @let own_title = header.is_none();
         @if let Some(h) = header { (h) }
         main.discal.(if look.kind == ViewKind::Agenda { "agenda" } else { "list" }) {
             @if own_title { h1.sr-only { (name) } }
-            @if its.is_empty() { p.empty { (strings(lang).no_events) } }
+            @if its.is_empty() { p.empty { (empty) } }
             @if look.kind == ViewKind::Agenda {
                 @let mut days: Vec<(NaiveDate, Vec<&Item<'_>>)> = Vec::new();
                 @for it in &its {
@@ -141,7 +148,7 @@ pub fn list_view(
             } @else {
                 ul { @for it in &its { (row(lang, it, true)) } }
             }
-            (more(lang, truncated || cut_short, next))
+            (more(lang, truncated || cut_short, next, later))
             (zone_note(f))
         }
     };
@@ -310,7 +317,7 @@ pub fn month_view(
                     }
                 }
             }
-            (more(lang, truncated || cut_short, None))
+            (more(lang, truncated || cut_short, None, None))
             (zone_note(f))
         }
     };
