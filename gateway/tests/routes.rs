@@ -673,6 +673,10 @@ async fn the_home_page_is_the_calendar() {
     assert!(hamburg.contains("FSFE Hamburg: Free Software Evening"));
     assert!(!hamburg.contains("Linux User Group Berlin"));
     assert!(hamburg.contains("href=\"/views?q=Hamburg\""));
+    // Where organisers enter their events (the form asks them to log in).
+    assert!(home
+        .body
+        .contains("<a href=\"/events/new\">Enter an event</a>"));
     assert!(hamburg.contains("value=\"Hamburg\""));
     let tagged = get(&app, "/?tags=fsfe").await.body;
     assert!(tagged.contains("FSFE Hamburg") && !tagged.contains("Linux User Group Berlin"));

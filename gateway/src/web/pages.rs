@@ -543,7 +543,9 @@ pub fn home_header(
                     a href=(if here.is_empty() { "/map".to_owned() } else { format!("/map?{here}") }) { (t("Map", "Karte")) } " · "
                 }
                 a href=(format!("/views?{here}")) { (t("Subscribe or embed these events", "Diese Termine abonnieren oder einbetten")) } " · "
-                a href="/feed.rss" { "RSS" }
+                a href="/feed.rss" { "RSS" } " · "
+                // The same page for everyone (it is cached): the form asks for a login.
+                a href="/events/new" { (t("Enter an event", "Termin eintragen")) }
             }
         }
     }
