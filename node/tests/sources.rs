@@ -948,6 +948,82 @@ async fn a_sitemap_source_reads_its_pages_and_an_unreadable_page_cancels_nothing
     net.shutdown().await;
 }
 
+/// A page or feed that answers `410 Gone` says its events are gone for good: they are
+/// cancelled, once the shrink rule's polls confirm it for a page source, at once for one page
+/// of a crawl. A 404 is a failed poll and cancels nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_gone_for_good_cancels_its_events_and_a_missing_one_does_not() {
+    let (fx, addr) = fixture().await;
+    fx.feed("/e/5", event_page("Install party", 5));
+    let net = TestNet::new(1, 3).await;
+    let a = net.node(0);
+    let page = SourceEntry {
+        kind: SourceKind::Page,
+        ..source("p", addr, "/e/5", true)
+    };
+    net.configure(0, &[], |c| c.sources = vec![page.clone()])
+        .await;
+    assert_eq!(figures(&poll(a, "p").await), (1, 0, 0, 0));
+    let uid = format!("http://{addr}/e/5");
+    let answer = |status: u16| Doc {
+        status,
+        body: "<html><body>Not here</body></html>".into(),
+        ..Doc::default()
+    };
+    fx.set("/e/5", answer(404));
+    let v = poll(a, "p").await;
+    assert_eq!(
+        (v["last_status"].as_u64(), v["failures"].as_u64()),
+        (Some(404), Some(1)),
+        "{v:#}"
+    );
+    assert!(v["held_back"].is_null(), "{v:#}");
+    assert_eq!(is_cancelled(a, &uid), Some(false));
+    fx.set("/e/5", answer(410));
+    for round in 1..3 {
+        let v = poll(a, "p").await;
+        assert_eq!(v["last_status"], 410, "{v:#}");
+        assert_eq!(v["held_back"]["polls"], round, "{v:#}");
+        assert!(v["problems"].to_string().contains("HTTP 410 Gone"), "{v:#}");
+        assert_eq!(is_cancelled(a, &uid), Some(false), "round {round}");
+    }
+    let v = poll(a, "p").await;
+    assert_eq!(figures(&v), (0, 0, 1, 0), "{v:#}");
+    assert_eq!(is_cancelled(a, &uid), Some(true));
+
+    // One page of a crawl: the sitemap still names it, the page says it is gone.
+    fx.feed(
+        "/sitemap.xml",
+        format!(
+            r#"<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>http://{addr}/e/1</loc></url><url><loc>http://{addr}/e/2</loc></url></urlset>"#
+        ),
+    );
+    fx.feed("/e/1", event_page("Talk one", 1));
+    fx.feed("/e/2", event_page("Talk two", 2));
+    let map = SourceEntry {
+        kind: SourceKind::Sitemap,
+        ..source("map", addr, "/sitemap.xml", true)
+    };
+    net.configure(0, &[], |c| c.sources = vec![page, map]).await;
+    assert_eq!(figures(&poll(a, "map").await), (2, 0, 0, 0));
+    fx.set("/e/2", answer(404));
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (0, 0, 0, 0), "{v:#}");
+    fx.set("/e/2", answer(410));
+    let v = poll(a, "map").await;
+    assert_eq!(figures(&v), (0, 0, 1, 0), "{v:#}");
+    assert!(
+        v["problems"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("/e/2: HTTP 410 Gone: its events are gone"),
+        "{v:#}"
+    );
+    assert_eq!(is_cancelled(a, &format!("http://{addr}/e/2")), Some(true));
+    assert_eq!(is_cancelled(a, &format!("http://{addr}/e/1")), Some(false));
+    net.shutdown().await;
+}
+
 /// A sitemap larger than `max_pages`: the newest pages are read first, and the pages left
 /// unread may hold events taken before, so such a poll cancels nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,8 @@
 //! the pages to read; each is read as an event page (robots.txt and Crawl-delay obeyed, the
 //! fetcher's per-host limit), on the same site only, at most `max_pages` per poll and within
 //! one crawl's budget of bytes and reading time. When a page cannot be read, or the crawl
-//! stops before the end, the poll is incomplete and cancels nothing.
+//! stops before the end, the poll is incomplete and cancels nothing; a page that answers
+//! `410 Gone` was read, and holds no events.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -220,6 +221,10 @@ pub(super) async fn crawl(
                 budget.reading += t.elapsed();
                 found.take(&url, page, &mut notes);
                 queue.push(next, depth.saturating_add(1));
+            }
+            // A page gone for good (`410 Gone`) holds no events; the crawl still read it.
+            Err(e) if e.status == super::poll::GONE => {
+                notes.push(format!("{url}: HTTP 410 Gone: its events are gone"));
             }
             Err(e) => {
                 complete = false;

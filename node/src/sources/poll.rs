@@ -92,7 +92,9 @@ pub async fn poll(
                 complete: c.complete,
                 hash: None,
                 max_age: None,
+                status: 200,
             },
+            Err(e) if e.status == GONE => gone(),
             Err(e) => Got::Failed(e),
         },
         SourceKind::Ics | SourceKind::Page => fetch_one(shared, &fetcher, entry, &mut state).await,
@@ -117,12 +119,13 @@ pub async fn poll(
             complete,
             hash,
             max_age,
+            status,
         } => {
             let outcome = submit(ingest, entry, (reading, complete, false), &state).await?;
             shared.metrics.source_poll("read");
             shared.metrics.source_events(&outcome.counts);
             apply(&mut state, outcome, hash);
-            settle(&mut state, 200, every_ms, max_age, shared.now());
+            settle(&mut state, status, every_ms, max_age, shared.now());
             true
         }
     };
@@ -149,8 +152,31 @@ enum Got {
         complete: bool,
         hash: Option<[u8; 32]>,
         max_age: Option<u64>,
+        /// 200, or 410 for a source gone for good.
+        status: u16,
     },
 }
+
+/// A source whose URL answers `410 Gone`: the site says, in HTTP's own words, that it is
+/// gone for good and will not be back (a deleted event page, a retired calendar). It holds
+/// no events, which the "sudden shrink" rule confirms over as many polls as it asks for
+/// before anything is cancelled. A 404 stays a failed poll: it is what a misconfigured or
+/// moved site answers too.
+fn gone() -> Got {
+    Got::Read {
+        reading: super::Reading {
+            notes: vec!["HTTP 410 Gone: the source says its events are gone".into()],
+            ..super::Reading::default()
+        },
+        complete: true,
+        hash: None,
+        max_age: None,
+        status: 410,
+    }
+}
+
+/// `410 Gone`, the answer [`gone`] reads as a source without events.
+pub(super) const GONE: u16 = 410;
 
 /// Fetches a feed or a page (robots.txt first for a page) and reads it unless it is the same.
 async fn fetch_one(
@@ -172,6 +198,7 @@ async fn fetch_one(
         accept: accept(entry.kind),
     };
     let (body, max_age) = match fetcher.get(&req).await {
+        Err(e) if e.status == GONE => return gone(),
         Err(e) => return Got::Failed(e),
         Ok(Fetched::NotModified { max_age }) => return Got::NotModified(max_age),
         Ok(Fetched::Full { body, max_age }) => (body, max_age),
@@ -205,6 +232,7 @@ async fn fetch_one(
             complete: true,
             hash: Some(hash),
             max_age,
+            status: 200,
         },
         // Not a calendar at all (an outage page, a login wall): a failed poll, which
         // cancels nothing.
