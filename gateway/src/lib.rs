@@ -42,6 +42,7 @@ pub mod html;
 pub mod i18n;
 pub mod push;
 pub mod read;
+pub mod rich;
 mod serve;
 pub mod users_api;
 pub mod web;

@@ -705,6 +705,44 @@ async fn the_home_page_is_the_calendar() {
     );
 }
 
+/// Google Calendar's feeds write DESCRIPTION in HTML. The event page showed the tags as text;
+/// it now shows the harmless part of it (nothing of a script or an attribute but a checked
+/// link), and the feeds that carry text carry the text alone.
+#[tokio::test]
+async fn a_description_written_in_html_is_shown_not_spelt_out() {
+    use discal_protocol::ics::parse_calendar;
+    let store = Store::memory();
+    let a = secret(1);
+    let ics = "BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n\
+        BEGIN:VEVENT\r\nUID:g1@google.com\r\nDTSTART:20261210T180000Z\r\nDTEND:20261210T200000Z\r\n\
+        SUMMARY:LUG monthly\r\nDESCRIPTION:<p>Meeting of the <b>LUG</b>.</p><ul><li>Talks</li></ul>\
+        More at <a href=\"https://lug.example.org/meet\" onclick=\"x()\">our site</a>&nbsp;–<br>Fish &amp; \r\n \
+        chips<script>alert(1)</script><a href=\"javascript:alert(2)\">bad</a>\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let imp = parse_calendar(ics, &a.public(), &generous()).unwrap();
+    let e = imp.events.into_iter().next().unwrap();
+    let ev = discal_protocol::sign(&a, e.uid, 0, ISSUED, e.content, &generous()).unwrap();
+    store
+        .apply(&ev, discal_store::Transit::local(), ISSUED)
+        .unwrap();
+    let app = discal_gateway::router(gateway(store, BASE));
+    let page = get(&app, &format!("/events/{}/g1@google.com", a_key()))
+        .await
+        .body;
+    assert!(
+        page.contains(
+            "<div class=\"description html\"><p>Meeting of the <b>LUG</b>.</p><ul><li>Talks</li></ul>More at \
+             <a href=\"https://lug.example.org/meet\" rel=\"nofollow ugc noopener\" target=\"_blank\">our site</a>\u{a0}–<br>Fish &amp; chipsbad</div>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("&lt;p&gt;") && !page.contains("alert(") && !page.contains("onclick"));
+    let atom = get(&app, "/feed.atom?from=2026-12-01").await.body;
+    assert!(
+        atom.contains("Meeting of the LUG.\n\n• Talks\n\nMore at our site\u{a0}–\nFish &amp; chipsbad</content>"),
+        "{atom}"
+    );
+}
+
 /// A group that meets every six weeks had a home page saying "No events." for most of them.
 #[tokio::test]
 async fn a_list_whose_dates_hold_nothing_links_to_the_later_events() {

@@ -128,7 +128,10 @@ fn entry(
     }
     a.text("summary", &summary)?;
     if let Some(d) = &m.description {
-        a.text("content", &cut(d, DESCRIPTION_MAX))?;
+        a.text(
+            "content",
+            &crate::rich::description_text(&cut(d, DESCRIPTION_MAX)),
+        )?;
     }
     a.end("entry")
 }

@@ -106,7 +106,7 @@ fn item(
     }
     if let Some(text) = &m.description {
         d.push_str("\n\n");
-        d.push_str(&cut(text, DESCRIPTION_MAX));
+        d.push_str(&crate::rich::description_text(&cut(text, DESCRIPTION_MAX)));
     }
     r.text("description", &d)?;
     r.end("item")

@@ -317,7 +317,7 @@ pub fn json_ld(
         _ => {}
     }
     if let Some(d) = &m.description {
-        v["description"] = cut(d, DESCRIPTION_MAX).into();
+        v["description"] = crate::rich::description_text(&cut(d, DESCRIPTION_MAX)).into();
     }
     if let Some(l) = m.language() {
         v["inLanguage"] = l.into();

@@ -100,9 +100,7 @@ pub fn event_page(
                     dd.rsvp { (c) }
                 }
             }
-            @if let Some(d) = &m.description {
-                div.description lang=[m.language()] { (cut(d, DESCRIPTION_MAX)) }
-            }
+            @if let Some(d) = &m.description { (description(d, m.language())) }
             p.links {
                 a href=(ics) { (s.add_to_calendar) }
                 // On the reader's own node: the owner's edit form here, or a proposal from
@@ -119,6 +117,16 @@ pub fn event_page(
         }
     };
     page_with_head(lang, &title, &look, head, body)
+}
+
+/// The event's description: as text, line breaks kept; or, written in HTML, the harmless
+/// part of it ([`crate::rich`]).
+fn description(d: &str, lang: Option<&str>) -> Markup {
+    let d = cut(d, DESCRIPTION_MAX);
+    match crate::rich::description_html(&d) {
+        Some(shown) => html! { div.description.html lang=[lang] { (shown) } },
+        None => html! { div.description lang=[lang] { (d) } },
+    }
 }
 
 /// Where "Propose a change" leads (docs/protocol.md §12).
