@@ -741,6 +741,12 @@ async fn a_description_written_in_html_is_shown_not_spelt_out() {
         atom.contains("Meeting of the LUG.\n\n• Talks\n\nMore at our site\u{a0}–\nFish &amp; chipsbad</content>"),
         "{atom}"
     );
+    // JSCalendar carries it as signed, and says what it is.
+    let js = get(&app, "/feed.json?from=2026-12-01").await.body;
+    assert!(
+        js.contains("\"descriptionContentType\":\"text/html\""),
+        "{js}"
+    );
 }
 
 /// A group that meets every six weeks had a home page saying "No events." for most of them.

@@ -272,6 +272,10 @@ pub fn event(store: &Store, e: &StoredEvent, base: &str) -> Value {
             o.insert(k.into(), v.into());
         }
     }
+    // RFC 8984 §4.1.1: text/plain unless said; Google's feeds write HTML.
+    if m.description.as_deref().is_some_and(crate::rich::is_html) {
+        o.insert("descriptionContentType".into(), "text/html".into());
+    }
     o.insert("start".into(), local(&m.start.local()).into());
     o.insert("timeZone".into(), zone_of(&m.start));
     if m.start.is_date() {
