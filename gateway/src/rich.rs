@@ -327,4 +327,76 @@ mod tests {
             "a <b> – — &bogus; &#0; &\n\nc"
         );
     }
+
+    /// Random markup from the pieces attacks are made of: whatever comes out holds only the
+    /// allowed elements, and links only to http(s).
+    #[test]
+    fn random_markup_shows_only_the_allowed_elements() {
+        const ALLOWED: &[&str] = &[
+            "br", "p", "/p", "ul", "/ul", "ol", "/ol", "li", "/li", "b", "/b", "strong", "/strong",
+            "i", "/i", "em", "/em", "u", "/u", "/a",
+        ];
+        let atoms = [
+            "<",
+            ">",
+            "/",
+            "a",
+            "b",
+            "p",
+            "br",
+            "li",
+            "ul",
+            "script",
+            "style",
+            " href=\"",
+            "\"",
+            "'",
+            "javascript:",
+            "https://x/",
+            "&",
+            "#",
+            "x",
+            ";",
+            "amp",
+            "nbsp",
+            "#1234",
+            "#x1F600",
+            "é",
+            "😀",
+            " ",
+            "\n",
+            "on",
+            "click=",
+            "svg",
+            "=",
+            "!--",
+            "-->",
+            "<![CDATA[",
+            "iframe",
+            "&#0;",
+            "&#xD800;",
+        ];
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % 1_000_003).unwrap()
+        };
+        for _ in 0..20_000 {
+            let mut d = String::from("<br>");
+            for _ in 0..next() % 40 {
+                d.push_str(atoms[next() % atoms.len()]);
+            }
+            let h = description_html(&d).unwrap().into_string();
+            for tag in h.split('<').skip(1) {
+                let t = &tag[..tag.find('>').expect("every tag closed")];
+                let link = t.starts_with("a href=\"http")
+                    && t.ends_with("\" rel=\"nofollow ugc noopener\" target=\"_blank\"")
+                    && t.matches('"').count() == 6;
+                assert!(ALLOWED.contains(&t) || link, "{d:?} -> {h:?}: {t:?}");
+            }
+            let _ = description_text(&d);
+        }
+    }
 }
