@@ -63,6 +63,55 @@ pub fn description_html(d: &str) -> Option<Markup> {
     Some(PreEscaped(out))
 }
 
+/// A text description for the event page: the text, escaped, its `http(s)` URLs as links
+/// (Meetup's and most exporters' descriptions end with the event's or the meeting's URL).
+pub fn text_with_links(d: &str) -> Markup {
+    let mut out = String::with_capacity(d.len() + 64);
+    // Lower-cased once (the same byte offsets): `HTTPS://` is a URL too.
+    let lower = d.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = find_url(&lower[from..]).map(|i| from + i) {
+        escape(&d[from..at], &mut out);
+        let url = &d[at..];
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"'))
+            .unwrap_or(url.len());
+        // Sentence punctuation after a URL is not part of it; a closing bracket is only when
+        // the URL opened one (Wikipedia's `…_(band)`).
+        let mut link = &url[..end];
+        let (opened, mut closed) = (link.matches('(').count(), link.matches(')').count());
+        while let Some(last) = link.chars().last() {
+            let unbalanced = last == ')' && opened < closed;
+            if !(matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '\'') || unbalanced) {
+                break;
+            }
+            closed -= usize::from(last == ')');
+            link = &link[..link.len() - last.len_utf8()];
+        }
+        match safe_link(link) {
+            Some(href) if href.len() > "https://".len() => {
+                out.push_str("<a href=\"");
+                escape(href, &mut out);
+                out.push_str("\" rel=\"nofollow ugc noopener\" target=\"_blank\">");
+                escape(href, &mut out);
+                out.push_str("</a>");
+            }
+            _ => escape(link, &mut out),
+        }
+        from = at + link.len();
+    }
+    escape(&d[from..], &mut out);
+    PreEscaped(out)
+}
+
+/// Where the first `http://` or `https://` of lower-cased `s` starts.
+fn find_url(lower: &str) -> Option<usize> {
+    [lower.find("https://"), lower.find("http://")]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 /// The description as text (Atom, RSS, schema.org): HTML's paragraphs, breaks and list
 /// items become line breaks, its links their text, its entities their characters.
 ///
@@ -398,5 +447,24 @@ mod tests {
             }
             let _ = description_text(&d);
         }
+    }
+
+    #[test]
+    fn urls_in_text_are_links() {
+        let h = text_with_links(
+            "Join: https://meetup.com/lug/events/1. (See https://en.wikipedia.org/wiki/Foo_(bar)) \
+             <b>http://</b> HTTPS://A.example/x?a=1&b=\"2\"",
+        )
+        .into_string();
+        assert_eq!(
+            h,
+            "Join: <a href=\"https://meetup.com/lug/events/1\" rel=\"nofollow ugc noopener\" target=\"_blank\">https://meetup.com/lug/events/1</a>. \
+             (See <a href=\"https://en.wikipedia.org/wiki/Foo_(bar)\" rel=\"nofollow ugc noopener\" target=\"_blank\">https://en.wikipedia.org/wiki/Foo_(bar)</a>) \
+             &lt;b&gt;http://&lt;/b&gt; <a href=\"HTTPS://A.example/x?a=1&amp;b=\" rel=\"nofollow ugc noopener\" target=\"_blank\">HTTPS://A.example/x?a=1&amp;b=</a>&quot;2&quot;"
+        );
+        assert_eq!(
+            text_with_links("no links here").into_string(),
+            "no links here"
+        );
     }
 }

@@ -119,13 +119,13 @@ pub fn event_page(
     page_with_head(lang, &title, &look, head, body)
 }
 
-/// The event's description: as text, line breaks kept; or, written in HTML, the harmless
-/// part of it ([`crate::rich`]).
+/// The event's description: as text, line breaks kept and web addresses linked; or, written
+/// in HTML, the harmless part of it ([`crate::rich`]).
 fn description(d: &str, lang: Option<&str>) -> Markup {
     let d = cut(d, DESCRIPTION_MAX);
     match crate::rich::description_html(&d) {
         Some(shown) => html! { div.description.html lang=[lang] { (shown) } },
-        None => html! { div.description lang=[lang] { (d) } },
+        None => html! { div.description lang=[lang] { (crate::rich::text_with_links(&d)) } },
     }
 }
 
