@@ -113,6 +113,17 @@ pub fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A title or a place as one line of text, cut at `max`: the entities and stray markup some
+/// exporters write into SUMMARY and LOCATION (CiviCRM's `&amp;`, WordPress's `&#8217;`, a
+/// link in a title) read as the text they stand for. The stored event keeps them as signed.
+pub fn line(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    match crate::rich::plain_line(s) {
+        Cow::Borrowed(b) => cut(b, max),
+        Cow::Owned(o) => Cow::Owned(cut(&o, max).into_owned()),
+    }
+}
+
 /// The longest text shown for a title and a description in HTML and Atom.
 pub const TITLE_MAX: usize = 300;
 

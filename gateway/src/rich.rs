@@ -19,8 +19,14 @@ use crate::display::safe_link;
 const MAX_NESTING: usize = 32;
 
 /// Whether a description is HTML rather than text: it holds one of the elements exporters
-/// write, or an entity. A `<` in plain text (`a < b`, `<your name>`) does not make it HTML.
+/// write, or a character reference (`&amp;`, `&uuml;`, `&#8217;`). A `<` in plain text
+/// (`a < b`, `<your name>`) does not make it HTML.
 pub fn is_html(d: &str) -> bool {
+    has_markup(d) || has_references(d)
+}
+
+/// Whether `d` holds one of the elements exporters write into text properties.
+fn has_markup(d: &str) -> bool {
     const MARKS: &[&str] = &[
         "<br",
         "<p>",
@@ -42,19 +48,44 @@ pub fn is_html(d: &str) -> bool {
         "<li",
         "</div>",
         "</span>",
-        "&nbsp;",
-        "&amp;",
-        "&quot;",
-        "&#",
     ];
     let lower = d.to_ascii_lowercase();
     MARKS.iter().any(|m| lower.contains(m))
 }
 
+/// Whether `d` holds a character reference HTML knows.
+fn has_references(d: &str) -> bool {
+    d.match_indices('&')
+        .any(|(at, _)| reference(&d[at + 1..]).is_some())
+}
+
+/// Text whose character references (and nothing else) are read: a CiviCRM description keeps
+/// its line breaks.
+fn references_read(d: &str) -> Cow<'_, str> {
+    if !has_references(d) {
+        return Cow::Borrowed(d);
+    }
+    let mut out = String::with_capacity(d.len());
+    let mut rest = d;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        match reference(rest) {
+            Some((text, len)) => {
+                out.push_str(&text);
+                rest = &rest[len..];
+            }
+            None => out.push('&'),
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 /// The description for the event page: the harmless part of its HTML, or `None` for text
 /// (which the page shows as it is, line breaks kept).
 pub fn description_html(d: &str) -> Option<Markup> {
-    if !is_html(d) {
+    if !has_markup(d) {
         return None;
     }
     let doc = Html::parse_fragment(d);
@@ -63,9 +94,12 @@ pub fn description_html(d: &str) -> Option<Markup> {
     Some(PreEscaped(out))
 }
 
-/// A text description for the event page: the text, escaped, its `http(s)` URLs as links
-/// (Meetup's and most exporters' descriptions end with the event's or the meeting's URL).
+/// A text description for the event page: the text, its character references read, escaped,
+/// and its `http(s)` URLs as links (Meetup's and most exporters' descriptions end with the
+/// event's or the meeting's URL).
 pub fn text_with_links(d: &str) -> Markup {
+    let read = references_read(d);
+    let d: &str = &read;
     let mut out = String::with_capacity(d.len() + 64);
     // Lower-cased once (the same byte offsets): `HTTPS://` is a URL too.
     let lower = d.to_ascii_lowercase();
@@ -118,8 +152,8 @@ fn find_url(lower: &str) -> Option<usize> {
 /// One linear pass, without the HTML parser: a feed shows hundreds of descriptions, and the
 /// parser's cost grows with nesting (5,000 characters of nested `div`s take it 2 ms).
 pub fn description_text(d: &str) -> Cow<'_, str> {
-    if !is_html(d) {
-        return Cow::Borrowed(d);
+    if !has_markup(d) {
+        return references_read(d);
     }
     let mut out = String::with_capacity(d.len());
     let mut rest = d;
@@ -180,14 +214,14 @@ fn text_into(t: &str, out: &mut String) {
     let mut last_space = out.ends_with([' ', '\n']);
     let mut rest = t;
     while !rest.is_empty() {
-        let (c, len) = match rest.strip_prefix('&').and_then(entity) {
-            Some((c, len)) => (c, len + 1),
-            None => {
-                let c = rest.chars().next().unwrap_or(' ');
-                (c, c.len_utf8())
-            }
-        };
-        rest = &rest[len..];
+        if let Some((text, len)) = rest.strip_prefix('&').and_then(reference) {
+            out.push_str(&text);
+            last_space = false;
+            rest = &rest[len + 1..];
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        rest = &rest[c.len_utf8()..];
         if c.is_whitespace() && c != '\u{a0}' {
             if !last_space {
                 out.push(' ');
@@ -200,36 +234,48 @@ fn text_into(t: &str, out: &mut String) {
     }
 }
 
-/// The character of an entity at the start of `s` (after its `&`), and the length it takes
-/// up to and with its `;`.
-fn entity(s: &str) -> Option<(char, usize)> {
-    let end = s.get(..12.min(s.len()))?.find(';')?;
+/// The character(s) of an entity at the start of `s` (after its `&`), and the length it
+/// takes up to and with its `;`: HTML5's named references (`&uuml;`, `&hellip;`), and every
+/// numeric one but NUL.
+fn reference(s: &str) -> Option<(String, usize)> {
+    // The longest name, `&CounterClockwiseContourIntegral;`, is 31 characters long.
+    let mut window = s.len().min(40);
+    while !s.is_char_boundary(window) {
+        window -= 1;
+    }
+    let end = s[..window].find(';')?;
     let name = &s[..end];
-    let c = match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "ndash" => '–',
-        "mdash" => '—',
-        "hellip" => '…',
-        "rsquo" => '’',
-        "lsquo" => '‘',
-        "rdquo" => '”',
-        "ldquo" => '“',
-        "euro" => '€',
-        _ => {
-            let n = name.strip_prefix('#')?;
+    let text = match name.strip_prefix('#') {
+        Some(n) => {
             let code = match n.strip_prefix(['x', 'X']) {
                 Some(hex) => u32::from_str_radix(hex, 16).ok()?,
                 None => n.parse().ok()?,
             };
-            char::from_u32(code).filter(|c| *c != '\0')?
+            char::from_u32(code).filter(|c| *c != '\0')?.to_string()
+        }
+        None => {
+            let &(a, b) = markup5ever::data::NAMED_ENTITIES.get(&s[..=end])?;
+            [a, b]
+                .into_iter()
+                .filter(|c| *c != 0)
+                .filter_map(char::from_u32)
+                .collect()
         }
     };
-    Some((c, end + 1))
+    (!text.is_empty()).then_some((text, end + 1))
+}
+
+/// A title or a place: [`description_text`] on one line.
+pub fn plain_line(s: &str) -> Cow<'_, str> {
+    match description_text(s) {
+        Cow::Owned(t) => Cow::Owned(
+            t.split('\n')
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        b => b,
+    }
 }
 
 /// Elements whose content is not text a reader should see.
@@ -465,6 +511,46 @@ mod tests {
         assert_eq!(
             text_with_links("no links here").into_string(),
             "no links here"
+        );
+    }
+
+    /// What CiviCRM, WordPress and TYPO3 exports put in SUMMARY and LOCATION.
+    #[test]
+    fn titles_and_places_read_their_entities_and_lose_stray_markup() {
+        assert_eq!(
+            plain_line("Rock &amp; Roll &#8211; Night"),
+            "Rock & Roll – Night"
+        );
+        assert_eq!(
+            plain_line("M&uuml;nchen Caf&eacute; &hellip; &NotEqualTilde;"),
+            "München Café … ≂̸"
+        );
+        assert_eq!(
+            plain_line("Radio (<i class='fa'></i> <a href='https://x.example'>#radio</a>)"),
+            "Radio ( #radio)"
+        );
+        // Plain titles, a hostile one included, are left to the escaping of where they go.
+        for t in [
+            "R&D night",
+            "<img src=x onerror=alert(1)>",
+            "a < b > c",
+            "&unknown; x",
+        ] {
+            assert_eq!(plain_line(t), t);
+        }
+    }
+
+    #[test]
+    fn a_text_description_with_references_keeps_its_line_breaks() {
+        let d = "Line one &amp; more\nLine two: https://civi.example/e?id=1&amp;reset=1";
+        assert!(description_html(d).is_none());
+        assert_eq!(
+            text_with_links(d).into_string(),
+            "Line one &amp; more\nLine two: <a href=\"https://civi.example/e?id=1&amp;reset=1\" rel=\"nofollow ugc noopener\" target=\"_blank\">https://civi.example/e?id=1&amp;reset=1</a>"
+        );
+        assert_eq!(
+            description_text(d),
+            "Line one & more\nLine two: https://civi.example/e?id=1&reset=1"
         );
     }
 }

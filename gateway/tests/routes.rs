@@ -715,7 +715,7 @@ async fn a_description_written_in_html_is_shown_not_spelt_out() {
     let a = secret(1);
     let ics = "BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n\
         BEGIN:VEVENT\r\nUID:g1@google.com\r\nDTSTART:20261210T180000Z\r\nDTEND:20261210T200000Z\r\n\
-        SUMMARY:LUG monthly\r\nDESCRIPTION:<p>Meeting of the <b>LUG</b>.</p><ul><li>Talks</li></ul>\
+        SUMMARY:LUG monthly &#8211\\; M&uuml\\;nchen\r\nLOCATION:Caf&eacute\\; Blau\r\nDESCRIPTION:<p>Meeting of the <b>LUG</b>.</p><ul><li>Talks</li></ul>\
         More at <a href=\"https://lug.example.org/meet\" onclick=\"x()\">our site</a>&nbsp;–<br>Fish &amp; \r\n \
         chips<script>alert(1)</script><a href=\"javascript:alert(2)\">bad</a>\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
     let imp = parse_calendar(ics, &a.public(), &generous()).unwrap();
@@ -736,6 +736,11 @@ async fn a_description_written_in_html_is_shown_not_spelt_out() {
         "{page}"
     );
     assert!(!page.contains("&lt;p&gt;") && !page.contains("alert(") && !page.contains("onclick"));
+    // CiviCRM's and WordPress's references in a title and a place read as their characters.
+    assert!(page.contains("<h1>LUG monthly – München</h1>"), "{page}");
+    assert!(page.contains("Café Blau"), "{page}");
+    let list = get(&app, "/embed?from=2026-12-01&to=2026-12-31").await.body;
+    assert!(list.contains("LUG monthly – München") && list.contains("Café Blau"), "{list}");
     let atom = get(&app, "/feed.atom?from=2026-12-01").await.body;
     assert!(
         atom.contains("Meeting of the LUG.\n\n• Talks\n\nMore at our site\u{a0}–\nFish &amp; chipsbad</content>"),

@@ -7,7 +7,7 @@ use discal_protocol::view::{Lang, ViewFilter};
 use discal_store::Hit;
 use maud::{html, Markup};
 
-use crate::display::{cut, display_zone, TITLE_MAX};
+use crate::display::{display_zone, line, TITLE_MAX};
 use crate::html::{page, zone_note, Look, ViewKind};
 use crate::i18n::{self, strings};
 use crate::read::{path_segment, query_string};
@@ -71,7 +71,7 @@ fn component_of<'a>(h: &'a Hit, o: &Occurrence) -> &'a discal_protocol::Componen
 fn event_title(lang: Lang, it: &Item<'_>) -> Markup {
     let (h, o) = (it.hit, it.occ);
     let c = component_of(h, o);
-    let title = cut(c.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX);
+    let title = line(c.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX);
     let cancelled = h.event.content().is_cancelled()
         || c.status == Some(discal_protocol::model::Status::Cancelled);
     html! {
@@ -94,7 +94,7 @@ fn location_line(h: &Hit, o: &Occurrence) -> Option<String> {
     component_of(h, o)
         .location
         .as_deref()
-        .map(|l| cut(l, TITLE_MAX).into_owned())
+        .map(|l| line(l, TITLE_MAX).into_owned())
 }
 
 /// Where the list ran out: "more events" and a link to the next page if there is one, or,

@@ -74,7 +74,8 @@ fn entry(
     let zone = display_zone(f, m);
     let page = format!("{base}{}", event_path(e));
     a.start(BytesStart::new("entry"))?;
-    let mut title = cut(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX).into_owned();
+    let mut title =
+        crate::display::line(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX).into_owned();
     if e.content().is_cancelled() {
         title = format!("[{}] {title}", strings(lang).cancelled);
     }
@@ -117,7 +118,7 @@ fn entry(
     }
     if let Some(l) = &m.location {
         summary.push_str(" · ");
-        summary.push_str(&cut(l, TITLE_MAX));
+        summary.push_str(&crate::display::line(l, TITLE_MAX));
     }
     if !h.also.is_empty() {
         summary.push_str(&format!(

@@ -78,7 +78,8 @@ fn item(
     let zone = display_zone(f, m);
     let page = format!("{base}{}", event_path(e));
     r.start(BytesStart::new("item"))?;
-    let mut title = cut(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX).into_owned();
+    let mut title =
+        crate::display::line(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX).into_owned();
     if e.content().is_cancelled() {
         title = format!("[{}] {title}", strings(f.lang).cancelled);
     }
@@ -95,7 +96,7 @@ fn item(
     }
     if let Some(l) = &m.location {
         d.push_str(" · ");
-        d.push_str(&cut(l, TITLE_MAX));
+        d.push_str(&crate::display::line(l, TITLE_MAX));
     }
     if !h.also.is_empty() {
         d.push_str(&format!(

@@ -305,7 +305,7 @@ pub fn json_ld(
     let mut v = serde_json::json!({
         "@context": "https://schema.org",
         "@type": "Event",
-        "name": cut(m.summary.as_deref().unwrap_or_default(), TITLE_MAX),
+        "name": crate::display::line(m.summary.as_deref().unwrap_or_default(), TITLE_MAX),
         "startDate": next.as_ref().map(|n| n.0.clone()).or_else(|| iso(&m.start)),
         "eventStatus": status,
         "url": url,
@@ -326,8 +326,7 @@ pub fn json_ld(
         v["keywords"] = cut(&m.categories.join(", "), TITLE_MAX).into();
     }
     if m.location.is_some() || m.geo.is_some() {
-        let mut place =
-            serde_json::json!({"@type": "Place", "name": m.location.clone().unwrap_or_default()});
+        let mut place = serde_json::json!({"@type": "Place", "name": crate::display::line(m.location.as_deref().unwrap_or_default(), TITLE_MAX)});
         if let Some(g) = m.geo {
             place["geo"] = serde_json::json!({"@type": "GeoCoordinates", "latitude": g.lat, "longitude": g.lon});
         }

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use discal_protocol::view::{Lang, ViewFilter};
 use maud::{html, Markup};
 
-use crate::display::{self, cut, TITLE_MAX};
+use crate::display::{self, TITLE_MAX};
 use crate::html::{self, Look};
 use crate::read::{self, refs, Pairs, ReadKey, Rendered};
 use crate::{AppError, Gateway};
@@ -159,7 +159,7 @@ fn places(gw: &Gateway, f: &ViewFilter, today: NaiveDate) -> Result<(Vec<Place>,
         };
         let item = (
             display::when_text(f.lang, &o, zone),
-            cut(m.summary.as_deref().unwrap_or("—"), TITLE_MAX).into_owned(),
+            display::line(m.summary.as_deref().unwrap_or("—"), TITLE_MAX).into_owned(),
             display::event_path(&h.event),
         );
         let same = |p: &&mut Place| {
@@ -178,7 +178,7 @@ fn places(gw: &Gateway, f: &ViewFilter, today: NaiveDate) -> Result<(Vec<Place>,
                 lon: g.lon,
                 name: m.location.as_deref().map_or_else(
                     || format!("{:.4}, {:.4}", g.lat, g.lon),
-                    |l| cut(l, TITLE_MAX).into_owned(),
+                    |l| display::line(l, TITLE_MAX).into_owned(),
                 ),
                 events: vec![item],
                 more: 0,

@@ -40,7 +40,7 @@ pub fn event_page(
     let c = e.content();
     let m = &c.master;
     let zone = display_zone(f, m);
-    let title = cut(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX);
+    let title = crate::display::line(m.summary.as_deref().unwrap_or("(untitled)"), TITLE_MAX);
     let h = Hit {
         event: e.clone(),
         occurrences: upcoming.to_vec(),
@@ -76,7 +76,7 @@ pub fn event_page(
                 @if let Some(l) = &m.location {
                     dt { (s.where_) }
                     dd {
-                        (cut(l, TITLE_MAX))
+                        (crate::display::line(l, TITLE_MAX))
                         @if let Some(g) = m.geo {
                             " (" a href=(format!("https://www.openstreetmap.org/?mlat={}&mlon={}", g.lat, g.lon)) rel="noopener" target="_blank" { (format!("{:.4}, {:.4}", g.lat, g.lon)) } ")"
                         }
@@ -263,7 +263,7 @@ fn event_head(
         when.map(str::to_string),
         m.location
             .as_deref()
-            .map(|l| cut(l, TITLE_MAX).into_owned()),
+            .map(|l| crate::display::line(l, TITLE_MAX).into_owned()),
     ]
     .into_iter()
     .flatten()
