@@ -22,7 +22,7 @@ const MAX_NESTING: usize = 32;
 /// write, or a character reference (`&amp;`, `&uuml;`, `&#8217;`). A `<` in plain text
 /// (`a < b`, `<your name>`) does not make it HTML.
 pub fn is_html(d: &str) -> bool {
-    has_markup(d) || has_references(d)
+    has_markup(d) || discal_protocol::references::has_references(d)
 }
 
 /// Whether `d` holds one of the elements exporters write into text properties.
@@ -53,35 +53,6 @@ fn has_markup(d: &str) -> bool {
     MARKS.iter().any(|m| lower.contains(m))
 }
 
-/// Whether `d` holds a character reference HTML knows.
-fn has_references(d: &str) -> bool {
-    d.match_indices('&')
-        .any(|(at, _)| reference(&d[at + 1..]).is_some())
-}
-
-/// Text whose character references (and nothing else) are read: a CiviCRM description keeps
-/// its line breaks.
-fn references_read(d: &str) -> Cow<'_, str> {
-    if !has_references(d) {
-        return Cow::Borrowed(d);
-    }
-    let mut out = String::with_capacity(d.len());
-    let mut rest = d;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at + 1..];
-        match reference(rest) {
-            Some((text, len)) => {
-                out.push_str(&text);
-                rest = &rest[len..];
-            }
-            None => out.push('&'),
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
 /// The description for the event page: the harmless part of its HTML, or `None` for text
 /// (which the page shows as it is, line breaks kept).
 pub fn description_html(d: &str) -> Option<Markup> {
@@ -98,7 +69,7 @@ pub fn description_html(d: &str) -> Option<Markup> {
 /// and its `http(s)` URLs as links (Meetup's and most exporters' descriptions end with the
 /// event's or the meeting's URL).
 pub fn text_with_links(d: &str) -> Markup {
-    let read = references_read(d);
+    let read = discal_protocol::references::read(d);
     let d: &str = &read;
     let mut out = String::with_capacity(d.len() + 64);
     // Lower-cased once (the same byte offsets): `HTTPS://` is a URL too.
@@ -153,7 +124,7 @@ fn find_url(lower: &str) -> Option<usize> {
 /// parser's cost grows with nesting (5,000 characters of nested `div`s take it 2 ms).
 pub fn description_text(d: &str) -> Cow<'_, str> {
     if !has_markup(d) {
-        return references_read(d);
+        return discal_protocol::references::read(d);
     }
     let mut out = String::with_capacity(d.len());
     let mut rest = d;
@@ -209,12 +180,15 @@ pub fn description_text(d: &str) -> Cow<'_, str> {
 }
 
 /// HTML text: white space (newlines included) as one space, entities as their characters
-/// (the named ones exporters write, and every numeric one).
+/// ([`discal_protocol::references`]).
 fn text_into(t: &str, out: &mut String) {
     let mut last_space = out.ends_with([' ', '\n']);
     let mut rest = t;
     while !rest.is_empty() {
-        if let Some((text, len)) = rest.strip_prefix('&').and_then(reference) {
+        if let Some((text, len)) = rest
+            .strip_prefix('&')
+            .and_then(discal_protocol::references::reference)
+        {
             out.push_str(&text);
             last_space = false;
             rest = &rest[len + 1..];
@@ -232,37 +206,6 @@ fn text_into(t: &str, out: &mut String) {
             last_space = false;
         }
     }
-}
-
-/// The character(s) of an entity at the start of `s` (after its `&`), and the length it
-/// takes up to and with its `;`: HTML5's named references (`&uuml;`, `&hellip;`), and every
-/// numeric one but NUL.
-fn reference(s: &str) -> Option<(String, usize)> {
-    // The longest name, `&CounterClockwiseContourIntegral;`, is 31 characters long.
-    let mut window = s.len().min(40);
-    while !s.is_char_boundary(window) {
-        window -= 1;
-    }
-    let end = s[..window].find(';')?;
-    let name = &s[..end];
-    let text = match name.strip_prefix('#') {
-        Some(n) => {
-            let code = match n.strip_prefix(['x', 'X']) {
-                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                None => n.parse().ok()?,
-            };
-            char::from_u32(code).filter(|c| *c != '\0')?.to_string()
-        }
-        None => {
-            let &(a, b) = markup5ever::data::NAMED_ENTITIES.get(&s[..=end])?;
-            [a, b]
-                .into_iter()
-                .filter(|c| *c != 0)
-                .filter_map(char::from_u32)
-                .collect()
-        }
-    };
-    (!text.is_empty()).then_some((text, end + 1))
 }
 
 /// A title or a place: [`description_text`] on one line.

@@ -740,7 +740,10 @@ async fn a_description_written_in_html_is_shown_not_spelt_out() {
     assert!(page.contains("<h1>LUG monthly – München</h1>"), "{page}");
     assert!(page.contains("Café Blau"), "{page}");
     let list = get(&app, "/embed?from=2026-12-01&to=2026-12-31").await.body;
-    assert!(list.contains("LUG monthly – München") && list.contains("Café Blau"), "{list}");
+    assert!(
+        list.contains("LUG monthly – München") && list.contains("Café Blau"),
+        "{list}"
+    );
     let atom = get(&app, "/feed.atom?from=2026-12-01").await.body;
     assert!(
         atom.contains("Meeting of the LUG.\n\n• Talks\n\nMore at our site\u{a0}–\nFish &amp; chipsbad</content>"),

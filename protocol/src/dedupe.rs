@@ -101,7 +101,9 @@ fn fnv1a(w: &str) -> u64 {
 /// The words of `s` (lower-cased, split at anything not alphanumeric, filler words dropped),
 /// and those of them that are numbers.
 fn words_and_numbers(s: &str) -> (Words, Words) {
-    let lower = s.to_lowercase();
+    // "LUG &#8211; M&uuml;nchen" from a WordPress or CiviCRM export is "LUG – München", not a
+    // title with a number and the words "uuml" and "nchen".
+    let lower = crate::references::read(s).to_lowercase();
     let mut all = Vec::new();
     let mut numbers = Vec::new();
     for w in lower
@@ -407,6 +409,24 @@ mod tests {
         );
         // The order of the input does not change the choice.
         assert_eq!(group(&[c, b, a], &Overrides::default()), vec![0, 1, 1]);
+    }
+
+    /// A WordPress or CiviCRM export writes references into SUMMARY; the same event from
+    /// Meetup's feed writes the characters.
+    #[test]
+    fn titles_written_with_character_references_are_the_same_titles() {
+        let day = 1_800_000_000;
+        let a = m(
+            1,
+            "a",
+            day,
+            "LUG M&uuml;nchen &#8211; Install party &amp; talks",
+            0,
+        );
+        let b = m(2, "b", day + 600, "LUG München – Install Party & Talks", 1);
+        assert_eq!(a.fp.title, b.fp.title);
+        assert!(a.fp.numbers.is_empty(), "&#8211; is not the number 8211");
+        assert_eq!(group(&[a, b], &Overrides::default()), vec![0, 0]);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! - `fuzzing` (with the `test-utils` feature): entry points shared by the cargo-fuzz targets
 //!   and their seed-corpus test.
 //! - [`view`]: personal views (the URL parameters every read format shares).
+//! - [`references`]: HTML's character references in text exporters took from the web.
 //! - [`vtimezone`]: VTIMEZONE components for the zones a feed names.
 //!
 //! The wire format and the rules are specified in `docs/protocol.md`.
@@ -39,6 +40,7 @@ pub mod merge;
 pub mod model;
 pub mod proposal;
 pub mod recur;
+pub mod references;
 pub mod source;
 pub mod tz;
 pub mod validate;
