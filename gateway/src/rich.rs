@@ -309,6 +309,39 @@ fn closing(name: &str) -> &'static str {
     }
 }
 
+/// Panics unless `shown` (what [`description_html`] or [`text_with_links`] made) holds only the
+/// allowed elements, with no attribute but an `http(s)` link's: the invariant the fuzz target
+/// and the tests check.
+#[cfg(any(test, feature = "test-utils"))]
+pub fn check_shown(from: &str, shown: &str) {
+    const ALLOWED: &[&str] = &[
+        "br", "p", "/p", "ul", "/ul", "ol", "/ol", "li", "/li", "b", "/b", "strong", "/strong",
+        "i", "/i", "em", "/em", "u", "/u", "/a",
+    ];
+    for tag in shown.split('<').skip(1) {
+        let t = &tag[..tag.find('>').expect("every tag closed")];
+        let link = (t.starts_with("a href=\"http://") || t.starts_with("a href=\"https://"))
+            && t.ends_with("\" rel=\"nofollow ugc noopener\" target=\"_blank\"")
+            && t.matches('"').count() == 6;
+        assert!(ALLOWED.contains(&t) || link, "{from:?} -> {shown:?}: {t:?}");
+    }
+}
+
+/// Entry point of the `description` fuzz target (its seeds run in the normal suite): any text
+/// as a description, a title or a place; nothing panics, and what is shown passes
+/// [`check_shown`].
+#[cfg(feature = "test-utils")]
+pub fn fuzz_description(data: &[u8]) {
+    let Ok(d) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some(h) = description_html(d) {
+        check_shown(d, &h.into_string());
+    }
+    check_shown(d, &text_with_links(d).into_string());
+    let _ = (description_text(d), plain_line(d), is_html(d));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,10 +403,6 @@ mod tests {
     /// allowed elements, and links only to http(s).
     #[test]
     fn random_markup_shows_only_the_allowed_elements() {
-        const ALLOWED: &[&str] = &[
-            "br", "p", "/p", "ul", "/ul", "ol", "/ol", "li", "/li", "b", "/b", "strong", "/strong",
-            "i", "/i", "em", "/em", "u", "/u", "/a",
-        ];
         let atoms = [
             "<",
             ">",
@@ -426,14 +455,8 @@ mod tests {
             for _ in 0..next() % 40 {
                 d.push_str(atoms[next() % atoms.len()]);
             }
-            let h = description_html(&d).unwrap().into_string();
-            for tag in h.split('<').skip(1) {
-                let t = &tag[..tag.find('>').expect("every tag closed")];
-                let link = t.starts_with("a href=\"http")
-                    && t.ends_with("\" rel=\"nofollow ugc noopener\" target=\"_blank\"")
-                    && t.matches('"').count() == 6;
-                assert!(ALLOWED.contains(&t) || link, "{d:?} -> {h:?}: {t:?}");
-            }
+            check_shown(&d, &description_html(&d).unwrap().into_string());
+            check_shown(&d, &text_with_links(&d).into_string());
             let _ = description_text(&d);
         }
     }
