@@ -69,6 +69,10 @@ fn main() {
                 "/?place=venue%2012&limit={n}",
             ),
             ("home, tag", "/?tags=rust&limit={n}"),
+            (
+                "home, a tag no event has (the year after the page looked through for later events)",
+                "/?tags=no-such-tag&limit={n}",
+            ),
             ("home, in a new zone each time", "/?tz={z}"),
             (
                 "map page (40 places of the next 1,000 events)",

@@ -377,11 +377,15 @@ pub fn listings_of(
 ) -> Result<(discal_store::Also, Vec<discal_store::Also>), StoreError> {
     use discal_protocol::dedupe::{fingerprint, MAX_APART_SECS};
     let start = fingerprint(&e.payload.uid, e.content()).start;
-    let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
-    let window = Some((at(start - MAX_APART_SECS), at(start + MAX_APART_SECS + 1)));
-    let mut q = store_query(&ViewFilter::default(), window, 2000, true);
-    q.floating_tz = chrono_tz::UTC;
-    let mut hits = store.query(&q)?.hits;
+    let mut hits: Vec<Hit> = store
+        .starting_between(start - MAX_APART_SECS, start + MAX_APART_SECS + 1, 2000)?
+        .into_iter()
+        .map(|event| Hit {
+            event,
+            occurrences: Vec::new(),
+            also: Vec::new(),
+        })
+        .collect();
     let me = (e.payload.origin, e.payload.uid.clone());
     if !hits
         .iter()

@@ -169,6 +169,45 @@ impl Store {
         Ok(out)
     }
 
+    /// The events whose earliest start (floating and all-day values read as UTC) lies in
+    /// `[from, to)` seconds, read whole but not expanded, at most `limit` of them: what the
+    /// collector compares one event with, since two listings of one real event start at most
+    /// 12 hours apart. From the indexes, one read per candidate; a window query would also
+    /// read and expand every series with an instance in the window (on an event page of a
+    /// calendar of 100,000 events, 3 ms of its 3.5). A series whose first instance is not its
+    /// DTSTART (an earlier RDATE, an EXDATE on it) is found by that first instance.
+    pub fn starting_between(
+        &self,
+        from: i64,
+        to: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let seqs: Vec<u64> = {
+            let idx = self.read_index()?;
+            let first = |seq: u64| match idx.entry(seq)?.span {
+                Span::Short { start, .. } | Span::Long { start, .. } => Some(start),
+            };
+            let mut seqs: Vec<u64> = idx
+                .by_start
+                .range((from, 0)..(to, 0))
+                .map(|(&(_, seq), _)| seq)
+                .chain(idx.long.iter().copied())
+                .filter(|&seq| first(seq).is_some_and(|s| (from..to).contains(&s)))
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.truncate(limit);
+            seqs
+        };
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(e) = self.current_record(seq)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads and settles `items`, many of them on two threads (their expansion is most of the
     /// work); true in the second place if an expansion bound cut an answer.
     fn load_many(&self, items: &[&Selected], q: &Query) -> Result<(Vec<Hit>, bool), StoreError> {

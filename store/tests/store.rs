@@ -884,3 +884,54 @@ fn the_log_is_zero_filled_ahead_and_reopens_whole() {
     }
     assert!(s.check_integrity().unwrap().problems.is_empty());
 }
+
+/// What the collector compares an event with: the events that start near it, whatever
+/// series have instances near it.
+#[test]
+fn events_starting_in_a_span_are_found_by_their_first_start() {
+    both(|store| {
+        let a = secret(1);
+        let put = |uid: &str, c: EventContent| {
+            store
+                .apply(&signed(&a, uid, 0, c), Transit::local(), NOW)
+                .unwrap();
+        };
+        put("before", one_off(at(2027, 3, 1, 5), "before"));
+        put("in", one_off(at(2027, 3, 1, 18), "in"));
+        put("after", one_off(at(2027, 3, 2, 7), "after"));
+        // A weekly series since 2020 has an instance on 1 March; it does not start there.
+        let mut old = one_off(at(2020, 1, 6, 18), "weekly since 2020");
+        old.master.rrule = Some("FREQ=WEEKLY".into());
+        put("old-series", old);
+        // One that starts on 1 March, with and without an end.
+        let mut new = one_off(at(2027, 3, 1, 19), "weekly from March");
+        new.master.rrule = Some("FREQ=WEEKLY".into());
+        put("new-series", new.clone());
+        new.master.rrule = Some("FREQ=DAILY;COUNT=3".into());
+        put("new-short-series", new);
+        // A two-day gathering (a long span) starting in it.
+        let mut long = one_off(at(2027, 3, 1, 9), "gathering");
+        long.master.end = Some(End::Duration(Duration {
+            days: 2,
+            ..Duration::default()
+        }));
+        put("long", long);
+        let from = Utc
+            .with_ymd_and_hms(2027, 3, 1, 6, 0, 0)
+            .unwrap()
+            .timestamp();
+        let to = Utc
+            .with_ymd_and_hms(2027, 3, 2, 6, 0, 0)
+            .unwrap()
+            .timestamp();
+        let mut uids: Vec<String> = store
+            .starting_between(from, to, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.payload.uid.clone())
+            .collect();
+        uids.sort();
+        assert_eq!(uids, ["in", "long", "new-series", "new-short-series"]);
+        assert_eq!(store.starting_between(from, to, 2).unwrap().len(), 2);
+    });
+}
