@@ -533,7 +533,11 @@ pub async fn my_events(State(gw): State<Gateway>, h: HeaderMap) -> Result<Respon
             );
             (
                 e.payload.uid.clone(),
-                m.summary.clone().unwrap_or_default(),
+                crate::display::line(
+                    m.summary.as_deref().unwrap_or_default(),
+                    crate::display::TITLE_MAX,
+                )
+                .into_owned(),
                 start,
                 e.content().is_cancelled(),
             )

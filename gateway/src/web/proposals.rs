@@ -220,7 +220,7 @@ pub async fn rsvp_page(
     let (csrf, stamp, cookie) = super::people::hidden_for(&gw, &h, caller.as_ref());
     let action = format!("/rsvp/{origin}/{}", path_segment(&uid));
     let body = html! {
-        p { a href=(crate::display::event_path(&ev)) { (ev.content().master.summary.clone().unwrap_or_default()) } }
+        p { a href=(crate::display::event_path(&ev)) { (crate::display::line(ev.content().master.summary.as_deref().unwrap_or_default(), crate::display::TITLE_MAX)) } }
         p { (t(lang, "Your name goes to the node that published the event, for its organisers; the calendars show only how many are coming.",
                "Ihr Name geht an den Knoten, der den Termin veröffentlicht hat, für die Veranstalter; die Kalender zeigen nur, wie viele kommen.")) }
         form method="post" action=(action) {
