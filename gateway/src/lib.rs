@@ -25,7 +25,9 @@
 //! - `error.rs`: [`AppError`], each failure as one status.
 //! - `serve.rs`: the server loop: connection caps, header and request timeouts, shutdown.
 //! - `html.rs`: what every HTML page shares (policy, look, frame); `display.rs`: how an
-//!   event reads to a person; `i18n.rs`: German and English strings.
+//!   event reads to a person; `rich.rs`: descriptions, titles and places written in HTML
+//!   (Google's, CiviCRM's), shown without their tags or their risks; `i18n.rs`: German and
+//!   English strings.
 //! - `draft.rs`: an event's fields as the write API takes them.
 // Long functions hide their steps: past clippy.toml's threshold, cut them into named parts.
 #![warn(clippy::too_many_lines)]
