@@ -767,19 +767,43 @@ async fn a_list_whose_dates_hold_nothing_links_to_the_later_events() {
     assert!(home.contains("No events in these dates."), "{home}");
     assert!(
         home.contains(
-            "<a href=\"/?tags=workshop&amp;from=2026-12-19\" rel=\"next\">Later events →</a>"
+            "<a href=\"/?tags=workshop&amp;from=2027-03-16\" rel=\"next\">Later events →</a>"
         ),
         "{home}"
     );
-    let later = get(&app, "/?tags=workshop&from=2027-03-10").await.body;
+    // The link goes to the day of the next event: nothing empty in between.
+    let later = get(&app, "/?tags=workshop&from=2027-03-16").await.body;
     assert!(later.contains("Spring workshop series"), "{later}");
-    // The embed's own path and window (60 days), its other parameters kept.
+    // A one-day agenda skips the empty days, and a day of a series links on to its next one.
+    let day = get(
+        &app,
+        "/embed?tags=workshop&view=agenda&from=2027-03-16&days=1",
+    )
+    .await
+    .body;
+    assert!(
+        day.contains(
+            "href=\"/embed?tags=workshop&amp;view=agenda&amp;days=1&amp;from=2027-03-23\""
+        ),
+        "{day}"
+    );
+    // The embed's own path, its other parameters kept.
     let embed = get(&app, "/embed?tags=workshop&view=agenda&offset=0")
         .await
         .body;
     assert!(
-        embed.contains("href=\"/embed?tags=workshop&amp;view=agenda&amp;from=2027-01-20\""),
+        embed.contains("href=\"/embed?tags=workshop&amp;view=agenda&amp;from=2027-03-16\""),
         "{embed}"
+    );
+    // An event under way when the dates end (a weekend from Saturday) is not "later": the
+    // link goes on from the end, never back.
+    let sat = get(&app, "/embed?tags=hackathon&from=2026-12-01&days=5")
+        .await
+        .body;
+    assert!(sat.contains("Hackathon weekend"), "{sat}");
+    assert!(
+        sat.contains("href=\"/embed?tags=hackathon&amp;days=5&amp;from=2026-12-06\""),
+        "{sat}"
     );
     // Nothing later, a view that names its own end, or a search (read record by record, too
     // dear to look a year ahead): no link.

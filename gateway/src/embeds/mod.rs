@@ -120,8 +120,9 @@ pub fn render_at(
 const LATER_DAYS: i64 = 366;
 
 /// A list whose dates ran out before its events did (the next four weeks on the home page,
-/// when the group meets in six): the same view from the day its dates end, if an event (not
-/// cancelled) lies in the year after it. A view that names its own end (`to=`) gets none.
+/// when the group meets in six): the same view from the day of the next event (not
+/// cancelled) in the year after its dates, so that a one-day agenda's link skips the empty
+/// days. A view that names its own end (`to=`) gets none.
 ///
 /// The look ahead asks the store's indexes (tags, origin, the box around `near`), which
 /// costs a fraction of the page. A search (`q`, `place`) gets no link: it is checked record
@@ -136,15 +137,15 @@ fn later_url(
         return Ok(None);
     }
     let year = Some((end, end + chrono::Duration::days(LATER_DAYS)));
-    if gw
-        .store
-        .query(&read::store_query(f, year, 1, false))?
-        .hits
-        .is_empty()
-    {
+    let found = gw.store.query(&read::store_query(f, year, 1, false))?;
+    let Some(next) = found.hits.first() else {
         return Ok(None);
-    }
-    let from = end.with_timezone(&f.zone()).date_naive().to_string();
+    };
+    // An event under way when the dates end (a weekend festival) started before them: the
+    // link goes on from their end, never back.
+    let day = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&f.zone()).date_naive();
+    let next_day = next.occurrences.first().map_or(day(end), |o| day(o.start));
+    let from = next_day.max(day(end)).to_string();
     let mut p: Vec<(&str, &str)> = pairs
         .iter()
         .copied()
