@@ -89,6 +89,12 @@ try {
   check(tagged.includes("FSFE Hamburg"), "tag filter: the fsfe event is missing");
   check(!tagged.includes("Linux User Group Berlin") && !tagged.includes("NYC Rust Meetup"), "tag filter: untagged events still listed");
 
+  // A tag whose events lie past the page's four weeks: the page says so and links on to them.
+  await page.goto(`${base}/?tags=workshop`);
+  check((await page.locator("main").innerText()).includes("No events in these dates."), "later: the empty dates are not said");
+  await Promise.all([page.waitForLoadState(), page.click("main a[rel=next]")]);
+  check((await page.locator("main").innerText()).includes("Spring workshop series"), `later: ${page.url()} has no spring series`);
+
   await page.goto(`${base}/`);
   await page.selectOption("select[name=view]", "month");
   await Promise.all([page.waitForLoadState(), page.click("form.filters button[type=submit]")]);
@@ -181,4 +187,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("public_browser_test.mjs: home page in order (and over 10,000 events, page after page), search, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, JSON-LD expanded by a JSON-LD processor, next dates across a DST change, the view builder's live preview, RSS, tag and place filters, map page over the operator's tiles only; no console errors");
+console.log("public_browser_test.mjs: home page in order (and over 10,000 events, page after page), search, "Later events" past empty dates, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, JSON-LD expanded by a JSON-LD processor, next dates across a DST change, the view builder's live preview, RSS, tag and place filters, map page over the operator's tiles only; no console errors");
