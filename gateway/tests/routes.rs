@@ -1071,6 +1071,18 @@ async fn hostile_content_stays_text_in_every_format() {
     assert!(v["entries"][0]["links"].get("url").is_none());
     // Atom escapes it.
     assert!(bodies[2].contains("&lt;img"));
+    // The description's HTML: on the event page its harmless part, in Atom its text.
+    let page = &bodies[5];
+    assert!(
+        page.contains("<p>Bring <b>it</b></p>x<a href=\"https://ok.example/\" rel=\"nofollow ugc noopener\" target=\"_blank\">ok</a>"),
+        "{page}"
+    );
+    assert!(!page.contains("onclick") && !page.contains("alert(3)") && !page.contains("alert(4)"));
+    assert!(
+        bodies[2].contains("Bring it\n\nxok</content>"),
+        "{}",
+        bodies[2]
+    );
     // A carriage return in text never gets signed, so it never reaches a feed.
     let s = secret(9);
     let mut c = discal_protocol::ics::parse_calendar(

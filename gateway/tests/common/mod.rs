@@ -121,7 +121,9 @@ DTSTAMP:20260101T000000Z\r
 DTSTART:20261204T180000Z\r
 DURATION:PT1H\r
 SUMMARY:<img src=x onerror=alert(1)><script>alert(2)</script>\\; a\\,b\r
-DESCRIPTION:first line\\nATTENDEE:mailto:x@y\r
+DESCRIPTION:first line\\nATTENDEE:mailto:x@y<p>Bring <b>it</b></p><img src=x onerror=alert(\r
+ 4)><script>alert(5)</script><a href='javascript:alert(6)'>x</a><a href=\"https://ok.exam\r
+ ple/\" onclick=\"alert(3)\">ok</a>\r
 URL:javascript:alert(1)\r
 LOCATION:مقهى القاهرة ☕ 🎉 café\r
 GEO:30.0444;31.2357\r

@@ -125,6 +125,17 @@ try {
   const quads = await jsonld.toRDF(ld, { documentLoader, format: "application/n-quads" });
   check(quads.includes(`<${SCHEMA}startDate>`), "JSON-LD: no startDate triple");
 
+  // A description written in HTML (as Google Calendar's feeds write it), with hostile parts:
+  // its harmless part shows, and nothing in it runs.
+  const dialogs = [];
+  page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+  await page.goto(`${base}/events/${expected.origin_a}/hostile%40example.org`);
+  check(await page.locator("div.description b").innerText() === "it", "HTML description: no bold text");
+  check(await page.locator("div.description a").getAttribute("href") === "https://ok.example/", "HTML description: its link is not shown");
+  check(await page.locator("div.description :is(img, script, [onclick])").count() === 0, "HTML description: an img, script or handler survived");
+  await page.waitForTimeout(300);
+  check(dialogs.length === 0, `HTML description: a script ran: ${dialogs.join(" | ")}`);
+
   // A repeating event's next three dates in its own zone across the change to summer time on
   // 28 March 2027 (the wall clock stays 19:00), and in UTC (18:00, then 17:00).
   for (const [q, want] of [["", ["19:00–21:00", "19:00–21:00", "19:00–21:00"]], ["?tz=UTC", ["18:00–20:00", "18:00–20:00", "17:00–19:00"]]]) {
@@ -187,4 +198,4 @@ if (failures.length) {
   for (const f of failures) console.log("  -", f);
   process.exit(1);
 }
-console.log("public_browser_test.mjs: home page in order (and over 10,000 events, page after page), search, "Later events" past empty dates, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, JSON-LD expanded by a JSON-LD processor, next dates across a DST change, the view builder's live preview, RSS, tag and place filters, map page over the operator's tiles only; no console errors");
+console.log("public_browser_test.mjs: home page in order (and over 10,000 events, page after page), search, a link to later events past empty dates, month switch and arrows without JavaScript, event page with rule in words, path and schema.org JSON-LD, an HTML description shown without its risks, JSON-LD expanded by a JSON-LD processor, next dates across a DST change, the view builder's live preview, RSS, tag and place filters, map page over the operator's tiles only; no console errors");
