@@ -113,12 +113,13 @@ pub fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A title or a place as one line of text, cut at `max`: the entities and stray markup some
-/// exporters write into SUMMARY and LOCATION (CiviCRM's `&amp;`, WordPress's `&#8217;`, a
-/// link in a title) read as the text they stand for. The stored event keeps them as signed.
+/// A title or a place, cut at `max`: the character references some exporters write into
+/// SUMMARY and LOCATION (CiviCRM's `&amp;`, WordPress's `&#8217;`) read as the characters
+/// they stand for. Anything else, markup-like or not, is text as its author wrote it. The
+/// stored event keeps the references as signed.
 pub fn line(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    match crate::rich::plain_line(s) {
+    match discal_protocol::references::read(s) {
         Cow::Borrowed(b) => cut(b, max),
         Cow::Owned(o) => Cow::Owned(cut(&o, max).into_owned()),
     }

@@ -208,19 +208,6 @@ fn text_into(t: &str, out: &mut String) {
     }
 }
 
-/// A title or a place: [`description_text`] on one line.
-pub fn plain_line(s: &str) -> Cow<'_, str> {
-    match description_text(s) {
-        Cow::Owned(t) => Cow::Owned(
-            t.split('\n')
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        b => b,
-    }
-}
-
 /// Elements whose content is not text a reader should see.
 fn hidden(name: &str) -> bool {
     matches!(
@@ -341,7 +328,11 @@ pub fn fuzz_description(data: &[u8]) {
         check_shown(d, &h.into_string());
     }
     check_shown(d, &text_with_links(d).into_string());
-    let _ = (description_text(d), plain_line(d), is_html(d));
+    let _ = (
+        description_text(d),
+        crate::display::line(d, 300),
+        is_html(d),
+    );
 }
 
 #[cfg(test)]
@@ -484,27 +475,25 @@ mod tests {
 
     /// What CiviCRM, WordPress and TYPO3 exports put in SUMMARY and LOCATION.
     #[test]
-    fn titles_and_places_read_their_entities_and_lose_stray_markup() {
+    fn titles_and_places_read_their_references_and_keep_their_text() {
+        let line = |t: &str| crate::display::line(t, 300).into_owned();
+        assert_eq!(line("Rock &amp; Roll &#8211; Night"), "Rock & Roll – Night");
         assert_eq!(
-            plain_line("Rock &amp; Roll &#8211; Night"),
-            "Rock & Roll – Night"
-        );
-        assert_eq!(
-            plain_line("M&uuml;nchen Caf&eacute; &hellip; &NotEqualTilde;"),
+            line("M&uuml;nchen Caf&eacute; &hellip; &NotEqualTilde;"),
             "München Café … ≂̸"
         );
-        assert_eq!(
-            plain_line("Radio (<i class='fa'></i> <a href='https://x.example'>#radio</a>)"),
-            "Radio ( #radio)"
-        );
-        // Plain titles, a hostile one included, are left to the escaping of where they go.
+        // A title is text: what looks like markup in it is what its author typed (an HTML
+        // workshop's "The <b> and <p> tags"), shown as such, and a hostile one is left to the
+        // escaping of where it goes.
         for t in [
+            "Stammtisch <b>im</b> Hackerspace",
+            "The <b> and <p> tags",
             "R&D night",
             "<img src=x onerror=alert(1)>",
             "a < b > c",
             "&unknown; x",
         ] {
-            assert_eq!(plain_line(t), t);
+            assert_eq!(line(t), t);
         }
     }
 
