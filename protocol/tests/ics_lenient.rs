@@ -56,6 +56,13 @@ fn slips_are_repaired_and_the_event_is_taken() {
             "",
         ),
         (
+            "mozilla-empty-lines.ics",
+            "1087123499",
+            "Linux install party",
+            Some("Jugendzentrum, Saal 1"),
+            "empty lines",
+        ),
+        (
             "misspelt-end.ics",
             "misspelt-1@example.org",
             "Summer barbecue",

@@ -238,6 +238,52 @@ fn rdate_periods_keep_their_own_lengths_and_rscale_is_refused_by_name() {
     );
 }
 
+/// RFC 7529's `RSCALE=GREGORIAN` with `SKIP=OMIT` (written or by default) is the plain rule
+/// and is read as one, saying so; a skip that moves days, or another calendar, is refused by
+/// name.
+#[test]
+fn a_gregorian_rscale_is_the_plain_rule_and_moved_skips_are_refused() {
+    let doc = |rule: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+             UID:rscale@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART:20270131T180000Z\r\nDURATION:PT2H\r\nRRULE:{rule}\r\n\
+             SUMMARY:Month's-end meetup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    for rule in [
+        "RSCALE=GREGORIAN;FREQ=MONTHLY;COUNT=4",
+        "FREQ=MONTHLY;COUNT=4;RSCALE=gregorian;SKIP=OMIT",
+    ] {
+        let imp = ics::parse_calendar(&doc(rule), &key(), &Limits::default()).unwrap();
+        assert!(imp.errors.is_empty(), "{rule}: {:?}", imp.errors);
+        let ev = &imp.events[0];
+        assert!(
+            ev.warnings.iter().any(|w| w.contains("RSCALE")),
+            "{rule}: {:?}",
+            ev.warnings
+        );
+        let days: Vec<u32> = starts(ev, 2027)
+            .iter()
+            .map(|(a, _)| chrono::Datelike::month(a))
+            .collect();
+        // February, April and June have no 31st: left out, and the count goes on.
+        assert_eq!(days, [1, 3, 5, 7], "{rule}");
+    }
+    for (rule, named) in [
+        ("RSCALE=GREGORIAN;FREQ=MONTHLY;SKIP=FORWARD", "SKIP=FORWARD"),
+        ("RSCALE=HEBREW;FREQ=YEARLY;BYMONTH=5L", "RSCALE=HEBREW"),
+    ] {
+        let imp = ics::parse_calendar(&doc(rule), &key(), &Limits::default()).unwrap();
+        assert!(imp.events.is_empty(), "{rule}");
+        assert!(
+            imp.errors[0].to_string().contains(named),
+            "{rule}: {}",
+            imp.errors[0]
+        );
+    }
+}
+
 #[test]
 fn latin1_text_is_read_as_windows_1252() {
     let ev = &taken("latin1-mislabelled.ics")[0];

@@ -147,8 +147,11 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     if text.len() > MAX_ICS_BYTES {
         return Err(IcsError::TooLarge(text.len()));
     }
-    let unfolded = icalendar::parser::unfold(&one_line_end(text));
-    let (tidied, adjusted, cut_off) = lenient::tidy_doc(&unfolded);
+    let (unfolded, split_folds) = unfold(text);
+    let (tidied, mut adjusted, cut_off) = lenient::tidy_doc(&unfolded);
+    if split_folds {
+        adjusted.push("dropped empty lines between properties and their folded rest".into());
+    }
     if tidied.is_empty() {
         let start: String = unfolded.trim_start().chars().take(40).collect();
         return Err(IcsError::Syntax(format!(
@@ -202,7 +205,33 @@ fn calendar_zone(props: &[icalendar::parser::Property<'_>]) -> Option<String> {
         .map(|t| t.name().to_string())
 }
 
-/// Whether line ends are anything but all CRLF or all LF.
+/// The document unfolded, and whether empty lines that split a property from its folded
+/// rest were dropped first. Mozilla Calendar's exports of the early 2000s wrote every property
+/// that way (`DTSTART`, an empty line, ` ;VALUE=DATE`, ` :20031225`); unfolded as they stand,
+/// the name and its value are two lines and the value is lost. An empty line carries nothing
+/// in any case, so dropping it before a fold changes no other document's meaning.
+pub(crate) fn unfold(text: &str) -> (String, bool) {
+    let text = one_line_end(text);
+    let split = ["\n\r\n ", "\n\r\n\t", "\n\n ", "\n\n\t"]
+        .iter()
+        .any(|p| text.contains(p));
+    if !split {
+        return (icalendar::parser::unfold(&text), false);
+    }
+    let mut kept = String::with_capacity(text.len());
+    let mut lines = text.split_inclusive('\n').peekable();
+    while let Some(line) = lines.next() {
+        let empty = line.trim_end_matches(['\r', '\n']).is_empty();
+        let folds_next = lines
+            .peek()
+            .is_some_and(|next| next.starts_with([' ', '\t']) && !next.trim().is_empty());
+        if !(empty && folds_next) {
+            kept.push_str(line);
+        }
+    }
+    (icalendar::parser::unfold(&kept), true)
+}
+
 /// Line ends as one kind before unfolding: CR alone (old Mac exports) and a mix of CRLF with
 /// LF or CR (hand-edited files, pasted blocks) are all read as CRLF.
 fn one_line_end(text: &str) -> std::borrow::Cow<'_, str> {
@@ -216,6 +245,7 @@ fn one_line_end(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether line ends are anything but all CRLF or all LF.
 fn mixed_line_ends(text: &str) -> bool {
     let b = text.as_bytes();
     let (mut crlf, mut lf, mut cr) = (false, false, false);

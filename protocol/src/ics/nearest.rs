@@ -109,7 +109,7 @@ pub fn nearest_events(text: &str, max: usize, today: Date) -> Option<Nearest> {
     if begins <= max {
         return None;
     }
-    let unfolded = icalendar::parser::unfold(&super::one_line_end(text));
+    let (unfolded, _) = super::unfold(text);
     let (header, blocks) = read_blocks(&unfolded)?;
     let today = day(today);
     // Each event: its blocks and its key; a VEVENT without UID is an event of its own.

@@ -98,6 +98,35 @@ fn tidy_rrule(val: &str) -> String {
         .join(";")
 }
 
+/// A tidied RRULE without RFC 7529's `RSCALE=GREGORIAN` and `SKIP=OMIT`, which only name
+/// what a plain rule does (the calendar it counts in, and that a day the month lacks is left
+/// out). Any other calendar, or a skipped day moved `FORWARD` or `BACKWARD`, would give other
+/// dates than the plain rule, so such a rule is refused rather than misread.
+fn gregorian(rule: String) -> Result<String, String> {
+    let value = |key: &str| {
+        rule.split(';')
+            .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
+    };
+    let Some(scale) = value("RSCALE") else {
+        return Ok(rule);
+    };
+    if scale != "GREGORIAN" {
+        return Err(format!(
+            "RSCALE={scale} (RFC 7529, recurrence in a non-Gregorian calendar) is not supported"
+        ));
+    }
+    match value("SKIP") {
+        None | Some("OMIT") => Ok(rule
+            .split(';')
+            .filter(|part| !part.starts_with("RSCALE=") && !part.starts_with("SKIP="))
+            .collect::<Vec<_>>()
+            .join(";")),
+        Some(skip) => Err(format!(
+            "SKIP={skip} (RFC 7529: a day the month lacks moved to another) is not supported"
+        )),
+    }
+}
+
 /// Maps one property of a VEVENT onto `comp` (or `meta` for DisCal's own properties).
 fn apply_property(
     comp: &mut Component,
@@ -128,12 +157,7 @@ fn apply_property(
         "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
         "RECURRENCE-ID" => comp.recurrence_id = Some(recurrence_id(p, zones, meta).map_err(err)?),
         "RRULE" => {
-            if val.to_ascii_uppercase().contains("RSCALE") {
-                return Err(err(
-                    "RSCALE (RFC 7529, non-Gregorian recurrence) is not supported".into(),
-                ));
-            }
-            let tidy = tidy_rrule(val);
+            let tidy = gregorian(tidy_rrule(val)).map_err(err)?;
             if tidy != val.trim() {
                 meta.warnings
                     .push(format!("read RRULE {val:?} as {tidy:?}"));
