@@ -140,6 +140,43 @@ fn every_file_gives_its_expected_outcome() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// A zone written as the transitions of two years only (khal and python-icalendar write
+/// them so) is Berlin's over those years; a weekly event in it keeps following Berlin's DST
+/// after them, instead of repeating in UTC at the last listed offset.
+#[test]
+fn a_zone_of_listed_transitions_is_matched_over_the_years_it_lists() {
+    let evs = taken("rdate-only-vtimezone.ics");
+    let ev = &evs[0];
+    assert_eq!(ev.content.master.start.tzid(), Some("Europe/Berlin"));
+    assert!(
+        ev.warnings[0].contains("Europe_Berlin"),
+        "{:?}",
+        ev.warnings
+    );
+    let s = starts(ev, 2030);
+    // Tuesdays 19:00 local, summer and winter of a year the file lists nothing for.
+    for want in [utc(2030, 7, 2, 17, 0), utc(2030, 12, 3, 18, 0)] {
+        assert!(s.iter().any(|(a, _)| *a == want), "{want} not in {s:?}");
+    }
+    // The same zone as pytz-based writers put it, each change in the offset it starts
+    // (summer at 03:00, winter at 02:00): Berlin still, and said so.
+    let bytes = std::fs::read(dir().join("rdate-only-vtimezone.ics")).unwrap();
+    let late = String::from_utf8(bytes)
+        .unwrap()
+        .replace("20271031T030000", "20271031T020000")
+        .replace("20281029T030000", "20281029T020000")
+        .replace("20270328T020000", "20270328T030000")
+        .replace("20280326T020000", "20280326T030000");
+    let imp = ics::parse_calendar(&late, &key(), &Limits::default()).unwrap();
+    let ev = &imp.events[0];
+    assert_eq!(ev.content.master.start.tzid(), Some("Europe/Berlin"));
+    assert!(
+        ev.warnings[0].contains("offset after them"),
+        "{:?}",
+        ev.warnings
+    );
+}
+
 #[test]
 fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     let evs = taken("tz-mytimezone-berlin-rules.ics");

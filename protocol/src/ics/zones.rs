@@ -11,6 +11,10 @@
 //! rules (exact for one-off events; a recurring event then repeats in UTC, which the event's
 //! warnings say when the file's zone changes offset).
 //!
+//! A zone of listed transitions only is compared up to its last one, and a zone whose
+//! transitions were written in the offset after them (pytz-based writers) is compared once more
+//! read that way.
+//!
 //! The cost is bounded per document: at most [`MAX_MATCHED`] distinct zone comparisons, and at
 //! most [`MAX_ONSETS`] transitions generated per observance.
 
@@ -110,6 +114,15 @@ impl FileZone {
 
     /// Every change of offset up to the end of `last_year`, in order.
     fn onsets(&self, first_year: i32, last_year: i32) -> Vec<Onset> {
+        self.onsets_read(first_year, last_year, false)
+    }
+
+    /// [`FileZone::onsets`], with each onset's local time read in the offset before it (as
+    /// RFC 5545 has it) or, with `after`, in the offset after it. Zones written by pytz-based
+    /// tools (khal's files among them) put DAYLIGHT's onset at 03:00 and STANDARD's at 02:00
+    /// in Berlin, each in the offset it starts: read by the RFC, every change is an hour off
+    /// and no IANA zone agrees.
+    fn onsets_read(&self, first_year: i32, last_year: i32, after: bool) -> Vec<Onset> {
         let end = ymd(last_year + 1, 1, 1);
         let mut out = Vec::new();
         for o in &self.observances {
@@ -118,8 +131,9 @@ impl FileZone {
             if let Some(rule) = &o.rule {
                 locals.extend(expand_yearly(rule, o.start, first_year, end));
             }
+            let shift = Duration::seconds(i64::from(if after { o.to } else { o.from }));
             for l in locals {
-                let utc = l - Duration::seconds(i64::from(o.from));
+                let utc = l - shift;
                 if utc < end {
                     out.push((utc, o.from, o.to));
                 }
@@ -154,9 +168,34 @@ impl FileZone {
         }
     }
 
+    /// Just after the last change of offset of a zone made of listed transitions alone (no
+    /// RRULE), if that is `from` or later. python-icalendar and khal write a zone that
+    /// way, with the transitions of the years their events span (`Europe_Berlin` with RDATEs
+    /// for 2014 to 2016); past the list the writer said nothing, so a recurring event's zone
+    /// is compared with the IANA zones over the listed years only, not held to the last
+    /// listed offset for ever.
+    fn defined_until(&self, onsets: &[Onset], from: NaiveDateTime) -> Option<NaiveDateTime> {
+        if self.observances.iter().any(|o| o.rule.is_some()) {
+            return None;
+        }
+        let last = onsets.iter().rev().find(|o| o.1 != o.2)?.0;
+        (last >= from).then_some(last + Duration::seconds(1))
+    }
+
     /// The first IANA zone that agrees with this zone over `[first_year, last_year]`.
+    #[cfg(test)]
     fn matching_iana(&self, onsets: &[Onset], first_year: i32, last_year: i32) -> Option<Tz> {
-        let (from, to) = (ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1));
+        self.matching_between(onsets, ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1))
+    }
+
+    /// The first IANA zone that agrees with this zone from `from` up to `to`.
+    fn matching_between(
+        &self,
+        onsets: &[Onset],
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Option<Tz> {
+        let (first_year, last_year) = (from.year(), to.year());
         let in_span: Vec<&Onset> = onsets.iter().filter(|o| o.0 >= from && o.0 < to).collect();
         // No zone changes offset more than a few times a year (Morocco's four are the most);
         // more is no real zone, and would make the comparison costly.
@@ -198,7 +237,8 @@ impl FileZone {
 /// How a document's TZID is read.
 #[derive(Clone, Debug)]
 enum Mapped {
-    Iana(String),
+    /// The zone, and whether it matched only with its onsets read in the offset after them.
+    Iana(String, bool),
     /// No IANA zone agrees (or none was compared, past [`MAX_MATCHED`]): values become UTC by
     /// the file's rules, these onsets.
     Own {
@@ -282,9 +322,14 @@ impl Zones {
             return Ok(zoned(local, t));
         }
         match self.mapped(tzid, zone, year, last)? {
-            Mapped::Iana(name) => {
+            Mapped::Iana(name, late) => {
+                let read = if late {
+                    " (its changes written in the offset after them, not before)"
+                } else {
+                    ""
+                };
                 self.note(format!(
-                    "TZID {tzid:?} mapped to {name}, whose rules match the file's VTIMEZONE"
+                    "TZID {tzid:?} mapped to {name}, whose rules match the file's VTIMEZONE{read}"
                 ));
                 Ok(DateTimeValue::Zoned { local, tzid: name })
             }
@@ -327,14 +372,23 @@ impl Zones {
         let onsets = zone.onsets(first, last);
         self.onsets_made.set(self.onsets_made.get() + onsets.len());
         let compared = self.compared.get() < MAX_MATCHED;
+        let matching = |onsets: &[Onset]| {
+            let (from, to) = (ymd(first, 1, 1), ymd(last + 1, 1, 1));
+            let to = zone.defined_until(onsets, from).map_or(to, |t| t.min(to));
+            zone.matching_between(onsets, from, to)
+        };
         let iana = if compared {
             self.compared.set(self.compared.get() + 1);
-            zone.matching_iana(&onsets, first, last)
+            matching(&onsets).map(|t| (t, false)).or_else(|| {
+                let late = zone.onsets_read(first, last, true);
+                self.onsets_made.set(self.onsets_made.get() + late.len());
+                matching(&late).map(|t| (t, true))
+            })
         } else {
             None
         };
         let m = match iana {
-            Some(t) => Mapped::Iana(t.name().to_string()),
+            Some((t, late)) => Mapped::Iana(t.name().to_string(), late),
             None => Mapped::Own {
                 onsets: Rc::new(onsets),
                 compared,
