@@ -1,6 +1,6 @@
 //! Event pages in the shapes sites publish them (issue 20): JSON-LD from WordPress "The
-//! Events Calendar" and Mobilizon, a schema.org `@graph`, microdata, microformats2 h-event and
-//! an `eventSchedule`; each read into the right event with its place, geo and time zone.
+//! Events Calendar" and Mobilizon, a schema.org `@graph`, microdata, RDFa Lite, microformats2
+//! h-event and an `eventSchedule`; each read into the right event with its place, geo and time zone.
 
 use discal_node::sources::page::{read_page, read_page_on};
 use discal_protocol::model::{DateTimeValue, End, Status};
@@ -177,6 +177,72 @@ fn microdata() {
         m.organizer.as_ref().unwrap().common_name.as_deref(),
         Some("PUG München")
     );
+}
+
+/// RDFa Lite as Drupal's schema.org modules write it: `vocab` on a container, dates in
+/// `content`, nested `Place`, `PostalAddress` and `GeoCoordinates`, the subject named by
+/// `about`; and one item with `schema:`-prefixed names. Markup the page holds for other
+/// vocabularies (Open Graph's `property="og:title"`) makes no event.
+#[test]
+fn rdfa() {
+    let p = page(
+        "rdfa.html",
+        "https://freifunk.example.org/termine",
+        Some("Europe/Berlin"),
+    );
+    let names: Vec<&str> = p
+        .reading
+        .events
+        .iter()
+        .filter_map(|e| e.content.master.summary.as_deref())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Freifunk-Treffen im Januar",
+            "Workshop: Mesh-Netze & Richtfunk",
+            "Chaos-Frühstück"
+        ],
+        "{:?}",
+        p.reading
+    );
+    let e = &p.reading.events[0];
+    let m = &e.content.master;
+    assert_eq!(
+        e.uid,
+        "https://freifunk.example.org/termine/freifunk-treffen-januar"
+    );
+    assert_eq!(
+        zoned(&m.start),
+        ("2027-01-14T19:00".into(), "Europe/Berlin".into())
+    );
+    assert!(matches!(&m.end, Some(End::At(v)) if zoned(v).0 == "2027-01-14T22:00"));
+    assert_eq!(
+        m.location.as_deref(),
+        Some("Digitalwerkstatt, Hafenstraße 3, 24103 Kiel")
+    );
+    let g = m.geo.unwrap();
+    assert!((g.lat - 54.3233).abs() < 1e-6 && (g.lon - 10.1394).abs() < 1e-6);
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Wir flashen Router und planen den Ausbau am Hafen.")
+    );
+    assert_eq!(
+        m.organizer.as_ref().unwrap().common_name.as_deref(),
+        Some("Freifunk Kiel")
+    );
+    let cancelled = &p.reading.events[1];
+    assert_eq!(
+        cancelled.uid,
+        "https://freifunk.example.org/termine/workshop-mesh"
+    );
+    assert_eq!(cancelled.content.master.status, Some(Status::Cancelled));
+    let prefixed = &p.reading.events[2].content.master;
+    assert_eq!(prefixed.location.as_deref(), Some("Café Mittendrin, Kiel"));
+    assert!(matches!(
+        &prefixed.start,
+        DateTimeValue::Zoned { .. } | DateTimeValue::Utc(_)
+    ));
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Event pages: schema.org `Event` (and its subtypes) in JSON-LD and microdata, microformats2
-//! `h-event` and classic hCalendar `vevent`, read into iCalendar and then through the same
-//! mapping, validation and limits as a feed. Pure: a page's text in, events and notes out.
+//! Event pages: schema.org `Event` (and its subtypes) in JSON-LD, microdata and RDFa Lite,
+//! microformats2 `h-event` and classic hCalendar `vevent`, read into iCalendar and then through
+//! the same mapping, validation and limits as a feed. Pure: a page's text in, events and notes
+//! out.
 //!
-//! Each markup is first read into one JSON shape (schema.org's property names), so the three
+//! Each markup is first read into one JSON shape (schema.org's property names), so they all
 //! share one mapping (`vevent`). What a page says that has no place in an event is named
 //! per event in the notes, not dropped in silence.
 
@@ -71,7 +72,8 @@ pub fn read_page_on(
     }
     let mut refused = Vec::new();
     let mut items = json_ld(&doc, &mut notes);
-    items.extend(microdata(&doc, base.as_ref()));
+    items.extend(attribute_items(&doc, base.as_ref(), Attrs::Microdata));
+    items.extend(attribute_items(&doc, base.as_ref(), Attrs::Rdfa));
     items.extend(h_events(&doc, base.as_ref()));
     let (mut seen, mut used) = (
         std::collections::HashSet::new(),
@@ -613,31 +615,67 @@ fn schema_name(k: &str) -> Option<&str> {
     .filter(|s| !s.is_empty())
 }
 
-/// Microdata items whose `itemtype` is an event, each as JSON-LD would say it.
-fn microdata(doc: &Html, base: Option<&url::Url>) -> Vec<Value> {
+/// The two syntaxes that mark items up in attributes, which schema.org documents beside
+/// JSON-LD and which read alike: microdata (`itemscope`, `itemtype`, `itemprop`) and RDFa Lite
+/// (`typeof`, `property`; `vocab="https://schema.org/"`, or names prefixed `schema:` or
+/// written as IRIs), as Drupal's schema.org modules and some theme builders write it.
+#[derive(Clone, Copy)]
+enum Attrs {
+    Microdata,
+    Rdfa,
+}
+
+impl Attrs {
+    /// Whether the element starts an item.
+    fn scoped(self, el: ElementRef<'_>) -> bool {
+        match self {
+            Self::Microdata => el.value().attr("itemscope").is_some(),
+            Self::Rdfa => el.value().attr("typeof").is_some(),
+        }
+    }
+
+    /// The item's types, as written.
+    fn types(self, el: ElementRef<'_>) -> Option<&str> {
+        match self {
+            Self::Microdata => el.value().attr("itemtype"),
+            Self::Rdfa => el.value().attr("typeof"),
+        }
+    }
+
+    /// The property names the element gives a value of, as written.
+    fn props(self, el: ElementRef<'_>) -> Option<&str> {
+        match self {
+            Self::Microdata => el.value().attr("itemprop"),
+            Self::Rdfa => el.value().attr("property"),
+        }
+    }
+}
+
+/// Items whose type is an event, each as JSON-LD would say it.
+fn attribute_items(doc: &Html, base: Option<&url::Url>, attrs: Attrs) -> Vec<Value> {
     // An event inside another event's item is that event's property, not an event here.
     let event = |e: ElementRef<'_>| {
-        e.value().attr("itemscope").is_some()
-            && e.value()
-                .attr("itemtype")
+        attrs.scoped(e)
+            && attrs
+                .types(e)
                 .is_some_and(|t| t.split_whitespace().any(is_event_type))
     };
     outermost(doc, event, MAX_EVENTS)
         .into_iter()
-        .map(|e| item_json(e, base, 0))
+        .map(|e| item_json(e, base, attrs, 0))
         .collect()
 }
 
 /// Distinct property names read from one microdata item.
 const MAX_ITEM_PROPS: usize = 64;
 
-fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Value {
+fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, attrs: Attrs, depth: usize) -> Value {
     let mut o = Map::new();
-    if let Some(t) = item.value().attr("itemtype") {
+    if let Some(t) = attrs.types(item) {
         let last = t.split_whitespace().next().unwrap_or(t);
         o.insert(
             "@type".into(),
-            json!(last.rsplit('/').next().unwrap_or(last)),
+            json!(last.rsplit(['/', ':', '#']).next().unwrap_or(last)),
         );
     }
     if depth > MAX_DEPTH {
@@ -646,18 +684,19 @@ fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Val
     let mut stack: Vec<ElementRef<'_>> = item.children().filter_map(ElementRef::wrap).collect();
     stack.reverse();
     while let Some(el) = stack.pop() {
-        let scoped = el.value().attr("itemscope").is_some();
-        if let Some(props) = el.value().attr("itemprop") {
+        let scoped = attrs.scoped(el);
+        if let Some(props) = attrs.props(el) {
             // Each name once, a few per element and per item: 100,000 names on one element
             // would each take a copy of its text.
             let new: Vec<&str> = props
                 .split_whitespace()
+                .map(|p| schema_name(p).unwrap_or(p))
                 .filter(|p| !o.contains_key(*p))
                 .take(8)
                 .collect();
             if !new.is_empty() && o.len() < MAX_ITEM_PROPS {
                 let v = if scoped {
-                    item_json(el, base, depth + 1)
+                    item_json(el, base, attrs, depth + 1)
                 } else {
                     json!(prop_value(el, base))
                 };
@@ -671,6 +710,15 @@ fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, depth: usize) -> Val
                 el.children().filter_map(ElementRef::wrap).collect();
             kids.reverse();
             stack.extend(kids);
+        }
+    }
+    // RDFa names its subject with `about` (Drupal: the event's own page, `/node/123`): that
+    // is the event's URL, and so its UID, when no `url` property says otherwise.
+    if let (Attrs::Rdfa, Some(about)) = (attrs, item.value().attr("about")) {
+        if !o.contains_key("url") {
+            if let Some(u) = absolute(base, about.trim()) {
+                o.insert("url".into(), json!(u));
+            }
         }
     }
     Value::Object(o)
@@ -2088,7 +2136,7 @@ mod tests {
         );
         let doc = Html::parse_document(&html);
         let item = outermost(&doc, |e| e.value().attr("itemscope").is_some(), 1)[0];
-        let v = item_json(item, None, 0);
+        let v = item_json(item, None, Attrs::Microdata, 0);
         assert!(
             v.as_object().unwrap().len() <= 1 + 1 + 8,
             "{}",

@@ -1,5 +1,5 @@
 """The referee for event pages (issue 20): extruct, the standard extraction library for
-schema.org JSON-LD, microdata and microformats, reads every page fixture; DisCal's reading of
+schema.org JSON-LD, microdata, RDFa and microformats, reads every page fixture; DisCal's reading of
 the same files (node/examples/read_page) must find the same events with the same name, start
 (the same instant, or the same wall time where the page gives no offset), place and
 coordinates.
@@ -28,6 +28,7 @@ PAGES = {
     "eventbrite-jsonld.html": ("https://www.eventbrite.example/e/812345678901", "America/New_York"),
     "meetup-jsonld.html": ("https://www.meetup.example/rust-hamburg/events/301234567/", "Europe/Berlin"),
     "hcalendar.html": ("https://lug.example.org/events", "Europe/Berlin"),
+    "rdfa.html": ("https://freifunk.example.org/termine", "Europe/Berlin"),
 }
 
 
@@ -52,16 +53,45 @@ def walk(v, out):
             walk(x, out)
 
 
+def rdfa_items(nodes):
+    """extruct gives RDFa as expanded JSON-LD: a flat list of nodes, properties named by IRI,
+    values as [{"@value": ...}] or references [{"@id": ...}]. As JSON-LD with short names."""
+    by_id = {n.get("@id"): n for n in nodes if isinstance(n, dict)}
+
+    def short(k):
+        return k.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+    def node(n, depth):
+        out = {"@type": [short(t) for t in n.get("@type", [])]}
+        for k, vs in n.items():
+            if k.startswith("@"):
+                continue
+            vals = []
+            for v in vs:
+                if "@value" in v:
+                    vals.append(v["@value"])
+                elif v.get("@id") in by_id and depth < 4:
+                    vals.append(node(by_id[v["@id"]], depth + 1))
+                else:
+                    vals.append(v.get("@id"))
+            out[short(k)] = vals
+        return out
+
+    return [node(n, 0) for n in nodes if isinstance(n, dict) and n.get("@type")]
+
+
 def referee(path, url):
     data = extruct.extract(
         open(path, encoding="utf-8").read(),
         base_url=url,
-        syntaxes=["json-ld", "microdata", "microformat"],
+        syntaxes=["json-ld", "microdata", "microformat", "rdfa"],
         uniform=True,
     )
     found = []
     for syntax in ("json-ld", "microdata", "microformat"):
         walk(data[syntax], found)
+    # extruct lists every RDFa node at the top, events nested in others too.
+    found += [n for n in rdfa_items(data["rdfa"]) if is_event(n["@type"])]
     events = []
     for e in found:
         mf = e.get("@type") == ["h-event"]
