@@ -177,6 +177,26 @@ fn a_zone_of_listed_transitions_is_matched_over_the_years_it_lists() {
     );
 }
 
+/// GroupWise's Central European Time (as Thunderbird passes it on) changes at 01:00 and
+/// 02:00 local, an hour before the real changes, on the right days: no IANA zone agrees to the
+/// hour, Berlin does to within it. Read as Berlin, a weekly event keeps 18:30 local across the
+/// change in March instead of repeating in UTC.
+#[test]
+fn a_zone_off_by_an_hour_on_the_right_days_is_that_zone() {
+    let evs = taken("groupwise-cet-changes-an-hour-early.ics");
+    let ev = &evs[0];
+    assert_eq!(ev.content.master.start.tzid(), Some("Europe/Berlin"));
+    assert!(
+        ev.warnings[0].contains("within a few hours"),
+        "{:?}",
+        ev.warnings
+    );
+    let s = starts(ev, 2027);
+    assert_eq!(s.len(), 8);
+    assert_eq!(s[0].0, utc(2027, 3, 3, 17, 30));
+    assert_eq!(s[4].0, utc(2027, 3, 31, 16, 30));
+}
+
 #[test]
 fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     let evs = taken("tz-mytimezone-berlin-rules.ics");

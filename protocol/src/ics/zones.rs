@@ -11,9 +11,10 @@
 //! rules (exact for one-off events; a recurring event then repeats in UTC, which the event's
 //! warnings say when the file's zone changes offset).
 //!
-//! A zone of listed transitions only is compared up to its last one, and a zone whose
-//! transitions were written in the offset after them (pytz-based writers) is compared once more
-//! read that way.
+//! A zone of listed transitions only is compared up to its last one. A zone that matches
+//! nothing is compared once more with its transitions read in the offset after them (as
+//! pytz-based writers put them), then once more allowing each within [`NEAR_HOURS`] of the IANA
+//! zone's (GroupWise's Central European Time changes an hour early).
 //!
 //! The cost is bounded per document: at most [`MAX_MATCHED`] distinct zone comparisons, and at
 //! most [`MAX_ONSETS`] transitions generated per observance.
@@ -39,6 +40,14 @@ const MAX_ONSETS: usize = 1024;
 const MAX_OBSERVANCES: usize = 64;
 /// (zone, years) pairs resolved per document; past it a file zone's values are refused.
 const MAX_RESOLVED: usize = 256;
+/// How far, in hours, a file zone's changes of offset may lie from an IANA zone's for the file
+/// to be read as that zone, when nothing matches exactly. GroupWise (through Thunderbird)
+/// writes Central European Time's changes at 01:00 and 02:00 local, an hour before the real
+/// ones: the days and offsets are Berlin's, and only times within those hours of the night
+/// of the change could read otherwise.
+const NEAR_HOURS: i64 = 3;
+/// What the warning adds when the zone matched only within [`NEAR_HOURS`].
+const NEAR: &str = " on the same days, its changes within a few hours of the database's";
 /// The last year a file zone's rules are generated for.
 const LAST_YEAR: i32 = 2100;
 /// Offset changes per year beyond which a file zone is not compared with the IANA zones.
@@ -185,15 +194,18 @@ impl FileZone {
     /// The first IANA zone that agrees with this zone over `[first_year, last_year]`.
     #[cfg(test)]
     fn matching_iana(&self, onsets: &[Onset], first_year: i32, last_year: i32) -> Option<Tz> {
-        self.matching_between(onsets, ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1))
+        let (from, to) = (ymd(first_year, 1, 1), ymd(last_year + 1, 1, 1));
+        self.matching_between(onsets, from, to, Duration::zero())
     }
 
-    /// The first IANA zone that agrees with this zone from `from` up to `to`.
+    /// The first IANA zone that agrees with this zone from `from` up to `to`, each change of
+    /// offset within `slack` of the zone's own.
     fn matching_between(
         &self,
         onsets: &[Onset],
         from: NaiveDateTime,
         to: NaiveDateTime,
+        slack: Duration,
     ) -> Option<Tz> {
         let (first_year, last_year) = (from.year(), to.year());
         let in_span: Vec<&Onset> = onsets.iter().filter(|o| o.0 >= from && o.0 < to).collect();
@@ -218,12 +230,14 @@ impl FileZone {
         let mut probes: Vec<(NaiveDateTime, i32)> = Vec::new();
         let mut t = from;
         while t < to {
-            probes.push((t, self.offset_at(onsets, t)));
+            if !in_span.iter().any(|o| (o.0 - t).abs() <= slack) {
+                probes.push((t, self.offset_at(onsets, t)));
+            }
             t += Duration::days(30);
         }
         for o in in_span {
-            probes.push((o.0 - Duration::seconds(1), o.1));
-            probes.push((o.0, o.2));
+            probes.push((o.0 - slack - Duration::seconds(1), o.1));
+            probes.push((o.0 + slack, o.2));
         }
         let agrees = |zone: Tz| {
             probes
@@ -237,8 +251,8 @@ impl FileZone {
 /// How a document's TZID is read.
 #[derive(Clone, Debug)]
 enum Mapped {
-    /// The zone, and whether it matched only with its onsets read in the offset after them.
-    Iana(String, bool),
+    /// The zone, and how the file's zone was read to match it (said in the event's warning).
+    Iana(String, &'static str),
     /// No IANA zone agrees (or none was compared, past [`MAX_MATCHED`]): values become UTC by
     /// the file's rules, these onsets.
     Own {
@@ -322,14 +336,9 @@ impl Zones {
             return Ok(zoned(local, t));
         }
         match self.mapped(tzid, zone, year, last)? {
-            Mapped::Iana(name, late) => {
-                let read = if late {
-                    " (its changes written in the offset after them, not before)"
-                } else {
-                    ""
-                };
+            Mapped::Iana(name, how) => {
                 self.note(format!(
-                    "TZID {tzid:?} mapped to {name}, whose rules match the file's VTIMEZONE{read}"
+                    "TZID {tzid:?} mapped to {name}, whose rules match the file's VTIMEZONE{how}"
                 ));
                 Ok(DateTimeValue::Zoned { local, tzid: name })
             }
@@ -372,23 +381,31 @@ impl Zones {
         let onsets = zone.onsets(first, last);
         self.onsets_made.set(self.onsets_made.get() + onsets.len());
         let compared = self.compared.get() < MAX_MATCHED;
-        let matching = |onsets: &[Onset]| {
+        let matching = |onsets: &[Onset], slack: Duration| {
             let (from, to) = (ymd(first, 1, 1), ymd(last + 1, 1, 1));
             let to = zone.defined_until(onsets, from).map_or(to, |t| t.min(to));
-            zone.matching_between(onsets, from, to)
+            zone.matching_between(onsets, from, to, slack)
         };
         let iana = if compared {
             self.compared.set(self.compared.get() + 1);
-            matching(&onsets).map(|t| (t, false)).or_else(|| {
-                let late = zone.onsets_read(first, last, true);
-                self.onsets_made.set(self.onsets_made.get() + late.len());
-                matching(&late).map(|t| (t, true))
-            })
+            matching(&onsets, Duration::zero())
+                .map(|t| (t, ""))
+                .or_else(|| {
+                    let late = zone.onsets_read(first, last, true);
+                    self.onsets_made.set(self.onsets_made.get() + late.len());
+                    matching(&late, Duration::zero()).map(|t| {
+                        (
+                            t,
+                            " (its changes written in the offset after them, not before)",
+                        )
+                    })
+                })
+                .or_else(|| matching(&onsets, Duration::hours(NEAR_HOURS)).map(|t| (t, NEAR)))
         } else {
             None
         };
         let m = match iana {
-            Some((t, late)) => Mapped::Iana(t.name().to_string(), late),
+            Some((t, how)) => Mapped::Iana(t.name().to_string(), how),
             None => Mapped::Own {
                 onsets: Rc::new(onsets),
                 compared,
