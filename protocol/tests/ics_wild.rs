@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use discal_protocol::ics::{self, IcsEvent, Import, ImportedEvent};
-use discal_protocol::model::{DateTimeValue, LocalDateTime};
+use discal_protocol::model::{DateTimeValue, End, LocalDateTime};
 use discal_protocol::recur::{expand, ExpandLimits};
 use discal_protocol::{Limits, NodeKey, NodeSecret};
 
@@ -195,6 +195,33 @@ fn a_zone_off_by_an_hour_on_the_right_days_is_that_zone() {
     assert_eq!(s.len(), 8);
     assert_eq!(s[0].0, utc(2027, 3, 3, 17, 30));
     assert_eq!(s[4].0, utc(2027, 3, 31, 16, 30));
+}
+
+/// A zone on DTEND only, or on DTSTART only: the end takes the start's kind with its own
+/// wall-clock time, so "18:00 to 19:30 Brussels" is an hour and a half, not an end before the
+/// start (dropped) or a length that depends on the reader's zone.
+#[test]
+fn a_zone_on_one_end_of_an_event_is_read_like_its_start() {
+    let evs = taken("open-calendar-zone-on-one-end.ics");
+    for ev in &evs {
+        let m = &ev.content.master;
+        let Some(End::At(end)) = &m.end else {
+            panic!("{}: the end was dropped: {:?}", ev.uid, ev.warnings);
+        };
+        assert_eq!(
+            std::mem::discriminant(end),
+            std::mem::discriminant(&m.start),
+            "{}",
+            ev.uid
+        );
+        assert_eq!(end.tzid(), m.start.tzid(), "{}", ev.uid);
+        assert!(ev.warnings[0].contains("DTEND"), "{:?}", ev.warnings);
+    }
+    let brussels = starts(&evs[1], 2027);
+    assert_eq!(
+        brussels,
+        [(utc(2027, 2, 13, 9, 0), utc(2027, 2, 13, 11, 0))]
+    );
 }
 
 #[test]

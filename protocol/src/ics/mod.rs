@@ -602,6 +602,39 @@ fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String
     }
 }
 
+/// A DTEND with a zone (or UTC) beside a floating DTSTART, or a floating one beside a DTSTART
+/// with a zone, takes the start's kind and keeps its wall-clock time, with a note. RFC 5545
+/// gives a floating start a floating end; writers that set a zone on one of the two only
+/// (algoo's Open Calendar: `DTSTART:…T180000`, `DTEND;TZID=Europe/Brussels:…T190000`) meant
+/// one hour, which read as written is an end before the start, or a length that changes with
+/// the reader's zone. Start and end in two zones, or one in UTC, stay as they are.
+fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<String> {
+    let local = end.local();
+    let new = match (start, &*end) {
+        (DateTimeValue::Floating(_), DateTimeValue::Zoned { .. } | DateTimeValue::Utc(_)) => {
+            DateTimeValue::Floating(local)
+        }
+        (DateTimeValue::Zoned { tzid, .. }, DateTimeValue::Floating(_)) => DateTimeValue::Zoned {
+            local,
+            tzid: tzid.clone(),
+        },
+        (DateTimeValue::Utc(_), DateTimeValue::Floating(_)) => DateTimeValue::Utc(local),
+        _ => return None,
+    };
+    let note = format!(
+        "read {:?} as {:?}, as DTSTART has {} time zone",
+        write::dt_line("DTEND", end),
+        write::dt_line("DTEND", &new),
+        if matches!(start, DateTimeValue::Floating(_)) {
+            "no"
+        } else {
+            "a"
+        }
+    );
+    *end = new;
+    Some(note)
+}
+
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
 /// rules (before the start, a DATE/DATE-TIME mix) is dropped, a GEO out of range is dropped,
 /// CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is dropped (DTSTART is
@@ -619,6 +652,11 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
     let mut components: Vec<&mut Component> = vec![&mut content.master];
     components.extend(content.overrides.iter_mut());
     for c in components {
+        if let Some(End::At(end)) = &mut c.end {
+            if let Some(note) = end_like_start(&c.start, end) {
+                warnings.push(note);
+            }
+        }
         if let Some(end) = &c.end {
             if let Some(why) = validate::end_problem(&c.start, end, limits) {
                 warnings.push(format!("dropped the end: {why}"));
