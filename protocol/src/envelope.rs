@@ -382,3 +382,47 @@ impl Relayed {
         codec::encode(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A revision its origin signed without validating it (another implementation, or a
+    /// hostile one) whose rule once panicked the rrule crate: the receiver refuses it with a
+    /// reason, and the rest of its batch is unaffected.
+    #[test]
+    fn a_signed_event_whose_rule_broke_the_parser_is_refused_in_its_batch() {
+        let secret = NodeSecret::from_seed_array([7; 32]);
+        let limits = Limits::default();
+        let now = 1_800_000_000_000;
+        let signed_as_is = |uid: &str, rule: Option<&str>| {
+            let mut content = crate::vector::content();
+            content.master.rrule = rule.map(str::to_string);
+            let payload = SignedPayload {
+                version: ENVELOPE_VERSION,
+                origin: secret.public(),
+                uid: uid.into(),
+                revision: 0,
+                issued_at_ms: now,
+                content,
+            };
+            let bytes = codec::encode(&payload);
+            let signature = secret.sign(&[SIGNING_CONTEXT, &bytes].concat());
+            Envelope {
+                payload: bytes,
+                signature,
+            }
+            .open(&limits)
+            .unwrap()
+        };
+        let batch = vec![
+            signed_as_is("before@example.org", Some("FREQ=WEEKLY")),
+            signed_as_is("hostile@example.org", Some("FREQ=WEEKLY;BYDAY=-\u{ed}U")),
+            signed_as_is("after@example.org", None),
+        ];
+        let verdicts = verify_batch(batch, now, &limits, &mut rand::thread_rng());
+        assert!(verdicts[0].is_ok() && verdicts[2].is_ok(), "{verdicts:?}");
+        let refused = verdicts[1].as_ref().unwrap_err().to_string();
+        assert!(refused.contains("ASCII"), "{refused}");
+    }
+}

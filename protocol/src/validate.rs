@@ -59,6 +59,10 @@ pub const MAX_UID_BYTES: usize = 255;
 /// A rule a payload broke.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ValidationError {
+    /// Reading the content panicked inside a third-party parser: refused like any invalid
+    /// content rather than taking the reader's thread down.
+    #[error("the content could not be read (its reading failed inside a parser)")]
+    Unreadable,
     /// An event language that is not a language tag.
     #[error("X-DISCAL-LANGUAGE {0:?} is not a language tag (BCP 47, e.g. de or pt-BR)")]
     BadLanguage(String),
@@ -168,6 +172,15 @@ pub fn validate_payload(
 
 /// Checks an event's content.
 pub fn validate_content(c: &EventContent, limits: &Limits) -> Result<(), ValidationError> {
+    // Content from peers, feeds, pages and calendar apps is read here with third-party parsers
+    // (rrule 0.14 panicked on `BYDAY=-íU` until rules past ASCII were refused first): a panic
+    // in one is this content's refusal, not the end of the thread reading it (the node's
+    // ingest worker, which every write and every peer's event goes through).
+    std::panic::catch_unwind(|| check_content(c, limits))
+        .unwrap_or(Err(ValidationError::Unreadable))
+}
+
+fn check_content(c: &EventContent, limits: &Limits) -> Result<(), ValidationError> {
     if c.overrides.len() > limits.max_overrides {
         return Err(ValidationError::TooMany {
             what: "RECURRENCE-ID overrides",

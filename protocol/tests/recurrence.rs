@@ -355,3 +355,46 @@ fn hostile_rules_terminate() {
     c.rrule = Some("FREQ=SECONDLY".into());
     assert!(validate::validate_content(&EventContent::new(c), &Limits::default()).is_err());
 }
+
+/// A rule with characters past ASCII (the rrule crate panicked on `BYDAY=-íU`, found by the
+/// `ics_parse` fuzz target) is refused with a reason wherever a rule is read: a peer's event
+/// (validation), expansion, an imported VEVENT and a VTIMEZONE's observance.
+#[test]
+fn a_rule_with_non_ascii_characters_is_refused_not_a_panic() {
+    let key = discal_protocol::NodeSecret::from_seed_array([3; 32]).public();
+    for rule in [
+        "FREQ=WEEKLY;BYDAY=-\u{ed}U",
+        "FREQ=WEEKLY;BYDAY=\u{e9}",
+        "FREQ=Y\u{c9}ARLY",
+    ] {
+        let mut c = Component::new(DateTimeValue::Utc(l(2027, 1, 5, 19, 0)));
+        c.rrule = Some(rule.into());
+        let ev = EventContent::new(c);
+        let e = validate::validate_content(&ev, &Limits::default()).unwrap_err();
+        assert!(e.to_string().contains("ASCII"), "{rule}: {e}");
+        let e = recur::expand(
+            &ev,
+            utc(2027, 1, 1, 0, 0),
+            utc(2028, 1, 1, 0, 0),
+            Tz::UTC,
+            ExpandLimits::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ASCII"), "{rule}: {e}");
+        let doc = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:Club time\r\n\
+             BEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\nRRULE:{rule}\r\n\
+             TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n\
+             BEGIN:VEVENT\r\nUID:a@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART;TZID=Club time:20270105T190000\r\nSUMMARY:zone\r\nEND:VEVENT\r\n\
+             BEGIN:VEVENT\r\nUID:b@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART:20270105T190000Z\r\nRRULE:{rule}\r\nSUMMARY:rule\r\nEND:VEVENT\r\n\
+             END:VCALENDAR\r\n"
+        );
+        let imp = discal_protocol::ics::parse_calendar(&doc, &key, &Limits::default()).unwrap();
+        let refused: Vec<String> = imp.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(imp.events.len(), 1, "{rule}: {refused:?}");
+        assert_eq!(imp.events[0].uid, "a@example.org");
+        assert!(refused[0].contains("ASCII"), "{rule}: {refused:?}");
+    }
+}

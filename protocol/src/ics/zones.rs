@@ -494,7 +494,12 @@ fn expand_yearly(
     } else {
         start
     };
-    let Ok(r) = rrule::RRule::<rrule::Unvalidated>::from_str(&parts.join(";")) else {
+    let text = parts.join(";");
+    // The rrule crate panics on some non-ASCII input (crate::recur's NOT_ASCII says how).
+    if !text.is_ascii() {
+        return Vec::new();
+    }
+    let Ok(r) = rrule::RRule::<rrule::Unvalidated>::from_str(&text) else {
         return Vec::new();
     };
     let Ok(set) = r.build(rrule::Tz::UTC.from_utc_datetime(&anchor)) else {

@@ -109,6 +109,12 @@ pub(super) fn parse_rrule_at(
         .map_err(|e| bad(e.to_string()))
 }
 
+/// Why a rule with a character past ASCII is refused before the rrule crate reads it. RFC
+/// 5545's RRULE grammar is ASCII; rrule 0.14 slices a BYDAY value two bytes from its end and
+/// panics when that cuts a character (`BYDAY=-íU`), which a fuzzer found: a feed, a CalDAV
+/// client or a peer's signed event could take a task, or the node's swarm loop, down with it.
+pub const NOT_ASCII: &str = "a character outside ASCII (RFC 5545 rules are ASCII)";
+
 /// Rules parsed so far, shared by all threads (queries split their work over short-lived
 /// threads): the same rule is expanded again for every window it is asked for (each anchored
 /// anew), and parsing was more than half of an expansion's cost (docs/performance.md). The key
@@ -121,6 +127,9 @@ type RuleCache = std::sync::Mutex<HashMap<String, rrule::RRule<rrule::Unvalidate
 static PARSED_RULES: std::sync::LazyLock<RuleCache> = std::sync::LazyLock::new(Default::default);
 
 pub(super) fn parsed_rule(text: &str) -> Result<rrule::RRule<rrule::Unvalidated>, String> {
+    if !text.is_ascii() {
+        return Err(NOT_ASCII.into());
+    }
     if let Some(r) = PARSED_RULES.lock().ok().and_then(|c| c.get(text).cloned()) {
         return Ok(r);
     }
