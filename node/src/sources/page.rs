@@ -712,9 +712,11 @@ fn item_json(item: ElementRef<'_>, base: Option<&url::Url>, attrs: Attrs, depth:
             stack.extend(kids);
         }
     }
-    // RDFa names its subject with `about` (Drupal: the event's own page, `/node/123`): that
-    // is the event's URL, and so its UID, when no `url` property says otherwise.
-    if let (Attrs::Rdfa, Some(about)) = (attrs, item.value().attr("about")) {
+    // RDFa names its subject with `resource` (RDFa Lite) or `about` (Drupal: the event's own
+    // page, `/node/123`): that is the event's URL, and so its UID, when no `url` property
+    // says otherwise.
+    let subject = item.value().attr("resource").or(item.value().attr("about"));
+    if let (Attrs::Rdfa, Some(about)) = (attrs, subject) {
         if !o.contains_key("url") {
             if let Some(u) = absolute(base, about.trim()) {
                 o.insert("url".into(), json!(u));
