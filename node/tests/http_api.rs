@@ -191,3 +191,44 @@ async fn write_api_statuses() {
     assert_eq!(v["peers"][0]["connected"], true);
     net.shutdown().await;
 }
+
+/// A rule with a character past ASCII once panicked the rrule crate on the writer's thread,
+/// poisoning the ingest worker: every later write answered 503. It is a 400 that says why,
+/// and the next write (and a peer's event) still lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_that_broke_the_parser_is_refused_and_writes_go_on() {
+    let net = TestNet::new(2, 8).await;
+    net.link(&[(0, 1)]).await;
+    net.wait_gossip(0, 1).await;
+    let (a, b) = (net.node(0), net.node(1));
+    let tok = Some(a.admin_token());
+    for (ctype, body) in [
+        (
+            "application/json",
+            r#"{"title":"Hostile","start":"2027-01-05T19:00","tz":"Europe/Berlin","duration":"1h","rrule":"FREQ=WEEKLY;BYDAY=-íU"}"#,
+        ),
+        (
+            "text/calendar",
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:hostile@example.org\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270105T190000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=-íU\r\nSUMMARY:Hostile\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        ),
+    ] {
+        let (s, body) = http(a.http_addr(), "POST", "/api/events", tok, ctype, body).await;
+        assert_eq!(s, 400, "{ctype}: {body}");
+        assert!(body.contains("ASCII"), "{ctype}: {body}");
+    }
+    let json =
+        r#"{"title":"Hack night","start":"2027-01-06T19:00","tz":"Europe/Berlin","duration":"3h"}"#;
+    let (s, body) = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "application/json",
+        json,
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let later = add(b, "From the peer").await;
+    assert!(wait_rev(a, &later, 0).await, "the peer's event reached A");
+    net.shutdown().await;
+}
