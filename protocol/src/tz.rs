@@ -255,9 +255,27 @@ const FRACTIONAL: &[(i32, &str)] = &[
 ];
 
 /// A TZID that is nothing but a UTC offset (`UTC+11`, `GMT-03:00`, `GMT +0100`, `+05:30`) as
-/// the fixed-offset zone it names. A name with two offsets (standard and daylight) or with
-/// anything else in it says no zone reliably and gives `None`.
+/// the fixed-offset zone it names. A name with two offsets (standard and daylight, for which
+/// see [`two_offset_zone`]) or with anything else in it gives `None`.
 pub fn offset_zone(raw: &str) -> Option<Tz> {
+    let minutes = offset_minutes(raw)?;
+    let (h, m) = (minutes.abs() / 60, minutes.abs() % 60);
+    if m == 0 {
+        // Etc/GMT's signs are POSIX's: Etc/GMT-11 is eleven hours east of Greenwich.
+        return match h {
+            0 => iana("Etc/UTC"),
+            _ => iana(&format!("Etc/GMT{:+}", -minutes.signum() * h)),
+        };
+    }
+    FRACTIONAL
+        .iter()
+        .find(|(m, _)| *m == minutes)
+        .and_then(|(_, z)| iana(z))
+}
+
+/// Minutes east of UTC of a name that is nothing but an offset: `UTC+11`, `GMT-03:00`,
+/// `(UTC-03:00)`, `GMT +0100`, `+05:30`, Lotus Notes' `GMT-05.00`.
+fn offset_minutes(raw: &str) -> Option<i32> {
     let name = raw.trim().trim_matches('"').trim();
     let upper = name.to_ascii_uppercase();
     let rest = upper
@@ -273,7 +291,7 @@ pub fn offset_zone(raw: &str) -> Option<Tz> {
         b'-' => (-1, rest[1..].trim()),
         _ => return None,
     };
-    let digits: String = digits.chars().filter(|c| *c != ':').collect();
+    let digits: String = digits.chars().filter(|c| !matches!(c, ':' | '.')).collect();
     if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -291,18 +309,49 @@ pub fn offset_zone(raw: &str) -> Option<Tz> {
     if h > 14 || m >= 60 {
         return None;
     }
-    let minutes = sign * (h * 60 + m);
-    if m == 0 {
-        // Etc/GMT's signs are POSIX's: Etc/GMT-11 is eleven hours east of Greenwich.
-        return match h {
-            0 => iana("Etc/UTC"),
-            _ => iana(&format!("Etc/GMT{:+}", -sign * h)),
-        };
-    }
-    FRACTIONAL
+    Some(sign * (h * 60 + m))
+}
+
+/// The zones people mean by a pair of standard and daylight offsets, east of UTC in minutes:
+/// for each pair, the zone with those offsets that most people who write them live in.
+const TWO_OFFSETS: &[(i32, i32, &str)] = &[
+    (-10 * 60, -9 * 60, "America/Adak"),
+    (-9 * 60, -8 * 60, "America/Anchorage"),
+    (-8 * 60, -7 * 60, "America/Los_Angeles"),
+    (-7 * 60, -6 * 60, "America/Denver"),
+    (-6 * 60, -5 * 60, "America/Chicago"),
+    (-5 * 60, -4 * 60, "America/New_York"),
+    (-4 * 60, -3 * 60, "America/Halifax"),
+    (-3 * 60 - 30, -2 * 60 - 30, "America/St_Johns"),
+    (0, 60, "Europe/London"),
+    (60, 2 * 60, "Europe/Berlin"),
+    (2 * 60, 3 * 60, "Europe/Helsinki"),
+    (9 * 60 + 30, 10 * 60 + 30, "Australia/Adelaide"),
+    (10 * 60, 11 * 60, "Australia/Sydney"),
+    (12 * 60, 13 * 60, "Pacific/Auckland"),
+];
+
+/// A TZID that names a standard and a daylight offset and nothing else (Lotus Notes writes
+/// `GMT-05.00/-04.00` with no VTIMEZONE; `GMT +0100 (Standard) / GMT +0200 (Daylight)` is
+/// another) as the best-known zone with that pair (`America/New_York`, `Europe/Berlin`, …);
+/// `None` for any other name or pair. Other zones share some pairs on other dates of change
+/// (Chile's -04/-03 is not Halifax's), so the importer says which zone it took.
+pub fn two_offset_zone(raw: &str) -> Option<Tz> {
+    let name = raw.trim().trim_matches('"');
+    let (a, b) = name.split_once('/')?;
+    let strip = |s: &str| {
+        let s = s.trim();
+        let s = s
+            .strip_suffix("(Standard)")
+            .or_else(|| s.strip_suffix("(Daylight)"))
+            .unwrap_or(s);
+        offset_minutes(s.trim())
+    };
+    let (standard, daylight) = (strip(a)?, strip(b)?);
+    TWO_OFFSETS
         .iter()
-        .find(|(m, _)| *m == minutes)
-        .and_then(|(_, z)| iana(z))
+        .find(|(s, d, _)| (*s, *d) == (standard, daylight))
+        .and_then(|(_, _, z)| iana(z))
 }
 
 /// Well-known zones, tried first when a zone's rules are compared with the database: many IANA
@@ -392,11 +441,33 @@ mod tests {
             ("UTC+05:30", Some("Asia/Kolkata")),
             ("+0000", Some("Etc/UTC")),
             ("GMT +0100 (Standard) / GMT +0200 (Daylight)", None),
+            ("GMT-05.00", Some("Etc/GMT+5")),
             ("UTC+25", None),
             ("Mars", None),
             ("UTC+02:17", None),
         ] {
             assert_eq!(offset_zone(raw).map(|t| t.name()), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn two_offset_names_are_the_best_known_zone_with_them() {
+        for (raw, want) in [
+            ("\"GMT-05.00/-04.00\"", Some("America/New_York")),
+            ("GMT+01.00/+02.00", Some("Europe/Berlin")),
+            (
+                "GMT +0100 (Standard) / GMT +0200 (Daylight)",
+                Some("Europe/Berlin"),
+            ),
+            ("GMT-08.00/GMT-07.00", Some("America/Los_Angeles")),
+            ("GMT+10.00/+11.00", Some("Australia/Sydney")),
+            // A pair no zone people write has, a reversed pair, and names that are not pairs.
+            ("GMT+05.00/+06.00", None),
+            ("GMT-04.00/-05.00", None),
+            ("Europe/Berlin", None),
+            ("GMT-05.00", None),
+        ] {
+            assert_eq!(two_offset_zone(raw).map(|t| t.name()), want, "{raw}");
         }
     }
 }

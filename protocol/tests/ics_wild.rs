@@ -224,6 +224,27 @@ fn a_zone_on_one_end_of_an_event_is_read_like_its_start() {
     );
 }
 
+/// Lotus Notes names a zone by its two offsets and sends no VTIMEZONE. The event is read in
+/// the best-known zone with that pair, said in a warning, and keeps 13:00 local across the
+/// change in November instead of being refused.
+#[test]
+fn a_zone_named_by_its_two_offsets_is_the_best_known_zone_with_them() {
+    let evs = taken("lotus-two-offsets-no-vtimezone.ics");
+    let ev = &evs[0];
+    assert_eq!(ev.content.master.start.tzid(), Some("America/New_York"));
+    assert!(
+        ev.warnings[0].contains("America/New_York"),
+        "{:?}",
+        ev.warnings
+    );
+    let s = starts(ev, 2027);
+    assert_eq!(s[0].0, utc(2027, 7, 22, 17, 0));
+    assert!(
+        s.contains(&(utc(2027, 11, 11, 18, 0), utc(2027, 11, 11, 19, 0))),
+        "{s:?}"
+    );
+}
+
 #[test]
 fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     let evs = taken("tz-mytimezone-berlin-rules.ics");

@@ -328,6 +328,13 @@ impl Zones {
                 self.note(format!("TZID {tzid:?} read as {}", t.name()));
                 return Ok(zoned(local, t));
             }
+            if let Some(t) = tz::two_offset_zone(tzid) {
+                self.note(format!(
+                    "TZID {tzid:?} names a standard and a daylight offset only: read as {}, the best-known zone with both",
+                    t.name()
+                ));
+                return Ok(zoned(local, t));
+            }
             return Err(format!(
                 "unknown time zone {tzid:?} (not an IANA, Windows or offset name, and no VTIMEZONE defines it)"
             ));
