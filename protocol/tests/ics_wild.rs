@@ -245,6 +245,44 @@ fn a_zone_named_by_its_two_offsets_is_the_best_known_zone_with_them() {
     );
 }
 
+/// A groupware export that appends each edit: the series in two versions (the later with an
+/// EXDATE for an instance that had been moved), the moved instance repeating the series' rule,
+/// and another instance edited twice. The event is the later series, without the excluded
+/// instance, with the later edit of the other; nothing is refused.
+#[test]
+fn edits_appended_to_a_series_read_as_its_latest_state() {
+    let evs = taken("edits-appended-to-the-series.ics");
+    let ev = &evs[0];
+    assert_eq!(ev.content.master.sequence, 3);
+    assert_eq!(ev.content.overrides.len(), 1, "{:?}", ev.warnings);
+    let o = &ev.content.overrides[0];
+    assert_eq!(o.summary.as_deref(), Some("Club evening (later start)"));
+    assert!(o.rrule.is_none());
+    let s: Vec<_> = starts(ev, 2027).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(
+        s,
+        [
+            utc(2027, 1, 4, 18, 0),
+            utc(2027, 1, 18, 19, 30),
+            utc(2027, 1, 25, 18, 0),
+            utc(2027, 2, 1, 18, 0),
+            utc(2027, 2, 8, 18, 0),
+        ]
+    );
+    for said in [
+        "later of two",
+        "RRULE of 1",
+        "latest of several",
+        "EXDATE removes",
+    ] {
+        assert!(
+            ev.warnings.iter().any(|w| w.contains(said)),
+            "{said}: {:?}",
+            ev.warnings
+        );
+    }
+}
+
 #[test]
 fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     let evs = taken("tz-mytimezone-berlin-rules.ics");

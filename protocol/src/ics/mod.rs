@@ -312,21 +312,96 @@ fn group_vevents(
         }
         if comp.recurrence_id.is_some() {
             g.overrides.push(comp);
-        } else if g.master.is_none() {
+        } else if let Some(held) = &g.master {
+            // Thunderbird exports an edited event next to its first version; the later one
+            // (higher SEQUENCE, else later DTSTAMP, RFC 5546 §2.1.5) is the event. Two that
+            // say nothing about which is later are one UID for two events: the second is
+            // refused.
+            let version = |c: &Component| (c.sequence, c.dtstamp);
+            match version(&comp).cmp(&version(held)) {
+                std::cmp::Ordering::Greater => {
+                    g.warnings.push(format!(
+                        "took the later of two VEVENTs with this UID (SEQUENCE {}), not the earlier (SEQUENCE {})",
+                        comp.sequence, held.sequence
+                    ));
+                    g.master = Some(comp);
+                    g.meta = meta;
+                }
+                std::cmp::Ordering::Less => g.warnings.push(format!(
+                    "dropped an earlier VEVENT with this UID (SEQUENCE {}) for the later one (SEQUENCE {})",
+                    comp.sequence, held.sequence
+                )),
+                std::cmp::Ordering::Equal => errors.push(IcsError::Property {
+                    uid: g.key.clone(),
+                    property: "UID".into(),
+                    reason: "two VEVENTs share this UID without RECURRENCE-ID, and neither is a later version (SEQUENCE, DTSTAMP)".into(),
+                }),
+            }
+        } else {
             g.master = Some(comp);
             g.meta = meta;
-        } else {
-            errors.push(IcsError::Property {
-                uid: g.key.clone(),
-                property: "UID".into(),
-                reason: "two VEVENTs share this UID without RECURRENCE-ID".into(),
-            });
         }
     }
     if !seen_any {
         return Err(IcsError::NoEvents);
     }
     Ok(groups)
+}
+
+/// Instances (RECURRENCE-ID) as RFC 5545 has them: without a rule of their own, one per
+/// RECURRENCE-ID, and only of instances the series has. Exports break all three: khal's tests
+/// and recurring-ical-events' keep files whose every instance repeats the series' RRULE, a
+/// server that appends each edit of an instance writes it twice, and one that deletes an
+/// edited instance adds an EXDATE to the series and leaves the edit in place. The rule is
+/// dropped; of two versions of an instance the later (higher SEQUENCE, else later DTSTAMP,
+/// else the one written last) is kept; an instance the series' EXDATE removes is dropped
+/// (RFC 5545 §3.8.5.1: EXDATE takes it out of the set the instance would change). Each is
+/// said once.
+fn one_version_per_instance(
+    master: &Component,
+    overrides: &mut Vec<Component>,
+    warnings: &mut Vec<String>,
+) {
+    let ruled = overrides
+        .iter_mut()
+        .map(|o| o.rrule.take())
+        .filter(Option::is_some)
+        .count();
+    if ruled > 0 {
+        warnings.push(format!(
+            "dropped the RRULE of {ruled} instance(s) (RECURRENCE-ID): the series' rule is the master's"
+        ));
+    }
+    let before = overrides.len();
+    let mut kept: Vec<Component> = Vec::with_capacity(before);
+    for o in overrides.drain(..) {
+        match kept.iter_mut().find(|k| k.recurrence_id == o.recurrence_id) {
+            Some(k) if (o.sequence, o.dtstamp) >= (k.sequence, k.dtstamp) => *k = o,
+            Some(_) => {}
+            None => kept.push(o),
+        }
+    }
+    if kept.len() < before {
+        warnings.push(format!(
+            "kept the latest of several versions of {} instance(s) with the same RECURRENCE-ID",
+            before - kept.len()
+        ));
+    }
+    let excluded = |rid: &DateTimeValue| {
+        master
+            .exdates
+            .iter()
+            .any(|x| x == rid || matches!(x, DateTimeValue::Date(d) if rid.local().date == *d))
+    };
+    let before = kept.len();
+    kept.retain(|o| !o.recurrence_id.as_ref().is_some_and(excluded));
+    if kept.len() < before {
+        warnings.push(format!(
+            "dropped {} instance(s) (RECURRENCE-ID) that the series' EXDATE removes",
+            before - kept.len()
+        ));
+    }
+    *overrides = kept;
 }
 
 /// One group as an event: validated, its UID generated if it had none.
@@ -355,11 +430,6 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
                         first.rdates.push(rid.clone());
                     }
                 }
-                // An instance has no rule of its own (khal's tests keep such a file, each
-                // instance repeating the series' RRULE): the series' rule is the first's.
-                if o.rrule.take().is_some() {
-                    warnings.push("dropped the RRULE of an instance (RECURRENCE-ID)".into());
-                }
             }
             warnings.push(if overrides.is_empty() {
                 "took an instance (RECURRENCE-ID) whose recurring event is not in the document \
@@ -376,6 +446,7 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         }
         (None, _) => return Err(IcsError::OrphanOverride(label)),
     };
+    one_version_per_instance(&master, &mut overrides, &mut warnings);
     let made = period_overrides(&master, &g.meta.periods, &mut overrides);
     if made > 0 {
         warnings.push(format!(
