@@ -427,6 +427,40 @@ fn a_gregorian_rscale_is_the_plain_rule_and_moved_skips_are_refused() {
     }
 }
 
+/// An empty RRULE (calendarlabs.com's holiday feeds write one on every event) is no rule; a
+/// COUNT that is no count beside an UNTIL leaves the UNTIL; a bad COUNT alone still refuses.
+#[test]
+fn empty_rules_and_counts_that_are_none_are_dropped() {
+    let doc = |rule: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+             UID:holiday@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART;VALUE=DATE:20270101\r\nRRULE:{rule}\r\nSUMMARY:New Year\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let imp = ics::parse_calendar(&doc(""), &key(), &Limits::default()).unwrap();
+    assert!(imp.errors.is_empty(), "{:?}", imp.errors);
+    assert!(imp.events[0].content.master.rrule.is_none());
+    assert!(imp.events[0].warnings[0].contains("empty RRULE"));
+    let imp = ics::parse_calendar(
+        &doc("FREQ=WEEKLY;UNTIL=20270131;COUNT=-1"),
+        &key(),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(imp.errors.is_empty(), "{:?}", imp.errors);
+    assert_eq!(starts(&imp.events[0], 2027).len(), 5);
+    let imp =
+        ics::parse_calendar(&doc("FREQ=WEEKLY;COUNT=-1"), &key(), &Limits::default()).unwrap();
+    assert!(imp.events.is_empty());
+    assert!(
+        imp.errors[0].to_string().contains("COUNT"),
+        "{}",
+        imp.errors[0]
+    );
+}
+
 #[test]
 fn latin1_text_is_read_as_windows_1252() {
     let ev = &taken("latin1-mislabelled.ics")[0];

@@ -98,6 +98,32 @@ fn tidy_rrule(val: &str) -> String {
         .join(";")
 }
 
+/// A tidied RRULE with both COUNT and UNTIL, which RFC 5545 forbids, keeps UNTIL when COUNT is
+/// not a positive number (an export writes `UNTIL=20240331;COUNT=-1`, meaning "no count"): the
+/// rule's end is then the one it states. Any other pair is left for the parser to refuse.
+fn count_beside_until(rule: String, meta: &mut Meta) -> String {
+    let parts: Vec<&str> = rule.split(';').collect();
+    let until = parts.iter().any(|p| p.starts_with("UNTIL="));
+    let bad_count = parts.iter().find(|p| {
+        p.strip_prefix("COUNT=")
+            .is_some_and(|n| n.parse::<u32>().map_or(true, |n| n == 0))
+    });
+    match (until, bad_count) {
+        (true, Some(count)) => {
+            meta.warnings.push(format!(
+                "dropped {count} beside UNTIL in RRULE (a rule has one end, and that count is none)"
+            ));
+            parts
+                .iter()
+                .filter(|p| !p.starts_with("COUNT="))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(";")
+        }
+        _ => rule,
+    }
+}
+
 /// A tidied RRULE without RFC 7529's `RSCALE=GREGORIAN` and `SKIP=OMIT`, which only name
 /// what a plain rule does (the calendar it counts in, and that a day the month lacks is left
 /// out). Any other calendar, or a skipped day moved `FORWARD` or `BACKWARD`, would give other
@@ -156,8 +182,10 @@ fn apply_property(
         }
         "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
         "RECURRENCE-ID" => comp.recurrence_id = Some(recurrence_id(p, zones, meta).map_err(err)?),
+        // calendarlabs.com's holiday feeds write `RRULE:` with no value on every event.
+        "RRULE" if val.trim().is_empty() => meta.warnings.push("dropped an empty RRULE".into()),
         "RRULE" => {
-            let tidy = gregorian(tidy_rrule(val)).map_err(err)?;
+            let tidy = count_beside_until(gregorian(tidy_rrule(val)).map_err(err)?, meta);
             if tidy != val.trim() {
                 meta.warnings
                     .push(format!("read RRULE {val:?} as {tidy:?}"));
