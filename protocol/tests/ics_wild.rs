@@ -381,19 +381,21 @@ fn rdate_periods_keep_their_own_lengths_and_rscale_is_refused_by_name() {
     );
 }
 
+/// A calendar of one event starting as `start` says, repeating by `rule`.
+fn ruled(start: &str, rule: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+         UID:ruled@example.org\r\nDTSTAMP:20270101T000000Z\r\n{start}\r\nRRULE:{rule}\r\n\
+         SUMMARY:Meetup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
 /// RFC 7529's `RSCALE=GREGORIAN` with `SKIP=OMIT` (written or by default) is the plain rule
 /// and is read as one, saying so; a skip that moves days, or another calendar, is refused by
 /// name.
 #[test]
 fn a_gregorian_rscale_is_the_plain_rule_and_moved_skips_are_refused() {
-    let doc = |rule: &str| {
-        format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
-             UID:rscale@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
-             DTSTART:20270131T180000Z\r\nDURATION:PT2H\r\nRRULE:{rule}\r\n\
-             SUMMARY:Month's-end meetup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-        )
-    };
+    let doc = |rule: &str| ruled("DTSTART:20270131T180000Z\r\nDURATION:PT2H", rule);
     for rule in [
         "RSCALE=GREGORIAN;FREQ=MONTHLY;COUNT=4",
         "FREQ=MONTHLY;COUNT=4;RSCALE=gregorian;SKIP=OMIT",
@@ -431,14 +433,7 @@ fn a_gregorian_rscale_is_the_plain_rule_and_moved_skips_are_refused() {
 /// COUNT that is no count beside an UNTIL leaves the UNTIL; a bad COUNT alone still refuses.
 #[test]
 fn empty_rules_and_counts_that_are_none_are_dropped() {
-    let doc = |rule: &str| {
-        format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
-             UID:holiday@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
-             DTSTART;VALUE=DATE:20270101\r\nRRULE:{rule}\r\nSUMMARY:New Year\r\n\
-             END:VEVENT\r\nEND:VCALENDAR\r\n"
-        )
-    };
+    let doc = |rule: &str| ruled("DTSTART;VALUE=DATE:20270101", rule);
     let imp = ics::parse_calendar(&doc(""), &key(), &Limits::default()).unwrap();
     assert!(imp.errors.is_empty(), "{:?}", imp.errors);
     assert!(imp.events[0].content.master.rrule.is_none());
