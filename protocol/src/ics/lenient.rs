@@ -43,26 +43,53 @@ const MAX_NESTING: usize = 16;
 struct Nesting<'a> {
     depth: usize,
     open: (usize, &'a str),
+    /// The names of the open components, up to [`MAX_NESTING`] of them.
+    names: Vec<String>,
 }
 
 impl<'a> Nesting<'a> {
     /// Follows one line inside the calendar (`at`: where it would go in the output); false
     /// when it is left out for nesting deeper than [`MAX_NESTING`] (counted in `deep`).
-    fn follow(&mut self, head: &str, at: (usize, &'a str), deep: &mut usize) -> bool {
+    fn follow(&mut self, head: &str, value: &str, at: (usize, &'a str), deep: &mut usize) -> bool {
         match head {
             "BEGIN" => {
                 if self.depth == 0 {
                     self.open = at;
                 }
                 self.depth += 1;
+                if self.depth <= MAX_NESTING {
+                    self.names.push(value.trim().to_ascii_uppercase());
+                }
                 *deep += usize::from(self.depth == MAX_NESTING + 1);
                 self.depth <= MAX_NESTING
             }
             "END" => {
+                if self.depth <= MAX_NESTING {
+                    self.names.pop();
+                }
                 self.depth = self.depth.saturating_sub(1);
                 self.depth < MAX_NESTING
             }
             _ => self.depth <= MAX_NESTING,
+        }
+    }
+
+    /// An END that does not name the innermost open component, mended: one that names an
+    /// outer one first closes those left open inside it (their END lines are returned, with
+    /// the name to end); one that names none is read as the innermost's (`END:VTOOD` in a
+    /// VTODO). `None` when the END is right, or the nesting is not known.
+    fn mend_end(&self, value: &str) -> Option<(Vec<String>, String)> {
+        if self.depth == 0 || self.depth > MAX_NESTING {
+            return None;
+        }
+        let name = value.trim().to_ascii_uppercase();
+        let top = self.names.last()?;
+        if *top == name {
+            return None;
+        }
+        match self.names.iter().rposition(|n| *n == name) {
+            Some(at) => Some((self.names[at + 1..].iter().rev().cloned().collect(), name)),
+            None => Some((Vec::new(), top.clone())),
         }
     }
 }
@@ -330,7 +357,7 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
             continue;
         }
         r.text_open = false;
-        let Some((head, value)) = r.line(body) else {
+        let Some((head, mut value)) = r.line(body) else {
             continue;
         };
         let calendar = value
@@ -363,7 +390,21 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
             out.push_str(END);
             continue;
         } else {
-            let keep = nest.follow(&head, (out.len(), body), &mut r.deep);
+            if head == "END" {
+                if let Some((left_open, name)) = nest.mend_end(&value) {
+                    for inner in &left_open {
+                        out.push_str(&format!("END:{inner}\r\n"));
+                        nest.follow("END", inner, (out.len(), body), &mut r.deep);
+                    }
+                    adjusted.push(if left_open.is_empty() {
+                        format!("read {body:?} as END:{name}")
+                    } else {
+                        format!("ended {} left open before {body:?}", left_open.join(", "))
+                    });
+                    value = Cow::Owned(name);
+                }
+            }
+            let keep = nest.follow(&head, &value, (out.len(), body), &mut r.deep);
             // The merged calendar's own VERSION and PRODID would follow components.
             let merged_header = calendars > 1 && nest.depth == 0 && head != "END";
             if !keep || merged_header {
@@ -691,6 +732,31 @@ mod tests {
             "BEGIN:VCALENDAR\r\nSUMMARY;language=de:klein\r\nEND:VCALENDAR\r\n"
         );
         assert_eq!(adjusted.len(), 1, "{adjusted:?}");
+    }
+
+    /// An END naming no open component is the innermost's (a test calendar of
+    /// recurring-ical-events ends a VTODO with `END:VTOOD`); one naming an outer component
+    /// first ends those left open inside it. Both used to refuse the whole document.
+    #[test]
+    fn ends_that_name_the_wrong_component_are_mended() {
+        let (text, adjusted) = tidy(
+            "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nEND:VTOOD\r\n\
+             BEGIN:VEVENT\r\nUID:e\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nEND:VEVENT\r\n\
+             END:VCALENDAR\r\n",
+        );
+        assert_eq!(
+            text,
+            "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nUID:t\r\nEND:VTODO\r\n\
+             BEGIN:VEVENT\r\nUID:e\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nEND:VALARM\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        assert_eq!(
+            adjusted,
+            [
+                "read \"END:VTOOD\" as END:VTODO",
+                "ended VALARM left open before \"END:VEVENT\""
+            ]
+        );
     }
 
     #[test]
