@@ -74,6 +74,33 @@ impl<'a> Nesting<'a> {
         }
     }
 
+    /// [`Nesting::mend_end`] done: the ENDs of components left open written to `out` and
+    /// followed, the repair said; the name the END line is to have, if it changes.
+    fn mended_end(
+        &mut self,
+        head: &str,
+        value: &str,
+        body: &'a str,
+        out: &mut String,
+        adjusted: &mut Vec<String>,
+    ) -> Option<String> {
+        if head != "END" {
+            return None;
+        }
+        let (left_open, name) = self.mend_end(value)?;
+        let mut deep = 0;
+        for inner in &left_open {
+            out.push_str(&format!("END:{inner}\r\n"));
+            self.follow("END", inner, (out.len(), body), &mut deep);
+        }
+        adjusted.push(if left_open.is_empty() {
+            format!("read {body:?} as END:{name}")
+        } else {
+            format!("ended {} left open before {body:?}", left_open.join(", "))
+        });
+        Some(name)
+    }
+
     /// An END that does not name the innermost open component, mended: one that names an
     /// outer one first closes those left open inside it (their END lines are returned, with
     /// the name to end); one that names none is read as the innermost's (`END:VTOOD` in a
@@ -390,19 +417,8 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
             out.push_str(END);
             continue;
         } else {
-            if head == "END" {
-                if let Some((left_open, name)) = nest.mend_end(&value) {
-                    for inner in &left_open {
-                        out.push_str(&format!("END:{inner}\r\n"));
-                        nest.follow("END", inner, (out.len(), body), &mut r.deep);
-                    }
-                    adjusted.push(if left_open.is_empty() {
-                        format!("read {body:?} as END:{name}")
-                    } else {
-                        format!("ended {} left open before {body:?}", left_open.join(", "))
-                    });
-                    value = Cow::Owned(name);
-                }
+            if let Some(name) = nest.mended_end(&head, &value, body, &mut out, &mut adjusted) {
+                value = Cow::Owned(name);
             }
             let keep = nest.follow(&head, &value, (out.len(), body), &mut r.deep);
             // The merged calendar's own VERSION and PRODID would follow components.
@@ -421,9 +437,7 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
     let cut_off = inside && !bare;
     if inside {
         r.close_unfinished(&mut out, &mut nest);
-        if !bare {
-            adjusted.push("added the missing END:VCALENDAR".to_string());
-        }
+        adjusted.extend((!bare).then(|| "added the missing END:VCALENDAR".to_string()));
         out.push_str(END);
     }
     let cut_off = cut_off || r.unfinished.is_some();
