@@ -279,8 +279,11 @@ fn check_component(c: &Component, limits: &Limits) -> Result<usize, ValidationEr
     if c.status.is_some() {
         n += 1;
     }
+    // Counted whether it is there or not: every writer writes a DTSTAMP (RFC 5545 requires
+    // one; a component without gets its revision's time), so a component one property short
+    // of the limit without it would be one over once written and read back.
+    n += 1;
     if let Some(ts) = c.dtstamp {
-        n += 1;
         check_date("DTSTAMP", &DateTimeValue::Utc(ts), limits)?;
     }
     for p in &c.extra {
