@@ -201,7 +201,11 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
 /// Names other exporters write for a zone, often without a VTIMEZONE: Lotus Notes' name for
 /// Windows' "W. Europe Standard Time" (seen in this repository's wild corpus and in
 /// python-icalendar's issue 526, the latter with no VTIMEZONE).
-const OTHER_NAMES: &[(&str, &str)] = &[("Western/Central Europe", "Europe/Berlin")];
+const OTHER_NAMES: &[(&str, &str)] = &[
+    ("Western/Central Europe", "Europe/Berlin"),
+    // Outlook's UTC, written without a VTIMEZONE.
+    ("tzone://Microsoft/Utc", "Etc/UTC"),
+];
 
 /// Windows display names whose places are not IANA city names, by a phrase they contain.
 const DISPLAY_PHRASES: &[(&str, &str)] = &[

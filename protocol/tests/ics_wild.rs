@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use discal_protocol::ics::{self, IcsEvent, Import, ImportedEvent};
-use discal_protocol::model::{DateTimeValue, End, LocalDateTime};
+use discal_protocol::model::{DateTimeValue, End, LocalDateTime, Status};
 use discal_protocol::recur::{expand, ExpandLimits};
 use discal_protocol::{Limits, NodeKey, NodeSecret};
 
@@ -388,6 +388,36 @@ fn ruled(start: &str, rule: &str) -> String {
          UID:ruled@example.org\r\nDTSTAMP:20270101T000000Z\r\n{start}\r\nRRULE:{rule}\r\n\
          SUMMARY:Meetup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
+}
+
+/// Values as some exporters write them: a time with a UTC offset after it, Outlook's UTC zone
+/// without a VTIMEZONE, and STATUS spelt `CANCELED` (a cancelled event must not show as going
+/// ahead for a letter).
+#[test]
+fn offsets_outlooks_utc_and_canceled_are_read() {
+    let doc = |props: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+             UID:odd@example.org\r\nDTSTAMP:20270101T000000Z\r\n{props}\r\n\
+             SUMMARY:Meetup\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let one = |props: &str| {
+        let imp = ics::parse_calendar(&doc(props), &key(), &Limits::default()).unwrap();
+        assert!(imp.errors.is_empty(), "{props}: {:?}", imp.errors);
+        imp.events.into_iter().next().unwrap()
+    };
+    let at_utc = |props: &str| starts(&one(props), 2027)[0].0;
+    for start in [
+        "DTSTART:20270105T190000+0100",
+        "DTSTART:2027-01-05T19:00:00+01:00",
+        "DTSTART:2027-01-05T13:00:00-05:00",
+        "DTSTART;TZID=\"tzone://Microsoft/Utc\":20270105T180000",
+    ] {
+        assert_eq!(at_utc(start), utc(2027, 1, 5, 18, 0), "{start}");
+    }
+    let cancelled = one("DTSTART:20270105T180000Z\r\nSTATUS:CANCELED");
+    assert_eq!(cancelled.content.master.status, Some(Status::Cancelled));
 }
 
 /// RFC 7529's `RSCALE=GREGORIAN` with `SKIP=OMIT` (written or by default) is the plain rule

@@ -59,8 +59,13 @@ pub(super) fn parse_dt(
 
 /// A date-time in one of the forms exporters write instead of RFC 5545's: ISO 8601 with
 /// separators (`2027-03-01T18:00:00`, `2027-03-01`) or without seconds (`20270301T1800Z`), as
-/// the basic form; `None` when `v` is not one of them (it is then parsed as it is).
+/// the basic form, and one with a UTC offset (`20270301T180000+0100`,
+/// `2027-03-01T18:00:00+01:00`) as the UTC time it names; `None` when `v` is not one of them
+/// (it is then parsed as it is).
 fn tidy_date_time(v: &str) -> Option<String> {
+    if let Some(utc) = with_offset(v) {
+        return Some(utc);
+    }
     let separated = v.len() >= 10 && v.as_bytes()[4] == b'-' && v.as_bytes()[7] == b'-';
     let compact: String = if separated {
         v.chars().filter(|c| *c != '-' && *c != ':').collect()
@@ -79,6 +84,33 @@ fn tidy_date_time(v: &str) -> Option<String> {
     };
     let plausible = fixed.len() >= 8 && fixed.as_bytes()[..8].iter().all(u8::is_ascii_digit);
     (plausible && fixed != v).then_some(fixed)
+}
+
+/// `v` with a UTC offset after its time, as the basic-form UTC value it names.
+fn with_offset(v: &str) -> Option<String> {
+    let at = v
+        .rfind(['+', '-'])
+        .filter(|at| *at > 10 && v[..*at].contains(['T', 't']))?;
+    let (local, offset) = v.split_at(at);
+    let digits: String = offset[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let minutes = digits[..2].parse::<i64>().ok()? * 60 + digits[2..].parse::<i64>().ok()?;
+    if minutes > 18 * 60 {
+        return None;
+    }
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let compact: String = local.chars().filter(|c| *c != '-' && *c != ':').collect();
+    let (d, t) = compact.split_once(['T', 't'])?;
+    let t = if t.len() == 4 {
+        format!("{t}00")
+    } else {
+        t.to_string()
+    };
+    let at = chrono::NaiveDateTime::parse_from_str(&format!("{d}T{t}"), "%Y%m%dT%H%M%S").ok()?;
+    let utc = at - chrono::Duration::minutes(sign * minutes);
+    Some(utc.format("%Y%m%dT%H%M%SZ").to_string())
 }
 
 fn parse_date(v: &str) -> Result<Date, String> {

@@ -348,7 +348,9 @@ fn parse_status(val: &str) -> Result<Status, String> {
     match val.trim().to_ascii_uppercase().as_str() {
         "TENTATIVE" => Ok(Status::Tentative),
         "CONFIRMED" => Ok(Status::Confirmed),
-        "CANCELLED" => Ok(Status::Cancelled),
+        // American spelling, as some exporters write it: a cancelled event must not show as
+        // going ahead because of a letter.
+        "CANCELLED" | "CANCELED" => Ok(Status::Cancelled),
         other => Err(format!("{other:?} is not a VEVENT status")),
     }
 }
