@@ -1328,10 +1328,18 @@ fn vevent(
         line(format!("URL:{u}"));
     }
     if let Some(s) = plain(&item["eventStatus"]) {
-        let status = match s.rsplit('/').next().unwrap_or(&s) {
-            "EventCancelled" => Some("CANCELLED"),
-            "EventPostponed" => Some("TENTATIVE"),
-            "EventScheduled" | "EventRescheduled" | "EventMovedOnline" => Some("CONFIRMED"),
+        // Named as schema.org does, by IRI, prefixed (`schema:`) or bare, in any case, and
+        // spelt `EventCanceled` as some plugins write it: a cancelled event must not show as
+        // going ahead for a letter.
+        let name = s
+            .rsplit(['/', ':', '#'])
+            .next()
+            .unwrap_or(&s)
+            .to_ascii_lowercase();
+        let status = match name.trim() {
+            "eventcancelled" | "eventcanceled" => Some("CANCELLED"),
+            "eventpostponed" => Some("TENTATIVE"),
+            "eventscheduled" | "eventrescheduled" | "eventmovedonline" => Some("CONFIRMED"),
             _ => None,
         };
         match status {
@@ -2222,6 +2230,32 @@ mod tests {
         assert_eq!(out[1]["name"], "Prefixed");
         assert!(out[1].get("schema:name").is_none());
         assert_eq!(out[1]["startDate"], "2027-05-07T19:00:00+02:00");
+    }
+
+    /// `eventStatus` as sites write it: by IRI, prefixed, bare, in another case, and spelt
+    /// `EventCanceled`; each cancellation is one.
+    #[test]
+    fn every_spelling_of_a_cancellation_cancels() {
+        let key = discal_protocol::NodeSecret::from_seed_array([4; 32]).public();
+        for status in [
+            "https://schema.org/EventCancelled",
+            "http://schema.org/EventCanceled",
+            "schema:EventCancelled",
+            "EventCanceled",
+            "eventcancelled",
+        ] {
+            let html = format!(
+                "<script type=\"application/ld+json\">{{\"@type\": \"Event\", \"name\": \"Meetup\", \
+                 \"startDate\": \"2027-05-07T19:00:00+02:00\", \"eventStatus\": \"{status}\"}}</script>"
+            );
+            let page = read_page(&html, "https://a.example/e", None, &key, &Limits::default());
+            let status_of = page.reading.events[0].content.master.status;
+            assert_eq!(
+                status_of,
+                Some(discal_protocol::model::Status::Cancelled),
+                "{status}"
+            );
+        }
     }
 
     #[test]
