@@ -50,9 +50,23 @@ pub fn start(
     }));
     let thread = {
         let worker = worker.clone();
+        let shared = worker_shared.clone();
         std::thread::Builder::new()
             .name("discal-ingest".into())
-            .spawn(move || run(&worker, rx))?
+            .spawn(move || {
+                // A panic here (or on a writer's thread while it held the worker) leaves the
+                // worker's state half done: the node says it has failed, and `discal run`
+                // exits for its supervisor to restart it, rather than answering 503 for ever.
+                let ended =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&worker, rx)));
+                let why = match ended {
+                    Ok(Ok(())) => return,
+                    Ok(Err(why)) => why,
+                    Err(_) => "the ingest worker panicked".to_string(),
+                };
+                tracing::error!("{why}; the node stops taking writes and events");
+                shared.failed.send_replace(Some(why));
+            })?
     };
     let writer = Writer {
         shared: worker_shared,
@@ -122,13 +136,12 @@ impl Writer {
     }
 }
 
-/// The worker loop; returns when every sender of the queue is gone.
-fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) {
+/// The worker loop; returns when every sender of the queue is gone, or why it cannot go on.
+fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) -> Result<(), String> {
     while let Some(first) = rx.blocking_recv() {
         // Held until the jobs in hand are done: a local write waits for them (or queues).
         let Ok(w) = worker.lock() else {
-            tracing::error!("the ingest worker's state is poisoned by an earlier panic; stopping");
-            return;
+            return Err("a write panicked while it held the ingest worker".into());
         };
         let w = &*w;
         let mut remote = Vec::new();
@@ -172,6 +185,8 @@ fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) {
                 w.ingest(std::mem::take(remote));
                 let _ = done.send(());
             }
+            #[cfg(feature = "test-utils")]
+            Job::Panic => panic!("a panic injected into the ingest worker"),
         };
         handle(first, &mut remote);
         while remote.len() < BATCH {
@@ -182,6 +197,7 @@ fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) {
         }
         w.ingest(remote);
     }
+    Ok(())
 }
 
 /// One queued remote envelope.

@@ -109,6 +109,9 @@ pub enum Job {
     /// Answers once every job queued before it has been handled (a sync session uses it to
     /// know its fetched events are stored).
     Barrier(oneshot::Sender<()>),
+    /// Panics in the worker: how tests show a node that fails says so.
+    #[cfg(feature = "test-utils")]
+    Panic,
     /// A proposal to receive, decide on or make (it signs, so it runs where the key is).
     Proposal {
         /// What to do.

@@ -245,6 +245,7 @@ fn shared_state(
             opts.config.peers.is_empty() || opts.config.write_wait_secs == 0,
         )
         .0,
+        failed: watch::channel(None).0,
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),
@@ -427,6 +428,27 @@ impl NodeHandle {
     #[cfg(feature = "test-utils")]
     pub async fn gossip_raw(&self, bytes: Vec<u8>) -> Result<(), NodeError> {
         self.gossip_raw_bundle(vec![bytes]).await
+    }
+
+    /// Panics the ingest worker: fault injection for the test of a node that fails.
+    #[cfg(feature = "test-utils")]
+    pub async fn inject_ingest_panic(&self) {
+        let _ = self.ingest.send(Job::Panic).await;
+    }
+
+    /// Waits until the node can no longer work (its ingest worker stopped after a panic) and
+    /// says why; never returns while it works. `discal run` exits with an error then, so that
+    /// a supervisor restarts it.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.shared.failed.subscribe();
+        loop {
+            if let Some(why) = rx.borrow_and_update().clone() {
+                return why;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// Starts a catch-up sync with a connected peer now.

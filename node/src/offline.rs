@@ -67,6 +67,7 @@ pub(crate) fn offline_shared(
         native_forwarding: false,
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
+        failed: watch::channel(None).0,
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),

@@ -57,6 +57,10 @@ pub struct Shared {
     /// True once local writes may go ahead: at once without peers, else after a first
     /// catch-up with a peer or `write_wait_secs` (docs/protocol.md §11.4, restored stores).
     pub writes_ready: watch::Sender<bool>,
+    /// Why the node can no longer work, once it cannot (its ingest worker stopped after a
+    /// panic): `discal run` then exits with an error, so a supervisor restarts it and the
+    /// store's open repairs whatever the panic left half written.
+    pub failed: watch::Sender<Option<String>>,
     /// Revisions admitted today per origin (UTC day number, count), for
     /// `origins.max_revisions_per_day`.
     pub origin_days: Mutex<HashMap<NodeKey, (i64, u32)>>,

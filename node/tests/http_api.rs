@@ -232,3 +232,30 @@ async fn a_rule_that_broke_the_parser_is_refused_and_writes_go_on() {
     assert!(wait_rev(a, &later, 0).await, "the peer's event reached A");
     net.shutdown().await;
 }
+
+/// A node whose ingest worker panics says it has failed (`discal run` then exits with an
+/// error, for its supervisor to restart it), and its writes answer at once rather than hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_worker_panics_says_it_failed() {
+    let net = TestNet::new(1, 8).await;
+    let a = net.node(0);
+    a.inject_ingest_panic().await;
+    let why = tokio::time::timeout(WAIT, a.failed())
+        .await
+        .expect("the node said it failed");
+    assert!(why.contains("panicked"), "{why}");
+    let json =
+        r#"{"title":"After","start":"2027-01-06T19:00","tz":"Europe/Berlin","duration":"1h"}"#;
+    let tok = Some(a.admin_token());
+    let asked = http(
+        a.http_addr(),
+        "POST",
+        "/api/events",
+        tok,
+        "application/json",
+        json,
+    );
+    let (s, body) = tokio::time::timeout(WAIT, asked).await.expect("an answer");
+    assert_eq!(s, 503, "{body}");
+    net.shutdown().await;
+}

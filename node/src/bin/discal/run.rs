@@ -36,9 +36,19 @@ pub fn cmd_run(common: Common, http: Option<String>, listen: Vec<String>) -> Res
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        wait_for_stop(&node).await;
+        let failed = tokio::select! {
+            () = wait_for_stop(&node) => None,
+            why = node.failed() => Some(why),
+        };
         node.shutdown().await;
-        Ok::<(), anyhow::Error>(())
+        match failed {
+            // A supervisor (systemd's Restart=on-failure) restarts the node, and opening the
+            // store repairs whatever the failure left half written.
+            Some(why) => anyhow::bail!(
+                "the node stopped: {why}. Start it again; opening the store repairs an interrupted write."
+            ),
+            None => Ok::<(), anyhow::Error>(()),
+        }
     })
 }
 
