@@ -180,7 +180,30 @@ pub fn router(gw: Gateway) -> Router {
             put(api::put_event).delete(api::delete_event),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(catch_panics())
         .with_state(gw)
+}
+
+/// A handler that panics (a bug, or a third-party parser meeting input it cannot take) answers
+/// 500 with a message that says so, rather than the client seeing its connection reset; the
+/// panic itself is logged by the panic hook, with where it happened.
+pub fn catch_panics() -> tower_http::catch_panic::CatchPanicLayer<
+    fn(Box<dyn std::any::Any + Send>) -> axum::response::Response,
+> {
+    fn answer(_: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        tracing::error!("a request's handler panicked; answered 500");
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            "500 internal error: this request could not be answered (the node logged why)\n",
+        )
+            .into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(answer as fn(_) -> _)
 }
 
 /// The pages that come with accounts: entering, changing, proposing and approving events,

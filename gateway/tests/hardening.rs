@@ -290,3 +290,33 @@ async fn no_origin_shadows_another_by_uid() {
     let json = dav(&app, "GET", "/feed.json", &[], "").await.body;
     assert!(!json.contains("\"uid\":\"hamburg-oneoff@example.org\""));
 }
+
+/// The gateway's routes are wrapped in a layer that turns a handler's panic into a 500 with a
+/// message: a client gets an answer, not a reset connection, and the server goes on.
+#[tokio::test]
+async fn a_handler_that_panics_answers_500() {
+    use tower::ServiceExt;
+    let app = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a handler's bug");
+                }
+                "unreached"
+            }),
+        )
+        .route("/fine", axum::routing::get(|| async { "fine" }))
+        .layer(discal_gateway::catch_panics());
+    let get = |path: &str| {
+        axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let r = app.clone().oneshot(get("/boom")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("could not be answered"));
+    let r = app.oneshot(get("/fine")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
