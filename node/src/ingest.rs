@@ -131,8 +131,24 @@ impl Writer {
             return None;
         }
         let w = self.worker.try_lock().ok()?;
-        let result = w.write_op(op.take()?);
-        Some((result, w.take_commands()))
+        if let Some(why) = self.shared.failed.borrow().clone() {
+            return Some((Err(WriteError::Internal(why)), None));
+        }
+        let op = op.take()?;
+        // A panic here poisons the worker for the ingest thread too: the node says at once
+        // that it has failed (the request answers an error), not at the next job.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.write_op(op)));
+        match result {
+            Ok(result) => Some((result, w.take_commands())),
+            Err(_) => {
+                let why = "a write panicked while it held the ingest worker".to_string();
+                tracing::error!("{why}; the node stops taking writes and events");
+                // The worker's state may be half done: the ingest thread stops at its next
+                // job on seeing this, and no later write starts here.
+                self.shared.failed.send_replace(Some(why.clone()));
+                Some((Err(WriteError::Internal(why)), None))
+            }
+        }
     }
 }
 
@@ -143,6 +159,9 @@ fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) -> Result<(), String
         let Ok(w) = worker.lock() else {
             return Err("a write panicked while it held the ingest worker".into());
         };
+        if let Some(why) = w.shared.failed.borrow().clone() {
+            return Err(why);
+        }
         let w = &*w;
         let mut remote = Vec::new();
         let handle = |job: Job, remote: &mut Vec<Remote>| match job {
