@@ -171,9 +171,11 @@ pub fn resolve_tzid(raw: &str) -> Option<Tz> {
     {
         return iana(tz);
     }
-    // Vendor prefixes: try the last three, then the last two path segments.
+    // Vendor prefixes: try the last three, then the last two path segments, then the last one
+    // (`/citadel.org/20260108_1/Poland`: the database's one-word names are links too).
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    for take in [3usize, 2] {
+    let takes: &[usize] = if parts.len() > 1 { &[3, 2, 1] } else { &[3, 2] };
+    for &take in takes {
         if parts.len() >= take {
             if let Some(tz) = iana(&parts[parts.len() - take..].join("/")) {
                 return Some(tz);
@@ -423,6 +425,10 @@ mod tests {
             ("Canada-Pacific", "Canada/Pacific"),
             ("Nowhere-Land", ""),
             ("Western/Central Europe", "Europe/Berlin"),
+            // Citadel's and libical's prefixed one-word names.
+            ("/citadel.org/20260108_1/Japan", "Japan"),
+            ("/citadel.org/20260108_1/UTC", "UTC"),
+            ("Nowhere", ""),
         ];
         for (raw, want) in cases {
             let got = resolve_tzid(raw).map(|t| t.name().to_string());

@@ -283,6 +283,44 @@ fn edits_appended_to_a_series_read_as_its_latest_state() {
     }
 }
 
+/// A zone written with its whole history under a name no database knows (libical's and
+/// Citadel's zones renamed). China kept DST from 1986 to 1991, by rules with UNTIL: they ended
+/// long before the event, and the last of their changes (at 02:00 local, the day after
+/// UNTIL's date in UTC) sets the offset since, +08:00. Both were lost before, and the zone
+/// read as +09:00, an hour off (so did Tokyo's, São Paulo's and 26 more of libical's zones).
+#[test]
+fn a_zone_whose_rules_ended_long_ago_keeps_its_last_change() {
+    let zone = "BEGIN:VTIMEZONE\r\nTZID:Beijing local\r\n\
+        BEGIN:STANDARD\r\nTZOFFSETFROM:+0900\r\nTZOFFSETTO:+0800\r\n\
+        DTSTART:19860914T020000\r\n\
+        RRULE:FREQ=YEARLY;BYMONTH=9;BYMONTHDAY=11,12,13,14,15,16,17;BYDAY=SU;UNTIL=19910914T170000Z\r\n\
+        END:STANDARD\r\n\
+        BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0800\r\nTZOFFSETTO:+0900\r\n\
+        DTSTART:19870412T020000\r\n\
+        RRULE:FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=11,12,13,14,15,16,17;BYDAY=SU;UNTIL=19910413T180000Z\r\n\
+        END:DAYLIGHT\r\nEND:VTIMEZONE\r\n";
+    for (start, rule, month) in [
+        ("20270705T190000", "", 7),
+        ("20270105T190000", "RRULE:FREQ=WEEKLY;COUNT=3\r\n", 1),
+    ] {
+        let doc = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n{zone}BEGIN:VEVENT\r\n\
+             UID:beijing@example.org\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART;TZID=Beijing local:{start}\r\n{rule}SUMMARY:Meetup\r\nEND:VEVENT\r\n\
+             END:VCALENDAR\r\n"
+        );
+        let imp = ics::parse_calendar(&doc, &key(), &Limits::default()).unwrap();
+        let ev = &imp.events[0];
+        let first = starts(ev, 2027)[0].0;
+        assert_eq!(
+            first,
+            utc(2027, month, 5, 11, 0),
+            "{start}: {:?}",
+            ev.warnings
+        );
+    }
+}
+
 #[test]
 fn berlin_rules_under_another_name_follow_both_2027_dst_changes() {
     let evs = taken("tz-mytimezone-berlin-rules.ics");

@@ -138,7 +138,7 @@ impl FileZone {
             let mut locals = vec![o.start];
             locals.extend(o.rdates.iter().copied());
             if let Some(rule) = &o.rule {
-                locals.extend(expand_yearly(rule, o.start, first_year, end));
+                locals.extend(expand_yearly(rule, (o.start, o.from), first_year, end));
             }
             let shift = Duration::seconds(i64::from(if after { o.to } else { o.from }));
             for l in locals {
@@ -461,26 +461,40 @@ fn offset_seconds(v: &str) -> Option<i32> {
 /// offset in force at the start, which the latest of them gives) until `end`.
 fn expand_yearly(
     rule: &str,
-    start: NaiveDateTime,
+    (start, from): (NaiveDateTime, i32),
     first_year: i32,
     end: NaiveDateTime,
 ) -> Vec<NaiveDateTime> {
     let mut parts = Vec::new();
-    let (mut yearly, mut counted) = (false, false);
+    let (mut yearly, mut counted, mut ends) = (false, false, None);
     for part in rule.split(';') {
         let (k, v) = part.split_once('=').unwrap_or((part, ""));
         let k = k.trim().to_ascii_uppercase();
         match k.as_str() {
-            // UNTIL is UTC in a VTIMEZONE; at a rule's yearly step its hours never matter.
+            // UNTIL is UTC in a VTIMEZONE (RFC 5545 §3.3.10), and the onsets are local times
+            // in the offset before them: moved into that offset, so that the last onset, at
+            // 03:00 local on the day after UNTIL's date in UTC, is not cut off.
             "UNTIL" => {
+                let zulu = v.trim().ends_with(['Z', 'z']);
                 let v = v.trim().trim_end_matches(['Z', 'z']);
-                let until = local(v).or_else(|| {
-                    NaiveDate::parse_from_str(v, "%Y%m%d")
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(23, 59, 59))
-                });
+                let until = local(v)
+                    .map(|u| {
+                        if zulu {
+                            u + Duration::seconds(i64::from(from))
+                        } else {
+                            u
+                        }
+                    })
+                    .or_else(|| {
+                        NaiveDate::parse_from_str(v, "%Y%m%d")
+                            .ok()
+                            .and_then(|d| d.and_hms_opt(23, 59, 59))
+                    });
                 match until {
-                    Some(u) => parts.push(format!("UNTIL={}Z", u.format("%Y%m%dT%H%M%S"))),
+                    Some(u) => {
+                        ends = Some(u);
+                        parts.push(format!("UNTIL={}Z", u.format("%Y%m%dT%H%M%S")));
+                    }
                     None => return Vec::new(),
                 }
             }
@@ -492,12 +506,15 @@ fn expand_yearly(
         }
     }
     // A yearly rule without COUNT repeats the same way from any year: start near the span.
-    // Two years back, so the onset before the span's first one is generated too.
-    let anchor = if yearly && !counted && start.year() < first_year - 2 {
-        start
-            .with_year(first_year - 2)
-            .or_else(|| (start - Duration::days(1)).with_year(first_year - 2))
-            .unwrap_or(start)
+    // Two years back, so the onset before the span's first one is generated too. Not past its
+    // UNTIL: a rule that ended before the span (China's DST, 1986 to 1991, in libical's and
+    // Citadel's zones) keeps every instance, the last of which sets the offset after it.
+    let near = start
+        .with_year(first_year - 2)
+        .or_else(|| (start - Duration::days(1)).with_year(first_year - 2))
+        .unwrap_or(start);
+    let anchor = if yearly && !counted && start < near && ends.is_none_or(|u| u >= near) {
+        near
     } else {
         start
     };
