@@ -22,6 +22,12 @@ async fn http(
     (a.status, a.body)
 }
 
+/// A `POST /api/events` with the admin token.
+async fn post_events(h: &discal_node::NodeHandle, ctype: &str, body: &str) -> (u16, String) {
+    let tok = h.admin_token();
+    http(h.http_addr(), "POST", "/api/events", Some(tok), ctype, body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_api_statuses() {
     let net = TestNet::new(2, 8).await;
@@ -201,7 +207,6 @@ async fn a_rule_that_broke_the_parser_is_refused_and_writes_go_on() {
     net.link(&[(0, 1)]).await;
     net.wait_gossip(0, 1).await;
     let (a, b) = (net.node(0), net.node(1));
-    let tok = Some(a.admin_token());
     for (ctype, body) in [
         (
             "application/json",
@@ -212,21 +217,13 @@ async fn a_rule_that_broke_the_parser_is_refused_and_writes_go_on() {
             "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:hostile@example.org\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270105T190000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=-íU\r\nSUMMARY:Hostile\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
         ),
     ] {
-        let (s, body) = http(a.http_addr(), "POST", "/api/events", tok, ctype, body).await;
+        let (s, body) = post_events(a, ctype, body).await;
         assert_eq!(s, 400, "{ctype}: {body}");
         assert!(body.contains("ASCII"), "{ctype}: {body}");
     }
     let json =
         r#"{"title":"Hack night","start":"2027-01-06T19:00","tz":"Europe/Berlin","duration":"3h"}"#;
-    let (s, body) = http(
-        a.http_addr(),
-        "POST",
-        "/api/events",
-        tok,
-        "application/json",
-        json,
-    )
-    .await;
+    let (s, body) = post_events(a, "application/json", json).await;
     assert_eq!(s, 201, "{body}");
     let later = add(b, "From the peer").await;
     assert!(wait_rev(a, &later, 0).await, "the peer's event reached A");
@@ -246,15 +243,7 @@ async fn a_node_whose_worker_panics_says_it_failed() {
     assert!(why.contains("panicked"), "{why}");
     let json =
         r#"{"title":"After","start":"2027-01-06T19:00","tz":"Europe/Berlin","duration":"1h"}"#;
-    let tok = Some(a.admin_token());
-    let asked = http(
-        a.http_addr(),
-        "POST",
-        "/api/events",
-        tok,
-        "application/json",
-        json,
-    );
+    let asked = post_events(a, "application/json", json);
     let (s, body) = tokio::time::timeout(WAIT, asked).await.expect("an answer");
     assert_eq!(s, 503, "{body}");
     net.shutdown().await;

@@ -12,9 +12,9 @@
 //! warnings say when the file's zone changes offset).
 //!
 //! A zone of listed transitions only is compared up to its last one. A zone that matches
-//! nothing is compared once more with its transitions read in the offset after them (as
-//! pytz-based writers put them), then once more allowing each within [`NEAR_HOURS`] of the IANA
-//! zone's (GroupWise's Central European Time changes an hour early).
+//! nothing is compared once more allowing each transition within [`NEAR_HOURS`] of the IANA
+//! zone's: GroupWise's Central European Time changes an hour early, and pytz-based writers
+//! (khal's files) put each change in the offset after it, an hour off too.
 //!
 //! The cost is bounded per document: at most [`MAX_MATCHED`] distinct zone comparisons, and at
 //! most [`MAX_ONSETS`] transitions generated per observance.
@@ -43,8 +43,9 @@ const MAX_RESOLVED: usize = 256;
 /// How far, in hours, a file zone's changes of offset may lie from an IANA zone's for the file
 /// to be read as that zone, when nothing matches exactly. GroupWise (through Thunderbird)
 /// writes Central European Time's changes at 01:00 and 02:00 local, an hour before the real
-/// ones: the days and offsets are Berlin's, and only times within those hours of the night
-/// of the change could read otherwise.
+/// ones, and pytz-based writers put each change in the offset after it: the days and offsets
+/// are Berlin's, and only times within those hours of the night of the change could read
+/// otherwise.
 const NEAR_HOURS: i64 = 3;
 /// What the warning adds when the zone matched only within [`NEAR_HOURS`].
 const NEAR: &str = " on the same days, its changes within a few hours of the database's";
@@ -123,15 +124,6 @@ impl FileZone {
 
     /// Every change of offset up to the end of `last_year`, in order.
     fn onsets(&self, first_year: i32, last_year: i32) -> Vec<Onset> {
-        self.onsets_read(first_year, last_year, false)
-    }
-
-    /// [`FileZone::onsets`], with each onset's local time read in the offset before it (as
-    /// RFC 5545 has it) or, with `after`, in the offset after it. Zones written by pytz-based
-    /// tools (khal's files among them) put DAYLIGHT's onset at 03:00 and STANDARD's at 02:00
-    /// in Berlin, each in the offset it starts: read by the RFC, every change is an hour off
-    /// and no IANA zone agrees.
-    fn onsets_read(&self, first_year: i32, last_year: i32, after: bool) -> Vec<Onset> {
         let end = ymd(last_year + 1, 1, 1);
         let mut out = Vec::new();
         for o in &self.observances {
@@ -140,7 +132,7 @@ impl FileZone {
             if let Some(rule) = &o.rule {
                 locals.extend(expand_yearly(rule, (o.start, o.from), first_year, end));
             }
-            let shift = Duration::seconds(i64::from(if after { o.to } else { o.from }));
+            let shift = Duration::seconds(i64::from(o.from));
             for l in locals {
                 let utc = l - shift;
                 if utc < end {
@@ -397,16 +389,6 @@ impl Zones {
             self.compared.set(self.compared.get() + 1);
             matching(&onsets, Duration::zero())
                 .map(|t| (t, ""))
-                .or_else(|| {
-                    let late = zone.onsets_read(first, last, true);
-                    self.onsets_made.set(self.onsets_made.get() + late.len());
-                    matching(&late, Duration::zero()).map(|t| {
-                        (
-                            t,
-                            " (its changes written in the offset after them, not before)",
-                        )
-                    })
-                })
                 .or_else(|| matching(&onsets, Duration::hours(NEAR_HOURS)).map(|t| (t, NEAR)))
         } else {
             None
