@@ -30,6 +30,15 @@ fn hrefs(body: &str) -> Vec<String> {
         .collect()
 }
 
+/// The sync token of a multistatus.
+fn token_of(body: &str) -> String {
+    body.split("<D:sync-token>")
+        .nth(1)
+        .and_then(|t| t.split("</D:sync-token>").next())
+        .unwrap_or_else(|| panic!("no sync token in {body}"))
+        .to_owned()
+}
+
 fn item_href(coll: &str, uid: &str) -> String {
     format!(
         "{coll}{}",
@@ -39,6 +48,15 @@ fn item_href(coll: &str, uid: &str) -> String {
 
 /// Publishes revision 1 of origin A's event `uid` with a new title.
 fn retitle(gw: &discal_gateway::Gateway, uid: &str, title: &str) {
+    revise(gw, uid, |c| c.master.summary = Some(title.into()));
+}
+
+/// Publishes revision 1 of origin A's event `uid`, changed by `change`.
+fn revise(
+    gw: &discal_gateway::Gateway,
+    uid: &str,
+    change: impl FnOnce(&mut discal_protocol::EventContent),
+) {
     let a = secret(1);
     let held = gw
         .store
@@ -49,7 +67,7 @@ fn retitle(gw: &discal_gateway::Gateway, uid: &str, title: &str) {
         .unwrap()
         .unwrap();
     let mut c = held.payload.content.clone();
-    c.master.summary = Some(title.into());
+    change(&mut c);
     c.master.sequence += 1;
     let ev = discal_protocol::sign(
         &a,
@@ -245,7 +263,7 @@ async fn apple_style_time_range_query_matches_instances() {
     let todo = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VTODO"/></C:comp-filter></C:filter></C:calendar-query>"#;
     let r = dav(&app, "REPORT", coll, &[("depth", "1")], todo).await;
     assert!(hrefs(&r.body).is_empty());
-    let odd = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:comp-filter name="VALARM"/></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#;
+    let odd = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:prop-filter name="SUMMARY"><C:text-search>x</C:text-search></C:prop-filter></C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#;
     let r = dav(&app, "REPORT", coll, &[("depth", "1")], odd).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.body.contains("supported-filter"));
@@ -255,6 +273,165 @@ async fn apple_style_time_range_query_matches_instances() {
     let hs = hrefs(&r.body);
     assert_eq!(hs.len(), 1);
     assert!(hs[0].contains("allday"));
+}
+
+/// RFC 4791 §9.7 filters as python caldav's and caldav-server-tester's searches send them:
+/// properties present or `is-not-defined`, text in each collation, parameters, alarms.
+#[tokio::test]
+async fn calendar_query_filters_follow_rfc_4791() {
+    let (app, _) = setup();
+    let query = |inner: &str| {
+        format!(
+            r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT"><C:time-range start="20261201T000000Z" end="20261211T000000Z"/>{inner}</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>"#
+        )
+    };
+    let uids = |body: String| {
+        let app = app.clone();
+        async move {
+            let r = dav(
+                &app,
+                "REPORT",
+                "/dav/calendars/all/",
+                &[("depth", "1")],
+                &body,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+            let mut hs: Vec<String> = hrefs(&r.body)
+                .iter()
+                .map(|h| {
+                    h.rsplit('~')
+                        .next()
+                        .unwrap()
+                        .trim_end_matches(".ics")
+                        .to_owned()
+                })
+                .collect();
+            hs.sort();
+            hs
+        }
+    };
+    let all = uids(query("")).await;
+    for u in ["hamburg-oneoff", "allday", "floating", "hostile"] {
+        assert!(all.iter().any(|h| h.starts_with(u)), "{u} not in {all:?}");
+    }
+    let no_location = uids(query(
+        r#"<C:prop-filter name="LOCATION"><C:is-not-defined/></C:prop-filter>"#,
+    ))
+    .await;
+    assert!(
+        no_location.iter().any(|h| h.starts_with("allday")),
+        "{no_location:?}"
+    );
+    assert!(!no_location.iter().any(|h| h.starts_with("hamburg")));
+    let with_location = uids(query(r#"<C:prop-filter name="LOCATION"/>"#)).await;
+    assert!(
+        with_location.iter().any(|h| h.starts_with("hamburg")),
+        "{with_location:?}"
+    );
+    assert!(!with_location.iter().any(|h| h.starts_with("allday")));
+    // i;octet is case-sensitive; the default i;ascii-casemap is not.
+    let octet = |t: &str| {
+        query(&format!(
+            r#"<C:prop-filter name="SUMMARY"><C:text-match collation="i;octet">{t}</C:text-match></C:prop-filter>"#
+        ))
+    };
+    assert_eq!(uids(octet("Hamburg")).await.len(), 1);
+    assert!(uids(octet("hamburg")).await.is_empty());
+    // A parameter: the Berlin weekly's DTSTART has a TZID, the one-offs' do not.
+    let zoned = uids(query(
+        r#"<C:prop-filter name="DTSTART"><C:param-filter name="TZID"><C:text-match>Europe/Berlin</C:text-match></C:param-filter></C:prop-filter>"#,
+    ))
+    .await;
+    assert!(
+        zoned
+            .iter()
+            .all(|h| h.starts_with("berlin") || h.starts_with("spring")),
+        "{zoned:?}"
+    );
+    // Events here carry no alarms: a search for one finds nothing, its absence everything.
+    let alarm = |inner: &str| {
+        query(&format!(
+            r#"<C:comp-filter name="VALARM">{inner}</C:comp-filter>"#
+        ))
+    };
+    assert!(uids(alarm(
+        r#"<C:time-range start="20261201T000000Z" end="20261211T000000Z"/>"#
+    ))
+    .await
+    .is_empty());
+    assert_eq!(uids(alarm("<C:is-not-defined/>")).await, all);
+    let klingon = query(
+        r#"<C:prop-filter name="SUMMARY"><C:text-match collation="x;klingon">a</C:text-match></C:prop-filter>"#,
+    );
+    let r = dav(
+        &app,
+        "REPORT",
+        "/dav/calendars/all/",
+        &[("depth", "1")],
+        &klingon,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("supported-collation"), "{}", r.body);
+}
+
+/// free-busy-query (RFC 4791 §7.10): one VFREEBUSY of the range's busy time, cancelled
+/// events left out, each period cut to the range.
+#[tokio::test]
+async fn free_busy_query_answers_the_busy_time() {
+    let (app, gw) = setup();
+    use discal_protocol::model::Status;
+    revise(&gw, "hamburg-oneoff@example.org", |c| {
+        c.master.status = Some(Status::Tentative)
+    });
+    revise(&gw, "hostile@example.org", |c| {
+        c.master.status = Some(Status::Cancelled)
+    });
+    let ask = |range: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="utf-8" ?><C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">{range}</C:free-busy-query>"#
+        )
+    };
+    let r = dav(
+        &app,
+        "REPORT",
+        "/dav/calendars/all/",
+        &[("depth", "1")],
+        &ask(r#"<C:time-range start="20261201T000000Z" end="20261205T120000Z"/>"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let fb = r.body.replace("\r\n ", "");
+    assert!(fb.contains("BEGIN:VFREEBUSY"), "{fb}");
+    assert!(fb.contains("DTSTART:20261201T000000Z") && fb.contains("DTEND:20261205T120000Z"));
+    let busy = fb
+        .lines()
+        .find(|l| l.starts_with("FREEBUSY;FBTYPE=BUSY:"))
+        .unwrap_or_else(|| panic!("{fb}"));
+    // Berlin's Tuesday evening (with the cancelled talk inside it), and the all-day
+    // hackathon cut at the range's end; the hostile event, now cancelled, is not busy time.
+    assert_eq!(
+        busy,
+        "FREEBUSY;FBTYPE=BUSY:20261201T180000Z/20261201T200000Z,20261205T000000Z/20261205T120000Z"
+    );
+    // Hamburg's evening, now tentative.
+    assert!(
+        fb.contains("FREEBUSY;FBTYPE=BUSY-TENTATIVE:20261203T170000Z/20261203T190000Z"),
+        "{fb}"
+    );
+    let r = dav(&app, "REPORT", "/dav/calendars/all/", &[], &ask("")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // The collections announce it.
+    let r = dav(
+        &app,
+        "PROPFIND",
+        "/dav/calendars/all/",
+        &[("depth", "0")],
+        r#"<D:propfind xmlns:D="DAV:"><D:prop><D:supported-report-set/></D:prop></D:propfind>"#,
+    )
+    .await;
+    assert!(r.body.contains("<C:free-busy-query/>"), "{}", r.body);
 }
 
 #[tokio::test]
@@ -286,6 +463,71 @@ async fn expand_returns_utc_instances_with_recurrence_ids() {
     assert_eq!(ics.matches("BEGIN:VEVENT").count(), 3);
 }
 
+/// `DAV:limit` on sync-collection (RFC 6578 §3.6), paged as caldav-server-tester pages it:
+/// each answer holds at most the limit, says it was cut with a 507 for the collection, and
+/// its token brings the rest, for a first sync and for a delta alike.
+#[tokio::test]
+async fn sync_collection_pages_at_the_clients_limit() {
+    let (app, gw) = setup();
+    let coll = "/dav/calendars/all/";
+    let ask = |token: String, limit: usize| {
+        let app = app.clone();
+        async move {
+            let body = format!(
+                r#"<D:sync-collection xmlns:D="DAV:"><D:sync-token>{token}</D:sync-token><D:sync-level>1</D:sync-level><D:limit><D:nresults>{limit}</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>"#
+            );
+            let r = dav(&app, "REPORT", coll, &[("depth", "0")], &body).await;
+            assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+            let cut = r.body.contains(&format!(
+                "<D:href>{coll}</D:href><D:status>HTTP/1.1 507 Insufficient Storage</D:status><D:error><D:number-of-matches-within-limits/>"
+            ));
+            let items: Vec<String> = hrefs(&r.body).into_iter().filter(|h| h != coll).collect();
+            let token = token_of(&r.body);
+            (items, cut, token)
+        }
+    };
+    let follow = |token: String, limit: usize| {
+        let ask = &ask;
+        async move {
+            let (mut seen, mut token, mut pages) = (std::collections::BTreeSet::new(), token, 0);
+            loop {
+                let (items, cut, next) = ask(token.clone(), limit).await;
+                assert!(
+                    items.len() <= limit,
+                    "{} items over a limit of {limit}",
+                    items.len()
+                );
+                seen.extend(items);
+                pages += 1;
+                if !cut {
+                    return (seen, next, pages);
+                }
+                assert_ne!(next, token, "a cut answer must move the token on");
+                token = next;
+            }
+        }
+    };
+    let (all, token, pages) = follow(String::new(), 7).await;
+    assert_eq!(all.len(), 9 + 20);
+    assert_eq!(pages, 5);
+    // A delta of three changes at a limit of two: two pages, nothing lost.
+    for uid in [
+        "hamburg-oneoff@example.org",
+        "allday@example.org",
+        "floating@example.org",
+    ] {
+        retitle(&gw, uid, "changed");
+    }
+    let (changed, _, pages) = follow(token.clone(), 2).await;
+    assert_eq!(changed.len(), 3, "{changed:?}");
+    assert_eq!(pages, 2);
+    // Without a limit, or with one it does not reach, nothing is cut.
+    let (_, cut, _) = ask(token, 3).await;
+    assert!(!cut);
+    let r = dav(&app, "REPORT", coll, &[], r#"<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:limit><D:nresults>none</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>"#).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
 #[tokio::test]
 async fn sync_collection_initial_delta_and_bad_token() {
     let (app, gw) = setup();
@@ -297,15 +539,7 @@ async fn sync_collection_initial_delta_and_bad_token() {
     let r = dav(&app, "REPORT", coll, &[("depth", "1")], initial).await;
     assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
     assert_eq!(hrefs(&r.body).len(), 9 + 20);
-    let token = r
-        .body
-        .split("<D:sync-token>")
-        .nth(1)
-        .unwrap()
-        .split("</D:sync-token>")
-        .next()
-        .unwrap()
-        .to_owned();
+    let token = token_of(&r.body);
     let r = dav(&app, "REPORT", coll, &[], initial).await;
     assert_eq!(hrefs(&r.body).len(), 9 + 20);
 
@@ -334,14 +568,7 @@ async fn sync_collection_initial_delta_and_bad_token() {
         r2.body
     );
     assert!(r2.body.contains("X-REVISION:1"));
-    let new_token = r
-        .body
-        .split("<D:sync-token>")
-        .nth(1)
-        .unwrap()
-        .split("</D:sync-token>")
-        .next()
-        .unwrap();
+    let new_token = token_of(&r.body);
     assert_ne!(new_token, token);
 
     // In a view the changed event left (it no longer matches q=fsfe evening), it is reported removed.

@@ -202,6 +202,17 @@ impl Ms {
         self.spill();
     }
 
+    /// The response for a collection whose answer was cut at the client's `DAV:limit`
+    /// (RFC 6578 §3.6): the client asks again from the answer's token for the rest.
+    pub(super) fn cut(&mut self, href: &str) {
+        let _ = writeln!(
+            self.out,
+            "<D:response><D:href>{}</D:href><D:status>HTTP/1.1 507 Insufficient Storage</D:status>\
+             <D:error><D:number-of-matches-within-limits/></D:error></D:response>",
+            esc(href)
+        );
+    }
+
     pub(super) fn finish(mut self, token: Option<u64>) -> Response {
         if let Some(t) = token {
             let _ = writeln!(self.out, "<D:sync-token>{}</D:sync-token>", sync_token(t));

@@ -118,6 +118,7 @@ pub(super) fn prop_value(
             "<D:supported-report><D:report><C:calendar-query/></D:report></D:supported-report>",
             "<D:supported-report><D:report><C:calendar-multiget/></D:report></D:supported-report>",
             "<D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report>",
+            "<D:supported-report><D:report><C:free-busy-query/></D:report></D:supported-report>",
         ]
         .concat(),
         (CALDAV, "supported-calendar-component-set") if is_coll => {

@@ -2,8 +2,9 @@
 
 1. python `caldav`: discovery from the account's principal URL (the server asks for the
    password), the account's calendar among the shared ones, save_event, an edit, a recurring
-   event with a moved instance (expanded by the server), an `If-Match` conflict (412) and a
-   delete, whose cancellation reaches the second node.
+   event with a moved instance (expanded by the server), an `If-Match` conflict (412),
+   searches the server filters (a property not defined, a text match), a free-busy query,
+   and a delete, whose cancellation reaches the second node.
 2. `vdirsyncer` two-way sync of the account's calendar with a local folder, and `khal`: an
    event made with `khal new` ends up in the node's /feed.ics and on the second node; then the
    event is edited on the node's web form (a real login and form post) and the next sync
@@ -137,6 +138,43 @@ check(len(inst) == 1 and "late" in inst[0][0], f"the moved instance: {inst}")
 if inst:
     # 20:00 in Berlin after the March change is 18:00 UTC.
     check(inst[0][1].astimezone(dt.timezone.utc).hour == 18, f"moved instance at {inst[0][1]}")
+
+# Searches the server answers itself (post_filter=False: caldav would otherwise filter again
+# on its side): a property that is not defined, a case-sensitive text match.
+cal.save_event(f"""BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//interop//caldav//EN
+BEGIN:VEVENT
+UID:tagged-{run_id}@example.org
+DTSTAMP:20261201T120000Z
+DTSTART:20270210T170000Z
+DURATION:PT1H
+SUMMARY:Tagged Meetup {run_id}
+CATEGORIES:tagged
+END:VEVENT
+END:VCALENDAR
+""")
+feb = dict(start=dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc),
+           end=dt.datetime(2027, 3, 1, tzinfo=dt.timezone.utc), event=True, post_filter=False)
+uids_of = lambda found: sorted(str(e.icalendar_component["UID"]) for e in found)
+untagged = uids_of(cal.search(no_category=True, **feb))
+check(uid in untagged and f"tagged-{run_id}@example.org" not in untagged,
+      f"no_category search: {untagged}")
+no_end = uids_of(cal.search(no_dtend=True, **feb))
+check(f"tagged-{run_id}@example.org" in no_end and uid not in no_end, f"no_dtend search: {no_end}")
+exact = uids_of(cal.search(summary=f"Tagged Meetup {run_id}", **feb))
+check(exact == [f"tagged-{run_id}@example.org"], f"summary search: {exact}")
+# The free-busy-query report over February: the two evenings, merged where they touch.
+fb = cal.freebusy_request(dt.datetime(2027, 2, 10, tzinfo=dt.timezone.utc),
+                          dt.datetime(2027, 2, 11, tzinfo=dt.timezone.utc))
+periods = []
+for c in fb.icalendar_instance.walk("VFREEBUSY"):
+    # One FREEBUSY line of several periods: a list of them, or one vPeriod.
+    line = c.get("FREEBUSY", [])
+    periods += [p.dt for p in (line if isinstance(line, list) else [line])]
+check([(a.hour, b.hour) for a, b in periods] == [(17, 18), (19, 21)],
+      f"free-busy periods: {periods}")
+cal.event_by_uid(f"tagged-{run_id}@example.org").delete()
 
 # Delete: a cancellation that reaches the sister node.
 cal.event_by_uid(uid).delete()

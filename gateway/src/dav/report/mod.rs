@@ -2,13 +2,15 @@
 //! the properties asked for, how calendar data is sent — and the rendering of its answer. Each
 //! report's own logic is in its file.
 
+mod filter;
+mod freebusy;
 mod multiget;
 mod query;
 mod sync;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use discal_store::StoredEvent;
 
 use super::error::DavError;
@@ -53,6 +55,12 @@ pub(super) fn report<'a>(
     root: &El,
     who: Option<&'a str>,
 ) -> Result<Response, DavError> {
+    if root.is(DAV, "principal-property-search") {
+        return principal_search(gw, root, who);
+    }
+    if root.is(DAV, "principal-search-property-set") {
+        return Ok(principal_search_set());
+    }
     let coll = match res {
         // A report on an item is a report on its collection, limited to that item.
         Res::Coll(c) | Res::Item(c, _) => c.clone(),
@@ -91,9 +99,76 @@ pub(super) fn report<'a>(
         query::run(&r, res, root)
     } else if root.is(DAV, "sync-collection") {
         sync::run(&r, root)
+    } else if root.is(CALDAV, "free-busy-query") {
+        freebusy::run(&r, root)
     } else {
         Err(DavError::unsupported_report())
     }
+}
+
+/// principal-property-search (RFC 3744 §9.4), on any resource: the only principal a caller
+/// may find is their own (account names are not published), when its display name holds the
+/// text searched for (`DAV:displayname`, the property this server searches; other properties
+/// match nothing). Anonymous callers find none. python `caldav`'s `search_principals` and
+/// attendee lookups in calendar apps send it.
+fn principal_search(gw: &Gateway, root: &El, who: Option<&str>) -> Result<Response, DavError> {
+    let any = root.attr("test") == Some("anyof");
+    let tests: Vec<bool> = root
+        .children_named(DAV, "property-search")
+        .map(|ps| {
+            let text = ps
+                .child(DAV, "match")
+                .map_or("", |m| m.text.trim())
+                .to_lowercase();
+            let on_name = ps
+                .child(DAV, "prop")
+                .is_some_and(|p| p.child(DAV, "displayname").is_some());
+            on_name && who.is_some_and(|w| w.to_lowercase().contains(&text))
+        })
+        .collect();
+    let matched = if any && !tests.is_empty() {
+        tests.iter().any(|t| *t)
+    } else {
+        tests.iter().all(|t| *t)
+    };
+    let names: Vec<PropName> = root
+        .child(DAV, "prop")
+        .map(|p| {
+            p.children
+                .iter()
+                .map(|c| (c.ns.clone(), c.name.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ms = Ms::new();
+    if let (Some(w), true) = (who, matched) {
+        let (found, missing) = super::props::props_of(
+            gw,
+            &Res::Principal,
+            None,
+            (gw.store.last_seq()?, Some(w)),
+            &names,
+        );
+        ms.response(&super::props::principal_href(Some(w)), &found, &missing);
+    }
+    Ok(ms.finish(None))
+}
+
+/// principal-search-property-set (RFC 3744 §9.5): the display name is what can be searched.
+fn principal_search_set() -> Response {
+    let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:principal-search-property-set \
+        xmlns:D=\"DAV:\"><D:principal-search-property><D:prop><D:displayname/></D:prop>\
+        <D:description xml:lang=\"en\">Display name</D:description>\
+        </D:principal-search-property></D:principal-search-property-set>\n";
+    (
+        axum::http::StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/xml; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 impl Report<'_> {
@@ -135,12 +210,25 @@ impl Report<'_> {
 
     /// The multistatus of `pending`, with a sync token when one is given.
     fn answer(&self, pending: &[Pending], token: Option<u64>) -> Result<Response, DavError> {
+        self.answer_cut(pending, token, false)
+    }
+
+    /// [`Self::answer`], saying whether it was cut at the client's `DAV:limit`.
+    fn answer_cut(
+        &self,
+        pending: &[Pending],
+        token: Option<u64>,
+        cut: bool,
+    ) -> Result<Response, DavError> {
         let mut ms = Ms::new();
         ms.render(&self.coll, &self.names, pending, |ms, ev, hrefs| {
             self.item(ms, ev, hrefs)
         });
         if self.over.load(Relaxed) {
             return Err(DavError::TooLarge);
+        }
+        if cut {
+            ms.cut(&self.coll.href());
         }
         Ok(ms.finish(token))
     }

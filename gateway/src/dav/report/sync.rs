@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use axum::response::Response;
 use discal_protocol::NodeKey;
+use discal_store::StoredEvent;
 
 use super::Report;
 use crate::dav::error::DavError;
@@ -21,14 +22,25 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
         .child(DAV, "sync-token")
         .map(|t| t.text.trim())
         .unwrap_or("");
+    let limit = limit(root)?;
     if token.is_empty() {
-        return initial(r);
+        return initial(r, limit);
     }
     let since = match parse_token(token) {
         Some(s) if s <= r.seq => s,
         _ => return Err(DavError::Precondition("<D:valid-sync-token/>".into())),
     };
     let changed = r.gw.store.changes_since(since, usize::MAX)?;
+    let (changed, cut) = page(changed, limit, |ev| match &r.coll {
+        Coll::User(o) => o.concerns(&ev.key()),
+        Coll::Origin(k) => ev.payload.origin == *k,
+        _ => true,
+    });
+    let r = &Page {
+        r,
+        token: cut.unwrap_or(r.seq),
+        cut: cut.is_some(),
+    };
     // An origin's calendar never loses events (a cancellation is a revision). The aggregate
     // calendar and views need their current members: an event leaves a view when it no
     // longer matches, and a listing leaves both when another listing of the same real event
@@ -43,7 +55,7 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
                 false => Pending::Ev(Box::new(ev)),
             })
             .collect();
-        return r.answer(&pending, Some(r.seq));
+        return r.answer(&pending);
     }
     if let Coll::Origin(k) = &r.coll {
         let pending: Vec<Pending> = changed
@@ -51,7 +63,7 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             .filter(|ev| ev.payload.origin == *k)
             .map(|ev| Pending::Ev(Box::new(ev)))
             .collect();
-        return r.answer(&pending, Some(r.seq));
+        return r.answer(&pending);
     }
     if let Coll::All = &r.coll {
         return all_since(r, changed);
@@ -81,15 +93,71 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             }
         }
     }
-    r.answer(&out.pending, Some(r.seq))
+    r.answer(&out.pending)
+}
+
+/// A delta's answer: up to its token, and whether it stopped short of the newest change.
+struct Page<'a, 'b> {
+    r: &'a Report<'b>,
+    token: u64,
+    cut: bool,
+}
+
+impl<'b> std::ops::Deref for Page<'_, 'b> {
+    type Target = Report<'b>;
+    fn deref(&self) -> &Report<'b> {
+        self.r
+    }
+}
+
+impl Page<'_, '_> {
+    fn answer(&self, pending: &[Pending]) -> Result<Response, DavError> {
+        self.r.answer_cut(pending, Some(self.token), self.cut)
+    }
+}
+
+/// `DAV:limit` (RFC 6578 §3.6), if asked for: the most changed members one answer reports.
+fn limit(root: &El) -> Result<Option<usize>, DavError> {
+    let Some(l) = root.child(DAV, "limit") else {
+        return Ok(None);
+    };
+    l.child(DAV, "nresults")
+        .and_then(|n| n.text.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or_else(|| {
+            DavError::BadRequest("DAV:limit needs DAV:nresults, a positive number".into())
+        })
+}
+
+/// Cuts `changed` (oldest change first) after the `limit`th event the collection reports: the
+/// answer's token is then that event's change, from which the client asks for the rest.
+fn page(
+    mut changed: Vec<StoredEvent>,
+    limit: Option<usize>,
+    reported: impl Fn(&StoredEvent) -> bool,
+) -> (Vec<StoredEvent>, Option<u64>) {
+    let Some(limit) = limit else {
+        return (changed, None);
+    };
+    let mut seen = 0;
+    let Some(at) = changed.iter().position(|ev| {
+        seen += usize::from(reported(ev));
+        seen == limit
+    }) else {
+        return (changed, None);
+    };
+    if !changed[at + 1..].iter().any(&reported) {
+        return (changed, None);
+    }
+    changed.truncate(at + 1);
+    let token = changed[at].seq;
+    (changed, Some(token))
 }
 
 /// The aggregate calendar's changes, membership from its kept grouping (no event is read
 /// but those that changed and the representatives they bring back).
-fn all_since(
-    r: &Report<'_>,
-    changed: Vec<discal_store::StoredEvent>,
-) -> Result<Response, DavError> {
+fn all_since(r: &Page<'_, '_>, changed: Vec<StoredEvent>) -> Result<Response, DavError> {
     let g = grouping(r.gw)?;
     let mut hrefs = Hrefs::new(&r.coll);
     let mut out = Out::default();
@@ -118,7 +186,7 @@ fn all_since(
             }
         }
     }
-    r.answer(&out.pending, Some(r.seq))
+    r.answer(&out.pending)
 }
 
 /// A delta's entries, each item once (a listing can be named by its own change and by its
@@ -165,7 +233,23 @@ impl Members {
 }
 
 /// The first sync: every member, from the index alone when only index properties are asked.
-fn initial(r: &Report<'_>) -> Result<Response, DavError> {
+/// With a `DAV:limit` smaller than the calendar, the members whose latest change is oldest,
+/// and a token at the last of them: every other member changed after it, so the next delta
+/// brings it.
+fn initial(r: &Report<'_>, limit: Option<usize>) -> Result<Response, DavError> {
+    if let Some(n) = limit {
+        let mut hits = members(r.gw, &r.coll)?;
+        if hits.len() > n {
+            hits.sort_unstable_by_key(|h| h.event.seq);
+            hits.truncate(n);
+            let token = hits.last().map_or(0, |h| h.event.seq);
+            let pending: Vec<Pending> = hits
+                .into_iter()
+                .map(|h| Pending::Ev(Box::new(h.event)))
+                .collect();
+            return r.answer_cut(&pending, Some(token), true);
+        }
+    }
     if index_only(&r.names) {
         if let Some(listing) = index_listing(r.gw, &r.coll) {
             let mut ms = Ms::new();
