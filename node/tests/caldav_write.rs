@@ -519,8 +519,17 @@ async fn bad_puts_get_their_condition_and_change_nothing() {
         )
         .await;
     assert_eq!(r.status, 403);
+    // A PROPPATCH naming a property the node computes changes nothing, the others included.
+    let patch = |props: &str| {
+        format!("<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" xmlns:I=\"http://apple.com/ns/ical/\"><D:set><D:prop>{props}</D:prop></D:set></D:propertyupdate>")
+    };
     let r = ana
-        .send("PROPPATCH", coll, &[], "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\" xmlns:I=\"http://apple.com/ns/ical/\"><D:set><D:prop><D:displayname>Mine</D:displayname><I:calendar-color>#ff0000</I:calendar-color></D:prop></D:set></D:propertyupdate>")
+        .send(
+            "PROPPATCH",
+            coll,
+            &[],
+            patch("<D:displayname>Mine</D:displayname><D:getetag>x</D:getetag>"),
+        )
         .await;
     assert_eq!(r.status, 207);
     assert!(
@@ -528,7 +537,35 @@ async fn bad_puts_get_their_condition_and_change_nothing() {
         "{}",
         r.body
     );
+    assert!(r.body.contains("424 Failed Dependency"), "{}", r.body);
     assert_eq!(revisions(&a), before, "a refused request changed the store");
+    let shown = ana.propfind(coll, "0", "<D:displayname/>").await.body;
+    assert!(
+        shown.contains("<D:displayname>DisCal (ana)</D:displayname>") || !shown.contains("Mine"),
+        "{shown}"
+    );
+    // Name, colour and order as Apple Calendar sets them are kept for the account, and shown.
+    let r = ana
+        .send("PROPPATCH", coll, &[], patch("<D:displayname>Mine &amp; ours</D:displayname><I:calendar-color symbolic-color=\"custom\">#FF0000FF</I:calendar-color><I:calendar-order>3</I:calendar-order>"))
+        .await;
+    assert_eq!(r.status, 207);
+    assert_eq!(r.body.matches("200 OK").count(), 3, "{}", r.body);
+    let shown = ana
+        .propfind(coll, "0", "<D:displayname/><I:calendar-color xmlns:I=\"http://apple.com/ns/ical/\"/><I:calendar-order xmlns:I=\"http://apple.com/ns/ical/\"/>")
+        .await
+        .body;
+    for want in ["Mine &amp; ours", "#FF0000FF", ">3<"] {
+        assert!(shown.contains(want), "{want} not in {shown}");
+    }
+    assert_eq!(revisions(&a), before, "calendar properties are not events");
+    // Another account's calendar keeps the node's.
+    add_user(&a, "ben", "user", PASSWORD).await;
+    let ben = Dav::new(&a, "ben", PASSWORD);
+    let theirs = ben
+        .propfind("/dav/calendars/users/ben/", "0", "<D:displayname/>")
+        .await
+        .body;
+    assert!(!theirs.contains("Mine"), "{theirs}");
     let listing = ana.propfind(coll, "1", "<D:getetag/>").await.body;
     assert!(
         listing.contains("kept.ics") && !listing.contains("new.ics"),
@@ -669,6 +706,14 @@ async fn principal_search_finds_only_oneself_and_a_limited_sync_pages() {
         .await;
     assert_eq!(r.status, 207, "{}", r.body);
     assert!(!r.body.contains("<D:response>"), "{}", r.body);
+    // python caldav 3's shape: the properties beside an empty DAV:prop.
+    let lib = r#"<D:principal-property-search xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop/><C:calendar-home-set/><D:displayname/></D:principal-property-search>"#;
+    let r = ana.send("REPORT", "/dav/principal/ana/", &[], lib).await;
+    assert!(
+        r.body.contains("<D:displayname>ana</D:displayname>"),
+        "{}",
+        r.body
+    );
     let anonymous = Dav::new(&a, "", "");
     let r = anonymous.send("REPORT", "/dav/", &[], search("")).await;
     assert_eq!(r.status, 207, "{}", r.body);

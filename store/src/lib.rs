@@ -84,7 +84,9 @@ use discal_protocol::recur::ExpandLimits;
 pub use backend::SledOptions;
 pub use dedupe::DedupeChoice;
 pub use error::StoreError;
-pub use people::{Account, AuditEntry, Role, Session, SiteRequest, Submission, TokenRecord};
+pub use people::{
+    Account, AuditEntry, DavPropName, Role, Session, SiteRequest, Submission, TokenRecord,
+};
 pub use proposals::{ReceivedProposal, RsvpRecord, SentProposal};
 pub use push::{PushState, SubState, Subscription};
 pub use sources::{PollCounts, SourceState};

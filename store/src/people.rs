@@ -29,6 +29,9 @@ pub(crate) const K_SITES: u8 = b'r';
 pub(crate) const K_DAV_NAME: u8 = b'n';
 /// The same, the other way: UID → `account NUL name`.
 pub(crate) const K_DAV_UID: u8 = b'h';
+/// A property an account's calendar app set on its calendar (PROPPATCH: a name, a colour, an
+/// order): `account NUL namespace NUL name` → the value's text.
+pub(crate) const K_DAV_PROP: u8 = b'd';
 
 /// What an account may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
@@ -48,6 +51,9 @@ impl Role {
         }
     }
 }
+
+/// A calendar property's (namespace, name).
+pub type DavPropName = (String, String);
 
 /// One person's account.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -415,6 +421,52 @@ impl Store {
                 full.split_once('\0')
                     .map(|(a, n)| (a.to_owned(), n.to_owned()))
             }))
+    }
+
+    /// The properties `account`'s calendar apps set on its calendar: ((namespace, name),
+    /// value).
+    pub fn dav_props(&self, account: &str) -> Result<Vec<(DavPropName, String)>, StoreError> {
+        let prefix = key(K_DAV_PROP, format!("{account}\0").as_bytes());
+        Ok(self
+            .people_scan_from::<String>(&prefix)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let k = String::from_utf8_lossy(&k).into_owned();
+                let (ns, name) = k.split_once('\0')?;
+                Some(((ns.to_owned(), name.to_owned()), v))
+            })
+            .collect())
+    }
+
+    /// One property `account`'s calendar apps set on its calendar, if set.
+    pub fn dav_prop(
+        &self,
+        account: &str,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.people_get(&key(
+            K_DAV_PROP,
+            format!("{account}\0{ns}\0{name}").as_bytes(),
+        ))
+    }
+
+    /// Sets (`Some`) and removes (`None`) properties of `account`'s calendar, all at once and
+    /// durably.
+    pub fn set_dav_props(
+        &self,
+        account: &str,
+        changes: &[(DavPropName, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        for ((ns, name), value) in changes {
+            let k = key(K_DAV_PROP, format!("{account}\0{ns}\0{name}").as_bytes());
+            match value {
+                Some(v) => b.insert(k, encode(v)),
+                None => b.remove(k),
+            }
+        }
+        self.people_write(b)
     }
 
     /// The CalDAV names `account`'s clients gave its events: (name, UID) pairs.

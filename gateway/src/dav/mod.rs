@@ -221,7 +221,7 @@ async fn dispatch(
             match method.as_str() {
                 "PUT" => own::put(&gw, &caller, res, &name, &headers, &body).await,
                 "DELETE" => own::delete(&gw, &caller, res, &headers).await,
-                "PROPPATCH" => own::proppatch(&res, &body),
+                "PROPPATCH" => own::proppatch(&gw, &caller, &res, &body),
                 "MKCALENDAR" | "MKCOL" => Err(DavError::condition(
                     "<D:resource-must-be-null/>",
                     "each account has one calendar, which exists already; put events into it",

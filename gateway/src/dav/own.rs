@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use discal_protocol::{EventKey, NodeKey};
-use discal_store::{AuditEntry, StoredEvent};
+use discal_store::{AuditEntry, DavPropName, StoredEvent};
 
 use super::error::DavError;
 use super::path::{etag_of, item_etag, Coll, Res, HOME};
@@ -581,47 +581,132 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// PROPPATCH on the account's calendar or its events: every property is protected here (the
-/// calendar's name and colour are the node's; apps keep their own colour locally), so each
-/// one named is answered 403 `cannot-modify-protected-property` in a 207, as RFC 4918 §9.2
-/// has it, and nothing changes.
-pub(super) fn proppatch(res: &Res, body: &[u8]) -> Result<Response, DavError> {
+/// Most properties an account's calendar keeps, and the longest value of one (a
+/// `calendar-timezone` VTIMEZONE is the largest that apps send).
+pub const MAX_CALENDAR_PROPS: usize = 32;
+pub const MAX_CALENDAR_PROP_BYTES: usize = 16 << 10;
+
+/// Properties the node computes, which no PROPPATCH changes (RFC 4918 §15, RFC 4791 §5.2,
+/// RFC 6578, calendarserver's CTag). The calendar's name, colour and description are the
+/// node's until the account's app sets its own.
+fn protected(ns: &str, name: &str) -> bool {
+    use super::xml::{CALDAV, CS};
+    match ns {
+        DAV => !matches!(name, "displayname"),
+        CALDAV => !matches!(name, "calendar-description" | "calendar-timezone"),
+        CS => matches!(name, "getctag"),
+        _ => false,
+    }
+}
+
+/// PROPPATCH (RFC 4918 §9.2). On the account's calendar: its name, colour, order,
+/// description and any other property an app sets are kept for the account and shown back
+/// (Apple Calendar and Evolution set them), all or none of one request; the properties the
+/// node computes are answered 403 `cannot-modify-protected-property`, and the others then
+/// 424. On its events every property is protected (an event is its iCalendar data).
+pub(super) fn proppatch(
+    gw: &Gateway,
+    caller: &Caller,
+    res: &Res,
+    body: &[u8],
+) -> Result<Response, DavError> {
     let root = super::parse_body(body)?
         .filter(|r| r.is(DAV, "propertyupdate"))
         .ok_or_else(|| DavError::BadRequest("PROPPATCH body must be DAV:propertyupdate".into()))?;
-    let href = match res {
-        Res::Coll(c) => c.href(),
-        Res::Item(c @ Coll::User(o), k) => {
-            format!("{}{}", c.href(), path_segment(&o.name_of(&k.uid)))
-        }
+    let (href, account) = match res {
+        Res::Coll(c @ Coll::User(o)) => (c.href(), Some(o.account.clone())),
+        Res::Item(c @ Coll::User(o), k) => (
+            format!("{}{}", c.href(), path_segment(&o.name_of(&k.uid))),
+            None,
+        ),
         _ => return Err(DavError::NotFound("no such resource".into())),
     };
-    let mut props = String::new();
-    for change in &root.children {
-        for prop in change.children.iter().filter(|p| p.is(DAV, "prop")) {
-            for el in &prop.children {
-                props.push_str(&format!(
-                    "<X:{} xmlns:X=\"{}\"/>",
-                    esc(&el.name),
-                    esc(&el.ns)
-                ));
+    let changes = changes_of(&root);
+    let held = match &account {
+        Some(a) => gw.store.dav_props(a)?,
+        None => Vec::new(),
+    };
+    let count_after = {
+        let mut names: HashSet<&(String, String)> = held.iter().map(|(n, _)| n).collect();
+        for (n, v) in &changes {
+            if v.is_some() {
+                names.insert(n);
+            } else {
+                names.remove(n);
             }
         }
+        names.len()
+    };
+    // Why each property cannot be changed, if it cannot.
+    let refusal = |(ns, name): &(String, String), v: &Option<String>| -> Option<&'static str> {
+        if account.is_none() || protected(ns, name) {
+            Some("403 Forbidden\r<D:error><D:cannot-modify-protected-property/></D:error>")
+        } else if v
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_CALENDAR_PROP_BYTES)
+            || count_after > MAX_CALENDAR_PROPS
+        {
+            Some("507 Insufficient Storage\r")
+        } else {
+            None
+        }
+    };
+    let failed = changes.iter().any(|(n, v)| refusal(n, v).is_some());
+    if !failed {
+        if let Some(a) = &account {
+            gw.store.set_dav_props(a, &changes)?;
+            audit(gw, caller, "caldav calendar properties", a);
+        }
     }
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\"><D:response>{}\
-         <D:propstat><D:prop>{props}</D:prop><D:status>HTTP/1.1 403 Forbidden</D:status>\
-         <D:error><D:cannot-modify-protected-property/></D:error>\
-         <D:responsedescription>the calendar's properties are set by the node</D:responsedescription>\
-         </D:propstat></D:response></D:multistatus>\n",
-        href_xml(&href)
+    let mut out = String::from(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"DAV:\"><D:response>",
     );
+    out.push_str(&href_xml(&href));
+    for ((ns, name), v) in &changes {
+        let (status, error) = match refusal(&(ns.clone(), name.clone()), v) {
+            Some(r) => r.split_once('\r').unwrap_or((r, "")),
+            None if failed => ("424 Failed Dependency", ""),
+            None => ("200 OK", ""),
+        };
+        out.push_str(&format!(
+            "<D:propstat><D:prop><X:{} xmlns:X=\"{}\"/></D:prop><D:status>HTTP/1.1 {status}</D:status>{error}</D:propstat>",
+            esc(name),
+            esc(ns)
+        ));
+    }
+    if failed {
+        out.push_str(
+            "<D:responsedescription>nothing was changed: the properties the node computes, \
+             and those of events, cannot be set</D:responsedescription>",
+        );
+    }
+    out.push_str("</D:response></D:multistatus>\n");
     Ok((
         StatusCode::MULTI_STATUS,
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-        body,
+        out,
     )
         .into_response())
+}
+
+/// Each property a `propertyupdate` names, in order, with its new value (None: removed); a
+/// property named twice takes its last change.
+fn changes_of(root: &super::xml::El) -> Vec<(DavPropName, Option<String>)> {
+    let mut changes: Vec<(DavPropName, Option<String>)> = Vec::new();
+    for change in &root.children {
+        let set = change.is(DAV, "set");
+        if !set && !change.is(DAV, "remove") {
+            continue;
+        }
+        for prop in change.children.iter().filter(|p| p.is(DAV, "prop")) {
+            for el in &prop.children {
+                let name = (el.ns.clone(), el.name.clone());
+                changes.retain(|(n, _)| *n != name);
+                changes.push((name, set.then(|| el.text.clone())));
+            }
+        }
+    }
+    changes
 }
 
 /// The audit line of a write just made durable (the line itself reaches the disk with the

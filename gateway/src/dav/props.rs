@@ -86,6 +86,12 @@ pub(super) fn prop_value(
         Res::Coll(Coll::User(o)) => o.ctag(gw).ok(),
         _ => Some(seq),
     };
+    // What the account's apps set on its calendar (PROPPATCH), before the node's defaults.
+    if let Res::Coll(Coll::User(o)) = res {
+        if let Ok(Some(v)) = gw.store.dav_prop(&o.account, ns, name) {
+            return Some(esc(&v).into_owned());
+        }
+    }
     Some(match (ns.as_str(), name.as_str()) {
         (DAV, "resourcetype") => match res {
             Res::Coll(_) => "<D:collection/><C:calendar/>".into(),

@@ -82,6 +82,14 @@ mine = [c for u, c in by_url.items() if u.endswith(f"/dav/calendars/users/{user}
 check(len(mine) == 1, f"the account's calendar among {list(by_url)}")
 check(any(u.endswith("/dav/calendars/all/") for u in by_url), "the shared calendar is listed too")
 cal = mine[0]
+# A principal search finds the account itself, and no one else.
+found = [str(p.url) for p in client.search_principals(name=user)]
+check(found == [f"{base}/dav/principal/{user}/"], f"principal search: {found}")
+# The calendar's name as the app sets it (PROPPATCH), kept for the account.
+cal.set_properties([caldav.elements.dav.DisplayName(f"Ana's meetups {run_id}")])
+# (Read through a new object: the library caches a calendar's name.)
+renamed = caldav.Calendar(client=client, url=cal.url).get_display_name()
+check(renamed == f"Ana's meetups {run_id}", f"renamed: {renamed}")
 
 uid = f"caldav-{run_id}@example.org"
 ev = cal.save_event(

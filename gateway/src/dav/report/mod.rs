@@ -131,15 +131,24 @@ fn principal_search(gw: &Gateway, root: &El, who: Option<&str>) -> Result<Respon
     } else {
         tests.iter().all(|t| *t)
     };
+    // python caldav 3 puts the properties it wants beside an empty `DAV:prop` rather than in
+    // it: both are read.
     let names: Vec<PropName> = root
-        .child(DAV, "prop")
-        .map(|p| {
-            p.children
-                .iter()
-                .map(|c| (c.ns.clone(), c.name.clone()))
-                .collect()
+        .children
+        .iter()
+        .flat_map(|c| match c.is(DAV, "prop") {
+            true => c.children.iter().collect(),
+            false => vec![c],
         })
-        .unwrap_or_default();
+        .filter(|c| {
+            !(c.ns == DAV
+                && matches!(
+                    c.name.as_str(),
+                    "property-search" | "apply-to-principal-collection-set"
+                ))
+        })
+        .map(|c| (c.ns.clone(), c.name.clone()))
+        .collect();
     let mut ms = Ms::new();
     if let (Some(w), true) = (who, matched) {
         let (found, missing) = super::props::props_of(
