@@ -108,6 +108,7 @@ sed -i 's/^min_fill_secs = 2 /min_fill_secs = 0 /' "$people/config.toml"
 grep -q '^min_fill_secs = 0 ' "$people/config.toml" || { echo "could not set min_fill_secs"; exit 1; }
 printf '%s' "people test password" | target/debug/discal user add ana --role admin --password-stdin --data-dir "$people" >/dev/null
 printf '%s' "user test password" | target/debug/discal user add ben --role user --password-stdin --data-dir "$people" >/dev/null
+printf '%s' "tester test password" | target/debug/discal user add tess --role user --password-stdin --data-dir "$people" >/dev/null
 pids=()
 for dir in "$people" "$sister"; do
   target/debug/discal run --data-dir "$dir" >/dev/null 2>"$dir/log" &
@@ -137,6 +138,11 @@ check people_browser_test.mjs env CHROMIUM="$(command -v "${CHROMIUM:-chromium}"
 check check_caldav_write.py .venv/bin/python "$here/check_caldav_write.py" \
   "$(url_of "$people")" "$(url_of "$sister")" ana "people test password"
 check check_caldav_write.mjs node "$here/check_caldav_write.mjs" "$(url_of "$people")" ana "people test password"
+# caldav-server-tester grades the CalDAV features of a third account's calendar.
+.venv/bin/python -c "import caldav_server_tester, vobject" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check "caldav-server-tester==1.7.0" "vobject==0.9.9"
+check check_server_tester.py .venv/bin/python "$here/check_server_tester.py" \
+  "$(url_of "$people")" tess "tester test password"
 kill "${pids[@]}"
 wait "${pids[@]}" 2>/dev/null || true
 # The relay path in Chromium, on the page of the last of three real nodes peered A–B–C.
