@@ -123,10 +123,29 @@ fn name_of(el: &El) -> Result<String, DavError> {
         .ok_or_else(|| DavError::BadRequest(format!("{} needs a name", el.name)))
 }
 
+/// The most elements one filter may have. Each is evaluated on every event of the range, so
+/// their number multiplies a query's cost; clients send a handful.
+pub const MAX_FILTER_ELEMENTS: usize = 64;
+
+fn elements(el: &El) -> usize {
+    1 + el.children.iter().map(elements).sum::<usize>()
+}
+
 impl CompFilter {
     /// Reads a `comp-filter` element; anything RFC 4791 §9.7.1 does not allow inside it is
-    /// refused with `C:supported-filter`.
-    pub fn parse(el: &El) -> Result<Self, DavError> {
+    /// refused with `C:supported-filter`, and so is a filter of more than
+    /// [`MAX_FILTER_ELEMENTS`] elements.
+    pub fn parse_filter(el: &El) -> Result<Self, DavError> {
+        if elements(el) > MAX_FILTER_ELEMENTS {
+            return Err(DavError::condition(
+                "<C:supported-filter/>",
+                &format!("a filter may have at most {MAX_FILTER_ELEMENTS} elements"),
+            ));
+        }
+        Self::parse(el)
+    }
+
+    fn parse(el: &El) -> Result<Self, DavError> {
         let mut f = Self {
             name: name_of(el)?,
             ..Self::default()
@@ -393,7 +412,7 @@ mod tests {
     fn filter(xml: &str) -> Result<CompFilter, DavError> {
         let doc = format!(r#"<C:filter xmlns:C="urn:ietf:params:xml:ns:caldav">{xml}</C:filter>"#);
         let root = parse(doc.as_bytes()).unwrap();
-        CompFilter::parse(root.child(CALDAV, "comp-filter").unwrap())
+        CompFilter::parse_filter(root.child(CALDAV, "comp-filter").unwrap())
     }
 
     const CAL: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
@@ -472,6 +491,17 @@ mod tests {
         assert!(matches(&ev(
             r#"<C:prop-filter name="DTSTAMP"><C:time-range start="20261231T000000Z" end="20270102T000000Z"/></C:prop-filter>"#
         )));
+    }
+
+    #[test]
+    fn a_filter_of_too_many_elements_is_refused() {
+        let many =
+            r#"<C:prop-filter name="SUMMARY"><C:text-match>x</C:text-match></C:prop-filter>"#
+                .repeat(40);
+        assert!(matches!(
+            filter(&ev(&many)),
+            Err(DavError::Precondition(c)) if c.contains("at most 64")
+        ));
     }
 
     #[test]

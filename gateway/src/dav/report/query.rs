@@ -21,7 +21,7 @@ pub(super) fn run(r: &Report<'_>, res: &Res, root: &El) -> Result<Response, DavE
         .child(CALDAV, "filter")
         .and_then(|f| f.child(CALDAV, "comp-filter"))
     {
-        Some(c) => Some(CompFilter::parse(c)?),
+        Some(c) => Some(CompFilter::parse_filter(c)?),
         None => None,
     };
     if let Some(f) = &filter {
