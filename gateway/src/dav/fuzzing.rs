@@ -28,11 +28,37 @@ impl NodeApi for ReadOnly {
     }
 }
 
+/// Events for the reports' filters and expansions to work on: a weekly series in a zone
+/// with a moved instance, and a one-off with parameters and categories.
+const EVENTS: &str = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:weekly@fuzz\r\n\
+    DTSTART;TZID=Europe/Berlin:20270105T190000\r\nDURATION:PT2H\r\nRRULE:FREQ=WEEKLY\r\n\
+    SUMMARY:Weekly \\, fuzz\r\nCATEGORIES:a,b\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:weekly@fuzz\r\n\
+    RECURRENCE-ID;TZID=Europe/Berlin:20270112T190000\r\nDTSTART;TZID=Europe/Berlin:20270112T200000\r\n\
+    DURATION:PT2H\r\nSUMMARY:Moved\r\nSTATUS:TENTATIVE\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\n\
+    UID:once@fuzz\r\nDTSTART:20270110T100000Z\r\nDTEND:20270110T110000Z\r\nSUMMARY:Once\r\n\
+    LOCATION;LANGUAGE=de:Berlin\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+fn store() -> Store {
+    let store = Store::memory();
+    let Ok(secret) = discal_protocol::NodeSecret::from_seed(&[7; 32]) else {
+        return store;
+    };
+    let limits = discal_protocol::Limits::default();
+    if let Ok(import) = discal_protocol::ics::parse_calendar(EVENTS, &secret.public(), &limits) {
+        for e in import.events {
+            if let Ok(ev) = discal_protocol::sign(&secret, e.uid, 0, 0, e.content, &limits) {
+                let _ = store.apply(&ev, discal_store::Transit::local(), 0);
+            }
+        }
+    }
+    store
+}
+
 fn gateway() -> &'static Gateway {
     static GW: OnceLock<Gateway> = OnceLock::new();
     GW.get_or_init(|| {
         Gateway::new(
-            Arc::new(Store::memory()),
+            Arc::new(store()),
             Arc::new(ReadOnly),
             "token",
             "fuzz",
