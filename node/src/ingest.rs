@@ -656,6 +656,14 @@ impl Worker {
     /// A local write, stored (durable) but neither announced to watchers nor relayed yet:
     /// the caller answers the writer first, then [`Worker::notify`] and [`Worker::flush`].
     fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+        #[cfg(feature = "test-utils")]
+        if self
+            .shared
+            .panic_next_write
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("a panic injected into a write");
+        }
         let authored = author::author(&self.shared, &self.secret, op)?;
         self.store_signed(&authored)
     }

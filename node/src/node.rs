@@ -246,6 +246,8 @@ fn shared_state(
         )
         .0,
         failed: watch::channel(None).0,
+        #[cfg(feature = "test-utils")]
+        panic_next_write: std::sync::atomic::AtomicBool::new(false),
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),
@@ -434,6 +436,15 @@ impl NodeHandle {
     #[cfg(feature = "test-utils")]
     pub async fn inject_ingest_panic(&self) {
         let _ = self.ingest.send(Job::Panic).await;
+    }
+
+    /// Makes the next local write panic wherever it runs (on the request's thread or the
+    /// ingest worker's): fault injection for the test of a node that fails.
+    #[cfg(feature = "test-utils")]
+    pub fn inject_write_panic(&self) {
+        self.shared
+            .panic_next_write
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Waits until the node can no longer work (its ingest worker stopped after a panic) and

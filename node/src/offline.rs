@@ -68,6 +68,8 @@ pub(crate) fn offline_shared(
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
         failed: watch::channel(None).0,
+        #[cfg(feature = "test-utils")]
+        panic_next_write: std::sync::atomic::AtomicBool::new(false),
         origin_days: Mutex::default(),
         proposal_rate: Mutex::default(),
         outbox: tokio::sync::Notify::new(),

@@ -61,6 +61,9 @@ pub struct Shared {
     /// panic): `discal run` then exits with an error, so a supervisor restarts it and the
     /// store's open repairs whatever the panic left half written.
     pub failed: watch::Sender<Option<String>>,
+    /// Makes the next local write panic: fault injection for the test of a node that fails.
+    #[cfg(feature = "test-utils")]
+    pub panic_next_write: std::sync::atomic::AtomicBool,
     /// Revisions admitted today per origin (UTC day number, count), for
     /// `origins.max_revisions_per_day`.
     pub origin_days: Mutex<HashMap<NodeKey, (i64, u32)>>,

@@ -248,3 +248,30 @@ async fn a_node_whose_worker_panics_says_it_failed() {
     assert_eq!(s, 503, "{body}");
     net.shutdown().await;
 }
+
+/// A write that panics (on the request's own thread when the worker is idle, as here) answers
+/// an error at once, marks the node failed, and no write after it starts on the half-done
+/// state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_panics_fails_the_node_at_once() {
+    let net = TestNet::new(1, 8).await;
+    let a = net.node(0);
+    a.inject_write_panic();
+    let json =
+        r#"{"title":"Boom","start":"2027-01-06T19:00","tz":"Europe/Berlin","duration":"1h"}"#;
+    let (s, body) = tokio::time::timeout(WAIT, post_events(a, "application/json", json))
+        .await
+        .expect("an answer");
+    assert!(s >= 500, "{s} {body}");
+    let why = tokio::time::timeout(WAIT, a.failed())
+        .await
+        .expect("the node said it failed");
+    assert!(why.contains("panicked"), "{why}");
+    let after = json.replace("Boom", "After");
+    let (s, body) = tokio::time::timeout(WAIT, post_events(a, "application/json", &after))
+        .await
+        .expect("an answer");
+    assert!(s == 500 || s == 503, "{s} {body}");
+    assert!(a.store().len().unwrap() == 0, "nothing was stored");
+    net.shutdown().await;
+}
