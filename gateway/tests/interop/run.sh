@@ -85,6 +85,13 @@ cc -O1 -o "$wild/libical_instants" "$here/libical_instants.c" -lical
 "$wild/libical_instants" "$wild/feed.ics" >"$wild/libical.tsv"
 check check_wild.py .venv/bin/python "$here/check_wild.py" "$wild/feed.ics" "$wild/expected.json" "$wild/libical.tsv"
 check check_wild.mjs node "$here/check_wild.mjs" "$wild/feed.ics" "$wild/expected.json"
+# libical's own marks (values it cannot read, RFC 5545 restrictions broken) on the wild
+# corpus's feed and the fixture's whole feed: none allowed.
+cc -O1 -o "$wild/libical_check" "$here/libical_check.c" -lical
+.venv/bin/python -c "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(sys.argv[1]).read())" \
+  "$(cat "$work/url")/feed.ics?days=3660" "$wild/fixture.ics"
+check libical_check "$wild/libical_check" "$wild/feed.ics"
+check libical_check_fixture "$wild/libical_check" "$wild/fixture.ics"
 # Event pages (issue 20): extruct, the standard schema.org/microformats extraction library, is
 # the referee for what DisCal's spider reads from the page fixtures.
 .venv/bin/python -c "import extruct" 2>/dev/null ||

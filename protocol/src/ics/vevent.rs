@@ -166,6 +166,10 @@ fn apply_property(
     let err = |r: String| prop_err(label, &name, r);
     match name.as_str() {
         "UID" | "DTSTART" => {}
+        // An empty value says nothing (Google writes `LOCATION:` on every event without a
+        // place) and is never written back (docs/protocol.md §7, "Output").
+        "SUMMARY" | "DESCRIPTION" | "LOCATION" if val.is_empty() => {}
+        "URL" if val.trim().is_empty() => {}
         "SUMMARY" => comp.summary = Some(val.to_string()),
         "DESCRIPTION" => comp.description = Some(val.to_string()),
         "LOCATION" => comp.location = Some(val.to_string()),

@@ -144,8 +144,11 @@ fn text_lines(c: &Component) -> impl Iterator<Item = String> + '_ {
         ("LOCATION", &c.location),
     ]
     .into_iter()
+    // An empty value says nothing, and libical (Evolution's reader) flags the property as an
+    // error and drops it: Google's exports write `LOCATION:` on every event without one.
     .filter_map(move |(name, v)| {
         v.as_ref()
+            .filter(|v| !v.is_empty())
             .map(|v| format!("{name}{lang}:{}", escape_text(v)))
     })
 }
@@ -196,7 +199,7 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component, extra: &[
     if let Some(g) = c.geo {
         line(format!("GEO:{};{}", g.lat, g.lon));
     }
-    if let Some(u) = &c.url {
+    if let Some(u) = c.url.as_ref().filter(|u| !u.is_empty()) {
         line(format!("URL:{}", raw_value(u)));
     }
     if !c.categories.is_empty() {
