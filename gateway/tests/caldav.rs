@@ -404,6 +404,10 @@ async fn free_busy_query_answers_the_busy_time() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let fb = r.body.replace("\r\n ", "");
     assert!(fb.contains("BEGIN:VFREEBUSY"), "{fb}");
+    assert!(
+        fb.contains("\nUID:freebusy-"),
+        "RFC 5545 requires a UID: {fb}"
+    );
     assert!(fb.contains("DTSTART:20261201T000000Z") && fb.contains("DTEND:20261205T120000Z"));
     let busy = fb
         .lines()

@@ -64,10 +64,18 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     ] {
         line(&mut out, l);
     }
+    let now = crate::read::now(r.gw);
+    // RFC 5545 §3.6.4 requires a UID (RFC 4791's example leaves it out; libical marks that).
     line(
         &mut out,
-        &format!("DTSTAMP:{}", stamp(crate::read::now(r.gw))),
+        &format!(
+            "UID:freebusy-{}-{}-{}@discal",
+            stamp(from),
+            stamp(to),
+            stamp(now)
+        ),
     );
+    line(&mut out, &format!("DTSTAMP:{}", stamp(now)));
     line(&mut out, &format!("DTSTART:{}", stamp(from)));
     line(&mut out, &format!("DTEND:{}", stamp(to)));
     for (kind, periods) in [("BUSY", busy), ("BUSY-TENTATIVE", tentative)] {
