@@ -659,6 +659,10 @@ fn exports_of_the_tools_groups_use() {
         Some("LUG Berlin")
     );
     assert!(m.geo.is_some());
+    // Its `CREATED:20261120` (a date, which RFC 5545 does not allow there, and over which
+    // vobject refuses the whole calendar) is kept as the UTC date-time of its midnight.
+    let created = m.extra.iter().find(|p| p.name == "CREATED").unwrap();
+    assert_eq!(created.value, "20261120T000000Z");
     let mob = taken("mobilizon-export.ics");
     assert_eq!(zone(&mob[0]), "Europe/Paris");
     assert_eq!(mob[0].content.master.categories, ["rust", "atelier"]);

@@ -95,6 +95,9 @@ check libical_check_fixture "$wild/libical_check" "$wild/fixture.ics"
 .venv/bin/python -c "import sys, urllib.request; open(sys.argv[2], 'wb').write(urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='REPORT', data=b'<C:free-busy-query xmlns:C=\"urn:ietf:params:xml:ns:caldav\"><C:time-range start=\"20261201T000000Z\" end=\"20270301T000000Z\"/></C:free-busy-query>')).read())" \
   "$(cat "$work/url")/dav/calendars/all/" "$wild/freebusy.ics"
 check libical_check_freebusy "$wild/libical_check" "$wild/freebusy.ics"
+.venv/bin/python -c "import vobject" 2>/dev/null ||
+  .venv/bin/pip install --quiet --disable-pip-version-check "vobject==0.9.9"
+check check_vobject.py .venv/bin/python "$here/check_vobject.py" "$wild/feed.ics" "$wild/fixture.ics"
 # Event pages (issue 20): extruct, the standard schema.org/microformats extraction library, is
 # the referee for what DisCal's spider reads from the page fixtures.
 .venv/bin/python -c "import extruct" 2>/dev/null ||

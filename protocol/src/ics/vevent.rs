@@ -243,6 +243,8 @@ fn apply_property(
             lenient_number(meta, &name, val);
         }
         LANGUAGE_PROPERTY => set_language(comp, val).map_err(err)?,
+        // Kept among `extra`, in the one form RFC 5545 allows them (`utc_stamp`).
+        "CREATED" | "LAST-MODIFIED" | "COMPLETED" => utc_stamp(comp, meta, p, zones, name),
         _ => keep_extra(comp, meta, p, name),
     }
     Ok(())
@@ -251,6 +253,34 @@ fn apply_property(
 /// A property the event does not interpret, kept verbatim; one whose name no writer may write
 /// (`X-FOO_BAR`, `X.FOO`, which the parser takes) is dropped rather than the event, and so is
 /// such a parameter.
+/// A CREATED, LAST-MODIFIED or COMPLETED kept in the one form RFC 5545 allows, a UTC
+/// DATE-TIME (vobject, the reader of Radicale and other Python programs, refuses a whole
+/// calendar over one `CREATED:20261120`): a date becomes its midnight, a local or zoned time
+/// is read as UTC (as DTSTAMP is), and a value that is no date is dropped with a warning.
+fn utc_stamp(
+    comp: &mut Component,
+    meta: &mut Meta,
+    p: &icalendar::parser::Property<'_>,
+    zones: &Zones,
+    name: String,
+) {
+    match parse_dt_prop(p, zones) {
+        Ok(v) => {
+            let value = format!("{}Z", super::write::fmt_local(&v.local()));
+            if value != p.val.as_str().trim() {
+                meta.warnings
+                    .push(format!("{name} {:?} written as {value}", p.val.as_str()));
+            }
+            comp.extra.push(Property {
+                name,
+                params: Vec::new(),
+                value,
+            });
+        }
+        Err(e) => meta.warnings.push(format!("dropped {name}: {e}")),
+    }
+}
+
 fn keep_extra(
     comp: &mut Component,
     meta: &mut Meta,

@@ -231,6 +231,13 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component, extra: &[
     line(format!("X-REVISION:{}", ev.revision));
     line(format!("X-HOP:{}", ev.hop));
     for p in &c.extra {
+        // Signed elsewhere in a form readers refuse (import writes these as UTC; module note
+        // of `vevent.rs`'s `utc_stamp`): left out rather than break the whole calendar.
+        if matches!(p.name.as_str(), "CREATED" | "LAST-MODIFIED" | "COMPLETED")
+            && !is_utc_stamp(&p.value)
+        {
+            continue;
+        }
         let mut s = raw_name(&p.name);
         for prm in &p.params {
             let _ = write!(s, ";{}={}", raw_name(&prm.name), param_value(&prm.value));
@@ -242,6 +249,15 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component, extra: &[
         line(x.clone());
     }
     line("END:VEVENT".into());
+}
+
+/// `YYYYMMDDTHHMMSSZ`.
+fn is_utc_stamp(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
 }
 
 /// Property and parameter names are validated on ingest; this keeps the writer safe even for
