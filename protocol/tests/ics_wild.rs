@@ -915,3 +915,46 @@ fn a_description_that_lost_its_folds_is_joined_back() {
         .iter()
         .all(|p| p.name != "PASSCODE" && p.name != "HTTPS"));
 }
+
+/// Properties without a value and libical's own `X-LIC-ERROR` notes (both in exports that
+/// went through libical, as in recurring-ical-events' test calendars) are not carried into
+/// what DisCal writes, where libical would mark each as an error.
+#[test]
+fn empty_properties_and_libicals_notes_are_not_carried() {
+    let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n\
+        UID:notes@example.org\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20270110T100000Z\r\n\
+        SUMMARY:Notes\r\nCLASS:\r\nX-EMPTY:\r\nLOCATION:\r\n\
+        X-LIC-ERROR;X-LIC-ERRORTYPE=VALUE-PARSE-ERROR:No value for DESCRIPTION \r\n\
+        CREATED:20261120\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let got = ics::parse_calendar(text, &key(), &Limits::default()).unwrap();
+    let ev = &got.events[0];
+    let names: Vec<&str> = ev
+        .content
+        .master
+        .extra
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["CREATED", "TRANSP"], "{:?}", ev.warnings);
+    assert_eq!(ev.content.master.location, None);
+    assert!(
+        ev.warnings.iter().any(|w| w.contains("X-LIC-ERROR")),
+        "{:?}",
+        ev.warnings
+    );
+    let mut out = String::new();
+    ics::write_event(
+        &mut out,
+        &IcsEvent {
+            uid: &ev.uid,
+            content: &ev.content,
+            revision: 0,
+            hop: 0,
+            issued: LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc()),
+        },
+    );
+    assert!(out.contains("CREATED:20261120T000000Z\r\n"), "{out}");
+    for gone in ["CLASS", "X-EMPTY", "LOCATION", "X-LIC-ERROR"] {
+        assert!(!out.contains(&format!("\n{gone}")), "{gone} in {out}");
+    }
+}

@@ -292,7 +292,19 @@ fn keep_extra(
             .push(format!("dropped {name:?}: not a valid property name"));
         return;
     }
+    // libical's notes on its own reading of the file (X-LIC-ERROR), and values that say
+    // nothing, which libical marks as errors in what DisCal writes.
+    if name == "X-LIC-ERROR" {
+        meta.warnings
+            .push("dropped X-LIC-ERROR (libical's note on an earlier reading)".into());
+        return;
+    }
     let mut extra = extra_property(p, name);
+    if extra.value.trim().is_empty() {
+        meta.warnings
+            .push(format!("dropped {} without a value", extra.name));
+        return;
+    }
     let before = extra.params.len();
     extra.params.retain(|x| crate::validate::is_name(&x.name));
     if extra.params.len() < before {

@@ -231,11 +231,11 @@ fn write_component(out: &mut String, ev: &IcsEvent<'_>, c: &Component, extra: &[
     line(format!("X-REVISION:{}", ev.revision));
     line(format!("X-HOP:{}", ev.hop));
     for p in &c.extra {
-        // Signed elsewhere in a form readers refuse (import writes these as UTC; module note
-        // of `vevent.rs`'s `utc_stamp`): left out rather than break the whole calendar.
-        if matches!(p.name.as_str(), "CREATED" | "LAST-MODIFIED" | "COMPLETED")
-            && !is_utc_stamp(&p.value)
-        {
+        // Signed elsewhere in a form readers refuse (import keeps these as UTC, `vevent.rs`'s
+        // `utc_stamp`), or without a value (libical marks it): left out rather than break
+        // the whole calendar for some readers.
+        let stamp = matches!(p.name.as_str(), "CREATED" | "LAST-MODIFIED" | "COMPLETED");
+        if (stamp && !is_utc_stamp(&p.value)) || p.value.trim().is_empty() {
             continue;
         }
         let mut s = raw_name(&p.name);
