@@ -925,7 +925,8 @@ fn empty_properties_and_libicals_notes_are_not_carried() {
         UID:notes@example.org\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20270110T100000Z\r\n\
         SUMMARY:Notes\r\nCLASS:\r\nX-EMPTY:\r\nLOCATION:\r\n\
         X-LIC-ERROR;X-LIC-ERRORTYPE=VALUE-PARSE-ERROR:No value for DESCRIPTION \r\n\
-        CREATED:20261120\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        CREATED:20261120\r\nLAST-MODIFIED:00001231T000000Z\r\nTRANSP:OPAQUE\r\n\
+        END:VEVENT\r\nEND:VCALENDAR\r\n";
     let got = ics::parse_calendar(text, &key(), &Limits::default()).unwrap();
     let ev = &got.events[0];
     let names: Vec<&str> = ev

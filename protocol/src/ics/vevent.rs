@@ -256,7 +256,8 @@ fn apply_property(
 /// A CREATED, LAST-MODIFIED or COMPLETED kept in the one form RFC 5545 allows, a UTC
 /// DATE-TIME (vobject, the reader of Radicale and other Python programs, refuses a whole
 /// calendar over one `CREATED:20261120`): a date becomes its midnight, a local or zoned time
-/// is read as UTC (as DTSTAMP is), and a value that is no date is dropped with a warning.
+/// is read as UTC (as DTSTAMP is), and a value that is no date, or one outside 1900–2199, is
+/// dropped with a warning.
 fn utc_stamp(
     comp: &mut Component,
     meta: &mut Meta,
@@ -265,6 +266,11 @@ fn utc_stamp(
     name: String,
 ) {
     match parse_dt_prop(p, zones) {
+        // Year 0 (an export's `CREATED:00001231T000000Z`) is no date most readers can hold.
+        Ok(v) if !(1900..=2199).contains(&v.local().date.year) => meta.warnings.push(format!(
+            "dropped {name}: {:?} lies outside 1900–2199",
+            p.val.as_str()
+        )),
         Ok(v) => {
             let value = format!("{}Z", super::write::fmt_local(&v.local()));
             if value != p.val.as_str().trim() {
