@@ -425,7 +425,7 @@ fn view_form(lang: Lang, label: &str, pairs: &[(&str, &str)]) -> Markup {
     html! {
         form method="get" action="/views" {
             @for (name, en, de_, hint, kind) in VIEW_FIELDS {
-                label { span { (pick(en, de_)) } input type=(kind) name=(name) value=(get(name)) placeholder=(hint) step=[(*kind == "number").then_some("any")]; }
+                label { span { (pick(en, de_)) } input type=(kind) name=(name) value=(get(name)) placeholder=[(!hint.is_empty()).then_some(hint)] step=[(*kind == "number").then_some("any")]; }
             }
             @for (name, en, de_, options) in VIEW_CHOICES {
                 label { span { (pick(en, de_)) }
