@@ -16,12 +16,14 @@ cd "$root"
   .venv/bin/pip install --quiet --disable-pip-version-check \
     "icalendar==7.3.0" "recurring-ical-events==3.8.2" "caldav==3.6.0" "vdirsyncer==0.21.0" "khal==0.14.1"
 if [ ! -d "$here/node_modules/ical.js" ] || [ ! -d "$here/node_modules/playwright-core" ] ||
-  [ ! -d "$here/node_modules/axe-core" ] || [ ! -d "$here/node_modules/tsdav" ]; then
+  [ ! -d "$here/node_modules/axe-core" ] || [ ! -d "$here/node_modules/tsdav" ] ||
+  [ ! -d "$here/node_modules/vnu-jar" ]; then
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 missing=()
 command -v "${CHROMIUM:-chromium}" >/dev/null 2>&1 || missing+=(chromium)
 [ -f /usr/include/libical/ical.h ] || missing+=(libical-dev)
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -156,6 +158,9 @@ check check_caldav_write.mjs node "$here/check_caldav_write.mjs" "$(url_of "$peo
   .venv/bin/pip install --quiet --disable-pip-version-check "caldav-server-tester==1.7.0" "vobject==0.9.9"
 check check_server_tester.py .venv/bin/python "$here/check_server_tester.py" \
   "$(url_of "$people")" tess "tester test password"
+# The W3C's Nu HTML checker on the public pages (fixture) and an admin's pages (people node).
+check check_html.py .venv/bin/python "$here/check_html.py" "$(cat "$work/url")" "$work/expected.json" \
+  "$(url_of "$people")" ana "people test password" "$here/node_modules/vnu-jar/build/dist/vnu.jar"
 kill "${pids[@]}"
 wait "${pids[@]}" 2>/dev/null || true
 # The relay path in Chromium, on the page of the last of three real nodes peered A–B–C.
