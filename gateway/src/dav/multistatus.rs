@@ -213,9 +213,14 @@ impl Ms {
         );
     }
 
-    pub(super) fn finish(mut self, token: Option<u64>) -> Response {
+    pub(super) fn finish(self, token: Option<u64>) -> Response {
+        self.finish_with(token.map(sync_token))
+    }
+
+    /// [`Self::finish`] with a token already written out.
+    pub(super) fn finish_with(mut self, token: Option<String>) -> Response {
         if let Some(t) = token {
-            let _ = writeln!(self.out, "<D:sync-token>{}</D:sync-token>", sync_token(t));
+            let _ = writeln!(self.out, "<D:sync-token>{}</D:sync-token>", esc(&t));
         }
         self.out.push_str("</D:multistatus>\n");
         let xml = [(header::CONTENT_TYPE, "application/xml; charset=utf-8")];

@@ -246,11 +246,27 @@ pub fn sync_token(seq: u64) -> String {
     format!("http://discal.org/ns/sync/{seq}")
 }
 
-pub(super) fn parse_token(t: &str) -> Option<u64> {
-    t.trim()
-        .strip_prefix("http://discal.org/ns/sync/")?
-        .parse()
-        .ok()
+/// The token of a page of a first sync cut at the client's `DAV:limit`: changes since `seq`,
+/// in a sync that began when the store was at `began` (changes up to `began` were part of the
+/// first page's listing, so none of them is reported as a removal).
+pub fn paged_token(seq: u64, began: u64) -> String {
+    if began > seq {
+        format!("http://discal.org/ns/sync/{seq}-{began}")
+    } else {
+        sync_token(seq)
+    }
+}
+
+/// A token's change sequence, and when its first sync began (0 for any other token).
+pub(super) fn parse_token(t: &str) -> Option<(u64, u64)> {
+    let rest = t.trim().strip_prefix("http://discal.org/ns/sync/")?;
+    match rest.split_once('-') {
+        None => Some((rest.parse().ok()?, 0)),
+        Some((seq, began)) => {
+            let (seq, began) = (seq.parse().ok()?, began.parse().ok()?);
+            (began > seq).then_some((seq, began))
+        }
+    }
 }
 
 /// An item's ETag: revision and a prefix of the revision's hash.

@@ -219,14 +219,14 @@ impl Report<'_> {
 
     /// The multistatus of `pending`, with a sync token when one is given.
     fn answer(&self, pending: &[Pending], token: Option<u64>) -> Result<Response, DavError> {
-        self.answer_cut(pending, token, false)
+        self.answer_cut(pending, token.map(super::path::sync_token), false)
     }
 
     /// [`Self::answer`], saying whether it was cut at the client's `DAV:limit`.
     fn answer_cut(
         &self,
         pending: &[Pending],
-        token: Option<u64>,
+        token: Option<String>,
         cut: bool,
     ) -> Result<Response, DavError> {
         let mut ms = Ms::new();
@@ -239,6 +239,6 @@ impl Report<'_> {
         if cut {
             ms.cut(&self.coll.href());
         }
-        Ok(ms.finish(token))
+        Ok(ms.finish_with(token))
     }
 }

@@ -13,7 +13,7 @@ use super::Report;
 use crate::dav::error::DavError;
 use crate::dav::members::{grouping, id_of, index_listing, members};
 use crate::dav::multistatus::{Ms, Pending};
-use crate::dav::path::{parse_token, Coll, Hrefs};
+use crate::dav::path::{paged_token, parse_token, sync_token, Coll, Hrefs};
 use crate::dav::props::index_only;
 use crate::dav::xml::{El, DAV};
 
@@ -26,20 +26,28 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     if token.is_empty() {
         return initial(r, limit);
     }
-    let since = match parse_token(token) {
-        Some(s) if s <= r.seq => s,
+    let (since, began) = match parse_token(token) {
+        Some((s, b)) if s <= r.seq && b <= r.seq => (s, b),
         _ => return Err(DavError::Precondition("<D:valid-sync-token/>".into())),
     };
+    // In a first sync paged at the client's limit, a change up to `began` came before the
+    // first page's listing: an event it took out of the calendar was never listed, so it is
+    // not reported removed.
+    let before = |ev: &StoredEvent| ev.seq <= began;
     let changed = r.gw.store.changes_since(since, usize::MAX)?;
     let (changed, cut) = page(changed, limit, |ev| match &r.coll {
-        Coll::User(o) => o.concerns(&ev.key()),
+        Coll::User(o) => o.concerns(&ev.key()) && !(before(ev) && ev.content().is_cancelled()),
         Coll::Origin(k) => ev.payload.origin == *k,
         _ => true,
     });
     let r = &Page {
         r,
-        token: cut.unwrap_or(r.seq),
+        token: match cut {
+            Some(n) => paged_token(n, began),
+            None => sync_token(r.seq),
+        },
         cut: cut.is_some(),
+        began,
     };
     // An origin's calendar never loses events (a cancellation is a revision). The aggregate
     // calendar and views need their current members: an event leaves a view when it no
@@ -49,7 +57,7 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     if let Coll::User(o) = &r.coll {
         let pending: Vec<Pending> = changed
             .into_iter()
-            .filter(|ev| o.concerns(&ev.key()))
+            .filter(|ev| o.concerns(&ev.key()) && !(before(ev) && ev.content().is_cancelled()))
             .map(|ev| match ev.content().is_cancelled() {
                 true => Pending::Gone(r.coll.item_href(&ev)),
                 false => Pending::Ev(Box::new(ev)),
@@ -75,16 +83,17 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     for ev in changed {
         let id = (ev.payload.origin, ev.payload.uid.clone());
         let href = r.coll.item_href(&ev);
+        let listed_before = ev.seq <= r.began;
         if let Some(h) = now.by_id.get(&id) {
             // A listing it now represents was a member before: gone.
-            for a in &now.hits[*h].also {
+            for a in now.hits[*h].also.iter().filter(|_| !listed_before) {
                 push(
                     Pending::Gone(hrefs.of(&a.origin, &a.uid)),
                     hrefs.of(&a.origin, &a.uid),
                 );
             }
             push(Pending::Ev(Box::new(ev)), href);
-        } else {
+        } else if !listed_before {
             push(Pending::Gone(href.clone()), href);
             // Represented by another listing, which may not have changed itself.
             if let Some(rep) = now.rep_of.get(&id) {
@@ -99,8 +108,10 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
 /// A delta's answer: up to its token, and whether it stopped short of the newest change.
 struct Page<'a, 'b> {
     r: &'a Report<'b>,
-    token: u64,
+    token: String,
     cut: bool,
+    /// When the first sync this delta continues began (0: not a paged first sync).
+    began: u64,
 }
 
 impl<'b> std::ops::Deref for Page<'_, 'b> {
@@ -112,7 +123,8 @@ impl<'b> std::ops::Deref for Page<'_, 'b> {
 
 impl Page<'_, '_> {
     fn answer(&self, pending: &[Pending]) -> Result<Response, DavError> {
-        self.r.answer_cut(pending, Some(self.token), self.cut)
+        self.r
+            .answer_cut(pending, Some(self.token.clone()), self.cut)
     }
 }
 
@@ -165,7 +177,10 @@ fn all_since(r: &Page<'_, '_>, changed: Vec<StoredEvent>) -> Result<Response, Da
     for ev in changed {
         let id = id_of(&ev);
         let href = r.coll.item_href(&ev);
+        // Changes before a paged first sync began are in its listing (`run`).
+        let listed_before = ev.seq <= r.began;
         match g.hidden.get(&id) {
+            Some(_) if listed_before => {}
             Some((origin, uid)) => {
                 push(Pending::Gone(href.clone()), href);
                 let key = discal_protocol::EventKey {
@@ -178,7 +193,13 @@ fn all_since(r: &Page<'_, '_>, changed: Vec<StoredEvent>) -> Result<Response, Da
                 }
             }
             None => {
-                for a in g.also.get(&id).into_iter().flatten() {
+                for a in g
+                    .also
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|_| !listed_before)
+                {
                     let h = hrefs.of(&a.origin, &a.uid);
                     push(Pending::Gone(h.clone()), h);
                 }
@@ -247,7 +268,7 @@ fn initial(r: &Report<'_>, limit: Option<usize>) -> Result<Response, DavError> {
                 .into_iter()
                 .map(|h| Pending::Ev(Box::new(h.event)))
                 .collect();
-            return r.answer_cut(&pending, Some(token), true);
+            return r.answer_cut(&pending, Some(paged_token(token, r.seq)), true);
         }
     }
     if index_only(&r.names) {
