@@ -34,6 +34,22 @@ fn taken(name: &str) -> Vec<ImportedEvent> {
     imp.unwrap_or_else(|e| panic!("{name}: {e}")).events
 }
 
+/// One imported event as DisCal writes it.
+fn written(ev: &ImportedEvent) -> String {
+    let mut out = String::new();
+    ics::write_event(
+        &mut out,
+        &IcsEvent {
+            uid: &ev.uid,
+            content: &ev.content,
+            revision: 0,
+            hop: 0,
+            issued: LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc()),
+        },
+    );
+    out
+}
+
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
 }
@@ -731,17 +747,7 @@ fn apples_structured_location_with_an_escaped_semicolon_in_a_parameter() {
         .iter()
         .find(|p| p.name == "X-APPLE-MAPKIT-HANDLE");
     assert!(handle.unwrap().value.ends_with("=="), "{handle:?}");
-    let mut out = String::new();
-    ics::write_event(
-        &mut out,
-        &IcsEvent {
-            uid: &ev.uid,
-            content: &ev.content,
-            revision: 0,
-            hop: 0,
-            issued: LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc()),
-        },
-    );
+    let out = written(ev);
     let unfolded = out.replace("\r\n ", "");
     assert!(
         unfolded.contains(";X-TITLE=\"Museumstraße 3\\; 4020 Linz\";"),
@@ -943,17 +949,7 @@ fn empty_properties_and_libicals_notes_are_not_carried() {
         "{:?}",
         ev.warnings
     );
-    let mut out = String::new();
-    ics::write_event(
-        &mut out,
-        &IcsEvent {
-            uid: &ev.uid,
-            content: &ev.content,
-            revision: 0,
-            hop: 0,
-            issued: LocalDateTime::from_chrono(utc(2026, 12, 1, 0, 0).naive_utc()),
-        },
-    );
+    let out = written(ev);
     assert!(out.contains("CREATED:20261120T000000Z\r\n"), "{out}");
     for gone in ["CLASS", "X-EMPTY", "LOCATION", "X-LIC-ERROR"] {
         assert!(!out.contains(&format!("\n{gone}")), "{gone} in {out}");

@@ -35,11 +35,14 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     // not reported removed.
     let before = |ev: &StoredEvent| ev.seq <= began;
     let changed = r.gw.store.changes_since(since, usize::MAX)?;
-    let (changed, cut) = page(changed, limit, |ev| match &r.coll {
+    // Whether the collection reports a change at all (views and the aggregate calendar
+    // report every change: an update, a removal, or a listing represented anew).
+    let reports = |ev: &StoredEvent| match &r.coll {
         Coll::User(o) => o.concerns(&ev.key()) && !(before(ev) && ev.content().is_cancelled()),
         Coll::Origin(k) => ev.payload.origin == *k,
         _ => true,
-    });
+    };
+    let (changed, cut) = page(changed, limit, reports);
     let r = &Page {
         r,
         token: match cut {
@@ -54,10 +57,10 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
     // longer matches, and a listing leaves both when another listing of the same real event
     // represents it (docs/operators.md, "One entry for one real event").
     // An account's calendar loses an event when it is cancelled.
-    if let Coll::User(o) = &r.coll {
+    if let Coll::User(_) = &r.coll {
         let pending: Vec<Pending> = changed
             .into_iter()
-            .filter(|ev| o.concerns(&ev.key()) && !(before(ev) && ev.content().is_cancelled()))
+            .filter(reports)
             .map(|ev| match ev.content().is_cancelled() {
                 true => Pending::Gone(r.coll.item_href(&ev)),
                 false => Pending::Ev(Box::new(ev)),
@@ -65,10 +68,10 @@ pub(super) fn run(r: &Report<'_>, root: &El) -> Result<Response, DavError> {
             .collect();
         return r.answer(&pending);
     }
-    if let Coll::Origin(k) = &r.coll {
+    if let Coll::Origin(_) = &r.coll {
         let pending: Vec<Pending> = changed
             .into_iter()
-            .filter(|ev| ev.payload.origin == *k)
+            .filter(reports)
             .map(|ev| Pending::Ev(Box::new(ev)))
             .collect();
         return r.answer(&pending);
