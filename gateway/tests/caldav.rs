@@ -530,6 +530,11 @@ async fn sync_collection_pages_at_the_clients_limit() {
     assert!(!cut);
     let r = dav(&app, "REPORT", coll, &[], r#"<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:limit><D:nresults>none</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>"#).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // A limit too large to hold is no limit.
+    let huge = r#"<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:limit><D:nresults>99999999999999999999999</D:nresults></D:limit><D:prop><D:getetag/></D:prop></D:sync-collection>"#;
+    let r = dav(&app, "REPORT", coll, &[], huge).await;
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.body);
+    assert_eq!(hrefs(&r.body).len(), 9 + 20);
 }
 
 #[tokio::test]

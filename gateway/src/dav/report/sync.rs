@@ -136,8 +136,14 @@ fn limit(root: &El) -> Result<Option<usize>, DavError> {
     let Some(l) = root.child(DAV, "limit") else {
         return Ok(None);
     };
-    l.child(DAV, "nresults")
-        .and_then(|n| n.text.trim().parse::<usize>().ok())
+    // A number too large to hold asks for no limit at all.
+    let n = l
+        .child(DAV, "nresults")
+        .map(|n| n.text.trim())
+        .unwrap_or("");
+    let digits = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| n.parse::<usize>().unwrap_or(usize::MAX))
         .filter(|n| *n > 0)
         .map(Some)
         .ok_or_else(|| {
