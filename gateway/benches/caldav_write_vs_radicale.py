@@ -131,8 +131,6 @@ def expect(server, what, status, want, data):
         raise SystemExit(f"{server.name} {what}: HTTP {status} {data[:300]!r}")
 
 
-
-
 def bare_flush_us(n=100, gap=0.004):
     """This disk's cost of a durable write, to read the figures by: the median of n 700-byte
     `pwrite`s over written blocks, each followed by `fdatasync`, `gap` seconds apart (about the
