@@ -7,6 +7,12 @@ create returned) and DELETEs (`If-Match`), the two servers taking turns request 
 each pair of requests sees the same moods of a shared machine. The table gives each server's
 median and the median of the paired ratios (Radicale's time / DisCal's).
 
+Then the same run again with a floor in DisCal's place (gateway/examples/flush_floor.rs): a
+server that only reads each request and makes a record of it durable (`pwrite` + `fdatasync`),
+with no calendar parsing, credentials, index or signing. Its ratio to Radicale is the most
+this machine allows that day, and the difference between the two ratios is what DisCal's own
+work costs; a slow disk or a slow day lowers both.
+
 Both acknowledge a write only once it is durable: DisCal's store flushes (fsync) before the
 node answers, Radicale fsyncs each item (its default, `filesystem_fsync`). Both check Basic
 credentials: DisCal with the account's argon2 password (verified once, then remembered for
@@ -38,6 +44,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--events", type=int, default=200)
 ap.add_argument("--prefill", type=int, default=300)
 ap.add_argument("--discal", default="target/release/discal")
+ap.add_argument("--floor", default="target/release/examples/flush_floor",
+                help="the floor server (built with cargo if missing); 'none' to skip that run")
 ap.add_argument("--pause", type=float, default=0.0,
                 help="seconds to wait before each measured request (0: back to back)")
 args = ap.parse_args()
@@ -106,6 +114,25 @@ class DisCal(Server):
         self.proc.wait(timeout=30)
 
 
+class Floor(Server):
+    name = "floor"
+
+    def start(self):
+        if not os.path.exists(args.floor):
+            subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "discal-gateway",
+                            "--example", "flush_floor"], check=True)
+        data = os.path.join(work, "floor")
+        os.makedirs(data, exist_ok=True)
+        self.proc = subprocess.Popen([args.floor, data], stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+        self.coll = f"/dav/calendars/users/{USER}/"
+        self.conn = Lean(self.port)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
 class Radicale(Server):
     name = "Radicale"
 
@@ -155,8 +182,10 @@ def bare_flush_us(n=100, gap=0.004):
 
 
 flush_us = bare_flush_us()
-servers = [DisCal(), Radicale()]
-for s in servers:
+radicale = Radicale()
+servers = [DisCal(), radicale]
+floor = None if args.floor == "none" else Floor()
+for s in servers + ([floor] if floor else []):
     s.start()
     for i in range(args.prefill):
         _, status, _, data = s.request("PUT", s.item(-1 - i), ics(-1 - i, "Prefilled"),
@@ -164,11 +193,11 @@ for s in servers:
         expect(s, "prefill", status, (201,), data)
 # A fresh connection to each: one left idle through the other's prefill may have been closed
 # by its server's idle timeout.
-for s in servers:
+for s in servers + ([floor] if floor else []):
     s.conn.close()
     s.conn = Lean(s.port)
 
-times = {(s.name, op): [] for s in servers for op in ("create", "update", "delete")}
+times = {}
 etags = {}
 
 
@@ -188,19 +217,31 @@ def run(op, i, s):
         # No ETag in the answer: ask for it, outside the measured time.
         _, _, hdrs, _ = s.request("GET", s.item(i))
         etags[s.name, i] = hdrs["etag"]
-    times[s.name, op].append(ms)
+    times.setdefault((s.name, op), []).append(ms)
 
 
-try:
+def paired(pair, first):
+    """The measured run: `pair` take turns request by request, which one goes first
+    alternating; the events are numbered from `first`."""
     for op in ("create", "update", "delete"):
-        for i in range(args.events):
-            # The two take turns; which one goes first alternates.
-            for s in (servers if i % 2 == 0 else servers[::-1]):
+        for i in range(first, first + args.events):
+            for s in (pair if i % 2 == 0 else pair[::-1]):
                 if args.pause:
                     time.sleep(args.pause)
                 run(op, i, s)
+
+
+try:
+    paired(servers, 0)
+    if floor:
+        # Radicale's calendar holds the same events at each step as in the first run.
+        saved = {op: times.pop(("Radicale", op)) for op in ("create", "update", "delete")}
+        paired([floor, radicale], args.events)
+        for op in ("create", "update", "delete"):
+            times["Radicale/floor", op] = times.pop(("Radicale", op))
+            times["Radicale", op] = saved[op]
 except BaseException:
-    for s in servers:
+    for s in servers + ([floor] if floor else []):
         s.stop()
     raise
 
@@ -208,12 +249,28 @@ print(f"CalDAV writes, {args.events} events each after {args.prefill} prefilled,
       f"one client on one kept-alive connection, {args.pause * 1000:.0f} ms before each request")
 print(f"this disk: a 700-byte pwrite + fdatasync 4 ms after the last takes {flush_us:.0f} µs "
       "(median of 100, before the runs)")
-print(f"{'operation':<12}{'DisCal ms':>12}{'Radicale ms':>14}{'paired ratio':>15}{'p10 ratio':>12}")
+
+
+def ratios(fast, slow):
+    return sorted(b / a for a, b in zip(times[fast], times[slow]))
+
+
+head = f"{'operation':<12}{'DisCal ms':>12}{'Radicale ms':>14}{'paired ratio':>15}{'p10 ratio':>12}"
+if floor:
+    head += f"{'floor ms':>11}{'floor ratio':>14}"
+print(head)
 for op in ("create", "update", "delete"):
-    d, r = times["DisCal", op], times["Radicale", op]
-    ratios = sorted(b / a for a, b in zip(d, r))
-    print(f"{'PUT ' + op if op != 'delete' else 'DELETE':<12}{statistics.median(d):>12.2f}"
-          f"{statistics.median(r):>14.2f}{statistics.median(ratios):>14.1f}×"
-          f"{ratios[len(ratios) // 10]:>11.1f}×")
-for s in servers:
+    r = ratios(("DisCal", op), ("Radicale", op))
+    line = (f"{'PUT ' + op if op != 'delete' else 'DELETE':<12}"
+            f"{statistics.median(times['DisCal', op]):>12.2f}"
+            f"{statistics.median(times['Radicale', op]):>14.2f}{statistics.median(r):>14.1f}×"
+            f"{r[len(r) // 10]:>11.1f}×")
+    if floor:
+        f = ratios(("floor", op), ("Radicale/floor", op))
+        line += f"{statistics.median(times['floor', op]):>11.2f}{statistics.median(f):>13.1f}×"
+    print(line)
+if floor:
+    print("floor: a server that only makes each request durable, paired with Radicale in a "
+          "second run; its ratio is the most this machine allows today")
+for s in servers + ([floor] if floor else []):
     s.stop()
