@@ -9,7 +9,7 @@ median and the median of the paired ratios (Radicale's time / DisCal's).
 
 Then the same run again with a floor in DisCal's place (gateway/examples/flush_floor.rs): a
 server that only reads each request and makes a record of it durable (`pwrite` + `fdatasync`),
-with no calendar parsing, credentials, index or signing. Its ratio to Radicale is the most
+with no calendar parsing, credentials, index or signing. Its ratio to Radicale is about the most
 this machine allows that day, and the difference between the two ratios is what DisCal's own
 work costs; a slow disk or a slow day lowers both.
 
@@ -271,6 +271,6 @@ for op in ("create", "update", "delete"):
     print(line)
 if floor:
     print("floor: a server that only makes each request durable, paired with Radicale in a "
-          "second run; its ratio is the most this machine allows today")
+          "second run; its ratio is about the most this machine allows today")
 for s in servers + ([floor] if floor else []):
     s.stop()
