@@ -31,6 +31,7 @@ import argparse
 import base64
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -243,6 +244,7 @@ try:
 except BaseException:
     for s in servers + ([floor] if floor else []):
         s.stop()
+    shutil.rmtree(work, ignore_errors=True)
     raise
 
 print(f"CalDAV writes, {args.events} events each after {args.prefill} prefilled, "
@@ -274,3 +276,4 @@ if floor:
           "second run; its ratio is about the most this machine allows today")
 for s in servers + ([floor] if floor else []):
     s.stop()
+shutil.rmtree(work, ignore_errors=True)
