@@ -85,6 +85,10 @@ class Server:
     def item(self, i):
         return f"{self.coll}bench-{i}.ics"
 
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
 
 class DisCal(Server):
     name = "DisCal"
@@ -110,10 +114,6 @@ class DisCal(Server):
         self.coll = f"/dav/calendars/users/{USER}/"
         self.conn = Lean(self.port)
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
 
 class Floor(Server):
     name = "floor"
@@ -128,10 +128,6 @@ class Floor(Server):
         self.port = int(self.proc.stdout.readline())
         self.coll = f"/dav/calendars/users/{USER}/"
         self.conn = Lean(self.port)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 class Radicale(Server):
@@ -148,10 +144,6 @@ class Radicale(Server):
         self.conn = Lean(self.port)
         _, status, _, data = self.request("MKCALENDAR", self.coll)
         assert status == 201, (status, data)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 def expect(server, what, status, want, data):
