@@ -1,7 +1,8 @@
 //! CalDAV write (issue 22) against real nodes over HTTP: an account's own calendar, Basic
 //! auth with a password or an app token, PUT with If-None-Match / If-Match, ETags, an edit
 //! that changes nothing, DELETE as a cancellation that reaches a second node, two-way sync
-//! with the web API, and bad PUTs that change nothing.
+//! with the web API, the audit lines of the account's changes, and bad PUTs that change
+//! nothing.
 
 mod common;
 
@@ -375,6 +376,19 @@ async fn an_app_creates_edits_and_cancels_events_that_reach_another_node() {
     assert!(gone.contains("404"), "{delta}");
     let listing = ana.propfind(coll, "1", "<D:getetag/>").await.body;
     assert!(!listing.contains("from-the-app"), "{listing}");
+
+    // Who did what: one line per change, none for the edits that changed nothing or were
+    // refused (the web edit made with the app token is the account's too).
+    let log = a.store().audit_log(50).unwrap();
+    let actions: Vec<&str> = log
+        .iter()
+        .filter(|e| e.actor == "ana" && e.subject == "app-1@example.org")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        ["caldav cancel", "update", "caldav update", "caldav create"]
+    );
     net.shutdown().await;
 }
 
