@@ -164,6 +164,37 @@ async fn xml_attribute_floods_are_refused() {
     assert!(r.body.contains("too many attributes"), "{}", r.body);
 }
 
+/// A CalDAV body over the gateway's limit (other than a PUT's calendar object, which has its
+/// own `max-resource-size`) is answered 413 as on every other route, whether it says its length
+/// or not, and before the XML is looked at.
+#[tokio::test]
+async fn dav_bodies_over_the_limit_get_413() {
+    let store = Store::memory();
+    fill(&store, 0);
+    let app = discal_gateway::router(gateway(store, "https://cal.example.org"));
+    let nested = "<D:prop>".repeat(150_000);
+    let body = format!(r#"<D:propfind xmlns:D="DAV:">{nested}</D:propfind>"#);
+    assert!(body.len() > discal_gateway::MAX_BODY_BYTES);
+    let r = dav(&app, "PROPFIND", "/dav/", &[("Depth", "0")], &body).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert!(r.body.contains("at most 1048576 bytes"), "{}", r.body);
+    let declared = (discal_gateway::MAX_BODY_BYTES + 1).to_string();
+    let r = dav(
+        &app,
+        "REPORT",
+        "/dav/calendars/all/",
+        &[("Depth", "1"), ("Content-Length", declared.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    // Under the limit, the same kind of body is read and refused for what it is.
+    let nested = "<D:prop>".repeat(100);
+    let body = format!(r#"<D:propfind xmlns:D="DAV:">{nested}</D:propfind>"#);
+    let r = dav(&app, "PROPFIND", "/dav/", &[("Depth", "0")], &body).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+}
+
 /// Item 16: a calendar app's GET of a whole collection was rendered anew every time. It is
 /// now served from the cache like `/feed.ics`: ETag, 304, and one render per store change.
 #[tokio::test]

@@ -27,6 +27,10 @@ pub enum DavError {
     /// `DAV:number-of-matches-within-limits`, as RFC 5323 and RFC 6578 use it).
     #[error("the answer is larger than this server makes for one report; ask for less")]
     TooLarge,
+    /// The request's body is over the gateway's limit for this method (413, as the other
+    /// routes answer); a PUT's calendar object over its limit is `max-resource-size` instead.
+    #[error("request bodies are at most {0} bytes here")]
+    BodyTooLarge(usize),
     /// Too many expensive requests are running; try again shortly (503 with Retry-After).
     #[error("the server is busy with other large requests; try again shortly")]
     Busy,
@@ -148,6 +152,10 @@ impl IntoResponse for DavError {
             Self::TooLarge => dav_error(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "<D:number-of-matches-within-limits/>",
+            ),
+            Self::BodyTooLarge(limit) => crate::text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request bodies are at most {limit} bytes here"),
             ),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -118,7 +118,7 @@ async fn read_body(
         if put {
             own::too_large()
         } else {
-            DavError::BadRequest(format!("request bodies are at most {limit} bytes here"))
+            DavError::BodyTooLarge(limit)
         }
     };
     let declared = headers
