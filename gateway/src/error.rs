@@ -25,6 +25,9 @@ pub enum AppError {
     /// Too many attempts (429); the message says how long to wait.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A body over this route's size limit (413); the message names the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A body of a type this route does not take (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -49,6 +52,7 @@ impl AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

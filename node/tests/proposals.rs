@@ -268,8 +268,10 @@ async fn forged_replayed_and_misdirected_proposals_are_refused_and_counted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    // Not a proposal at all, and the wrong media type.
+    // Not a proposal at all, one over the size a proposal can have, and the wrong media type.
     assert_eq!(post(vec![1, 2, 3]).await.unwrap().status(), 400);
+    let huge = vec![0u8; discal_protocol::proposal::MAX_PROPOSAL_BYTES + 81];
+    assert_eq!(post(huge).await.unwrap().status(), 413);
     let r = http.post(&url).body("title=x").send().await.unwrap();
     assert_eq!(r.status(), 415);
     let m = &a.shared().metrics;

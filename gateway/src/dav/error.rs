@@ -29,8 +29,8 @@ pub enum DavError {
     TooLarge,
     /// The request's body is over the gateway's limit for this method (413, as the other
     /// routes answer); a PUT's calendar object over its limit is `max-resource-size` instead.
-    #[error("request bodies are at most {0} bytes here")]
-    BodyTooLarge(usize),
+    #[error("{0}")]
+    BodyTooLarge(String),
     /// Too many expensive requests are running; try again shortly (503 with Retry-After).
     #[error("the server is busy with other large requests; try again shortly")]
     Busy,
@@ -99,6 +99,7 @@ impl From<crate::AppError> for DavError {
         use crate::AppError as A;
         match e {
             A::BadRequest(m) => Self::BadRequest(m),
+            A::TooLarge(m) => Self::BodyTooLarge(m),
             A::NotFound(m) => Self::NotFound(m),
             A::Unauthorized(m) => Self::Unauthorized(m),
             A::Forbidden(m) => Self::Forbidden(m),
@@ -153,10 +154,7 @@ impl IntoResponse for DavError {
                 StatusCode::INSUFFICIENT_STORAGE,
                 "<D:number-of-matches-within-limits/>",
             ),
-            Self::BodyTooLarge(limit) => crate::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request bodies are at most {limit} bytes here"),
-            ),
+            Self::BodyTooLarge(m) => crate::text(StatusCode::PAYLOAD_TOO_LARGE, m),
             Self::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "5")],

@@ -118,7 +118,7 @@ async fn read_body(
         if put {
             own::too_large()
         } else {
-            DavError::BodyTooLarge(limit)
+            DavError::BodyTooLarge(format!("request bodies are at most {limit} bytes here"))
         }
     };
     let declared = headers

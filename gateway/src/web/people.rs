@@ -39,7 +39,7 @@ pub(super) fn lang_of(h: &HeaderMap) -> Lang {
 
 pub(super) fn fields(body: &Bytes) -> Result<EventForm, AppError> {
     if body.len() > MAX_FORM_BYTES {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::TooLarge(format!(
             "a form of {} bytes; forms take at most {MAX_FORM_BYTES}",
             body.len()
         )));

@@ -71,7 +71,7 @@ pub async fn receive(gw: &Gateway, h: &HeaderMap, body: &Bytes) -> Result<Respon
         )));
     }
     if body.len() > MAX_BODY {
-        return Err(AppError::BadRequest(format!(
+        return Err(AppError::TooLarge(format!(
             "a proposal of {} bytes; at most {MAX_BODY}",
             body.len()
         )));
