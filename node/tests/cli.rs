@@ -140,6 +140,51 @@ async fn the_cli_finds_a_node_on_any_port_and_says_when_it_cannot() {
     drop(node);
 }
 
+/// A command on a data dir that holds no node (a mistyped `--data-dir`) says so and exits 1;
+/// it made a new node there (key, store) and reported on it or wrote into it before.
+#[test]
+fn commands_on_a_data_dir_without_a_node_say_so_and_make_nothing() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("typo");
+    let file = parent.path().join("one.ics");
+    std::fs::write(&file, calendar(1)).unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["status"],
+        vec!["id"],
+        vec!["event", "list"],
+        vec![
+            "event",
+            "add",
+            "--title",
+            "x",
+            "--start",
+            "2027-01-05T19:00",
+            "--tz",
+            "UTC",
+        ],
+        vec!["import", file],
+        vec!["user", "list"],
+        vec!["peer", "list"],
+        vec!["source", "list"],
+        vec!["push", "list"],
+    ] {
+        let out = cli(&args, &dir);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no DisCal node at"), "{args:?}: {err}");
+        assert!(!dir.exists(), "{args:?} made {dir:?}");
+    }
+    // `init` makes the node, and then the same commands work.
+    init(&dir);
+    let out = cli(&["status"], &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Item 15: every help text ends with a newline (not reproduced with this clap; kept).
 #[test]
 fn help_texts_end_with_a_newline() {

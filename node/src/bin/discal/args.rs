@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use discal_gateway::Draft;
 use discal_node::config::{self, Config};
+use discal_node::identity;
 
 pub const EXAMPLES: &str = "Examples:
   discal run                                   # defaults: ./ or XDG data dir, HTTP on 127.0.0.1:8080
@@ -46,6 +47,67 @@ impl Common {
     }
     pub fn load(&self) -> Result<Config> {
         Ok(Config::load(&self.config_path())?)
+    }
+
+    /// Refuses a data dir that holds no node (no identity key). Every command but `init` and
+    /// `run` works on an existing node; without this, a mistyped `--data-dir` quietly made a
+    /// new node there (a key, a store) and reported on it or wrote into it.
+    pub fn require_node(&self) -> Result<()> {
+        let dir = self.data_dir();
+        if dir.join(identity::KEY_FILE).is_file() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "no DisCal node at {} (no {}): `discal init` or `discal run` makes one there; \
+             for an existing node, give its --data-dir",
+            dir.display(),
+            identity::KEY_FILE
+        )
+    }
+}
+
+impl Cmd {
+    /// The data dir options of a command that works on an existing node: all but `run` and
+    /// `init`, which make one.
+    pub fn on_existing_node(&self) -> Option<&Common> {
+        use Cmd as C;
+        Some(match self {
+            C::Run { .. } | C::Init { .. } => return None,
+            C::Id { common }
+            | C::Dedupe { common, .. }
+            | C::Import { common, .. }
+            | C::Status { common } => common,
+            C::Peer(
+                PeerCmd::Add { common, .. }
+                | PeerCmd::Remove { common, .. }
+                | PeerCmd::List { common },
+            ) => common,
+            C::Event(
+                EventCmd::Add { common, .. }
+                | EventCmd::Update { common, .. }
+                | EventCmd::Cancel { common, .. }
+                | EventCmd::List { common, .. },
+            ) => common,
+            C::User(
+                UserCmd::Add { common, .. }
+                | UserCmd::List { common, .. }
+                | UserCmd::Disable { common, .. }
+                | UserCmd::Passwd { common, .. }
+                | UserCmd::Token { common, .. },
+            ) => common,
+            C::Source(
+                SourceCmd::Add { common, .. }
+                | SourceCmd::List { common, .. }
+                | SourceCmd::Remove { common, .. }
+                | SourceCmd::Run { common, .. },
+            ) => common,
+            C::Push(
+                PushCmd::Add { common, .. }
+                | PushCmd::List { common, .. }
+                | PushCmd::Remove { common, .. }
+                | PushCmd::Decide { common, .. },
+            ) => common,
+        })
     }
 }
 

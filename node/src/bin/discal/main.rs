@@ -57,6 +57,9 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    if let Some(common) = cli.command.on_existing_node() {
+        common.require_node()?;
+    }
     match cli.command {
         Cmd::Run {
             common,
