@@ -62,6 +62,10 @@ pub enum DraftError {
     /// A new event needs a title.
     #[error("missing field: title")]
     MissingTitle,
+    /// A title of nothing but spaces, for a new event or a change (the web form refuses one
+    /// too; an import keeps what the file says).
+    #[error("title: must not be empty")]
+    EmptyTitle,
     /// A date or time that is none of the accepted forms.
     #[error(
         "{field}: {value:?} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM[:SS][Z])"
@@ -181,6 +185,9 @@ impl Draft {
             return Err(DraftError::EndAndDuration);
         }
         if let Some(t) = &self.title {
+            if t.trim().is_empty() {
+                return Err(DraftError::EmptyTitle);
+            }
             lines.push(format!("SUMMARY:{}", escape_text(t)));
             replaces.push("SUMMARY");
         }
@@ -378,5 +385,22 @@ mod tests {
         assert!(out.contains("LOCATION:Here\r\n"));
         assert!(!out.contains("Old"));
         assert!(!out.contains("SEQUENCE"));
+    }
+
+    #[test]
+    fn a_blank_title_is_refused_for_a_new_event_and_a_change() {
+        let new = Draft {
+            title: Some("  ".into()),
+            start: Some("2027-01-05T19:00".into()),
+            tz: Some("UTC".into()),
+            ..Draft::default()
+        };
+        assert_eq!(new.to_ics("u"), Err(DraftError::EmptyTitle));
+        let change = Draft {
+            title: Some(String::new()),
+            ..Draft::default()
+        };
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nSUMMARY:Old\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_eq!(change.patch_ics(ics), Err(DraftError::EmptyTitle));
     }
 }
