@@ -184,11 +184,8 @@ impl Draft {
         if self.end.is_some() && self.duration.is_some() {
             return Err(DraftError::EndAndDuration);
         }
-        if let Some(t) = &self.title {
-            if t.trim().is_empty() {
-                return Err(DraftError::EmptyTitle);
-            }
-            lines.push(format!("SUMMARY:{}", escape_text(t)));
+        if let Some(line) = self.summary_line()? {
+            lines.push(line);
             replaces.push("SUMMARY");
         }
         if let Some(s) = &self.start {
@@ -256,6 +253,15 @@ impl Draft {
             replaces.push(LANGUAGE_PROPERTY);
         }
         Ok((lines, replaces))
+    }
+
+    /// The SUMMARY line of the title, if there is one to set.
+    fn summary_line(&self) -> Result<Option<String>, DraftError> {
+        match self.title.as_deref() {
+            Some(t) if t.trim().is_empty() => Err(DraftError::EmptyTitle),
+            Some(t) => Ok(Some(format!("SUMMARY:{}", escape_text(t)))),
+            None => Ok(None),
+        }
     }
 
     /// A one-event VCALENDAR for a new event. `uid` is a placeholder the caller replaces.
