@@ -560,6 +560,32 @@ fn latin1_text_is_read_as_windows_1252() {
     );
 }
 
+/// Control characters, which iCalendar allows nowhere but as tab, cost an event nothing:
+/// Word's line breaks (vertical tabs, pasted into Outlook) become line breaks, C1 controls left
+/// by Windows-1252 text converted as if it were Latin-1 become their quotes, the rest go.
+#[test]
+fn control_characters_are_repaired_not_refused() {
+    let (imp, _) = import_file("word-line-breaks-c1-quotes.ics");
+    let imp = imp.unwrap();
+    assert!(
+        imp.adjusted
+            .iter()
+            .any(|a| a.contains("replaced or dropped 7 control character(s)")),
+        "{:?}",
+        imp.adjusted
+    );
+    let m = &imp.events[0].content.master;
+    assert_eq!(
+        m.summary.as_deref(),
+        Some("Don’t miss the “Linux install” night")
+    );
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Bring your laptop.\nPower strips are there.\nAsk at the door.")
+    );
+    assert_eq!(m.location.as_deref(), Some("Community hall"));
+}
+
 /// No crash on what is almost a real file: each corpus file cut, with bytes deleted, and with
 /// separators inserted, at seeded random places, is read or refused without a panic.
 #[test]

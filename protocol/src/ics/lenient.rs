@@ -29,6 +29,8 @@ struct Repairs<'a> {
     text_open: bool,
     /// The last line was text joined to the one before.
     joining: bool,
+    /// Control characters replaced or dropped from values (see [`without_controls`]).
+    controls: usize,
 }
 
 /// How deep components may nest inside VCALENDAR. Real documents nest two (VEVENT > VALARM,
@@ -244,6 +246,24 @@ const DATE_TIME_PROPERTIES: &[&str] = &[
 ];
 
 impl<'a> Repairs<'a> {
+    /// Writes a content line of the calendar (or of a component, `in_component`), its value
+    /// without control characters.
+    fn write(&mut self, out: &mut String, head: &str, value: &str, in_component: bool) {
+        let name = head.split(';').next().unwrap_or_default();
+        let text = TEXT_PROPERTIES.contains(&name);
+        self.text_open = in_component && text;
+        out.push_str(head);
+        out.push(':');
+        match without_controls(value, text) {
+            Some((clean, n)) => {
+                self.controls += n;
+                out.push_str(&clean);
+            }
+            None => out.push_str(value),
+        }
+        out.push_str("\r\n");
+    }
+
     /// A line that is no content line ([`is_stray`]; in a run of joined text, any line that
     /// names no property, as `Passcode: 123`): joined to the text property just written, as
     /// a line of its text (an invitation's description pasted through a mail client), or
@@ -427,12 +447,7 @@ pub(crate) fn tidy_doc(unfolded: &str) -> (String, Vec<String>, bool) {
                 continue;
             }
         }
-        let name = head.split(';').next().unwrap_or_default();
-        r.text_open = nest.depth > 0 && TEXT_PROPERTIES.contains(&name);
-        out.push_str(&head);
-        out.push(':');
-        out.push_str(&value);
-        out.push_str("\r\n");
+        r.write(&mut out, &head, &value, nest.depth > 0);
     }
     let cut_off = inside && !bare;
     if inside {
@@ -459,6 +474,12 @@ fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
         adjusted.push(format!(
             "dropped {} component(s) nested deeper than {MAX_NESTING}",
             r.deep
+        ));
+    }
+    if r.controls > 0 {
+        adjusted.push(format!(
+            "replaced or dropped {} control character(s) in values (iCalendar allows only tab)",
+            r.controls
         ));
     }
     note(
@@ -497,6 +518,43 @@ fn has_line(text: &str, want: &str) -> bool {
     })
 }
 
+/// 0x80–0x9F in Windows-1252; the five undefined bytes stay as their C1 code points.
+const CP1252_HIGH: [char; 32] = [
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+];
+
+/// A value without the control characters that RFC 5545 allows nowhere (only tab) and the
+/// event's rules refuse, so that one stray character does not cost the whole event; `None`
+/// when it has none. In text (`text`), a vertical tab (Word's line break, pasted into
+/// Outlook), a form feed or a lone CR becomes a line break (`\n`). A C1 control becomes the
+/// Windows-1252 character it stood for (text converted from Windows-1252 as if it were
+/// Latin-1: `Don\u{92}t`). The rest are dropped. Returns the value and how many changed.
+fn without_controls(value: &str, text: bool) -> Option<(String, usize)> {
+    if !value.chars().any(|c| c.is_control() && c != '\t') {
+        return None;
+    }
+    let (mut out, mut n) = (String::with_capacity(value.len()), 0);
+    for c in value.chars() {
+        if c == '\t' || !c.is_control() {
+            out.push(c);
+            continue;
+        }
+        n += 1;
+        match c {
+            '\u{b}' | '\u{c}' | '\r' if text => out.push_str("\\n"),
+            '\u{80}'..='\u{9f}' => {
+                let m = CP1252_HIGH[c as usize - 0x80];
+                if !m.is_control() {
+                    out.push(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    Some((out, n))
+}
+
 /// A document's bytes as text: UTF-8 when they are (a BOM is left to the tidying), otherwise
 /// Windows-1252, the usual mislabelled Latin-1 of older exporters (every byte is a character,
 /// so nothing is lost). The flag is true when the fallback was used.
@@ -513,16 +571,10 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, bool) {
     if let Ok(s) = String::from_utf8(unfold_bytes(bytes)) {
         return (Cow::Owned(s), false);
     }
-    // 0x80–0x9F in Windows-1252; the five undefined bytes stay as their C1 code points.
-    const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
-    ];
     let text = bytes
         .iter()
         .map(|&b| match b {
-            0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+            0x80..=0x9f => CP1252_HIGH[usize::from(b - 0x80)],
             _ => char::from(b),
         })
         .collect();
