@@ -195,6 +195,57 @@ async fn dav_bodies_over_the_limit_get_413() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }
 
+/// U+FFFE and U+FFFF, which XML 1.0 cannot carry even escaped, in a peer's event (its rules
+/// refuse control characters, not these): the Atom and RSS feeds and CalDAV's answers drop
+/// them, so one event cannot make a whole feed or a calendar app's sync unreadable.
+#[tokio::test]
+async fn noncharacters_in_a_peers_event_leave_every_xml_answer_well_formed() {
+    let store = Store::memory();
+    let a = secret(1);
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:nonchar@x\r\n\
+               DTSTART:20260105T190000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=WEEKLY\r\n\
+               SUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let mut ev = parse_calendar(ics, &a.public(), &generous())
+        .unwrap()
+        .events
+        .remove(0);
+    let m = &mut ev.content.master;
+    m.summary = Some("Quiz\u{fffe} night\u{ffff}".into());
+    m.description = Some("Bring\u{ffff} a pen".into());
+    m.location = Some("Caf\u{fffe}é".into());
+    m.categories = vec!["trivia\u{fffe}".into()];
+    let signed = sign(&a, ev.uid, 0, ISSUED, ev.content, &generous()).unwrap();
+    store.apply(&signed, Transit::local(), ISSUED).unwrap();
+    let app = discal_gateway::router(gateway(store, "https://cal.example.org"));
+    let query = r#"<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/><C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>"#;
+    let all = r#"<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>"#;
+    for (method, uri, body) in [
+        ("GET", "/feed.atom", ""),
+        ("GET", "/feed.rss", ""),
+        ("REPORT", "/dav/calendars/all/", query),
+        ("PROPFIND", "/dav/calendars/all/", all),
+    ] {
+        let r = dav(&app, method, uri, &[("Depth", "1")], body).await;
+        assert!(r.status.is_success(), "{uri}: {}", r.status);
+        assert!(
+            !r.body.contains(['\u{fffe}', '\u{ffff}']),
+            "{method} {uri}: {}",
+            r.body
+        );
+        if method != "PROPFIND" {
+            assert!(r.body.contains("Quiz night"), "{method} {uri}: {}", r.body);
+        }
+        let mut reader = quick_xml::Reader::from_str(&r.body);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{method} {uri}: {e}"),
+            }
+        }
+    }
+}
+
 /// Item 16: a calendar app's GET of a whole collection was rendered anew every time. It is
 /// now served from the cache like `/feed.ics`: ETag, 304, and one render per store change.
 #[tokio::test]

@@ -260,9 +260,21 @@ pub fn parse(body: &[u8]) -> Result<El, XmlError> {
     tree.root.ok_or(XmlError::Empty)
 }
 
-/// Escapes text and attribute values.
+/// Whether XML 1.0 can carry `c` at all, escaped or not: not the controls other than tab, LF
+/// and CR, nor U+FFFE and U+FFFF. An event's rules refuse controls in its text, but not those
+/// two, so a peer's title may hold them.
+pub fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || !(c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
+}
+
+/// Escapes text and attribute values, dropping what XML cannot carry ([`xml_char`]): one such
+/// character would make a whole answer unreadable to the client's XML parser.
 pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    quick_xml::escape::escape(s)
+    if s.chars().all(xml_char) {
+        return quick_xml::escape::escape(s);
+    }
+    let kept: String = s.chars().filter(|&c| xml_char(c)).collect();
+    std::borrow::Cow::Owned(quick_xml::escape::escape(&kept).into_owned())
 }
 
 #[cfg(test)]

@@ -7,10 +7,18 @@ pub(crate) fn xml_err(e: impl std::fmt::Display) -> String {
     format!("writing XML: {e}")
 }
 
-/// XML 1.0 cannot carry most control characters even escaped; they are dropped.
+/// Text without what XML 1.0 cannot carry even escaped (`dav::xml::xml_char`), and without CR.
 pub(crate) fn xml_text(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .filter(|&c| c != '\r' && crate::dav::xml::xml_char(c))
+        .collect()
+}
+
+/// Attributes whose values went through [`xml_text`].
+fn clean_attrs(attrs: &[(&str, &str)]) -> Vec<(String, String)> {
+    attrs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), xml_text(v)))
         .collect()
 }
 
@@ -43,9 +51,10 @@ impl Xml {
         attrs: &[(&str, &str)],
         text: &str,
     ) -> Result<(), String> {
+        let attrs = clean_attrs(attrs);
         self.w
             .create_element(name)
-            .with_attributes(attrs.iter().copied())
+            .with_attributes(attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .write_text_content(BytesText::new(&xml_text(text)))
             .map(|_| ())
             .map_err(xml_err)
@@ -58,9 +67,10 @@ impl Xml {
 
     /// `<name attrs/>`.
     pub(crate) fn empty(&mut self, name: &str, attrs: &[(&str, &str)]) -> Result<(), String> {
+        let attrs = clean_attrs(attrs);
         self.w
             .create_element(name)
-            .with_attributes(attrs.iter().copied())
+            .with_attributes(attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .write_empty()
             .map(|_| ())
             .map_err(xml_err)
