@@ -1162,6 +1162,12 @@ async fn relays_share_one_id_and_still_count_hops() {
     for (i, n) in [(0, 2), (1, 2), (2, 3), (3, 1)] {
         net.wait_gossip(i, n).await;
     }
+    // A copy may reach a node's ingest path through a catch-up session still running from the
+    // connections (seen once in CI on a loaded machine: `wait_gossip` does not wait for them);
+    // that is no relay. Each node's sync traffic before the event says whether one ran.
+    let sync_in: Vec<u64> = (0..4)
+        .map(|i| net.node(i).metrics().sync_bytes_in.load(Relaxed))
+        .collect();
     let key = add(net.node(0), "Repair café").await;
     for i in 1..4 {
         assert!(wait_rev(net.node(i), &key, 0).await, "node {i} got it");
@@ -1177,17 +1183,17 @@ async fn relays_share_one_id_and_still_count_hops() {
         "path at node 3: {path:?}"
     );
     assert_eq!(usize::from(at_3.transit.hop), path.len() + 1);
-    for i in 0..4 {
+    for (i, before) in sync_in.iter().enumerate() {
         let h = net.node(i);
         assert!(
             h.wait_until(WAIT, |_| h.metrics().relayed.load(Relaxed) == 1)
                 .await,
             "node {i} relayed once"
         );
-        assert_eq!(
-            h.metrics().duplicates.load(Relaxed),
-            0,
-            "node {i} checked a copy"
+        let synced = h.metrics().sync_bytes_in.load(Relaxed) != *before;
+        assert!(
+            h.metrics().duplicates.load(Relaxed) == 0 || synced,
+            "node {i} checked a copy, and no catch-up session brought it"
         );
     }
     let text = reqwest_get(net.node(1).http_addr(), "/metrics").await;
