@@ -72,11 +72,7 @@ pub(super) fn calendar_data(gw: &Gateway, ev: &StoredEvent, mode: DataMode) -> O
 /// Text content needs only `<`, `&` and `>` escaped; iCalendar text rarely has any. What XML
 /// cannot carry at all ([`super::xml::xml_char`]: a peer's title may hold U+FFFE) is dropped.
 pub(super) fn xml_text(ics: &str) -> Arc<str> {
-    if ics.chars().all(super::xml::xml_char) {
-        return quick_xml::escape::partial_escape(ics).into();
-    }
-    let kept: String = ics.chars().filter(|&c| super::xml::xml_char(c)).collect();
-    quick_xml::escape::partial_escape(&kept).into()
+    quick_xml::escape::partial_escape(&*super::xml::xml_chars(ics)).into()
 }
 
 /// Each event revision's calendar object, escaped for a multistatus, kept once made: a

@@ -5,6 +5,7 @@
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 use quick_xml::NsReader;
+use std::borrow::Cow;
 
 /// The DAV: namespace.
 pub const DAV: &str = "DAV:";
@@ -267,14 +268,22 @@ pub fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r') || !(c.is_control() || matches!(c, '\u{fffe}' | '\u{ffff}'))
 }
 
-/// Escapes text and attribute values, dropping what XML cannot carry ([`xml_char`]): one such
-/// character would make a whole answer unreadable to the client's XML parser.
-pub fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+/// `s` without what XML cannot carry ([`xml_char`]): one such character would make a whole
+/// answer unreadable to the client's XML parser. Borrowed when there is none (the usual case).
+pub fn xml_chars(s: &str) -> Cow<'_, str> {
     if s.chars().all(xml_char) {
-        return quick_xml::escape::escape(s);
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().filter(|&c| xml_char(c)).collect())
     }
-    let kept: String = s.chars().filter(|&c| xml_char(c)).collect();
-    std::borrow::Cow::Owned(quick_xml::escape::escape(&kept).into_owned())
+}
+
+/// Escapes text and attribute values, without what XML cannot carry ([`xml_chars`]).
+pub fn esc(s: &str) -> Cow<'_, str> {
+    match xml_chars(s) {
+        Cow::Borrowed(s) => quick_xml::escape::escape(s),
+        Cow::Owned(kept) => Cow::Owned(quick_xml::escape::escape(&kept).into_owned()),
+    }
 }
 
 #[cfg(test)]

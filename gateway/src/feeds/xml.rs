@@ -7,11 +7,9 @@ pub(crate) fn xml_err(e: impl std::fmt::Display) -> String {
     format!("writing XML: {e}")
 }
 
-/// Text without what XML 1.0 cannot carry even escaped (`dav::xml::xml_char`), and without CR.
+/// Text without what XML 1.0 cannot carry even escaped (`dav::xml::xml_chars`), and without CR.
 pub(crate) fn xml_text(s: &str) -> String {
-    s.chars()
-        .filter(|&c| c != '\r' && crate::dav::xml::xml_char(c))
-        .collect()
+    crate::dav::xml::xml_chars(s).replace('\r', "")
 }
 
 /// Attributes whose values went through [`xml_text`].
