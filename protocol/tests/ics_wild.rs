@@ -586,6 +586,33 @@ fn control_characters_are_repaired_not_refused() {
     assert_eq!(m.location.as_deref(), Some("Community hall"));
 }
 
+/// ical.net's test files: a tag with an escaped line break, and parameters holding lists of
+/// quoted values (`MEMBER="a","b"`), which no parameter value can carry. Each used to refuse
+/// its whole event; now the tag's break is a space and the parameters go, with warnings.
+#[test]
+fn quoted_parameter_lists_and_broken_tags_cost_only_themselves() {
+    let ev = taken("quoted-param-lists-and-tag-breaks.ics").remove(0);
+    let m = &ev.content.master;
+    assert_eq!(
+        m.categories,
+        vec!["release", "A tag written with a line break in it"]
+    );
+    let org = m.organizer.as_ref().unwrap();
+    assert_eq!(org.address, "mailto:team@example.org");
+    assert_eq!(org.common_name, None);
+    let attendee = m.extra.iter().find(|p| p.name == "ATTENDEE").unwrap();
+    assert_eq!(attendee.value, "mailto:joe@example.org");
+    let params: Vec<_> = attendee.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(params, ["CN"]);
+    for w in ["CATEGORIES", "ORGANIZER's CN", "parameters of ATTENDEE"] {
+        assert!(
+            ev.warnings.iter().any(|x| x.contains(w)),
+            "{w}: {:?}",
+            ev.warnings
+        );
+    }
+}
+
 /// No crash on what is almost a real file: each corpus file cut, with bytes deleted, and with
 /// separators inserted, at seeded random places, is read or refused without a panic.
 #[test]

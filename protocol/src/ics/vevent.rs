@@ -215,21 +215,9 @@ fn apply_property(
             }
         }
         "GEO" => comp.geo = Some(parse_geo(val).map_err(err)?),
-        "CATEGORIES" => {
-            for cat in split_text_list(val) {
-                let cat = cat.trim().to_string();
-                if !cat.is_empty() && !comp.categories.contains(&cat) {
-                    comp.categories.push(cat);
-                }
-            }
-        }
+        "CATEGORIES" => add_categories(comp, meta, val),
         "STATUS" => comp.status = Some(parse_status(val).map_err(err)?),
-        "ORGANIZER" => {
-            comp.organizer = Some(Organizer {
-                address: val.trim().to_string(),
-                common_name: param(p, "CN").map(str::to_string),
-            });
-        }
+        "ORGANIZER" => comp.organizer = Some(organizer(p, meta)),
         "SEQUENCE" => comp.sequence = number(val, "a non-negative integer").map_err(err)?,
         "DTSTAMP" => match parse_dt_prop(p, zones).map_err(err)? {
             DateTimeValue::Utc(t) => comp.dtstamp = Some(t),
@@ -287,6 +275,43 @@ fn utc_stamp(
     }
 }
 
+fn add_categories(comp: &mut Component, meta: &mut Meta, val: &str) {
+    for cat in split_text_list(val) {
+        // A tag is one line: an escaped line break (`\n`, ical.net's tests and hand-written
+        // files) would otherwise cost the whole event.
+        let cat = if cat.contains(char::is_control) {
+            meta.warnings.push(format!(
+                "read line breaks and control characters in CATEGORIES {:?} as spaces",
+                cat.trim()
+            ));
+            cat.split(char::is_control)
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            cat.trim().to_string()
+        };
+        if !cat.is_empty() && !comp.categories.contains(&cat) {
+            comp.categories.push(cat);
+        }
+    }
+}
+
+fn organizer(p: &icalendar::parser::Property<'_>, meta: &mut Meta) -> Organizer {
+    let mut common_name = param(p, "CN").map(str::to_string);
+    // A name with quotes inside (`CN="a","b"`) cannot be written back.
+    if common_name.as_ref().is_some_and(|cn| cn.contains('"')) {
+        meta.warnings
+            .push("dropped ORGANIZER's CN, a list of quoted values".into());
+        common_name = None;
+    }
+    Organizer {
+        address: p.val.as_str().trim().to_string(),
+        common_name,
+    }
+}
+
 fn keep_extra(
     comp: &mut Component,
     meta: &mut Meta,
@@ -316,6 +341,17 @@ fn keep_extra(
     if extra.params.len() < before {
         meta.warnings.push(format!(
             "dropped parameters of {} whose names are not valid",
+            extra.name
+        ));
+    }
+    // A list of quoted values (`MEMBER="mailto:a","mailto:b"`) reaches here with its inner
+    // quotes, which a parameter value cannot carry (RFC 5545 has no escape for them): the
+    // parameter goes, the property and its event stay.
+    let before = extra.params.len();
+    extra.params.retain(|x| !x.value.contains('"'));
+    if extra.params.len() < before {
+        meta.warnings.push(format!(
+            "dropped parameters of {} that hold a list of quoted values",
             extra.name
         ));
     }
