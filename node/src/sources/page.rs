@@ -433,7 +433,13 @@ fn is_event_type(t: &str) -> bool {
 }
 
 fn types(v: &Value) -> Vec<&str> {
-    match &v["@type"] {
+    // schema.org's context makes `type` an alias of `@type` (artsdata.ca writes it so).
+    let t = if v.get("@type").is_some() {
+        &v["@type"]
+    } else {
+        &v["type"]
+    };
+    match t {
         Value::String(s) => vec![s.as_str()],
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
@@ -591,14 +597,24 @@ fn short_keys(v: &Value, depth: usize) -> Value {
         Value::Object(o) if depth < MAX_DEPTH => {
             let mut out = serde_json::Map::with_capacity(o.len());
             for (k, x) in o {
-                if !schema_name(k).is_some_and(|s| o.contains_key(s)) {
-                    let k = schema_name(k).unwrap_or(k);
+                if !json_ld_name(k).is_some_and(|s| o.contains_key(s)) {
+                    let k = json_ld_name(k).unwrap_or(k);
                     out.insert(k.to_string(), short_keys(x, depth + 1));
                 }
             }
             Value::Object(out)
         }
         _ => v.clone(),
+    }
+}
+
+/// What a JSON-LD key stands for: schema.org's context makes `type` and `id` aliases of
+/// `@type` and `@id` (artsdata.ca writes them so), and [`schema_name`].
+fn json_ld_name(k: &str) -> Option<&str> {
+    match k {
+        "type" => Some("@type"),
+        "id" => Some("@id"),
+        _ => schema_name(k),
     }
 }
 
@@ -2210,6 +2226,27 @@ mod tests {
         assert_eq!(v["name"], "a // b /* c */");
         assert!(v.get("x").is_none());
         assert!(read_json("{\"a\": 1 /* never closed").is_err());
+    }
+
+    /// schema.org's JSON-LD context aliases `type` and `id` to `@type` and `@id`; the Canadian
+    /// arts knowledge graph (artsdata.ca, schema.org's example 4468) writes its events so.
+    #[test]
+    fn json_ld_type_and_id_aliases_name_events() {
+        let v = json!({"@context": "http://schema.org", "type": "PerformingArtsEvent",
+            "id": "http://kg.artsdata.ca/resource/K43-1500", "name": "Ten Thousand Hours",
+            "startDate": "2026-04-28T19:00:00-04:00",
+            "location": {"type": "Place", "name": "Salle Desjardins"}});
+        let mut out = Vec::new();
+        collect_events(&v, 0, None, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0]["@type"], "PerformingArtsEvent");
+        assert_eq!(out[0]["@id"], "http://kg.artsdata.ca/resource/K43-1500");
+        assert_eq!(out[0]["location"]["@type"], "Place");
+        // `@type` itself wins over a `type` beside it (another vocabulary's property).
+        let v = json!({"@type": "Place", "type": "Event", "startDate": "2027-01-01"});
+        let mut out = Vec::new();
+        collect_events(&v, 0, None, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]
