@@ -9,6 +9,8 @@ use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use common::*;
+use discal_protocol::ics::parse_calendar;
+use discal_protocol::sign;
 use discal_store::Store;
 use tower::ServiceExt as _;
 
@@ -430,6 +432,113 @@ async fn long_answers_say_they_were_cut_and_link_on() {
     let v: serde_json::Value = serde_json::from_str(&j.body).unwrap();
     assert_eq!(v["discal.org:truncated"], true);
     assert!(v["discal.org:next"].as_str().unwrap().starts_with(BASE));
+}
+
+/// An event that repeats every five minutes has more instances in a long window than the
+/// store expands per event. That cut is of instances, not of events: a feed that holds every
+/// matching event says it was not cut and links to no next page (it used to link to an
+/// endless chain of empty pages).
+#[tokio::test]
+async fn an_event_with_more_instances_than_expanded_is_no_next_page() {
+    let store = Store::memory();
+    fill(&store, 0);
+    store_ics(
+        &store,
+        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:every-5-min@example.org\r\n\
+         DTSTART:20261201T000000Z\r\nDURATION:PT5M\r\n\
+         RRULE:FREQ=HOURLY;BYMINUTE=0,5,10,15,20,25,30,35,40,45,50,55\r\n\
+         SUMMARY:Sensor reading\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    );
+    let app = discal_gateway::router(gateway(store, BASE));
+    for url in [
+        "/feed.ics?days=3660",
+        "/feed.atom?days=3660",
+        "/feed.json?days=3660",
+    ] {
+        let r = get(&app, url).await;
+        assert_eq!(r.status, StatusCode::OK, "{url}");
+        assert!(r.headers.get(header::LINK).is_none(), "{url}");
+        assert!(r.headers.get("x-discal-truncated").is_none(), "{url}");
+        assert!(!r.body.contains("X-DISCAL-TRUNCATED"), "{url}");
+        assert!(!r.body.contains("offset="), "{url}: {}", r.body);
+    }
+    let ics = get(&app, "/feed.ics?days=3660").await.body;
+    assert!(uids_in_ics(&ics).contains(&"every-5-min@example.org".to_owned()));
+}
+
+/// Signs `ics`'s events as origin A's and stores them.
+fn store_ics(store: &Store, ics: &str) {
+    let a = secret(1);
+    let limits = generous();
+    let evs: Vec<_> = parse_calendar(ics, &a.public(), &limits)
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| sign(&a, e.uid, 0, ISSUED, e.content, &limits).unwrap())
+        .collect();
+    let batch: Vec<_> = evs
+        .iter()
+        .map(|e| (e, discal_store::Transit::local()))
+        .collect();
+    store.apply_batch(batch, ISSUED).unwrap();
+}
+
+/// The link a list's "more events" line gives, if any.
+fn more_link(html: &str) -> Option<String> {
+    let at = html.find("<p class=\"more\">")?;
+    let rest = &html[at..html[at..].find("</p>").map_or(html.len(), |e| at + e)];
+    let href = rest.split("href=\"").nth(1)?.split('"').next()?;
+    Some(href.replace("&amp;", "&"))
+}
+
+/// The home page shows 50 dates. Eight daily events over ten days are 80 dates though only
+/// eight events: the page must link on to the dates it left out (it used to say "more
+/// events" with no link, or offer the days after its four weeks, skipping them).
+#[tokio::test]
+async fn a_list_cut_at_its_rows_links_on_to_the_rows_it_left_out() {
+    let store = Store::memory();
+    let mut ics = String::from("BEGIN:VCALENDAR\r\n");
+    for i in 0..8 {
+        ics.push_str(&format!(
+            "BEGIN:VEVENT\r\nUID:daily-{i}@example.org\r\nDTSTART:20261122T{:02}0000Z\r\n\
+             DURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=10\r\nSUMMARY:Daily {i}\r\nEND:VEVENT\r\n",
+            8 + i
+        ));
+    }
+    ics.push_str(
+        "BEGIN:VEVENT\r\nUID:finale@example.org\r\nDTSTART:20261201T220000Z\r\n\
+         SUMMARY:Finale\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    );
+    store_ics(&store, &ics);
+    let app = discal_gateway::router(gateway(store, BASE));
+    let mut url = "/?tz=UTC".to_owned();
+    let mut rows = 0;
+    let mut pages = Vec::new();
+    loop {
+        let page = get(&app, &url).await;
+        assert_eq!(page.status, StatusCode::OK, "{url}: {}", page.body);
+        rows += page.body.matches("<li class=\"event\"").count();
+        pages.push(page.body.clone());
+        match more_link(&page.body) {
+            Some(next) => {
+                assert!(next.contains("from=") && next.contains("to="), "{next}");
+                assert!(pages.len() < 5, "pages do not end: {next}");
+                url = next;
+            }
+            None => break,
+        }
+    }
+    assert!(!pages[0].contains("Finale"), "{}", pages[0]);
+    assert!(pages.iter().any(|p| p.contains("Finale")));
+    // Every date is on some page; a few at a page's edge may show twice.
+    assert!(
+        (81..90).contains(&rows),
+        "{rows} rows over {} pages",
+        pages.len()
+    );
+    // The last page shows all it has: no "more events", and the link to later dates again.
+    let last = pages.last().unwrap();
+    assert!(!last.contains("<p class=\"more\">") || last.contains("rel=\"next\""));
 }
 
 #[tokio::test]

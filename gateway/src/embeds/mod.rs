@@ -6,7 +6,7 @@ mod views;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use discal_protocol::view::{Bound, ViewFilter};
 
 pub use views::{list_view, month_start, month_view, month_window};
@@ -95,8 +95,13 @@ pub fn render_at(
             header,
         ),
         None => {
-            let next = page.truncated.then(|| next_url(path, &p, f.offset, limit));
-            let later = match (page.truncated, window) {
+            let rows_cut = views::rows_cut_at(&page.hits, look.max_items);
+            // Each page starts later than the one before: the pages end.
+            let next = match (continue_at(&page, rows_cut), window) {
+                (Some(at), Some((start, end))) if at > start => Some(from_url(at, end, (path, &p))),
+                _ => page.truncated.then(|| next_url(path, &p, f.offset, limit)),
+            };
+            let later = match (page.truncated || rows_cut.is_some(), window) {
                 (false, Some((_, end))) => later_url(gw, f, end, (path, &p))?,
                 _ => None,
             };
@@ -114,6 +119,51 @@ pub fn render_at(
         .with_header(header::CONTENT_SECURITY_POLICY, html::CSP);
     r.last_modified_ms = read::last_modified(&page.hits);
     Ok(r)
+}
+
+/// Where the next page of a list goes on from, when the list shows fewer instances than its
+/// events have in its dates (a weekly series is four rows in four weeks): the first instance
+/// it leaves out. When more events matched than the page holds too, no later than the first
+/// instance of the last event it holds, as the events it left out start no earlier: that
+/// page repeats a few rows rather than skip an event. None when that would not move on (more
+/// rows at one instant than a page shows), or when the rows were not cut: then the events
+/// are paged by offset.
+fn continue_at(
+    page: &read::Page,
+    rows_cut: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Option<DateTime<Utc>> {
+    let (first_shown, first_left) = rows_cut?;
+    let at = if page.truncated {
+        let last_event = page
+            .hits
+            .iter()
+            .filter_map(|h| h.occurrences.first().map(|o| o.start))
+            .max()?;
+        first_left.min(last_event)
+    } else {
+        first_left
+    };
+    (at > first_shown).then_some(at)
+}
+
+/// The same view from `at` to the end of its dates, `end`, paged from its start.
+fn from_url(
+    at: DateTime<Utc>,
+    end: DateTime<Utc>,
+    (path, pairs): (&str, &[(&str, &str)]),
+) -> String {
+    let (from, to) = (
+        at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        end.to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    let mut p: Vec<(&str, &str)> = pairs
+        .iter()
+        .copied()
+        .filter(|(k, _)| !matches!(*k, "from" | "to" | "days" | "offset"))
+        .collect();
+    p.push(("from", &from));
+    p.push(("to", &to));
+    format!("{path}?{}", read::query_string(p))
 }
 
 /// How far past a list's last date [`later_url`] looks for events.

@@ -59,6 +59,22 @@ fn items<'a>(f: &ViewFilter, hits: &'a [Hit], cap: usize) -> (Vec<Item<'a>>, boo
     (v, cut)
 }
 
+/// When a list capped at `cap` instances leaves some out: the start of the first instance
+/// it shows and of the first it leaves out, in the order [`items`] lists them.
+pub(super) fn rows_cut_at(hits: &[Hit], cap: usize) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut starts: Vec<(DateTime<Utc>, u64)> = hits
+        .iter()
+        .flat_map(|h| h.occurrences.iter().map(|o| (o.start, h.event.seq)))
+        .collect();
+    if starts.len() <= cap {
+        return None;
+    }
+    starts.select_nth_unstable(cap);
+    let first_left = starts[cap].0;
+    let first_shown = starts[..cap].iter().map(|s| s.0).min()?;
+    Some((first_shown, first_left))
+}
+
 /// The component an instance shows (an override's title and place win over the master's).
 fn component_of<'a>(h: &'a Hit, o: &Occurrence) -> &'a discal_protocol::Component {
     let c = h.event.content();
