@@ -586,6 +586,24 @@ fn control_characters_are_repaired_not_refused() {
     assert_eq!(m.location.as_deref(), Some("Community hall"));
 }
 
+/// Lotus Notes 6 (2005; ical4j's and Apple's CalendarServer's test data) names its zone
+/// `Eastern` with the US rules of before 2007. A series bounded by COUNT, or by its RDATEs, is
+/// compared with the IANA zones over its own span, where New York's rules are those: it keeps
+/// a zone that follows DST. An open series must agree for years, and after 2007 they differ:
+/// its times stay in UTC by the file's rules, as before.
+#[test]
+fn a_bounded_series_is_compared_over_its_own_years() {
+    let evs = taken("lotus-notes-2005-eastern-old-us-rules.ics");
+    let tz = |i: usize| match &evs[i].content.master.start {
+        DateTimeValue::Zoned { tzid, .. } => Some(tzid.clone()),
+        _ => None,
+    };
+    assert_eq!(tz(0).as_deref(), Some("America/New_York"), "COUNT=5");
+    assert_eq!(tz(1).as_deref(), Some("America/New_York"), "RDATEs");
+    assert_eq!(tz(2), None, "open-ended");
+    assert!(matches!(evs[2].content.master.start, DateTimeValue::Utc(_)));
+}
+
 /// ical.net's test files: a tag with an escaped line break, and parameters holding lists of
 /// quoted values (`MEMBER="a","b"`), which no parameter value can carry. Each used to refuse
 /// its whole event; now the tag's break is a space and the parameters go, with warnings.

@@ -2,7 +2,7 @@
 
 use super::values::{param, parse_dt, parse_dt_prop, parse_duration, split_text_list};
 use super::write::escape_text;
-use super::zones::Zones;
+use super::zones::{Reach, Zones};
 use super::{IcsError, Meta};
 use crate::model::{
     is_language_tag, Component, DateTimeValue, End, Geo, Organizer, Param, Property, Status,
@@ -27,7 +27,21 @@ pub(super) fn map_vevent(
         .map(|p| p.val.as_str().trim().to_string());
     let label = uid.clone().unwrap_or_else(|| fallback_label.to_string());
     let label = label.as_str();
-    zones.begin_event(c.find_prop("RRULE").is_some() || c.find_prop("RDATE").is_some());
+    let rdates = c
+        .properties
+        .iter()
+        .filter(|p| p.name.as_str().eq_ignore_ascii_case("RDATE"))
+        .map(|p| p.val.as_str());
+    let rdate_year = if c.find_prop("RDATE").is_some() {
+        // An RDATE whose year cannot be read is compared as an open series.
+        Some(Reach::last_year(rdates).unwrap_or(i32::MAX))
+    } else {
+        None
+    };
+    zones.begin_event(Reach::of(
+        c.find_prop("RRULE").map(|p| p.val.as_str()),
+        rdate_year,
+    ));
     let start_prop = c.find_prop("DTSTART").ok_or(IcsError::Missing {
         uid: label.to_string(),
         property: "DTSTART",

@@ -260,8 +260,87 @@ pub(super) struct Zones {
     cache: RefCell<HashMap<(String, i32, i32), Mapped>>,
     compared: Cell<usize>,
     onsets_made: Cell<usize>,
-    recurring: Cell<bool>,
+    reach: Cell<Reach>,
     notes: RefCell<Vec<String>>,
+}
+
+/// How far past a value an event's instances reach, as far as its RRULE says: the years a
+/// file zone must agree with an IANA zone over. A rule bounded by UNTIL, or by COUNT where
+/// every period holds an instance, is compared over its own span only: Lotus Notes 6 wrote
+/// a five-day meeting of 2005 in a zone named `Eastern` with the US rules of before 2007,
+/// which are New York's in 2005 but not in 2007.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) enum Reach {
+    /// One instance.
+    #[default]
+    Once,
+    /// Instances up to this year.
+    UntilYear(i32),
+    /// Instances up to this many days after the first.
+    Days(i64),
+    /// Instances for [`RECURRING_SPAN_YEARS`] and more.
+    Open,
+}
+
+impl Reach {
+    /// The reach of an event with this RRULE value (the first one) and RDATEs whose last is
+    /// in `rdate_year` (none: no RDATE).
+    pub(super) fn of(rrule: Option<&str>, rdate_year: Option<i32>) -> Self {
+        match (rrule.map(Self::of_rule), rdate_year) {
+            (None, None) => Self::Once,
+            (None, Some(y)) => Self::UntilYear(y),
+            (Some(r), None) => r,
+            (Some(Self::UntilYear(u)), Some(y)) => Self::UntilYear(u.max(y)),
+            (Some(_), Some(_)) => Self::Open,
+        }
+    }
+
+    /// The last year of a list of RDATE values (`20050411T100000`, periods, dates).
+    pub(super) fn last_year<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<i32> {
+        values
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|v| v.trim().get(..4)?.parse::<i32>().ok())
+            .max()
+    }
+
+    fn of_rule(rule: &str) -> Self {
+        let (mut freq, mut count, mut interval, mut until, mut other_by) =
+            ("", None, 1i64, None, false);
+        for part in rule.split(';') {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            match k.trim().to_ascii_uppercase().as_str() {
+                "FREQ" => freq = v.trim(),
+                "COUNT" => count = v.trim().parse::<i64>().ok(),
+                "INTERVAL" => interval = v.trim().parse::<i64>().unwrap_or(1).max(1),
+                "UNTIL" => until = v.trim().get(..4).and_then(|y| y.parse::<i32>().ok()),
+                "BYDAY" | "WKST" | "BYHOUR" | "BYMINUTE" | "BYSECOND" => {}
+                k if k.starts_with("BY") => other_by = true,
+                _ => {}
+            }
+        }
+        if let Some(y) = until {
+            return Self::UntilYear(y);
+        }
+        // A period of DAILY or WEEKLY always holds an instance (a DAILY rule's BYDAY leaves
+        // one day in seven); other rules can skip periods (the 31st, 29 February).
+        let period = match freq.to_ascii_uppercase().as_str() {
+            "DAILY" if rule.to_ascii_uppercase().contains("BYDAY") => 7,
+            "DAILY" => 1,
+            "WEEKLY" => 7,
+            _ => return Self::Open,
+        };
+        match count {
+            Some(n) if !other_by && n > 0 => n
+                .checked_mul(interval)
+                .and_then(|x| x.checked_mul(period))
+                .filter(|d| *d <= 366 * i64::from(RECURRING_SPAN_YEARS))
+                .map_or(Self::Open, Self::Days),
+            _ => Self::Open,
+        }
+    }
 }
 
 impl Zones {
@@ -285,9 +364,9 @@ impl Zones {
         zones
     }
 
-    /// Starts an event: whether it recurs decides the years its zones are compared over.
-    pub(super) fn begin_event(&self, recurring: bool) {
-        self.recurring.set(recurring);
+    /// Starts an event: how far it recurs decides the years its zones are compared over.
+    pub(super) fn begin_event(&self, reach: Reach) {
+        self.reach.set(reach);
         self.notes.borrow_mut().clear();
     }
 
@@ -307,11 +386,15 @@ impl Zones {
     pub(super) fn value(&self, tzid: &str, local: LocalDateTime) -> Result<DateTimeValue, String> {
         let naive = local.to_chrono().ok_or("not a valid date-time")?;
         let year = naive.year();
-        let last = if self.recurring.get() {
-            (year + RECURRING_SPAN_YEARS).min(LAST_YEAR).max(year)
-        } else {
-            year
-        };
+        let open = year + RECURRING_SPAN_YEARS;
+        let last = match self.reach.get() {
+            Reach::Once => year,
+            Reach::UntilYear(y) => y.min(open),
+            Reach::Days(d) => (naive + Duration::days(d)).year().min(open),
+            Reach::Open => open,
+        }
+        .min(LAST_YEAR)
+        .max(year);
         let Some(zone) = self.defined.get(tzid) else {
             if let Some(t) = tz::resolve_tzid(tzid) {
                 return Ok(zoned(local, t));
@@ -351,7 +434,7 @@ impl Zones {
                 };
                 let mut n =
                     format!("TZID {tzid:?} {why}: times converted to UTC by the file's VTIMEZONE");
-                if self.recurring.get() && onsets.iter().any(|o| o.1 != o.2) {
+                if self.reach.get() != Reach::Once && onsets.iter().any(|o| o.1 != o.2) {
                     n.push_str(" (its offset changes, which the repeats in UTC do not follow)");
                 }
                 self.note(n);
@@ -563,6 +646,44 @@ mod tests {
         let fixed = zone(fixed);
         let m = fixed.matching_iana(&fixed.onsets(2027, 2027), 2027, 2027);
         assert_eq!(m.map(|t| t.name()), Some("Etc/GMT-11"));
+    }
+
+    #[test]
+    fn a_series_reaches_as_far_as_its_rule_bounds_it() {
+        let r = |rule: &str| Reach::of(Some(rule), None);
+        assert_eq!(Reach::of(None, None), Reach::Once);
+        assert_eq!(r("FREQ=DAILY;COUNT=5"), Reach::Days(5));
+        assert_eq!(r("FREQ=DAILY;COUNT=5;BYDAY=MO,TU"), Reach::Days(35));
+        assert_eq!(
+            r("FREQ=WEEKLY;INTERVAL=2;COUNT=10;BYDAY=TU"),
+            Reach::Days(140)
+        );
+        assert_eq!(
+            r("FREQ=MONTHLY;UNTIL=20051231T000000Z"),
+            Reach::UntilYear(2005)
+        );
+        // Periods that can hold no instance (the 31st, 29 February) and open rules: open.
+        assert_eq!(r("FREQ=MONTHLY;COUNT=3"), Reach::Open);
+        assert_eq!(r("FREQ=DAILY;COUNT=5;BYMONTH=2"), Reach::Open);
+        assert_eq!(r("FREQ=WEEKLY"), Reach::Open);
+        assert_eq!(r("FREQ=DAILY;COUNT=100000"), Reach::Open);
+        // RDATEs: their last year, with an UNTIL the later of the two.
+        assert_eq!(Reach::of(None, Some(2006)), Reach::UntilYear(2006));
+        assert_eq!(
+            Reach::of(Some("FREQ=WEEKLY;UNTIL=20050601"), Some(2007)),
+            Reach::UntilYear(2007)
+        );
+        assert_eq!(
+            Reach::of(Some("FREQ=DAILY;COUNT=2"), Some(2005)),
+            Reach::Open
+        );
+        assert_eq!(
+            Reach::last_year([
+                "20050411T100000/20050411T110000,20060418T100000/PT1H",
+                "2004"
+            ]),
+            Some(2006)
+        );
     }
 
     #[test]
