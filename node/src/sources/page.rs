@@ -433,13 +433,7 @@ fn is_event_type(t: &str) -> bool {
 }
 
 fn types(v: &Value) -> Vec<&str> {
-    // schema.org's context makes `type` an alias of `@type` (artsdata.ca writes it so).
-    let t = if v.get("@type").is_some() {
-        &v["@type"]
-    } else {
-        &v["type"]
-    };
-    match t {
+    match &v["@type"] {
         Value::String(s) => vec![s.as_str()],
         Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
@@ -456,7 +450,12 @@ fn json_ld(doc: &Html, notes: &mut Vec<String>) -> Vec<Value> {
         }
         let text: String = script.text().collect();
         match read_json(&text) {
-            Ok(v) => collect_events(&v, 0, None, &mut out),
+            Ok(mut v) => {
+                if schema_context(&v) {
+                    schema_aliases(&mut v, 0);
+                }
+                collect_events(&v, 0, None, &mut out);
+            }
             Err(e) => notes.push(format!("a JSON-LD block that is not JSON: {e}")),
         }
     }
@@ -597,8 +596,8 @@ fn short_keys(v: &Value, depth: usize) -> Value {
         Value::Object(o) if depth < MAX_DEPTH => {
             let mut out = serde_json::Map::with_capacity(o.len());
             for (k, x) in o {
-                if !json_ld_name(k).is_some_and(|s| o.contains_key(s)) {
-                    let k = json_ld_name(k).unwrap_or(k);
+                if !schema_name(k).is_some_and(|s| o.contains_key(s)) {
+                    let k = schema_name(k).unwrap_or(k);
                     out.insert(k.to_string(), short_keys(x, depth + 1));
                 }
             }
@@ -608,13 +607,37 @@ fn short_keys(v: &Value, depth: usize) -> Value {
     }
 }
 
-/// What a JSON-LD key stands for: schema.org's context makes `type` and `id` aliases of
-/// `@type` and `@id` (artsdata.ca writes them so), and [`schema_name`].
-fn json_ld_name(k: &str) -> Option<&str> {
-    match k {
-        "type" => Some("@type"),
-        "id" => Some("@id"),
-        _ => schema_name(k),
+/// Whether a JSON-LD block is in schema.org's vocabulary: its `@context` names schema.org
+/// (a string, or one in a list).
+fn schema_context(v: &Value) -> bool {
+    let names = |c: &Value| c.as_str().is_some_and(|s| s.contains("schema.org"));
+    match &v["@context"] {
+        Value::Array(a) => a.iter().any(names),
+        c => names(c),
+    }
+}
+
+/// Renames `type` and `id` to `@type` and `@id` throughout `v` where those are absent: the
+/// aliases schema.org's JSON-LD context defines (artsdata.ca writes its events so). Only for
+/// a block in schema.org's context: in ActivityStreams' (Mobilizon's and Gancio's objects),
+/// `type: Event` is another vocabulary's event.
+fn schema_aliases(v: &mut Value, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(|x| schema_aliases(x, depth + 1)),
+        Value::Object(o) => {
+            for (alias, key) in [("type", "@type"), ("id", "@id")] {
+                if !o.contains_key(key) {
+                    if let Some(x) = o.remove(alias) {
+                        o.insert(key.to_string(), x);
+                    }
+                }
+            }
+            o.values_mut().for_each(|x| schema_aliases(x, depth + 1));
+        }
+        _ => {}
     }
 }
 
@@ -2232,20 +2255,27 @@ mod tests {
     /// arts knowledge graph (artsdata.ca, schema.org's example 4468) writes its events so.
     #[test]
     fn json_ld_type_and_id_aliases_name_events() {
-        let v = json!({"@context": "http://schema.org", "type": "PerformingArtsEvent",
+        let read = |v: serde_json::Value| {
+            let html = format!("<script type=\"application/ld+json\">{v}</script>");
+            json_ld(&Html::parse_document(&html), &mut Vec::new())
+        };
+        let out = read(
+            json!({"@context": "http://schema.org", "type": "PerformingArtsEvent",
             "id": "http://kg.artsdata.ca/resource/K43-1500", "name": "Ten Thousand Hours",
             "startDate": "2026-04-28T19:00:00-04:00",
-            "location": {"type": "Place", "name": "Salle Desjardins"}});
-        let mut out = Vec::new();
-        collect_events(&v, 0, None, &mut out);
+            "location": {"type": "Place", "name": "Salle Desjardins"}}),
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0]["@type"], "PerformingArtsEvent");
         assert_eq!(out[0]["@id"], "http://kg.artsdata.ca/resource/K43-1500");
         assert_eq!(out[0]["location"]["@type"], "Place");
         // `@type` itself wins over a `type` beside it (another vocabulary's property).
-        let v = json!({"@type": "Place", "type": "Event", "startDate": "2027-01-01"});
-        let mut out = Vec::new();
-        collect_events(&v, 0, None, &mut out);
+        let out = read(json!({"@context": ["https://schema.org"], "@type": "Place",
+            "type": "Event", "startDate": "2027-01-01"}));
+        assert!(out.is_empty());
+        // ActivityStreams' `type: Event` (Mobilizon's objects) is not schema.org's.
+        let out = read(json!({"@context": "https://www.w3.org/ns/activitystreams",
+            "type": "Event", "name": "AS2", "startTime": "2027-01-01T10:00:00Z"}));
         assert!(out.is_empty());
     }
 
