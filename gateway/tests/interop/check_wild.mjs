@@ -21,7 +21,11 @@ let instances = 0;
 const dtstartQuirk = [];
 for (const [uid, want] of Object.entries(expected.events)) {
   const entry = byUid.get(uid);
-  if (!entry || !entry.master) { failures.push(`${uid}: not in the feed`); continue; }
+  // The feed covers 2027: an event without an instance then (a 2005 series) is not in it.
+  if (!entry || !entry.master) {
+    if (want.instances.length) failures.push(`${uid}: not in the feed`);
+    continue;
+  }
   // Exceptions passed by hand: without them ical.js relates every VEVENT of the calendar that
   // has a RECURRENCE-ID, whatever its UID (it assumes one event per calendar, as in CalDAV).
   const ev = new ICAL.Event(entry.master, { exceptions: entry.exceptions.map((x) => new ICAL.Event(x)) });
