@@ -475,6 +475,8 @@ async fn errors_and_truncated_feeds_cancel_nothing_until_confirmed() {
     let v = poll(a, "s").await;
     let e = v["last_error"].as_str().unwrap();
     assert!(e.contains("not valid iCalendar"), "{v:#}");
+    // The error says what else a web page could be subscribed as.
+    assert!(e.contains("--kind page"), "{v:#}");
     assert_eq!(v["failures"], 2);
     assert_eq!(live(a), 10, "an outage page cancels nothing");
     // An empty calendar (a broken export) is held back like a truncated one.

@@ -349,8 +349,17 @@ pub fn read(
             let head: String = text.chars().take(4096).collect();
             if !head.to_ascii_uppercase().contains("BEGIN:VCALENDAR") {
                 let start: String = text.trim_start().chars().take(60).collect();
+                let html = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+                    || start.starts_with('<');
+                let hint = if html {
+                    "; it is a web page (if the URL is an event page rather than a feed, \
+                     subscribe to it with `--kind page`, or `--kind sitemap` for a page that \
+                     links to events)"
+                } else {
+                    ""
+                };
                 return Err(format!(
-                    "not valid iCalendar: no BEGIN:VCALENDAR at the start (it begins {start:?})"
+                    "not valid iCalendar: no BEGIN:VCALENDAR at the start (it begins {start:?}){hint}"
                 ));
             }
             let nearest = discal_protocol::ics::nearest_events(&text, max, today);
