@@ -604,6 +604,29 @@ fn a_bounded_series_is_compared_over_its_own_years() {
     assert!(matches!(evs[2].content.master.start, DateTimeValue::Utc(_)));
 }
 
+/// A PHP exporter that wrote `'\r\n'` in single quotes puts the whole calendar on one line,
+/// its line breaks as the four characters `\r\n`. They are read as line breaks; the text's own
+/// escapes (`\n`, `\,`) stay what they are.
+#[test]
+fn escaped_line_breaks_on_one_line_are_line_breaks() {
+    let (imp, _) = import_file("php-escaped-line-breaks.ics");
+    let imp = imp.unwrap();
+    assert!(
+        imp.adjusted
+            .iter()
+            .any(|a| a.contains("13 escaped line breaks")),
+        "{:?}",
+        imp.adjusted
+    );
+    let m = &imp.events[0].content.master;
+    assert_eq!(m.summary.as_deref(), Some("Repair café"));
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Bring what is broken.\nTools, coffee and cake are there.")
+    );
+    assert_eq!(m.location.as_deref(), Some("Town hall"));
+}
+
 /// ical.net's test files: a tag with an escaped line break, and parameters holding lists of
 /// quoted values (`MEMBER="a","b"`), which no parameter value can carry. Each used to refuse
 /// its whole event; now the tag's break is a space and the parameters go, with warnings.

@@ -147,8 +147,27 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     if text.len() > MAX_ICS_BYTES {
         return Err(IcsError::TooLarge(text.len()));
     }
-    let (unfolded, split_folds) = unfold(text);
+    // A writer that escaped its line breaks (PHP's '\r\n' in single quotes, a JSON string
+    // saved as it is) leaves the whole calendar on one line. `\r` is no escape of iCalendar
+    // text, so the four characters `\r\n` are only ever such a line break.
+    let escaped = text.matches("\\r\\n").count();
+    let text: std::borrow::Cow<'_, str> = if escaped > 2 * text.matches('\n').count()
+        && text
+            .trim_start()
+            .get(..15)
+            .is_some_and(|b| b.eq_ignore_ascii_case("BEGIN:VCALENDAR"))
+    {
+        text.replace("\\r\\n", "\r\n").into()
+    } else {
+        text.into()
+    };
+    let (unfolded, split_folds) = unfold(&text);
     let (tidied, mut adjusted, cut_off) = lenient::tidy_doc(&unfolded);
+    if let std::borrow::Cow::Owned(_) = text {
+        adjusted.push(format!(
+            "read {escaped} escaped line breaks (the characters \\r\\n) as line breaks"
+        ));
+    }
     if split_folds {
         adjusted.push("dropped empty lines between properties and their folded rest".into());
     }
