@@ -132,6 +132,17 @@ fn bare_vevents_are_read_and_other_text_is_refused_clearly() {
             "{text:?}: {e}"
         );
     }
+    // A line the parser cannot read is named and quoted, not given as the parser's trace.
+    let text = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n\
+        DTSTART:20270101T100000Z\r\nBEGIN:VALARM\\x\r\nEND:VALARM\r\nEND:VEVENT\r\n\
+        END:VCALENDAR\r\n";
+    let e = ics::parse_calendar(text, &key, &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 6") && e.contains("BEGIN:VALARM\\\\X") && !e.contains("Many0"),
+        "{e}"
+    );
 }
 
 /// An RRULE whose UNTIL is before DTSTART (khal keeps such a file among its tests) adds no

@@ -140,6 +140,30 @@ pub struct Import {
     pub calendar_zone: Option<String>,
 }
 
+/// The parser's refusal in words: the line it stopped at (its trace's innermost `at line N`),
+/// as the reader had it after unfolding and its repairs, rather than the trace itself.
+fn syntax_error(trace: &str, text: &str) -> String {
+    let line = trace
+        .split("at line ")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    match line.and_then(|n| Some((n, text.lines().nth(n.checked_sub(1)?)?))) {
+        Some((n, l)) => format!(
+            "line {n} (after unfolding) is not a property or a BEGIN/END line: {:?}",
+            l.trim_end().chars().take(120).collect::<String>()
+        ),
+        None => trace
+            .lines()
+            .take(6)
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .chars()
+            .take(400)
+            .collect(),
+    }
+}
+
 /// Parses an iCalendar document. `origin` is the importing node: a missing or non-conforming UID
 /// is replaced by `<hash>@<origin>` (the seed's rule), with the hash taken over the event's
 /// content so importing the same file twice yields the same UIDs.
@@ -177,10 +201,8 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
             "no BEGIN:VCALENDAR (nor a VEVENT): this is not an iCalendar document (it begins {start:?})"
         )));
     }
-    let cal = icalendar::parser::read_calendar(&tidied).map_err(|e| {
-        let first: String = e.lines().take(6).collect::<Vec<_>>().join(" | ");
-        IcsError::Syntax(first.chars().take(400).collect())
-    })?;
+    let cal = icalendar::parser::read_calendar(&tidied)
+        .map_err(|e| IcsError::Syntax(syntax_error(&e, &tidied)))?;
     let zones = zones::Zones::of(&cal.components);
     let mut import = Import {
         adjusted,
