@@ -45,6 +45,43 @@ pub enum WriteOp {
         /// The UID.
         uid: String,
     },
+    /// `op` (a `Replace` or a `Cancel`), only if the event is still as the writer saw it when
+    /// it checked its conditions (CalDAV's `If-Match` / `If-None-Match`): checked where writes
+    /// are serialised, so of concurrent writers that saw the same state one wins and the
+    /// others get [`WriteError::PreconditionFailed`].
+    If {
+        /// The state the writer's conditions were checked against.
+        seen: Seen,
+        /// The write.
+        op: Box<WriteOp>,
+    },
+}
+
+/// An event's state as a conditional write saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Not held, or cancelled.
+    Absent,
+    /// Held and not cancelled, at this revision.
+    Revision {
+        /// Its revision number.
+        revision: u32,
+        /// The hash of that revision.
+        id: discal_protocol::EventId,
+    },
+}
+
+impl WriteOp {
+    /// The one event the write names, if it names one.
+    pub fn uid(&self) -> Option<&str> {
+        match self {
+            Self::Create(_) | Self::Import(_) => None,
+            Self::Update { uid, .. } | Self::Replace { uid, .. } | Self::Cancel { uid } => {
+                Some(uid)
+            }
+            Self::If { op, .. } => op.uid(),
+        }
+    }
 }
 
 /// The outcome of a write for one event: taken (stored or unchanged), perhaps with
@@ -100,6 +137,9 @@ pub enum WriteError {
     /// Something broke inside (500).
     #[error("{0}")]
     Internal(String),
+    /// The event changed since the writer's conditions were checked (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
 }
 
 impl WriteError {
@@ -112,6 +152,7 @@ impl WriteError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         }
     }
 }

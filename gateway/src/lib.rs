@@ -64,7 +64,7 @@ use discal_store::{Store, StoredEvent};
 
 pub use api::{
     summaries, BoxFuture, ConfigChange, EventSummary, NodeApi, NodeSettings, ProposalReply,
-    ProposalRequest, PushReply, PushRequest, Pushed, WriteError, WriteOp, Written,
+    ProposalRequest, PushReply, PushRequest, Pushed, Seen, WriteError, WriteOp, Written,
 };
 pub use dav::{warm_up, WARM_UP_ITEMS};
 pub use draft::{Draft, DraftError};

@@ -33,6 +33,10 @@ pub async fn write_as(
         WriteOp::Update { uid, .. } => ("update", Some(uid.clone())),
         WriteOp::Replace { uid, .. } => ("replace", Some(uid.clone())),
         WriteOp::Cancel { uid } => ("cancel", Some(uid.clone())),
+        WriteOp::If { op, .. } => match **op {
+            WriteOp::Cancel { .. } => ("cancel", op.uid().map(str::to_owned)),
+            _ => ("replace", op.uid().map(str::to_owned)),
+        },
     };
     if let Some(uid) = &target {
         may_change(gw, caller, uid)?;

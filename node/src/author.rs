@@ -3,7 +3,7 @@
 //! arriving event is admitted by the operator's filters.
 
 use discal_gateway::read::path_segment;
-use discal_gateway::{WriteError, WriteOp, Written};
+use discal_gateway::{Seen, WriteError, WriteOp, Written};
 use discal_protocol::ics::{parse_calendar, write_calendar, ImportedEvent};
 use discal_protocol::model::{EventContent, LocalDateTime, Status};
 use discal_protocol::{sign, EventKey, NodeSecret, VerifiedEvent};
@@ -169,22 +169,83 @@ pub fn author(
         }
         WriteOp::Replace { uid, ics } => {
             let held = own_opt(shared, &uid)?;
-            let ev = parse_one(shared, &ics)?;
-            if !ev.uid_generated && ev.uid != uid {
-                return Err(bad(format!(
-                    "the document's UID {} is not the UID in the URL ({uid})",
-                    ev.uid
-                )));
-            }
-            Ok(vec![publish(shared, secret, uid, ev.content, held)?])
+            replace(shared, secret, uid, &ics, held)
         }
         WriteOp::Cancel { uid } => {
             let held = own(shared, &uid)?;
-            let mut content = held.payload.content.clone();
-            content.master.status = Some(Status::Cancelled);
-            Ok(vec![publish(shared, secret, uid, content, Some(held))?])
+            cancel(shared, secret, uid, held)
         }
+        WriteOp::If { seen, op } => match *op {
+            WriteOp::Replace { uid, ics } => {
+                let held = own_opt(shared, &uid)?;
+                still(&seen, held.as_ref(), &uid)?;
+                replace(shared, secret, uid, &ics, held)
+            }
+            WriteOp::Cancel { uid } => {
+                let held = own_opt(shared, &uid)?;
+                still(&seen, held.as_ref(), &uid)?;
+                let held =
+                    held.ok_or_else(|| WriteError::NotFound(format!("no event with UID {uid}")))?;
+                cancel(shared, secret, uid, held)
+            }
+            _ => Err(bad(
+                "a condition applies to the replacement or cancellation of one event",
+            )),
+        },
     }
+}
+
+/// Refuses a conditional write if the event is no longer as its writer saw it. This runs
+/// where writes are serialised: a check made before (the HTTP handler's) can be overtaken by
+/// a concurrent write of the same event.
+fn still(seen: &Seen, held: Option<&StoredEvent>, uid: &str) -> Result<(), WriteError> {
+    let live = held.filter(|e| !e.content().is_cancelled());
+    let same = match (seen, live) {
+        (Seen::Absent, None) => true,
+        (Seen::Revision { revision, id }, Some(e)) => {
+            e.payload.revision == *revision && e.id == *id
+        }
+        _ => false,
+    };
+    if same {
+        return Ok(());
+    }
+    Err(WriteError::PreconditionFailed(match live {
+        Some(e) => format!(
+            "event {uid} changed meanwhile (now revision {})",
+            e.payload.revision
+        ),
+        None => format!("event {uid} was cancelled or removed meanwhile"),
+    }))
+}
+
+/// The single event of `ics` as the next revision of `uid`.
+fn replace(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
+    ics: &str,
+    held: Option<StoredEvent>,
+) -> Result<Vec<Authored>, WriteError> {
+    let ev = parse_one(shared, ics)?;
+    if !ev.uid_generated && ev.uid != uid {
+        return Err(bad(format!(
+            "the document's UID {} is not the UID in the URL ({uid})",
+            ev.uid
+        )));
+    }
+    Ok(vec![publish(shared, secret, uid, ev.content, held)?])
+}
+
+fn cancel(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
+    held: StoredEvent,
+) -> Result<Vec<Authored>, WriteError> {
+    let mut content = held.payload.content.clone();
+    content.master.status = Some(Status::Cancelled);
+    Ok(vec![publish(shared, secret, uid, content, Some(held))?])
 }
 
 /// Every event of a document that can be taken, each as its own outcome: a refused event

@@ -806,3 +806,72 @@ async fn principal_search_finds_only_oneself_and_a_limited_sync_pages() {
     assert_eq!(pages, 2);
     a.shutdown().await;
 }
+
+/// `If-Match` and `If-None-Match: *` hold for concurrent writers too: of apps that all send
+/// the same ETag (or all create the same resource) at once, one wins and the others get 412,
+/// never a lost update or a creation silently turned into an edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conditional_writes_let_exactly_one_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir, config(4)).await;
+    add_user(&a, "ana", "user", PASSWORD).await;
+    let ana = std::sync::Arc::new(Dav::new(&a, "ana", PASSWORD));
+    const WRITERS: usize = 8;
+    for round in 0..3 {
+        let path = format!("/dav/calendars/users/ana/race-{round}.ics");
+        let uid = format!("race-{round}@example.org");
+        // Creations: all with If-None-Match: *.
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (ana, path, ics) = (ana.clone(), path.clone(), event(&uid, &format!("by {w}")));
+            tasks.push(tokio::spawn(async move {
+                ana.put(&path, &[("if-none-match", "*")], &ics).await.status
+            }));
+        }
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap().as_u16() {
+                201 => created += 1,
+                412 => {}
+                other => panic!("a concurrent creation answered {other}"),
+            }
+        }
+        assert_eq!(created, 1, "round {round}: one creation wins");
+        // Edits, then cancellations, all against the same ETag.
+        for method in ["PUT", "DELETE"] {
+            let etag = ana.send("GET", &path, &[], "").await.etag.unwrap();
+            let mut tasks = Vec::new();
+            for w in 0..WRITERS {
+                let (ana, path, etag) = (ana.clone(), path.clone(), etag.clone());
+                let ics = event(&uid, &format!("edit {w}"));
+                tasks.push(tokio::spawn(async move {
+                    let cond = [("if-match", etag.as_str())];
+                    if method == "PUT" {
+                        ana.put(&path, &cond, &ics).await.status
+                    } else {
+                        ana.send("DELETE", &path, &cond, "").await.status
+                    }
+                }));
+            }
+            let mut won = 0;
+            for t in tasks {
+                match t.await.unwrap().as_u16() {
+                    200 | 204 => won += 1,
+                    412 => {}
+                    other => panic!("a concurrent {method} answered {other}"),
+                }
+            }
+            assert_eq!(won, 1, "round {round}: one {method} with the ETag wins");
+            if method == "PUT" {
+                // The DELETEs' ETag is the old one: each of them must now fail.
+                let now = ana.send("GET", &path, &[], "").await;
+                assert_ne!(now.etag.as_deref(), Some(etag.as_str()));
+                let r = ana
+                    .send("DELETE", &path, &[("if-match", etag.as_str())], "")
+                    .await;
+                assert_eq!(r.status, 412, "{}", r.body);
+            }
+        }
+    }
+    a.shutdown().await;
+}

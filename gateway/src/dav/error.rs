@@ -122,6 +122,7 @@ impl From<crate::WriteError> for DavError {
             W::Unauthorized(m) => Self::Unauthorized(m),
             W::Unavailable(m) => Self::Unavailable(m),
             W::Internal(m) => Self::Internal(m),
+            W::PreconditionFailed(m) => Self::PreconditionFailed(m),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::path::{etag_of, item_etag, Coll, Res, HOME};
 use super::xml::{esc, DAV};
 use crate::read::path_segment;
 use crate::web::auth::Caller;
-use crate::{Gateway, WriteOp};
+use crate::{Gateway, Seen, WriteOp};
 
 /// The largest calendar object a PUT may send (announced as `C:max-resource-size`). An event
 /// is signed within 60 KiB of payload, so nothing larger could be taken anyway; the margin is
@@ -135,13 +135,13 @@ impl Own {
         Ok(gw.store.get(key)?.filter(|e| !e.content().is_cancelled()))
     }
 
-    /// [`Own::member`]'s answer as its ETag, from the index alone (no record read): what a
-    /// DELETE needs.
+    /// [`Own::member`]'s answer as its ETag and revision, from the index alone (no record
+    /// read): what a DELETE needs.
     pub(super) fn member_etag(
         &self,
         gw: &Gateway,
         key: &EventKey,
-    ) -> Result<Option<String>, DavError> {
+    ) -> Result<Option<(String, Seen)>, DavError> {
         if !self.owns(gw, key)? {
             return Ok(None);
         }
@@ -150,7 +150,14 @@ impl Own {
         };
         // As `item_etag` has it, so GET and DELETE agree.
         let qualified = gw.store.uid_is_shared(&key.uid).unwrap_or(true);
-        Ok(Some(etag_of(mk.revision, &mk.id, qualified)))
+        let etag = etag_of(mk.revision, &mk.id, qualified);
+        Ok(Some((
+            etag,
+            Seen::Revision {
+                revision: mk.revision,
+                id: mk.id,
+            },
+        )))
     }
 
     /// Whether `key` is one of this node's events entered by the account.
@@ -343,6 +350,20 @@ pub(super) fn conditions(headers: &HeaderMap, current: Option<&str>) -> Result<(
     Ok(())
 }
 
+/// `op`, made to hold only while the event is as `seen` if the request has conditions: the
+/// node checks again where writes are serialised, so a concurrent write that got in between
+/// this handler's check and the write makes it fail with 412, as RFC 9110 §13.1 asks.
+fn conditional(headers: &HeaderMap, seen: Seen, op: WriteOp) -> WriteOp {
+    if headers.contains_key(header::IF_MATCH) || headers.contains_key(header::IF_NONE_MATCH) {
+        WriteOp::If {
+            seen,
+            op: Box::new(op),
+        }
+    } else {
+        op
+    }
+}
+
 /// Where another event with `uid` lives, if a new resource of `own` may not take it.
 fn uid_conflict(
     gw: &Gateway,
@@ -465,13 +486,15 @@ pub(super) async fn put(
     if existing.is_none() {
         gw.store.stage_created(&uid, &caller.name, name)?;
     }
-    let written = gw
-        .node
-        .write(WriteOp::Replace {
-            uid: uid.clone(),
-            ics: text.to_owned(),
-        })
-        .await;
+    let seen = existing.as_ref().map_or(Seen::Absent, |e| Seen::Revision {
+        revision: e.payload.revision,
+        id: e.id,
+    });
+    let op = WriteOp::Replace {
+        uid: uid.clone(),
+        ics: text.to_owned(),
+    };
+    let written = gw.node.write(conditional(headers, seen, op)).await;
     let written = match written {
         Ok(w) => w,
         Err(e) => {
@@ -568,15 +591,16 @@ pub(super) async fn delete(
             "calendars are not deleted; DELETE its events one by one".into(),
         ));
     };
-    let etag = own
-        .member_etag(gw, &key)?
-        .ok_or_else(|| DavError::NotFound("no such event in this calendar".into()))?;
-    conditions(headers, Some(&etag))?;
-    gw.node
-        .write(WriteOp::Cancel {
-            uid: key.uid.clone(),
-        })
-        .await?;
+    let held = own.member_etag(gw, &key)?;
+    // With If-Match, a missing resource is a failed condition (RFC 9110 §13.2.2), as it is
+    // for the apps that lose a race to cancel the same event.
+    conditions(headers, held.as_ref().map(|(etag, _)| etag.as_str()))?;
+    let (_, seen) =
+        held.ok_or_else(|| DavError::NotFound("no such event in this calendar".into()))?;
+    let op = WriteOp::Cancel {
+        uid: key.uid.clone(),
+    };
+    gw.node.write(conditional(headers, seen, op)).await?;
     audit(gw, caller, "caldav cancel", &key.uid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

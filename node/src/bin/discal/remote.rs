@@ -123,6 +123,7 @@ fn request_of(op: &WriteOp) -> Result<(&'static str, String, &'static str, Strin
         ),
         WriteOp::Replace { uid, ics } => ("PUT", event(uid), "text/calendar", ics.clone()),
         WriteOp::Cancel { uid } => ("DELETE", event(uid), "application/json", String::new()),
+        WriteOp::If { .. } => anyhow::bail!("the command line makes no conditional writes"),
     })
 }
 
