@@ -783,6 +783,8 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
             }
         }
         trim_long_texts(c, limits, warnings);
+        let mut seen = std::collections::HashSet::new();
+        c.categories.retain(|t| seen.insert(t.clone()));
         if c.categories.len() > limits.max_categories {
             warnings.push(format!(
                 "kept the first {} of {} CATEGORIES",

@@ -289,15 +289,22 @@ fn utc_stamp(
     }
 }
 
+/// Adds a CATEGORIES property's tags. Repeated tags are dropped, and the list cut to the
+/// limit, once the whole event is read (`repair` in `ics/mod.rs`): a check for repeats here, per tag,
+/// would cost the square of their number.
 fn add_categories(comp: &mut Component, meta: &mut Meta, val: &str) {
+    let mut broken = 0usize;
     for cat in split_text_list(val) {
         // A tag is one line: an escaped line break (`\n`, ical.net's tests and hand-written
         // files) would otherwise cost the whole event.
         let cat = if cat.contains(char::is_control) {
-            meta.warnings.push(format!(
-                "read line breaks and control characters in CATEGORIES {:?} as spaces",
-                cat.trim()
-            ));
+            broken += 1;
+            if broken == 1 {
+                meta.warnings.push(format!(
+                    "read line breaks and control characters in CATEGORIES {:?} as spaces",
+                    cat.trim()
+                ));
+            }
             cat.split(char::is_control)
                 .map(str::trim)
                 .filter(|w| !w.is_empty())
@@ -306,9 +313,15 @@ fn add_categories(comp: &mut Component, meta: &mut Meta, val: &str) {
         } else {
             cat.trim().to_string()
         };
-        if !cat.is_empty() && !comp.categories.contains(&cat) {
+        if !cat.is_empty() {
             comp.categories.push(cat);
         }
+    }
+    if broken > 1 {
+        meta.warnings.push(format!(
+            "read line breaks and control characters as spaces in {} more CATEGORIES",
+            broken - 1
+        ));
     }
 }
 
