@@ -86,6 +86,14 @@ fn lists() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "RDATE lines, unknown TZIDs",
+            filled(
+                |i| format!("RDATE;TZID=Nowhere/Z{i}:{}T100000\r\n", day(i)),
+                "",
+                event,
+            ),
+        ),
+        (
             "EXDATE lines, daily rule",
             filled(
                 |i| format!("EXDATE:{}T100000Z\r\n", day(i)),

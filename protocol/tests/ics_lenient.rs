@@ -281,3 +281,29 @@ fn a_flood_of_tags_is_deduplicated_cut_and_warned_once() {
         .iter()
         .any(|w| w.contains("2999 more CATEGORIES")));
 }
+
+/// One slip repeated on thousands of lines is a bounded list of warnings (they travel to the
+/// writer's answer, a source's status and the log): the first ones and a count of the rest.
+#[test]
+fn a_slip_on_every_line_gives_a_bounded_list_of_warnings() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let rdates: String = (0..3000)
+        .map(|i| {
+            format!(
+                "RDATE;TZID=Nowhere/Z{i}:2027{:02}{:02}T100000\r\n",
+                1 + (i / 28) % 12,
+                1 + i % 28
+            )
+        })
+        .collect();
+    let ics = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:slips@t\r\n\
+         DTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\nSUMMARY:slips\r\n{rdates}\
+         END:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    let import = ics::parse_calendar(&ics, &key, &Limits::default()).unwrap();
+    let w = &import.events[0].warnings;
+    assert_eq!(w.len(), ics::MAX_WARNINGS);
+    assert!(w[0].contains("Nowhere/Z0"), "{}", w[0]);
+    assert_eq!(w.last().unwrap(), "and 2969 more warnings");
+}

@@ -509,6 +509,7 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     if let Err(source) = validate::validate_content(&content, limits) {
         return Err(IcsError::Invalid { uid: label, source });
     }
+    cap_warnings(&mut warnings);
     let (uid, uid_generated) = if no_uid {
         (generated_uid(&content, origin), true)
     } else {
@@ -523,6 +524,19 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         warnings,
         written: g.meta.written,
     })
+}
+
+/// The most warnings one event keeps: a document can repeat one slip on each of thousands of
+/// lines (an unknown TZID on each RDATE), and every warning travels to the writer's answer,
+/// the source's status and the log.
+pub const MAX_WARNINGS: usize = 32;
+
+fn cap_warnings(warnings: &mut Vec<String>) {
+    if warnings.len() > MAX_WARNINGS {
+        let more = warnings.len() - (MAX_WARNINGS - 1);
+        warnings.truncate(MAX_WARNINGS - 1);
+        warnings.push(format!("and {more} more warnings"));
+    }
 }
 
 /// Holiday calendars start their yearly rules in the distant past (`DTSTART;VALUE=DATE:17531106`

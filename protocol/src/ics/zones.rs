@@ -262,7 +262,13 @@ pub(super) struct Zones {
     onsets_made: Cell<usize>,
     reach: Cell<Reach>,
     notes: RefCell<Vec<String>>,
+    /// Notes past [`MAX_NOTES`] for the event being mapped, counted only.
+    more_notes: Cell<usize>,
 }
+
+/// The most distinct time-zone notes kept for one event: a document can name a new TZID on
+/// each of thousands of RDATE lines, and each would be its own warning.
+const MAX_NOTES: usize = 16;
 
 /// How far past a value an event's instances reach, as far as its RRULE says: the years a
 /// file zone must agree with an IANA zone over. A rule bounded by UNTIL, or by COUNT where
@@ -368,17 +374,28 @@ impl Zones {
     pub(super) fn begin_event(&self, reach: Reach) {
         self.reach.set(reach);
         self.notes.borrow_mut().clear();
+        self.more_notes.set(0);
     }
 
     /// What was adjusted in the event's time values since [`Zones::begin_event`].
     pub(super) fn take_notes(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notes.borrow_mut())
+        let mut notes = std::mem::take(&mut *self.notes.borrow_mut());
+        let more = self.more_notes.replace(0);
+        if more > 0 {
+            notes.push(format!("and {more} more time-zone adjustments like these"));
+        }
+        notes
     }
 
     pub(super) fn note(&self, n: String) {
         let mut notes = self.notes.borrow_mut();
-        if !notes.contains(&n) {
+        if notes.contains(&n) {
+            return;
+        }
+        if notes.len() < MAX_NOTES {
             notes.push(n);
+        } else {
+            self.more_notes.set(self.more_notes.get() + 1);
         }
     }
 
