@@ -307,3 +307,51 @@ fn a_slip_on_every_line_gives_a_bounded_list_of_warnings() {
     assert!(w[0].contains("Nowhere/Z0"), "{}", w[0]);
     assert_eq!(w.last().unwrap(), "and 2969 more warnings");
 }
+
+/// A server that appends each edit writes an instance many times: of 300 VEVENTs for 100
+/// instances the latest version of each is kept (found by a map, not by a search per
+/// override: `cargo bench --bench hostile`), and one UID written thousands of times, each
+/// with its own slip, keeps a bounded list of warnings that counts the rest.
+#[test]
+fn many_versions_of_instances_keep_the_latest_of_each() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let mut body = String::from(
+        "BEGIN:VEVENT\r\nUID:s@t\r\nDTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\n\
+         RRULE:FREQ=DAILY;COUNT=200\r\nSUMMARY:series\r\nEND:VEVENT\r\n",
+    );
+    for version in 0..3 {
+        for day in 0..100 {
+            let d = chrono::NaiveDate::from_ymd_opt(2027, 1, 1).unwrap() + chrono::Days::new(day);
+            let d = d.format("%Y%m%d");
+            body.push_str(&format!(
+                "BEGIN:VEVENT\r\nUID:s@t\r\nDTSTAMP:20261201T120000Z\r\nSEQUENCE:{version}\r\n\
+                 RECURRENCE-ID:{d}T100000Z\r\nDTSTART:{d}T110000Z\r\nSUMMARY:v{version}\r\n\
+                 END:VEVENT\r\n"
+            ));
+        }
+    }
+    let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n{body}END:VCALENDAR\r\n");
+    let import = ics::parse_calendar(&ics, &key, &Limits::default()).unwrap();
+    let c = &import.events[0].content;
+    assert_eq!(c.overrides.len(), 100);
+    assert!(c
+        .overrides
+        .iter()
+        .all(|o| o.summary.as_deref() == Some("v2")));
+
+    let revisions: String = (0..2000)
+        .map(|i| {
+            format!(
+                "BEGIN:VEVENT\r\nUID:r@t\r\nDTSTAMP:20261201T120000Z\r\nSEQUENCE:{i}\r\n\
+                 DTSTART:20270101T100000Z\r\nCATEGORIES:a\\nb{i}\r\nSUMMARY:r{i}\r\nEND:VEVENT\r\n"
+            )
+        })
+        .collect();
+    let ics = format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\n{revisions}END:VCALENDAR\r\n");
+    let import = ics::parse_calendar(&ics, &key, &Limits::default()).unwrap();
+    let ev = &import.events[0];
+    assert_eq!(ev.content.master.summary.as_deref(), Some("r1999"));
+    assert_eq!(ev.warnings.len(), ics::MAX_WARNINGS);
+    // 2,000 slips and 1,999 later versions: 31 kept, the last line counting the rest.
+    assert_eq!(ev.warnings.last().unwrap(), "and 3968 more warnings");
+}

@@ -20,7 +20,7 @@ mod vevent;
 mod write;
 mod zones;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
 
@@ -309,6 +309,18 @@ struct Group {
     overrides: Vec<Component>,
     meta: Meta,
     warnings: Vec<String>,
+    /// Warnings past [`MAX_WARNINGS`], counted only: one UID can have thousands of VEVENTs.
+    more_warnings: usize,
+}
+
+impl Group {
+    fn warn(&mut self, w: String) {
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.more_warnings += 1;
+        } else if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
 }
 
 /// Maps every VEVENT and groups overrides with their master by UID, in document order; a
@@ -345,11 +357,10 @@ fn group_vevents(
             overrides: Vec::new(),
             meta: Meta::default(),
             warnings: Vec::new(),
+            more_warnings: 0,
         });
         for w in &meta.warnings {
-            if !g.warnings.contains(w) {
-                g.warnings.push(w.clone());
-            }
+            g.warn(w.clone());
         }
         if comp.recurrence_id.is_some() {
             g.overrides.push(comp);
@@ -361,14 +372,14 @@ fn group_vevents(
             let version = |c: &Component| (c.sequence, c.dtstamp);
             match version(&comp).cmp(&version(held)) {
                 std::cmp::Ordering::Greater => {
-                    g.warnings.push(format!(
+                    g.warn(format!(
                         "took the later of two VEVENTs with this UID (SEQUENCE {}), not the earlier (SEQUENCE {})",
                         comp.sequence, held.sequence
                     ));
                     g.master = Some(comp);
                     g.meta = meta;
                 }
-                std::cmp::Ordering::Less => g.warnings.push(format!(
+                std::cmp::Ordering::Less => g.warn(format!(
                     "dropped an earlier VEVENT with this UID (SEQUENCE {}) for the later one (SEQUENCE {})",
                     comp.sequence, held.sequence
                 )),
@@ -415,11 +426,19 @@ fn one_version_per_instance(
     }
     let before = overrides.len();
     let mut kept: Vec<Component> = Vec::with_capacity(before);
+    // Where each RECURRENCE-ID is in `kept`: a search of `kept` per override would cost the
+    // square of their number (a 16 MiB feed of instances took 39 s).
+    let mut at: HashMap<Option<DateTimeValue>, usize> = HashMap::with_capacity(before);
     for o in overrides.drain(..) {
-        match kept.iter_mut().find(|k| k.recurrence_id == o.recurrence_id) {
-            Some(k) if (o.sequence, o.dtstamp) >= (k.sequence, k.dtstamp) => *k = o,
+        match at.get(&o.recurrence_id) {
+            Some(&i) if (o.sequence, o.dtstamp) >= (kept[i].sequence, kept[i].dtstamp) => {
+                kept[i] = o;
+            }
             Some(_) => {}
-            None => kept.push(o),
+            None => {
+                at.insert(o.recurrence_id.clone(), kept.len());
+                kept.push(o);
+            }
         }
     }
     if kept.len() < before {
@@ -428,12 +447,17 @@ fn one_version_per_instance(
             before - kept.len()
         ));
     }
-    let excluded = |rid: &DateTimeValue| {
-        master
-            .exdates
-            .iter()
-            .any(|x| x == rid || matches!(x, DateTimeValue::Date(d) if rid.local().date == *d))
-    };
+    let exdates: HashSet<&DateTimeValue> = master.exdates.iter().collect();
+    let exdays: HashSet<crate::model::Date> = master
+        .exdates
+        .iter()
+        .filter_map(|x| match x {
+            DateTimeValue::Date(d) => Some(*d),
+            _ => None,
+        })
+        .collect();
+    let excluded =
+        |rid: &DateTimeValue| exdates.contains(rid) || exdays.contains(&rid.local().date);
     let before = kept.len();
     kept.retain(|o| !o.recurrence_id.as_ref().is_some_and(excluded));
     if kept.len() < before {
@@ -454,6 +478,7 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         g.key.clone()
     };
     let mut warnings = g.warnings;
+    let more_warnings = g.more_warnings;
     let (master, mut overrides) = match (g.master, g.overrides) {
         (Some(master), overrides) => (master, overrides),
         // Instances of a recurring event whose master is elsewhere (an invitation to some
@@ -465,9 +490,10 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         (None, mut overrides) if !overrides.is_empty() => {
             let mut first = overrides.remove(0);
             first.recurrence_id = None;
+            let mut held: HashSet<DateTimeValue> = first.rdates.iter().cloned().collect();
             for o in &mut overrides {
                 if let Some(rid) = &o.recurrence_id {
-                    if !first.rdates.contains(rid) {
+                    if held.insert(rid.clone()) {
                         first.rdates.push(rid.clone());
                     }
                 }
@@ -509,7 +535,7 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
     if let Err(source) = validate::validate_content(&content, limits) {
         return Err(IcsError::Invalid { uid: label, source });
     }
-    cap_warnings(&mut warnings);
+    cap_warnings(&mut warnings, more_warnings);
     let (uid, uid_generated) = if no_uid {
         (generated_uid(&content, origin), true)
     } else {
@@ -531,10 +557,13 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
 /// the source's status and the log.
 pub const MAX_WARNINGS: usize = 32;
 
-fn cap_warnings(warnings: &mut Vec<String>) {
-    if warnings.len() > MAX_WARNINGS {
-        let more = warnings.len() - (MAX_WARNINGS - 1);
-        warnings.truncate(MAX_WARNINGS - 1);
+/// Cuts `warnings` to [`MAX_WARNINGS`], the last counting those cut and `more` already left
+/// out.
+fn cap_warnings(warnings: &mut Vec<String>, more: usize) {
+    if warnings.len() > MAX_WARNINGS || more > 0 {
+        let keep = warnings.len().min(MAX_WARNINGS - 1);
+        let more = more + warnings.len() - keep;
+        warnings.truncate(keep);
         warnings.push(format!("and {more} more warnings"));
     }
 }
