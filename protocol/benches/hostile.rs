@@ -180,6 +180,16 @@ fn structures() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The RECURRENCE-ID of the `i`th minute after 2027-01-01, moved to `second` past it.
+fn instance(i: usize, second: &str) -> String {
+    format!(
+        "RECURRENCE-ID:{d}T{h:02}{m:02}00Z\r\nDTSTART:{d}T{h:02}{m:02}{second}Z\r\n",
+        d = day(i / 1440 % 3000),
+        h = i / 60 % 24,
+        m = i % 60
+    )
+}
+
 /// Whole documents of the largest size the reader takes (16 MiB: a polled feed, an import),
 /// shaped against the steps that look across events: grouping by UID, an event's revisions
 /// appended one after another, overrides without their master.
@@ -234,17 +244,7 @@ fn documents() -> Vec<(&'static str, String)> {
         ),
         (
             "16 MiB: overrides, no master",
-            doc(&|i| {
-                vevent(
-                    "orphan",
-                    &format!(
-                        "RECURRENCE-ID:{d}T{h:02}{m:02}00Z\r\nDTSTART:{d}T{h:02}{m:02}00Z\r\n",
-                        d = day(i / 1440 % 3000),
-                        h = i / 60 % 24,
-                        m = i % 60
-                    ),
-                )
-            }),
+            doc(&|i| vevent("orphan", &instance(i, "00"))),
         ),
         (
             "16 MiB: overrides of one master",
@@ -252,15 +252,7 @@ fn documents() -> Vec<(&'static str, String)> {
                 if i == 0 {
                     return vevent("m", "DTSTART:20270101T100000Z\r\nRRULE:FREQ=MINUTELY\r\n");
                 }
-                vevent(
-                    "m",
-                    &format!(
-                        "RECURRENCE-ID:{d}T{h:02}{m:02}00Z\r\nDTSTART:{d}T{h:02}{m:02}30Z\r\n",
-                        d = day(i / 1440 % 3000),
-                        h = i / 60 % 24,
-                        m = i % 60
-                    ),
-                )
+                vevent("m", &instance(i, "30"))
             }),
         ),
     ]
