@@ -307,8 +307,10 @@ fn candidates(members: &[Member]) -> Vec<(usize, usize)> {
             let Some(list) = by_slot.get(&s) else {
                 continue;
             };
-            let later = list.iter().filter(|&&j| j > i);
-            out.extend(later.take(MAX_BUCKET_COMPARISONS).map(|&j| (i, j)));
+            // Lists are in index order: the later members start after a binary search, not
+            // after a walk past the earlier ones (a slot holding thousands of events).
+            let later = &list[list.partition_point(|&j| j <= i)..];
+            out.extend(later.iter().take(MAX_BUCKET_COMPARISONS).map(|&j| (i, j)));
         }
     }
     out
