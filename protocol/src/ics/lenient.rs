@@ -337,6 +337,14 @@ impl<'a> Repairs<'a> {
         }
         let name = tight[..name_len].to_ascii_uppercase();
         let begin_end = name == "BEGIN" || name == "END";
+        // `END:VEVENT  ` (a hand-edited file, ical.js's samples): the parser matches the
+        // component's name exactly, and the calendar's END then read as a stray line.
+        if begin_end && value.trim_matches([' ', '\t']).len() != value.len() {
+            value = Cow::Owned(value.trim_matches([' ', '\t']).to_string());
+            if self.respaced.last() != Some(&body) {
+                self.respaced.push(body);
+            }
+        }
         let value_lower = begin_end && value.bytes().any(|b| b.is_ascii_lowercase());
         if name != tight[..name_len] || value_lower {
             self.lowercase.push(body);
@@ -494,7 +502,7 @@ fn report(r: &Repairs<'_>, adjusted: &mut Vec<String>) {
     );
     note(
         adjusted,
-        "removed blanks in names, or around ';', '=' or ':', in",
+        "removed blanks in names, around ';', '=' or ':', or after a component's name, in",
         &r.respaced,
     );
     note(adjusted, "dropped text outside VCALENDAR:", &r.outside);
@@ -749,6 +757,22 @@ mod tests {
         );
         assert_eq!(adjusted.len(), 3, "{adjusted:?}");
         assert!(adjusted[1].contains("X-APPLE-RADIUS"), "{adjusted:?}");
+    }
+
+    #[test]
+    fn blanks_around_a_components_name_are_dropped() {
+        // ical.js's property_params1.ics ends its event with `END:VEVENT  `.
+        let doc = "BEGIN:VCALENDAR\r\nBEGIN: VEVENT\r\nUID:a\r\nEND:VEVENT  \r\nEND:VCALENDAR\r\n";
+        let (text, adjusted) = tidy(doc);
+        assert_eq!(
+            text,
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        assert!(
+            adjusted[0].contains("after a component's name"),
+            "{adjusted:?}"
+        );
+        assert!(adjusted[0].contains("END:VEVENT  "), "{adjusted:?}");
     }
 
     #[test]
