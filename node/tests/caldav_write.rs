@@ -875,3 +875,34 @@ async fn concurrent_conditional_writes_let_exactly_one_through() {
     }
     a.shutdown().await;
 }
+
+/// GNOME Evolution writes `X-EVOLUTION-ENDDATE` into the RRULE of every event with a COUNT,
+/// and sends it back on every save: the event is taken without that part (once refused as an
+/// invalid rule), and saving it again unchanged makes no revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evolutions_rule_extension_is_taken_and_an_unchanged_save_makes_no_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir, config(4)).await;
+    add_user(&a, "ana", "user", PASSWORD).await;
+    let ana = Dav::new(&a, "ana", PASSWORD);
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Ximian//NONSGML Evolution Calendar//EN\r\nBEGIN:VEVENT\r\nUID:20270105T180000Z-1234-1000-1-0@evolution\r\nDTSTAMP:20261201T120000Z\r\nDTSTART:20270105T180000Z\r\nDTEND:20270105T200000Z\r\nSEQUENCE:1\r\nSUMMARY:Repair café\r\nRRULE;X-EVOLUTION-ENDDATE=20270202T180000Z:FREQ=WEEKLY;COUNT=5;X-EVOLUTION-ENDDATE=20270202T180000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let path = "/dav/calendars/users/ana/20270105T180000Z-1234-1000-1-0@evolution.ics";
+    let r = ana.put(path, &[("if-none-match", "*")], ics).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let got = ana.send("GET", path, &[], "").await;
+    assert!(
+        got.body.contains("RRULE:FREQ=WEEKLY;COUNT=5\r\n"),
+        "{}",
+        got.body
+    );
+    let key = EventKey {
+        origin: a.key(),
+        uid: "20270105T180000Z-1234-1000-1-0@evolution".into(),
+    };
+    assert_eq!(held(&a, &key).unwrap().payload.revision, 0);
+    let etag = got.etag.unwrap();
+    let r = ana.put(path, &[("if-match", etag.as_str())], ics).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(held(&a, &key).unwrap().payload.revision, 0);
+    a.shutdown().await;
+}

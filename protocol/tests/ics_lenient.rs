@@ -355,3 +355,44 @@ fn many_versions_of_instances_keep_the_latest_of_each() {
     // 2,000 slips and 1,999 later versions: 31 kept, the last line counting the rest.
     assert_eq!(ev.warnings.last().unwrap(), "and 3968 more warnings");
 }
+
+/// RRULE parts that say nothing about the dates are dropped with a warning, not the event:
+/// GNOME Evolution adds `X-EVOLUTION-ENDDATE` to every rule with a COUNT (and sends it by
+/// CalDAV), node-ical's tests have an empty `ANYTHINGRANDOM=`, and `INTERVAL=0` meant no
+/// interval. A misspelt part with a value still refuses the event: dropping it would change
+/// the dates.
+#[test]
+fn rrule_parts_without_meaning_are_dropped() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let read = |rule: &str| {
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:r@t\r\n\
+             DTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\nRRULE:{rule}\r\n\
+             SUMMARY:r\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        ics::parse_calendar(&ics, &key, &Limits::default()).unwrap()
+    };
+    for (sent, kept) in [
+        (
+            "FREQ=DAILY;COUNT=5;X-EVOLUTION-ENDDATE=20270105T100000Z",
+            "FREQ=DAILY;COUNT=5",
+        ),
+        (
+            "ANYTHINGRANDOM=;FREQ=WEEKLY;BYDAY=FR,MO",
+            "FREQ=WEEKLY;BYDAY=FR,MO",
+        ),
+        ("FREQ=WEEKLY;INTERVAL=0;BYDAY=MO", "FREQ=WEEKLY;BYDAY=MO"),
+    ] {
+        let import = read(sent);
+        let ev = &import.events[0];
+        assert_eq!(ev.content.master.rrule.as_deref(), Some(kept), "{sent}");
+        assert!(
+            ev.warnings.iter().any(|w| w.contains(sent)),
+            "{sent}: {:?}",
+            ev.warnings
+        );
+    }
+    let misspelt = read("FREQ=WEEKLY;BYDAYS=MO");
+    assert!(misspelt.events.is_empty());
+    assert!(misspelt.errors[0].to_string().contains("BYDAYS"));
+}

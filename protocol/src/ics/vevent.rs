@@ -112,6 +112,24 @@ fn tidy_rrule(val: &str) -> String {
         .join(";")
 }
 
+/// A tidied RRULE without the parts that say nothing about its dates: extension parts
+/// (`X-EVOLUTION-ENDDATE=…`, which GNOME Evolution adds to every rule with a COUNT; RFC 2445
+/// allowed `x-name` parts, RFC 5545 no longer lists them) and parts without a value
+/// (`ANYTHINGRANDOM=`, node-ical's tests), and `INTERVAL=0`, which RFC 5545 does not allow
+/// and whose writer meant no interval (the rule parser read it as a rule with one instance).
+/// Another unknown part with a value is left for the parser to refuse: it may be a misspelt
+/// part, and dropping it would change the dates.
+fn known_parts(rule: String) -> String {
+    let idle = |p: &str| p.starts_with("X-") || p.ends_with('=') || p == "INTERVAL=0";
+    if !rule.split(';').any(idle) {
+        return rule;
+    }
+    rule.split(';')
+        .filter(|p| !idle(p))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// A tidied RRULE with both COUNT and UNTIL, which RFC 5545 forbids, keeps UNTIL when COUNT is
 /// not a positive number (an export writes `UNTIL=20240331;COUNT=-1`, meaning "no count"): the
 /// rule's end is then the one it states. Any other pair is left for the parser to refuse.
@@ -203,7 +221,8 @@ fn apply_property(
         // calendarlabs.com's holiday feeds write `RRULE:` with no value on every event.
         "RRULE" if val.trim().is_empty() => meta.warnings.push("dropped an empty RRULE".into()),
         "RRULE" => {
-            let tidy = count_beside_until(gregorian(tidy_rrule(val)).map_err(err)?, meta);
+            let tidy =
+                count_beside_until(gregorian(known_parts(tidy_rrule(val))).map_err(err)?, meta);
             if tidy != val.trim() {
                 meta.warnings
                     .push(format!("read RRULE {val:?} as {tidy:?}"));
