@@ -223,13 +223,20 @@ const DISPLAY_PHRASES: &[(&str, &str)] = &[
     ("Beijing", "Asia/Shanghai"),
 ];
 
-/// Outlook sometimes writes the Windows *display* name: "(UTC+01:00) Amsterdam, Berlin, Bern, …".
-/// The cities listed are IANA city names often enough that the first one that names a zone wins.
+/// Outlook sometimes writes the Windows *display* name: "(UTC+01:00) Amsterdam, Berlin, Bern, …",
+/// also with "US and Canada" for "US & Canada" (node-ical's tests), or only its list of places
+/// ("Amsterdam, Belgrade, Berlin, …", two or more). The cities listed are IANA city names often
+/// enough that the first one that names a zone wins.
 fn from_display_name(name: &str) -> Option<Tz> {
-    let rest = name
+    let prefixed = name
         .strip_prefix("(UTC")
-        .or_else(|| name.strip_prefix("(GMT"))?;
-    let cities = &rest[rest.find(')')? + 1..];
+        .or_else(|| name.strip_prefix("(GMT"));
+    let cities = match prefixed {
+        Some(rest) => &rest[rest.find(')')? + 1..],
+        None if name.contains(',') => name,
+        None => return None,
+    };
+    let cities = cities.replace(" and Canada)", " & Canada)");
     if let Some((_, tz)) = DISPLAY_PHRASES.iter().find(|(p, _)| cities.contains(p)) {
         return iana(tz);
     }
@@ -416,6 +423,16 @@ mod tests {
                 "Europe/Amsterdam",
             ),
             ("(UTC-05:00) Eastern Time (US & Canada)", "America/New_York"),
+            // node-ical's tests: "and" for "&", and the places without the offset.
+            (
+                "(UTC-05:00) Eastern Time (US and Canada)",
+                "America/New_York",
+            ),
+            (
+                "Amsterdam, Belgrade, Berlin, Brussels, Budapest, Madrid, Paris, Prague, Stockholm",
+                "Europe/Amsterdam",
+            ),
+            ("Nowhere, Elsewhere", ""),
             ("(UTC-03:00) Brasília", "America/Sao_Paulo"),
             ("(UTC+02:00) Nowhere Town", ""),
             ("/Europe/Stockholm", "Europe/Stockholm"),
