@@ -96,6 +96,10 @@ pub struct Gateway {
     pub heavy: Arc<tokio::sync::Semaphore>,
     /// Accounts' side: settings and the login limiter.
     pub people: Arc<web::auth::People>,
+    /// Held by a CalDAV PUT from its checks to its write: which account a new event belongs
+    /// to is staged before the event is written, and two accounts creating the same UID at
+    /// once must not both pass the check and leave the event with the loser's name on it.
+    pub dav_puts: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Expensive requests served at once; the rest wait their turn (see `dav::HEAVY_WAIT_SECS`).
@@ -132,6 +136,7 @@ impl Gateway {
             dav_grouping: Arc::default(),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY_REQUESTS)),
             people: Arc::new(web::auth::People::default()),
+            dav_puts: Arc::default(),
         }
     }
 }

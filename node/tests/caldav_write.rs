@@ -809,7 +809,8 @@ async fn principal_search_finds_only_oneself_and_a_limited_sync_pages() {
 
 /// `If-Match` and `If-None-Match: *` hold for concurrent writers too: of apps that all send
 /// the same ETag (or all create the same resource) at once, one wins and the others get 412,
-/// never a lost update or a creation silently turned into an edit.
+/// never a lost update or a creation silently turned into an edit. Of two accounts creating
+/// one UID at once, the winner owns the event (it once went to the loser's calendar).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_conditional_writes_let_exactly_one_through() {
     let dir = tempfile::tempdir().unwrap();
@@ -871,6 +872,52 @@ async fn concurrent_conditional_writes_let_exactly_one_through() {
                     .await;
                 assert_eq!(r.status, 412, "{}", r.body);
             }
+        }
+    }
+    // Two accounts creating one UID at once: one of them has it, in its calendar only.
+    add_user(&a, "bob", "user", PASSWORD).await;
+    let bob = std::sync::Arc::new(Dav::new(&a, "bob", PASSWORD));
+    for round in 0..10 {
+        let uid = format!("contested-{round}@example.org");
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (who, name) = if w % 2 == 0 {
+                (ana.clone(), "ana")
+            } else {
+                (bob.clone(), "bob")
+            };
+            let ics = event(&uid, &format!("by {name}"));
+            tasks.push(tokio::spawn(async move {
+                let path = format!("/dav/calendars/users/{name}/contested-{round}.ics");
+                let status = who.put(&path, &[("if-none-match", "*")], &ics).await.status;
+                (name, status.as_u16())
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                (name, 201) => winners.push(name),
+                (_, 403 | 412) => {}
+                (name, other) => panic!("{name}'s concurrent creation answered {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let owner = a.store().owner(&uid).unwrap();
+        assert_eq!(owner.as_deref(), Some(winners[0]), "round {round}");
+        for (who, name) in [(&ana, "ana"), (&bob, "bob")] {
+            let listing = who
+                .propfind(
+                    &format!("/dav/calendars/users/{name}/"),
+                    "1",
+                    "<D:getetag/>",
+                )
+                .await
+                .body;
+            assert_eq!(
+                listing.contains(&format!("contested-{round}.ics")),
+                name == winners[0],
+                "{name}: {listing}"
+            );
         }
     }
     a.shutdown().await;

@@ -470,6 +470,12 @@ pub(super) async fn put(
     };
     let text = calendar_text(headers, body)?;
     let uid = shape(text)?;
+    // Writes are one at a time in the node anyway; this makes the checks below and the
+    // staging of a new event's owner one step with its write. The resource's name is looked
+    // up again once it is this request's turn: a PUT just before may have given it an event.
+    let _turn = gw.dav_puts.lock().await;
+    let own = Own::load_one(gw, &own.account, name)?;
+    let key = own.key(&own.uid_of(name)).unwrap_or(key);
     let existing = own.member(gw, &key)?;
     let etag = existing.as_ref().map(|e| item_etag(&gw.store, e));
     conditions(headers, etag.as_deref())?;
