@@ -396,3 +396,22 @@ fn rrule_parts_without_meaning_are_dropped() {
     assert!(misspelt.events.is_empty());
     assert!(misspelt.errors[0].to_string().contains("BYDAYS"));
 }
+
+/// A document whose only VEVENT never ends (Radicale's `broken-vevent.ics`: the END lines
+/// lost) is refused for that, not as a document without any VEVENT.
+#[test]
+fn a_lone_event_that_never_ends_is_named_in_the_refusal() {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:cut@t\r\n\
+               DTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\nSUMMARY:cut\r\n";
+    let e = ics::parse_calendar(ics, &key, &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no whole VEVENT"), "{e}");
+    assert!(e.contains("never ended"), "{e}");
+    let none = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nEND:VCALENDAR\r\n";
+    let e = ics::parse_calendar(none, &key, &Limits::default())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "the document holds no VEVENT");
+}

@@ -209,7 +209,20 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
         cut_off,
         ..Import::default()
     };
-    let groups = group_vevents(&cal.components, &zones, &mut import.errors)?;
+    let groups = group_vevents(&cal.components, &zones, &mut import.errors).map_err(|e| {
+        // The only VEVENT never ended (a file cut off, or its END lost): say that, not
+        // that there is none.
+        let unfinished = import
+            .adjusted
+            .iter()
+            .find(|a| a.starts_with("dropped a component never ended"));
+        match (e, unfinished) {
+            (IcsError::NoEvents, Some(why)) => {
+                IcsError::Syntax(format!("the document holds no whole VEVENT: {why}"))
+            }
+            (e, _) => e,
+        }
+    })?;
     import.calendar_zone = calendar_zone(&cal.properties);
     // Generated UIDs hash the content, so two identical VEVENTs without a UID (a feed that
     // lists one event twice) would be two events of one UID: the copy is taken once.
