@@ -210,12 +210,13 @@ fn still(seen: &Seen, held: Option<&StoredEvent>, uid: &str) -> Result<(), Write
     if same {
         return Ok(());
     }
-    Err(WriteError::PreconditionFailed(match live {
-        Some(e) => format!(
+    Err(WriteError::PreconditionFailed(match (seen, live) {
+        (Seen::Absent, _) => format!("event {uid} was created meanwhile"),
+        (_, Some(e)) => format!(
             "event {uid} changed meanwhile (now revision {})",
             e.payload.revision
         ),
-        None => format!("event {uid} was cancelled or removed meanwhile"),
+        (_, None) => format!("event {uid} was cancelled or removed meanwhile"),
     }))
 }
 
