@@ -99,6 +99,7 @@ pub struct Gateway {
     /// Held by a CalDAV PUT from its checks to its write: which account a new event belongs
     /// to is staged before the event is written, and two accounts creating the same UID at
     /// once must not both pass the check and leave the event with the loser's name on it.
+    /// A PROPPATCH holds it from counting the calendar's properties to storing them.
     pub dav_puts: Arc<tokio::sync::Mutex<()>>,
 }
 

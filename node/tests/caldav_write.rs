@@ -920,6 +920,34 @@ async fn concurrent_conditional_writes_let_exactly_one_through() {
             );
         }
     }
+    // Sixteen PROPPATCHes at once, each adding 3 properties: their sum must stay within the
+    // calendar's limit of 32, so ten are taken whole and the others refused whole.
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let ana = ana.clone();
+        let props: String = (0..3)
+            .map(|i| format!("<X:p{w}-{i} xmlns:X=\"urn:x-test\">v</X:p{w}-{i}>"))
+            .collect();
+        let body = format!(
+            "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>{props}</D:prop></D:set></D:propertyupdate>"
+        );
+        tasks.push(tokio::spawn(async move {
+            ana.send("PROPPATCH", "/dav/calendars/users/ana/", &[], body)
+                .await
+                .body
+        }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        let body = t.await.unwrap();
+        match (body.matches("200 OK").count(), body.contains("507")) {
+            (3, false) => taken += 1,
+            (0, true) => {}
+            other => panic!("{other:?}: {body}"),
+        }
+    }
+    assert_eq!(taken, 10);
+    assert!(a.store().dav_props("ana").unwrap().len() <= discal_gateway::dav::MAX_CALENDAR_PROPS);
     a.shutdown().await;
 }
 

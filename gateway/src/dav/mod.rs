@@ -61,7 +61,7 @@ use axum::response::{IntoResponse, Response};
 pub use error::DavError;
 pub use members::GroupingCache;
 pub use objects::ObjectCache;
-pub use own::MAX_RESOURCE_BYTES;
+pub use own::{MAX_CALENDAR_PROPS, MAX_RESOURCE_BYTES};
 pub use path::{item_etag, item_name, resolve, sync_token, Coll, Res, ROOT};
 pub use warm_up::{warm_up, WARM_UP_ITEMS};
 
@@ -221,7 +221,7 @@ async fn dispatch(
             match method.as_str() {
                 "PUT" => own::put(&gw, &caller, res, &name, &headers, &body).await,
                 "DELETE" => own::delete(&gw, &caller, res, &headers).await,
-                "PROPPATCH" => own::proppatch(&gw, &caller, &res, &body),
+                "PROPPATCH" => own::proppatch(&gw, &caller, &res, &body).await,
                 "MKCALENDAR" | "MKCOL" => Err(DavError::condition(
                     "<D:resource-must-be-null/>",
                     "each account has one calendar, which exists already; put events into it",

@@ -634,7 +634,7 @@ fn protected(ns: &str, name: &str) -> bool {
 /// (Apple Calendar and Evolution set them), all or none of one request; the properties the
 /// node computes are answered 403 `cannot-modify-protected-property`, and the others then
 /// 424. On its events every property is protected (an event is its iCalendar data).
-pub(super) fn proppatch(
+pub(super) async fn proppatch(
     gw: &Gateway,
     caller: &Caller,
     res: &Res,
@@ -652,6 +652,9 @@ pub(super) fn proppatch(
         _ => return Err(DavError::NotFound("no such resource".into())),
     };
     let changes = changes_of(&root);
+    // The count of properties held is checked and changed in one turn, as PUTs take theirs:
+    // two PROPPATCHes at once could each fit under the limit and together pass it.
+    let _turn = gw.dav_puts.lock().await;
     let held = match &account {
         Some(a) => gw.store.dav_props(a)?,
         None => Vec::new(),
