@@ -356,6 +356,17 @@ fn many_versions_of_instances_keep_the_latest_of_each() {
     assert_eq!(ev.warnings.last().unwrap(), "and 3968 more warnings");
 }
 
+/// A calendar of one event starting 2027-01-01 10:00 UTC, with `line` among its properties.
+fn with_line(line: &str) -> ics::Import {
+    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
+    let doc = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:one@t\r\n\
+         DTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\n{line}\r\n\
+         SUMMARY:one\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    ics::parse_calendar(&doc, &key, &Limits::default()).unwrap()
+}
+
 /// RRULE parts that say nothing about the dates are dropped with a warning, not the event:
 /// GNOME Evolution adds `X-EVOLUTION-ENDDATE` to every rule with a COUNT (and sends it by
 /// CalDAV), node-ical's tests have an empty `ANYTHINGRANDOM=`, and `INTERVAL=0` meant no
@@ -363,15 +374,7 @@ fn many_versions_of_instances_keep_the_latest_of_each() {
 /// the dates.
 #[test]
 fn rrule_parts_without_meaning_are_dropped() {
-    let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
-    let read = |rule: &str| {
-        let ics = format!(
-            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:r@t\r\n\
-             DTSTAMP:20261201T120000Z\r\nDTSTART:20270101T100000Z\r\nRRULE:{rule}\r\n\
-             SUMMARY:r\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
-        );
-        ics::parse_calendar(&ics, &key, &Limits::default()).unwrap()
-    };
+    let read = |rule: &str| with_line(&format!("RRULE:{rule}"));
     for (sent, kept) in [
         (
             "FREQ=DAILY;COUNT=5;X-EVOLUTION-ENDDATE=20270105T100000Z",
@@ -414,4 +417,24 @@ fn a_lone_event_that_never_ends_is_named_in_the_refusal() {
         .unwrap_err()
         .to_string();
     assert_eq!(e, "the document holds no VEVENT");
+}
+
+/// A DURATION with its `T` in the wrong place (`PT1W`, `P2D0H`: node-ical's tests) is read as
+/// meant, with a warning; one that could be months (`P1M`) is still dropped.
+#[test]
+fn a_duration_with_its_t_misplaced_is_read_as_meant() {
+    let read = |d: &str| with_line(&format!("DURATION:{d}")).events[0].clone();
+    for (sent, meant) in [("PT1W", "P1W"), ("P2D0H", "P2DT0H"), ("PT1D2H", "P1DT2H")] {
+        let ev = read(sent);
+        let want = ics::parse_duration(meant).unwrap();
+        assert_eq!(
+            ev.content.master.end,
+            Some(discal_protocol::model::End::Duration(want)),
+            "{sent}"
+        );
+        assert!(ev.warnings.iter().any(|w| w.contains(meant)), "{sent}");
+    }
+    let ev = read("P1M");
+    assert_eq!(ev.content.master.end, None);
+    assert!(ev.warnings.iter().any(|w| w.contains("dropped DURATION")));
 }

@@ -112,6 +112,45 @@ fn tidy_rrule(val: &str) -> String {
         .join(";")
 }
 
+/// A DURATION with its weeks or days after the `T` or its hours or seconds before it
+/// (`PT1W`, `P2D0H`, node-ical's tests), written as RFC 5545 has it. Minutes before a `T`
+/// (`P1M`) are left alone: in ISO 8601 that is a month.
+fn misplaced_t(val: &str) -> Option<String> {
+    let v = val.trim();
+    let (sign, rest) = match v.strip_prefix(['+', '-']) {
+        Some(r) => (&v[..1], r),
+        None => ("", v),
+    };
+    let rest = rest.strip_prefix(['P', 'p'])?;
+    let (mut date, mut time, mut num) = (String::new(), String::new(), String::new());
+    let mut in_time = false;
+    for ch in rest.chars() {
+        match ch.to_ascii_uppercase() {
+            '0'..='9' => num.push(ch),
+            'T' if num.is_empty() => in_time = true,
+            unit @ ('W' | 'D') if !num.is_empty() => {
+                date.push_str(&std::mem::take(&mut num));
+                date.push(unit);
+            }
+            'M' if !in_time => return None,
+            unit @ ('H' | 'M' | 'S') if !num.is_empty() => {
+                time.push_str(&std::mem::take(&mut num));
+                time.push(unit);
+            }
+            _ => return None,
+        }
+    }
+    if !num.is_empty() || (date.is_empty() && time.is_empty()) {
+        return None;
+    }
+    let time = if time.is_empty() {
+        time
+    } else {
+        format!("T{time}")
+    };
+    Some(format!("{sign}P{date}{time}"))
+}
+
 /// A tidied RRULE without the parts that say nothing about its dates: extension parts
 /// (`X-EVOLUTION-ENDDATE=…`, which GNOME Evolution adds to every rule with a COUNT; RFC 2445
 /// allowed `x-name` parts, RFC 5545 no longer lists them) and parts without a value
@@ -216,7 +255,19 @@ fn apply_property(
         "DURATION" if matches!(comp.end, Some(End::At(_))) => {
             meta.warnings.push("dropped DURATION beside DTEND".into());
         }
-        "DURATION" => comp.end = Some(End::Duration(parse_duration(val).map_err(err)?)),
+        "DURATION" => {
+            let d = match parse_duration(val) {
+                Ok(d) => d,
+                Err(why) => {
+                    let fixed = misplaced_t(val).ok_or_else(|| err(why))?;
+                    let d = parse_duration(&fixed).map_err(err)?;
+                    meta.warnings
+                        .push(format!("read DURATION {val:?} as {fixed:?}"));
+                    d
+                }
+            };
+            comp.end = Some(End::Duration(d));
+        }
         "RECURRENCE-ID" => comp.recurrence_id = Some(recurrence_id(p, zones, meta).map_err(err)?),
         // calendarlabs.com's holiday feeds write `RRULE:` with no value on every event.
         "RRULE" if val.trim().is_empty() => meta.warnings.push("dropped an empty RRULE".into()),
