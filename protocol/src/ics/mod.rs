@@ -228,7 +228,7 @@ pub fn parse_calendar(text: &str, origin: &NodeKey, limits: &Limits) -> Result<I
     // lists one event twice) would be two events of one UID: the copy is taken once.
     // The set starts with the document's own UIDs, in case one of them is a generated UID
     // written out earlier and read back beside its UID-less original.
-    let mut taken: std::collections::HashSet<String> = groups
+    let mut taken: HashSet<String> = groups
         .values()
         .filter(|g| !g.key.starts_with('\u{0}'))
         .map(|g| g.key.clone())
@@ -839,7 +839,7 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
             }
         }
         trim_long_texts(c, limits, warnings);
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         c.categories.retain(|t| seen.insert(t.clone()));
         if c.categories.len() > limits.max_categories {
             warnings.push(format!(
