@@ -251,6 +251,110 @@ fn a_zone_on_one_end_of_an_event_is_read_like_its_start() {
     );
 }
 
+/// The days (month-day) on which `ev`'s instances of 2027 start, in UTC.
+fn days(ev: &ImportedEvent) -> Vec<String> {
+    starts(ev, 2027)
+        .iter()
+        .map(|(s, _)| s.format("%m-%d").to_string())
+        .collect()
+}
+
+/// Outlook names the instances of an all-day series by midnight in its zone
+/// (`RECURRENCE-ID;TZID=GMT Standard Time:20270415T000000`, as in recurring-ical-events'
+/// issue 28). Each moved collection day is shown once, on its new day; before, it was also
+/// still shown on the series' day. A timed series' instance named by a DATE is that day's.
+#[test]
+fn instances_named_by_the_other_kind_of_value_are_moved_not_doubled() {
+    let ev = &taken("outlook-allday-series-timed-recurrence-ids.ics")[0];
+    assert!(
+        ev.warnings[0].contains("RECURRENCE-ID(s) given as DATE-TIME"),
+        "{:?}",
+        ev.warnings
+    );
+    assert_eq!(
+        days(ev),
+        [
+            "04-01", "04-16", "04-29", "05-13", "05-28", "06-10", "06-24", "07-08", "07-22",
+            "08-05", "08-19", "09-02", "09-16"
+        ]
+    );
+    let timed = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:t@x\r\nDTSTAMP:20270101T000000Z\r\n\
+                 DTSTART;TZID=Europe/Berlin:20270104T190000\r\nDURATION:PT2H\r\n\
+                 RRULE:FREQ=WEEKLY;COUNT=3\r\nSUMMARY:Meetup\r\nEND:VEVENT\r\n\
+                 BEGIN:VEVENT\r\nUID:t@x\r\nDTSTAMP:20270101T000000Z\r\n\
+                 RECURRENCE-ID;VALUE=DATE:20270111\r\n\
+                 DTSTART;TZID=Europe/Berlin:20270112T190000\r\nDURATION:PT2H\r\n\
+                 SUMMARY:Meetup (Tuesday)\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let imp = ics::parse_calendar(timed, &key(), &Limits::default()).unwrap();
+    let ev = &imp.events[0];
+    assert_eq!(
+        starts(ev, 2027),
+        [
+            (utc(2027, 1, 4, 18, 0), utc(2027, 1, 4, 20, 0)),
+            (utc(2027, 1, 12, 18, 0), utc(2027, 1, 12, 20, 0)),
+            (utc(2027, 1, 18, 18, 0), utc(2027, 1, 18, 20, 0)),
+        ]
+    );
+}
+
+/// An app that ended a series early ("delete this and all following": a higher SEQUENCE and an
+/// UNTIL) left an instance it had moved after that date (recurring-ical-events' issue 253).
+/// It is dropped, not shown as a deleted week; an instance as new as the series is kept.
+#[test]
+fn an_instance_left_behind_after_a_series_was_cut_short_is_dropped() {
+    let ev = &taken("series-cut-short-stale-instance.ics")[0];
+    assert_eq!(days(ev), ["06-28", "07-12"]);
+    assert!(
+        ev.warnings
+            .iter()
+            .any(|w| w.contains("after the series' UNTIL")),
+        "{:?}",
+        ev.warnings
+    );
+    let text = std::fs::read_to_string(dir().join("series-cut-short-stale-instance.ics")).unwrap();
+    let same_age = text.replacen("SEQUENCE:1", "SEQUENCE:2", 1);
+    let imp = ics::parse_calendar(&same_age, &key(), &Limits::default()).unwrap();
+    assert_eq!(days(&imp.events[0]), ["06-28", "07-12", "07-26"]);
+}
+
+/// A DATE beside a DATE-TIME (recurring-ical-events' issue 201) keeps its meaning instead of
+/// being dropped: a three-week camp stays three weeks, a talk "until midnight" ends then.
+#[test]
+fn a_date_end_of_a_timed_start_and_the_reverse_keep_their_length() {
+    let evs = taken("date-and-date-time-mixed.ics");
+    let camp = evs
+        .iter()
+        .find(|e| e.uid == "summer-camp@example.org")
+        .unwrap();
+    assert_eq!(
+        camp.content.master.end,
+        Some(End::At(DateTimeValue::Date(
+            discal_protocol::model::Date::from_chrono(
+                chrono::NaiveDate::from_ymd_opt(2027, 8, 17).unwrap()
+            )
+        )))
+    );
+    assert_eq!(
+        starts(camp, 2027),
+        [(utc(2027, 7, 24, 0, 0), utc(2027, 8, 17, 0, 0))]
+    );
+    let talk = evs
+        .iter()
+        .find(|e| e.uid == "late-talk@example.org")
+        .unwrap();
+    assert_eq!(
+        starts(talk, 2027),
+        [(utc(2027, 9, 5, 17, 0), utc(2027, 9, 5, 22, 0))]
+    );
+    for ev in &evs {
+        assert!(
+            ev.warnings[0].starts_with("read \"DTEND"),
+            "{:?}",
+            ev.warnings
+        );
+    }
+}
+
 /// Lotus Notes names a zone by its two offsets and sends no VTIMEZONE. The event is read in
 /// the best-known zone with that pair, said in a warning, and keeps 13:00 local across the
 /// change in November instead of being refused.

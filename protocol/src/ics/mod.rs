@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::codec;
 use crate::keys::NodeKey;
-use crate::model::{Component, DateTimeValue, End, EventContent};
+use crate::model::{Component, DateTimeValue, End, EventContent, LocalDateTime};
 use crate::validate::{self, Limits, ValidationError};
 
 pub use lenient::decode as decode_text;
@@ -437,6 +437,7 @@ fn one_version_per_instance(
             "dropped the RRULE of {ruled} instance(s) (RECURRENCE-ID): the series' rule is the master's"
         ));
     }
+    align_recurrence_ids(master, overrides, warnings);
     let before = overrides.len();
     let mut kept: Vec<Component> = Vec::with_capacity(before);
     // Where each RECURRENCE-ID is in `kept`: a search of `kept` per override would cost the
@@ -479,7 +480,68 @@ fn one_version_per_instance(
             before - kept.len()
         ));
     }
+    // An app that ends a series early ("delete this and all following") raises its SEQUENCE
+    // and sets UNTIL, and some leave the instances they had changed after that date in place
+    // (recurring-ical-events' issue 253): those name instances the series no longer has, in
+    // an older version of it, and would show as events that were deleted.
+    if let Some(rule) = &master.rrule {
+        let before = kept.len();
+        kept.retain(|o| {
+            o.sequence >= master.sequence
+                || !o
+                    .recurrence_id
+                    .as_ref()
+                    .is_some_and(|rid| crate::recur::ends_before(rule, &master.start, rid))
+        });
+        if kept.len() < before {
+            warnings.push(format!(
+                "dropped {} instance(s) (RECURRENCE-ID) after the series' UNTIL and older than \
+                 it (SEQUENCE): the series was cut short after they were changed",
+                before - kept.len()
+            ));
+        }
+    }
     *overrides = kept;
+}
+
+/// RECURRENCE-IDs of the master's kind (RFC 5545 §3.8.4.4 asks for it; Outlook names the
+/// instances of an all-day series by midnight in its zone): a DATE-TIME for an all-day series
+/// is its date, a DATE for a timed one is that day's instance at DTSTART's time. Left as they
+/// were, they match no instance, and the instance shows twice: as the series has it and as
+/// changed.
+fn align_recurrence_ids(
+    master: &Component,
+    overrides: &mut [Component],
+    warnings: &mut Vec<String>,
+) {
+    let mut aligned = 0;
+    for o in overrides.iter_mut() {
+        let Some(rid) = &o.recurrence_id else {
+            continue;
+        };
+        let fixed = match (master.start.is_date(), rid) {
+            (true, DateTimeValue::Date(_)) => continue,
+            (true, timed) => DateTimeValue::Date(timed.local().date),
+            (false, DateTimeValue::Date(d)) => {
+                let time = master.start.local();
+                master.start.with_local(LocalDateTime { date: *d, ..time })
+            }
+            (false, _) => continue,
+        };
+        o.recurrence_id = Some(fixed);
+        aligned += 1;
+    }
+    if aligned > 0 {
+        let (master_kind, rid_kind) = if master.start.is_date() {
+            ("a DATE", "DATE-TIME")
+        } else {
+            ("a DATE-TIME", "DATE")
+        };
+        warnings.push(format!(
+            "read {aligned} RECURRENCE-ID(s) given as {rid_kind} as the instance of that day, as \
+             DTSTART is {master_kind}"
+        ));
+    }
 }
 
 /// One group as an event: validated, its UID generated if it had none.
@@ -776,9 +838,31 @@ fn trim_long_texts(c: &mut Component, limits: &Limits, warnings: &mut Vec<String
 /// (algoo's Open Calendar: `DTSTART:…T180000`, `DTEND;TZID=Europe/Brussels:…T190000`) meant
 /// one hour, which read as written is an end before the start, or a length that changes with
 /// the reader's zone. Start and end in two zones, or one in UTC, stay as they are.
+///
+/// A DATE beside a DATE-TIME is read the same way (recurring-ical-events' issue 201 has a
+/// summer camp from `DTSTART;VALUE=DATE:20230724` to `DTEND:20230817T000000Z`): a timed
+/// start's DATE end is midnight at the start of that day in the start's zone; an all-day
+/// start's timed end becomes the first day the event no longer covers (a DATE end's meaning):
+/// the day after the one the end falls in, or that day itself if the end is at midnight.
 fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<String> {
     let local = end.local();
+    let midnight = (local.hour, local.minute, local.second) == (0, 0, 0);
     let new = match (start, &*end) {
+        (DateTimeValue::Date(_), DateTimeValue::Date(_)) => return None,
+        (DateTimeValue::Date(_), _) if midnight => DateTimeValue::Date(local.date),
+        (DateTimeValue::Date(_), _) => DateTimeValue::Date(
+            local
+                .date
+                .to_chrono()
+                .and_then(|d| d.succ_opt())
+                .map(crate::model::Date::from_chrono)?,
+        ),
+        (_, DateTimeValue::Date(d)) => start.with_local(LocalDateTime {
+            date: *d,
+            hour: 0,
+            minute: 0,
+            second: 0,
+        }),
         (DateTimeValue::Floating(_), DateTimeValue::Zoned { .. } | DateTimeValue::Utc(_)) => {
             DateTimeValue::Floating(local)
         }
@@ -790,13 +874,14 @@ fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<Stri
         _ => return None,
     };
     let note = format!(
-        "read {:?} as {:?}, as DTSTART has {} time zone",
+        "read {:?} as {:?}, as DTSTART has {}",
         write::dt_line("DTEND", end),
         write::dt_line("DTEND", &new),
-        if matches!(start, DateTimeValue::Floating(_)) {
-            "no"
-        } else {
-            "a"
+        match start {
+            DateTimeValue::Date(_) => "no time",
+            _ if end.is_date() => "a time",
+            DateTimeValue::Floating(_) => "no time zone",
+            _ => "a time zone",
         }
     );
     *end = new;
@@ -804,9 +889,9 @@ fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<Stri
 }
 
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
-/// rules (before the start, a DATE/DATE-TIME mix) is dropped, a GEO out of range is dropped,
-/// CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is dropped (DTSTART is
-/// then its only instance); each with a warning.
+/// rules (before the start; a DATE/DATE-TIME mix is first read as meant) is dropped, a GEO out
+/// of range is dropped, CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is
+/// dropped (DTSTART is then its only instance); each with a warning.
 fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
     move_ancient_start(&mut content.master, limits, warnings);
     if let Some(rule) = &content.master.rrule {

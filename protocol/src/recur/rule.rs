@@ -75,6 +75,22 @@ pub fn ends_before_start(rule: &str, start: &DateTimeValue) -> bool {
         })
 }
 
+/// Whether `rule`'s UNTIL falls before `at` (both read in `start`'s frame, floating values in
+/// UTC): an instance there is not in the series. False when the rule has no UNTIL.
+pub fn ends_before(rule: &str, start: &DateTimeValue, at: &DateTimeValue) -> bool {
+    let Ok(frame) = Frame::of(start, Tz::UTC) else {
+        return false;
+    };
+    let Ok(at) = in_frame(at, frame, Tz::UTC) else {
+        return false;
+    };
+    rule.split(';')
+        .filter_map(|part| part.split_once('='))
+        .any(|(k, v)| {
+            k.eq_ignore_ascii_case("UNTIL") && parse_until(v, frame).is_some_and(|u| u < at)
+        })
+}
+
 /// [`parse_rrule`] with the rule anchored at `dtstart` (wall clock in `frame`).
 pub(super) fn parse_rrule_at(
     rule: &str,
