@@ -317,6 +317,51 @@ fn an_instance_left_behind_after_a_series_was_cut_short_is_dropped() {
     assert_eq!(days(&imp.events[0]), ["06-28", "07-12", "07-26"]);
 }
 
+/// Two instances of a weekly series without the series, each with the series' RRULE (khal's
+/// tests): the two shifts the document holds, not 37 weeks made up from the first one's rule.
+#[test]
+fn instances_without_their_series_do_not_make_up_a_series_from_their_rule() {
+    let ev = &taken("orphan-instances-with-rrule.ics")[0];
+    assert_eq!(
+        starts(ev, 2027),
+        [
+            (utc(2027, 1, 7, 7, 30), utc(2027, 1, 7, 12, 0)),
+            (utc(2027, 1, 21, 8, 30), utc(2027, 1, 21, 12, 0)),
+        ]
+    );
+    assert!(
+        ev.warnings
+            .iter()
+            .any(|w| w.contains("the rule is the series'")),
+        "{:?}",
+        ev.warnings
+    );
+}
+
+/// A series whose UNTIL is before DTSTART and whose EXDATE removes DTSTART has no instance
+/// left (node-ical's tests keep one, a series deleted in Outlook): it is taken as cancelled,
+/// not shown once; without the EXDATE, DTSTART stays its one instance (RFC 5545 §3.8.5.3).
+#[test]
+fn a_series_ended_before_its_start_with_its_start_excluded_is_cancelled() {
+    let doc = |exdate: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:gone@x\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART;TZID=Europe/Berlin:20270415T190000\r\nDURATION:PT2H\r\n\
+             RRULE:FREQ=DAILY;UNTIL=20260418T170000Z\r\n{exdate}SUMMARY:Workshop\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let gone = doc("EXDATE:20270415T170000Z\r\n");
+    let imp = ics::parse_calendar(&gone, &key(), &Limits::default()).unwrap();
+    let m = &imp.events[0].content.master;
+    assert_eq!(m.status, Some(Status::Cancelled));
+    assert_eq!(m.rrule, None);
+    let kept = ics::parse_calendar(&doc(""), &key(), &Limits::default()).unwrap();
+    let m = &kept.events[0].content.master;
+    assert_eq!(m.status, None);
+    assert_eq!(starts(&kept.events[0], 2027).len(), 1);
+}
+
 /// A DATE beside a DATE-TIME (recurring-ical-events' issue 201) keeps its meaning instead of
 /// being dropped: a three-week camp stays three weeks, a talk "until midnight" ends then.
 #[test]

@@ -565,6 +565,16 @@ fn finish(g: Group, origin: &NodeKey, limits: &Limits) -> Result<ImportedEvent, 
         (None, mut overrides) if !overrides.is_empty() => {
             let mut first = overrides.remove(0);
             first.recurrence_id = None;
+            // An instance's RRULE is its series' copied (khal's tests have two instances of
+            // a weekly series, both with the rule): kept, it would make the series up again
+            // from the first instance, a hundred weeks that the document does not hold.
+            if first.rrule.take().is_some() {
+                warnings.push(
+                    "dropped the RRULE of an instance (RECURRENCE-ID) whose recurring event is \
+                     not in the document: the rule is the series', not the instance's"
+                        .into(),
+                );
+            }
             let mut held: HashSet<DateTimeValue> = first.rdates.iter().cloned().collect();
             for o in &mut overrides {
                 if let Some(rid) = &o.recurrence_id {
@@ -894,12 +904,27 @@ fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<Stri
 /// dropped (DTSTART is then its only instance); each with a warning.
 fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
     move_ancient_start(&mut content.master, limits, warnings);
-    if let Some(rule) = &content.master.rrule {
-        if crate::recur::ends_before_start(rule, &content.master.start) {
-            warnings.push(format!(
-                "dropped RRULE {rule:?}: its UNTIL is before DTSTART, so DTSTART is its one instance"
-            ));
-            content.master.rrule = None;
+    if let Some(rule) = content.master.rrule.clone() {
+        if crate::recur::ends_before_start(&rule, &content.master.start) {
+            let m = &mut content.master;
+            // With DTSTART excluded too, no instance is left: the series was deleted (an
+            // export of node-ical's tests has both), and is said so rather than shown once.
+            let at = |v: &DateTimeValue| crate::recur::instant(v, chrono_tz::UTC).ok();
+            let excluded = m.rdates.is_empty()
+                && at(&m.start).is_some_and(|s| m.exdates.iter().any(|x| at(x) == Some(s)));
+            if excluded {
+                warnings.push(format!(
+                    "taken as cancelled: RRULE {rule:?} ends before DTSTART and EXDATE removes \
+                     DTSTART, so no instance is left"
+                ));
+                m.status = Some(crate::model::Status::Cancelled);
+            } else {
+                warnings.push(format!(
+                    "dropped RRULE {rule:?}: its UNTIL is before DTSTART, so DTSTART is its one \
+                     instance"
+                ));
+            }
+            m.rrule = None;
         }
     }
     let mut components: Vec<&mut Component> = vec![&mut content.master];
