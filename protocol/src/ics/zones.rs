@@ -156,10 +156,12 @@ impl FileZone {
         }
     }
 
-    /// The offset in force at a wall-clock time: the offset after the last onset whose local
-    /// time (in the offset after it) is not later than `local`.
+    /// The offset in force at a wall-clock time, by RFC 5545 §3.3.5: the offset after the last
+    /// onset that `local` is past in both offsets. A time that a change back makes occur twice
+    /// is its first occurrence (the offset before), and a time that a change forward skips is
+    /// read in the offset before it too (02:30 then becomes 03:30).
     fn offset_of_local(&self, onsets: &[Onset], local: NaiveDateTime) -> i32 {
-        let at = |o: &Onset| o.0 + Duration::seconds(i64::from(o.2));
+        let at = |o: &Onset| o.0 + Duration::seconds(i64::from(o.1.max(o.2)));
         match onsets.partition_point(|o| at(o) <= local) {
             0 => onsets
                 .first()
@@ -649,6 +651,31 @@ mod tests {
             march,
             Some(&(ymd(2027, 3, 28) + Duration::hours(1), 3600, 7200))
         );
+    }
+
+    /// python-icalendar's issue 722: a zone of its own changing back by two hours. A wall
+    /// time that occurs twice is its first occurrence, one that is skipped is read in the
+    /// offset before the change (RFC 5545 §3.3.5).
+    #[test]
+    fn a_time_that_occurs_twice_is_its_first_occurrence() {
+        let z = zone(
+            "BEGIN:VTIMEZONE\r\nTZID:MyTimezone\r\n\
+             BEGIN:DAYLIGHT\r\nDTSTART:20240101T000000\r\nTZOFFSETFROM:+1000\r\n\
+             TZOFFSETTO:+1200\r\nEND:DAYLIGHT\r\n\
+             BEGIN:STANDARD\r\nDTSTART:20240505T080000\r\nTZOFFSETFROM:+1200\r\n\
+             TZOFFSETTO:+1000\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n",
+        );
+        let onsets = z.onsets(2024, 2024);
+        let at = |d: u32, m: u32, h: i64, s: i64| {
+            ymd(2024, m, d) + Duration::hours(h) + Duration::seconds(s)
+        };
+        // 07:00:01 on 5 May comes first at +12, then again at +10.
+        assert_eq!(z.offset_of_local(&onsets, at(5, 5, 7, 1)), 12 * 3600);
+        assert_eq!(z.offset_of_local(&onsets, at(5, 5, 8, 1)), 10 * 3600);
+        assert_eq!(z.offset_of_local(&onsets, at(5, 5, 5, 59)), 12 * 3600);
+        // 01:00 on 1 January does not exist (00:00 +10 is 02:00 +12): read at +10.
+        assert_eq!(z.offset_of_local(&onsets, at(1, 1, 1, 0)), 10 * 3600);
+        assert_eq!(z.offset_of_local(&onsets, at(1, 1, 2, 0)), 12 * 3600);
     }
 
     #[test]
