@@ -362,6 +362,34 @@ fn a_series_ended_before_its_start_with_its_start_excluded_is_cancelled() {
     assert_eq!(starts(&kept.events[0], 2027).len(), 1);
 }
 
+/// `VALUE=DATE` on values with a time of day (ical.net's and node-ical's test calendars keep
+/// a club's programme written so): an evening stays an evening; at midnight the date is meant.
+#[test]
+fn a_date_marked_value_with_a_time_of_day_keeps_its_time() {
+    let doc = |start: &str, end: &str| {
+        format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:club@x\r\nDTSTAMP:20270101T000000Z\r\n\
+             DTSTART;VALUE=DATE:{start}\r\nDTEND;VALUE=DATE:{end}\r\nSUMMARY:Club night\r\n\
+             END:VEVENT\r\nEND:VCALENDAR\r\n"
+        )
+    };
+    let evening = doc("20270117T200000", "20270117T220000");
+    let imp = ics::parse_calendar(&evening, &key(), &Limits::default()).unwrap();
+    let ev = &imp.events[0];
+    assert_eq!(
+        starts(ev, 2027),
+        [(utc(2027, 1, 17, 20, 0), utc(2027, 1, 17, 22, 0))]
+    );
+    assert!(
+        ev.warnings[0].contains("as a DATE-TIME"),
+        "{:?}",
+        ev.warnings
+    );
+    let day = doc("20270117T000000", "20270118T000000");
+    let imp = ics::parse_calendar(&day, &key(), &Limits::default()).unwrap();
+    assert!(imp.events[0].content.master.start.is_date());
+}
+
 /// A DATE beside a DATE-TIME (recurring-ical-events' issue 201) keeps its meaning instead of
 /// being dropped: a three-week camp stays three weeks, a talk "until midnight" ends then.
 #[test]

@@ -21,9 +21,23 @@ pub(super) fn parse_dt(
     }
     let v = tidied.as_deref().unwrap_or(v);
     let declared_date = param(p, "VALUE").is_some_and(|x| x.eq_ignore_ascii_case("DATE"));
-    if declared_date || v.len() == 8 {
-        // `VALUE=DATE` with a time after the date (`20270101T000000`): the date is meant.
-        let date = if declared_date && v.len() > 8 && v.as_bytes()[8] == b'T' {
+    // `VALUE=DATE` with a time after the date. At midnight (`20270101T000000`) the date is
+    // meant. At another time of day the time is: exporters that mark every value so (ical.net's
+    // and node-ical's test calendars keep a club's evenings, `20090117T200000`, and a festival
+    // programme) would otherwise turn every evening into a whole day.
+    let with_time = declared_date && v.len() > 8 && v.as_bytes()[8] == b'T';
+    let midnight = with_time
+        && v[9..]
+            .trim_end_matches(['Z', 'z'])
+            .bytes()
+            .all(|b| b == b'0');
+    if with_time && !midnight {
+        zones.note(format!(
+            "read {} value {v:?} as a DATE-TIME: it is marked VALUE=DATE but has a time of day",
+            p.name.as_str()
+        ));
+    } else if declared_date || v.len() == 8 {
+        let date = if with_time {
             zones.note(format!(
                 "read {} value {v:?} as the DATE it starts with",
                 p.name.as_str()
