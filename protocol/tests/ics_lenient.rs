@@ -145,11 +145,12 @@ fn bare_vevents_are_read_and_other_text_is_refused_clearly() {
     );
 }
 
-/// An RRULE whose UNTIL is before DTSTART (khal keeps such a file among its tests) adds no
-/// instance: the event is taken as its DTSTART alone, the dropped rule named. A rule that ends
-/// after the start is kept.
+/// An RRULE whose UNTIL is before DTSTART (khal keeps such a file among its tests, Confluence
+/// writes one for a deleted series) leaves no instance in libical, ical.js and
+/// recurring-ical-events: the event is taken as cancelled, the dropped rule named. With RDATEs
+/// the rule alone is dropped. A rule that ends after the start is kept.
 #[test]
-fn a_rule_ending_before_its_start_leaves_the_one_occurrence() {
+fn a_rule_ending_before_its_start_leaves_a_cancelled_event() {
     let key = NodeSecret::from_seed(&[42u8; 32]).unwrap().public();
     let cal = |rule: &str| {
         format!(
@@ -167,13 +168,22 @@ fn a_rule_ending_before_its_start_leaves_the_one_occurrence() {
         assert!(imp.errors.is_empty(), "{rule}: {:?}", imp.errors);
         let ev = &imp.events[0];
         assert_eq!(ev.content.master.rrule, None, "{rule}");
+        assert_eq!(
+            ev.content.master.status,
+            Some(discal_protocol::model::Status::Cancelled),
+            "{rule}"
+        );
         assert!(
             ev.warnings
                 .iter()
-                .any(|w| w.contains("UNTIL is before DTSTART")),
+                .any(|w| w.contains("ends before DTSTART")),
             "{rule}: {:?}",
             ev.warnings
         );
+        let with_rdate = format!("{rule}\r\nRDATE;TZID=Europe/Berlin:19801116T193000");
+        let imp = ics::parse_calendar(&cal(&with_rdate), &key, &Limits::default()).unwrap();
+        let m = &imp.events[0].content.master;
+        assert_eq!((m.rrule.as_deref(), m.status), (None, None), "{rule}");
     }
     // UNTIL on DTSTART's own day (a DATE covers the whole day) or later: the rule stays.
     for rule in [

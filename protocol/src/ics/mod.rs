@@ -907,21 +907,21 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
     if let Some(rule) = content.master.rrule.clone() {
         if crate::recur::ends_before_start(&rule, &content.master.start) {
             let m = &mut content.master;
-            // With DTSTART excluded too, no instance is left: the series was deleted (an
-            // export of node-ical's tests has both), and is said so rather than shown once.
-            let at = |v: &DateTimeValue| crate::recur::instant(v, chrono_tz::UTC).ok();
-            let excluded = m.rdates.is_empty()
-                && at(&m.start).is_some_and(|s| m.exdates.iter().any(|x| at(x) == Some(s)));
-            if excluded {
+            // RFC 5545 counts DTSTART as an instance even so, but the files that have such a
+            // rule mean a series that was deleted or ended (Atlassian Confluence writes it for
+            // a deleted one, Apple iCal for one whose end the user set before its start), and
+            // libical (Evolution), ical.js (Thunderbird) and recurring-ical-events show none.
+            // Taken as cancelled, the event says so in every feed instead of coming back once.
+            if m.rdates.is_empty() {
                 warnings.push(format!(
-                    "taken as cancelled: RRULE {rule:?} ends before DTSTART and EXDATE removes \
-                     DTSTART, so no instance is left"
+                    "taken as cancelled: RRULE {rule:?} ends before DTSTART, so the series has \
+                     no instance (it was deleted or ended)"
                 ));
                 m.status = Some(crate::model::Status::Cancelled);
             } else {
                 warnings.push(format!(
-                    "dropped RRULE {rule:?}: its UNTIL is before DTSTART, so DTSTART is its one \
-                     instance"
+                    "dropped RRULE {rule:?}: its UNTIL is before DTSTART, so DTSTART and the \
+                     RDATEs are its instances"
                 ));
             }
             m.rrule = None;
