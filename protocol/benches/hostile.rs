@@ -255,6 +255,27 @@ fn documents() -> Vec<(&'static str, String)> {
                 vevent("m", &instance(i, "30"))
             }),
         ),
+        (
+            // Each instance named by a DATE (aligned to the series' kind) and after the
+            // series' UNTIL in an older SEQUENCE (dropped): two steps per override.
+            "16 MiB: DATE-named overrides after the end",
+            doc(&|i| {
+                if i == 0 {
+                    return vevent(
+                        "m",
+                        "DTSTART:20270101T100000Z\r\nSEQUENCE:1\r\n\
+                         RRULE:FREQ=DAILY;UNTIL=20270102T100000Z\r\n",
+                    );
+                }
+                vevent(
+                    "m",
+                    &format!(
+                        "RECURRENCE-ID;VALUE=DATE:{d}\r\nDTSTART:{d}T120000Z\r\n",
+                        d = day(i % 3000)
+                    ),
+                )
+            }),
+        ),
     ]
 }
 

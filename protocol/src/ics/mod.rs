@@ -484,14 +484,14 @@ fn one_version_per_instance(
     // and sets UNTIL, and some leave the instances they had changed after that date in place
     // (recurring-ical-events' issue 253): those name instances the series no longer has, in
     // an older version of it, and would show as events that were deleted.
-    if let Some(rule) = &master.rrule {
+    let after = master
+        .rrule
+        .as_deref()
+        .and_then(|rule| crate::recur::after_until(rule, &master.start));
+    if let Some(after) = after {
         let before = kept.len();
         kept.retain(|o| {
-            o.sequence >= master.sequence
-                || !o
-                    .recurrence_id
-                    .as_ref()
-                    .is_some_and(|rid| crate::recur::ends_before(rule, &master.start, rid))
+            o.sequence >= master.sequence || !o.recurrence_id.as_ref().is_some_and(&after)
         });
         if kept.len() < before {
             warnings.push(format!(

@@ -27,7 +27,7 @@ use chrono_tz::Tz;
 use crate::model::{DateTimeValue, EventContent, LocalDateTime};
 
 pub use frame::{instant, resolve_local};
-pub use rule::{ends_before, ends_before_start, parse_rrule};
+pub use rule::{after_until, ends_before_start, parse_rrule};
 
 use frame::{in_frame, naive, Frame, Span};
 use rule::starts;

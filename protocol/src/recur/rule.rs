@@ -75,20 +75,17 @@ pub fn ends_before_start(rule: &str, start: &DateTimeValue) -> bool {
         })
 }
 
-/// Whether `rule`'s UNTIL falls before `at` (both read in `start`'s frame, floating values in
-/// UTC): an instance there is not in the series. False when the rule has no UNTIL.
-pub fn ends_before(rule: &str, start: &DateTimeValue, at: &DateTimeValue) -> bool {
-    let Ok(frame) = Frame::of(start, Tz::UTC) else {
-        return false;
-    };
-    let Ok(at) = in_frame(at, frame, Tz::UTC) else {
-        return false;
-    };
-    rule.split(';')
+/// A test of whether a value falls after `rule`'s UNTIL (both read in `start`'s frame,
+/// floating values in UTC): an instance there is not in the series. `None` when the rule has
+/// no UNTIL. The rule is read once, however many values are tested.
+pub fn after_until(rule: &str, start: &DateTimeValue) -> Option<impl Fn(&DateTimeValue) -> bool> {
+    let frame = Frame::of(start, Tz::UTC).ok()?;
+    let until = rule
+        .split(';')
         .filter_map(|part| part.split_once('='))
-        .any(|(k, v)| {
-            k.eq_ignore_ascii_case("UNTIL") && parse_until(v, frame).is_some_and(|u| u < at)
-        })
+        .find(|(k, _)| k.eq_ignore_ascii_case("UNTIL"))
+        .and_then(|(_, v)| parse_until(v, frame))?;
+    Some(move |at: &DateTimeValue| in_frame(at, frame, Tz::UTC).is_ok_and(|at| at > until))
 }
 
 /// [`parse_rrule`] with the rule anchored at `dtstart` (wall clock in `frame`).
