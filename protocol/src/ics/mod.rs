@@ -901,7 +901,8 @@ fn end_like_start(start: &DateTimeValue, end: &mut DateTimeValue) -> Option<Stri
 /// Mends what would refuse an event for a detail it can do without: an end that breaks the
 /// rules (before the start; a DATE/DATE-TIME mix is first read as meant) is dropped, a GEO out
 /// of range is dropped, CATEGORIES past the limit are cut, an RRULE that ends before DTSTART is
-/// dropped (DTSTART is then its only instance); each with a warning.
+/// dropped and the event taken as cancelled (only the rule is dropped if it has RDATEs); each
+/// with a warning.
 fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String>) {
     move_ancient_start(&mut content.master, limits, warnings);
     if let Some(rule) = content.master.rrule.clone() {

@@ -26,12 +26,15 @@ pub(super) fn parse_dt(
     // and node-ical's test calendars keep a club's evenings, `20090117T200000`, and a festival
     // programme) would otherwise turn every evening into a whole day.
     let with_time = declared_date && v.len() > 8 && v.as_bytes()[8] == b'T';
-    let midnight = with_time
-        && v[9..]
-            .trim_end_matches(['Z', 'z'])
-            .bytes()
-            .all(|b| b == b'0');
-    if with_time && !midnight {
+    let time = if with_time {
+        v[9..].trim_end_matches(['Z', 'z'])
+    } else {
+        ""
+    };
+    // Anything but a readable time of day other than midnight leaves the date, as before.
+    let time_of_day =
+        time.len() == 6 && time.bytes().all(|b| b.is_ascii_digit()) && time != "000000";
+    if time_of_day {
         zones.note(format!(
             "read {} value {v:?} as a DATE-TIME: it is marked VALUE=DATE but has a time of day",
             p.name.as_str()

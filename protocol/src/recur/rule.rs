@@ -61,9 +61,10 @@ pub fn parse_rrule(
 }
 
 /// Whether `rule`'s UNTIL falls before `start` (compared as [`parse_rrule`] compares them, a
-/// floating start read in UTC). Such a rule adds no instance: RFC 5545 §3.8.5.3 counts DTSTART
-/// as the first one, so the event is that one occurrence. The rrule crate refuses the rule
-/// instead, and files from the wild have it (khal's tests keep one).
+/// floating start read in UTC). Such a rule adds no instance (RFC 5545 §3.8.5.3 would still
+/// count DTSTART; libical, ical.js and recurring-ical-events count none, and the importer takes
+/// such an event as cancelled). The rrule crate refuses the rule, and files from the wild have
+/// it (khal's tests keep one, Confluence writes one for a deleted series).
 pub fn ends_before_start(rule: &str, start: &DateTimeValue) -> bool {
     let (Ok(frame), Ok(dtstart)) = (Frame::of(start, Tz::UTC), naive(start.local())) else {
         return false;
