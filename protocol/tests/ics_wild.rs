@@ -391,6 +391,37 @@ fn a_date_marked_value_with_a_time_of_day_keeps_its_time() {
     }
 }
 
+/// A moved instance whose DTEND was left on the original day (node-ical's tests: moved from
+/// the 7th to the 9th, still ending on the 7th) has its end dropped, and keeps the series'
+/// length rather than none.
+#[test]
+fn a_moved_instance_whose_end_was_left_behind_keeps_the_series_length() {
+    let doc = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:m@x\r\nDTSTAMP:20270101T000000Z\r\n\
+               DTSTART;TZID=America/Los_Angeles:20270706T120000\r\n\
+               DTEND;TZID=America/Los_Angeles:20270706T130000\r\nRRULE:FREQ=DAILY;COUNT=3\r\n\
+               SUMMARY:Standup\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:m@x\r\n\
+               DTSTAMP:20270101T000000Z\r\n\
+               RECURRENCE-ID;TZID=America/Los_Angeles:20270707T120000\r\n\
+               DTSTART;TZID=America/Los_Angeles:20270709T150000\r\n\
+               DTEND;TZID=America/Los_Angeles:20270707T160000\r\nSUMMARY:Standup (moved)\r\n\
+               END:VEVENT\r\nEND:VCALENDAR\r\n";
+    let imp = ics::parse_calendar(doc, &key(), &Limits::default()).unwrap();
+    let ev = &imp.events[0];
+    assert_eq!(
+        starts(ev, 2027),
+        [
+            (utc(2027, 7, 6, 19, 0), utc(2027, 7, 6, 20, 0)),
+            (utc(2027, 7, 8, 19, 0), utc(2027, 7, 8, 20, 0)),
+            (utc(2027, 7, 9, 22, 0), utc(2027, 7, 9, 23, 0)),
+        ]
+    );
+    assert!(
+        ev.warnings.iter().any(|w| w.contains("the series' length")),
+        "{:?}",
+        ev.warnings
+    );
+}
+
 /// A DATE beside a DATE-TIME (recurring-ical-events' issue 201) keeps its meaning instead of
 /// being dropped: a three-week camp stays three weeks, a talk "until midnight" ends then.
 #[test]

@@ -930,7 +930,8 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
     }
     let mut components: Vec<&mut Component> = vec![&mut content.master];
     components.extend(content.overrides.iter_mut());
-    for c in components {
+    let mut lost_end = Vec::new();
+    for (i, c) in components.into_iter().enumerate() {
         if let Some(End::At(end)) = &mut c.end {
             if let Some(note) = end_like_start(&c.start, end) {
                 warnings.push(note);
@@ -940,6 +941,9 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
             if let Some(why) = validate::end_problem(&c.start, end, limits) {
                 warnings.push(format!("dropped the end: {why}"));
                 c.end = None;
+                if i > 0 {
+                    lost_end.push(i - 1);
+                }
             }
         }
         if let Some(g) = c.geo {
@@ -959,6 +963,52 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
                 c.categories.len()
             ));
             c.categories.truncate(limits.max_categories);
+        }
+    }
+    // A moved instance whose end had to be dropped keeps the series' length rather than
+    // none: its DTEND is most often the original day's, left when the start was moved
+    // (node-ical's tests: an instance moved from the 7th to the 9th, still ending on the 7th).
+    let length = series_length(&content.master);
+    let mut given = 0;
+    for i in lost_end {
+        let o = &mut content.overrides[i];
+        if let Some(len) = length.filter(|_| o.start.is_date() == content.master.start.is_date()) {
+            o.end = Some(End::Duration(len));
+            given += 1;
+        }
+    }
+    if given > 0 {
+        warnings.push(format!(
+            "gave {given} instance(s) (RECURRENCE-ID) whose end was dropped the series' length"
+        ));
+    }
+}
+
+/// The master's length as a DURATION, if it has a valid end: whole days for an all-day event,
+/// exact seconds for a timed one.
+fn series_length(master: &Component) -> Option<crate::model::Duration> {
+    let zero = crate::model::Duration::default();
+    match master.end.as_ref()? {
+        End::Duration(d) => (!d.negative).then_some(*d),
+        End::At(DateTimeValue::Date(e)) => {
+            let DateTimeValue::Date(s) = master.start else {
+                return None;
+            };
+            let days = (e.to_chrono()? - s.to_chrono()?).num_days();
+            Some(crate::model::Duration {
+                days: u32::try_from(days).ok()?,
+                ..zero
+            })
+        }
+        End::At(e) => {
+            let utc = chrono_tz::UTC;
+            let secs = (crate::recur::instant(e, utc).ok()?
+                - crate::recur::instant(&master.start, utc).ok()?)
+            .num_seconds();
+            Some(crate::model::Duration {
+                seconds: u32::try_from(secs).ok()?,
+                ..zero
+            })
         }
     }
 }
