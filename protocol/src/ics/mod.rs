@@ -968,6 +968,9 @@ fn repair(content: &mut EventContent, limits: &Limits, warnings: &mut Vec<String
     // A moved instance whose end had to be dropped keeps the series' length rather than
     // none: its DTEND is most often the original day's, left when the start was moved
     // (node-ical's tests: an instance moved from the 7th to the 9th, still ending on the 7th).
+    if lost_end.is_empty() {
+        return;
+    }
     let length = series_length(&content.master);
     let mut given = 0;
     for i in lost_end {
