@@ -283,6 +283,19 @@ pub enum PushReply {
 pub trait NodeApi: Send + Sync + 'static {
     /// Signs and publishes a local write.
     fn write(&self, op: WriteOp) -> BoxFuture<'_, Result<Vec<Written>, WriteError>>;
+    /// Ready once every acknowledged write is applied to the store: a node may answer a write
+    /// once it is durable in its journal and apply it just after, and every request waits for
+    /// this before it reads the store, so none sees the state before an answered write.
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
+    /// [`NodeApi::settled`] for what a request about the one event `uid` reads: ready at once
+    /// unless a write of that event is answered and not yet applied (a DELETE right after
+    /// another DELETE of a different event need not wait for it).
+    fn settled_for<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, ()> {
+        let _ = uid;
+        self.settled()
+    }
     /// `GET /status` body.
     fn status(&self) -> BoxFuture<'_, serde_json::Value>;
     /// `GET /metrics` body (Prometheus text format).

@@ -186,8 +186,28 @@ pub fn router(gw: Gateway) -> Router {
             put(api::put_event).delete(api::delete_event),
         )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer({
+            let node = gw.node.clone();
+            axum::middleware::from_fn(move |req, next| settled_first(node.clone(), req, next))
+        })
         .layer(catch_panics())
         .with_state(gw)
+}
+
+/// Every request waits until the node has applied the writes it has answered (a node may
+/// answer a cancellation from its journal and apply it a moment later): a client that reads
+/// right after its DELETE, or writes again, sees the DELETE done.
+async fn settled_first(
+    node: Arc<dyn NodeApi>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    // A DELETE names one event, and waits for that event's writes only, where it reads it
+    // (`dav::own::delete`; the API's goes straight to the node's writer, which orders it).
+    if req.method() != axum::http::Method::DELETE {
+        node.settled().await;
+    }
+    next.run(req).await
 }
 
 /// A handler that panics (a bug, or a third-party parser meeting input it cannot take) answers

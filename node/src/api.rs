@@ -78,6 +78,14 @@ impl NodeApi for Api {
         })
     }
 
+    fn settled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.writer.settled())
+    }
+
+    fn settled_for<'a>(&'a self, uid: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.writer.settled_for(uid))
+    }
+
     fn proposal(
         &self,
         req: discal_gateway::ProposalRequest,

@@ -249,6 +249,38 @@ fn cancel(
     Ok(vec![publish(shared, secret, uid, content, Some(held))?])
 }
 
+/// The cancellation of `uid`, if it is still at the revision `seen`, signed as of `at_ms` and
+/// keeping the held X-REVISE-URL: the same bytes each time it is made, so that a cancellation
+/// answered from the journal and made again after a crash is the revision that may already
+/// have been relayed (protocol.md §6: two revisions with one number would be an
+/// equivocation).
+pub(crate) fn cancel_at(
+    shared: &Shared,
+    secret: &NodeSecret,
+    uid: String,
+    seen: &Seen,
+    at_ms: i64,
+) -> Result<Vec<Authored>, WriteError> {
+    let held = own_opt(shared, &uid)?;
+    still(seen, held.as_ref(), &uid)?;
+    let held = held.ok_or_else(|| WriteError::NotFound(format!("no event with UID {uid}")))?;
+    let mut content = held.payload.content.clone();
+    content.master.status = Some(Status::Cancelled);
+    let naming = Naming {
+        revise_url: held.payload.content.master.revise_url.clone(),
+        first_revision: 0,
+        at_ms: Some(at_ms),
+    };
+    Ok(vec![publish_as(
+        shared,
+        secret,
+        uid,
+        content,
+        Some(held),
+        &naming,
+    )?])
+}
+
 /// Every event of a document that can be taken, each as its own outcome: a refused event
 /// (unmappable, or over a limit when signed) does not stop its neighbours.
 fn import(shared: &Shared, secret: &NodeSecret, text: &str) -> Result<Vec<Authored>, WriteError> {
@@ -303,6 +335,8 @@ pub(crate) struct Naming {
     pub(crate) revise_url: Option<String>,
     /// The first revision's number.
     pub(crate) first_revision: u32,
+    /// The signing time; none: now.
+    pub(crate) at_ms: Option<i64>,
 }
 
 /// [`publish`], naming the revision as `naming` says.
@@ -314,7 +348,7 @@ pub(crate) fn publish_as(
     held: Option<StoredEvent>,
     naming: &Naming,
 ) -> Result<Authored, WriteError> {
-    let now = shared.now();
+    let now = naming.at_ms.unwrap_or_else(|| shared.now());
     // Where people and other nodes propose changes (docs/protocol.md §12).
     let revise_url = naming
         .revise_url
@@ -451,6 +485,38 @@ pub(crate) fn filter_content(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cancellation answered from the journal may be relayed before sled has it on disk;
+    /// made again after a crash it must be the same revision, byte for byte, or the node
+    /// would have signed two revisions with one number.
+    #[test]
+    fn a_cancellation_made_again_is_the_same_revision() {
+        let secret = NodeSecret::from_seed_array([7; 32]);
+        let shared = crate::offline::offline_shared(
+            discal_store::Store::memory(),
+            secret.public(),
+            &crate::Config::default(),
+        )
+        .unwrap();
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\nUID:again@example.org\r\nDTSTART:20270105T190000Z\r\nDURATION:PT2H\r\nSUMMARY:Again\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let made = author(&shared, &secret, WriteOp::Import(ics.into())).unwrap();
+        let ev = made[0].signed().unwrap();
+        shared
+            .store
+            .apply(ev, discal_store::Transit::local(), 0)
+            .unwrap();
+        let seen = Seen::Revision {
+            revision: ev.payload().revision,
+            id: ev.id(),
+        };
+        let cancel = |at_ms| {
+            let a = cancel_at(&shared, &secret, "again@example.org".into(), &seen, at_ms).unwrap();
+            a[0].signed().unwrap().envelope().clone()
+        };
+        let first = cancel(1_800_000_000_000);
+        assert_eq!(first, cancel(1_800_000_000_000));
+        assert_ne!(first, cancel(1_800_000_000_001));
+    }
 
     #[test]
     fn distances() {

@@ -40,6 +40,9 @@ pub fn start(
 ) -> std::io::Result<(Writer, mpsc::Sender<Job>, std::thread::JoinHandle<()>)> {
     let (queue, rx) = mpsc::channel(QUEUE);
     let worker_shared = shared.clone();
+    // Cancellations acknowledged before the last stop may not have been done: they are done
+    // before anything else, as if they had just been answered.
+    let replayed = replayed(&shared);
     let worker = Arc::new(Mutex::new(Worker {
         shared,
         secret,
@@ -47,6 +50,8 @@ pub fn start(
         out: std::cell::RefCell::new(Vec::new()),
         verdicts: std::cell::RefCell::new(HashMap::new()),
         forget: std::cell::RefCell::new(Vec::new()),
+        pending: std::cell::RefCell::new(replayed.clone()),
+        journaled: std::cell::RefCell::new(replayed),
     }));
     let thread = {
         let worker = worker.clone();
@@ -77,8 +82,31 @@ pub fn start(
     Ok((writer, queue, thread))
 }
 
-/// A write done on the writer's thread: its result and its relay for the net task.
-type DoneHere = (Result<Vec<Written>, WriteError>, Option<Command>);
+/// The journal's record found at start, to be done again (each a no-op if it was done).
+fn replayed(shared: &Shared) -> Vec<Intent> {
+    let Some(record) = shared.store.journaled() else {
+        return Vec::new();
+    };
+    match Intent::decode_all(record) {
+        Some(all) => {
+            if !all.is_empty() {
+                if let Ok(mut u) = shared.unsettled_uids.lock() {
+                    u.extend(all.iter().map(|i| i.uid.clone()));
+                }
+                shared.unsettled.send_replace(true);
+            }
+            all
+        }
+        None => {
+            tracing::warn!("the store's journal holds a record this node does not read; ignored");
+            Vec::new()
+        }
+    }
+}
+
+/// A write done on the writer's thread: its result, its relay for the net task, and whether
+/// journaled writes wait to be done (by [`settle_now`], after the answer).
+type DoneHere = (Result<Vec<Written>, WriteError>, Option<Command>, bool);
 
 /// How long after answering a local write its watchers and relay are woken.
 const AFTER_ANSWER: std::time::Duration = std::time::Duration::from_millis(1);
@@ -100,16 +128,27 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Performs `op` once it is durable: stored and flushed, its relay queued.
+    /// Performs `op` once it is durable: stored and flushed, its relay queued; or, for a
+    /// cancellation, written to the store's journal and done a millisecond after the answer
+    /// (store/src/journal.rs). Requests wait for that before reading: [`Writer::settled`].
     pub async fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         let mut op = Some(op);
-        if let Some((result, relay)) = self.write_here(&mut op) {
-            // Watchers and the relay are woken a moment after the answer. Woken at once,
-            // their work (tens of µs) ran on the CPU the writer was about to be woken on,
-            // after the answer was sent but before the writer could read it.
-            let (shared, net) = (self.shared.clone(), self.net.clone());
+        if let Some((result, relay, journaled)) = self.write_here(&mut op) {
+            // Watchers and the relay are woken a moment after the answer, and a journaled
+            // write is applied then. Done at once, that work (tens of µs) ran on the CPU the
+            // writer was about to be woken on, after the answer was sent but before the
+            // writer could read it.
+            let (shared, net, worker) =
+                (self.shared.clone(), self.net.clone(), self.worker.clone());
             tokio::spawn(async move {
                 tokio::time::sleep(AFTER_ANSWER).await;
+                #[cfg(feature = "test-utils")]
+                let journaled =
+                    journaled && !shared.hold_settle.load(std::sync::atomic::Ordering::SeqCst);
+                let relay = match journaled {
+                    true => settle_now(&shared, &worker),
+                    false => relay,
+                };
                 notify(&shared);
                 if let Some(cmd) = relay {
                     // The net task may be gone at shutdown; sync repairs a relay lost then.
@@ -124,6 +163,36 @@ impl Writer {
         }
     }
 
+    /// [`Writer::settled`] if an acknowledged write of the event `uid` is not yet applied;
+    /// at once otherwise, even if writes of other events are waiting.
+    pub async fn settled_for(&self, uid: &str) {
+        let waiting = self
+            .shared
+            .unsettled_uids
+            .lock()
+            .map_or(true, |u| u.iter().any(|p| p == uid));
+        if waiting {
+            self.settled().await;
+        }
+    }
+
+    /// Waits until the last acknowledged write is applied (at once if it is): a request that
+    /// reads the store, or checks a write's conditions, must not see the state before it.
+    pub async fn settled(&self) {
+        if !*self.shared.unsettled.borrow() {
+            return;
+        }
+        if let Some(cmd) = settle_now(&self.shared, &self.worker) {
+            let net = self.net.clone();
+            tokio::spawn(async move {
+                let _ = net.send(cmd).await;
+            });
+        }
+        // Another thread holds the worker and settles before anything else.
+        let mut rx = self.shared.unsettled.subscribe();
+        let _ = rx.wait_for(|u| !u).await;
+    }
+
     /// Takes `op` and does it here if the worker is free (its result and its relay); leaves
     /// it in place otherwise.
     fn write_here(&self, op: &mut Option<WriteOp>) -> Option<DoneHere> {
@@ -132,24 +201,60 @@ impl Writer {
         }
         let w = self.worker.try_lock().ok()?;
         if let Some(why) = self.shared.failed.borrow().clone() {
-            return Some((Err(WriteError::Internal(why)), None));
+            return Some((Err(WriteError::Internal(why)), None, false));
         }
         let op = op.take()?;
         // A panic here poisons the worker for the ingest thread too: the node says at once
         // that it has failed (the request answers an error), not at the next job.
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.write_op(op)));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // A cancellation of an event with no write waiting goes into the journal after
+            // the waiting ones, which are applied with it, in order, after its answer.
+            if !w.journals_alongside(&op) {
+                w.settle();
+            }
+            w.write_early(op)
+        }));
+        // Whatever this write's outcome, journaled writes still waiting are applied after it.
+        let waiting = result.is_ok() && !w.pending.borrow().is_empty();
         match result {
-            Ok(result) => Some((result, w.take_commands())),
+            Ok(Ok((written, _))) => Some((Ok(written), w.take_commands(), waiting)),
+            Ok(Err(e)) => Some((Err(e), w.take_commands(), waiting)),
             Err(_) => {
                 let why = "a write panicked while it held the ingest worker".to_string();
                 tracing::error!("{why}; the node stops taking writes and events");
                 // The worker's state may be half done: the ingest thread stops at its next
                 // job on seeing this, and no later write starts here.
                 self.shared.failed.send_replace(Some(why.clone()));
-                Some((Err(WriteError::Internal(why)), None))
+                clear_unsettled(&self.shared);
+                Some((Err(WriteError::Internal(why)), None, false))
             }
         }
     }
+}
+
+/// Applies the write journaled last, if no one has yet, on the caller's thread; returns its
+/// relay. If another thread holds the worker, that thread applies it before anything else.
+fn settle_now(shared: &Shared, worker: &Mutex<Worker>) -> Option<Command> {
+    match worker.try_lock() {
+        Ok(w) => {
+            w.settle();
+            w.take_commands()
+        }
+        Err(std::sync::TryLockError::WouldBlock) => None,
+        Err(std::sync::TryLockError::Poisoned(_)) => {
+            // The node has failed; the journal's record is applied when it restarts.
+            clear_unsettled(shared);
+            None
+        }
+    }
+}
+
+/// No acknowledged write is waiting any more (done, or the node has failed).
+fn clear_unsettled(shared: &Shared) {
+    if let Ok(mut u) = shared.unsettled_uids.lock() {
+        u.clear();
+    }
+    shared.unsettled.send_replace(false);
 }
 
 /// The worker loop; returns when every sender of the queue is gone, or why it cannot go on.
@@ -162,6 +267,8 @@ fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) -> Result<(), String
         if let Some(why) = w.shared.failed.borrow().clone() {
             return Err(why);
         }
+        // A write acknowledged from the journal comes before anything that follows it.
+        w.settle();
         let w = &*w;
         let mut remote = Vec::new();
         let handle = |job: Job, remote: &mut Vec<Remote>| match job {
@@ -215,6 +322,10 @@ fn run(worker: &Mutex<Worker>, mut rx: mpsc::Receiver<Job>) -> Result<(), String
             }
         }
         w.ingest(remote);
+    }
+    // Stopping: the last acknowledged write is applied now rather than at the next open.
+    if let Ok(w) = worker.lock() {
+        w.settle();
     }
     Ok(())
 }
@@ -271,6 +382,73 @@ struct Worker {
     verdicts: std::cell::RefCell<HashMap<MessageId, (PeerId, MessageAcceptance)>>,
     /// Gossip copies refused for their own hop or path in the batch in hand (§11.2).
     forget: std::cell::RefCell<Vec<Command>>,
+    /// Local writes acknowledged from the journal and not yet done, in order.
+    pending: std::cell::RefCell<Vec<Intent>>,
+    /// Every cancellation journaled since sled's flush was last forced: the journal's record.
+    /// One done since may not have reached the disk through sled yet.
+    journaled: std::cell::RefCell<Vec<Intent>>,
+}
+
+/// A cancellation acknowledged from the journal: the event, the revision it cancels, and the
+/// time the cancellation is signed as of (so that making it again gives the same bytes).
+#[derive(Clone)]
+struct Intent {
+    uid: String,
+    revision: u32,
+    id: discal_protocol::EventId,
+    at_ms: i64,
+}
+
+/// Journaled cancellations kept before sled's flush is forced, so that the journal's record
+/// (all of them since the last forced flush) stays small.
+const JOURNAL_KEEPS: usize = 64;
+/// The longest UID of a cancellation that goes by the journal: 64 entries of at most 302 bytes
+/// fit the store's journal slot (64 KiB) with room to spare.
+const MAX_JOURNAL_UID: usize = 255;
+
+impl Intent {
+    const TAG: u8 = b'C';
+    const FIXED: usize = 1 + 4 + 32 + 8 + 2;
+
+    /// Its bytes in the journal's record: the tag `C`, the revision (u32), the revision's
+    /// SHA-256, the signing time (i64 ms), the UID's length (u16) and the UID; integers
+    /// little-endian. A record is such entries one after another.
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.push(Self::TAG);
+        out.extend_from_slice(&self.revision.to_le_bytes());
+        out.extend_from_slice(&self.id.0);
+        out.extend_from_slice(&self.at_ms.to_le_bytes());
+        out.extend_from_slice(&(self.uid.len() as u16).to_le_bytes());
+        out.extend_from_slice(self.uid.as_bytes());
+    }
+
+    fn encode_all(all: &[Intent]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for i in all {
+            i.encode_into(&mut out);
+        }
+        out
+    }
+
+    /// The entries of a record; none if any entry is not one.
+    fn decode_all(mut record: &[u8]) -> Option<Vec<Self>> {
+        let mut out = Vec::new();
+        while !record.is_empty() {
+            if record.len() < Self::FIXED || record[0] != Self::TAG {
+                return None;
+            }
+            let n = u16::from_le_bytes(record[45..47].try_into().ok()?) as usize;
+            let uid = record.get(Self::FIXED..Self::FIXED + n)?;
+            out.push(Self {
+                revision: u32::from_le_bytes(record[1..5].try_into().ok()?),
+                id: discal_protocol::EventId(record[5..37].try_into().ok()?),
+                at_ms: i64::from_le_bytes(record[37..45].try_into().ok()?),
+                uid: String::from_utf8(uid.to_vec()).ok()?,
+            });
+            record = &record[Self::FIXED + n..];
+        }
+        Some(out)
+    }
 }
 
 fn severity(a: &MessageAcceptance) -> u8 {
@@ -653,9 +831,8 @@ impl Worker {
         r
     }
 
-    /// A local write, stored (durable) but neither announced to watchers nor relayed yet:
-    /// the caller answers the writer first, then [`Worker::notify`] and [`Worker::flush`].
-    fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+    /// Fault injection (the `test-utils` feature): panics if a panic was asked for.
+    fn injected_panic(&self) {
         #[cfg(feature = "test-utils")]
         if self
             .shared
@@ -664,8 +841,166 @@ impl Worker {
         {
             panic!("a panic injected into a write");
         }
+    }
+
+    /// A local write, stored (durable) but neither announced to watchers nor relayed yet:
+    /// the caller answers the writer first, then [`Worker::notify`] and [`Worker::flush`].
+    fn write_op(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
+        self.injected_panic();
         let authored = author::author(&self.shared, &self.secret, op)?;
         self.store_signed(&authored)
+    }
+
+    /// [`Worker::write_op`], except that a cancellation that cannot fail once answered is
+    /// only journaled (true with its outcome): its answer carries nothing of the new revision,
+    /// so it can be given once the journal's record is durable, and the revision is authored,
+    /// signed and stored after the answer ([`Worker::settle`]), together with the journaled
+    /// writes still waiting (of other events: [`Worker::journals_alongside`]).
+    fn write_early(&self, op: WriteOp) -> Result<(Vec<Written>, bool), WriteError> {
+        let Some(intent) = self.journal_intent(&op)? else {
+            // Not journaled: done now, so after the writes waiting.
+            self.settle();
+            return self.write_op(op).map(|w| (w, false));
+        };
+        self.injected_panic();
+        let mut all = self.journaled.borrow_mut();
+        all.push(intent.clone());
+        let journaled = self.shared.store.journal(&Intent::encode_all(&all));
+        match journaled {
+            Ok(true) => {}
+            Ok(false) => {
+                all.pop();
+                drop(all);
+                self.settle();
+                return self.write_op(op).map(|w| (w, false));
+            }
+            Err(e) => {
+                all.pop();
+                return Err(WriteError::Internal(format!("store: {e}")));
+            }
+        }
+        let written = Written::taken(intent.uid.clone(), intent.revision + 1, true);
+        if let Ok(mut u) = self.shared.unsettled_uids.lock() {
+            u.push(intent.uid.clone());
+        }
+        self.pending.borrow_mut().push(intent);
+        self.shared.unsettled.send_replace(true);
+        Ok((vec![written], true))
+    }
+
+    /// Whether `op` is a cancellation that can be journaled while earlier journaled writes
+    /// wait: none of them is of its event (whose state it reads).
+    fn journals_alongside(&self, op: &WriteOp) -> bool {
+        let uid = match op {
+            WriteOp::Cancel { uid } => uid,
+            WriteOp::If { op, .. } => match &**op {
+                WriteOp::Cancel { uid } => uid,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        self.journaled.borrow().len() < JOURNAL_KEEPS
+            && self.pending.borrow().iter().all(|p| &p.uid != uid)
+    }
+
+    /// The cancellation `op` as a journal record, if it can go by the journal: the event is
+    /// this node's, held and live, as the writer saw it, and small enough that its cancelled
+    /// revision is sure to fit the payload limit. Anything else takes the full path, which
+    /// gives the answer it always gave (404, 412, unchanged, 400).
+    fn journal_intent(&self, op: &WriteOp) -> Result<Option<Intent>, WriteError> {
+        let (uid, seen) = match op {
+            WriteOp::Cancel { uid } => (uid, None),
+            WriteOp::If { seen, op } => match &**op {
+                WriteOp::Cancel { uid } => (uid, Some(seen)),
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let key = discal_protocol::EventKey {
+            origin: self.shared.me,
+            uid: uid.clone(),
+        };
+        let Some(held) = self
+            .shared
+            .store
+            .get(&key)
+            .map_err(|e| WriteError::Internal(format!("store: {e}")))?
+        else {
+            return Ok(None);
+        };
+        let as_seen = match seen {
+            None => true,
+            Some(discal_gateway::Seen::Revision { revision, id }) => {
+                held.payload.revision == *revision && held.id == *id
+            }
+            Some(discal_gateway::Seen::Absent) => false,
+        };
+        // A cancellation adds a status and a few bytes of bookkeeping to the held payload; a
+        // long UID would crowd the journal's record (JOURNAL_KEEPS of them fit its slot).
+        let fits = held.envelope.payload.len() + 1024 <= self.shared.limits.max_payload_bytes
+            && uid.len() <= MAX_JOURNAL_UID;
+        Ok(
+            (as_seen && fits && !held.content().is_cancelled()).then(|| Intent {
+                uid: uid.clone(),
+                revision: held.payload.revision,
+                id: held.id,
+                at_ms: self.shared.now(),
+            }),
+        )
+    }
+
+    /// Does the writes acknowledged from the journal that are not done yet, in order, and
+    /// queues their relays. sled is not flushed for them (the journal holds them) unless
+    /// [`JOURNAL_KEEPS`] have gathered since it last was. One whose event has moved on since
+    /// was done before (a record found at start). If one fails otherwise, the node stops taking
+    /// writes; the journal's record is done again when it restarts.
+    fn settle(&self) {
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            return;
+        }
+        for intent in pending {
+            let seen = discal_gateway::Seen::Revision {
+                revision: intent.revision,
+                id: intent.id,
+            };
+            let done = author::cancel_at(
+                &self.shared,
+                &self.secret,
+                intent.uid.clone(),
+                &seen,
+                intent.at_ms,
+            )
+            .and_then(|authored| self.store_signed_as(&authored, false));
+            match done {
+                Ok(_) => {}
+                Err(WriteError::PreconditionFailed(_) | WriteError::NotFound(_)) => {
+                    tracing::debug!(uid = %intent.uid, "a journaled cancellation was done before");
+                }
+                Err(e) => {
+                    let why = format!(
+                        "the acknowledged cancellation of {} could not be stored ({e}); it is \
+                         done again when the node restarts",
+                        intent.uid
+                    );
+                    tracing::error!("{why}; the node stops taking writes and events");
+                    self.shared.failed.send_replace(Some(why));
+                    self.settled_all();
+                    return;
+                }
+            }
+        }
+        if self.journaled.borrow().len() >= JOURNAL_KEEPS {
+            match self.shared.store.flush() {
+                Ok(()) => self.journaled.borrow_mut().clear(),
+                Err(e) => tracing::warn!("store flush: {e}; the journal keeps its record"),
+            }
+        }
+        self.settled_all();
+    }
+
+    fn settled_all(&self) {
+        clear_unsettled(&self.shared);
     }
 
     /// Stores what was signed in one batch and relays it.
@@ -677,16 +1012,28 @@ impl Worker {
 
     /// Stores what was signed in one batch and queues its relay.
     fn store_signed(&self, authored: &[author::Authored]) -> Result<Vec<Written>, WriteError> {
+        self.store_signed_as(authored, true)
+    }
+
+    /// [`Worker::store_signed`]; without sled's flush if `flush` is false (a cancellation the
+    /// journal made durable).
+    fn store_signed_as(
+        &self,
+        authored: &[author::Authored],
+        flush: bool,
+    ) -> Result<Vec<Written>, WriteError> {
         let now = self.shared.now();
         // One batch, one fsync, for an import of many events.
         let signed: Vec<&VerifiedEvent> = authored
             .iter()
             .filter_map(author::Authored::signed)
             .collect();
-        self.shared
-            .store
-            .apply_batch(signed.iter().map(|ev| (*ev, Transit::local())), now)
-            .map_err(|e| WriteError::Internal(format!("store: {e}")))?;
+        let items = signed.iter().map(|ev| (*ev, Transit::local()));
+        let stored = match flush {
+            true => self.shared.store.apply_batch(items, now),
+            false => self.shared.store.apply_batch_unflushed(items, now),
+        };
+        stored.map_err(|e| WriteError::Internal(format!("store: {e}")))?;
         let relay = self.shared.max_hops() > 0;
         let mut out = Vec::new();
         for a in authored {

@@ -246,6 +246,10 @@ fn shared_state(
         )
         .0,
         failed: watch::channel(None).0,
+        unsettled: watch::channel(false).0,
+        unsettled_uids: Mutex::default(),
+        #[cfg(feature = "test-utils")]
+        hold_settle: std::sync::atomic::AtomicBool::new(false),
         #[cfg(feature = "test-utils")]
         panic_next_write: std::sync::atomic::AtomicBool::new(false),
         origin_days: Mutex::default(),
@@ -379,10 +383,15 @@ impl NodeHandle {
         &self.shared
     }
 
-    /// A local, authenticated write (what the HTTP API and the CLI do).
+    /// A local, authenticated write (what the HTTP API and the CLI do), applied to the store
+    /// when this returns (the gateway's requests wait for that instead: [`Writer::settled`]).
+    ///
+    /// [`Writer::settled`]: crate::ingest::Writer::settled
     pub async fn write(&self, op: WriteOp) -> Result<Vec<Written>, WriteError> {
         self.shared.writes_ready().await;
-        self.writer.write(op).await
+        let written = self.writer.write(op).await;
+        self.writer.settled().await;
+        written
     }
 
     /// A proposal request, as the gateway's pages make them (docs/protocol.md §12).
@@ -436,6 +445,15 @@ impl NodeHandle {
     #[cfg(feature = "test-utils")]
     pub async fn inject_ingest_panic(&self) {
         let _ = self.ingest.send(Job::Panic).await;
+    }
+
+    /// Holds back the apply that follows a journaled write's answer (see
+    /// `Shared::hold_settle`).
+    #[cfg(feature = "test-utils")]
+    pub fn hold_settles(&self) {
+        self.shared
+            .hold_settle
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Makes the next local write panic wherever it runs (on the request's thread or the

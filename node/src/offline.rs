@@ -68,6 +68,10 @@ pub(crate) fn offline_shared(
         tasks: Tasks::default(),
         writes_ready: watch::channel(true).0,
         failed: watch::channel(None).0,
+        unsettled: watch::channel(false).0,
+        unsettled_uids: Mutex::default(),
+        #[cfg(feature = "test-utils")]
+        hold_settle: std::sync::atomic::AtomicBool::new(false),
         #[cfg(feature = "test-utils")]
         panic_next_write: std::sync::atomic::AtomicBool::new(false),
         origin_days: Mutex::default(),

@@ -61,6 +61,15 @@ pub struct Shared {
     /// panic): `discal run` then exits with an error, so a supervisor restarts it and the
     /// store's open repairs whatever the panic left half written.
     pub failed: watch::Sender<Option<String>>,
+    /// True while a local write is acknowledged (its journal record durable) but not yet
+    /// applied to the store: HTTP requests wait for it ([`crate::ingest::Writer::settled`]).
+    pub unsettled: watch::Sender<bool>,
+    /// The UIDs of the writes [`Shared::unsettled`] is true for.
+    pub unsettled_uids: Mutex<Vec<String>>,
+    /// Fault injection: the apply that follows a journaled write's answer is held back, so
+    /// only a request that waits for it ([`crate::ingest::Writer::settled`]) applies it.
+    #[cfg(feature = "test-utils")]
+    pub hold_settle: std::sync::atomic::AtomicBool,
     /// Makes the next local write panic: fault injection for the test of a node that fails.
     #[cfg(feature = "test-utils")]
     pub panic_next_write: std::sync::atomic::AtomicBool,

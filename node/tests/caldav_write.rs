@@ -588,6 +588,49 @@ async fn bad_puts_get_their_condition_and_change_nothing() {
     a.shutdown().await;
 }
 
+/// A DELETE is answered once its journal record is durable and applied a moment later
+/// (store/src/journal.rs). With that apply held back, the requests that follow still find the
+/// DELETE done, because each waits for it: the GET gets 404, a second DELETE 404, the sync
+/// report lists the resource as gone, and the store holds the cancellation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_right_after_a_delete_finds_it_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir, config(4)).await;
+    add_user(&a, "ana", "user", PASSWORD).await;
+    let ana = Dav::new(&a, "ana", PASSWORD);
+    let coll = "/dav/calendars/users/ana/";
+    let item = format!("{coll}gone@example.org.ics");
+    let r = ana
+        .put(&item, &[], &event("gone@example.org", "Soon gone"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t1 = token_of(&ana.sync(coll, "").await.body);
+    a.hold_settles();
+    for round in 0..2 {
+        let r = ana.send("DELETE", &item, &[], "").await;
+        assert_eq!(r.status, if round == 0 { 204 } else { 404 }, "{}", r.body);
+    }
+    assert_eq!(ana.send("GET", &item, &[], "").await.status, 404);
+    let delta = ana.sync(coll, &t1).await.body;
+    let gone = delta
+        .split("<D:response>")
+        .find(|s| s.contains(&item))
+        .expect("the item in the delta");
+    assert!(gone.contains("404"), "{delta}");
+    let key = EventKey {
+        origin: a.key(),
+        uid: "gone@example.org".into(),
+    };
+    assert!(a
+        .store()
+        .get(&key)
+        .unwrap()
+        .unwrap()
+        .content()
+        .is_cancelled());
+    a.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recurring_event_and_its_override_are_one_resource() {
     let dir = tempfile::tempdir().unwrap();

@@ -304,6 +304,48 @@ async fn killed_mid_import_every_acknowledged_event_survives() {
     drop(node);
 }
 
+/// A cancellation is answered once its journal record is durable and applied a moment
+/// later (store/src/journal.rs): the node killed (SIGKILL) right after each DELETE's answer,
+/// before it applied it, still has the event cancelled after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_right_after_a_delete_is_answered_the_event_stays_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
+    let token = token.trim().to_owned();
+    let mut node = run(dir.path()).await;
+    let client = NodeClient::new(node.addr, Some(token.clone()));
+    let made = client
+        .send("POST", "/api/events", Some(("text/calendar", calendar(3))))
+        .await
+        .unwrap();
+    assert_eq!(made.status, 201, "{}", made.body);
+    for i in 0..3 {
+        let uid = format!("bulk-{i}@cli.example");
+        let client = NodeClient::new(node.addr, Some(token.clone()));
+        let gone = client
+            .send("DELETE", &format!("/api/events/{uid}"), None)
+            .await
+            .unwrap();
+        assert_eq!(gone.status, 200, "{}", gone.body);
+        node.child.start_kill().unwrap();
+        node.child.wait().await.unwrap();
+        node = run(dir.path()).await;
+        let list = NodeClient::new(node.addr, None)
+            .get("/api/events")
+            .await
+            .unwrap();
+        let events: Vec<EventSummary> = serde_json::from_str(&list.body).unwrap();
+        for j in 0..3 {
+            let e = events
+                .iter()
+                .find(|e| e.uid == format!("bulk-{j}@cli.example"))
+                .unwrap();
+            assert_eq!(e.cancelled, j <= i, "{} after {} DELETEs", e.uid, i + 1);
+        }
+    }
+}
+
 /// Issue 25: an import takes every event it can. Offline and through a running node's API,
 /// a file with one unmappable event among good ones stores the good ones, names the refused
 /// one with its reason (exit 1), and reports what was adjusted (a zone the file defines).

@@ -34,6 +34,26 @@ impl Store {
         items: impl IntoIterator<Item = (&'a VerifiedEvent, Transit)>,
         now_ms: i64,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_batch_flushing(items, now_ms, true)
+    }
+
+    /// [`Store::apply_batch`] without the flush, for a write the caller made durable another
+    /// way (the journal, store/src/journal.rs): it reaches the disk with the next flush, and a
+    /// crash before that loses it from sled but not from the journal.
+    pub fn apply_batch_unflushed<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a VerifiedEvent, Transit)>,
+        now_ms: i64,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_batch_flushing(items, now_ms, false)
+    }
+
+    fn apply_batch_flushing<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a VerifiedEvent, Transit)>,
+        now_ms: i64,
+        flush: bool,
+    ) -> Result<Vec<Applied>, StoreError> {
         let items: Vec<(&VerifiedEvent, Transit)> = items.into_iter().collect();
         // An envelope larger than the wire allows (signed under looser limits than this
         // build's) could be written but never read back: refuse the batch before writing.
@@ -81,7 +101,7 @@ impl Store {
             results.push(plan.step(ident, held, transit.hop, info, record));
         }
         let bytes_written = plan.bytes_written;
-        self.commit(plan)?;
+        self.commit(plan, flush)?;
         drop(writer);
         if let Some(t) = &self.trimmer {
             t.wrote(bytes_written);
@@ -91,7 +111,7 @@ impl Store {
 
     /// Writes and flushes a plan's batch, then brings the shared index up to it: the index only
     /// changes once the batch is durable.
-    fn commit(&self, plan: Plan) -> Result<(), StoreError> {
+    fn commit(&self, plan: Plan, flush: bool) -> Result<(), StoreError> {
         if plan.batch.is_empty() {
             return Ok(());
         }
@@ -104,7 +124,9 @@ impl Store {
         } else {
             self.db.apply(plan.batch)?;
         }
-        self.db.flush()?;
+        if flush {
+            self.db.flush()?;
+        }
         let mut idx = self.index.write().map_err(|_| StoreError::Poisoned)?;
         for s in plan.removed {
             idx.remove(s);

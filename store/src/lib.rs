@@ -65,6 +65,7 @@ mod expand;
 pub mod heap;
 mod index;
 mod integrity;
+mod journal;
 mod migrate;
 mod open;
 pub mod parallel;
@@ -121,6 +122,8 @@ pub struct Store {
     /// The next audit line's number, 0 until the log's end was read once (finding it is a
     /// range read, a tenth of a millisecond, and every write through CalDAV adds a line).
     audit_next: Mutex<u64>,
+    /// Local writes acknowledged before they are applied (sled stores only).
+    journal: Option<journal::Journal>,
 }
 
 impl Store {

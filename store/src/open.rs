@@ -97,6 +97,7 @@ impl Store {
         remove_stale(&db, &displaced)?;
         let mut store = Self::with(db, index);
         store.snapshot = Some((dir.join(SNAPSHOT_FILE), instance));
+        store.journal = Some(crate::journal::Journal::open(dir)?);
         Ok(store)
     }
 
@@ -153,6 +154,7 @@ impl Store {
             // walks the whole heap.
             trimmer: matches!(db, Backend::Sled(_)).then(heap::Trimmer::default),
             shared_uids,
+            journal: None,
             db,
         }
     }

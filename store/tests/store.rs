@@ -935,3 +935,45 @@ fn events_starting_in_a_span_are_found_by_their_first_start() {
         assert_eq!(store.starting_between(from, to, 2).unwrap().len(), 2);
     });
 }
+
+/// The journal (store/src/journal.rs): its newest record is found by the next open, whole,
+/// and by every later one until a write supersedes it; a record torn by a crash is not found,
+/// and the one before it is. A store in memory keeps none.
+#[test]
+fn the_journals_newest_whole_record_is_found_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || Store::open(dir.path(), &SledOptions::default()).unwrap();
+    {
+        let s = open();
+        assert_eq!(s.journaled(), None);
+        assert!(s.journal(b"cancel this").unwrap());
+    }
+    for _ in 0..2 {
+        assert_eq!(open().journaled(), Some(&b"cancel this"[..]));
+    }
+    {
+        let s = open();
+        assert!(s.journal(b"and now that").unwrap());
+        assert_eq!(s.journaled(), Some(&b"cancel this"[..]), "as found at open");
+        assert!(s.journal(b"and then these").unwrap());
+    }
+    assert_eq!(open().journaled(), Some(&b"and then these"[..]));
+    // Tear the newest record (in the first slot again, the third write): the one before it,
+    // in the other slot, is found.
+    let path = dir.path().join("journal");
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[24..38], b"and then these");
+    bytes[30] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert_eq!(
+        open().journaled(),
+        Some(&b"and now that"[..]),
+        "a torn record"
+    );
+    let too_big = vec![b'x'; 70 << 10];
+    assert!(matches!(
+        open().journal(&too_big),
+        Err(StoreError::TooLarge { .. })
+    ));
+    assert!(!Store::memory().journal(b"x").unwrap());
+}

@@ -597,6 +597,7 @@ pub(super) async fn delete(
             "calendars are not deleted; DELETE its events one by one".into(),
         ));
     };
+    gw.node.settled_for(&key.uid).await;
     let held = own.member_etag(gw, &key)?;
     // With If-Match, a missing resource is a failed condition (RFC 9110 §13.2.2), as it is
     // for the apps that lose a race to cancel the same event.

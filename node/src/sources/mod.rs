@@ -265,6 +265,7 @@ fn cancellation(
     let naming = Naming {
         revise_url: content.master.revise_url.clone(),
         first_revision: 0,
+        at_ms: None,
     };
     Ok(
         match publish_as(shared, secret, uid, content, Some(h), &naming) {
@@ -429,6 +430,7 @@ fn take_events(
         let naming = Naming {
             revise_url: a.content.master.revise_url.clone(),
             first_revision: a.first_revision,
+            at_ms: None,
         };
         let was_cancelled = held.as_ref().map(|h| is_cancelled(h.content()));
         match publish_as(shared, secret, a.uid.clone(), a.content, held, &naming) {
